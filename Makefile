@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: Apache-2.0
+# A thin layer over meson: each target installs what it needs, configures
+# its build directory once and builds. Build directories sit side by side:
+#   build/          debug (default for development)
+#   build-release/  -O2 with LTO, what `make run` and the benchmarks use
+#   build-asan/     ASan + UBSan, halt on error: what `make test` runs
+#   build-fuzz/     clang + libFuzzer targets
+MESON ?= meson
+CONFORMANCE ?= $(abspath ../shared/conformance)
+
+.PHONY: all deps build release asan fuzz test run check-format format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+build: deps
+	@test -f build/build.ninja || $(MESON) setup build
+	@ninja -C build
+
+release:
+	@scripts/deps.sh build
+	@test -f build-release/build.ninja || \
+		$(MESON) setup build-release --buildtype=release -Db_lto=true
+	@ninja -C build-release
+
+asan:
+	@scripts/deps.sh test
+	@test -f build-asan/build.ninja || \
+		$(MESON) setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	@ninja -C build-asan
+
+fuzz:
+	@scripts/deps.sh test
+	@test -f build-fuzz/build.ninja || CC=clang $(MESON) setup build-fuzz \
+		-Dfuzzers=true -Db_sanitize=address,undefined -Db_lundef=false
+	@ninja -C build-fuzz
+
+# Every test: unit (TAP), fuzz corpus replay, style, end-to-end (pytest),
+# all against the sanitizer build. Ends with "N passed, N failed".
+test: asan
+	@/usr/bin/python3 tests/run.py --build build-asan --conformance $(CONFORMANCE)
+
+# Builds, then runs the gateway on the bundled example (see README.md).
+run: release
+	@scripts/run-example.sh build-release/src/cmd/gatehouse
+
+check-format:
+	@scripts/check-format.sh
+
+format:
+	@git ls-files --cached --others --exclude-standard -- 'src/*.[ch]' 'tests/*.[ch]' | \
+		xargs clang-format -i
+
+clean:
+	rm -rf build build-release build-asan build-fuzz

@@ -1,0 +1,37 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Installs the Debian 12 packages that building and testing gatehouse need,
+# only when some are missing: one `apt-get update`, one `apt-get install`.
+# Usage: scripts/deps.sh [build|test|bench]   (default: test)
+set -eu
+
+build="gcc pkg-config meson ninja-build libyaml-dev libssl-dev libnghttp2-dev libpcre2-dev"
+test="$build clang clang-format libclang-rt-14-dev git openssl curl nghttp2-client python3
+      python3-pytest python3-httpx python3-h2 python3-grpcio python3-protobuf python3-websockets"
+bench="$build wrk nginx-light haproxy nghttp2-client"
+
+case "${1:-test}" in
+build) want=$build ;;
+test) want=$test ;;
+bench) want=$bench ;;
+*) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

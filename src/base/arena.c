@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Arenas: bump allocation from chunks, released all at once (nginx pools,
+ * h2o mem pools). Large requests get a chunk of their own. Cleanups run in
+ * reverse order of registration when the arena is released.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/banned.h"
+#include "base/base.h"
+
+#define ARENA_ALIGN   16
+#define ARENA_DEFAULT (16 * 1024)
+
+struct gw_arena_chunk {
+    struct gw_arena_chunk *next;
+    size_t used, size;
+    _Alignas(ARENA_ALIGN) unsigned char data[];
+};
+
+struct gw_arena_cleanup {
+    struct gw_arena_cleanup *next;
+    gw_cleanup_fn fn;
+    void *data;
+};
+
+void
+gw_arena_init(struct gw_arena *a, size_t chunk_size)
+{
+    a->chunk = NULL;
+    a->cleanups = NULL;
+    a->chunk_size = chunk_size ? chunk_size : ARENA_DEFAULT;
+    a->total = 0;
+}
+
+void
+gw_arena_release(struct gw_arena *a)
+{
+    while (a->cleanups) {
+        struct gw_arena_cleanup *c = a->cleanups;
+        a->cleanups = c->next;
+        c->fn(c->data);
+    }
+    while (a->chunk) {
+        struct gw_arena_chunk *c = a->chunk;
+        a->chunk = c->next;
+        free(c);
+    }
+    a->total = 0;
+}
+
+static struct gw_arena_chunk *
+chunk_new(size_t size)
+{
+    struct gw_arena_chunk *c = gw_xmalloc(sizeof(*c) + size);
+    c->next = NULL;
+    c->used = 0;
+    c->size = size;
+    return c;
+}
+
+void *
+gw_arena_alloc(struct gw_arena *a, size_t n)
+{
+    size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (need == 0)
+        need = ARENA_ALIGN;
+    struct gw_arena_chunk *c = a->chunk;
+    if (!c || c->size - c->used < need) {
+        if (need > a->chunk_size / 4) {
+            /* A big block gets its own chunk, kept behind the current one so
+             * the current chunk's free tail stays usable. */
+            struct gw_arena_chunk *big = chunk_new(need);
+            big->used = need;
+            if (c) {
+                big->next = c->next;
+                c->next = big;
+            } else {
+                a->chunk = big;
+            }
+            a->total += n;
+            memset(big->data, 0, need);
+            return big->data;
+        }
+        c = chunk_new(a->chunk_size);
+        c->next = a->chunk;
+        a->chunk = c;
+    }
+    void *p = c->data + c->used;
+    c->used += need;
+    a->total += n;
+    memset(p, 0, need);
+    return p;
+}
+
+char *
+gw_arena_strndup(struct gw_arena *a, const char *s, size_t n)
+{
+    char *p = gw_arena_alloc(a, n + 1);
+    if (n)
+        memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *
+gw_arena_strdup(struct gw_arena *a, const char *s)
+{
+    return s ? gw_arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+void *
+gw_arena_memdup(struct gw_arena *a, const void *p, size_t n)
+{
+    void *q = gw_arena_alloc(a, n);
+    if (n)
+        memcpy(q, p, n);
+    return q;
+}
+
+char *
+gw_arena_sprintf(struct gw_arena *a, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    GW_ASSERT(n >= 0);
+    char *p = gw_arena_alloc(a, (size_t)n + 1);
+    vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return p;
+}
+
+void
+gw_arena_on_release(struct gw_arena *a, gw_cleanup_fn fn, void *data)
+{
+    struct gw_arena_cleanup *c = gw_arena_alloc(a, sizeof(*c));
+    c->fn = fn;
+    c->data = data;
+    c->next = a->cleanups;
+    a->cleanups = c;
+}
+
+size_t
+gw_arena_total(const struct gw_arena *a)
+{
+    return a->total;
+}
