@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The loop proper: epoll registration, one turn of dispatch, the cached
+ * clock and deferred work. Watches are level-triggered so a callback that
+ * stops reading early (a full output buffer, a paused stream) is called again
+ * next turn without extra bookkeeping. Closing is deferred: a handle closed
+ * mid-turn may still have an event waiting in this turn's epoll batch, so
+ * its memory must outlive the batch; closing only marks it, and its close
+ * callback runs after dispatch.
+ */
+#include "loop/loop.h"
+
+#include <sys/epoll.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/banned.h"
+#include "base/base.h"
+#include "loop/internal.h"
+
+#define MAX_EVENTS 256
+
+static uint64_t
+clock_ms(void)
+{
+    struct timespec ts;
+    /* COARSE is a vDSO read of the tick clock: a few ns, 1-4 ms resolution,
+     * plenty for timeouts. */
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int
+gw_loop_new(struct gw_loop **out)
+{
+    struct gw_loop *loop = gw_xcalloc(1, sizeof(*loop));
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0) {
+        int rc = -errno;
+        free(loop);
+        return rc;
+    }
+    loop->now_ms = clock_ms();
+    *out = loop;
+    return 0;
+}
+
+static void
+run_deferred(struct gw_loop *loop)
+{
+    /* Callbacks may close or defer more; loop until quiet. */
+    while (loop->closing || loop->defer_head) {
+        struct gw_io *io = loop->closing;
+        loop->closing = NULL;
+        while (io) {
+            struct gw_io *next = io->next_closing;
+            io->next_closing = NULL;
+            if (io->close_cb)
+                io->close_cb(io);
+            io = next;
+        }
+        struct gw_defer *d = loop->defer_head;
+        loop->defer_head = loop->defer_tail = NULL;
+        while (d) {
+            struct gw_defer *next = d->next;
+            d->fn(d->data); /* may free d */
+            d = next;
+        }
+    }
+}
+
+void
+gw_loop_free(struct gw_loop *loop)
+{
+    if (!loop)
+        return;
+    GW_ASSERT(!loop->running);
+    if (loop->has_sigio)
+        gw_io_close(&loop->sigio, NULL);
+    run_deferred(loop);
+    close(loop->epfd);
+    free(loop->heap);
+    free(loop);
+}
+
+void
+gw_loop_stop(struct gw_loop *loop)
+{
+    loop->stopping = true;
+}
+
+bool
+gw_loop_is_stopping(const struct gw_loop *loop)
+{
+    return loop->stopping;
+}
+
+uint64_t
+gw_loop_now(const struct gw_loop *loop)
+{
+    return loop->now_ms;
+}
+
+void
+gw_loop_update_time(struct gw_loop *loop)
+{
+    loop->now_ms = clock_ms();
+}
+
+int
+gw_loop_run(struct gw_loop *loop)
+{
+    struct epoll_event ev[MAX_EVENTS];
+    int rc = 0;
+
+    GW_ASSERT(!loop->running);
+    loop->running = true;
+    while (!loop->stopping) {
+        int timeout = gw_loop__timer_timeout(loop);
+        int n = epoll_wait(loop->epfd, ev, MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR) {
+            rc = -errno;
+            break;
+        }
+        gw_loop_update_time(loop);
+        for (int i = 0; i < n; i++) {
+            struct gw_io *io = ev[i].data.ptr;
+            if (io->closing)
+                continue;
+            unsigned e = 0;
+            if (ev[i].events & (EPOLLIN | EPOLLRDHUP))
+                e |= GW_LOOP_READ;
+            if (ev[i].events & EPOLLOUT)
+                e |= GW_LOOP_WRITE;
+            if (ev[i].events & (EPOLLERR | EPOLLHUP))
+                e |= GW_LOOP_ERROR | GW_LOOP_READ;
+            /* Drop bits the callback no longer wants (an earlier callback in
+             * this batch may have changed the interest). */
+            e &= io->interest | GW_LOOP_ERROR | ((e & GW_LOOP_ERROR) ? GW_LOOP_READ : 0);
+            if (e)
+                io->cb(io, e);
+        }
+        gw_loop__timer_run(loop);
+        run_deferred(loop);
+    }
+    loop->running = false;
+    run_deferred(loop);
+    return rc;
+}
+
+void
+gw_io_init(struct gw_loop *loop, struct gw_io *io, int fd, gw_io_fn cb, void *data)
+{
+    *io = (struct gw_io){.fd = fd, .data = data, .loop = loop, .cb = cb};
+}
+
+int
+gw_io_set(struct gw_io *io, unsigned events)
+{
+    events &= GW_LOOP_READ | GW_LOOP_WRITE;
+    if (io->closing)
+        return 0;
+    if (io->registered && events == io->interest)
+        return 0;
+    struct epoll_event ev = {.data.ptr = io};
+    if (events & GW_LOOP_READ)
+        ev.events |= EPOLLIN | EPOLLRDHUP;
+    if (events & GW_LOOP_WRITE)
+        ev.events |= EPOLLOUT;
+    int op = io->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(io->loop->epfd, op, io->fd, &ev) < 0)
+        return -errno;
+    io->registered = true;
+    io->interest = events;
+    return 0;
+}
+
+void
+gw_io_close(struct gw_io *io, gw_close_fn close_cb)
+{
+    if (io->closing)
+        return;
+    io->closing = true;
+    io->close_cb = close_cb;
+    /* close() drops the epoll registration with the last reference to the
+     * file; an explicit DEL also covers fds shared with a child. */
+    if (io->registered)
+        epoll_ctl(io->loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    io->registered = false;
+    io->interest = 0;
+    if (io->fd >= 0)
+        close(io->fd);
+    io->fd = -1;
+    io->next_closing = io->loop->closing;
+    io->loop->closing = io;
+}
+
+bool
+gw_io_is_closing(const struct gw_io *io)
+{
+    return io->closing;
+}
+
+void
+gw_loop_defer(struct gw_loop *loop, struct gw_defer *d, gw_cleanup_fn fn, void *data)
+{
+    d->fn = fn;
+    d->data = data;
+    d->next = NULL;
+    if (loop->defer_tail)
+        loop->defer_tail->next = d;
+    else
+        loop->defer_head = d;
+    loop->defer_tail = d;
+}

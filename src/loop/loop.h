@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * loop: a small epoll event loop, one per thread. It watches file
+ * descriptors (read/write interest, level-triggered), runs one-shot timers
+ * kept in a binary min-heap, caches a coarse monotonic clock refreshed once
+ * per turn, defers frees until the callback stack has unwound (libuv's
+ * uv_close), turns SIGINT/SIGTERM into a clean stop via signalfd, and has
+ * the socket helpers every server needs (listen, accept4, address text).
+ *
+ * Handles (struct gw_io, struct gw_timer) are caller-owned and usually
+ * embedded in the caller's own struct; the loop never allocates them. None
+ * of these functions is thread-safe: a loop and its handles belong to the
+ * thread that runs it. Every function may be called from inside a loop
+ * callback unless its comment says otherwise.
+ */
+#ifndef GW_LOOP_H
+#define GW_LOOP_H
+
+#include <sys/socket.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+struct gw_loop;
+struct gw_io;
+struct gw_timer;
+
+/* ------------------------------------------------------------------------ */
+/* The loop                                                                 */
+
+/* Creates a loop (epoll instance, timer heap, clock). *out is the caller's;
+ * free it with gw_loop_free. 0 or a negated errno. */
+int gw_loop_new(struct gw_loop **out);
+/* Runs pending deferred callbacks, then frees the loop. Every handle must be
+ * stopped or closed first. Not from inside a callback of this loop. */
+void gw_loop_free(struct gw_loop *loop);
+/* Runs until gw_loop_stop (or a stop signal, see gw_loop_stop_on_signals).
+ * One turn: wait for I/O (at most until the next timer), refresh the clock,
+ * dispatch I/O callbacks, expire timers, run deferred callbacks. Returns 0
+ * or a negated errno if epoll_wait fails. Not re-entrant. */
+int gw_loop_run(struct gw_loop *loop);
+/* Makes gw_loop_run return after the current turn. */
+void gw_loop_stop(struct gw_loop *loop);
+/* True once gw_loop_stop was called (or a stop signal arrived). */
+bool gw_loop_is_stopping(const struct gw_loop *loop);
+/* Monotonic milliseconds, cached: refreshed once per turn (and by
+ * gw_loop_update_time), so it is cheap to call per request. */
+uint64_t gw_loop_now(const struct gw_loop *loop);
+void gw_loop_update_time(struct gw_loop *loop);
+
+/* ------------------------------------------------------------------------ */
+/* File descriptor watches                                                  */
+
+enum gw_io_events {
+    GW_LOOP_READ = 1u << 0,
+    GW_LOOP_WRITE = 1u << 1,
+    /* Reported only (never asked for): the peer hung up or the fd errored.
+     * It comes with GW_LOOP_READ so a read finds the EOF or the error. */
+    GW_LOOP_ERROR = 1u << 2,
+};
+
+/* Called with the events that are ready (GW_LOOP_* bits). The callback may
+ * change the interest, stop, close, or free other handles (through
+ * gw_io_close / gw_loop_defer). */
+typedef void (*gw_io_fn)(struct gw_io *io, unsigned events);
+/* Called once the handle is no longer referenced by the loop: the memory
+ * around it may be freed here. */
+typedef void (*gw_close_fn)(struct gw_io *io);
+
+struct gw_io {
+    /* public */
+    int fd;
+    void *data;
+    /* private */
+    struct gw_loop *loop;
+    gw_io_fn cb;
+    gw_close_fn close_cb;
+    struct gw_io *next_closing;
+    unsigned interest; /* GW_LOOP_READ | GW_LOOP_WRITE as registered */
+    bool registered;
+    bool closing;
+};
+
+/* Prepares io for fd (which the caller makes non-blocking). Nothing is
+ * watched until gw_io_set. Never fails. */
+void gw_io_init(struct gw_loop *loop, struct gw_io *io, int fd, gw_io_fn cb, void *data);
+/* Sets the interest to events (GW_LOOP_READ and/or GW_LOOP_WRITE; 0 stops
+ * watching but keeps io usable). Cheap when nothing changes. 0 or a negated
+ * errno from epoll_ctl. */
+int gw_io_set(struct gw_io *io, unsigned events);
+/* Stops watching, closes the fd, and calls close_cb (may be NULL) after the
+ * current callbacks have unwound, at the end of this loop turn. After this
+ * call no callback of io runs again. Idempotent. */
+void gw_io_close(struct gw_io *io, gw_close_fn close_cb);
+bool gw_io_is_closing(const struct gw_io *io);
+
+/* ------------------------------------------------------------------------ */
+/* Timers: one-shot, millisecond resolution against the cached clock.       */
+
+typedef void (*gw_timer_fn)(struct gw_timer *t);
+
+struct gw_timer {
+    /* public */
+    void *data;
+    /* private */
+    struct gw_loop *loop;
+    gw_timer_fn cb;
+    uint64_t due; /* gw_loop_now() value at which it fires */
+    uint64_t seq; /* start order: equal due times fire first-started first */
+    size_t slot;  /* index in the heap, SIZE_MAX when inactive */
+};
+
+/* Prepares t. Never fails; t is inactive until gw_timer_start. */
+void gw_timer_init(struct gw_loop *loop, struct gw_timer *t, gw_timer_fn cb, void *data);
+/* (Re)arms t to fire once, timeout_ms after the cached now. Restarting an
+ * active timer moves it. The callback may re-arm its own timer. */
+void gw_timer_start(struct gw_timer *t, uint64_t timeout_ms);
+/* Disarms t; a no-op if it is not active. Safe from any callback, even for
+ * a timer due in the same turn (it then does not fire). */
+void gw_timer_stop(struct gw_timer *t);
+bool gw_timer_is_active(const struct gw_timer *t);
+
+/* ------------------------------------------------------------------------ */
+/* Deferred callbacks                                                       */
+
+struct gw_defer {
+    /* private */
+    gw_cleanup_fn fn;
+    void *data;
+    struct gw_defer *next;
+};
+
+/* Runs fn(data) at the end of the current turn, after every I/O and timer
+ * callback of the turn has returned (in registration order). d is
+ * caller-owned storage that must live until fn runs; fn may free it. */
+void gw_loop_defer(struct gw_loop *loop, struct gw_defer *d, gw_cleanup_fn fn, void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Signals                                                                  */
+
+/* Blocks SIGINT and SIGTERM in the calling thread (call it before starting
+ * other threads so they inherit the mask) and watches them through a
+ * signalfd: either one stops the loop. Also ignores SIGPIPE, so writes to a
+ * closed peer return EPIPE. 0 or a negated errno. Not from a callback. */
+int gw_loop_stop_on_signals(struct gw_loop *loop);
+
+/* ------------------------------------------------------------------------ */
+/* Sockets                                                                  */
+
+/* Opens a non-blocking, close-on-exec socket of type SOCK_STREAM (then
+ * listening, backlog 1024) or SOCK_DGRAM, bound to addr:port with
+ * SO_REUSEADDR and SO_REUSEPORT. addr is a numeric IPv4 or IPv6 address
+ * ("::1" or "[::1]"); NULL or "" means every address: a dual-stack "::"
+ * socket, or 0.0.0.0 where IPv6 is unavailable. Returns the fd or a
+ * negated errno (GW_EINVAL for an unparsable address). */
+int gw_sock_listen(const char *addr, uint16_t port, int type);
+/* Accepts one connection with accept4 (non-blocking, close-on-exec). Returns
+ * the fd, GW_EAGAIN when none is pending, or another negated errno. peer
+ * and peer_len may be NULL. */
+int gw_sock_accept(int listen_fd, struct sockaddr_storage *peer, socklen_t *peer_len);
+/* Formats sa as "ip:port" ("[v6]:port"; IPv4-mapped IPv6 shown as IPv4, as
+ * Go's net package does) into out, NUL-terminated. Returns the length, or
+ * GW_EINVAL for an unknown family. 64 bytes are always enough. */
+int gw_sock_addr_format(const struct sockaddr *sa, char *out, size_t cap);
+/* The local port of a bound socket (after binding to port 0), or a negated
+ * errno. */
+int gw_sock_local_port(int fd);
+/* Sets TCP_NODELAY; 0 or a negated errno. */
+int gw_sock_set_nodelay(int fd);
+/* Makes the next close() send a RST instead of a FIN (SO_LINGER 0). */
+int gw_sock_set_reset_on_close(int fd);
+
+#endif /* GW_LOOP_H */

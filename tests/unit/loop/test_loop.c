@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for loop: timers, fd readiness, deferred close, sockets. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/banned.h"
+#include "base/base.h"
+#include "loop/loop.h"
+#include "tap.h"
+
+static int fired[16];
+static int nfired;
+
+static void
+record_timer(struct gw_timer *t)
+{
+    fired[nfired++] = (int)(intptr_t)t->data;
+    if (nfired >= 4)
+        gw_loop_stop(t->loop);
+}
+
+static void
+test_timers(void)
+{
+    struct gw_loop *loop;
+    is_int(gw_loop_new(&loop), 0, "loop_new");
+    struct gw_timer t[6];
+    /* Start out of order; ids say the expected firing order. */
+    gw_timer_init(loop, &t[0], record_timer, (void *)(intptr_t)3);
+    gw_timer_init(loop, &t[1], record_timer, (void *)(intptr_t)1);
+    gw_timer_init(loop, &t[2], record_timer, (void *)(intptr_t)99);
+    gw_timer_init(loop, &t[3], record_timer, (void *)(intptr_t)2);
+    gw_timer_init(loop, &t[4], record_timer, (void *)(intptr_t)4);
+    gw_timer_init(loop, &t[5], record_timer, (void *)(intptr_t)98);
+    gw_timer_start(&t[0], 30);
+    gw_timer_start(&t[1], 5);
+    gw_timer_start(&t[2], 10);
+    gw_timer_start(&t[3], 20);
+    gw_timer_start(&t[4], 30); /* same due as t[0], started later */
+    gw_timer_start(&t[5], 1);
+    ok(gw_timer_is_active(&t[2]), "started timer is active");
+    gw_timer_stop(&t[2]);
+    gw_timer_stop(&t[5]);
+    ok(!gw_timer_is_active(&t[2]), "stopped timer is inactive");
+    gw_timer_stop(&t[2]);
+    ok(true, "stopping twice is harmless");
+    uint64_t start = gw_loop_now(loop);
+    is_int(gw_loop_run(loop), 0, "run returns 0");
+    is_int(nfired, 4, "four timers fired");
+    is_int(fired[0], 1, "first: 5 ms");
+    is_int(fired[1], 2, "second: 20 ms");
+    is_int(fired[2], 3, "third: 30 ms, started first");
+    is_int(fired[3], 4, "fourth: 30 ms, started second");
+    ok(gw_loop_now(loop) - start >= 25, "at least ~30 ms went by (%llu)",
+       (unsigned long long)(gw_loop_now(loop) - start));
+    gw_loop_free(loop);
+}
+
+/* Many timers with random deadlines come out sorted. */
+static uint64_t last_due;
+static bool order_ok = true;
+static int heap_fired;
+
+static void
+check_order(struct gw_timer *t)
+{
+    uint64_t due = (uint64_t)(uintptr_t)t->data;
+    if (due < last_due)
+        order_ok = false;
+    last_due = due;
+    if (++heap_fired == 150)
+        gw_loop_stop(t->loop);
+}
+
+static void
+test_timer_heap(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    struct gw_timer *t = calloc(200, sizeof(*t));
+    unsigned seed = 7;
+    for (int i = 0; i < 200; i++) {
+        seed = seed * 1103515245u + 12345u;
+        uint64_t ms = (seed >> 16) % 40;
+        gw_timer_init(loop, &t[i], check_order, (void *)(uintptr_t)(gw_loop_now(loop) + ms));
+        gw_timer_start(&t[i], ms);
+    }
+    for (int i = 0; i < 200; i += 4)
+        gw_timer_stop(&t[i]); /* cancel 50 from the middle of the heap */
+    gw_loop_run(loop);
+    is_int(heap_fired, 150, "150 of 200 timers fired after 50 cancels");
+    ok(order_ok, "timers fired in deadline order");
+    free(t);
+    gw_loop_free(loop);
+}
+
+struct pipe_ctx {
+    struct gw_io io;
+    int reads;
+    bool closed;
+    bool freed_after_cb;
+    bool in_cb;
+};
+
+static void
+on_close(struct gw_io *io)
+{
+    struct pipe_ctx *p = io->data;
+    p->closed = true;
+    p->freed_after_cb = !p->in_cb;
+}
+
+static void
+on_readable(struct gw_io *io, unsigned events)
+{
+    struct pipe_ctx *p = io->data;
+    char buf[16];
+    p->in_cb = true;
+    if (events & GW_LOOP_READ) {
+        ssize_t n = read(io->fd, buf, sizeof(buf));
+        if (n > 0)
+            p->reads++;
+    }
+    gw_io_close(io, on_close);
+    ok(!p->closed, "close callback does not run inside the callback");
+    gw_io_close(io, on_close);
+    p->in_cb = false;
+    gw_loop_stop(io->loop);
+}
+
+static void
+test_io(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    int fds[2];
+    ok(pipe(fds) == 0, "pipe");
+    struct pipe_ctx p = {0};
+    gw_io_init(loop, &p.io, fds[0], on_readable, &p);
+    is_int(gw_io_set(&p.io, GW_LOOP_READ), 0, "watch read end");
+    is_int((long long)write(fds[1], "x", 1), 1, "write one byte");
+    gw_loop_run(loop);
+    is_int(p.reads, 1, "fd became readable and was read");
+    ok(p.closed, "close callback ran");
+    ok(p.freed_after_cb, "close callback ran after the io callback returned");
+    ok(gw_io_is_closing(&p.io) && p.io.fd == -1, "fd closed");
+    close(fds[1]);
+    gw_loop_free(loop);
+}
+
+static int deferred[3];
+static int ndeferred;
+
+static void
+record_defer(void *data)
+{
+    deferred[ndeferred++] = (int)(intptr_t)data;
+}
+
+static void
+stop_timer(struct gw_timer *t)
+{
+    static struct gw_defer d[2];
+    gw_loop_defer(t->loop, &d[0], record_defer, (void *)(intptr_t)1);
+    gw_loop_defer(t->loop, &d[1], record_defer, (void *)(intptr_t)2);
+    is_int(ndeferred, 0, "deferred work waits for the turn to end");
+    gw_loop_stop(t->loop);
+}
+
+static void
+test_defer(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    struct gw_timer t;
+    gw_timer_init(loop, &t, stop_timer, NULL);
+    gw_timer_start(&t, 0);
+    gw_loop_run(loop);
+    is_int(ndeferred, 2, "both deferred callbacks ran");
+    is_int(deferred[0], 1, "in registration order (1)");
+    is_int(deferred[1], 2, "in registration order (2)");
+    gw_loop_free(loop);
+}
+
+static void
+test_signals(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    is_int(gw_loop_stop_on_signals(loop), 0, "stop_on_signals");
+    raise(SIGTERM); /* blocked: becomes pending, read via the signalfd */
+    is_int(gw_loop_run(loop), 0, "SIGTERM stops the loop");
+    ok(gw_loop_is_stopping(loop), "loop is stopping");
+    gw_loop_free(loop);
+}
+
+static void
+test_sock(void)
+{
+    int fd = gw_sock_listen("127.0.0.1", 0, SOCK_STREAM);
+    ok(fd >= 0, "listen on 127.0.0.1:0");
+    int port = gw_sock_local_port(fd);
+    ok(port > 0, "got a port");
+    is_int(gw_sock_accept(fd, NULL, NULL), GW_EAGAIN, "accept with nothing pending");
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    is_int(connect(c, (struct sockaddr *)&sin, sizeof(sin)), 0, "connect");
+    struct sockaddr_storage peer;
+    socklen_t plen;
+    int a = -1;
+    for (int i = 0; i < 100 && a < 0; i++)
+        a = gw_sock_accept(fd, &peer, &plen);
+    ok(a >= 0, "accepted");
+    char text[64];
+    ok(gw_sock_addr_format((struct sockaddr *)&peer, text, sizeof(text)) > 0, "format");
+    ok(!strncmp(text, "127.0.0.1:", 10), "peer is 127.0.0.1:port (%s)", text);
+    close(a);
+    close(c);
+    close(fd);
+
+    fd = gw_sock_listen(NULL, 0, SOCK_STREAM);
+    ok(fd >= 0, "listen on the wildcard");
+    close(fd);
+    fd = gw_sock_listen("[::1]", 0, SOCK_DGRAM);
+    ok(fd >= 0 || fd == -EADDRNOTAVAIL, "udp on [::1]");
+    if (fd >= 0)
+        close(fd);
+    is_int(gw_sock_listen("not-an-ip", 0, SOCK_STREAM), GW_EINVAL, "bad address");
+
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(80)};
+    inet_pton(AF_INET6, "::ffff:10.1.2.3", &s6.sin6_addr);
+    gw_sock_addr_format((struct sockaddr *)&s6, text, sizeof(text));
+    is_str(text, "10.1.2.3:80", "v4-mapped shown as IPv4");
+    inet_pton(AF_INET6, "fe80::1", &s6.sin6_addr);
+    gw_sock_addr_format((struct sockaddr *)&s6, text, sizeof(text));
+    is_str(text, "[fe80::1]:80", "IPv6 in brackets");
+}
+
+int
+main(void)
+{
+    test_timers();
+    test_timer_heap();
+    test_io();
+    test_defer();
+    test_signals();
+    test_sock();
+    return done_testing();
+}
