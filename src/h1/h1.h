@@ -57,18 +57,15 @@ struct gw_h1_limits {
 
 /* The limits hostile/requests.yaml assumes: 8 KiB request line, 64 KiB head,
  * 100 fields, 1 GiB body, 4 KiB chunk extensions, 8 KiB trailers, one
- * leading empty line, no underscores. */
-#define GW_H1_LIMITS_DEFAULT             \
-    ((struct gw_h1_limits){              \
-        .max_request_line = 8192,        \
-        .max_head_bytes = 65536,         \
-        .max_header_count = 100,         \
-        .max_body = UINT64_C(1) << 30,   \
-        .max_chunk_ext = 4096,           \
-        .max_trailer_bytes = 8192,       \
-        .max_empty_lines = 1,            \
-        .allow_underscore_names = false, \
-    })
+ * leading empty line, no underscores. GW_H1_LIMITS_INIT is the same as an
+ * initializer (usable for static storage). */
+#define GW_H1_LIMITS_INIT                                                                \
+    {                                                                                    \
+        .max_request_line = 8192, .max_head_bytes = 65536, .max_header_count = 100,      \
+        .max_body = UINT64_C(1) << 30, .max_chunk_ext = 4096, .max_trailer_bytes = 8192, \
+        .max_empty_lines = 1, .allow_underscore_names = false,                           \
+    }
+#define GW_H1_LIMITS_DEFAULT ((struct gw_h1_limits)GW_H1_LIMITS_INIT)
 
 /* ------------------------------------------------------------------------ */
 /* Shared vocabulary                                                        */
@@ -173,6 +170,17 @@ struct gw_h1_request {
 int gw_h1_request_parse(const char *buf, size_t len, struct gw_h1_request *req,
                         const struct gw_h1_limits *lim);
 
+/*
+ * Head parsers keep no state, so parsing again after every read costs
+ * O(n^2) when a peer sends its head in many small pieces. A caller reading
+ * a head in pieces may parse only when this returns true (buf[0..len) has an
+ * LF followed by CRLF or LF at or after old_len - 2, so it may hold a whole
+ * head) or when len passes the head limit; results stay exact, only errors
+ * in an incomplete head are noticed later. old_len is the length at the
+ * previous check (0 at first).
+ */
+bool gw_h1_head_is_ready(const char *buf, size_t len, size_t old_len);
+
 /* ------------------------------------------------------------------------ */
 /* Response head                                                            */
 
@@ -218,6 +226,7 @@ struct gw_h1_chunked {
 
     /* private */
     int state;
+    int err;
     uint64_t remaining;
     size_t digits;
     size_t ext_bytes;
