@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`gatehouse echo` as a process: default ports, --address, SIGTERM ends it
+with status 0 promptly in every mode (also with clients connected), and a
+small load sanity check (not a benchmark)."""
+import socket
+import threading
+import time
+
+import pytest
+
+from echoclient import H1, H2Client, get
+
+
+@pytest.mark.parametrize("mode", ["http", "grpc", "tcp", "udp"])
+def test_sigterm_exits_zero_promptly(echo, mode):
+    srv = echo(mode)
+    rc, took = srv.stop()
+    assert rc == 0, f"exit status {rc!r}; stderr: {srv.stderr()[-2000:]}"
+    assert took < 3.0, f"took {took:.2f} s to exit after SIGTERM"
+    srv.check_clean()
+
+
+def test_sigterm_with_open_connections(echo, tls_files):
+    from echoclient import tls_client
+    srv = echo("http", tls=True)
+    idle = H1(srv.addr, srv.http_port)
+    assert idle.request("GET", "/warm").status == 200
+    h2 = H2Client.connect(srv.addr, srv.h2c_port)
+    assert h2.request(path="/warm").status == 200
+    half = socket.create_connection((srv.addr, srv.http_port), timeout=5)
+    half.sendall(b"GET /never-finished HTTP/1.1\r\nHost: x\r\n")
+    tls = H1(srv.addr, srv.https_port, tls=tls_client(ca=tls_files.ca),
+             sni=tls_files.server_name)
+    assert tls.request("GET", "/warm").status == 200
+    slow = threading.Thread(target=lambda: _swallow(get, srv.addr, srv.http_port,
+                                                    "/s?delay=30s"))
+    slow.start()
+    time.sleep(0.3)
+    try:
+        rc, took = srv.stop()
+        assert rc == 0, f"exit status {rc!r}; stderr: {srv.stderr()[-2000:]}"
+        assert took < 3.0, f"took {took:.2f} s to exit with clients connected"
+        srv.check_clean()
+    finally:
+        for c in (idle, h2, tls):
+            c.close()
+        half.close()
+        slow.join(15)
+
+
+def _swallow(fn, *a):
+    try:
+        fn(*a)
+    except Exception:  # noqa: BLE001 - the server goes away on purpose
+        pass
+
+
+def test_default_ports(echo, tls_files):
+    srv = echo("http", tls=True, ports="default")
+    j = get(srv.addr, 3000, "/d").json()
+    assert j["httpPort"] == "3000"
+    c = H2Client.connect(srv.addr, 3001)
+    try:
+        assert c.request(path="/d").json()["proto"] == "HTTP/2.0"
+    finally:
+        c.close()
+    from echoclient import tls_client
+    r = get(srv.addr, 8443, "/d", tls=tls_client(ca=tls_files.ca), sni=tls_files.server_name)
+    assert r.json()["tls"]["serverName"] == tls_files.server_name
+
+
+@pytest.mark.parametrize("mode,port", [("grpc", 3000), ("tcp", 3000)])
+def test_default_ports_other_modes(echo, mode, port):
+    srv = echo(mode, ports="default")
+    socket.create_connection((srv.addr, port), timeout=5).close()
+
+
+def test_default_udp_port(echo):
+    srv = echo("udp", ports="default")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    try:
+        s.sendto(b"dflt", (srv.addr, 8080))
+        assert b"dflt" in s.recvfrom(4096)[0]
+    finally:
+        s.close()
+
+
+def test_listens_only_on_the_given_address(echo):
+    srv = echo("http")
+    a, b, c, d = (int(x) for x in srv.addr.split("."))
+    other = f"{a}.{b}.{c}.{d + 1 if d < 254 else d - 1}"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((other, srv.http_port), timeout=3).close()
+
+
+def test_http_port_env_is_honoured_and_reported(echo):
+    srv = echo("http")
+    j = get(srv.addr, srv.http_port, "/").json()
+    assert j["httpPort"] == srv.env["HTTP_PORT"]
+    c = H2Client.connect(srv.addr, srv.h2c_port)
+    try:
+        assert c.request(path="/").json()["httpPort"] == srv.env["HTTP_PORT"]
+    finally:
+        c.close()
+
+
+@pytest.mark.deadline(90)
+def test_load_2000_requests_over_20_keepalive_connections(http_echo):
+    per_conn, nconn = 100, 20
+    errors, done = [], [0]
+    lock = threading.Lock()
+
+    def worker(w):
+        try:
+            with H1(http_echo.addr, http_echo.http_port) as c:
+                for i in range(per_conn):
+                    path = f"/load/{w}/{i}?x={i}"
+                    r = c.request("GET", path, headers=[("X-Echo-Set-Header", "")])
+                    if r.status != 200 or r.json()["path"] != path:
+                        raise AssertionError(f"{path}: {r}")
+                    with lock:
+                        done[0] += 1
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"worker {w}: {exc!r}")
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(nconn)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(0.1, 60 - (time.monotonic() - t0)))
+    took = time.monotonic() - t0
+    assert not errors, errors[:5]
+    assert done[0] == per_conn * nconn
+    assert took < 30, f"2000 requests took {took:.1f} s"
