@@ -13,6 +13,12 @@
 
 static const struct gw_cmd commands[] = {
     {
+        .name = "echo",
+        .usage = "gatehouse echo [--address ADDR]",
+        .summary = "run the conformance echo backend (ECHO.md)",
+        .exec = gw_cmd_echo,
+    },
+    {
         .name = "version",
         .usage = "gatehouse version",
         .summary = "print the version and the controller name",
