@@ -16,6 +16,9 @@
  * we do not implement).
  */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "base/banned.h"
 #include "h1/internal.h"
@@ -164,6 +167,31 @@ note_field(struct ctx *x, struct gw_str name, struct gw_str value)
     }
 }
 
+/* Skips field-value bytes (VCHAR, obs-text, SP, HTAB) and returns the first
+ * other byte's position. Most values are long runs of printable ASCII, so
+ * with SSE2 (always there on x86-64) sixteen bytes are checked at once for
+ * anything below 0x20 or equal to 0x7f; the byte loop settles the rest. */
+static inline const char *
+scan_value(const char *p, const char *end)
+{
+#ifdef __SSE2__
+    const __m128i ctl = _mm_set1_epi8(0x1f), del = _mm_set1_epi8(0x7f);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v), _mm_cmpeq_epi8(v, del));
+        int mask = _mm_movemask_epi8(bad);
+        if (mask != 0) {
+            p += __builtin_ctz((unsigned)mask);
+            break;
+        }
+        p += 16;
+    }
+#endif
+    while (p < end && h1_is((unsigned char)*p, H1_VALUE))
+        p++;
+    return p;
+}
+
 /*
  * Field lines up to and including the empty line. *pp is the start of the
  * first field line on entry and just past the head on success (returns 0).
@@ -189,8 +217,11 @@ parse_fields(struct ctx *x, const char **pp, const char *end)
             return FAIL_PARSE(x, 400, "obsolete line folding");
 
         const char *name = p;
-        while (p < end && h1_is((unsigned char)*p, H1_TCHAR))
+        unsigned seen = 0, cls;
+        while (p < end && ((cls = gw_h1_class[(unsigned char)*p]) & H1_TCHAR)) {
+            seen |= cls;
             p++;
+        }
         if (p == end)
             return incomplete(x, end);
         if (*p != ':') {
@@ -203,15 +234,14 @@ parse_fields(struct ctx *x, const char **pp, const char *end)
         if (p == name)
             return FAIL_PARSE(x, 400, "empty field name");
         struct gw_str fname = {name, (size_t)(p - name)};
-        if (!x->allow_underscore && memchr(name, '_', fname.len) != NULL)
+        if ((seen & H1_UNDER) && !x->allow_underscore)
             return FAIL_PARSE(x, 400, "underscore in field name");
         p++;
 
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         const char *value = p;
-        while (p < end && h1_is((unsigned char)*p, H1_VALUE))
-            p++;
+        p = scan_value(p, end);
         if (p == end)
             return incomplete(x, end);
         if (*p != '\r')
@@ -340,7 +370,7 @@ path_is_valid(struct gw_str s)
 }
 
 static int
-classify_target(struct ctx *x, struct gw_h1_request *req)
+classify_target(struct ctx *x, struct gw_h1_request *req, bool check)
 {
     struct gw_str t = req->target;
     req->path = (struct gw_str){t.p, 0};
@@ -355,7 +385,7 @@ classify_target(struct ctx *x, struct gw_h1_request *req)
     }
     if (t.p[0] == '/') {
         req->form = GW_H1_FORM_ORIGIN;
-        if (!path_is_valid(t))
+        if (check && !path_is_valid(t))
             return FAIL_PARSE(x, 400, "invalid request target");
         req->path = t;
         return 0;
@@ -481,8 +511,11 @@ request_parse(struct ctx *x, const char *buf, size_t len, struct gw_h1_request *
     p++;
 
     const char *target = p;
-    while (p < end && h1_is((unsigned char)*p, H1_PATH | H1_HOST))
+    unsigned seen = 0, cls;
+    while (p < end && ((cls = gw_h1_class[(unsigned char)*p]) & (H1_PATH | H1_HOST))) {
+        seen |= cls;
         p++;
+    }
     if (p == end)
         return LINE_INCOMPLETE();
     if (*p != ' ' || p == target)
@@ -506,7 +539,7 @@ request_parse(struct ctx *x, const char *buf, size_t len, struct gw_h1_request *
     p += rc;
 #undef LINE_INCOMPLETE
 
-    rc = classify_target(x, req);
+    rc = classify_target(x, req, (seen & H1_CHECK) != 0);
     if (rc < 0)
         return rc;
     rc = parse_fields(x, &p, end);

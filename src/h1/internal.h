@@ -13,10 +13,12 @@
 #include "h1/h1.h"
 
 /* Bits of gw_h1_class[byte]. */
-#define H1_TCHAR 1u /* RFC 9110 §5.6.2 tchar */
-#define H1_VALUE 2u /* field-value byte: VCHAR, obs-text, SP, HTAB */
-#define H1_PATH  4u /* RFC 3986 pchar plus '/' and '?' (no '#', no '[') */
-#define H1_HOST  8u /* reg-name/IP-literal/port bytes, without ',' and '@' */
+#define H1_TCHAR 1u  /* RFC 9110 §5.6.2 tchar */
+#define H1_VALUE 2u  /* field-value byte: VCHAR, obs-text, SP, HTAB */
+#define H1_PATH  4u  /* RFC 3986 pchar plus '/' and '?' (no '#', no '[') */
+#define H1_HOST  8u  /* reg-name/IP-literal/port bytes, without ',' and '@' */
+#define H1_CHECK 16u /* '%', '[', ']': a target holding one needs a closer look */
+#define H1_UNDER 32u /* '_' */
 
 extern const uint8_t gw_h1_class[256];
 
