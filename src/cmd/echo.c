@@ -10,9 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "cmd/cmd.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 static void
 usage(FILE *f)

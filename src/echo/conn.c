@@ -20,9 +20,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "echo/internal.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 #define READ_CHUNK 16384
 

@@ -8,9 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "echo/echo.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 static int
 fail(char *msg, size_t cap, struct gw_str orig, const char *what, struct gw_str unit)

@@ -7,9 +7,10 @@
  */
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "echo/internal.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 #define PB_MAX (1u << 24)
 

@@ -11,9 +11,10 @@
 
 #include <openssl/evp.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "echo/internal.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 static const struct gw_h1_limits *
 limits(void)

@@ -12,9 +12,10 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "echo/internal.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 #define MAX_STREAM_HEADERS 256
 

@@ -13,9 +13,10 @@
 
 #include <openssl/err.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "echo/internal.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 static const char *
 env(const char *name, const char *def)

@@ -8,9 +8,10 @@
 
 #include <openssl/ssl.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "echo/internal.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 static void
 send_str(struct echo_conn *c, const char *p, size_t n)

@@ -12,9 +12,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "echo/internal.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 static int
 select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,

@@ -13,9 +13,10 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "echo/internal.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 enum {
     OP_CONT = 0x0,

@@ -17,9 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "loop/internal.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 #define MAX_EVENTS 256
 

@@ -10,10 +10,11 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "loop/internal.h"
 #include "loop/loop.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 static void
 on_signal(struct gw_io *io, unsigned events)

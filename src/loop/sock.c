@@ -14,9 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "loop/loop.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 static int
 parse_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)

@@ -8,10 +8,11 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "loop/internal.h"
 #include "loop/loop.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 #define INACTIVE SIZE_MAX
 

@@ -9,10 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "loop/loop.h"
 #include "tap.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
 
 static int fired[16];
 static int nfired;
