@@ -161,7 +161,8 @@ struct gw_h1_request {
  * Returns the number of bytes the head takes (leading empty lines, request
  * line, fields and the final CRLF): the body or the next pipelined request
  * starts at buf + that. GW_EAGAIN if buf holds a valid prefix of a head that
- * fits the limits: append bytes and call again with the whole buffer.
+ * fits the limits: append bytes and call again with the whole buffer. Only
+ * the first max_head_bytes + 1 bytes are ever looked at.
  * GW_EPARSE (syntax, framing; error_status 400/501/505) or GW_ELIMIT (a limit;
  * 413/414/431) on error, and the connection must then be closed. Errors are
  * reported as soon as the bytes prove them, even in an incomplete head.

@@ -585,7 +585,10 @@ gw_h1_request_parse(const char *buf, size_t len, struct gw_h1_request *req,
         .request = true,
     };
     x.allow_underscore = x.lim->allow_underscore_names;
-    GW_ASSERT(len <= INT32_MAX);
+    /* A head never extends past max_head_bytes, so bytes beyond it cannot
+     * change the answer; this also keeps the result within int. */
+    GW_ASSERT(x.lim->max_head_bytes < INT32_MAX);
+    len = GW_MIN(len, x.lim->max_head_bytes + 1);
 
     memset(req, 0, sizeof(*req));
     req->headers = headers;
@@ -731,7 +734,10 @@ gw_h1_response_parse(const char *buf, size_t len, struct gw_h1_response *res,
         .request = false,
         .allow_underscore = true,
     };
-    GW_ASSERT(len <= INT32_MAX);
+    /* A head never extends past max_head_bytes, so bytes beyond it cannot
+     * change the answer; this also keeps the result within int. */
+    GW_ASSERT(x.lim->max_head_bytes < INT32_MAX);
+    len = GW_MIN(len, x.lim->max_head_bytes + 1);
 
     memset(res, 0, sizeof(*res));
     res->headers = headers;
