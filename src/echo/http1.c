@@ -195,6 +195,8 @@ handle(struct echo_conn *c, const struct gw_h1_request *hr)
         websocket_accept(c, hr);
         return false;
     }
+    /* HEAD: the GET's Content-Length, no body (as Go's server does). */
+    size_t body_len = body->len;
     if (hr->method_id == GW_H1_METHOD_HEAD)
         gw_buf_reset(body);
     if (!keep_alive)
@@ -207,7 +209,7 @@ handle(struct echo_conn *c, const struct gw_h1_request *hr)
     }
     struct gw_buf *head = &c->srv->scratch;
     gw_buf_reset(head);
-    format_head(head, &resp, body->len, keep_alive, hr->minor_version == 0);
+    format_head(head, &resp, body_len, keep_alive, hr->minor_version == 0);
     gw_arena_release(&c->arena);
     if (resp.delay_ms > 0) {
         /* Park the finished reply; the timer sends it. Keep head first. */

@@ -28,6 +28,7 @@ struct echo_h2_stream {
     size_t nh, cap;
     struct gw_buf body; /* the reply body */
     size_t body_off;
+    size_t content_length; /* body.len, or the GET's length for HEAD */
     struct gw_timer timer;
     struct echo_resp resp;
     bool trailers; /* gRPC: send grpc-status after the body */
@@ -159,7 +160,7 @@ submit(struct echo_h2_stream *s)
         nv[n++] =
             (nghttp2_nv)NV(r->h[i].name.p, r->h[i].value.p, r->h[i].name.len, r->h[i].value.len);
     if (!s->trailers && r->status >= 200 && r->status != 204 && r->status != 304) {
-        int cl = snprintf(clen, sizeof(clen), "%zu", s->body.len);
+        int cl = snprintf(clen, sizeof(clen), "%zu", s->content_length);
         nv[n++] = (nghttp2_nv)NV("content-length", clen, 14, (size_t)cl);
     }
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
@@ -264,6 +265,7 @@ answer_http(struct echo_h2_stream *s, const struct echo_req *upgrade)
         s->resp.action = ECHO_ACT_SEND;
         s->resp.status = 400;
     }
+    s->content_length = s->body.len;
     if (gw_str_eq_cstr(req.method, "HEAD"))
         gw_buf_reset(&s->body);
     if (s->resp.delay_ms > 0) {
