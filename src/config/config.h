@@ -4,13 +4,858 @@
  * CRD defaulting) and the store that holds a consistent set of objects,
  * keyed by kind/namespace/name. Pure data: no I/O.
  *
- * (Being written: the model and the store land here.)
+ * Conventions of the model (decode in load/ fills it, nothing else writes):
+ *  - Every struct starts with `struct gw_pos pos`: where its map (or its
+ *    scalar) is in the source, for status messages that point at a field.
+ *  - Strings are NUL-terminated `const char *` in the store's arena; NULL
+ *    means the field was absent (and has no default).
+ *  - Optional integers that are absent (and have no default) hold -1;
+ *    durations are milliseconds, -1 when absent.
+ *  - Tri-state booleans (`int`) are -1 when absent, else 0 or 1.
+ *  - Enums have a 0 `..._NONE` value for "absent"; gw_enum_name() spells them.
+ *  - Lists are GW_LIST(T): `.v` and `.n`, in document order.
+ *  - Optional sub-objects are pointers (NULL when absent); CRD defaults that
+ *    create objects (allowedRoutes, match path, ...) are already applied.
  */
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
 #include "base/base.h"
 
-struct gw_store;
+#define GW_LIST(T) \
+    struct {       \
+        T *v;      \
+        size_t n;  \
+    }
+
+#define GW_GROUP_GATEWAY "gateway.networking.k8s.io"
+
+/* ------------------------------------------------------------------------ */
+/* Kinds                                                                    */
+
+enum gw_kind {
+    GW_KIND_GATEWAYCLASS,
+    GW_KIND_GATEWAY,
+    GW_KIND_LISTENERSET,
+    GW_KIND_HTTPROUTE,
+    GW_KIND_GRPCROUTE,
+    GW_KIND_TLSROUTE,
+    GW_KIND_TCPROUTE,
+    GW_KIND_UDPROUTE,
+    GW_KIND_REFERENCEGRANT,
+    GW_KIND_BACKENDTLSPOLICY,
+    GW_KIND_SERVICE,
+    GW_KIND_ENDPOINTSLICE,
+    GW_KIND_SECRET,
+    GW_KIND_CONFIGMAP,
+    GW_KIND_NAMESPACE,
+    GW_KIND__COUNT
+};
+
+/* "HTTPRoute", ...; static storage. */
+const char *gw_kind_name(enum gw_kind kind);
+/* API group of a kind ("" for core). */
+const char *gw_kind_group(enum gw_kind kind);
+bool gw_kind_is_namespaced(enum gw_kind kind);
+/* Kind by its exact (case-sensitive) name; GW_ENOTFOUND if it is not modelled. */
+int gw_kind_from_name(const char *name, enum gw_kind *out);
+
+/* ------------------------------------------------------------------------ */
+/* Enumerations. Each has a name table for decode and for messages.         */
+
+enum gw_enum {
+    GW_ENUM_PATH_MATCH,     /* enum gw_path_match_type */
+    GW_ENUM_VALUE_MATCH,    /* enum gw_value_match_type (headers, query params) */
+    GW_ENUM_METHOD,         /* enum gw_method */
+    GW_ENUM_FILTER,         /* enum gw_filter_type */
+    GW_ENUM_PATH_MODIFIER,  /* enum gw_path_modifier */
+    GW_ENUM_FROM,           /* enum gw_from */
+    GW_ENUM_TLS_MODE,       /* enum gw_tls_mode */
+    GW_ENUM_FRONTEND_MODE,  /* enum gw_frontend_mode */
+    GW_ENUM_SELECTOR_OP,    /* enum gw_selector_op */
+    GW_ENUM_SESSION_TYPE,   /* enum gw_session_type */
+    GW_ENUM_LIFETIME,       /* enum gw_cookie_lifetime */
+    GW_ENUM_SAN_TYPE,       /* enum gw_san_type */
+    GW_ENUM_WELL_KNOWN_CA,  /* enum gw_well_known_ca */
+    GW_ENUM_AUTH_PROTOCOL,  /* enum gw_auth_protocol */
+    GW_ENUM_ADDRESS_FAMILY, /* enum gw_address_family (EndpointSlice addressType) */
+    GW_ENUM__COUNT
+};
+
+/* NULL-terminated table of spellings; entry i spells enum value i + 1. */
+const char *const *gw_enum_names(enum gw_enum e);
+/* Spelling of value v of enumeration e, "" for 0 or out of range. */
+const char *gw_enum_name(enum gw_enum e, int v);
+
+enum gw_path_match_type { GW_PATH_NONE, GW_PATH_EXACT, GW_PATH_PREFIX, GW_PATH_REGEX };
+
+enum gw_value_match_type { GW_MATCH_NONE, GW_MATCH_EXACT, GW_MATCH_REGEX };
+
+enum gw_method {
+    GW_METHOD_NONE,
+    GW_METHOD_GET,
+    GW_METHOD_HEAD,
+    GW_METHOD_POST,
+    GW_METHOD_PUT,
+    GW_METHOD_DELETE,
+    GW_METHOD_CONNECT,
+    GW_METHOD_OPTIONS,
+    GW_METHOD_TRACE,
+    GW_METHOD_PATCH,
+};
+
+enum gw_filter_type {
+    GW_FILTER_NONE,
+    GW_FILTER_REQUEST_HEADER,  /* RequestHeaderModifier */
+    GW_FILTER_RESPONSE_HEADER, /* ResponseHeaderModifier */
+    GW_FILTER_MIRROR,          /* RequestMirror */
+    GW_FILTER_REDIRECT,        /* RequestRedirect */
+    GW_FILTER_REWRITE,         /* URLRewrite */
+    GW_FILTER_EXTENSION_REF,   /* ExtensionRef */
+    GW_FILTER_CORS,            /* CORS */
+    GW_FILTER_EXTERNAL_AUTH,   /* ExternalAuth (experimental channel) */
+};
+
+enum gw_path_modifier { GW_PATHMOD_NONE, GW_PATHMOD_FULL, GW_PATHMOD_PREFIX };
+
+enum gw_from { GW_FROM_NONE_SET, GW_FROM_ALL, GW_FROM_SELECTOR, GW_FROM_SAME, GW_FROM_NONE };
+
+enum gw_tls_mode { GW_TLS_MODE_NONE, GW_TLS_TERMINATE, GW_TLS_PASSTHROUGH };
+
+enum gw_frontend_mode { GW_FRONTEND_NONE, GW_FRONTEND_VALID_ONLY, GW_FRONTEND_INSECURE_FALLBACK };
+
+enum gw_selector_op {
+    GW_SELOP_NONE,
+    GW_SELOP_IN,
+    GW_SELOP_NOT_IN,
+    GW_SELOP_EXISTS,
+    GW_SELOP_DOES_NOT_EXIST,
+};
+
+enum gw_session_type { GW_SESSION_NONE, GW_SESSION_COOKIE, GW_SESSION_HEADER };
+
+enum gw_cookie_lifetime { GW_LIFETIME_NONE, GW_LIFETIME_PERMANENT, GW_LIFETIME_SESSION };
+
+enum gw_san_type { GW_SAN_NONE, GW_SAN_HOSTNAME, GW_SAN_URI };
+
+enum gw_well_known_ca { GW_WKCA_NONE, GW_WKCA_SYSTEM };
+
+enum gw_auth_protocol { GW_AUTH_NONE, GW_AUTH_HTTP, GW_AUTH_GRPC };
+
+enum gw_address_family { GW_AF_NONE, GW_AF_IPV4, GW_AF_IPV6, GW_AF_FQDN };
+
+/* Listener protocol, classified (the field itself is free-form). */
+enum gw_protocol {
+    GW_PROTO_OTHER,
+    GW_PROTO_HTTP,
+    GW_PROTO_HTTPS,
+    GW_PROTO_TLS,
+    GW_PROTO_TCP,
+    GW_PROTO_UDP,
+};
+/* Case-insensitive, as the CRD's CEL rules read it. NULL is OTHER. */
+enum gw_protocol gw_protocol_classify(const char *protocol);
+
+/* ------------------------------------------------------------------------ */
+/* Shared pieces                                                            */
+
+struct gw_kv {
+    struct gw_pos pos; /* of the value */
+    const char *key;
+    const char *value;
+};
+
+/* Value of key in a key/value list, NULL if absent. */
+const char *gw_kv_get(const struct gw_kv *v, size_t n, const char *key);
+
+struct gw_label_requirement {
+    struct gw_pos pos;
+    const char *key;
+    int op; /* enum gw_selector_op */
+    GW_LIST(const char *) values;
+};
+
+/* metav1.LabelSelector. An empty selector selects everything. */
+struct gw_label_selector {
+    struct gw_pos pos;
+    GW_LIST(struct gw_kv) match_labels;
+    GW_LIST(struct gw_label_requirement) match_expressions;
+};
+
+/* True if labels satisfy sel (Kubernetes semantics). */
+bool gw_label_selector_matches(const struct gw_label_selector *sel, const struct gw_kv *labels,
+                               size_t n);
+
+/* ParentReference (routes) and the ListenerSet parentRef. */
+struct gw_parent_ref {
+    struct gw_pos pos;
+    const char *group; /* default gateway.networking.k8s.io */
+    const char *kind;  /* default Gateway */
+    const char *ns;    /* NULL: the route's namespace */
+    const char *name;
+    const char *section_name; /* NULL if absent */
+    int64_t port;             /* -1 if absent */
+};
+
+/*
+ * Object references of every flavour: SecretObjectReference (group "" and
+ * kind Secret by default), ObjectReference, LocalObjectReference, the
+ * parametersRef of GatewayClass and Gateway infrastructure. ns is NULL when
+ * absent (the referrer's namespace).
+ */
+struct gw_object_ref {
+    struct gw_pos pos;
+    const char *group;
+    const char *kind;
+    const char *ns;
+    const char *name;
+};
+
+struct gw_http_filter;
+
+/* BackendRef (all routes), BackendObjectReference (mirror, external auth). */
+struct gw_backend_ref {
+    struct gw_pos pos;
+    const char *group; /* default "" */
+    const char *kind;  /* default Service */
+    const char *ns;    /* NULL: the route's namespace */
+    const char *name;
+    int64_t port;   /* -1 if absent (only allowed for non-Service kinds) */
+    int64_t weight; /* default 1 (0 for mirror/auth refs, which have none) */
+    /* HTTPRoute/GRPCRoute backendRef filters. */
+    GW_LIST(struct gw_http_filter) filters;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Metadata, common to every object                                         */
+
+struct gw_meta {
+    struct gw_pos pos; /* of the document root */
+    enum gw_kind kind;
+    const char *api_version;
+    const char *name;
+    const char *ns; /* "default" if absent for namespaced kinds; NULL otherwise */
+    GW_LIST(struct gw_kv) labels;
+    GW_LIST(struct gw_kv) annotations;
+    int64_t generation;  /* default 1 */
+    int64_t creation_ms; /* creationTimestamp, ms since the epoch; 0 if absent */
+    const char *uid;     /* NULL if absent */
+    const char *resource_version;
+};
+
+/* Value of a label, NULL if absent. */
+const char *gw_meta_label(const struct gw_meta *m, const char *key);
+const char *gw_meta_annotation(const struct gw_meta *m, const char *key);
+
+/* ------------------------------------------------------------------------ */
+/* GatewayClass                                                             */
+
+struct gw_gatewayclass {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        const char *controller_name;
+        struct gw_object_ref *parameters_ref; /* group, kind, name, namespace */
+        const char *description;
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Gateway and ListenerSet                                                  */
+
+struct gw_route_group_kind {
+    struct gw_pos pos;
+    const char *group; /* default gateway.networking.k8s.io */
+    const char *kind;
+};
+
+struct gw_namespaces_from {
+    struct gw_pos pos;
+    int from; /* enum gw_from; Same for routes, None for listener sets */
+    struct gw_label_selector *selector;
+};
+
+struct gw_allowed_routes {
+    struct gw_pos pos;
+    struct gw_namespaces_from *namespaces; /* always set (defaulted) */
+    GW_LIST(struct gw_route_group_kind) kinds;
+};
+
+struct gw_listener_tls {
+    struct gw_pos pos;
+    int mode; /* enum gw_tls_mode, default Terminate */
+    GW_LIST(struct gw_object_ref) certificate_refs;
+    GW_LIST(struct gw_kv) options;
+};
+
+/* Listener (Gateway) and ListenerEntry (ListenerSet). */
+struct gw_listener {
+    struct gw_pos pos;
+    const char *name;
+    const char *hostname; /* NULL if absent */
+    int64_t port;
+    const char *protocol;
+    enum gw_protocol proto; /* classified protocol */
+    struct gw_listener_tls *tls;
+    struct gw_allowed_routes *allowed_routes; /* always set (defaulted) */
+};
+
+struct gw_gateway_address {
+    struct gw_pos pos;
+    const char *type;  /* default IPAddress */
+    const char *value; /* NULL if absent */
+};
+
+struct gw_frontend_validation {
+    struct gw_pos pos;
+    GW_LIST(struct gw_object_ref) ca_certificate_refs;
+    int mode; /* enum gw_frontend_mode, default AllowValidOnly */
+};
+
+struct gw_tls_config {
+    struct gw_pos pos;
+    struct gw_frontend_validation *validation;
+};
+
+struct gw_tls_port_config {
+    struct gw_pos pos;
+    int64_t port;
+    struct gw_tls_config *tls;
+};
+
+struct gw_gateway_backend_tls {
+    struct gw_pos pos;
+    struct gw_object_ref *client_certificate_ref;
+};
+
+struct gw_frontend_tls {
+    struct gw_pos pos;
+    struct gw_tls_config *default_; /* "default" (required) */
+    GW_LIST(struct gw_tls_port_config) per_port;
+};
+
+struct gw_gateway_tls {
+    struct gw_pos pos;
+    struct gw_gateway_backend_tls *backend;
+    struct gw_frontend_tls *frontend;
+};
+
+struct gw_allowed_listeners {
+    struct gw_pos pos;
+    struct gw_namespaces_from *namespaces; /* always set (from None) */
+};
+
+struct gw_gateway_infrastructure {
+    struct gw_pos pos;
+    GW_LIST(struct gw_kv) labels;
+    GW_LIST(struct gw_kv) annotations;
+    struct gw_object_ref *parameters_ref;
+};
+
+struct gw_gateway {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        const char *gateway_class_name;
+        GW_LIST(struct gw_listener) listeners;
+        GW_LIST(struct gw_gateway_address) addresses;
+        struct gw_gateway_infrastructure *infrastructure;
+        struct gw_allowed_listeners *allowed_listeners;
+        struct gw_gateway_tls *tls;
+        const char *default_scope; /* experimental; NULL if absent */
+    } spec;
+};
+
+struct gw_listenerset {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        struct gw_parent_ref parent_ref; /* group/kind defaulted; no section/port */
+        GW_LIST(struct gw_listener) listeners;
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
+/* HTTPRoute                                                                */
+
+struct gw_path_match {
+    struct gw_pos pos;
+    int type;          /* enum gw_path_match_type, default PathPrefix */
+    const char *value; /* default "/" */
+};
+
+struct gw_value_match {
+    struct gw_pos pos;
+    int type; /* enum gw_value_match_type, default Exact */
+    const char *name;
+    const char *value;
+};
+
+struct gw_http_match {
+    struct gw_pos pos;
+    struct gw_path_match *path; /* always set (defaulted) */
+    GW_LIST(struct gw_value_match) headers;
+    GW_LIST(struct gw_value_match) query_params;
+    int method; /* enum gw_method, NONE if absent */
+};
+
+struct gw_header {
+    struct gw_pos pos;
+    const char *name;
+    const char *value;
+};
+
+struct gw_header_filter {
+    struct gw_pos pos;
+    GW_LIST(struct gw_header) set;
+    GW_LIST(struct gw_header) add;
+    GW_LIST(const char *) remove;
+};
+
+struct gw_path_modifier_cfg {
+    struct gw_pos pos;
+    int type; /* enum gw_path_modifier */
+    const char *replace_full_path;
+    const char *replace_prefix_match;
+};
+
+struct gw_redirect {
+    struct gw_pos pos;
+    const char *scheme;   /* NULL: the request's */
+    const char *hostname; /* NULL: the request's */
+    struct gw_path_modifier_cfg *path;
+    int64_t port;        /* -1 if absent */
+    int64_t status_code; /* default 302 */
+};
+
+struct gw_rewrite {
+    struct gw_pos pos;
+    const char *hostname;
+    struct gw_path_modifier_cfg *path;
+};
+
+struct gw_fraction {
+    struct gw_pos pos;
+    int64_t numerator;
+    int64_t denominator; /* default 100 */
+};
+
+struct gw_mirror {
+    struct gw_pos pos;
+    struct gw_backend_ref backend_ref;
+    int64_t percent; /* -1 if absent */
+    struct gw_fraction *fraction;
+};
+
+struct gw_cors {
+    struct gw_pos pos;
+    GW_LIST(const char *) allow_origins;
+    int allow_credentials; /* tri-state */
+    GW_LIST(const char *) allow_methods;
+    GW_LIST(const char *) allow_headers;
+    GW_LIST(const char *) expose_headers;
+    int64_t max_age; /* default 5 */
+};
+
+struct gw_auth_grpc {
+    struct gw_pos pos;
+    GW_LIST(const char *) allowed_headers;
+};
+
+struct gw_auth_http {
+    struct gw_pos pos;
+    const char *path;
+    GW_LIST(const char *) allowed_headers;
+    GW_LIST(const char *) allowed_response_headers;
+};
+
+struct gw_forward_body {
+    struct gw_pos pos;
+    int64_t max_size;
+};
+
+struct gw_external_auth {
+    struct gw_pos pos;
+    int protocol; /* enum gw_auth_protocol */
+    struct gw_backend_ref backend_ref;
+    struct gw_auth_grpc *grpc;
+    struct gw_auth_http *http;
+    struct gw_forward_body *forward_body;
+};
+
+/* HTTPRouteFilter, and GRPCRouteFilter (a subset of the types). */
+struct gw_http_filter {
+    struct gw_pos pos;
+    int type; /* enum gw_filter_type */
+    struct gw_header_filter *request_header_modifier;
+    struct gw_header_filter *response_header_modifier;
+    struct gw_mirror *request_mirror;
+    struct gw_redirect *request_redirect;
+    struct gw_rewrite *url_rewrite;
+    struct gw_cors *cors;
+    struct gw_external_auth *external_auth;
+    struct gw_object_ref *extension_ref;
+};
+
+struct gw_cookie_config {
+    struct gw_pos pos;
+    int lifetime_type; /* enum gw_cookie_lifetime, default Session */
+};
+
+struct gw_session_persistence {
+    struct gw_pos pos;
+    const char *session_name;
+    int64_t absolute_timeout_ms; /* -1 if absent */
+    int64_t idle_timeout_ms;     /* -1 if absent */
+    int type;                    /* enum gw_session_type, default Cookie */
+    struct gw_cookie_config *cookie_config;
+};
+
+struct gw_http_timeouts {
+    struct gw_pos pos;
+    int64_t request_ms;         /* -1 if absent; 0 disables */
+    int64_t backend_request_ms; /* -1 if absent */
+};
+
+struct gw_http_retry {
+    struct gw_pos pos;
+    GW_LIST(int64_t) codes;
+    int64_t attempts;   /* -1 if absent */
+    int64_t backoff_ms; /* -1 if absent */
+};
+
+struct gw_http_rule {
+    struct gw_pos pos;
+    const char *name;                      /* NULL if absent */
+    GW_LIST(struct gw_http_match) matches; /* defaulted: one PathPrefix "/" */
+    GW_LIST(struct gw_http_filter) filters;
+    GW_LIST(struct gw_backend_ref) backend_refs;
+    struct gw_http_timeouts *timeouts;
+    struct gw_http_retry *retry;
+    struct gw_session_persistence *session_persistence;
+};
+
+struct gw_httproute {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        GW_LIST(struct gw_parent_ref) parent_refs;
+        GW_LIST(const char *) hostnames;
+        GW_LIST(struct gw_http_rule) rules; /* defaulted: one rule */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
+/* GRPCRoute                                                                */
+
+struct gw_grpc_method_match {
+    struct gw_pos pos;
+    int type; /* enum gw_value_match_type, default Exact */
+    const char *service;
+    const char *method;
+};
+
+struct gw_grpc_match {
+    struct gw_pos pos;
+    struct gw_grpc_method_match *method;
+    GW_LIST(struct gw_value_match) headers;
+};
+
+struct gw_grpc_rule {
+    struct gw_pos pos;
+    const char *name;
+    GW_LIST(struct gw_grpc_match) matches; /* empty: match everything */
+    GW_LIST(struct gw_http_filter) filters;
+    GW_LIST(struct gw_backend_ref) backend_refs;
+    struct gw_session_persistence *session_persistence;
+};
+
+struct gw_grpcroute {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        GW_LIST(struct gw_parent_ref) parent_refs;
+        GW_LIST(const char *) hostnames;
+        GW_LIST(struct gw_grpc_rule) rules;
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
+/* TLSRoute, TCPRoute, UDPRoute (one shape: hostnames only on TLSRoute)     */
+
+struct gw_l4_rule {
+    struct gw_pos pos;
+    const char *name;
+    GW_LIST(struct gw_backend_ref) backend_refs;
+};
+
+struct gw_l4route {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        GW_LIST(struct gw_parent_ref) parent_refs;
+        GW_LIST(const char *) hostnames; /* TLSRoute only */
+        GW_LIST(struct gw_l4_rule) rules;
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
+/* ReferenceGrant, BackendTLSPolicy                                         */
+
+struct gw_grant_from {
+    struct gw_pos pos;
+    const char *group;
+    const char *kind;
+    const char *ns;
+};
+
+struct gw_grant_to {
+    struct gw_pos pos;
+    const char *group;
+    const char *kind;
+    const char *name; /* NULL: every object of that kind */
+};
+
+struct gw_referencegrant {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        GW_LIST(struct gw_grant_from) from;
+        GW_LIST(struct gw_grant_to) to;
+    } spec;
+};
+
+struct gw_policy_target_ref {
+    struct gw_pos pos;
+    const char *group;
+    const char *kind;
+    const char *name;
+    const char *section_name; /* NULL if absent */
+};
+
+struct gw_san {
+    struct gw_pos pos;
+    int type; /* enum gw_san_type */
+    const char *hostname;
+    const char *uri;
+};
+
+struct gw_backendtlspolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+
+        struct {
+            struct gw_pos pos;
+            GW_LIST(struct gw_object_ref) ca_certificate_refs;
+            int well_known_ca_certificates; /* enum gw_well_known_ca */
+            const char *hostname;
+            GW_LIST(struct gw_san) subject_alt_names;
+        } validation;
+
+        GW_LIST(struct gw_kv) options;
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Core Kubernetes kinds                                                    */
+
+struct gw_service_port {
+    struct gw_pos pos;
+    const char *name;
+    int64_t port;
+    const char *target_port; /* as written: a number or a port name; NULL if absent */
+    int64_t target_port_num; /* numeric targetPort, or -1 (name, or absent) */
+    const char *protocol;    /* default TCP */
+    const char *app_protocol;
+    int64_t node_port;
+};
+
+struct gw_service {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        const char *type; /* default ClusterIP */
+        const char *cluster_ip;
+        GW_LIST(const char *) cluster_ips;
+        GW_LIST(struct gw_kv) selector;
+        GW_LIST(struct gw_service_port) ports;
+        const char *external_name;
+        GW_LIST(const char *) ip_families;
+        const char *ip_family_policy;
+        const char *session_affinity;
+        int publish_not_ready_addresses; /* tri-state */
+    } spec;
+};
+
+struct gw_endpoint {
+    struct gw_pos pos;
+    GW_LIST(const char *) addresses;
+
+    struct {
+        struct gw_pos pos;
+        int ready, serving, terminating; /* tri-state; absent ready means ready */
+    } conditions;
+
+    const char *hostname;
+    const char *node_name;
+    const char *zone;
+    struct gw_object_ref *target_ref; /* group unused */
+};
+
+struct gw_endpoint_port {
+    struct gw_pos pos;
+    const char *name;
+    int64_t port;         /* -1 if absent */
+    const char *protocol; /* default TCP */
+    const char *app_protocol;
+};
+
+struct gw_endpointslice {
+    struct gw_meta meta;
+    int address_type; /* enum gw_address_family */
+    GW_LIST(struct gw_endpoint) endpoints;
+    GW_LIST(struct gw_endpoint_port) ports;
+    const char *service_name; /* label kubernetes.io/service-name, NULL if absent */
+};
+
+/* Secret and ConfigMap values: Secret data is base64-decoded. */
+struct gw_bytes {
+    struct gw_pos pos;
+    const char *key;
+    const unsigned char *data; /* NUL-terminated as a convenience */
+    size_t len;
+};
+
+struct gw_secret {
+    struct gw_meta meta;
+    const char *type;              /* default Opaque */
+    GW_LIST(struct gw_bytes) data; /* data and stringData merged */
+};
+
+struct gw_configmap {
+    struct gw_meta meta;
+    GW_LIST(struct gw_bytes) data; /* data and binaryData (decoded) */
+};
+
+/* The value under key in a Secret or ConfigMap, NULL if absent. */
+const struct gw_bytes *gw_bytes_get(const struct gw_bytes *v, size_t n, const char *key);
+
+struct gw_namespace {
+    struct gw_meta meta; /* labels include kubernetes.io/metadata.name */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Values                                                                   */
+
+/*
+ * Gateway API Duration (GEP-2257): ^([0-9]{1,5}(h|m|s|ms)){1,4}$, e.g.
+ * "1h2m3s4ms". Sets *ms. 0, or GW_EINVAL if s does not match the format.
+ */
+int gw_duration_parse(struct gw_str s, int64_t *ms);
+
+/*
+ * RFC 3339 timestamp ("2024-01-02T03:04:05Z", optional fraction and numeric
+ * offset) to milliseconds since the epoch, UTC. 0 or GW_EINVAL.
+ */
+int gw_time_parse(struct gw_str s, int64_t *ms);
+
+/* ------------------------------------------------------------------------ */
+/* The store                                                                */
+
+struct gw_store_kind {
+    struct gw_meta **v; /* sorted by namespace, then name */
+    size_t n, cap;
+};
+
+/*
+ * A set of objects keyed by kind/namespace/name. Owns every object (its
+ * arena). Built by decode, then read as an immutable snapshot: lookups are
+ * hash-table O(1), iteration per kind is in namespace/name order. Not
+ * thread-safe while being built; any number of readers afterwards.
+ */
+struct gw_store {
+    /* private */
+    struct gw_arena arena;
+    struct gw_meta **slots; /* open addressing, power-of-two size */
+    size_t nslots, count;
+    struct gw_store_kind kinds[GW_KIND__COUNT];
+    const char **files;
+    size_t nfiles, files_cap;
+};
+
+void gw_store_init(struct gw_store *s);
+/* Frees every object; pointers obtained from the store become invalid. */
+void gw_store_release(struct gw_store *s);
+
+/* The arena objects must be allocated from before gw_store_add(). */
+struct gw_arena *gw_store_arena(struct gw_store *s);
+/* A copy of a file name that lives as long as the store (deduplicated). */
+const char *gw_store_intern(struct gw_store *s, const char *file);
+
+/*
+ * Adds obj (allocated from gw_store_arena(), kind/ns/name set). The store
+ * keeps the pointer. GW_EEXISTS if kind/ns/name is already present: obj is
+ * not added and *existing (if non-NULL) points at the object already there.
+ */
+int gw_store_add(struct gw_store *s, struct gw_meta *obj, const struct gw_meta **existing);
+
+/* Object by key; ns is ignored (pass NULL) for cluster-scoped kinds. NULL if absent. */
+const struct gw_meta *gw_store_get(const struct gw_store *s, enum gw_kind kind, const char *ns,
+                                   const char *name);
+/* Every object of a kind in namespace/name order; *n gets the count. Valid until
+ * the next gw_store_add. */
+const struct gw_meta *const *gw_store_list(const struct gw_store *s, enum gw_kind kind, size_t *n);
+size_t gw_store_count(const struct gw_store *s, enum gw_kind kind);
+/* Total number of objects. */
+size_t gw_store_size(const struct gw_store *s);
+
+/*
+ * EndpointSlices of Service ns/service (label kubernetes.io/service-name),
+ * in name order: up to cap are written to out; returns how many exist.
+ */
+size_t gw_store_service_slices(const struct gw_store *s, const char *ns, const char *service,
+                               const struct gw_endpointslice **out, size_t cap);
+
+/* Labels of Namespace ns; *n = 0 and NULL if there is no such Namespace. */
+const struct gw_kv *gw_store_namespace_labels(const struct gw_store *s, const char *ns, size_t *n);
+
+/* Typed lookups: the object, or NULL. */
+#define GW_STORE_GETTER(fn, type, kind)                                            \
+    static inline const struct type *fn(const struct gw_store *s, const char *ns,  \
+                                        const char *name)                          \
+    {                                                                              \
+        return (const struct type *)(const void *)gw_store_get(s, kind, ns, name); \
+    }
+GW_STORE_GETTER(gw_store_gatewayclass, gw_gatewayclass, GW_KIND_GATEWAYCLASS)
+GW_STORE_GETTER(gw_store_gateway, gw_gateway, GW_KIND_GATEWAY)
+GW_STORE_GETTER(gw_store_listenerset, gw_listenerset, GW_KIND_LISTENERSET)
+GW_STORE_GETTER(gw_store_httproute, gw_httproute, GW_KIND_HTTPROUTE)
+GW_STORE_GETTER(gw_store_grpcroute, gw_grpcroute, GW_KIND_GRPCROUTE)
+GW_STORE_GETTER(gw_store_referencegrant, gw_referencegrant, GW_KIND_REFERENCEGRANT)
+GW_STORE_GETTER(gw_store_backendtlspolicy, gw_backendtlspolicy, GW_KIND_BACKENDTLSPOLICY)
+GW_STORE_GETTER(gw_store_service, gw_service, GW_KIND_SERVICE)
+GW_STORE_GETTER(gw_store_endpointslice, gw_endpointslice, GW_KIND_ENDPOINTSLICE)
+GW_STORE_GETTER(gw_store_secret, gw_secret, GW_KIND_SECRET)
+GW_STORE_GETTER(gw_store_configmap, gw_configmap, GW_KIND_CONFIGMAP)
+GW_STORE_GETTER(gw_store_namespace, gw_namespace, GW_KIND_NAMESPACE)
+#undef GW_STORE_GETTER
+
+/* TLSRoute, TCPRoute and UDPRoute share struct gw_l4route. */
+static inline const struct gw_l4route *
+gw_store_l4route(const struct gw_store *s, enum gw_kind kind, const char *ns, const char *name)
+{
+    return (const struct gw_l4route *)(const void *)gw_store_get(s, kind, ns, name);
+}
 
 #endif /* GW_CONFIG_H */

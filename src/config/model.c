@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The small pieces of the model that are code rather than data: kind and
+ * enum spellings, protocol classification, key/value lookups and label
+ * selector evaluation.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "base/banned.h"
+#include "config/config.h"
+
+struct kind_info {
+    const char *name;
+    const char *group;
+    bool namespaced;
+};
+
+static const struct kind_info kinds[GW_KIND__COUNT] = {
+    [GW_KIND_GATEWAYCLASS] = {"GatewayClass", GW_GROUP_GATEWAY, false},
+    [GW_KIND_GATEWAY] = {"Gateway", GW_GROUP_GATEWAY, true},
+    [GW_KIND_LISTENERSET] = {"ListenerSet", GW_GROUP_GATEWAY, true},
+    [GW_KIND_HTTPROUTE] = {"HTTPRoute", GW_GROUP_GATEWAY, true},
+    [GW_KIND_GRPCROUTE] = {"GRPCRoute", GW_GROUP_GATEWAY, true},
+    [GW_KIND_TLSROUTE] = {"TLSRoute", GW_GROUP_GATEWAY, true},
+    [GW_KIND_TCPROUTE] = {"TCPRoute", GW_GROUP_GATEWAY, true},
+    [GW_KIND_UDPROUTE] = {"UDPRoute", GW_GROUP_GATEWAY, true},
+    [GW_KIND_REFERENCEGRANT] = {"ReferenceGrant", GW_GROUP_GATEWAY, true},
+    [GW_KIND_BACKENDTLSPOLICY] = {"BackendTLSPolicy", GW_GROUP_GATEWAY, true},
+    [GW_KIND_SERVICE] = {"Service", "", true},
+    [GW_KIND_ENDPOINTSLICE] = {"EndpointSlice", "discovery.k8s.io", true},
+    [GW_KIND_SECRET] = {"Secret", "", true},
+    [GW_KIND_CONFIGMAP] = {"ConfigMap", "", true},
+    [GW_KIND_NAMESPACE] = {"Namespace", "", false},
+};
+
+const char *
+gw_kind_name(enum gw_kind kind)
+{
+    return (unsigned)kind < GW_KIND__COUNT ? kinds[kind].name : "?";
+}
+
+const char *
+gw_kind_group(enum gw_kind kind)
+{
+    return (unsigned)kind < GW_KIND__COUNT ? kinds[kind].group : "";
+}
+
+bool
+gw_kind_is_namespaced(enum gw_kind kind)
+{
+    return (unsigned)kind < GW_KIND__COUNT && kinds[kind].namespaced;
+}
+
+int
+gw_kind_from_name(const char *name, enum gw_kind *out)
+{
+    for (unsigned i = 0; i < GW_KIND__COUNT; i++) {
+        if (strcmp(kinds[i].name, name) == 0) {
+            *out = (enum gw_kind)i;
+            return 0;
+        }
+    }
+    return GW_ENOTFOUND;
+}
+
+static const char *const path_match[] = {"Exact", "PathPrefix", "RegularExpression", NULL};
+static const char *const value_match[] = {"Exact", "RegularExpression", NULL};
+static const char *const methods[] = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
+                                      "CONNECT", "OPTIONS", "TRACE", "PATCH", NULL};
+static const char *const filters[] = {"RequestHeaderModifier",
+                                      "ResponseHeaderModifier",
+                                      "RequestMirror",
+                                      "RequestRedirect",
+                                      "URLRewrite",
+                                      "ExtensionRef",
+                                      "CORS",
+                                      "ExternalAuth",
+                                      NULL};
+static const char *const path_modifiers[] = {"ReplaceFullPath", "ReplacePrefixMatch", NULL};
+static const char *const froms[] = {"All", "Selector", "Same", "None", NULL};
+static const char *const tls_modes[] = {"Terminate", "Passthrough", NULL};
+static const char *const frontend_modes[] = {"AllowValidOnly", "AllowInsecureFallback", NULL};
+static const char *const selector_ops[] = {"In", "NotIn", "Exists", "DoesNotExist", NULL};
+static const char *const session_types[] = {"Cookie", "Header", NULL};
+static const char *const lifetimes[] = {"Permanent", "Session", NULL};
+static const char *const san_types[] = {"Hostname", "URI", NULL};
+static const char *const well_known_cas[] = {"System", NULL};
+static const char *const auth_protocols[] = {"HTTP", "GRPC", NULL};
+static const char *const address_families[] = {"IPv4", "IPv6", "FQDN", NULL};
+
+static const char *const *const enum_tables[GW_ENUM__COUNT] = {
+    [GW_ENUM_PATH_MATCH] = path_match,
+    [GW_ENUM_VALUE_MATCH] = value_match,
+    [GW_ENUM_METHOD] = methods,
+    [GW_ENUM_FILTER] = filters,
+    [GW_ENUM_PATH_MODIFIER] = path_modifiers,
+    [GW_ENUM_FROM] = froms,
+    [GW_ENUM_TLS_MODE] = tls_modes,
+    [GW_ENUM_FRONTEND_MODE] = frontend_modes,
+    [GW_ENUM_SELECTOR_OP] = selector_ops,
+    [GW_ENUM_SESSION_TYPE] = session_types,
+    [GW_ENUM_LIFETIME] = lifetimes,
+    [GW_ENUM_SAN_TYPE] = san_types,
+    [GW_ENUM_WELL_KNOWN_CA] = well_known_cas,
+    [GW_ENUM_AUTH_PROTOCOL] = auth_protocols,
+    [GW_ENUM_ADDRESS_FAMILY] = address_families,
+};
+
+const char *const *
+gw_enum_names(enum gw_enum e)
+{
+    GW_ASSERT((unsigned)e < GW_ENUM__COUNT);
+    return enum_tables[e];
+}
+
+const char *
+gw_enum_name(enum gw_enum e, int v)
+{
+    const char *const *t = gw_enum_names(e);
+    for (int i = 0; t[i]; i++) {
+        if (i + 1 == v)
+            return t[i];
+    }
+    return "";
+}
+
+enum gw_protocol
+gw_protocol_classify(const char *p)
+{
+    static const struct {
+        const char *name;
+        enum gw_protocol proto;
+    } known[] = {
+        {"HTTP", GW_PROTO_HTTP}, {"HTTPS", GW_PROTO_HTTPS}, {"TLS", GW_PROTO_TLS},
+        {"TCP", GW_PROTO_TCP},   {"UDP", GW_PROTO_UDP},
+    };
+
+    if (!p)
+        return GW_PROTO_OTHER;
+    for (size_t i = 0; i < GW_ARRAY_LEN(known); i++) {
+        if (strcasecmp(p, known[i].name) == 0)
+            return known[i].proto;
+    }
+    return GW_PROTO_OTHER;
+}
+
+const char *
+gw_kv_get(const struct gw_kv *v, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i].key, key) == 0)
+            return v[i].value;
+    }
+    return NULL;
+}
+
+const char *
+gw_meta_label(const struct gw_meta *m, const char *key)
+{
+    return gw_kv_get(m->labels.v, m->labels.n, key);
+}
+
+const char *
+gw_meta_annotation(const struct gw_meta *m, const char *key)
+{
+    return gw_kv_get(m->annotations.v, m->annotations.n, key);
+}
+
+const struct gw_bytes *
+gw_bytes_get(const struct gw_bytes *v, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i].key, key) == 0)
+            return &v[i];
+    }
+    return NULL;
+}
+
+static bool
+requirement_matches(const struct gw_label_requirement *r, const struct gw_kv *labels, size_t n)
+{
+    const char *have = gw_kv_get(labels, n, r->key);
+    bool in = false;
+    for (size_t i = 0; have && i < r->values.n; i++) {
+        if (strcmp(r->values.v[i], have) == 0)
+            in = true;
+    }
+    switch (r->op) {
+    case GW_SELOP_IN:
+        return in;
+    case GW_SELOP_NOT_IN:
+        return !in;
+    case GW_SELOP_EXISTS:
+        return have != NULL;
+    case GW_SELOP_DOES_NOT_EXIST:
+        return have == NULL;
+    default:
+        return false;
+    }
+}
+
+bool
+gw_label_selector_matches(const struct gw_label_selector *sel, const struct gw_kv *labels, size_t n)
+{
+    for (size_t i = 0; i < sel->match_labels.n; i++) {
+        const char *have = gw_kv_get(labels, n, sel->match_labels.v[i].key);
+        if (!have || strcmp(have, sel->match_labels.v[i].value) != 0)
+            return false;
+    }
+    for (size_t i = 0; i < sel->match_expressions.n; i++) {
+        if (!requirement_matches(&sel->match_expressions.v[i], labels, n))
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store: every decoded object, owned by one arena, found by
+ * kind/namespace/name through an open-addressing hash table, and listed per
+ * kind in namespace/name order (kept sorted on insert, so readers never sort).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/banned.h"
+#include "config/config.h"
+
+void
+gw_store_init(struct gw_store *s)
+{
+    memset(s, 0, sizeof(*s));
+    gw_arena_init(&s->arena, 64 * 1024);
+}
+
+void
+gw_store_release(struct gw_store *s)
+{
+    for (unsigned k = 0; k < GW_KIND__COUNT; k++)
+        free(s->kinds[k].v);
+    free(s->slots);
+    free(s->files);
+    gw_arena_release(&s->arena);
+    memset(s, 0, sizeof(*s));
+}
+
+struct gw_arena *
+gw_store_arena(struct gw_store *s)
+{
+    return &s->arena;
+}
+
+const char *
+gw_store_intern(struct gw_store *s, const char *file)
+{
+    if (!file)
+        return NULL;
+    for (size_t i = s->nfiles; i-- > 0;) {
+        if (s->files[i] == file || strcmp(s->files[i], file) == 0)
+            return s->files[i];
+    }
+    s->files = gw_xgrow(s->files, &s->files_cap, s->nfiles + 1, sizeof(*s->files));
+    const char *copy = gw_arena_strdup(&s->arena, file);
+    s->files[s->nfiles++] = copy;
+    return copy;
+}
+
+static uint64_t
+fnv(uint64_t h, const char *str)
+{
+    for (const unsigned char *p = (const unsigned char *)str; p && *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    /* A separator so ("ab","c") and ("a","bc") differ. */
+    h ^= 0xff;
+    h *= 1099511628211ULL;
+    return h;
+}
+
+static uint64_t
+key_hash(enum gw_kind kind, const char *ns, const char *name)
+{
+    uint64_t h = 14695981039346656037ULL ^ (uint64_t)kind;
+    h *= 1099511628211ULL;
+    return fnv(fnv(h, ns), name);
+}
+
+static const char *
+key_ns(enum gw_kind kind, const char *ns)
+{
+    return gw_kind_is_namespaced(kind) && ns ? ns : "";
+}
+
+static bool
+key_eq(const struct gw_meta *m, enum gw_kind kind, const char *ns, const char *name)
+{
+    return m->kind == kind && strcmp(key_ns(kind, m->ns), ns) == 0 && strcmp(m->name, name) == 0;
+}
+
+static size_t
+slot_find(struct gw_meta *const *slots, size_t nslots, enum gw_kind kind, const char *ns,
+          const char *name)
+{
+    size_t mask = nslots - 1;
+    size_t i = (size_t)key_hash(kind, ns, name) & mask;
+    while (slots[i] && !key_eq(slots[i], kind, ns, name))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static void
+rehash(struct gw_store *s)
+{
+    size_t n = s->nslots ? s->nslots * 2 : 64;
+    struct gw_meta **slots = gw_xcalloc(n, sizeof(*slots));
+    for (size_t i = 0; i < s->nslots; i++) {
+        struct gw_meta *m = s->slots[i];
+        if (m) {
+            const char *ns = key_ns(m->kind, m->ns);
+            slots[slot_find(slots, n, m->kind, ns, m->name)] = m;
+        }
+    }
+    free(s->slots);
+    s->slots = slots;
+    s->nslots = n;
+}
+
+static int
+cmp_meta(const struct gw_meta *a, const struct gw_meta *b)
+{
+    int c = strcmp(key_ns(a->kind, a->ns), key_ns(b->kind, b->ns));
+    return c ? c : strcmp(a->name, b->name);
+}
+
+int
+gw_store_add(struct gw_store *s, struct gw_meta *obj, const struct gw_meta **existing)
+{
+    GW_ASSERT((unsigned)obj->kind < GW_KIND__COUNT && obj->name);
+    if ((s->count + 1) * 4 > s->nslots * 3)
+        rehash(s);
+    const char *ns = key_ns(obj->kind, obj->ns);
+    size_t i = slot_find(s->slots, s->nslots, obj->kind, ns, obj->name);
+    if (s->slots[i]) {
+        if (existing)
+            *existing = s->slots[i];
+        return GW_EEXISTS;
+    }
+    s->slots[i] = obj;
+    s->count++;
+
+    struct gw_store_kind *k = &s->kinds[obj->kind];
+    k->v = gw_xgrow(k->v, &k->cap, k->n + 1, sizeof(*k->v));
+    size_t lo = 0, hi = k->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_meta(k->v[mid], obj) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(k->v + lo + 1, k->v + lo, (k->n - lo) * sizeof(*k->v));
+    k->v[lo] = obj;
+    k->n++;
+    return 0;
+}
+
+const struct gw_meta *
+gw_store_get(const struct gw_store *s, enum gw_kind kind, const char *ns, const char *name)
+{
+    if (!s->nslots || !name || (unsigned)kind >= GW_KIND__COUNT)
+        return NULL;
+    size_t i = slot_find(s->slots, s->nslots, kind, key_ns(kind, ns), name);
+    return s->slots[i];
+}
+
+const struct gw_meta *const *
+gw_store_list(const struct gw_store *s, enum gw_kind kind, size_t *n)
+{
+    GW_ASSERT((unsigned)kind < GW_KIND__COUNT);
+    *n = s->kinds[kind].n;
+    return (const struct gw_meta *const *)s->kinds[kind].v;
+}
+
+size_t
+gw_store_count(const struct gw_store *s, enum gw_kind kind)
+{
+    return (unsigned)kind < GW_KIND__COUNT ? s->kinds[kind].n : 0;
+}
+
+size_t
+gw_store_size(const struct gw_store *s)
+{
+    return s->count;
+}
+
+size_t
+gw_store_service_slices(const struct gw_store *s, const char *ns, const char *service,
+                        const struct gw_endpointslice **out, size_t cap)
+{
+    size_t n = 0, total = 0;
+    const struct gw_meta *const *v = gw_store_list(s, GW_KIND_ENDPOINTSLICE, &n);
+    /* Sorted by namespace first: find the namespace's run by binary search. */
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(v[mid]->ns, ns) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < n && strcmp(v[i]->ns, ns) == 0; i++) {
+        const struct gw_endpointslice *es = (const struct gw_endpointslice *)(const void *)v[i];
+        if (es->service_name && strcmp(es->service_name, service) == 0) {
+            if (total < cap)
+                out[total] = es;
+            total++;
+        }
+    }
+    return total;
+}
+
+const struct gw_kv *
+gw_store_namespace_labels(const struct gw_store *s, const char *ns, size_t *n)
+{
+    const struct gw_namespace *nsobj = gw_store_namespace(s, NULL, ns);
+    if (!nsobj) {
+        *n = 0;
+        return NULL;
+    }
+    *n = nsobj->meta.labels.n;
+    return nsobj->meta.labels.v;
+}
