@@ -1,0 +1,1801 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The schemas of every kind decode reads, as tables for the engine in
+ * decode.c: the OpenAPI part of the Gateway API v1.6 CRDs (standard and
+ * experimental channels) and of the core Kubernetes kinds, with the CRD
+ * defaults. The CEL rules (x-kubernetes-validations) are the check hooks
+ * above the tables; their messages are the CRDs' messages.
+ */
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/banned.h"
+#include "load/decode_internal.h"
+
+#define I32MAX 2147483647
+
+/* Table helpers: F(name, type, offset, more designated initialisers...); the
+ * offset leads the variadic part so that F(name, type, 0) stays ISO C. */
+#define F(n, t, ...)                                 \
+    {                                                \
+        .name = (n), .type = (t), .off = __VA_ARGS__ \
+    }
+#define END          \
+    {                \
+        .name = NULL \
+    }
+#define OFF(T, m)    offsetof(struct T, m)
+#define SPEC(T, m)   (offsetof(struct T, spec.m) - offsetof(struct T, spec))
+#define SPEC_SIZE(T) sizeof(((struct T *)0)->spec)
+
+/* ------------------------------------------------------------------------ */
+/* CEL helpers                                                              */
+
+static bool
+streq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+static bool
+nstreq(const char *a, const char *b)
+{
+    return (!a && !b) || streq(a, b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Shared pieces                                                            */
+
+static const struct field sel_req_fields[] = {
+    F("key", T_STR, OFF(gw_label_requirement, key), .flags = F_REQ | F_NONEMPTY),
+    F("operator", T_ENUM, OFF(gw_label_requirement, op), .flags = F_REQ,
+      .enum_id = GW_ENUM_SELECTOR_OP),
+    F("values", T_STRLIST, OFF(gw_label_requirement, values)),
+    END,
+};
+static const struct schema sel_req = {"LabelSelectorRequirement",
+                                      sizeof(struct gw_label_requirement), sel_req_fields, NULL};
+
+static const struct field selector_fields[] = {
+    F("matchLabels", T_MAP, OFF(gw_label_selector, match_labels), .flags = F_LABELKEYS,
+      .fmt = FMT_LABEL_VALUE),
+    F("matchExpressions", T_LIST, OFF(gw_label_selector, match_expressions), .sub = &sel_req),
+    END,
+};
+static const struct schema selector = {"LabelSelector", sizeof(struct gw_label_selector),
+                                       selector_fields, NULL};
+
+static const struct field parent_ref_fields[] = {
+    F("group", T_STR, OFF(gw_parent_ref, group), .fmt = FMT_GROUP, .def_str = GW_GROUP_GATEWAY),
+    F("kind", T_STR, OFF(gw_parent_ref, kind), .fmt = FMT_KIND, .def_str = "Gateway"),
+    F("namespace", T_STR, OFF(gw_parent_ref, ns), .fmt = FMT_NAMESPACE),
+    F("name", T_STR, OFF(gw_parent_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    F("sectionName", T_STR, OFF(gw_parent_ref, section_name), .fmt = FMT_SECTION_NAME),
+    F("port", T_INT, OFF(gw_parent_ref, port), .min = 1, .max = 65535),
+    END,
+};
+static const struct schema parent_ref = {"ParentReference", sizeof(struct gw_parent_ref),
+                                         parent_ref_fields, NULL};
+
+/* ParentGatewayReference of a ListenerSet: no sectionName or port. */
+static const struct field ls_parent_fields[] = {
+    F("group", T_STR, OFF(gw_parent_ref, group), .fmt = FMT_GROUP, .def_str = GW_GROUP_GATEWAY),
+    F("kind", T_STR, OFF(gw_parent_ref, kind), .fmt = FMT_KIND, .def_str = "Gateway"),
+    F("namespace", T_STR, OFF(gw_parent_ref, ns), .fmt = FMT_NAMESPACE),
+    F("name", T_STR, OFF(gw_parent_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    END,
+};
+
+static void
+check_ls_parent(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    (void)c;
+    (void)node;
+    ((struct gw_parent_ref *)obj)->port = -1;
+}
+static const struct schema ls_parent = {"ParentGatewayReference", sizeof(struct gw_parent_ref),
+                                        ls_parent_fields, check_ls_parent};
+
+/* The two parentRefs CEL rules every route kind carries. */
+static void
+check_parent_refs(struct dctx *c, const struct gw_parent_ref *v, size_t n,
+                  const struct gw_node *spec)
+{
+    const struct gw_node *list = d_get(spec, "parentRefs");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            if (i == j)
+                continue;
+            const struct gw_parent_ref *a = &v[i], *b = &v[j];
+            if (!streq(a->kind, b->kind) || !streq(a->group, b->group) ||
+                !streq(a->name, b->name) || !nstreq(a->ns, b->ns))
+                continue;
+            if ((!a->section_name && a->port < 0) || (!b->section_name && b->port < 0)) {
+                d_cel(c, list, ".parentRefs", "array",
+                      "sectionName or port must be specified when parentRefs includes 2 or more "
+                      "references to the same parent");
+                return;
+            }
+            if (nstreq(a->section_name, b->section_name) && a->port == b->port) {
+                d_cel(c, list, ".parentRefs", "array",
+                      "sectionName or port must be unique when parentRefs includes 2 or more "
+                      "references to the same parent");
+                return;
+            }
+        }
+    }
+}
+
+/* BackendObjectReference's CEL: a Service needs a port. */
+static void
+check_backend_port(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_backend_ref *b = obj;
+    if (b->group && !*b->group && streq(b->kind, "Service") && b->port < 0)
+        d_cel(c, node, NULL, "object", "Must have port for Service reference");
+}
+
+#define BACKEND_OBJ_FIELDS                                                                   \
+    F("group", T_STR, OFF(gw_backend_ref, group), .fmt = FMT_GROUP, .def_str = ""),          \
+        F("kind", T_STR, OFF(gw_backend_ref, kind), .fmt = FMT_KIND, .def_str = "Service"),  \
+        F("name", T_STR, OFF(gw_backend_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME), \
+        F("namespace", T_STR, OFF(gw_backend_ref, ns), .fmt = FMT_NAMESPACE),                \
+        F("port", T_INT, OFF(gw_backend_ref, port), .min = 1, .max = 65535)
+
+static const struct field backend_obj_fields[] = {BACKEND_OBJ_FIELDS, END};
+
+static void
+check_backend_obj(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    ((struct gw_backend_ref *)obj)->weight = 0;
+    check_backend_port(c, obj, node);
+}
+static const struct schema backend_obj = {"BackendObjectReference", sizeof(struct gw_backend_ref),
+                                          backend_obj_fields, check_backend_obj};
+
+static const struct field backend_ref_fields[] = {
+    BACKEND_OBJ_FIELDS,
+    F("weight", T_INT, OFF(gw_backend_ref, weight), .flags = F_DEF, .def_int = 1, .min = 0,
+      .max = 1000000),
+    END,
+};
+static const struct schema backend_ref = {"BackendRef", sizeof(struct gw_backend_ref),
+                                          backend_ref_fields, check_backend_port};
+
+static const struct field secret_ref_fields[] = {
+    F("group", T_STR, OFF(gw_object_ref, group), .fmt = FMT_GROUP, .def_str = ""),
+    F("kind", T_STR, OFF(gw_object_ref, kind), .fmt = FMT_KIND, .def_str = "Secret"),
+    F("name", T_STR, OFF(gw_object_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    F("namespace", T_STR, OFF(gw_object_ref, ns), .fmt = FMT_NAMESPACE),
+    END,
+};
+static const struct schema secret_ref = {"SecretObjectReference", sizeof(struct gw_object_ref),
+                                         secret_ref_fields, NULL};
+
+static const struct field object_ref_fields[] = {
+    F("group", T_STR, OFF(gw_object_ref, group), .flags = F_REQ, .fmt = FMT_GROUP),
+    F("kind", T_STR, OFF(gw_object_ref, kind), .flags = F_REQ, .fmt = FMT_KIND),
+    F("name", T_STR, OFF(gw_object_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    F("namespace", T_STR, OFF(gw_object_ref, ns), .fmt = FMT_NAMESPACE),
+    END,
+};
+static const struct schema object_ref = {"ObjectReference", sizeof(struct gw_object_ref),
+                                         object_ref_fields, NULL};
+
+static const struct field local_ref_fields[] = {
+    F("group", T_STR, OFF(gw_object_ref, group), .flags = F_REQ, .fmt = FMT_GROUP),
+    F("kind", T_STR, OFF(gw_object_ref, kind), .flags = F_REQ, .fmt = FMT_KIND),
+    F("name", T_STR, OFF(gw_object_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    END,
+};
+static const struct schema local_ref = {"LocalObjectReference", sizeof(struct gw_object_ref),
+                                        local_ref_fields, NULL};
+
+/* ------------------------------------------------------------------------ */
+/* HTTPRoute                                                                */
+
+static void
+check_path_match(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_path_match *m = obj;
+    if (m->type != GW_PATH_EXACT && m->type != GW_PATH_PREFIX)
+        return;
+    const char *v = m->value ? m->value : "";
+    size_t n = strlen(v);
+    const char *msg = NULL;
+    if (v[0] != '/')
+        msg = "value must be an absolute path and start with '/' when type one of ['Exact', "
+              "'PathPrefix']";
+    else if (strstr(v, "//"))
+        msg = "must not contain '//' when type one of ['Exact', 'PathPrefix']";
+    else if (strstr(v, "/./"))
+        msg = "must not contain '/./' when type one of ['Exact', 'PathPrefix']";
+    else if (strstr(v, "/../"))
+        msg = "must not contain '/../' when type one of ['Exact', 'PathPrefix']";
+    else if (strstr(v, "%2f"))
+        msg = "must not contain '%2f' when type one of ['Exact', 'PathPrefix']";
+    else if (strstr(v, "%2F"))
+        msg = "must not contain '%2F' when type one of ['Exact', 'PathPrefix']";
+    else if (strchr(v, '#'))
+        msg = "must not contain '#' when type one of ['Exact', 'PathPrefix']";
+    else if (n >= 3 && strcmp(v + n - 3, "/..") == 0)
+        msg = "must not end with '/..' when type one of ['Exact', 'PathPrefix']";
+    else if (n >= 2 && strcmp(v + n - 2, "/.") == 0)
+        msg = "must not end with '/.' when type one of ['Exact', 'PathPrefix']";
+    else {
+        for (size_t i = 0; i < n && !msg; i++) {
+            unsigned char ch = (unsigned char)v[i];
+            if (ch == '%') {
+                if (i + 2 >= n + 0 || !strchr("0123456789abcdefABCDEF", v[i + 1]) || !v[i + 1] ||
+                    !v[i + 2] || !strchr("0123456789abcdefABCDEF", v[i + 2]))
+                    msg = "x";
+                else
+                    i += 2;
+            } else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                         (ch >= '0' && ch <= '9') || strchr("-/._~!$&'()*+,;=:@", ch))) {
+                msg = "x";
+            }
+        }
+        if (msg)
+            msg = "must only contain valid characters (matching "
+                  "^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$) for types ['Exact', "
+                  "'PathPrefix']";
+    }
+    if (msg)
+        d_cel(c, node, NULL, "object", msg);
+}
+
+static const struct field path_match_fields[] = {
+    F("type", T_ENUM, OFF(gw_path_match, type), .enum_id = GW_ENUM_PATH_MATCH,
+      .def_str = "PathPrefix"),
+    F("value", T_STR, OFF(gw_path_match, value), .max = 1024, .def_str = "/"),
+    END,
+};
+static const struct schema path_match = {"HTTPPathMatch", sizeof(struct gw_path_match),
+                                         path_match_fields, check_path_match};
+
+static const struct field header_match_fields[] = {
+    F("type", T_ENUM, OFF(gw_value_match, type), .enum_id = GW_ENUM_VALUE_MATCH,
+      .def_str = "Exact"),
+    F("name", T_STR, OFF(gw_value_match, name), .flags = F_REQ, .fmt = FMT_HEADER_NAME),
+    F("value", T_STR, OFF(gw_value_match, value), .flags = F_REQ, .fmt = FMT_HEADER_VALUE),
+    END,
+};
+static const struct schema header_match = {"HTTPHeaderMatch", sizeof(struct gw_value_match),
+                                           header_match_fields, NULL};
+
+static const struct field query_match_fields[] = {
+    F("type", T_ENUM, OFF(gw_value_match, type), .enum_id = GW_ENUM_VALUE_MATCH,
+      .def_str = "Exact"),
+    F("name", T_STR, OFF(gw_value_match, name), .flags = F_REQ, .fmt = FMT_HEADER_NAME),
+    F("value", T_STR, OFF(gw_value_match, value), .flags = F_REQ, .fmt = FMT_QUERY_VALUE),
+    END,
+};
+static const struct schema query_match = {"HTTPQueryParamMatch", sizeof(struct gw_value_match),
+                                          query_match_fields, NULL};
+
+static const struct field http_match_fields[] = {
+    F("path", T_OBJ, OFF(gw_http_match, path), .flags = F_DEF, .sub = &path_match),
+    F("headers", T_LIST, OFF(gw_http_match, headers), .flags = F_UNIQUE, .sub = &header_match,
+      .max_items = 16, .ukey = OFF(gw_value_match, name)),
+    F("queryParams", T_LIST, OFF(gw_http_match, query_params), .flags = F_UNIQUE,
+      .sub = &query_match, .max_items = 16, .ukey = OFF(gw_value_match, name)),
+    F("method", T_ENUM, OFF(gw_http_match, method), .enum_id = GW_ENUM_METHOD),
+    END,
+};
+static const struct schema http_match = {"HTTPRouteMatch", sizeof(struct gw_http_match),
+                                         http_match_fields, NULL};
+
+static const struct field header_fields[] = {
+    F("name", T_STR, OFF(gw_header, name), .flags = F_REQ, .fmt = FMT_HEADER_NAME),
+    F("value", T_STR, OFF(gw_header, value), .flags = F_REQ, .fmt = FMT_HEADER_VALUE),
+    END,
+};
+static const struct schema header = {"HTTPHeader", sizeof(struct gw_header), header_fields, NULL};
+
+static const struct field header_filter_fields[] = {
+    F("set", T_LIST, OFF(gw_header_filter, set), .flags = F_UNIQUE, .sub = &header, .max_items = 16,
+      .ukey = OFF(gw_header, name)),
+    F("add", T_LIST, OFF(gw_header_filter, add), .flags = F_UNIQUE, .sub = &header, .max_items = 16,
+      .ukey = OFF(gw_header, name)),
+    F("remove", T_STRLIST, OFF(gw_header_filter, remove), .flags = F_UNIQUE, .max_items = 16),
+    END,
+};
+static const struct schema header_filter = {"HTTPHeaderFilter", sizeof(struct gw_header_filter),
+                                            header_filter_fields, NULL};
+
+static void
+check_path_modifier(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_path_modifier_cfg *p = obj;
+    if (p->type == GW_PATHMOD_FULL && !p->replace_full_path)
+        d_cel(c, node, NULL, "object",
+              "replaceFullPath must be specified when type is set to 'ReplaceFullPath'");
+    if (p->replace_full_path && p->type != GW_PATHMOD_FULL)
+        d_cel(c, node, NULL, "object",
+              "type must be 'ReplaceFullPath' when replaceFullPath is set");
+    if (p->type == GW_PATHMOD_PREFIX && !p->replace_prefix_match)
+        d_cel(c, node, NULL, "object",
+              "replacePrefixMatch must be specified when type is set to 'ReplacePrefixMatch'");
+    if (p->replace_prefix_match && p->type != GW_PATHMOD_PREFIX)
+        d_cel(c, node, NULL, "object",
+              "type must be 'ReplacePrefixMatch' when replacePrefixMatch is set");
+}
+
+static const struct field path_mod_fields[] = {
+    F("type", T_ENUM, OFF(gw_path_modifier_cfg, type), .flags = F_REQ,
+      .enum_id = GW_ENUM_PATH_MODIFIER),
+    F("replaceFullPath", T_STR, OFF(gw_path_modifier_cfg, replace_full_path), .max = 1024),
+    F("replacePrefixMatch", T_STR, OFF(gw_path_modifier_cfg, replace_prefix_match), .max = 1024),
+    END,
+};
+static const struct schema path_mod = {"HTTPPathModifier", sizeof(struct gw_path_modifier_cfg),
+                                       path_mod_fields, check_path_modifier};
+
+static const char *const schemes[] = {"http", "https", NULL};
+static const char *const redirect_codes[] = {"301", "302", "303", "307", "308", NULL};
+
+static const struct field redirect_fields[] = {
+    F("scheme", T_STR, OFF(gw_redirect, scheme), .allowed = schemes),
+    F("hostname", T_STR, OFF(gw_redirect, hostname), .fmt = FMT_PRECISE_HOSTNAME),
+    F("path", T_OBJ, OFF(gw_redirect, path), .sub = &path_mod),
+    F("port", T_INT, OFF(gw_redirect, port), .min = 1, .max = 65535),
+    F("statusCode", T_INT, OFF(gw_redirect, status_code), .flags = F_DEF, .def_int = 302,
+      .allowed = redirect_codes),
+    END,
+};
+static const struct schema redirect = {"HTTPRequestRedirectFilter", sizeof(struct gw_redirect),
+                                       redirect_fields, NULL};
+
+static const struct field rewrite_fields[] = {
+    F("hostname", T_STR, OFF(gw_rewrite, hostname), .fmt = FMT_PRECISE_HOSTNAME),
+    F("path", T_OBJ, OFF(gw_rewrite, path), .sub = &path_mod),
+    END,
+};
+static const struct schema rewrite = {"HTTPURLRewriteFilter", sizeof(struct gw_rewrite),
+                                      rewrite_fields, NULL};
+
+static void
+check_fraction(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_fraction *f = obj;
+    if (f->numerator >= 0 && f->denominator >= 1 && f->numerator > f->denominator)
+        d_cel(c, node, NULL, "object", "numerator must be less than or equal to denominator");
+}
+
+static const struct field fraction_fields[] = {
+    F("numerator", T_INT, OFF(gw_fraction, numerator), .flags = F_REQ, .min = 0, .max = I32MAX),
+    F("denominator", T_INT, OFF(gw_fraction, denominator), .flags = F_DEF, .def_int = 100, .min = 1,
+      .max = I32MAX),
+    END,
+};
+static const struct schema fraction = {"Fraction", sizeof(struct gw_fraction), fraction_fields,
+                                       check_fraction};
+
+static void
+check_mirror(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_mirror *m = obj;
+    if (m->percent >= 0 && m->fraction)
+        d_cel(c, node, NULL, "object",
+              "Only one of percent or fraction may be specified in HTTPRequestMirrorFilter");
+}
+
+static const struct field mirror_fields[] = {
+    F("backendRef", T_STRUCT, OFF(gw_mirror, backend_ref), .flags = F_REQ, .sub = &backend_obj),
+    F("percent", T_INT, OFF(gw_mirror, percent), .min = 0, .max = 100),
+    F("fraction", T_OBJ, OFF(gw_mirror, fraction), .sub = &fraction),
+    END,
+};
+static const struct schema mirror = {"HTTPRequestMirrorFilter", sizeof(struct gw_mirror),
+                                     mirror_fields, check_mirror};
+
+static bool
+has_star_and_more(const char *const *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i], "*") == 0)
+            return n > 1;
+    }
+    return false;
+}
+
+static void
+check_cors(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_cors *x = obj;
+    if (has_star_and_more(x->allow_origins.v, x->allow_origins.n))
+        d_cel(c, d_get(node, "allowOrigins"), ".allowOrigins", "array",
+              "AllowOrigins cannot contain '*' alongside other origins");
+    if (has_star_and_more(x->allow_methods.v, x->allow_methods.n))
+        d_cel(c, d_get(node, "allowMethods"), ".allowMethods", "array",
+              "AllowMethods cannot contain '*' alongside other methods");
+    if (has_star_and_more(x->allow_headers.v, x->allow_headers.n))
+        d_cel(c, d_get(node, "allowHeaders"), ".allowHeaders", "array",
+              "AllowHeaders cannot contain '*' alongside other methods");
+}
+
+static const char *const cors_methods[] = {"GET",     "HEAD",  "POST",  "PUT", "DELETE", "CONNECT",
+                                           "OPTIONS", "TRACE", "PATCH", "*",   NULL};
+
+static const struct field cors_fields[] = {
+    F("allowOrigins", T_STRLIST, OFF(gw_cors, allow_origins), .flags = F_UNIQUE,
+      .fmt = FMT_CORS_ORIGIN, .max_items = 64),
+    F("allowCredentials", T_BOOL, OFF(gw_cors, allow_credentials)),
+    F("allowMethods", T_STRLIST, OFF(gw_cors, allow_methods), .flags = F_UNIQUE, .max_items = 9,
+      .allowed = cors_methods),
+    F("allowHeaders", T_STRLIST, OFF(gw_cors, allow_headers), .flags = F_UNIQUE,
+      .fmt = FMT_HEADER_NAME, .max_items = 64),
+    F("exposeHeaders", T_STRLIST, OFF(gw_cors, expose_headers), .flags = F_UNIQUE,
+      .fmt = FMT_HEADER_NAME, .max_items = 64),
+    F("maxAge", T_INT, OFF(gw_cors, max_age), .flags = F_DEF, .def_int = 5, .min = 1,
+      .max = I32MAX),
+    END,
+};
+static const struct schema cors = {"HTTPCORSFilter", sizeof(struct gw_cors), cors_fields,
+                                   check_cors};
+
+static const struct field auth_grpc_fields[] = {
+    F("allowedHeaders", T_STRLIST, OFF(gw_auth_grpc, allowed_headers), .flags = F_UNIQUE,
+      .max_items = 64),
+    END,
+};
+static const struct schema auth_grpc = {"GRPCAuthConfig", sizeof(struct gw_auth_grpc),
+                                        auth_grpc_fields, NULL};
+
+static const struct field auth_http_fields[] = {
+    F("path", T_STR, OFF(gw_auth_http, path), .max = 1024),
+    F("allowedHeaders", T_STRLIST, OFF(gw_auth_http, allowed_headers), .flags = F_UNIQUE,
+      .max_items = 64),
+    F("allowedResponseHeaders", T_STRLIST, OFF(gw_auth_http, allowed_response_headers),
+      .flags = F_UNIQUE, .max_items = 64),
+    END,
+};
+static const struct schema auth_http = {"HTTPAuthConfig", sizeof(struct gw_auth_http),
+                                        auth_http_fields, NULL};
+
+static const struct field forward_body_fields[] = {
+    F("maxSize", T_INT, OFF(gw_forward_body, max_size), .min = 0, .max = I32MAX),
+    END,
+};
+static const struct schema forward_body = {"ForwardBodyConfig", sizeof(struct gw_forward_body),
+                                           forward_body_fields, NULL};
+
+static void
+check_external_auth(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_external_auth *a = obj;
+    if (a->protocol == GW_AUTH_GRPC && !a->grpc)
+        d_cel(c, node, NULL, "object", "grpc must be specified when protocol is set to 'GRPC'");
+    if (a->grpc && a->protocol != GW_AUTH_GRPC)
+        d_cel(c, node, NULL, "object", "protocol must be 'GRPC' when grpc is set");
+    if (a->protocol == GW_AUTH_HTTP && !a->http)
+        d_cel(c, node, NULL, "object", "http must be specified when protocol is set to 'HTTP'");
+    if (a->http && a->protocol != GW_AUTH_HTTP)
+        d_cel(c, node, NULL, "object", "protocol must be 'HTTP' when http is set");
+}
+
+static const struct field external_auth_fields[] = {
+    F("protocol", T_ENUM, OFF(gw_external_auth, protocol), .flags = F_REQ,
+      .enum_id = GW_ENUM_AUTH_PROTOCOL),
+    F("backendRef", T_STRUCT, OFF(gw_external_auth, backend_ref), .flags = F_REQ,
+      .sub = &backend_obj),
+    F("grpc", T_OBJ, OFF(gw_external_auth, grpc), .sub = &auth_grpc),
+    F("http", T_OBJ, OFF(gw_external_auth, http), .sub = &auth_http),
+    F("forwardBody", T_OBJ, OFF(gw_external_auth, forward_body), .sub = &forward_body),
+    END,
+};
+static const struct schema external_auth = {"HTTPExternalAuthFilter",
+                                            sizeof(struct gw_external_auth), external_auth_fields,
+                                            check_external_auth};
+
+/* The filter's config field must match its type (a CEL pair per type). */
+static void
+check_filter(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_http_filter *f = obj;
+
+    static const struct {
+        int type;
+        const char *field;
+        size_t off;
+    } pairs[] = {
+        {GW_FILTER_CORS, "cors", OFF(gw_http_filter, cors)},
+        {GW_FILTER_REQUEST_HEADER, "requestHeaderModifier",
+         OFF(gw_http_filter, request_header_modifier)},
+        {GW_FILTER_RESPONSE_HEADER, "responseHeaderModifier",
+         OFF(gw_http_filter, response_header_modifier)},
+        {GW_FILTER_MIRROR, "requestMirror", OFF(gw_http_filter, request_mirror)},
+        {GW_FILTER_REDIRECT, "requestRedirect", OFF(gw_http_filter, request_redirect)},
+        {GW_FILTER_REWRITE, "urlRewrite", OFF(gw_http_filter, url_rewrite)},
+        {GW_FILTER_EXTERNAL_AUTH, "externalAuth", OFF(gw_http_filter, external_auth)},
+        {GW_FILTER_EXTENSION_REF, "extensionRef", OFF(gw_http_filter, extension_ref)},
+    };
+
+    if (f->type == GW_FILTER_NONE)
+        return; /* the type itself was reported */
+    for (size_t i = 0; i < GW_ARRAY_LEN(pairs); i++) {
+        bool has = *(void *const *)((const char *)f + pairs[i].off) != NULL;
+        const char *type = gw_enum_name(GW_ENUM_FILTER, pairs[i].type);
+        char msg[160];
+        if (has && f->type != pairs[i].type) {
+            snprintf(msg, sizeof(msg), "filter.%s must be nil if the filter.type is not %s",
+                     pairs[i].field, type);
+            d_cel(c, node, NULL, "object", msg);
+        } else if (!has && f->type == pairs[i].type) {
+            snprintf(msg, sizeof(msg), "filter.%s must be specified for %s filter.type",
+                     pairs[i].field, type);
+            d_cel(c, node, NULL, "object", msg);
+        }
+    }
+}
+
+static const struct field http_filter_fields[] = {
+    F("type", T_ENUM, OFF(gw_http_filter, type), .flags = F_REQ, .enum_id = GW_ENUM_FILTER),
+    F("requestHeaderModifier", T_OBJ, OFF(gw_http_filter, request_header_modifier),
+      .sub = &header_filter),
+    F("responseHeaderModifier", T_OBJ, OFF(gw_http_filter, response_header_modifier),
+      .sub = &header_filter),
+    F("requestMirror", T_OBJ, OFF(gw_http_filter, request_mirror), .sub = &mirror),
+    F("requestRedirect", T_OBJ, OFF(gw_http_filter, request_redirect), .sub = &redirect),
+    F("urlRewrite", T_OBJ, OFF(gw_http_filter, url_rewrite), .sub = &rewrite),
+    F("cors", T_OBJ, OFF(gw_http_filter, cors), .sub = &cors),
+    F("externalAuth", T_OBJ, OFF(gw_http_filter, external_auth), .sub = &external_auth),
+    F("extensionRef", T_OBJ, OFF(gw_http_filter, extension_ref), .sub = &local_ref),
+    END,
+};
+static const struct schema http_filter = {"HTTPRouteFilter", sizeof(struct gw_http_filter),
+                                          http_filter_fields, check_filter};
+
+static const char *const grpc_filter_types[] = {"ResponseHeaderModifier", "RequestHeaderModifier",
+                                                "RequestMirror", "ExtensionRef", NULL};
+
+static const struct field grpc_filter_fields[] = {
+    F("type", T_ENUM, OFF(gw_http_filter, type), .flags = F_REQ, .enum_id = GW_ENUM_FILTER,
+      .allowed = grpc_filter_types),
+    F("requestHeaderModifier", T_OBJ, OFF(gw_http_filter, request_header_modifier),
+      .sub = &header_filter),
+    F("responseHeaderModifier", T_OBJ, OFF(gw_http_filter, response_header_modifier),
+      .sub = &header_filter),
+    F("requestMirror", T_OBJ, OFF(gw_http_filter, request_mirror), .sub = &mirror),
+    F("extensionRef", T_OBJ, OFF(gw_http_filter, extension_ref), .sub = &local_ref),
+    END,
+};
+static const struct schema grpc_filter = {"GRPCRouteFilter", sizeof(struct gw_http_filter),
+                                          grpc_filter_fields, check_filter};
+
+/* The filter-list CEL rules (rule filters and backendRef filters alike). */
+static void
+check_filter_list(struct dctx *c, const struct gw_http_filter *v, size_t n,
+                  const struct gw_node *owner)
+{
+    unsigned count[16] = {0};
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned)v[i].type < GW_ARRAY_LEN(count))
+            count[v[i].type]++;
+    }
+    const struct gw_node *list = d_get(owner, "filters");
+    if (count[GW_FILTER_REDIRECT] && count[GW_FILTER_REWRITE])
+        d_cel(c, list, ".filters", "array",
+              "May specify either httpRouteFilterRequestRedirect or "
+              "httpRouteFilterRequestRewrite, but not both");
+
+    static const struct {
+        int type;
+        const char *msg;
+    } once[] = {
+        {GW_FILTER_CORS, "CORS filter cannot be repeated"},
+        {GW_FILTER_REQUEST_HEADER, "RequestHeaderModifier filter cannot be repeated"},
+        {GW_FILTER_RESPONSE_HEADER, "ResponseHeaderModifier filter cannot be repeated"},
+        {GW_FILTER_REDIRECT, "RequestRedirect filter cannot be repeated"},
+        {GW_FILTER_REWRITE, "URLRewrite filter cannot be repeated"},
+    };
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(once); i++) {
+        if (count[once[i].type] > 1)
+            d_cel(c, list, ".filters", "array", once[i].msg);
+    }
+}
+
+static void
+check_http_backend(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_backend_ref *b = obj;
+    check_backend_port(c, obj, node);
+    check_filter_list(c, b->filters.v, b->filters.n, node);
+}
+
+static const struct field http_backend_fields[] = {
+    BACKEND_OBJ_FIELDS,
+    F("weight", T_INT, OFF(gw_backend_ref, weight), .flags = F_DEF, .def_int = 1, .min = 0,
+      .max = 1000000),
+    F("filters", T_LIST, OFF(gw_backend_ref, filters), .sub = &http_filter, .max_items = 16),
+    END,
+};
+static const struct schema http_backend = {"HTTPBackendRef", sizeof(struct gw_backend_ref),
+                                           http_backend_fields, check_http_backend};
+
+static const struct field grpc_backend_fields[] = {
+    BACKEND_OBJ_FIELDS,
+    F("weight", T_INT, OFF(gw_backend_ref, weight), .flags = F_DEF, .def_int = 1, .min = 0,
+      .max = 1000000),
+    F("filters", T_LIST, OFF(gw_backend_ref, filters), .sub = &grpc_filter, .max_items = 16),
+    END,
+};
+static const struct schema grpc_backend = {"GRPCBackendRef", sizeof(struct gw_backend_ref),
+                                           grpc_backend_fields, check_http_backend};
+
+static void
+check_timeouts(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_http_timeouts *t = obj;
+    if (t->request_ms > 0 && t->backend_request_ms > t->request_ms)
+        d_cel(c, node, NULL, "object",
+              "backendRequest timeout cannot be longer than request timeout");
+}
+
+static const struct field timeouts_fields[] = {
+    F("request", T_DURATION, OFF(gw_http_timeouts, request_ms)),
+    F("backendRequest", T_DURATION, OFF(gw_http_timeouts, backend_request_ms)),
+    END,
+};
+static const struct schema timeouts = {"HTTPRouteTimeouts", sizeof(struct gw_http_timeouts),
+                                       timeouts_fields, check_timeouts};
+
+static const struct field retry_fields[] = {
+    F("codes", T_INTLIST, OFF(gw_http_retry, codes), .min = 400, .max = 599),
+    F("attempts", T_INT, OFF(gw_http_retry, attempts), .min = 0, .max = I32MAX),
+    F("backoff", T_DURATION, OFF(gw_http_retry, backoff_ms)),
+    END,
+};
+static const struct schema retry = {"HTTPRouteRetry", sizeof(struct gw_http_retry), retry_fields,
+                                    NULL};
+
+static const struct field cookie_fields[] = {
+    F("lifetimeType", T_ENUM, OFF(gw_cookie_config, lifetime_type), .flags = F_DEF,
+      .enum_id = GW_ENUM_LIFETIME, .def_str = "Session"),
+    END,
+};
+static const struct schema cookie = {"CookieConfig", sizeof(struct gw_cookie_config), cookie_fields,
+                                     NULL};
+
+static void
+check_session(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_session_persistence *s = obj;
+    if (s->cookie_config && s->cookie_config->lifetime_type == GW_LIFETIME_PERMANENT &&
+        s->absolute_timeout_ms < 0)
+        d_cel(c, node, NULL, "object",
+              "AbsoluteTimeout must be specified when cookie lifetimeType is Permanent");
+    if (s->cookie_config && s->type != GW_SESSION_COOKIE)
+        d_cel(c, node, NULL, "object", "cookieConfig can only be set with type Cookie");
+}
+
+static const struct field session_fields[] = {
+    F("sessionName", T_STR, OFF(gw_session_persistence, session_name), .max = 128),
+    F("absoluteTimeout", T_DURATION, OFF(gw_session_persistence, absolute_timeout_ms)),
+    F("idleTimeout", T_DURATION, OFF(gw_session_persistence, idle_timeout_ms)),
+    F("type", T_ENUM, OFF(gw_session_persistence, type), .flags = F_DEF,
+      .enum_id = GW_ENUM_SESSION_TYPE, .def_str = "Cookie"),
+    F("cookieConfig", T_OBJ, OFF(gw_session_persistence, cookie_config), .sub = &cookie),
+    END,
+};
+static const struct schema session = {"SessionPersistence", sizeof(struct gw_session_persistence),
+                                      session_fields, check_session};
+
+/* True if some filter in v is a redirect or rewrite with ReplacePrefixMatch. */
+static bool
+uses_prefix_replace(const struct gw_http_filter *v, size_t n, int type)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_path_modifier_cfg *p = NULL;
+        if (v[i].type != type)
+            continue;
+        if (type == GW_FILTER_REDIRECT && v[i].request_redirect)
+            p = v[i].request_redirect->path;
+        if (type == GW_FILTER_REWRITE && v[i].url_rewrite)
+            p = v[i].url_rewrite->path;
+        if (p && p->type == GW_PATHMOD_PREFIX && p->replace_prefix_match)
+            return true;
+    }
+    return false;
+}
+
+static void
+check_http_rule(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_http_rule *r = obj;
+    bool one_prefix =
+        r->matches.n == 1 && r->matches.v[0].path && r->matches.v[0].path->type == GW_PATH_PREFIX;
+    if (r->backend_refs.n) {
+        for (size_t i = 0; i < r->filters.n; i++) {
+            if (r->filters.v[i].request_redirect) {
+                d_cel(c, node, NULL, "object",
+                      "RequestRedirect filter must not be used together with backendRefs");
+                break;
+            }
+        }
+    }
+    if (!one_prefix && uses_prefix_replace(r->filters.v, r->filters.n, GW_FILTER_REDIRECT))
+        d_cel(c, node, NULL, "object",
+              "When using RequestRedirect filter with path.replacePrefixMatch, exactly one "
+              "PathPrefix match must be specified");
+    if (!one_prefix && uses_prefix_replace(r->filters.v, r->filters.n, GW_FILTER_REWRITE))
+        d_cel(c, node, NULL, "object",
+              "When using URLRewrite filter with path.replacePrefixMatch, exactly one PathPrefix "
+              "match must be specified");
+    for (size_t i = 0; !one_prefix && i < r->backend_refs.n; i++) {
+        const struct gw_backend_ref *b = &r->backend_refs.v[i];
+        if (uses_prefix_replace(b->filters.v, b->filters.n, GW_FILTER_REDIRECT))
+            d_cel(c, node, NULL, "object",
+                  "Within backendRefs, when using RequestRedirect filter with "
+                  "path.replacePrefixMatch, exactly one PathPrefix match must be specified");
+        if (uses_prefix_replace(b->filters.v, b->filters.n, GW_FILTER_REWRITE))
+            d_cel(c, node, NULL, "object",
+                  "Within backendRefs, When using URLRewrite filter with "
+                  "path.replacePrefixMatch, exactly one PathPrefix match must be specified");
+    }
+    check_filter_list(c, r->filters.v, r->filters.n, node);
+}
+
+static const struct field http_rule_fields[] = {
+    F("name", T_STR, OFF(gw_http_rule, name), .fmt = FMT_SECTION_NAME),
+    F("matches", T_LIST, OFF(gw_http_rule, matches), .flags = F_DEF, .sub = &http_match,
+      .max_items = 64),
+    F("filters", T_LIST, OFF(gw_http_rule, filters), .sub = &http_filter, .max_items = 16),
+    F("backendRefs", T_LIST, OFF(gw_http_rule, backend_refs), .sub = &http_backend,
+      .max_items = 16),
+    F("timeouts", T_OBJ, OFF(gw_http_rule, timeouts), .sub = &timeouts),
+    F("retry", T_OBJ, OFF(gw_http_rule, retry), .sub = &retry),
+    F("sessionPersistence", T_OBJ, OFF(gw_http_rule, session_persistence), .sub = &session),
+    END,
+};
+static const struct schema http_rule = {"HTTPRouteRule", sizeof(struct gw_http_rule),
+                                        http_rule_fields, check_http_rule};
+
+/* Rule names unique; at most 128 matches over all rules. */
+static void
+check_rule_names(struct dctx *c, const struct gw_node *rules_node, const char *const *names,
+                 size_t n, size_t total_matches)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; names[i] && j < n; j++) {
+            if (i != j && streq(names[i], names[j])) {
+                d_cel(c, rules_node, ".rules", "array",
+                      "Rule name must be unique within the route");
+                i = n;
+                break;
+            }
+        }
+    }
+    if (total_matches > 128)
+        d_cel(c, rules_node, ".rules", "array",
+              "While 16 rules and 64 matches per rule are allowed, the total number of matches "
+              "across all rules in a route must be less than 128");
+}
+
+static void
+check_httproute_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_httproute *hr = (void *)((char *)obj - offsetof(struct gw_httproute, spec));
+    const char *names[16];
+    size_t total = 0, n = GW_MIN(hr->spec.rules.n, GW_ARRAY_LEN(names));
+    for (size_t i = 0; i < n; i++) {
+        names[i] = hr->spec.rules.v[i].name;
+        total += hr->spec.rules.v[i].matches.n;
+    }
+    check_rule_names(c, d_get(node, "rules"), names, n, total);
+    check_parent_refs(c, hr->spec.parent_refs.v, hr->spec.parent_refs.n, node);
+}
+
+#define ROUTE_COMMON_FIELDS(T)                                                          \
+    F("parentRefs", T_LIST, SPEC(T, parent_refs), .sub = &parent_ref, .max_items = 32), \
+        F("useDefaultGateways", T_IGNORE, 0)
+
+static const struct field httproute_spec_fields[] = {
+    ROUTE_COMMON_FIELDS(gw_httproute),
+    F("hostnames", T_STRLIST, SPEC(gw_httproute, hostnames), .fmt = FMT_HOSTNAME, .max_items = 16),
+    F("rules", T_LIST, SPEC(gw_httproute, rules), .flags = F_DEF, .sub = &http_rule, .min_items = 1,
+      .max_items = 16),
+    END,
+};
+static const struct schema httproute_spec = {"HTTPRouteSpec", SPEC_SIZE(gw_httproute),
+                                             httproute_spec_fields, check_httproute_spec};
+
+/* ------------------------------------------------------------------------ */
+/* Metadata and the roots                                                   */
+
+static void
+check_metadata(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_meta *m = obj;
+    const struct gw_node *ts = d_get(node, "creationTimestamp");
+    if (!ts)
+        return;
+    if (ts->type != GW_NODE_STR ||
+        gw_time_parse((struct gw_str){ts->text, ts->len}, &m->creation_ms) != 0)
+        d_err(c, ts, ".creationTimestamp",
+              "Invalid value: %s: expected an RFC 3339 date-time (e.g. 2006-01-02T15:04:05Z)",
+              ts->text ? ts->text : "null");
+}
+
+#define METADATA_FIELDS(namefmt)                                                                 \
+    F("name", T_STR, OFF(gw_meta, name), .flags = F_REQ, .fmt = (namefmt)),                      \
+        F("namespace", T_STR, OFF(gw_meta, ns), .fmt = FMT_DNS_LABEL),                           \
+        F("labels", T_MAP, OFF(gw_meta, labels), .flags = F_LABELKEYS, .fmt = FMT_LABEL_VALUE),  \
+        F("annotations", T_MAP, OFF(gw_meta, annotations)),                                      \
+        F("generation", T_INT, OFF(gw_meta, generation), .flags = F_DEF, .def_int = 1, .min = 0, \
+          .max = INT64_MAX),                                                                     \
+        F("creationTimestamp", T_IGNORE, 0), F("uid", T_STR, OFF(gw_meta, uid)),                 \
+        F("resourceVersion", T_STR, OFF(gw_meta, resource_version)),                             \
+        F("generateName", T_IGNORE, 0), F("selfLink", T_IGNORE, 0),                              \
+        F("deletionTimestamp", T_IGNORE, 0), F("deletionGracePeriodSeconds", T_IGNORE, 0),       \
+        F("ownerReferences", T_IGNORE, 0), F("finalizers", T_IGNORE, 0),                         \
+        F("managedFields", T_IGNORE, 0)
+
+static const struct field metadata_fields[] = {METADATA_FIELDS(FMT_DNS_SUBDOMAIN), END};
+const struct schema d_metadata = {"ObjectMeta", sizeof(struct gw_meta), metadata_fields,
+                                  check_metadata};
+static const struct field metadata_label_fields[] = {METADATA_FIELDS(FMT_DNS_LABEL), END};
+static const struct schema metadata_label = {"ObjectMeta", sizeof(struct gw_meta),
+                                             metadata_label_fields, check_metadata};
+
+#define ROOT_FIELDS(T, md)                                                  \
+    F("apiVersion", T_IGNORE, 0), F("kind", T_IGNORE, 0),                   \
+        F("metadata", T_STRUCT, OFF(T, meta), .flags = F_REQ, .sub = (md)), \
+        F("status", T_IGNORE, 0)
+
+static const struct field httproute_fields[] = {
+    ROOT_FIELDS(gw_httproute, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_httproute, spec), .flags = F_REQ, .sub = &httproute_spec),
+    END,
+};
+const struct schema d_httproute = {"HTTPRoute", sizeof(struct gw_httproute), httproute_fields,
+                                   NULL};
+
+/* ------------------------------------------------------------------------ */
+/* GRPCRoute                                                                */
+
+static void
+check_grpc_method(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_grpc_method_match *m = obj;
+    if (!m->service && !m->method) {
+        d_cel(c, node, NULL, "object", "One or both of 'service' or 'method' must be specified");
+        return;
+    }
+    if (m->type != GW_MATCH_EXACT)
+        return;
+    if (m->service && !d_fmt_ok(FMT_GRPC_SERVICE, m->service, strlen(m->service)))
+        d_cel(c, node, NULL, "object",
+              "service must only contain valid characters (matching "
+              "^(?i)\\.?[a-z_][a-z_0-9]*(\\.[a-z_][a-z_0-9]*)*$)");
+    if (m->method && !d_fmt_ok(FMT_GRPC_METHOD, m->method, strlen(m->method)))
+        d_cel(c, node, NULL, "object",
+              "method must only contain valid characters (matching ^[A-Za-z_][A-Za-z_0-9]*$)");
+}
+
+static const struct field grpc_method_fields[] = {
+    F("type", T_ENUM, OFF(gw_grpc_method_match, type), .enum_id = GW_ENUM_VALUE_MATCH,
+      .def_str = "Exact"),
+    F("service", T_STR, OFF(gw_grpc_method_match, service), .max = 1024),
+    F("method", T_STR, OFF(gw_grpc_method_match, method), .max = 1024),
+    END,
+};
+static const struct schema grpc_method = {"GRPCMethodMatch", sizeof(struct gw_grpc_method_match),
+                                          grpc_method_fields, check_grpc_method};
+
+static const struct field grpc_header_fields[] = {
+    F("type", T_ENUM, OFF(gw_value_match, type), .enum_id = GW_ENUM_VALUE_MATCH,
+      .def_str = "Exact"),
+    F("name", T_STR, OFF(gw_value_match, name), .flags = F_REQ, .fmt = FMT_HEADER_NAME),
+    F("value", T_STR, OFF(gw_value_match, value), .flags = F_REQ, .fmt = FMT_HEADER_VALUE),
+    END,
+};
+static const struct schema grpc_header = {"GRPCHeaderMatch", sizeof(struct gw_value_match),
+                                          grpc_header_fields, NULL};
+
+static const struct field grpc_match_fields[] = {
+    F("method", T_OBJ, OFF(gw_grpc_match, method), .sub = &grpc_method),
+    F("headers", T_LIST, OFF(gw_grpc_match, headers), .flags = F_UNIQUE, .sub = &grpc_header,
+      .max_items = 16, .ukey = OFF(gw_value_match, name)),
+    END,
+};
+static const struct schema grpc_match = {"GRPCRouteMatch", sizeof(struct gw_grpc_match),
+                                         grpc_match_fields, NULL};
+
+static void
+check_grpc_rule(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_grpc_rule *r = obj;
+    check_filter_list(c, r->filters.v, r->filters.n, node);
+}
+
+static const struct field grpc_rule_fields[] = {
+    F("name", T_STR, OFF(gw_grpc_rule, name), .fmt = FMT_SECTION_NAME),
+    F("matches", T_LIST, OFF(gw_grpc_rule, matches), .sub = &grpc_match, .max_items = 64),
+    F("filters", T_LIST, OFF(gw_grpc_rule, filters), .sub = &grpc_filter, .max_items = 16),
+    F("backendRefs", T_LIST, OFF(gw_grpc_rule, backend_refs), .sub = &grpc_backend,
+      .max_items = 16),
+    F("sessionPersistence", T_OBJ, OFF(gw_grpc_rule, session_persistence), .sub = &session),
+    END,
+};
+static const struct schema grpc_rule = {"GRPCRouteRule", sizeof(struct gw_grpc_rule),
+                                        grpc_rule_fields, check_grpc_rule};
+
+static void
+check_grpcroute_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_grpcroute *gr = (void *)((char *)obj - offsetof(struct gw_grpcroute, spec));
+    const char *names[16];
+    size_t total = 0, n = GW_MIN(gr->spec.rules.n, GW_ARRAY_LEN(names));
+    for (size_t i = 0; i < n; i++) {
+        names[i] = gr->spec.rules.v[i].name;
+        total += gr->spec.rules.v[i].matches.n;
+    }
+    check_rule_names(c, d_get(node, "rules"), names, n, total);
+    check_parent_refs(c, gr->spec.parent_refs.v, gr->spec.parent_refs.n, node);
+}
+
+static const struct field grpcroute_spec_fields[] = {
+    ROUTE_COMMON_FIELDS(gw_grpcroute),
+    F("hostnames", T_STRLIST, SPEC(gw_grpcroute, hostnames), .fmt = FMT_HOSTNAME, .max_items = 16),
+    F("rules", T_LIST, SPEC(gw_grpcroute, rules), .sub = &grpc_rule, .max_items = 16),
+    END,
+};
+static const struct schema grpcroute_spec = {"GRPCRouteSpec", SPEC_SIZE(gw_grpcroute),
+                                             grpcroute_spec_fields, check_grpcroute_spec};
+
+static const struct field grpcroute_fields[] = {
+    ROOT_FIELDS(gw_grpcroute, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_grpcroute, spec), .flags = F_REQ, .sub = &grpcroute_spec),
+    END,
+};
+const struct schema d_grpcroute = {"GRPCRoute", sizeof(struct gw_grpcroute), grpcroute_fields,
+                                   NULL};
+
+/* ------------------------------------------------------------------------ */
+/* TLSRoute, TCPRoute, UDPRoute                                             */
+
+static const struct field l4_rule_fields[] = {
+    F("name", T_STR, OFF(gw_l4_rule, name), .fmt = FMT_SECTION_NAME),
+    F("backendRefs", T_LIST, OFF(gw_l4_rule, backend_refs), .flags = F_REQ, .sub = &backend_ref,
+      .min_items = 1, .max_items = 16),
+    END,
+};
+static const struct schema l4_rule = {"RouteRule", sizeof(struct gw_l4_rule), l4_rule_fields, NULL};
+
+static void
+check_l4route_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_l4route *r = (void *)((char *)obj - offsetof(struct gw_l4route, spec));
+    const char *names[16];
+    size_t n = GW_MIN(r->spec.rules.n, GW_ARRAY_LEN(names));
+    for (size_t i = 0; i < n; i++)
+        names[i] = r->spec.rules.v[i].name;
+    check_rule_names(c, d_get(node, "rules"), names, n, 0);
+    check_parent_refs(c, r->spec.parent_refs.v, r->spec.parent_refs.n, node);
+}
+
+static const struct field tlsroute_spec_fields[] = {
+    ROUTE_COMMON_FIELDS(gw_l4route),
+    F("hostnames", T_STRLIST, SPEC(gw_l4route, hostnames), .fmt = FMT_HOSTNAME, .max_items = 16),
+    F("rules", T_LIST, SPEC(gw_l4route, rules), .flags = F_REQ, .sub = &l4_rule, .min_items = 1,
+      .max_items = 16),
+    END,
+};
+static const struct schema tlsroute_spec = {"TLSRouteSpec", SPEC_SIZE(gw_l4route),
+                                            tlsroute_spec_fields, check_l4route_spec};
+
+static const struct field l4route_spec_fields[] = {
+    ROUTE_COMMON_FIELDS(gw_l4route),
+    F("rules", T_LIST, SPEC(gw_l4route, rules), .flags = F_REQ, .sub = &l4_rule, .min_items = 1,
+      .max_items = 16),
+    END,
+};
+static const struct schema l4route_spec = {"RouteSpec", SPEC_SIZE(gw_l4route), l4route_spec_fields,
+                                           check_l4route_spec};
+
+static const struct field tlsroute_fields[] = {
+    ROOT_FIELDS(gw_l4route, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_l4route, spec), .flags = F_REQ, .sub = &tlsroute_spec),
+    END,
+};
+const struct schema d_tlsroute = {"TLSRoute", sizeof(struct gw_l4route), tlsroute_fields, NULL};
+
+static const struct field l4route_fields[] = {
+    ROOT_FIELDS(gw_l4route, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_l4route, spec), .flags = F_REQ, .sub = &l4route_spec),
+    END,
+};
+const struct schema d_tcproute = {"TCPRoute", sizeof(struct gw_l4route), l4route_fields, NULL};
+const struct schema d_udproute = {"UDPRoute", sizeof(struct gw_l4route), l4route_fields, NULL};
+
+/* ------------------------------------------------------------------------ */
+/* Gateway, ListenerSet, GatewayClass                                       */
+
+static const struct field rgk_fields[] = {
+    F("group", T_STR, OFF(gw_route_group_kind, group), .fmt = FMT_GROUP,
+      .def_str = GW_GROUP_GATEWAY),
+    F("kind", T_STR, OFF(gw_route_group_kind, kind), .flags = F_REQ, .fmt = FMT_KIND),
+    END,
+};
+static const struct schema rgk = {"RouteGroupKind", sizeof(struct gw_route_group_kind), rgk_fields,
+                                  NULL};
+
+static const char *const route_froms[] = {"All", "Selector", "Same", NULL};
+
+static const struct field route_ns_fields[] = {
+    F("from", T_ENUM, OFF(gw_namespaces_from, from), .enum_id = GW_ENUM_FROM,
+      .allowed = route_froms, .def_str = "Same"),
+    F("selector", T_OBJ, OFF(gw_namespaces_from, selector), .sub = &selector),
+    END,
+};
+static const struct schema route_ns = {"RouteNamespaces", sizeof(struct gw_namespaces_from),
+                                       route_ns_fields, NULL};
+
+static const struct field listener_ns_fields[] = {
+    F("from", T_ENUM, OFF(gw_namespaces_from, from), .enum_id = GW_ENUM_FROM, .def_str = "None"),
+    F("selector", T_OBJ, OFF(gw_namespaces_from, selector), .sub = &selector),
+    END,
+};
+static const struct schema listener_ns = {"ListenerNamespaces", sizeof(struct gw_namespaces_from),
+                                          listener_ns_fields, NULL};
+
+static const struct field allowed_routes_fields[] = {
+    F("namespaces", T_OBJ, OFF(gw_allowed_routes, namespaces), .flags = F_DEF, .sub = &route_ns),
+    F("kinds", T_LIST, OFF(gw_allowed_routes, kinds), .sub = &rgk, .max_items = 8),
+    END,
+};
+static const struct schema allowed_routes = {"AllowedRoutes", sizeof(struct gw_allowed_routes),
+                                             allowed_routes_fields, NULL};
+
+static void
+check_listener_tls(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_listener_tls *t = obj;
+    if (t->mode == GW_TLS_TERMINATE && !t->certificate_refs.n && !t->options.n)
+        d_cel(c, node, NULL, "object",
+              "certificateRefs or options must be specified when mode is Terminate");
+}
+
+static const struct field listener_tls_fields[] = {
+    F("mode", T_ENUM, OFF(gw_listener_tls, mode), .enum_id = GW_ENUM_TLS_MODE,
+      .def_str = "Terminate"),
+    F("certificateRefs", T_LIST, OFF(gw_listener_tls, certificate_refs), .sub = &secret_ref,
+      .max_items = 64),
+    F("options", T_MAP, OFF(gw_listener_tls, options), .max_items = 16),
+    END,
+};
+static const struct schema listener_tls = {"ListenerTLSConfig", sizeof(struct gw_listener_tls),
+                                           listener_tls_fields, check_listener_tls};
+
+static void
+check_listener(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    (void)c;
+    (void)node;
+    struct gw_listener *l = obj;
+    l->proto = gw_protocol_classify(l->protocol);
+}
+
+static const struct field listener_fields[] = {
+    F("name", T_STR, OFF(gw_listener, name), .flags = F_REQ, .fmt = FMT_SECTION_NAME),
+    F("hostname", T_STR, OFF(gw_listener, hostname), .fmt = FMT_HOSTNAME),
+    F("port", T_INT, OFF(gw_listener, port), .flags = F_REQ, .min = 1, .max = 65535),
+    F("protocol", T_STR, OFF(gw_listener, protocol), .flags = F_REQ, .fmt = FMT_PROTOCOL),
+    F("tls", T_OBJ, OFF(gw_listener, tls), .sub = &listener_tls),
+    F("allowedRoutes", T_OBJ, OFF(gw_listener, allowed_routes), .flags = F_DEF,
+      .sub = &allowed_routes),
+    END,
+};
+static const struct schema listener = {"Listener", sizeof(struct gw_listener), listener_fields,
+                                       check_listener};
+
+/* The listener-list CEL rules, shared by Gateway and ListenerSet. */
+static void
+check_listeners(struct dctx *c, const struct gw_listener *v, size_t n, const struct gw_node *spec)
+{
+    const struct gw_node *list = d_get(spec, "listeners");
+    bool tls_forbidden = false, https_mode = false, tls_mode = false, hostname = false,
+         combo = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_listener *l = &v[i];
+        if ((l->proto == GW_PROTO_HTTP || l->proto == GW_PROTO_TCP || l->proto == GW_PROTO_UDP) &&
+            l->tls)
+            tls_forbidden = true;
+        if (l->proto == GW_PROTO_HTTPS && l->tls && l->tls->mode != GW_TLS_TERMINATE)
+            https_mode = true;
+        if (l->proto == GW_PROTO_TLS && !l->tls)
+            tls_mode = true;
+        if ((l->proto == GW_PROTO_TCP || l->proto == GW_PROTO_UDP) && l->hostname && *l->hostname)
+            hostname = true;
+        for (size_t j = 0; j < i; j++) {
+            const struct gw_listener *o = &v[j];
+            if (l->port == o->port && streq(l->protocol, o->protocol) &&
+                nstreq(l->hostname, o->hostname) && !streq(l->name, o->name))
+                combo = true;
+        }
+    }
+    if (tls_forbidden)
+        d_cel(c, list, ".listeners", "array",
+              "tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']");
+    if (https_mode)
+        d_cel(c, list, ".listeners", "array", "tls mode must be Terminate for protocol HTTPS");
+    if (tls_mode)
+        d_cel(c, list, ".listeners", "array", "tls mode must be set for protocol TLS");
+    if (hostname)
+        d_cel(c, list, ".listeners", "array",
+              "hostname must not be specified for protocols ['TCP', 'UDP']");
+    if (combo)
+        d_cel(c, list, ".listeners", "array",
+              "Combination of port, protocol and hostname must be unique for each listener");
+}
+
+static bool
+ip_ok(const char *s)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static void
+check_address(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_gateway_address *a = obj;
+    if (streq(a->type, "Hostname") && a->value && *a->value &&
+        !d_fmt_ok(FMT_HOSTNAME, a->value, strlen(a->value)))
+        d_cel(c, node, NULL, "object",
+              "Hostname value must be empty or contain only valid characters (matching "
+              "^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$)");
+    if (streq(a->type, "IPAddress") && a->value && *a->value && !ip_ok(a->value))
+        d_cel(c, node, NULL, "object", "IPAddress value must be a valid IP address");
+}
+
+static const struct field address_fields[] = {
+    F("type", T_STR, OFF(gw_gateway_address, type), .fmt = FMT_ADDRESS_TYPE,
+      .def_str = "IPAddress"),
+    F("value", T_STR, OFF(gw_gateway_address, value), .max = 253),
+    END,
+};
+static const struct schema address = {"GatewaySpecAddress", sizeof(struct gw_gateway_address),
+                                      address_fields, check_address};
+
+static const struct field local_params_fields[] = {
+    F("group", T_STR, OFF(gw_object_ref, group), .flags = F_REQ, .fmt = FMT_GROUP),
+    F("kind", T_STR, OFF(gw_object_ref, kind), .flags = F_REQ, .fmt = FMT_KIND),
+    F("name", T_STR, OFF(gw_object_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    END,
+};
+static const struct schema local_params = {"LocalParametersReference", sizeof(struct gw_object_ref),
+                                           local_params_fields, NULL};
+
+static const struct field infra_fields[] = {
+    F("labels", T_MAP, OFF(gw_gateway_infrastructure, labels), .flags = F_LABELKEYS, .max_items = 8,
+      .fmt = FMT_LABEL_VALUE),
+    F("annotations", T_MAP, OFF(gw_gateway_infrastructure, annotations), .max_items = 16),
+    F("parametersRef", T_OBJ, OFF(gw_gateway_infrastructure, parameters_ref), .sub = &local_params),
+    END,
+};
+static const struct schema infra = {"GatewayInfrastructure",
+                                    sizeof(struct gw_gateway_infrastructure), infra_fields, NULL};
+
+static const struct field allowed_listeners_fields[] = {
+    F("namespaces", T_OBJ, OFF(gw_allowed_listeners, namespaces), .flags = F_DEF,
+      .sub = &listener_ns),
+    END,
+};
+static const struct schema allowed_listeners = {
+    "AllowedListeners", sizeof(struct gw_allowed_listeners), allowed_listeners_fields, NULL};
+
+static const struct field frontend_validation_fields[] = {
+    F("caCertificateRefs", T_LIST, OFF(gw_frontend_validation, ca_certificate_refs), .flags = F_REQ,
+      .sub = &object_ref, .min_items = 1, .max_items = 8),
+    F("mode", T_ENUM, OFF(gw_frontend_validation, mode), .enum_id = GW_ENUM_FRONTEND_MODE,
+      .def_str = "AllowValidOnly"),
+    END,
+};
+static const struct schema frontend_validation = {"FrontendTLSValidation",
+                                                  sizeof(struct gw_frontend_validation),
+                                                  frontend_validation_fields, NULL};
+
+static const struct field tls_config_fields[] = {
+    F("validation", T_OBJ, OFF(gw_tls_config, validation), .sub = &frontend_validation),
+    END,
+};
+static const struct schema tls_config = {"TLSConfig", sizeof(struct gw_tls_config),
+                                         tls_config_fields, NULL};
+
+static const struct field tls_port_fields[] = {
+    F("port", T_INT, OFF(gw_tls_port_config, port), .flags = F_REQ, .min = 1, .max = 65535),
+    F("tls", T_OBJ, OFF(gw_tls_port_config, tls), .flags = F_REQ, .sub = &tls_config),
+    END,
+};
+static const struct schema tls_port = {"TLSPortConfig", sizeof(struct gw_tls_port_config),
+                                       tls_port_fields, NULL};
+
+static void
+check_frontend(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_frontend_tls *f = obj;
+    for (size_t i = 0; i < f->per_port.n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (f->per_port.v[i].port == f->per_port.v[j].port) {
+                d_cel(c, d_get(node, "perPort"), ".perPort", "array",
+                      "Port for TLS configuration must be unique within the Gateway");
+                return;
+            }
+        }
+    }
+}
+
+static const struct field frontend_fields[] = {
+    F("default", T_OBJ, OFF(gw_frontend_tls, default_), .flags = F_REQ, .sub = &tls_config),
+    F("perPort", T_LIST, OFF(gw_frontend_tls, per_port), .sub = &tls_port, .max_items = 64),
+    END,
+};
+static const struct schema frontend = {"FrontendTLSConfig", sizeof(struct gw_frontend_tls),
+                                       frontend_fields, check_frontend};
+
+static const struct field backend_tls_fields[] = {
+    F("clientCertificateRef", T_OBJ, OFF(gw_gateway_backend_tls, client_certificate_ref),
+      .sub = &secret_ref),
+    END,
+};
+static const struct schema backend_tls = {
+    "GatewayBackendTLS", sizeof(struct gw_gateway_backend_tls), backend_tls_fields, NULL};
+
+static const struct field gateway_tls_fields[] = {
+    F("backend", T_OBJ, OFF(gw_gateway_tls, backend), .sub = &backend_tls),
+    F("frontend", T_OBJ, OFF(gw_gateway_tls, frontend), .sub = &frontend),
+    END,
+};
+static const struct schema gateway_tls = {"GatewayTLSConfig", sizeof(struct gw_gateway_tls),
+                                          gateway_tls_fields, NULL};
+
+static void
+check_gateway_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_gateway *g = (void *)((char *)obj - offsetof(struct gw_gateway, spec));
+    check_listeners(c, g->spec.listeners.v, g->spec.listeners.n, node);
+    bool dup_ip = false, dup_host = false;
+    for (size_t i = 0; i < g->spec.addresses.n; i++) {
+        const struct gw_gateway_address *a = &g->spec.addresses.v[i];
+        for (size_t j = 0; a->value && j < i; j++) {
+            const struct gw_gateway_address *b = &g->spec.addresses.v[j];
+            if (!streq(a->type, b->type) || !streq(a->value, b->value))
+                continue;
+            dup_ip |= streq(a->type, "IPAddress");
+            dup_host |= streq(a->type, "Hostname");
+        }
+    }
+    if (dup_ip)
+        d_cel(c, d_get(node, "addresses"), ".addresses", "array",
+              "IPAddress values must be unique");
+    if (dup_host)
+        d_cel(c, d_get(node, "addresses"), ".addresses", "array", "Hostname values must be unique");
+}
+
+static const struct field gateway_spec_fields[] = {
+    F("gatewayClassName", T_STR, SPEC(gw_gateway, gateway_class_name), .flags = F_REQ,
+      .fmt = FMT_OBJECT_NAME),
+    F("listeners", T_LIST, SPEC(gw_gateway, listeners), .flags = F_REQ | F_UNIQUE, .sub = &listener,
+      .min_items = 1, .max_items = 64, .ukey = OFF(gw_listener, name)),
+    F("addresses", T_LIST, SPEC(gw_gateway, addresses), .sub = &address, .max_items = 16),
+    F("infrastructure", T_OBJ, SPEC(gw_gateway, infrastructure), .sub = &infra),
+    F("allowedListeners", T_OBJ, SPEC(gw_gateway, allowed_listeners), .sub = &allowed_listeners),
+    F("tls", T_OBJ, SPEC(gw_gateway, tls), .sub = &gateway_tls),
+    F("defaultScope", T_STR, SPEC(gw_gateway, default_scope)),
+    END,
+};
+static const struct schema gateway_spec = {"GatewaySpec", SPEC_SIZE(gw_gateway),
+                                           gateway_spec_fields, check_gateway_spec};
+
+static const struct field gateway_fields[] = {
+    ROOT_FIELDS(gw_gateway, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_gateway, spec), .flags = F_REQ, .sub = &gateway_spec),
+    END,
+};
+const struct schema d_gateway = {"Gateway", sizeof(struct gw_gateway), gateway_fields, NULL};
+
+static void
+check_listenerset_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_listenerset *ls = (void *)((char *)obj - offsetof(struct gw_listenerset, spec));
+    check_listeners(c, ls->spec.listeners.v, ls->spec.listeners.n, node);
+}
+
+static const struct field listenerset_spec_fields[] = {
+    F("parentRef", T_STRUCT, SPEC(gw_listenerset, parent_ref), .flags = F_REQ, .sub = &ls_parent),
+    F("listeners", T_LIST, SPEC(gw_listenerset, listeners), .flags = F_REQ | F_UNIQUE,
+      .sub = &listener, .min_items = 1, .max_items = 64, .ukey = OFF(gw_listener, name)),
+    END,
+};
+static const struct schema listenerset_spec = {"ListenerSetSpec", SPEC_SIZE(gw_listenerset),
+                                               listenerset_spec_fields, check_listenerset_spec};
+
+static const struct field listenerset_fields[] = {
+    ROOT_FIELDS(gw_listenerset, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_listenerset, spec), .flags = F_REQ, .sub = &listenerset_spec),
+    END,
+};
+const struct schema d_listenerset = {"ListenerSet", sizeof(struct gw_listenerset),
+                                     listenerset_fields, NULL};
+
+static const struct field params_ref_fields[] = {
+    F("group", T_STR, OFF(gw_object_ref, group), .flags = F_REQ, .fmt = FMT_GROUP),
+    F("kind", T_STR, OFF(gw_object_ref, kind), .flags = F_REQ, .fmt = FMT_KIND),
+    F("name", T_STR, OFF(gw_object_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    F("namespace", T_STR, OFF(gw_object_ref, ns), .fmt = FMT_NAMESPACE),
+    END,
+};
+static const struct schema params_ref = {"ParametersReference", sizeof(struct gw_object_ref),
+                                         params_ref_fields, NULL};
+
+static const struct field gatewayclass_spec_fields[] = {
+    F("controllerName", T_STR, SPEC(gw_gatewayclass, controller_name), .flags = F_REQ, .min = 1,
+      .max = 253),
+    F("parametersRef", T_OBJ, SPEC(gw_gatewayclass, parameters_ref), .sub = &params_ref),
+    F("description", T_STR, SPEC(gw_gatewayclass, description), .max = 64),
+    END,
+};
+static const struct schema gatewayclass_spec = {"GatewayClassSpec", SPEC_SIZE(gw_gatewayclass),
+                                                gatewayclass_spec_fields, NULL};
+
+static const struct field gatewayclass_fields[] = {
+    ROOT_FIELDS(gw_gatewayclass, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_gatewayclass, spec), .flags = F_REQ, .sub = &gatewayclass_spec),
+    END,
+};
+const struct schema d_gatewayclass = {"GatewayClass", sizeof(struct gw_gatewayclass),
+                                      gatewayclass_fields, NULL};
+
+/* ------------------------------------------------------------------------ */
+/* ReferenceGrant, BackendTLSPolicy                                         */
+
+static const struct field grant_from_fields[] = {
+    F("group", T_STR, OFF(gw_grant_from, group), .flags = F_REQ, .fmt = FMT_GROUP),
+    F("kind", T_STR, OFF(gw_grant_from, kind), .flags = F_REQ, .fmt = FMT_KIND),
+    F("namespace", T_STR, OFF(gw_grant_from, ns), .flags = F_REQ, .fmt = FMT_NAMESPACE),
+    END,
+};
+static const struct schema grant_from = {"ReferenceGrantFrom", sizeof(struct gw_grant_from),
+                                         grant_from_fields, NULL};
+
+static const struct field grant_to_fields[] = {
+    F("group", T_STR, OFF(gw_grant_to, group), .flags = F_REQ, .fmt = FMT_GROUP),
+    F("kind", T_STR, OFF(gw_grant_to, kind), .flags = F_REQ, .fmt = FMT_KIND),
+    F("name", T_STR, OFF(gw_grant_to, name), .fmt = FMT_OBJECT_NAME),
+    END,
+};
+static const struct schema grant_to = {"ReferenceGrantTo", sizeof(struct gw_grant_to),
+                                       grant_to_fields, NULL};
+
+static const struct field referencegrant_spec_fields[] = {
+    F("from", T_LIST, SPEC(gw_referencegrant, from), .flags = F_REQ, .sub = &grant_from,
+      .min_items = 1, .max_items = 16),
+    F("to", T_LIST, SPEC(gw_referencegrant, to), .flags = F_REQ, .sub = &grant_to, .min_items = 1,
+      .max_items = 16),
+    END,
+};
+static const struct schema referencegrant_spec = {
+    "ReferenceGrantSpec", SPEC_SIZE(gw_referencegrant), referencegrant_spec_fields, NULL};
+
+static const struct field referencegrant_fields[] = {
+    ROOT_FIELDS(gw_referencegrant, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_referencegrant, spec), .flags = F_REQ, .sub = &referencegrant_spec),
+    END,
+};
+const struct schema d_referencegrant = {"ReferenceGrant", sizeof(struct gw_referencegrant),
+                                        referencegrant_fields, NULL};
+
+static const struct field target_ref_fields[] = {
+    F("group", T_STR, OFF(gw_policy_target_ref, group), .flags = F_REQ, .fmt = FMT_GROUP),
+    F("kind", T_STR, OFF(gw_policy_target_ref, kind), .flags = F_REQ, .fmt = FMT_KIND),
+    F("name", T_STR, OFF(gw_policy_target_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    F("sectionName", T_STR, OFF(gw_policy_target_ref, section_name), .fmt = FMT_SECTION_NAME),
+    END,
+};
+static const struct schema target_ref = {"LocalPolicyTargetReferenceWithSectionName",
+                                         sizeof(struct gw_policy_target_ref), target_ref_fields,
+                                         NULL};
+
+static void
+check_san(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_san *s = obj;
+    if (s->type == GW_SAN_HOSTNAME && (!s->hostname || !*s->hostname))
+        d_cel(c, node, NULL, "object",
+              "SubjectAltName element must contain Hostname, if Type is set to Hostname");
+    if (s->type != GW_SAN_HOSTNAME && s->hostname && *s->hostname)
+        d_cel(c, node, NULL, "object",
+              "SubjectAltName element must not contain Hostname, if Type is not set to Hostname");
+    if (s->type == GW_SAN_URI && (!s->uri || !*s->uri))
+        d_cel(c, node, NULL, "object",
+              "SubjectAltName element must contain URI, if Type is set to URI");
+    if (s->type != GW_SAN_URI && s->uri && *s->uri)
+        d_cel(c, node, NULL, "object",
+              "SubjectAltName element must not contain URI, if Type is not set to URI");
+}
+
+static const struct field san_fields[] = {
+    F("type", T_ENUM, OFF(gw_san, type), .flags = F_REQ, .enum_id = GW_ENUM_SAN_TYPE),
+    F("hostname", T_STR, OFF(gw_san, hostname), .fmt = FMT_HOSTNAME),
+    F("uri", T_STR, OFF(gw_san, uri), .max = 253),
+    END,
+};
+static const struct schema san = {"SubjectAltName", sizeof(struct gw_san), san_fields, check_san};
+
+#define VAL(m)                                                 \
+    (offsetof(struct gw_backendtlspolicy, spec.validation.m) - \
+     offsetof(struct gw_backendtlspolicy, spec.validation))
+
+static void
+check_btls_validation(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_backendtlspolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_backendtlspolicy, spec.validation));
+    bool refs = p->spec.validation.ca_certificate_refs.n > 0;
+    bool wk = p->spec.validation.well_known_ca_certificates != GW_WKCA_NONE;
+    if (refs && wk)
+        d_cel(c, node, NULL, "object",
+              "must not contain both CACertificateRefs and WellKnownCACertificates");
+    if (!refs && !wk)
+        d_cel(c, node, NULL, "object",
+              "must specify either CACertificateRefs or WellKnownCACertificates");
+}
+
+static const struct field btls_validation_fields[] = {
+    F("caCertificateRefs", T_LIST, VAL(ca_certificate_refs), .sub = &local_ref, .max_items = 8),
+    F("wellKnownCACertificates", T_ENUM, VAL(well_known_ca_certificates),
+      .enum_id = GW_ENUM_WELL_KNOWN_CA),
+    F("hostname", T_STR, VAL(hostname), .flags = F_REQ, .fmt = FMT_PRECISE_HOSTNAME),
+    F("subjectAltNames", T_LIST, VAL(subject_alt_names), .sub = &san, .max_items = 5),
+    END,
+};
+static const struct schema btls_validation = {
+    "BackendTLSPolicyValidation", sizeof(((struct gw_backendtlspolicy *)0)->spec.validation),
+    btls_validation_fields, check_btls_validation};
+
+static void
+check_btls_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_backendtlspolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_backendtlspolicy, spec));
+    const struct gw_policy_target_ref *v = p->spec.target_refs.v;
+    size_t n = p->spec.target_refs.n;
+    const struct gw_node *list = d_get(node, "targetRefs");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (!streq(v[i].group, v[j].group) || !streq(v[i].kind, v[j].kind) ||
+                !streq(v[i].name, v[j].name))
+                continue;
+            if (!v[i].section_name || !v[j].section_name) {
+                d_cel(c, list, ".targetRefs", "array",
+                      "sectionName must be specified when targetRefs includes 2 or more "
+                      "references to the same target");
+                return;
+            }
+            if (streq(v[i].section_name, v[j].section_name)) {
+                d_cel(c, list, ".targetRefs", "array",
+                      "sectionName must be unique when targetRefs includes 2 or more references "
+                      "to the same target");
+                return;
+            }
+        }
+    }
+}
+
+static const struct field btls_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_backendtlspolicy, target_refs), .flags = F_REQ,
+      .sub = &target_ref, .min_items = 1, .max_items = 16),
+    F("validation", T_STRUCT, SPEC(gw_backendtlspolicy, validation), .flags = F_REQ,
+      .sub = &btls_validation),
+    F("options", T_MAP, SPEC(gw_backendtlspolicy, options), .max_items = 16),
+    END,
+};
+static const struct schema btls_spec = {"BackendTLSPolicySpec", SPEC_SIZE(gw_backendtlspolicy),
+                                        btls_spec_fields, check_btls_spec};
+
+static const struct field btls_fields[] = {
+    ROOT_FIELDS(gw_backendtlspolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_backendtlspolicy, spec), .flags = F_REQ, .sub = &btls_spec),
+    END,
+};
+const struct schema d_backendtlspolicy = {"BackendTLSPolicy", sizeof(struct gw_backendtlspolicy),
+                                          btls_fields, NULL};
+
+/* ------------------------------------------------------------------------ */
+/* Core kinds                                                               */
+
+static void
+check_service_port(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_service_port *p = obj;
+    const struct gw_node *tp = d_get(node, "targetPort");
+    p->target_port_num = -1;
+    if (!tp)
+        return;
+    if (tp->type == GW_NODE_INT) {
+        if (tp->v.i < 1 || tp->v.i > 65535)
+            d_err(c, tp, ".targetPort",
+                  "Invalid value: %lld: must be between 1 and 65535, inclusive",
+                  (long long)tp->v.i);
+        p->target_port_num = tp->v.i;
+    } else if (tp->type != GW_NODE_STR) {
+        d_err(c, tp, ".targetPort", "expected integer or string, got %s",
+              tp->type == GW_NODE_MAP ? "object" : "value");
+        return;
+    }
+    p->target_port = gw_arena_strndup(c->a, tp->text ? tp->text : "", tp->text ? tp->len : 0);
+}
+
+static const char *const l4_protocols[] = {"TCP", "UDP", "SCTP", NULL};
+static const char *const service_types[] = {"ClusterIP", "NodePort", "LoadBalancer", "ExternalName",
+                                            NULL};
+
+static const struct field service_port_fields[] = {
+    F("name", T_STR, OFF(gw_service_port, name), .fmt = FMT_DNS_LABEL),
+    F("port", T_INT, OFF(gw_service_port, port), .flags = F_REQ, .min = 1, .max = 65535),
+    F("targetPort", T_IGNORE, 0),
+    F("protocol", T_STR, OFF(gw_service_port, protocol), .allowed = l4_protocols, .def_str = "TCP"),
+    F("appProtocol", T_STR, OFF(gw_service_port, app_protocol)),
+    F("nodePort", T_INT, OFF(gw_service_port, node_port), .min = 0, .max = 65535),
+    END,
+};
+static const struct schema service_port = {"ServicePort", sizeof(struct gw_service_port),
+                                           service_port_fields, check_service_port};
+
+static const struct field service_spec_fields[] = {
+    F("type", T_STR, SPEC(gw_service, type), .allowed = service_types, .def_str = "ClusterIP"),
+    F("clusterIP", T_STR, SPEC(gw_service, cluster_ip)),
+    F("clusterIPs", T_STRLIST, SPEC(gw_service, cluster_ips), .max_items = 2),
+    F("selector", T_MAP, SPEC(gw_service, selector), .flags = F_LABELKEYS, .fmt = FMT_LABEL_VALUE),
+    F("ports", T_LIST, SPEC(gw_service, ports), .sub = &service_port),
+    F("externalName", T_STR, SPEC(gw_service, external_name)),
+    F("ipFamilies", T_STRLIST, SPEC(gw_service, ip_families), .max_items = 2),
+    F("ipFamilyPolicy", T_STR, SPEC(gw_service, ip_family_policy)),
+    F("sessionAffinity", T_STR, SPEC(gw_service, session_affinity)),
+    F("publishNotReadyAddresses", T_BOOL, SPEC(gw_service, publish_not_ready_addresses)),
+    F("externalTrafficPolicy", T_IGNORE, 0),
+    F("internalTrafficPolicy", T_IGNORE, 0),
+    F("loadBalancerIP", T_IGNORE, 0),
+    F("loadBalancerSourceRanges", T_IGNORE, 0),
+    F("loadBalancerClass", T_IGNORE, 0),
+    F("externalIPs", T_IGNORE, 0),
+    F("sessionAffinityConfig", T_IGNORE, 0),
+    F("allocateLoadBalancerNodePorts", T_IGNORE, 0),
+    F("healthCheckNodePort", T_IGNORE, 0),
+    F("trafficDistribution", T_IGNORE, 0),
+    END,
+};
+static const struct schema service_spec = {"ServiceSpec", SPEC_SIZE(gw_service),
+                                           service_spec_fields, NULL};
+
+static const struct field service_fields[] = {
+    ROOT_FIELDS(gw_service, &metadata_label),
+    F("spec", T_STRUCT, OFF(gw_service, spec), .sub = &service_spec),
+    END,
+};
+const struct schema d_service = {"Service", sizeof(struct gw_service), service_fields, NULL};
+
+#define EPC(m) \
+    (offsetof(struct gw_endpoint, conditions.m) - offsetof(struct gw_endpoint, conditions))
+
+static const struct field ep_conditions_fields[] = {
+    F("ready", T_BOOL, EPC(ready)),
+    F("serving", T_BOOL, EPC(serving)),
+    F("terminating", T_BOOL, EPC(terminating)),
+    END,
+};
+static const struct schema ep_conditions = {"EndpointConditions",
+                                            sizeof(((struct gw_endpoint *)0)->conditions),
+                                            ep_conditions_fields, NULL};
+
+static const struct field ep_target_fields[] = {
+    F("kind", T_STR, OFF(gw_object_ref, kind)),
+    F("namespace", T_STR, OFF(gw_object_ref, ns)),
+    F("name", T_STR, OFF(gw_object_ref, name)),
+    F("uid", T_IGNORE, 0),
+    F("apiVersion", T_IGNORE, 0),
+    F("resourceVersion", T_IGNORE, 0),
+    F("fieldPath", T_IGNORE, 0),
+    END,
+};
+static const struct schema ep_target = {"ObjectReference", sizeof(struct gw_object_ref),
+                                        ep_target_fields, NULL};
+
+static const struct field endpoint_fields[] = {
+    F("addresses", T_STRLIST, OFF(gw_endpoint, addresses), .flags = F_REQ, .min_items = 1,
+      .max_items = 100),
+    F("conditions", T_STRUCT, OFF(gw_endpoint, conditions), .sub = &ep_conditions),
+    F("hostname", T_STR, OFF(gw_endpoint, hostname)),
+    F("nodeName", T_STR, OFF(gw_endpoint, node_name)),
+    F("zone", T_STR, OFF(gw_endpoint, zone)),
+    F("targetRef", T_OBJ, OFF(gw_endpoint, target_ref), .sub = &ep_target),
+    F("hints", T_IGNORE, 0),
+    F("deprecatedTopology", T_IGNORE, 0),
+    END,
+};
+static const struct schema endpoint = {"Endpoint", sizeof(struct gw_endpoint), endpoint_fields,
+                                       NULL};
+
+static const struct field endpoint_port_fields[] = {
+    F("name", T_STR, OFF(gw_endpoint_port, name)),
+    F("port", T_INT, OFF(gw_endpoint_port, port), .min = 0, .max = 65535),
+    F("protocol", T_STR, OFF(gw_endpoint_port, protocol), .allowed = l4_protocols,
+      .def_str = "TCP"),
+    F("appProtocol", T_STR, OFF(gw_endpoint_port, app_protocol)),
+    END,
+};
+static const struct schema endpoint_port = {"EndpointPort", sizeof(struct gw_endpoint_port),
+                                            endpoint_port_fields, NULL};
+
+static const struct field endpointslice_fields[] = {
+    ROOT_FIELDS(gw_endpointslice, &d_metadata),
+    F("addressType", T_ENUM, OFF(gw_endpointslice, address_type), .flags = F_REQ,
+      .enum_id = GW_ENUM_ADDRESS_FAMILY),
+    F("endpoints", T_LIST, OFF(gw_endpointslice, endpoints), .sub = &endpoint, .max_items = 1000),
+    F("ports", T_LIST, OFF(gw_endpointslice, ports), .sub = &endpoint_port, .max_items = 100),
+    END,
+};
+const struct schema d_endpointslice = {"EndpointSlice", sizeof(struct gw_endpointslice),
+                                       endpointslice_fields, NULL};
+
+/* Standard base64 (what JSON []byte fields use); -1 at the first bad byte. */
+static long
+base64_decode(const char *in, size_t n, unsigned char *out, size_t *outlen)
+{
+    unsigned acc = 0, bits = 0;
+    size_t o = 0, i = 0;
+    for (; i < n; i++) {
+        char ch = in[i];
+        int v;
+        if (ch >= 'A' && ch <= 'Z')
+            v = ch - 'A';
+        else if (ch >= 'a' && ch <= 'z')
+            v = ch - 'a' + 26;
+        else if (ch >= '0' && ch <= '9')
+            v = ch - '0' + 52;
+        else if (ch == '+')
+            v = 62;
+        else if (ch == '/')
+            v = 63;
+        else if (ch == '=')
+            break;
+        else
+            return (long)i;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    size_t data = i;
+    for (; i < n; i++) {
+        if (in[i] != '=')
+            return (long)i;
+    }
+    /* Padding must complete a 4-character quantum, and nothing may dangle. */
+    if (n % 4 != 0 || (n - data) > 2 || bits >= 6)
+        return (long)(n ? n - 1 : 0);
+    *outlen = o;
+    return -1;
+}
+
+/* Decodes map (data/stringData/binaryData) into the bytes list at list. */
+static void
+decode_bytes_map(struct dctx *c, const struct gw_node *map, const char *field, bool b64,
+                 void *listp)
+{
+    struct {
+        struct gw_bytes *v;
+        size_t n;
+    } l;
+
+    memcpy(&l, listp, sizeof(l));
+    if (!map)
+        return;
+    size_t save = d_push(c, field);
+    if (map->type != GW_NODE_MAP) {
+        d_err(c, map, NULL, "expected object, got %s",
+              map->type == GW_NODE_LIST ? "array" : "scalar");
+        d_pop(c, save);
+        return;
+    }
+    struct gw_bytes *v = gw_arena_alloc(c->a, sizeof(*v) * (l.n + map->n + 1));
+    if (l.n)
+        memcpy(v, l.v, sizeof(*v) * l.n);
+    for (size_t i = 0; i < map->n; i++) {
+        const struct gw_node_pair *p = &map->u.pairs[i];
+        const struct gw_node *val = p->value;
+        if (val->type == GW_NODE_NULL)
+            continue;
+        if (val->type != GW_NODE_STR) {
+            d_err(c, val, NULL, "expected string, got %s",
+                  val->type == GW_NODE_INT ? "integer" : "non-string");
+            continue;
+        }
+        struct gw_bytes *b = &v[l.n++];
+        b->pos = val->pos;
+        b->pos.file = c->file;
+        b->key = gw_arena_strndup(c->a, p->key, p->key_len);
+        if (b64) {
+            unsigned char *out = gw_arena_alloc(c->a, val->len + 1);
+            size_t outlen = 0;
+            long bad = base64_decode(val->text, val->len, out, &outlen);
+            if (bad >= 0) {
+                char sub[300];
+                snprintf(sub, sizeof(sub), "[%s]", b->key);
+                d_err(c, val, sub, "Invalid value: illegal base64 data at input byte %ld", bad);
+            }
+            out[outlen] = 0;
+            b->data = out;
+            b->len = outlen;
+        } else {
+            b->data = (const unsigned char *)gw_arena_strndup(c->a, val->text, val->len);
+            b->len = val->len;
+        }
+        /* stringData overrides data, as the API server merges them. */
+        for (size_t j = 0; j + 1 < l.n; j++) {
+            if (strcmp(v[j].key, b->key) == 0) {
+                v[j] = *b;
+                l.n--;
+                break;
+            }
+        }
+    }
+    d_pop(c, save);
+    l.v = v;
+    memcpy(listp, &l, sizeof(l));
+}
+
+static void
+check_secret(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_secret *s = obj;
+    decode_bytes_map(c, d_get(node, "data"), "data", true, &s->data);
+    decode_bytes_map(c, d_get(node, "stringData"), "stringData", false, &s->data);
+}
+
+static const struct field secret_fields[] = {
+    ROOT_FIELDS(gw_secret, &d_metadata),
+    F("type", T_STR, OFF(gw_secret, type), .def_str = "Opaque"),
+    F("data", T_IGNORE, 0),
+    F("stringData", T_IGNORE, 0),
+    F("immutable", T_IGNORE, 0),
+    END,
+};
+const struct schema d_secret = {"Secret", sizeof(struct gw_secret), secret_fields, check_secret};
+
+static void
+check_configmap(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_configmap *m = obj;
+    decode_bytes_map(c, d_get(node, "data"), "data", false, &m->data);
+    decode_bytes_map(c, d_get(node, "binaryData"), "binaryData", true, &m->data);
+}
+
+static const struct field configmap_fields[] = {
+    ROOT_FIELDS(gw_configmap, &d_metadata),
+    F("data", T_IGNORE, 0),
+    F("binaryData", T_IGNORE, 0),
+    F("immutable", T_IGNORE, 0),
+    END,
+};
+const struct schema d_configmap = {"ConfigMap", sizeof(struct gw_configmap), configmap_fields,
+                                   check_configmap};
+
+static const struct field namespace_fields[] = {
+    ROOT_FIELDS(gw_namespace, &metadata_label),
+    F("spec", T_IGNORE, 0),
+    END,
+};
+const struct schema d_namespace = {"Namespace", sizeof(struct gw_namespace), namespace_fields,
+                                   NULL};
