@@ -108,13 +108,13 @@ def test_concurrent_calls(channel):
 
 def _reflection_services(channel):
     req = pb_encode_string(7, "*")  # ServerReflectionRequest.list_services
-    last = None
+    errors = []
     for svc in ("grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"):
         fn = channel.stream_stream(f"/{svc}/ServerReflectionInfo")
         try:
             resp = next(iter(fn(iter([req]), timeout=10)))
         except grpc.RpcError as exc:
-            last = exc
+            errors.append(f"{svc}: {exc.code()} {exc.details()}")
             continue
         names = []
         for f, v in pb_fields(resp):
@@ -123,7 +123,7 @@ def _reflection_services(channel):
                     if sf == 1:
                         names += [n.decode() for nf, n in pb_fields(sv) if nf == 1]
         return names
-    raise AssertionError(f"no reflection service answered: {last}")
+    raise AssertionError(f"no reflection service answered: {errors}")
 
 
 def test_server_reflection_lists_the_service(channel):

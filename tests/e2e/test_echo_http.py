@@ -148,6 +148,19 @@ def test_repeated_headers_keep_all_values_in_order(http_echo):
     assert h.get("X-Comma") == ["a, b"], h
 
 
+def test_many_headers_all_reported(http_echo):
+    hdrs = [(f"X-Many-{i}", f"v{i}") for i in range(100)]
+    h = get(http_echo.addr, http_echo.http_port, "/", headers=hdrs).json()["headers"]
+    for k, v in hdrs:
+        assert h.get(k) == [v], (k, h.get(k))
+
+
+def test_long_header_value_reported(http_echo):
+    long = "L" * 16000
+    h = get(http_echo.addr, http_echo.http_port, "/", headers=[("X-Long", long)]).json()["headers"]
+    assert h.get("X-Long") == [long]
+
+
 def test_empty_header_value_is_reported(http_echo):
     h = get(http_echo.addr, http_echo.http_port, "/",
             headers=[("X-Echo-Set-Header", ""), ("X-Empty", "")]).json()["headers"]

@@ -134,3 +134,29 @@ def test_load_2000_requests_over_20_keepalive_connections(http_echo):
     assert not errors, errors[:5]
     assert done[0] == per_conn * nconn
     assert took < 30, f"2000 requests took {took:.1f} s"
+
+
+def test_http_mode_ignores_grpc_key_spelling(echo, tls_files):
+    """HTTP mode takes TLS_SERVER_PRIVKEY; TLS_SERVER_PRIV_KEY alone (the
+    gRPC/TCP spelling) does not enable HTTPS."""
+    srv = echo("http", env={"TLS_SERVER_CERT": tls_files.server_cert,
+                            "TLS_SERVER_PRIV_KEY": tls_files.server_key})
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((srv.addr, srv.https_port), timeout=5).close()
+    assert get(srv.addr, srv.http_port, "/").status == 200
+
+
+def test_grpc_mode_ignores_http_key_spelling(echo, tls_files):
+    """gRPC mode takes TLS_SERVER_PRIV_KEY; TLS_SERVER_PRIVKEY alone does not
+    enable the TLS port."""
+    srv = echo("grpc", env={"TLS_SERVER_CERT": tls_files.server_cert,
+                            "TLS_SERVER_PRIVKEY": tls_files.server_key})
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((srv.addr, srv.https_port), timeout=5).close()
+
+
+@pytest.mark.parametrize("var", ["GRPC_ECHO_SERVER", "TCP_ECHO_SERVER", "UDP_ECHO_SERVER"])
+def test_empty_mode_variable_means_http_mode(echo, var):
+    srv = echo("http", env={var: ""})
+    j = get(srv.addr, srv.http_port, "/mode").json()
+    assert j["proto"] == "HTTP/1.1" and j["path"] == "/mode"

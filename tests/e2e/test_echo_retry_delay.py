@@ -36,6 +36,14 @@ def test_delay_among_other_query_parameters(http_echo):
     assert time.monotonic() - t0 >= 0.39
 
 
+@pytest.mark.parametrize("q", ["xdelay=5s", "delayx=5s", "a=delay=5s"])
+def test_only_the_delay_parameter_delays(http_echo, q):
+    t0 = time.monotonic()
+    r = get(http_echo.addr, http_echo.http_port, f"/nd?{q}")
+    assert r.status == 200
+    assert time.monotonic() - t0 < 3.0, f"?{q} must not delay"
+
+
 def test_zero_delay_answers(http_echo):
     r = get(http_echo.addr, http_echo.http_port, "/d?delay=0s")
     assert r.status == 200

@@ -163,6 +163,7 @@ def test_tls_server_name_is_sni(tcp_echo, tls_files, sni):
     assert j["tls"]["serverName"] == sni
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_tls_port_minimum_is_tls12(tcp_echo, tls_files):
     ctx = tls_client(ca=tls_files.ca, max_version=ssl.TLSVersion.TLSv1_1,
                      min_version=ssl.TLSVersion.TLSv1)

@@ -38,7 +38,7 @@ def test_https_http11_fields(http_echo, tls_files):
     t = j["tls"]
     assert t["negotiatedProtocol"] == "http/1.1"
     assert t["serverName"] == tls_files.server_name
-    assert t["version"] == {"TLSv1.3": "TLSv1.3", "TLSv1.2": "TLSv1.2"}[version]
+    assert t["version"] == version
     assert t["cipherSuite"] == cipher
     assert "peerCertificates" not in t, "no client certificate was presented"
 
@@ -155,15 +155,25 @@ def mtls_echo(echo):
     return echo("http", tls=True, client_ca=True)
 
 
-@pytest.mark.parametrize("maxv", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+@pytest.mark.parametrize("maxv", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
+                         ids=["TLSv1.2", "TLSv1.3"])
 def test_client_cert_reported_as_pem(mtls_echo, tls_files, maxv):
     r, _, _, _ = _https(mtls_echo, tls_files, "/mtls", cert=tls_files.client_cert,
                         key=tls_files.client_key, max_version=maxv)
     assert r.status == 200
-    peers = r.json()["tls"].get("peerCertificates")
-    assert isinstance(peers, list) and len(peers) == 1, peers
-    assert peers[0].lstrip().startswith("-----BEGIN CERTIFICATE-----"), peers[0][:80]
+    _check_peers(r.json()["tls"].get("peerCertificates"), tls_files)
+
+
+def _check_peers(peers, tls_files):
+    """Leaf first. OpenSSL clients append the CA from their trust store to
+    the Certificate message (auto chain), so the CA may follow the leaf."""
+    assert isinstance(peers, list) and peers, peers
+    for p in peers:
+        assert p.lstrip().startswith("-----BEGIN CERTIFICATE-----"), p[:80]
+        assert p.rstrip().endswith("-----END CERTIFICATE-----"), p[-80:]
     assert pem_to_der(peers[0]) == pem_to_der(tls_files.pem(tls_files.client_cert))
+    ca = pem_to_der(tls_files.pem(tls_files.ca))
+    assert all(pem_to_der(p) == ca for p in peers[1:]), "only leaf and CA were sent"
 
 
 def test_client_cert_over_h2(mtls_echo, tls_files):
@@ -173,8 +183,7 @@ def test_client_cert_over_h2(mtls_echo, tls_files):
                          sni=tls_files.server_name)
     try:
         j = c.request(path="/mtls-h2", scheme="https").json()
-        peers = j["tls"]["peerCertificates"]
-        assert [pem_to_der(p) for p in peers] == [pem_to_der(tls_files.pem(tls_files.client_cert))]
+        _check_peers(j["tls"].get("peerCertificates"), tls_files)
     finally:
         c.close()
 
@@ -204,7 +213,8 @@ def test_server_does_not_request_client_certificate_without_ca(http_echo, tls_fi
     assert "CertificateRequest" not in text
 
 
-@pytest.mark.parametrize("maxv", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+@pytest.mark.parametrize("maxv", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
+                         ids=["TLSv1.2", "TLSv1.3"])
 def test_untrusted_client_cert_rejected(mtls_echo, tls_files, maxv):
     ctx = tls_client(ca=tls_files.ca, cert=tls_files.rogue_cert, key=tls_files.rogue_key,
                      max_version=maxv)
