@@ -99,3 +99,73 @@ echo_grpc_response(struct echo_conn *c, struct gw_str path, struct gw_str author
     gw_buf_release(&sub);
     gw_buf_release(&item);
 }
+
+/* Reads one varint; false at the end of the input or on a bad one. */
+static bool
+get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+        unsigned char b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+void
+echo_grpc_reflection(const char *req, size_t n, struct gw_buf *out)
+{
+    const unsigned char *p = (const unsigned char *)req, *end = p + n;
+    bool list = false;
+    /* ServerReflectionRequest: only list_services (field 7) is answered. */
+    while (p < end) {
+        uint64_t key, v;
+        if (!get_varint(&p, end, &key))
+            break;
+        if ((key & 7) == 0) {
+            if (!get_varint(&p, end, &v))
+                break;
+        } else if ((key & 7) == 2) {
+            if (!get_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                break;
+            if (key >> 3 == 7)
+                list = true;
+            p += v;
+        } else {
+            break;
+        }
+    }
+    struct gw_buf msg, sub, item;
+    gw_buf_init(&msg, PB_MAX);
+    gw_buf_init(&sub, PB_MAX);
+    gw_buf_init(&item, PB_MAX);
+    put_bytes(&msg, 2, req, n); /* original_request */
+    if (list) {
+        static const char *const services[] = {
+            ECHO_GRPC_SERVICE,
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        };
+        for (size_t i = 0; i < GW_ARRAY_LEN(services); i++) {
+            gw_buf_reset(&item);
+            put_cstr(&item, 1, services[i]);
+            put_bytes(&sub, 1, item.p, item.len);
+        }
+        put_bytes(&msg, 6, sub.p, sub.len); /* list_services_response */
+    } else {
+        /* No descriptors are served: say so per request (ErrorResponse). */
+        put_varint(&sub, 1 << 3 | 0);
+        put_varint(&sub, 12); /* UNIMPLEMENTED */
+        put_cstr(&sub, 2, "only list_services is supported");
+        put_bytes(&msg, 7, sub.p, sub.len);
+    }
+    unsigned char prefix[5] = {0, (unsigned char)(msg.len >> 24), (unsigned char)(msg.len >> 16),
+                               (unsigned char)(msg.len >> 8), (unsigned char)msg.len};
+    gw_buf_append(out, prefix, sizeof(prefix));
+    gw_buf_append(out, msg.p, msg.len);
+    gw_buf_release(&msg);
+    gw_buf_release(&sub);
+    gw_buf_release(&item);
+}

@@ -31,7 +31,11 @@ struct echo_h2_stream {
     size_t content_length; /* body.len, or the GET's length for HEAD */
     struct gw_timer timer;
     struct echo_resp resp;
-    bool trailers; /* gRPC: send grpc-status after the body */
+    bool trailers;         /* gRPC: send grpc-status after the body */
+    bool reflection;       /* a ServerReflectionInfo call: answered per message */
+    bool request_done;     /* END_STREAM seen: the body may end */
+    bool submitted;        /* response headers submitted */
+    struct gw_buf reqbody; /* reflection: request bytes not yet answered */
 };
 
 static void h2_send(struct echo_conn *c);
@@ -78,6 +82,7 @@ stream_new(struct echo_conn *c, int32_t id)
     s->id = id;
     gw_arena_init(&s->arena, 2048);
     gw_buf_init(&s->body, ECHO_OUT_MAX);
+    gw_buf_init(&s->reqbody, 1u << 20);
     gw_timer_init(c->srv->loop, &s->timer, NULL, s);
     s->next = c->streams;
     if (s->next)
@@ -99,6 +104,7 @@ stream_free(struct echo_h2_stream *s)
     gw_timer_stop(&s->timer);
     gw_arena_release(&s->arena);
     gw_buf_release(&s->body);
+    gw_buf_release(&s->reqbody);
     free(s->h);
     free(s);
 }
@@ -123,7 +129,9 @@ read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t leng
     if (n)
         memcpy(buf, s->body.p + s->body_off, n);
     s->body_off += n;
-    if (s->body_off == s->body.len) {
+    if (n == 0 && !s->request_done)
+        return NGHTTP2_ERR_DEFERRED; /* reflection: more answers may come */
+    if (s->body_off == s->body.len && s->request_done) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         if (s->trailers) {
             static const nghttp2_nv ok[] = {
@@ -163,6 +171,7 @@ submit(struct echo_h2_stream *s)
         int cl = snprintf(clen, sizeof(clen), "%zu", s->content_length);
         nv[n++] = (nghttp2_nv)NV("content-length", clen, 14, (size_t)cl);
     }
+    s->submitted = true;
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
     bool has_body = s->body.len > 0 || s->trailers;
     if (nghttp2_submit_response(c->h2, s->id, nv, n, has_body ? &prd : NULL) != 0)
@@ -184,6 +193,41 @@ on_delay(struct gw_timer *t)
     echo_conn_kick(c);
 }
 
+static bool
+is_reflection(struct gw_str path)
+{
+    return gw_str_eq_cstr(path, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo") ||
+           gw_str_eq_cstr(path, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
+}
+
+/* Answers every complete request message buffered so far. */
+static void
+answer_reflection(struct echo_h2_stream *s)
+{
+    struct echo_conn *c = s->c;
+    size_t off = 0;
+    while (s->reqbody.len - off >= 5) {
+        const unsigned char *p = (const unsigned char *)s->reqbody.p + off;
+        size_t n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+        if (s->reqbody.len - off - 5 < n)
+            break;
+        echo_grpc_reflection((const char *)p + 5, n, &s->body);
+        off += 5 + n;
+    }
+    if (off) {
+        memmove(s->reqbody.p, s->reqbody.p + off, s->reqbody.len - off);
+        s->reqbody.len -= off;
+    }
+    if (!s->submitted) {
+        s->resp.status = 200;
+        s->resp.content_type = "application/grpc";
+        s->trailers = true;
+        submit(s);
+    } else {
+        nghttp2_session_resume_data(c->h2, s->id);
+    }
+}
+
 static void
 answer_grpc(struct echo_h2_stream *s)
 {
@@ -198,6 +242,10 @@ answer_grpc(struct echo_h2_stream *s)
         method = (struct gw_str){slash + 1, path.len - (size_t)(slash + 1 - path.p)};
     }
     bool known = gw_str_eq(svc, service);
+    if (is_reflection(path)) {
+        answer_reflection(s);
+        return;
+    }
     if (known && (gw_str_eq_cstr(method, "Echo") || gw_str_eq_cstr(method, "EchoTwo"))) {
         /* metadata for the reply: :authority and the ordinary fields */
         struct gw_h1_header *md = gw_arena_alloc(&s->arena, (s->nh + 1) * sizeof(*md));
@@ -284,6 +332,7 @@ answer_http(struct echo_h2_stream *s, const struct echo_req *upgrade)
 static void
 request_done(struct echo_h2_stream *s)
 {
+    s->request_done = true;
     if (s->c->closing)
         return;
     if (s->c->kind == ECHO_KIND_GRPC || s->c->kind == ECHO_KIND_GRPCS)
@@ -338,6 +387,26 @@ on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_d
 }
 
 static int
+on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
+              size_t len, void *user_data)
+{
+    (void)flags;
+    (void)user_data;
+    struct echo_h2_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (!s || !(s->c->kind == ECHO_KIND_GRPC || s->c->kind == ECHO_KIND_GRPCS))
+        return 0; /* HTTP request bodies are read and dropped */
+    if (!s->reflection) {
+        if (!is_reflection(find(s, ":path")))
+            return 0;
+        s->reflection = true;
+    }
+    if (gw_buf_append(&s->reqbody, data, len) < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    answer_reflection(s);
+    return 0;
+}
+
+static int
 on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code, void *user_data)
 {
     (void)error_code;
@@ -360,6 +429,7 @@ echo_h2_callbacks_init(struct echo_server *srv)
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     srv->h2_callbacks = cb;
     srv->h2_mem = (nghttp2_mem){
         .malloc = mem_malloc,
@@ -419,6 +489,7 @@ echo_h2_start(struct echo_conn *c, const struct echo_req *upgrade, const uint8_t
         return GW_EPROTO;
     if (upgrade) {
         struct echo_h2_stream *s = stream_new(c, 1);
+        s->request_done = true; /* the HTTP/1.1 request was the whole request */
         bool head = gw_str_eq_cstr(upgrade->method, "HEAD");
         if (nghttp2_session_upgrade2(c->h2, settings, settings_len, head, s) != 0) {
             stream_free(s);

@@ -225,6 +225,11 @@ void echo_h2_release(struct echo_conn *c);
 void echo_grpc_response(struct echo_conn *c, struct gw_str path, struct gw_str authority,
                         const struct gw_h1_header *h, size_t nh, struct gw_buf *out);
 
+/* Appends the length-prefixed ServerReflectionResponse to one request
+ * message (without its 5-byte prefix): list_services is answered with our
+ * service and the reflection services, anything else with an error. */
+void echo_grpc_reflection(const char *req, size_t n, struct gw_buf *out);
+
 /* ws.c */
 /* Sec-WebSocket-Accept for key into out (28 chars + NUL). */
 void echo_ws_accept_key(struct gw_str key, char out[29]);
