@@ -15,6 +15,7 @@ struct gw_cmd {
     int (*exec)(int argc, char **argv);
 };
 
+int gw_cmd_check(int argc, char **argv);
 int gw_cmd_echo(int argc, char **argv);
 int gw_cmd_version(int argc, char **argv);
 

@@ -13,6 +13,12 @@
 
 static const struct gw_cmd commands[] = {
     {
+        .name = "check",
+        .usage = "gatehouse check -f PATH",
+        .summary = "validate manifests as the API server would and print every error",
+        .exec = gw_cmd_check,
+    },
+    {
         .name = "echo",
         .usage = "gatehouse echo [--address ADDR]",
         .summary = "run the conformance echo backend (ECHO.md)",
