@@ -283,10 +283,27 @@ class H2Client:
                 (b":authority", authority.encode()), (b":path", path.encode())]
         hdrs += [(k.lower().encode(), v.encode()) for k, v in headers]
         self.conn.send_headers(sid, hdrs, end_stream=not body)
-        if body:
-            self.conn.send_data(sid, body, end_stream=True)
-        self.flush()
         self.streams[sid] = {"headers": None, "data": b"", "ended": False, "reset": None}
+        self.flush()
+        deadline = time.monotonic() + TIMEOUT
+        while body:
+            # respect the server's flow-control window and frame size
+            n = min(len(body), self.conn.local_flow_control_window(sid),
+                    self.conn.max_outbound_frame_size)
+            if n <= 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("server never opened its flow-control window")
+                self.sock.settimeout(left)
+                d = self.sock.recv(65536)
+                if not d:
+                    raise EOFError("HTTP/2 connection closed while sending a body")
+                self._events(self.conn.receive_data(d))
+                self.flush()
+                continue
+            self.conn.send_data(sid, body[:n], end_stream=(n == len(body)))
+            body = body[n:]
+            self.flush()
         return sid
 
     def _events(self, events):

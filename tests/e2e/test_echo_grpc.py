@@ -192,3 +192,9 @@ def test_tls_port_unimplemented(grpc_tls_echo, tls_files):
     finally:
         ch.close()
     assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_unknown_request_fields_are_ignored(channel):
+    fn = channel.unary_unary(f"/{SERVICE}/Echo")
+    resp = fn(b"\x0a\x03abc\x10\x07", timeout=10)  # unknown fields 1 and 2
+    assert decode_echo_response(resp)["fully_qualified_method"] == f"/{SERVICE}/Echo"

@@ -151,3 +151,32 @@ def test_h2c_port_survives_bad_preface(http_echo):
         assert c.request(path="/ok").status == 200
     finally:
         c.close()
+
+
+def test_large_request_body_flow_control(h2):
+    """A body far above the initial 64 KiB window: the server must grant
+    WINDOW_UPDATEs (and drain the body) for the request to complete."""
+    body = b"f" * 400_000
+    r = h2.request(method="POST", path="/big", body=body,
+                   headers=[("content-length", str(len(body)))])
+    assert r.status == 200 and r.json()["method"] == "POST"
+    assert h2.request(path="/after-big").json()["path"] == "/after-big"
+
+
+def test_large_response_respects_client_window(h2):
+    """A reply bigger than the client's initial window (65535) and than one
+    frame (16 KiB): it has to arrive complete across WINDOW_UPDATEs."""
+    hdrs = [(f"x-big-{i}", "v" * 2000) for i in range(60)]
+    r = h2.request(path="/big-reply", headers=hdrs)
+    assert len(r.body) > 120_000
+    h = r.json()["headers"]
+    assert all(h.get(f"X-Big-{i}") == ["v" * 2000] for i in range(60))
+
+
+def test_retry_and_status_over_h2(h2):
+    import uuid
+    u = uuid.uuid4()
+    path = f"/retry/h2?uuid={u}&succeedAfter=1&responseCode=503"
+    assert h2.request(path=path).status == 503
+    r = h2.request(path=path)
+    assert r.status == 200 and r.json()["proto"] == "HTTP/2.0"

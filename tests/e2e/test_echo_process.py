@@ -160,3 +160,66 @@ def test_empty_mode_variable_means_http_mode(echo, var):
     srv = echo("http", env={var: ""})
     j = get(srv.addr, srv.http_port, "/mode").json()
     assert j["proto"] == "HTTP/1.1" and j["path"] == "/mode"
+
+
+def test_stalled_clients_do_not_block_others(echo, tls_files):
+    """Half-open handshakes and partial requests on every port must not stop
+    the server from answering other clients (event-driven, never blocks)."""
+    from echoclient import tls_client
+    srv = echo("http", tls=True)
+    stalled = []
+    try:
+        for port, data in ((srv.http_port, b"GET /partial HTTP/1.1\r\nHost:"),
+                           (srv.h2c_port, b"PR"),
+                           (srv.https_port, b"\x16\x03\x01\x00"),
+                           (srv.https_port, b"")):
+            s = socket.create_connection((srv.addr, port), timeout=5)
+            if data:
+                s.sendall(data)
+            stalled.append(s)
+        t0 = time.monotonic()
+        assert get(srv.addr, srv.http_port, "/ok").status == 200
+        c = H2Client.connect(srv.addr, srv.h2c_port)
+        try:
+            assert c.request(path="/ok").status == 200
+        finally:
+            c.close()
+        r = get(srv.addr, srv.https_port, "/ok", tls=tls_client(ca=tls_files.ca),
+                sni=tls_files.server_name)
+        assert r.status == 200
+        assert time.monotonic() - t0 < 5
+    finally:
+        for s in stalled:
+            s.close()
+
+
+@pytest.mark.parametrize("mode", ["tcp", "grpc"])
+def test_stalled_tls_handshake_does_not_block_other_modes(echo, tls_files, mode):
+    srv = echo(mode, tls=True)
+    port = srv.tls_port if mode == "tcp" else srv.https_port
+    s = socket.create_connection((srv.addr, port), timeout=5)
+    s.sendall(b"\x16\x03\x01")
+    try:
+        if mode == "tcp":
+            c = socket.create_connection((srv.addr, srv.tcp_port), timeout=5)
+            c.settimeout(5)
+            try:
+                buf = b""
+                while b"\n" not in buf:
+                    d = c.recv(100)
+                    assert d, f"closed before the welcome line: {buf!r}"
+                    buf += d
+                assert buf == b"Gateway API Test TCP Server\n"
+            finally:
+                c.close()
+        else:
+            import grpc
+            ch = grpc.insecure_channel(f"{srv.addr}:{srv.http_port}",
+                                       options=[("grpc.enable_http_proxy", 0)])
+            try:
+                fn = ch.unary_unary("/gateway_api_conformance.echo_basic.grpcecho.GrpcEcho/Echo")
+                assert fn(b"", timeout=5) is not None
+            finally:
+                ch.close()
+    finally:
+        s.close()

@@ -234,3 +234,34 @@ def test_retry_over_double_slash_routes_to_simulator(http_echo):
     assert get(http_echo.addr, http_echo.http_port, path).status == 503
     r = get(http_echo.addr, http_echo.http_port, path)
     assert r.status == 200 and r.json()["path"] == path
+
+
+def test_retry_delay_retry_before_reset(http_echo):
+    u = _uuid()
+    path = f"/retry/dr?uuid={u}&succeedAfter=1&delayRetry=500ms"
+    t0 = time.monotonic()
+    _expect_reset(http_echo.addr, http_echo.http_port, path)
+    assert time.monotonic() - t0 >= 0.49
+    assert get(http_echo.addr, http_echo.http_port, path).status == 200
+
+
+def test_retry_counter_under_concurrency(http_echo):
+    """Ten concurrent attempts for one uuid with succeedAfter=5: exactly five
+    fail and five succeed (the counter is updated under one lock)."""
+    u = _uuid()
+    path = f"/retry/conc?uuid={u}&succeedAfter=5&responseCode=500"
+    codes, errors = [], []
+
+    def one():
+        try:
+            codes.append(get(http_echo.addr, http_echo.http_port, path).status)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert not errors, errors
+    assert sorted(codes) == [200] * 5 + [500] * 5
