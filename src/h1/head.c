@@ -515,15 +515,21 @@ request_parse(struct ctx *x, const char *buf, size_t len, struct gw_h1_request *
             return FAIL_PARSE(x, 400, "empty lines before the request line");
         p += 2;
     }
-    const char *line = p;
+    /* The request line is scanned no further than a line of max_line bytes
+     * and its CRLF could reach (lend), so what lies beyond never changes the
+     * answer: a prefix and the whole input always agree. Running into lend,
+     * or into the end of more than max_line + 1 bytes, is 414. */
+    const char *line = p, *lend = end;
     size_t max_line = x->lim->max_request_line;
-#define LINE_INCOMPLETE()                                                          \
-    ((size_t)(end - line) > max_line ? FAIL_LIMIT(x, 414, "request line too long") \
-                                     : incomplete(x, end))
+    if ((size_t)(end - line) > max_line + 2)
+        lend = line + max_line + 2;
+#define LINE_INCOMPLETE()                                                               \
+    ((size_t)(lend - line) > max_line + 1 ? FAIL_LIMIT(x, 414, "request line too long") \
+                                          : incomplete(x, end))
 
-    while (p < end && h1_is((unsigned char)*p, H1_TCHAR))
+    while (p < lend && h1_is((unsigned char)*p, H1_TCHAR))
         p++;
-    if (p == end)
+    if (p == lend)
         return LINE_INCOMPLETE();
     if (*p != ' ' || p == line)
         return FAIL_PARSE(x, 400, *p == '\n' ? "bare LF" : "invalid method");
@@ -533,21 +539,21 @@ request_parse(struct ctx *x, const char *buf, size_t len, struct gw_h1_request *
 
     const char *target = p;
     unsigned seen = 0;
-    p = scan_class(p, end, H1_PATH | H1_HOST, &seen);
-    if (p == end)
+    p = scan_class(p, lend, H1_PATH | H1_HOST, &seen);
+    if (p == lend)
         return LINE_INCOMPLETE();
     if (*p != ' ' || p == target)
         return FAIL_PARSE(x, 400, "invalid request target");
     req->target = (struct gw_str){target, (size_t)(p - target)};
     p++;
 
-    rc = parse_version(x, p, end, &req->minor_version);
+    rc = parse_version(x, p, lend, &req->minor_version);
     if (rc == GW_EAGAIN)
         return LINE_INCOMPLETE();
     if (rc < 0)
         return rc;
     p += rc;
-    rc = expect_crlf(x, p, end, "invalid HTTP version");
+    rc = expect_crlf(x, p, lend, "invalid HTTP version");
     if (rc == GW_EAGAIN)
         return LINE_INCOMPLETE();
     if (rc < 0)

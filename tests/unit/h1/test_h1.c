@@ -240,6 +240,18 @@ test_request_limits(void)
     ok(rc == GW_ELIMIT && req.error_status == 414, "414 noticed before the line ends");
     rc = parse_req(longt, 30, &req, h, GW_ARRAY_LEN(h), &lim);
     is_int(rc, GW_EAGAIN, "short prefix is EAGAIN");
+    /* exactly max_request_line bytes, fed whole and in every prefix */
+    static const char exact[] = "GET /aaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: a\r\n\r\n";
+    bool agree = true;
+    for (size_t n = 0; n < sizeof(exact) - 1; n++)
+        agree = agree && parse_req(exact, n, &req, h, GW_ARRAY_LEN(h), &lim) == GW_EAGAIN;
+    ok(agree, "a line of exactly the limit: every prefix is EAGAIN");
+    is_int(parse_req(exact, sizeof(exact) - 1, &req, h, GW_ARRAY_LEN(h), &lim),
+           (long long)sizeof(exact) - 1, "a line of exactly the limit parses");
+    /* an error past the limit is still 414, as its prefixes say */
+    static const char late[] = "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\x01 HTTP/1.1\r\n";
+    rc = parse_req(late, sizeof(late) - 1, &req, h, GW_ARRAY_LEN(h), &lim);
+    ok(rc == GW_ELIMIT && req.error_status == 414, "bad byte past the limit is 414");
 
     static const char many[] = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
     rc = parse_req(many, sizeof(many) - 1, &req, h, GW_ARRAY_LEN(h), &lim);
