@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
+
+#include "base/banned.h"
 
 #define ARENA_ALIGN   16
 #define ARENA_DEFAULT (16 * 1024)

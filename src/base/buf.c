@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
+
+#include "base/banned.h"
 
 void
 gw_buf_init(struct gw_buf *b, size_t max)

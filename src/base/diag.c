@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
+
+#include "base/banned.h"
 
 void
 gw_diags_init(struct gw_diags *d)

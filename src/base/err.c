@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
+
+#include "base/banned.h"
 
 const char *
 gw_strerror(int err)

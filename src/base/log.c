@@ -9,8 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/banned.h"
 #include "base/base.h"
+
+#include "base/banned.h"
 
 static enum gw_log_level log_level = GW_LOG_INFO;
 static bool log_json;

@@ -3,8 +3,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base/banned.h"
 #include "base/base.h"
+
+#include "base/banned.h"
 
 struct gw_str
 gw_str_from(const char *cstr)

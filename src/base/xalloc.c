@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
+
+#include "base/banned.h"
 
 static GW_NORETURN void
 oom(size_t n)

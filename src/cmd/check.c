@@ -16,11 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "load/load.h"
+
+#include "base/banned.h"
 
 static void
 check_usage(FILE *f)

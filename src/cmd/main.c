@@ -7,9 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "cmd/cmd.h"
+
+#include "base/banned.h"
 
 static const struct gw_cmd commands[] = {
     {

@@ -6,9 +6,10 @@
 #include <openssl/opensslv.h>
 #include <yaml.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "cmd/cmd.h"
+
+#include "base/banned.h"
 
 int
 gw_cmd_version(int argc, char **argv)

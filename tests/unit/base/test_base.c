@@ -3,9 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "tap.h"
+
+#include "base/banned.h"
 
 static void
 test_str(void)
