@@ -7,8 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base/banned.h"
 #include "config/config.h"
+
+#include "base/banned.h"
 
 struct kind_info {
     const char *name;

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "config/config.h"
+
+#include "base/banned.h"
 
 void
 gw_store_init(struct gw_store *s)

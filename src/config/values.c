@@ -5,8 +5,9 @@
  */
 #include <string.h>
 
-#include "base/banned.h"
 #include "config/config.h"
+
+#include "base/banned.h"
 
 int
 gw_duration_parse(struct gw_str s, int64_t *ms)

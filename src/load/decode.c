@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "load/decode_internal.h"
+
+#include "base/banned.h"
 
 #define PATH_MAX_LEN 4096
 #define MSG_MAX_LEN  8192

@@ -14,8 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "load/decode_internal.h"
+
+#include "base/banned.h"
 
 #define I32MAX 2147483647
 

@@ -4,9 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "config/config.h"
 #include "tap.h"
+
+#include "base/banned.h"
 
 static struct gw_meta *
 add(struct gw_store *s, enum gw_kind kind, const char *ns, const char *name, size_t size)

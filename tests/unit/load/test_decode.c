@@ -11,10 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "base/base.h"
 #include "load/load.h"
 #include "tap.h"
+
+#include "base/banned.h"
 
 static int
 cmp_names(const void *a, const void *b)
