@@ -13,8 +13,7 @@
 
 static unsigned tests_run, tests_failed;
 
-static bool
-vreport(bool cond, const char *fmt, va_list ap)
+GW_PRINTF(2, 0) static bool vreport(bool cond, const char *fmt, va_list ap)
 {
     tests_run++;
     if (!cond)

@@ -131,7 +131,7 @@ int gw_buf_append_str(struct gw_buf *b, struct gw_str s);
 int gw_buf_append_cstr(struct gw_buf *b, const char *s);
 int gw_buf_append_char(struct gw_buf *b, char c);
 GW_PRINTF(2, 3) int gw_buf_appendf(struct gw_buf *b, const char *fmt, ...);
-int gw_buf_vappendf(struct gw_buf *b, const char *fmt, va_list ap);
+GW_PRINTF(2, 0) int gw_buf_vappendf(struct gw_buf *b, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal, quotes included. */
 int gw_buf_append_json_str(struct gw_buf *b, const char *s, size_t n);
 /* Hands the bytes to the caller (free() them); the buffer is left empty. */

@@ -39,6 +39,10 @@ add_diag(struct dctx *c, enum gw_severity sev, struct gw_pos pos, const char *su
         c->errors++;
 }
 
+GW_PRINTF(4, 0)
+static void verr_at(struct dctx *c, struct gw_pos pos, const char *sub, const char *fmt,
+                    va_list ap);
+
 static void
 verr_at(struct dctx *c, struct gw_pos pos, const char *sub, const char *fmt, va_list ap)
 {
@@ -618,9 +622,9 @@ unique_keys(struct dctx *c, const struct field *f, const struct gw_node *list, c
             key_name = k->name;
     }
     for (size_t i = 1; i < n; i++) {
-        const char *a = *(const char **)(arr + i * f->sub->size + f->ukey);
+        const char *a = *(const char *const *)(const void *)(arr + i * f->sub->size + f->ukey);
         for (size_t j = 0; a && j < i; j++) {
-            const char *b = *(const char **)(arr + j * f->sub->size + f->ukey);
+            const char *b = *(const char *const *)(const void *)(arr + j * f->sub->size + f->ukey);
             if (b && strcmp(a, b) == 0) {
                 struct gw_buf m;
                 gw_buf_init(&m, MSG_MAX_LEN);

@@ -521,7 +521,7 @@ check_filter(struct dctx *c, void *obj, const struct gw_node *node)
     if (f->type == GW_FILTER_NONE)
         return; /* the type itself was reported */
     for (size_t i = 0; i < GW_ARRAY_LEN(pairs); i++) {
-        bool has = *(void *const *)((const char *)f + pairs[i].off) != NULL;
+        bool has = *(void *const *)(const void *)((const char *)f + pairs[i].off) != NULL;
         const char *type = gw_enum_name(GW_ENUM_FILTER, pairs[i].type);
         char msg[160];
         if (has && f->type != pairs[i].type) {

@@ -111,11 +111,11 @@ gw_sock_addr_format(const struct sockaddr *sa, char *out, size_t cap)
     char ip[INET6_ADDRSTRLEN];
     int n;
     if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)sa;
         inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof(ip));
         n = snprintf(out, cap, "%s:%u", ip, ntohs(in4->sin_port));
     } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
         if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
             inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof(ip));
             n = snprintf(out, cap, "%s:%u", ip, ntohs(in6->sin6_port));
