@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * proxy: the data plane. N worker threads, each one epoll loop (loop/),
+ * serving every port of the current IR snapshot (ir/) with SO_REUSEPORT
+ * listeners: HTTP/1.1 downstream (h1/), routing (route/), request and
+ * response filters, per-worker keep-alive pools to upstream endpoints,
+ * streaming bodies both ways, timeouts, retries, mirrors, Upgrade tunnels.
+ *
+ * Configuration changes arrive as a new IR published with
+ * gw_proxy_publish(): one atomic pointer swap. Each worker notices the new
+ * snapshot at its next loop turn, opens listeners for new ports and closes
+ * the ones that are gone; in-flight requests finish on the snapshot they
+ * started with (each request holds a gw_ir_ref), a keep-alive connection
+ * takes the new snapshot at its next request, upgraded tunnels keep their
+ * upstream. Nothing in a worker ever waits for the control plane.
+ *
+ * Threading: gw_proxy_new/start/publish/drain/free are called from the
+ * control thread (the one that runs `gatehouse run`'s main loop); the
+ * metrics and stats functions may be called from any thread.
+ */
+#ifndef GW_PROXY_H
+#define GW_PROXY_H
+
+#include "base/base.h"
+#include "ir/ir.h"
+
+struct gw_proxy;
+
+enum gw_proxy_lb {
+    GW_PROXY_LB_WRR, /* weighted round robin over endpoints (default) */
+    GW_PROXY_LB_P2C, /* power of two choices, least outstanding requests */
+};
+
+enum gw_proxy_log {
+    GW_PROXY_LOG_OFF, /* default */
+    GW_PROXY_LOG_TEXT,
+    GW_PROXY_LOG_JSON,
+};
+
+/* Knobs; gw_proxy_opts_default() fills the documented defaults. */
+struct gw_proxy_opts {
+    unsigned workers; /* 0: number of online CPUs */
+    enum gw_proxy_lb lb;
+    enum gw_proxy_log access_log; /* one line per request on stdout */
+    /* Timeouts, milliseconds. */
+    unsigned header_timeout_ms;   /* whole request head (slowloris) */
+    unsigned body_timeout_ms;     /* between two reads of a request body */
+    unsigned idle_timeout_ms;     /* keep-alive idle */
+    unsigned connect_timeout_ms;  /* upstream connect */
+    unsigned response_timeout_ms; /* upstream response head, unless the route sets one */
+    unsigned drain_timeout_ms;    /* graceful stop: most time in-flight requests get */
+    /* Passive outlier ejection: this many consecutive 5xx or connect
+     * failures eject an endpoint for eject_ms (doubling per repeat). 0: off. */
+    unsigned eject_consecutive;
+    unsigned eject_ms;
+};
+
+void gw_proxy_opts_default(struct gw_proxy_opts *o);
+
+/* Creates the proxy (no threads yet). 0 or a negative GW_E*. */
+int gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out);
+
+/*
+ * Publishes a new snapshot: the proxy takes a reference (the caller keeps
+ * its own). Safe before or after gw_proxy_start. Returns at once; workers
+ * switch at their next loop turn.
+ */
+void gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir);
+
+/*
+ * Starts the worker threads. Binding errors of the first snapshot's ports
+ * are reported through gw_proxy_port_errors (a port that cannot be bound is
+ * skipped; the rest serve). 0 or a negative GW_E*.
+ */
+int gw_proxy_start(struct gw_proxy *p);
+
+/*
+ * True once every worker serves the most recently published snapshot (all
+ * its ports bound or failed). /readyz uses it.
+ */
+bool gw_proxy_is_current(const struct gw_proxy *p);
+
+/* Ports of the current snapshot that could not be bound, one line each
+ * ("127.0.0.2:80: Address already in use"), appended to out. */
+int gw_proxy_port_errors(const struct gw_proxy *p, struct gw_buf *out);
+
+/*
+ * Graceful stop: closes the listeners, lets in-flight requests finish up to
+ * opts.drain_timeout_ms, closes idle keep-alive connections, then stops and
+ * joins the workers. Blocks the caller until done.
+ */
+void gw_proxy_drain(struct gw_proxy *p);
+
+/* Frees everything (after gw_proxy_drain, or if never started). */
+void gw_proxy_free(struct gw_proxy *p);
+
+/*
+ * Appends the data plane's metrics in Prometheus text format to out:
+ * requests by gateway, listener, route and code class; upstream latency
+ * histogram; active and total connections. Bounded cardinality: labels come
+ * from the IR (gateway, listener, route), never from requests. Summed over
+ * workers (each worker counts into its own cache-line-aligned slots, no
+ * atomics on the request path beyond relaxed stores).
+ */
+int gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out);
+
+#endif /* GW_PROXY_H */
