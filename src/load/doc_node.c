@@ -215,6 +215,12 @@ gw_load_strtab_release(struct gw_load_strtab *t)
 void
 gw_load_strtab_clear(struct gw_load_strtab *t)
 {
+    /* A table grown for one big map would make clearing it for each small
+     * map after it costly: drop big tables instead of wiping them. */
+    if (t->cap > 64) {
+        gw_load_strtab_release(t);
+        return;
+    }
     if (t->slots)
         memset(t->slots, 0, t->cap * sizeof(*t->slots));
     t->n = 0;
@@ -296,7 +302,17 @@ gw_load_check_dups(struct gw_load_ctx *ctx, const struct gw_node_pair *pairs, si
         const struct gw_node_pair *p = &pairs[i];
         if (skip && p->key == skip)
             continue;
-        size_t first = gw_load_strtab_add(tab, p->key, p->key_len, i);
+        size_t first = GW_LOAD_STRTAB_NONE;
+        if (n <= 8) {
+            /* Most maps are small: compare directly, fill no table. */
+            for (size_t k = 0; k < i && first == GW_LOAD_STRTAB_NONE; k++) {
+                if (pairs[k].key != skip && pairs[k].key_len == p->key_len &&
+                    memcmp(pairs[k].key, p->key, p->key_len) == 0)
+                    first = k;
+            }
+        } else {
+            first = gw_load_strtab_add(tab, p->key, p->key_len, i);
+        }
         if (first != GW_LOAD_STRTAB_NONE) {
             char q[128];
             gw_load_quote(q, sizeof(q), p->key, p->key_len);

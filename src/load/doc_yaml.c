@@ -131,12 +131,17 @@ out_pair(struct gw_node_pair **out, size_t *n, size_t *cap, const struct gw_node
     (*out)[(*n)++] = *p;
 }
 
-/* Expands the << entries of a map whose explicit keys are in y->keys. */
+/* Expands the << entries of a map (whose explicit keys are unique). */
 static int
 merge_pairs(struct yp *y, struct frame *f, struct gw_node_pair **outp, size_t *outn)
 {
     struct gw_node_pair *out = NULL;
     size_t n = 0, cap = 0;
+    gw_load_strtab_clear(&y->keys);
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->pairs[i].key != merge_key)
+            gw_load_strtab_add(&y->keys, f->pairs[i].key, f->pairs[i].key_len, i);
+    }
     gw_load_strtab_clear(&y->merged);
     for (size_t i = 0; i < f->n; i++) {
         const struct gw_node_pair *p = &f->pairs[i];

@@ -72,7 +72,7 @@ void gw_load_strtab_set(struct gw_load_strtab *t, const char *key, size_t len, s
 
 /* Checks pairs[0..n) of one map for duplicate keys, skipping pairs whose key
  * is skip (may be NULL). Reports the second occurrence. Returns 0 or
- * GW_EPARSE. tab is scratch, left holding every key -> pair index. */
+ * GW_EPARSE. tab is scratch space, its contents unspecified afterwards. */
 int gw_load_check_dups(struct gw_load_ctx *ctx, const struct gw_node_pair *pairs, size_t n,
                        const char *skip, struct gw_load_strtab *tab);
 

@@ -258,6 +258,17 @@ test_errors(void)
         is_str(first_diag, c->diag, "error %zu message", i);
         is_int((long long)docs.n, 0, "error %zu keeps no document", i);
     }
+    /* Past 8 keys duplicates are found through the hash table. */
+    struct gw_buf b;
+    gw_buf_init(&b, 1 << 16);
+    gw_buf_append_char(&b, '{');
+    for (int i = 0; i < 20; i++)
+        gw_buf_appendf(&b, "\"k%d\": %d,\n", i, i);
+    gw_buf_append_cstr(&b, "\"k7\": 0}");
+    is_int(load(b.p), GW_EPARSE, "duplicate in an object of 21 keys");
+    is_str(first_diag, "t.json:21:1: duplicate key \"k7\" (first at 8:1)", "its message");
+    gw_buf_release(&b);
+
     /* A NUL byte in the input. */
     is_int(load_n("[1,\0]", 5, NULL), GW_EPARSE, "raw NUL byte");
     is_str(first_diag, "t.json:1:4: unexpected byte 0x00, expected a value", "its message");

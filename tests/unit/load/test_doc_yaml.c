@@ -458,6 +458,48 @@ test_errors(void)
 }
 
 static void
+test_big_maps(void)
+{
+    /* Past 8 keys duplicates are found through the hash table. */
+    struct gw_buf b;
+    gw_buf_init(&b, 1 << 20);
+    for (int i = 0; i < 20; i++)
+        gw_buf_appendf(&b, "k%d: %d\n", i, i);
+    gw_buf_append_cstr(&b, "k7: again\n");
+    is_int(load(b.p), GW_EPARSE, "duplicate in a map of 21 keys");
+    is_str(first_diag, "t.yaml:21:1: duplicate key \"k7\" (first at 8:1)", "its message");
+
+    /* A big anchored map merged into a map with its own keys. */
+    gw_buf_reset(&b);
+    gw_buf_append_cstr(&b, "base: &b {");
+    for (int i = 0; i < 30; i++)
+        gw_buf_appendf(&b, "%sk%d: %d", i ? ", " : "", i, i);
+    gw_buf_append_cstr(&b, "}\nm: {k3: x, <<: *b, k29: y}\n");
+    is_int(load(b.p), 0, "merge of a big map");
+    const struct gw_node *m = gw_node_get(root(0), "m");
+    ok(m && m->n == 30, "30 keys after the merge");
+    is_str(gw_node_get(m, "k3")->text, "x", "explicit k3 wins");
+    is_str(gw_node_get(m, "k29")->text, "y", "explicit k29 wins");
+    ok(gw_node_get(m, "k0")->v.i == 0 && gw_node_get(m, "k28")->v.i == 28, "merged keys");
+
+    /* One huge map then many small ones stays linear. */
+    gw_buf_reset(&b);
+    gw_buf_append_cstr(&b, "big: {");
+    for (int i = 0; i < 20000; i++)
+        gw_buf_appendf(&b, "%sk%d: 1", i ? ", " : "", i);
+    gw_buf_append_cstr(&b, "}\nsmall: [");
+    for (int i = 0; i < 20000; i++)
+        gw_buf_appendf(&b, "%s{a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9}",
+                       i ? ", " : "");
+    gw_buf_append_cstr(&b, "]\n");
+    clock_t t0 = clock();
+    is_int(load(b.p), 0, "big map then 20000 small maps");
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    ok(secs < 5.0, "in reasonable time (%.3fs)", secs);
+    gw_buf_release(&b);
+}
+
+static void
 test_accessors(void)
 {
     load("a: 1\nb: {c: x}\n");
@@ -485,6 +527,7 @@ main(void)
     test_anchors();
     test_limits();
     test_errors();
+    test_big_maps();
     test_accessors();
     gw_docs_release(&docs);
     gw_diags_release(&diags);
