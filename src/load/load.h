@@ -66,6 +66,23 @@ struct gw_node {
     } u;
 };
 
+/*
+ * What readers of the tree may rely on:
+ *  - Plain YAML scalars resolve as go-yaml v2 (sigs.k8s.io/yaml) does,
+ *    including y/Y/n/N/yes/no/on/off as booleans, 0x/0o/leading-0 octal and
+ *    0b integers, '_' ignored in numbers, .inf/.nan floats (so a FLOAT may
+ *    be infinite or NaN); see src/load/doc_scalar.c. Integers past int64
+ *    are FLOAT. JSON numbers: INT without fraction or exponent when they fit
+ *    int64, else FLOAT.
+ *  - A YAML alias is the anchored node itself: the same gw_node may appear
+ *    at several places (and carries the anchor's position). Merge keys (<<)
+ *    are already expanded; explicit keys win.
+ *  - Keys are unique within a map and keep their source text ("1", "yes").
+ *  - Strings never contain NUL (both front ends refuse it), so text and key
+ *    may be used as C strings; they are valid UTF-8.
+ *  - Columns count characters, not bytes.
+ */
+
 /* One YAML document (or one JSON value) of a file. */
 struct gw_doc {
     struct gw_node *root; /* NULL for an empty document */
