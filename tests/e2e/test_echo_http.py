@@ -397,6 +397,16 @@ def test_chunked_body_consumed(http_echo, size):
         assert r2.json()["path"] == "/after-chunked"
 
 
+def test_chunked_body_with_extensions_and_trailers_consumed(http_echo):
+    raw = (b"POST /trailers HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n"
+           b"\r\n5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n"
+           b"GET /after-trailers HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    with H1(http_echo.addr, http_echo.http_port) as c:
+        c.send(raw)
+        assert c.read_response().json()["path"] == "/trailers"
+        assert c.read_response().json()["path"] == "/after-trailers"
+
+
 def test_body_on_status_and_health_consumed(http_echo):
     with H1(http_echo.addr, http_echo.http_port) as c:
         assert c.request("POST", "/status/202", body="x" * 3000).status == 202

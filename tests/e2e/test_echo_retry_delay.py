@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """`gatehouse echo`: the `delay=` query parameter (ECHO.md 2.2) and the
 retry simulator (2.4), including that a delay never blocks other clients."""
+import json
 import socket
 import threading
 import time
@@ -53,8 +54,8 @@ def test_zero_delay_answers(http_echo):
 def test_bad_delay_is_500_with_json_message(http_echo, dur):
     r = get(http_echo.addr, http_echo.http_port, f"/d?delay={dur}")
     assert r.status == 500, r
-    j = r.json()  # Content-Type application/json, body a JSON object
-    assert isinstance(j.get("message"), str) and j["message"], j
+    j = json.loads(r.body)
+    assert isinstance(j, dict) and isinstance(j.get("message"), str) and j["message"], j
 
 
 def test_delay_does_not_block_other_connections(http_echo):
@@ -210,13 +211,13 @@ def test_retry_counter_shared_across_connections_and_paths(http_echo):
 
 def test_retry_delay_retry_applies_to_failures(http_echo):
     u = _uuid()
-    path = f"/retry/d?uuid={u}&succeedAfter=1&responseCode=500&delayRetry=600ms"
+    path = f"/retry/d?uuid={u}&succeedAfter=1&responseCode=500&delayRetry=1500ms"
     t0 = time.monotonic()
     assert get(http_echo.addr, http_echo.http_port, path).status == 500
-    assert time.monotonic() - t0 >= 0.59
+    assert time.monotonic() - t0 >= 1.49
     t0 = time.monotonic()
     assert get(http_echo.addr, http_echo.http_port, path).status == 200
-    assert time.monotonic() - t0 < 0.59 + 0.5, "the successful answer must not sleep delayRetry"
+    assert time.monotonic() - t0 < 1.0, "the successful answer must not sleep delayRetry"
 
 
 def test_retry_success_is_logged(http_echo):
