@@ -1,0 +1,233 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Runs cases against a GatewayDriver: base setup, phases, polling, results."""
+import time
+
+from . import judge as J
+from . import mutations as M
+from . import tlsgen
+from .corpus import (BOOKKEEPING_CHECKS, CLUSTER_ONLY_CHECKS, MUTATIONS, STATUS_CHECKS,
+                     TRAFFIC_CHECKS, check_kind)
+from .drivers import DriverError
+from .model import GW_GROUP, ObjectStore, Ref, RunnerError, rewrite
+
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+BASE_READY_NAMESPACES = ["gateway-conformance-infra", "gateway-conformance-app-backend",
+                         "gateway-conformance-web-backend"]
+
+
+class CaseResult:
+    def __init__(self, case, outcome, reason="", details=(), status_checks=0, pending=()):
+        self.case = case
+        self.outcome = outcome
+        self.reason = reason
+        self.details = list(details)        # extra lines (what gatehouse printed)
+        self.status_checks = status_checks  # status checks that passed
+        self.pending = list(pending)        # traffic/cluster-only checks not run
+
+    @property
+    def name(self):
+        return self.case.name
+
+    def line(self):
+        s = f"{self.outcome}  {self.name}"
+        return s + (f": {self.reason}" if self.reason else "")
+
+
+class CaseFailed(Exception):
+    def __init__(self, reason, details=()):
+        super().__init__(reason)
+        self.reason = reason
+        self.details = list(details)
+
+
+class CaseSkipped(Exception):
+    pass
+
+
+def claimed_features(snap, gateway_class):
+    """GatewayClass.status.supportedFeatures: [{name: X}] (v1.2+) or [X]."""
+    st = snap.status(Ref("GatewayClass", "", gateway_class))
+    out = []
+    for f in st.get("supportedFeatures") or []:
+        name = f.get("name") if isinstance(f, dict) else f
+        if name:
+            out.append(str(name))
+    return out
+
+
+class Runner:
+    def __init__(self, corpus, driver, env, status_only=True, workdir=None, log=None,
+                 timeout_scale=1.0, features=None):
+        self.corpus = corpus
+        self.driver = driver
+        self.env = env
+        self.status_only = status_only
+        self.workdir = workdir
+        self.log = log or (lambda s: None)
+        self.timeout_scale = timeout_scale
+        self.features_override = features
+        self.base = None
+        self.fixtures = {}
+        self.claimed = []
+        self.setup_problem = None
+
+    # ---- setup -------------------------------------------------------------------
+
+    def gatewayclass(self):
+        return {"apiVersion": f"{GW_GROUP}/v1", "kind": "GatewayClass",
+                "metadata": {"name": self.env.gateway_class},
+                "spec": {"controllerName": self.env.controller_name}}
+
+    def setup(self):
+        """Base setup (FORMAT.md section 2). Returns the claimed features."""
+        store = ObjectStore(self.driver.now)
+        store.apply(self.gatewayclass())
+        for obj in self.corpus.load_manifest("upstream/base/manifests.yaml"):
+            store.apply(rewrite(obj, self.env))
+        if self.workdir is not None:
+            objs, _files = tlsgen.generate(self.corpus.fixtures(), self.workdir)
+            for obj in objs:
+                ref = store.apply(rewrite(obj, self.env))
+                self.fixtures[ref] = store.get(ref)
+        self.base = store
+        self.driver.sync(store)
+        v = self._wait("ready_namespaces", BASE_READY_NAMESPACES, self._ctx_factory(store, {}))
+        if not v.ok:
+            self.setup_problem = v.msg
+        if self.features_override is not None:
+            self.claimed = list(self.features_override)
+        else:
+            self.claimed = claimed_features(self.driver.statuses(), self.env.gateway_class)
+        return self.claimed
+
+    # ---- one case ----------------------------------------------------------------
+
+    def _ctx_factory(self, store, recorded):
+        def make():
+            return J.Ctx(self.driver.statuses(), store, self.env.controller_name,
+                         self.env.usable_addrs, self.env.unusable_addrs, recorded,
+                         self.driver.pods_ready)
+        return make
+
+    def _wait(self, kind, args, make_ctx):
+        """Wait-until semantics; a deterministic driver is asked once."""
+        once = kind in J.ONCE or (isinstance(args, dict) and args.get("once"))
+        timeout = J.TIMEOUTS.get(kind, J.DEFAULT_TIMEOUT) * self.timeout_scale
+        deadline = time.monotonic() + timeout
+        first_ok = None
+        while True:
+            v = J.judge(kind, args, make_ctx())
+            if v.ok:
+                # "no parents" must hold on two polls at least 1 s apart.
+                if kind != "route_not_accepted" or self.driver.deterministic:
+                    return v
+                if first_ok is None:
+                    first_ok = time.monotonic()
+                elif time.monotonic() - first_ok >= 1.0:
+                    return v
+            else:
+                first_ok = None
+            if once or self.driver.deterministic or time.monotonic() > deadline:
+                return v
+            time.sleep(self.driver.poll_interval)
+
+    def skip_reason(self, case):
+        claimed = set(self.claimed)
+        unmet = [f for f in case.features if f not in claimed]
+        if unmet:
+            return SKIP, "unsupported features: " + ", ".join(unmet)
+        if case.skip_if_supported and any(f in claimed for f in case.skip_if_supported):
+            return PASS, ("vacuous, as upstream: claims " +
+                          ", ".join(f for f in case.skip_if_supported if f in claimed))
+        if case.run_only_if_supported and not all(f in claimed for f in
+                                                  case.run_only_if_supported):
+            return PASS, ("vacuous, as upstream: does not claim " +
+                          ", ".join(f for f in case.run_only_if_supported if f not in claimed))
+        if case.mesh:
+            return SKIP, "mesh cases need a cluster (client pods)"
+        return None
+
+    def run_case(self, case):
+        pre = self.skip_reason(case)
+        if pre:
+            return CaseResult(case, pre[0], pre[1])
+        store = self.base.copy()
+        recorded = {}
+        passed = 0
+        pending = []
+        make_ctx = self._ctx_factory(store, recorded)
+        where = "manifests"
+        try:
+            for rel in case.manifests:
+                for obj in self.corpus.load_manifest(rel):
+                    store.apply(rewrite(obj, self.env))
+            self.driver.sync(store)
+            for pi, phase in enumerate(case.phases):
+                pname = phase.get("name") or f"phase {pi + 1}"
+                for ci, check in enumerate(phase.get("checks") or []):
+                    kind, args = check_kind(check)
+                    where = f"phase '{pname}' check {ci + 1} {kind}"
+                    if kind in TRAFFIC_CHECKS:
+                        if self.status_only or not self.driver.can_send_traffic:
+                            pending.append(kind)
+                            continue
+                        raise RunnerError("traffic checks are not implemented yet")
+                    if kind in CLUSTER_ONLY_CHECKS:
+                        pending.append(kind)
+                        continue
+                    if kind in MUTATIONS:
+                        mctx = M.MutationCtx(store, self.fixtures, self.env, self.driver)
+                        try:
+                            self.log(f"  {case.name}: {M.perform(case.name, kind, args, mctx)}")
+                        except M.NeedsDataPlane as e:
+                            if self.status_only or not self.driver.can_send_traffic:
+                                raise CaseSkipped(f"{where}: needs the data plane: {e}")
+                            raise
+                        self.driver.sync(store)
+                        continue
+                    if kind == "record":
+                        if args.get("what") != "generation":
+                            raise RunnerError(f"record: cannot record {args.get('what')!r}")
+                        recorded[args["as"]] = store.generation(Ref.parse(args["object"]))
+                        continue
+                    if kind == "sleep":
+                        secs = args if isinstance(args, (int, float)) else args.get("seconds")
+                        self.driver.sleep(float(secs))
+                        continue
+                    assert kind in STATUS_CHECKS or kind in BOOKKEEPING_CHECKS, kind
+                    v = self._wait(kind, args, make_ctx)
+                    if not v.ok:
+                        raise CaseFailed(f"{where}: {v.msg}", self.driver.diagnostics())
+                    passed += 1
+        except CaseFailed as e:
+            return CaseResult(case, FAIL, e.reason, e.details, passed, pending)
+        except CaseSkipped as e:
+            return CaseResult(case, SKIP, str(e), (), passed, pending)
+        except DriverError as e:
+            return CaseResult(case, FAIL, f"{where}: gatehouse: {e}", (), passed, pending)
+        except RunnerError as e:
+            return CaseResult(case, FAIL, f"{where}: runner: {e}", (), passed, pending)
+        finally:
+            try:
+                self.driver.cleanup(self.base)
+            except DriverError as e:
+                self.log(f"  {case.name}: cleanup failed: {e}")
+        if pending:
+            traffic = [k for k in pending if k in TRAFFIC_CHECKS]
+            other = [k for k in pending if k not in TRAFFIC_CHECKS]
+            bits = []
+            if traffic:
+                bits.append(f"{len(traffic)} traffic check{'s' if len(traffic) != 1 else ''} "
+                            f"pending data plane")
+            if other:
+                bits.append("cluster-only: " + ", ".join(sorted(set(other))))
+            return CaseResult(case, SKIP, f"status checks passed ({passed}), " + "; ".join(bits),
+                              (), passed, pending)
+        return CaseResult(case, PASS, "", (), passed)
+
+
+def summary(results):
+    n = {PASS: 0, FAIL: 0, SKIP: 0}
+    for r in results:
+        n[r.outcome] += 1
+    return f"{n[PASS]} passed, {n[FAIL]} failed, {n[SKIP]} skipped"

@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Runs the Gateway API conformance cases (../shared/conformance) against gatehouse.
+
+The runner plays the cluster (FORMAT.md section 2): it builds the object set
+(base manifests, generated TLS material, each case's manifests, with the
+placeholder rewrites), hands it to a gateway driver, and judges the status
+the gateway reports. Today the driver is `gatehouse check -o json`
+(status checks only); traffic checks are reported as pending.
+
+Prints one line per case (PASS / FAIL with the first failing check / SKIP
+with the reason), then "N passed, N failed, N skipped"; writes an upstream
+shaped ConformanceReport with --report. Exit status 1 on any FAIL.
+"""
+import argparse
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from gwconf import report as R  # noqa: E402
+from gwconf.corpus import Corpus  # noqa: E402
+from gwconf.drivers import CheckDriver, DriverError  # noqa: E402
+from gwconf.model import Env, RunnerError  # noqa: E402
+from gwconf.runner import FAIL, Runner, summary  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "conformance")
+GATEWAY_CLASS = "gatehouse"
+DEFAULT_CONTROLLER = "gatehouse.dev/gateway-controller"
+DEFAULT_POOL = "127.0.10.0/24"
+# TEST-NET-1 (RFC 5737): a well-formed IPAddress outside the pool that no
+# host interface carries, so a standalone gateway can never bind it.
+DEFAULT_UNUSABLE = "192.0.2.1"
+
+
+def version_info(binary):
+    """(version, controllerName) from `gatehouse version`."""
+    version, controller = "unknown", DEFAULT_CONTROLLER
+    try:
+        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30)
+        for line in out.stdout.splitlines():
+            if line.startswith("gatehouse "):
+                version = line.split()[1]
+            elif line.startswith("controllerName:"):
+                controller = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return version, controller
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    p.add_argument("--gatehouse", required=True, help="the gatehouse binary")
+    p.add_argument("--corpus", default=DEFAULT_CORPUS, help="the conformance corpus root")
+    p.add_argument("--profile", action="append", default=[],
+                   help="run the cases of this profile (repeatable; default: all)")
+    p.add_argument("--case", action="append", default=[], help="run this case (repeatable)")
+    p.add_argument("--report", help="write the ConformanceReport (YAML) here")
+    p.add_argument("--status-only", action="store_true", default=True,
+                   help="skip traffic checks (the default until the data plane exists)")
+    p.add_argument("--address-pool", default=DEFAULT_POOL,
+                   help="usable addresses, passed to gatehouse (default %(default)s)")
+    p.add_argument("--usable-address", help="PLACEHOLDER_USABLE_ADDRS (default: the pool's "
+                   "last host)")
+    p.add_argument("--unusable-address", default=DEFAULT_UNUSABLE,
+                   help="PLACEHOLDER_UNUSABLE_ADDRS (default %(default)s)")
+    p.add_argument("--supported-features",
+                   help="comma-separated features to claim instead of the GatewayClass's "
+                   "status.supportedFeatures (for development; the report says so)")
+    p.add_argument("--keep-workdir", action="store_true",
+                   help="keep the temp dir (manifests, certificates) and print its path")
+    p.add_argument("-v", "--verbose", action="store_true", help="print mutations and details")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    try:
+        pool = ipaddress.ip_network(a.address_pool, strict=False)
+    except ValueError as e:
+        print(f"run.py: --address-pool: {e}", file=sys.stderr)
+        return 2
+    hosts = list(pool.hosts()) if pool.num_addresses > 2 else list(pool)
+    usable = a.usable_address or str(hosts[-1])
+    if ipaddress.ip_address(usable) not in pool:
+        print(f"run.py: --usable-address {usable} is outside {pool}", file=sys.stderr)
+        return 2
+    if ipaddress.ip_address(a.unusable_address) in pool:
+        print(f"run.py: --unusable-address {a.unusable_address} is inside {pool}",
+              file=sys.stderr)
+        return 2
+    if not os.access(a.gatehouse, os.X_OK):
+        print(f"run.py: {a.gatehouse}: not executable", file=sys.stderr)
+        return 2
+    if not CheckDriver.supports_json(a.gatehouse):
+        print(f"run.py: {a.gatehouse} check has no -o option yet (status output missing)",
+              file=sys.stderr)
+        return 2
+
+    version, controller = version_info(a.gatehouse)
+    env = Env(GATEWAY_CLASS, controller, [usable], [a.unusable_address])
+    try:
+        corpus = Corpus(a.corpus)
+        profiles = corpus.profiles()
+        for name in a.profile:
+            if name not in profiles:
+                print(f"run.py: unknown profile {name} (know {', '.join(profiles)})",
+                      file=sys.stderr)
+                return 2
+        cases = corpus.cases(mesh=any(p.startswith("MESH") for p in a.profile))
+    except (RunnerError, OSError) as e:
+        print(f"run.py: {e}", file=sys.stderr)
+        return 2
+    if a.case:
+        known = {c.name for c in cases}
+        unknown = [n for n in a.case if n not in known]
+        if unknown:
+            print(f"run.py: no such case: {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        cases = [c for c in cases if c.name in a.case]
+    if a.profile:
+        cases = [c for c in cases if set(c.profiles) & set(a.profile)]
+
+    work = tempfile.mkdtemp(prefix="gwconf-")
+    driver = CheckDriver(a.gatehouse, str(pool), workdir=os.path.join(work, "check"))
+    features = None
+    if a.supported_features is not None:
+        features = [f.strip() for f in a.supported_features.split(",") if f.strip()]
+    runner = Runner(corpus, driver, env, status_only=True, workdir=os.path.join(work, "tls"),
+                    log=print if a.verbose else None, features=features)
+    results = []
+    failed_setup = False
+    try:
+        try:
+            claimed = runner.setup()
+        except (DriverError, RunnerError) as e:
+            print(f"SETUP FAIL: {e}")
+            for ln in driver.diagnostics()[:10]:
+                print(f"    gatehouse: {ln}")
+            return 1
+        src = "--supported-features" if features is not None else "GatewayClass status"
+        print(f"gatehouse {version}, controller {controller}, pool {pool}, usable {usable}, "
+              f"unusable {a.unusable_address}")
+        print(f"claimed features ({src}): {', '.join(claimed) if claimed else '(none)'}")
+        if runner.setup_problem:
+            failed_setup = True
+            print(f"SETUP FAIL: base Gateways not ready: {runner.setup_problem}")
+        for case in cases:
+            r = runner.run_case(case)
+            results.append(r)
+            print(r.line(), flush=True)
+            for ln in r.details[:8]:
+                print(f"    gatehouse: {ln}")
+        print(summary(results))
+        if a.report:
+            impl = {"organization": "gatehouse", "project": "gatehouse",
+                    "url": "https://gatehouse.dev", "version": version,
+                    "contact": ["https://gatehouse.dev/maintainers"]}
+            requested = a.profile or [p for p in profiles if p.startswith("GATEWAY-")]
+            channels = R.parse_channels(open(corpus.path("FEATURES.md")).read())
+            rep = R.build(results, profiles, requested, claimed, impl, channels)
+            os.makedirs(os.path.dirname(os.path.abspath(a.report)), exist_ok=True)
+            R.dump(rep, a.report)
+            print(f"report: {a.report}")
+    finally:
+        driver.close()
+        if a.keep_workdir:
+            print(f"workdir: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed_setup or any(r.outcome == FAIL for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
