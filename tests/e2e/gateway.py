@@ -1,0 +1,572 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Helpers and fixtures for the end-to-end tests of `gatehouse run` (the
+gateway: controller + data plane) and `gatehouse check`.
+
+A test describes a small cluster as manifests in a config directory: a
+GatewayClass (controllerName gatehouse.dev/gateway-controller), one Gateway
+whose spec.addresses is a loopback address picked for the test, HTTPRoutes,
+and for every backend a Service plus an EndpointSlice that points at
+`gatehouse echo` processes started on other loopback addresses (POD_NAME
+`<svc>-<hash>-<hash>`, so the echo reply says which backend answered).
+Then `gatehouse run -f DIR --admin 127.0.0.1:PORT --workers 2` is started,
+/readyz is polled (bounded), and the test talks to the Gateway with the raw
+HTTP/1.1 client of echoclient.py. At teardown the gateway gets SIGTERM and
+must exit 0 with no sanitizer report on stderr; the echo processes likewise.
+
+* `gatehouse_run` (session): the binary, once its --help lists `run`. Until
+  then every test that needs it is skipped, unless GW_E2E_REQUIRE_RUN=1.
+* `stack` (function): a `Stack` -- backends(), write_config(), start().
+* `Stack` can also be driven by hand from a module-scoped fixture
+  (test_hostile.py does, to replay hundreds of cases against one gateway).
+
+Import the fixtures into a test module with
+`from gateway import gatehouse_run, stack  # noqa: F401`.
+"""
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import yaml
+
+from conftest import (SANITIZER_MARKS, EarlyExit, EchoProcess, base_env, pick_address,
+                      pod_name, random_ports)
+from echoclient import H1, Response, build_request  # noqa: F401 - re-exported
+
+CONTROLLER = "gatehouse.dev/gateway-controller"
+CLASS = "gatehouse"
+NS = "e2e"
+READY_WAIT = float(os.environ.get("GW_E2E_READY_WAIT", "30"))
+STOP_WAIT = 15.0
+LOG_LINE = re.compile(r"^Echoing back request made to (\S*) to client \((.*)\)$")
+
+
+# ------------------------------------------------------------------ binary
+
+def _help_lists(binary, command):
+    try:
+        out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return any(line.split()[:1] == [command] for line in (out.stdout + out.stderr).splitlines())
+
+
+def require_run(binary):
+    """Skips (or fails with GW_E2E_REQUIRE_RUN=1) while `run` is missing."""
+    if not _help_lists(binary, "run"):
+        msg = f"{binary} --help does not list the `run` subcommand yet"
+        if os.environ.get("GW_E2E_REQUIRE_RUN") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def gatehouse_run(gatehouse):
+    return require_run(gatehouse)
+
+
+def free_port(addr="127.0.0.1"):
+    s = socket.socket()
+    try:
+        s.bind((addr, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+# -------------------------------------------------------------- manifests
+
+def gateway_class(name=CLASS):
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+            "metadata": {"name": name}, "spec": {"controllerName": CONTROLLER}}
+
+
+def namespace(name=NS):
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}}}
+
+
+def listener(name, port, protocol="HTTP", hostname=None, allowed_from=None, tls=None):
+    lst = {"name": name, "port": port, "protocol": protocol}
+    if hostname:
+        lst["hostname"] = hostname
+    if allowed_from:
+        lst["allowedRoutes"] = {"namespaces": {"from": allowed_from}}
+    if tls:
+        lst["tls"] = tls
+    return lst
+
+
+def gateway_obj(name, addr, listeners, ns=NS):
+    spec = {"gatewayClassName": CLASS, "listeners": listeners}
+    if addr:
+        spec["addresses"] = [{"type": "IPAddress", "value": addr}]
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def service_obj(name, ports, ns=NS):
+    """ports: list of dicts {name, port, targetPort, appProtocol?}."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"selector": {"app": name}, "ports": [dict(p, protocol="TCP") for p in ports]}}
+
+
+def endpointslice_obj(service, addrs, ports, ns=NS, name=None):
+    """ports: list of dicts {name, port, appProtocol?}; addrs: IPv4 strings."""
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": name or f"{service}-1", "namespace": ns,
+                         "labels": {"kubernetes.io/service-name": service}},
+            "addressType": "IPv4",
+            "ports": [dict(p, protocol="TCP") for p in ports],
+            "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in addrs]}
+
+
+def httproute(name, rules, hostnames=None, parents=None, ns=NS):
+    spec = {"parentRefs": parents or [{"name": "gw"}], "rules": rules}
+    if hostnames:
+        spec["hostnames"] = hostnames
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def backend(name, port=80, weight=None, ns=None, **extra):
+    ref = {"name": name, "port": port}
+    if weight is not None:
+        ref["weight"] = weight
+    if ns:
+        ref["namespace"] = ns
+    ref.update(extra)
+    return ref
+
+
+def prefix(value):
+    return {"path": {"type": "PathPrefix", "value": value}}
+
+
+def exact(value):
+    return {"path": {"type": "Exact", "value": value}}
+
+
+def dump(objs):
+    return yaml.safe_dump_all(objs, sort_keys=False, default_flow_style=False)
+
+
+# ------------------------------------------------------------------ echo
+
+class Backend:
+    """A Service with `replicas` echo processes sharing one port number."""
+
+    def __init__(self, name, ns, procs, port, h2c_port):
+        self.name, self.ns, self.procs = name, ns, procs
+        self.port, self.h2c_port = port, h2c_port
+
+    @property
+    def addrs(self):
+        return [p.addr for p in self.procs]
+
+    @property
+    def pods(self):
+        return [p.env["POD_NAME"] for p in self.procs]
+
+    def service(self, app_protocols=False):
+        ports = [{"name": "http", "port": 80, "targetPort": self.port}]
+        if app_protocols:
+            ports += [{"name": "h2c", "port": 8081, "targetPort": self.h2c_port,
+                       "appProtocol": "kubernetes.io/h2c"},
+                      {"name": "ws", "port": 8082, "targetPort": self.port,
+                       "appProtocol": "kubernetes.io/ws"}]
+        return service_obj(self.name, ports, ns=self.ns)
+
+    def slice(self, procs=None, app_protocols=False):
+        procs = self.procs if procs is None else procs
+        ports = [{"name": "http", "port": self.port}]
+        if app_protocols:
+            ports += [{"name": "h2c", "port": self.h2c_port, "appProtocol": "kubernetes.io/h2c"},
+                      {"name": "ws", "port": self.port, "appProtocol": "kubernetes.io/ws"}]
+        return endpointslice_obj(self.name, [p.addr for p in procs], ports, ns=self.ns)
+
+    def objects(self, app_protocols=False):
+        return [self.service(app_protocols), self.slice(app_protocols=app_protocols)]
+
+    def log_lines(self):
+        return [ln for p in self.procs for ln in list(p.lines)]
+
+    def wait_log(self, pred, timeout=10.0):
+        """Waits until any replica's stdout has a line satisfying pred."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for p in self.procs:
+                with p.cond:
+                    for ln in p.lines:
+                        if pred(ln):
+                            return ln
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no log line of {self.name} matches within {timeout} s; "
+                                     f"last lines: {self.log_lines()[-10:]!r}")
+            time.sleep(0.02)
+
+
+def backend_of(resp):
+    """The deployment (service) name of the echo that answered."""
+    j = resp.json()
+    return j["pod"].rsplit("-", 2)[0]
+
+
+# ---------------------------------------------------------------- gateway
+
+class GatewayProcess:
+    """One running `gatehouse run`."""
+
+    def __init__(self, binary, cfgdir, logdir, workers=2, args=(), env=None):
+        self.admin_port = free_port()
+        self.argv = [binary, "run", "-f", cfgdir, "--admin", f"127.0.0.1:{self.admin_port}",
+                     "--workers", str(workers), *args]
+        stamp = time.monotonic_ns()
+        self.stdout_path = os.path.join(logdir, f"gatehouse-{stamp}.stdout")
+        self.stderr_path = os.path.join(logdir, f"gatehouse-{stamp}.stderr")
+        self._out = open(self.stdout_path, "wb")
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(self.argv, env=env or base_env(), stdin=subprocess.DEVNULL,
+                                     stdout=self._out, stderr=self._err)
+        self.stopped = False
+        self.returncode = None
+
+    def _read(self, path, f):
+        if not f.closed:
+            f.flush()
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+
+    def stdout(self):
+        return self._read(self.stdout_path, self._out)
+
+    def stderr(self):
+        return self._read(self.stderr_path, self._err)
+
+    def logs(self):
+        return self.stdout() + "\n" + self.stderr()
+
+    def admin(self, path, method="GET", timeout=5.0):
+        """(status, body bytes, Response) from the admin listener."""
+        with H1("127.0.0.1", self.admin_port, timeout=timeout) as c:
+            r = c.request(method, path, host=f"127.0.0.1:{self.admin_port}")
+        return r.status, r.body, r
+
+    def wait_ready(self, timeout=READY_WAIT):
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gatehouse run exited early with {self.proc.returncode}; "
+                                     f"stderr: {self.stderr()[-4000:]}")
+            try:
+                status, body, _ = self.admin("/readyz", timeout=1.0)
+                if status == 200:
+                    return
+                last = f"{status} {body[:200]!r}"
+            except (OSError, EOFError, AssertionError) as exc:
+                last = repr(exc)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"/readyz not 200 within {timeout} s (last: {last}); "
+                                     f"stderr: {self.stderr()[-3000:]}")
+            time.sleep(0.05)
+
+    def status_json(self):
+        status, body, _ = self.admin("/status")
+        assert status == 200, f"/status answered {status}: {body[:300]!r}"
+        return json.loads(body)
+
+    def stop(self, wait=STOP_WAIT):
+        if self.stopped:
+            return self.returncode, 0.0
+        self.stopped = True
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(wait)
+            self.returncode = self.proc.returncode
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.returncode = "killed after SIGTERM timeout"
+        self._out.close()
+        self._err.close()
+        return self.returncode, time.monotonic() - t0
+
+    def problems(self):
+        """Teardown findings: exit status and sanitizer reports."""
+        out = []
+        rc, took = self.stop()
+        err = self.stderr()
+        if rc != 0:
+            out.append(f"gatehouse run: exit {rc!r} after SIGTERM ({took:.1f} s); "
+                       f"stderr: {err[-3000:]}")
+        for mark in SANITIZER_MARKS:
+            if mark in err:
+                out.append(f"sanitizer report on stderr of gatehouse run:\n{err[-6000:]}")
+                break
+        return out
+
+
+class Stack:
+    """Echo backends + a config directory + one `gatehouse run`."""
+
+    def __init__(self, binary, workdir, ns=NS):
+        self.binary = binary
+        self.workdir = workdir
+        self.cfgdir = os.path.join(workdir, "config")
+        os.makedirs(self.cfgdir, exist_ok=True)
+        self.ns = ns
+        self.echos = []
+        self.backends = {}
+        self.gw = None
+        self.addr = None
+        self.port = None
+
+    # backends ------------------------------------------------------------
+    def backend(self, name, replicas=1, ns=None, env=None):
+        ns = ns or self.ns
+        for attempt in range(5):
+            port, h2c = random_ports(2)
+            procs = []
+            try:
+                for _ in range(replicas):
+                    addr = pick_address([port, h2c])
+                    kw = dict(POD_NAME=pod_name(name), NAMESPACE=ns, SERVICE_NAME=name,
+                              INGRESS_NAME="gw", HTTP_PORT=port, H2C_PORT=h2c)
+                    kw.update(env or {})
+                    p = EchoProcess(self.binary, addr, base_env(**kw), [port, h2c], [],
+                                    self.workdir)
+                    self.echos.append(p)
+                    procs.append(p)
+                    p.wait_ready()
+            except EarlyExit as exc:
+                if attempt == 4 or "in use" not in exc.stderr.lower():
+                    raise
+                continue
+            b = Backend(name, ns, procs, port, h2c)
+            self.backends[name] = b
+            return b
+        raise AssertionError("unreachable")
+
+    # config --------------------------------------------------------------
+    def pick_gateway_address(self, port=None):
+        self.port = port or random.randrange(32100, 60000)
+        self.addr = pick_address([self.port])
+        return self.addr, self.port
+
+    def base_objects(self, listeners=None, app_protocols=False, gateways=None):
+        """GatewayClass, Namespace, Gateway `gw` and every backend's objects."""
+        if self.addr is None:
+            self.pick_gateway_address()
+        objs = [gateway_class(), namespace(self.ns)]
+        objs += gateways or [gateway_obj("gw", self.addr,
+                                         listeners or [listener("http", self.port)], self.ns)]
+        for b in self.backends.values():
+            objs += b.objects(app_protocols)
+        return objs
+
+    def path(self, name):
+        return os.path.join(self.cfgdir, name)
+
+    def write(self, name, content, atomic=True):
+        """Writes a config file (objects or text); atomic = write + rename."""
+        text = content if isinstance(content, str) else dump(content)
+        final = self.path(name)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        if atomic:
+            tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(name)}.tmp")
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.rename(tmp, final)
+        else:
+            with open(final, "w") as f:
+                f.write(text)
+
+    def remove(self, name):
+        os.unlink(self.path(name))
+
+    # gateway -------------------------------------------------------------
+    def start(self, args=(), workers=2, ready=True):
+        self.gw = GatewayProcess(self.binary, self.cfgdir, self.workdir, workers=workers,
+                                 args=args)
+        if ready:
+            self.gw.wait_ready()
+        return self.gw
+
+    def up(self, routes, listeners=None, app_protocols=False, args=(), extra=()):
+        """Writes base.yaml + routes.yaml, starts the gateway, waits until
+        it serves (readyz, then one request reaches the listener)."""
+        self.write("base.yaml", self.base_objects(listeners, app_protocols) + list(extra))
+        self.write("routes.yaml", routes)
+        self.start(args=args)
+        self.wait_listening()
+        return self
+
+    def wait_listening(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection((self.addr, self.port), timeout=1).close()
+                return
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"gateway listener {self.addr}:{self.port} not open "
+                                         f"after readyz: {exc}; stderr: "
+                                         f"{self.gw.stderr()[-2000:]}") from None
+                time.sleep(0.05)
+
+    # traffic -------------------------------------------------------------
+    def conn(self, timeout=10.0, port=None):
+        return H1(self.addr, port or self.port, timeout=timeout)
+
+    def request(self, path="/", host="gw.test", method="GET", headers=(), body=None,
+                chunked=False, port=None, timeout=10.0):
+        with self.conn(timeout=timeout, port=port) as c:
+            return c.request(method, path, host=host, headers=headers, body=body,
+                             chunked=chunked)
+
+    def raw(self, data, timeout=10.0, port=None):
+        """Sends raw bytes on a fresh connection; returns everything read
+        until the peer closes or `timeout` passes: (bytes, closed)."""
+        s = socket.create_connection((self.addr, port or self.port), timeout=timeout)
+        try:
+            s.sendall(data)
+            return read_until_close(s, timeout)
+        finally:
+            s.close()
+
+    def wait_status(self, path, status, host="gw.test", timeout=10.0, headers=(),
+                    pred=None):
+        """Polls until a request answers `status` (and pred(resp) holds);
+        returns (response, seconds waited)."""
+        t0 = time.monotonic()
+        last = None
+        while True:
+            try:
+                r = self.request(path, host=host, headers=headers, timeout=5)
+                last = r
+                if r.status == status and (pred is None or pred(r)):
+                    return r, time.monotonic() - t0
+            except (OSError, EOFError) as exc:
+                last = exc
+            if time.monotonic() - t0 > timeout:
+                raise AssertionError(f"{host}{path}: no {status} within {timeout} s; last: "
+                                     f"{last!r}")
+            time.sleep(0.01)
+
+    # teardown ------------------------------------------------------------
+    def close(self):
+        problems = []
+        if self.gw is not None:
+            problems += self.gw.problems()
+        for p in self.echos:
+            rc, took = p.stop()
+            if rc != 0:
+                problems.append(f"echo {p.addr}: exit {rc!r} after SIGTERM ({took:.1f} s); "
+                                f"stderr: {p.stderr()[-2000:]}")
+            try:
+                p.check_clean()
+            except AssertionError as exc:
+                problems.append(str(exc))
+        return problems
+
+
+def read_until_close(sock, timeout):
+    """(bytes read, True if the peer closed/reset) within `timeout`."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return buf, False
+        sock.settimeout(left)
+        try:
+            d = sock.recv(65536)
+        except socket.timeout:
+            return buf, False
+        except (ConnectionResetError, BrokenPipeError):
+            return buf, True
+        if not d:
+            return buf, True
+        buf += d
+
+
+@pytest.fixture
+def stack(gatehouse_run, tmp_path):
+    """A fresh Stack; stops everything at teardown and asserts a clean exit."""
+    st = Stack(gatehouse_run, str(tmp_path))
+    try:
+        yield st
+    finally:
+        problems = st.close()
+        assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------- response parsing
+
+def parse_responses(data, head_only_methods=()):
+    """Splits raw bytes into a list of (status, headers, body) responses;
+    stops at the first incomplete one. HEAD answers: pass the index."""
+    out = []
+    i = 0
+    while True:
+        end = data.find(b"\r\n\r\n", i)
+        if end < 0:
+            return out
+        head = data[i:end].decode("latin-1").split("\r\n")
+        parts = head[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            return out
+        status = int(parts[1])
+        headers = []
+        for ln in head[1:]:
+            k, _, v = ln.partition(":")
+            headers.append((k.strip(), v.strip()))
+        low = {k.lower(): v for k, v in headers}
+        pos = end + 4
+        if len(out) in head_only_methods or status in (204, 304) or 100 <= status < 200:
+            body = b""
+        elif "chunked" in low.get("transfer-encoding", "").lower():
+            body = b""
+            while True:
+                nl = data.find(b"\r\n", pos)
+                if nl < 0:
+                    return out
+                size = int(data[pos:nl].split(b";")[0], 16)
+                pos = nl + 2
+                if size == 0:
+                    t = data.find(b"\r\n\r\n", pos - 2)
+                    if t < 0:
+                        return out
+                    pos = t + 4
+                    break
+                if len(data) < pos + size + 2:
+                    return out
+                body += data[pos:pos + size]
+                pos += size + 2
+        elif "content-length" in low:
+            n = int(low["content-length"])
+            if len(data) < pos + n:
+                return out
+            body = data[pos:pos + n]
+            pos += n
+        else:
+            body = data[pos:]
+            pos = len(data)
+        if 100 <= status < 200 and status != 101:
+            i = pos
+            continue
+        out.append((status, headers, body))
+        i = pos
+        if status == 101:
+            return out
