@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * source internals: what the per-file state, the directory sync, the
+ * reloader and the output share.
+ */
+#ifndef GW_SOURCE_INTERNAL_H
+#define GW_SOURCE_INTERNAL_H
+
+#include "base/base.h"
+#include "loop/loop.h"
+#include "source/source.h"
+
+enum source_outcome {
+    SOURCE_OK,     /* translated, no configuration error */
+    SOURCE_ERRORS, /* translated; some objects or files rejected, the rest served */
+    SOURCE_FAILED, /* not translated: the previous configuration stays */
+    SOURCE__COUNT
+};
+
+struct gw_source {
+    struct gw_source_opts opts;
+    struct gw_source_files files;
+    /* The configuration in force: all from the last successful reload. */
+    struct gw_store *store;
+    struct gw_status *status;
+    struct gw_ir *ir;
+    struct gw_diags diags;
+    struct gw_diags walk_errors; /* of the last sync, to notice changes */
+    size_t objects[GW_KIND__COUNT];
+    size_t files_failing, nfiles;
+    /* metrics */
+    uint64_t reloads[SOURCE__COUNT];
+    uint64_t last_duration_us;
+    double last_time, last_ok_time; /* seconds since the epoch; 0: never */
+    /* publish */
+    gw_source_publish_fn publish;
+    void *publish_data;
+    /* watch */
+    struct gw_loop *loop;
+    struct gw_io inotify_io, sighup_io;
+    int inotify_fd;
+    bool has_sighup, watch_warned, force;
+    struct gw_timer timer;
+    struct gw_source_debounce debounce;
+};
+
+/* Appends a copy of g to dst. */
+void source_diag_copy(struct gw_diags *dst, const struct gw_diag *g);
+
+/* Called for every directory the sync walks (to watch it). */
+typedef void (*source_dir_fn)(void *data, const char *dir);
+
+/* What one sync did. */
+struct source_sync_stats {
+    size_t files;   /* files in the tree */
+    size_t read;    /* files read again (changed or new) */
+    size_t removed; /* files gone */
+    size_t failed;  /* files read whose new version is not in force */
+};
+
+/*
+ * Brings fs in line with the tree under dir: walks it (gw_docs_add_dir's
+ * rules), stats every file, reads and parses the ones whose stamp changed,
+ * drops the ones that are gone. Walk problems (an unreadable directory) go
+ * to diags. on_dir (may be NULL) sees every directory walked, dir first.
+ */
+void source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
+                 source_dir_fn on_dir, void *data, struct source_sync_stats *stats);
+
+#endif /* GW_SOURCE_INTERNAL_H */

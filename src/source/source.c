@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The source: one reload is sync (read what changed) -> decode every file
+ * into a fresh store -> translate -> keep statuses, IR and diagnostics ->
+ * publish. A reload that finds nothing changed stops after the sync (the
+ * tree is only stat'ed), so a burst of unrelated events (an editor's swap
+ * file) costs a directory walk and nothing more.
+ *
+ * The watch glue: one inotify descriptor with a watch on every directory
+ * the sync walks (re-adding a watch is idempotent, and a deleted
+ * directory's watch goes away by itself), a signalfd for SIGHUP (which
+ * forces every file to be read again), and the debounce timer. Any event
+ * only arms the debounce: the sync's stamps decide what changed.
+ */
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "ir/ir.h"
+#include "loop/loop.h"
+#include "source/internal.h"
+#include "status/status.h"
+
+#include "base/banned.h"
+
+#define WATCH_MASK                                                                      \
+    (IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | \
+     IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+
+static uint64_t
+mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static double
+real_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+gw_source_new(const struct gw_source_opts *opts, struct gw_source **out)
+{
+    if (!opts->dir || !*opts->dir)
+        return GW_EINVAL;
+    struct gw_source *s = gw_xcalloc(1, sizeof(*s));
+    s->opts = *opts;
+    if (!s->opts.quiet_ms)
+        s->opts.quiet_ms = 30;
+    if (!s->opts.max_ms)
+        s->opts.max_ms = 500;
+    if (!s->opts.max_logged_errors)
+        s->opts.max_logged_errors = 100;
+    gw_source_files_init(&s->files);
+    gw_diags_init(&s->diags);
+    gw_source_debounce_init(&s->debounce, s->opts.quiet_ms, s->opts.max_ms);
+    s->inotify_fd = -1;
+    *out = s;
+    return 0;
+}
+
+void
+gw_source_free(struct gw_source *s)
+{
+    if (!s)
+        return;
+    if (s->loop) {
+        gw_timer_stop(&s->timer);
+        /* Not gw_io_close: its deferred callback would touch s after the
+         * free. Dropping the interest unregisters the fd at once. */
+        if (s->inotify_fd >= 0) {
+            gw_io_set(&s->inotify_io, 0);
+            close(s->inotify_fd);
+        }
+        if (s->has_sighup) {
+            gw_io_set(&s->sighup_io, 0);
+            close(s->sighup_io.fd);
+        }
+    }
+    gw_source_files_release(&s->files);
+    gw_diags_release(&s->diags);
+    if (s->status)
+        gw_status_free(s->status);
+    gw_ir_unref(s->ir);
+    if (s->store) {
+        gw_store_release(s->store);
+        free(s->store);
+    }
+    free(s);
+}
+
+void
+gw_source_on_publish(struct gw_source *s, gw_source_publish_fn fn, void *data)
+{
+    s->publish = fn;
+    s->publish_data = data;
+}
+
+uint64_t
+gw_source_reloads(const struct gw_source *s)
+{
+    return s->reloads[SOURCE_OK] + s->reloads[SOURCE_ERRORS] + s->reloads[SOURCE_FAILED];
+}
+
+const struct gw_status *
+gw_source_status(const struct gw_source *s)
+{
+    return s->status;
+}
+
+struct gw_ir *
+gw_source_ir(const struct gw_source *s)
+{
+    return s->ir;
+}
+
+const struct gw_diags *
+gw_source_diags(const struct gw_source *s)
+{
+    return &s->diags;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reload                                                                   */
+
+static void
+add_watch(void *data, const char *dir)
+{
+    struct gw_source *s = data;
+    if (s->inotify_fd < 0)
+        return;
+    if (inotify_add_watch(s->inotify_fd, dir, WATCH_MASK) < 0 && !s->watch_warned) {
+        /* Most likely fs.inotify.max_user_watches: SIGHUP still reloads. */
+        s->watch_warned = true;
+        gw_log_warn("source: cannot watch %s: %s (changes below it need SIGHUP)", dir,
+                    gw_strerror(-errno));
+    }
+}
+
+static size_t
+count_routes(const struct gw_store *st)
+{
+    static const enum gw_kind kinds[] = {GW_KIND_HTTPROUTE, GW_KIND_GRPCROUTE, GW_KIND_TLSROUTE,
+                                         GW_KIND_TCPROUTE, GW_KIND_UDPROUTE};
+
+    size_t n = 0;
+    for (size_t i = 0; i < GW_ARRAY_LEN(kinds); i++)
+        n += gw_store_count(st, kinds[i]);
+    return n;
+}
+
+static void
+log_diags(const struct gw_source *s, const struct gw_diags *d)
+{
+    struct gw_buf line;
+    gw_buf_init(&line, 16 * 1024);
+    size_t shown = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        if (shown == s->opts.max_logged_errors) {
+            gw_log_warn("... and %zu more (see /status on the admin port)", d->n - shown);
+            break;
+        }
+        gw_buf_reset(&line);
+        gw_diag_format(&d->v[i], &line);
+        if (d->v[i].severity == GW_SEV_ERROR)
+            gw_log_error("%s", line.p ? line.p : "");
+        else
+            gw_log_warn("%s", line.p ? line.p : "");
+        shown++;
+    }
+    gw_buf_release(&line);
+}
+
+/* A reload with no file change and the same walk problems as before does
+ * not change the configuration. */
+static bool
+same_walk_errors(const struct gw_diags *a, const struct gw_diags *b)
+{
+    return a->n == b->n && a->errors == b->errors;
+}
+
+int
+gw_source_reload(struct gw_source *s)
+{
+    uint64_t t0 = mono_us();
+    if (s->force) {
+        /* SIGHUP: forget every stamp so every file is read again. */
+        for (size_t i = 0; i < s->files.n; i++)
+            memset(&s->files.v[i].stamp, 0, sizeof(s->files.v[i].stamp));
+    }
+    struct gw_diags walk;
+    gw_diags_init(&walk);
+    struct source_sync_stats stats;
+    source_sync(&s->files, s->opts.dir, &walk, add_watch, s, &stats);
+    if (s->status && !s->force && stats.read == 0 && stats.removed == 0 &&
+        same_walk_errors(&walk, &s->walk_errors)) {
+        gw_diags_release(&walk);
+        gw_log_debug("reload: nothing changed (%zu files)", stats.files);
+        return 0;
+    }
+    s->force = false;
+    gw_diags_release(&s->walk_errors);
+    for (size_t i = 0; i < walk.n; i++)
+        source_diag_copy(&s->walk_errors, &walk.v[i]);
+
+    struct gw_store *store = gw_xmalloc(sizeof(*store));
+    gw_store_init(store);
+    struct gw_diags diags;
+    gw_diags_init(&diags);
+    gw_diags_move(&diags, &walk);
+    gw_source_files_decode(&s->files, store, &diags);
+
+    struct gw_status *st = NULL;
+    struct gw_ir *ir = NULL;
+    int rc = gw_status_translate(store, s->opts.status, &st, &ir);
+    uint64_t t1 = mono_us();
+    s->last_duration_us = t1 - t0;
+    s->last_time = real_now();
+    if (rc < 0) {
+        s->reloads[SOURCE_FAILED]++;
+        gw_log_error("reload failed: %s; the previous configuration stays in force",
+                     gw_strerror(rc));
+        gw_store_release(store);
+        free(store);
+        gw_diags_release(&diags);
+        return rc;
+    }
+    s->reloads[diags.errors ? SOURCE_ERRORS : SOURCE_OK]++;
+    s->last_ok_time = s->last_time;
+
+    if (s->status)
+        gw_status_free(s->status);
+    s->status = st;
+    gw_ir_unref(s->ir);
+    s->ir = ir;
+    if (s->store) {
+        gw_store_release(s->store);
+        free(s->store);
+    }
+    s->store = store;
+    for (int k = 0; k < GW_KIND__COUNT; k++)
+        s->objects[k] = gw_store_count(store, (enum gw_kind)k);
+    gw_diags_release(&s->diags);
+    s->diags = diags;
+    s->files_failing = gw_source_files_failing(&s->files);
+    s->nfiles = s->files.n;
+
+    if (s->publish)
+        s->publish(s->publish_data, ir);
+    uint64_t t2 = mono_us();
+    log_diags(s, &s->diags);
+    gw_log_info("reload ok: %zu objects, %zu routes, %zu errors in %.1f ms (%zu files, %zu read)",
+                gw_store_size(store), count_routes(store), s->diags.errors,
+                (double)(t2 - t0) / 1000.0, stats.files, stats.read);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Watch                                                                    */
+
+static void
+arm(struct gw_source *s)
+{
+    uint64_t now = gw_loop_now(s->loop);
+    gw_source_debounce_touch(&s->debounce, now);
+    uint64_t due = gw_source_debounce_due(&s->debounce);
+    gw_timer_start(&s->timer, due > now ? due - now : 0);
+}
+
+static void
+on_timer(struct gw_timer *t)
+{
+    struct gw_source *s = t->data;
+    gw_source_debounce_clear(&s->debounce);
+    gw_source_reload(s);
+}
+
+static void
+on_inotify(struct gw_io *io, unsigned events)
+{
+    struct gw_source *s = io->data;
+    (void)events;
+    _Alignas(struct inotify_event) char buf[16 * 1024];
+    bool any = false;
+    for (;;) {
+        ssize_t n = read(io->fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        /* Which file does not matter: the sync's stamps decide. */
+        any = true;
+    }
+    if (any)
+        arm(s);
+}
+
+static void
+on_sighup(struct gw_io *io, unsigned events)
+{
+    struct gw_source *s = io->data;
+    struct signalfd_siginfo si;
+    (void)events;
+    bool hup = false;
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+        hup = hup || si.ssi_signo == SIGHUP;
+    if (hup) {
+        gw_log_info("SIGHUP: reloading every file");
+        s->force = true;
+        arm(s);
+    }
+}
+
+int
+gw_source_watch(struct gw_source *s, struct gw_loop *loop)
+{
+    s->loop = loop;
+    gw_timer_init(loop, &s->timer, on_timer, s);
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) {
+        gw_log_warn("source: inotify: %s (SIGHUP still reloads)", gw_strerror(-errno));
+    } else {
+        s->inotify_fd = fd;
+        gw_io_init(loop, &s->inotify_io, fd, on_inotify, s);
+        int rc = gw_io_set(&s->inotify_io, GW_LOOP_READ);
+        if (rc < 0)
+            return rc;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    int err = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (err != 0)
+        return -err;
+    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0)
+        return -errno;
+    gw_io_init(loop, &s->sighup_io, sfd, on_sighup, s);
+    int rc = gw_io_set(&s->sighup_io, GW_LOOP_READ);
+    if (rc < 0) {
+        close(sfd);
+        return rc;
+    }
+    s->has_sighup = true;
+    return 0;
+}

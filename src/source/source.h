@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * source: the standalone configuration source of `gatehouse run`. A
+ * directory of YAML/JSON manifests is read file by file (the walk of
+ * gw_docs_add_dir: *.yaml, *.yml, *.json, recursively, hidden entries
+ * skipped, byte-wise sorted paths), decoded into a fresh store on every
+ * reload and translated (status/) into statuses and an IR snapshot.
+ *
+ * Three layers, from pure to I/O:
+ *  1. The per-file state (struct gw_source_files): each file's last good
+ *     parse. A new version that does not parse (or cannot be read) leaves
+ *     the last good documents in force and records why; a file that is gone
+ *     is dropped. Pure: bytes in, state out.
+ *  2. The debounce (struct gw_source_debounce): when to reload after a burst
+ *     of changes (a quiet period, capped by a maximum delay). Pure.
+ *  3. The source (struct gw_source): syncs the per-file state with the
+ *     directory (stat stamps decide which files are read again), decodes,
+ *     translates, keeps the current statuses, IR and diagnostics, and, once
+ *     attached to a loop, watches the tree with inotify (new directories
+ *     too; editors' rename-into-place; ConfigMap-style `..data` symlink
+ *     swaps) and SIGHUP, and reloads after the debounce.
+ *
+ * Nothing here is thread-safe: a source belongs to the control thread.
+ */
+#ifndef GW_SOURCE_H
+#define GW_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "config/config.h"
+#include "load/load.h"
+
+struct gw_loop;
+struct gw_ir;
+struct gw_status;
+struct gw_status_opts;
+
+/* ======================================================================== */
+/* 1. Per-file state                                                        */
+
+/* What stat says about a file; two equal stamps mean "not changed". */
+struct gw_source_stamp {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+};
+
+struct gw_source_file {
+    char *path;                   /* heap, as walked ("DIR/sub/x.yaml") */
+    struct gw_source_stamp stamp; /* of the version last read (good or not) */
+    struct gw_docs *docs;         /* the last good parse (heap); NULL if none yet */
+    struct gw_diags errors;       /* why the last version read is not in force; empty if it is */
+    bool stale;                   /* docs is an older version than the file's current one */
+};
+
+struct gw_source_files {
+    struct gw_source_file *v; /* sorted by path (strcmp) */
+    size_t n, cap;
+};
+
+void gw_source_files_init(struct gw_source_files *fs);
+void gw_source_files_release(struct gw_source_files *fs);
+
+/* The file for path, NULL if not known. */
+struct gw_source_file *gw_source_files_find(struct gw_source_files *fs, const char *path);
+
+/* What gw_source_files_update did. */
+enum gw_source_update {
+    GW_SOURCE_PARSED, /* the new version is in force */
+    GW_SOURCE_KEPT,   /* it failed; the last good version stays in force */
+    GW_SOURCE_FAILED, /* it failed and there is no earlier version */
+};
+
+/*
+ * Takes a new version of path: data[0..len) parsed as JSON (*.json) or YAML,
+ * or, when read_err < 0, the error reading it (data ignored). On success the
+ * documents replace the file's; on failure the previous documents (if any)
+ * stay and the errors (file:line:col) are kept in the file's `errors`.
+ * stamp is recorded either way, so an unchanged broken file is not read
+ * again. Pure; data is borrowed for the call.
+ */
+enum gw_source_update gw_source_files_update(struct gw_source_files *fs, const char *path,
+                                             const struct gw_source_stamp *stamp, const char *data,
+                                             size_t len, int read_err);
+
+/* Forgets path (the file was deleted). false if it was not known. */
+bool gw_source_files_remove(struct gw_source_files *fs, const char *path);
+
+/*
+ * Decodes every file's documents, in path order, into store (fresh), and
+ * appends to diags each file's pending errors (with a warning that the last
+ * good version is in force, when there is one) and every decode diagnostic.
+ * Returns the number of objects rejected by decode.
+ */
+int gw_source_files_decode(const struct gw_source_files *fs, struct gw_store *store,
+                           struct gw_diags *diags);
+
+/* Number of files whose latest version is not in force. */
+size_t gw_source_files_failing(const struct gw_source_files *fs);
+
+/* ======================================================================== */
+/* 2. Debounce                                                              */
+
+struct gw_source_debounce {
+    uint64_t quiet_ms; /* reload once no change came for this long */
+    uint64_t max_ms;   /* ... or this long after the first pending change */
+    uint64_t first, last;
+    bool pending;
+};
+
+void gw_source_debounce_init(struct gw_source_debounce *d, uint64_t quiet_ms, uint64_t max_ms);
+/* A change was seen at now (monotonic ms). */
+void gw_source_debounce_touch(struct gw_source_debounce *d, uint64_t now);
+/* When the reload is due (absolute ms, may be <= now: due already), or
+ * UINT64_MAX when nothing is pending. */
+uint64_t gw_source_debounce_due(const struct gw_source_debounce *d);
+/* The reload started: nothing is pending any more. */
+void gw_source_debounce_clear(struct gw_source_debounce *d);
+
+/* ======================================================================== */
+/* 3. The source                                                            */
+
+struct gw_source;
+
+struct gw_source_opts {
+    const char *dir; /* borrowed for the source's life */
+    /* Given to gw_status_translate; borrowed. NULL: defaults. */
+    const struct gw_status_opts *status;
+    uint64_t quiet_ms; /* debounce quiet period, default 30 */
+    uint64_t max_ms;   /* debounce maximum delay, default 500 */
+    /* Errors logged per reload (each file:line:col: ...); the rest are
+     * counted. 0: 100. */
+    size_t max_logged_errors;
+};
+
+/* Called on the control thread after each reload that produced a new IR,
+ * with the new snapshot (borrowed: take a reference to keep it). */
+typedef void (*gw_source_publish_fn)(void *data, struct gw_ir *ir);
+
+/* Creates a source (no I/O yet). *out is the caller's (gw_source_free). */
+int gw_source_new(const struct gw_source_opts *opts, struct gw_source **out);
+void gw_source_free(struct gw_source *s);
+
+/* Calls fn after every reload that produced an IR (the first one included). */
+void gw_source_on_publish(struct gw_source *s, gw_source_publish_fn fn, void *data);
+
+/*
+ * Watches the tree (inotify) and SIGHUP on loop; call it before the first
+ * gw_source_reload so no change between the scan and the watch is lost, and
+ * before other threads start (it blocks SIGHUP in the calling thread so
+ * they inherit the mask). 0 or a negated errno. Not from a callback.
+ */
+int gw_source_watch(struct gw_source *s, struct gw_loop *loop);
+
+/*
+ * Reloads now: syncs with the directory (only files whose stamp changed
+ * are read), decodes into a fresh store, translates, keeps statuses and
+ * diagnostics, calls the publish callback and logs a summary line plus the
+ * errors. 0, or a negative GW_E* when nothing could be translated (the
+ * previous IR stays current). May run inside a loop callback (it is what
+ * the watch runs).
+ */
+int gw_source_reload(struct gw_source *s);
+
+/* Reloads done, whatever their outcome. */
+uint64_t gw_source_reloads(const struct gw_source *s);
+/* The current statuses (NULL before the first reload); owned by s, valid
+ * until the next reload. */
+const struct gw_status *gw_source_status(const struct gw_source *s);
+/* The current IR (NULL before the first reload); borrowed. */
+struct gw_ir *gw_source_ir(const struct gw_source *s);
+/* The diagnostics of the current configuration; owned by s. */
+const struct gw_diags *gw_source_diags(const struct gw_source *s);
+
+/*
+ * /status: the statuses as the List `gatehouse check -o json` prints, with
+ * one more top-level member, "errors": every current diagnostic as
+ * {"severity","file","line","column","kind","namespace","name","field",
+ * "message","text"}. 0 or GW_ELIMIT.
+ */
+int gw_source_status_format(const struct gw_source *s, struct gw_buf *out);
+
+/* Control-plane metrics in Prometheus text format: reloads by outcome, last
+ * reload duration and time, current config errors, objects by kind, files
+ * failing. 0 or GW_ELIMIT. */
+int gw_source_metrics_format(const struct gw_source *s, struct gw_buf *out);
+
+/* Appends diag as a JSON object (the members /status uses). */
+int gw_source_diag_format_json(const struct gw_diag *g, struct gw_buf *out);
+
+#endif /* GW_SOURCE_H */

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The directory sync: walks the tree with gw_docs_add_dir's rules (every
+ * *.yaml, *.yml and *.json, recursively, hidden entries skipped, symlinked
+ * directories after the real tree, each directory once), stats every file
+ * and reads only those whose stamp (device, inode, size, mtime, ctime)
+ * changed. Inotify is only the trigger: the stamps decide, so a lost or
+ * merged event, a rename-into-place or a symlink swap (a Kubernetes
+ * ConfigMap's `..data`) all end the same way.
+ *
+ * A file modified less than RACY_NS before it was read may change again
+ * within the same timestamp tick without its stamp changing (git's "racily
+ * clean" problem); such a file gets an impossible stamp so the next sync
+ * reads it again.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "source/internal.h"
+
+#include "base/banned.h"
+
+#define MAX_WALK_DEPTH 64
+#define RACY_NS        (100 * 1000 * 1000LL)
+
+struct walk {
+    char **paths;
+    size_t n, cap;
+
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } * seen;
+
+    size_t nseen, seen_cap;
+    char **links;
+    size_t nlinks, links_cap;
+    char **failed; /* directories that could not be read: keep their files */
+    size_t nfailed, failed_cap;
+    struct gw_diags *diags;
+    source_dir_fn on_dir;
+    void *data;
+};
+
+static bool
+has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+static bool
+wanted(const char *name)
+{
+    return has_suffix(name, ".yaml") || has_suffix(name, ".yml") || has_suffix(name, ".json");
+}
+
+static int
+cmp_paths(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+walk_failed(struct walk *w, const char *dir, const char *what, int err)
+{
+    gw_diags_add(w->diags, GW_SEV_ERROR, (struct gw_pos){dir, 0, 0}, NULL, NULL, NULL, NULL,
+                 "%s: %s", what, gw_strerror(err));
+    w->failed = gw_xgrow(w->failed, &w->failed_cap, w->nfailed + 1, sizeof(*w->failed));
+    w->failed[w->nfailed++] = gw_xstrdup(dir);
+}
+
+static void
+walk_dir(struct walk *w, const char *dir, const struct stat *st, unsigned depth)
+{
+    for (size_t i = 0; i < w->nseen; i++) {
+        if (w->seen[i].dev == st->st_dev && w->seen[i].ino == st->st_ino)
+            return;
+    }
+    w->seen = gw_xgrow(w->seen, &w->seen_cap, w->nseen + 1, sizeof(*w->seen));
+    w->seen[w->nseen].dev = st->st_dev;
+    w->seen[w->nseen].ino = st->st_ino;
+    w->nseen++;
+    if (depth > MAX_WALK_DEPTH) {
+        walk_failed(w, dir, "directory nesting too deep", GW_ELIMIT);
+        return;
+    }
+    /* Watch before reading, so an entry created meanwhile is not missed. */
+    if (w->on_dir)
+        w->on_dir(w->data, dir);
+    DIR *d = opendir(dir);
+    if (!d) {
+        walk_failed(w, dir, "cannot open directory", -errno);
+        return;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        names = gw_xgrow(names, &cap, n + 1, sizeof(*names));
+        names[n++] = gw_xstrdup(e->d_name);
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_paths);
+
+    size_t dlen = strlen(dir);
+    bool slash = dlen > 0 && dir[dlen - 1] == '/';
+    for (size_t i = 0; i < n; i++) {
+        char *path = gw_xasprintf("%s%s%s", dir, slash ? "" : "/", names[i]);
+        unsigned char type = DT_UNKNOWN;
+        struct stat cst, lst;
+        /* Regular files need no stat here: the sync stats every file. */
+        if (lstat(path, &lst) == 0) {
+            if (S_ISREG(lst.st_mode))
+                type = DT_REG;
+            else if (S_ISDIR(lst.st_mode))
+                type = DT_DIR;
+            else if (S_ISLNK(lst.st_mode))
+                type = DT_LNK;
+        }
+        if (type == DT_REG) {
+            if (wanted(names[i])) {
+                w->paths = gw_xgrow(w->paths, &w->cap, w->n + 1, sizeof(*w->paths));
+                w->paths[w->n++] = path;
+                path = NULL;
+            }
+        } else if (type == DT_DIR) {
+            walk_dir(w, path, &lst, depth + 1);
+        } else if (type == DT_LNK && stat(path, &cst) == 0) {
+            if (S_ISDIR(cst.st_mode)) {
+                w->links = gw_xgrow(w->links, &w->links_cap, w->nlinks + 1, sizeof(*w->links));
+                w->links[w->nlinks++] = path;
+                path = NULL;
+            } else if (S_ISREG(cst.st_mode) && wanted(names[i])) {
+                w->paths = gw_xgrow(w->paths, &w->cap, w->n + 1, sizeof(*w->paths));
+                w->paths[w->n++] = path;
+                path = NULL;
+            }
+        } else if (type == DT_LNK && wanted(names[i])) {
+            gw_diags_add(w->diags, GW_SEV_ERROR, (struct gw_pos){path, 0, 0}, NULL, NULL, NULL,
+                         NULL, "cannot stat: %s", gw_strerror(-errno));
+        }
+        free(path);
+        free(names[i]);
+    }
+    free(names);
+}
+
+static void
+stamp_of(const struct stat *st, struct gw_source_stamp *s)
+{
+    s->dev = (uint64_t)st->st_dev;
+    s->ino = (uint64_t)st->st_ino;
+    s->size = (uint64_t)st->st_size;
+    s->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    s->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
+static bool
+stamp_eq(const struct gw_source_stamp *a, const struct gw_source_stamp *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+/* Reads path whole (bounded); fills stamp from the open file. 0 or -errno /
+ * GW_ELIMIT; -ENOENT when it vanished. */
+static int
+read_file(const char *path, size_t max, char **out, size_t *outlen, struct gw_source_stamp *stamp)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    struct stat st;
+    char *buf = NULL;
+    size_t len = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        goto out;
+    }
+    stamp_of(&st, stamp);
+    if (!S_ISREG(st.st_mode)) {
+        rc = -EISDIR;
+        goto out;
+    }
+    if ((uint64_t)st.st_size > max) {
+        rc = GW_ELIMIT;
+        goto out;
+    }
+    size_t cap = (size_t)st.st_size + 1;
+    buf = gw_xmalloc(cap);
+    for (;;) {
+        if (len == cap) {
+            if (len > max) {
+                rc = GW_ELIMIT;
+                goto out;
+            }
+            buf = gw_xgrow(buf, &cap, cap + 1, 1);
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = -errno;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (len > max)
+        rc = GW_ELIMIT;
+out:
+    close(fd);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+static bool
+under_failed(const struct walk *w, const char *path)
+{
+    for (size_t i = 0; i < w->nfailed; i++) {
+        size_t n = strlen(w->failed[i]);
+        if (!strncmp(path, w->failed[i], n) && (path[n] == '/' || path[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+void
+source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
+            source_dir_fn on_dir, void *data, struct source_sync_stats *stats)
+{
+    struct walk w;
+    memset(&w, 0, sizeof(w));
+    memset(stats, 0, sizeof(*stats));
+    w.diags = diags;
+    w.on_dir = on_dir;
+    w.data = data;
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        walk_failed(&w, dir, "cannot open directory", -errno);
+    else if (!S_ISDIR(st.st_mode))
+        walk_failed(&w, dir, "cannot open directory", -ENOTDIR);
+    else
+        walk_dir(&w, dir, &st, 0);
+    for (size_t i = 0; i < w.nlinks; i++) {
+        struct stat lst;
+        if (stat(w.links[i], &lst) == 0)
+            walk_dir(&w, w.links[i], &lst, 1);
+        free(w.links[i]);
+    }
+    free(w.links);
+    if (w.n)
+        qsort(w.paths, w.n, sizeof(*w.paths), cmp_paths);
+    stats->files = w.n;
+
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+    struct gw_load_limits lim;
+    gw_load_limits_default(&lim);
+
+    /* Files gone: both lists are sorted, one merge pass. */
+    size_t j = 0;
+    for (size_t i = 0; i < fs->n;) {
+        const char *p = fs->v[i].path;
+        while (j < w.n && strcmp(w.paths[j], p) < 0)
+            j++;
+        if ((j < w.n && !strcmp(w.paths[j], p)) || under_failed(&w, p)) {
+            i++;
+            continue;
+        }
+        gw_source_files_remove(fs, p);
+        stats->removed++;
+    }
+
+    for (size_t i = 0; i < w.n; i++) {
+        const char *path = w.paths[i];
+        struct gw_source_file *f = gw_source_files_find(fs, path);
+        struct gw_source_stamp stamp;
+        struct stat fst;
+        if (f && stat(path, &fst) == 0) {
+            stamp_of(&fst, &stamp);
+            if (stamp_eq(&stamp, &f->stamp))
+                continue;
+        }
+        char *buf = NULL;
+        size_t len = 0;
+        memset(&stamp, 0, sizeof(stamp));
+        int rc = read_file(path, lim.max_file_bytes, &buf, &len, &stamp);
+        if (rc == -ENOENT) {
+            /* Gone between the walk and now; the next event reloads. */
+            if (f && gw_source_files_remove(fs, path))
+                stats->removed++;
+            continue;
+        }
+        if (now_ns - stamp.mtime_ns < RACY_NS || now_ns - stamp.ctime_ns < RACY_NS)
+            stamp.mtime_ns = -1;
+        stats->read++;
+        if (gw_source_files_update(fs, path, &stamp, buf, len, rc) != GW_SOURCE_PARSED)
+            stats->failed++;
+        free(buf);
+    }
+
+    for (size_t i = 0; i < w.n; i++)
+        free(w.paths[i]);
+    free(w.paths);
+    free(w.seen);
+    for (size_t i = 0; i < w.nfailed; i++)
+        free(w.failed[i]);
+    free(w.failed);
+}
