@@ -8,7 +8,7 @@
 MESON ?= meson
 CONFORMANCE ?= $(abspath ../shared/conformance)
 
-.PHONY: all deps build release asan fuzz test run check-format format clean
+.PHONY: all deps build release asan fuzz test conformance run check-format format clean
 
 all: build
 
@@ -41,6 +41,18 @@ fuzz:
 # all against the sanitizer build. Ends with "N passed, N failed".
 test: asan
 	@/usr/bin/python3 tests/run.py --build build-asan --conformance $(CONFORMANCE)
+
+# The Gateway API conformance cases against the sanitizer build (status
+# checks; traffic checks are reported as pending). One line per case, then
+# "N passed, N failed, N skipped"; report in build/conformance-report.yaml.
+#   make conformance [CORPUS=dir] [PROFILE="GATEWAY-HTTP ..."] [CASE="Name ..."]
+CORPUS ?= $(CONFORMANCE)
+PROFILE ?=
+CASE ?=
+conformance: asan
+	@/usr/bin/python3 tests/conformance/run.py --gatehouse build-asan/src/cmd/gatehouse \
+		--corpus $(CORPUS) $(foreach p,$(PROFILE),--profile $(p)) \
+		$(foreach c,$(CASE),--case $(c)) --report build/conformance-report.yaml
 
 # Builds, then runs the gateway on the bundled example (see README.md).
 run: release

@@ -204,11 +204,11 @@ class ObjectStore:
         """
         obj = copy.deepcopy(obj)
         obj.pop("status", None)
+        if obj.get("kind") in CLUSTER_SCOPED:
+            obj.setdefault("metadata", {}).pop("namespace", None)
         ref = Ref.of(obj)
         if not ref.kind or not ref.name:
             raise RunnerError(f"object without kind or name: {obj!r:.200}")
-        if ref.kind in CLUSTER_SCOPED:
-            obj["metadata"].pop("namespace", None)
         md = obj["metadata"]
         old = self.objects.get(ref)
         if old is None:

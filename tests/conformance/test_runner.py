@@ -1,0 +1,192 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Rewrites, the emulated API server, mutations, the report, and the whole runner
+against a fake gatehouse; plus one end-to-end smoke test against the real binary."""
+import datetime
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from gwconf import mutations as M
+from gwconf import report as R
+from gwconf import tlsgen
+from gwconf.corpus import Case, Corpus, check_kind, parse_profiles
+from gwconf.drivers import CheckDriver
+from gwconf.model import Env, ObjectStore, Ref, RunnerError, rewrite
+from gwconf.runner import FAIL, PASS, SKIP, CaseResult
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+FAKE = os.path.join(HERE, "testdata", "fake_gatehouse.py")
+CORPUS = os.environ.get("GW_CONFORMANCE") or os.path.join(os.path.dirname(ROOT), "shared",
+                                                            "conformance")
+ENV = Env("gatehouse", "gatehouse.dev/gateway-controller", ["127.0.10.254"], ["192.0.2.1"])
+need_corpus = pytest.mark.skipif(not os.path.isfile(os.path.join(CORPUS, "INDEX.md")),
+                                 reason="conformance corpus not found")
+
+
+def clock():
+    return datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def test_rewrite_placeholders_and_namespace_label():
+    gw = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+          "metadata": {"name": "g", "namespace": "ns"},
+          "spec": {"gatewayClassName": "{GATEWAY_CLASS_NAME}", "addresses": [
+              {"type": "test/fake-invalid-type", "value": "x"},
+              {"value": "PLACEHOLDER_UNUSABLE_ADDRS"}, {"value": "PLACEHOLDER_USABLE_ADDRS"}]}}
+    out = rewrite(gw, ENV)
+    assert out["spec"]["gatewayClassName"] == "gatehouse"
+    assert out["spec"]["addresses"] == [{"type": "test/fake-invalid-type", "value": "x"},
+                                        {"type": "IPAddress", "value": "192.0.2.1"},
+                                        {"type": "IPAddress", "value": "127.0.10.254"}]
+    assert gw["spec"]["gatewayClassName"] == "{GATEWAY_CLASS_NAME}"  # input untouched
+    gc = rewrite({"kind": "GatewayClass", "metadata": {"name": "x"},
+                  "spec": {"controllerName": "{GATEWAY_CONTROLLER_NAME}"}}, ENV)
+    assert gc["spec"]["controllerName"] == "gatehouse.dev/gateway-controller"
+    ns = rewrite({"kind": "Namespace", "metadata": {"name": "a", "labels": {"x": "y"}}}, ENV)
+    assert ns["metadata"]["labels"] == {"x": "y", "kubernetes.io/metadata.name": "a"}
+
+
+def test_store_generation_rules():
+    s = ObjectStore(clock)
+    ref = s.apply({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n"},
+                   "data": {"a": "1"}})
+    gref = s.apply({"kind": "GatewayClass", "metadata": {"name": "gc", "namespace": "bogus"},
+                    "spec": {"controllerName": "x"}})
+    assert gref == Ref("GatewayClass", "", "gc")
+    assert s.get(gref)["metadata"]["creationTimestamp"] == "2026-01-01T00:00:00Z"
+    uid = s.get(gref)["metadata"]["uid"]
+    s.update(gref, lambda o: o["metadata"].setdefault("labels", {}).update(a="b"))
+    assert s.generation(gref) == 1  # metadata only
+    s.update(gref, lambda o: o["spec"].update(description="new"))
+    assert s.generation(gref) == 2 and s.get(gref)["metadata"]["uid"] == uid
+    s2 = s.copy()
+    s2.delete(ref)
+    assert ref in s and ref not in s2
+    with pytest.raises(RunnerError):
+        s2.delete(ref)
+
+
+def test_mutation_table_and_unknown_text():
+    s = ObjectStore(clock)
+    ref = s.apply({"kind": "HTTPRoute", "metadata": {"name": "observed-generation-bump",
+                                                     "namespace": "gateway-conformance-infra"},
+                   "spec": {"rules": [{"backendRefs": [{"name": "infra-backend-v1"}]}]}})
+    ctx = M.MutationCtx(s, env=ENV)
+    M.perform("HTTPRouteObservedGenerationBump", "mutate",
+              {"object": str(ref), "change": "rules[0].backendRefs[0].name: infra-backend-v1 "
+               "-> infra-backend-v2 (merge patch)"}, ctx)
+    assert s.get(ref)["spec"]["rules"][0]["backendRefs"][0]["name"] == "infra-backend-v2"
+    assert s.generation(ref) == 2
+    with pytest.raises(RunnerError):
+        M.perform("HTTPRouteObservedGenerationBump", "mutate",
+                  {"object": str(ref), "change": "something else"}, ctx)
+    M.perform("X", "delete", {"object": str(ref)}, ctx)
+    assert ref not in s
+
+
+@need_corpus
+def test_every_corpus_mutation_is_implemented():
+    for case in Corpus(CORPUS).cases(mesh=True):
+        for ph in case.phases:
+            for ch in ph["checks"]:
+                kind, args = check_kind(ch)
+                if kind in ("mutate", "apply"):
+                    key = (case.name, args["object"], args.get("change") or args.get("content"))
+                    assert key in M.MUTATIONS, key
+
+
+def test_san_classification():
+    assert tlsgen.san_entry("*") == "URI:*"
+    assert tlsgen.san_entry("*.wildcard.org") == "DNS:*.wildcard.org"
+    assert tlsgen.san_entry("abc.example.com") == "DNS:abc.example.com"
+    assert tlsgen.san_entry("spiffe://abc.example.com/x") == "URI:spiffe://abc.example.com/x"
+    assert tlsgen.san_entry("10.0.0.1") == "IP:10.0.0.1"
+
+
+def test_parse_profiles_and_channels():
+    text = ("| GATEWAY-HTTP | Gateway, HTTPRoute, ReferenceGrant | ListenerSet, HTTPRouteRetry |\n"
+            "| `HTTPRouteRetry` | HTTPRouteExtendedFeatures | experimental | – | x | y | 1 |\n")
+    assert parse_profiles(text) == {"GATEWAY-HTTP": ({"Gateway", "HTTPRoute", "ReferenceGrant"},
+                                                     {"ListenerSet", "HTTPRouteRetry"})}
+    assert R.parse_channels(text) == {"HTTPRouteRetry": "experimental"}
+
+
+def _case(name, features, profiles, provisional=False):
+    return Case(name, {"format": "gwconf-case/1", "test": name, "features": features,
+                       "profiles": profiles, "provisional": provisional, "phases": []})
+
+
+def test_report_shape():
+    profiles = {"GATEWAY-HTTP": ({"Gateway", "HTTPRoute"}, {"HTTPRouteRetry", "ListenerSet"})}
+    results = [CaseResult(_case("A", ["Gateway"], ["GATEWAY-HTTP"]), PASS),
+               CaseResult(_case("B", ["Gateway", "HTTPRouteRetry"], ["GATEWAY-HTTP"]), SKIP),
+               CaseResult(_case("C", ["Gateway", "HTTPRoute"], ["GATEWAY-HTTP"]), FAIL),
+               CaseResult(_case("P", ["Gateway"], ["GATEWAY-HTTP"], provisional=True), PASS)]
+    rep = R.build(results, profiles, ["GATEWAY-HTTP"], ["Gateway", "HTTPRoute", "ListenerSet"],
+                  {"organization": "gatehouse"}, {"HTTPRouteRetry": "experimental"})
+    assert rep["kind"] == "ConformanceReport"
+    assert rep["apiVersion"] == "gateway.networking.k8s.io/v1alpha1"
+    assert rep["gatewayAPIVersion"] == "v1.6.1" and rep["mode"] == "default"
+    assert rep["gatewayAPIChannel"] == "standard"
+    p = rep["profiles"][0]
+    assert p["core"]["statistics"] == {"Passed": 1, "Failed": 1, "Skipped": 0}
+    assert p["core"]["result"] == "failure" and p["core"]["failedTests"] == ["C"]
+    assert p["extended"]["statistics"] == {"Passed": 0, "Failed": 0, "Skipped": 1}
+    assert p["extended"]["result"] == "partial"
+    assert p["extended"]["supportedFeatures"] == ["ListenerSet"]
+    assert p["extended"]["unsupportedFeatures"] == ["HTTPRouteRetry"]
+    assert rep["succeededProvisionalTests"] == ["P"]
+    yaml.safe_dump(rep)
+
+
+def _run(args, env_extra=None, binary=FAKE):
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, os.path.join(HERE, "run.py"), "--gatehouse", binary,
+                           "--corpus", CORPUS] + args, capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+@need_corpus
+def test_runner_against_fake_gatehouse(tmp_path):
+    rep = tmp_path / "report.yaml"
+    p = _run(["--case", "GatewayObservedGenerationBump", "--case", "HTTPRouteSimpleSameNamespace",
+              "--case", "GatewayInvalidRouteKind", "--case", "TCPRouteReferenceGrant",
+              "--report", str(rep)], {"FAKE_FEATURES": "Gateway,HTTPRoute"})
+    out = p.stdout
+    assert "PASS  GatewayObservedGenerationBump" in out, out + p.stderr
+    assert "SKIP  HTTPRouteSimpleSameNamespace: status checks passed (2), 1 traffic check " \
+        "pending data plane" in out
+    assert "FAIL  GatewayInvalidRouteKind: phase" in out  # the fake accepts every listener
+    assert "SKIP  TCPRouteReferenceGrant: unsupported features: TCPRoute, ReferenceGrant" in out
+    assert out.rstrip().splitlines()[-2] == "1 passed, 1 failed, 2 skipped"
+    assert p.returncode == 1
+    doc = yaml.safe_load(rep.read_text())
+    assert doc["kind"] == "ConformanceReport" and doc["implementation"]["version"] == "0.0.0-fake"
+
+
+@need_corpus
+def test_runner_stale_generation_fails(tmp_path):
+    p = _run(["--case", "GatewayObservedGenerationBump"],
+             {"FAKE_FEATURES": "Gateway", "FAKE_STALE": "1"})
+    assert "SETUP FAIL: base Gateways not ready" in p.stdout
+    assert "FAIL  GatewayObservedGenerationBump" in p.stdout and "not current" in p.stdout
+    assert p.returncode == 1
+
+
+GATEHOUSE = os.environ.get("GATEHOUSE")
+
+
+@need_corpus
+@pytest.mark.skipif(not GATEHOUSE or not os.access(GATEHOUSE, os.X_OK) or
+                    not CheckDriver.supports_json(GATEHOUSE),
+                    reason="gatehouse check has no -o json yet (or GATEHOUSE unset)")
+def test_smoke_real_gatehouse_status_only_case():
+    p = _run(["--case", "GatewayInvalidRouteKind", "--supported-features", "Gateway"],
+             binary=GATEHOUSE)
+    assert "GatewayInvalidRouteKind" in p.stdout, p.stdout + p.stderr
+    assert "PASS  GatewayInvalidRouteKind" in p.stdout, p.stdout + p.stderr
