@@ -56,10 +56,24 @@ class FixtureMaker:
         os.makedirs(workdir, exist_ok=True)
         self.serial = 3000
 
+    def keygen(self, names):
+        """RSA 2048 keys for all names at once (openssl processes in parallel)."""
+        procs = []
+        for name in names:
+            path = os.path.join(self.dir, name + ".key")
+            # -traditional: PKCS#1 "RSA PRIVATE KEY", as upstream writes it.
+            procs.append((path, subprocess.Popen(
+                ["openssl", "genrsa", "-traditional", "-out", path, "2048"], cwd=self.dir,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+        for path, proc in procs:
+            _out, err = proc.communicate()
+            if proc.returncode != 0:
+                raise RunnerError(f"openssl genrsa failed: {err.strip()[-400:]}")
+
     def _key(self, name):
         path = os.path.join(self.dir, name + ".key")
-        # -traditional: PKCS#1 "RSA PRIVATE KEY", as upstream writes it.
-        _openssl(["genrsa", "-traditional", "-out", path, "2048"], self.dir)
+        if not os.path.exists(path):
+            self.keygen([name])
         return path
 
     def make_ca(self, name):
@@ -106,6 +120,8 @@ _EKU = {"serverAuth": "serverAuth", "clientAuth": "clientAuth"}
 def generate(fixtures, workdir):
     """Returns (objects, files): the Secrets/ConfigMaps, and {Ref: {"crt", "key"}} paths."""
     mk = FixtureMaker(workdir)
+    mk.keygen([_slug(Ref.parse(ca["configmap"])) for ca in fixtures.get("cas") or []] +
+              [_slug(Ref.parse(s["secret"])) for s in fixtures.get("secrets") or []])
     cas = {}
     objects = []
     files = {}
