@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ir: the intermediate representation the data plane serves from. One IR
+ * snapshot is what translate (status/) produces from a store snapshot:
+ * self-contained (its own arena, every string and byte copied, no pointer
+ * into the store), immutable once built, and refcounted with an atomic count
+ * so that workers can pin the snapshot a request started with while a new
+ * one is published.
+ *
+ * Shape, in the order the data plane looks things up:
+ *   ports      one per (address, port, transport): what to bind
+ *   listeners  per port, most specific hostname first (exact, then longer
+ *              wildcard, then catch-all): the listener a connection or a
+ *              request's Host/SNI selects
+ *   vhosts     per HTTP(S) listener, the hostname table: exact hostnames,
+ *              then wildcards by length, then "*" (match anything)
+ *   routes     per vhost, every (rule, match) pair in Gateway API
+ *              precedence order; a router takes the first whose conditions
+ *              hold, after the more specific vhosts found nothing
+ *   l4         per TLS/TCP/UDP listener, the L4 routes (SNI for TLS)
+ *   clusters   a rule's weighted backends with their ready endpoints
+ */
+#ifndef GW_IR_H
+#define GW_IR_H
+
+#include <stdatomic.h>
+
+#include "base/base.h"
+
+enum gw_ir_proto {
+    GW_IR_HTTP,
+    GW_IR_HTTPS,
+    GW_IR_TLS, /* TLS listener: passthrough (SNI) or terminate */
+    GW_IR_TCP,
+    GW_IR_UDP,
+};
+
+/* "HTTP", "HTTPS", ...; static storage. */
+const char *gw_ir_proto_name(enum gw_ir_proto p);
+
+/* PEM certificate chain and key, as the Secret held them. */
+struct gw_ir_cert {
+    const char *secret; /* ns/name, for messages */
+    const unsigned char *cert_pem;
+    size_t cert_len;
+    const unsigned char *key_pem;
+    size_t key_len;
+};
+
+struct gw_ir_listener_tls {
+    bool passthrough;
+    struct gw_ir_cert *certs;
+    size_t ncerts;
+    /* Frontend client certificate validation: CA bundle (PEM), NULL if none. */
+    const unsigned char *client_ca_pem;
+    size_t client_ca_len;
+    bool client_insecure_fallback;
+};
+
+/* Backend TLS (BackendTLSPolicy). */
+struct gw_ir_backend_tls {
+    const char *policy;          /* ns/name */
+    const char *sni;             /* validation.hostname */
+    const unsigned char *ca_pem; /* NULL with system_ca */
+    size_t ca_len;
+    bool system_ca;
+    const char **sans; /* "DNS:x" / "URI:y"; empty: check the SNI */
+    size_t nsans;
+};
+
+struct gw_ir_endpoint {
+    const char *ip;
+    uint16_t port;
+};
+
+enum gw_ir_app_proto {
+    GW_IR_APP_HTTP1, /* default */
+    GW_IR_APP_H2C,   /* kubernetes.io/h2c (and every gRPC backend) */
+    GW_IR_APP_WS,    /* kubernetes.io/ws */
+    GW_IR_APP_TLS,   /* backend TLS via BackendTLSPolicy */
+};
+
+/* A header modification (RequestHeaderModifier, ResponseHeaderModifier). */
+struct gw_ir_header {
+    const char *name;
+    const char *value;
+};
+
+struct gw_ir_header_mod {
+    struct gw_ir_header *set, *add;
+    size_t nset, nadd;
+    const char **remove;
+    size_t nremove;
+};
+
+/*
+ * One weighted backend of a rule. A backend that did not resolve (missing
+ * Service, no grant, bad kind) keeps its weight with invalid set: the
+ * router answers 500 for its share, as the spec requires.
+ */
+struct gw_ir_backend {
+    const char *name; /* ns/service:port, or the reference as written */
+    uint32_t weight;
+    bool invalid;
+    enum gw_ir_app_proto app;
+    struct gw_ir_backend_tls *tls; /* NULL: plain */
+    struct gw_ir_endpoint *endpoints;
+    size_t nendpoints;
+    struct gw_ir_header_mod *request_headers; /* backendRef filter, NULL if none */
+    struct gw_ir_header_mod *response_headers;
+};
+
+enum gw_ir_filter_type {
+    GW_IR_F_REQUEST_HEADERS,
+    GW_IR_F_RESPONSE_HEADERS,
+    GW_IR_F_REDIRECT,
+    GW_IR_F_REWRITE,
+    GW_IR_F_MIRROR,
+    GW_IR_F_CORS,
+};
+
+enum gw_ir_path_mod { GW_IR_PATHMOD_KEEP, GW_IR_PATHMOD_FULL, GW_IR_PATHMOD_PREFIX };
+
+struct gw_ir_filter {
+    enum gw_ir_filter_type type;
+    struct gw_ir_header_mod headers; /* REQUEST_HEADERS, RESPONSE_HEADERS */
+    /* REDIRECT and REWRITE */
+    const char *scheme;   /* redirect; NULL keeps */
+    const char *hostname; /* NULL keeps */
+    int port;             /* redirect; -1 keeps (scheme default) */
+    int status_code;      /* redirect */
+    enum gw_ir_path_mod path_mod;
+    const char *path; /* full path or prefix replacement */
+    /* MIRROR */
+    struct gw_ir_backend *mirror;
+    uint32_t mirror_num, mirror_den; /* share mirrored: num/den */
+    /* CORS */
+    const char **cors_origins, **cors_methods, **cors_headers, **cors_expose;
+    size_t ncors_origins, ncors_methods, ncors_headers, ncors_expose;
+    bool cors_credentials;
+    int cors_max_age;
+};
+
+enum gw_ir_path_type { GW_IR_PATH_EXACT, GW_IR_PATH_PREFIX, GW_IR_PATH_REGEX };
+
+struct gw_ir_match_kv {
+    const char *name;
+    const char *value;
+    bool regex;
+};
+
+/*
+ * One (rule, match) pair of an HTTPRoute or GRPCRoute. GRPC matches are
+ * compiled to their HTTP equivalents (POST /service/method, exact or regex)
+ * with grpc set.
+ */
+struct gw_ir_route {
+    const char *route;     /* Kind ns/name */
+    const char *rule_name; /* NULL if unnamed */
+    unsigned rule_index, match_index;
+    bool grpc;
+    enum gw_ir_path_type path_type;
+    const char *path;
+    const char *method; /* NULL: any */
+    struct gw_ir_match_kv *headers;
+    size_t nheaders;
+    struct gw_ir_match_kv *query;
+    size_t nquery;
+    struct gw_ir_filter *filters;
+    size_t nfilters;
+    /* Weighted backends; empty with no redirect: 500. */
+    struct gw_ir_backend *backends;
+    size_t nbackends;
+    int64_t request_timeout_ms; /* -1: none */
+    int64_t backend_timeout_ms; /* -1: none */
+    int retry_attempts;         /* -1: none */
+    int64_t retry_backoff_ms;   /* -1: default */
+    int *retry_codes;
+    size_t nretry_codes;
+};
+
+struct gw_ir_vhost {
+    const char *hostname; /* "foo.example.com", "*.example.com" or "*" */
+    struct gw_ir_route *routes;
+    size_t nroutes;
+};
+
+/* A TLSRoute (per SNI hostname), TCPRoute or UDPRoute rule. */
+struct gw_ir_l4 {
+    const char *route;    /* Kind ns/name */
+    const char *hostname; /* TLS: SNI ("*" any); NULL otherwise */
+    struct gw_ir_backend *backends;
+    size_t nbackends;
+};
+
+struct gw_ir_listener {
+    const char *owner;    /* Gateway ns/name or ListenerSet ns/name */
+    const char *name;     /* listener name */
+    const char *hostname; /* NULL: any */
+    enum gw_ir_proto proto;
+    struct gw_ir_listener_tls *tls; /* HTTPS and TLS */
+    struct gw_ir_vhost *vhosts;     /* HTTP, HTTPS (and TLS terminate: none) */
+    size_t nvhosts;
+    struct gw_ir_l4 *l4; /* TLS, TCP, UDP; TLS sorted by SNI specificity */
+    size_t nl4;
+};
+
+struct gw_ir_port {
+    const char *address; /* "0.0.0.0", "127.0.0.2", "::1" */
+    uint16_t port;
+    bool udp;
+    const char *gateway; /* ns/name of the Gateway that owns the address */
+    struct gw_ir_listener *listeners;
+    size_t nlisteners;
+};
+
+struct gw_ir_gateway {
+    const char *ns, *name;
+    const char **addresses;
+    size_t naddresses;
+    /* spec.infrastructure labels/annotations, for what gatehouse creates. */
+    struct gw_ir_header *labels, *annotations;
+    size_t nlabels, nannotations;
+};
+
+struct gw_ir {
+    atomic_uint refs;
+    struct gw_arena arena;
+    struct gw_ir_gateway *gateways;
+    size_t ngateways;
+    struct gw_ir_port *ports; /* sorted by address, port, udp */
+    size_t nports;
+};
+
+/* A new, empty IR with one reference (heap). The builder (translate) fills
+ * it from ir->arena and then never changes it again. */
+struct gw_ir *gw_ir_new(void);
+/* Pins ir (any thread). Returns ir. */
+struct gw_ir *gw_ir_ref(struct gw_ir *ir);
+/* Drops a reference (any thread); the last one frees everything. NULL is fine. */
+void gw_ir_unref(struct gw_ir *ir);
+
+/* Copies into the IR's arena (NULL stays NULL). */
+const char *gw_ir_strdup(struct gw_ir *ir, const char *s);
+
+/*
+ * Appends a readable, stable, line-oriented dump of ir to out (for tests
+ * and `gatehouse check --ir`). PEM bytes are shown by length, not content.
+ * 0 or GW_ELIMIT.
+ */
+int gw_ir_format(const struct gw_ir *ir, struct gw_buf *out);
+
+#endif /* GW_IR_H */

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * status: the one table of Gateway API features and whether gatehouse
+ * claims each. GatewayClass status.supportedFeatures lists the claimed
+ * ones, the conformance runner reads that list, and translate consults the
+ * table where the spec makes behaviour depend on support (TLS Terminate,
+ * mixed TLS modes). The data plane widens the claims as it grows.
+ */
+#include <string.h>
+
+#include "base/base.h"
+#include "status/status.h"
+
+#include "base/banned.h"
+
+/* Sorted by name (supportedFeatures is a sorted list). */
+static const struct gw_feature features[] = {
+    {"BackendTLSPolicy", true},
+    {"BackendTLSPolicySANValidation", false},
+    {"GRPCRoute", true},
+    {"GRPCRouteNamedRouteRule", true},
+    {"Gateway", true},
+    {"GatewayAddressEmpty", true},
+    {"GatewayBackendClientCertificate", false},
+    {"GatewayFrontendClientCertificateValidation", false},
+    {"GatewayFrontendClientCertificateValidationInsecureFallback", false},
+    {"GatewayHTTPListenerIsolation", false},
+    {"GatewayHTTPSListenerDetectMisdirectedRequests", false},
+    {"GatewayInfrastructurePropagation", true},
+    {"GatewayPort8080", true},
+    {"GatewayStaticAddresses", true},
+    {"HTTPRoute", true},
+    {"HTTPRoute303RedirectStatusCode", false},
+    {"HTTPRoute307RedirectStatusCode", false},
+    {"HTTPRoute308RedirectStatusCode", false},
+    {"HTTPRouteBackendProtocolH2C", false},
+    {"HTTPRouteBackendProtocolWebSocket", false},
+    {"HTTPRouteBackendRequestHeaderModification", false},
+    {"HTTPRouteBackendTimeout", false},
+    {"HTTPRouteCORS", false},
+    {"HTTPRouteDestinationPortMatching", true},
+    {"HTTPRouteHostRewrite", false},
+    {"HTTPRouteMethodMatching", false},
+    {"HTTPRouteNamedRouteRule", true},
+    {"HTTPRouteParentRefPort", true},
+    {"HTTPRoutePathRedirect", false},
+    {"HTTPRoutePathRewrite", false},
+    {"HTTPRoutePortRedirect", false},
+    {"HTTPRouteQueryParamMatching", false},
+    {"HTTPRouteRequestMirror", false},
+    {"HTTPRouteRequestMultipleMirrors", false},
+    {"HTTPRouteRequestPercentageMirror", false},
+    {"HTTPRouteRequestTimeout", false},
+    {"HTTPRouteResponseHeaderModification", false},
+    {"HTTPRouteRetry", false},
+    {"HTTPRouteRetryBackendTimeout", false},
+    {"HTTPRouteRetryConnectionError", false},
+    {"HTTPRouteSchemeRedirect", false},
+    {"ListenerSet", true},
+    {"Mesh", false},
+    {"MeshClusterIPMatching", false},
+    {"MeshConsumerRoute", false},
+    {"MeshHTTPRouteBackendRequestHeaderModification", false},
+    {"MeshHTTPRouteNamedRouteRule", false},
+    {"MeshHTTPRouteQueryParamMatching", false},
+    {"MeshHTTPRouteRedirectPath", false},
+    {"MeshHTTPRouteRedirectPort", false},
+    {"MeshHTTPRouteRewritePath", false},
+    {"MeshHTTPRouteSchemeRedirect", false},
+    {"ReferenceGrant", true},
+    {"TCPRoute", true},
+    {"TLSRoute", true},
+    {"TLSRouteModeMixed", false},
+    {"TLSRouteModeTerminate", false},
+    {"UDPRoute", true},
+};
+
+const struct gw_feature *
+gw_status_features(size_t *n)
+{
+    *n = GW_ARRAY_LEN(features);
+    return features;
+}
+
+bool
+gw_status_feature_claimed(const char *name)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(features); i++)
+        if (!strcmp(features[i].name, name))
+            return features[i].claimed;
+    return false;
+}

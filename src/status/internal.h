@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * status: what the translate steps share. One struct tr (the translation in
+ * progress) carries the store, the options, the result and per-object
+ * working state; each step (classes and gateways, listener sets, routes,
+ * policies, the IR) reads what the earlier ones decided.
+ */
+#ifndef GW_STATUS_INTERNAL_H
+#define GW_STATUS_INTERNAL_H
+
+#include "base/base.h"
+#include "config/config.h"
+#include "ir/ir.h"
+#include "status/status.h"
+
+/* A route's view of one listener it attached to. */
+struct att {
+    const struct gw_meta *route;
+    struct rt *rt;
+    const char **hosts; /* effective hostnames (intersection); "*" = any */
+    size_t nhosts;
+};
+
+/* One listener (of a Gateway or of a ListenerSet) and what was decided. */
+struct lis {
+    const struct gw_listener *l;
+    const struct gw_meta *owner; /* Gateway or ListenerSet */
+    struct gws *gw;
+    struct lss *ls; /* NULL for the Gateway's own listeners */
+    unsigned kinds; /* bit (1 << enum gw_kind) per supported route kind */
+    bool accepted, resolved, programmed, conflicted, overlapping_tls;
+    const char *acc_reason, *acc_msg;
+    const char *rr_reason, *rr_msg;
+    const char *conf_reason;
+    unsigned attached; /* routes attached */
+    struct gw_ir_cert *certs;
+    size_t ncerts;
+    struct att *atts;
+    size_t natts, cap;
+};
+
+/* A Gateway of ours. */
+struct gws {
+    const struct gw_gateway *g;
+    struct lis *lis; /* its own listeners, then its ListenerSets' */
+    size_t nown, nlis;
+    const char **addrs; /* status addresses (IP text) */
+    const char **addr_types;
+    size_t naddrs;
+    bool accepted, programmed;
+    const char *acc_reason, *acc_msg, *prog_reason, *prog_msg;
+    unsigned attached_sets;
+    bool wants_pool; /* no usable static address given: take one from the pool */
+};
+
+/* A ListenerSet whose parent Gateway is ours. */
+struct lss {
+    const struct gw_listenerset *s;
+    struct gws *gw;
+    bool allowed, accepted;
+    size_t first, n; /* its listeners: gw->lis[first .. first+n) */
+};
+
+/* A route (any of the five kinds) with at least one parent of ours. */
+struct rt {
+    const struct gw_meta *m;
+    enum gw_kind kind;
+    bool resolved;
+    const char *rr_reason, *rr_msg;
+    /* Per rule, its compiled backends (for the IR). */
+    struct gw_ir_backend **rule_backends;
+    size_t *rule_nbackends;
+    /* Gateways it attached to, for BackendTLSPolicy ancestors. */
+    struct gws **gws;
+    size_t ngws;
+};
+
+/* A BackendTLSPolicy's verdict for one Service (section) it targets. */
+struct pol {
+    const struct gw_backendtlspolicy *p;
+    bool conflicted, valid;
+    const char *acc_reason, *acc_msg, *rr_reason, *rr_msg;
+    struct gw_ir_backend_tls *tls;
+};
+
+struct tr {
+    const struct gw_store *store;
+    const char *controller;
+    const char *ltt;
+    struct gw_status *st;
+    struct gw_ir *ir;
+    struct gw_arena tmp; /* working state, released at the end */
+
+    /* Address pool (network order, 16 bytes; v4 mapped in the last 4). */
+    bool pool;
+    bool pool_v4;
+    unsigned char pool_net[16];
+    unsigned pool_bits;
+
+    struct gws *gws;
+    size_t ngws;
+    struct lss *lss;
+    size_t nlss;
+    struct rt **rts;
+    size_t nrts, rts_cap;
+    struct pol *pols;
+    size_t npols;
+};
+
+/* output.c: status items and conditions */
+struct gw_status_item *tr_item(struct tr *t, const struct gw_meta *m);
+/* Appends a condition to arr. */
+void tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const char *reason,
+             const char *msg, int64_t generation);
+void tr_sort_items(struct gw_status *st);
+char *tr_printf(struct tr *t, const char *fmt, ...) GW_PRINTF(2, 3);
+
+/* gateway.c */
+void tr_classes(struct tr *t);
+void tr_gateways(struct tr *t);
+void tr_gateway_status(struct tr *t);
+int tr_pool_parse(struct tr *t, const char *cidr);
+struct gws *tr_find_gateway(struct tr *t, const char *ns, const char *name);
+struct lss *tr_find_listenerset(struct tr *t, const char *ns, const char *name);
+bool tr_ns_allowed(struct tr *t, const struct gw_namespaces_from *from, const char *owner_ns,
+                   const char *ns);
+
+/* refs.c */
+bool tr_grant_allows(struct tr *t, const char *from_group, const char *from_kind,
+                     const char *from_ns, const char *to_group, const char *to_kind,
+                     const char *to_ns, const char *to_name);
+/* Resolves a backendRef of a route into out (in the IR arena). Returns NULL
+ * if it resolves, else the ResolvedRefs reason (and *msg). */
+const char *tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_ref *ref,
+                       bool grpc, struct gw_ir_backend *out, const char **msg);
+bool tr_is_pem(const unsigned char *p, size_t n);
+
+/* hostname.c */
+/* Intersection of listener hostname lh (NULL: any) and route hostname rh
+ * (NULL: any): the effective hostname, "*" for any, NULL if disjoint. */
+const char *tr_host_intersect(const char *lh, const char *rh);
+bool tr_host_matches(const char *pattern, const char *host);
+
+/* routes.c */
+void tr_routes(struct tr *t);
+
+/* policy.c: resolve (before routes), then status (after routes) */
+void tr_policies(struct tr *t);
+void tr_policy_status(struct tr *t);
+/* The winning valid-or-not policy for Service ns/name port section, NULL if none. */
+const struct pol *tr_policy_for(struct tr *t, const char *ns, const char *svc, const char *section);
+
+/* build.c */
+void tr_build_ir(struct tr *t);
+
+/* Kind bits */
+#define KBIT(k) (1u << (k))
+
+#endif /* GW_STATUS_INTERNAL_H */

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * status: the result object. Items (one per object whose status we write),
+ * conditions in metav1.Condition shape, lookups, and the List writer that
+ * `gatehouse check -o json|yaml` prints.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "status/internal.h"
+#include "status/status.h"
+
+#include "base/banned.h"
+
+struct gw_status_item *
+tr_item(struct tr *t, const struct gw_meta *m)
+{
+    struct gw_status *st = t->st;
+    st->items = gw_xgrow(st->items, &st->cap, st->n + 1, sizeof(*st->items));
+    struct gw_status_item *it = &st->items[st->n++];
+    memset(it, 0, sizeof(*it));
+    it->kind = m->kind;
+    it->ns = m->ns ? gw_arena_strdup(&st->arena, m->ns) : NULL;
+    it->name = gw_arena_strdup(&st->arena, m->name);
+    it->generation = m->generation;
+    it->status = gw_sv_new(&st->arena, GW_SV_OBJ);
+    return it;
+}
+
+char *
+tr_printf(struct tr *t, const char *fmt, ...)
+{
+    va_list ap;
+    struct gw_buf b;
+    gw_buf_init(&b, 64 * 1024);
+    va_start(ap, fmt);
+    gw_buf_vappendf(&b, fmt, ap);
+    va_end(ap);
+    char *s = gw_arena_strndup(&t->st->arena, b.p ? b.p : "", b.len);
+    gw_buf_release(&b);
+    return s;
+}
+
+void
+tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const char *reason,
+        const char *msg, int64_t generation)
+{
+    struct gw_arena *a = &t->st->arena;
+    struct gw_sv *c = gw_sv_add_obj(a, arr, NULL);
+    gw_sv_add_str(a, c, "type", type);
+    gw_sv_add_str(a, c, "status", status ? "True" : "False");
+    gw_sv_add_int(a, c, "observedGeneration", generation);
+    gw_sv_add_str(a, c, "lastTransitionTime", t->ltt);
+    gw_sv_add_str(a, c, "reason", reason);
+    gw_sv_add_str(a, c, "message", msg ? msg : "");
+}
+
+static int
+cmp_item(const void *a, const void *b)
+{
+    const struct gw_status_item *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    int c = strcmp(x->ns ? x->ns : "", y->ns ? y->ns : "");
+    return c ? c : strcmp(x->name, y->name);
+}
+
+void
+tr_sort_items(struct gw_status *st)
+{
+    if (st->n)
+        qsort(st->items, st->n, sizeof(*st->items), cmp_item);
+}
+
+const struct gw_status_item *
+gw_status_find(const struct gw_status *st, enum gw_kind kind, const char *ns, const char *name)
+{
+    struct gw_status_item key = {.kind = kind, .ns = ns, .name = name};
+    if (!st->n)
+        return NULL;
+    return bsearch(&key, st->items, st->n, sizeof(*st->items), cmp_item);
+}
+
+void
+gw_status_free(struct gw_status *st)
+{
+    if (!st)
+        return;
+    gw_arena_release(&st->arena);
+    free(st->items);
+    free(st);
+}
+
+static const char *
+api_version(enum gw_kind k)
+{
+    switch (k) {
+    case GW_KIND_TCPROUTE:
+    case GW_KIND_UDPROUTE:
+        return GW_GROUP_GATEWAY "/v1alpha2";
+    default:
+        return GW_GROUP_GATEWAY "/v1";
+    }
+}
+
+int
+gw_status_format(const struct gw_status *st, bool yaml, struct gw_buf *out)
+{
+    struct gw_arena a;
+    gw_arena_init(&a, 0);
+    struct gw_sv *list = gw_sv_new(&a, GW_SV_OBJ);
+    gw_sv_add_str(&a, list, "apiVersion", "v1");
+    gw_sv_add_str(&a, list, "kind", "List");
+    struct gw_sv *items = gw_sv_add_arr(&a, list, "items");
+    for (size_t i = 0; i < st->n; i++) {
+        const struct gw_status_item *it = &st->items[i];
+        struct gw_sv *o = gw_sv_add_obj(&a, items, NULL);
+        gw_sv_add_str(&a, o, "apiVersion", api_version(it->kind));
+        gw_sv_add_str(&a, o, "kind", gw_kind_name(it->kind));
+        struct gw_sv *md = gw_sv_add_obj(&a, o, "metadata");
+        gw_sv_add_str(&a, md, "name", it->name);
+        if (it->ns)
+            gw_sv_add_str(&a, md, "namespace", it->ns);
+        gw_sv_add_int(&a, md, "generation", it->generation);
+        /* Shared, not copied: the tree is only read. */
+        struct gw_sv *s = gw_sv_new(&a, GW_SV_OBJ);
+        *s = *it->status;
+        s->next = NULL;
+        gw_sv_add(o, "status", s);
+    }
+    int rc = yaml ? gw_sv_format_yaml(list, out) : gw_sv_format_json(list, out);
+    gw_arena_release(&a);
+    return rc;
+}

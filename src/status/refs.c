@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * status: references. ReferenceGrant checks (GEP-713) for every reference
+ * that crosses a namespace, and backendRef resolution: Service, port,
+ * ready EndpointSlice endpoints, appProtocol, BackendTLSPolicy.
+ */
+#include <string.h>
+
+#include "base/base.h"
+#include "status/internal.h"
+
+#include "base/banned.h"
+
+static bool
+streq0(const char *a, const char *b)
+{
+    return !strcmp(a ? a : "", b ? b : "");
+}
+
+bool
+tr_grant_allows(struct tr *t, const char *from_group, const char *from_kind, const char *from_ns,
+                const char *to_group, const char *to_kind, const char *to_ns, const char *to_name)
+{
+    size_t n;
+    const struct gw_meta *const *v = gw_store_list(t->store, GW_KIND_REFERENCEGRANT, &n);
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_referencegrant *g = (const void *)v[i];
+        if (strcmp(g->meta.ns, to_ns))
+            continue;
+        bool from_ok = false, to_ok = false;
+        for (size_t k = 0; k < g->spec.from.n && !from_ok; k++) {
+            const struct gw_grant_from *f = &g->spec.from.v[k];
+            from_ok = streq0(f->group, from_group) && streq0(f->kind, from_kind) &&
+                      streq0(f->ns, from_ns);
+        }
+        for (size_t k = 0; k < g->spec.to.n && from_ok && !to_ok; k++) {
+            const struct gw_grant_to *to = &g->spec.to.v[k];
+            to_ok = streq0(to->group, to_group) && streq0(to->kind, to_kind) &&
+                    (!to->name || !strcmp(to->name, to_name));
+        }
+        if (from_ok && to_ok)
+            return true;
+    }
+    return false;
+}
+
+bool
+tr_is_pem(const unsigned char *p, size_t n)
+{
+    static const char begin[] = "-----BEGIN ";
+    static const char end[] = "-----END ";
+    if (!p || n < sizeof(begin))
+        return false;
+    const char *s = (const char *)p;
+    const char *b = memmem(s, n, begin, sizeof(begin) - 1);
+    return b && memmem(b, n - (size_t)(b - s), end, sizeof(end) - 1);
+}
+
+static enum gw_ir_app_proto
+app_proto(const char *ap, bool grpc)
+{
+    if (ap && !strcmp(ap, "kubernetes.io/h2c"))
+        return GW_IR_APP_H2C;
+    if (ap && !strcmp(ap, "kubernetes.io/ws"))
+        return GW_IR_APP_WS;
+    return grpc ? GW_IR_APP_H2C : GW_IR_APP_HTTP1;
+}
+
+/* Ready endpoints of the Service port sp, from its EndpointSlices. */
+static void
+endpoints(struct tr *t, const struct gw_service *svc, const struct gw_service_port *sp,
+          struct gw_ir_backend *out)
+{
+    const struct gw_endpointslice *stack[16];
+    size_t n =
+        gw_store_service_slices(t->store, svc->meta.ns, svc->meta.name, stack, GW_ARRAY_LEN(stack));
+    const struct gw_endpointslice **slices = stack;
+    if (n > GW_ARRAY_LEN(stack)) {
+        slices = gw_arena_alloc(&t->tmp, n * sizeof(*slices));
+        gw_store_service_slices(t->store, svc->meta.ns, svc->meta.name, slices, n);
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t e = 0; e < slices[i]->endpoints.n; e++)
+            total += slices[i]->endpoints.v[e].addresses.n;
+    if (!total)
+        return;
+    out->endpoints = gw_arena_alloc(&t->ir->arena, total * sizeof(*out->endpoints));
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_endpointslice *es = slices[i];
+        if (es->address_type == GW_AF_FQDN)
+            continue;
+        int64_t port = -1;
+        for (size_t k = 0; k < es->ports.n; k++) {
+            const struct gw_endpoint_port *p = &es->ports.v[k];
+            if (streq0(p->name, sp->name) || es->ports.n == 1) {
+                port = p->port;
+                break;
+            }
+        }
+        if (port < 0 && !es->ports.n)
+            port = sp->target_port_num >= 0 ? sp->target_port_num : sp->port;
+        if (port <= 0 || port > 65535)
+            continue;
+        for (size_t e = 0; e < es->endpoints.n; e++) {
+            const struct gw_endpoint *ep = &es->endpoints.v[e];
+            if (ep->conditions.ready == 0)
+                continue;
+            for (size_t a = 0; a < ep->addresses.n; a++) {
+                struct gw_ir_endpoint *d = &out->endpoints[out->nendpoints++];
+                d->ip = gw_ir_strdup(t->ir, ep->addresses.v[a]);
+                d->port = (uint16_t)port;
+            }
+        }
+    }
+}
+
+const char *
+tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_ref *ref, bool grpc,
+           struct gw_ir_backend *out, const char **msg)
+{
+    const char *ns = ref->ns ? ref->ns : route->ns;
+    memset(out, 0, sizeof(*out));
+    out->weight = ref->weight < 0 ? 1 : (uint32_t)ref->weight;
+    out->app = grpc ? GW_IR_APP_H2C : GW_IR_APP_HTTP1;
+    out->invalid = true;
+    const char *group = ref->group ? ref->group : "";
+    const char *kind = ref->kind ? ref->kind : "Service";
+    if (ref->port >= 0)
+        out->name =
+            gw_arena_sprintf(&t->ir->arena, "%s/%s:%lld", ns, ref->name, (long long)ref->port);
+    else
+        out->name = gw_arena_sprintf(&t->ir->arena, "%s/%s", ns, ref->name);
+
+    if (*group || strcmp(kind, "Service")) {
+        *msg = tr_printf(t, "backendRef %s/%s: unsupported kind %s%s%s", ns, ref->name, kind,
+                         *group ? "." : "", group);
+        return "InvalidKind";
+    }
+    if (strcmp(ns, route->ns) && !tr_grant_allows(t, GW_GROUP_GATEWAY, gw_kind_name(route->kind),
+                                                  route->ns, "", "Service", ns, ref->name)) {
+        *msg = tr_printf(t, "backendRef %s/%s: no ReferenceGrant in namespace %s allows it", ns,
+                         ref->name, ns);
+        return "RefNotPermitted";
+    }
+    const struct gw_service *svc = gw_store_service(t->store, ns, ref->name);
+    if (!svc) {
+        *msg = tr_printf(t, "backendRef %s/%s: Service not found", ns, ref->name);
+        return "BackendNotFound";
+    }
+    const struct gw_service_port *sp = NULL;
+    for (size_t i = 0; i < svc->spec.ports.n; i++)
+        if (svc->spec.ports.v[i].port == ref->port)
+            sp = &svc->spec.ports.v[i];
+    if (!sp) {
+        *msg = tr_printf(t, "backendRef %s/%s: Service has no port %lld", ns, ref->name,
+                         (long long)ref->port);
+        return "BackendNotFound";
+    }
+    out->invalid = false;
+    out->app = app_proto(sp->app_protocol, grpc);
+    const struct pol *p = tr_policy_for(t, ns, ref->name, sp->name);
+    if (p) {
+        if (p->valid) {
+            out->tls = p->tls;
+            out->app = GW_IR_APP_TLS;
+        } else {
+            /* An invalid policy must not fall back to plain text: 500. */
+            out->invalid = true;
+        }
+    }
+    endpoints(t, svc, sp, out);
+    return NULL;
+}

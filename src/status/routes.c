@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * status: routes. For each parentRef that names a Gateway or ListenerSet
+ * of ours: which listeners it attaches to (sectionName, port, listener
+ * validity, allowedRoutes kinds and namespaces, hostname intersection), the
+ * per-parent Accepted condition with the most telling reason, and the
+ * route-wide ResolvedRefs (every backendRef, mirror included, resolved and
+ * permitted). Parent entries of other controllers are never written.
+ */
+#include <string.h>
+
+#include "base/base.h"
+#include "status/internal.h"
+
+#include "base/banned.h"
+
+/* The fields every route kind shares. */
+struct view {
+    const struct gw_meta *m;
+    const struct gw_parent_ref *prefs;
+    size_t nprefs;
+    const char *const *hosts;
+    size_t nhosts;
+};
+
+static struct view
+view_of(const struct gw_meta *m)
+{
+    struct view v = {.m = m};
+    switch (m->kind) {
+    case GW_KIND_HTTPROUTE: {
+        const struct gw_httproute *r = (const void *)m;
+        v.prefs = r->spec.parent_refs.v;
+        v.nprefs = r->spec.parent_refs.n;
+        v.hosts = r->spec.hostnames.v;
+        v.nhosts = r->spec.hostnames.n;
+        break;
+    }
+    case GW_KIND_GRPCROUTE: {
+        const struct gw_grpcroute *r = (const void *)m;
+        v.prefs = r->spec.parent_refs.v;
+        v.nprefs = r->spec.parent_refs.n;
+        v.hosts = r->spec.hostnames.v;
+        v.nhosts = r->spec.hostnames.n;
+        break;
+    }
+    default: {
+        const struct gw_l4route *r = (const void *)m;
+        v.prefs = r->spec.parent_refs.v;
+        v.nprefs = r->spec.parent_refs.n;
+        v.hosts = r->spec.hostnames.v;
+        v.nhosts = m->kind == GW_KIND_TLSROUTE ? r->spec.hostnames.n : 0;
+        break;
+    }
+    }
+    return v;
+}
+
+/* First failure wins; keeps going so every backend is compiled. */
+static void
+check_ref(struct tr *t, struct rt *r, const struct gw_backend_ref *ref, bool grpc,
+          struct gw_ir_backend *out)
+{
+    struct gw_ir_backend scratch;
+    const char *msg = NULL;
+    const char *reason = tr_backend(t, r->m, ref, grpc, out ? out : &scratch, &msg);
+    if (reason && r->resolved) {
+        r->resolved = false;
+        r->rr_reason = reason;
+        r->rr_msg = msg;
+    }
+}
+
+static void
+check_filters(struct tr *t, struct rt *r, const struct gw_http_filter *f, size_t n, bool grpc)
+{
+    for (size_t i = 0; i < n; i++)
+        if (f[i].type == GW_FILTER_MIRROR && f[i].request_mirror)
+            check_ref(t, r, &f[i].request_mirror->backend_ref, grpc, NULL);
+}
+
+/* ResolvedRefs for the whole route, and the per-rule backends of the IR. */
+static void
+resolve(struct tr *t, struct rt *r)
+{
+    r->resolved = true;
+    if (r->kind == GW_KIND_HTTPROUTE || r->kind == GW_KIND_GRPCROUTE) {
+        bool grpc = r->kind == GW_KIND_GRPCROUTE;
+        size_t nrules = grpc ? ((const struct gw_grpcroute *)(const void *)r->m)->spec.rules.n
+                             : ((const struct gw_httproute *)(const void *)r->m)->spec.rules.n;
+        r->rule_backends = gw_arena_alloc(&t->tmp, (nrules + 1) * sizeof(*r->rule_backends));
+        r->rule_nbackends = gw_arena_alloc(&t->tmp, (nrules + 1) * sizeof(size_t));
+        for (size_t i = 0; i < nrules; i++) {
+            const struct gw_backend_ref *refs;
+            size_t nrefs;
+            const struct gw_http_filter *filters;
+            size_t nfilters;
+            if (grpc) {
+                const struct gw_grpc_rule *rule =
+                    &((const struct gw_grpcroute *)(const void *)r->m)->spec.rules.v[i];
+                refs = rule->backend_refs.v;
+                nrefs = rule->backend_refs.n;
+                filters = rule->filters.v;
+                nfilters = rule->filters.n;
+            } else {
+                const struct gw_http_rule *rule =
+                    &((const struct gw_httproute *)(const void *)r->m)->spec.rules.v[i];
+                refs = rule->backend_refs.v;
+                nrefs = rule->backend_refs.n;
+                filters = rule->filters.v;
+                nfilters = rule->filters.n;
+            }
+            r->rule_backends[i] =
+                gw_arena_alloc(&t->ir->arena, (nrefs + 1) * sizeof(struct gw_ir_backend));
+            r->rule_nbackends[i] = nrefs;
+            for (size_t k = 0; k < nrefs; k++) {
+                check_ref(t, r, &refs[k], grpc, &r->rule_backends[i][k]);
+                check_filters(t, r, refs[k].filters.v, refs[k].filters.n, grpc);
+            }
+            check_filters(t, r, filters, nfilters, grpc);
+        }
+        return;
+    }
+    const struct gw_l4route *l4 = (const void *)r->m;
+    size_t nrules = l4->spec.rules.n;
+    r->rule_backends = gw_arena_alloc(&t->tmp, (nrules + 1) * sizeof(*r->rule_backends));
+    r->rule_nbackends = gw_arena_alloc(&t->tmp, (nrules + 1) * sizeof(size_t));
+    for (size_t i = 0; i < nrules; i++) {
+        const struct gw_l4_rule *rule = &l4->spec.rules.v[i];
+        r->rule_backends[i] = gw_arena_alloc(&t->ir->arena, (rule->backend_refs.n + 1) *
+                                                                sizeof(struct gw_ir_backend));
+        r->rule_nbackends[i] = rule->backend_refs.n;
+        for (size_t k = 0; k < rule->backend_refs.n; k++)
+            check_ref(t, r, &rule->backend_refs.v[k], false, &r->rule_backends[i][k]);
+    }
+}
+
+static void
+attach(struct tr *t, struct lis *li, struct rt *r, const char **hosts, size_t nhosts)
+{
+    if (li->natts && li->atts[li->natts - 1].rt == r)
+        return; /* two parentRefs naming the same listener count once */
+    if (li->natts == li->cap) {
+        size_t cap = li->cap ? li->cap * 2 : 8;
+        struct att *v = gw_arena_alloc(&t->tmp, cap * sizeof(*v));
+        if (li->natts)
+            memcpy(v, li->atts, li->natts * sizeof(*v));
+        li->atts = v;
+        li->cap = cap;
+    }
+    li->atts[li->natts++] = (struct att){r->m, r, hosts, nhosts};
+    li->attached++;
+    for (size_t i = 0; i < r->ngws; i++)
+        if (r->gws[i] == li->gw)
+            return;
+    struct gws **v = gw_arena_alloc(&t->tmp, (r->ngws + 1) * sizeof(*v));
+    if (r->ngws)
+        memcpy(v, r->gws, r->ngws * sizeof(*v));
+    v[r->ngws++] = li->gw;
+    r->gws = v;
+}
+
+enum why { WHY_NONE, WHY_NOT_ALLOWED, WHY_HOSTNAME };
+
+/* One parentRef of ours: attaches and writes the entry. Returns whether
+ * the entry is Accepted. */
+static bool
+parent(struct tr *t, struct rt *r, const struct view *v, const struct gw_parent_ref *p,
+       struct lis *lis, size_t nlis, struct gw_sv *entry)
+{
+    struct gw_arena *a = &t->st->arena;
+    int64_t gen = r->m->generation;
+    size_t matched = 0, attached = 0;
+    enum why why = WHY_NONE;
+    for (size_t i = 0; i < nlis; i++) {
+        struct lis *li = &lis[i];
+        if (p->section_name && strcmp(p->section_name, li->l->name))
+            continue;
+        if (p->port >= 0 && p->port != li->l->port)
+            continue;
+        matched++;
+        if (!li->accepted || (li->ls && !li->ls->allowed) || !(li->kinds & KBIT(r->kind)) ||
+            !tr_ns_allowed(t, li->l->allowed_routes ? li->l->allowed_routes->namespaces : NULL,
+                           li->owner->ns, r->m->ns)) {
+            if (why < WHY_NOT_ALLOWED)
+                why = WHY_NOT_ALLOWED;
+            continue;
+        }
+        const char **hosts = NULL;
+        size_t nhosts = 0;
+        if (r->kind == GW_KIND_HTTPROUTE || r->kind == GW_KIND_GRPCROUTE ||
+            r->kind == GW_KIND_TLSROUTE) {
+            hosts = gw_arena_alloc(&t->tmp, (v->nhosts + 1) * sizeof(*hosts));
+            if (!v->nhosts)
+                hosts[nhosts++] = tr_host_intersect(li->l->hostname, NULL);
+            for (size_t k = 0; k < v->nhosts; k++) {
+                const char *x = tr_host_intersect(li->l->hostname, v->hosts[k]);
+                bool dup = false;
+                for (size_t d = 0; x && d < nhosts; d++)
+                    dup = dup || !strcasecmp(hosts[d], x);
+                if (x && !dup)
+                    hosts[nhosts++] = x;
+            }
+            if (!nhosts) {
+                why = WHY_HOSTNAME;
+                continue;
+            }
+        }
+        attach(t, li, r, hosts, nhosts);
+        attached++;
+    }
+
+    struct gw_sv *pr = gw_sv_add_obj(a, entry, "parentRef");
+    gw_sv_add_str(a, pr, "group", p->group ? p->group : GW_GROUP_GATEWAY);
+    gw_sv_add_str(a, pr, "kind", p->kind ? p->kind : "Gateway");
+    if (p->ns)
+        gw_sv_add_str(a, pr, "namespace", p->ns);
+    gw_sv_add_str(a, pr, "name", p->name);
+    if (p->section_name)
+        gw_sv_add_str(a, pr, "sectionName", p->section_name);
+    if (p->port >= 0)
+        gw_sv_add_int(a, pr, "port", p->port);
+    gw_sv_add_str(a, entry, "controllerName", t->controller);
+    struct gw_sv *c = gw_sv_add_arr(a, entry, "conditions");
+    if (attached)
+        tr_cond(t, c, "Accepted", true, "Accepted", "route is accepted", gen);
+    else if (!matched)
+        tr_cond(t, c, "Accepted", false, "NoMatchingParent",
+                p->section_name || p->port >= 0
+                    ? "no listener of the parent matches sectionName/port"
+                    : "the parent has no listeners",
+                gen);
+    else if (why == WHY_HOSTNAME)
+        tr_cond(t, c, "Accepted", false, "NoMatchingListenerHostname",
+                "no listener hostname intersects the route's hostnames", gen);
+    else
+        tr_cond(t, c, "Accepted", false, "NotAllowedByListeners",
+                "no listener allows this route (kind, namespace or listener not valid)", gen);
+    if (r->resolved)
+        tr_cond(t, c, "ResolvedRefs", true, "ResolvedRefs", "all references are resolved", gen);
+    else
+        tr_cond(t, c, "ResolvedRefs", false, r->rr_reason, r->rr_msg, gen);
+    return attached > 0;
+}
+
+static void
+route(struct tr *t, const struct gw_meta *m)
+{
+    struct view v = view_of(m);
+    struct rt *r = NULL;
+    struct gw_status_item *it = NULL;
+    struct gw_sv *parents = NULL;
+    for (size_t i = 0; i < v.nprefs; i++) {
+        const struct gw_parent_ref *p = &v.prefs[i];
+        const char *group = p->group ? p->group : GW_GROUP_GATEWAY;
+        const char *kind = p->kind ? p->kind : "Gateway";
+        const char *ns = p->ns ? p->ns : m->ns;
+        struct lis *lis = NULL;
+        size_t nlis = 0;
+        if (strcmp(group, GW_GROUP_GATEWAY) || !p->name)
+            continue;
+        if (!strcmp(kind, "Gateway")) {
+            struct gws *g = tr_find_gateway(t, ns, p->name);
+            if (!g)
+                continue;
+            lis = g->lis;
+            nlis = g->nown;
+        } else if (!strcmp(kind, "ListenerSet")) {
+            struct lss *s = tr_find_listenerset(t, ns, p->name);
+            if (!s)
+                continue;
+            lis = s->gw->lis + s->first;
+            nlis = s->n;
+        } else {
+            continue;
+        }
+        if (!r) {
+            r = gw_arena_alloc(&t->tmp, sizeof(*r));
+            r->m = m;
+            r->kind = m->kind;
+            resolve(t, r);
+            t->rts = gw_xgrow(t->rts, &t->rts_cap, t->nrts + 1, sizeof(*t->rts));
+            t->rts[t->nrts++] = r;
+            it = tr_item(t, m);
+            parents = gw_sv_add_arr(&t->st->arena, it->status, "parents");
+        }
+        struct gw_sv *entry = gw_sv_add_obj(&t->st->arena, parents, NULL);
+        if (!parent(t, r, &v, p, lis, nlis, entry) || !r->resolved)
+            it->not_ready = true;
+    }
+    if (it && it->not_ready)
+        t->st->routes_not_ready++;
+}
+
+void
+tr_routes(struct tr *t)
+{
+    static const enum gw_kind kinds[] = {GW_KIND_HTTPROUTE, GW_KIND_GRPCROUTE, GW_KIND_TLSROUTE,
+                                         GW_KIND_TCPROUTE, GW_KIND_UDPROUTE};
+
+    for (size_t k = 0; k < GW_ARRAY_LEN(kinds); k++) {
+        size_t n;
+        const struct gw_meta *const *v = gw_store_list(t->store, kinds[k], &n);
+        for (size_t i = 0; i < n; i++)
+            route(t, v[i]);
+    }
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * status: translate, the control plane as a pure function. A store
+ * snapshot goes in; the status of every object gatehouse owns (GatewayClass,
+ * Gateway, ListenerSet, the five route kinds, BackendTLSPolicy) and an IR
+ * snapshot (ir/ir.h) come out. No I/O, no clocks, no globals: everything the
+ * Gateway API says about attachment, hostname intersection, precedence,
+ * ReferenceGrant and conditions lives here.
+ *
+ * Statuses are kept as small JSON-like value trees (struct gw_sv) in the
+ * result's arena, exactly what `kubectl get -o json` would show under
+ * `status:`; gw_status_format() writes them as a Kubernetes List.
+ */
+#ifndef GW_STATUS_H
+#define GW_STATUS_H
+
+#include "base/base.h"
+#include "config/config.h"
+#include "ir/ir.h"
+
+/* The compile-time default controller name (meson defines it project-wide). */
+#ifndef GW_CONTROLLER_NAME
+#define GW_CONTROLLER_NAME "gatehouse.dev/gateway-controller"
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Value trees                                                              */
+
+enum gw_sv_type { GW_SV_NULL, GW_SV_BOOL, GW_SV_INT, GW_SV_STR, GW_SV_ARR, GW_SV_OBJ };
+
+/* One value. Object members and array items are a linked list of children
+ * (key set for object members), in insertion order. */
+struct gw_sv {
+    enum gw_sv_type type;
+    const char *key; /* member name inside an object */
+    const char *s;   /* STR */
+    int64_t i;       /* INT, BOOL */
+    struct gw_sv *child, *last, *next;
+    size_t n;
+};
+
+/* Constructors; strings are borrowed (the caller keeps them alive as long as
+ * the tree, normally by allocating them from the same arena). */
+struct gw_sv *gw_sv_new(struct gw_arena *a, enum gw_sv_type t);
+/* Appends child to an array, or as member key of an object; returns child. */
+struct gw_sv *gw_sv_add(struct gw_sv *parent, const char *key, struct gw_sv *child);
+struct gw_sv *gw_sv_add_str(struct gw_arena *a, struct gw_sv *obj, const char *key, const char *s);
+struct gw_sv *gw_sv_add_int(struct gw_arena *a, struct gw_sv *obj, const char *key, int64_t v);
+struct gw_sv *gw_sv_add_obj(struct gw_arena *a, struct gw_sv *parent, const char *key);
+struct gw_sv *gw_sv_add_arr(struct gw_arena *a, struct gw_sv *parent, const char *key);
+/* Member key of obj, NULL if absent. */
+const struct gw_sv *gw_sv_get(const struct gw_sv *obj, const char *key);
+
+/* JSON (pretty, two-space indent, insertion order) or YAML (block style,
+ * keys sorted as kubectl prints them). Each returns 0 or GW_ELIMIT. */
+int gw_sv_format_json(const struct gw_sv *v, struct gw_buf *out);
+int gw_sv_format_yaml(const struct gw_sv *v, struct gw_buf *out);
+
+/* ------------------------------------------------------------------------ */
+/* Features                                                                 */
+
+struct gw_feature {
+    const char *name; /* upstream feature name, e.g. "HTTPRouteMethodMatching" */
+    bool claimed;     /* gatehouse implements it (listed in supportedFeatures) */
+};
+
+/* The one table of Gateway API features, sorted by name; static storage. */
+const struct gw_feature *gw_status_features(size_t *n);
+bool gw_status_feature_claimed(const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Translate                                                                */
+
+struct gw_status_opts {
+    const char *controller_name; /* NULL: GW_CONTROLLER_NAME */
+    /* CIDR ("127.0.0.0/24", "fd00::/120") Gateways without spec.addresses take
+     * addresses from, and static addresses must fall in. NULL: none (the
+     * wildcard address, any static address usable). */
+    const char *address_pool;
+    /* lastTransitionTime written on every condition (no clocks here). NULL:
+     * "1970-01-01T00:00:00Z". */
+    const char *transition_time;
+};
+
+/* The status of one object gatehouse writes. */
+struct gw_status_item {
+    enum gw_kind kind;
+    const char *ns; /* NULL for GatewayClass */
+    const char *name;
+    int64_t generation;
+    struct gw_sv *status; /* the object's whole `status` */
+    /* Routes: some parent entry of ours is not Accepted=True and
+     * ResolvedRefs=True. Others: the object is not accepted. */
+    bool not_ready;
+};
+
+struct gw_status {
+    struct gw_arena arena;        /* owns every item, tree and string */
+    struct gw_status_item *items; /* by kind (enum gw_kind order), then ns/name */
+    size_t n, cap;
+    size_t routes_not_ready; /* routes with some parent entry of ours not ready */
+};
+
+/*
+ * Translates store into statuses and an IR. On success *out_status (heap;
+ * gw_status_free) and *out_ir (one reference; gw_ir_unref) are set; out_ir
+ * may be NULL when only statuses are wanted. GW_EINVAL if opts are invalid
+ * (a malformed address pool). Pure: may run on any thread, the store is only
+ * read.
+ */
+int gw_status_translate(const struct gw_store *store, const struct gw_status_opts *opts,
+                        struct gw_status **out_status, struct gw_ir **out_ir);
+void gw_status_free(struct gw_status *st);
+
+/* The item of kind ns/name, NULL if gatehouse writes no status for it. */
+const struct gw_status_item *gw_status_find(const struct gw_status *st, enum gw_kind kind,
+                                            const char *ns, const char *name);
+
+/*
+ * Writes st as a Kubernetes List ({"apiVersion":"v1","kind":"List","items":
+ * [{apiVersion, kind, metadata{name, namespace, generation}, status}]}) in
+ * JSON or YAML. 0 or GW_ELIMIT.
+ */
+int gw_status_format(const struct gw_status *st, bool yaml, struct gw_buf *out);
+
+#endif /* GW_STATUS_H */
