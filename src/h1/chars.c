@@ -4,8 +4,9 @@
  * a mask. Generated once from the RFC grammars (tchar, field-vchar, pchar,
  * reg-name) and checked by tests/unit/h1/test_h1.c against them.
  */
-#include "base/banned.h"
 #include "h1/internal.h"
+
+#include "base/banned.h"
 
 const uint8_t gw_h1_class[256] = {
     0,  0,  0,  0,  0,  0,  0,  0,  0,  2,  0,  0,  0,  0,  0,  0,  /* 0x00 */

@@ -9,8 +9,9 @@
  */
 #include <string.h>
 
-#include "base/banned.h"
 #include "h1/internal.h"
+
+#include "base/banned.h"
 
 enum {
     CS_SIZE_FIRST, /* first hex digit of chunk-size */

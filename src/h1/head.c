@@ -20,8 +20,9 @@
 #include <emmintrin.h>
 #endif
 
-#include "base/banned.h"
 #include "h1/internal.h"
+
+#include "base/banned.h"
 
 /* Everything a parse needs besides the cursor, and what it noticed. */
 struct ctx {

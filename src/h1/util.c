@@ -6,8 +6,9 @@
  */
 #include <string.h>
 
-#include "base/banned.h"
 #include "h1/internal.h"
+
+#include "base/banned.h"
 
 size_t
 gw_h1_headers_find(const struct gw_h1_header *h, size_t n, size_t from, struct gw_str name)

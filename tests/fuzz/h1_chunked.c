@@ -8,8 +8,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "h1/h1.h"
+
+#include "base/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

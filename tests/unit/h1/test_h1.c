@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "h1/h1.h"
 #include "tap.h"
+
+#include "base/banned.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 

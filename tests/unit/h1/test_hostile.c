@@ -15,9 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/banned.h"
 #include "h1/h1.h"
 #include "tap.h"
+
+#include "base/banned.h"
 
 struct hcase {
     char id[80];
