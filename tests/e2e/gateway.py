@@ -22,6 +22,7 @@ must exit 0 with no sanitizer report on stderr; the echo processes likewise.
 Import the fixtures into a test module with
 `from gateway import gatehouse_run, stack  # noqa: F401`.
 """
+import contextlib
 import json
 import os
 import random
@@ -327,6 +328,7 @@ class Stack:
         os.makedirs(self.cfgdir, exist_ok=True)
         self.ns = ns
         self.echos = []
+        self.recorders = []
         self.backends = {}
         self.gw = None
         self.addr = None
@@ -403,11 +405,22 @@ class Stack:
             self.gw.wait_ready()
         return self.gw
 
-    def up(self, routes, listeners=None, app_protocols=False, args=(), extra=()):
+    def check_config(self):
+        """`gatehouse check` on the config dir must pass: a fixture bug shows
+        here, not as a confusing gateway failure."""
+        p = subprocess.run([self.binary, "check", "-q", "-f", self.cfgdir], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0, f"test manifests invalid:\n{p.stdout}{p.stderr}"
+
+    def up(self, routes, listeners=None, app_protocols=False, args=(), extra=(), check=True,
+           gateways=None):
         """Writes base.yaml + routes.yaml, starts the gateway, waits until
         it serves (readyz, then one request reaches the listener)."""
-        self.write("base.yaml", self.base_objects(listeners, app_protocols) + list(extra))
+        self.write("base.yaml", self.base_objects(listeners, app_protocols, gateways) +
+                   list(extra))
         self.write("routes.yaml", routes)
+        if check:
+            self.check_config()
         self.start(args=args)
         self.wait_listening()
         return self
@@ -478,7 +491,12 @@ class Stack:
                 p.check_clean()
             except AssertionError as exc:
                 problems.append(str(exc))
+        for r in self.recorders:
+            r.stop()
         return problems
+
+    def recorder(self, name):
+        return add_recorder(self, name)
 
 
 def read_until_close(sock, timeout):
@@ -499,6 +517,17 @@ def read_until_close(sock, timeout):
         if not d:
             return buf, True
         buf += d
+
+
+@contextlib.contextmanager
+def running_stack(binary, workdir):
+    """A Stack that is closed (and checked clean) on exit."""
+    st = Stack(binary, workdir)
+    try:
+        yield st
+    finally:
+        problems = st.close()
+        assert not problems, "\n".join(problems)
 
 
 @pytest.fixture
@@ -570,3 +599,242 @@ def parse_responses(data, head_only_methods=()):
         i = pos
         if status == 101:
             return out
+
+
+# ------------------------------------------------------- recording backend
+
+class Recorder:
+    """A strict HTTP/1.1 recording backend (Python, one thread per
+    connection) for what the echo cannot show: exact bytes and bodies.
+
+    Records every request head as soon as its header block ends (so a head
+    forwarded before a body error is seen), then its body. Answers:
+      /big?n=N          200, Content-Length N, body = pattern(N)
+      /chunked?n=N      200, chunked, body = pattern(N) in 1000-byte chunks
+      anything else     200, small body; headers X-Body-Length and X-Body-Sha256
+                        describe the request body received.
+    A request it cannot parse closes the connection (recorded as bad)."""
+
+    def __init__(self, name, ns=NS):
+        self.name, self.ns = name, ns
+        self.requests = []
+        self.bad = []
+        self.connections = 0
+        self.bytes_in = 0
+        self.lock = threading.Lock()
+        for _ in range(50):
+            self.port = random.randrange(32100, 60000)
+            self.addr = pick_address([self.port])
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.sock.bind((self.addr, self.port))
+                break
+            except OSError:
+                self.sock.close()
+        self.sock.listen(128)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.threads = []
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    # k8s objects
+    def service(self, app_protocols=False):
+        return service_obj(self.name, [{"name": "http", "port": 80, "targetPort": self.port}],
+                           ns=self.ns)
+
+    def slice(self, procs=None, app_protocols=False):
+        return endpointslice_obj(self.name, [self.addr], [{"name": "http", "port": self.port}],
+                                 ns=self.ns)
+
+    def objects(self, app_protocols=False):
+        return [self.service(), self.slice()]
+
+    def mark(self):
+        with self.lock:
+            return len(self.requests), len(self.bad), self.bytes_in
+
+    def since(self, mark):
+        with self.lock:
+            return self.requests[mark[0]:], self.bad[mark[1]:], self.bytes_in - mark[2]
+
+    def wait_requests(self, mark, n, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reqs, _, _ = self.since(mark)
+            if len(reqs) >= n and all(r["complete"] for r in reqs[:n]):
+                return reqs
+            time.sleep(0.01)
+        return self.since(mark)[0]
+
+    def stop(self):
+        self.stopping = True
+        self.acceptor.join(2)
+        self.sock.close()
+        for t in self.threads:
+            t.join(2)
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, c):
+        c.settimeout(0.5)
+        buf = b""
+        idle = 0.0
+
+        def fill():
+            nonlocal buf, idle
+            while True:
+                if self.stopping:
+                    raise EOFError
+                try:
+                    d = c.recv(262144)
+                except socket.timeout:
+                    idle += 0.5
+                    if idle > 60:
+                        raise EOFError
+                    continue
+                if not d:
+                    raise EOFError
+                idle = 0.0
+                with self.lock:
+                    self.bytes_in += len(d)
+                buf += d
+                return
+
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    if len(buf) > 1 << 20:
+                        raise ValueError("head too long")
+                    fill()
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                req = self._parse_head(head)
+                with self.lock:
+                    self.requests.append(req)
+                hdrs = {}
+                for k, v in req["headers"]:
+                    hdrs.setdefault(k.lower(), []).append(v)
+                te = hdrs.get("transfer-encoding", [])
+                cl = hdrs.get("content-length", [])
+                if te and cl:
+                    raise ValueError("both Transfer-Encoding and Content-Length forwarded")
+                if len(te) > 1 or len(cl) > 1:
+                    raise ValueError("repeated framing header forwarded")
+                body = b""
+                if te:
+                    if te[0].lower() != "chunked":
+                        raise ValueError(f"forwarded Transfer-Encoding {te[0]!r}")
+                    while True:
+                        while b"\r\n" not in buf:
+                            fill()
+                        line, buf = buf.split(b"\r\n", 1)
+                        size = int(line.split(b";")[0], 16)
+                        if size == 0:
+                            while True:
+                                while b"\r\n" not in buf:
+                                    fill()
+                                line, buf = buf.split(b"\r\n", 1)
+                                if not line:
+                                    break
+                            break
+                        while len(buf) < size + 2:
+                            fill()
+                        body += buf[:size]
+                        if buf[size:size + 2] != b"\r\n":
+                            raise ValueError("bad chunk end")
+                        buf = buf[size + 2:]
+                elif cl:
+                    n = int(cl[0])
+                    while len(buf) < n:
+                        fill()
+                    body, buf = buf[:n], buf[n:]
+                req["body"] = body
+                req["complete"] = True
+                close = "close" in ",".join(hdrs.get("connection", [])).lower() or \
+                    req["version"] == "HTTP/1.0"
+                c.settimeout(30)
+                c.sendall(self._answer(req, close))
+                c.settimeout(0.5)
+                if close:
+                    break
+        except EOFError:
+            pass
+        except (ValueError, IndexError) as exc:
+            with self.lock:
+                self.bad.append(f"{exc}: {buf[:200]!r}")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    @staticmethod
+    def _parse_head(head):
+        if b"\n" in head.replace(b"\r\n", b""):
+            raise ValueError(f"bare LF in forwarded head {head[:200]!r}")
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise ValueError(f"non-canonical request line {lines[0]!r}")
+        headers = []
+        for ln in lines[1:]:
+            if ln[:1] in (" ", "\t"):
+                raise ValueError(f"obs-fold forwarded: {ln!r}")
+            k, sep, v = ln.partition(":")
+            if not sep or k != k.strip() or not k:
+                raise ValueError(f"bad forwarded header line {ln!r}")
+            headers.append((k, v.strip(" \t")))
+        return {"method": parts[0], "target": parts[1], "version": parts[2],
+                "headers": headers, "head": head, "body": b"", "complete": False}
+
+    @staticmethod
+    def _answer(req, close):
+        import hashlib
+        from urllib.parse import parse_qs, urlsplit
+        u = urlsplit(req["target"])
+        q = parse_qs(u.query)
+        conn = b"Connection: close\r\n" if close else b""
+        if u.path == "/big":
+            n = int(q.get("n", ["0"])[0])
+            return (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                    b"Content-Length: %d\r\n" % n + conn + b"\r\n" + pattern(n))
+        if u.path == "/chunked":
+            n = int(q.get("n", ["0"])[0])
+            data = pattern(n)
+            out = [b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                   b"Transfer-Encoding: chunked\r\n" + conn + b"\r\n"]
+            for i in range(0, n, 1000):
+                piece = data[i:i + 1000]
+                out.append(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            out.append(b"0\r\n\r\n")
+            return b"".join(out)
+        body = b"recorded\n"
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                % len(body) + b"X-Body-Length: %d\r\n" % len(req["body"]) +
+                b"X-Body-Sha256: " + hashlib.sha256(req["body"]).hexdigest().encode() +
+                b"\r\n" + conn + b"\r\n" + body)
+
+
+def pattern(n):
+    block = bytes(range(256)) * 64
+    reps = n // len(block) + 1
+    return (block * reps)[:n]
+
+
+def add_recorder(stack, name):
+    r = Recorder(name, stack.ns)
+    stack.backends[name] = r
+    stack.recorders.append(r)
+    return r
