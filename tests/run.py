@@ -5,7 +5,10 @@
 1. `meson test` in the given build directory: the unit suites (TAP; each
    "ok"/"not ok" line counts as one test), the fuzz corpus replays and the
    style checks (one test each).
-2. pytest over tests/e2e against the same build's binary.
+2. pytest over tests/e2e and tests/conformance (the conformance runner's own
+   tests) against the same build's binary.
+3. The conformance runner over every case of the corpus that gatehouse can
+   judge today (status checks through `gatehouse check`): one test per case.
 
 Closing line: "N passed, N failed"; exit status 1 on any failure.
 """
@@ -58,8 +61,10 @@ def run_meson(build):
 
 
 def run_pytest(build, conformance):
-    e2e = os.path.join(ROOT, "tests", "e2e")
-    if not any(n.startswith("test_") for n in os.listdir(e2e)):
+    dirs = [os.path.join(ROOT, "tests", d) for d in ("e2e", "conformance")]
+    dirs = [d for d in dirs if os.path.isdir(d)
+            and any(n.startswith("test_") for n in os.listdir(d))]
+    if not dirs:
         return 0, 0, []
     env = dict(os.environ)
     env["GATEHOUSE"] = os.path.abspath(os.path.join(build, "src", "cmd", "gatehouse"))
@@ -69,7 +74,7 @@ def run_pytest(build, conformance):
     with tempfile.TemporaryDirectory() as tmp:
         xml = os.path.join(tmp, "junit.xml")
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                               "--junitxml", xml, e2e], env=env, cwd=ROOT)
+                               "--junitxml", xml] + dirs, env=env, cwd=ROOT)
         if proc.returncode == 5:  # nothing collected
             return 0, 0, []
         try:
@@ -87,6 +92,30 @@ def run_pytest(build, conformance):
         return tests - bad - skipped, bad, failures
 
 
+def run_conformance(build, conformance):
+    """Runs the conformance cases gatehouse can judge; one test per case."""
+    runner = os.path.join(ROOT, "tests", "conformance", "run.py")
+    if not os.path.exists(runner):
+        return 0, 0, []
+    if not os.path.isdir(conformance):
+        return 0, 1, [f"conformance corpus not found at {conformance}"]
+    gatehouse = os.path.abspath(os.path.join(build, "src", "cmd", "gatehouse"))
+    report = os.path.join(ROOT, build, "conformance-report.yaml")
+    proc = subprocess.run([sys.executable, runner, "--gatehouse", gatehouse,
+                           "--corpus", conformance, "--report", report],
+                          stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    sys.stdout.write(proc.stdout)
+    m = re.search(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", proc.stdout, re.M)
+    if not m:
+        return 0, 1, [f"conformance runner printed no summary (exit {proc.returncode})"]
+    passed, failed = int(m.group(1)), int(m.group(2))
+    fails = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL")]
+    if proc.returncode != 0 and failed == 0:
+        failed = 1
+        fails.append(f"conformance runner exited {proc.returncode}")
+    return passed, failed, fails
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build-asan")
@@ -95,10 +124,12 @@ def main():
 
     p1, f1, why1 = run_meson(args.build)
     p2, f2, why2 = run_pytest(args.build, args.conformance)
-    for w in why1 + why2:
+    p3, f3, why3 = run_conformance(args.build, args.conformance)
+    for w in why1 + why2 + why3:
         print("FAILED:", w)
-    passed, failed = p1 + p2, f1 + f2
-    print(f"unit/fuzz/style: {p1} passed, {f1} failed; e2e: {p2} passed, {f2} failed")
+    passed, failed = p1 + p2 + p3, f1 + f2 + f3
+    print(f"unit/fuzz/style: {p1} passed, {f1} failed; e2e: {p2} passed, {f2} failed; "
+          f"conformance: {p3} passed, {f3} failed")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed or passed == 0 else 0
 
