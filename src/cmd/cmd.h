@@ -17,6 +17,7 @@ struct gw_cmd {
 
 int gw_cmd_check(int argc, char **argv);
 int gw_cmd_echo(int argc, char **argv);
+int gw_cmd_run(int argc, char **argv);
 int gw_cmd_version(int argc, char **argv);
 
 #endif /* GW_CMD_H */

@@ -25,6 +25,14 @@ static const struct gw_cmd commands[] = {
         .summary = "run the conformance echo backend (ECHO.md)",
         .exec = gw_cmd_echo,
     },
+#ifdef GW_HAVE_RUN /* defined by src/cmd/meson.build once the proxy links */
+    {
+        .name = "run",
+        .usage = "gatehouse run -f DIR [--admin ADDR:PORT] [--workers N]",
+        .summary = "serve the Gateway API objects in a directory, reloading on change",
+        .exec = gw_cmd_run,
+    },
+#endif
     {
         .name = "version",
         .usage = "gatehouse version",

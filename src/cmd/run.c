@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `gatehouse run -f DIR`: the standalone gateway. The control thread runs
+ * one loop with the directory source (inotify, SIGHUP, debounce), the admin
+ * server and the stop signals; the proxy's workers serve every programmed
+ * listener. Each reload publishes a new IR to the proxy in one atomic swap.
+ * SIGTERM or SIGINT drains: the listeners close, in-flight requests get up
+ * to the drain deadline, and the process exits 0.
+ *
+ * Start-up order matters: the admin port is bound first (a taken port fails
+ * before any work), the stop and SIGHUP signals are blocked before the
+ * workers start (threads inherit the mask), and the watch is in place
+ * before the first scan (no change is lost in between).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin/admin.h"
+#include "base/base.h"
+#include "cmd/cmd.h"
+#include "ir/ir.h"
+#include "loop/loop.h"
+#include "proxy/proxy.h"
+#include "source/source.h"
+#include "status/status.h"
+
+#include "base/banned.h"
+
+#define PROGRAMMED_POLL_MS 2
+
+struct run {
+    struct gw_loop *loop;
+    struct gw_source *source;
+    struct gw_proxy *proxy;
+    struct gw_admin *admin;
+    bool started;         /* the proxy's workers run */
+    bool published;       /* the first configuration went to the proxy */
+    bool programmed;      /* ... and every worker serves the latest one */
+    uint64_t publish_ms;  /* loop time of the latest publish */
+    double start_time;    /* process start, seconds since the epoch */
+    struct gw_timer poll; /* until the latest publish is programmed */
+};
+
+static double
+real_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+run_usage(FILE *f)
+{
+    fprintf(f, "usage: gatehouse run -f DIR [--address-pool CIDR] [--workers N]\n"
+               "                     [--admin ADDR:PORT] [--log-format json|text]\n"
+               "                     [--access-log json|text|off] [--controller-name NAME]\n"
+               "\n"
+               "Serves the Gateway API objects under DIR (every *.yaml, *.yml and *.json,\n"
+               "recursively) and reloads when a file changes or on SIGHUP. A file that no\n"
+               "longer parses keeps its last good version in force; an invalid object is\n"
+               "left out alone. SIGTERM or SIGINT drains in-flight requests and exits.\n"
+               "\n"
+               "  -f, --filename DIR         the manifest directory (or one file's directory)\n"
+               "      --address-pool CIDR    addresses for Gateways without spec.addresses\n"
+               "      --workers N            data-plane threads (default: one per CPU)\n"
+               "      --admin ADDR:PORT      admin server (default 127.0.0.1:9901): /healthz,\n"
+               "                             /readyz, /status, /config, /metrics\n"
+               "      --log-format FORMAT    text (default) or json\n"
+               "      --access-log FORMAT    off (default), text or json, on stdout\n"
+               "      --controller-name NAME the GatewayClass controllerName to own\n"
+               "                             (default " GW_CONTROLLER_NAME ")\n"
+               "  -h, --help                 this text\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Glue between the source, the proxy and the admin server                  */
+
+static void
+on_poll(struct gw_timer *t)
+{
+    struct run *r = t->data;
+    if (!gw_proxy_is_current(r->proxy)) {
+        gw_timer_start(&r->poll, PROGRAMMED_POLL_MS);
+        return;
+    }
+    bool first = !r->programmed;
+    r->programmed = true;
+    struct gw_buf errs;
+    gw_buf_init(&errs, 64 * 1024);
+    gw_proxy_port_errors(r->proxy, &errs);
+    for (char *line = errs.p, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (*line)
+            gw_log_error("listener: %s", line);
+    }
+    gw_buf_release(&errs);
+    gw_log_info("%s programmed in %llu ms", first ? "configuration" : "new configuration",
+                (unsigned long long)(gw_loop_now(r->loop) - r->publish_ms));
+    if (first)
+        gw_log_info("ready: %.3f s after start", real_now() - r->start_time);
+}
+
+static void
+on_publish(void *data, struct gw_ir *ir)
+{
+    struct run *r = data;
+    gw_proxy_publish(r->proxy, ir);
+    r->published = true;
+    gw_loop_update_time(r->loop);
+    r->publish_ms = gw_loop_now(r->loop);
+    gw_timer_start(&r->poll, 0);
+}
+
+static bool
+hook_ready(void *data)
+{
+    struct run *r = data;
+    return r->published && gw_proxy_is_current(r->proxy);
+}
+
+static int
+hook_status(void *data, struct gw_buf *out)
+{
+    struct run *r = data;
+    return gw_source_status_format(r->source, out);
+}
+
+static int
+hook_config(void *data, struct gw_buf *out)
+{
+    struct run *r = data;
+    return gw_admin_ir_format_json(gw_source_ir(r->source), out);
+}
+
+static int
+hook_metrics(void *data, struct gw_buf *out)
+{
+    struct run *r = data;
+    int rc = gw_buf_appendf(out,
+                            "# HELP gatehouse_build_info Version of the running binary.\n"
+                            "# TYPE gatehouse_build_info gauge\n"
+                            "gatehouse_build_info{version=\"%s\"} 1\n"
+                            "# HELP gatehouse_start_time_seconds When the process started.\n"
+                            "# TYPE gatehouse_start_time_seconds gauge\n"
+                            "gatehouse_start_time_seconds %.3f\n"
+                            "# HELP gatehouse_ready Whether the latest configuration is "
+                            "programmed on every worker.\n"
+                            "# TYPE gatehouse_ready gauge\n"
+                            "gatehouse_ready %d\n",
+                            GW_VERSION, r->start_time, hook_ready(r) ? 1 : 0);
+    if (rc == 0)
+        rc = gw_source_metrics_format(r->source, out);
+    if (rc == 0)
+        rc = gw_proxy_metrics_format(r->proxy, out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The command                                                              */
+
+static int
+parse_format(const char *what, const char *v, bool off_ok, int *out)
+{
+    if (!strcmp(v, "text"))
+        *out = 1;
+    else if (!strcmp(v, "json"))
+        *out = 2;
+    else if (off_ok && !strcmp(v, "off"))
+        *out = 0;
+    else {
+        fprintf(stderr, "gatehouse run: %s must be %s, not '%s'\n", what,
+                off_ok ? "json, text or off" : "json or text", v);
+        return -1;
+    }
+    return 0;
+}
+
+int
+gw_cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"filename", required_argument, NULL, 'f'},
+        {"address-pool", required_argument, NULL, 'p'},
+        {"workers", required_argument, NULL, 'w'},
+        {"admin", required_argument, NULL, 'a'},
+        {"log-format", required_argument, NULL, 'l'},
+        {"access-log", required_argument, NULL, 'L'},
+        {"controller-name", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct run r = {.start_time = real_now()};
+    const char *dir = NULL, *admin_text = "127.0.0.1:9901";
+    struct gw_status_opts sopts = {0};
+    struct gw_proxy_opts popts;
+    gw_proxy_opts_default(&popts);
+    int log_format = 1, access = 0, c;
+    uint64_t workers = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            dir = optarg;
+            break;
+        case 'p':
+            sopts.address_pool = optarg;
+            break;
+        case 'w':
+            if (gw_str_to_u64(gw_str_from(optarg), 1024, &workers) < 0 || workers == 0) {
+                fprintf(stderr, "gatehouse run: --workers must be 1..1024, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'a':
+            admin_text = optarg;
+            break;
+        case 'l':
+            if (parse_format("--log-format", optarg, false, &log_format) < 0)
+                return 2;
+            break;
+        case 'L':
+            if (parse_format("--access-log", optarg, true, &access) < 0)
+                return 2;
+            break;
+        case 'c':
+            sopts.controller_name = optarg;
+            break;
+        case 'h':
+            run_usage(stdout);
+            return 0;
+        default:
+            run_usage(stderr);
+            return 2;
+        }
+    }
+    if (!dir || optind != argc) {
+        run_usage(stderr);
+        return 2;
+    }
+    char admin_addr[64];
+    uint16_t admin_port;
+    if (gw_admin_addr_parse(admin_text, admin_addr, sizeof(admin_addr), &admin_port) < 0) {
+        fprintf(stderr, "gatehouse run: --admin must be ADDR:PORT, not '%s'\n", admin_text);
+        return 2;
+    }
+    gw_log_set_json(log_format == 2);
+    popts.workers = (unsigned)workers;
+    popts.access_log = access == 2   ? GW_PROXY_LOG_JSON
+                       : access == 1 ? GW_PROXY_LOG_TEXT
+                                     : GW_PROXY_LOG_OFF;
+
+    int status = 1, rc;
+    if ((rc = gw_loop_new(&r.loop)) < 0) {
+        gw_log_error("event loop: %s", gw_strerror(rc));
+        return 1;
+    }
+    gw_timer_init(r.loop, &r.poll, on_poll, &r);
+    if ((rc = gw_loop_stop_on_signals(r.loop)) < 0) {
+        gw_log_error("signals: %s", gw_strerror(rc));
+        goto out;
+    }
+    static const struct gw_admin_hooks hooks_tmpl = {
+        .is_ready = hook_ready,
+        .status = hook_status,
+        .config = hook_config,
+        .metrics = hook_metrics,
+    };
+    struct gw_admin_hooks hooks = hooks_tmpl;
+    hooks.data = &r;
+    if ((rc = gw_admin_new(r.loop, admin_addr, admin_port, &hooks, &r.admin)) < 0) {
+        gw_log_error("admin: listen on %s: %s", admin_text, gw_strerror(rc));
+        goto out;
+    }
+    if ((rc = gw_proxy_new(&popts, &r.proxy)) < 0) {
+        gw_log_error("proxy: %s", gw_strerror(rc));
+        goto out;
+    }
+    struct gw_source_opts srcopts = {.dir = dir, .status = &sopts};
+    if ((rc = gw_source_new(&srcopts, &r.source)) < 0) {
+        gw_log_error("source: %s", gw_strerror(rc));
+        goto out;
+    }
+    gw_source_on_publish(r.source, on_publish, &r);
+    if ((rc = gw_source_watch(r.source, r.loop)) < 0) {
+        gw_log_error("watch %s: %s", dir, gw_strerror(rc));
+        goto out;
+    }
+    if ((rc = gw_source_reload(r.source)) < 0) {
+        gw_log_error("%s: the configuration cannot be translated: %s%s", dir, gw_strerror(rc),
+                     sopts.address_pool ? " (is --address-pool a valid CIDR?)" : "");
+        goto out;
+    }
+    if ((rc = gw_proxy_start(r.proxy)) < 0) {
+        gw_log_error("proxy: start: %s", gw_strerror(rc));
+        goto out;
+    }
+    r.started = true;
+    gw_log_info("gatehouse run: serving %s; admin on http://%s%s%s:%u", dir,
+                strchr(admin_addr, ':') ? "[" : "", *admin_addr ? admin_addr : "0.0.0.0",
+                strchr(admin_addr, ':') ? "]" : "", gw_admin_port(r.admin));
+    if ((rc = gw_loop_run(r.loop)) < 0) {
+        gw_log_error("event loop: %s", gw_strerror(rc));
+        goto out;
+    }
+    gw_log_info("stopping: draining in-flight requests (up to %u ms)", popts.drain_timeout_ms);
+    status = 0;
+out:
+    gw_timer_stop(&r.poll);
+    /* The admin server goes first: nothing answers /readyz during the drain. */
+    gw_admin_free(r.admin);
+    if (r.started)
+        gw_proxy_drain(r.proxy);
+    if (r.proxy)
+        gw_proxy_free(r.proxy);
+    gw_source_free(r.source);
+    gw_loop_free(r.loop);
+    if (status == 0)
+        gw_log_info("stopped");
+    return status;
+}
