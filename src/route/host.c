@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * route: hostnames. The hash table every lookup of the router uses (trie
+ * children, exact hostnames, wildcard suffixes), hostname selection by
+ * exact name, longest wildcard suffix and catch-all, and the normalisation
+ * of a request's Host into the lower-case name the tables are keyed by.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "route/internal.h"
+
+#include "base/banned.h"
+
+uint64_t
+route_hash(uint32_t ctx, const char *p, size_t len)
+{
+    /* FNV-1a over the context then the bytes, with a final avalanche so
+     * the low bits that pick the slot depend on every byte. */
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < 4; i++) {
+        h ^= (ctx >> (8 * i)) & 0xff;
+        h *= 0x100000001b3ULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h ? h : 1;
+}
+
+void
+route_htab_init(struct route_htab *t)
+{
+    t->v = NULL;
+    t->mask = 0;
+    t->n = 0;
+}
+
+void
+route_htab_release(struct route_htab *t)
+{
+    free(t->v);
+    route_htab_init(t);
+}
+
+static void
+htab_insert(struct route_htab *t, const struct route_htab_entry *e)
+{
+    size_t i = e->hash & t->mask;
+    while (t->v[i].hash)
+        i = (i + 1) & t->mask;
+    t->v[i] = *e;
+}
+
+uint32_t
+route_htab_get(const struct route_htab *t, uint64_t hash, uint32_t ctx, const char *key, size_t len)
+{
+    if (!t->v)
+        return ROUTE_NONE;
+    for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+        const struct route_htab_entry *e = &t->v[i];
+        if (!e->hash)
+            return ROUTE_NONE;
+        if (e->hash == hash && e->ctx == ctx && e->len == len && memcmp(e->key, key, len) == 0)
+            return e->val;
+    }
+}
+
+uint32_t
+route_htab_put(struct route_htab *t, uint32_t ctx, const char *key, size_t len, uint32_t val)
+{
+    uint64_t h = route_hash(ctx, key, len);
+    uint32_t old = route_htab_get(t, h, ctx, key, len);
+    if (old != ROUTE_NONE)
+        return old;
+    /* Load factor at most 1/2: probes stay short on the hot path. */
+    if ((t->n + 1) * 2 > (t->v ? t->mask + 1 : 0)) {
+        size_t cap = t->v ? (t->mask + 1) * 2 : 16;
+        struct route_htab old_t = *t;
+        t->v = gw_xcalloc(cap, sizeof(*t->v));
+        t->mask = cap - 1;
+        if (old_t.v) {
+            for (size_t i = 0; i <= old_t.mask; i++)
+                if (old_t.v[i].hash)
+                    htab_insert(t, &old_t.v[i]);
+            free(old_t.v);
+        }
+    }
+    struct route_htab_entry e = {h, key, (uint32_t)len, ctx, val};
+    htab_insert(t, &e);
+    t->n++;
+    return val;
+}
+
+void
+route_hostsel_init(struct route_hostsel *s)
+{
+    route_htab_init(&s->exact);
+    route_htab_init(&s->wild);
+    s->any = ROUTE_NONE;
+    s->has_wild = false;
+}
+
+void
+route_hostsel_release(struct route_hostsel *s)
+{
+    route_htab_release(&s->exact);
+    route_htab_release(&s->wild);
+}
+
+static char *
+arena_lower(struct gw_arena *a, const char *s, size_t n)
+{
+    char *d = gw_arena_strndup(a, s, n);
+    for (size_t i = 0; i < n; i++)
+        if (d[i] >= 'A' && d[i] <= 'Z')
+            d[i] = (char)(d[i] - 'A' + 'a');
+    return d;
+}
+
+void
+route_hostsel_add(struct route_hostsel *s, struct gw_arena *a, const char *pattern, uint32_t val)
+{
+    if (!pattern || strcmp(pattern, "*") == 0 || pattern[0] == '\0') {
+        if (s->any == ROUTE_NONE)
+            s->any = val;
+        return;
+    }
+    size_t n = strlen(pattern);
+    if (n >= 2 && pattern[0] == '*' && pattern[1] == '.') {
+        char *k = arena_lower(a, pattern + 1, n - 1); /* ".example.com" */
+        route_htab_put(&s->wild, 0, k, n - 1, val);
+        s->has_wild = true;
+        return;
+    }
+    char *k = arena_lower(a, pattern, n);
+    route_htab_put(&s->exact, 0, k, n, val);
+}
+
+size_t
+route_hostsel_find(const struct route_hostsel *s, struct gw_str host, uint32_t *vals, size_t max)
+{
+    size_t n = 0;
+    if (max == 0)
+        return 0;
+    if (host.len > 0) {
+        uint32_t v =
+            route_htab_get(&s->exact, route_hash(0, host.p, host.len), 0, host.p, host.len);
+        if (v != ROUTE_NONE)
+            vals[n++] = v;
+        /* Each '.' after a non-empty first label starts a candidate suffix,
+         * longest first: "a.b.c" tries ".b.c" then ".c". */
+        if (s->has_wild) {
+            for (size_t i = 1; i < host.len && n < max; i++) {
+                if (host.p[i] != '.')
+                    continue;
+                const char *k = host.p + i;
+                size_t kl = host.len - i;
+                v = route_htab_get(&s->wild, route_hash(0, k, kl), 0, k, kl);
+                if (v != ROUTE_NONE)
+                    vals[n++] = v;
+            }
+        }
+    }
+    if (s->any != ROUTE_NONE && n < max)
+        vals[n++] = s->any;
+    return n;
+}
+
+static bool
+is_host_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+}
+
+static bool
+is_port(const char *p, size_t n)
+{
+    /* RFC 3986: port = *DIGIT, so "h.test:" is allowed; at most 65535. */
+    unsigned v = 0;
+    if (n > 5)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        v = v * 10 + (unsigned)(p[i] - '0');
+    }
+    return v <= 65535;
+}
+
+int
+gw_route_host_normalize(struct gw_str in, char *buf, size_t cap, struct gw_str *out)
+{
+    *out = (struct gw_str){buf, 0};
+    if (in.len == 0)
+        return 0;
+    size_t end; /* end of the host part */
+    if (in.p[0] == '[') {
+        const char *rb = memchr(in.p, ']', in.len);
+        if (!rb)
+            return GW_EPARSE;
+        end = (size_t)(rb - in.p) + 1;
+        if (end < 4) /* "[::]" is the shortest literal */
+            return GW_EPARSE;
+        for (size_t i = 1; i + 1 < end; i++) {
+            unsigned char c = (unsigned char)in.p[i];
+            bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+            if (!hex && c != ':' && c != '.')
+                return GW_EPARSE;
+        }
+    } else {
+        end = 0;
+        while (end < in.len && in.p[end] != ':') {
+            if (!is_host_char((unsigned char)in.p[end]))
+                return GW_EPARSE;
+            end++;
+        }
+    }
+    if (end < in.len && (in.p[end] != ':' || !is_port(in.p + end + 1, in.len - end - 1)))
+        return GW_EPARSE;
+    size_t n = end;
+    if (in.p[0] != '[') {
+        if (n > 0 && in.p[n - 1] == '.')
+            n--;
+        if (n == 0)
+            return GW_EPARSE;
+        /* No empty labels: "a..b", ".a". */
+        if (in.p[0] == '.')
+            return GW_EPARSE;
+        for (size_t i = 1; i < n; i++)
+            if (in.p[i] == '.' && in.p[i - 1] == '.')
+                return GW_EPARSE;
+    }
+    if (n > 253 || n > cap)
+        return GW_ELIMIT;
+    for (size_t i = 0; i < n; i++) {
+        char c = in.p[i];
+        buf[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    out->len = n;
+    return 0;
+}

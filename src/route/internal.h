@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * route internals: the compiled shapes gw_router_build produces and the
+ * small helpers router.c, host.c and filter.c share. Never included outside
+ * src/route.
+ */
+#ifndef GW_ROUTE_INTERNAL_H
+#define GW_ROUTE_INTERNAL_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "route/route.h"
+
+#define ROUTE_NONE UINT32_MAX
+
+/* Longest hostname we look at (DNS: 253, plus brackets for IPv6 literals). */
+#define ROUTE_HOST_MAX 256
+
+/* Open-addressing hash table from a byte string (plus a 32-bit context, the
+ * parent trie node) to a 32-bit value. Keys are borrowed from the IR. */
+struct route_htab_entry {
+    uint64_t hash; /* 0: empty slot */
+    const char *key;
+    uint32_t len;
+    uint32_t ctx;
+    uint32_t val;
+};
+
+struct route_htab {
+    struct route_htab_entry *v;
+    size_t mask; /* capacity - 1; capacity a power of two */
+    size_t n;
+};
+
+uint64_t route_hash(uint32_t ctx, const char *p, size_t len);
+void route_htab_init(struct route_htab *t);
+void route_htab_release(struct route_htab *t);
+/* Inserts (ctx, key) -> val unless present; returns the value now stored. */
+uint32_t route_htab_put(struct route_htab *t, uint32_t ctx, const char *key, size_t len,
+                        uint32_t val);
+/* ROUTE_NONE when absent. hash must be route_hash(ctx, key, len). */
+uint32_t route_htab_get(const struct route_htab *t, uint64_t hash, uint32_t ctx, const char *key,
+                        size_t len);
+
+/*
+ * Hostname selection shared by listeners (per port) and vhosts (per
+ * listener): exact names hashed, wildcards "*.suffix" hashed by ".suffix"
+ * and found by trying the host's suffixes longest first, "*" last.
+ * Lower-case keys.
+ */
+struct route_hostsel {
+    struct route_htab exact;
+    struct route_htab wild;
+    uint32_t any; /* ROUTE_NONE if none */
+    bool has_wild;
+};
+
+void route_hostsel_init(struct route_hostsel *s);
+void route_hostsel_release(struct route_hostsel *s);
+/* Adds pattern (NULL or "*": catch-all) -> val; the first one added wins.
+ * The lower-cased key is copied to a. */
+void route_hostsel_add(struct route_hostsel *s, struct gw_arena *a, const char *pattern,
+                       uint32_t val);
+/*
+ * Writes up to max values matching host (normalised), most specific first:
+ * the exact entry, then the wildcards by decreasing suffix length, then the
+ * catch-all. Returns how many.
+ */
+size_t route_hostsel_find(const struct route_hostsel *s, struct gw_str host, uint32_t *vals,
+                          size_t max);
+
+/* Per (rule, match) compiled conditions. */
+struct route_kv {
+    struct gw_str name, value;
+    pcre2_code *re; /* regex: NULL when the pattern failed (never holds) */
+    bool regex;
+};
+
+struct route_cond {
+    const struct gw_ir_route *ir;
+    pcre2_code *path_re; /* REGEX paths */
+    bool broken;         /* a pattern or path did not compile: never holds */
+    size_t prefix_len;   /* PathPrefix: prefix length without trailing '/' */
+    struct gw_str method;
+    bool has_method;
+    struct route_kv *headers, *query;
+    size_t nheaders, nquery;
+};
+
+struct route_list {
+    uint32_t *v;
+    uint32_t n, cap;
+};
+
+struct route_node {
+    struct route_list prefix; /* PathPrefix routes ending here, ascending */
+    struct route_list exact;  /* Exact routes ending here, ascending */
+};
+
+struct route_vhost {
+    const struct gw_ir_vhost *ir;
+    struct route_cond *conds; /* one per ir->routes[i] */
+    uint32_t root;            /* trie node */
+    struct route_list regex;  /* REGEX path routes, ascending */
+};
+
+struct route_listener {
+    const struct gw_ir_listener *ir;
+    struct route_vhost *vhosts;
+    size_t nvhosts;
+    struct route_hostsel sel; /* host -> vhost index */
+};
+
+struct route_port {
+    const struct gw_ir_port *ir;
+    struct route_listener *listeners;
+    size_t nlisteners;
+    struct route_hostsel sel;     /* host -> HTTP(S) listener index */
+    struct route_hostsel sel_all; /* host or SNI -> any listener index */
+};
+
+struct gw_router {
+    const struct gw_ir *ir;
+    struct gw_arena arena; /* conditions, keys, compiled shapes */
+    struct route_port *ports;
+    size_t nports;
+    struct route_node *nodes;
+    size_t nnodes, capnodes;
+    struct route_htab children; /* (parent node, segment) -> child node */
+    pcre2_match_context *mctx;
+    size_t regex_errors;
+    size_t memory;
+};
+
+/* Full match of re on s with the router's limits. False on no match or any
+ * error (limits hit included). */
+bool route_regex_match(const struct gw_router *r, const pcre2_code *re, struct gw_str s);
+
+#endif /* GW_ROUTE_INTERNAL_H */

@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * route: compiling an IR into the router, and matching a request against
+ * it. Per vhost, Exact and PathPrefix matches hang off the nodes of a
+ * segment trie whose children are found through one hash table keyed by
+ * (parent node, segment); every node keeps its routes as ascending IR
+ * indices. Matching walks the request path once, then looks at the lists
+ * it passed, deepest first, stopping in each list at the best index found
+ * so far: the smallest index whose conditions hold wins, which is what a
+ * linear scan in IR (precedence) order returns.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "route/internal.h"
+
+#include "base/banned.h"
+
+/* PCRE2 limits: a pathological pattern gives up (no match) instead of
+ * burning a worker. */
+#define REGEX_MATCH_LIMIT 100000
+#define REGEX_DEPTH_LIMIT 1000
+#define REGEX_HEAP_LIMIT  1024 /* KiB */
+
+/* Buffers on the matching thread's stack. */
+#define JOIN_MAX    4096 /* a repeated header's field lines joined */
+#define QUERY_MAX   2048 /* one decoded query value, for a regex */
+#define WALK_MAX    64   /* trie nodes remembered for the deepest-first scan */
+#define VHOST_TRIES 16   /* vhosts tried for one host (exact, wildcards, "*") */
+
+/* ------------------------------------------------------------------------ */
+/* Build                                                                    */
+
+static uint32_t
+node_new(struct gw_router *r)
+{
+    r->nodes = gw_xgrow(r->nodes, &r->capnodes, r->nnodes + 1, sizeof(*r->nodes));
+    memset(&r->nodes[r->nnodes], 0, sizeof(r->nodes[0]));
+    return (uint32_t)r->nnodes++;
+}
+
+static void
+list_push(struct route_list *l, uint32_t v)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap;
+        l->v = gw_xgrow(l->v, &cap, (size_t)l->n + 1, sizeof(*l->v));
+        l->cap = (uint32_t)cap;
+    }
+    l->v[l->n++] = v;
+}
+
+/* Walks (creating) the trie below from for the segments of s ("a/b/" is
+ * "a", "b", ""). Returns the last node. */
+static uint32_t
+trie_insert(struct gw_router *r, uint32_t from, const char *s, size_t n)
+{
+    uint32_t node = from;
+    size_t i = 0;
+    for (;;) {
+        size_t j = i;
+        while (j < n && s[j] != '/')
+            j++;
+        uint64_t h = route_hash(node, s + i, j - i);
+        uint32_t child = route_htab_get(&r->children, h, node, s + i, j - i);
+        if (child == ROUTE_NONE) {
+            child = node_new(r);
+            route_htab_put(&r->children, node, s + i, j - i, child);
+        }
+        node = child;
+        if (j >= n)
+            return node;
+        i = j + 1;
+    }
+}
+
+GW_PRINTF(4, 5)
+
+static void
+route_diag(struct gw_diags *d, const struct gw_ir_route *ir, const char *field, const char *fmt,
+           ...)
+{
+    if (!d)
+        return;
+    /* ir->route is "Kind ns/name". */
+    const char *full = ir->route ? ir->route : "";
+    const char *sp = strchr(full, ' ');
+    char *kind = sp ? gw_xstrndup(full, (size_t)(sp - full)) : gw_xstrdup("HTTPRoute");
+    const char *nsname = sp ? sp + 1 : full;
+    const char *slash = strchr(nsname, '/');
+    char *ns = slash ? gw_xstrndup(nsname, (size_t)(slash - nsname)) : NULL;
+    const char *name = slash ? slash + 1 : nsname;
+    char path[128];
+    snprintf(path, sizeof(path), "spec.rules[%u].matches[%u].%s", ir->rule_index, ir->match_index,
+             field);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    gw_diags_add(d, GW_SEV_ERROR, (struct gw_pos){0}, kind, ns, name, path, "%s", msg);
+    free(kind);
+    free(ns);
+}
+
+static pcre2_code *
+regex_compile(struct gw_router *r, struct gw_diags *diags, const struct gw_ir_route *ir,
+              const char *field, const char *pattern)
+{
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(pattern ? pattern : ""), PCRE2_ZERO_TERMINATED,
+                                   PCRE2_ANCHORED | PCRE2_ENDANCHORED, &err, &off, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[160];
+        pcre2_get_error_message(err, msg, sizeof(msg));
+        r->regex_errors++;
+        route_diag(diags, ir, field, "regular expression does not compile at offset %zu: %s",
+                   (size_t)off, (const char *)msg);
+        return NULL;
+    }
+    /* JIT when the platform has it; the interpreter otherwise. */
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    size_t sz = 0;
+    if (pcre2_pattern_info(re, PCRE2_INFO_SIZE, &sz) == 0)
+        r->memory += sz;
+    return re;
+}
+
+static void
+kv_compile(struct gw_router *r, struct gw_diags *diags, const struct gw_ir_route *ir,
+           const struct gw_ir_match_kv *in, size_t n, const char *what, struct route_kv **out,
+           bool *broken)
+{
+    *out = n ? gw_arena_alloc(&r->arena, n * sizeof(**out)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct route_kv *kv = &(*out)[i];
+        kv->name = gw_str_from(in[i].name);
+        kv->value = gw_str_from(in[i].value);
+        kv->regex = in[i].regex;
+        if (kv->regex) {
+            char field[64];
+            snprintf(field, sizeof(field), "%s[%zu].value", what, i);
+            kv->re = regex_compile(r, diags, ir, field, in[i].value);
+            if (!kv->re)
+                *broken = true;
+        }
+    }
+}
+
+static void
+vhost_compile(struct gw_router *r, struct gw_diags *diags, const struct gw_ir_vhost *ir,
+              struct route_vhost *vh)
+{
+    vh->ir = ir;
+    vh->root = node_new(r);
+    vh->conds = ir->nroutes ? gw_arena_alloc(&r->arena, ir->nroutes * sizeof(*vh->conds)) : NULL;
+    for (size_t i = 0; i < ir->nroutes; i++) {
+        const struct gw_ir_route *rt = &ir->routes[i];
+        struct route_cond *c = &vh->conds[i];
+        c->ir = rt;
+        c->has_method = rt->method != NULL;
+        c->method = gw_str_from(rt->method);
+        kv_compile(r, diags, rt, rt->headers, rt->nheaders, "headers", &c->headers, &c->broken);
+        c->nheaders = rt->nheaders;
+        kv_compile(r, diags, rt, rt->query, rt->nquery, "queryParams", &c->query, &c->broken);
+        c->nquery = rt->nquery;
+        const char *p = rt->path ? rt->path : "/";
+        size_t n = strlen(p);
+        if (rt->path_type == GW_IR_PATH_REGEX) {
+            c->path_re = regex_compile(r, diags, rt, "path.value", p);
+            if (!c->path_re)
+                c->broken = true;
+            list_push(&vh->regex, (uint32_t)i);
+            continue;
+        }
+        if (n == 0 || p[0] != '/') {
+            c->broken = true;
+            route_diag(diags, rt, "path.value", "path \"%s\" does not start with '/'", p);
+            continue;
+        }
+        uint32_t node;
+        if (rt->path_type == GW_IR_PATH_EXACT) {
+            node = trie_insert(r, vh->root, p + 1, n - 1);
+            c->prefix_len = n;
+            list_push(&r->nodes[node].exact, (uint32_t)i);
+        } else {
+            /* PathPrefix: one trailing '/' is ignored; "/" is the root. */
+            size_t plen = p[n - 1] == '/' ? n - 1 : n;
+            node = plen == 0 ? vh->root : trie_insert(r, vh->root, p + 1, plen - 1);
+            c->prefix_len = plen;
+            list_push(&r->nodes[node].prefix, (uint32_t)i);
+        }
+    }
+}
+
+int
+gw_router_build(const struct gw_ir *ir, struct gw_diags *diags, struct gw_router **out)
+{
+    *out = NULL;
+    struct gw_router *r = gw_xcalloc(1, sizeof(*r));
+    r->ir = ir;
+    gw_arena_init(&r->arena, 64 * 1024);
+    route_htab_init(&r->children);
+    r->mctx = pcre2_match_context_create(NULL);
+    if (!r->mctx) {
+        gw_router_free(r);
+        return GW_ENOMEM;
+    }
+    pcre2_set_match_limit(r->mctx, REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(r->mctx, REGEX_DEPTH_LIMIT);
+    pcre2_set_heap_limit(r->mctx, REGEX_HEAP_LIMIT);
+
+    r->nports = ir->nports;
+    r->ports = ir->nports ? gw_arena_alloc(&r->arena, ir->nports * sizeof(*r->ports)) : NULL;
+    for (size_t pi = 0; pi < ir->nports; pi++) {
+        const struct gw_ir_port *ip = &ir->ports[pi];
+        struct route_port *rp = &r->ports[pi];
+        rp->ir = ip;
+        route_hostsel_init(&rp->sel);
+        route_hostsel_init(&rp->sel_all);
+        rp->nlisteners = ip->nlisteners;
+        rp->listeners = ip->nlisteners
+                            ? gw_arena_alloc(&r->arena, ip->nlisteners * sizeof(*rp->listeners))
+                            : NULL;
+        for (size_t li = 0; li < ip->nlisteners; li++) {
+            const struct gw_ir_listener *il = &ip->listeners[li];
+            struct route_listener *rl = &rp->listeners[li];
+            rl->ir = il;
+            route_hostsel_init(&rl->sel);
+            route_hostsel_add(&rp->sel_all, &r->arena, il->hostname, (uint32_t)li);
+            if (il->proto != GW_IR_HTTP && il->proto != GW_IR_HTTPS)
+                continue;
+            route_hostsel_add(&rp->sel, &r->arena, il->hostname, (uint32_t)li);
+            rl->nvhosts = il->nvhosts;
+            rl->vhosts =
+                il->nvhosts ? gw_arena_alloc(&r->arena, il->nvhosts * sizeof(*rl->vhosts)) : NULL;
+            for (size_t vi = 0; vi < il->nvhosts; vi++) {
+                vhost_compile(r, diags, &il->vhosts[vi], &rl->vhosts[vi]);
+                route_hostsel_add(&rl->sel, &r->arena, il->vhosts[vi].hostname, (uint32_t)vi);
+            }
+        }
+    }
+    r->memory += gw_arena_total(&r->arena) + r->capnodes * sizeof(*r->nodes) +
+                 (r->children.mask + 1) * sizeof(struct route_htab_entry);
+    for (size_t i = 0; i < r->nnodes; i++)
+        r->memory += (r->nodes[i].prefix.cap + r->nodes[i].exact.cap) * sizeof(uint32_t);
+    *out = r;
+    return 0;
+}
+
+static void
+kv_free(struct route_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        pcre2_code_free(kv[i].re);
+}
+
+void
+gw_router_free(struct gw_router *r)
+{
+    if (!r)
+        return;
+    for (size_t pi = 0; pi < r->nports; pi++) {
+        struct route_port *rp = &r->ports[pi];
+        for (size_t li = 0; li < rp->nlisteners; li++) {
+            struct route_listener *rl = &rp->listeners[li];
+            for (size_t vi = 0; vi < rl->nvhosts; vi++) {
+                struct route_vhost *vh = &rl->vhosts[vi];
+                for (size_t i = 0; i < vh->ir->nroutes; i++) {
+                    pcre2_code_free(vh->conds[i].path_re);
+                    kv_free(vh->conds[i].headers, vh->conds[i].nheaders);
+                    kv_free(vh->conds[i].query, vh->conds[i].nquery);
+                }
+                free(vh->regex.v);
+            }
+            route_hostsel_release(&rl->sel);
+        }
+        route_hostsel_release(&rp->sel);
+        route_hostsel_release(&rp->sel_all);
+    }
+    for (size_t i = 0; i < r->nnodes; i++) {
+        free(r->nodes[i].prefix.v);
+        free(r->nodes[i].exact.v);
+    }
+    free(r->nodes);
+    route_htab_release(&r->children);
+    pcre2_match_context_free(r->mctx);
+    gw_arena_release(&r->arena);
+    free(r);
+}
+
+const struct gw_ir *
+gw_router_ir(const struct gw_router *r)
+{
+    return r->ir;
+}
+
+size_t
+gw_router_regex_errors(const struct gw_router *r)
+{
+    return r->regex_errors;
+}
+
+size_t
+gw_router_memory(const struct gw_router *r)
+{
+    return r->memory;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Match                                                                    */
+
+bool
+route_regex_match(const struct gw_router *r, const pcre2_code *re, struct gw_str s)
+{
+    /* One match block per thread, made once: no allocation per request
+     * (the interpreter keeps its backtracking frames in it, too). */
+    static _Thread_local pcre2_match_data *md;
+    if (!re)
+        return false;
+    if (!md) {
+        md = pcre2_match_data_create(1, NULL);
+        if (!md)
+            return false;
+    }
+    int rc = pcre2_match(re, (PCRE2_SPTR)(s.p ? s.p : ""), s.len, 0, 0, md, r->mctx);
+    return rc >= 0;
+}
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes one byte of a query component at p[*i] (a malformed escape is
+ * taken literally). */
+static char
+pct_next(const char *p, size_t n, size_t *i)
+{
+    if (p[*i] == '%' && *i + 2 < n) {
+        int hi = hexval(p[*i + 1]), lo = hexval(p[*i + 2]);
+        if (hi >= 0 && lo >= 0) {
+            *i += 3;
+            return (char)(hi * 16 + lo);
+        }
+    }
+    return p[(*i)++];
+}
+
+static bool
+pct_eq(const char *p, size_t n, struct gw_str want)
+{
+    size_t i = 0, k = 0;
+    while (i < n) {
+        if (k >= want.len || pct_next(p, n, &i) != want.p[k])
+            return false;
+        k++;
+    }
+    return k == want.len;
+}
+
+static bool
+query_holds(const struct gw_router *r, const struct route_kv *kv, struct gw_str q)
+{
+    size_t i = 0;
+    while (i < q.len) {
+        size_t j = i;
+        while (j < q.len && q.p[j] != '&')
+            j++;
+        size_t eq = i;
+        while (eq < j && q.p[eq] != '=')
+            eq++;
+        if (j > i && pct_eq(q.p + i, eq - i, kv->name)) {
+            const char *v = eq < j ? q.p + eq + 1 : q.p + j;
+            size_t vn = eq < j ? j - eq - 1 : 0;
+            if (!kv->regex)
+                return pct_eq(v, vn, kv->value);
+            char buf[QUERY_MAX];
+            size_t k = 0, x = 0;
+            while (x < vn) {
+                if (k == sizeof(buf))
+                    return false;
+                buf[k++] = pct_next(v, vn, &x);
+            }
+            return route_regex_match(r, kv->re, (struct gw_str){buf, k});
+        }
+        i = j + 1;
+    }
+    return false;
+}
+
+static bool
+header_holds(const struct gw_router *r, const struct route_kv *kv, const struct gw_route_req *req)
+{
+    const struct gw_h1_header *first = NULL;
+    size_t count = 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (gw_str_caseeq(req->headers[i].name, kv->name)) {
+            if (!first)
+                first = &req->headers[i];
+            count++;
+        }
+    }
+    if (!first)
+        return false;
+    if (count == 1)
+        return kv->regex ? route_regex_match(r, kv->re, first->value)
+                         : gw_str_eq(first->value, kv->value);
+    /* Several field lines: one value, joined with "," (RFC 9110 §5.3). */
+    char buf[JOIN_MAX];
+    size_t n = 0;
+    for (const struct gw_h1_header *h = first; h < req->headers + req->nheaders; h++) {
+        if (!gw_str_caseeq(h->name, kv->name))
+            continue;
+        size_t need = h->value.len + (n ? 1 : 0);
+        if (n + need > sizeof(buf))
+            return false;
+        if (n)
+            buf[n++] = ',';
+        if (h->value.len)
+            memcpy(buf + n, h->value.p, h->value.len);
+        n += h->value.len;
+    }
+    struct gw_str joined = {buf, n};
+    return kv->regex ? route_regex_match(r, kv->re, joined) : gw_str_eq(joined, kv->value);
+}
+
+static bool
+cond_holds(const struct gw_router *r, const struct route_cond *c, const struct gw_route_req *req)
+{
+    if (c->broken)
+        return false;
+    if (c->has_method && !gw_str_eq(req->method, c->method))
+        return false;
+    for (size_t i = 0; i < c->nheaders; i++)
+        if (!header_holds(r, &c->headers[i], req))
+            return false;
+    for (size_t i = 0; i < c->nquery; i++)
+        if (!query_holds(r, &c->query[i], req->query))
+            return false;
+    if (c->path_re && !route_regex_match(r, c->path_re, req->path))
+        return false;
+    return true;
+}
+
+/* The smallest index of l below best whose conditions hold, else best. */
+static uint32_t
+scan(const struct gw_router *r, const struct route_vhost *vh, const struct route_list *l,
+     uint32_t best, const struct gw_route_req *req)
+{
+    for (uint32_t i = 0; i < l->n; i++) {
+        uint32_t v = l->v[i];
+        if (v >= best)
+            break;
+        if (cond_holds(r, &vh->conds[v], req))
+            return v;
+    }
+    return best;
+}
+
+static uint32_t
+vhost_match(const struct gw_router *r, const struct route_vhost *vh, const struct gw_route_req *req)
+{
+    uint32_t best = ROUTE_NONE;
+    uint32_t walked[WALK_MAX];
+    size_t nwalked = 0;
+    uint32_t node = vh->root;
+    bool full = false;
+    const char *p = req->path.p + 1;
+    const char *end = req->path.p + req->path.len;
+    walked[nwalked++] = node;
+    for (;;) {
+        const char *s = p;
+        while (p < end && *p != '/')
+            p++;
+        size_t n = (size_t)(p - s);
+        uint32_t child = route_htab_get(&r->children, route_hash(node, s, n), node, s, n);
+        if (child == ROUTE_NONE)
+            break;
+        node = child;
+        if (nwalked == WALK_MAX) {
+            /* Very deep paths: the order of the scans only matters for
+             * speed, so the overflow is scanned at once. */
+            best = scan(r, vh, &r->nodes[node].prefix, best, req);
+        } else {
+            walked[nwalked++] = node;
+        }
+        if (p >= end) {
+            full = true;
+            break;
+        }
+        p++;
+    }
+    if (full)
+        best = scan(r, vh, &r->nodes[node].exact, best, req);
+    while (nwalked > 0)
+        best = scan(r, vh, &r->nodes[walked[--nwalked]].prefix, best, req);
+    return scan(r, vh, &vh->regex, best, req);
+}
+
+static enum gw_route_status
+finish(struct gw_route_result *out, enum gw_route_status s)
+{
+    out->status = s;
+    return s;
+}
+
+enum gw_route_status
+gw_router_match(const struct gw_router *r, const struct gw_ir_port *port,
+                const struct gw_route_req *req, struct gw_route_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!port || port < r->ir->ports || port >= r->ir->ports + r->ir->nports)
+        return finish(out, GW_ROUTE_NO_LISTENER);
+    const struct route_port *rp = &r->ports[port - r->ir->ports];
+    if (req->path.len == 0 || req->path.p[0] != '/')
+        return finish(out, GW_ROUTE_BAD_REQUEST);
+    char hbuf[ROUTE_HOST_MAX];
+    struct gw_str host;
+    if (gw_route_host_normalize(req->host, hbuf, sizeof(hbuf), &host) < 0)
+        return finish(out, GW_ROUTE_BAD_REQUEST);
+    uint32_t li;
+    if (route_hostsel_find(&rp->sel, host, &li, 1) == 0)
+        li = ROUTE_NONE;
+    if (req->sni.len) {
+        char sbuf[ROUTE_HOST_MAX];
+        struct gw_str sni;
+        uint32_t sli;
+        if (gw_route_host_normalize(req->sni, sbuf, sizeof(sbuf), &sni) == 0 &&
+            route_hostsel_find(&rp->sel, sni, &sli, 1) == 1 && sli != li)
+            return finish(out, GW_ROUTE_MISDIRECTED);
+    }
+    if (li == ROUTE_NONE)
+        return finish(out, GW_ROUTE_NO_LISTENER);
+    const struct route_listener *rl = &rp->listeners[li];
+    out->listener = rl->ir;
+    uint32_t vis[VHOST_TRIES];
+    size_t nv = route_hostsel_find(&rl->sel, host, vis, VHOST_TRIES);
+    if (nv == 0)
+        return finish(out, GW_ROUTE_NO_VHOST);
+    for (size_t i = 0; i < nv; i++) {
+        const struct route_vhost *vh = &rl->vhosts[vis[i]];
+        uint32_t best = vhost_match(r, vh, req);
+        if (best != ROUTE_NONE) {
+            const struct route_cond *c = &vh->conds[best];
+            out->vhost = vh->ir;
+            out->route = c->ir;
+            out->route_index = best;
+            out->prefix_len =
+                c->ir->path_type == GW_IR_PATH_EXACT || c->ir->path_type == GW_IR_PATH_REGEX
+                    ? req->path.len
+                    : c->prefix_len;
+            return finish(out, GW_ROUTE_OK);
+        }
+    }
+    return finish(out, GW_ROUTE_NO_ROUTE);
+}
+
+const struct gw_ir_listener *
+gw_router_listener_select(const struct gw_router *r, const struct gw_ir_port *port,
+                          struct gw_str hostname)
+{
+    if (!port || port < r->ir->ports || port >= r->ir->ports + r->ir->nports)
+        return NULL;
+    const struct route_port *rp = &r->ports[port - r->ir->ports];
+    char hbuf[ROUTE_HOST_MAX];
+    struct gw_str host;
+    uint32_t li;
+    if (gw_route_host_normalize(hostname, hbuf, sizeof(hbuf), &host) < 0 ||
+        route_hostsel_find(&rp->sel_all, host, &li, 1) == 0)
+        return NULL;
+    return rp->listeners[li].ir;
+}
+
+const char *
+gw_route_status_name(enum gw_route_status s)
+{
+    switch (s) {
+    case GW_ROUTE_OK:
+        return "OK";
+    case GW_ROUTE_NO_LISTENER:
+        return "no listener";
+    case GW_ROUTE_NO_VHOST:
+        return "no vhost";
+    case GW_ROUTE_NO_ROUTE:
+        return "no route";
+    case GW_ROUTE_BAD_REQUEST:
+        return "bad request";
+    case GW_ROUTE_MISDIRECTED:
+        return "misdirected";
+    }
+    return "?";
+}
