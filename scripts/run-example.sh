@@ -27,14 +27,22 @@ for v in 1 2; do
 done
 
 if "$bin" --help | grep -q '^  run '; then
-    "$bin" run -f "$dir" &
+    "$bin" run -f "$dir" --admin 127.0.0.1:9901 &
     pids="$pids $!"
+    # Wait (bounded) until the configuration is programmed.
+    i=0
+    while [ $i -lt 50 ] && ! curl -sf -o /dev/null http://127.0.0.1:9901/readyz 2>/dev/null; do
+        sleep 0.1
+        i=$((i + 1))
+    done
     cat <<'TXT'
 
 gatehouse is serving examples/quickstart on 127.0.0.1:8080. Try:
   curl -s -H 'Host: example.local' http://127.0.0.1:8080/hello          # 90% echo-v1, 10% echo-v2
   curl -s -H 'Host: example.local' -H 'env: canary' http://127.0.0.1:8080/  # always echo-v2
   curl -si -H 'Host: example.local' http://127.0.0.1:8080/old/page       # 301 to /new/page
+Edit a file under the example directory and it reloads. The admin server:
+  curl -s http://127.0.0.1:9901/readyz    # /status, /config, /metrics too
 TXT
 else
     cat <<'TXT'
