@@ -206,6 +206,11 @@ kvs(struct tr *t, const struct gw_value_match *v, size_t n)
 struct ent {
     const char *host;
     const struct rt *rt;
+    /* Match class, lower first. HTTP: Exact 0, RegularExpression 1 (before
+     * prefixes, which would shadow it; the spec leaves regex order to the
+     * implementation), PathPrefix 2. gRPC: service and method 0, service 1,
+     * method 2, regex 3, everything 4. */
+    int prec;
     struct gw_ir_route r;
 };
 
@@ -260,6 +265,7 @@ route_entries(struct tr *t, const struct rt *rt, const char *host, struct ent **
                 e->r = proto;
                 e->r.match_index = (unsigned)m;
                 int pt = mt->path ? mt->path->type : GW_PATH_PREFIX;
+                e->prec = pt == GW_PATH_EXACT ? 0 : pt == GW_PATH_REGEX ? 1 : 2;
                 e->r.path_type = pt == GW_PATH_EXACT   ? GW_IR_PATH_EXACT
                                  : pt == GW_PATH_REGEX ? GW_IR_PATH_REGEX
                                                        : GW_IR_PATH_PREFIX;
@@ -297,19 +303,24 @@ route_entries(struct tr *t, const struct rt *rt, const char *host, struct ent **
             const struct gw_grpc_method_match *mm = mt ? mt->method : NULL;
             const char *svc = mm ? mm->service : NULL, *meth = mm ? mm->method : NULL;
             if (mm && mm->type == GW_MATCH_REGEX) {
+                e->prec = 3;
                 e->r.path_type = GW_IR_PATH_REGEX;
                 e->r.path = gw_arena_sprintf(&t->ir->arena, "/%s/%s", svc ? svc : "[^/]+",
                                              meth ? meth : "[^/]+");
             } else if (svc && meth) {
+                e->prec = 0;
                 e->r.path_type = GW_IR_PATH_EXACT;
                 e->r.path = gw_arena_sprintf(&t->ir->arena, "/%s/%s", svc, meth);
             } else if (svc) {
+                e->prec = 1;
                 e->r.path_type = GW_IR_PATH_PREFIX;
                 e->r.path = gw_arena_sprintf(&t->ir->arena, "/%s", svc);
             } else if (meth) {
+                e->prec = 2;
                 e->r.path_type = GW_IR_PATH_REGEX;
                 e->r.path = gw_arena_sprintf(&t->ir->arena, "/[^/]+/%s", meth);
             } else {
+                e->prec = 4;
                 e->r.path_type = GW_IR_PATH_PREFIX;
                 e->r.path = "/";
             }
@@ -330,8 +341,8 @@ cmp_ent(const void *pa, const void *pb)
     int c = cmp_host(a->host, b->host);
     if (c)
         return c;
-    if (a->r.path_type != b->r.path_type)
-        return (int)a->r.path_type - (int)b->r.path_type;
+    if (a->prec != b->prec)
+        return a->prec - b->prec;
     size_t la = strlen(a->r.path), lb = strlen(b->r.path);
     if (a->r.path_type != GW_IR_PATH_EXACT && la != lb)
         return la > lb ? -1 : 1;

@@ -548,6 +548,8 @@ port_unavailable(struct tr *t)
 {
     for (size_t g = 0; g < t->ngws; g++) {
         struct gws *a = &t->gws[g];
+        if (!a->accepted)
+            continue; /* it binds nothing */
         for (size_t i = 0; i < a->nlis; i++) {
             struct lis *li = &a->lis[i];
             if (!li->accepted)
@@ -555,6 +557,8 @@ port_unavailable(struct tr *t)
             for (size_t h = 0; h < g && li->accepted; h++) {
                 struct gws *b = &t->gws[h];
                 bool shared = false;
+                if (!b->accepted)
+                    continue;
                 for (size_t x = 0; x < a->naddrs; x++)
                     for (size_t y = 0; y < b->naddrs; y++)
                         if (!strcmp(a->addrs[x], b->addrs[y]) || !strcmp(a->addrs[x], "0.0.0.0") ||
@@ -669,7 +673,7 @@ tr_gateways(struct tr *t)
             if (ls->gw != g || !ls->allowed)
                 continue;
             for (size_t i = 0; i < ls->n; i++)
-                if (g->lis[ls->first + i].accepted)
+                if (g->lis[ls->first + i].accepted && g->lis[ls->first + i].resolved)
                     ls->accepted = true;
             if (ls->accepted)
                 g->attached_sets++;
@@ -710,11 +714,13 @@ tr_gateways(struct tr *t)
             g->prog_msg = "Gateway is programmed";
         }
         /* A listener is programmed when it is accepted with its refs resolved
-         * and its Gateway is. */
+         * (or only some of its route kinds unknown) and its Gateway is. */
         for (size_t i = 0; i < g->nlis; i++) {
             struct lis *li = &g->lis[i];
+            bool refs_ok =
+                li->resolved || (!strcmp(li->rr_reason, "InvalidRouteKinds") && li->kinds != 0);
             li->programmed =
-                li->accepted && li->resolved && g->programmed && (!li->ls || li->ls->allowed);
+                li->accepted && refs_ok && g->programmed && (!li->ls || li->ls->allowed);
         }
     }
 }

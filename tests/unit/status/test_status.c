@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Units of the status module: hostname matching and intersection (both
+ * sides wildcards), the JSON and YAML writers, the feature table, IR
+ * reference counting, option errors, and a few translate facts checked
+ * directly on the value trees (rather than via golden files).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "load/load.h"
+#include "status/internal.h"
+#include "status/status.h"
+#include "tap.h"
+
+#include "base/banned.h"
+
+static void
+test_hostnames(void)
+{
+    ok(tr_host_matches("*.example.com", "a.example.com"), "wildcard matches one label");
+    ok(tr_host_matches("*.example.com", "a.b.example.com"), "wildcard matches several labels");
+    ok(!tr_host_matches("*.example.com", "example.com"), "wildcard never matches its suffix");
+    ok(!tr_host_matches("*.example.com", "aexample.com"), "wildcard needs the dot");
+    ok(tr_host_matches("Foo.Example.com", "foo.example.COM"), "exact is case-insensitive");
+    ok(tr_host_matches(NULL, "x"), "no hostname matches anything");
+
+    static const struct {
+        const char *l, *r, *want;
+    } cases[] = {
+        {NULL, NULL, "*"},
+        {NULL, "a.com", "a.com"},
+        {"a.com", NULL, "a.com"},
+        {"a.com", "a.com", "a.com"},
+        {"a.com", "b.com", NULL},
+        {"*.a.com", "x.a.com", "x.a.com"},
+        {"*.a.com", "a.com", NULL},
+        {"x.a.com", "*.a.com", "x.a.com"},
+        {"x.a.com", "*.b.com", NULL},
+        {"*.a.com", "*.a.com", "*.a.com"},
+        {"*.a.com", "*.x.a.com", "*.x.a.com"},
+        {"*.x.a.com", "*.a.com", "*.x.a.com"},
+        {"*.a.com", "*.b.com", NULL},
+        {"*.com", "*.a.com", "*.a.com"},
+    };
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(cases); i++)
+        is_str(tr_host_intersect(cases[i].l, cases[i].r), cases[i].want, "intersect(%s, %s)",
+               cases[i].l ? cases[i].l : "-", cases[i].r ? cases[i].r : "-");
+}
+
+static void
+test_writers(void)
+{
+    struct gw_arena a;
+    gw_arena_init(&a, 0);
+    struct gw_sv *o = gw_sv_new(&a, GW_SV_OBJ);
+    gw_sv_add_str(&a, o, "zeta", "z");
+    gw_sv_add_str(&a, o, "alpha", "True");
+    gw_sv_add_int(&a, o, "n", 42);
+    struct gw_sv *arr = gw_sv_add_arr(&a, o, "list");
+    struct gw_sv *e = gw_sv_add_obj(&a, arr, NULL);
+    gw_sv_add_str(&a, e, "k", "1970-01-01T00:00:00Z");
+    gw_sv_add_str(&a, e, "b", "127.0.0.1");
+    gw_sv_add_str(&a, arr, NULL, "8080");
+    gw_sv_add_str(&a, arr, NULL, "a: b");
+    gw_sv_add_arr(&a, o, "empty");
+    gw_sv_add_str(&a, o, "quote", "say \"hi\"\n");
+
+    struct gw_buf b;
+    gw_buf_init(&b, 1 << 16);
+    gw_sv_format_yaml(o, &b);
+    is_str(b.p,
+           "alpha: \"True\"\n"
+           "empty: []\n"
+           "list:\n"
+           "- b: 127.0.0.1\n"
+           "  k: \"1970-01-01T00:00:00Z\"\n"
+           "- \"8080\"\n"
+           "- \"a: b\"\n"
+           "n: 42\n"
+           "quote: \"say \\\"hi\\\"\\n\"\n"
+           "zeta: z\n",
+           "YAML: sorted keys, lists under their key, quoting");
+    gw_buf_reset(&b);
+    gw_sv_format_json(o, &b);
+    is_str(b.p,
+           "{\n"
+           "  \"zeta\": \"z\",\n"
+           "  \"alpha\": \"True\",\n"
+           "  \"n\": 42,\n"
+           "  \"list\": [\n"
+           "    {\n"
+           "      \"k\": \"1970-01-01T00:00:00Z\",\n"
+           "      \"b\": \"127.0.0.1\"\n"
+           "    },\n"
+           "    \"8080\",\n"
+           "    \"a: b\"\n"
+           "  ],\n"
+           "  \"empty\": [],\n"
+           "  \"quote\": \"say \\\"hi\\\"\\n\"\n"
+           "}\n",
+           "JSON: insertion order, escapes");
+    ok(gw_sv_get(o, "n") && gw_sv_get(o, "n")->i == 42, "gw_sv_get finds a member");
+    ok(!gw_sv_get(o, "nope"), "gw_sv_get: absent member");
+    gw_buf_release(&b);
+    gw_arena_release(&a);
+}
+
+static void
+test_features(void)
+{
+    size_t n;
+    const struct gw_feature *f = gw_status_features(&n);
+    ok(n == 58, "58 features (Gateway API v1.6.1), got %zu", n);
+    bool sorted = true;
+    for (size_t i = 1; i < n; i++)
+        sorted = sorted && strcmp(f[i - 1].name, f[i].name) < 0;
+    ok(sorted, "feature table sorted and unique");
+    static const char *const core[] = {"Gateway",  "HTTPRoute", "ReferenceGrant", "GRPCRoute",
+                                       "TLSRoute", "TCPRoute",  "UDPRoute"};
+    for (size_t i = 0; i < GW_ARRAY_LEN(core); i++)
+        ok(gw_status_feature_claimed(core[i]), "claims %s", core[i]);
+    ok(!gw_status_feature_claimed("Mesh"), "does not claim Mesh");
+    ok(!gw_status_feature_claimed("NoSuchFeature"), "unknown feature not claimed");
+}
+
+static void
+test_ir_refs(void)
+{
+    struct gw_ir *ir = gw_ir_new();
+    ok(gw_ir_ref(ir) == ir, "ref returns the IR");
+    is_int(atomic_load(&ir->refs), 2, "two references");
+    gw_ir_unref(ir);
+    is_int(atomic_load(&ir->refs), 1, "one reference");
+    is_str(gw_ir_strdup(ir, "copy"), "copy", "strdup into the IR arena");
+    ok(gw_ir_strdup(ir, NULL) == NULL, "strdup(NULL) is NULL");
+    gw_ir_unref(ir); /* frees (ASan checks) */
+    gw_ir_unref(NULL);
+}
+
+static struct gw_status *
+translate_text(const char *yaml, const char *pool, struct gw_ir **ir, struct gw_store *store)
+{
+    struct gw_docs docs;
+    struct gw_diags diags;
+    gw_docs_init(&docs);
+    gw_diags_init(&diags);
+    gw_store_init(store);
+    gw_docs_add_yaml(&docs, "t.yaml", yaml, strlen(yaml), &diags);
+    gw_decode_docs(&docs, store, &diags);
+    ok(diags.errors == 0, "test input decodes");
+    struct gw_status_opts opts = {.address_pool = pool};
+    struct gw_status *st = NULL;
+    int rc = gw_status_translate(store, &opts, &st, ir);
+    gw_diags_release(&diags);
+    gw_docs_release(&docs);
+    return rc == 0 ? st : NULL;
+}
+
+static const char *
+cond(const struct gw_sv *conds, const char *type, const char **reason)
+{
+    for (const struct gw_sv *c = conds ? conds->child : NULL; c; c = c->next)
+        if (!strcmp(gw_sv_get(c, "type")->s, type)) {
+            *reason = gw_sv_get(c, "reason")->s;
+            return gw_sv_get(c, "status")->s;
+        }
+    *reason = NULL;
+    return NULL;
+}
+
+static const char *const base =
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: gh}\n"
+    "spec: {controllerName: my.example/ctl}\n---\n"
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+    "metadata: {name: gw, namespace: ns, generation: 7}\n"
+    "spec:\n  gatewayClassName: gh\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n---\n"
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+    "metadata: {name: r, namespace: ns, generation: 4}\n"
+    "spec:\n  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: s, port: 80}]}]\n";
+
+static void
+test_translate_facts(void)
+{
+    struct gw_store store;
+    struct gw_ir *ir = NULL;
+
+    /* Not our controller: nothing at all. */
+    struct gw_status *st = translate_text(base, NULL, &ir, &store);
+    ok(st && st->n == 0, "another controller's objects get no status");
+    ok(ir && ir->nports == 0, "and nothing is served");
+    gw_status_free(st);
+    gw_ir_unref(ir);
+    gw_store_release(&store);
+
+    /* Our controller (by option): statuses, observedGeneration, exit rule. */
+    struct gw_docs docs;
+    struct gw_diags diags;
+    gw_docs_init(&docs);
+    gw_diags_init(&diags);
+    gw_store_init(&store);
+    gw_docs_add_yaml(&docs, "t.yaml", base, strlen(base), &diags);
+    gw_decode_docs(&docs, &store, &diags);
+    struct gw_status_opts opts = {.controller_name = "my.example/ctl",
+                                  .address_pool = "10.1.2.0/24",
+                                  .transition_time = "2020-01-01T00:00:00Z"};
+    st = NULL;
+    ir = NULL;
+    is_int(gw_status_translate(&store, &opts, &st, &ir), 0, "translate with options");
+    const struct gw_status_item *gw = gw_status_find(st, GW_KIND_GATEWAY, "ns", "gw");
+    const struct gw_status_item *rt = gw_status_find(st, GW_KIND_HTTPROUTE, "ns", "r");
+    ok(gw && rt && gw_status_find(st, GW_KIND_GATEWAYCLASS, NULL, "gh"), "three items");
+    const char *reason;
+    if (gw) {
+        const struct gw_sv *addrs = gw_sv_get(gw->status, "addresses");
+        is_str(addrs && addrs->child ? gw_sv_get(addrs->child, "value")->s : NULL, "10.1.2.1",
+               "first pool host");
+        const struct gw_sv *conds = gw_sv_get(gw->status, "conditions");
+        is_str(cond(conds, "Accepted", &reason), "True", "gateway accepted");
+        is_int(gw_sv_get(conds->child, "observedGeneration")->i, 7, "observedGeneration 7");
+        is_str(gw_sv_get(conds->child, "lastTransitionTime")->s, "2020-01-01T00:00:00Z",
+               "transition time option");
+    }
+    if (rt) {
+        const struct gw_sv *p = gw_sv_get(rt->status, "parents")->child;
+        is_str(gw_sv_get(p, "controllerName")->s, "my.example/ctl", "our controller name");
+        const struct gw_sv *conds = gw_sv_get(p, "conditions");
+        is_str(cond(conds, "Accepted", &reason), "True", "route accepted");
+        is_str(cond(conds, "ResolvedRefs", &reason), "False", "missing Service");
+        is_str(reason, "BackendNotFound", "reason BackendNotFound");
+        is_int(gw_sv_get(conds->child, "observedGeneration")->i, 4, "route observedGeneration 4");
+        ok(rt->not_ready, "route not ready");
+    }
+    is_int((long long)st->routes_not_ready, 1, "one route not ready");
+    ok(ir->nports == 1 && ir->ports[0].nlisteners == 1 && ir->ports[0].listeners[0].nvhosts == 1 &&
+           ir->ports[0].listeners[0].vhosts[0].routes[0].backends[0].invalid,
+       "IR keeps the unresolved backend, marked invalid (500)");
+    /* The IR outlives the store: it copied what it needs. */
+    gw_status_free(st);
+    gw_store_release(&store);
+    is_str(ir->ports[0].listeners[0].name, "http", "IR readable after the store is gone");
+    is_str(ir->ports[0].address, "10.1.2.1", "IR address");
+    gw_ir_unref(ir);
+    gw_diags_release(&diags);
+    gw_docs_release(&docs);
+
+    /* Bad pool. */
+    gw_store_init(&store);
+    opts.address_pool = "10.1.2.0/99";
+    st = NULL;
+    is_int(gw_status_translate(&store, &opts, &st, NULL), GW_EINVAL, "bad CIDR prefix");
+    opts.address_pool = "not-an-ip/8";
+    is_int(gw_status_translate(&store, &opts, &st, NULL), GW_EINVAL, "bad CIDR address");
+    opts.address_pool = "fd00::/120";
+    is_int(gw_status_translate(&store, &opts, &st, NULL), 0, "IPv6 pool");
+    gw_status_free(st);
+    gw_store_release(&store);
+}
+
+int
+main(void)
+{
+    test_hostnames();
+    test_writers();
+    test_features();
+    test_ir_refs();
+    test_translate_facts();
+    return done_testing();
+}
