@@ -101,8 +101,9 @@ struct route_node {
 struct route_vhost {
     const struct gw_ir_vhost *ir;
     struct route_cond *conds; /* one per ir->routes[i] */
-    uint32_t root;            /* trie node */
-    struct route_list regex;  /* REGEX path routes, ascending */
+    size_t nconds;
+    uint32_t root;           /* trie node */
+    struct route_list regex; /* REGEX path routes, ascending */
 };
 
 struct route_listener {

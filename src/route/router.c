@@ -155,6 +155,7 @@ vhost_compile(struct gw_router *r, struct gw_diags *diags, const struct gw_ir_vh
 {
     vh->ir = ir;
     vh->root = node_new(r);
+    vh->nconds = ir->nroutes;
     vh->conds = ir->nroutes ? gw_arena_alloc(&r->arena, ir->nroutes * sizeof(*vh->conds)) : NULL;
     for (size_t i = 0; i < ir->nroutes; i++) {
         const struct gw_ir_route *rt = &ir->routes[i];
@@ -268,7 +269,7 @@ gw_router_free(struct gw_router *r)
             struct route_listener *rl = &rp->listeners[li];
             for (size_t vi = 0; vi < rl->nvhosts; vi++) {
                 struct route_vhost *vh = &rl->vhosts[vi];
-                for (size_t i = 0; i < vh->ir->nroutes; i++) {
+                for (size_t i = 0; i < vh->nconds; i++) {
                     pcre2_code_free(vh->conds[i].path_re);
                     kv_free(vh->conds[i].headers, vh->conds[i].nheaders);
                     kv_free(vh->conds[i].query, vh->conds[i].nquery);
