@@ -53,8 +53,20 @@ struct gw_proxy_opts {
      * failures eject an endpoint for eject_ms (doubling per repeat). 0: off. */
     unsigned eject_consecutive;
     unsigned eject_ms;
+    /* Added by the engine: */
+    unsigned request_read_timeout_ms; /* whole request head+body from the
+                                         client (slow drips); 0: none */
+    unsigned send_timeout_ms;         /* client takes no response byte for this long */
+    unsigned max_connections;         /* per worker; 0: from RLIMIT_NOFILE */
+    unsigned pool_idle_ms;            /* idle pooled upstream connection lifetime */
+    unsigned pool_max_idle;           /* idle pooled connections per endpoint and worker */
 };
 
+/* Defaults: workers 0 (one per CPU), WRR, no access log; header 10 s,
+ * body 10 s between reads, request read 30 s in all, idle 15 s, connect
+ * 5 s, response 60 s, send 20 s, drain 10 s; ejection after 5 consecutive
+ * failures for 30 s (doubling per repeat, at most 16x); pools keep at most
+ * 512 idle connections per endpoint and worker, for 60 s. */
 void gw_proxy_opts_default(struct gw_proxy_opts *o);
 
 /* Creates the proxy (no threads yet). 0 or a negative GW_E*. */

@@ -1,0 +1,1532 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The client connection state machine. One request at a time per
+ * connection: pipelined requests wait in the input buffer until the
+ * response before them is complete, so responses leave in order.
+ *
+ *   HEAD    read until gw_h1_head_is_ready, parse, route, apply filters;
+ *           answer locally (errors, redirects, CORS preflights) or build
+ *           the upstream request head into `replay` and start an attempt
+ *   PROXY   the request body streams client -> upstream (re-framed), the
+ *           response streams upstream -> client (re-framed); each side
+ *           stops reading while the other side's output is above PX_HIGH
+ *   TUNNEL  after a 101: bytes both ways, snapshot and upstream kept
+ *   LINGER  the last response is out: write side shut, input dropped
+ *           until EOF or PX_LINGER_MS, so the peer reads the response
+ *           before any reset
+ *
+ * Retries replay `replay` (the upstream request bytes sent so far; while it
+ * fits PX_REPLAY_MAX) on a new connection: once on a stale pooled
+ * connection for an idempotent request, and as the route's retry policy
+ * says (connection errors and listed status codes, with backoff).
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/internal.h"
+
+#include "base/banned.h"
+
+static const struct gw_h1_limits px_limits = GW_H1_LIMITS_INIT;
+
+static void d_update(struct px_dconn *d);
+static void d_flush(struct px_dconn *d);
+static void head_loop(struct px_dconn *d);
+static void start_attempt(struct px_dconn *d);
+static void pump_request_body(struct px_dconn *d);
+static void pump_response(struct px_dconn *d);
+static void tunnel_pump(struct px_dconn *d);
+static void on_dio(struct gw_io *io, unsigned events);
+
+static inline void
+bump(atomic_uint_fast64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static inline void
+drop(atomic_uint_fast64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
+static uint64_t
+now_ms(const struct px_dconn *d)
+{
+    return gw_loop_now(d->w->loop);
+}
+
+static const struct gw_proxy_opts *
+opts(const struct px_dconn *d)
+{
+    return &d->w->p->o;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifetime                                                                  */
+
+static void
+on_dclosed(struct gw_io *io)
+{
+    struct px_dconn *d = io->data;
+    struct px_worker *w = d->w;
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        w->conns = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    w->nconns--;
+    drop(&w->m->conns_active);
+    px_buf_release(&d->in);
+    px_buf_release(&d->out);
+    px_buf_release(&d->replay);
+    px_buf_release(&d->cors);
+    free(d);
+    px_worker_conn_closed(w);
+}
+
+static void
+release_request(struct px_dconn *d)
+{
+    gw_timer_stop(&d->ttimer);
+    gw_timer_stop(&d->btimer);
+    if (d->mirror) {
+        /* the mirror never got the whole body: it must not see a request */
+        px_uconn_close(d->mirror);
+        d->mirror = NULL;
+    }
+    px_wsnap_unref(d->snap);
+    d->snap = NULL;
+    d->route = NULL;
+    d->backend = NULL;
+}
+
+void
+px_dconn_close(struct px_dconn *d)
+{
+    if (d->closing)
+        return;
+    d->closing = true;
+    gw_timer_stop(&d->rtimer);
+    gw_timer_stop(&d->wtimer);
+    if (d->u) {
+        px_uconn_close(d->u);
+        d->u = NULL;
+    }
+    release_request(d);
+    gw_io_close(&d->io, on_dclosed);
+}
+
+static void
+linger_start(struct px_dconn *d)
+{
+    d->mode = PX_D_LINGER;
+    shutdown(d->io.fd, SHUT_WR);
+    if (d->read_eof) {
+        px_dconn_close(d);
+        return;
+    }
+    px_buf_consume(&d->in, px_buf_avail(&d->in));
+    gw_timer_start(&d->rtimer, PX_LINGER_MS);
+    d_update(d);
+}
+
+/* The response is (or will be) complete: close once it is flushed. */
+static void
+close_after_flush(struct px_dconn *d)
+{
+    d->close_after = true;
+    d->mode = PX_D_LINGER;
+    gw_timer_stop(&d->rtimer);
+    if (px_buf_avail(&d->out) == 0)
+        linger_start(d);
+    else
+        d_flush(d);
+}
+
+void
+px_dconn_drain(struct px_dconn *d)
+{
+    if (d->mode == PX_D_HEAD && px_buf_avail(&d->in) == 0 && !d->snap)
+        close_after_flush(d);
+    else
+        d->keep_alive = false; /* closes after the current response */
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output to the client                                                      */
+
+static void
+d_update(struct px_dconn *d)
+{
+    if (d->closing)
+        return;
+    unsigned ev = 0;
+    size_t in = px_buf_avail(&d->in);
+    if (!d->read_eof) {
+        switch (d->mode) {
+        case PX_D_HEAD:
+            if (in < PX_IN_MAX && px_buf_avail(&d->out) < PX_HIGH)
+                ev |= GW_LOOP_READ;
+            break;
+        case PX_D_PROXY:
+            if (!d->req_done ? in < PX_HIGH : in < PX_IN_MAX)
+                ev |= GW_LOOP_READ;
+            break;
+        case PX_D_TUNNEL:
+            if (in < PX_HIGH)
+                ev |= GW_LOOP_READ;
+            break;
+        case PX_D_LINGER:
+            ev |= GW_LOOP_READ;
+            break;
+        }
+    }
+    if (px_buf_avail(&d->out))
+        ev |= GW_LOOP_WRITE;
+    gw_io_set(&d->io, ev);
+}
+
+static void
+d_flush(struct px_dconn *d)
+{
+    if (d->closing)
+        return;
+    bool progress = false;
+    while (px_buf_avail(&d->out)) {
+        ssize_t w = send(d->io.fd, px_buf_data(&d->out), px_buf_avail(&d->out), MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            px_dconn_close(d);
+            return;
+        }
+        px_buf_consume(&d->out, (size_t)w);
+        progress = true;
+    }
+    if (px_buf_avail(&d->out) == 0) {
+        gw_timer_stop(&d->wtimer);
+        if (d->close_after && d->mode == PX_D_LINGER && !gw_timer_is_active(&d->rtimer)) {
+            linger_start(d);
+            return;
+        }
+    } else if (progress || !gw_timer_is_active(&d->wtimer)) {
+        gw_timer_start(&d->wtimer, opts(d)->send_timeout_ms);
+    }
+    if (d->mode == PX_D_PROXY && d->u && d->u->read_paused && !d->pumping &&
+        px_buf_avail(&d->out) < PX_HIGH) {
+        d->u->read_paused = false;
+        pump_response(d);
+        return;
+    }
+    if (d->mode == PX_D_TUNNEL && !d->pumping) {
+        tunnel_pump(d);
+        return;
+    }
+    if (d->mode == PX_D_HEAD && !d->in_head_loop && px_buf_avail(&d->in) &&
+        px_buf_avail(&d->out) < PX_HIGH) {
+        head_loop(d);
+        return;
+    }
+    d_update(d);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ending a request                                                          */
+
+static void
+end_request(struct px_dconn *d, bool close)
+{
+    px_access_log(d);
+    release_request(d);
+    d->rsp_done = true;
+    if (close || d->w->draining || d->read_eof) {
+        close_after_flush(d);
+        return;
+    }
+    d->mode = PX_D_HEAD;
+    d->got_first_byte = px_buf_avail(&d->in) > 0;
+    d->head_checked = 0;
+    if (d->got_first_byte) {
+        d->head_deadline = now_ms(d) + opts(d)->header_timeout_ms;
+        gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
+    } else {
+        gw_timer_start(&d->rtimer, opts(d)->idle_timeout_ms);
+    }
+    d_flush(d);
+}
+
+static void
+local_reply(struct px_dconn *d, int status, struct gw_str extra, struct gw_str body,
+            bool force_close)
+{
+    bool close = force_close || !d->keep_alive || !d->req_done || d->read_eof || d->w->draining;
+    if (d->u) {
+        px_uconn_close(d->u);
+        d->u = NULL;
+    }
+    if (d->status_local_sent)
+        return;
+    d->status = status;
+    d->local = true;
+    size_t before = px_buf_avail(&d->out);
+    if (px_local_response_format(&d->out, status, extra, body, close,
+                                 d->method == GW_H1_METHOD_HEAD) < 0) {
+        px_dconn_close(d);
+        return;
+    }
+    d->bytes_out = px_buf_avail(&d->out) - before;
+    px_metrics_response(d->w, status, true);
+    end_request(d, close);
+}
+
+static void
+error_reply(struct px_dconn *d, int status, bool close)
+{
+    const char *reason = gw_h1_status_reason(status);
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, reason);
+    local_reply(d, status, GW_STR_NULL, (struct gw_str){body, (size_t)n}, close);
+}
+
+/* The response cannot be completed: the client connection is cut. */
+static void
+abort_request(struct px_dconn *d)
+{
+    if (d->u) {
+        px_uconn_close(d->u);
+        d->u = NULL;
+    }
+    if (!d->status)
+        d->status = 502;
+    px_access_log(d);
+    px_dconn_close(d);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                    */
+
+static void
+on_rtimer(struct gw_timer *t)
+{
+    struct px_dconn *d = t->data;
+    switch (d->mode) {
+    case PX_D_HEAD:
+        if (px_buf_avail(&d->in) > 0) {
+            d->keep_alive = false;
+            d->req_done = true;
+            d->method = GW_H1_METHOD_OTHER;
+            error_reply(d, 408, true);
+        } else {
+            px_dconn_close(d); /* idle keep-alive or silent connection */
+        }
+        return;
+    case PX_D_PROXY:
+        if (!d->req_done) {
+            /* The body stalled (between reads, or past the whole-request
+             * deadline). The upstream never sees the rest. */
+            if (!d->rsp_started)
+                error_reply(d, 408, true);
+            else
+                abort_request(d);
+        }
+        return;
+    default:
+        px_dconn_close(d);
+        return;
+    }
+}
+
+static void
+on_wtimer(struct gw_timer *t)
+{
+    struct px_dconn *d = t->data;
+    /* The client stopped reading its response. */
+    abort_request(d);
+}
+
+static void
+on_ttimer(struct gw_timer *t)
+{
+    struct px_dconn *d = t->data;
+    /* HTTPRoute timeouts.request: the whole request, retries included. */
+    if (d->mode != PX_D_PROXY)
+        return;
+    if (!d->rsp_started) {
+        if (d->u && d->backend)
+            px_ep_report(d->u->ep, true, opts(d)->eject_consecutive, opts(d)->eject_ms, now_ms(d));
+        error_reply(d, 504, false);
+    } else {
+        abort_request(d);
+    }
+}
+
+static void
+body_timer(struct px_dconn *d)
+{
+    uint64_t now = now_ms(d);
+    uint64_t t = opts(d)->body_timeout_ms;
+    if (d->body_deadline) {
+        uint64_t left = d->body_deadline > now ? d->body_deadline - now : 0;
+        if (left < t)
+            t = left;
+    }
+    gw_timer_start(&d->rtimer, t);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Attempts and retries                                                      */
+
+static bool
+is_idempotent(enum gw_h1_method m)
+{
+    switch (m) {
+    case GW_H1_METHOD_GET:
+    case GW_H1_METHOD_HEAD:
+    case GW_H1_METHOD_PUT:
+    case GW_H1_METHOD_DELETE:
+    case GW_H1_METHOD_OPTIONS:
+    case GW_H1_METHOD_TRACE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool
+route_retry_left(const struct px_dconn *d)
+{
+    return d->route && d->route->retry_attempts > 0 && d->attempts <= d->route->retry_attempts &&
+           d->replay_ok;
+}
+
+static void
+schedule_retry(struct px_dconn *d)
+{
+    bump(&d->w->m->retries);
+    int64_t b = d->route->retry_backoff_ms;
+    if (b < 0)
+        b = 25;
+    d->in_backoff = true;
+    gw_timer_start(&d->btimer, (uint64_t)b);
+}
+
+/* What went wrong with an attempt before any response byte reached the
+ * client. */
+enum fail_kind { FAIL_CONNECT, FAIL_IO, FAIL_TIMEOUT, FAIL_PROTO };
+
+static void
+attempt_failed(struct px_dconn *d, enum fail_kind kind)
+{
+    struct px_uconn *u = d->u;
+    bool reused = u && u->reused, got = u && u->got_bytes;
+    if (u) {
+        px_ep_report(u->ep, true, opts(d)->eject_consecutive, opts(d)->eject_ms, now_ms(d));
+        px_uconn_close(u);
+        d->u = NULL;
+    }
+    gw_timer_stop(&d->btimer);
+    if (d->rsp_started) {
+        abort_request(d);
+        return;
+    }
+    if (kind != FAIL_TIMEOUT && kind != FAIL_PROTO && reused && !got && !d->stale_retry_used &&
+        d->replay_ok && is_idempotent(d->method)) {
+        /* A pooled connection the upstream had closed: try once more now. */
+        d->stale_retry_used = true;
+        d->attempts--;
+        start_attempt(d);
+        return;
+    }
+    if (kind != FAIL_PROTO && route_retry_left(d)) {
+        schedule_retry(d);
+        return;
+    }
+    int status = kind == FAIL_TIMEOUT ? 504 : kind == FAIL_CONNECT ? 503 : 502;
+    error_reply(d, status, false);
+}
+
+void
+px_dconn_on_upstream_error(struct px_dconn *d, int err, bool timeout)
+{
+    (void)err;
+    attempt_failed(d, timeout ? FAIL_TIMEOUT : FAIL_CONNECT);
+}
+
+static void
+on_btimer(struct gw_timer *t)
+{
+    struct px_dconn *d = t->data;
+    if (d->mode != PX_D_PROXY)
+        return;
+    if (d->in_backoff) {
+        d->in_backoff = false;
+        start_attempt(d);
+        return;
+    }
+    /* HTTPRoute timeouts.backendRequest (or the response timeout): this
+     * attempt took too long. */
+    attempt_failed(d, FAIL_TIMEOUT);
+}
+
+static struct px_bstate *
+backend_state(struct px_dconn *d, const struct gw_ir_backend *b)
+{
+    struct px_worker *w = d->w;
+    struct px_bstate *bs = px_rr_table_slot(&w->rr, b);
+    if (!bs->ready || bs->gen != d->snap->s->gen) {
+        free(bs->eps);
+        bs->n = b->nendpoints;
+        bs->eps = gw_xcalloc(bs->n ? bs->n : 1, sizeof(*bs->eps));
+        for (size_t i = 0; i < bs->n; i++)
+            bs->eps[i] = px_ep_table_get(&w->eps, b->endpoints[i].ip, b->endpoints[i].port);
+        bs->ready = true;
+        bs->gen = d->snap->s->gen;
+    }
+    return bs;
+}
+
+static struct px_ep *
+pick_endpoint(struct px_dconn *d, const struct gw_ir_backend *b)
+{
+    struct px_bstate *bs = backend_state(d, b);
+    int i = px_lb_pick(bs->eps, bs->n, opts(d)->lb, &bs->cursor, px_worker_rand(d->w), now_ms(d));
+    return i < 0 ? NULL : bs->eps[i];
+}
+
+static void
+start_attempt(struct px_dconn *d)
+{
+    d->attempts++;
+    struct px_ep *ep = pick_endpoint(d, d->backend);
+    if (!ep) {
+        error_reply(d, 503, false);
+        return;
+    }
+    struct px_uconn *u = px_uconn_get(d->w, ep, d);
+    if (!u) {
+        px_ep_report(ep, true, opts(d)->eject_consecutive, opts(d)->eject_ms, now_ms(d));
+        if (route_retry_left(d)) {
+            schedule_retry(d);
+            return;
+        }
+        error_reply(d, 503, false);
+        return;
+    }
+    d->u = u;
+    u->method = d->method;
+    u->sent_at = now_ms(d);
+    if (px_buf_append(&u->out, px_buf_data(&d->replay), px_buf_avail(&d->replay)) < 0) {
+        error_reply(d, 500, true);
+        return;
+    }
+    uint64_t t = opts(d)->response_timeout_ms;
+    if (d->route && d->route->backend_timeout_ms > 0)
+        t = (uint64_t)d->route->backend_timeout_ms;
+    d->in_backoff = false;
+    gw_timer_start(&d->btimer, t);
+    if (d->expect_continue && !d->sent_continue && !d->req_done) {
+        /* RFC 9110 §10.1.1: the proxy asks for the body only now that it
+         * forwards it. */
+        d->sent_continue = true;
+        px_buf_append_lit(&d->out, "HTTP/1.1 100 Continue\r\n\r\n");
+        d_flush(d);
+        if (d->closing)
+            return;
+    }
+    if (!d->req_done)
+        pump_request_body(d);
+    else if (px_uconn_flush(u) < 0)
+        attempt_failed(d, FAIL_IO);
+    else
+        px_uconn_update(u);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Request body: client -> upstream                                          */
+
+static void
+emit_body(struct px_dconn *d, const char *p, size_t n)
+{
+    if (n == 0)
+        return;
+    px_buf_append(&d->u->out, p, n); /* bounded by the PX_HIGH check */
+    if (d->replay_ok && px_buf_append(&d->replay, p, n) < 0)
+        d->replay_ok = false;
+    if (d->mirror && px_buf_append(&d->mirror->out, p, n) < 0) {
+        /* the mirror cannot keep up: drop it, never slow the request */
+        px_uconn_close(d->mirror);
+        d->mirror = NULL;
+    }
+}
+
+static void
+emit_chunk(struct px_dconn *d, struct gw_str data)
+{
+    if (data.len == 0)
+        return;
+    char h[GW_H1_CHUNK_HEADER_MAX];
+    size_t hn = gw_h1_chunk_header_format(h, data.len);
+    emit_body(d, h, hn);
+    emit_body(d, data.p, data.len);
+    emit_body(d, "\r\n", 2);
+}
+
+static void
+request_body_done(struct px_dconn *d)
+{
+    d->req_done = true;
+    gw_timer_stop(&d->rtimer);
+    if (d->mirror) {
+        struct px_uconn *m = d->mirror;
+        px_mirror_finish_request(m);
+        px_uconn_flush(m);
+        px_uconn_update(m);
+    }
+}
+
+static void
+pump_request_body(struct px_dconn *d)
+{
+    struct px_uconn *u = d->u;
+    bool progressed = false;
+    while (!d->req_done && u && px_buf_avail(&u->out) < PX_HIGH) {
+        size_t len = px_buf_avail(&d->in);
+        const char *p = px_buf_data(&d->in);
+        if (d->qbody == GW_H1_BODY_LENGTH) {
+            size_t n = (size_t)GW_MIN((uint64_t)len, d->qremain);
+            n = GW_MIN(n, (size_t)PX_HIGH);
+            if (n == 0)
+                break;
+            emit_body(d, p, n);
+            px_buf_consume(&d->in, n);
+            d->qremain -= n;
+            progressed = true;
+            if (d->qremain == 0)
+                request_body_done(d);
+            continue;
+        }
+        if (len == 0)
+            break;
+        size_t used = 0;
+        struct gw_str data = GW_STR_NULL;
+        int r = gw_h1_chunked_decode(&d->qch, p, GW_MIN(len, (size_t)PX_HIGH), &used, &data);
+        emit_chunk(d, data);
+        px_buf_consume(&d->in, used);
+        progressed = progressed || used > 0;
+        if (r == GW_H1_CHUNKED_DONE) {
+            emit_body(d, GW_H1_CHUNK_LAST, sizeof(GW_H1_CHUNK_LAST) - 1);
+            request_body_done(d);
+        } else if (r == GW_EAGAIN) {
+            break;
+        } else if (r < 0) {
+            /* Invalid chunked framing: the upstream connection is cut
+             * before it could see a complete request. */
+            d->keep_alive = false;
+            if (d->rsp_started) {
+                abort_request(d);
+            } else {
+                d->req_done = true;
+                error_reply(d, 400, true);
+            }
+            return;
+        }
+    }
+    if (d->mirror) {
+        if (px_uconn_flush(d->mirror) < 0) {
+            px_uconn_close(d->mirror);
+            d->mirror = NULL;
+        } else {
+            px_uconn_update(d->mirror);
+        }
+    }
+    if (progressed && !d->req_done)
+        body_timer(d);
+    if (u && !u->closing) {
+        if (px_uconn_flush(u) < 0) {
+            if (!u->got_bytes) {
+                attempt_failed(d, FAIL_IO);
+                return;
+            }
+            /* the upstream stopped reading but answered: keep the answer */
+            px_buf_consume(&u->out, px_buf_avail(&u->out));
+        }
+        px_uconn_update(u);
+    }
+    d_update(d);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Response: upstream -> client                                              */
+
+static void
+response_complete(struct px_dconn *d)
+{
+    struct px_uconn *u = d->u;
+    bool reusable =
+        d->u_reusable && d->req_done && px_buf_avail(&u->in) == 0 && px_buf_avail(&u->out) == 0;
+    d->u = NULL;
+    px_uconn_release(u, reusable);
+    end_request(d, d->rd.client_close || !d->keep_alive || !d->req_done);
+}
+
+static void
+out_chunk(struct px_dconn *d, struct gw_str data)
+{
+    if (data.len == 0)
+        return;
+    char h[GW_H1_CHUNK_HEADER_MAX];
+    size_t hn = gw_h1_chunk_header_format(h, data.len);
+    px_buf_append(&d->out, h, hn);
+    px_buf_append(&d->out, data.p, data.len);
+    px_buf_append(&d->out, "\r\n", 2);
+    d->bytes_out += data.len;
+}
+
+static void
+pump_response(struct px_dconn *d)
+{
+    struct px_uconn *u = d->u;
+    d->pumping = true;
+    for (;;) {
+        if (d->closing || d->u != u)
+            goto done;
+        if (px_buf_avail(&d->out) >= PX_HIGH) {
+            d_flush(d);
+            if (d->closing)
+                goto done;
+            if (px_buf_avail(&d->out) >= PX_HIGH) {
+                u->read_paused = true;
+                break;
+            }
+        }
+        size_t len = px_buf_avail(&u->in);
+        const char *p = px_buf_data(&u->in);
+        size_t room = PX_HIGH;
+        switch (d->rd.frame) {
+        case PX_RF_NONE:
+            response_complete(d);
+            goto done;
+        case PX_RF_LENGTH: {
+            if (d->rremain == 0) {
+                response_complete(d);
+                goto done;
+            }
+            size_t n = (size_t)GW_MIN((uint64_t)GW_MIN(len, room), d->rremain);
+            if (n == 0)
+                goto wait;
+            px_buf_append(&d->out, p, n);
+            px_buf_consume(&u->in, n);
+            d->rremain -= n;
+            d->bytes_out += n;
+            continue;
+        }
+        case PX_RF_CHUNKED: {
+            if (len == 0)
+                goto wait;
+            size_t used = 0;
+            struct gw_str data = GW_STR_NULL;
+            int r = gw_h1_chunked_decode(&d->rch, p, GW_MIN(len, room), &used, &data);
+            out_chunk(d, data);
+            px_buf_consume(&u->in, used);
+            if (r == GW_H1_CHUNKED_DONE) {
+                px_buf_append_lit(&d->out, GW_H1_CHUNK_LAST);
+                response_complete(d);
+                goto done;
+            }
+            if (r == GW_EAGAIN)
+                goto wait;
+            if (r < 0) {
+                abort_request(d);
+                goto done;
+            }
+            continue;
+        }
+        case PX_RF_RECHUNK:
+            if (len == 0)
+                goto wait;
+            out_chunk(d, (struct gw_str){p, GW_MIN(len, room)});
+            px_buf_consume(&u->in, GW_MIN(len, room));
+            continue;
+        case PX_RF_CLOSE:
+            if (len == 0)
+                goto wait;
+            px_buf_append(&d->out, p, GW_MIN(len, room));
+            d->bytes_out += GW_MIN(len, room);
+            px_buf_consume(&u->in, GW_MIN(len, room));
+            continue;
+        case PX_RF_TUNNEL:
+            goto done;
+        }
+    }
+wait:
+    d->pumping = false;
+    d_flush(d);
+    if (!d->closing && d->u == u)
+        px_uconn_update(u);
+    return;
+done:
+    d->pumping = false;
+    if (!d->closing)
+        d_flush(d);
+}
+
+static bool
+retry_code(const struct gw_ir_route *r, int status)
+{
+    for (size_t i = 0; i < r->nretry_codes; i++)
+        if (r->retry_codes[i] == status)
+            return true;
+    return false;
+}
+
+static void
+observe_latency(struct px_dconn *d, struct px_uconn *u)
+{
+    struct px_metrics *m = d->w->m;
+    uint64_t ms = now_ms(d) - u->sent_at;
+    int b = 0;
+    while (b < PX_LAT_BUCKETS && ms > px_lat_bounds_ms[b])
+        b++;
+    bump(&m->lat_bucket[b]);
+    bump(&m->lat_count);
+    atomic_store_explicit(&m->lat_sum_us,
+                          atomic_load_explicit(&m->lat_sum_us, memory_order_relaxed) + ms * 1000,
+                          memory_order_relaxed);
+}
+
+static void
+start_tunnel(struct px_dconn *d)
+{
+    d->mode = PX_D_TUNNEL;
+    gw_timer_stop(&d->rtimer);
+    gw_timer_stop(&d->ttimer);
+    gw_timer_stop(&d->btimer);
+    d->req_done = true;
+    px_access_log(d);
+    tunnel_pump(d);
+}
+
+/* A response head is in u->in (maybe): parse and answer it. */
+static void
+response_head(struct px_dconn *d)
+{
+    struct px_uconn *u = d->u;
+    for (;;) {
+        struct gw_h1_response res = {.headers = d->w->hbuf, .max_headers = PX_MAX_HEADERS};
+        int n = gw_h1_response_parse(px_buf_data(&u->in), px_buf_avail(&u->in), &res, &px_limits,
+                                     d->method);
+        if (n == GW_EAGAIN)
+            return;
+        if (n < 0) {
+            attempt_failed(d, FAIL_PROTO);
+            return;
+        }
+        if (res.status < 200 && res.status != 101) {
+            /* 100 (the proxy answered Expect itself) and other interim
+             * responses are dropped. */
+            px_buf_consume(&u->in, (size_t)n);
+            continue;
+        }
+        if (res.status == 101 && !d->upgrade) {
+            attempt_failed(d, FAIL_PROTO);
+            return;
+        }
+        px_ep_report(u->ep, res.status >= 500, opts(d)->eject_consecutive, opts(d)->eject_ms,
+                     now_ms(d));
+        observe_latency(d, u);
+        if (d->route && retry_code(d->route, res.status) && route_retry_left(d)) {
+            px_uconn_close(u);
+            d->u = NULL;
+            gw_timer_stop(&d->btimer);
+            schedule_retry(d);
+            return;
+        }
+        bool keep = d->keep_alive && !d->w->draining && !d->read_eof;
+        d->rd = px_response_decide(&res, d->minor, keep);
+        if (!d->req_done)
+            d->rd.client_close = true;
+        struct px_rsp_out ro = {
+            .res = &res,
+            .d = d->rd,
+            .client_minor = d->minor,
+            .mods = {d->rmods[0], d->rmods[1]},
+            .extra = {px_buf_data(&d->cors), px_buf_avail(&d->cors)},
+        };
+        size_t before = px_buf_avail(&d->out);
+        if (px_response_head_format(&ro, &d->out) < 0) {
+            d->out.len = d->out.off + before;
+            attempt_failed(d, FAIL_PROTO);
+            return;
+        }
+        px_buf_consume(&u->in, (size_t)n);
+        d->rsp_started = true;
+        d->status = res.status;
+        d->u_reusable =
+            res.keep_alive && (d->rd.frame == PX_RF_NONE || d->rd.frame == PX_RF_LENGTH ||
+                               d->rd.frame == PX_RF_CHUNKED);
+        d->rremain = res.content_length;
+        if (d->rd.frame == PX_RF_CHUNKED)
+            gw_h1_chunked_init(&d->rch, &px_limits);
+        px_metrics_response(d->w, res.status, false);
+        if (d->rd.frame == PX_RF_TUNNEL) {
+            start_tunnel(d);
+            return;
+        }
+        /* Body inactivity from here on. */
+        gw_timer_start(&d->btimer, opts(d)->response_timeout_ms);
+        pump_response(d);
+        return;
+    }
+}
+
+static void
+upstream_eof(struct px_dconn *d)
+{
+    if (!d->rsp_started) {
+        attempt_failed(d, FAIL_IO);
+        return;
+    }
+    if (d->rd.frame == PX_RF_RECHUNK || d->rd.frame == PX_RF_CLOSE) {
+        /* close-delimited body: EOF is its end */
+        pump_response(d);
+        if (d->closing || d->mode != PX_D_PROXY || !d->u)
+            return;
+        if (px_buf_avail(&d->u->in)) {
+            /* the client is slow; finish once the rest is out */
+            d->u_eof = true;
+            return;
+        }
+        if (d->rd.frame == PX_RF_RECHUNK)
+            px_buf_append_lit(&d->out, GW_H1_CHUNK_LAST);
+        d->u_reusable = false;
+        response_complete(d);
+        return;
+    }
+    /* truncated response */
+    abort_request(d);
+}
+
+void
+px_dconn_on_upstream(struct px_dconn *d, unsigned events)
+{
+    struct px_uconn *u = d->u;
+    if (d->mode == PX_D_TUNNEL) {
+        if (events & GW_LOOP_READ) {
+            if (px_buf_reserve(&u->in, PX_READ_CHUNK) > 0) {
+                ssize_t n = recv(u->io.fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
+                if (n == 0)
+                    d->u_eof = true;
+                else if (n < 0 && errno != EAGAIN && errno != EINTR)
+                    d->u_eof = d->u_err = true;
+                else if (n > 0)
+                    u->in.len += (size_t)n;
+            }
+        }
+        if ((events & GW_LOOP_WRITE) && px_uconn_flush(u) < 0)
+            d->u_err = true;
+        tunnel_pump(d);
+        return;
+    }
+    if (events & GW_LOOP_WRITE) {
+        if (px_uconn_flush(u) < 0) {
+            if (!u->got_bytes) {
+                attempt_failed(d, FAIL_IO);
+                return;
+            }
+            px_buf_consume(&u->out, px_buf_avail(&u->out));
+        }
+        if (!d->req_done) {
+            pump_request_body(d);
+            if (d->closing || d->u != u)
+                return;
+        }
+    }
+    if ((events & GW_LOOP_READ) && !u->read_paused) {
+        if (d->u_eof) {
+            upstream_eof(d);
+            return;
+        }
+        if (px_buf_reserve(&u->in, PX_READ_CHUNK) == 0) {
+            attempt_failed(d, FAIL_PROTO); /* a head past every limit */
+            return;
+        }
+        ssize_t n = recv(u->io.fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
+        if (n == 0) {
+            upstream_eof(d);
+            return;
+        }
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) {
+                if (d->rsp_started)
+                    abort_request(d);
+                else
+                    attempt_failed(d, FAIL_IO);
+                return;
+            }
+        } else {
+            u->in.len += (size_t)n;
+            u->got_bytes = true;
+            if (!d->rsp_started) {
+                response_head(d);
+            } else {
+                gw_timer_start(&d->btimer, opts(d)->response_timeout_ms);
+                pump_response(d);
+            }
+            return;
+        }
+    }
+    if (!d->closing && d->u == u)
+        px_uconn_update(u);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tunnel                                                                    */
+
+static void
+tunnel_pump(struct px_dconn *d)
+{
+    struct px_uconn *u = d->u;
+    if (d->closing)
+        return;
+    if (!u || d->u_err) {
+        px_dconn_close(d);
+        return;
+    }
+    d->pumping = true;
+    /* client -> upstream */
+    size_t n = GW_MIN(px_buf_avail(&d->in), (size_t)PX_HIGH);
+    if (n && px_buf_avail(&u->out) < PX_HIGH && px_buf_append(&u->out, px_buf_data(&d->in), n) == 0)
+        px_buf_consume(&d->in, n);
+    if (px_uconn_flush(u) < 0) {
+        d->pumping = false;
+        px_dconn_close(d);
+        return;
+    }
+    /* upstream -> client */
+    n = GW_MIN(px_buf_avail(&u->in), (size_t)PX_HIGH);
+    if (n && px_buf_avail(&d->out) < PX_HIGH && px_buf_append(&d->out, px_buf_data(&u->in), n) == 0)
+        px_buf_consume(&u->in, n);
+    d_flush(d);
+    d->pumping = false;
+    if (d->closing)
+        return;
+    if (d->read_eof && !px_buf_avail(&d->in) && !px_buf_avail(&u->out) && !d->u_shut) {
+        shutdown(u->io.fd, SHUT_WR);
+        d->u_shut = true;
+    }
+    if (d->u_eof && !px_buf_avail(&u->in) && !px_buf_avail(&d->out) && !d->d_shut) {
+        shutdown(d->io.fd, SHUT_WR);
+        d->d_shut = true;
+    }
+    if (d->u_shut && d->d_shut) {
+        px_dconn_close(d);
+        return;
+    }
+    u->read_paused =
+        d->u_eof || px_buf_avail(&d->out) >= PX_HIGH || px_buf_avail(&u->in) >= PX_HIGH;
+    px_uconn_update(u);
+    d_update(d);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Request heads                                                             */
+
+static const struct gw_ir_port *
+find_port(const struct px_dconn *d)
+{
+    const struct gw_ir *ir = d->snap->s->ir;
+    for (size_t i = 0; i < ir->nports; i++) {
+        const struct gw_ir_port *pt = &ir->ports[i];
+        if (!pt->udp && pt->port == d->port &&
+            strcmp(pt->address ? pt->address : "", d->address) == 0)
+            return pt;
+    }
+    return NULL;
+}
+
+static void
+copy_trunc(char *dst, size_t cap, struct gw_str s)
+{
+    size_t n = GW_MIN(s.len, cap - 1);
+    memcpy(dst, s.p, n);
+    dst[n] = 0;
+}
+
+static void
+cors_save(struct px_dconn *d, const struct gw_route_cors *c)
+{
+    px_buf_consume(&d->cors, px_buf_avail(&d->cors));
+    for (size_t i = 0; i < c->nheaders; i++) {
+        px_buf_append_str(&d->cors, c->headers[i].name);
+        px_buf_append(&d->cors, ": ", 2);
+        px_buf_append_str(&d->cors, c->headers[i].value);
+        px_buf_append(&d->cors, "\r\n", 2);
+    }
+}
+
+/* Routing, filters and the upstream head. Returns after answering locally
+ * or after starting the first attempt. */
+static void
+start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
+{
+    struct px_worker *w = d->w;
+    d->start_ms = now_ms(d);
+    d->served++;
+    d->status = 0;
+    d->local = false;
+    d->status_local_sent = false;
+    d->bytes_out = 0;
+    d->rsp_started = d->rsp_done = false;
+    d->attempts = 0;
+    d->stale_retry_used = false;
+    d->sent_continue = false;
+    d->upgrade = false;
+    d->rmods[0] = d->rmods[1] = NULL;
+    d->route = NULL;
+    d->backend = NULL;
+    d->in_backoff = false;
+    d->u_eof = false;
+    px_buf_consume(&d->cors, px_buf_avail(&d->cors));
+    d->method = req->method_id;
+    d->minor = req->minor_version;
+    d->keep_alive = req->keep_alive && !w->draining;
+    d->qbody = req->body;
+    d->qremain = req->body == GW_H1_BODY_LENGTH ? req->content_length : 0;
+    d->req_done = req->body == GW_H1_BODY_NONE ||
+                  (req->body == GW_H1_BODY_LENGTH && req->content_length == 0);
+    if (req->body == GW_H1_BODY_CHUNKED)
+        gw_h1_chunked_init(&d->qch, &px_limits);
+    d->expect_continue = req->expect_continue && !d->req_done && d->minor >= 1;
+    if (w->p->o.access_log != GW_PROXY_LOG_OFF) {
+        copy_trunc(d->logm, sizeof(d->logm), req->method);
+        copy_trunc(d->logp, sizeof(d->logp), req->target);
+        copy_trunc(d->logh, sizeof(d->logh), req->host);
+    }
+    d->mode = PX_D_PROXY;
+    gw_timer_stop(&d->rtimer);
+    const char *in_head = px_buf_data(&d->in);
+    (void)in_head;
+
+    /* The head's views point into d->in: consume it only once the
+     * upstream head is built (consuming never moves the bytes). */
+    if (!w->snap) {
+        px_buf_consume(&d->in, head_len);
+        error_reply(d, 503, true);
+        return;
+    }
+    d->snap = px_wsnap_ref(w->snap);
+    if (req->method_id == GW_H1_METHOD_CONNECT) {
+        /* No tunnelling on an HTTP listener (hostile rl-connect-not-supported). */
+        px_buf_consume(&d->in, head_len);
+        d->keep_alive = false;
+        local_reply(d, 405, GW_STR("Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n"),
+                    GW_STR("405 Method Not Allowed\n"), true);
+        return;
+    }
+    const struct gw_ir_port *port = find_port(d);
+    struct gw_str target = req->path;
+    struct gw_str rawpath = target, query = GW_STR_NULL;
+    bool has_q = false;
+    const char *qm = target.len ? memchr(target.p, '?', target.len) : NULL;
+    if (qm) {
+        rawpath.len = (size_t)(qm - target.p);
+        query = (struct gw_str){qm + 1, target.len - rawpath.len - 1};
+        has_q = true;
+    }
+    char nbuf[8192];
+    struct gw_str npath;
+    int rc = gw_route_path_normalize(rawpath, nbuf, sizeof(nbuf), &npath);
+    if (rc < 0 || !port || !d->snap->s->router) {
+        px_buf_consume(&d->in, head_len);
+        if (rc < 0)
+            error_reply(d, rc == GW_ELIMIT ? 414 : 400, true);
+        else
+            error_reply(d, 404, false);
+        return;
+    }
+    struct gw_route_req rq = {
+        .method = req->method,
+        .host = req->authority,
+        .path = npath,
+        .query = query,
+        .headers = req->headers,
+        .nheaders = req->nheaders,
+    };
+    struct gw_route_result m;
+    enum gw_route_status st = gw_router_match(d->snap->s->router, port, &rq, &m);
+    if (st != GW_ROUTE_OK) {
+        px_buf_consume(&d->in, head_len);
+        switch (st) {
+        case GW_ROUTE_BAD_REQUEST:
+            error_reply(d, 400, true);
+            break;
+        case GW_ROUTE_MISDIRECTED:
+            error_reply(d, 421, false);
+            break;
+        default:
+            error_reply(d, 404, false);
+            break;
+        }
+        return;
+    }
+    const struct gw_ir_route *r = m.route;
+    d->route = r;
+    d->listener = m.listener;
+
+    /* Filters, in the order they act. */
+    const struct gw_ir_header_mod *qmod = NULL;
+    const struct gw_ir_filter *redirect = NULL, *rewrite = NULL, *mirror = NULL;
+    for (size_t i = 0; i < r->nfilters; i++) {
+        const struct gw_ir_filter *f = &r->filters[i];
+        switch (f->type) {
+        case GW_IR_F_REQUEST_HEADERS:
+            qmod = &f->headers;
+            break;
+        case GW_IR_F_RESPONSE_HEADERS:
+            d->rmods[0] = &f->headers;
+            break;
+        case GW_IR_F_REDIRECT:
+            redirect = f;
+            break;
+        case GW_IR_F_REWRITE:
+            rewrite = f;
+            break;
+        case GW_IR_F_MIRROR:
+            if (!mirror)
+                mirror = f;
+            break;
+        case GW_IR_F_CORS: {
+            char cbuf[2048];
+            struct gw_route_cors c;
+            if (gw_route_cors_eval(f, req->method, req->headers, req->nheaders, cbuf, sizeof(cbuf),
+                                   &c) < 0)
+                break;
+            if (c.kind == GW_ROUTE_CORS_PREFLIGHT) {
+                cors_save(d, &c);
+                px_buf_consume(&d->in, head_len);
+                struct gw_str extra = {px_buf_data(&d->cors), px_buf_avail(&d->cors)};
+                local_reply(d, 204, extra, GW_STR_NULL, false);
+                return;
+            }
+            if (c.kind == GW_ROUTE_CORS_ACTUAL)
+                cors_save(d, &c);
+            break;
+        }
+        }
+    }
+    if (redirect) {
+        struct gw_buf loc;
+        gw_buf_init(&loc, 16384);
+        struct gw_route_url url = {
+            .scheme = d->tls ? GW_STR("https") : GW_STR("http"),
+            .host = req->authority,
+            .port = d->port,
+            .path = npath,
+            .query = has_q ? query : GW_STR_NULL,
+        };
+        gw_buf_append_cstr(&loc, "Location: ");
+        int code = redirect->status_code ? redirect->status_code : 302;
+        if (gw_route_redirect_format(redirect, &m, &url, &loc) < 0 ||
+            gw_buf_append_cstr(&loc, "\r\n") < 0) {
+            gw_buf_release(&loc);
+            px_buf_consume(&d->in, head_len);
+            error_reply(d, 500, false);
+            return;
+        }
+        px_buf_consume(&d->in, head_len);
+        local_reply(d, code, (struct gw_str){loc.p, loc.len}, GW_STR_NULL, false);
+        gw_buf_release(&loc);
+        return;
+    }
+    const struct gw_ir_backend *b = gw_route_backend_pick(r, (uint32_t)px_worker_rand(w));
+    if (!b || b->invalid) {
+        px_buf_consume(&d->in, head_len);
+        error_reply(d, 500, false);
+        return;
+    }
+    if (b->app == GW_IR_APP_H2C || b->app == GW_IR_APP_TLS) {
+        /* Not served by the HTTP/1.1 engine yet. */
+        px_buf_consume(&d->in, head_len);
+        error_reply(d, 502, false);
+        return;
+    }
+    if (b->nendpoints == 0) {
+        px_buf_consume(&d->in, head_len);
+        error_reply(d, 503, false);
+        return;
+    }
+    d->backend = b;
+    d->rmods[1] = b->response_headers;
+
+    /* Path and Host after URLRewrite; the query is kept as received. */
+    struct gw_str fpath = npath, host = req->authority;
+    char rbuf[8192];
+    if (rewrite) {
+        if (gw_route_path_rewrite(rewrite, &m, npath, rbuf, sizeof(rbuf), &fpath) < 0) {
+            px_buf_consume(&d->in, head_len);
+            error_reply(d, 414, false);
+            return;
+        }
+        host = gw_route_host_rewrite(rewrite, host);
+    }
+    char lbuf[16400];
+    size_t ln = 0;
+    if (fpath.len + 1 + query.len > sizeof(lbuf)) {
+        px_buf_consume(&d->in, head_len);
+        error_reply(d, 414, true);
+        return;
+    }
+    memcpy(lbuf, fpath.p, fpath.len);
+    ln = fpath.len;
+    if (has_q) {
+        lbuf[ln++] = '?';
+        memcpy(lbuf + ln, query.p, query.len);
+        ln += query.len;
+    }
+    d->upgrade = (req->connection & GW_H1_CONN_UPGRADE) && req->upgrade.len &&
+                 !gw_h1_list_has(req->upgrade, GW_STR("h2c")) && d->minor >= 1;
+    struct px_req_out ro = {
+        .req = req,
+        .path = {lbuf, ln},
+        .host = host,
+        .client_ip = gw_str_from(d->peer_ip),
+        .tls = d->tls,
+        .upgrade = d->upgrade,
+        .strip_expect = req->expect_continue,
+        .mods = {qmod, b->request_headers},
+    };
+    px_buf_consume(&d->replay, px_buf_avail(&d->replay));
+    rc = px_request_head_format(&ro, &d->replay);
+    px_buf_consume(&d->in, head_len);
+    if (rc < 0) {
+        error_reply(d, 431, true);
+        return;
+    }
+    d->replay_ok = true;
+
+    if (mirror && mirror->mirror && !mirror->mirror->invalid && mirror->mirror->nendpoints &&
+        gw_route_mirror_sample(mirror->mirror_num, mirror->mirror_den,
+                               (uint32_t)px_worker_rand(w))) {
+        struct px_ep *ep = pick_endpoint(d, mirror->mirror);
+        struct px_uconn *mu = ep ? px_mirror_start(w, ep) : NULL;
+        if (mu) {
+            mu->method = d->method;
+            px_buf_append(&mu->out, px_buf_data(&d->replay), px_buf_avail(&d->replay));
+            if (d->req_done) {
+                px_mirror_finish_request(mu);
+            } else {
+                mu->feeder = d;
+                d->mirror = mu;
+            }
+            if (px_uconn_flush(mu) < 0)
+                px_uconn_close(mu);
+            else
+                px_uconn_update(mu);
+        }
+    }
+
+    if (!d->req_done) {
+        d->body_deadline =
+            opts(d)->request_read_timeout_ms ? d->start_ms + opts(d)->request_read_timeout_ms : 0;
+        body_timer(d);
+    }
+    if (r->request_timeout_ms > 0)
+        gw_timer_start(&d->ttimer, (uint64_t)r->request_timeout_ms);
+    start_attempt(d);
+}
+
+static void
+head_loop(struct px_dconn *d)
+{
+    d->in_head_loop = true;
+    while (d->mode == PX_D_HEAD && !d->closing) {
+        size_t len = px_buf_avail(&d->in);
+        if (len == 0 || px_buf_avail(&d->out) >= PX_HIGH)
+            break;
+        const char *p = px_buf_data(&d->in);
+        if (len <= px_limits.max_head_bytes && !gw_h1_head_is_ready(p, len, d->head_checked)) {
+            d->head_checked = len;
+            break;
+        }
+        struct gw_h1_request req = {.headers = d->w->hbuf, .max_headers = PX_MAX_HEADERS};
+        int n = gw_h1_request_parse(p, len, &req, &px_limits);
+        if (n == GW_EAGAIN) {
+            d->head_checked = len;
+            break;
+        }
+        d->head_checked = 0;
+        if (n < 0) {
+            /* RFC 9112 §6.3: answer the parser's status and close. */
+            d->method = req.method_id;
+            d->keep_alive = false;
+            d->req_done = true;
+            d->snap = NULL;
+            d->mode = PX_D_PROXY;
+            if (d->w->p->o.access_log != GW_PROXY_LOG_OFF) {
+                d->logm[0] = d->logp[0] = d->logh[0] = 0;
+            }
+            error_reply(d, req.error_status ? req.error_status : 400, true);
+            break;
+        }
+        start_request(d, &req, (size_t)n);
+    }
+    d->in_head_loop = false;
+    if (!d->closing)
+        d_update(d);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Client I/O                                                                */
+
+static void
+client_eof(struct px_dconn *d)
+{
+    d->read_eof = true;
+    switch (d->mode) {
+    case PX_D_HEAD:
+    case PX_D_LINGER:
+        px_dconn_close(d);
+        return;
+    case PX_D_PROXY:
+        if (!d->req_done) {
+            abort_request(d);
+            return;
+        }
+        d->keep_alive = false;
+        d_update(d);
+        return;
+    case PX_D_TUNNEL:
+        tunnel_pump(d);
+        return;
+    }
+}
+
+static void
+d_read(struct px_dconn *d)
+{
+    if (d->mode == PX_D_LINGER) {
+        char sink[4096];
+        ssize_t n = recv(d->io.fd, sink, sizeof(sink), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            px_dconn_close(d);
+        return;
+    }
+    size_t space = px_buf_reserve(&d->in, PX_READ_CHUNK);
+    if (space == 0) {
+        d_update(d);
+        return;
+    }
+    ssize_t n = recv(d->io.fd, d->in.p + d->in.len, space, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        px_dconn_close(d);
+        return;
+    }
+    if (n == 0) {
+        client_eof(d);
+        return;
+    }
+    d->in.len += (size_t)n;
+    switch (d->mode) {
+    case PX_D_HEAD:
+        if (!d->got_first_byte) {
+            d->got_first_byte = true;
+            d->head_deadline = now_ms(d) + opts(d)->header_timeout_ms;
+            gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
+        }
+        head_loop(d);
+        return;
+    case PX_D_PROXY:
+        if (!d->req_done && d->u && !d->in_backoff)
+            pump_request_body(d);
+        else
+            d_update(d);
+        return;
+    case PX_D_TUNNEL:
+        tunnel_pump(d);
+        return;
+    default:
+        return;
+    }
+}
+
+static void
+on_dio(struct gw_io *io, unsigned events)
+{
+    struct px_dconn *d = io->data;
+    if (events & GW_LOOP_WRITE) {
+        d_flush(d);
+        if (d->closing)
+            return;
+    }
+    if (events & GW_LOOP_READ)
+        d_read(d);
+}
+
+static void
+peer_ip(const struct sockaddr_storage *peer, char *out, size_t cap)
+{
+    char tmp[80];
+    int n = gw_sock_addr_format((const struct sockaddr *)peer, tmp, sizeof(tmp));
+    if (n <= 0) {
+        snprintf(out, cap, "unknown");
+        return;
+    }
+    /* "ip:port" or "[v6]:port" -> bare address for X-Forwarded-For */
+    char *colon = strrchr(tmp, ':');
+    if (colon)
+        *colon = 0;
+    char *s = tmp;
+    size_t len = strlen(s);
+    if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+        s[len - 1] = 0;
+        s++;
+    }
+    snprintf(out, cap, "%s", s);
+}
+
+void
+px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
+                const struct sockaddr_storage *peer)
+{
+    struct px_dconn *d = gw_xcalloc(1, sizeof(*d));
+    d->w = w;
+    d->l = l;
+    snprintf(d->address, sizeof(d->address), "%s", l->address);
+    d->port = l->port;
+    d->tls = l->tls;
+    peer_ip(peer, d->peer_ip, sizeof(d->peer_ip));
+    px_buf_init(&d->in, PX_IN_MAX);
+    px_buf_init(&d->out, PX_OUT_MAX);
+    px_buf_init(&d->replay, PX_REPLAY_MAX);
+    px_buf_init(&d->cors, 4096);
+    gw_timer_init(w->loop, &d->rtimer, on_rtimer, d);
+    gw_timer_init(w->loop, &d->wtimer, on_wtimer, d);
+    gw_timer_init(w->loop, &d->ttimer, on_ttimer, d);
+    gw_timer_init(w->loop, &d->btimer, on_btimer, d);
+    gw_io_init(w->loop, &d->io, fd, on_dio, d);
+    gw_sock_set_nodelay(fd);
+    d->mode = PX_D_HEAD;
+    d->next = w->conns;
+    if (d->next)
+        d->next->prev = d;
+    w->conns = d;
+    w->nconns++;
+    bump(&w->m->conns_active);
+    bump(&w->m->conns_total);
+    /* A silent connection gets the header timeout (hostile silent-connection). */
+    gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
+    d_update(d);
+}

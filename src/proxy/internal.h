@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * proxy internals: the worker, the downstream (client) and upstream
+ * connections, the per-worker endpoint table and pools, and the pure
+ * helpers (head rewriting, framing decisions, balancing) the unit tests
+ * drive directly. Shared inside src/proxy only.
+ *
+ * Memory: a worker owns its connections; a connection owns its buffers
+ * (allocated once, reused by every request on it). Nothing on the request
+ * path allocates except when a buffer first grows.
+ */
+#ifndef GW_PROXY_INTERNAL_H
+#define GW_PROXY_INTERNAL_H
+
+#include <sys/socket.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/base.h"
+#include "h1/h1.h"
+#include "ir/ir.h"
+#include "loop/loop.h"
+#include "proxy/proxy.h"
+#include "route/route.h"
+
+/* ------------------------------------------------------------------------ */
+/* Buffers: bytes live in p[off..len); consumed from the front.             */
+
+struct px_buf {
+    char *p;
+    size_t off, len, cap, max;
+};
+
+void px_buf_init(struct px_buf *b, size_t max);
+void px_buf_release(struct px_buf *b);
+
+static inline size_t
+px_buf_avail(const struct px_buf *b)
+{
+    return b->len - b->off;
+}
+
+static inline const char *
+px_buf_data(const struct px_buf *b)
+{
+    return b->p + b->off;
+}
+
+static inline void
+px_buf_consume(struct px_buf *b, size_t n)
+{
+    b->off += n;
+    if (b->off == b->len)
+        b->off = b->len = 0;
+}
+
+/* Makes room for at least want more bytes at the end (compacting, then
+ * growing up to max). Returns the free space (may be less than want). */
+size_t px_buf_reserve(struct px_buf *b, size_t want);
+/* Appends; 0 or GW_ELIMIT when max would be passed (nothing written). */
+int px_buf_append(struct px_buf *b, const void *p, size_t n);
+int px_buf_append_str(struct px_buf *b, struct gw_str s);
+
+static inline int
+px_buf_append_lit(struct px_buf *b, const char *s)
+{
+    return px_buf_append_str(b, gw_str_from(s));
+}
+
+int px_buf_append_u64(struct px_buf *b, uint64_t v);
+
+/* ------------------------------------------------------------------------ */
+/* Sizes                                                                     */
+
+#define PX_READ_CHUNK  16384
+#define PX_IN_MAX      (80 * 1024) /* a 64 KiB head plus slack */
+#define PX_OUT_MAX     (256 * 1024)
+#define PX_HIGH        (64 * 1024) /* stop reading the other side above this */
+#define PX_REPLAY_MAX  (64 * 1024) /* request bytes kept for a retry */
+#define PX_MAX_HEADERS 100
+#define PX_WORK_MAX    256 /* headers after filters */
+#define PX_LINGER_MS   2000
+
+/* ------------------------------------------------------------------------ */
+/* Pure helpers (forward.c): what goes on the wire.                         */
+
+/* The request head sent upstream. */
+struct px_req_out {
+    const struct gw_h1_request *req;        /* the client's parsed head */
+    struct gw_str path;                     /* path[?query] for the request line */
+    struct gw_str host;                     /* Host value to send */
+    struct gw_str client_ip;                /* appended to X-Forwarded-For */
+    bool tls;                               /* X-Forwarded-Proto: https */
+    bool upgrade;                           /* forward Upgrade (tunnel requested) */
+    bool strip_expect;                      /* the proxy answers 100-continue itself */
+    const struct gw_ir_header_mod *mods[2]; /* rule then backend; NULL skips */
+};
+
+/* Writes the whole upstream request head (request line to the final CRLF)
+ * to out: hop-by-hop fields dropped, Host and X-Forwarded-* set, header
+ * modifiers applied in order, framing re-serialised (one Content-Length or
+ * Transfer-Encoding: chunked). 0, or GW_ELIMIT (out too small, too many
+ * fields after the modifiers). */
+int px_request_head_format(const struct px_req_out *r, struct px_buf *out);
+
+/* How a response body reaches the client. */
+enum px_rframe {
+    PX_RF_NONE,    /* no body (HEAD, 1xx, 204, 304) */
+    PX_RF_LENGTH,  /* Content-Length, copied as is */
+    PX_RF_CHUNKED, /* chunked upstream, decoded and re-chunked */
+    PX_RF_RECHUNK, /* close-delimited upstream, chunked to the client */
+    PX_RF_CLOSE,   /* close-delimited to the client too (HTTP/1.0 client) */
+    PX_RF_TUNNEL,  /* 101: bytes both ways */
+};
+
+struct px_rdecision {
+    enum px_rframe frame;
+    bool client_close; /* the client connection ends after this response */
+};
+
+/* The framing decision for a response to a client that speaks HTTP/1.minor
+ * and asked for keep_alive. Pure. */
+struct px_rdecision px_response_decide(const struct gw_h1_response *res, int client_minor,
+                                       bool client_keep_alive);
+
+struct px_rsp_out {
+    const struct gw_h1_response *res;
+    struct px_rdecision d;
+    int client_minor;
+    const struct gw_ir_header_mod *mods[2]; /* rule then backend */
+    /* Extra fields appended verbatim (CORS), each "Name: value\r\n". */
+    struct gw_str extra;
+};
+
+/* Writes the client response head. 0 or GW_ELIMIT. */
+int px_response_head_format(const struct px_rsp_out *r, struct px_buf *out);
+
+/* A complete response generated by the gateway (errors, redirects). extra:
+ * header lines (each ending CRLF) or empty. body may be empty. */
+int px_local_response_format(struct px_buf *out, int status, struct gw_str extra,
+                             struct gw_str body, bool close, bool head_only);
+
+/* ------------------------------------------------------------------------ */
+/* Endpoints, balancing and pools (lb.c)                                     */
+
+struct px_uconn;
+
+/* One upstream address as a worker knows it: survives snapshots. */
+struct px_ep {
+    char ip[48];
+    uint16_t port;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    bool sa_ok;
+    /* pool of idle keep-alive connections, most recently used first */
+    struct px_uconn *idle;
+    unsigned nidle;
+    unsigned active; /* requests in flight (P2C) */
+    unsigned consec; /* consecutive failures */
+    unsigned ejections;
+    uint64_t ejected_until;
+};
+
+struct px_ep_table {
+    struct px_ep **slots;
+    size_t cap, n;
+};
+
+void px_ep_table_init(struct px_ep_table *t);
+void px_ep_table_release(struct px_ep_table *t);
+/* Finds or adds the endpoint ip:port (ip NUL-terminated). Never NULL. */
+struct px_ep *px_ep_table_get(struct px_ep_table *t, const char *ip, uint16_t port);
+
+/* Per-backend round-robin cursors, keyed by the IR backend's address (valid
+ * while the snapshot is pinned; reset on each new snapshot). */
+struct px_bstate {
+    uint32_t cursor;
+    bool ready;   /* eps filled */
+    uint64_t gen; /* snapshot generation eps belong to */
+    size_t n;
+    struct px_ep **eps; /* the backend's endpoints, in IR order */
+};
+
+struct px_rr_table {
+    const void **keys;
+    struct px_bstate *vals;
+    size_t cap, n;
+};
+
+void px_rr_table_init(struct px_rr_table *t);
+void px_rr_table_release(struct px_rr_table *t);
+void px_rr_table_clear(struct px_rr_table *t);
+/* The state of key (zeroed when new); valid until the next call. */
+struct px_bstate *px_rr_table_slot(struct px_rr_table *t, const void *key);
+
+/*
+ * Chooses an endpoint index among n (eps[i] is endpoint i's state) by round
+ * robin (*cursor advanced) or power of two choices (rnd: two random draws),
+ * skipping ejected ones (now vs ejected_until) unless every one is. Pure.
+ * Returns the index, or -1 when n == 0.
+ */
+int px_lb_pick(struct px_ep *const *eps, size_t n, enum gw_proxy_lb lb, uint32_t *cursor,
+               uint64_t rnd, uint64_t now);
+
+/* Outcome bookkeeping for passive ejection. */
+void px_ep_report(struct px_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms,
+                  uint64_t now);
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                 */
+
+/* What gw_proxy_publish builds once per IR: shared, immutable, refcounted. */
+struct px_snap {
+    atomic_uint refs;
+    uint64_t gen;
+    struct gw_ir *ir;
+    struct gw_router *router;
+};
+
+void px_snap_unref(struct px_snap *s);
+
+/* A worker's pin on a snapshot: plain counter, no atomics per request. */
+struct px_wsnap {
+    struct px_snap *s;
+    unsigned refs;
+    struct px_worker *w;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Metrics                                                                   */
+
+#define PX_LAT_BUCKETS 12
+
+struct px_metrics {
+    _Alignas(64) atomic_uint_fast64_t req_class[6]; /* 1xx..5xx, [0] other */
+    atomic_uint_fast64_t local[6];                  /* answered by the gateway */
+    atomic_uint_fast64_t conns_total, conns_active;
+    atomic_uint_fast64_t up_conns_total, up_reuse, up_connect_fail, retries, ejections;
+    atomic_uint_fast64_t lat_bucket[PX_LAT_BUCKETS + 1];
+    atomic_uint_fast64_t lat_sum_us;
+    atomic_uint_fast64_t lat_count;
+};
+
+/* Upstream latency bucket bounds, milliseconds. */
+extern const unsigned px_lat_bounds_ms[PX_LAT_BUCKETS];
+
+/* ------------------------------------------------------------------------ */
+/* Workers and connections                                                   */
+
+struct px_listener {
+    struct px_listener *next;
+    struct gw_io io;
+    struct px_worker *w;
+    char address[64];
+    uint16_t port;
+    bool keep; /* reconcile mark */
+    bool tls;
+};
+
+struct px_dconn;
+
+struct px_worker {
+    struct gw_proxy *p;
+    unsigned id;
+    pthread_t thread;
+    bool started;
+    struct gw_loop *loop;
+    int evfd;
+    struct gw_io evio;
+    struct px_wsnap *snap; /* current */
+    uint64_t gen;
+    atomic_uint_fast64_t adopted_gen;
+    struct px_listener *listeners;
+    struct px_dconn *conns;
+    size_t nconns;
+    size_t max_conns;
+    bool accept_paused;
+    bool draining;
+    uint64_t drain_deadline;
+    struct gw_timer drain_timer;
+    struct px_ep_table eps;
+    struct px_rr_table rr;
+    struct px_uconn *mirrors; /* detached mirror connections */
+    uint64_t rnd;
+    struct px_metrics *m;
+    /* scratch: parsed header arrays (used within one callback) */
+    struct gw_h1_header hbuf[PX_MAX_HEADERS];
+    struct px_buf logbuf;
+};
+
+struct gw_proxy {
+    struct gw_proxy_opts o;
+    pthread_mutex_t mu; /* snapshot handover and port errors only */
+    struct px_snap *snap;
+    atomic_uint_fast64_t gen;
+    struct px_worker *workers;
+    unsigned nworkers;
+    bool started;
+    atomic_bool draining_flag;
+    struct gw_buf port_errors;
+    struct px_metrics *metrics; /* nworkers, cache-line aligned */
+};
+
+/* upstream connection states */
+enum px_ustate {
+    PX_U_CONNECTING,
+    PX_U_ACTIVE,
+    PX_U_IDLE,
+};
+
+#define GW_ETIMEDOUT (-ETIMEDOUT)
+
+struct px_uconn {
+    struct gw_io io;
+    struct px_worker *w;
+    struct px_ep *ep;
+    struct px_dconn *d; /* owner while ACTIVE */
+    struct px_uconn *next, *prev;
+    enum px_ustate state;
+    struct px_buf in, out;
+    struct gw_timer timer;
+    bool reused;    /* came from the pool */
+    bool got_bytes; /* some response byte arrived */
+    bool wrote_all; /* the whole request reached the socket */
+    bool req_done;  /* mirror: the whole request is in out */
+    bool closing;
+    bool mirror;             /* detached copy: response dropped */
+    bool counted;            /* counted in ep->active */
+    bool read_paused;        /* the client's output is full */
+    bool keep;               /* mirror: response allows reuse */
+    struct px_dconn *feeder; /* mirror: the client still feeding the body */
+    uint64_t sent_at;        /* for the latency histogram */
+    /* response body (mirror: discarded) */
+    enum gw_h1_body rbody;
+    uint64_t rremain;
+    struct gw_h1_chunked rch;
+    bool rhead_done;
+    enum gw_h1_method method;
+};
+
+/* The proxy's progress on one request. */
+enum px_dmode {
+    PX_D_HEAD,   /* reading a request head */
+    PX_D_PROXY,  /* a request is being forwarded */
+    PX_D_TUNNEL, /* after 101 */
+    PX_D_LINGER, /* response sent; reading and dropping until EOF */
+};
+
+struct px_dconn {
+    struct gw_io io;
+    struct px_worker *w;
+    struct px_dconn *next, *prev;
+    struct px_listener *l; /* may be closed while we live: address/port copied */
+    char address[64];
+    uint16_t port;
+    bool tls;
+    char peer_ip[64];
+    struct px_buf in, out, replay;
+    struct px_buf cors;     /* CORS response fields of the current request */
+    struct gw_timer rtimer; /* header / idle / body / linger */
+    struct gw_timer wtimer; /* send progress */
+    struct gw_timer ttimer; /* route request timeout */
+    struct gw_timer btimer; /* retry backoff */
+    enum px_dmode mode;
+    size_t head_checked; /* gw_h1_head_is_ready old_len */
+    bool got_first_byte;
+    bool read_eof;
+    bool close_after; /* close once out is flushed */
+    bool closing;
+    bool in_head_loop;
+    bool pumping;
+    bool in_backoff;
+    bool u_eof, u_err, u_shut, d_shut; /* upstream EOF/error; write sides shut */
+    bool u_reusable;
+    bool local; /* the current answer came from the gateway */
+    bool status_local_sent;
+    const struct gw_ir_header_mod *rmods[2];
+    uint64_t head_deadline, body_deadline;
+    unsigned served;
+
+    /* current request */
+    struct px_wsnap *snap;
+    const struct gw_ir_route *route;
+    const struct gw_ir_backend *backend;
+    const struct gw_ir_listener *listener;
+    struct px_uconn *u;
+    struct px_uconn *mirror;
+    enum gw_h1_method method;
+    int minor;
+    bool keep_alive;
+    bool upgrade;
+    bool expect_continue;
+    bool sent_continue;
+    enum gw_h1_body qbody;
+    uint64_t qremain;
+    struct gw_h1_chunked qch;
+    bool req_done;    /* whole request body consumed from the client */
+    bool replay_ok;   /* replay holds the whole upstream request so far */
+    bool rsp_started; /* some response byte went to the client */
+    bool rsp_done;
+    int attempts; /* attempts made */
+    bool stale_retry_used;
+    struct px_rdecision rd;
+    uint64_t rremain;
+    struct gw_h1_chunked rch;
+    int status;
+    uint64_t start_ms;
+    uint64_t bytes_out;
+    char origin[256]; /* CORS: the request's Origin */
+    size_t origin_len;
+    char logm[16], logp[256], logh[128];
+};
+
+/* conn.c */
+void px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
+                     const struct sockaddr_storage *peer);
+void px_dconn_close(struct px_dconn *d);
+/* Drain: close idle connections now, the rest after their response. */
+void px_dconn_drain(struct px_dconn *d);
+
+/* upstream.c */
+/* Starts (or reuses) a connection to ep for d; NULL when the connect fails at
+ * once. */
+struct px_uconn *px_uconn_get(struct px_worker *w, struct px_ep *ep, struct px_dconn *d);
+/* Hands a connection back: into the pool when reusable, else closed. */
+void px_uconn_release(struct px_uconn *u, bool reusable);
+void px_uconn_close(struct px_uconn *u);
+/* Sends what is queued in u->out; 0 ok (maybe partial), <0 error. */
+int px_uconn_flush(struct px_uconn *u);
+void px_uconn_update(struct px_uconn *u);
+/* A detached mirror connection carrying req (head+body so far). */
+struct px_uconn *px_mirror_start(struct px_worker *w, struct px_ep *ep);
+void px_mirror_finish_request(struct px_uconn *u);
+/* Called by upstream.c into conn.c */
+void px_dconn_on_upstream(struct px_dconn *d, unsigned events);
+void px_dconn_on_upstream_error(struct px_dconn *d, int err, bool timeout);
+
+/* worker.c */
+struct px_wsnap *px_wsnap_ref(struct px_wsnap *ws);
+void px_wsnap_unref(struct px_wsnap *ws);
+uint64_t px_worker_rand(struct px_worker *w);
+void px_worker_conn_closed(struct px_worker *w);
+
+/* log.c */
+void px_access_log(struct px_dconn *d);
+
+/* metrics */
+void px_metrics_response(struct px_worker *w, int status, bool local);
+
+#endif /* GW_PROXY_INTERNAL_H */

@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The proxy's lifecycle: options, the worker threads (one gw_loop each),
+ * snapshot handover and listener reconciliation, graceful drain, metrics.
+ *
+ * Snapshot handover: gw_proxy_publish compiles the router on the calling
+ * thread and swaps (ir, router) in under p->mu, then pokes every worker's
+ * eventfd. A worker wakes, takes a reference on the new snapshot under the
+ * same mutex (never on the request path), wraps it in a worker-local pin
+ * whose count needs no atomics, and reconciles its listeners: ports still
+ * present keep their socket (so a kept port never refuses a connection),
+ * new ones are bound with SO_REUSEPORT, vanished ones closed. Requests pin
+ * the worker-local wrapper; the shared snapshot dies with its last
+ * wrapper.
+ */
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxy/internal.h"
+
+#include "base/banned.h"
+
+const unsigned px_lat_bounds_ms[PX_LAT_BUCKETS] = {1,   2,   5,   10,   25,   50,
+                                                   100, 250, 500, 1000, 2500, 10000};
+
+void
+gw_proxy_opts_default(struct gw_proxy_opts *o)
+{
+    *o = (struct gw_proxy_opts){
+        .workers = 0,
+        .lb = GW_PROXY_LB_WRR,
+        .access_log = GW_PROXY_LOG_OFF,
+        .header_timeout_ms = 10000,
+        .body_timeout_ms = 10000,
+        .idle_timeout_ms = 15000,
+        .connect_timeout_ms = 5000,
+        .response_timeout_ms = 60000,
+        .drain_timeout_ms = 10000,
+        .eject_consecutive = 5,
+        .eject_ms = 30000,
+        .request_read_timeout_ms = 30000,
+        .send_timeout_ms = 20000,
+        .max_connections = 0,
+        .pool_idle_ms = 60000,
+        .pool_max_idle = 512,
+    };
+}
+
+int
+gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
+{
+    struct gw_proxy *p = gw_xcalloc(1, sizeof(*p));
+    if (opts)
+        p->o = *opts;
+    else
+        gw_proxy_opts_default(&p->o);
+    if (p->o.workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        p->o.workers = n > 0 ? (unsigned)n : 1;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    gw_buf_init(&p->port_errors, 64 * 1024);
+    p->nworkers = p->o.workers;
+    p->workers = gw_xcalloc(p->nworkers, sizeof(*p->workers));
+    p->metrics = aligned_alloc(64, sizeof(struct px_metrics) * p->nworkers);
+    GW_ASSERT(p->metrics);
+    memset(p->metrics, 0, sizeof(struct px_metrics) * p->nworkers);
+    *out = p;
+    return 0;
+}
+
+void
+px_snap_unref(struct px_snap *s)
+{
+    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    gw_router_free(s->router);
+    gw_ir_unref(s->ir);
+    free(s);
+}
+
+static void
+wake(struct px_worker *w)
+{
+    uint64_t one = 1;
+    if (w->evfd >= 0) {
+        ssize_t r = write(w->evfd, &one, sizeof(one));
+        (void)r;
+    }
+}
+
+void
+gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
+{
+    struct px_snap *s = gw_xcalloc(1, sizeof(*s));
+    atomic_init(&s->refs, 1);
+    s->ir = gw_ir_ref(ir);
+    struct gw_diags diags;
+    gw_diags_init(&diags);
+    if (gw_router_build(ir, &diags, &s->router) < 0)
+        s->router = NULL;
+    for (size_t i = 0; i < diags.n; i++)
+        gw_log_warn("proxy: route: %s: %s", diags.v[i].name ? diags.v[i].name : "",
+                    diags.v[i].message);
+    gw_diags_release(&diags);
+
+    pthread_mutex_lock(&p->mu);
+    struct px_snap *old = p->snap;
+    s->gen = atomic_load(&p->gen) + 1;
+    p->snap = s;
+    atomic_store(&p->gen, s->gen);
+    pthread_mutex_unlock(&p->mu);
+    px_snap_unref(old);
+    if (p->started)
+        for (unsigned i = 0; i < p->nworkers; i++)
+            wake(&p->workers[i]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Worker-local pins                                                         */
+
+struct px_wsnap *
+px_wsnap_ref(struct px_wsnap *ws)
+{
+    if (ws)
+        ws->refs++;
+    return ws;
+}
+
+void
+px_wsnap_unref(struct px_wsnap *ws)
+{
+    if (!ws || --ws->refs > 0)
+        return;
+    px_snap_unref(ws->s);
+    free(ws);
+}
+
+uint64_t
+px_worker_rand(struct px_worker *w)
+{
+    /* xorshift64*: cheap, per worker, good enough for sampling */
+    uint64_t x = w->rnd;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rnd = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Listeners                                                                 */
+
+static void
+on_accept(struct gw_io *io, unsigned events)
+{
+    (void)events;
+    struct px_listener *l = io->data;
+    struct px_worker *w = l->w;
+    for (int i = 0; i < 64; i++) {
+        if (w->nconns >= w->max_conns) {
+            /* Leave the rest queued in the kernel until a slot frees. */
+            w->accept_paused = true;
+            for (struct px_listener *x = w->listeners; x; x = x->next)
+                gw_io_set(&x->io, 0);
+            return;
+        }
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = gw_sock_accept(io->fd, &peer, &plen);
+        if (fd < 0)
+            return;
+        px_dconn_accept(w, l, fd, &peer);
+    }
+}
+
+void
+px_worker_conn_closed(struct px_worker *w)
+{
+    if (w->accept_paused && w->nconns < w->max_conns && !w->draining) {
+        w->accept_paused = false;
+        for (struct px_listener *x = w->listeners; x; x = x->next)
+            gw_io_set(&x->io, GW_LOOP_READ);
+    }
+}
+
+static void
+listener_free(struct gw_io *io)
+{
+    free(io->data);
+}
+
+static bool
+port_is_served(const struct gw_ir_port *pt)
+{
+    if (pt->udp)
+        return false;
+    /* HTTP only for now; HTTPS/TLS/TCP listeners are served by their own
+     * modules once they exist (hook: the proto switch below). */
+    for (size_t i = 0; i < pt->nlisteners; i++)
+        if (pt->listeners[i].proto == GW_IR_HTTP)
+            return true;
+    return false;
+}
+
+static void
+reconcile(struct px_worker *w, const struct gw_ir *ir)
+{
+    struct gw_proxy *p = w->p;
+    for (struct px_listener *l = w->listeners; l; l = l->next)
+        l->keep = false;
+    struct gw_buf errs;
+    gw_buf_init(&errs, 64 * 1024);
+    for (size_t i = 0; ir && i < ir->nports && !w->draining; i++) {
+        const struct gw_ir_port *pt = &ir->ports[i];
+        if (!port_is_served(pt))
+            continue;
+        const char *addr = pt->address ? pt->address : "";
+        struct px_listener *l = w->listeners;
+        while (l && !(l->port == pt->port && strcmp(l->address, addr) == 0))
+            l = l->next;
+        if (l) {
+            l->keep = true;
+            continue;
+        }
+        int fd = gw_sock_listen(addr, pt->port, SOCK_STREAM);
+        if (fd < 0) {
+            gw_buf_appendf(&errs, "%s:%u: %s\n", addr, pt->port, gw_strerror(fd));
+            continue;
+        }
+        l = gw_xcalloc(1, sizeof(*l));
+        l->w = w;
+        l->port = pt->port;
+        snprintf(l->address, sizeof(l->address), "%s", addr);
+        l->keep = true;
+        gw_io_init(w->loop, &l->io, fd, on_accept, l);
+        gw_io_set(&l->io, w->accept_paused ? 0 : GW_LOOP_READ);
+        l->next = w->listeners;
+        w->listeners = l;
+    }
+    struct px_listener **pp = &w->listeners;
+    while (*pp) {
+        struct px_listener *l = *pp;
+        if (l->keep) {
+            pp = &l->next;
+            continue;
+        }
+        *pp = l->next;
+        gw_io_close(&l->io, listener_free);
+    }
+    if (w->id == 0) {
+        pthread_mutex_lock(&p->mu);
+        gw_buf_reset(&p->port_errors);
+        if (errs.len)
+            gw_buf_append(&p->port_errors, errs.p, errs.len);
+        pthread_mutex_unlock(&p->mu);
+    }
+    gw_buf_release(&errs);
+}
+
+static void
+adopt(struct px_worker *w)
+{
+    struct gw_proxy *p = w->p;
+    pthread_mutex_lock(&p->mu);
+    struct px_snap *s = p->snap;
+    uint64_t gen = atomic_load(&p->gen);
+    if (s)
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&p->mu);
+    if (w->snap && w->snap->s == s) {
+        px_snap_unref(s);
+    } else if (s) {
+        struct px_wsnap *ws = gw_xcalloc(1, sizeof(*ws));
+        ws->s = s;
+        ws->refs = 1;
+        ws->w = w;
+        struct px_wsnap *old = w->snap;
+        w->snap = ws;
+        px_wsnap_unref(old);
+        px_rr_table_clear(&w->rr);
+        reconcile(w, s->ir);
+    }
+    w->gen = gen;
+    atomic_store(&w->adopted_gen, gen);
+}
+
+static void
+drain_tick(struct gw_timer *t)
+{
+    struct px_worker *w = t->data;
+    uint64_t now = gw_loop_now(w->loop);
+    if (w->nconns == 0 || now >= w->drain_deadline) {
+        struct px_dconn *d = w->conns;
+        while (d) {
+            struct px_dconn *next = d->next;
+            px_dconn_close(d);
+            d = next;
+        }
+        gw_loop_stop(w->loop);
+        return;
+    }
+    gw_timer_start(t, 50);
+}
+
+static void
+start_drain(struct px_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    while (w->listeners) {
+        struct px_listener *l = w->listeners;
+        w->listeners = l->next;
+        gw_io_close(&l->io, listener_free);
+    }
+    struct px_dconn *d = w->conns;
+    while (d) {
+        struct px_dconn *next = d->next;
+        px_dconn_drain(d);
+        d = next;
+    }
+    w->drain_deadline = gw_loop_now(w->loop) + w->p->o.drain_timeout_ms;
+    gw_timer_init(w->loop, &w->drain_timer, drain_tick, w);
+    gw_timer_start(&w->drain_timer, 0);
+}
+
+static void
+on_wake(struct gw_io *io, unsigned events)
+{
+    (void)events;
+    struct px_worker *w = io->data;
+    uint64_t v;
+    ssize_t r = read(io->fd, &v, sizeof(v));
+    (void)r;
+    if (atomic_load(&w->p->draining_flag)) {
+        start_drain(w);
+        return;
+    }
+    if (atomic_load(&w->p->gen) != w->gen)
+        adopt(w);
+}
+
+static void
+close_pools(struct px_worker *w)
+{
+    for (size_t i = 0; i < w->eps.cap; i++) {
+        struct px_ep *e = w->eps.slots[i];
+        while (e && e->idle) {
+            struct px_uconn *u = e->idle;
+            px_uconn_close(u);
+        }
+    }
+    while (w->mirrors)
+        px_uconn_close(w->mirrors);
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct px_worker *w = arg;
+    gw_loop_run(w->loop);
+    struct px_dconn *d = w->conns;
+    while (d) {
+        struct px_dconn *next = d->next;
+        px_dconn_close(d);
+        d = next;
+    }
+    while (w->listeners) {
+        struct px_listener *l = w->listeners;
+        w->listeners = l->next;
+        gw_io_close(&l->io, listener_free);
+    }
+    close_pools(w);
+    gw_io_close(&w->evio, NULL);
+    gw_timer_stop(&w->drain_timer);
+    px_wsnap_unref(w->snap);
+    w->snap = NULL;
+    gw_loop_free(w->loop);
+    w->loop = NULL;
+    return NULL;
+}
+
+static size_t
+conn_budget(unsigned nworkers, unsigned want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    size_t fds = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : (size_t)rl.rlim_cur;
+    /* every client may hold an upstream (and a mirror): three fds each */
+    size_t per = fds > 256 ? (fds - 128) / 3 / nworkers : 16;
+    if (want && want < per)
+        per = want;
+    return per ? per : 1;
+}
+
+int
+gw_proxy_start(struct gw_proxy *p)
+{
+    GW_ASSERT(!p->started);
+    size_t budget = conn_budget(p->nworkers, p->o.max_connections);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = 0;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        struct px_worker *w = &p->workers[i];
+        w->p = p;
+        w->id = i;
+        w->evfd = -1;
+        w->max_conns = budget;
+        w->m = &p->metrics[i];
+        w->rnd = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(i + 1) * 0xbf58476d1ce4e5b9ull) ^
+                 (uint64_t)time(NULL);
+        px_ep_table_init(&w->eps);
+        px_rr_table_init(&w->rr);
+        px_buf_init(&w->logbuf, 1 << 20);
+        rc = gw_loop_new(&w->loop);
+        if (rc < 0)
+            break;
+        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->evfd < 0) {
+            rc = -errno;
+            break;
+        }
+        gw_io_init(w->loop, &w->evio, w->evfd, on_wake, w);
+        gw_io_set(&w->evio, GW_LOOP_READ);
+        gw_timer_init(w->loop, &w->drain_timer, drain_tick, w);
+        /* First snapshot adopted on this thread, before the loop runs, so
+         * port errors are known when start returns. */
+        adopt(w);
+    }
+    for (unsigned i = 0; rc == 0 && i < p->nworkers; i++) {
+        struct px_worker *w = &p->workers[i];
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            rc = GW_ENOMEM;
+            break;
+        }
+        w->started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    p->started = true;
+    /* A publish that raced with start is picked up now. */
+    for (unsigned i = 0; i < p->nworkers; i++)
+        wake(&p->workers[i]);
+    return rc;
+}
+
+bool
+gw_proxy_is_current(const struct gw_proxy *p)
+{
+    uint64_t gen = atomic_load(&p->gen);
+    if (!p->started)
+        return false;
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (atomic_load(&p->workers[i].adopted_gen) != gen)
+            return false;
+    return true;
+}
+
+int
+gw_proxy_port_errors(const struct gw_proxy *p, struct gw_buf *out)
+{
+    struct gw_proxy *mp = (struct gw_proxy *)p;
+    pthread_mutex_lock(&mp->mu);
+    int rc = p->port_errors.len ? gw_buf_append(out, p->port_errors.p, p->port_errors.len) : 0;
+    pthread_mutex_unlock(&mp->mu);
+    return rc;
+}
+
+void
+gw_proxy_drain(struct gw_proxy *p)
+{
+    if (!p->started)
+        return;
+    atomic_store(&p->draining_flag, true);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        wake(&p->workers[i]);
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        struct px_worker *w = &p->workers[i];
+        if (w->started) {
+            pthread_join(w->thread, NULL);
+            w->started = false;
+        }
+    }
+}
+
+void
+gw_proxy_free(struct gw_proxy *p)
+{
+    if (!p)
+        return;
+    gw_proxy_drain(p);
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        struct px_worker *w = &p->workers[i];
+        if (w->loop) {
+            /* started never ran: tear down here */
+            close_pools(w);
+            while (w->listeners) {
+                struct px_listener *l = w->listeners;
+                w->listeners = l->next;
+                gw_io_close(&l->io, listener_free);
+            }
+            gw_io_close(&w->evio, NULL);
+            px_wsnap_unref(w->snap);
+            gw_loop_free(w->loop);
+        } else if (w->evfd >= 0 && !w->p) {
+            close(w->evfd);
+        }
+        px_ep_table_release(&w->eps);
+        px_rr_table_release(&w->rr);
+        px_buf_release(&w->logbuf);
+    }
+    free(p->workers);
+    free(p->metrics);
+    px_snap_unref(p->snap);
+    gw_buf_release(&p->port_errors);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Metrics                                                                   */
+
+void
+px_metrics_response(struct px_worker *w, int status, bool local)
+{
+    int c = status >= 100 && status < 600 ? status / 100 : 0;
+    atomic_store_explicit(&w->m->req_class[c],
+                          atomic_load_explicit(&w->m->req_class[c], memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    if (local)
+        atomic_store_explicit(&w->m->local[c],
+                              atomic_load_explicit(&w->m->local[c], memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+}
+
+static uint64_t
+sum(const struct gw_proxy *p, size_t off)
+{
+    uint64_t s = 0;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        const char *base = (const char *)&p->metrics[i];
+        s += atomic_load_explicit((const atomic_uint_fast64_t *)(const void *)(base + off),
+                                  memory_order_relaxed);
+    }
+    return s;
+}
+
+#define SUM(field) sum(p, offsetof(struct px_metrics, field))
+
+int
+gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
+{
+    static const char *cls[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    int rc = 0;
+    rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http_requests_total HTTP requests answered, "
+                                  "by status class and origin (upstream or gateway).\n"
+                                  "# TYPE gatehouse_http_requests_total counter\n");
+    for (int c = 0; c < 6; c++) {
+        uint64_t all = SUM(req_class[c]), local = SUM(local[c]);
+        rc |= gw_buf_appendf(out,
+                             "gatehouse_http_requests_total{code=\"%s\",origin=\"upstream\"} %llu\n"
+                             "gatehouse_http_requests_total{code=\"%s\",origin=\"gateway\"} %llu\n",
+                             cls[c], (unsigned long long)(all - local), cls[c],
+                             (unsigned long long)local);
+    }
+    rc |=
+        gw_buf_appendf(out,
+                       "# TYPE gatehouse_downstream_connections_active gauge\n"
+                       "gatehouse_downstream_connections_active %llu\n"
+                       "# TYPE gatehouse_downstream_connections_total counter\n"
+                       "gatehouse_downstream_connections_total %llu\n"
+                       "# TYPE gatehouse_upstream_connections_total counter\n"
+                       "gatehouse_upstream_connections_total %llu\n"
+                       "# TYPE gatehouse_upstream_reused_total counter\n"
+                       "gatehouse_upstream_reused_total %llu\n"
+                       "# TYPE gatehouse_upstream_connect_failures_total counter\n"
+                       "gatehouse_upstream_connect_failures_total %llu\n"
+                       "# TYPE gatehouse_upstream_retries_total counter\n"
+                       "gatehouse_upstream_retries_total %llu\n"
+                       "# TYPE gatehouse_upstream_ejections_total counter\n"
+                       "gatehouse_upstream_ejections_total %llu\n",
+                       (unsigned long long)SUM(conns_active), (unsigned long long)SUM(conns_total),
+                       (unsigned long long)SUM(up_conns_total), (unsigned long long)SUM(up_reuse),
+                       (unsigned long long)SUM(up_connect_fail), (unsigned long long)SUM(retries),
+                       (unsigned long long)SUM(ejections));
+    rc |= gw_buf_append_cstr(out, "# HELP gatehouse_upstream_response_seconds Time from sending "
+                                  "a request upstream to its response head.\n"
+                                  "# TYPE gatehouse_upstream_response_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < PX_LAT_BUCKETS; i++) {
+        cum += SUM(lat_bucket[i]);
+        rc |= gw_buf_appendf(out, "gatehouse_upstream_response_seconds_bucket{le=\"%g\"} %llu\n",
+                             px_lat_bounds_ms[i] / 1000.0, (unsigned long long)cum);
+    }
+    cum += SUM(lat_bucket[PX_LAT_BUCKETS]);
+    rc |= gw_buf_appendf(out,
+                         "gatehouse_upstream_response_seconds_bucket{le=\"+Inf\"} %llu\n"
+                         "gatehouse_upstream_response_seconds_sum %g\n"
+                         "gatehouse_upstream_response_seconds_count %llu\n",
+                         (unsigned long long)cum, (double)SUM(lat_sum_us) / 1e6,
+                         (unsigned long long)SUM(lat_count));
+    return rc ? GW_ELIMIT : 0;
+}

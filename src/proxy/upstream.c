@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Upstream connections: non-blocking connect with a connect timeout, the
+ * per-worker keep-alive pools (per endpoint, most recently used first, an
+ * idle connection closed on any byte, EOF or timeout from its peer), and
+ * detached mirror connections that send a copy of a request and drop the
+ * response. Active connections hand their events to the client connection
+ * that owns them (conn.c), which parses and streams the response.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/internal.h"
+
+#include "base/banned.h"
+
+static void on_uio(struct gw_io *io, unsigned events);
+
+static inline void
+bump(atomic_uint_fast64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static void
+on_uclosed(struct gw_io *io)
+{
+    struct px_uconn *u = io->data;
+    px_buf_release(&u->in);
+    px_buf_release(&u->out);
+    free(u);
+}
+
+static void
+idle_unlink(struct px_uconn *u)
+{
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        u->ep->idle = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    u->next = u->prev = NULL;
+    u->ep->nidle--;
+}
+
+static void
+mirror_unlink(struct px_uconn *u)
+{
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        u->w->mirrors = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    u->next = u->prev = NULL;
+}
+
+void
+px_uconn_close(struct px_uconn *u)
+{
+    if (u->closing)
+        return;
+    u->closing = true;
+    gw_timer_stop(&u->timer);
+    if (u->state == PX_U_IDLE)
+        idle_unlink(u);
+    else if (u->mirror)
+        mirror_unlink(u);
+    if (u->feeder) {
+        u->feeder->mirror = NULL;
+        u->feeder = NULL;
+    }
+    if (u->counted) {
+        u->ep->active--;
+        u->counted = false;
+    }
+    u->d = NULL;
+    gw_io_close(&u->io, on_uclosed);
+}
+
+static void
+on_utimer(struct gw_timer *t)
+{
+    struct px_uconn *u = t->data;
+    if (u->state == PX_U_CONNECTING && !u->mirror && u->d) {
+        px_dconn_on_upstream_error(u->d, GW_ETIMEDOUT, false);
+        return;
+    }
+    px_uconn_close(u);
+}
+
+void
+px_uconn_update(struct px_uconn *u)
+{
+    if (u->closing)
+        return;
+    unsigned ev = 0;
+    switch (u->state) {
+    case PX_U_CONNECTING:
+        ev = GW_LOOP_WRITE;
+        break;
+    case PX_U_IDLE:
+        ev = GW_LOOP_READ;
+        break;
+    default:
+        if (px_buf_avail(&u->out))
+            ev |= GW_LOOP_WRITE;
+        if (!u->read_paused && px_buf_avail(&u->in) < PX_IN_MAX)
+            ev |= GW_LOOP_READ;
+        break;
+    }
+    gw_io_set(&u->io, ev);
+}
+
+int
+px_uconn_flush(struct px_uconn *u)
+{
+    if (u->state == PX_U_CONNECTING || u->closing)
+        return 0;
+    while (px_buf_avail(&u->out)) {
+        ssize_t w = send(u->io.fd, px_buf_data(&u->out), px_buf_avail(&u->out), MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            return -errno;
+        }
+        px_buf_consume(&u->out, (size_t)w);
+    }
+    return 0;
+}
+
+static struct px_uconn *
+uconn_new(struct px_worker *w, struct px_ep *ep)
+{
+    if (!ep->sa_ok)
+        return NULL;
+    int fd = socket(ep->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    gw_sock_set_nodelay(fd);
+    int rc;
+    do {
+        rc = connect(fd, (const struct sockaddr *)&ep->sa, ep->salen);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0 && errno != EINPROGRESS) {
+        close(fd);
+        bump(&w->m->up_connect_fail);
+        return NULL;
+    }
+    struct px_uconn *u = gw_xcalloc(1, sizeof(*u));
+    u->w = w;
+    u->ep = ep;
+    px_buf_init(&u->in, PX_IN_MAX);
+    px_buf_init(&u->out, PX_OUT_MAX);
+    gw_timer_init(w->loop, &u->timer, on_utimer, u);
+    gw_io_init(w->loop, &u->io, fd, on_uio, u);
+    u->state = rc == 0 ? PX_U_ACTIVE : PX_U_CONNECTING;
+    if (u->state == PX_U_CONNECTING)
+        gw_timer_start(&u->timer, w->p->o.connect_timeout_ms);
+    bump(&w->m->up_conns_total);
+    return u;
+}
+
+struct px_uconn *
+px_uconn_get(struct px_worker *w, struct px_ep *ep, struct px_dconn *d)
+{
+    struct px_uconn *u = ep->idle;
+    if (u) {
+        idle_unlink(u);
+        gw_timer_stop(&u->timer);
+        u->state = PX_U_ACTIVE;
+        u->reused = true;
+        bump(&w->m->up_reuse);
+    } else {
+        u = uconn_new(w, ep);
+        if (!u)
+            return NULL;
+        u->reused = false;
+    }
+    u->d = d;
+    u->got_bytes = false;
+    u->read_paused = false;
+    u->counted = true;
+    ep->active++;
+    px_uconn_update(u);
+    return u;
+}
+
+void
+px_uconn_release(struct px_uconn *u, bool reusable)
+{
+    struct px_worker *w = u->w;
+    if (u->counted) {
+        u->ep->active--;
+        u->counted = false;
+    }
+    u->d = NULL;
+    if (!reusable || w->draining || px_buf_avail(&u->in) || px_buf_avail(&u->out) ||
+        u->ep->nidle >= w->p->o.pool_max_idle || u->state != PX_U_ACTIVE) {
+        px_uconn_close(u);
+        return;
+    }
+    u->in.off = u->in.len = 0;
+    u->state = PX_U_IDLE;
+    u->mirror = false;
+    u->prev = NULL;
+    u->next = u->ep->idle;
+    if (u->next)
+        u->next->prev = u;
+    u->ep->idle = u;
+    u->ep->nidle++;
+    gw_timer_start(&u->timer, w->p->o.pool_idle_ms);
+    px_uconn_update(u);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Mirrors: detached, fire and forget.                                       */
+
+struct px_uconn *
+px_mirror_start(struct px_worker *w, struct px_ep *ep)
+{
+    struct px_uconn *u = px_uconn_get(w, ep, NULL);
+    if (!u)
+        return NULL;
+    if (u->counted) {
+        ep->active--;
+        u->counted = false;
+    }
+    u->mirror = true;
+    u->req_done = false;
+    u->rhead_done = false;
+    u->prev = NULL;
+    u->next = w->mirrors;
+    if (u->next)
+        u->next->prev = u;
+    w->mirrors = u;
+    if (u->state != PX_U_CONNECTING)
+        gw_timer_start(&u->timer, w->p->o.response_timeout_ms);
+    return u;
+}
+
+void
+px_mirror_finish_request(struct px_uconn *u)
+{
+    u->req_done = true;
+    if (u->feeder) {
+        u->feeder->mirror = NULL;
+        u->feeder = NULL;
+    }
+}
+
+/* Reads and drops the mirror's response; true when it is complete. */
+static int
+mirror_consume(struct px_uconn *u)
+{
+    for (;;) {
+        size_t len = px_buf_avail(&u->in);
+        if (!u->rhead_done) {
+            struct gw_h1_response res = {.headers = u->w->hbuf, .max_headers = PX_MAX_HEADERS};
+            int n = gw_h1_response_parse(px_buf_data(&u->in), len, &res, NULL, u->method);
+            if (n == GW_EAGAIN)
+                return 0;
+            if (n < 0)
+                return -1;
+            px_buf_consume(&u->in, (size_t)n);
+            if (res.status < 200)
+                continue;
+            u->rhead_done = true;
+            u->keep = res.keep_alive;
+            u->rbody = res.body;
+            u->rremain = res.content_length;
+            if (res.body == GW_H1_BODY_CHUNKED)
+                gw_h1_chunked_init(&u->rch, NULL);
+            if (res.body == GW_H1_BODY_NONE)
+                return 1;
+            if (res.body == GW_H1_BODY_TUNNEL)
+                return -1;
+            continue;
+        }
+        if (len == 0)
+            return u->rbody == GW_H1_BODY_LENGTH && u->rremain == 0 ? 1 : 0;
+        if (u->rbody == GW_H1_BODY_LENGTH) {
+            size_t n = (size_t)GW_MIN((uint64_t)len, u->rremain);
+            px_buf_consume(&u->in, n);
+            u->rremain -= n;
+            if (u->rremain == 0)
+                return 1;
+        } else if (u->rbody == GW_H1_BODY_CHUNKED) {
+            size_t used = 0;
+            struct gw_str data;
+            int r = gw_h1_chunked_decode(&u->rch, px_buf_data(&u->in), len, &used, &data);
+            px_buf_consume(&u->in, used);
+            if (r == GW_H1_CHUNKED_DONE)
+                return 1;
+            if (r == GW_EAGAIN)
+                return 0;
+            if (r < 0)
+                return -1;
+        } else {
+            px_buf_consume(&u->in, len);
+        }
+    }
+}
+
+static void
+mirror_io(struct px_uconn *u, unsigned events)
+{
+    if (events & GW_LOOP_WRITE) {
+        if (px_uconn_flush(u) < 0) {
+            px_uconn_close(u);
+            return;
+        }
+    }
+    if (events & GW_LOOP_READ) {
+        if (px_buf_reserve(&u->in, PX_READ_CHUNK) == 0) {
+            px_uconn_close(u);
+            return;
+        }
+        ssize_t n = recv(u->io.fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            px_uconn_close(u);
+            return;
+        }
+        if (n > 0) {
+            u->in.len += (size_t)n;
+            int r = mirror_consume(u);
+            if (r < 0) {
+                px_uconn_close(u);
+                return;
+            }
+            if (r == 1) {
+                mirror_unlink(u);
+                gw_timer_stop(&u->timer);
+                bool ok =
+                    u->keep && u->req_done && !px_buf_avail(&u->out) && px_buf_avail(&u->in) == 0;
+                u->mirror = false;
+                px_uconn_release(u, ok);
+                return;
+            }
+        }
+    }
+    px_uconn_update(u);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void
+on_uio(struct gw_io *io, unsigned events)
+{
+    struct px_uconn *u = io->data;
+    if (u->state == PX_U_IDLE) {
+        /* An idle pooled connection has nothing to say: any byte, EOF or
+         * error means it is no longer usable. */
+        char b;
+        ssize_t n = recv(io->fd, &b, 1, MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        px_uconn_close(u);
+        return;
+    }
+    if (u->state == PX_U_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err == 0 && !(events & (GW_LOOP_WRITE | GW_LOOP_ERROR)))
+            return;
+        gw_timer_stop(&u->timer);
+        if (err) {
+            bump(&u->w->m->up_connect_fail);
+            if (u->mirror || !u->d) {
+                px_uconn_close(u);
+                return;
+            }
+            px_dconn_on_upstream_error(u->d, -err, false);
+            return;
+        }
+        u->state = PX_U_ACTIVE;
+        if (u->mirror)
+            gw_timer_start(&u->timer, u->w->p->o.response_timeout_ms);
+        events = GW_LOOP_WRITE;
+    }
+    if (u->mirror) {
+        mirror_io(u, events);
+        return;
+    }
+    if (!u->d) {
+        px_uconn_close(u);
+        return;
+    }
+    px_dconn_on_upstream(u->d, events);
+}

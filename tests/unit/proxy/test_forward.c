@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * proxy forward.c: the upstream request head (hop-by-hop removal, Host,
+ * X-Forwarded-*, header modifiers, framing), the response framing decision
+ * and the client response head.
+ */
+#include <string.h>
+
+#include "proxy/internal.h"
+#include "tap.h"
+
+#include "base/banned.h"
+
+static struct gw_h1_header hdrs[PX_MAX_HEADERS];
+
+static int
+parse_req(const char *raw, struct gw_h1_request *req)
+{
+    *req = (struct gw_h1_request){.headers = hdrs, .max_headers = PX_MAX_HEADERS};
+    return gw_h1_request_parse(raw, strlen(raw), req, NULL);
+}
+
+static char *
+head(struct px_buf *b)
+{
+    px_buf_append(b, "", 1);
+    return b->p + b->off;
+}
+
+static void
+test_request_basic(void)
+{
+    struct gw_h1_request req;
+    const char *raw = "POST /a?x=1 HTTP/1.1\r\nHost: h.test\r\nConnection: keep-alive, X-Drop\r\n"
+                      "X-Drop: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nProxy-Connection: x\r\n"
+                      "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n"
+                      "X-Forwarded-Proto: https\r\nUser-Agent: t\r\nContent-Length: 005\r\n"
+                      "Expect: 100-continue\r\n\r\nhello";
+    ok(parse_req(raw, &req) > 0, "parsed");
+    struct px_buf b;
+    px_buf_init(&b, 65536);
+    struct px_req_out ro = {.req = &req,
+                            .path = GW_STR("/a?x=1"),
+                            .host = req.authority,
+                            .client_ip = GW_STR("10.0.0.9"),
+                            .strip_expect = true};
+    is_int(px_request_head_format(&ro, &b), 0, "formatted");
+    is_str(head(&b),
+           "POST /a?x=1 HTTP/1.1\r\nHost: h.test\r\nUser-Agent: t\r\n"
+           "X-Forwarded-For: 1.2.3.4, 5.6.7.8, 10.0.0.9\r\nX-Forwarded-Proto: http\r\n"
+           "X-Forwarded-Host: h.test\r\nContent-Length: 5\r\n\r\n",
+           "hop-by-hop gone, XFF appended, CL canonical");
+    px_buf_release(&b);
+}
+
+static void
+test_request_mods(void)
+{
+    struct gw_h1_request req;
+    const char *raw = "GET / HTTP/1.1\r\nHost: h\r\nX-Keep: a\r\nX-Set: old\r\nX-Set: old2\r\n"
+                      "x-remove: r\r\nTransfer-Encoding: chunked\r\n\r\n";
+    ok(parse_req(raw, &req) > 0, "parsed chunked GET");
+    struct gw_ir_header set = {"X-Set", "new"}, add = {"X-Add", "v"}, add2 = {"X-Keep", "b"};
+    const char *rm = "X-Remove";
+    struct gw_ir_header_mod m1 = {.set = &set, .nset = 1, .add = &add, .nadd = 1};
+    struct gw_ir_header_mod m2 = {.add = &add2, .nadd = 1, .remove = &rm, .nremove = 1};
+    struct px_buf b;
+    px_buf_init(&b, 65536);
+    struct px_req_out ro = {.req = &req,
+                            .path = GW_STR("/new"),
+                            .host = GW_STR("rewritten"),
+                            .client_ip = GW_STR("::1"),
+                            .tls = true,
+                            .mods = {&m1, &m2}};
+    is_int(px_request_head_format(&ro, &b), 0, "formatted");
+    is_str(head(&b),
+           "GET /new HTTP/1.1\r\nHost: rewritten\r\nX-Keep: a\r\nX-Set: new\r\nX-Add: v\r\n"
+           "X-Keep: b\r\nX-Forwarded-For: ::1\r\nX-Forwarded-Proto: https\r\n"
+           "X-Forwarded-Host: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+           "set replaces all, add appends, remove drops, chunked kept");
+    px_buf_release(&b);
+}
+
+static void
+test_request_upgrade(void)
+{
+    struct gw_h1_request req;
+    const char *raw = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                      "Sec-WebSocket-Key: k\r\nHTTP2-Settings: x\r\n\r\n";
+    ok(parse_req(raw, &req) > 0, "parsed upgrade");
+    struct px_buf b;
+    px_buf_init(&b, 65536);
+    struct px_req_out ro = {.req = &req,
+                            .path = GW_STR("/ws"),
+                            .host = req.authority,
+                            .client_ip = GW_STR("1.1.1.1"),
+                            .upgrade = true};
+    px_request_head_format(&ro, &b);
+    is_str(head(&b),
+           "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\nX-Forwarded-For: 1.1.1.1\r\n"
+           "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nConnection: upgrade\r\n"
+           "Upgrade: websocket\r\n\r\n",
+           "upgrade forwarded only when tunnelling");
+    px_buf_consume(&b, px_buf_avail(&b));
+    ro.upgrade = false;
+    px_request_head_format(&ro, &b);
+    ok(strstr(head(&b), "pgrade") == NULL, "no Upgrade otherwise");
+    px_buf_release(&b);
+}
+
+static void
+test_decide(void)
+{
+    struct gw_h1_response res = {0};
+    res.body = GW_H1_BODY_LENGTH;
+    struct px_rdecision d = px_response_decide(&res, 1, true);
+    ok(d.frame == PX_RF_LENGTH && !d.client_close, "length, keep-alive");
+    res.body = GW_H1_BODY_CLOSE;
+    d = px_response_decide(&res, 1, true);
+    ok(d.frame == PX_RF_RECHUNK && !d.client_close, "close-delimited -> chunked for 1.1");
+    d = px_response_decide(&res, 0, true);
+    ok(d.frame == PX_RF_CLOSE && d.client_close, "close-delimited -> close for 1.0");
+    res.body = GW_H1_BODY_CHUNKED;
+    d = px_response_decide(&res, 0, true);
+    ok(d.frame == PX_RF_CLOSE && d.client_close, "chunked -> close for 1.0");
+    d = px_response_decide(&res, 1, false);
+    ok(d.frame == PX_RF_CHUNKED && d.client_close, "chunked, client asked close");
+    res.body = GW_H1_BODY_NONE;
+    d = px_response_decide(&res, 1, true);
+    ok(d.frame == PX_RF_NONE && !d.client_close, "no body");
+}
+
+static void
+test_response_head(void)
+{
+    const char *raw = "HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nServer: s\r\n"
+                      "Content-Length: 2\r\nKeep-Alive: t\r\nX-Remove: 1\r\n\r\nok";
+    struct gw_h1_response res = {.headers = hdrs, .max_headers = PX_MAX_HEADERS};
+    ok(gw_h1_response_parse(raw, strlen(raw), &res, NULL, GW_H1_METHOD_GET) > 0, "parsed");
+    const char *rm = "x-remove";
+    struct gw_ir_header set = {"X-Header-Set", "v"};
+    struct gw_ir_header_mod m = {.set = &set, .nset = 1, .remove = &rm, .nremove = 1};
+    struct px_buf b;
+    px_buf_init(&b, 65536);
+    struct px_rsp_out ro = {.res = &res,
+                            .d = px_response_decide(&res, 1, true),
+                            .client_minor = 1,
+                            .mods = {&m, NULL},
+                            .extra = GW_STR("Access-Control-Allow-Origin: *\r\n")};
+    is_int(px_response_head_format(&ro, &b), 0, "formatted");
+    is_str(head(&b),
+           "HTTP/1.1 200 OK\r\nServer: s\r\nX-Header-Set: v\r\n"
+           "Access-Control-Allow-Origin: *\r\nContent-Length: 2\r\n\r\n",
+           "response hop-by-hop gone, modifiers, keep-alive to the client");
+    px_buf_release(&b);
+
+    raw = "HTTP/1.0 200 OK\r\nServer: s\r\n\r\n";
+    res = (struct gw_h1_response){.headers = hdrs, .max_headers = PX_MAX_HEADERS};
+    gw_h1_response_parse(raw, strlen(raw), &res, NULL, GW_H1_METHOD_GET);
+    px_buf_init(&b, 65536);
+    ro =
+        (struct px_rsp_out){.res = &res, .d = px_response_decide(&res, 1, true), .client_minor = 1};
+    px_response_head_format(&ro, &b);
+    is_str(head(&b), "HTTP/1.1 200 OK\r\nServer: s\r\nTransfer-Encoding: chunked\r\n\r\n",
+           "close-delimited re-framed as chunked");
+    px_buf_release(&b);
+
+    px_buf_init(&b, 65536);
+    px_local_response_format(&b, 404, GW_STR_NULL, GW_STR("nf\n"), true, false);
+    is_str(head(&b),
+           "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n"
+           "Connection: close\r\n\r\nnf\n",
+           "local response");
+    px_buf_release(&b);
+}
+
+int
+main(void)
+{
+    test_request_basic();
+    test_request_mods();
+    test_request_upgrade();
+    test_decide();
+    test_response_head();
+    return done_testing();
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* proxy lb.c: endpoint table, round robin, P2C, passive ejection. */
+#include <string.h>
+
+#include "proxy/internal.h"
+#include "tap.h"
+
+#include "base/banned.h"
+
+int
+main(void)
+{
+    struct px_ep_table t;
+    px_ep_table_init(&t);
+    struct px_ep *a = px_ep_table_get(&t, "10.0.0.1", 80);
+    struct px_ep *b = px_ep_table_get(&t, "10.0.0.2", 80);
+    struct px_ep *c = px_ep_table_get(&t, "[::1]", 8080);
+    ok(a != b && a == px_ep_table_get(&t, "10.0.0.1", 80), "table finds what it added");
+    ok(a->sa_ok && c->sa_ok && c->sa.ss_family == AF_INET6, "addresses resolved");
+    for (int i = 0; i < 500; i++) {
+        char ip[32];
+        int n = 0;
+        for (int v = i; v; v /= 10)
+            n++;
+        memcpy(ip, "10.1.", 5);
+        ip[5] = (char)('0' + i % 10);
+        ip[6] = 0;
+        (void)n;
+        px_ep_table_get(&t, ip, (uint16_t)(1000 + i));
+    }
+    ok(a == px_ep_table_get(&t, "10.0.0.1", 80), "stable across growth");
+
+    struct px_ep *eps[3] = {a, b, c};
+    uint32_t cur = 0;
+    int counts[3] = {0};
+    for (int i = 0; i < 300; i++)
+        counts[px_lb_pick(eps, 3, GW_PROXY_LB_WRR, &cur, 0, 0)]++;
+    ok(counts[0] == 100 && counts[1] == 100 && counts[2] == 100, "round robin is even");
+
+    /* ejection: 3 consecutive failures eject b for 1000 ms */
+    px_ep_report(b, true, 3, 1000, 10);
+    px_ep_report(b, true, 3, 1000, 11);
+    ok(b->ejected_until == 0, "not yet ejected");
+    px_ep_report(b, true, 3, 1000, 12);
+    is_int((long long)b->ejected_until, 1012, "ejected for eject_ms");
+    memset(counts, 0, sizeof(counts));
+    for (int i = 0; i < 300; i++)
+        counts[px_lb_pick(eps, 3, GW_PROXY_LB_WRR, &cur, 0, 500)]++;
+    ok(counts[1] == 0 && counts[0] + counts[2] == 300, "ejected endpoint skipped");
+    a->ejected_until = c->ejected_until = 5000;
+    memset(counts, 0, sizeof(counts));
+    for (int i = 0; i < 30; i++)
+        counts[px_lb_pick(eps, 3, GW_PROXY_LB_WRR, &cur, 0, 500)]++;
+    ok(counts[0] && counts[1] && counts[2], "all ejected: panic mode uses every endpoint");
+    a->ejected_until = c->ejected_until = 0;
+    px_ep_report(b, true, 3, 1000, 2000);
+    px_ep_report(b, true, 3, 1000, 2001);
+    px_ep_report(b, true, 3, 1000, 2002);
+    is_int((long long)b->ejected_until, 4002, "second ejection doubles");
+    px_ep_report(b, false, 3, 1000, 5000);
+    is_int(b->consec, 0, "success resets the count");
+
+    /* P2C prefers the less loaded of two */
+    b->ejected_until = 0;
+    a->active = 10;
+    b->active = 0;
+    c->active = 10;
+    int pb = 0;
+    for (uint64_t r = 0; r < 200; r++) {
+        uint64_t rnd = (r * 0x9e3779b97f4a7c15ull);
+        if (px_lb_pick(eps, 3, GW_PROXY_LB_P2C, &cur, rnd, 6000) == 1)
+            pb++;
+    }
+    ok(pb > 100, "p2c picks the idle endpoint most of the time (%d/200)", pb);
+    is_int(px_lb_pick(eps, 0, GW_PROXY_LB_WRR, &cur, 0, 0), -1, "no endpoints");
+
+    struct px_rr_table rr;
+    px_rr_table_init(&rr);
+    int k1, k2;
+    px_rr_table_slot(&rr, &k1)->cursor = 7;
+    for (int i = 0; i < 200; i++)
+        px_rr_table_slot(&rr, &counts[i % 3] + 0)->cursor += 0;
+    px_rr_table_slot(&rr, &k2)->cursor = 9;
+    is_int(px_rr_table_slot(&rr, &k1)->cursor, 7, "rr slot kept");
+    px_rr_table_clear(&rr);
+    is_int(px_rr_table_slot(&rr, &k1)->cursor, 0, "cleared");
+    px_rr_table_release(&rr);
+    px_ep_table_release(&t);
+    return done_testing();
+}
