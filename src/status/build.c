@@ -229,8 +229,8 @@ route_common(struct tr *t, struct gw_ir_route *r, const struct rt *rt, size_t ru
 
 /* Appends the (rule, match) entries of one attached route for host. */
 static void
-route_entries(struct tr *t, const struct rt *rt, const char *host, struct ent **v, size_t *n,
-              size_t *cap)
+compile_entries(struct tr *t, const struct rt *rt, const char *host, struct ent **v, size_t *n,
+                size_t *cap)
 {
     if (rt->kind == GW_KIND_HTTPROUTE) {
         const struct gw_httproute *h = (const void *)rt->m;
@@ -329,6 +329,29 @@ route_entries(struct tr *t, const struct rt *rt, const char *host, struct ent **
                 e->r.nheaders = mt->headers.n;
             }
         }
+    }
+}
+
+/* Appends the entries of rt for host: compiled once per route (the IR
+ * shares their strings and arrays between vhosts). */
+static void
+route_entries(struct tr *t, struct rt *rt, const char *host, struct ent **v, size_t *n, size_t *cap)
+{
+    if (!rt->compiled) {
+        struct ent *tv = NULL;
+        size_t tn = 0, tc = 0;
+        compile_entries(t, rt, NULL, &tv, &tn, &tc);
+        rt->tmpl = tn ? gw_arena_memdup(&t->tmp, tv, tn * sizeof(*tv)) : NULL;
+        rt->ntmpl = tn;
+        rt->compiled = true;
+        free(tv);
+    }
+    const struct ent *tmpl = rt->tmpl;
+    *v = gw_xgrow(*v, cap, *n + rt->ntmpl, sizeof(**v));
+    for (size_t i = 0; i < rt->ntmpl; i++) {
+        struct ent *e = &(*v)[(*n)++];
+        *e = tmpl[i];
+        e->host = host;
     }
 }
 

@@ -70,6 +70,11 @@ struct rt {
     /* Per rule, its compiled backends (for the IR). */
     struct gw_ir_backend **rule_backends;
     size_t *rule_nbackends;
+    /* Its compiled (rule, match) entries (build.c), made once and copied
+     * into every vhost the route serves. */
+    void *tmpl;
+    size_t ntmpl;
+    bool compiled;
     /* Gateways it attached to, for BackendTLSPolicy ancestors. */
     struct gws **gws;
     size_t ngws;

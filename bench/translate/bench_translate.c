@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Translate benchmark: generates a store with one Gateway (four HTTP
+ * listeners, routes from All namespaces), 500 namespaces each with a
+ * Service, an EndpointSlice of three endpoints and 10 HTTPRoutes (two
+ * hostnames, three rules with prefix/exact/header matches and weighted
+ * backends): 5,000 routes. Decodes it once, then times translate (store ->
+ * statuses + IR) over several runs and reports the fastest and the median,
+ * the arena bytes of the statuses and of the IR, and the peak RSS.
+ *
+ *   bench_translate [NAMESPACES [ROUTES_PER_NAMESPACE [RUNS]]]
+ */
+#include <sys/resource.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/base.h"
+#include "load/load.h"
+#include "status/status.h"
+
+#include "base/banned.h"
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static long
+rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static unsigned long
+parse_arg(const char *s, unsigned long dflt)
+{
+    uint64_t v;
+    if (!s || gw_str_to_u64(gw_str_from(s), 1000000, &v) < 0 || !v)
+        return dflt;
+    return (unsigned long)v;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void
+generate(struct gw_buf *b, unsigned long nns, unsigned long per_ns)
+{
+    gw_buf_appendf(b, "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\n"
+                      "metadata: {name: gatehouse}\n"
+                      "spec: {controllerName: " GW_CONTROLLER_NAME "}\n---\n"
+                      "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+                      "metadata: {name: gw, namespace: infra}\n"
+                      "spec:\n  gatewayClassName: gatehouse\n  listeners:\n");
+    for (int l = 0; l < 4; l++)
+        gw_buf_appendf(b,
+                       "  - name: l%d\n    port: 80\n    protocol: HTTP\n"
+                       "    hostname: \"*.z%d.example.com\"\n"
+                       "    allowedRoutes: {namespaces: {from: All}}\n",
+                       l, l);
+    for (unsigned long n = 0; n < nns; n++) {
+        gw_buf_appendf(
+            b,
+            "---\napiVersion: v1\nkind: Namespace\n"
+            "metadata: {name: ns%lu, labels: {kubernetes.io/metadata.name: ns%lu}}\n"
+            "---\napiVersion: v1\nkind: Service\nmetadata: {name: svc, namespace: ns%lu}\n"
+            "spec: {ports: [{name: http, port: 80, targetPort: 8080}]}\n"
+            "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+            "metadata: {name: svc-1, namespace: ns%lu,"
+            " labels: {kubernetes.io/service-name: svc}}\n"
+            "addressType: IPv4\nports: [{name: http, port: 8080}]\n"
+            "endpoints:\n- addresses: [10.%lu.%lu.1]\n- addresses: [10.%lu.%lu.2]\n"
+            "- addresses: [10.%lu.%lu.3]\n",
+            n, n, n, n, n / 250, n % 250, n / 250, n % 250, n / 250, n % 250);
+        for (unsigned long r = 0; r < per_ns; r++)
+            gw_buf_appendf(
+                b,
+                "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+                "metadata: {name: r%lu, namespace: ns%lu}\n"
+                "spec:\n"
+                "  parentRefs: [{name: gw, namespace: infra}]\n"
+                "  hostnames: [app%lu.ns%lu.z%lu.example.com, \"*.ns%lu.z%lu.example.com\"]\n"
+                "  rules:\n"
+                "  - matches: [{path: {type: PathPrefix, value: /api/v%lu}}]\n"
+                "    backendRefs: [{name: svc, port: 80, weight: 90},"
+                " {name: svc, port: 80, weight: 10}]\n"
+                "  - matches: [{path: {type: Exact, value: /login}, method: POST}]\n"
+                "    backendRefs: [{name: svc, port: 80}]\n"
+                "  - matches: [{headers: [{name: x-canary, value: \"true\"}]}]\n"
+                "    filters: [{type: RequestHeaderModifier,"
+                " requestHeaderModifier: {add: [{name: x-route, value: r%lu}]}}]\n"
+                "    backendRefs: [{name: svc, port: 80}]\n",
+                r, n, r, n, (n + r) % 4, n, (n + r) % 4, r, r);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    unsigned long nns = parse_arg(argc > 1 ? argv[1] : NULL, 500);
+    unsigned long per_ns = parse_arg(argc > 2 ? argv[2] : NULL, 10);
+    unsigned long runs = parse_arg(argc > 3 ? argv[3] : NULL, 7);
+
+    struct gw_buf text;
+    gw_buf_init(&text, (size_t)1 << 31);
+    generate(&text, nns, per_ns);
+
+    struct gw_docs docs;
+    struct gw_diags diags;
+    struct gw_store store;
+    gw_docs_init(&docs);
+    gw_diags_init(&diags);
+    gw_store_init(&store);
+    /* The generated text is one big multi-document YAML file. */
+    docs.limits.max_file_bytes = text.len + 1;
+    double t0 = now_ms();
+    gw_docs_add_yaml(&docs, "bench.yaml", text.p, text.len, &diags);
+    gw_decode_docs(&docs, &store, &diags);
+    double t_load = now_ms() - t0;
+    if (diags.errors) {
+        fprintf(stderr, "bench: generated input has %zu errors\n", diags.errors);
+        return 1;
+    }
+    gw_docs_release(&docs);
+    gw_buf_release(&text);
+    long rss_store = rss_kb();
+
+    double *ms = gw_xcalloc(runs, sizeof(*ms));
+    size_t status_bytes = 0, ir_bytes = 0, items = 0, not_ready = 0;
+    for (unsigned long i = 0; i < runs; i++) {
+        struct gw_status *st = NULL;
+        struct gw_ir *ir = NULL;
+        double t = now_ms();
+        if (gw_status_translate(&store, NULL, &st, &ir) < 0)
+            return 1;
+        ms[i] = now_ms() - t;
+        status_bytes = gw_arena_total(&st->arena);
+        ir_bytes = gw_arena_total(&ir->arena);
+        items = st->n;
+        not_ready = st->routes_not_ready;
+        gw_status_free(st);
+        gw_ir_unref(ir);
+    }
+    qsort(ms, runs, sizeof(*ms), cmp_double);
+    printf("routes: %lu (%lu namespaces x %lu), objects: %zu, statuses: %zu, not ready: %zu\n",
+           nns * per_ns, nns, per_ns, gw_store_size(&store), items, not_ready);
+    printf("load+decode: %.1f ms (not part of translate)\n", t_load);
+    printf("translate: min %.1f ms, median %.1f ms over %lu runs\n", ms[0], ms[runs / 2], runs);
+    printf("arenas: statuses %.1f MB, IR %.1f MB\n", (double)status_bytes / 1e6,
+           (double)ir_bytes / 1e6);
+    printf("peak RSS: %.1f MB (%.1f MB after loading the store)\n", (double)rss_kb() / 1024,
+           (double)rss_store / 1024);
+    free(ms);
+    gw_store_release(&store);
+    gw_diags_release(&diags);
+    return 0;
+}
