@@ -179,6 +179,10 @@ gw_ir_format(const struct gw_ir *ir, struct gw_buf *b)
         const struct gw_ir_port *port = &ir->ports[p];
         gw_buf_appendf(b, "port %s:%u/%s gateway=%s\n", port->address, port->port,
                        port->udp ? "udp" : "tcp", port->gateway);
+        if (port->backend_client_cert)
+            gw_buf_appendf(b, "  backend-client-cert=%s(%zu+%zu)\n",
+                           port->backend_client_cert->secret, port->backend_client_cert->cert_len,
+                           port->backend_client_cert->key_len);
         for (size_t l = 0; l < port->nlisteners; l++) {
             const struct gw_ir_listener *li = &port->listeners[l];
             gw_buf_appendf(b, "  listener %s/%s %s host=%s\n", li->owner, li->name,

@@ -210,6 +210,9 @@ struct gw_ir_port {
     uint16_t port;
     bool udp;
     const char *gateway; /* ns/name of the Gateway that owns the address */
+    /* The Gateway's spec.tls.backend client certificate, presented to TLS
+     * backends; NULL if none. */
+    const struct gw_ir_cert *backend_client_cert;
     struct gw_ir_listener *listeners;
     size_t nlisteners;
 };

@@ -91,10 +91,19 @@ path_mod(struct tr *t, struct gw_ir_filter *f, const struct gw_path_modifier_cfg
     }
 }
 
+/* Compiles a rule's filters. A filter the data plane cannot apply
+ * (ExtensionRef, ExternalAuth) must not be skipped: the rule then answers
+ * 500 (no filters, no backends). */
 static void
 filters(struct tr *t, struct gw_ir_route *r, const struct gw_meta *m,
         const struct gw_http_filter *v, size_t n, bool grpc)
 {
+    for (size_t i = 0; i < n; i++)
+        if (v[i].type == GW_FILTER_EXTENSION_REF || v[i].type == GW_FILTER_EXTERNAL_AUTH) {
+            r->backends = NULL;
+            r->nbackends = 0;
+            return;
+        }
     r->filters = gw_arena_alloc(&t->ir->arena, (n + 1) * sizeof(*r->filters));
     for (size_t i = 0; i < n; i++) {
         const struct gw_http_filter *in = &v[i];
@@ -167,7 +176,6 @@ filters(struct tr *t, struct gw_ir_route *r, const struct gw_meta *m,
             break;
         }
         default:
-            /* ExtensionRef, ExternalAuth: not implemented by the data plane. */
             continue;
         }
         r->nfilters++;
@@ -592,6 +600,7 @@ tr_build_ir(struct tr *t)
         o->udp = p->udp;
         o->gateway =
             gw_arena_sprintf(&t->ir->arena, "%s/%s", p->gw->g->meta.ns, p->gw->g->meta.name);
+        o->backend_client_cert = p->gw->client_cert;
         if (p->n > 1)
             qsort(p->lis, p->n, sizeof(*p->lis), cmp_lis);
         o->listeners = gw_arena_alloc(&t->ir->arena, p->n * sizeof(*o->listeners));
@@ -608,6 +617,9 @@ tr_build_ir(struct tr *t)
                 l->tls->passthrough = li->l->tls && li->l->tls->mode == GW_TLS_PASSTHROUGH;
                 l->tls->certs = li->certs;
                 l->tls->ncerts = li->ncerts;
+                l->tls->client_ca_pem = li->client_ca;
+                l->tls->client_ca_len = li->client_ca_len;
+                l->tls->client_insecure_fallback = li->client_insecure;
             }
             if (l->proto == GW_IR_HTTP || l->proto == GW_IR_HTTPS)
                 http_listener(t, l, li);

@@ -363,6 +363,135 @@ listener_certs(struct tr *t, struct lis *li)
     }
 }
 
+/* A Secret with PEM tls.crt and tls.key, copied into the IR; NULL and a
+ * reason (with *msg) if the reference does not resolve. */
+static struct gw_ir_cert *
+secret_cert(struct tr *t, const struct gw_meta *owner, const struct gw_object_ref *r,
+            const char *bad_reason, const char **reason, const char **msg)
+{
+    const char *ns = r->ns ? r->ns : owner->ns;
+    const char *group = r->group ? r->group : "";
+    const char *kind = r->kind ? r->kind : "Secret";
+    if (*group || strcmp(kind, "Secret")) {
+        *reason = bad_reason;
+        *msg = tr_printf(t, "unsupported kind %s%s%s", kind, *group ? "." : "", group);
+        return NULL;
+    }
+    if (strcmp(ns, owner->ns) && !tr_grant_allows(t, GW_GROUP_GATEWAY, gw_kind_name(owner->kind),
+                                                  owner->ns, "", "Secret", ns, r->name)) {
+        *reason = "RefNotPermitted";
+        *msg = tr_printf(t, "Secret %s/%s: no ReferenceGrant allows the reference", ns, r->name);
+        return NULL;
+    }
+    const struct gw_secret *s = gw_store_secret(t->store, ns, r->name);
+    const struct gw_bytes *crt = s ? gw_bytes_get(s->data.v, s->data.n, "tls.crt") : NULL;
+    const struct gw_bytes *key = s ? gw_bytes_get(s->data.v, s->data.n, "tls.key") : NULL;
+    if (!s || !crt || !key || !tr_is_pem(crt->data, crt->len) || !tr_is_pem(key->data, key->len)) {
+        *reason = bad_reason;
+        *msg = tr_printf(t, "Secret %s/%s %s", ns, r->name,
+                         s ? "has no PEM tls.crt and tls.key" : "not found");
+        return NULL;
+    }
+    struct gw_ir_cert *c = gw_arena_alloc(&t->ir->arena, sizeof(*c));
+    c->secret = gw_arena_sprintf(&t->ir->arena, "%s/%s", ns, r->name);
+    c->cert_pem = gw_arena_memdup(&t->ir->arena, crt->data, crt->len);
+    c->cert_len = crt->len;
+    c->key_pem = gw_arena_memdup(&t->ir->arena, key->data, key->len);
+    c->key_len = key->len;
+    return c;
+}
+
+/* spec.tls.backend.clientCertificateRef: a bad one does not reject the
+ * Gateway, it sets Gateway ResolvedRefs=False. */
+static void
+backend_client_cert(struct tr *t, struct gws *g)
+{
+    const struct gw_gateway_tls *tls = g->g->spec.tls;
+    if (!tls || !tls->backend || !tls->backend->client_certificate_ref)
+        return;
+    const char *reason = NULL, *msg = NULL;
+    g->client_cert = secret_cert(t, &g->g->meta, tls->backend->client_certificate_ref,
+                                 "InvalidClientCertificateRef", &reason, &msg);
+    g->rr_reason = g->client_cert ? "ResolvedRefs" : reason;
+    g->rr_msg = g->client_cert ? "all references are resolved"
+                               : tr_printf(t, "spec.tls.backend.clientCertificateRef: %s", msg);
+}
+
+/* spec.tls.frontend: client certificate validation of the HTTPS listeners
+ * (per port, else the default). No valid CA: the listener is not accepted. */
+static void
+frontend_validation(struct tr *t, struct gws *g)
+{
+    const struct gw_gateway_tls *tls = g->g->spec.tls;
+    if (!tls || !tls->frontend)
+        return;
+    const struct gw_frontend_tls *fe = tls->frontend;
+    if (fe->default_ && fe->default_->validation &&
+        fe->default_->validation->mode == GW_FRONTEND_INSECURE_FALLBACK)
+        g->insecure_fallback = true;
+    for (size_t i = 0; i < fe->per_port.n; i++) {
+        const struct gw_tls_config *c = fe->per_port.v[i].tls;
+        if (c && c->validation && c->validation->mode == GW_FRONTEND_INSECURE_FALLBACK)
+            g->insecure_fallback = true;
+    }
+    for (size_t i = 0; i < g->nlis; i++) {
+        struct lis *li = &g->lis[i];
+        if (li->l->proto != GW_PROTO_HTTPS || !li->accepted)
+            continue;
+        const struct gw_tls_config *cfg = fe->default_;
+        for (size_t k = 0; k < fe->per_port.n; k++)
+            if (fe->per_port.v[k].port == li->l->port)
+                cfg = fe->per_port.v[k].tls;
+        const struct gw_frontend_validation *v = cfg ? cfg->validation : NULL;
+        if (!v || !v->ca_certificate_refs.n)
+            continue;
+        struct gw_buf ca;
+        gw_buf_init(&ca, 16 * 1024 * 1024);
+        for (size_t k = 0; k < v->ca_certificate_refs.n; k++) {
+            const struct gw_object_ref *r = &v->ca_certificate_refs.v[k];
+            const char *ns = r->ns ? r->ns : g->g->meta.ns;
+            const char *group = r->group ? r->group : "";
+            if (*group || !r->kind || strcmp(r->kind, "ConfigMap")) {
+                lis_fail_rr(li, "InvalidCACertificateKind",
+                            tr_printf(t, "caCertificateRefs[%zu]: kind %s is not supported", k,
+                                      r->kind ? r->kind : ""));
+                continue;
+            }
+            if (strcmp(ns, g->g->meta.ns) &&
+                !tr_grant_allows(t, GW_GROUP_GATEWAY, "Gateway", g->g->meta.ns, "", "ConfigMap", ns,
+                                 r->name)) {
+                lis_fail_rr(li, "RefNotPermitted",
+                            tr_printf(t,
+                                      "caCertificateRefs[%zu]: ConfigMap %s/%s: no "
+                                      "ReferenceGrant allows the reference",
+                                      k, ns, r->name));
+                continue;
+            }
+            const struct gw_configmap *cm = gw_store_configmap(t->store, ns, r->name);
+            const struct gw_bytes *crt = cm ? gw_bytes_get(cm->data.v, cm->data.n, "ca.crt") : NULL;
+            if (!crt || !tr_is_pem(crt->data, crt->len)) {
+                lis_fail_rr(li, "InvalidCACertificateRef",
+                            tr_printf(t, "caCertificateRefs[%zu]: ConfigMap %s/%s %s", k, ns,
+                                      r->name, cm ? "has no PEM ca.crt" : "not found"));
+                continue;
+            }
+            gw_buf_append(&ca, crt->data, crt->len);
+            if (crt->len && crt->data[crt->len - 1] != '\n')
+                gw_buf_append_char(&ca, '\n');
+        }
+        if (ca.len) {
+            li->client_ca = gw_arena_memdup(&t->ir->arena, ca.p, ca.len);
+            li->client_ca_len = ca.len;
+            li->client_insecure = v->mode == GW_FRONTEND_INSECURE_FALLBACK;
+        } else {
+            li->accepted = false;
+            li->acc_reason = "NoValidCACertificate";
+            li->acc_msg = "no caCertificateRef of the frontend validation is valid";
+        }
+        gw_buf_release(&ca);
+    }
+}
+
 static void
 listener_validate(struct tr *t, struct lis *li)
 {
@@ -652,7 +781,9 @@ tr_gateways(struct tr *t)
         }
         for (size_t i = 0; i < g->nlis; i++)
             listener_validate(t, &g->lis[i]);
+        frontend_validation(t, g);
         conflicts(g);
+        backend_client_cert(t, g);
 
         const struct gw_gateway_infrastructure *inf = g->g->spec.infrastructure;
         if (inf && !params_ok(t, inf->parameters_ref, g->g->meta.ns)) {
@@ -795,6 +926,11 @@ tr_gateway_status(struct tr *t)
         struct gw_sv *c = gw_sv_add_arr(a, it->status, "conditions");
         tr_cond(t, c, "Accepted", g->accepted, g->acc_reason, g->acc_msg, gen);
         tr_cond(t, c, "Programmed", g->programmed, g->prog_reason, g->prog_msg, gen);
+        if (g->rr_reason)
+            tr_cond(t, c, "ResolvedRefs", g->client_cert != NULL, g->rr_reason, g->rr_msg, gen);
+        if (g->insecure_fallback)
+            tr_cond(t, c, "InsecureFrontendValidationMode", true, "ConfigurationChanged",
+                    "frontend TLS validation accepts clients without a valid certificate", gen);
         struct gw_sv *ls = gw_sv_add_arr(a, it->status, "listeners");
         for (size_t i = 0; i < g->nown; i++)
             listener_status(t, ls, &g->lis[i], gen);

@@ -35,6 +35,9 @@ struct lis {
     unsigned attached; /* routes attached */
     struct gw_ir_cert *certs;
     size_t ncerts;
+    const unsigned char *client_ca; /* frontend validation CA bundle */
+    size_t client_ca_len;
+    bool client_insecure;
     struct att *atts;
     size_t natts, cap;
 };
@@ -51,6 +54,10 @@ struct gws {
     const char *acc_reason, *acc_msg, *prog_reason, *prog_msg;
     unsigned attached_sets;
     bool wants_pool; /* no usable static address given: take one from the pool */
+    /* spec.tls: backend client certificate, frontend validation. */
+    struct gw_ir_cert *client_cert;
+    const char *rr_reason, *rr_msg; /* Gateway ResolvedRefs (backend TLS) */
+    bool insecure_fallback;
 };
 
 /* A ListenerSet whose parent Gateway is ours. */

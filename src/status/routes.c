@@ -74,9 +74,19 @@ check_ref(struct tr *t, struct rt *r, const struct gw_backend_ref *ref, bool grp
 static void
 check_filters(struct tr *t, struct rt *r, const struct gw_http_filter *f, size_t n, bool grpc)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (f[i].type == GW_FILTER_MIRROR && f[i].request_mirror)
             check_ref(t, r, &f[i].request_mirror->backend_ref, grpc, NULL);
+        /* gatehouse has no extension filters: the reference cannot resolve,
+         * and the rule answers 500 rather than skip the filter. */
+        if (f[i].type == GW_FILTER_EXTENSION_REF && r->resolved) {
+            const struct gw_object_ref *x = f[i].extension_ref;
+            r->resolved = false;
+            r->rr_reason = "InvalidKind";
+            r->rr_msg = tr_printf(t, "extensionRef %s %s: no such filter kind is supported",
+                                  x && x->kind ? x->kind : "", x && x->name ? x->name : "");
+        }
+    }
 }
 
 /* ResolvedRefs for the whole route, and the per-rule backends of the IR. */
