@@ -15,7 +15,7 @@
 
 /* Sorted by name (supportedFeatures is a sorted list). */
 static const struct gw_feature features[] = {
-    {"BackendTLSPolicy", true},
+    {"BackendTLSPolicy", false}, /* status done; needs backend TLS in the data plane */
     {"BackendTLSPolicySANValidation", false},
     {"GRPCRoute", true},
     {"GRPCRouteNamedRouteRule", true},
