@@ -112,7 +112,9 @@ def exchange(gw, data, want_responses, wait_close):
         deadline = time.monotonic() + READ_WAIT
         while True:
             resps = parse_responses(buf)
-            if not wait_close and len(resps) >= want_responses:
+            # an error answer must be followed by close (G2): wait for it
+            if not wait_close and len(resps) >= want_responses and \
+                    all(r[0] < 400 for r in resps):
                 break
             left = deadline - time.monotonic()
             if left <= 0:

@@ -243,10 +243,15 @@ def test_retry_on_connection_reset(gw):
     assert r.json()["path"] == path
 
 
-def test_reset_without_retry_is_502(gw):
+def test_reset_without_retry_policy_is_answered(gw):
+    """Without a retry stanza, retrying is implementation-specific (the
+    HTTPRouteRetry docs): a retried 200 or a 502/503, never a hang or a
+    dropped client connection."""
     path = retry_path("/retry/none", 1)
     r = gw.request(path, host="retry.test")
-    assert r.status in (502, 503), r
+    assert r.status in (200, 502, 503), r
+    if r.status == 200:
+        assert r.json()["path"] == path
 
 
 # -------------------------------------------------------------------- h2c

@@ -227,6 +227,11 @@ def test_5mb_request_body_to_echo(gw):
         assert r.status == 200
         j = r.json()
         assert hdr(j, "Content-Length") in ([str(len(body))], None), j["headers"]
+        if r.header("Connection") == "close":
+            # the echo may answer before reading the whole body; closing is
+            # then the gateway's right, as long as it says so
+            assert c.is_closed_by_peer(5)
+            return
         r = c.request("GET", "/after-big")
         assert r.json()["path"] == "/after-big"
 
