@@ -529,6 +529,7 @@ listener_validate(struct tr *t, struct lis *li)
     } else {
         li->kinds = pk;
     }
+    li->attach_kinds = li->kinds;
     listener_certs(t, li);
 }
 

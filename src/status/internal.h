@@ -26,8 +26,9 @@ struct lis {
     const struct gw_listener *l;
     const struct gw_meta *owner; /* Gateway or ListenerSet */
     struct gws *gw;
-    struct lss *ls; /* NULL for the Gateway's own listeners */
-    unsigned kinds; /* bit (1 << enum gw_kind) per supported route kind */
+    struct lss *ls;        /* NULL for the Gateway's own listeners */
+    unsigned kinds;        /* bit (1 << enum gw_kind) per supported route kind */
+    unsigned attach_kinds; /* kinds as configured: attachment ignores listener status */
     bool accepted, resolved, programmed, conflicted, overlapping_tls;
     const char *acc_reason, *acc_msg;
     const char *rr_reason, *rr_msg;

@@ -189,7 +189,10 @@ parent(struct tr *t, struct rt *r, const struct view *v, const struct gw_parent_
         if (p->port >= 0 && p->port != li->l->port)
             continue;
         matched++;
-        if (!li->accepted || (li->ls && !li->ls->allowed) || !(li->kinds & KBIT(r->kind)) ||
+        /* Attachment depends only on allowedRoutes and the parentRef, not on
+         * the listener's status (attachedRoutes counts it either way); the
+         * route is Accepted only through an accepted listener. */
+        if ((li->ls && !li->ls->allowed) || !(li->attach_kinds & KBIT(r->kind)) ||
             !tr_ns_allowed(t, li->l->allowed_routes ? li->l->allowed_routes->namespaces : NULL,
                            li->owner->ns, r->m->ns)) {
             if (why < WHY_NOT_ALLOWED)
@@ -217,7 +220,10 @@ parent(struct tr *t, struct rt *r, const struct view *v, const struct gw_parent_
             }
         }
         attach(t, li, r, hosts, nhosts);
-        attached++;
+        if (li->accepted)
+            attached++;
+        else if (why < WHY_NOT_ALLOWED)
+            why = WHY_NOT_ALLOWED;
     }
 
     struct gw_sv *pr = gw_sv_add_obj(a, entry, "parentRef");
