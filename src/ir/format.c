@@ -177,8 +177,9 @@ gw_ir_format(const struct gw_ir *ir, struct gw_buf *b)
     }
     for (size_t p = 0; p < ir->nports; p++) {
         const struct gw_ir_port *port = &ir->ports[p];
-        gw_buf_appendf(b, "port %s:%u/%s gateway=%s\n", port->address, port->port,
-                       port->udp ? "udp" : "tcp", port->gateway);
+        bool v6 = strchr(port->address, ':') != NULL;
+        gw_buf_appendf(b, "port %s%s%s:%u/%s gateway=%s\n", v6 ? "[" : "", port->address,
+                       v6 ? "]" : "", port->port, port->udp ? "udp" : "tcp", port->gateway);
         if (port->backend_client_cert)
             gw_buf_appendf(b, "  backend-client-cert=%s(%zu+%zu)\n",
                            port->backend_client_cert->secret, port->backend_client_cert->cert_len,
