@@ -461,3 +461,338 @@ def test_timing_connection_flood(gw):
             s.close()
         keep.close()
     ctl_get(gw)
+
+
+# -------------------------------------------------------------- h2 cases
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+FT = {"DATA": 0, "HEADERS": 1, "RST_STREAM": 3, "SETTINGS": 4, "PING": 6, "GOAWAY": 7,
+      "WINDOW_UPDATE": 8, "CONTINUATION": 9}
+FLAGS = {"END_STREAM": 0x1, "ACK": 0x1, "END_HEADERS": 0x4, "PADDED": 0x8}
+ERRORS = {"NO_ERROR": 0, "PROTOCOL_ERROR": 1, "INTERNAL_ERROR": 2, "FLOW_CONTROL_ERROR": 3,
+          "SETTINGS_TIMEOUT": 4, "STREAM_CLOSED": 5, "FRAME_SIZE_ERROR": 6,
+          "REFUSED_STREAM": 7, "CANCEL": 8, "COMPRESSION_ERROR": 9, "CONNECT_ERROR": 10,
+          "ENHANCE_YOUR_CALM": 11, "INADEQUATE_SECURITY": 12, "HTTP_1_1_REQUIRED": 13}
+ERROR_NAMES = {v: k for k, v in ERRORS.items()}
+SETTINGS_IDS = {"HEADER_TABLE_SIZE": 1, "ENABLE_PUSH": 2, "MAX_CONCURRENT_STREAMS": 3,
+                "INITIAL_WINDOW_SIZE": 4, "MAX_FRAME_SIZE": 5, "MAX_HEADER_LIST_SIZE": 6}
+GET = [[":method", "GET"], [":scheme", "http"], [":authority", "h.test"], [":path", "/ok"]]
+
+
+def frame(ftype, flags, stream, payload):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + \
+        (stream & 0x7FFFFFFF).to_bytes(4, "big") + payload
+
+
+def _hpack_literal(name, value, indexing=False):
+    """Literal header field, no Huffman, new name: exact bytes as given."""
+    def s(b):
+        n = len(b)
+        if n < 127:
+            return bytes([n]) + b
+        out = bytearray([127])
+        n -= 127
+        while n >= 128:
+            out.append((n & 0x7F) | 0x80)
+            n >>= 7
+        out.append(n)
+        return bytes(out) + b
+    return bytes([0x40 if indexing else 0x00]) + s(name.encode("latin-1")) + \
+        s(value.encode("latin-1"))
+
+
+def header_block(spec):
+    headers = GET if spec.get("headers") == "get" else spec.get("headers", [])
+    block = b"".join(_hpack_literal(k, v) for k, v in headers)
+    ins = spec.get("hpack_insert")
+    if ins:
+        block += _hpack_literal(ins["name"], "v" * ins["value_len"], indexing=True)
+    rep = spec.get("hpack_repeat_index")
+    if rep:
+        idx = rep["index"]
+        assert idx < 127
+        block += bytes([0x80 | idx]) * rep["times"]
+    return block
+
+
+class H2Run:
+    """Runs one h2 case script on a fresh connection and records what the
+    server did: GOAWAY code, RST_STREAMs, response statuses, close."""
+
+    def __init__(self, gw, case):
+        self.case = case
+        self.sock = socket.create_connection((gw.addr, gw.port), timeout=10)
+        self.buf = b""
+        self.goaway = None
+        self.resets = {}
+        self.statuses = {}
+        self.closed = False
+        self.server_settings = {}
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        self.detected_at = None   # (frames, bytes) when GOAWAY/close was first seen
+        self.stream = 0
+        self.no_read = False
+        self.send_failed = False
+        from hpack import Decoder
+        self.decoder = Decoder()
+        self.decoder.max_allowed_table_size = 1 << 16
+
+    def send(self, data, count=1):
+        if self.closed or self.send_failed:
+            return
+        try:
+            self.sock.settimeout(5)
+            self.sock.sendall(data)
+            self.frames_sent += count
+            self.bytes_sent += len(data)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+            self.send_failed = True
+            self._seen()
+
+    def _seen(self):
+        if self.detected_at is None:
+            self.detected_at = (self.frames_sent, self.bytes_sent)
+
+    def poll(self, wait=0.0):
+        """Reads what is there (up to `wait` seconds) and parses frames."""
+        deadline = time.monotonic() + wait
+        while not self.closed:
+            left = deadline - time.monotonic()
+            self.sock.settimeout(max(left, 0.0001) if wait else 0.0001)
+            try:
+                d = self.sock.recv(262144)
+            except (socket.timeout, BlockingIOError):
+                if time.monotonic() >= deadline:
+                    return
+                continue
+            except (ConnectionResetError, OSError):
+                d = b""
+            if not d:
+                self.closed = True
+                self._seen()
+                return
+            self.buf += d
+            self._parse()
+            if self.goaway is not None and wait == 0:
+                return
+
+    def _parse(self):
+        while len(self.buf) >= 9:
+            n = int.from_bytes(self.buf[:3], "big")
+            if len(self.buf) < 9 + n:
+                return
+            ftype, flags = self.buf[3], self.buf[4]
+            sid = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
+            payload = self.buf[9:9 + n]
+            self.buf = self.buf[9 + n:]
+            if ftype == FT["SETTINGS"] and not flags & 1:
+                for i in range(0, len(payload) - 5, 6):
+                    self.server_settings[int.from_bytes(payload[i:i + 2], "big")] = \
+                        int.from_bytes(payload[i + 2:i + 6], "big")
+                if not self.no_read:
+                    self.send(frame(FT["SETTINGS"], 1, 0, b""), 0)
+            elif ftype == FT["GOAWAY"]:
+                self.goaway = ERROR_NAMES.get(int.from_bytes(payload[4:8], "big"), "?")
+                self._seen()
+            elif ftype == FT["RST_STREAM"]:
+                self.resets[sid] = ERROR_NAMES.get(int.from_bytes(payload[:4], "big"), "?")
+            elif ftype == FT["HEADERS"]:
+                block = payload
+                if flags & 0x8:
+                    block = block[1:len(block) - block[0]]
+                if flags & 0x20:
+                    block = block[5:]
+                try:
+                    hdrs = self.decoder.decode(block, raw=True)
+                    for k, v in hdrs:
+                        if k == b":status":
+                            self.statuses[sid] = int(v)
+                except Exception:  # noqa: BLE001 - a CONTINUATION-split head: ignore
+                    pass
+            elif ftype == FT["PING"] and not flags & 1 and not self.no_read:
+                self.send(frame(FT["PING"], 1, 0, payload), 0)
+
+    def _frame(self, kind, spec):
+        sid = spec.get("stream", 0)
+        if sid == "next":
+            self.stream = self.stream + 2 if self.stream else 1
+            sid = self.stream
+        elif sid == "same":
+            sid = self.stream
+        flags = 0
+        for f in spec.get("flags", []):
+            flags |= FLAGS[f]
+        if kind == "HEADERS":
+            block = header_block(spec)
+            pad = spec.get("pad_to_length")
+            if pad:
+                padlen = max(0, min(255, pad - len(block) - 1))
+                flags |= FLAGS["PADDED"]
+                block = bytes([padlen]) + block + b"\0" * padlen
+                while len(block) < pad:  # beyond 255 bytes of padding: literal filler
+                    block = block[:1] + _hpack_literal("x-fill", "f" * min(4000, pad - len(block)))\
+                        + block[1:]
+            elif len(block) > 16384:
+                # a legal header block bigger than the default frame size:
+                # HEADERS + CONTINUATION, END_HEADERS on the last one
+                end = flags & FLAGS["END_HEADERS"]
+                parts = [block[i:i + 16384] for i in range(0, len(block), 16384)]
+                out = frame(FT["HEADERS"], flags & ~FLAGS["END_HEADERS"], sid, parts[0])
+                for i, p in enumerate(parts[1:], 1):
+                    out += frame(FT["CONTINUATION"], end if i == len(parts) - 1 else 0, sid, p)
+                return out
+            return frame(FT["HEADERS"], flags, sid, block)
+        if kind == "CONTINUATION":
+            lit = spec.get("header_block_literal")
+            body = _hpack_literal(lit["name"], "p" * lit["value_len"]) if lit else \
+                b"\0" * spec.get("payload_len", 0)
+            return frame(FT["CONTINUATION"], flags, sid, body)
+        if kind == "RST_STREAM":
+            return frame(FT["RST_STREAM"], 0, sid, ERRORS[spec["error"]].to_bytes(4, "big"))
+        if kind == "WINDOW_UPDATE":
+            return frame(FT["WINDOW_UPDATE"], 0, sid, spec["increment"].to_bytes(4, "big"))
+        if kind == "SETTINGS":
+            p = b"".join(SETTINGS_IDS[k].to_bytes(2, "big") + v.to_bytes(4, "big")
+                         for k, v in spec.get("params", {}).items())
+            return frame(FT["SETTINGS"], 0, 0, p)
+        if kind == "PING":
+            return frame(FT["PING"], 0, 0, bytes.fromhex(spec.get("opaque", "00" * 8)).ljust(8,
+                                                                                        b"\0"))
+        if kind == "DATA":
+            return frame(FT["DATA"], flags, sid, spec.get("data", "").encode("latin-1"))
+        raise AssertionError(f"unknown frame kind {kind}")
+
+    def run_steps(self, steps):
+        for step in steps:
+            if self.closed or self.send_failed or self.goaway:
+                return
+            if "repeat" in step:
+                batch = b"".join(self._frame(k, v) for f in step["frames"] for k, v in f.items())
+                per = len(step["frames"])
+                # the next/same stream counters advance per repetition
+                for i in range(step["repeat"]):
+                    if i:
+                        batch = b"".join(self._frame(k, v) for f in step["frames"]
+                                         for k, v in f.items())
+                    self.send(batch, per)
+                    if i % 50 == 0 and not self.no_read:
+                        self.poll()
+                    if self.closed or self.send_failed or self.goaway:
+                        return
+            elif "no_read" in step:
+                self.no_read = True
+            elif "sleep_ms" in step:
+                return "sleep"
+            elif "send" in step:
+                self.send(step["send"].encode("latin-1"))
+            else:
+                for k, v in step.items():
+                    self.send(self._frame(k, v))
+                if not self.no_read:
+                    self.poll()
+
+
+@pytest.fixture(scope="module")
+def h2_supported(gw):
+    """Whether the listener speaks prior-knowledge h2c (answers SETTINGS)."""
+    s = socket.create_connection((gw.addr, gw.port), timeout=5)
+    try:
+        s.sendall(H2_PREFACE + frame(FT["SETTINGS"], 0, 0, b""))
+        s.settimeout(3)
+        try:
+            d = s.recv(9)
+        except (socket.timeout, ConnectionResetError):
+            d = b""
+        return len(d) >= 9 and d[3] == FT["SETTINGS"]
+    finally:
+        s.close()
+
+
+@pytest.mark.deadline(60)
+@pytest.mark.parametrize("case", H2, ids=[c["id"] for c in H2])
+def test_hostile_h2(gw, h2_supported, case):
+    if not h2_supported:
+        msg = ("the HTTP listener does not speak prior-knowledge h2c (no SETTINGS after the "
+               "preface); see test_proxy_backends.py::test_h2c_prior_knowledge_from_client")
+        if os.environ.get("GW_E2E_REQUIRE_H2") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    exp = case["expect"]
+    rec = gw.backends["rec"]
+    pid = gw.gw.proc.pid
+    rss0 = _rss(pid)
+    m = rec.mark()
+    run = H2Run(gw, case)
+    t0 = time.monotonic()
+    try:
+        if case.get("preface") != "raw":
+            run.send(H2_PREFACE + frame(FT["SETTINGS"], 0, 0, b""), 0)
+            run.poll(0.2)
+        outcome = run.run_steps(case["script"])
+        if outcome == "sleep" and "within_s" in exp:
+            limit = _limit(exp["within_s"], 15) + GRACE
+            run.poll(limit + 3)
+        else:
+            run.poll(READ_WAIT)
+    finally:
+        run.sock.close()
+    took = time.monotonic() - t0
+    rss_growth = _rss(pid) - rss0
+    time.sleep(0.1)
+    reqs, bad, _ = rec.since(m)
+    problems = []
+    got = (f"GOAWAY={run.goaway} RST={dict(list(run.resets.items())[:5])} "
+           f"status={dict(list(run.statuses.items())[:5])} closed={run.closed} "
+           f"sent={run.frames_sent} frames/{run.bytes_sent} bytes detected_at={run.detected_at} "
+           f"fwd={len(reqs)}")
+    if "conn_error" in exp:
+        ok = run.goaway in exp["conn_error"] or \
+            (exp.get("or_close") and (run.closed or run.send_failed)) or \
+            any(s in exp.get("or_status", []) for s in run.statuses.values())
+        if not ok:
+            problems.append(f"wanted GOAWAY {exp['conn_error']}"
+                            + (" or close" if exp.get("or_close") else ""))
+        if "before_frame" in exp and run.detected_at and \
+                run.detected_at[0] > exp["before_frame"] + 100:
+            problems.append(f"reacted only after {run.detected_at[0]} frames "
+                            f"(limit {exp['before_frame']})")
+        if "before_bytes" in exp and run.detected_at and \
+                run.detected_at[1] > exp["before_bytes"] + 200000:
+            problems.append(f"reacted only after {run.detected_at[1]} bytes "
+                            f"(limit {exp['before_bytes']})")
+    for key in ("stream_error", "stream_error_or_status"):
+        if key in exp:
+            allowed = exp[key]
+            ok_codes = [a for a in allowed if isinstance(a, str)]
+            ok_status = [a for a in allowed if isinstance(a, int)] + exp.get("or_status", [])
+            if exp.get("on_streams_beyond"):
+                limit_streams = run.server_settings.get(SETTINGS_IDS["MAX_CONCURRENT_STREAMS"])
+                if limit_streams is not None:
+                    beyond = [sid for sid in range(2 * limit_streams + 1, 400, 2)]
+                    refused = [s for s in beyond if run.resets.get(s) in ok_codes]
+                    if len(refused) < len(beyond) and run.goaway not in ok_codes:
+                        problems.append(f"{len(beyond) - len(refused)} streams beyond "
+                                        f"MAX_CONCURRENT_STREAMS={limit_streams} not refused")
+                continue
+            ok = run.resets.get(1) in ok_codes or run.statuses.get(1) in ok_status or \
+                run.goaway in ok_codes
+            if not ok:
+                problems.append(f"wanted RST_STREAM {ok_codes} or status {ok_status} on stream 1")
+    if exp.get("close") and not run.closed:
+        problems.append(f"connection still open after {took:.1f} s")
+    if exp.get("not_forwarded") and reqs:
+        problems.append(f"forwarded to the backend: {[q['target'] for q in reqs]}")
+    if "backend_requests_max" in exp and len(reqs) > exp["backend_requests_max"]:
+        problems.append(f"{len(reqs)} requests reached the backend "
+                        f"(max {exp['backend_requests_max']})")
+    if "proxy_rss_growth_max_bytes" in exp and rss_growth > exp["proxy_rss_growth_max_bytes"]:
+        problems.append(f"gateway RSS grew {rss_growth} bytes")
+    for q in reqs:
+        if "/smuggled" in q["target"]:
+            problems.append(f"G1: backend received {q['target']!r}")
+    if bad:
+        problems.append(f"G4: {bad}")
+    ctl_get(gw)
+    assert not problems, f"{case['id']}: {case.get('note', '')}\n  got {got}\n  " + \
+        "\n  ".join(problems)
