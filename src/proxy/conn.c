@@ -200,7 +200,6 @@ d_flush(struct px_dconn *d)
 {
     if (d->closing)
         return;
-    bool progress = false;
     while (px_buf_avail(&d->out)) {
         ssize_t w = send(d->io.fd, px_buf_data(&d->out), px_buf_avail(&d->out), MSG_NOSIGNAL);
         if (w < 0) {
@@ -212,15 +211,17 @@ d_flush(struct px_dconn *d)
             return;
         }
         px_buf_consume(&d->out, (size_t)w);
-        progress = true;
+        d->sent_in_window += (size_t)w;
     }
     if (px_buf_avail(&d->out) == 0) {
         gw_timer_stop(&d->wtimer);
+        d->sent_in_window = 0;
         if (d->close_after && d->mode == PX_D_LINGER && !gw_timer_is_active(&d->rtimer)) {
             linger_start(d);
             return;
         }
-    } else if (progress || !gw_timer_is_active(&d->wtimer)) {
+    } else if (!gw_timer_is_active(&d->wtimer)) {
+        d->sent_in_window = 0;
         gw_timer_start(&d->wtimer, opts(d)->send_timeout_ms);
     }
     if (d->mode == PX_D_PROXY && d->u && d->u->read_paused && !d->pumping &&
@@ -310,6 +311,10 @@ abort_request(struct px_dconn *d)
     if (!d->status)
         d->status = 502;
     px_access_log(d);
+    /* A reset, so the client sees the truncation at once instead of
+     * reading what is still queued and then a clean EOF. */
+    if (!d->closing)
+        gw_sock_set_reset_on_close(d->io.fd);
     px_dconn_close(d);
 }
 
@@ -351,7 +356,14 @@ static void
 on_wtimer(struct gw_timer *t)
 {
     struct px_dconn *d = t->data;
-    /* The client stopped reading its response. */
+    /* A client that takes less than PX_MIN_SEND bytes per send timeout
+     * (stopped reading, or reads a trickle: hostile
+     * slow-read-large-response) is cut; the upstream with it. */
+    if (d->sent_in_window >= PX_MIN_SEND && px_buf_avail(&d->out)) {
+        d->sent_in_window = 0;
+        gw_timer_start(&d->wtimer, opts(d)->send_timeout_ms);
+        return;
+    }
     abort_request(d);
 }
 

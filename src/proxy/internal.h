@@ -81,6 +81,7 @@ int px_buf_append_u64(struct px_buf *b, uint64_t v);
 #define PX_MAX_HEADERS 100
 #define PX_WORK_MAX    256 /* headers after filters */
 #define PX_LINGER_MS   2000
+#define PX_MIN_SEND    (16 * 1024) /* bytes a client must take per send timeout */
 
 /* ------------------------------------------------------------------------ */
 /* Pure helpers (forward.c): what goes on the wire.                         */
@@ -378,6 +379,7 @@ struct px_dconn {
     const struct gw_ir_header_mod *rmods[2];
     uint64_t head_deadline, body_deadline;
     unsigned served;
+    size_t sent_in_window; /* bytes sent since the send timer was armed */
 
     /* current request */
     struct px_wsnap *snap;

@@ -47,7 +47,7 @@ gw_proxy_opts_default(struct gw_proxy_opts *o)
         .eject_consecutive = 5,
         .eject_ms = 30000,
         .request_read_timeout_ms = 30000,
-        .send_timeout_ms = 20000,
+        .send_timeout_ms = 10000,
         .max_connections = 0,
         .pool_idle_ms = 60000,
         .pool_max_idle = 512,

@@ -64,9 +64,9 @@ struct gw_proxy_opts {
 
 /* Defaults: workers 0 (one per CPU), WRR, no access log; header 10 s,
  * body 10 s between reads, request read 30 s in all, idle 15 s, connect
- * 5 s, response 60 s, send 20 s, drain 10 s; ejection after 5 consecutive
- * failures for 30 s (doubling per repeat, at most 16x); pools keep at most
- * 512 idle connections per endpoint and worker, for 60 s. */
+ * 5 s, response 60 s, send 10 s (16 KiB at least per 10 s), drain 10 s; ejection after 5
+ * consecutive failures for 30 s (doubling per repeat, at most 16x); pools keep at most 512 idle
+ * connections per endpoint and worker, for 60 s. */
 void gw_proxy_opts_default(struct gw_proxy_opts *o);
 
 /* Creates the proxy (no threads yet). 0 or a negative GW_E*. */

@@ -8,8 +8,9 @@
  *       loads every manifest under DIR, translates it (status/) to an IR
  *       and serves it; SIGHUP reloads DIR (publishes a new snapshot)
  *   proxy-drive --listen ADDR:PORT --upstream IP:PORT[,IP:PORT...] [-w N]
- *       hand-built IR: one HTTP port, catch-all host, PathPrefix "/" to the
- *       given endpoints (what the benchmark needs)
+ *               [--hostname NAME]
+ *       hand-built IR: one HTTP port, one vhost (NAME, default "*"),
+ *       PathPrefix "/" to the given endpoints (what the benchmark needs)
  *
  * SIGINT/SIGTERM drain and exit; SIGUSR1 prints the metrics to stderr.
  */
@@ -63,7 +64,7 @@ ir_from_dir(const char *dir)
 }
 
 static struct gw_ir *
-ir_by_hand(const char *listen, const char *ups)
+ir_by_hand(const char *listen, const char *ups, const char *vhost)
 {
     struct gw_ir *ir = gw_ir_new();
     struct gw_arena *a = &ir->arena;
@@ -84,7 +85,7 @@ ir_by_hand(const char *listen, const char *ups)
     li->proto = GW_IR_HTTP;
     li->vhosts = gw_arena_alloc(a, sizeof(*li->vhosts));
     li->nvhosts = 1;
-    li->vhosts->hostname = "*";
+    li->vhosts->hostname = vhost ? gw_arena_strdup(a, vhost) : "*";
     struct gw_ir_route *r = gw_arena_alloc(a, sizeof(*r));
     li->vhosts->routes = r;
     li->vhosts->nroutes = 1;
@@ -126,11 +127,12 @@ main(int argc, char **argv)
         {"listen", required_argument, NULL, 'L'},
         {"upstream", required_argument, NULL, 'U'},
         {"p2c", no_argument, NULL, 'P'},
+        {"hostname", required_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
     struct gw_proxy_opts o;
     gw_proxy_opts_default(&o);
-    const char *dir = NULL, *listen = NULL, *ups = NULL;
+    const char *dir = NULL, *listen = NULL, *ups = NULL, *vhost = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "f:w:l:", lo, NULL)) != -1) {
         switch (c) {
@@ -152,12 +154,17 @@ main(int argc, char **argv)
         case 'P':
             o.lb = GW_PROXY_LB_P2C;
             break;
+        case 'H':
+            vhost = optarg;
+            break;
         default:
             fprintf(stderr, "usage: see tests/proxy/drive.c\n");
             return 2;
         }
     }
-    struct gw_ir *ir = dir ? ir_from_dir(dir) : (listen && ups) ? ir_by_hand(listen, ups) : NULL;
+    struct gw_ir *ir = dir               ? ir_from_dir(dir)
+                       : (listen && ups) ? ir_by_hand(listen, ups, vhost)
+                                         : NULL;
     if (!ir) {
         fprintf(stderr, "drive: no configuration (-f DIR, or --listen and --upstream)\n");
         return 2;
