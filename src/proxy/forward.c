@@ -275,7 +275,9 @@ px_response_head_format(const struct px_rsp_out *r, struct px_buf *out)
     int rc = 0;
     char code[4] = {(char)('0' + s->status / 100 % 10), (char)('0' + s->status / 10 % 10),
                     (char)('0' + s->status % 10), ' '};
-    rc |= px_buf_append_lit(out, r->client_minor >= 1 ? "HTTP/1.1 " : "HTTP/1.0 ");
+    /* RFC 9112 §2.3: our own version, also to an HTTP/1.0 client (the
+     * framing below is what keeps it readable for one). */
+    rc |= px_buf_append_lit(out, "HTTP/1.1 ");
     rc |= px_buf_append(out, code, 4);
     if (s->reason.len)
         rc |= px_buf_append_str(out, s->reason);
