@@ -105,13 +105,17 @@ work_remove(struct work *w, struct gw_str name)
     w->n = j;
 }
 
-/* Gateway API header modifier: set replaces, add appends, remove drops
- * (applied in that order, names case-insensitive). */
+/* Gateway API header modifier, with gw_route_headers_apply's semantics:
+ * remove drops, set replaces, add appends (applied in that order, names
+ * case-insensitive). Done in place on the working list, so two modifiers
+ * (rule, then backend) need no second array. */
 static void
 work_apply(struct work *w, const struct gw_ir_header_mod *m)
 {
     if (!m)
         return;
+    for (size_t i = 0; i < m->nremove; i++)
+        work_remove(w, gw_str_from(m->remove[i]));
     for (size_t i = 0; i < m->nset; i++) {
         struct gw_str n = gw_str_from(m->set[i].name);
         work_remove(w, n);
@@ -119,8 +123,6 @@ work_apply(struct work *w, const struct gw_ir_header_mod *m)
     }
     for (size_t i = 0; i < m->nadd; i++)
         work_push(w, gw_str_from(m->add[i].name), gw_str_from(m->add[i].value));
-    for (size_t i = 0; i < m->nremove; i++)
-        work_remove(w, gw_str_from(m->remove[i]));
 }
 
 static int
