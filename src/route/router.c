@@ -9,6 +9,7 @@
  * so far: the smallest index whose conditions hold wins, which is what a
  * linear scan in IR (precedence) order returns.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +314,23 @@ gw_router_memory(const struct gw_router *r)
 /* ------------------------------------------------------------------------ */
 /* Match                                                                    */
 
+/* Frees a thread's match block when the thread exits (registered once per
+ * thread through md_key), so worker threads that stop leak nothing. */
+static pthread_key_t md_key;
+static pthread_once_t md_key_once = PTHREAD_ONCE_INIT;
+
+static void
+md_free(void *md)
+{
+    pcre2_match_data_free(md);
+}
+
+static void
+md_key_create(void)
+{
+    GW_ASSERT(pthread_key_create(&md_key, md_free) == 0);
+}
+
 bool
 route_regex_match(const struct gw_router *r, const pcre2_code *re, struct gw_str s)
 {
@@ -325,6 +343,8 @@ route_regex_match(const struct gw_router *r, const pcre2_code *re, struct gw_str
         md = pcre2_match_data_create(1, NULL);
         if (!md)
             return false;
+        pthread_once(&md_key_once, md_key_create);
+        pthread_setspecific(md_key, md);
     }
     int rc = pcre2_match(re, (PCRE2_SPTR)(s.p ? s.p : ""), s.len, 0, 0, md, r->mctx);
     return rc >= 0;
