@@ -176,7 +176,10 @@ ip_used(struct tr *t, const unsigned char ip[16])
 }
 
 /* The next free host address of the pool: network + 1 onwards, skipping
- * the addresses any Gateway already has. NULL when exhausted. */
+ * the addresses any Gateway already has. A pool of one or two addresses
+ * (/32 and /31, /128 and /127) has no network or broadcast address to
+ * skip: every address in it is usable (RFC 3021), as in LoadBalancer IP
+ * pools. NULL when exhausted. */
 static const char *
 pool_next(struct tr *t)
 {
@@ -184,14 +187,19 @@ pool_next(struct tr *t)
     memcpy(ip, t->pool_net, 16);
     unsigned hostbits = 128 - t->pool_bits;
     uint64_t max = hostbits >= 20 ? (1u << 20) : ((uint64_t)1 << hostbits);
-    for (uint64_t k = 1; k < max; k++) {
-        /* ip = net + k */
-        unsigned carry = 1;
-        for (int i = 15; i >= 0 && carry; i--) {
-            unsigned v = ip[i] + carry;
-            ip[i] = (unsigned char)v;
-            carry = v >> 8;
+    uint64_t first = hostbits <= 1 ? 0 : 1;
+    for (uint64_t k = 0; k < max; k++) {
+        if (k > 0) {
+            /* ip = net + k */
+            unsigned carry = 1;
+            for (int i = 15; i >= 0 && carry; i--) {
+                unsigned v = ip[i] + carry;
+                ip[i] = (unsigned char)v;
+                carry = v >> 8;
+            }
         }
+        if (k < first)
+            continue;
         if (t->pool_v4 && hostbits >= 2 && k == max - 1)
             break; /* the broadcast address */
         if (!ip_used(t, ip))

@@ -243,6 +243,27 @@ test_translate_facts(void)
     is_str(ir->ports[0].listeners[0].name, "http", "IR readable after the store is gone");
     is_str(ir->ports[0].address, "10.1.2.1", "IR address");
     gw_ir_unref(ir);
+
+    /* Pools of one and two addresses: every address is a host (RFC 3021). */
+    static const struct {
+        const char *pool, *want;
+    } tiny[] = {
+        {"10.9.9.9/32", "10.9.9.9"}, {"10.9.9.8/31", "10.9.9.8"}, {"fd00::7/128", "fd00::7"}};
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(tiny); i++) {
+        gw_store_init(&store);
+        gw_decode_docs(&docs, &store, &diags);
+        opts.address_pool = tiny[i].pool;
+        st = NULL;
+        is_int(gw_status_translate(&store, &opts, &st, NULL), 0, "translate with pool %s",
+               tiny[i].pool);
+        gw = gw_status_find(st, GW_KIND_GATEWAY, "ns", "gw");
+        const struct gw_sv *addrs = gw ? gw_sv_get(gw->status, "addresses") : NULL;
+        is_str(addrs && addrs->child ? gw_sv_get(addrs->child, "value")->s : NULL, tiny[i].want,
+               "pool %s assigns its address", tiny[i].pool);
+        gw_status_free(st);
+        gw_store_release(&store);
+    }
     gw_diags_release(&diags);
     gw_docs_release(&docs);
 
