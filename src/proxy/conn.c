@@ -57,6 +57,31 @@ drop(atomic_uint_fast64_t *c)
                           memory_order_relaxed);
 }
 
+/* The socket, through TLS when the connection has it. */
+static inline ssize_t
+d_recv(struct px_dconn *d, void *buf, size_t n)
+{
+    if (d->ssl)
+        return px_tls_recv(d, buf, n);
+    return recv(d->io.fd, buf, n, 0);
+}
+
+static inline ssize_t
+d_send(struct px_dconn *d, const void *buf, size_t n)
+{
+    if (d->ssl)
+        return px_tls_send(d, buf, n);
+    return send(d->io.fd, buf, n, MSG_NOSIGNAL);
+}
+
+static void
+d_shutdown_write(struct px_dconn *d)
+{
+    if (d->ssl)
+        px_tls_shutdown(d);
+    shutdown(d->io.fd, SHUT_WR);
+}
+
 static uint64_t
 now_ms(const struct px_dconn *d)
 {
@@ -89,6 +114,7 @@ on_dclosed(struct gw_io *io)
     px_buf_release(&d->out);
     px_buf_release(&d->replay);
     px_buf_release(&d->cors);
+    px_tls_release(d);
     free(d);
     px_worker_conn_closed(w);
 }
@@ -117,6 +143,7 @@ px_dconn_close(struct px_dconn *d)
     d->closing = true;
     gw_timer_stop(&d->rtimer);
     gw_timer_stop(&d->wtimer);
+    gw_timer_stop(&d->ktimer);
     if (d->u) {
         px_uconn_close(d->u);
         d->u = NULL;
@@ -129,7 +156,7 @@ static void
 linger_start(struct px_dconn *d)
 {
     d->mode = PX_D_LINGER;
-    shutdown(d->io.fd, SHUT_WR);
+    d_shutdown_write(d);
     if (d->read_eof) {
         px_dconn_close(d);
         return;
@@ -170,6 +197,10 @@ d_update(struct px_dconn *d)
     if (d->closing)
         return;
     unsigned ev = 0;
+    if (d->ssl && d->hs) {
+        gw_io_set(&d->io, d->tls_want ? d->tls_want : GW_LOOP_READ);
+        return;
+    }
     size_t in = px_buf_avail(&d->in);
     if (!d->read_eof) {
         switch (d->mode) {
@@ -192,6 +223,14 @@ d_update(struct px_dconn *d)
     }
     if (px_buf_avail(&d->out))
         ev |= GW_LOOP_WRITE;
+    if (d->ssl && (ev & GW_LOOP_READ)) {
+        /* A read that needs a write first; plaintext OpenSSL holds that no
+         * socket event will announce. */
+        if (d->tls_want == GW_LOOP_WRITE)
+            ev |= GW_LOOP_WRITE;
+        if (px_tls_has_pending(d) && !gw_timer_is_active(&d->ktimer))
+            gw_timer_start(&d->ktimer, 0);
+    }
     gw_io_set(&d->io, ev);
 }
 
@@ -201,7 +240,7 @@ d_flush(struct px_dconn *d)
     if (d->closing)
         return;
     while (px_buf_avail(&d->out)) {
-        ssize_t w = send(d->io.fd, px_buf_data(&d->out), px_buf_avail(&d->out), MSG_NOSIGNAL);
+        ssize_t w = d_send(d, px_buf_data(&d->out), px_buf_avail(&d->out));
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -1038,7 +1077,7 @@ tunnel_pump(struct px_dconn *d)
         d->u_shut = true;
     }
     if (d->u_eof && !px_buf_avail(&u->in) && !px_buf_avail(&d->out) && !d->d_shut) {
-        shutdown(d->io.fd, SHUT_WR);
+        d_shutdown_write(d);
         d->d_shut = true;
     }
     if (d->u_shut && d->d_shut) {
@@ -1170,6 +1209,7 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     struct gw_route_req rq = {
         .method = req->method,
         .host = req->authority,
+        .sni = d->tls ? gw_str_from(d->sni) : GW_STR_NULL,
         .path = npath,
         .query = query,
         .headers = req->headers,
@@ -1429,7 +1469,7 @@ d_read(struct px_dconn *d)
 {
     if (d->mode == PX_D_LINGER) {
         char sink[4096];
-        ssize_t n = recv(d->io.fd, sink, sizeof(sink), 0);
+        ssize_t n = d_recv(d, sink, sizeof(sink));
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
             px_dconn_close(d);
         return;
@@ -1439,10 +1479,13 @@ d_read(struct px_dconn *d)
         d_update(d);
         return;
     }
-    ssize_t n = recv(d->io.fd, d->in.p + d->in.len, space, 0);
+    ssize_t n = d_recv(d, d->in.p + d->in.len, space);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
+        if (errno == EAGAIN || errno == EINTR) {
+            if (d->ssl)
+                d_update(d); /* OpenSSL may wait on a write */
             return;
+        }
         px_dconn_close(d);
         return;
     }
@@ -1475,9 +1518,39 @@ d_read(struct px_dconn *d)
 }
 
 static void
+handshake(struct px_dconn *d)
+{
+    int r = px_tls_handshake(d);
+    if (r < 0) {
+        px_dconn_close(d);
+        return;
+    }
+    if (r == 0) {
+        d_update(d);
+        return;
+    }
+    /* The handshake counts against the header timeout, which goes on. */
+    d_update(d);
+}
+
+static void
+on_ktimer(struct gw_timer *t)
+{
+    struct px_dconn *d = t->data;
+    if (!d->closing && !d->hs)
+        d_read(d);
+}
+
+static void
 on_dio(struct gw_io *io, unsigned events)
 {
     struct px_dconn *d = io->data;
+    if (d->hs) {
+        handshake(d);
+        return;
+    }
+    if (d->ssl && d->tls_want == GW_LOOP_WRITE && (events & GW_LOOP_WRITE))
+        events |= GW_LOOP_READ; /* the read that waited on the socket */
     if (events & GW_LOOP_WRITE) {
         d_flush(d);
         if (d->closing)
@@ -1528,9 +1601,20 @@ px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
     gw_timer_init(w->loop, &d->wtimer, on_wtimer, d);
     gw_timer_init(w->loop, &d->ttimer, on_ttimer, d);
     gw_timer_init(w->loop, &d->btimer, on_btimer, d);
+    gw_timer_init(w->loop, &d->ktimer, on_ktimer, d);
     gw_io_init(w->loop, &d->io, fd, on_dio, d);
     gw_sock_set_nodelay(fd);
     d->mode = PX_D_HEAD;
+    if (d->tls && px_tls_accept(d) < 0) {
+        /* No usable certificate on this port: nothing to say to the peer. */
+        close(fd);
+        px_buf_release(&d->in);
+        px_buf_release(&d->out);
+        px_buf_release(&d->replay);
+        px_buf_release(&d->cors);
+        free(d);
+        return;
+    }
     d->next = w->conns;
     if (d->next)
         d->next->prev = d;

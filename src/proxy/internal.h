@@ -212,11 +212,15 @@ void px_ep_report(struct px_ep *ep, bool failed, unsigned consecutive, unsigned 
 /* Snapshots                                                                 */
 
 /* What gw_proxy_publish builds once per IR: shared, immutable, refcounted. */
+struct px_tls;
+
 struct px_snap {
     atomic_uint refs;
     uint64_t gen;
     struct gw_ir *ir;
     struct gw_router *router;
+    struct px_tls *tls; /* HTTPS ports' SSL_CTXs (down_tls.c); may be NULL */
+    char *tls_errors;   /* listeners whose certificates did not load; NULL if none */
 };
 
 void px_snap_unref(struct px_snap *s);
@@ -348,6 +352,11 @@ enum px_dmode {
     PX_D_LINGER, /* response sent; reading and dropping until EOF */
 };
 
+struct ssl_st;
+struct px_tls_port;
+struct px_h2;
+struct px_h2_stream;
+
 struct px_dconn {
     struct gw_io io;
     struct px_worker *w;
@@ -412,6 +421,21 @@ struct px_dconn {
     char origin[256]; /* CORS: the request's Origin */
     size_t origin_len;
     char logm[16], logp[256], logh[128];
+
+    /* Downstream TLS (down_tls.c): NULL on plain connections. */
+    struct ssl_st *ssl;
+    bool hs;                            /* handshake in progress */
+    bool alpn_h2;                       /* ALPN chose h2 */
+    unsigned tls_want;                  /* GW_LOOP_* OpenSSL waits for */
+    struct px_wsnap *hs_snap;           /* pinned during the handshake */
+    const struct px_tls_port *tls_port; /* during the handshake */
+    struct gw_timer ktimer;             /* TLS: plaintext buffered in OpenSSL */
+    char sni[256];
+    /* HTTP/2 (down_h2.c): h2 is set on a connection that speaks h2; h2s on
+     * the per-stream px_dconn (no socket of its own) that runs one request
+     * through the same pipeline as an HTTP/1.1 request. */
+    struct px_h2 *h2;
+    struct px_h2_stream *h2s;
 };
 
 /* conn.c */
@@ -420,6 +444,26 @@ void px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
 void px_dconn_close(struct px_dconn *d);
 /* Drain: close idle connections now, the rest after their response. */
 void px_dconn_drain(struct px_dconn *d);
+
+/* down_tls.c */
+/* Builds the snapshot's TLS contexts (publishing thread). Problems with a
+ * listener's PEM are appended to errs (one line each), the listener left
+ * out. 0; *out freed with px_tls_free. */
+int px_tls_build(const struct gw_ir *ir, const struct gw_router *router, struct px_tls **out,
+                 struct gw_buf *errs);
+void px_tls_free(struct px_tls *t);
+bool px_port_is_https(const struct gw_ir_port *pt);
+/* Starts server TLS on d's socket (d->ssl, d->hs). 0 or GW_ETLS (no usable
+ * certificate for the port). */
+int px_tls_accept(struct px_dconn *d);
+/* 1 done, 0 in progress (d->tls_want says on what), GW_ETLS failed. */
+int px_tls_handshake(struct px_dconn *d);
+/* recv/send alike: >0 bytes, 0 EOF (recv), -1 with errno (EAGAIN). */
+ssize_t px_tls_recv(struct px_dconn *d, void *buf, size_t n);
+ssize_t px_tls_send(struct px_dconn *d, const void *buf, size_t n);
+bool px_tls_has_pending(const struct px_dconn *d);
+void px_tls_shutdown(struct px_dconn *d);
+void px_tls_release(struct px_dconn *d);
 
 /* upstream.c */
 /* Starts (or reuses) a connection to ep for d; NULL when the connect fails at

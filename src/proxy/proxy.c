@@ -82,6 +82,8 @@ px_snap_unref(struct px_snap *s)
 {
     if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
+    px_tls_free(s->tls);
+    free(s->tls_errors);
     gw_router_free(s->router);
     gw_ir_unref(s->ir);
     free(s);
@@ -111,6 +113,17 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
         gw_log_warn("proxy: route: %s: %s", diags.v[i].name ? diags.v[i].name : "",
                     diags.v[i].message);
     gw_diags_release(&diags);
+    if (s->router) {
+        /* HTTPS certificates: loaded once here, shared by the workers. */
+        struct gw_buf terr;
+        gw_buf_init(&terr, 64 * 1024);
+        px_tls_build(ir, s->router, &s->tls, &terr);
+        if (terr.len) {
+            gw_log_warn("proxy: tls: %.*s", (int)terr.len, terr.p);
+            s->tls_errors = gw_xasprintf("%.*s", (int)terr.len, terr.p);
+        }
+        gw_buf_release(&terr);
+    }
 
     pthread_mutex_lock(&p->mu);
     struct px_snap *old = p->snap;
@@ -206,7 +219,7 @@ port_is_served(const struct gw_ir_port *pt)
     /* HTTP only for now; HTTPS/TLS/TCP listeners are served by their own
      * modules once they exist (hook: the proto switch below). */
     for (size_t i = 0; i < pt->nlisteners; i++)
-        if (pt->listeners[i].proto == GW_IR_HTTP)
+        if (pt->listeners[i].proto == GW_IR_HTTP || pt->listeners[i].proto == GW_IR_HTTPS)
             return true;
     return false;
 }
@@ -229,6 +242,7 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
             l = l->next;
         if (l) {
             l->keep = true;
+            l->tls = px_port_is_https(pt); /* HTTP <-> HTTPS on a kept port */
             continue;
         }
         int fd = gw_sock_listen(addr, pt->port, SOCK_STREAM);
@@ -239,6 +253,7 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
         l = gw_xcalloc(1, sizeof(*l));
         l->w = w;
         l->port = pt->port;
+        l->tls = px_port_is_https(pt);
         snprintf(l->address, sizeof(l->address), "%s", addr);
         l->keep = true;
         gw_io_init(w->loop, &l->io, fd, on_accept, l);
@@ -261,6 +276,8 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
         gw_buf_reset(&p->port_errors);
         if (errs.len)
             gw_buf_append(&p->port_errors, errs.p, errs.len);
+        if (w->snap && w->snap->s->tls_errors)
+            gw_buf_append_cstr(&p->port_errors, w->snap->s->tls_errors);
         pthread_mutex_unlock(&p->mu);
     }
     gw_buf_release(&errs);
