@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Upstream endpoints as one worker's l4 side knows them: an open-addressing
+ * table keyed by ip:port whose entries live as long as the worker (so
+ * ejection state survives reloads), the round-robin pick that skips
+ * ejected endpoints, and passive ejection after consecutive connect
+ * failures (the HTTP side's policy: eject for eject_ms, doubling per
+ * repeat up to 16x, a success clears the count).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "l4/internal.h"
+
+#include "base/banned.h"
+
+static uint64_t
+hash_ep(const char *ip, uint16_t port)
+{
+    uint64_t h = 1469598103934665603ull ^ port;
+    for (const unsigned char *s = (const unsigned char *)ip; *s; s++)
+        h = (h ^ *s) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+void
+l4_ep_table_init(struct l4_ep_table *t)
+{
+    *t = (struct l4_ep_table){0};
+}
+
+void
+l4_ep_table_release(struct l4_ep_table *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->slots[i]);
+    free(t->slots);
+    *t = (struct l4_ep_table){0};
+}
+
+static void
+resolve(struct l4_ep *e)
+{
+    struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&e->sa;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)&e->sa;
+    char ip[sizeof(e->ip)];
+    size_t n = strlen(e->ip);
+    if (n >= 2 && e->ip[0] == '[' && e->ip[n - 1] == ']') {
+        memcpy(ip, e->ip + 1, n - 2);
+        ip[n - 2] = '\0';
+    } else {
+        memcpy(ip, e->ip, n + 1);
+    }
+    if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(e->port);
+        e->salen = sizeof(*s4);
+        e->sa_ok = true;
+    } else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(e->port);
+        e->salen = sizeof(*s6);
+        e->sa_ok = true;
+    }
+}
+
+static void
+grow(struct l4_ep_table *t)
+{
+    size_t ncap = t->cap ? t->cap * 2 : 64;
+    struct l4_ep **ns = gw_xcalloc(ncap, sizeof(*ns));
+    for (size_t i = 0; i < t->cap; i++) {
+        struct l4_ep *e = t->slots[i];
+        if (!e)
+            continue;
+        size_t j = hash_ep(e->ip, e->port) & (ncap - 1);
+        while (ns[j])
+            j = (j + 1) & (ncap - 1);
+        ns[j] = e;
+    }
+    free(t->slots);
+    t->slots = ns;
+    t->cap = ncap;
+}
+
+struct l4_ep *
+l4_ep_table_get(struct l4_ep_table *t, const char *ip, uint16_t port)
+{
+    if (t->cap == 0 || (t->n + 1) * 2 > t->cap)
+        grow(t);
+    size_t j = hash_ep(ip, port) & (t->cap - 1);
+    for (struct l4_ep *e; (e = t->slots[j]) != NULL; j = (j + 1) & (t->cap - 1))
+        if (e->port == port && strcmp(e->ip, ip) == 0)
+            return e;
+    struct l4_ep *e = gw_xcalloc(1, sizeof(*e));
+    size_t n = strlen(ip);
+    if (n >= sizeof(e->ip))
+        n = sizeof(e->ip) - 1; /* cannot resolve then: sa_ok stays false */
+    memcpy(e->ip, ip, n);
+    e->port = port;
+    if (n == strlen(ip))
+        resolve(e);
+    t->slots[j] = e;
+    t->n++;
+    return e;
+}
+
+struct l4_ep *
+l4_ep_pick(struct l4_ep_table *t, const struct gw_ir_backend *b, uint32_t *cursor,
+           const struct l4_ep *avoid, uint64_t now)
+{
+    size_t n = b->nendpoints;
+    if (n == 0)
+        return NULL;
+    struct l4_ep *fallback = NULL, *second = NULL;
+    for (size_t k = 0; k < n; k++) {
+        const struct gw_ir_endpoint *ie = &b->endpoints[(*cursor)++ % n];
+        struct l4_ep *e = l4_ep_table_get(t, ie->ip, ie->port);
+        if (!e->sa_ok)
+            continue;
+        if (!fallback)
+            fallback = e;
+        if (e->ejected_until > now)
+            continue;
+        if (e == avoid) {
+            second = e;
+            continue;
+        }
+        return e;
+    }
+    /* every usable endpoint is ejected (or only the one to avoid is left):
+     * better to try than to refuse */
+    return second ? second : fallback;
+}
+
+void
+l4_ep_report(struct l4_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms, uint64_t now)
+{
+    if (!failed) {
+        ep->consec = 0;
+        if (ep->ejections && ep->ejected_until + 10ull * eject_ms < now)
+            ep->ejections = 0;
+        return;
+    }
+    ep->consec++;
+    if (consecutive == 0 || ep->consec < consecutive || ep->ejected_until > now)
+        return;
+    unsigned shift = ep->ejections < 4 ? ep->ejections : 4;
+    ep->ejected_until = now + ((uint64_t)eject_ms << shift);
+    ep->ejections++;
+    ep->consec = 0;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * l4 internals: the per-worker state, the endpoint table (round robin and
+ * passive ejection), TCP/TLS stream connections and UDP sessions. Shared
+ * inside src/l4 only.
+ *
+ * Lifetimes: the worker owns its connections and sessions; each of those
+ * pins the snapshot it started on (opts.pin_ref/pin_unref) and borrows IR
+ * pointers (backend) from it. Endpoint entries live as long as the worker,
+ * so ejection state survives reloads; connections point at them.
+ */
+#ifndef GW_L4_INTERNAL_H
+#define GW_L4_INTERNAL_H
+
+#include <sys/socket.h>
+
+#include "base/base.h"
+#include "ir/ir.h"
+#include "l4/l4.h"
+#include "loop/loop.h"
+
+#define L4_BUF       (64 * 1024) /* per direction of a TCP connection */
+#define L4_BATCH     64          /* datagrams or accepts per callback */
+#define L4_DGRAM_MAX 65536
+#define L4_ATTEMPTS  3 /* connect attempts (endpoints) per TCP connection */
+#define L4_CURSORS   256
+#define L4_BUCKETS   4096 /* UDP session hash buckets */
+
+/* ------------------------------------------------------------------------ */
+/* Endpoints (ep.c)                                                          */
+
+struct l4_ep {
+    char ip[48];
+    uint16_t port;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    bool sa_ok;
+    unsigned consec; /* consecutive failures */
+    unsigned ejections;
+    uint64_t ejected_until;
+};
+
+struct l4_ep_table {
+    struct l4_ep **slots;
+    size_t cap, n;
+};
+
+void l4_ep_table_init(struct l4_ep_table *t);
+void l4_ep_table_release(struct l4_ep_table *t);
+/* Finds or adds ip:port; never NULL. */
+struct l4_ep *l4_ep_table_get(struct l4_ep_table *t, const char *ip, uint16_t port);
+
+/*
+ * Round robin over b's endpoints from *cursor, skipping ejected ones (and
+ * avoid, when another is available) unless every one is. NULL when b has
+ * no endpoint with a usable address.
+ */
+struct l4_ep *l4_ep_pick(struct l4_ep_table *t, const struct gw_ir_backend *b, uint32_t *cursor,
+                         const struct l4_ep *avoid, uint64_t now);
+/* Ejection bookkeeping after a connect attempt. */
+void l4_ep_report(struct l4_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms,
+                  uint64_t now);
+
+/* The weighted backend of r for a uniform rnd (gw_route_backend_pick's
+ * rule), NULL when the weights sum to 0. */
+const struct gw_ir_backend *l4_backend_pick(const struct gw_ir_l4 *r, uint32_t rnd);
+
+/* The port (address, port, udp) of ir, or NULL. */
+const struct gw_ir_port *l4_port_find(const struct gw_ir *ir, const char *address, uint16_t port,
+                                      bool udp);
+
+/* ------------------------------------------------------------------------ */
+/* The worker                                                                */
+
+struct l4_conn;
+struct l4_sess;
+
+struct gw_l4_worker {
+    struct gw_loop *loop;
+    struct gw_l4_opts o;
+    struct l4_ep_table eps;
+    uint32_t cursors[L4_CURSORS]; /* round robin, by backend name hash */
+    uint64_t rnd;
+    bool draining;
+    struct l4_conn *conns;
+    size_t nconns;
+    /* UDP sessions: hash buckets plus an LRU list (most recent first) */
+    struct l4_sess **buckets;
+    struct l4_sess *lru_head, *lru_tail;
+    size_t nsess;
+    uint8_t *dgram; /* L4_DGRAM_MAX scratch */
+};
+
+uint32_t l4_rand(struct gw_l4_worker *w);
+uint32_t *l4_cursor(struct gw_l4_worker *w, const struct gw_ir_backend *b);
+
+/* conn.c */
+void l4_conn_close_all(struct gw_l4_worker *w);
+
+/* udp.c */
+void l4_sess_close_all(struct gw_l4_worker *w);
+
+#endif /* GW_L4_INTERNAL_H */

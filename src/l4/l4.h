@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * l4: the layer-4 data plane. TCPRoute (bytes spliced both ways between a
+ * client and one weighted backend endpoint), UDPRoute (per-client sessions,
+ * datagrams forwarded unchanged) and TLSRoute passthrough (the ClientHello
+ * is peeked for its SNI without terminating TLS, then the whole stream,
+ * ClientHello included, is spliced to the backend the SNI selects).
+ *
+ * The proxy owns the listening sockets (it binds the ports of the IR with
+ * SO_REUSEPORT per worker) and hands each accepted connection, or each
+ * readable UDP socket, to the l4 state of the worker that owns the loop,
+ * together with that worker's current snapshot pin. Every connection and
+ * UDP session takes its own reference on the pin and drops it when it ends:
+ * a connection keeps the snapshot (and the upstream) it started with across
+ * reloads.
+ *
+ * Threading: a struct gw_l4_worker belongs to the thread that runs its
+ * loop; every function below, except the pure ones (marked), must be called
+ * on that thread. All of them may run inside a loop callback.
+ */
+#ifndef GW_L4_H
+#define GW_L4_H
+
+#include <sys/socket.h>
+
+#include "base/base.h"
+#include "ir/ir.h"
+#include "loop/loop.h"
+
+struct gw_l4_worker;
+
+/* Takes or drops one reference on the caller's snapshot pin (the opaque
+ * pointer passed with each connection). */
+typedef void (*gw_l4_pin_fn)(void *pin);
+
+struct gw_l4_opts {
+    unsigned connect_timeout_ms; /* upstream TCP connect */
+    unsigned idle_timeout_ms;    /* TCP/TLS: no byte either way for this long */
+    unsigned hello_timeout_ms;   /* TLS passthrough: whole ClientHello */
+    unsigned udp_idle_ms;        /* UDP session without a datagram either way */
+    unsigned udp_max_sessions;   /* per worker; the least recently used is evicted */
+    unsigned max_conns;          /* TCP/TLS per worker; 0: unlimited */
+    /* Passive ejection, as the HTTP side does it: this many consecutive
+     * connect failures eject an endpoint for eject_ms (doubling per repeat,
+     * at most 16x). 0: off. */
+    unsigned eject_consecutive;
+    unsigned eject_ms;
+    gw_l4_pin_fn pin_ref, pin_unref; /* NULL: pins are not counted */
+};
+
+/* Defaults: connect 5 s, idle 1 h, ClientHello 10 s, UDP idle 60 s, 4096
+ * UDP sessions, no connection cap, ejection after 5 failures for 30 s, no
+ * pin callbacks. Pure. */
+void gw_l4_opts_default(struct gw_l4_opts *o);
+
+/* Creates the l4 state of one worker on loop (heap; the caller's). Never
+ * fails. */
+struct gw_l4_worker *gw_l4_worker_new(struct gw_loop *loop, const struct gw_l4_opts *o);
+
+/*
+ * Closes every connection and session at once (clients see a reset) and
+ * frees w. Deferred loop callbacks that still run afterwards (gw_io_close)
+ * never touch w. NULL is fine.
+ */
+void gw_l4_worker_free(struct gw_l4_worker *w);
+
+/* Open TCP/TLS connections plus UDP sessions (drain waits for zero). */
+size_t gw_l4_worker_active(const struct gw_l4_worker *w);
+
+/* Drain: UDP sessions close now and no new ones start; TCP connections
+ * keep going until they end or gw_l4_worker_free. */
+void gw_l4_worker_drain(struct gw_l4_worker *w);
+
+/*
+ * Whether l4 serves port pt (pure): a UDP port; or a TCP port whose
+ * listeners are all TCP or TLS passthrough (a port mixing in HTTP, HTTPS or
+ * TLS termination belongs to the HTTP side).
+ */
+bool gw_l4_port_is_served(const struct gw_ir_port *pt);
+
+/*
+ * A TCP connection accepted on (address, port) of snapshot ir, pinned by
+ * pin. l4 owns fd from here on (always: on any failure it is reset and
+ * closed). peer may be NULL.
+ */
+void gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const char *address,
+                  uint16_t port, int fd, const struct sockaddr_storage *peer);
+
+/*
+ * The UDP socket fd bound to (address, port) is readable: reads a bounded
+ * batch of datagrams and forwards each through its client's session (new
+ * sessions pin pin and route on ir). fd stays the caller's; sessions keep
+ * their own duplicate of it for replies, so closing it is always safe.
+ */
+void gw_l4_udp_input(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const char *address,
+                     uint16_t port, int fd);
+
+/* ------------------------------------------------------------------------ */
+/* Pure parts (any thread)                                                   */
+
+#define GW_L4_HELLO_MAX 16384 /* ClientHello bytes peeked at most */
+#define GW_L4_SNI_MAX   255
+
+/*
+ * Reads the SNI host name from the start of a TLS stream: p[0..n) are the
+ * first bytes the client sent (one or more TLS records; the ClientHello may
+ * span several). On success, sni receives the host name, lowercased,
+ * NUL-terminated (cap >= GW_L4_SNI_MAX + 1), or "" when the ClientHello
+ * carries no server_name; returns 0. GW_EAGAIN: need more bytes;
+ * GW_EPARSE: not a TLS ClientHello, or malformed; GW_ELIMIT: the
+ * ClientHello is longer than GW_L4_HELLO_MAX or the name than
+ * GW_L4_SNI_MAX. Never reads past p + n.
+ */
+int gw_l4_sni_parse(const uint8_t *p, size_t n, char *sni, size_t cap);
+
+/*
+ * Whether an SNI matches a Gateway API hostname: NULL or "*" matches
+ * anything (an empty SNI included); "*.example.com" matches names with one
+ * or more labels before ".example.com"; anything else matches exactly
+ * (ASCII case-insensitively). Pure.
+ */
+bool gw_l4_host_matches(const char *pattern, const char *sni);
+
+/*
+ * The TLS passthrough route for sni on port pt: the first listener (most
+ * specific hostname first, as the IR orders them) that is TLS passthrough,
+ * matches sni, and has a route matching it (routes in IR order: exact, then
+ * wildcards by longest suffix, then any). NULL when nothing matches. *lis
+ * (may be NULL) receives the listener. Pure.
+ */
+const struct gw_ir_l4 *gw_l4_route_by_sni(const struct gw_ir_port *pt, const char *sni,
+                                          const struct gw_ir_listener **lis);
+
+/* The route for a TCP or UDP port: its first TCP (UDP) listener's first
+ * route; NULL when none. Pure. */
+const struct gw_ir_l4 *gw_l4_route_plain(const struct gw_ir_port *pt);
+
+#endif /* GW_L4_H */
