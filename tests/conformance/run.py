@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gwconf import report as R  # noqa: E402
 from gwconf.corpus import Corpus  # noqa: E402
-from gwconf.drivers import CheckDriver, DriverError  # noqa: E402
+from gwconf.drivers import CheckDriver, DriverError, RunDriver  # noqa: E402
 from gwconf.model import Env, RunnerError  # noqa: E402
 from gwconf.runner import FAIL, Runner, summary  # noqa: E402
 
@@ -61,8 +61,14 @@ def parse_args(argv):
                    help="run the cases of this profile (repeatable; default: all)")
     p.add_argument("--case", action="append", default=[], help="run this case (repeatable)")
     p.add_argument("--report", help="write the ConformanceReport (YAML) here")
-    p.add_argument("--status-only", action="store_true", default=True,
-                   help="skip traffic checks (the default until the data plane exists)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--status-only", dest="status_only", action="store_true", default=True,
+                      help="status checks through `gatehouse check`, traffic checks pending "
+                      "(the default, what `make test` runs)")
+    mode.add_argument("--run", dest="status_only", action="store_false",
+                      help="everything against one `gatehouse run` with echo backends: "
+                      "status from the admin API and every traffic check (`make conformance`)")
+    p.add_argument("--workers", type=int, default=2, help="gatehouse run --workers (--run)")
     p.add_argument("--address-pool", default=DEFAULT_POOL,
                    help="usable addresses, passed to gatehouse (default %(default)s)")
     p.add_argument("--usable-address", help="PLACEHOLDER_USABLE_ADDRS (default: the pool's "
@@ -127,12 +133,22 @@ def main(argv=None):
         cases = [c for c in cases if set(c.profiles) & set(a.profile)]
 
     work = tempfile.mkdtemp(prefix="gwconf-")
-    driver = CheckDriver(a.gatehouse, str(pool), workdir=os.path.join(work, "check"))
+    log = print if a.verbose else None
+    if a.status_only:
+        driver = CheckDriver(a.gatehouse, str(pool), workdir=os.path.join(work, "check"))
+    else:
+        try:
+            driver = RunDriver(a.gatehouse, str(pool), os.path.join(work, "run"),
+                               workers=a.workers, log=log)
+        except (DriverError, OSError) as e:
+            print(f"SETUP FAIL: {e}")
+            shutil.rmtree(work, ignore_errors=True)
+            return 1
     features = None
     if a.supported_features is not None:
         features = [f.strip() for f in a.supported_features.split(",") if f.strip()]
-    runner = Runner(corpus, driver, env, status_only=True, workdir=os.path.join(work, "tls"),
-                    log=print if a.verbose else None, features=features)
+    runner = Runner(corpus, driver, env, status_only=a.status_only,
+                    workdir=os.path.join(work, "tls"), log=log, features=features)
     results = []
     failed_setup = False
     try:
@@ -145,7 +161,8 @@ def main(argv=None):
             return 1
         src = "--supported-features" if features is not None else "GatewayClass status"
         print(f"gatehouse {version}, controller {controller}, pool {pool}, usable {usable}, "
-              f"unusable {a.unusable_address}")
+              f"unusable {a.unusable_address}, mode "
+              f"{'status-only (gatehouse check)' if a.status_only else 'run (gatehouse run)'}")
         print(f"claimed features ({src}): {', '.join(claimed) if claimed else '(none)'}")
         if runner.setup_problem:
             failed_setup = True

@@ -22,12 +22,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 
 from .judge import Snapshot
-from .model import RunnerError
+from .model import Ref, RunnerError
 
 # Kinds a Kubernetes gateway controller watches; the rest (Deployments...)
 # is the runner's business (it starts backends for them).
@@ -184,20 +185,215 @@ class CheckDriver(GatewayDriver):
 
 
 class RunDriver(GatewayDriver):
-    """Next step: one long-running `gatehouse run` (not implemented yet).
+    """One long-running `gatehouse run` for the whole run.
 
-    Plan: sync() writes the gateway objects into the directory gatehouse
-    watches (atomically: write to a temp name, rename), starts or stops one
-    `gatehouse echo` per Deployment replica (POD_NAME
-    `<deployment>-<hash>-<hash>`, env and mounted certificate files as in the
-    manifest) and writes EndpointSlices for their Services that point at the
-    echo processes' loopback addresses; statuses() GETs the admin API's
-    /status (the same v1 List as `check -o json`); deterministic is False,
-    so the runner polls with the upstream timeouts; can_send_traffic is True
-    and target() maps a Gateway to its status.addresses[0] and listener port.
+    sync() starts or stops the echo replicas of the store's Deployments
+    (backends.Pods), then writes the watched kinds plus the EndpointSlices
+    of the running replicas into the watched directory, one JSON file per
+    object (temp file + rename; removed objects are unlinked; unchanged files
+    are left alone), and waits (bounded) until a reload that started after
+    the last write has ended and /readyz says the data plane serves it.
+    statuses() GETs the admin /status; the runner polls it every 100 ms with
+    the upstream timeouts. target() maps a Gateway to status.addresses[0].
     """
 
     can_send_traffic = True
+    BARRIER_WAIT = 15.0
 
-    def __init__(self, *args, **kwargs):
-        raise RunnerError("RunDriver is not implemented yet (needs `gatehouse run`)")
+    def __init__(self, binary, address_pool, workdir, workers=2, log=None, extra_args=()):
+        from .backends import Pods
+        os.makedirs(workdir, exist_ok=True)
+        self.dir = workdir
+        # A private copy: the build directory may be relinked while we run.
+        self.binary = os.path.join(workdir, "gatehouse")
+        shutil.copy2(binary, self.binary)
+        self.cfg = os.path.join(workdir, "config")
+        os.makedirs(self.cfg, exist_ok=True)
+        self.log = log or (lambda s: None)
+        self.env = dict(os.environ)
+        self.env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        self.env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+        self.pods = Pods(self.binary, os.path.join(workdir, "pods"), env=self.env, log=self.log)
+        self.files = {}        # file name -> content written
+        self.store = None
+        self._snap = Snapshot()
+        self._errors = []
+        self.admin_port = _free_port()
+        self.stderr_path = os.path.join(workdir, "gatehouse.stderr")
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [self.binary, "run", "-f", self.cfg, "--address-pool", address_pool,
+             "--admin", f"127.0.0.1:{self.admin_port}", "--workers", str(workers)] +
+            list(extra_args), env=self.env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=self._err)
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise DriverError(f"gatehouse run exited {self.proc.returncode} at start: "
+                                  + " | ".join(self.stderr_tail()))
+            try:
+                self._get("/healthz", timeout=1)
+                break
+            except (OSError, DriverError):
+                if time.monotonic() > deadline:
+                    raise DriverError("gatehouse run: admin API not up within 30 s")
+                time.sleep(0.05)
+
+    # ---- admin API ---------------------------------------------------------------
+
+    def _get(self, path, timeout=5.0):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            body = r.read()
+            return r.status, body
+        except (OSError, http.client.HTTPException) as e:
+            self._check_alive()
+            raise DriverError(f"admin {path}: {e}")
+        finally:
+            c.close()
+
+    def _check_alive(self):
+        if self.proc.poll() is not None:
+            raise DriverError(f"gatehouse run exited {self.proc.returncode}: "
+                              + " | ".join(self.stderr_tail()))
+
+    def stderr_tail(self, n=8):
+        try:
+            self._err.flush()
+            with open(self.stderr_path, "rb") as fh:
+                return _tail(fh.read().decode("utf-8", "replace"), n)
+        except OSError:
+            return []
+
+    def _metric(self, text, name):
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    # ---- sync --------------------------------------------------------------------
+
+    def sync(self, store):
+        self._check_alive()
+        self.store = store
+        if self.pods.ensure(store):
+            problems = self.pods.wait_ready()
+            for p in problems:
+                self.log(f"  pod problem: {p}")
+        objs = gateway_objects(store) + self.pods.endpoint_slices(store)
+        want = {}
+        for obj in objs:
+            md = obj["metadata"]
+            name = f"{obj['kind']}-{md.get('namespace') or '_'}-{md['name']}.json"
+            want[name] = json.dumps(obj, indent=1, sort_keys=True)
+        t_last = None
+        for name in sorted(set(self.files) - set(want)):
+            t_last = time.time()
+            try:
+                os.unlink(os.path.join(self.cfg, name))
+            except FileNotFoundError:
+                pass
+            del self.files[name]
+        for name, text in sorted(want.items()):
+            if self.files.get(name) == text:
+                continue
+            tmp = os.path.join(self.cfg, "." + name + ".tmp")
+            with open(tmp, "w") as fh:
+                fh.write(text)
+            t_last = time.time()
+            os.rename(tmp, os.path.join(self.cfg, name))
+            self.files[name] = text
+        if t_last is not None:
+            self._barrier(t_last)
+
+    def _barrier(self, t_last):
+        """Until a reload that started after t_last has ended and /readyz is 200."""
+        deadline = time.monotonic() + self.BARRIER_WAIT
+        while time.monotonic() < deadline:
+            try:
+                st, body = self._get("/metrics")
+                text = body.decode("utf-8", "replace")
+                end = self._metric(text, "gatehouse_config_last_reload_timestamp_seconds")
+                dur = self._metric(text, "gatehouse_config_last_reload_duration_seconds") or 0
+                if st == 200 and end is not None and end - dur >= t_last - 0.002:
+                    rst, _ = self._get("/readyz")
+                    if rst == 200:
+                        return
+            except DriverError:
+                self._check_alive()
+            time.sleep(0.01)
+        self.log("  sync: no reload observed within the barrier wait; going on")
+
+    # ---- status ------------------------------------------------------------------
+
+    def statuses(self):
+        st, body = self._get("/status")
+        if st != 200:
+            raise DriverError(f"admin /status answered {st}: {body[:200]!r}")
+        try:
+            doc = json.loads(body)
+        except ValueError as e:
+            raise DriverError(f"admin /status is not JSON: {e}")
+        self._errors = doc.get("errors") or []
+        try:
+            self._snap = Snapshot.from_list(doc)
+        except RunnerError as e:
+            raise DriverError(f"admin /status: {e}")
+        return self._snap
+
+    def diagnostics(self):
+        out = []
+        for e in self._errors[:5]:
+            out.append(json.dumps(e)[:300] if not isinstance(e, str) else e[:300])
+        return out + self.stderr_tail(6)
+
+    def pods_ready(self, namespaces):
+        probs = self.pods.problems(set(namespaces))
+        return (not probs), "; ".join(probs[:3])
+
+    def cleanup(self, base):
+        self.sync(base)
+
+    def target(self, gateway, port):
+        ns, _, name = str(gateway).partition("/")
+        ref = Ref("Gateway", ns, name)
+        addrs = self.statuses().status(ref).get("addresses") or []
+        if not addrs or not addrs[0].get("value"):
+            raise TargetError(f"Gateway {gateway} has no status.addresses")
+        return addrs[0]["value"], int(port)
+
+    def backend_log(self, ns, svc):
+        return self.pods.service_log(ns, svc, self.store)
+
+    def pod_addresses(self, ns, deployment):
+        return [(r.addr, r.pod) for r in self.pods.replicas(ns, deployment) if r.ready]
+
+    def close(self):
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+        finally:
+            self.pods.close()
+            self._err.close()
+
+
+class TargetError(DriverError):
+    """A traffic target cannot be resolved (e.g. the Gateway has no address)."""
+
+
+def _free_port():
+    import socket
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()

@@ -129,7 +129,27 @@ def btls_restore_cm(ctx, ref):
 
 
 def endpointslices_from_pods(ctx, ref):
-    raise NeedsDataPlane("EndpointSlices must hold the infra-backend-v1 pod addresses")
+    pods = getattr(ctx.driver, "pod_addresses", None)
+    if pods is None:
+        raise NeedsDataPlane("EndpointSlices must hold the infra-backend-v1 pod addresses")
+    v4 = pods("gateway-conformance-infra", "infra-backend-v1")
+    if not v4:
+        raise RunnerError("no ready infra-backend-v1 pods")
+    for name in ("manual-endpointslices-ip4", "headless-manual-endpointslices-ip4"):
+        sref = Ref("EndpointSlice", ref.namespace, name)
+        if sref not in ctx.store:
+            continue
+
+        def fn(o):
+            o["endpoints"] = [{"addresses": [addr],
+                               "conditions": {"ready": True, "serving": True,
+                                              "terminating": False},
+                               "targetRef": {"kind": "Pod", "name": pod,
+                                             "namespace": ref.namespace}}
+                              for addr, pod in v4]
+        _set(ctx.store, sref, fn)
+    # The -ip6 slices stay as they are: the replicas have no IPv6 address, and
+    # the case says to skip a slice that would have no endpoints.
 
 
 MUTATIONS = {

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Runs cases against a GatewayDriver: base setup, phases, polling, results."""
+import concurrent.futures
 import time
 
 from . import judge as J
+from . import traffic as TR
 from . import mutations as M
 from . import tlsgen
 from .corpus import (BOOKKEEPING_CHECKS, CLUSTER_ONLY_CHECKS, MUTATIONS, STATUS_CHECKS,
@@ -11,6 +13,7 @@ from .drivers import DriverError
 from .model import GW_GROUP, ObjectStore, Ref, RunnerError, rewrite
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+MESH_CHECKS = frozenset({"mesh_http", "mesh_weights"})
 BASE_READY_NAMESPACES = ["gateway-conformance-infra", "gateway-conformance-app-backend",
                          "gateway-conformance-web-backend"]
 
@@ -131,6 +134,43 @@ class Runner:
                 return v
             time.sleep(self.driver.poll_interval)
 
+    def _run_traffic(self, batch, phase, pname, store):
+        """Runs a phase's consecutive traffic checks in parallel (as upstream);
+        raises CaseFailed with the first failing one in check order."""
+        if not batch:
+            return 0
+        tctx = TR.TrafficCtx(self.driver.target, lambda r: self._resolve(store, r),
+                             self.driver.backend_log, self.workdir,
+                             phase_target=phase.get("target"), phase_name=pname,
+                             scale=self.timeout_scale)
+
+        def one(item):
+            where, kind, args = item
+            try:
+                return TR.run_check(kind, args, tctx)
+            except DriverError as e:
+                return J.fail(f"gatehouse: {e}")
+            except RunnerError as e:
+                return J.Verdict(None, f"runner: {e}")
+            except Exception as e:  # noqa: BLE001 - a client bug must not hang the run
+                return J.Verdict(None, f"runner: {type(e).__name__}: {e}")
+
+        if len(batch) == 1:
+            verdicts = [one(batch[0])]
+        else:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(batch)) as ex:
+                verdicts = list(ex.map(one, batch))
+        for (where, kind, args), v in zip(batch, verdicts):
+            if v.ok is None:
+                raise CaseFailed(f"{where}: {v.msg}")
+            if not v.ok:
+                raise CaseFailed(f"{where}: {v.msg}", self.driver.diagnostics())
+        return len(batch)
+
+    @staticmethod
+    def _resolve(store, ref_text):
+        return store.get(Ref.parse(ref_text))
+
     def skip_reason(self, case):
         claimed = set(self.claimed)
         unmet = [f for f in case.features if f not in claimed]
@@ -164,14 +204,20 @@ class Runner:
             self.driver.sync(store)
             for pi, phase in enumerate(case.phases):
                 pname = phase.get("name") or f"phase {pi + 1}"
+                batch = []
                 for ci, check in enumerate(phase.get("checks") or []):
                     kind, args = check_kind(check)
                     where = f"phase '{pname}' check {ci + 1} {kind}"
                     if kind in TRAFFIC_CHECKS:
-                        if self.status_only or not self.driver.can_send_traffic:
+                        if self.status_only or not self.driver.can_send_traffic or \
+                                kind in MESH_CHECKS:
                             pending.append(kind)
                             continue
-                        raise RunnerError("traffic checks are not implemented yet")
+                        batch.append((where, kind, args))
+                        continue
+                    # Traffic checks run in parallel up to the next other check.
+                    passed += self._run_traffic(batch, phase, pname, store)
+                    batch = []
                     if kind in CLUSTER_ONLY_CHECKS:
                         pending.append(kind)
                         continue
@@ -199,6 +245,7 @@ class Runner:
                     if not v.ok:
                         raise CaseFailed(f"{where}: {v.msg}", self.driver.diagnostics())
                     passed += 1
+                passed += self._run_traffic(batch, phase, pname, store)
         except CaseFailed as e:
             return CaseResult(case, FAIL, e.reason, e.details, passed, pending)
         except CaseSkipped as e:
@@ -221,7 +268,8 @@ class Runner:
                             f"pending data plane")
             if other:
                 bits.append("cluster-only: " + ", ".join(sorted(set(other))))
-            return CaseResult(case, SKIP, f"status checks passed ({passed}), " + "; ".join(bits),
+            label = "status checks" if self.status_only else "checks"
+            return CaseResult(case, SKIP, f"{label} passed ({passed}), " + "; ".join(bits),
                               (), passed, pending)
         return CaseResult(case, PASS, "", (), passed)
 
