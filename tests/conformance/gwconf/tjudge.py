@@ -162,7 +162,7 @@ def judge_http(request, expect, seen, sent_path, scheme="http", resolve=None):
         return fail("the server did not ask for a client certificate during the handshake")
     if seen.status in (200, 204):
         return _judge_echo(request, expect, seen, sent_path, resolve)
-    if seen.status in REDIRECT_CODES and expect.get("redirect"):
+    if seen.status in REDIRECT_CODES and expect.get("redirect") is not None:
         return judge_redirect(expect["redirect"], seen, scheme, request.get("path", "/"))
     return PASS
 
