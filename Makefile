@@ -8,7 +8,7 @@
 MESON ?= meson
 CONFORMANCE ?= $(abspath ../shared/conformance)
 
-.PHONY: all deps build release asan fuzz test conformance run check-format format clean
+.PHONY: all deps build release asan fuzz test conformance run bench bench-smoke check-format format clean
 
 all: build
 
@@ -57,6 +57,18 @@ conformance: asan
 # Builds, then runs the gateway on the bundled example (see README.md).
 run: release
 	@scripts/run-example.sh build-release/src/cmd/gatehouse
+
+# gatehouse against nginx and HAProxy on loopback, plus route count, churn,
+# propagation, memory and start-up (bench/README.md); about 15 minutes on 2
+# cores. Regenerates bench/RESULTS.md; raw output under bench/out/.
+bench: release
+	@scripts/deps.sh bench
+	@/usr/bin/python3 bench/run.py
+
+# The same script end to end with tiny sizes (about 20 s), no thresholds: for CI.
+bench-smoke: release
+	@scripts/deps.sh bench
+	@/usr/bin/python3 bench/run.py --smoke
 
 check-format:
 	@scripts/check-format.sh

@@ -1,0 +1,799 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""`make bench`: gatehouse against nginx and HAProxy on loopback, and the
+figures of issue "Benchmarks" (bench/README.md lists the scenarios and the
+bar). Writes OUT/results.json, OUT/run.log and the report (bench/RESULTS.md
+by default).
+
+    bench/run.py [--smoke] [--out DIR] [--report FILE]
+
+Topology: wrk -> contestant 127.0.0.1:18080 -> upstream nginx 127.0.0.1:18000
+(`return 200 "ok"`, keep-alive, shared by every run); wrk -> upstream is the
+ceiling ("direct"). Every server runs in its own session (setsid), so its CPU
+time (utime+stime of every process of the session, from /proc) is measured
+over each run and divided by the requests wrk completed. Contestants
+alternate (gatehouse, nginx, HAProxy, direct, then again) and the report
+shows medians over the passes. Everything has a time limit; only processes
+started here are stopped (by session id).
+
+Settings (environment): DURATION WARMUP REPEAT CONNS WORKERS UPSTREAM_WORKERS
+GATEHOUSE (binary). --smoke shrinks everything to a few seconds.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+H = "127.0.0.1"
+HTTP_PORT, UP_PORT, ADMIN_PORT = 18080, 18000, 18901
+TCK = os.sysconf("SC_CLK_TCK")
+LOGF = None
+
+
+def log(msg):
+    line = f"[{datetime.datetime.utcnow():%H:%M:%S}] {msg}"
+    print(line, file=sys.stderr, flush=True)
+    if LOGF:
+        LOGF.write(line + "\n")
+        LOGF.flush()
+
+
+# ------------------------------------------------------------------ processes
+
+LIVE = []  # session ids of the servers started here
+
+
+def start_session(argv, logpath, env=None):
+    """Starts argv in a new session; returns the Popen (pid == sid)."""
+    lf = open(logpath, "ab")
+    p = subprocess.Popen(argv, stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True, env=env)
+    lf.close()
+    LIVE.append(p)
+    return p
+
+
+def session_pids(sid):
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(d))
+    return pids
+
+
+def session_cpu_s(sid):
+    """utime+stime (seconds) of every live process of session sid."""
+    t = 0
+    for pid in session_pids(sid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        t += int(fields[11]) + int(fields[12])
+    return t / TCK
+
+
+def session_rss_kb(sid):
+    t = 0
+    for pid in session_pids(sid):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        t += int(line.split()[1])
+        except OSError:
+            pass
+    return t
+
+
+def stop_session(p, wait=5.0):
+    if p is None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and session_pids(p.pid):
+        p.poll()
+        time.sleep(0.02)
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    if p in LIVE:
+        LIVE.remove(p)
+
+
+def cleanup():
+    for p in list(LIVE):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def port_busy(port):
+    s = socket.socket()
+    try:
+        s.settimeout(0.2)
+        return s.connect_ex((H, port)) == 0
+    finally:
+        s.close()
+
+
+def wait_ports_free(*ports, limit=10):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if not any(port_busy(p) for p in ports):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# ------------------------------------------------------------------ HTTP
+
+class Client:
+    """A minimal keep-alive HTTP/1.1 client (Content-Length bodies only),
+    reconnecting after any error; status() returns 0 on failure."""
+
+    def __init__(self, port, timeout=2.0):
+        self.port, self.timeout, self.sock, self.buf = port, timeout, None, b""
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+        self.sock, self.buf = None, b""
+
+    def status(self, path, host="bench.test"):
+        try:
+            if self.sock is None:
+                self.sock = socket.create_connection((H, self.port), timeout=self.timeout)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            while b"\r\n\r\n" not in self.buf:
+                d = self.sock.recv(65536)
+                if not d:
+                    raise OSError("closed")
+                self.buf += d
+            head, _, rest = self.buf.partition(b"\r\n\r\n")
+            code = int(head.split(b" ", 2)[1])
+            m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            n = int(m.group(1)) if m else 0
+            while len(rest) < n:
+                d = self.sock.recv(65536)
+                if not d:
+                    raise OSError("closed")
+                rest += d
+            self.buf = rest[n:]
+            if re.search(rb"(?im)^connection:\s*close", head):
+                self.close()
+            return code
+        except (OSError, ValueError, IndexError):
+            self.close()
+            return 0
+
+
+def wait_status(port, path, want=200, limit=60.0, host="bench.test", proc=None, poll=0.005):
+    """Polls until path answers want; returns seconds waited or None."""
+    c = Client(port, timeout=1.0)
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < limit:
+            if c.status(path, host) == want:
+                return time.monotonic() - t0
+            if proc is not None and proc.poll() is not None:
+                return None
+            c.close()
+            time.sleep(poll)
+        return None
+    finally:
+        c.close()
+
+
+# ------------------------------------------------------------------ wrk
+
+def to_us(v):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", v or "")
+    if not m:
+        return None
+    x = float(m.group(1))
+    return round(x * {"us": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[m.group(2)])
+
+
+def wrk(url, conns, duration, extra=(), script=None, sargs=(), threads=2, rawpath=None,
+        warmup=0.0):
+    def argv(d):
+        a = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{d:g}s", "--timeout", "2s", "--latency"]
+        for h in extra:
+            a += ["-H", h]
+        if script:
+            a += ["-s", script]
+        a.append(url)
+        if sargs:
+            a += ["--"] + list(sargs)
+        return a
+    if warmup > 0:
+        subprocess.run(argv(warmup), capture_output=True, timeout=warmup + 30)
+    out = subprocess.run(argv(duration), capture_output=True, text=True,
+                         timeout=duration + 30).stdout
+    if rawpath:
+        with open(rawpath, "w") as f:
+            f.write(out)
+    r = {"rps": None, "p50_us": None, "p99_us": None, "requests": 0, "bad": 0}
+    for line in out.splitlines():
+        s = line.split()
+        if line.startswith("Requests/sec:"):
+            r["rps"] = float(s[1])
+        elif s[:1] == ["50%"]:
+            r["p50_us"] = to_us(s[1])
+        elif s[:1] == ["99%"]:
+            r["p99_us"] = to_us(s[1])
+        elif "requests in" in line:
+            r["requests"] = int(s[0])
+        elif "Non-2xx or 3xx" in line:
+            r["bad"] += int(s[-1])
+        elif line.strip().startswith("Socket errors"):
+            r["bad"] += sum(int(x) for x in re.findall(r"\d+", line))
+    return r
+
+
+def measure(ctx, tag, url, conns, sid, **kw):
+    """One measured wrk run (after a discarded warm-up) with the CPU of
+    session sid (None: direct) over the run."""
+    kw.setdefault("warmup", ctx.warmup)
+    if kw["warmup"] > 0:
+        w = dict(kw)
+        w["rawpath"] = None
+        wrk(url, conns, kw["warmup"], **{k: v for k, v in w.items() if k != "warmup"})
+    kw["warmup"] = 0
+    c0 = session_cpu_s(sid) if sid else 0.0
+    u0 = session_cpu_s(ctx.up.pid)
+    t0 = time.monotonic()
+    r = wrk(url, conns, ctx.duration, rawpath=os.path.join(ctx.raw, tag + ".txt"), **kw)
+    r["wall_s"] = time.monotonic() - t0
+    r["cpu_s"] = session_cpu_s(sid) - c0 if sid else None
+    r["upstream_cpu_s"] = session_cpu_s(ctx.up.pid) - u0
+    r["cpu_us_req"] = (r["cpu_s"] * 1e6 / r["requests"]) if sid and r["requests"] else None
+    log(f"  {tag}: {r['rps'] or 0:.0f} req/s p50={r['p50_us']}us p99={r['p99_us']}us "
+        f"bad={r['bad']} cpu/req={r['cpu_us_req'] and round(r['cpu_us_req'], 1)}us")
+    return r
+
+
+# ------------------------------------------------------------------ contestants
+
+class Contestant:
+    def __init__(self, ctx, name):
+        self.ctx, self.name = ctx, name
+        self.hook = os.path.join(BENCH, "contestants", name + ".sh")
+        self.proc = None
+
+    def env(self, workers, mode, routes_file):
+        e = dict(os.environ)
+        e.update(BENCH_LISTEN_HOST=H, BENCH_HTTP_PORT=str(HTTP_PORT), BENCH_UPSTREAM_HOST=H,
+                 BENCH_UPSTREAM_PORT=str(UP_PORT), BENCH_WORKERS=str(workers),
+                 BENCH_ROUTE_MODE=mode, BENCH_ROUTES_FILE=routes_file or "",
+                 BENCH_NOFILE=str(self.ctx.nofile), BENCH_GATEHOUSE=self.ctx.gatehouse,
+                 BENCH_ADMIN_PORT=str(ADMIN_PORT))
+        return e
+
+    def version(self):
+        e = self.env(1, "none", None)
+        return subprocess.run([self.hook, "name"], capture_output=True, text=True, env=e,
+                              timeout=20).stdout.strip()
+
+    def supports(self, feature):
+        return subprocess.run([self.hook, "supports", feature], env=self.env(1, "none", None),
+                              timeout=20).returncode == 0
+
+    def start(self, tag, workers, mode="none", routes_file=None, probe=("/", "bench.test")):
+        d = os.path.join(self.ctx.out, self.name, tag)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        e = self.env(workers, mode, routes_file)
+        if not wait_ports_free(HTTP_PORT, ADMIN_PORT):
+            raise RuntimeError("contestant ports busy")
+        subprocess.run([self.hook, "prepare", d], env=e, check=True, timeout=120,
+                       stdout=subprocess.DEVNULL)
+        self.proc = start_session(["timeout", "3600", self.hook, "run", d],
+                                  os.path.join(d, "server.log"), env=e)
+        if wait_status(HTTP_PORT, probe[0], 200, 60, probe[1], self.proc) is None:
+            self.stop()
+            raise RuntimeError(f"{self.name} {tag} did not answer 200 (see {d}/server.log)")
+        return self.proc.pid
+
+    def stop(self):
+        stop_session(self.proc)
+        self.proc = None
+
+
+# ------------------------------------------------------------------ upstream
+
+def start_upstream(ctx):
+    d = os.path.join(ctx.out, "upstream")
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(f"""worker_processes {ctx.upstream_workers};
+worker_rlimit_nofile {ctx.nofile};
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections {ctx.nofile // 2}; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    keepalive_requests 1000000000;
+    keepalive_timeout 300s;
+    default_type text/plain;
+    server {{
+        listen {H}:{UP_PORT} reuseport backlog=4096;
+        location / {{ return 200 "ok"; }}
+    }}
+}}
+""")
+    if not wait_ports_free(UP_PORT):
+        raise RuntimeError(f"port {UP_PORT} busy")
+    p = start_session(["nginx", "-p", d + "/", "-c", d + "/nginx.conf", "-g", "daemon off;"],
+                      os.path.join(d, "server.log"))
+    if wait_status(UP_PORT, "/", 200, 10, proc=p) is None:
+        raise RuntimeError("upstream did not start")
+    return p
+
+
+# ------------------------------------------------------------------ gatehouse configs
+
+GW_BASE = """apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: gatehouse}}
+spec: {{controllerName: gatehouse.dev/gateway-controller}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: bench, namespace: bench}}
+spec:
+  gatewayClassName: gatehouse
+  addresses: [{{type: IPAddress, value: {h}}}]
+  listeners:
+  - {{name: http, protocol: HTTP, port: {port}, allowedRoutes: {{namespaces: {{from: Same}}}}}}
+"""
+
+
+def gw_service(name):
+    return f"""---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: bench}}
+spec:
+  ports: [{{name: http, port: {UP_PORT}, targetPort: {UP_PORT}}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: {name}-1, namespace: bench, labels: {{kubernetes.io/service-name: {name}}}}}
+addressType: IPv4
+ports: [{{name: http, port: {UP_PORT}, protocol: TCP}}]
+endpoints: [{{addresses: [{H}], conditions: {{ready: true}}}}]
+"""
+
+
+def gw_route(name, path, svc, extra=""):
+    return f"""---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}, namespace: bench}}
+spec:
+  parentRefs: [{{name: bench}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: "{path}"}}}}]
+{extra}    backendRefs: [{{name: {svc}, port: {UP_PORT}}}]
+"""
+
+
+def write_file(path, text):
+    """One open/write/close, as an editor or `cp` would (not atomic)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def gw_big_config(d, routes, services, per_file=100):
+    """A Gateway, `services` Services (+EndpointSlices, all to the upstream)
+    and `routes` one-rule HTTPRoutes (/rNNNNN/), per_file to a file."""
+    os.makedirs(d, exist_ok=True)
+    write_file(os.path.join(d, "base.yaml"),
+               GW_BASE.format(h=H, port=HTTP_PORT) + "".join(gw_service(f"svc{i:04d}")
+                                                           for i in range(services)))
+    for f0 in range(0, routes, per_file):
+        write_file(os.path.join(d, f"routes-{f0 // per_file:04d}.yaml"),
+                   "".join(gw_route(f"r{k:05d}", f"/r{k:05d}/", f"svc{k % services:04d}")
+                           for k in range(f0, min(routes, f0 + per_file))))
+
+
+def gw_start(ctx, tag, cfg, workers=1):
+    d = os.path.join(ctx.out, "gatehouse", tag)
+    os.makedirs(d, exist_ok=True)
+    if not wait_ports_free(HTTP_PORT, ADMIN_PORT):
+        raise RuntimeError("gatehouse ports busy")
+    t0 = time.monotonic()
+    p = start_session([ctx.gatehouse, "run", "-f", cfg, "--workers", str(workers),
+                       "--admin", f"{H}:{ADMIN_PORT}"], os.path.join(d, "server.log"))
+    ready = wait_status(ADMIN_PORT, "/readyz", 200, 60, proc=p, poll=0.002)
+    if ready is None:
+        stop_session(p)
+        raise RuntimeError(f"gatehouse {tag} not ready (see {d}/server.log)")
+    return p, time.monotonic() - t0
+
+
+# ------------------------------------------------------------------ scenarios
+
+def routes_file(ctx, kind, n):
+    f = os.path.join(ctx.out, f"routes-{kind}-{n}.txt")
+    if not os.path.exists(f):
+        with open(f, "w") as o:
+            if kind == "path":
+                o.writelines(f"path /r{k:05d}/\n" for k in range(n))
+            else:  # hostpath: n/10 hostnames x 10 PathPrefix rules
+                o.writelines(f"hostpath h{k // 10:05d}.bench.test /p{k % 10}/\n" for k in range(n))
+    return f
+
+
+def scenario_proxy(ctx, rep, res):
+    """Scenarios 1-2: small response, WORKERS x CONNS, each contestant and
+    direct, the contestants alternating within each pass."""
+    for w in ctx.workers:
+        for c in ctx.contestants:
+            try:
+                sid = c.start(f"h1-w{w}", w)
+            except Exception as e:  # noqa: BLE001 - logged, the row stays empty
+                log(f"  {c.name} w{w}: {e}")
+                continue
+            for n in ctx.conns:
+                r = measure(ctx, f"{rep}-h1-{c.name}-w{w}-c{n}", f"http://{H}:{HTTP_PORT}/", n, sid)
+                res.append(dict(r, rep=rep, case="h1", proxy=c.name, workers=w, conns=n))
+            c.stop()
+    for n in ctx.conns:
+        r = measure(ctx, f"{rep}-h1-direct-c{n}", f"http://{H}:{UP_PORT}/", n, None)
+        res.append(dict(r, rep=rep, case="h1", proxy="direct", workers=0, conns=n))
+
+
+def scenario_routes(ctx, rep, res):
+    """Scenario 3: gatehouse with ctx.big_routes host+path rules, first vs
+    last rule; then every contestant with ctx.spread_routes path routes
+    (spread.lua) against its catch-all, same traffic; direct for reference."""
+    lua = os.path.join(BENCH, "lua", "spread.lua")
+    n_big, n_sp, conns = ctx.big_routes, ctx.spread_routes, ctx.route_conns
+    gh = ctx.contestants[0]
+    try:
+        sid = gh.start(f"routes-hostpath-{n_big}", 1, "hostpath", routes_file(ctx, "hostpath", n_big),
+                       probe=("/p0/x", "h00000.bench.test"))
+        last_host = f"h{(n_big - 1) // 10:05d}.bench.test"
+        for var, host, path in (("first", "h00000.bench.test", "/p0/x"),
+                                ("last", last_host, f"/p{(n_big - 1) % 10}/x")):
+            r = measure(ctx, f"{rep}-routes-gatehouse-{var}", f"http://{H}:{HTTP_PORT}{path}",
+                        conns, sid, extra=[f"Host: {host}"])
+            res.append(dict(r, rep=rep, case="routes", proxy="gatehouse", variant=f"{var}-of-{n_big}",
+                            workers=1, conns=conns))
+        if wait_status(HTTP_PORT, "/p0/x", 404, 2, host="nomatch.bench.test") is None:
+            log("  gatehouse: an unmatched host did not get 404")
+        gh.stop()
+    except Exception as e:  # noqa: BLE001
+        log(f"  gatehouse routes-hostpath: {e}")
+        gh.stop()
+    for c in ctx.contestants:
+        for var, mode in (("catch-all", "none"), (f"spread-{n_sp}", "path")):
+            try:
+                sid = c.start(f"routes-{var}", 1, mode,
+                              routes_file(ctx, "path", n_sp) if mode == "path" else None,
+                              probe=("/r00000/x", "bench.test"))
+            except Exception as e:  # noqa: BLE001
+                log(f"  {c.name} {var}: {e}")
+                continue
+            if mode == "path" and wait_status(HTTP_PORT, "/nomatch/x", 404, 2) is None:
+                log(f"  {c.name}: an unmatched path did not get 404")
+            r = measure(ctx, f"{rep}-routes-{c.name}-{var}", f"http://{H}:{HTTP_PORT}/", conns, sid,
+                        script=lua, sargs=("path", str(n_sp)))
+            res.append(dict(r, rep=rep, case="routes", proxy=c.name, variant=var, workers=1,
+                            conns=conns))
+            c.stop()
+    r = measure(ctx, f"{rep}-routes-direct", f"http://{H}:{UP_PORT}/", conns, None, script=lua,
+                sargs=("path", str(n_sp)))
+    res.append(dict(r, rep=rep, case="routes", proxy="direct", variant=f"spread-{n_sp}", workers=0,
+                    conns=conns))
+
+
+def scenario_churn(ctx, res):
+    """Scenario 4: spread traffic over N path routes (one file each) while
+    ctx.churn_changes file writes change routes: every other change rewrites
+    a route under traffic (same match, a new request header value), the
+    others add or delete a route file nobody requests."""
+    n = ctx.spread_routes
+    cfg = os.path.join(ctx.out, "gatehouse", "churn", "cfg")
+    shutil.rmtree(cfg, ignore_errors=True)
+    gw_big_config(cfg, 0, 1)
+    for k in range(n):
+        write_file(os.path.join(cfg, f"r{k:05d}.yaml"), gw_route(f"r{k:05d}", f"/r{k:05d}/", "svc0000"))
+    p, _ = gw_start(ctx, "churn", cfg, 1)
+    if wait_status(HTTP_PORT, "/r00000/x", 200, 10) is None:
+        log("  churn: route r00000 not served")
+    changes, span = ctx.churn_changes, ctx.churn_seconds
+    done = {"writes": 0, "t": 0.0}
+
+    def churn():
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        added = []
+        for i in range(changes):
+            if i % 2 == 0:
+                k = (i * 7919) % n
+                extra = ("    filters: [{type: RequestHeaderModifier, requestHeaderModifier: "
+                         f"{{set: [{{name: x-churn, value: \"{i}\"}}]}}}}]\n")
+                write_file(os.path.join(cfg, f"r{k:05d}.yaml"),
+                           gw_route(f"r{k:05d}", f"/r{k:05d}/", "svc0000", extra))
+            elif i % 4 == 1 or not added:
+                write_file(os.path.join(cfg, f"x{i:05d}.yaml"), gw_route(f"x{i:05d}", f"/x{i:05d}/", "svc0000"))
+                added.append(i)
+            else:
+                os.unlink(os.path.join(cfg, f"x{added.pop(0):05d}.yaml"))
+            done["writes"] += 1
+            delay = t0 + span * (i + 1) / changes - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        done["t"] = time.monotonic() - t0
+
+    th = threading.Thread(target=churn)
+    th.start()
+    lua = os.path.join(BENCH, "lua", "spread.lua")
+    c0 = session_cpu_s(p.pid)
+    r = wrk(f"http://{H}:{HTTP_PORT}/", ctx.route_conns, int(span + 3), script=lua,
+            sargs=("path", str(n)), rawpath=os.path.join(ctx.raw, "churn.txt"))
+    th.join()
+    r["cpu_us_req"] = (session_cpu_s(p.pid) - c0) * 1e6 / max(1, r["requests"])
+    with open(os.path.join(ctx.out, "gatehouse", "churn", "server.log")) as f:
+        r["reloads"] = sum(1 for line in f if "reload ok" in line)
+    stop_session(p)
+    r.update(case="churn", routes=n, changes=done["writes"], churn_s=round(done["t"], 2))
+    log(f"  churn: {done['writes']} changes in {done['t']:.1f} s, {r['reloads']} reloads, "
+        f"{r['requests']} requests, {r['bad']} failed, p99={r['p99_us']}us")
+    res.append(r)
+
+
+def scenario_propagation(ctx, res):
+    """Scenario 5: with ctx.prop_routes routes loaded, time from writing a
+    new route's file to the first 200 on it, ctx.prop_changes times."""
+    cfg = os.path.join(ctx.out, "gatehouse", "propagation", "cfg")
+    shutil.rmtree(cfg, ignore_errors=True)
+    gw_big_config(cfg, ctx.prop_routes, ctx.services)
+    p, _ = gw_start(ctx, "propagation", cfg, 1)
+    c = Client(HTTP_PORT, timeout=1.0)
+    lat, fails = [], 0
+    for i in range(ctx.prop_changes):
+        path = f"/new{i:04d}/x"
+        if c.status(path) != 404:
+            log(f"  propagation: {path} answered before its route existed")
+        t0 = time.monotonic()
+        write_file(os.path.join(cfg, f"new{i:04d}.yaml"), gw_route(f"new{i:04d}", f"/new{i:04d}/", "svc0000"))
+        while True:
+            code = c.status(path)
+            t = time.monotonic() - t0
+            if code == 200:
+                lat.append(t * 1e3)
+                break
+            if t > 5:
+                fails += 1
+                break
+        time.sleep(0.05)
+    c.close()
+    stop_session(p)
+    lat.sort()
+    r = dict(case="propagation", routes=ctx.prop_routes, changes=ctx.prop_changes, timeouts=fails,
+             p50_ms=pct(lat, 50), p99_ms=pct(lat, 99), max_ms=lat[-1] if lat else None,
+             min_ms=lat[0] if lat else None)
+    log(f"  propagation: p50={r['p50_ms']} ms p99={r['p99_ms']} ms max={r['max_ms']} ms "
+        f"timeouts={fails}")
+    res.append(r)
+
+
+def pct(v, p):
+    if not v:
+        return None
+    v = sorted(v)
+    return round(v[min(len(v) - 1, max(0, int(round(len(v) * p / 100.0 + 0.5)) - 1))], 2)
+
+
+def scenario_memory_startup(ctx, res):
+    """Scenarios 6-7: RSS idle (catch-all), RSS with ctx.prop_routes routes
+    and ctx.services Services; start to /readyz with that config."""
+    idle_cfg = os.path.join(ctx.out, "gatehouse", "idle", "cfg")
+    shutil.rmtree(idle_cfg, ignore_errors=True)
+    gw_big_config(idle_cfg, 1, 1)
+    big_cfg = os.path.join(ctx.out, "gatehouse", "big", "cfg")
+    shutil.rmtree(big_cfg, ignore_errors=True)
+    gw_big_config(big_cfg, ctx.prop_routes, ctx.services)
+    idle, big, start = [], [], []
+    for i in range(ctx.startups):
+        for kind, cfg in (("idle", idle_cfg), ("big", big_cfg)):
+            p, ready = gw_start(ctx, kind, cfg, 1)
+            if wait_status(HTTP_PORT, "/r00000/x", 200, 5) is None:
+                log(f"  {kind}: /r00000/ not served after /readyz")
+            time.sleep(0.3)
+            rss = session_rss_kb(p.pid)
+            (idle if kind == "idle" else big).append(rss)
+            if kind == "big":
+                start.append(ready * 1e3)
+            stop_session(p)
+            log(f"  {kind}: ready {ready * 1e3:.0f} ms, RSS {rss} kB")
+    # the other contestants, idle (catch-all, 1 worker), for context
+    others = {}
+    for c in ctx.contestants[1:]:
+        try:
+            sid = c.start("idle", 1)
+            time.sleep(0.3)
+            others[c.name] = session_rss_kb(sid)
+        except Exception as e:  # noqa: BLE001
+            log(f"  {c.name} idle: {e}")
+        c.stop()
+    res.append(dict(case="memory", routes=ctx.prop_routes, services=ctx.services,
+                    idle_rss_kb=statistics.median(idle), big_rss_kb=statistics.median(big),
+                    idle_all=idle, big_all=big, others_idle_rss_kb=others))
+    res.append(dict(case="startup", routes=ctx.prop_routes, services=ctx.services,
+                    ready_ms=round(statistics.median(start), 1), all_ms=[round(x, 1) for x in start]))
+
+
+# ------------------------------------------------------------------ main
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1])
+    return dict(cpu=model, cores=os.cpu_count(), kernel=platform.release(),
+                mem_gib=round(mem / 1048576, 1),
+                date=datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+                loadavg=open("/proc/loadavg").read().split()[:3])
+
+
+def main():
+    global LOGF
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="a few seconds, tiny sizes, no verdict")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--report", default=None, help="markdown report (default bench/RESULTS.md; "
+                    "smoke: OUT/report.md)")
+    ap.add_argument("--only", default="proxy,routes,churn,propagation,memory")
+    a = ap.parse_args()
+
+    class Ctx:
+        pass
+    ctx = Ctx()
+    env = os.environ.get
+    smoke = a.smoke
+    ctx.duration = float(env("DURATION", "1" if smoke else "8"))
+    ctx.warmup = float(env("WARMUP", "0" if smoke else "2"))
+    ctx.repeat = int(env("REPEAT", "1" if smoke else "3"))
+    ctx.conns = [int(x) for x in env("CONNS", "50" if smoke else "50 256").split()]
+    ctx.workers = [int(x) for x in env("WORKERS", "1" if smoke else "1 2").split()]
+    ctx.upstream_workers = int(env("UPSTREAM_WORKERS", "2"))
+    ctx.route_conns = 50
+    ctx.big_routes = 100 if smoke else 10000
+    ctx.spread_routes = 100 if smoke else 1000
+    ctx.churn_changes = 20 if smoke else 1000
+    ctx.churn_seconds = 1.0 if smoke else 10.0
+    ctx.prop_routes = 200 if smoke else 5000
+    ctx.services = 40 if smoke else 1000
+    ctx.prop_changes = 5 if smoke else 100
+    ctx.startups = 1 if smoke else 5
+    ctx.gatehouse = os.path.abspath(env("GATEHOUSE", os.path.join(ROOT, "build-release/src/cmd/gatehouse")))
+    stamp = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    ctx.out = os.path.abspath(a.out or os.path.join(BENCH, "out", ("smoke-" if smoke else "") + stamp))
+    ctx.raw = os.path.join(ctx.out, "raw")
+    os.makedirs(ctx.raw, exist_ok=True)
+    LOGF = open(os.path.join(ctx.out, "run.log"), "a")
+    report = a.report or (os.path.join(ctx.out, "report.md") if smoke else os.path.join(BENCH, "RESULTS.md"))
+
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    ctx.nofile = want
+    for tool in ("nginx", "haproxy", "wrk", "timeout"):
+        if not shutil.which(tool):
+            sys.exit(f"missing tool: {tool} (scripts/deps.sh bench)")
+    if not os.access(ctx.gatehouse, os.X_OK):
+        sys.exit(f"missing {ctx.gatehouse} (make release)")
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    t_start = time.monotonic()
+    ctx.contestants = [Contestant(ctx, n) for n in ("gatehouse", "nginx", "haproxy")]
+    only = set(a.only.split(","))
+    results = dict(machine=machine(), smoke=smoke,
+                   versions={c.name: c.version() for c in ctx.contestants},
+                   settings=dict(duration=ctx.duration, warmup=ctx.warmup, repeat=ctx.repeat,
+                                 conns=ctx.conns, workers=ctx.workers,
+                                 upstream_workers=ctx.upstream_workers, route_conns=ctx.route_conns,
+                                 big_routes=ctx.big_routes, spread_routes=ctx.spread_routes,
+                                 churn_changes=ctx.churn_changes, churn_seconds=ctx.churn_seconds,
+                                 prop_routes=ctx.prop_routes, services=ctx.services,
+                                 prop_changes=ctx.prop_changes, startups=ctx.startups),
+                   runs=[], other=[])
+    results["versions"]["wrk"] = (subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
+                                  .split("\n")[0].split(" [")[0])
+    log(f"bench: out {ctx.out}")
+    try:
+        ctx.up = start_upstream(ctx)
+        for rep in range(1, ctx.repeat + 1):
+            if "proxy" in only:
+                log(f"pass {rep}/{ctx.repeat}: scenarios 1-2 (small response)")
+                scenario_proxy(ctx, rep, results["runs"])
+            if "routes" in only:
+                log(f"pass {rep}/{ctx.repeat}: scenario 3 (route count)")
+                scenario_routes(ctx, rep, results["runs"])
+        if "churn" in only:
+            log("scenario 4: route churn under traffic")
+            scenario_churn(ctx, results["other"])
+        if "propagation" in only:
+            log("scenario 5: propagation")
+            scenario_propagation(ctx, results["other"])
+        if "memory" in only:
+            log("scenarios 6-7: memory and start-up")
+            scenario_memory_startup(ctx, results["other"])
+    finally:
+        cleanup()
+    results["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    with open(os.path.join(ctx.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    sys.path.insert(0, BENCH)
+    import report as rp
+    md = rp.render(results, os.path.relpath(ctx.out, ROOT))
+    with open(report, "w") as f:
+        f.write(md)
+    log(f"bench: done in {results['elapsed_s']} s; report {report}")
+    if smoke:
+        bad = [r for r in results["runs"] if not r.get("rps")]
+        if bad or not results["other"]:
+            log("bench-smoke: some runs produced no figures")
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        cleanup()
