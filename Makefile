@@ -42,17 +42,21 @@ fuzz:
 test: asan
 	@/usr/bin/python3 tests/run.py --build build-asan --conformance $(CONFORMANCE)
 
-# The Gateway API conformance cases against the sanitizer build (status
-# checks; traffic checks are reported as pending). One line per case, then
-# "N passed, N failed, N skipped"; report in build/conformance-report.yaml.
-#   make conformance [CORPUS=dir] [PROFILE="GATEWAY-HTTP ..."] [CASE="Name ..."]
+# The Gateway API conformance cases against the sanitizer build: one
+# `gatehouse run` with echo backends, status from its admin API and every
+# traffic check (STATUS_ONLY=1: status checks through `gatehouse check`, as
+# `make test` does). One line per case, then "N passed, N failed, N skipped";
+# report in build/conformance-report.yaml.
+#   make conformance [CORPUS=dir] [PROFILE="GATEWAY-HTTP ..."] [CASE="Name ..."] [STATUS_ONLY=1]
 CORPUS ?= $(CONFORMANCE)
 PROFILE ?=
 CASE ?=
+STATUS_ONLY ?=
 conformance: asan
 	@/usr/bin/python3 tests/conformance/run.py --gatehouse build-asan/src/cmd/gatehouse \
 		--corpus $(CORPUS) $(foreach p,$(PROFILE),--profile $(p)) \
-		$(foreach c,$(CASE),--case $(c)) --report build/conformance-report.yaml
+		$(foreach c,$(CASE),--case $(c)) $(if $(STATUS_ONLY),--status-only,--run) \
+		--report build/conformance-report.yaml
 
 # Builds, then runs the gateway on the bundled example (see README.md).
 run: release
