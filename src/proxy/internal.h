@@ -20,6 +20,7 @@
 #include "base/base.h"
 #include "h1/h1.h"
 #include "ir/ir.h"
+#include "l4/l4.h"
 #include "loop/loop.h"
 #include "proxy/proxy.h"
 #include "route/route.h"
@@ -261,6 +262,8 @@ struct px_listener {
     uint16_t port;
     bool keep; /* reconcile mark */
     bool tls;
+    bool udp; /* a UDP socket (always l4) */
+    bool l4;  /* TCP, UDP or TLS passthrough: handed to w->l4 */
 };
 
 struct px_dconn;
@@ -289,6 +292,7 @@ struct px_worker {
     struct px_uconn *mirrors; /* detached mirror connections */
     uint64_t rnd;
     struct px_metrics *m;
+    struct gw_l4_worker *l4; /* TCPRoute, UDPRoute, TLS passthrough */
     /* scratch: parsed header arrays (used within one callback) */
     struct gw_h1_header hbuf[PX_MAX_HEADERS];
     struct px_buf logbuf;

@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,11 @@ on_accept(struct gw_io *io, unsigned events)
     (void)events;
     struct px_listener *l = io->data;
     struct px_worker *w = l->w;
+    const struct gw_ir *ir = w->snap ? w->snap->s->ir : NULL;
+    if (l->udp) {
+        gw_l4_udp_input(w->l4, w->snap, ir, l->address, l->port, io->fd);
+        return;
+    }
     for (int i = 0; i < 64; i++) {
         if (w->nconns >= w->max_conns) {
             /* Leave the rest queued in the kernel until a slot frees. */
@@ -191,7 +197,10 @@ on_accept(struct gw_io *io, unsigned events)
         int fd = gw_sock_accept(io->fd, &peer, &plen);
         if (fd < 0)
             return;
-        px_dconn_accept(w, l, fd, &peer);
+        if (l->l4)
+            gw_l4_accept(w->l4, w->snap, ir, l->address, l->port, fd, &peer);
+        else
+            px_dconn_accept(w, l, fd, &peer);
     }
 }
 
@@ -214,6 +223,8 @@ listener_free(struct gw_io *io)
 static bool
 port_is_served(const struct gw_ir_port *pt)
 {
+    if (gw_l4_port_is_served(pt))
+        return true; /* TCP, UDP, TLS passthrough */
     if (pt->udp)
         return false;
     /* HTTP only for now; HTTPS/TLS/TCP listeners are served by their own
@@ -238,14 +249,15 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
             continue;
         const char *addr = pt->address ? pt->address : "";
         struct px_listener *l = w->listeners;
-        while (l && !(l->port == pt->port && strcmp(l->address, addr) == 0))
+        while (l && !(l->port == pt->port && l->udp == pt->udp && strcmp(l->address, addr) == 0))
             l = l->next;
         if (l) {
             l->keep = true;
+            l->l4 = gw_l4_port_is_served(pt);
             l->tls = px_port_is_https(pt); /* HTTP <-> HTTPS on a kept port */
             continue;
         }
-        int fd = gw_sock_listen(addr, pt->port, SOCK_STREAM);
+        int fd = gw_sock_listen(addr, pt->port, pt->udp ? SOCK_DGRAM : SOCK_STREAM);
         if (fd < 0) {
             gw_buf_appendf(&errs, "%s:%u: %s\n", addr, pt->port, gw_strerror(fd));
             continue;
@@ -254,6 +266,8 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
         l->w = w;
         l->port = pt->port;
         l->tls = px_port_is_https(pt);
+        l->udp = pt->udp;
+        l->l4 = gw_l4_port_is_served(pt);
         snprintf(l->address, sizeof(l->address), "%s", addr);
         l->keep = true;
         gw_io_init(w->loop, &l->io, fd, on_accept, l);
@@ -315,7 +329,7 @@ drain_tick(struct gw_timer *t)
 {
     struct px_worker *w = t->data;
     uint64_t now = gw_loop_now(w->loop);
-    if (w->nconns == 0 || now >= w->drain_deadline) {
+    if ((w->nconns == 0 && gw_l4_worker_active(w->l4) == 0) || now >= w->drain_deadline) {
         struct px_dconn *d = w->conns;
         while (d) {
             struct px_dconn *next = d->next;
@@ -345,6 +359,7 @@ start_drain(struct px_worker *w)
         px_dconn_drain(d);
         d = next;
     }
+    gw_l4_worker_drain(w->l4);
     w->drain_deadline = gw_loop_now(w->loop) + w->p->o.drain_timeout_ms;
     gw_timer_init(w->loop, &w->drain_timer, drain_tick, w);
     gw_timer_start(&w->drain_timer, 0);
@@ -397,6 +412,8 @@ worker_main(void *arg)
         gw_io_close(&l->io, listener_free);
     }
     close_pools(w);
+    gw_l4_worker_free(w->l4); /* resets what is left; pins drop in gw_loop_free */
+    w->l4 = NULL;
     gw_io_close(&w->evio, NULL);
     gw_timer_stop(&w->drain_timer);
     px_wsnap_unref(w->snap);
@@ -404,6 +421,34 @@ worker_main(void *arg)
     gw_loop_free(w->loop);
     w->loop = NULL;
     return NULL;
+}
+
+static void
+l4_pin_ref(void *pin)
+{
+    px_wsnap_ref(pin);
+}
+
+static void
+l4_pin_unref(void *pin)
+{
+    px_wsnap_unref(pin);
+}
+
+/* L4 connections and sessions pin the worker's snapshot wrapper, as
+ * requests do. */
+static struct gw_l4_worker *
+l4_worker_new(struct px_worker *w, size_t budget)
+{
+    struct gw_l4_opts o;
+    gw_l4_opts_default(&o);
+    o.connect_timeout_ms = w->p->o.connect_timeout_ms;
+    o.eject_consecutive = w->p->o.eject_consecutive;
+    o.eject_ms = w->p->o.eject_ms;
+    o.max_conns = budget > UINT_MAX ? UINT_MAX : (unsigned)budget;
+    o.pin_ref = l4_pin_ref;
+    o.pin_unref = l4_pin_unref;
+    return gw_l4_worker_new(w->loop, &o);
 }
 
 static size_t
@@ -455,6 +500,7 @@ gw_proxy_start(struct gw_proxy *p)
         gw_io_init(w->loop, &w->evio, w->evfd, on_wake, w);
         gw_io_set(&w->evio, GW_LOOP_READ);
         gw_timer_init(w->loop, &w->drain_timer, drain_tick, w);
+        w->l4 = l4_worker_new(w, budget);
         /* First snapshot adopted on this thread, before the loop runs, so
          * port errors are known when start returns. */
         adopt(w);
@@ -531,6 +577,7 @@ gw_proxy_free(struct gw_proxy *p)
                 gw_io_close(&l->io, listener_free);
             }
             gw_io_close(&w->evio, NULL);
+            gw_l4_worker_free(w->l4);
             px_wsnap_unref(w->snap);
             gw_loop_free(w->loop);
         } else if (w->evfd >= 0 && !w->p) {
