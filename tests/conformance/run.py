@@ -13,9 +13,11 @@ with the reason), then "N passed, N failed, N skipped"; writes an upstream
 shaped ConformanceReport with --report. Exit status 1 on any FAIL.
 """
 import argparse
+import faulthandler
 import ipaddress
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -86,6 +88,8 @@ def parse_args(argv):
 
 def main(argv=None):
     a = parse_args(argv)
+    # `kill -USR1 <pid>` prints every thread's stack: a hung check shows where.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         pool = ipaddress.ip_network(a.address_pool, strict=False)
     except ValueError as e:

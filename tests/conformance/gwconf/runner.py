@@ -14,6 +14,8 @@ from .model import GW_GROUP, ObjectStore, Ref, RunnerError, rewrite
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 MESH_CHECKS = frozenset({"mesh_http", "mesh_weights"})
+# Hard caps (s) on one batch of traffic checks, well above their own limits.
+TRAFFIC_CAPS = {"weights": 900, "mirror_distribution": 600, "udp": 120, "dns_query": 120}
 BASE_READY_NAMESPACES = ["gateway-conformance-infra", "gateway-conformance-app-backend",
                          "gateway-conformance-web-backend"]
 
@@ -155,11 +157,16 @@ class Runner:
             except Exception as e:  # noqa: BLE001 - a client bug must not hang the run
                 return J.Verdict(None, f"runner: {type(e).__name__}: {e}")
 
-        if len(batch) == 1:
-            verdicts = [one(batch[0])]
-        else:
-            with concurrent.futures.ThreadPoolExecutor(max_workers=len(batch)) as ex:
-                verdicts = list(ex.map(one, batch))
+        # Every client call is bounded; the cap only guards against a client bug
+        # hanging the whole run (the thread is then abandoned).
+        cap = max(TRAFFIC_CAPS.get(kind, 120) for _, kind, _ in batch) * self.timeout_scale
+        ex = concurrent.futures.ThreadPoolExecutor(max_workers=len(batch))
+        futs = [ex.submit(one, item) for item in batch]
+        done, _ = concurrent.futures.wait(futs, timeout=cap)
+        ex.shutdown(wait=False)
+        verdicts = [f.result() if f in done else
+                    J.Verdict(None, f"runner: check did not finish within {cap:.0f} s")
+                    for f in futs]
         for (where, kind, args), v in zip(batch, verdicts):
             if v.ok is None:
                 raise CaseFailed(f"{where}: {v.msg}")
