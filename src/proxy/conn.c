@@ -102,6 +102,15 @@ on_dclosed(struct gw_io *io)
 {
     struct px_dconn *d = io->data;
     struct px_worker *w = d->w;
+    if (d->stream) {
+        px_buf_release(&d->in);
+        px_buf_release(&d->out);
+        px_buf_release(&d->replay);
+        px_buf_release(&d->cors);
+        free(d);
+        return;
+    }
+    px_h2_free(d);
     if (d->prev)
         d->prev->next = d->next;
     else
@@ -149,6 +158,8 @@ px_dconn_close(struct px_dconn *d)
         d->u = NULL;
     }
     release_request(d);
+    if (d->h2s)
+        px_h2_stream_detach(d);
     gw_io_close(&d->io, on_dclosed);
 }
 
@@ -182,6 +193,10 @@ close_after_flush(struct px_dconn *d)
 void
 px_dconn_drain(struct px_dconn *d)
 {
+    if (d->h2) {
+        px_h2_drain(d);
+        return;
+    }
     if (d->mode == PX_D_HEAD && px_buf_avail(&d->in) == 0 && !d->snap)
         close_after_flush(d);
     else
@@ -196,13 +211,19 @@ d_update(struct px_dconn *d)
 {
     if (d->closing)
         return;
+    if (d->stream) {
+        px_h2_stream_update(d);
+        return;
+    }
     unsigned ev = 0;
     if (d->ssl && d->hs) {
         gw_io_set(&d->io, d->tls_want ? d->tls_want : GW_LOOP_READ);
         return;
     }
     size_t in = px_buf_avail(&d->in);
-    if (!d->read_eof) {
+    if (d->h2 && d->mode != PX_D_LINGER) {
+        ev = px_h2_interest(d);
+    } else if (!d->read_eof) {
         switch (d->mode) {
         case PX_D_HEAD:
             if (in < PX_IN_MAX && px_buf_avail(&d->out) < PX_HIGH)
@@ -234,11 +255,25 @@ d_update(struct px_dconn *d)
     gw_io_set(&d->io, ev);
 }
 
+static void after_flush(struct px_dconn *d);
+
 static void
 d_flush(struct px_dconn *d)
 {
     if (d->closing)
         return;
+    if (d->stream) {
+        /* The codec takes d->out as the peer's window allows and calls
+         * px_dconn_after_flush when room is made. */
+        px_h2_stream_out(d);
+        if (px_buf_avail(&d->out) && !gw_timer_is_active(&d->wtimer)) {
+            d->sent_in_window = 0;
+            gw_timer_start(&d->wtimer, opts(d)->send_timeout_ms);
+        }
+        if (!d->closing)
+            after_flush(d);
+        return;
+    }
     while (px_buf_avail(&d->out)) {
         ssize_t w = d_send(d, px_buf_data(&d->out), px_buf_avail(&d->out));
         if (w < 0) {
@@ -263,6 +298,22 @@ d_flush(struct px_dconn *d)
         d->sent_in_window = 0;
         gw_timer_start(&d->wtimer, opts(d)->send_timeout_ms);
     }
+    if (d->h2 && d->mode != PX_D_LINGER) {
+        px_h2_flushed(d);
+        if (!d->closing)
+            d_update(d);
+        return;
+    }
+    after_flush(d);
+}
+
+/* What a flush makes possible: more response from the upstream, the next
+ * pipelined request. */
+static void
+after_flush(struct px_dconn *d)
+{
+    if (d->stream && px_buf_avail(&d->out) == 0)
+        gw_timer_stop(&d->wtimer);
     if (d->mode == PX_D_PROXY && d->u && d->u->read_paused && !d->pumping &&
         px_buf_avail(&d->out) < PX_HIGH) {
         d->u->read_paused = false;
@@ -290,6 +341,14 @@ end_request(struct px_dconn *d, bool close)
     px_access_log(d);
     release_request(d);
     d->rsp_done = true;
+    if (d->stream) {
+        /* One request per stream: the codec ends it once d->out is out. */
+        d->mode = PX_D_LINGER;
+        gw_timer_stop(&d->rtimer);
+        px_buf_consume(&d->in, px_buf_avail(&d->in));
+        d_flush(d);
+        return;
+    }
     if (close || d->w->draining || d->read_eof) {
         close_after_flush(d);
         return;
@@ -352,7 +411,7 @@ abort_request(struct px_dconn *d)
     px_access_log(d);
     /* A reset, so the client sees the truncation at once instead of
      * reading what is still queued and then a clean EOF. */
-    if (!d->closing)
+    if (!d->closing && !d->stream)
         gw_sock_set_reset_on_close(d->io.fd);
     px_dconn_close(d);
 }
@@ -364,6 +423,10 @@ static void
 on_rtimer(struct gw_timer *t)
 {
     struct px_dconn *d = t->data;
+    if (d->h2 && d->mode != PX_D_LINGER) {
+        px_h2_timeout(d);
+        return;
+    }
     switch (d->mode) {
     case PX_D_HEAD:
         if (px_buf_avail(&d->in) > 0) {
@@ -395,6 +458,10 @@ static void
 on_wtimer(struct gw_timer *t)
 {
     struct px_dconn *d = t->data;
+    if (d->h2 && d->sent_in_window < PX_MIN_SEND) {
+        px_dconn_close(d); /* the peer stopped reading frames */
+        return;
+    }
     /* A client that takes less than PX_MIN_SEND bytes per send timeout
      * (stopped reading, or reads a trickle: hostile
      * slow-read-large-response) is cut; the upstream with it. */
@@ -654,6 +721,22 @@ pump_request_body(struct px_dconn *d)
     while (!d->req_done && u && px_buf_avail(&u->out) < PX_HIGH) {
         size_t len = px_buf_avail(&d->in);
         const char *p = px_buf_data(&d->in);
+        if (d->stream && d->qbody == GW_H1_BODY_CHUNKED) {
+            /* HTTP/2 DATA without content-length: raw in d->in, chunked
+             * upstream, ended by END_STREAM. */
+            size_t n = GW_MIN(len, (size_t)PX_HIGH);
+            if (n) {
+                emit_chunk(d, (struct gw_str){p, n});
+                px_buf_consume(&d->in, n);
+                progressed = true;
+                continue;
+            }
+            if (d->in_end) {
+                emit_body(d, GW_H1_CHUNK_LAST, sizeof(GW_H1_CHUNK_LAST) - 1);
+                request_body_done(d);
+            }
+            break;
+        }
         if (d->qbody == GW_H1_BODY_LENGTH) {
             size_t n = (size_t)GW_MIN((uint64_t)len, d->qremain);
             n = GW_MIN(n, (size_t)PX_HIGH);
@@ -736,6 +819,11 @@ out_chunk(struct px_dconn *d, struct gw_str data)
 {
     if (data.len == 0)
         return;
+    if (d->stream) {
+        px_buf_append(&d->out, data.p, data.len); /* framed by the codec */
+        d->bytes_out += data.len;
+        return;
+    }
     char h[GW_H1_CHUNK_HEADER_MAX];
     size_t hn = gw_h1_chunk_header_format(h, data.len);
     px_buf_append(&d->out, h, hn);
@@ -789,9 +877,12 @@ pump_response(struct px_dconn *d)
             struct gw_str data = GW_STR_NULL;
             int r = gw_h1_chunked_decode(&d->rch, p, GW_MIN(len, room), &used, &data);
             out_chunk(d, data);
+            if (r == GW_H1_CHUNKED_TRAILER && d->stream)
+                px_h2_stream_trailer(d, d->rch.trailer.name, d->rch.trailer.value);
             px_buf_consume(&u->in, used);
             if (r == GW_H1_CHUNKED_DONE) {
-                px_buf_append_lit(&d->out, GW_H1_CHUNK_LAST);
+                if (!d->stream)
+                    px_buf_append_lit(&d->out, GW_H1_CHUNK_LAST);
                 response_complete(d);
                 goto done;
             }
@@ -958,7 +1049,7 @@ upstream_eof(struct px_dconn *d)
             d->u_eof = true;
             return;
         }
-        if (d->rd.frame == PX_RF_RECHUNK)
+        if (d->rd.frame == PX_RF_RECHUNK && !d->stream)
             px_buf_append_lit(&d->out, GW_H1_CHUNK_LAST);
         d->u_reusable = false;
         response_complete(d);
@@ -1307,12 +1398,6 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
         error_reply(d, 500, false);
         return;
     }
-    if (b->app == GW_IR_APP_H2C || b->app == GW_IR_APP_TLS) {
-        /* Not served by the HTTP/1.1 engine yet. */
-        px_buf_consume(&d->in, head_len);
-        error_reply(d, 502, false);
-        return;
-    }
     if (b->nendpoints == 0) {
         px_buf_consume(&d->in, head_len);
         error_reply(d, 503, false);
@@ -1445,6 +1530,10 @@ static void
 client_eof(struct px_dconn *d)
 {
     d->read_eof = true;
+    if (d->h2) {
+        px_dconn_close(d);
+        return;
+    }
     switch (d->mode) {
     case PX_D_HEAD:
     case PX_D_LINGER:
@@ -1494,8 +1583,26 @@ d_read(struct px_dconn *d)
         return;
     }
     d->in.len += (size_t)n;
+    if (d->h2) {
+        px_h2_input(d);
+        return;
+    }
     switch (d->mode) {
     case PX_D_HEAD:
+        if (d->served == 0 && !d->tls && px_h2_preface_prefix(px_buf_data(&d->in), 4) &&
+            px_buf_avail(&d->in) >= 4) {
+            /* "PRI " first: prior-knowledge h2c, or a bad preface that
+             * nghttp2 answers. Wait for the whole preface. */
+            if (px_buf_avail(&d->in) < px_h2_preface_len() &&
+                px_h2_preface_prefix(px_buf_data(&d->in), px_buf_avail(&d->in)))
+                return;
+            if (!d->got_first_byte) {
+                d->got_first_byte = true;
+            }
+            if (px_h2_start(d) < 0)
+                px_dconn_close(d);
+            return;
+        }
         if (!d->got_first_byte) {
             d->got_first_byte = true;
             d->head_deadline = now_ms(d) + opts(d)->header_timeout_ms;
@@ -1527,6 +1634,11 @@ handshake(struct px_dconn *d)
     }
     if (r == 0) {
         d_update(d);
+        return;
+    }
+    if (d->alpn_h2) {
+        if (px_h2_start(d) < 0)
+            px_dconn_close(d);
         return;
     }
     /* The handshake counts against the header timeout, which goes on. */
@@ -1625,4 +1737,76 @@ px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
     /* A silent connection gets the header timeout (hostile silent-connection). */
     gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
     d_update(d);
+}
+
+/* ------------------------------------------------------------------------ */
+/* HTTP/2 streams (down_h2.c)                                                */
+
+struct px_dconn *
+px_dconn_stream_new(struct px_dconn *c, struct px_h2_stream *s)
+{
+    struct px_worker *w = c->w;
+    struct px_dconn *d = gw_xcalloc(1, sizeof(*d));
+    d->w = w;
+    d->stream = true;
+    d->h2s = s;
+    memcpy(d->address, c->address, sizeof(d->address));
+    d->port = c->port;
+    d->tls = c->tls;
+    memcpy(d->peer_ip, c->peer_ip, sizeof(d->peer_ip));
+    memcpy(d->sni, c->sni, sizeof(d->sni));
+    px_buf_init(&d->in, PX_IN_MAX);
+    px_buf_init(&d->out, PX_OUT_MAX);
+    px_buf_init(&d->replay, PX_REPLAY_MAX);
+    px_buf_init(&d->cors, 4096);
+    gw_timer_init(w->loop, &d->rtimer, on_rtimer, d);
+    gw_timer_init(w->loop, &d->wtimer, on_wtimer, d);
+    gw_timer_init(w->loop, &d->ttimer, on_ttimer, d);
+    gw_timer_init(w->loop, &d->btimer, on_btimer, d);
+    gw_timer_init(w->loop, &d->ktimer, on_ktimer, d);
+    gw_io_init(w->loop, &d->io, -1, on_dio, d);
+    d->mode = PX_D_HEAD;
+    return d;
+}
+
+void
+px_dconn_stream_start(struct px_dconn *d, struct gw_h1_request *req)
+{
+    start_request(d, req, 0);
+}
+
+void
+px_dconn_stream_input(struct px_dconn *d)
+{
+    if (d->closing || d->mode != PX_D_PROXY)
+        return;
+    if (!d->req_done && d->u && !d->in_backoff)
+        pump_request_body(d);
+    else
+        d_update(d);
+}
+
+void
+px_dconn_after_flush(struct px_dconn *d)
+{
+    if (!d->closing)
+        after_flush(d);
+}
+
+void
+px_dconn_update(struct px_dconn *d)
+{
+    d_update(d);
+}
+
+void
+px_dconn_flush(struct px_dconn *d)
+{
+    d_flush(d);
+}
+
+void
+px_dconn_close_after_flush(struct px_dconn *d)
+{
+    close_after_flush(d);
 }

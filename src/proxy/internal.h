@@ -440,6 +440,8 @@ struct px_dconn {
      * through the same pipeline as an HTTP/1.1 request. */
     struct px_h2 *h2;
     struct px_h2_stream *h2s;
+    bool stream; /* a stream's px_dconn (h2s may already be detached) */
+    bool in_end; /* stream: END_STREAM received, d->in holds the rest */
 };
 
 /* conn.c */
@@ -448,6 +450,46 @@ void px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
 void px_dconn_close(struct px_dconn *d);
 /* Drain: close idle connections now, the rest after their response. */
 void px_dconn_drain(struct px_dconn *d);
+
+/* For down_h2.c: streams as connections without a socket. */
+/* A px_dconn for stream s of the h2 connection c (address, peer, TLS and
+ * SNI copied from c). Freed through px_dconn_close. */
+struct px_dconn *px_dconn_stream_new(struct px_dconn *c, struct px_h2_stream *s);
+/* Runs req (views valid for the call) through the request pipeline. */
+void px_dconn_stream_start(struct px_dconn *d, struct gw_h1_request *req);
+/* Request body bytes were appended to d->in, or in_end was set. */
+void px_dconn_stream_input(struct px_dconn *d);
+/* The codec took bytes from d->out: the pipeline may produce more. */
+void px_dconn_after_flush(struct px_dconn *d);
+void px_dconn_update(struct px_dconn *d);
+void px_dconn_flush(struct px_dconn *d);
+void px_dconn_close_after_flush(struct px_dconn *d);
+
+/* down_h2.c */
+/* True if p[0..n) is a prefix of the HTTP/2 client preface. */
+bool px_h2_preface_prefix(const char *p, size_t n);
+size_t px_h2_preface_len(void);
+/* c speaks HTTP/2 from now on (c->h2); what c->in holds is processed. 0 or
+ * GW_ENOMEM. */
+int px_h2_start(struct px_dconn *c);
+/* Bytes arrived in c->in. */
+void px_h2_input(struct px_dconn *c);
+/* c->out went out (some of it): more frames may follow. */
+void px_h2_flushed(struct px_dconn *c);
+/* GW_LOOP_* interest of an h2 connection. */
+unsigned px_h2_interest(const struct px_dconn *c);
+/* c->rtimer fired: idle (or stuck behind zero windows): GOAWAY, close. */
+void px_h2_timeout(struct px_dconn *c);
+/* Graceful: GOAWAY, close once the streams are done. */
+void px_h2_drain(struct px_dconn *c);
+/* Frees the session and every stream (c is closing). */
+void px_h2_free(struct px_dconn *c);
+/* Stream side: d->out has more (or rsp_done); d->in was drained (window);
+ * a response trailer field; d is closing (reset if unfinished). */
+void px_h2_stream_out(struct px_dconn *d);
+void px_h2_stream_update(struct px_dconn *d);
+void px_h2_stream_trailer(struct px_dconn *d, struct gw_str name, struct gw_str value);
+void px_h2_stream_detach(struct px_dconn *d);
 
 /* down_tls.c */
 /* Builds the snapshot's TLS contexts (publishing thread). Problems with a
