@@ -1066,7 +1066,7 @@ px_dconn_on_upstream(struct px_dconn *d, unsigned events)
     if (d->mode == PX_D_TUNNEL) {
         if (events & GW_LOOP_READ) {
             if (px_buf_reserve(&u->in, PX_READ_CHUNK) > 0) {
-                ssize_t n = recv(u->io.fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
+                ssize_t n = px_uconn_recv(u, u->in.p + u->in.len, u->in.cap - u->in.len);
                 if (n == 0)
                     d->u_eof = true;
                 else if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -1103,7 +1103,7 @@ px_dconn_on_upstream(struct px_dconn *d, unsigned events)
             attempt_failed(d, FAIL_PROTO); /* a head past every limit */
             return;
         }
-        ssize_t n = recv(u->io.fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
+        ssize_t n = px_uconn_recv(u, u->in.p + u->in.len, u->in.cap - u->in.len);
         if (n == 0) {
             upstream_eof(d);
             return;

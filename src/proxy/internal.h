@@ -147,6 +147,11 @@ int px_local_response_format(struct px_buf *out, int status, struct gw_str extra
 /* Endpoints, balancing and pools (lb.c)                                     */
 
 struct px_uconn;
+struct ssl_st;
+struct px_uh2;
+struct px_uh2_stream;
+struct px_utls_cfg;
+struct px_utls_cache;
 
 /* One upstream address as a worker knows it: survives snapshots. */
 struct px_ep {
@@ -162,6 +167,9 @@ struct px_ep {
     unsigned consec; /* consecutive failures */
     unsigned ejections;
     uint64_t ejected_until;
+    /* HTTP/2 sessions to this endpoint with streams in flight (up_h2.c);
+     * idle ones wait in the pool above like any connection. */
+    struct px_uh2 *h2;
 };
 
 struct px_ep_table {
@@ -293,6 +301,7 @@ struct px_worker {
     uint64_t rnd;
     struct px_metrics *m;
     struct gw_l4_worker *l4; /* TCPRoute, UDPRoute, TLS passthrough */
+    struct px_utls_cache *utls; /* backend TLS contexts (up_tls.c) */
     /* scratch: parsed header arrays (used within one callback) */
     struct gw_h1_header hbuf[PX_MAX_HEADERS];
     struct px_buf logbuf;
@@ -346,6 +355,21 @@ struct px_uconn {
     struct gw_h1_chunked rch;
     bool rhead_done;
     enum gw_h1_method method;
+    /* Transport and codec (upstream.c, up_tls.c, up_h2.c). The pool key is
+     * (tcfg, h2 or st): a pooled connection is reused only for the same TLS
+     * configuration and protocol. */
+    struct ssl_st *ssl;        /* TLS to the endpoint; NULL: plain */
+    struct px_utls_cfg *tcfg;  /* what ssl verifies and presents (a ref) */
+    bool handshaking;          /* TCP is up, the TLS handshake is not */
+    unsigned tls_want;         /* GW_LOOP_* OpenSSL waits for */
+    struct px_uh2 *h2;         /* this connection carries an HTTP/2 session */
+    struct px_uh2_stream *st;  /* virtual: one stream of a session, no socket */
+    struct gw_defer defer;     /* events raised outside the socket's own */
+    unsigned defer_ev;         /* GW_LOOP_* to hand over when defer runs */
+    bool defer_armed;
+    bool free_pending; /* freed by the defer, which still references it */
+    bool failed;       /* TLS failed: every read and write fails (EPROTO) */
+    char backend[96];  /* the backend it was opened for, for log lines */
 };
 
 /* The proxy's progress on one request. */
@@ -513,11 +537,32 @@ void px_tls_release(struct px_dconn *d);
 
 /* upstream.c */
 /* Starts (or reuses) a connection to ep for d; NULL when the connect fails at
- * once. */
+ * once. The protocol follows d's backend: HTTP/1.1 over TCP, over TLS
+ * (BackendTLSPolicy), or a stream of a pooled HTTP/2 session (h2c, gRPC).
+ * Whatever the protocol, conn.c writes HTTP/1.1 into u->out and reads
+ * HTTP/1.1 from u->in (px_uconn_recv); the codecs translate. */
 struct px_uconn *px_uconn_get(struct px_worker *w, struct px_ep *ep, struct px_dconn *d);
 /* Hands a connection back: into the pool when reusable, else closed. */
 void px_uconn_release(struct px_uconn *u, bool reusable);
 void px_uconn_close(struct px_uconn *u);
+/* Reads what the upstream has into buf, recv(2) alike: >0 bytes, 0 EOF, -1
+ * with errno (EAGAIN: nothing now; ECONNRESET, EPROTO: the connection or
+ * stream failed). Through TLS or from an HTTP/2 stream as need be. */
+ssize_t px_uconn_recv(struct px_uconn *u, void *buf, size_t n);
+/* Raises events on u from outside its socket: delivered at the end of the
+ * loop turn (never re-entrantly) through the usual upstream handlers. */
+void px_uconn_post(struct px_uconn *u, unsigned events);
+/* A new connection to ep (TLS with tcfg, whose reference it takes; h2: it
+ * will carry a session, the caller sets u->h2). NULL when the connect fails
+ * at once. */
+struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_ep *ep,
+                                  struct px_utls_cfg *tcfg, bool h2);
+/* An idle pooled connection with this TLS configuration and protocol, taken
+ * out of the pool (ACTIVE), or NULL. */
+struct px_uconn *px_uconn_pool_take(struct px_ep *ep, const struct px_utls_cfg *tcfg, bool h2);
+/* Puts an ACTIVE connection into ep's pool; false when it may not stay
+ * (draining, pool full, TLS leftovers): the caller closes it. */
+bool px_uconn_pool_put(struct px_uconn *u);
 /* Sends what is queued in u->out; 0 ok (maybe partial), <0 error. */
 int px_uconn_flush(struct px_uconn *u);
 void px_uconn_update(struct px_uconn *u);
@@ -539,5 +584,68 @@ void px_access_log(struct px_dconn *d);
 
 /* metrics */
 void px_metrics_response(struct px_worker *w, int status, bool local);
+
+/* ------------------------------------------------------------------------ */
+/* Upstream TLS (up_tls.c): one SSL_CTX per distinct (CA bundle or system
+ * store, client certificate, ALPN) per worker, found by content so that a
+ * new snapshot with the same policy reuses it (and its pooled connections). */
+
+/* The configuration for a backend's policy t, presenting client (NULL: none),
+ * offering h2 or http/1.1 by ALPN; gen is the snapshot generation t belongs
+ * to (pointers are remembered per generation). Returns a new reference
+ * (px_utls_cfg_unref), never NULL: a bundle that loads nothing fails every
+ * handshake. Loop thread of w only. */
+struct px_utls_cfg *px_utls_cfg_get(struct px_worker *w, uint64_t gen,
+                                    const struct gw_ir_backend_tls *t,
+                                    const struct gw_ir_cert *client, bool h2);
+void px_utls_cfg_ref(struct px_utls_cfg *c); /* NULL is fine, for both */
+void px_utls_cfg_unref(struct px_utls_cfg *c);
+/* Puts TLS on u's socket (u->ssl, u->tcfg takes cfg's reference). 0 or
+ * GW_ETLS. */
+int px_utls_start(struct px_uconn *u, struct px_utls_cfg *cfg);
+/* Runs the handshake and, once it is done, the policy's SAN checks: 1 done,
+ * 0 in progress (u->tls_want), GW_ETLS failed (logged with the reason). */
+int px_utls_handshake(struct px_uconn *u, const char *backend);
+/* recv/send alike: >0 bytes, 0 EOF (recv), -1 with errno. */
+ssize_t px_utls_recv(struct px_uconn *u, void *buf, size_t n);
+ssize_t px_utls_send(struct px_uconn *u, const void *buf, size_t n);
+/* Plaintext OpenSSL holds that no socket event will announce. */
+bool px_utls_has_pending(const struct px_uconn *u);
+/* Best-effort close_notify, then frees u->ssl and drops u->tcfg. */
+void px_utls_release(struct px_uconn *u);
+/* Frees the worker's contexts (worker exit). */
+void px_utls_worker_release(struct px_worker *w);
+
+/* ------------------------------------------------------------------------ */
+/* Upstream HTTP/2 (up_h2.c): h2c and gRPC backends. A session per pooled
+ * connection (the carrier, a real px_uconn with h2 set), multiplexing up to
+ * the peer's SETTINGS_MAX_CONCURRENT_STREAMS. Each request gets a virtual
+ * px_uconn (st set, no socket) that conn.c drives as if it were an
+ * HTTP/1.1 connection: the request head and body it writes into u->out are
+ * parsed and sent as HEADERS and DATA, the response comes back into u->in
+ * as an HTTP/1.1 head and a chunked body whose trailer section carries the
+ * HTTP/2 trailers. */
+
+/* A stream for d's request on a session to ep (tcfg NULL: h2c; a reference
+ * is taken), opening a connection when no session has room. NULL when the
+ * connect fails at once. */
+struct px_uconn *px_uh2_stream_open(struct px_worker *w, struct px_ep *ep,
+                                    struct px_utls_cfg *tcfg, const char *backend);
+/* px_uconn_flush, _recv, _update and _close for a virtual stream. */
+int px_uh2_stream_flush(struct px_uconn *u);
+ssize_t px_uh2_stream_recv(struct px_uconn *u, void *buf, size_t n);
+void px_uh2_stream_update(struct px_uconn *u);
+void px_uh2_stream_close(struct px_uconn *u, bool done);
+/* The carrier c is connected (and through TLS): start the session. */
+void px_uh2_carrier_ready(struct px_uconn *c);
+/* Socket events on a ready carrier. */
+void px_uh2_carrier_io(struct px_uconn *c, unsigned events);
+/* The carrier failed before or after it was ready (err: GW_ETLS, a negated
+ * errno, GW_ETIMEDOUT): every stream fails; the carrier is closed. */
+void px_uh2_carrier_failed(struct px_uconn *c, int err);
+/* The carrier is being closed: its streams fail, the session is done. */
+void px_uh2_carrier_release(struct px_uconn *c);
+/* The carrier's memory goes: frees the session. */
+void px_uh2_carrier_free(struct px_uconn *c);
 
 #endif /* GW_PROXY_INTERNAL_H */

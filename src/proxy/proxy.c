@@ -393,6 +393,7 @@ close_pools(struct px_worker *w)
     }
     while (w->mirrors)
         px_uconn_close(w->mirrors);
+    px_utls_worker_release(w);
 }
 
 static void *

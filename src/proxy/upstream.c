@@ -6,10 +6,19 @@
  * detached mirror connections that send a copy of a request and drop the
  * response. Active connections hand their events to the client connection
  * that owns them (conn.c), which parses and streams the response.
+ *
+ * The transport follows the backend: plain TCP, TLS (up_tls.c: the
+ * handshake runs while the connection is CONNECTING, under the connect
+ * timeout), or an HTTP/2 session (up_h2.c) whose requests are virtual
+ * connections without a socket. Pooled connections are keyed by TLS
+ * configuration and protocol. Events a socket cannot announce (plaintext
+ * OpenSSL already holds, HTTP/2 stream progress) are posted and delivered
+ * at the end of the loop turn, never re-entrantly.
  */
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,12 +37,56 @@ bump(atomic_uint_fast64_t *c)
 }
 
 static void
-on_uclosed(struct gw_io *io)
+uconn_free(struct px_uconn *u)
 {
-    struct px_uconn *u = io->data;
+    if (u->h2)
+        px_uh2_carrier_free(u);
+    free(u->st);
     px_buf_release(&u->in);
     px_buf_release(&u->out);
     free(u);
+}
+
+static void
+on_uclosed(struct gw_io *io)
+{
+    struct px_uconn *u = io->data;
+    if (u->defer_armed) {
+        u->free_pending = true; /* the posted events still reference it */
+        return;
+    }
+    uconn_free(u);
+}
+
+static void
+on_udefer(void *arg)
+{
+    struct px_uconn *u = arg;
+    u->defer_armed = false;
+    if (u->free_pending) {
+        uconn_free(u);
+        return;
+    }
+    unsigned ev = u->defer_ev;
+    u->defer_ev = 0;
+    if (u->closing || !ev)
+        return;
+    if (u->st) {
+        if (u->d)
+            px_dconn_on_upstream(u->d, ev);
+        return;
+    }
+    on_uio(&u->io, ev);
+}
+
+void
+px_uconn_post(struct px_uconn *u, unsigned events)
+{
+    u->defer_ev |= events;
+    if (u->defer_armed)
+        return;
+    u->defer_armed = true;
+    gw_loop_defer(u->w->loop, &u->defer, on_udefer, u);
 }
 
 static void
@@ -66,8 +119,14 @@ px_uconn_close(struct px_uconn *u)
 {
     if (u->closing)
         return;
+    if (u->st) {
+        px_uconn_release(u, false);
+        return;
+    }
     u->closing = true;
     gw_timer_stop(&u->timer);
+    if (u->h2)
+        px_uh2_carrier_release(u);
     if (u->state == PX_U_IDLE)
         idle_unlink(u);
     else if (u->mirror)
@@ -81,6 +140,7 @@ px_uconn_close(struct px_uconn *u)
         u->counted = false;
     }
     u->d = NULL;
+    px_utls_release(u);
     gw_io_close(&u->io, on_uclosed);
 }
 
@@ -88,6 +148,11 @@ static void
 on_utimer(struct gw_timer *t)
 {
     struct px_uconn *u = t->data;
+    if (u->state == PX_U_CONNECTING && u->h2) {
+        bump(&u->w->m->up_connect_fail);
+        px_uh2_carrier_failed(u, GW_ETIMEDOUT);
+        return;
+    }
     if (u->state == PX_U_CONNECTING && !u->mirror && u->d) {
         px_dconn_on_upstream_error(u->d, GW_ETIMEDOUT, false);
         return;
@@ -100,31 +165,61 @@ px_uconn_update(struct px_uconn *u)
 {
     if (u->closing)
         return;
+    if (u->st) {
+        px_uh2_stream_update(u);
+        return;
+    }
     unsigned ev = 0;
     switch (u->state) {
     case PX_U_CONNECTING:
-        ev = GW_LOOP_WRITE;
+        ev = u->handshaking ? (u->tls_want ? u->tls_want : GW_LOOP_READ) : GW_LOOP_WRITE;
         break;
     case PX_U_IDLE:
         ev = GW_LOOP_READ;
+        if (u->h2 && px_buf_avail(&u->out))
+            ev |= GW_LOOP_WRITE; /* a session may still owe frames */
         break;
     default:
         if (px_buf_avail(&u->out))
             ev |= GW_LOOP_WRITE;
         if (!u->read_paused && px_buf_avail(&u->in) < PX_IN_MAX)
             ev |= GW_LOOP_READ;
+        if (u->ssl && u->tls_want)
+            ev |= u->tls_want; /* a read that needs a write, or the reverse */
+        if (u->ssl && (ev & GW_LOOP_READ) && px_utls_has_pending(u))
+            px_uconn_post(u, GW_LOOP_READ);
         break;
     }
     gw_io_set(&u->io, ev);
 }
 
+ssize_t
+px_uconn_recv(struct px_uconn *u, void *buf, size_t n)
+{
+    if (u->st)
+        return px_uh2_stream_recv(u, buf, n);
+    if (u->failed) {
+        errno = EPROTO;
+        return -1;
+    }
+    if (u->ssl)
+        return px_utls_recv(u, buf, n);
+    return recv(u->io.fd, buf, n, 0);
+}
+
 int
 px_uconn_flush(struct px_uconn *u)
 {
+    if (u->st)
+        return px_uh2_stream_flush(u);
     if (u->state == PX_U_CONNECTING || u->closing)
         return 0;
+    if (u->failed)
+        return -EPROTO;
     while (px_buf_avail(&u->out)) {
-        ssize_t w = send(u->io.fd, px_buf_data(&u->out), px_buf_avail(&u->out), MSG_NOSIGNAL);
+        ssize_t w = u->ssl
+                        ? px_utls_send(u, px_buf_data(&u->out), px_buf_avail(&u->out))
+                        : send(u->io.fd, px_buf_data(&u->out), px_buf_avail(&u->out), MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -137,8 +232,8 @@ px_uconn_flush(struct px_uconn *u)
     return 0;
 }
 
-static struct px_uconn *
-uconn_new(struct px_worker *w, struct px_ep *ep)
+struct px_uconn *
+px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg, bool h2)
 {
     if (!ep->sa_ok)
         return NULL;
@@ -162,7 +257,13 @@ uconn_new(struct px_worker *w, struct px_ep *ep)
     px_buf_init(&u->out, PX_OUT_MAX);
     gw_timer_init(w->loop, &u->timer, on_utimer, u);
     gw_io_init(w->loop, &u->io, fd, on_uio, u);
-    u->state = rc == 0 ? PX_U_ACTIVE : PX_U_CONNECTING;
+    /* TLS and HTTP/2 start from the connected event, even after an
+     * immediate connect, so there is one path. */
+    u->state = rc == 0 && !tcfg && !h2 ? PX_U_ACTIVE : PX_U_CONNECTING;
+    if (tcfg) {
+        if (px_utls_start(u, tcfg) < 0)
+            u->failed = true; /* fails at the handshake, logged there */
+    }
     if (u->state == PX_U_CONNECTING)
         gw_timer_start(&u->timer, w->p->o.connect_timeout_ms);
     bump(&w->m->up_conns_total);
@@ -170,20 +271,84 @@ uconn_new(struct px_worker *w, struct px_ep *ep)
 }
 
 struct px_uconn *
-px_uconn_get(struct px_worker *w, struct px_ep *ep, struct px_dconn *d)
+px_uconn_pool_take(struct px_ep *ep, const struct px_utls_cfg *tcfg, bool h2)
 {
     struct px_uconn *u = ep->idle;
-    if (u) {
-        idle_unlink(u);
-        gw_timer_stop(&u->timer);
-        u->state = PX_U_ACTIVE;
-        u->reused = true;
-        bump(&w->m->up_reuse);
-    } else {
-        u = uconn_new(w, ep);
+    while (u && !(u->tcfg == tcfg && (u->h2 != NULL) == h2))
+        u = u->next;
+    if (!u)
+        return NULL;
+    idle_unlink(u);
+    gw_timer_stop(&u->timer);
+    u->state = PX_U_ACTIVE;
+    u->reused = true;
+    bump(&u->w->m->up_reuse);
+    return u;
+}
+
+bool
+px_uconn_pool_put(struct px_uconn *u)
+{
+    struct px_worker *w = u->w;
+    if (w->draining || u->ep->nidle >= w->p->o.pool_max_idle || u->state != PX_U_ACTIVE ||
+        u->failed || px_utls_has_pending(u))
+        return false;
+    u->state = PX_U_IDLE;
+    u->mirror = false;
+    u->prev = NULL;
+    u->next = u->ep->idle;
+    if (u->next)
+        u->next->prev = u;
+    u->ep->idle = u;
+    u->ep->nidle++;
+    gw_timer_start(&u->timer, w->p->o.pool_idle_ms);
+    px_uconn_update(u);
+    return true;
+}
+
+/* The client certificate of the Gateway that owns d's port, if any. */
+static const struct gw_ir_cert *
+client_cert(const struct px_dconn *d)
+{
+    const struct gw_ir *ir = d->snap->s->ir;
+    for (size_t i = 0; i < ir->nports; i++) {
+        const struct gw_ir_port *pt = &ir->ports[i];
+        if (!pt->udp && pt->port == d->port &&
+            strcmp(pt->address ? pt->address : "", d->address) == 0)
+            return pt->backend_client_cert;
+    }
+    return NULL;
+}
+
+struct px_uconn *
+px_uconn_get(struct px_worker *w, struct px_ep *ep, struct px_dconn *d)
+{
+    const struct gw_ir_backend *b = d ? d->backend : NULL;
+    struct px_utls_cfg *tcfg = NULL;
+    bool h2 = false;
+    if (b) {
+        /* TLS hides the appProtocol in the IR: gRPC routes still mean h2. */
+        h2 = b->app == GW_IR_APP_H2C || (b->app == GW_IR_APP_TLS && d->route && d->route->grpc);
+        if (b->tls)
+            tcfg = px_utls_cfg_get(w, d->snap->s->gen, b->tls, client_cert(d), h2);
+    }
+    struct px_uconn *u;
+    if (h2) {
+        u = px_uh2_stream_open(w, ep, tcfg, b->name);
+        px_utls_cfg_unref(tcfg);
         if (!u)
             return NULL;
+    } else if ((u = px_uconn_pool_take(ep, tcfg, false))) {
+        px_utls_cfg_unref(tcfg);
+    } else {
+        u = px_uconn_connect(w, ep, tcfg, false);
+        if (!u) {
+            px_utls_cfg_unref(tcfg);
+            return NULL;
+        }
         u->reused = false;
+        if (b)
+            snprintf(u->backend, sizeof(u->backend), "%s", b->name ? b->name : "-");
     }
     u->d = d;
     u->got_bytes = false;
@@ -203,22 +368,21 @@ px_uconn_release(struct px_uconn *u, bool reusable)
         u->counted = false;
     }
     u->d = NULL;
-    if (!reusable || w->draining || px_buf_avail(&u->in) || px_buf_avail(&u->out) ||
-        u->ep->nidle >= w->p->o.pool_max_idle || u->state != PX_U_ACTIVE) {
+    if (u->st) {
+        /* A stream: the session it ran on stays (up_h2.c decides). */
+        if (u->closing)
+            return;
+        u->closing = true;
+        px_uh2_stream_close(u, reusable);
+        px_uconn_post(u, 0);
+        u->free_pending = true;
+        return;
+    }
+    if (!reusable || px_buf_avail(&u->in) || px_buf_avail(&u->out) || !px_uconn_pool_put(u)) {
         px_uconn_close(u);
         return;
     }
-    u->in.off = u->in.len = 0;
-    u->state = PX_U_IDLE;
-    u->mirror = false;
-    u->prev = NULL;
-    u->next = u->ep->idle;
-    if (u->next)
-        u->next->prev = u;
-    u->ep->idle = u;
-    u->ep->nidle++;
-    gw_timer_start(&u->timer, w->p->o.pool_idle_ms);
-    px_uconn_update(u);
+    (void)w;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -352,41 +516,99 @@ mirror_io(struct px_uconn *u, unsigned events)
 
 /* ------------------------------------------------------------------------ */
 
+/* The connect or the TLS handshake failed. */
+static void
+connect_failed(struct px_uconn *u, int err)
+{
+    gw_timer_stop(&u->timer);
+    bump(&u->w->m->up_connect_fail);
+    if (u->h2) {
+        px_uh2_carrier_failed(u, err);
+        return;
+    }
+    if (u->mirror || !u->d) {
+        px_uconn_close(u);
+        return;
+    }
+    if (err == GW_ETLS) {
+        /* Not a refused connection: the attempt fails as a bad gateway
+         * when conn.c next reads or writes. */
+        u->failed = true;
+        u->handshaking = false;
+        u->state = PX_U_ACTIVE;
+        px_dconn_on_upstream(u->d, GW_LOOP_READ);
+        return;
+    }
+    px_dconn_on_upstream_error(u->d, err, false);
+}
+
+/* An idle pooled connection has nothing to say: any byte, EOF or error
+ * means it is no longer usable (TLS: records that carry no data, such as
+ * session tickets, are fine). */
+static void
+idle_io(struct px_uconn *u)
+{
+    char b;
+    ssize_t n;
+    if (u->ssl) {
+        n = px_utls_recv(u, &b, 1);
+        if (n < 0 && errno == EAGAIN && u->tls_want == GW_LOOP_READ)
+            return;
+    } else {
+        n = recv(u->io.fd, &b, 1, MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+    }
+    px_uconn_close(u);
+}
+
 static void
 on_uio(struct gw_io *io, unsigned events)
 {
     struct px_uconn *u = io->data;
-    if (u->state == PX_U_IDLE) {
-        /* An idle pooled connection has nothing to say: any byte, EOF or
-         * error means it is no longer usable. */
-        char b;
-        ssize_t n = recv(io->fd, &b, 1, MSG_PEEK);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        px_uconn_close(u);
+    if (u->state == PX_U_IDLE && !u->h2) {
+        idle_io(u);
         return;
     }
     if (u->state == PX_U_CONNECTING) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-            err = errno;
-        if (err == 0 && !(events & (GW_LOOP_WRITE | GW_LOOP_ERROR)))
-            return;
-        gw_timer_stop(&u->timer);
-        if (err) {
-            bump(&u->w->m->up_connect_fail);
-            if (u->mirror || !u->d) {
-                px_uconn_close(u);
+        if (!u->handshaking) {
+            int err = 0;
+            socklen_t len = sizeof(err);
+            if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                err = errno;
+            if (err == 0 && !(events & (GW_LOOP_WRITE | GW_LOOP_ERROR)))
+                return;
+            if (err) {
+                connect_failed(u, -err);
                 return;
             }
-            px_dconn_on_upstream_error(u->d, -err, false);
+            u->handshaking = u->ssl != NULL || u->failed;
+        }
+        if (u->handshaking) {
+            int r = u->failed ? GW_ETLS : px_utls_handshake(u, u->backend);
+            if (r == 0) {
+                px_uconn_update(u);
+                return;
+            }
+            if (r < 0) {
+                connect_failed(u, GW_ETLS);
+                return;
+            }
+            u->handshaking = false;
+        }
+        gw_timer_stop(&u->timer);
+        u->state = PX_U_ACTIVE;
+        if (u->h2) {
+            px_uh2_carrier_ready(u);
             return;
         }
-        u->state = PX_U_ACTIVE;
         if (u->mirror)
             gw_timer_start(&u->timer, u->w->p->o.response_timeout_ms);
         events = GW_LOOP_WRITE;
+    }
+    if (u->h2) {
+        px_uh2_carrier_io(u, events);
+        return;
     }
     if (u->mirror) {
         mirror_io(u, events);
