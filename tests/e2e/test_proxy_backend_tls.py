@@ -383,3 +383,23 @@ def test_h2c_backend_killed(gatehouse_run, tmp_path):
         for _ in range(2):
             r = st.request("/")
             assert r.status in (502, 503), r
+
+
+def test_grpc_client_through_gateway(gw):
+    """A real gRPC client (h2c prior knowledge to the gateway): grpc-status
+    arrives as a trailer from the h2c backend."""
+    grpc = pytest.importorskip("grpc")
+    opts = [("grpc.enable_http_proxy", 0), ("grpc.enable_retries", 0),
+            ("grpc.default_authority", "grpc.test")]
+    ch = grpc.insecure_channel(f"{gw.addr}:{gw.port}", options=opts)
+    try:
+        fn = ch.unary_unary(f"/{GRPC_SERVICE}/Echo")
+        resp, call = fn.with_call(b"", timeout=10)
+        assert call.code() == grpc.StatusCode.OK
+        res = decode_echo_response(resp)
+        assert res["fully_qualified_method"] == f"/{GRPC_SERVICE}/Echo"
+        with pytest.raises(grpc.RpcError) as ei:
+            ch.unary_unary(f"/{GRPC_SERVICE}/EchoThree").with_call(b"", timeout=10)
+        assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        ch.close()
