@@ -34,7 +34,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEFAULT_CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "conformance")
 GATEWAY_CLASS = "gatehouse"
 DEFAULT_CONTROLLER = "gatehouse.dev/gateway-controller"
-DEFAULT_POOL = "127.0.10.0/24"
+# Each run takes its own 127.N.0.0/16 (N from the process id) so that two
+# runs on one machine never share Gateway or backend addresses: Gateways in
+# 127.N.10.0/24, echo replicas from 127.N.20.1.
+RUN_NET = 100 + os.getpid() % 150
+DEFAULT_POOL = f"127.{RUN_NET}.10.0/24"
+DEFAULT_PODS = f"127.{RUN_NET}.20.1"
 # TEST-NET-1 (RFC 5737): a well-formed IPAddress outside the pool that no
 # host interface carries, so a standalone gateway can never bind it.
 DEFAULT_UNUSABLE = "192.0.2.1"
@@ -90,6 +95,12 @@ def main(argv=None):
     a = parse_args(argv)
     # `kill -USR1 <pid>` prints every thread's stack: a hung check shows where.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # SIGTERM and SIGINT unwind through the finally below, which stops
+    # gatehouse and every echo replica this run started.
+    def _stop(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
         pool = ipaddress.ip_network(a.address_pool, strict=False)
     except ValueError as e:
@@ -143,7 +154,7 @@ def main(argv=None):
     else:
         try:
             driver = RunDriver(a.gatehouse, str(pool), os.path.join(work, "run"),
-                               workers=a.workers, log=log)
+                               workers=a.workers, log=log, pods_first_addr=DEFAULT_PODS)
         except (DriverError, OSError) as e:
             print(f"SETUP FAIL: {e}")
             shutil.rmtree(work, ignore_errors=True)

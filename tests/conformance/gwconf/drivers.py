@@ -200,7 +200,8 @@ class RunDriver(GatewayDriver):
     can_send_traffic = True
     BARRIER_WAIT = 15.0
 
-    def __init__(self, binary, address_pool, workdir, workers=2, log=None, extra_args=()):
+    def __init__(self, binary, address_pool, workdir, workers=2, log=None, extra_args=(),
+                 pods_first_addr="127.0.20.1"):
         from .backends import Pods
         os.makedirs(workdir, exist_ok=True)
         self.dir = workdir
@@ -213,7 +214,8 @@ class RunDriver(GatewayDriver):
         self.env = dict(os.environ)
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
         self.env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-        self.pods = Pods(self.binary, os.path.join(workdir, "pods"), env=self.env, log=self.log)
+        self.pods = Pods(self.binary, os.path.join(workdir, "pods"), env=self.env,
+                         first_addr=pods_first_addr, log=self.log)
         self.files = {}        # file name -> content written
         self.store = None
         self._snap = Snapshot()
