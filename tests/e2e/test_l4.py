@@ -285,6 +285,25 @@ def test_tcp_unresolved_backend_is_reset(stack):
     assert closed and took < 1.0
 
 
+@pytest.mark.deadline(90)
+def test_tcp_dead_endpoint_is_skipped(stack):
+    """One endpoint refuses connections: the gateway tries the next one, so
+    every client reaches the live replica."""
+    a = start_echo(stack, "tcp-echo-one")
+    dead = pick_address([a.port])
+    addr, _ = stack.pick_gateway_address()
+    (tcp,) = ports_on(addr, 1)
+    objs = a.objects()
+    objs[1]["endpoints"].insert(0, {"addresses": [dead], "conditions": {"ready": True}})
+    stack.port = tcp
+    stack.up([tcproute("tcp", [ref("tcp-echo-one")])], listeners=[listener("tcp", tcp, "TCP")],
+             extra=objs)
+    eventually(lambda: tcp_test(addr, tcp))
+    for _ in range(20):
+        _, j = tcp_test(addr, tcp)
+        assert service_of(j) == "tcp-echo-one"
+
+
 # ------------------------------------------------------------------- UDP
 
 @pytest.mark.deadline(90)
@@ -324,6 +343,34 @@ def test_udp_echo_through_gateway(stack):
     finally:
         for s in socks:
             s.close()
+
+
+@pytest.mark.deadline(90)
+def test_udp_weighted_backends(stack):
+    a = start_echo(stack, "udp-w-a", mode="udp")
+    b = start_echo(stack, "udp-w-b", mode="udp")
+    t = start_echo(stack, "tcp-echo-one")
+    addr, _ = stack.pick_gateway_address()
+    tcp, udp = ports_on(addr, 2, udp=(1,))
+    listeners = [listener("tcp", tcp, "TCP"), listener("udp", udp, "UDP")]
+    routes = [tcproute("tcp", [ref("tcp-echo-one")]),
+              udproute("udp", [ref("udp-w-a", weight=3), ref("udp-w-b", weight=1)])]
+    up(stack, listeners, routes, [a, b, t], tcp)
+
+    def one():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(1.0)
+            s.sendto(b"weights", (addr, udp))
+            return json.loads(s.recvfrom(65536)[0])["service"]
+
+    eventually(one)
+    n = 300
+    counts = {}
+    for _ in range(n):
+        svc = eventually(one, timeout=5)  # a fresh client (session) per probe
+        counts[svc] = counts.get(svc, 0) + 1
+    assert set(counts) == {"udp-w-a", "udp-w-b"}, counts
+    assert abs(counts["udp-w-a"] / n - 0.75) < 0.08, counts
 
 
 # ---------------------------------------------------------- TLS passthrough
