@@ -246,6 +246,14 @@ def test_tcp_echo_through_gateway(stack):
         s.sendall(b"PING\n" * 2000)
         assert all(r.line() == "PONG" for _ in range(2000))
 
+    # 8 MiB of lines the echo ignores, then a PING: every byte went through
+    # the bounded buffers in order (the sender is paused, not dropped).
+    with socket.create_connection((addr, tcp), timeout=20) as s:
+        r = Line(s)
+        r.line()
+        s.sendall((b"x" * 1023 + b"\n") * 8192 + b"PING\n")
+        assert r.line() == "PONG"
+
 
 @pytest.mark.deadline(120)
 def test_tcp_weighted_backends(stack):
@@ -478,6 +486,9 @@ def test_tls_passthrough_by_sni(stack, tls_files):
     assert tls_rejected(addr, tls, "unknown.test"), "unknown SNI must be reset or closed"
     closed, took = closed_at_once(addr, tls, send=b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert closed and took < 1.0, "plain HTTP on a passthrough port is not TLS"
+    # A ClientHello declaring 20 KiB is past the peek bound: reset at once.
+    closed, took = closed_at_once(addr, tls, send=b"\x16\x03\x01\x00\x04\x01\x00\x50\x00")
+    assert closed and took < 1.0, "oversized ClientHello must be refused"
 
     # A ClientHello trickled in small pieces still routes.
     j = tls_trickled(addr, tls, "abc.example.com", tls_files.ca)
