@@ -725,6 +725,9 @@ px_h2_start(struct px_dconn *c)
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
     };
     nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, GW_ARRAY_LEN(iv));
+    /* The connection window covers every stream's: one stream whose
+     * upstream is slow must not stall the others. */
+    nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, H2_MAX_STREAMS * H2_WINDOW);
     c->h2 = h;
     c->mode = PX_D_HEAD;
     gw_timer_start(&c->rtimer, c->w->p->o.idle_timeout_ms);
@@ -808,6 +811,8 @@ flush(struct px_h2 *h)
             }
             if (n == 0)
                 break;
+            /* Progress: a transfer the peer keeps taking is not idle. */
+            gw_timer_start(&c->rtimer, c->w->p->o.idle_timeout_ms);
             if (px_buf_append(&c->out, p, (size_t)n) < 0) {
                 h->flushing = false;
                 px_dconn_close(c);
