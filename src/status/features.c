@@ -15,17 +15,17 @@
 
 /* Sorted by name (supportedFeatures is a sorted list). */
 static const struct gw_feature features[] = {
-    {"BackendTLSPolicy", false}, /* status done; needs backend TLS in the data plane */
-    {"BackendTLSPolicySANValidation", false},
+    {"BackendTLSPolicy", true},
+    {"BackendTLSPolicySANValidation", true},
     {"GRPCRoute", true},
     {"GRPCRouteNamedRouteRule", true},
     {"Gateway", true},
     {"GatewayAddressEmpty", true},
-    {"GatewayBackendClientCertificate", false},
-    {"GatewayFrontendClientCertificateValidation", false},
-    {"GatewayFrontendClientCertificateValidationInsecureFallback", false},
+    {"GatewayBackendClientCertificate", true},
+    {"GatewayFrontendClientCertificateValidation", true},
+    {"GatewayFrontendClientCertificateValidationInsecureFallback", true},
     {"GatewayHTTPListenerIsolation", true},
-    {"GatewayHTTPSListenerDetectMisdirectedRequests", false},
+    {"GatewayHTTPSListenerDetectMisdirectedRequests", true},
     {"GatewayInfrastructurePropagation", true},
     {"GatewayPort8080", true},
     {"GatewayStaticAddresses", true},
@@ -33,7 +33,7 @@ static const struct gw_feature features[] = {
     {"HTTPRoute303RedirectStatusCode", true},
     {"HTTPRoute307RedirectStatusCode", true},
     {"HTTPRoute308RedirectStatusCode", true},
-    {"HTTPRouteBackendProtocolH2C", false},
+    {"HTTPRouteBackendProtocolH2C", true},
     {"HTTPRouteBackendProtocolWebSocket", true},
     {"HTTPRouteBackendRequestHeaderModification", true},
     {"HTTPRouteBackendTimeout", true},
