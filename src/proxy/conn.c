@@ -133,10 +133,10 @@ release_request(struct px_dconn *d)
 {
     gw_timer_stop(&d->ttimer);
     gw_timer_stop(&d->btimer);
-    if (d->mirror) {
+    for (unsigned i = 0; i < PX_MAX_MIRRORS; i++) {
         /* the mirror never got the whole body: it must not see a request */
-        px_uconn_close(d->mirror);
-        d->mirror = NULL;
+        if (d->mirrors[i])
+            px_uconn_close(d->mirrors[i]); /* clears the slot */
     }
     px_wsnap_unref(d->snap);
     d->snap = NULL;
@@ -681,10 +681,10 @@ emit_body(struct px_dconn *d, const char *p, size_t n)
     px_buf_append(&d->u->out, p, n); /* bounded by the PX_HIGH check */
     if (d->replay_ok && px_buf_append(&d->replay, p, n) < 0)
         d->replay_ok = false;
-    if (d->mirror && px_buf_append(&d->mirror->out, p, n) < 0) {
-        /* the mirror cannot keep up: drop it, never slow the request */
-        px_uconn_close(d->mirror);
-        d->mirror = NULL;
+    for (unsigned i = 0; i < PX_MAX_MIRRORS; i++) {
+        /* a mirror that cannot keep up is dropped, never slowing the request */
+        if (d->mirrors[i] && px_buf_append(&d->mirrors[i]->out, p, n) < 0)
+            px_uconn_close(d->mirrors[i]);
     }
 }
 
@@ -700,14 +700,44 @@ emit_chunk(struct px_dconn *d, struct gw_str data)
     emit_body(d, "\r\n", 2);
 }
 
+/* Starts the copy of the current request that mirror filter f asks for (if
+ * its sample says so) in slot i: fire-and-forget, fed the body as it comes. */
+static void
+start_mirror(struct px_dconn *d, struct px_worker *w, const struct gw_ir_filter *f, unsigned i)
+{
+    const struct gw_ir_backend *b = f->mirror;
+    if (!b || b->invalid || !b->nendpoints ||
+        !gw_route_mirror_sample(f->mirror_num, f->mirror_den, (uint32_t)px_worker_rand(w)))
+        return;
+    struct px_ep *ep = pick_endpoint(d, b);
+    struct px_uconn *mu = ep ? px_mirror_start(w, ep) : NULL;
+    if (!mu)
+        return;
+    mu->method = d->method;
+    px_buf_append(&mu->out, px_buf_data(&d->replay), px_buf_avail(&d->replay));
+    if (d->req_done) {
+        px_mirror_finish_request(mu);
+    } else {
+        mu->feeder = d;
+        mu->feeder_slot = i;
+        d->mirrors[i] = mu;
+    }
+    if (px_uconn_flush(mu) < 0)
+        px_uconn_close(mu);
+    else
+        px_uconn_update(mu);
+}
+
 static void
 request_body_done(struct px_dconn *d)
 {
     d->req_done = true;
     gw_timer_stop(&d->rtimer);
-    if (d->mirror) {
-        struct px_uconn *m = d->mirror;
-        px_mirror_finish_request(m);
+    for (unsigned i = 0; i < PX_MAX_MIRRORS; i++) {
+        struct px_uconn *m = d->mirrors[i];
+        if (!m)
+            continue;
+        px_mirror_finish_request(m); /* clears the slot */
         px_uconn_flush(m);
         px_uconn_update(m);
     }
@@ -776,13 +806,14 @@ pump_request_body(struct px_dconn *d)
             return;
         }
     }
-    if (d->mirror) {
-        if (px_uconn_flush(d->mirror) < 0) {
-            px_uconn_close(d->mirror);
-            d->mirror = NULL;
-        } else {
-            px_uconn_update(d->mirror);
-        }
+    for (unsigned i = 0; i < PX_MAX_MIRRORS; i++) {
+        struct px_uconn *m = d->mirrors[i];
+        if (!m)
+            continue;
+        if (px_uconn_flush(m) < 0)
+            px_uconn_close(m);
+        else
+            px_uconn_update(m);
     }
     if (progressed && !d->req_done)
         body_timer(d);
@@ -1329,7 +1360,9 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
 
     /* Filters, in the order they act. */
     const struct gw_ir_header_mod *qmod = NULL;
-    const struct gw_ir_filter *redirect = NULL, *rewrite = NULL, *mirror = NULL;
+    const struct gw_ir_filter *redirect = NULL, *rewrite = NULL;
+    const struct gw_ir_filter *mirrors[PX_MAX_MIRRORS];
+    unsigned nmirrors = 0;
     for (size_t i = 0; i < r->nfilters; i++) {
         const struct gw_ir_filter *f = &r->filters[i];
         switch (f->type) {
@@ -1346,8 +1379,8 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
             rewrite = f;
             break;
         case GW_IR_F_MIRROR:
-            if (!mirror)
-                mirror = f;
+            if (nmirrors < PX_MAX_MIRRORS)
+                mirrors[nmirrors++] = f;
             break;
         case GW_IR_F_CORS: {
             char cbuf[2048];
@@ -1452,26 +1485,8 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     }
     d->replay_ok = true;
 
-    if (mirror && mirror->mirror && !mirror->mirror->invalid && mirror->mirror->nendpoints &&
-        gw_route_mirror_sample(mirror->mirror_num, mirror->mirror_den,
-                               (uint32_t)px_worker_rand(w))) {
-        struct px_ep *ep = pick_endpoint(d, mirror->mirror);
-        struct px_uconn *mu = ep ? px_mirror_start(w, ep) : NULL;
-        if (mu) {
-            mu->method = d->method;
-            px_buf_append(&mu->out, px_buf_data(&d->replay), px_buf_avail(&d->replay));
-            if (d->req_done) {
-                px_mirror_finish_request(mu);
-            } else {
-                mu->feeder = d;
-                d->mirror = mu;
-            }
-            if (px_uconn_flush(mu) < 0)
-                px_uconn_close(mu);
-            else
-                px_uconn_update(mu);
-        }
-    }
+    for (unsigned i = 0; i < nmirrors; i++)
+        start_mirror(d, w, mirrors[i], i);
 
     if (!d->req_done) {
         d->body_deadline =

@@ -74,6 +74,9 @@ int px_buf_append_u64(struct px_buf *b, uint64_t v);
 /* ------------------------------------------------------------------------ */
 /* Sizes                                                                     */
 
+/* RequestMirror filters served per rule; more are ignored (the CRD allows
+ * at most 16 filters per rule). */
+#define PX_MAX_MIRRORS 8
 #define PX_READ_CHUNK  16384
 #define PX_IN_MAX      (80 * 1024) /* a 64 KiB head plus slack */
 #define PX_OUT_MAX     (256 * 1024)
@@ -300,7 +303,7 @@ struct px_worker {
     struct px_uconn *mirrors; /* detached mirror connections */
     uint64_t rnd;
     struct px_metrics *m;
-    struct gw_l4_worker *l4; /* TCPRoute, UDPRoute, TLS passthrough */
+    struct gw_l4_worker *l4;    /* TCPRoute, UDPRoute, TLS passthrough */
     struct px_utls_cache *utls; /* backend TLS contexts (up_tls.c) */
     /* scratch: parsed header arrays (used within one callback) */
     struct gw_h1_header hbuf[PX_MAX_HEADERS];
@@ -348,6 +351,7 @@ struct px_uconn {
     bool read_paused;        /* the client's output is full */
     bool keep;               /* mirror: response allows reuse */
     struct px_dconn *feeder; /* mirror: the client still feeding the body */
+    unsigned feeder_slot;    /* mirror: its index in feeder->mirrors */
     uint64_t sent_at;        /* for the latency histogram */
     /* response body (mirror: discarded) */
     enum gw_h1_body rbody;
@@ -358,14 +362,14 @@ struct px_uconn {
     /* Transport and codec (upstream.c, up_tls.c, up_h2.c). The pool key is
      * (tcfg, h2 or st): a pooled connection is reused only for the same TLS
      * configuration and protocol. */
-    struct ssl_st *ssl;        /* TLS to the endpoint; NULL: plain */
-    struct px_utls_cfg *tcfg;  /* what ssl verifies and presents (a ref) */
-    bool handshaking;          /* TCP is up, the TLS handshake is not */
-    unsigned tls_want;         /* GW_LOOP_* OpenSSL waits for */
-    struct px_uh2 *h2;         /* this connection carries an HTTP/2 session */
-    struct px_uh2_stream *st;  /* virtual: one stream of a session, no socket */
-    struct gw_defer defer;     /* events raised outside the socket's own */
-    unsigned defer_ev;         /* GW_LOOP_* to hand over when defer runs */
+    struct ssl_st *ssl;       /* TLS to the endpoint; NULL: plain */
+    struct px_utls_cfg *tcfg; /* what ssl verifies and presents (a ref) */
+    bool handshaking;         /* TCP is up, the TLS handshake is not */
+    unsigned tls_want;        /* GW_LOOP_* OpenSSL waits for */
+    struct px_uh2 *h2;        /* this connection carries an HTTP/2 session */
+    struct px_uh2_stream *st; /* virtual: one stream of a session, no socket */
+    struct gw_defer defer;    /* events raised outside the socket's own */
+    unsigned defer_ev;        /* GW_LOOP_* to hand over when defer runs */
     bool defer_armed;
     bool free_pending; /* freed by the defer, which still references it */
     bool failed;       /* TLS failed: every read and write fails (EPROTO) */
@@ -424,7 +428,9 @@ struct px_dconn {
     const struct gw_ir_backend *backend;
     const struct gw_ir_listener *listener;
     struct px_uconn *u;
-    struct px_uconn *mirror;
+    /* RequestMirror copies still being fed the request body, one slot per
+     * mirror filter of the rule (NULL once finished or dropped). */
+    struct px_uconn *mirrors[PX_MAX_MIRRORS];
     enum gw_h1_method method;
     int minor;
     bool keep_alive;
@@ -555,8 +561,8 @@ void px_uconn_post(struct px_uconn *u, unsigned events);
 /* A new connection to ep (TLS with tcfg, whose reference it takes; h2: it
  * will carry a session, the caller sets u->h2). NULL when the connect fails
  * at once. */
-struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_ep *ep,
-                                  struct px_utls_cfg *tcfg, bool h2);
+struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg,
+                                  bool h2);
 /* An idle pooled connection with this TLS configuration and protocol, taken
  * out of the pool (ACTIVE), or NULL. */
 struct px_uconn *px_uconn_pool_take(struct px_ep *ep, const struct px_utls_cfg *tcfg, bool h2);
@@ -629,8 +635,8 @@ void px_utls_worker_release(struct px_worker *w);
 /* A stream for d's request on a session to ep (tcfg NULL: h2c; a reference
  * is taken), opening a connection when no session has room. NULL when the
  * connect fails at once. */
-struct px_uconn *px_uh2_stream_open(struct px_worker *w, struct px_ep *ep,
-                                    struct px_utls_cfg *tcfg, const char *backend);
+struct px_uconn *px_uh2_stream_open(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg,
+                                    const char *backend);
 /* px_uconn_flush, _recv, _update and _close for a virtual stream. */
 int px_uh2_stream_flush(struct px_uconn *u);
 ssize_t px_uh2_stream_recv(struct px_uconn *u, void *buf, size_t n);

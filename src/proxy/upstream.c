@@ -132,7 +132,7 @@ px_uconn_close(struct px_uconn *u)
     else if (u->mirror)
         mirror_unlink(u);
     if (u->feeder) {
-        u->feeder->mirror = NULL;
+        u->feeder->mirrors[u->feeder_slot] = NULL;
         u->feeder = NULL;
     }
     if (u->counted) {
@@ -416,7 +416,7 @@ px_mirror_finish_request(struct px_uconn *u)
 {
     u->req_done = true;
     if (u->feeder) {
-        u->feeder->mirror = NULL;
+        u->feeder->mirrors[u->feeder_slot] = NULL;
         u->feeder = NULL;
     }
 }

@@ -48,7 +48,7 @@ static const struct gw_feature features[] = {
     {"HTTPRoutePortRedirect", true},
     {"HTTPRouteQueryParamMatching", true},
     {"HTTPRouteRequestMirror", true},
-    {"HTTPRouteRequestMultipleMirrors", false},
+    {"HTTPRouteRequestMultipleMirrors", true},
     {"HTTPRouteRequestPercentageMirror", true},
     {"HTTPRouteRequestTimeout", true},
     {"HTTPRouteResponseHeaderModification", true},
