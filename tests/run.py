@@ -7,8 +7,9 @@
    style checks (one test each).
 2. pytest over tests/e2e and tests/conformance (the conformance runner's own
    tests) against the same build's binary.
-3. The conformance runner over every case of the corpus that gatehouse can
-   judge today (status checks through `gatehouse check`): one test per case.
+3. The conformance runner over every gateway case of the corpus, against one
+   long-running `gatehouse run` with real echo backends (status and traffic
+   checks): one test per case.
 
 Closing line: "N passed, N failed"; exit status 1 on any failure.
 """
@@ -93,7 +94,7 @@ def run_pytest(build, conformance):
 
 
 def run_conformance(build, conformance):
-    """Runs the conformance cases gatehouse can judge; one test per case."""
+    """Runs every gateway conformance case; one test per case."""
     runner = os.path.join(ROOT, "tests", "conformance", "run.py")
     if not os.path.exists(runner):
         return 0, 0, []
@@ -101,7 +102,7 @@ def run_conformance(build, conformance):
         return 0, 1, [f"conformance corpus not found at {conformance}"]
     gatehouse = os.path.abspath(os.path.join(build, "src", "cmd", "gatehouse"))
     report = os.path.join(ROOT, build, "conformance-report.yaml")
-    proc = subprocess.run([sys.executable, runner, "--gatehouse", gatehouse,
+    proc = subprocess.run([sys.executable, runner, "--run", "--gatehouse", gatehouse,
                            "--corpus", conformance, "--report", report],
                           stdout=subprocess.PIPE, text=True, cwd=ROOT)
     sys.stdout.write(proc.stdout)
