@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * TCP and TLS passthrough connections. One struct per client connection:
+ * TCP and TLS (passthrough or terminated) connections. One struct per
+ * client connection:
  *
  *   HELLO       (TLS ports) reading the ClientHello into the client->upstream
  *               buffer, bounded in size (GW_L4_HELLO_MAX) and time, until its
- *               SNI selects a route; the peeked bytes are forwarded later
+ *               SNI selects a listener and route; on a Passthrough listener
+ *               the peeked bytes are forwarded later
+ *   HANDSHAKE   (Terminate listeners) the server handshake, under the same
+ *               deadline as the ClientHello; OpenSSL is fed the peeked bytes
+ *               from a memory BIO first, then reads the socket itself
  *   CONNECTING  non-blocking connect to an endpoint of the weighted backend,
  *               under the connect timeout; a failure reports the endpoint
  *               (passive ejection) and tries another, a few times at most
@@ -12,10 +17,14 @@
  *               only while the buffer towards the other side has room
  *               (backpressure), EOF becomes shutdown(SHUT_WR) on the other
  *               side once the buffer drained (half-close), both halves shut
- *               ends the connection; an error on either side resets both
+ *               ends the connection; an error on either side resets both.
+ *               With TLS terminated, the client side goes through SSL_read/
+ *               SSL_write (whichever way OpenSSL wants the socket), and its
+ *               half-close is close_notify followed by shutdown(SHUT_WR)
  *
  * A route with no usable backend (unresolved, no endpoints, weights 0), an
- * unknown SNI or a malformed ClientHello closes the client with a reset at
+ * unknown SNI, a malformed ClientHello, a Terminate listener without a
+ * usable certificate or a failed handshake closes the client with a reset at
  * once. The connection pins the snapshot it was accepted on, so a reload
  * never moves it.
  *
@@ -30,11 +39,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "l4/internal.h"
 
 #include "base/banned.h"
 
-enum cstate { C_HELLO, C_CONNECTING, C_SPLICE, C_CLOSED };
+enum cstate { C_HELLO, C_HANDSHAKE, C_CONNECTING, C_SPLICE, C_CLOSED };
 
 /* Bytes read from one side, waiting to be written to the other. */
 struct dir {
@@ -60,6 +73,12 @@ struct l4_conn {
     struct gw_io cio;
     struct up *u;
     struct gw_timer timer;
+    /* Terminated TLS: NULL on plain and passthrough connections. */
+    SSL *ssl;
+    bool hello_rbio;      /* ssl still reads the peeked ClientHello */
+    unsigned rd_want;     /* GW_LOOP_* the last SSL_read waits for */
+    unsigned wr_want;     /* likewise SSL_write and SSL_shutdown */
+    struct gw_timer kick; /* plaintext buffered in OpenSSL, no event */
     enum cstate st;
     unsigned attempts;
     uint64_t last; /* last byte moved, for the idle timeout */
@@ -70,6 +89,7 @@ static void
 conn_free(struct gw_io *io)
 {
     struct l4_conn *c = io->data;
+    SSL_free(c->ssl); /* its socket BIO does not own the fd */
     free(c->c2u.p);
     free(c->u2c.p);
     if (c->unref)
@@ -111,6 +131,7 @@ conn_close(struct l4_conn *c, bool reset)
     w->nconns--;
     c->w = NULL;
     gw_timer_stop(&c->timer);
+    gw_timer_stop(&c->kick);
     up_close(c, reset);
     if (reset && c->cio.fd >= 0)
         gw_sock_set_reset_on_close(c->cio.fd);
@@ -150,19 +171,87 @@ dir_room(struct dir *d)
     return L4_BUF - d->len;
 }
 
+/* An OpenSSL result as a recv/send one; *want gets what it waits for. */
+static ssize_t
+ssl_result(struct l4_conn *c, int r, unsigned *want)
+{
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        *want = GW_LOOP_READ;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        *want = GW_LOOP_WRITE;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        ERR_clear_error();
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
+/* recv/send/shutdown(SHUT_WR) on one side: the client's through TLS when
+ * it is terminated here. */
+static ssize_t
+side_recv(struct l4_conn *c, bool client, void *p, size_t n)
+{
+    if (!client || !c->ssl)
+        return recv(client ? c->cio.fd : c->u->io.fd, p, n, 0);
+    c->rd_want = GW_LOOP_READ;
+    ERR_clear_error();
+    int r = SSL_read(c->ssl, p, (int)GW_MIN(n, (size_t)INT32_MAX));
+    return r > 0 ? r : ssl_result(c, r, &c->rd_want);
+}
+
+static ssize_t
+side_send(struct l4_conn *c, bool client, const void *p, size_t n)
+{
+    if (!client || !c->ssl)
+        return send(client ? c->cio.fd : c->u->io.fd, p, n, MSG_NOSIGNAL);
+    c->wr_want = GW_LOOP_WRITE;
+    ERR_clear_error();
+    int r = SSL_write(c->ssl, p, (int)GW_MIN(n, (size_t)INT32_MAX));
+    if (r > 0)
+        return r;
+    ssize_t x = ssl_result(c, r, &c->wr_want);
+    if (x == 0)
+        errno = EPIPE;
+    return -1;
+}
+
+/* 0 done, GW_EAGAIN (TLS: close_notify not sent yet), or <0. */
+static int
+side_shut(struct l4_conn *c, bool client)
+{
+    int fd = client ? c->cio.fd : c->u->io.fd;
+    if (client && c->ssl) {
+        c->wr_want = GW_LOOP_WRITE;
+        ERR_clear_error();
+        int r = SSL_shutdown(c->ssl); /* 0: sent, the peer's may follow */
+        if (r < 0 && ssl_result(c, r, &c->wr_want) < 0)
+            return errno == EAGAIN ? GW_EAGAIN : -errno;
+    }
+    if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
+        return -errno;
+    return 0;
+}
+
 /*
- * Moves what it can from fd `from` through d to fd `to`. Returns 1 when some
- * byte moved (or a half was shut), 0 when nothing could, <0 on an error
- * (either side).
+ * Moves what it can from one side through d to the other (from_client: the
+ * client is read, the upstream written). Returns 1 when some byte moved (or
+ * a half was shut), 0 when nothing could, <0 on an error (either side).
  */
 static int
-dir_move(struct dir *d, int from, int to)
+dir_move(struct l4_conn *c, struct dir *d, bool from_client)
 {
     int progress = 0;
     if (!d->eof) {
         size_t room = dir_room(d);
         if (room > 0) {
-            ssize_t n = recv(from, d->p + d->len, room, 0);
+            ssize_t n = side_recv(c, from_client, d->p + d->len, room);
             if (n > 0) {
                 d->len += (size_t)n;
                 progress = 1;
@@ -175,7 +264,7 @@ dir_move(struct dir *d, int from, int to)
         }
     }
     if (d->len > d->off) {
-        ssize_t n = send(to, d->p + d->off, d->len - d->off, MSG_NOSIGNAL);
+        ssize_t n = side_send(c, !from_client, d->p + d->off, d->len - d->off);
         if (n > 0) {
             d->off += (size_t)n;
             progress = 1;
@@ -185,10 +274,13 @@ dir_move(struct dir *d, int from, int to)
     }
     if (d->eof && d->off == d->len && !d->shut) {
         /* half-close: the other side sees our EOF, and may still answer */
-        if (shutdown(to, SHUT_WR) < 0 && errno != ENOTCONN)
-            return -errno;
-        d->shut = true;
-        progress = 1;
+        int rc = side_shut(c, !from_client);
+        if (rc < 0 && rc != GW_EAGAIN)
+            return rc;
+        if (rc == 0) {
+            d->shut = true;
+            progress = 1;
+        }
     }
     return progress;
 }
@@ -197,10 +289,11 @@ static void
 update_interest(struct l4_conn *c)
 {
     unsigned ci = 0, ui = 0;
+    unsigned rd = c->ssl ? c->rd_want : GW_LOOP_READ, wr = c->ssl ? c->wr_want : GW_LOOP_WRITE;
     if (!c->c2u.eof && (c->c2u.len < L4_BUF || c->c2u.off > 0))
-        ci |= GW_LOOP_READ;
-    if (c->u2c.len > c->u2c.off)
-        ci |= GW_LOOP_WRITE;
+        ci |= rd;
+    if (c->u2c.len > c->u2c.off || (c->u2c.eof && !c->u2c.shut))
+        ci |= wr; /* data, or a close_notify waiting for room */
     if (!c->u2c.eof && (c->u2c.len < L4_BUF || c->u2c.off > 0))
         ui |= GW_LOOP_READ;
     if (c->c2u.len > c->c2u.off)
@@ -212,13 +305,12 @@ update_interest(struct l4_conn *c)
 static void
 pump(struct l4_conn *c)
 {
-    int cfd = c->cio.fd, ufd = c->u->io.fd;
     bool moved = false;
     /* A few rounds at most, so one busy connection cannot starve the loop;
      * level-triggered epoll brings us back for the rest. */
     for (int round = 0; round < 8; round++) {
-        int a = dir_move(&c->c2u, cfd, ufd);
-        int b = a < 0 ? 0 : dir_move(&c->u2c, ufd, cfd);
+        int a = dir_move(c, &c->c2u, true);
+        int b = a < 0 ? 0 : dir_move(c, &c->u2c, false);
         if (a < 0 || b < 0) {
             conn_close(c, true);
             return;
@@ -234,6 +326,17 @@ pump(struct l4_conn *c)
         return;
     }
     update_interest(c);
+    /* Decrypted bytes OpenSSL already holds raise no socket event. */
+    if (c->ssl && !c->c2u.eof && SSL_has_pending(c->ssl) && dir_room(&c->c2u) > 0)
+        gw_timer_start(&c->kick, 0);
+}
+
+static void
+on_kick(struct gw_timer *t)
+{
+    struct l4_conn *c = t->data;
+    if (c->st == C_SPLICE)
+        pump(c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -249,6 +352,7 @@ on_timer(struct gw_timer *t)
     uint64_t now = gw_loop_now(w->loop);
     switch (c->st) {
     case C_HELLO:
+    case C_HANDSHAKE:
         conn_close(c, true);
         return;
     case C_CONNECTING:
@@ -342,8 +446,74 @@ connect_next(struct l4_conn *c)
     conn_close(c, true);
 }
 
+/* ------------------------------------------------------------------------ */
+/* TLS termination                                                           */
+
 static void
-start_route(struct l4_conn *c, const struct gw_ir_l4 *r)
+handshake(struct l4_conn *c)
+{
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(c->ssl);
+        if (r == 1)
+            break;
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ && c->hello_rbio) {
+            /* The peeked bytes are used up: the socket from here on. */
+            BIO *b = BIO_new_socket(c->cio.fd, BIO_NOCLOSE);
+            if (!b) {
+                conn_close(c, true);
+                return;
+            }
+            SSL_set0_rbio(c->ssl, b);
+            c->hello_rbio = false;
+            continue;
+        }
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            gw_io_set(&c->cio, e == SSL_ERROR_WANT_READ ? GW_LOOP_READ : GW_LOOP_WRITE);
+            return;
+        }
+        ERR_clear_error();
+        conn_close(c, true);
+        return;
+    }
+    c->rd_want = GW_LOOP_READ;
+    c->wr_want = GW_LOOP_WRITE;
+    connect_next(c);
+}
+
+/* Terminates TLS for listener l: the ClientHello bytes read so far go to
+ * OpenSSL first. */
+static void
+start_tls(struct l4_conn *c, const struct gw_ir_listener *l)
+{
+    struct gw_l4_worker *w = c->w;
+    struct ssl_ctx_st *ctx = w->o.tls_ctx ? w->o.tls_ctx(c->pin, l) : NULL;
+    SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+    BIO *rb = ssl ? BIO_new(BIO_s_mem()) : NULL;
+    BIO *wb = rb ? BIO_new_socket(c->cio.fd, BIO_NOCLOSE) : NULL;
+    if (!wb || BIO_write(rb, c->c2u.p, (int)c->c2u.len) != (int)c->c2u.len) {
+        BIO_free(rb);
+        BIO_free(wb);
+        SSL_free(ssl);
+        ERR_clear_error();
+        conn_close(c, true);
+        return;
+    }
+    BIO_set_mem_eof_return(rb, -1); /* empty: "retry", not EOF */
+    SSL_set_bio(ssl, rb, wb);
+    SSL_set_accept_state(ssl);
+    /* A client that closes without close_notify ends its half like EOF. */
+    SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    c->ssl = ssl;
+    c->hello_rbio = true;
+    c->c2u.off = c->c2u.len = 0;
+    c->st = C_HANDSHAKE;
+    handshake(c);
+}
+
+static void
+start_route(struct l4_conn *c, const struct gw_ir_l4 *r, const struct gw_ir_listener *l)
 {
     const struct gw_ir_backend *b = r ? l4_backend_pick(r, l4_rand(c->w)) : NULL;
     if (!b || b->invalid || b->nendpoints == 0) {
@@ -351,6 +521,11 @@ start_route(struct l4_conn *c, const struct gw_ir_l4 *r)
         return;
     }
     c->backend = b;
+    if (l && l->tls && !l->tls->passthrough) {
+        start_tls(c, l); /* under the ClientHello deadline still */
+        return;
+    }
+    gw_timer_stop(&c->timer);
     connect_next(c);
 }
 
@@ -377,8 +552,9 @@ hello_read(struct l4_conn *c)
         conn_close(c, true);
         return;
     }
-    gw_timer_stop(&c->timer);
-    start_route(c, gw_l4_route_by_sni(c->pt, sni, NULL));
+    const struct gw_ir_listener *l = NULL;
+    const struct gw_ir_l4 *r = gw_l4_route_by_sni(c->pt, sni, &l);
+    start_route(c, r, l);
 }
 
 static void
@@ -392,6 +568,9 @@ on_client(struct gw_io *io, unsigned events)
     switch (c->st) {
     case C_HELLO:
         hello_read(c);
+        return;
+    case C_HANDSHAKE:
+        handshake(c);
         return;
     case C_SPLICE:
         pump(c);
@@ -437,6 +616,7 @@ gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const ch
     c->c2u.p = gw_xmalloc(L4_BUF);
     gw_io_init(w->loop, &c->cio, fd, on_client, c);
     gw_timer_init(w->loop, &c->timer, on_timer, c);
+    gw_timer_init(w->loop, &c->kick, on_kick, c);
     gw_sock_set_nodelay(fd);
     c->pt = pt;
     if (port_is_tls(pt)) {
@@ -445,5 +625,5 @@ gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const ch
         gw_timer_start(&c->timer, w->o.hello_timeout_ms);
         return;
     }
-    start_route(c, gw_l4_route_plain(pt));
+    start_route(c, gw_l4_route_plain(pt), NULL);
 }

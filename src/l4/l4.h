@@ -2,9 +2,13 @@
 /*
  * l4: the layer-4 data plane. TCPRoute (bytes spliced both ways between a
  * client and one weighted backend endpoint), UDPRoute (per-client sessions,
- * datagrams forwarded unchanged) and TLSRoute passthrough (the ClientHello
- * is peeked for its SNI without terminating TLS, then the whole stream,
- * ClientHello included, is spliced to the backend the SNI selects).
+ * datagrams forwarded unchanged) and TLSRoute. On a TLS port the ClientHello
+ * is peeked for its SNI, which selects the listener and its route; a
+ * Passthrough listener gets the whole stream, ClientHello included, spliced
+ * to the backend; a Terminate listener has TLS terminated here (its
+ * certificate comes from the caller, see gw_l4_tls_ctx_fn) and the
+ * decrypted bytes spliced to the backend over plain TCP. One port may mix
+ * both modes (TLSRouteModeMixed).
  *
  * The proxy owns the listening sockets (it binds the ports of the IR with
  * SO_REUSEPORT per worker) and hands each accepted connection, or each
@@ -33,10 +37,18 @@ struct gw_l4_worker;
  * pointer passed with each connection). */
 typedef void (*gw_l4_pin_fn)(void *pin);
 
+struct ssl_ctx_st;
+
+/* The server SSL_CTX that terminates TLS for listener l of the snapshot
+ * pinned by pin (borrowed: it lives as long as the pin; l4 takes its own
+ * reference through SSL_new), or NULL when l has no usable certificate
+ * (the connection is then reset). Called on the worker's thread. */
+typedef struct ssl_ctx_st *(*gw_l4_tls_ctx_fn)(void *pin, const struct gw_ir_listener *l);
+
 struct gw_l4_opts {
     unsigned connect_timeout_ms; /* upstream TCP connect */
     unsigned idle_timeout_ms;    /* TCP/TLS: no byte either way for this long */
-    unsigned hello_timeout_ms;   /* TLS passthrough: whole ClientHello */
+    unsigned hello_timeout_ms;   /* TLS: whole ClientHello (and handshake) */
     unsigned udp_idle_ms;        /* UDP session without a datagram either way */
     unsigned udp_max_sessions;   /* per worker; the least recently used is evicted */
     unsigned max_conns;          /* TCP/TLS per worker; 0: unlimited */
@@ -46,6 +58,7 @@ struct gw_l4_opts {
     unsigned eject_consecutive;
     unsigned eject_ms;
     gw_l4_pin_fn pin_ref, pin_unref; /* NULL: pins are not counted */
+    gw_l4_tls_ctx_fn tls_ctx;        /* NULL: Terminate listeners reset */
 };
 
 /* Defaults: connect 5 s, idle 1 h, ClientHello 10 s, UDP idle 60 s, 4096
@@ -73,8 +86,8 @@ void gw_l4_worker_drain(struct gw_l4_worker *w);
 
 /*
  * Whether l4 serves port pt (pure): a UDP port; or a TCP port whose
- * listeners are all TCP or TLS passthrough (a port mixing in HTTP, HTTPS or
- * TLS termination belongs to the HTTP side).
+ * listeners are all TCP or TLS, in either mode (a port mixing in HTTP or
+ * HTTPS belongs to the HTTP side).
  */
 bool gw_l4_port_is_served(const struct gw_ir_port *pt);
 
@@ -122,11 +135,12 @@ int gw_l4_sni_parse(const uint8_t *p, size_t n, char *sni, size_t cap);
 bool gw_l4_host_matches(const char *pattern, const char *sni);
 
 /*
- * The TLS passthrough route for sni on port pt: the first listener (most
- * specific hostname first, as the IR orders them) that is TLS passthrough,
- * matches sni, and has a route matching it (routes in IR order: exact, then
- * wildcards by longest suffix, then any). NULL when nothing matches. *lis
- * (may be NULL) receives the listener. Pure.
+ * The TLSRoute for sni on port pt: the first listener (most specific
+ * hostname first, as the IR orders them) that is TLS (Passthrough or
+ * Terminate: the caller looks at lis->tls), matches sni, and has a route
+ * matching it (routes in IR order: exact, then wildcards by longest suffix,
+ * then any). NULL when nothing matches. *lis (may be NULL) receives the
+ * listener. Pure.
  */
 const struct gw_ir_l4 *gw_l4_route_by_sni(const struct gw_ir_port *pt, const char *sni,
                                           const struct gw_ir_listener **lis);

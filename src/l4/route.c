@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * L4 route selection, pure: which ports l4 serves, the route of a TCP or
- * UDP port, the TLS passthrough route for an SNI (Gateway API hostname
+ * UDP port, the TLSRoute for an SNI (Gateway API hostname
  * matching), and the weighted backend choice shared with the HTTP router.
  */
 #include "route/route.h"
@@ -24,7 +24,7 @@ gw_l4_port_is_served(const struct gw_ir_port *pt)
         const struct gw_ir_listener *l = &pt->listeners[i];
         if (l->proto == GW_IR_TCP)
             continue;
-        if (l->proto == GW_IR_TLS && l->tls && l->tls->passthrough)
+        if (l->proto == GW_IR_TLS && l->tls)
             continue;
         return false;
     }
@@ -51,7 +51,7 @@ gw_l4_route_by_sni(const struct gw_ir_port *pt, const char *sni, const struct gw
 {
     for (size_t i = 0; i < pt->nlisteners; i++) {
         const struct gw_ir_listener *l = &pt->listeners[i];
-        if (l->proto != GW_IR_TLS || !l->tls || !l->tls->passthrough)
+        if (l->proto != GW_IR_TLS || !l->tls)
             continue;
         if (!gw_l4_host_matches(l->hostname, sni))
             continue;

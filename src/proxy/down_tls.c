@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * TLS termination for client connections on HTTPS ports.
+ * TLS termination for client connections on HTTPS ports, and the contexts
+ * l4 terminates TLSRoute connections with (TLS listeners in Terminate mode).
  *
  * Per published snapshot (px_tls_build, on the publishing thread): one
  * SSL_CTX per distinct (certificate, key, client CA, fallback) bundle,
@@ -16,6 +17,11 @@
  * listener's SSL_CTX and client-certificate policy. ALPN offers h2 and
  * http/1.1; TLS 1.2 is the minimum; resumption through stateless tickets
  * (keys per snapshot, so a reload forgets them).
+ *
+ * Terminate TLS listeners get contexts of their own, without the server
+ * name callback and without ALPN (l4 picks the listener from the peeked
+ * SNI before the handshake starts, and the stream is opaque bytes); l4
+ * finds them by listener through px_l4_tls_ctx.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,7 +40,14 @@
 struct tls_ctx {
     const struct gw_ir_cert *cert;
     const struct gw_ir_listener_tls *lt; /* client CA policy */
+    bool http;                           /* HTTPS: ALPN and the SNI callback */
     SSL_CTX *ctx;
+};
+
+/* A Terminate TLS listener on an l4 port and its context. */
+struct tls_l4 {
+    const struct gw_ir_listener *l;
+    SSL_CTX *ctx; /* borrowed from tls->ctxs; NULL: its PEM did not load */
 };
 
 struct tls_listener {
@@ -55,6 +68,8 @@ struct px_tls {
     size_t nctxs;
     struct px_tls_port *ports;
     size_t nports;
+    struct tls_l4 *l4;
+    size_t nl4;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -196,7 +211,7 @@ use_client_ca(SSL_CTX *ctx, const struct gw_ir_listener_tls *lt)
 
 static SSL_CTX *
 ctx_new(const struct gw_ir_port *pt, const struct gw_ir_listener *l, const struct gw_ir_cert *c,
-        struct gw_buf *errs)
+        bool http, struct gw_buf *errs)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
@@ -213,8 +228,10 @@ ctx_new(const struct gw_ir_port *pt, const struct gw_ir_listener *l, const struc
     SSL_CTX_set_num_tickets(ctx, 1);
     static const unsigned char sid[] = "gatehouse";
     SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
-    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
-    SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
+    if (http) {
+        SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+        SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
+    }
     if (use_chain(ctx, c) < 0) {
         ssl_error(errs, pt, l, "certificate", c->secret);
         goto fail;
@@ -235,7 +252,7 @@ fail:
 }
 
 static SSL_CTX *
-ctx_for(struct px_tls *t, const struct gw_ir_port *pt, const struct gw_ir_listener *l,
+ctx_for(struct px_tls *t, const struct gw_ir_port *pt, const struct gw_ir_listener *l, bool http,
         struct gw_buf *errs)
 {
     const struct gw_ir_listener_tls *lt = l->tls;
@@ -248,15 +265,28 @@ ctx_for(struct px_tls *t, const struct gw_ir_port *pt, const struct gw_ir_listen
             same_bytes(x->cert->key_pem, x->cert->key_len, c->key_pem, c->key_len) &&
             same_bytes(x->lt->client_ca_pem, x->lt->client_ca_len, lt->client_ca_pem,
                        lt->client_ca_len) &&
-            x->lt->client_insecure_fallback == lt->client_insecure_fallback)
+            x->lt->client_insecure_fallback == lt->client_insecure_fallback && x->http == http)
             return x->ctx;
     }
-    SSL_CTX *ctx = ctx_new(pt, l, c, errs);
+    SSL_CTX *ctx = ctx_new(pt, l, c, http, errs);
     if (!ctx)
         return NULL;
     t->ctxs = gw_xrealloc(t->ctxs, (t->nctxs + 1) * sizeof(*t->ctxs));
-    t->ctxs[t->nctxs++] = (struct tls_ctx){.cert = c, .lt = lt, .ctx = ctx};
+    t->ctxs[t->nctxs++] = (struct tls_ctx){.cert = c, .lt = lt, .http = http, .ctx = ctx};
     return ctx;
+}
+
+static void
+l4_port_build(struct px_tls *t, const struct gw_ir_port *pt, struct gw_buf *errs)
+{
+    for (size_t j = 0; j < pt->nlisteners; j++) {
+        const struct gw_ir_listener *l = &pt->listeners[j];
+        if (l->proto != GW_IR_TLS || !l->tls || l->tls->passthrough)
+            continue;
+        SSL_CTX *ctx = ctx_for(t, pt, l, false, errs);
+        t->l4 = gw_xrealloc(t->l4, (t->nl4 + 1) * sizeof(*t->l4));
+        t->l4[t->nl4++] = (struct tls_l4){.l = l, .ctx = ctx};
+    }
 }
 
 int
@@ -268,6 +298,10 @@ px_tls_build(const struct gw_ir *ir, const struct gw_router *router, struct px_t
     t->router = router;
     for (size_t i = 0; ir && i < ir->nports; i++) {
         const struct gw_ir_port *pt = &ir->ports[i];
+        if (!pt->udp && gw_l4_port_is_served(pt)) {
+            l4_port_build(t, pt, errs);
+            continue;
+        }
         if (!px_port_is_https(pt))
             continue;
         t->ports = gw_xrealloc(t->ports, (t->nports + 1) * sizeof(*t->ports));
@@ -278,7 +312,7 @@ px_tls_build(const struct gw_ir *ir, const struct gw_router *router, struct px_t
             const struct gw_ir_listener *l = &pt->listeners[j];
             if (l->proto != GW_IR_HTTPS)
                 continue;
-            SSL_CTX *ctx = ctx_for(t, pt, l, errs);
+            SSL_CTX *ctx = ctx_for(t, pt, l, true, errs);
             tp->ls[tp->nls++] = (struct tls_listener){.l = l, .ctx = ctx};
             /* Without SNI the catch-all listener answers; any usable
              * context starts the handshake (the callback switches). */
@@ -301,7 +335,19 @@ px_tls_free(struct px_tls *t)
         free(t->ports[i].ls);
     free(t->ctxs);
     free(t->ports);
+    free(t->l4);
     free(t);
+}
+
+struct ssl_ctx_st *
+px_l4_tls_ctx(void *pin, const struct gw_ir_listener *l)
+{
+    const struct px_wsnap *ws = pin;
+    const struct px_tls *t = ws ? ws->s->tls : NULL;
+    for (size_t i = 0; t && i < t->nl4; i++)
+        if (t->l4[i].l == l)
+            return t->l4[i].ctx;
+    return NULL;
 }
 
 bool

@@ -528,6 +528,9 @@ void px_h2_stream_detach(struct px_dconn *d);
 int px_tls_build(const struct gw_ir *ir, const struct gw_router *router, struct px_tls **out,
                  struct gw_buf *errs);
 void px_tls_free(struct px_tls *t);
+/* gw_l4_tls_ctx_fn: the context terminating Terminate TLS listener l of
+ * the snapshot pinned by pin (a struct px_wsnap), NULL if it has none. */
+struct ssl_ctx_st *px_l4_tls_ctx(void *pin, const struct gw_ir_listener *l);
 bool px_port_is_https(const struct gw_ir_port *pt);
 /* Starts server TLS on d's socket (d->ssl, d->hs). 0 or GW_ETLS (no usable
  * certificate for the port). */

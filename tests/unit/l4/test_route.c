@@ -87,7 +87,9 @@ test_sni_routes(void)
 
     ls[1].tls = &term;
     pt.nlisteners = 2;
-    ok(!gw_l4_port_is_served(&pt), "a terminating TLS listener: not l4's port");
+    ok(gw_l4_port_is_served(&pt), "Passthrough and Terminate TLS listeners: l4's port");
+    r = gw_l4_route_by_sni(&pt, "unrelated.test", &l);
+    ok(r == &routes2[0] && l == &ls[1], "a Terminate listener is chosen by SNI too");
     ls[1].proto = GW_IR_HTTPS;
     ok(!gw_l4_port_is_served(&pt), "HTTPS on the port: not l4's port");
 
