@@ -70,8 +70,8 @@ static const struct gw_feature features[] = {
     {"ReferenceGrant", true},
     {"TCPRoute", true},
     {"TLSRoute", true},
-    {"TLSRouteModeMixed", false},
-    {"TLSRouteModeTerminate", false},
+    {"TLSRouteModeMixed", true},
+    {"TLSRouteModeTerminate", true},
     {"UDPRoute", true},
 };
 
