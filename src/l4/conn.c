@@ -326,8 +326,10 @@ pump(struct l4_conn *c)
         return;
     }
     update_interest(c);
-    /* Decrypted bytes OpenSSL already holds raise no socket event. */
-    if (c->ssl && !c->c2u.eof && SSL_has_pending(c->ssl) && dir_room(&c->c2u) > 0)
+    /* Decrypted bytes OpenSSL already holds raise no socket event. (Not
+     * SSL_has_pending: a partial record there waits for the socket, and
+     * kicking for it would spin.) */
+    if (c->ssl && !c->c2u.eof && SSL_pending(c->ssl) > 0 && dir_room(&c->c2u) > 0)
         gw_timer_start(&c->kick, 0);
 }
 
