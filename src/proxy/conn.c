@@ -118,7 +118,7 @@ on_dclosed(struct gw_io *io)
     if (d->next)
         d->next->prev = d->prev;
     w->nconns--;
-    drop(&w->m->conns_active);
+    drop(&w->m->conns_active[d->mport]);
     px_buf_release(&d->in);
     px_buf_release(&d->out);
     px_buf_release(&d->replay);
@@ -141,6 +141,8 @@ release_request(struct px_dconn *d)
     px_wsnap_unref(d->snap);
     d->snap = NULL;
     d->route = NULL;
+    d->listener = NULL;
+    d->iport = NULL;
     d->backend = NULL;
 }
 
@@ -385,7 +387,7 @@ local_reply(struct px_dconn *d, int status, struct gw_str extra, struct gw_str b
         return;
     }
     d->bytes_out = px_buf_avail(&d->out) - before;
-    px_metrics_response(d->w, status, true);
+    px_metrics_response(d, status, true);
     end_request(d, close);
 }
 
@@ -627,6 +629,7 @@ start_attempt(struct px_dconn *d)
 {
     d->attempts++;
     struct px_ep *ep = pick_endpoint(d, d->backend);
+    d->up_ep = ep;
     if (!ep) {
         error_reply(d, 503, false);
         return;
@@ -1051,7 +1054,7 @@ response_head(struct px_dconn *d)
         d->rremain = res.content_length;
         if (d->rd.frame == PX_RF_CHUNKED)
             gw_h1_chunked_init(&d->rch, &px_limits);
-        px_metrics_response(d->w, res.status, false);
+        px_metrics_response(d, res.status, false);
         if (d->rd.frame == PX_RF_TUNNEL) {
             start_tunnel(d);
             return;
@@ -1267,6 +1270,9 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     d->upgrade = false;
     d->rmods[0] = d->rmods[1] = NULL;
     d->route = NULL;
+    d->listener = NULL;
+    d->iport = NULL;
+    d->up_ep = NULL;
     d->backend = NULL;
     d->in_backoff = false;
     d->u_eof = false;
@@ -1308,6 +1314,7 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
         return;
     }
     const struct gw_ir_port *port = find_port(d);
+    d->iport = port;
     struct gw_str target = req->path;
     struct gw_str rawpath = target, query = GW_STR_NULL;
     bool has_q = false;
@@ -1340,6 +1347,8 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     struct gw_route_result m;
     enum gw_route_status st = gw_router_match(d->snap->s->router, port, &rq, &m);
     if (st != GW_ROUTE_OK) {
+        if (st == GW_ROUTE_NO_VHOST || st == GW_ROUTE_NO_ROUTE)
+            d->listener = m.listener; /* counted as the listener's route "" */
         px_buf_consume(&d->in, head_len);
         switch (st) {
         case GW_ROUTE_BAD_REQUEST:
@@ -1747,8 +1756,9 @@ px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
         d->next->prev = d;
     w->conns = d;
     w->nconns++;
-    bump(&w->m->conns_active);
-    bump(&w->m->conns_total);
+    d->mport = l->mport;
+    bump(&w->m->conns_active[d->mport]);
+    bump(&w->m->conns_total[d->mport]);
     /* A silent connection gets the header timeout (hostile silent-connection). */
     gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
     d_update(d);

@@ -231,8 +231,9 @@ struct px_snap {
     uint64_t gen;
     struct gw_ir *ir;
     struct gw_router *router;
-    struct px_tls *tls; /* HTTPS ports' SSL_CTXs (down_tls.c); may be NULL */
-    char *tls_errors;   /* listeners whose certificates did not load; NULL if none */
+    struct px_tls *tls;   /* HTTPS ports' SSL_CTXs (down_tls.c); may be NULL */
+    char *tls_errors;     /* listeners whose certificates did not load; NULL if none */
+    struct px_mtab *mtab; /* request counters of this snapshot (metrics.c) */
 };
 
 void px_snap_unref(struct px_snap *s);
@@ -248,11 +249,17 @@ struct px_wsnap {
 /* Metrics                                                                   */
 
 #define PX_LAT_BUCKETS 12
+/* Listening addresses connections are counted by; later ones share the
+ * last slot ("other"). */
+#define PX_MAX_MPORTS 128
 
+/* One worker's counters that do not depend on the snapshot. Requests by
+ * route live in the snapshot's px_mtab (metrics.c). */
 struct px_metrics {
-    _Alignas(64) atomic_uint_fast64_t req_class[6]; /* 1xx..5xx, [0] other */
-    atomic_uint_fast64_t local[6];                  /* answered by the gateway */
-    atomic_uint_fast64_t conns_total, conns_active;
+    _Alignas(64) atomic_uint_fast64_t unattr[6]; /* no snapshot: 1xx..5xx, [0] other */
+    atomic_uint_fast64_t local[6];               /* answered by the gateway */
+    atomic_uint_fast64_t conns_total[PX_MAX_MPORTS], conns_active[PX_MAX_MPORTS];
+    atomic_uint_fast64_t l4_total[PX_MAX_MPORTS]; /* handed to l4 */
     atomic_uint_fast64_t up_conns_total, up_reuse, up_connect_fail, retries, ejections;
     atomic_uint_fast64_t lat_bucket[PX_LAT_BUCKETS + 1];
     atomic_uint_fast64_t lat_sum_us;
@@ -273,8 +280,9 @@ struct px_listener {
     uint16_t port;
     bool keep; /* reconcile mark */
     bool tls;
-    bool udp; /* a UDP socket (always l4) */
-    bool l4;  /* TCP, UDP or TLS passthrough: handed to w->l4 */
+    bool udp;       /* a UDP socket (always l4) */
+    bool l4;        /* TCP, UDP or TLS passthrough: handed to w->l4 */
+    unsigned mport; /* connection counters slot (px_mport_slot) */
 };
 
 struct px_dconn;
@@ -321,6 +329,7 @@ struct gw_proxy {
     atomic_bool draining_flag;
     struct gw_buf port_errors;
     struct px_metrics *metrics; /* nworkers, cache-line aligned */
+    struct px_mstate *ms;       /* series bookkeeping (metrics.c) */
 };
 
 /* upstream connection states */
@@ -396,6 +405,7 @@ struct px_dconn {
     struct px_listener *l; /* may be closed while we live: address/port copied */
     char address[64];
     uint16_t port;
+    unsigned mport; /* connection counters slot (l->mport) */
     bool tls;
     char peer_ip[64];
     struct px_buf in, out, replay;
@@ -427,6 +437,8 @@ struct px_dconn {
     const struct gw_ir_route *route;
     const struct gw_ir_backend *backend;
     const struct gw_ir_listener *listener;
+    const struct gw_ir_port *iport; /* the request's port in snap; NULL if none */
+    const struct px_ep *up_ep;      /* endpoint of the last attempt (access log) */
     struct px_uconn *u;
     /* RequestMirror copies still being fed the request body, one slot per
      * mirror filter of the rule (NULL once finished or dropped). */
@@ -591,8 +603,26 @@ void px_worker_conn_closed(struct px_worker *w);
 /* log.c */
 void px_access_log(struct px_dconn *d);
 
-/* metrics */
-void px_metrics_response(struct px_worker *w, int status, bool local);
+/* metrics.c */
+/* Counts d's response (status; local: made by the gateway) in the series
+ * of d->route, else d->listener (route ""), else d->iport (listener and
+ * route ""), in the table of the snapshot d pins; without a snapshot in the
+ * worker's unattributed counters. Loop thread of d->w; one pointer-keyed
+ * probe, relaxed stores. */
+void px_metrics_response(struct px_dconn *d, int status, bool local);
+/* Series bookkeeping of p: created in gw_proxy_new, freed in gw_proxy_free. */
+void px_mstate_new(struct gw_proxy *p);
+void px_mstate_free(struct gw_proxy *p);
+/* Builds the request counters of a snapshot of ir and makes it the newest
+ * (publishing thread). Never NULL; released with px_mtab_retire. */
+struct px_mtab *px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir);
+/* The snapshot died: its counts fold into the totals kept by name (only
+ * for series the newest snapshot still has), the table is freed. Any
+ * thread; takes the metrics mutex. NULL is fine. */
+void px_mtab_retire(struct px_mtab *t);
+/* The connection counters slot of a listening address (any thread; takes
+ * the metrics mutex; a new address gets the next free slot). */
+unsigned px_mport_slot(struct gw_proxy *p, const char *address, uint16_t port, bool udp);
 
 /* ------------------------------------------------------------------------ */
 /* Upstream TLS (up_tls.c): one SSL_CTX per distinct (CA bundle or system

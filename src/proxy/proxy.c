@@ -29,9 +29,6 @@
 
 #include "base/banned.h"
 
-const unsigned px_lat_bounds_ms[PX_LAT_BUCKETS] = {1,   2,   5,   10,   25,   50,
-                                                   100, 250, 500, 1000, 2500, 10000};
-
 void
 gw_proxy_opts_default(struct gw_proxy_opts *o)
 {
@@ -74,6 +71,7 @@ gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
     p->metrics = aligned_alloc(64, sizeof(struct px_metrics) * p->nworkers);
     GW_ASSERT(p->metrics);
     memset(p->metrics, 0, sizeof(struct px_metrics) * p->nworkers);
+    px_mstate_new(p);
     *out = p;
     return 0;
 }
@@ -83,6 +81,7 @@ px_snap_unref(struct px_snap *s)
 {
     if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
+    px_mtab_retire(s->mtab);
     px_tls_free(s->tls);
     free(s->tls_errors);
     gw_router_free(s->router);
@@ -106,6 +105,7 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     struct px_snap *s = gw_xcalloc(1, sizeof(*s));
     atomic_init(&s->refs, 1);
     s->ir = gw_ir_ref(ir);
+    s->mtab = px_mtab_new(p, ir);
     struct gw_diags diags;
     gw_diags_init(&diags);
     if (gw_router_build(ir, &diags, &s->router) < 0)
@@ -197,10 +197,14 @@ on_accept(struct gw_io *io, unsigned events)
         int fd = gw_sock_accept(io->fd, &peer, &plen);
         if (fd < 0)
             return;
-        if (l->l4)
+        if (l->l4) {
+            atomic_uint_fast64_t *n = &w->m->l4_total[l->mport];
+            atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
             gw_l4_accept(w->l4, w->snap, ir, l->address, l->port, fd, &peer);
-        else
+        } else {
             px_dconn_accept(w, l, fd, &peer);
+        }
     }
 }
 
@@ -269,6 +273,7 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
         l->udp = pt->udp;
         l->l4 = gw_l4_port_is_served(pt);
         snprintf(l->address, sizeof(l->address), "%s", addr);
+        l->mport = px_mport_slot(p, addr, pt->port, pt->udp);
         l->keep = true;
         gw_io_init(w->loop, &l->io, fd, on_accept, l);
         gw_io_set(&l->io, w->accept_paused ? 0 : GW_LOOP_READ);
@@ -590,94 +595,10 @@ gw_proxy_free(struct gw_proxy *p)
         px_buf_release(&w->logbuf);
     }
     free(p->workers);
-    free(p->metrics);
     px_snap_unref(p->snap);
+    px_mstate_free(p);
+    free(p->metrics);
     gw_buf_release(&p->port_errors);
     pthread_mutex_destroy(&p->mu);
     free(p);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Metrics                                                                   */
-
-void
-px_metrics_response(struct px_worker *w, int status, bool local)
-{
-    int c = status >= 100 && status < 600 ? status / 100 : 0;
-    atomic_store_explicit(&w->m->req_class[c],
-                          atomic_load_explicit(&w->m->req_class[c], memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    if (local)
-        atomic_store_explicit(&w->m->local[c],
-                              atomic_load_explicit(&w->m->local[c], memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-}
-
-static uint64_t
-sum(const struct gw_proxy *p, size_t off)
-{
-    uint64_t s = 0;
-    for (unsigned i = 0; i < p->nworkers; i++) {
-        const char *base = (const char *)&p->metrics[i];
-        s += atomic_load_explicit((const atomic_uint_fast64_t *)(const void *)(base + off),
-                                  memory_order_relaxed);
-    }
-    return s;
-}
-
-#define SUM(field) sum(p, offsetof(struct px_metrics, field))
-
-int
-gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
-{
-    static const char *cls[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
-    int rc = 0;
-    rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http_requests_total HTTP requests answered, "
-                                  "by status class and origin (upstream or gateway).\n"
-                                  "# TYPE gatehouse_http_requests_total counter\n");
-    for (int c = 0; c < 6; c++) {
-        uint64_t all = SUM(req_class[c]), local = SUM(local[c]);
-        rc |= gw_buf_appendf(out,
-                             "gatehouse_http_requests_total{code=\"%s\",origin=\"upstream\"} %llu\n"
-                             "gatehouse_http_requests_total{code=\"%s\",origin=\"gateway\"} %llu\n",
-                             cls[c], (unsigned long long)(all - local), cls[c],
-                             (unsigned long long)local);
-    }
-    rc |=
-        gw_buf_appendf(out,
-                       "# TYPE gatehouse_downstream_connections_active gauge\n"
-                       "gatehouse_downstream_connections_active %llu\n"
-                       "# TYPE gatehouse_downstream_connections_total counter\n"
-                       "gatehouse_downstream_connections_total %llu\n"
-                       "# TYPE gatehouse_upstream_connections_total counter\n"
-                       "gatehouse_upstream_connections_total %llu\n"
-                       "# TYPE gatehouse_upstream_reused_total counter\n"
-                       "gatehouse_upstream_reused_total %llu\n"
-                       "# TYPE gatehouse_upstream_connect_failures_total counter\n"
-                       "gatehouse_upstream_connect_failures_total %llu\n"
-                       "# TYPE gatehouse_upstream_retries_total counter\n"
-                       "gatehouse_upstream_retries_total %llu\n"
-                       "# TYPE gatehouse_upstream_ejections_total counter\n"
-                       "gatehouse_upstream_ejections_total %llu\n",
-                       (unsigned long long)SUM(conns_active), (unsigned long long)SUM(conns_total),
-                       (unsigned long long)SUM(up_conns_total), (unsigned long long)SUM(up_reuse),
-                       (unsigned long long)SUM(up_connect_fail), (unsigned long long)SUM(retries),
-                       (unsigned long long)SUM(ejections));
-    rc |= gw_buf_append_cstr(out, "# HELP gatehouse_upstream_response_seconds Time from sending "
-                                  "a request upstream to its response head.\n"
-                                  "# TYPE gatehouse_upstream_response_seconds histogram\n");
-    uint64_t cum = 0;
-    for (int i = 0; i < PX_LAT_BUCKETS; i++) {
-        cum += SUM(lat_bucket[i]);
-        rc |= gw_buf_appendf(out, "gatehouse_upstream_response_seconds_bucket{le=\"%g\"} %llu\n",
-                             px_lat_bounds_ms[i] / 1000.0, (unsigned long long)cum);
-    }
-    cum += SUM(lat_bucket[PX_LAT_BUCKETS]);
-    rc |= gw_buf_appendf(out,
-                         "gatehouse_upstream_response_seconds_bucket{le=\"+Inf\"} %llu\n"
-                         "gatehouse_upstream_response_seconds_sum %g\n"
-                         "gatehouse_upstream_response_seconds_count %llu\n",
-                         (unsigned long long)cum, (double)SUM(lat_sum_us) / 1e6,
-                         (unsigned long long)SUM(lat_count));
-    return rc ? GW_ELIMIT : 0;
 }

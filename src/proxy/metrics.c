@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The data plane's metrics: request counters by (gateway, listener, route,
+ * code class), connections by listening address, the upstream latency
+ * histogram, and their Prometheus text rendering.
+ *
+ * Requests are counted per snapshot. When a snapshot is published, the
+ * publishing thread builds its px_mtab: one series per distinct (gateway,
+ * listener, route) the IR can match (plus route "" per listener and per
+ * port for 404s), a pointer-keyed map from each gw_ir_route, gw_ir_listener
+ * and gw_ir_port to its series, and per worker a cache-line-aligned array
+ * of counters indexed by series. A request counts into the table of the
+ * snapshot it pinned: one pointer hash probe and a relaxed store, no string
+ * hashing, no lock. Labels come from the IR only, so cardinality is bounded
+ * by the configuration.
+ *
+ * Scrapes stay monotonic across reloads: when a snapshot dies (its last pin
+ * dropped), its counts fold, under the metrics mutex, into totals kept by
+ * series name, and a scrape adds those totals to the counts of every live
+ * snapshot, by name. Only series of the newest snapshot are shown; totals
+ * of a series the newest snapshot no longer has are dropped, so a removed
+ * route's series disappears at the reload that removes it (and starts again
+ * from 0 if the route comes back: a counter reset for rate()).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/internal.h"
+
+#include "base/banned.h"
+
+const unsigned px_lat_bounds_ms[PX_LAT_BUCKETS] = {1,   2,   5,   10,   25,   50,
+                                                   100, 250, 500, 1000, 2500, 10000};
+
+#define NCLASS 6
+
+struct px_mcount {
+    atomic_uint_fast64_t c[NCLASS]; /* [0] other, 1xx..5xx */
+};
+
+/* Owned strings with an index; open addressing on string hashes (scrapes,
+ * folds and table builds only). idx holds index + 1, 0 is empty. */
+struct names {
+    char **keys;
+    size_t n, kcap;
+    uint32_t *idx;
+    size_t icap; /* power of two */
+};
+
+/* Series key: "gateway\037listener\037route". */
+#define SEP '\037'
+
+struct px_mtab {
+    struct gw_proxy *p;
+    struct px_mtab *next, *prev; /* the live list */
+    struct names series;
+    const void **pk; /* pointer map: IR object -> series */
+    uint32_t *pv;
+    size_t pmask;
+    unsigned pshift;
+    unsigned nworkers;
+    struct px_mcount **counts; /* [worker][series] */
+};
+
+struct mport {
+    char address[64];
+    uint16_t port;
+    bool udp;
+};
+
+struct px_mstate {
+    pthread_mutex_t mu;
+    struct px_mtab *live;
+    struct px_mtab *newest;
+    struct names retired;
+    uint64_t (*rv)[NCLASS]; /* retired values, parallel to retired.keys */
+    struct mport ports[PX_MAX_MPORTS];
+    unsigned nports;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Names                                                                     */
+
+static uint64_t
+hstr(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static long
+names_find(const struct names *t, const char *k)
+{
+    if (!t->icap)
+        return -1;
+    for (size_t i = hstr(k) & (t->icap - 1);; i = (i + 1) & (t->icap - 1)) {
+        uint32_t v = t->idx[i];
+        if (!v)
+            return -1;
+        if (strcmp(t->keys[v - 1], k) == 0)
+            return (long)(v - 1);
+    }
+}
+
+static void
+names_index(struct names *t, size_t i)
+{
+    size_t j = hstr(t->keys[i]) & (t->icap - 1);
+    while (t->idx[j])
+        j = (j + 1) & (t->icap - 1);
+    t->idx[j] = (uint32_t)(i + 1);
+}
+
+/* Adds k (taking ownership; must be absent). Returns its index. */
+static size_t
+names_add(struct names *t, char *k)
+{
+    if (t->n == t->kcap) {
+        t->kcap = t->kcap ? 2 * t->kcap : 16;
+        t->keys = gw_xrealloc(t->keys, t->kcap * sizeof(*t->keys));
+    }
+    t->keys[t->n++] = k;
+    if (2 * t->n > t->icap) {
+        free(t->idx);
+        t->icap = t->icap ? 2 * t->icap : 32;
+        t->idx = gw_xcalloc(t->icap, sizeof(*t->idx));
+        for (size_t i = 0; i < t->n; i++)
+            names_index(t, i);
+    } else {
+        names_index(t, t->n - 1);
+    }
+    return t->n - 1;
+}
+
+static void
+names_release(struct names *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->keys[i]);
+    free(t->keys);
+    free(t->idx);
+    *t = (struct names){0};
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-snapshot tables                                                       */
+
+static inline size_t
+phash(const struct px_mtab *t, const void *k)
+{
+    return (size_t)((((uintptr_t)k >> 3) * 0x9e3779b97f4a7c15ull) >> t->pshift);
+}
+
+static inline uint32_t
+ptr_find(const struct px_mtab *t, const void *k)
+{
+    for (size_t i = phash(t, k);; i = (i + 1) & t->pmask) {
+        if (t->pk[i] == k)
+            return t->pv[i];
+        if (!t->pk[i])
+            return UINT32_MAX;
+    }
+}
+
+static void
+ptr_put(struct px_mtab *t, const void *k, uint32_t v)
+{
+    size_t i = phash(t, k);
+    while (t->pk[i] && t->pk[i] != k)
+        i = (i + 1) & t->pmask;
+    t->pk[i] = k;
+    t->pv[i] = v;
+}
+
+static uint32_t
+series(struct px_mtab *t, const char *gw, const char *listener, const char *route)
+{
+    char *k = gw_xasprintf("%s%c%s%c%s", gw, SEP, listener, SEP, route);
+    long i = names_find(&t->series, k);
+    if (i >= 0) {
+        free(k);
+        return (uint32_t)i;
+    }
+    return (uint32_t)names_add(&t->series, k);
+}
+
+static bool
+is_http(const struct gw_ir_listener *l)
+{
+    return l->proto == GW_IR_HTTP || l->proto == GW_IR_HTTPS;
+}
+
+/* The listener label: its name, or "ns/name/listener" when it comes from a
+ * ListenerSet (names are unique within their owner only). */
+static char *
+listener_label(const struct gw_ir_listener *l, const char *gw)
+{
+    const char *owner = l->owner ? l->owner : "";
+    const char *sp = strchr(owner, ' ');
+    const char *onn = sp ? sp + 1 : owner;
+    if (strncmp(owner, "Gateway ", 8) == 0 && strcmp(onn, gw) == 0)
+        return gw_xasprintf("%s", l->name ? l->name : "");
+    return gw_xasprintf("%s/%s", onn, l->name ? l->name : "");
+}
+
+struct px_mtab *
+px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir)
+{
+    struct px_mtab *t = gw_xcalloc(1, sizeof(*t));
+    t->p = p;
+    /* Objects to map: ports, listeners and routes, counted first so the
+     * pointer map never grows. */
+    size_t nobj = 0;
+    for (size_t i = 0; i < ir->nports; i++) {
+        const struct gw_ir_port *pt = &ir->ports[i];
+        nobj++;
+        for (size_t j = 0; j < pt->nlisteners; j++) {
+            nobj++;
+            for (size_t v = 0; v < pt->listeners[j].nvhosts; v++)
+                nobj += pt->listeners[j].vhosts[v].nroutes;
+        }
+    }
+    size_t cap = 16;
+    unsigned bits = 4;
+    while (cap < 2 * nobj) {
+        cap *= 2;
+        bits++;
+    }
+    t->pk = gw_xcalloc(cap, sizeof(*t->pk));
+    t->pv = gw_xcalloc(cap, sizeof(*t->pv));
+    t->pmask = cap - 1;
+    t->pshift = 64 - bits;
+    for (size_t i = 0; i < ir->nports; i++) {
+        const struct gw_ir_port *pt = &ir->ports[i];
+        if (pt->udp)
+            continue;
+        const char *gw = pt->gateway ? pt->gateway : "";
+        bool any = false;
+        for (size_t j = 0; j < pt->nlisteners; j++) {
+            const struct gw_ir_listener *l = &pt->listeners[j];
+            if (!is_http(l))
+                continue;
+            any = true;
+            char *ll = listener_label(l, gw);
+            ptr_put(t, l, series(t, gw, ll, ""));
+            for (size_t v = 0; v < l->nvhosts; v++)
+                for (size_t r = 0; r < l->vhosts[v].nroutes; r++) {
+                    const struct gw_ir_route *rt = &l->vhosts[v].routes[r];
+                    ptr_put(t, rt, series(t, gw, ll, rt->route ? rt->route : ""));
+                }
+            free(ll);
+        }
+        if (any)
+            ptr_put(t, pt, series(t, gw, "", ""));
+    }
+    t->nworkers = p->nworkers;
+    t->counts = gw_xcalloc(t->nworkers, sizeof(*t->counts));
+    size_t bytes = (t->series.n * sizeof(struct px_mcount) + 63) / 64 * 64;
+    if (!bytes)
+        bytes = 64;
+    for (unsigned w = 0; w < t->nworkers; w++) {
+        t->counts[w] = aligned_alloc(64, bytes);
+        GW_ASSERT(t->counts[w]);
+        memset(t->counts[w], 0, bytes);
+    }
+
+    struct px_mstate *ms = p->ms;
+    pthread_mutex_lock(&ms->mu);
+    t->next = ms->live;
+    if (t->next)
+        t->next->prev = t;
+    ms->live = t;
+    ms->newest = t;
+    /* Totals of series the new snapshot does not have are dropped. */
+    struct names kept = {0};
+    uint64_t(*kv)[NCLASS] = NULL;
+    for (size_t i = 0; i < ms->retired.n; i++) {
+        if (names_find(&t->series, ms->retired.keys[i]) < 0)
+            continue;
+        size_t k = names_add(&kept, ms->retired.keys[i]);
+        kv = gw_xrealloc(kv, kept.kcap * sizeof(*kv));
+        memcpy(kv[k], ms->rv[i], sizeof(kv[k]));
+        ms->retired.keys[i] = NULL;
+    }
+    names_release(&ms->retired);
+    free(ms->rv);
+    ms->retired = kept;
+    ms->rv = kv;
+    pthread_mutex_unlock(&ms->mu);
+    return t;
+}
+
+static uint64_t
+count_sum(const struct px_mtab *t, size_t s, int c)
+{
+    uint64_t v = 0;
+    for (unsigned w = 0; w < t->nworkers; w++)
+        v += atomic_load_explicit(&t->counts[w][s].c[c], memory_order_relaxed);
+    return v;
+}
+
+void
+px_mtab_retire(struct px_mtab *t)
+{
+    if (!t)
+        return;
+    struct px_mstate *ms = t->p->ms;
+    pthread_mutex_lock(&ms->mu);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        ms->live = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    if (ms->newest == t)
+        ms->newest = NULL;
+    for (size_t s = 0; ms->newest && s < t->series.n; s++) {
+        const char *k = t->series.keys[s];
+        if (names_find(&ms->newest->series, k) < 0)
+            continue;
+        long r = names_find(&ms->retired, k);
+        if (r < 0) {
+            r = (long)names_add(&ms->retired, gw_xasprintf("%s", k));
+            ms->rv = gw_xrealloc(ms->rv, ms->retired.kcap * sizeof(*ms->rv));
+            memset(ms->rv[r], 0, sizeof(ms->rv[r]));
+        }
+        for (int c = 0; c < NCLASS; c++)
+            ms->rv[r][c] += count_sum(t, s, c);
+    }
+    pthread_mutex_unlock(&ms->mu);
+    for (unsigned w = 0; w < t->nworkers; w++)
+        free(t->counts[w]);
+    free(t->counts);
+    free(t->pk);
+    free(t->pv);
+    names_release(&t->series);
+    free(t);
+}
+
+static inline void
+bump(atomic_uint_fast64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+void
+px_metrics_response(struct px_dconn *d, int status, bool local)
+{
+    struct px_worker *w = d->w;
+    int c = status >= 100 && status < 600 ? status / 100 : 0;
+    if (local)
+        bump(&w->m->local[c]);
+    const void *key = d->route      ? (const void *)d->route
+                      : d->listener ? (const void *)d->listener
+                                    : (const void *)d->iport;
+    const struct px_mtab *t = d->snap ? d->snap->s->mtab : NULL;
+    uint32_t s = t && key ? ptr_find(t, key) : UINT32_MAX;
+    if (s != UINT32_MAX)
+        bump(&t->counts[w->id][s].c[c]);
+    else
+        bump(&w->m->unattr[c]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* State and ports                                                           */
+
+void
+px_mstate_new(struct gw_proxy *p)
+{
+    p->ms = gw_xcalloc(1, sizeof(*p->ms));
+    pthread_mutex_init(&p->ms->mu, NULL);
+}
+
+void
+px_mstate_free(struct gw_proxy *p)
+{
+    struct px_mstate *ms = p->ms;
+    if (!ms)
+        return;
+    GW_ASSERT(!ms->live);
+    names_release(&ms->retired);
+    free(ms->rv);
+    pthread_mutex_destroy(&ms->mu);
+    free(ms);
+    p->ms = NULL;
+}
+
+unsigned
+px_mport_slot(struct gw_proxy *p, const char *address, uint16_t port, bool udp)
+{
+    struct px_mstate *ms = p->ms;
+    pthread_mutex_lock(&ms->mu);
+    unsigned i = 0;
+    while (i < ms->nports && !(ms->ports[i].port == port && ms->ports[i].udp == udp &&
+                               strcmp(ms->ports[i].address, address) == 0))
+        i++;
+    if (i == ms->nports) {
+        if (ms->nports < PX_MAX_MPORTS - 1) {
+            snprintf(ms->ports[i].address, sizeof(ms->ports[i].address), "%s", address);
+            ms->ports[i].port = port;
+            ms->ports[i].udp = udp;
+            ms->nports++;
+        } else {
+            i = PX_MAX_MPORTS - 1; /* "other" */
+        }
+    }
+    pthread_mutex_unlock(&ms->mu);
+    return i;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rendering                                                                 */
+
+static uint64_t
+sum(const struct gw_proxy *p, size_t off)
+{
+    uint64_t s = 0;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        const char *base = (const char *)&p->metrics[i];
+        s += atomic_load_explicit((const atomic_uint_fast64_t *)(const void *)(base + off),
+                                  memory_order_relaxed);
+    }
+    return s;
+}
+
+#define SUM(field) sum(p, offsetof(struct px_metrics, field))
+
+/* A label value, escaped as the text format wants (backslash, quote,
+ * newline). */
+static int
+label(struct gw_buf *out, const char *name, const char *v, size_t n, bool last)
+{
+    int rc = gw_buf_appendf(out, "%s=\"", name);
+    for (size_t i = 0; i < n; i++) {
+        char ch = v[i];
+        if (ch == '\\')
+            rc |= gw_buf_append_cstr(out, "\\\\");
+        else if (ch == '"')
+            rc |= gw_buf_append_cstr(out, "\\\"");
+        else if (ch == '\n')
+            rc |= gw_buf_append_cstr(out, "\\n");
+        else
+            rc |= gw_buf_append(out, &ch, 1);
+    }
+    rc |= gw_buf_append_cstr(out, last ? "\"" : "\",");
+    return rc;
+}
+
+static const char *const cls[NCLASS] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+static int
+request_line(struct gw_buf *out, const char *key, int c, uint64_t v)
+{
+    const char *a = strchr(key, SEP), *b = a ? strchr(a + 1, SEP) : NULL;
+    GW_ASSERT(a && b);
+    int rc = gw_buf_append_cstr(out, "gatehouse_http_requests_total{");
+    rc |= label(out, "gateway", key, (size_t)(a - key), false);
+    rc |= label(out, "listener", a + 1, (size_t)(b - a - 1), false);
+    rc |= label(out, "route", b + 1, strlen(b + 1), false);
+    rc |= gw_buf_appendf(out, "code=\"%s\"} %llu\n", cls[c], (unsigned long long)v);
+    return rc;
+}
+
+static int
+requests_format(const struct gw_proxy *p, struct gw_buf *out)
+{
+    struct px_mstate *ms = p->ms;
+    int rc = gw_buf_append_cstr(
+        out, "# HELP gatehouse_http_requests_total HTTP requests answered, by gateway, listener, "
+             "route (\"Kind ns/name\"; \"\" when no route matched) and status class.\n"
+             "# TYPE gatehouse_http_requests_total counter\n");
+    char unkey[] = {SEP, SEP, 0};
+    for (int c = 0; c < NCLASS; c++) {
+        uint64_t v = SUM(unattr[c]);
+        if (v)
+            rc |= request_line(out, unkey, c, v);
+    }
+    const struct px_mtab *t = ms->newest;
+    for (size_t s = 0; t && s < t->series.n; s++) {
+        const char *k = t->series.keys[s];
+        uint64_t v[NCLASS] = {0};
+        long r = names_find(&ms->retired, k);
+        for (int c = 0; r >= 0 && c < NCLASS; c++)
+            v[c] = ms->rv[r][c];
+        for (const struct px_mtab *l = ms->live; l; l = l->next) {
+            long j = l == t ? (long)s : names_find(&l->series, k);
+            for (int c = 0; j >= 0 && c < NCLASS; c++)
+                v[c] += count_sum(l, (size_t)j, c);
+        }
+        for (int c = 0; c < NCLASS; c++)
+            if (v[c])
+                rc |= request_line(out, k, c, v[c]);
+    }
+    return rc;
+}
+
+static int
+ports_format(const struct gw_proxy *p, struct gw_buf *out)
+{
+    struct px_mstate *ms = p->ms;
+
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+        bool l4;
+    } fam[] = {
+        {"gatehouse_downstream_connections_active", "gauge",
+         "HTTP client connections open, by listening address and port.",
+         offsetof(struct px_metrics, conns_active), false},
+        {"gatehouse_downstream_connections_total", "counter",
+         "HTTP client connections accepted, by listening address and port.",
+         offsetof(struct px_metrics, conns_total), false},
+        {"gatehouse_l4_connections_total", "counter",
+         "TCP and TLS-passthrough connections accepted and handed to the L4 proxy, by "
+         "listening address and port.",
+         offsetof(struct px_metrics, l4_total), true},
+    };
+
+    int rc = 0;
+    for (size_t f = 0; f < GW_ARRAY_LEN(fam); f++) {
+        rc |= gw_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
+                             fam[f].name, fam[f].type);
+        for (unsigned i = 0; i < PX_MAX_MPORTS; i++) {
+            if (i >= ms->nports && !(i == PX_MAX_MPORTS - 1 && ms->nports == PX_MAX_MPORTS - 1))
+                continue;
+            if (i < ms->nports && ms->ports[i].udp)
+                continue;
+            uint64_t v = sum(p, fam[f].off + i * sizeof(atomic_uint_fast64_t));
+            uint64_t seen = sum(p, (fam[f].l4 ? offsetof(struct px_metrics, l4_total)
+                                              : offsetof(struct px_metrics, conns_total)) +
+                                       i * sizeof(atomic_uint_fast64_t));
+            if (!seen)
+                continue; /* an address of the other kind (HTTP or L4) */
+            bool other = i == PX_MAX_MPORTS - 1;
+            const char *addr = other ? "other" : ms->ports[i].address;
+            rc |= gw_buf_append_cstr(out, fam[f].name);
+            rc |= gw_buf_append_cstr(out, "{");
+            rc |= label(out, "address", addr, strlen(addr), false);
+            rc |= gw_buf_appendf(out, "port=\"%u\"} %llu\n", other ? 0u : ms->ports[i].port,
+                                 (unsigned long long)v);
+        }
+    }
+    return rc;
+}
+
+int
+gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
+{
+    struct px_mstate *ms = p->ms;
+    pthread_mutex_lock(&ms->mu);
+    int rc = requests_format(p, out);
+    rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http_local_responses_total Responses made "
+                                  "by the gateway itself (404, redirects, 5xx for failed "
+                                  "upstreams...), by status class.\n"
+                                  "# TYPE gatehouse_http_local_responses_total counter\n");
+    for (int c = 0; c < NCLASS; c++)
+        rc |= gw_buf_appendf(out, "gatehouse_http_local_responses_total{code=\"%s\"} %llu\n",
+                             cls[c], (unsigned long long)SUM(local[c]));
+    rc |= ports_format(p, out);
+    pthread_mutex_unlock(&ms->mu);
+    rc |= gw_buf_appendf(
+        out,
+        "# HELP gatehouse_upstream_connections_total Upstream connections opened.\n"
+        "# TYPE gatehouse_upstream_connections_total counter\n"
+        "gatehouse_upstream_connections_total %llu\n"
+        "# HELP gatehouse_upstream_reused_total Requests sent on a pooled upstream connection.\n"
+        "# TYPE gatehouse_upstream_reused_total counter\n"
+        "gatehouse_upstream_reused_total %llu\n"
+        "# HELP gatehouse_upstream_connect_failures_total Upstream connects that failed.\n"
+        "# TYPE gatehouse_upstream_connect_failures_total counter\n"
+        "gatehouse_upstream_connect_failures_total %llu\n"
+        "# HELP gatehouse_upstream_retries_total Request attempts retried.\n"
+        "# TYPE gatehouse_upstream_retries_total counter\n"
+        "gatehouse_upstream_retries_total %llu\n"
+        "# HELP gatehouse_upstream_ejections_total Endpoints ejected by outlier detection.\n"
+        "# TYPE gatehouse_upstream_ejections_total counter\n"
+        "gatehouse_upstream_ejections_total %llu\n",
+        (unsigned long long)SUM(up_conns_total), (unsigned long long)SUM(up_reuse),
+        (unsigned long long)SUM(up_connect_fail), (unsigned long long)SUM(retries),
+        (unsigned long long)SUM(ejections));
+    rc |=
+        gw_buf_append_cstr(out, "# HELP gatehouse_upstream_request_duration_seconds Time from "
+                                "sending a request upstream to its response head, every attempt.\n"
+                                "# TYPE gatehouse_upstream_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < PX_LAT_BUCKETS; i++) {
+        cum += SUM(lat_bucket[i]);
+        rc |= gw_buf_appendf(out,
+                             "gatehouse_upstream_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                             px_lat_bounds_ms[i] / 1000.0, (unsigned long long)cum);
+    }
+    cum += SUM(lat_bucket[PX_LAT_BUCKETS]);
+    rc |= gw_buf_appendf(out,
+                         "gatehouse_upstream_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                         "gatehouse_upstream_request_duration_seconds_sum %g\n"
+                         "gatehouse_upstream_request_duration_seconds_count %llu\n",
+                         (unsigned long long)cum, (double)SUM(lat_sum_us) / 1e6,
+                         (unsigned long long)cum);
+    return rc ? GW_ELIMIT : 0;
+}
