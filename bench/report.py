@@ -32,6 +32,10 @@ def f_x(a, b):
     return "-" if a is None or not b else f"{a / b:.2f}x"
 
 
+def pct_s(x):
+    return "-" if x is None else f"{x:.0f}%"
+
+
 def passes(rows):
     return " / ".join(f"{r['rps'] / 1000:.1f}" for r in rows if r.get("rps"))
 
@@ -73,11 +77,15 @@ def render(res, outrel):
     w("## Scenarios 1-2: small response (`GET /` -> 200 \"ok\")")
     w("")
     w("\"vs gatehouse\" is this contestant's figure over gatehouse's (req/s and CPU/req); "
-      "\"vs ceiling\" is its req/s over wrk straight to the upstream. bad = non-2xx + socket errors.")
+      "\"vs ceiling\" is its req/s over wrk straight to the upstream. upstream and wrk µs/req: the CPU "
+      "the upstream nginx and the load generator spent per request in the same run (all three share "
+      "the 2 cores); CPUs busy: share of all CPU time busy during the run. "
+      "bad = non-2xx + socket errors.")
     w("")
     w("| workers | conns | contestant | req/s | req/s per pass | p50 ms | p99 ms | CPU µs/req "
-      "| req/s vs gatehouse | CPU/req vs gatehouse | vs ceiling | bad |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| req/s vs gatehouse | CPU/req vs gatehouse | vs ceiling | upstream µs/req | wrk µs/req "
+      "| CPUs busy | bad |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     bar = []
     for wk in s["workers"]:
         for c in s["conns"]:
@@ -88,16 +96,20 @@ def render(res, outrel):
                 rr = rows(case="h1", proxy=px, workers=wk, conns=c)
                 figs[px] = dict(rps=med(rr, "rps"), p50=med(rr, "p50_us"), p99=med(rr, "p99_us"),
                                 cpu=med(rr, "cpu_us_req"), bad=sum(r["bad"] for r in rr),
+                                up=med(rr, "upstream_us_req"), cl=med(rr, "client_us_req"),
+                                busy=med(rr, "busy_pct"),
                                 passes=passes(rr))
             g = figs["gatehouse"]
             for px, f in figs.items():
                 w(f"| {wk} | {c} | {px} | {f_rps(f['rps'])} | {f['passes']} | {f_ms(f['p50'])} | "
                   f"{f_ms(f['p99'])} | {f_us(f['cpu'])} | {f_x(f['rps'], g['rps'])} | "
-                  f"{f_x(f['cpu'], g['cpu'])} | {f_x(f['rps'], d_rps)} | {f['bad']} |")
+                  f"{f_x(f['cpu'], g['cpu'])} | {f_x(f['rps'], d_rps)} | {f_us(f['up'])} | "
+                  f"{f_us(f['cl'])} | {pct_s(f['busy'])} | {f['bad']} |")
             w(f"| - | {c} | direct (ceiling) | {f_rps(d_rps)} | "
               f"{passes(direct)} | "
               f"{f_ms(med(direct, 'p50_us'))} | {f_ms(med(direct, 'p99_us'))} | - | - | - | 1.00x | "
-              f"{sum(r['bad'] for r in direct)} |")
+              f"{f_us(med(direct, 'upstream_us_req'))} | {f_us(med(direct, 'client_us_req'))} | "
+              f"{pct_s(med(direct, 'busy_pct'))} | {sum(r['bad'] for r in direct)} |")
             others = [figs[p] for p in ("nginx", "haproxy") if figs[p]["rps"]]
             if others and g["rps"]:
                 best = max(others, key=lambda f: f["rps"])

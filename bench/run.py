@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -264,6 +265,13 @@ def wrk(url, conns, duration, extra=(), script=None, sargs=(), threads=2, rawpat
     return r
 
 
+def busy_ticks():
+    """(busy, total) ticks over all CPUs from /proc/stat (steal counts as idle)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return sum(v) - v[3] - v[4] - v[7], sum(v)
+
+
 def measure(ctx, tag, url, conns, sid, **kw):
     """One measured wrk run (after a discarded warm-up) with the CPU of
     session sid (None: direct) over the run."""
@@ -275,14 +283,24 @@ def measure(ctx, tag, url, conns, sid, **kw):
     kw["warmup"] = 0
     c0 = session_cpu_s(sid) if sid else 0.0
     u0 = session_cpu_s(ctx.up.pid)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    b0 = busy_ticks()
     t0 = time.monotonic()
     r = wrk(url, conns, ctx.duration, rawpath=os.path.join(ctx.raw, tag + ".txt"), **kw)
     r["wall_s"] = time.monotonic() - t0
+    b1 = busy_ticks()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r["cpu_s"] = session_cpu_s(sid) - c0 if sid else None
     r["upstream_cpu_s"] = session_cpu_s(ctx.up.pid) - u0
-    r["cpu_us_req"] = (r["cpu_s"] * 1e6 / r["requests"]) if sid and r["requests"] else None
+    r["client_cpu_s"] = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    r["busy_pct"] = round(100.0 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1]), 1)
+    n = max(1, r["requests"])
+    r["cpu_us_req"] = (r["cpu_s"] * 1e6 / n) if sid and r["requests"] else None
+    r["upstream_us_req"] = r["upstream_cpu_s"] * 1e6 / n
+    r["client_us_req"] = r["client_cpu_s"] * 1e6 / n
     log(f"  {tag}: {r['rps'] or 0:.0f} req/s p50={r['p50_us']}us p99={r['p99_us']}us "
-        f"bad={r['bad']} cpu/req={r['cpu_us_req'] and round(r['cpu_us_req'], 1)}us")
+        f"bad={r['bad']} cpu/req={r['cpu_us_req'] and round(r['cpu_us_req'], 1)}us "
+        f"upstream={r['upstream_us_req']:.1f}us wrk={r['client_us_req']:.1f}us busy={r['busy_pct']}%")
     return r
 
 
@@ -727,7 +745,6 @@ def main():
     LOGF = open(os.path.join(ctx.out, "run.log"), "a")
     report = a.report or (os.path.join(ctx.out, "report.md") if smoke else os.path.join(BENCH, "RESULTS.md"))
 
-    import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
