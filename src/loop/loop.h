@@ -165,6 +165,9 @@ int gw_sock_accept(int listen_fd, struct sockaddr_storage *peer, socklen_t *peer
  * Go's net package does) into out, NUL-terminated. Returns the length, or
  * GW_EINVAL for an unknown family. 64 bytes are always enough. */
 int gw_sock_addr_format(const struct sockaddr *sa, char *out, size_t cap);
+/* Parses an IPv4 or IPv6 literal (brackets around IPv6 allowed) and port into
+ * *ss / *len. 0, or GW_EINVAL if ip is no address literal. */
+int gw_sock_addr_parse(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
 /* The local port of a bound socket (after binding to port 0), or a negated
  * errno. */
 int gw_sock_local_port(int fd);

@@ -8,8 +8,6 @@
  * failures in a row (connect errors, resets, 5xx) eject an endpoint for
  * eject_ms, doubled on each repeat up to 16x; a success resets the count.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,28 +43,7 @@ px_ep_table_release(struct px_ep_table *t)
 static void
 ep_resolve(struct px_ep *e)
 {
-    memset(&e->sa, 0, sizeof(e->sa));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&e->sa;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)&e->sa;
-    char ip[48];
-    size_t n = strlen(e->ip);
-    if (n >= 2 && e->ip[0] == '[' && e->ip[n - 1] == ']') {
-        memcpy(ip, e->ip + 1, n - 2);
-        ip[n - 2] = 0;
-    } else {
-        memcpy(ip, e->ip, n + 1);
-    }
-    if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(e->port);
-        e->salen = sizeof(*s4);
-        e->sa_ok = true;
-    } else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(e->port);
-        e->salen = sizeof(*s6);
-        e->sa_ok = true;
-    }
+    e->sa_ok = gw_sock_addr_parse(e->ip, e->port, &e->sa, &e->salen) == 0;
 }
 
 static void
