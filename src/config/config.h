@@ -790,6 +790,9 @@ struct gw_store {
     struct gw_meta **slots; /* open addressing, power-of-two size */
     size_t nslots, count;
     struct gw_store_kind kinds[GW_KIND__COUNT];
+    /* EndpointSlices with a service name, sorted by namespace, service
+     * name, then name: gw_store_service_slices is a binary search. */
+    struct gw_store_kind slices;
     const char **files;
     size_t nfiles, files_cap;
 };
@@ -821,8 +824,9 @@ size_t gw_store_count(const struct gw_store *s, enum gw_kind kind);
 size_t gw_store_size(const struct gw_store *s);
 
 /*
- * EndpointSlices of Service ns/service (label kubernetes.io/service-name),
- * in name order: up to cap are written to out; returns how many exist.
+ * EndpointSlices of Service ns/service (label kubernetes.io/service-name,
+ * as service_name held when the slice was added), in name order: up to cap
+ * are written to out; returns how many exist. O(log n + found).
  */
 size_t gw_store_service_slices(const struct gw_store *s, const char *ns, const char *service,
                                const struct gw_endpointslice **out, size_t cap);

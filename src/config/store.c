@@ -23,6 +23,7 @@ gw_store_release(struct gw_store *s)
 {
     for (unsigned k = 0; k < GW_KIND__COUNT; k++)
         free(s->kinds[k].v);
+    free(s->slices.v);
     free(s->slots);
     free(s->files);
     gw_arena_release(&s->arena);
@@ -118,6 +119,44 @@ cmp_meta(const struct gw_meta *a, const struct gw_meta *b)
     return c ? c : strcmp(a->name, b->name);
 }
 
+/* Inserts obj into k, keeping k sorted by cmp. */
+static void
+insert_sorted(struct gw_store_kind *k, struct gw_meta *obj,
+              int (*cmp)(const struct gw_meta *, const struct gw_meta *))
+{
+    k->v = gw_xgrow(k->v, &k->cap, k->n + 1, sizeof(*k->v));
+    size_t lo = 0, hi = k->n;
+    /* Decode adds most objects in order: try the end first. */
+    if (hi > 0 && cmp(k->v[hi - 1], obj) < 0)
+        lo = hi;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp(k->v[mid], obj) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(k->v + lo + 1, k->v + lo, (k->n - lo) * sizeof(*k->v));
+    k->v[lo] = obj;
+    k->n++;
+}
+
+static const char *
+slice_service(const struct gw_meta *m)
+{
+    return ((const struct gw_endpointslice *)(const void *)m)->service_name;
+}
+
+/* The slice index order: namespace, service name, name. */
+static int
+cmp_slice(const struct gw_meta *a, const struct gw_meta *b)
+{
+    int c = strcmp(key_ns(a->kind, a->ns), key_ns(b->kind, b->ns));
+    if (c == 0)
+        c = strcmp(slice_service(a), slice_service(b));
+    return c ? c : strcmp(a->name, b->name);
+}
+
 int
 gw_store_add(struct gw_store *s, struct gw_meta *obj, const struct gw_meta **existing)
 {
@@ -134,19 +173,9 @@ gw_store_add(struct gw_store *s, struct gw_meta *obj, const struct gw_meta **exi
     s->slots[i] = obj;
     s->count++;
 
-    struct gw_store_kind *k = &s->kinds[obj->kind];
-    k->v = gw_xgrow(k->v, &k->cap, k->n + 1, sizeof(*k->v));
-    size_t lo = 0, hi = k->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cmp_meta(k->v[mid], obj) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    memmove(k->v + lo + 1, k->v + lo, (k->n - lo) * sizeof(*k->v));
-    k->v[lo] = obj;
-    k->n++;
+    insert_sorted(&s->kinds[obj->kind], obj, cmp_meta);
+    if (obj->kind == GW_KIND_ENDPOINTSLICE && slice_service(obj))
+        insert_sorted(&s->slices, obj, cmp_slice);
     return 0;
 }
 
@@ -183,24 +212,30 @@ size_t
 gw_store_service_slices(const struct gw_store *s, const char *ns, const char *service,
                         const struct gw_endpointslice **out, size_t cap)
 {
-    size_t n = 0, total = 0;
-    const struct gw_meta *const *v = gw_store_list(s, GW_KIND_ENDPOINTSLICE, &n);
-    /* Sorted by namespace first: find the namespace's run by binary search. */
+    if (!service)
+        return 0;
+    ns = key_ns(GW_KIND_ENDPOINTSLICE, ns);
+    struct gw_meta *const *v = s->slices.v;
+    size_t n = s->slices.n;
+    /* The first slice of ns/service: the run ends at the first mismatch. */
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(v[mid]->ns, ns) < 0)
+        int c = strcmp(key_ns(v[mid]->kind, v[mid]->ns), ns);
+        if (c == 0)
+            c = strcmp(slice_service(v[mid]), service);
+        if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    for (size_t i = lo; i < n && strcmp(v[i]->ns, ns) == 0; i++) {
-        const struct gw_endpointslice *es = (const struct gw_endpointslice *)(const void *)v[i];
-        if (es->service_name && strcmp(es->service_name, service) == 0) {
-            if (total < cap)
-                out[total] = es;
-            total++;
-        }
+    size_t total = 0;
+    for (size_t i = lo; i < n && !strcmp(key_ns(v[i]->kind, v[i]->ns), ns) &&
+                        !strcmp(slice_service(v[i]), service);
+         i++) {
+        if (total < cap)
+            out[total] = (const struct gw_endpointslice *)(const void *)v[i];
+        total++;
     }
     return total;
 }

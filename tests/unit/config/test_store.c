@@ -99,6 +99,42 @@ test_store(void)
     is_int((long long)gw_store_service_slices(&s, "ns1", "web", out, 1), 2,
            "count even when cap is short");
     is_int((long long)gw_store_service_slices(&s, "ns3", "web", out, 4), 0, "no slices");
+    is_int((long long)gw_store_service_slices(&s, "ns1", "api", out, 4), 1, "one slice of ns1/api");
+    is_str(out[0]->meta.name, "api-a", "the api slice");
+    is_int((long long)gw_store_service_slices(&s, "ns1", "we", out, 4), 0, "no prefix match");
+    struct gw_endpointslice *orphan = (struct gw_endpointslice *)(void *)add(
+        &s, GW_KIND_ENDPOINTSLICE, "ns1", "orphan", sizeof(*orphan));
+    is_int(gw_store_add(&s, &orphan->meta, NULL), 0, "a slice without a service name");
+    is_int((long long)gw_store_count(&s, GW_KIND_ENDPOINTSLICE), 6, "listed with the others");
+    is_int((long long)gw_store_service_slices(&s, "ns1", "web", out, 4), 2,
+           "but belongs to no service");
+
+    /* Many services with several slices each, added out of order: every
+     * lookup finds exactly its own, in name order. */
+    for (int i = 0; i < 3000; i++) {
+        int k = (i * 7919) % 3000;
+        char name[32], svc[32];
+        snprintf(name, sizeof(name), "m-%04d-%d", k / 3, k % 3);
+        snprintf(svc, sizeof(svc), "m-%04d", k / 3);
+        struct gw_endpointslice *es = (struct gw_endpointslice *)(void *)add(
+            &s, GW_KIND_ENDPOINTSLICE, "many", name, sizeof(*es));
+        es->service_name = gw_arena_strdup(gw_store_arena(&s), svc);
+        gw_store_add(&s, &es->meta, NULL);
+    }
+    bool each = true;
+    for (int i = 0; i < 1000 && each; i++) {
+        char svc[32], want[32];
+        snprintf(svc, sizeof(svc), "m-%04d", i);
+        const struct gw_endpointslice *got3[3];
+        each = gw_store_service_slices(&s, "many", svc, got3, 3) == 3;
+        for (int j = 0; j < 3 && each; j++) {
+            snprintf(want, sizeof(want), "m-%04d-%d", i, j);
+            each = strcmp(got3[j]->meta.name, want) == 0 && strcmp(got3[j]->meta.ns, "many") == 0;
+        }
+    }
+    ok(each, "1000 services x 3 slices: each finds its own three, in name order");
+    is_int((long long)gw_store_service_slices(&s, "many", "web", out, 4), 0,
+           "namespace is part of the key");
 
     struct gw_namespace *nsobj =
         (struct gw_namespace *)(void *)add(&s, GW_KIND_NAMESPACE, NULL, "ns1", sizeof(*nsobj));
