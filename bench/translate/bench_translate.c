@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Translate benchmark: generates a store with one Gateway (four HTTP
- * listeners, routes from All namespaces), 500 namespaces each with a
- * Service, an EndpointSlice of three endpoints and 10 HTTPRoutes (two
- * hostnames, three rules with prefix/exact/header matches and weighted
- * backends): 5,000 routes. Decodes it once, then times translate (store ->
- * statuses + IR) over several runs and reports the fastest and the median,
- * the arena bytes of the statuses and of the IR, and the peak RSS.
+ * Translate benchmark. Two shapes of generated store:
+ *
+ *   multi (default): one Gateway (four HTTP listeners, routes from All
+ *     namespaces), 500 namespaces each with a Service, an EndpointSlice of
+ *     three endpoints and 10 HTTPRoutes (two hostnames, three rules with
+ *     prefix/exact/header matches and weighted backends): 5,000 routes.
+ *   one: benchmark scenario 5 (bench/run.py gw_big_config): one Gateway
+ *     with one HTTP listener (routes from the Same namespace), SERVICES
+ *     Services with an EndpointSlice of one endpoint and ROUTES one-rule
+ *     HTTPRoutes (PathPrefix /rNNNNN/), all in one namespace.
+ *
+ * Decodes the store once, then times translate (store -> statuses + IR) and
+ * the router compile of the IR (what gw_proxy_publish does) separately over
+ * several runs and reports the fastest and the median of each, the arena
+ * bytes of the statuses and of the IR, and the peak RSS.
  *
  *   bench_translate [NAMESPACES [ROUTES_PER_NAMESPACE [RUNS]]]
+ *   bench_translate one [ROUTES [SERVICES [RUNS]]]
  */
 #include <sys/resource.h>
 
@@ -19,6 +28,7 @@
 
 #include "base/base.h"
 #include "load/load.h"
+#include "route/route.h"
 #include "status/status.h"
 
 #include "base/banned.h"
@@ -28,6 +38,16 @@ now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* CPU time of this (single-threaded) process: less disturbed than the
+ * wall clock when other processes share the cores. */
+static double
+cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
@@ -106,16 +126,58 @@ generate(struct gw_buf *b, unsigned long nns, unsigned long per_ns)
     }
 }
 
+/* The scenario-5 shape, as bench/run.py gw_big_config writes it. */
+static void
+generate_one(struct gw_buf *b, unsigned long nroutes, unsigned long nsvc)
+{
+    gw_buf_appendf(b, "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\n"
+                      "metadata: {name: gatehouse}\n"
+                      "spec: {controllerName: " GW_CONTROLLER_NAME "}\n---\n"
+                      "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+                      "metadata: {name: bench, namespace: bench}\n"
+                      "spec:\n  gatewayClassName: gatehouse\n"
+                      "  addresses: [{type: IPAddress, value: 127.0.0.1}]\n  listeners:\n"
+                      "  - {name: http, protocol: HTTP, port: 18080,"
+                      " allowedRoutes: {namespaces: {from: Same}}}\n");
+    for (unsigned long i = 0; i < nsvc; i++)
+        gw_buf_appendf(b,
+                       "---\napiVersion: v1\nkind: Service\n"
+                       "metadata: {name: svc%04lu, namespace: bench}\n"
+                       "spec:\n  ports: [{name: http, port: 18090, targetPort: 18090}]\n"
+                       "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+                       "metadata: {name: svc%04lu-1, namespace: bench,"
+                       " labels: {kubernetes.io/service-name: svc%04lu}}\n"
+                       "addressType: IPv4\nports: [{name: http, port: 18090, protocol: TCP}]\n"
+                       "endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n",
+                       i, i, i);
+    for (unsigned long k = 0; k < nroutes; k++)
+        gw_buf_appendf(b,
+                       "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+                       "metadata: {name: r%05lu, namespace: bench}\n"
+                       "spec:\n  parentRefs: [{name: bench}]\n  rules:\n"
+                       "  - matches: [{path: {type: PathPrefix, value: \"/r%05lu/\"}}]\n"
+                       "    backendRefs: [{name: svc%04lu, port: 18090}]\n",
+                       k, k, k % nsvc);
+}
+
 int
 main(int argc, char **argv)
 {
-    unsigned long nns = parse_arg(argc > 1 ? argv[1] : NULL, 500);
-    unsigned long per_ns = parse_arg(argc > 2 ? argv[2] : NULL, 10);
+    bool one = argc > 1 && !strcmp(argv[1], "one");
+    if (one) {
+        argc--;
+        argv++;
+    }
+    unsigned long nns = parse_arg(argc > 1 ? argv[1] : NULL, one ? 5000 : 500);
+    unsigned long per_ns = parse_arg(argc > 2 ? argv[2] : NULL, one ? 1000 : 10);
     unsigned long runs = parse_arg(argc > 3 ? argv[3] : NULL, 7);
 
     struct gw_buf text;
     gw_buf_init(&text, (size_t)1 << 31);
-    generate(&text, nns, per_ns);
+    if (one)
+        generate_one(&text, nns, per_ns);
+    else
+        generate(&text, nns, per_ns);
 
     struct gw_docs docs;
     struct gw_diags diags;
@@ -138,31 +200,58 @@ main(int argc, char **argv)
     long rss_store = rss_kb();
 
     double *ms = gw_xcalloc(runs, sizeof(*ms));
-    size_t status_bytes = 0, ir_bytes = 0, items = 0, not_ready = 0;
+    double *cms = gw_xcalloc(runs, sizeof(*cms));
+    double *tcpu = gw_xcalloc(runs, sizeof(*tcpu));
+    double *ccpu = gw_xcalloc(runs, sizeof(*ccpu));
+    size_t status_bytes = 0, ir_bytes = 0, items = 0, not_ready = 0, router_bytes = 0;
     for (unsigned long i = 0; i < runs; i++) {
         struct gw_status *st = NULL;
         struct gw_ir *ir = NULL;
-        double t = now_ms();
+        struct gw_router *router = NULL;
+        double t = now_ms(), c = cpu_ms();
         if (gw_status_translate(&store, NULL, &st, &ir) < 0)
             return 1;
         ms[i] = now_ms() - t;
+        tcpu[i] = cpu_ms() - c;
+        t = now_ms();
+        c = cpu_ms();
+        if (gw_router_build(ir, NULL, &router) < 0)
+            return 1;
+        cms[i] = now_ms() - t;
+        ccpu[i] = cpu_ms() - c;
         status_bytes = gw_arena_total(&st->arena);
         ir_bytes = gw_arena_total(&ir->arena);
+        router_bytes = gw_router_memory(router);
         items = st->n;
         not_ready = st->routes_not_ready;
+        gw_router_free(router);
         gw_status_free(st);
         gw_ir_unref(ir);
     }
     qsort(ms, runs, sizeof(*ms), cmp_double);
-    printf("routes: %lu (%lu namespaces x %lu), objects: %zu, statuses: %zu, not ready: %zu\n",
-           nns * per_ns, nns, per_ns, gw_store_size(&store), items, not_ready);
+    qsort(cms, runs, sizeof(*cms), cmp_double);
+    qsort(tcpu, runs, sizeof(*tcpu), cmp_double);
+    qsort(ccpu, runs, sizeof(*ccpu), cmp_double);
+    if (one)
+        printf("routes: %lu in one namespace, services: %lu, objects: %zu, statuses: %zu, "
+               "not ready: %zu\n",
+               nns, per_ns, gw_store_size(&store), items, not_ready);
+    else
+        printf("routes: %lu (%lu namespaces x %lu), objects: %zu, statuses: %zu, not ready: %zu\n",
+               nns * per_ns, nns, per_ns, gw_store_size(&store), items, not_ready);
     printf("load+decode: %.1f ms (not part of translate)\n", t_load);
-    printf("translate: min %.1f ms, median %.1f ms over %lu runs\n", ms[0], ms[runs / 2], runs);
+    printf("translate: min %.2f ms, median %.2f ms (CPU median %.2f ms) over %lu runs\n", ms[0],
+           ms[runs / 2], tcpu[runs / 2], runs);
+    printf("router compile: min %.2f ms, median %.2f ms (CPU median %.2f ms), %.1f MB\n", cms[0],
+           cms[runs / 2], ccpu[runs / 2], (double)router_bytes / 1e6);
     printf("arenas: statuses %.1f MB, IR %.1f MB\n", (double)status_bytes / 1e6,
            (double)ir_bytes / 1e6);
     printf("peak RSS: %.1f MB (%.1f MB after loading the store)\n", (double)rss_kb() / 1024,
            (double)rss_store / 1024);
     free(ms);
+    free(cms);
+    free(tcpu);
+    free(ccpu);
     gw_store_release(&store);
     gw_diags_release(&diags);
     return 0;

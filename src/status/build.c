@@ -213,20 +213,22 @@ kvs(struct tr *t, const struct gw_value_match *v, size_t n)
 
 struct ent {
     const char *host;
+    uint32_t host_id; /* rank of host among the listener's (cmp_host) */
     const struct rt *rt;
     /* Match class, lower first. HTTP: Exact 0, RegularExpression 1 (before
      * prefixes, which would shadow it; the spec leaves regex order to the
      * implementation), PathPrefix 2. gRPC: service and method 0, service 1,
      * method 2, regex 3, everything 4. */
     int prec;
+    size_t plen; /* path length, longer first; 0 for Exact (the same prec
+                    is always all Exact or all not) */
     struct gw_ir_route r;
 };
 
 static void
-route_common(struct tr *t, struct gw_ir_route *r, const struct rt *rt, size_t rule)
+route_common(struct gw_ir_route *r, const struct rt *rt, size_t rule)
 {
-    r->route =
-        gw_arena_sprintf(&t->ir->arena, "%s %s/%s", gw_kind_name(rt->kind), rt->m->ns, rt->m->name);
+    r->route = rt->label;
     r->rule_index = (unsigned)rule;
     r->backends = rt->rule_backends[rule];
     r->nbackends = rt->rule_nbackends[rule];
@@ -248,7 +250,7 @@ compile_entries(struct tr *t, const struct rt *rt, const char *host, struct ent 
                 backend_filters(t, &rt->rule_backends[i][k], &rule->backend_refs.v[k]);
             struct gw_ir_route proto;
             memset(&proto, 0, sizeof(proto));
-            route_common(t, &proto, rt, i);
+            route_common(&proto, rt, i);
             proto.rule_name = DUP(rule->name);
             filters(t, &proto, rt->m, rule->filters.v, rule->filters.n, false);
             if (rule->timeouts) {
@@ -294,7 +296,7 @@ compile_entries(struct tr *t, const struct rt *rt, const char *host, struct ent 
             backend_filters(t, &rt->rule_backends[i][k], &rule->backend_refs.v[k]);
         struct gw_ir_route proto;
         memset(&proto, 0, sizeof(proto));
-        route_common(t, &proto, rt, i);
+        route_common(&proto, rt, i);
         proto.grpc = true;
         proto.rule_name = DUP(rule->name);
         proto.method = "POST";
@@ -343,12 +345,16 @@ compile_entries(struct tr *t, const struct rt *rt, const char *host, struct ent 
 /* Appends the entries of rt for host: compiled once per route (the IR
  * shares their strings and arrays between vhosts). */
 static void
-route_entries(struct tr *t, struct rt *rt, const char *host, struct ent **v, size_t *n, size_t *cap)
+route_entries(struct tr *t, struct rt *rt, const char *host, uint32_t host_id, struct ent **v,
+              size_t *n, size_t *cap)
 {
     if (!rt->compiled) {
         struct ent *tv = NULL;
         size_t tn = 0, tc = 0;
+        rt->label = TR_CAT(&t->ir->arena, gw_kind_name(rt->kind), " ", rt->m->ns, "/", rt->m->name);
         compile_entries(t, rt, NULL, &tv, &tn, &tc);
+        for (size_t i = 0; i < tn; i++)
+            tv[i].plen = tv[i].r.path_type == GW_IR_PATH_EXACT ? 0 : strlen(tv[i].r.path);
         rt->tmpl = tn ? gw_arena_memdup(&t->tmp, tv, tn * sizeof(*tv)) : NULL;
         rt->ntmpl = tn;
         rt->compiled = true;
@@ -360,34 +366,31 @@ route_entries(struct tr *t, struct rt *rt, const char *host, struct ent **v, siz
         struct ent *e = &(*v)[(*n)++];
         *e = tmpl[i];
         e->host = host;
+        e->host_id = host_id;
     }
 }
 
 /* Gateway API precedence: exact path, longest prefix, method, most header
- * matches, most query matches, oldest route, namespace/name, rule order. */
+ * matches, most query matches, oldest route, namespace/name, rule order;
+ * host, path length and route age precomputed (host_id, plen, order). */
 static int
 cmp_ent(const void *pa, const void *pb)
 {
     const struct ent *a = pa, *b = pb;
-    int c = cmp_host(a->host, b->host);
-    if (c)
-        return c;
+    if (a->host_id != b->host_id)
+        return a->host_id < b->host_id ? -1 : 1;
     if (a->prec != b->prec)
         return a->prec - b->prec;
-    size_t la = strlen(a->r.path), lb = strlen(b->r.path);
-    if (a->r.path_type != GW_IR_PATH_EXACT && la != lb)
-        return la > lb ? -1 : 1;
+    if (a->plen != b->plen)
+        return a->plen > b->plen ? -1 : 1;
     if (!a->r.method != !b->r.method)
         return a->r.method ? -1 : 1;
     if (a->r.nheaders != b->r.nheaders)
         return a->r.nheaders > b->r.nheaders ? -1 : 1;
     if (a->r.nquery != b->r.nquery)
         return a->r.nquery > b->r.nquery ? -1 : 1;
-    c = cmp_age(a->rt->m, b->rt->m);
-    if (c)
-        return c;
-    if (a->rt->kind != b->rt->kind)
-        return a->rt->kind < b->rt->kind ? -1 : 1;
+    if (a->rt->order != b->rt->order)
+        return a->rt->order < b->rt->order ? -1 : 1;
     if (a->r.rule_index != b->r.rule_index)
         return a->r.rule_index < b->r.rule_index ? -1 : 1;
     if (a->r.match_index != b->r.match_index)
@@ -395,28 +398,88 @@ cmp_ent(const void *pa, const void *pb)
     return 0;
 }
 
-static void
-http_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li)
+/* A hostname of the listener with cmp_host's inputs precomputed. */
+struct hkey {
+    const char *host;
+    int rank;
+    size_t len;
+    uint32_t pos; /* index of its (attachment, hostname) pair */
+};
+
+static int
+cmp_hkey(const void *pa, const void *pb)
 {
-    struct ent *v = NULL;
-    size_t n = 0, cap = 0;
+    const struct hkey *a = pa, *b = pb;
+    if (a->rank != b->rank)
+        return a->rank - b->rank;
+    if (a->rank == 2 || a->host == b->host)
+        return 0;
+    if (a->rank == 1 && a->len != b->len)
+        return a->len > b->len ? -1 : 1; /* longer wildcard suffix first */
+    return strcasecmp(a->host, b->host);
+}
+
+/* ids[pos] = rank of the host of the pos-th (attachment, hostname) pair
+ * of li's HTTP and gRPC routes in cmp_host order, equal hosts sharing one;
+ * returns the number of pairs. */
+static size_t
+host_ids(const struct lis *li, uint32_t **ids)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < li->natts; i++)
+        if (li->atts[i].rt->kind == GW_KIND_HTTPROUTE || li->atts[i].rt->kind == GW_KIND_GRPCROUTE)
+            n += li->atts[i].nhosts;
+    struct hkey *k = gw_xmalloc((n + 1) * sizeof(*k));
+    *ids = gw_xmalloc((n + 1) * sizeof(**ids));
+    n = 0;
     for (size_t i = 0; i < li->natts; i++) {
         const struct att *at = &li->atts[i];
         if (at->rt->kind != GW_KIND_HTTPROUTE && at->rt->kind != GW_KIND_GRPCROUTE)
             continue;
-        for (size_t h = 0; h < at->nhosts; h++)
-            route_entries(t, at->rt, at->hosts[h], &v, &n, &cap);
+        for (size_t h = 0; h < at->nhosts; h++) {
+            const char *host = at->hosts[h];
+            int rank = host_rank(host);
+            k[n] = (struct hkey){host, rank, rank == 2 ? 0 : strlen(host), (uint32_t)n};
+            n++;
+        }
     }
+    if (n > 1)
+        qsort(k, n, sizeof(*k), cmp_hkey);
+    uint32_t id = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && cmp_hkey(&k[i - 1], &k[i]))
+            id++;
+        (*ids)[k[i].pos] = id;
+    }
+    free(k);
+    return n;
+}
+
+static void
+http_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li)
+{
+    struct ent *v = NULL;
+    size_t n = 0, cap = 0, pos = 0;
+    uint32_t *ids;
+    host_ids(li, &ids);
+    for (size_t i = 0; i < li->natts; i++) {
+        const struct att *at = &li->atts[i];
+        if (at->rt->kind != GW_KIND_HTTPROUTE && at->rt->kind != GW_KIND_GRPCROUTE)
+            continue;
+        for (size_t h = 0; h < at->nhosts; h++, pos++)
+            route_entries(t, at->rt, at->hosts[h], ids[pos], &v, &n, &cap);
+    }
+    free(ids);
     if (n > 1)
         qsort(v, n, sizeof(*v), cmp_ent);
     size_t nv = 0;
     for (size_t i = 0; i < n; i++)
-        if (!i || cmp_host(v[i - 1].host, v[i].host))
+        if (!i || v[i - 1].host_id != v[i].host_id)
             nv++;
     out->vhosts = gw_arena_alloc(&t->ir->arena, (nv + 1) * sizeof(*out->vhosts));
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j < n && !cmp_host(v[i].host, v[j].host))
+        while (j < n && v[i].host_id == v[j].host_id)
             j++;
         struct gw_ir_vhost *vh = &out->vhosts[out->nvhosts++];
         vh->hostname = DUP(v[i].host ? v[i].host : "*");
@@ -466,8 +529,7 @@ l4_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li)
     for (size_t i = 0; i < n; i++) {
         struct gw_ir_l4 *l = &out->l4[out->nl4++];
         const struct rt *rt = v[i].rt;
-        l->route = gw_arena_sprintf(&t->ir->arena, "%s %s/%s", gw_kind_name(rt->kind), rt->m->ns,
-                                    rt->m->name);
+        l->route = TR_CAT(&t->ir->arena, gw_kind_name(rt->kind), " ", rt->m->ns, "/", rt->m->name);
         l->hostname = DUP(v[i].host);
         /* The rules' backends, merged: L4 routes have one rule in practice. */
         const struct gw_l4route *r = (const void *)rt->m;
@@ -559,10 +621,40 @@ gateways(struct tr *t)
     }
 }
 
+static int
+cmp_rt(const void *pa, const void *pb)
+{
+    const struct rt *a = *(const struct rt *const *)pa, *b = *(const struct rt *const *)pb;
+    int c = cmp_age(a->m, b->m);
+    if (c)
+        return c;
+    return a->kind < b->kind ? -1 : a->kind > b->kind;
+}
+
+/* rt->order: the routes ranked by age, then kind (what precedence compares
+ * after the matches), so that sorting entries compares two integers. Routes
+ * come in store order, which is already this one when creation times are
+ * equal and one kind is in use: check before sorting. */
+static void
+route_order(struct tr *t)
+{
+    struct rt **v = t->rts;
+    bool sorted = true;
+    for (size_t i = 1; i < t->nrts && sorted; i++)
+        sorted = cmp_rt(&v[i - 1], &v[i]) < 0;
+    if (!sorted) {
+        v = gw_arena_memdup(&t->tmp, t->rts, t->nrts * sizeof(*v));
+        qsort(v, t->nrts, sizeof(*v), cmp_rt);
+    }
+    for (size_t i = 0; i < t->nrts; i++)
+        v[i]->order = (uint32_t)i;
+}
+
 void
 tr_build_ir(struct tr *t)
 {
     gateways(t);
+    route_order(t);
     struct pacc *ports = NULL;
     size_t np = 0, pcap = 0;
     for (size_t gi = 0; gi < t->ngws; gi++) {

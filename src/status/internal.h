@@ -83,6 +83,8 @@ struct rt {
     void *tmpl;
     size_t ntmpl;
     bool compiled;
+    const char *label; /* "Kind ns/name" in the IR arena, made with tmpl */
+    uint32_t order;    /* rank among all routes by age, then kind (build.c) */
     /* Gateways it attached to, for BackendTLSPolicy ancestors. */
     struct gws **gws;
     size_t ngws;
@@ -118,6 +120,9 @@ struct tr {
     size_t nrts, rts_cap;
     struct pol *pols;
     size_t npols;
+    /* refs.c: resolved backends by Service port (heap, open addressing). */
+    struct bcache *bcache;
+    size_t nbcache, bcache_cap;
 };
 
 /* output.c: status items and conditions */
@@ -127,6 +132,19 @@ void tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, con
              const char *msg, int64_t generation);
 void tr_sort_items(struct gw_status *st);
 char *tr_printf(struct tr *t, const char *fmt, ...) GW_PRINTF(2, 3);
+/* The concatenation of parts[0..n) (n <= TR_CAT_MAX; NULL reads "(null)",
+ * as "%s" prints it) in a: a sprintf of "%s" only, without the format
+ * parsing, for the strings made once per route or backend. TR_CAT(a, ...)
+ * takes the parts as arguments. */
+#define TR_CAT_MAX 8
+char *tr_cat(struct gw_arena *a, size_t n, const char *const *parts);
+#define TR_CAT(a, ...)                                              \
+    tr_cat((a), GW_ARRAY_LEN(((const char *const[]){__VA_ARGS__})), \
+           (const char *const[]){__VA_ARGS__})
+/* v in decimal, as "%lld" prints it, written to the end of buf; returns
+ * where it starts. */
+#define TR_I64_LEN 24
+const char *tr_i64(char buf[TR_I64_LEN], int64_t v);
 
 /* gateway.c */
 void tr_classes(struct tr *t);

@@ -4,6 +4,8 @@
  * that crosses a namespace, and backendRef resolution: Service, port,
  * ready EndpointSlice endpoints, appProtocol, BackendTLSPolicy.
  */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -115,6 +117,65 @@ endpoints(struct tr *t, const struct gw_service *svc, const struct gw_service_po
     }
 }
 
+/* "ns/name:port" ("ns/name" without a port): how the IR names a backend. */
+static const char *
+backend_name(struct tr *t, const char *ns, const struct gw_backend_ref *ref)
+{
+    char port[TR_I64_LEN];
+    if (ref->port >= 0)
+        return TR_CAT(&t->ir->arena, ns, "/", ref->name, ":", tr_i64(port, ref->port));
+    return TR_CAT(&t->ir->arena, ns, "/", ref->name);
+}
+
+/* The resolved backend of Service port sp (weight aside), made once per
+ * translate: routes sharing a Service share its name, TLS settings and
+ * endpoints in the IR. The table is keyed by (sp, grpc); sp is unique to
+ * its Service, and everything resolved depends on nothing else. */
+struct bcache {
+    const struct gw_service_port *sp;
+    bool grpc;
+    struct gw_ir_backend be;
+};
+
+static uint64_t
+bcache_hash(const struct gw_service_port *sp, bool grpc)
+{
+    return (((uint64_t)(uintptr_t)sp >> 3) ^ grpc) * 0x9E3779B97F4A7C15ull;
+}
+
+static struct gw_ir_backend *
+bcache_slot(struct tr *t, const struct gw_service_port *sp, bool grpc, bool *found)
+{
+    if ((t->nbcache + 1) * 2 > t->bcache_cap) {
+        size_t cap = t->bcache_cap ? t->bcache_cap * 2 : 256;
+        struct bcache *v = gw_xcalloc(cap, sizeof(*v));
+        for (size_t i = 0; i < t->bcache_cap; i++) {
+            const struct bcache *o = &t->bcache[i];
+            if (!o->sp)
+                continue;
+            size_t k = bcache_hash(o->sp, o->grpc) & (cap - 1);
+            while (v[k].sp)
+                k = (k + 1) & (cap - 1);
+            v[k] = *o;
+        }
+        free(t->bcache);
+        t->bcache = v;
+        t->bcache_cap = cap;
+    }
+    size_t mask = t->bcache_cap - 1;
+    size_t k = bcache_hash(sp, grpc) & mask;
+    while (t->bcache[k].sp && (t->bcache[k].sp != sp || t->bcache[k].grpc != grpc))
+        k = (k + 1) & mask;
+    struct bcache *e = &t->bcache[k];
+    *found = e->sp != NULL;
+    if (!*found) {
+        e->sp = sp;
+        e->grpc = grpc;
+        t->nbcache++;
+    }
+    return &e->be;
+}
+
 const char *
 tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_ref *ref, bool grpc,
            struct gw_ir_backend *out, const char **msg)
@@ -126,25 +187,23 @@ tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_re
     out->invalid = true;
     const char *group = ref->group ? ref->group : "";
     const char *kind = ref->kind ? ref->kind : "Service";
-    if (ref->port >= 0)
-        out->name =
-            gw_arena_sprintf(&t->ir->arena, "%s/%s:%lld", ns, ref->name, (long long)ref->port);
-    else
-        out->name = gw_arena_sprintf(&t->ir->arena, "%s/%s", ns, ref->name);
 
     if (*group || strcmp(kind, "Service")) {
+        out->name = backend_name(t, ns, ref);
         *msg = tr_printf(t, "backendRef %s/%s: unsupported kind %s%s%s", ns, ref->name, kind,
                          *group ? "." : "", group);
         return "InvalidKind";
     }
     if (strcmp(ns, route->ns) && !tr_grant_allows(t, GW_GROUP_GATEWAY, gw_kind_name(route->kind),
                                                   route->ns, "", "Service", ns, ref->name)) {
+        out->name = backend_name(t, ns, ref);
         *msg = tr_printf(t, "backendRef %s/%s: no ReferenceGrant in namespace %s allows it", ns,
                          ref->name, ns);
         return "RefNotPermitted";
     }
     const struct gw_service *svc = gw_store_service(t->store, ns, ref->name);
     if (!svc) {
+        out->name = backend_name(t, ns, ref);
         *msg = tr_printf(t, "backendRef %s/%s: Service not found", ns, ref->name);
         return "BackendNotFound";
     }
@@ -153,22 +212,32 @@ tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_re
         if (svc->spec.ports.v[i].port == ref->port)
             sp = &svc->spec.ports.v[i];
     if (!sp) {
+        out->name = backend_name(t, ns, ref);
         *msg = tr_printf(t, "backendRef %s/%s: Service has no port %lld", ns, ref->name,
                          (long long)ref->port);
         return "BackendNotFound";
     }
-    out->invalid = false;
-    out->app = app_proto(sp->app_protocol, grpc);
-    const struct pol *p = tr_policy_for(t, ns, ref->name, sp->name);
-    if (p) {
-        if (p->valid) {
-            out->tls = p->tls;
-            out->app = GW_IR_APP_TLS;
-        } else {
-            /* An invalid policy must not fall back to plain text: 500. */
-            out->invalid = true;
+    bool found;
+    struct gw_ir_backend *be = bcache_slot(t, sp, grpc, &found);
+    if (!found) {
+        /* ns and ref->name are the Service's, ref->port is sp's: the name
+         * is the same for every ref that gets here with sp. */
+        be->name = backend_name(t, ns, ref);
+        be->app = app_proto(sp->app_protocol, grpc);
+        const struct pol *p = tr_policy_for(t, ns, ref->name, sp->name);
+        if (p) {
+            if (p->valid) {
+                be->tls = p->tls;
+                be->app = GW_IR_APP_TLS;
+            } else {
+                /* An invalid policy must not fall back to plain text: 500. */
+                be->invalid = true;
+            }
         }
+        endpoints(t, svc, sp, be);
     }
-    endpoints(t, svc, sp, out);
+    uint32_t weight = out->weight;
+    *out = *be;
+    out->weight = weight;
     return NULL;
 }

@@ -43,6 +43,7 @@ gw_status_translate(const struct gw_store *store, const struct gw_status_opts *o
     tr_sort_items(t.st);
 
     free(t.rts);
+    free(t.bcache);
     gw_arena_release(&t.tmp);
     *out_status = t.st;
     if (out_ir)
