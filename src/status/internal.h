@@ -98,6 +98,8 @@ struct pol {
     struct gw_ir_backend_tls *tls;
 };
 
+#define TR_COND_MEMO_BITS 6
+
 struct tr {
     const struct gw_store *store;
     const char *controller;
@@ -120,6 +122,14 @@ struct tr {
     size_t nrts, rts_cap;
     struct pol *pols;
     size_t npols;
+
+    /* output.c: recent conditions, to share their members (tr_cond). */
+    struct tr_cond_memo {
+        const char *type, *reason, *msg;
+        int64_t generation;
+        bool status;
+        const struct gw_sv *c;
+    } conds[1 << TR_COND_MEMO_BITS];
     /* refs.c: resolved backends by Service port (heap, open addressing). */
     struct bcache *bcache;
     size_t nbcache, bcache_cap;
@@ -127,7 +137,8 @@ struct tr {
 
 /* output.c: status items and conditions */
 struct gw_status_item *tr_item(struct tr *t, const struct gw_meta *m);
-/* Appends a condition to arr. */
+/* Appends a condition to arr. Its members may be shared with an equal
+ * condition's (the tree is read-only once made). */
 void tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const char *reason,
              const char *msg, int64_t generation);
 void tr_sort_items(struct gw_status *st);

@@ -4,6 +4,7 @@
  * conditions in metav1.Condition shape, lookups, and the List writer that
  * `gatehouse check -o json|yaml` prints.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,18 +78,34 @@ tr_i64(char buf[TR_I64_LEN], int64_t v)
     return p;
 }
 
+/* Most conditions repeat (every accepted route has the same two): a
+ * condition whose strings are the same pointers and whose generation is the
+ * same as a recent one shares its members; only the object node is new.
+ * Status trees are never changed once made, so sharing is safe. */
 void
 tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const char *reason,
         const char *msg, int64_t generation)
 {
     struct gw_arena *a = &t->st->arena;
     struct gw_sv *c = gw_sv_add_obj(a, arr, NULL);
+    uint64_t h = (uint64_t)(uintptr_t)type * 31 + (uint64_t)(uintptr_t)reason;
+    h = (h * 31 + (uint64_t)(uintptr_t)msg) * 31 + (uint64_t)generation * 2 + status;
+    h *= 0x9E3779B97F4A7C15ull;
+    struct tr_cond_memo *m = &t->conds[h >> (64 - TR_COND_MEMO_BITS)];
+    if (m->c && m->type == type && m->status == status && m->reason == reason && m->msg == msg &&
+        m->generation == generation) {
+        c->child = m->c->child;
+        c->last = m->c->last;
+        c->n = m->c->n;
+        return;
+    }
     gw_sv_add_str(a, c, "type", type);
     gw_sv_add_str(a, c, "status", status ? "True" : "False");
     gw_sv_add_int(a, c, "observedGeneration", generation);
     gw_sv_add_str(a, c, "lastTransitionTime", t->ltt);
     gw_sv_add_str(a, c, "reason", reason);
     gw_sv_add_str(a, c, "message", msg ? msg : "");
+    *m = (struct tr_cond_memo){type, reason, msg, generation, status, c};
 }
 
 static int
@@ -101,11 +118,37 @@ cmp_item(const void *a, const void *b)
     return c ? c : strcmp(x->name, y->name);
 }
 
+/* Items come in runs of one kind, most of them in store order already
+ * (routes, classes, policies): a stable split by kind, then a check of each
+ * kind's order, sorting only where it does not hold, costs O(n) compares
+ * where sorting everything cost O(n log n). */
 void
 tr_sort_items(struct gw_status *st)
 {
-    if (st->n)
-        qsort(st->items, st->n, sizeof(*st->items), cmp_item);
+    size_t start[GW_KIND__COUNT + 1] = {0};
+    if (st->n < 2)
+        return;
+    for (size_t i = 0; i < st->n; i++)
+        start[st->items[i].kind + 1]++;
+    for (int k = 0; k < GW_KIND__COUNT; k++)
+        start[k + 1] += start[k];
+    struct gw_status_item *v = gw_xmalloc(st->n * sizeof(*v));
+    size_t at[GW_KIND__COUNT];
+    memcpy(at, start, sizeof(at));
+    for (size_t i = 0; i < st->n; i++)
+        v[at[st->items[i].kind]++] = st->items[i];
+    for (int k = 0; k < GW_KIND__COUNT; k++) {
+        struct gw_status_item *run = v + start[k];
+        size_t n = start[k + 1] - start[k];
+        for (size_t i = 1; i < n; i++)
+            if (cmp_item(&run[i - 1], &run[i]) > 0) {
+                qsort(run, n, sizeof(*run), cmp_item);
+                break;
+            }
+    }
+    free(st->items);
+    st->items = v;
+    st->cap = st->n;
 }
 
 const struct gw_status_item *

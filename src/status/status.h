@@ -88,7 +88,9 @@ struct gw_status_item {
     const char *ns; /* NULL for GatewayClass */
     const char *name;
     int64_t generation;
-    struct gw_sv *status; /* the object's whole `status` */
+    /* The object's whole `status`. Read-only: equal subtrees (conditions)
+     * may be shared between items. */
+    struct gw_sv *status;
     /* Routes: some parent entry of ours is not Accepted=True and
      * ResolvedRefs=True. Others: the object is not accepted. */
     bool not_ready;
