@@ -1010,16 +1010,17 @@ add_namespace_label(struct dctx *c, struct gw_meta *m)
 }
 
 int
-gw_decode_doc(const struct gw_doc *doc, struct gw_store *store, struct gw_diags *diags)
+gw_decode_object(const struct gw_doc *doc, struct gw_arena *a, const char *file,
+                 struct gw_meta **out, struct gw_diags *diags)
 {
+    *out = NULL;
     const struct gw_node *root = doc->root;
     if (!root || root->type == GW_NODE_NULL)
         return 0;
     struct dctx c = {
-        .store = store,
-        .a = gw_store_arena(store),
+        .a = a,
         .diags = diags,
-        .file = gw_store_intern(store, root->pos.file ? root->pos.file : doc->file),
+        .file = file,
         .root_pos = root->pos,
     };
     gw_buf_init(&c.path, PATH_MAX_LEN);
@@ -1079,17 +1080,40 @@ gw_decode_doc(const struct gw_doc *doc, struct gw_store *store, struct gw_diags 
     if (kd->model == GW_KIND_ENDPOINTSLICE)
         ((struct gw_endpointslice *)(void *)m)->service_name =
             gw_meta_label(m, "kubernetes.io/service-name");
-
-    const struct gw_meta *prev = NULL;
-    if (gw_store_add(store, m, &prev) == GW_EEXISTS) {
-        d_err(&c, root, NULL, "duplicate object: %s %s%s%s already defined at %s:%u:%u", c.kind,
-              prev->ns ? prev->ns : "", prev->ns ? "/" : "", prev->name,
-              prev->pos.file ? prev->pos.file : "?", prev->pos.line, prev->pos.col);
-        goto out;
-    }
+    *out = m;
     rc = 0;
 out:
     gw_buf_release(&c.path);
+    return rc;
+}
+
+int
+gw_decode_add(struct gw_store *store, struct gw_meta *obj, struct gw_diags *diags)
+{
+    const struct gw_meta *prev = NULL;
+    if (gw_store_add(store, obj, &prev) != GW_EEXISTS)
+        return 0;
+    /* Said as gw_decode_object says its errors: at the document's root,
+     * with the kind as written (find_kind matched it exactly). */
+    const char *kind = gw_kind_name(obj->kind);
+    gw_diags_add(diags, GW_SEV_ERROR, obj->pos, kind, obj->ns, obj->name, "",
+                 "duplicate object: %s %s%s%s already defined at %s:%u:%u", kind,
+                 prev->ns ? prev->ns : "", prev->ns ? "/" : "", prev->name,
+                 prev->pos.file ? prev->pos.file : "?", prev->pos.line, prev->pos.col);
+    return GW_EEXISTS;
+}
+
+int
+gw_decode_doc(const struct gw_doc *doc, struct gw_store *store, struct gw_diags *diags)
+{
+    const struct gw_node *root = doc->root;
+    if (!root || root->type == GW_NODE_NULL)
+        return 0;
+    const char *file = gw_store_intern(store, root->pos.file ? root->pos.file : doc->file);
+    struct gw_meta *m = NULL;
+    int rc = gw_decode_object(doc, gw_store_arena(store), file, &m, diags);
+    if (rc == 0 && m && gw_decode_add(store, m, diags) != 0)
+        rc = GW_EINVAL;
     return rc;
 }
 

@@ -90,10 +90,9 @@ struct schema {
 
 /* The state of decoding one object. */
 struct dctx {
-    struct gw_store *store;
-    struct gw_arena *a;
+    struct gw_arena *a; /* the object's */
     struct gw_diags *diags;
-    const char *file; /* interned in the store */
+    const char *file; /* lives as long as the object (interned in its arena) */
     const char *kind; /* for diagnostics */
     const char *ns;
     const char *name;

@@ -149,4 +149,19 @@ int gw_decode_docs(const struct gw_docs *docs, struct gw_store *store, struct gw
 /* Decodes one document's root; same rules. 0, or GW_EINVAL if rejected. */
 int gw_decode_doc(const struct gw_doc *doc, struct gw_store *store, struct gw_diags *diags);
 
+/*
+ * gw_decode_doc in two steps, for objects decoded once and added to several
+ * stores over time (the source keeps each file's objects across reloads).
+ * gw_decode_object decodes doc's root into a new object allocated from a,
+ * its positions naming file (borrowed: must live as long as a), and adds
+ * no store: *out is the object, or NULL when the document holds nothing to
+ * add (empty, a skipped kind). 0, or GW_EINVAL if rejected (diagnostics in
+ * diags). The object only points into a and static storage.
+ */
+int gw_decode_object(const struct gw_doc *doc, struct gw_arena *a, const char *file,
+                     struct gw_meta **out, struct gw_diags *diags);
+/* Adds obj (from gw_decode_object) to store, which borrows it; a duplicate
+ * kind/ns/name is reported as gw_decode_doc reports it. 0 or GW_EEXISTS. */
+int gw_decode_add(struct gw_store *store, struct gw_meta *obj, struct gw_diags *diags);
+
 #endif /* GW_LOAD_H */
