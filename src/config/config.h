@@ -780,8 +780,8 @@ struct gw_store_kind {
 
 /*
  * A set of objects keyed by kind/namespace/name. Owns every object (its
- * arena). Built by decode, then read as an immutable snapshot: lookups are
- * hash-table O(1), iteration per kind is in namespace/name order. Not
+ * arena, or a reference to the part holding it). Built by decode, then read as an immutable
+ * snapshot: lookups are hash-table O(1), iteration per kind is in namespace/name order. Not
  * thread-safe while being built; any number of readers afterwards.
  */
 struct gw_store {
@@ -795,6 +795,8 @@ struct gw_store {
     struct gw_store_kind slices;
     const char **files;
     size_t nfiles, files_cap;
+    struct gw_store_part **parts; /* held (gw_store_hold) */
+    size_t nparts, parts_cap;
 };
 
 void gw_store_init(struct gw_store *s);
@@ -807,7 +809,29 @@ struct gw_arena *gw_store_arena(struct gw_store *s);
 const char *gw_store_intern(struct gw_store *s, const char *file);
 
 /*
- * Adds obj (allocated from gw_store_arena(), kind/ns/name set). The store
+ * A part: an arena of objects decoded once and added to several stores over
+ * time (the source keeps each file's objects across reloads, and builds a
+ * fresh store from them on every reload). Reference-counted, not atomically:
+ * parts and the stores that hold them belong to one thread.
+ */
+struct gw_store_part {
+    struct gw_arena arena; /* the objects' */
+    unsigned refs;
+};
+
+/* A new part (one reference, the caller's); chunk as gw_arena_init's. */
+struct gw_store_part *gw_store_part_new(size_t chunk);
+void gw_store_part_ref(struct gw_store_part *p);
+/* Drops a reference; the last one frees the part and its objects. NULL is
+ * ignored. */
+void gw_store_part_unref(struct gw_store_part *p);
+/* s takes a reference to p until gw_store_release: objects allocated from
+ * p's arena may then be added to s. */
+void gw_store_hold(struct gw_store *s, struct gw_store_part *p);
+
+/*
+ * Adds obj (allocated from gw_store_arena(), or from a part s holds;
+ * kind/ns/name set, and for an EndpointSlice service_name). The store
  * keeps the pointer. GW_EEXISTS if kind/ns/name is already present: obj is
  * not added and *existing (if non-NULL) points at the object already there.
  */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The store: every decoded object, owned by one arena, found by
- * kind/namespace/name through an open-addressing hash table, and listed per
- * kind in namespace/name order (kept sorted on insert, so readers never sort).
+ * The store: every decoded object, owned by its arena or by a part it holds
+ * (objects shared with other stores), found by kind/namespace/name through
+ * an open-addressing hash table, and listed per kind in namespace/name order
+ * (kept sorted on insert, so readers never sort).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@ gw_store_release(struct gw_store *s)
     for (unsigned k = 0; k < GW_KIND__COUNT; k++)
         free(s->kinds[k].v);
     free(s->slices.v);
+    for (size_t i = 0; i < s->nparts; i++)
+        gw_store_part_unref(s->parts[i]);
+    free(s->parts);
     free(s->slots);
     free(s->files);
     gw_arena_release(&s->arena);
@@ -34,6 +38,42 @@ struct gw_arena *
 gw_store_arena(struct gw_store *s)
 {
     return &s->arena;
+}
+
+struct gw_store_part *
+gw_store_part_new(size_t chunk)
+{
+    struct gw_store_part *p = gw_xmalloc(sizeof(*p));
+    gw_arena_init(&p->arena, chunk);
+    p->refs = 1;
+    return p;
+}
+
+void
+gw_store_part_ref(struct gw_store_part *p)
+{
+    GW_ASSERT(p->refs > 0);
+    p->refs++;
+}
+
+void
+gw_store_part_unref(struct gw_store_part *p)
+{
+    if (!p)
+        return;
+    GW_ASSERT(p->refs > 0);
+    if (--p->refs > 0)
+        return;
+    gw_arena_release(&p->arena);
+    free(p);
+}
+
+void
+gw_store_hold(struct gw_store *s, struct gw_store_part *p)
+{
+    gw_store_part_ref(p);
+    s->parts = gw_xgrow(s->parts, &s->parts_cap, s->nparts + 1, sizeof(*s->parts));
+    s->parts[s->nparts++] = p;
 }
 
 const char *
