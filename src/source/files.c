@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The per-file state: each file's last good parse. A reload decodes every
- * file's documents again (the store is rebuilt from scratch, so an object
- * removed from a file disappears), but only files whose contents changed
- * are parsed again, and a file whose new version does not parse keeps its
- * previous documents in force ("bad input never hurts live traffic").
+ * The per-file state: each file's last good parse and its decoded objects.
+ * A reload builds the store from scratch (so an object removed from a file
+ * disappears), but only files whose contents changed are parsed and decoded
+ * again: the others' objects are shared by the old and the new store (a
+ * reference-counted part). A file whose new version does not parse keeps
+ * its previous documents in force ("bad input never hurts live traffic").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +21,30 @@ gw_source_files_init(struct gw_source_files *fs)
     memset(fs, 0, sizeof(*fs));
 }
 
+/* Drops what docs decoded to (the stores holding the part keep it). */
+static void
+file_forget_decoded(struct gw_source_file *f)
+{
+    gw_store_part_unref(f->part);
+    f->part = NULL;
+    free(f->objs);
+    f->objs = NULL;
+    f->nobjs = f->objs_cap = 0;
+    gw_diags_release(&f->decoded);
+    f->rejected = 0;
+}
+
 static void
 file_release(struct gw_source_file *f)
 {
     free(f->path);
+    free(f->bytes);
     if (f->docs) {
         gw_docs_release(f->docs);
         free(f->docs);
     }
     gw_diags_release(&f->errors);
+    file_forget_decoded(f);
 }
 
 void
@@ -91,10 +107,19 @@ gw_source_files_update(struct gw_source_files *fs, const char *path,
         memset(nf, 0, sizeof(*nf));
         nf->path = gw_xstrdup(path);
         gw_diags_init(&nf->errors);
+        gw_diags_init(&nf->decoded);
     }
     struct gw_source_file *f = &fs->v[i];
     if (stamp)
         f->stamp = *stamp;
+    if (read_err >= 0 && f->docs && len == f->nbytes && (!len || !memcmp(data, f->bytes, len))) {
+        /* The version in force, read again (its stamp was racy, SIGHUP, a
+         * touch): nothing to parse or decode. */
+        bool was_failing = f->errors.n > 0 || f->stale;
+        gw_diags_release(&f->errors);
+        f->stale = false;
+        return was_failing ? GW_SOURCE_PARSED : GW_SOURCE_SAME;
+    }
     gw_diags_release(&f->errors);
 
     struct gw_diags diags;
@@ -128,6 +153,12 @@ gw_source_files_update(struct gw_source_files *fs, const char *path,
         }
         f->docs = docs;
         f->stale = false;
+        file_forget_decoded(f);
+        free(f->bytes);
+        f->bytes = len ? gw_xmalloc(len) : NULL;
+        if (len)
+            memcpy(f->bytes, data, len);
+        f->nbytes = len;
         gw_diags_release(&diags);
         return GW_SOURCE_PARSED;
     }
@@ -162,20 +193,62 @@ source_diag_copy(struct gw_diags *dst, const struct gw_diag *g)
     gw_diags_add(dst, g->severity, g->pos, g->kind, g->ns, g->name, g->path, "%s", g->message);
 }
 
+/* Decodes f's documents into a new part, once per version of the file. */
+static void
+file_decode(struct gw_source_file *f)
+{
+    const struct gw_docs *docs = f->docs;
+    /* Decoded objects take about what their tree does. */
+    f->part = gw_store_part_new(
+        GW_MIN(GW_MAX(gw_arena_total(&docs->arena) / 2, (size_t)4096), (size_t)64 * 1024));
+    struct gw_arena *a = &f->part->arena;
+    const char *file = NULL;
+    for (size_t i = 0; i < docs->n; i++) {
+        const struct gw_doc *doc = &docs->v[i];
+        if (!doc->root)
+            continue;
+        /* What gw_decode_doc interns: one copy per file name. */
+        const char *name = doc->root->pos.file ? doc->root->pos.file : doc->file;
+        if (!file || strcmp(file, name) != 0)
+            file = gw_arena_strdup(a, name);
+        struct gw_meta *m = NULL;
+        if (gw_decode_object(doc, a, file, &m, &f->decoded) != 0) {
+            f->rejected++;
+        } else if (m) {
+            f->objs = gw_xgrow(f->objs, &f->objs_cap, f->nobjs + 1, sizeof(*f->objs));
+            f->objs[f->nobjs++] = (struct gw_source_object){m, f->decoded.n};
+        }
+    }
+}
+
 int
-gw_source_files_decode(const struct gw_source_files *fs, struct gw_store *store,
-                       struct gw_diags *diags)
+gw_source_files_decode(struct gw_source_files *fs, struct gw_store *store, struct gw_diags *diags)
 {
     int rejected = 0;
     for (size_t i = 0; i < fs->n; i++) {
-        const struct gw_source_file *f = &fs->v[i];
+        struct gw_source_file *f = &fs->v[i];
         for (size_t j = 0; j < f->errors.n; j++)
             source_diag_copy(diags, &f->errors.v[j]);
         if (f->stale)
             gw_diags_add(diags, GW_SEV_WARNING, (struct gw_pos){f->path, 0, 0}, NULL, NULL, NULL,
                          NULL, "the last good version of this file stays in force");
-        if (f->docs)
-            rejected += gw_decode_docs(f->docs, store, diags);
+        if (!f->docs)
+            continue;
+        if (!f->part)
+            file_decode(f);
+        gw_store_hold(store, f->part);
+        rejected += f->rejected;
+        /* Adding in document order, with each object's diagnostics before
+         * it, says what gw_decode_docs would say in the order it would. */
+        size_t said = 0;
+        for (size_t j = 0; j < f->nobjs; j++) {
+            for (; said < f->objs[j].diags; said++)
+                source_diag_copy(diags, &f->decoded.v[said]);
+            if (gw_decode_add(store, f->objs[j].obj, diags) != 0)
+                rejected++;
+        }
+        for (; said < f->decoded.n; said++)
+            source_diag_copy(diags, &f->decoded.v[said]);
     }
     return rejected;
 }

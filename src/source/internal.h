@@ -54,6 +54,7 @@ typedef void (*source_dir_fn)(void *data, const char *dir);
 struct source_sync_stats {
     size_t files;   /* files in the tree */
     size_t read;    /* files read again (changed or new) */
+    size_t same;    /* ... of which the bytes were those in force */
     size_t removed; /* files gone */
     size_t failed;  /* files read whose new version is not in force */
 };

@@ -204,7 +204,7 @@ gw_source_reload(struct gw_source *s)
     gw_diags_init(&walk);
     struct source_sync_stats stats;
     source_sync(&s->files, s->opts.dir, &walk, add_watch, s, &stats);
-    if (s->status && !s->force && stats.read == 0 && stats.removed == 0 &&
+    if (s->status && !s->force && stats.read == stats.same && stats.removed == 0 &&
         same_walk_errors(&walk, &s->walk_errors)) {
         gw_diags_release(&walk);
         gw_log_debug("reload: nothing changed (%zu files)", stats.files);

@@ -47,12 +47,27 @@ struct gw_source_stamp {
     int64_t mtime_ns, ctime_ns;
 };
 
+/* One object of a file's documents, decoded. */
+struct gw_source_object {
+    struct gw_meta *obj; /* in the file's part */
+    size_t diags;        /* decode diagnostics of the file that come before it */
+};
+
 struct gw_source_file {
     char *path;                   /* heap, as walked ("DIR/sub/x.yaml") */
     struct gw_source_stamp stamp; /* of the version last read (good or not) */
     struct gw_docs *docs;         /* the last good parse (heap); NULL if none yet */
-    struct gw_diags errors;       /* why the last version read is not in force; empty if it is */
-    bool stale;                   /* docs is an older version than the file's current one */
+    char *bytes;                  /* what docs was parsed from (heap) */
+    size_t nbytes;
+    struct gw_diags errors; /* why the last version read is not in force; empty if it is */
+    bool stale;             /* docs is an older version than the file's current one */
+    /* docs decoded, kept until docs change: a reload decodes only the files
+     * that changed. part is NULL until the first gw_source_files_decode. */
+    struct gw_store_part *part;    /* the objects (one reference) */
+    struct gw_source_object *objs; /* heap, in document order */
+    size_t nobjs, objs_cap;
+    struct gw_diags decoded; /* what decode said about docs */
+    int rejected;            /* objects decode rejected */
 };
 
 struct gw_source_files {
@@ -68,6 +83,7 @@ struct gw_source_file *gw_source_files_find(struct gw_source_files *fs, const ch
 
 /* What gw_source_files_update did. */
 enum gw_source_update {
+    GW_SOURCE_SAME,   /* the version in force, unchanged: nothing to do */
     GW_SOURCE_PARSED, /* the new version is in force */
     GW_SOURCE_KEPT,   /* it failed; the last good version stays in force */
     GW_SOURCE_FAILED, /* it failed and there is no earlier version */
@@ -77,7 +93,10 @@ enum gw_source_update {
  * Takes a new version of path: data[0..len) parsed as JSON (*.json) or YAML,
  * or, when read_err < 0, the error reading it (data ignored). On success the
  * documents replace the file's; on failure the previous documents (if any)
- * stay and the errors (file:line:col) are kept in the file's `errors`.
+ * stay and the errors (file:line:col) are kept in the file's `errors`. The
+ * bytes of the version in force again (a racy stamp, SIGHUP) are not parsed
+ * again: the documents and decoded objects stay (GW_SOURCE_SAME, or
+ * GW_SOURCE_PARSED if a broken version was in the file meanwhile).
  * stamp is recorded either way, so an unchanged broken file is not read
  * again. Pure; data is borrowed for the call.
  */
@@ -92,9 +111,11 @@ bool gw_source_files_remove(struct gw_source_files *fs, const char *path);
  * Decodes every file's documents, in path order, into store (fresh), and
  * appends to diags each file's pending errors (with a warning that the last
  * good version is in force, when there is one) and every decode diagnostic.
- * Returns the number of objects rejected by decode.
+ * Returns the number of objects rejected by decode. A file's documents are
+ * decoded once (into its part, which store then holds) and reused until
+ * they change; the result is the same as decoding them all again.
  */
-int gw_source_files_decode(const struct gw_source_files *fs, struct gw_store *store,
+int gw_source_files_decode(struct gw_source_files *fs, struct gw_store *store,
                            struct gw_diags *diags);
 
 /* Number of files whose latest version is not in force. */

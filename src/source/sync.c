@@ -315,7 +315,10 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
         if (now_ns - stamp.mtime_ns < RACY_NS || now_ns - stamp.ctime_ns < RACY_NS)
             stamp.mtime_ns = -1;
         stats->read++;
-        if (gw_source_files_update(fs, path, &stamp, buf, len, rc) != GW_SOURCE_PARSED)
+        enum gw_source_update u = gw_source_files_update(fs, path, &stamp, buf, len, rc);
+        if (u == GW_SOURCE_SAME)
+            stats->same++;
+        else if (u != GW_SOURCE_PARSED)
             stats->failed++;
         free(buf);
     }

@@ -3,7 +3,8 @@
  * Unit tests for the source's pure core: the per-file last-good state
  * machine (a file that stops parsing keeps its last good documents, a new
  * broken file has none, removal forgets), decoding every file into a store,
- * the debounce decisions, and the directory sync on a temporary tree (only
+ * decoded objects reused across reloads (and the same diagnostics as a
+ * fresh decode), the debounce decisions, and the directory sync on a temporary tree (only
  * changed files are read; rename-into-place; deletions; new directories).
  */
 #include <sys/stat.h>
@@ -35,7 +36,7 @@ upd(struct gw_source_files *fs, const char *path, const char *text)
 }
 
 static size_t
-decode_count(const struct gw_source_files *fs, size_t *errors)
+decode_count(struct gw_source_files *fs, size_t *errors)
 {
     struct gw_store store;
     struct gw_diags d;
@@ -108,6 +109,111 @@ test_last_good(void)
     gw_source_files_release(&fs);
 }
 
+/* Diagnostics as text, one per line, to compare two decodes. */
+static char *
+diags_text(const struct gw_diags *d)
+{
+    struct gw_buf b;
+    gw_buf_init(&b, 1 << 20);
+    for (size_t i = 0; i < d->n; i++) {
+        gw_diag_format(&d->v[i], &b);
+        gw_buf_append_char(&b, '\n');
+    }
+    char *s = gw_xstrdup(b.p ? b.p : "");
+    gw_buf_release(&b);
+    return s;
+}
+
+static const char dup_a[] =
+    "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  ports:\n  - port: 81\n"
+    "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: Bad_Name\n"
+    "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: z\nspec:\n  ports:\n  - port: 80\n";
+
+static void
+test_decode_cache(void)
+{
+    struct gw_source_files fs;
+    gw_source_files_init(&fs);
+    upd(&fs, "d/a.yaml", svc_a);
+    upd(&fs, "d/b.yaml", svc_b);
+    upd(&fs, "d/c.yaml", dup_a); /* a again (duplicate), an invalid one, z */
+
+    /* What a fresh decode of every file says, in order. */
+    struct gw_store want;
+    struct gw_diags wd;
+    gw_store_init(&want);
+    gw_diags_init(&wd);
+    int want_rejected = 0;
+    for (size_t i = 0; i < fs.n; i++)
+        want_rejected += gw_decode_docs(fs.v[i].docs, &want, &wd);
+    char *want_text = diags_text(&wd);
+
+    struct gw_store *s1 = gw_xmalloc(sizeof(*s1)), s2;
+    struct gw_diags d1, d2;
+    gw_store_init(s1);
+    gw_diags_init(&d1);
+    int r1 = gw_source_files_decode(&fs, s1, &d1);
+    gw_store_init(&s2);
+    gw_diags_init(&d2);
+    int r2 = gw_source_files_decode(&fs, &s2, &d2);
+    char *t1 = diags_text(&d1), *t2 = diags_text(&d2);
+    is_int(r1, want_rejected, "rejected count as a fresh decode");
+    is_int(r2, want_rejected, "and again from the kept objects");
+    is_str(t1, want_text, "diagnostics as a fresh decode, in its order");
+    is_str(t2, want_text, "the same when nothing is decoded again");
+    diag("%s", t2);
+    is_int((long long)gw_store_size(s1), (long long)gw_store_size(&want), "same objects");
+    is_int((long long)gw_store_size(&s2), 3, "a, b, z");
+    const struct gw_service *a1 = gw_store_service(s1, "default", "a");
+    const struct gw_service *a2 = gw_store_service(&s2, "default", "a");
+    ok(a1 && a1 == a2, "an unchanged file's objects are shared, not decoded again");
+    ok(a1 && strcmp(a1->meta.pos.file, "d/a.yaml") == 0 && a1->meta.pos.line == 1,
+       "positions name the file");
+    ok(gw_store_service(&s2, "default", "z") != NULL, "the object after a duplicate is kept");
+
+    /* The old store outlives a change of the file its objects came from. */
+    upd(&fs, "d/a.yaml", svc_b);
+    ok(fs.v[0].part == NULL, "a new version drops the decoded objects");
+    ok(gw_source_files_remove(&fs, "d/b.yaml"), "b removed");
+    is_str(a1 ? a1->meta.name : NULL, "a", "the old store's objects are still valid");
+    gw_store_release(s1);
+    free(s1);
+    gw_diags_release(&d1);
+    gw_diags_init(&d1);
+    struct gw_store s3;
+    gw_store_init(&s3);
+    gw_source_files_decode(&fs, &s3, &d1);
+    ok(gw_store_service(&s3, "default", "b") && gw_store_service(&s3, "default", "a") &&
+           gw_store_service(&s3, "default", "a")->meta.pos.file[2] == 'c',
+       "a now comes from c.yaml, b from a.yaml");
+    is_int((long long)d1.errors, 1, "only the invalid object is an error now");
+
+    /* The same bytes again (a racy stamp re-read): nothing is redone. */
+    struct gw_source_object *objs = fs.v[1].objs;
+    is_int(upd(&fs, "d/c.yaml", dup_a), GW_SOURCE_SAME, "the same bytes: SAME");
+    ok(fs.v[1].objs == objs && fs.v[1].part, "its decoded objects stay");
+
+    /* A broken new version keeps the decoded last good one. */
+    struct gw_meta *z = fs.v[1].nobjs ? fs.v[1].objs[fs.v[1].nobjs - 1].obj : NULL;
+    is_int(upd(&fs, "d/c.yaml", broken), GW_SOURCE_KEPT, "broken version kept");
+    ok(z && fs.v[1].part && fs.v[1].objs[fs.v[1].nobjs - 1].obj == z,
+       "its objects are not decoded again");
+    is_int(upd(&fs, "d/c.yaml", dup_a), GW_SOURCE_PARSED,
+           "back to the bytes in force: PARSED (the file's errors went)");
+    ok(!fs.v[1].stale && fs.v[1].errors.n == 0 && fs.v[1].objs[fs.v[1].nobjs - 1].obj == z,
+       "not stale, no errors, the same objects");
+    gw_store_release(&s3);
+    gw_store_release(&s2);
+    gw_store_release(&want);
+    gw_diags_release(&d1);
+    gw_diags_release(&d2);
+    gw_diags_release(&wd);
+    free(t1);
+    free(t2);
+    free(want_text);
+    gw_source_files_release(&fs);
+}
+
 static void
 test_debounce(void)
 {
@@ -176,6 +282,7 @@ test_sync(void)
     /* Stamps taken right after a write are "racy" and read again once. */
     usleep(150 * 1000);
     source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    is_int((long long)st.same, (long long)st.read, "racy files read again: the same bytes");
     source_sync(&fs, tmp, &d, NULL, NULL, &st);
     is_int((long long)st.read, 0, "unchanged tree: nothing read");
 
@@ -237,6 +344,7 @@ int
 main(void)
 {
     test_last_good();
+    test_decode_cache();
     test_debounce();
     test_sync();
     return done_testing();
