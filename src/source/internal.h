@@ -42,6 +42,7 @@ struct gw_source {
     bool has_sighup, watch_warned, force;
     struct gw_timer timer;
     struct gw_source_debounce debounce;
+    struct gw_source_writes writes; /* of the pending burst */
 };
 
 /* Appends a copy of g to dst. */

@@ -9,8 +9,9 @@
  * The watch glue: one inotify descriptor with a watch on every directory
  * the sync walks (re-adding a watch is idempotent, and a deleted
  * directory's watch goes away by itself), a signalfd for SIGHUP (which
- * forces every file to be read again), and the debounce timer. Any event
- * only arms the debounce: the sync's stamps decide what changed.
+ * forces every file to be read again), and the debounce timer. Events only
+ * arm the debounce (and say whether the writes are finished, for a reload
+ * at once): the sync's stamps decide what changed.
  */
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -66,6 +67,7 @@ gw_source_new(const struct gw_source_opts *opts, struct gw_source **out)
     gw_source_files_init(&s->files);
     gw_diags_init(&s->diags);
     gw_source_debounce_init(&s->debounce, s->opts.quiet_ms, s->opts.max_ms);
+    gw_source_writes_init(&s->writes);
     s->inotify_fd = -1;
     *out = s;
     return 0;
@@ -90,6 +92,7 @@ gw_source_free(struct gw_source *s)
         }
     }
     gw_source_files_release(&s->files);
+    gw_source_writes_release(&s->writes);
     gw_diags_release(&s->diags);
     if (s->status)
         gw_status_free(s->status);
@@ -271,10 +274,10 @@ gw_source_reload(struct gw_source *s)
 /* Watch                                                                    */
 
 static void
-arm(struct gw_source *s)
+arm(struct gw_source *s, bool settled)
 {
     uint64_t now = gw_loop_now(s->loop);
-    gw_source_debounce_touch(&s->debounce, now);
+    gw_source_debounce_touch(&s->debounce, now, settled);
     uint64_t due = gw_source_debounce_due(&s->debounce);
     gw_timer_start(&s->timer, due > now ? due - now : 0);
 }
@@ -284,7 +287,11 @@ on_timer(struct gw_timer *t)
 {
     struct gw_source *s = t->data;
     gw_source_debounce_clear(&s->debounce);
+    gw_source_writes_clear(&s->writes);
     gw_source_reload(s);
+    /* The loop's clock stopped at the start of this turn. */
+    gw_loop_update_time(s->loop);
+    gw_source_debounce_done(&s->debounce, gw_loop_now(s->loop));
 }
 
 static void
@@ -300,11 +307,17 @@ on_inotify(struct gw_io *io, unsigned events)
             continue;
         if (n <= 0)
             break;
-        /* Which file does not matter: the sync's stamps decide. */
         any = true;
+        /* The sync's stamps decide what changed; the events only say
+         * whether the writes are finished, i.e. how soon to look. */
+        for (size_t off = 0; off + sizeof(struct inotify_event) <= (size_t)n;) {
+            const struct inotify_event *e = (const struct inotify_event *)(const void *)(buf + off);
+            gw_source_writes_event(&s->writes, e->wd, e->mask, e->len ? e->name : "");
+            off += sizeof(*e) + e->len;
+        }
     }
     if (any)
-        arm(s);
+        arm(s, gw_source_writes_settled(&s->writes));
 }
 
 static void
@@ -319,7 +332,7 @@ on_sighup(struct gw_io *io, unsigned events)
     if (hup) {
         gw_log_info("SIGHUP: reloading every file");
         s->force = true;
-        arm(s);
+        arm(s, true);
     }
 }
 

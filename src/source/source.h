@@ -12,7 +12,8 @@
  *     the last good documents in force and records why; a file that is gone
  *     is dropped. Pure: bytes in, state out.
  *  2. The debounce (struct gw_source_debounce): when to reload after a burst
- *     of changes (a quiet period, capped by a maximum delay). Pure.
+ *     of changes (at once for a finished write after a quiet period, else
+ *     after a quiet period, capped by a maximum delay). Pure.
  *  3. The source (struct gw_source): syncs the per-file state with the
  *     directory (stat stamps decide which files are read again), decodes,
  *     translates, keeps the current statuses, IR and diagnostics, and, once
@@ -124,21 +125,76 @@ size_t gw_source_files_failing(const struct gw_source_files *fs);
 /* ======================================================================== */
 /* 2. Debounce                                                              */
 
+/*
+ * When to reload. A burst of changes is normally reloaded once it has been
+ * quiet for quiet_ms, or max_ms after its first change, whichever comes
+ * first (editors and tools touch a file several times in a few ms). A burst
+ * that starts after a quiet period (no change, no reload, for quiet_ms) and
+ * whose writes are all finished ("settled", see gw_source_writes) reloads
+ * at once instead: a file written and closed goes live without waiting.
+ * Changes that come while a reload runs, or right after it, wait for quiet
+ * again, so a stream of writes costs one reload per quiet period, not one
+ * per write.
+ */
 struct gw_source_debounce {
-    uint64_t quiet_ms; /* reload once no change came for this long */
-    uint64_t max_ms;   /* ... or this long after the first pending change */
-    uint64_t first, last;
+    uint64_t quiet_ms;
+    uint64_t max_ms;
+    uint64_t first, last; /* changes of the pending burst */
+    uint64_t busy;        /* the last change or reload end (monotonic ms), 0: none */
     bool pending;
+    bool leading; /* the pending burst started after a quiet period */
+    bool settled; /* ... and its writes were all finished at its last change */
 };
 
 void gw_source_debounce_init(struct gw_source_debounce *d, uint64_t quiet_ms, uint64_t max_ms);
-/* A change was seen at now (monotonic ms). */
-void gw_source_debounce_touch(struct gw_source_debounce *d, uint64_t now);
+/* Changes were seen at now (monotonic ms); settled: every write seen so far
+ * is finished (gw_source_writes_settled). */
+void gw_source_debounce_touch(struct gw_source_debounce *d, uint64_t now, bool settled);
 /* When the reload is due (absolute ms, may be <= now: due already), or
  * UINT64_MAX when nothing is pending. */
 uint64_t gw_source_debounce_due(const struct gw_source_debounce *d);
 /* The reload started: nothing is pending any more. */
 void gw_source_debounce_clear(struct gw_source_debounce *d);
+/* The reload ended at now: the quiet period that allows the next immediate
+ * reload starts over. */
+void gw_source_debounce_done(struct gw_source_debounce *d, uint64_t now);
+
+/*
+ * Which writes of a burst are finished, from the inotify events (masks of
+ * <sys/inotify.h>, name relative to the watched directory wd, "" for the
+ * directory itself). Only names a reload would read count: manifests
+ * (*.yaml, *.yml, *.json, not hidden), directories that are not hidden, and
+ * "..name" entries (the Kubernetes atomic writer's `..data` swap); events
+ * on other names (a temporary file, an editor's swap file) are changes that
+ * finish nothing.
+ *  - created or modified: the file is being written (open)
+ *  - closed after writing, or renamed into place: finished
+ *  - deleted or renamed away (a manifest or directory): "removed"; a new
+ *    version often follows at once (an editor's save), so the burst waits
+ *    for quiet rather than serve the tree without it
+ *  - queue overflow, or too many files open at once: "lost"
+ * Settled: something finished, nothing is open, removed or lost. Pure.
+ */
+#define GW_SOURCE_WRITES_MAX 64
+
+struct gw_source_writes {
+    struct {
+        int wd;
+        char *name; /* heap */
+    } open[GW_SOURCE_WRITES_MAX];
+
+    size_t nopen;
+    bool finished, removed, lost;
+};
+
+void gw_source_writes_init(struct gw_source_writes *w);
+void gw_source_writes_release(struct gw_source_writes *w);
+/* Forgets the burst (the reload started). A file still open is forgotten
+ * too: its close finishes a new burst, and nothing that is never closed (a
+ * symlink, a fifo) holds every later burst back. */
+void gw_source_writes_clear(struct gw_source_writes *w);
+void gw_source_writes_event(struct gw_source_writes *w, int wd, uint32_t mask, const char *name);
+bool gw_source_writes_settled(const struct gw_source_writes *w);
 
 /* ======================================================================== */
 /* 3. The source                                                            */

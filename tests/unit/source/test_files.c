@@ -4,9 +4,11 @@
  * machine (a file that stops parsing keeps its last good documents, a new
  * broken file has none, removal forgets), decoding every file into a store,
  * decoded objects reused across reloads (and the same diagnostics as a
- * fresh decode), the debounce decisions, and the directory sync on a temporary tree (only
+ * fresh decode), the debounce decisions and which writes are finished, and
+ * the directory sync on a temporary tree (only
  * changed files are read; rename-into-place; deletions; new directories).
  */
+#include <sys/inotify.h>
 #include <sys/stat.h>
 
 #include <stdio.h>
@@ -220,20 +222,157 @@ test_debounce(void)
     struct gw_source_debounce d;
     gw_source_debounce_init(&d, 30, 200);
     ok(gw_source_debounce_due(&d) == UINT64_MAX, "idle: nothing due");
-    gw_source_debounce_touch(&d, 1000);
+    gw_source_debounce_touch(&d, 1000, false);
     is_int((long long)gw_source_debounce_due(&d), 1030, "quiet period after one change");
-    gw_source_debounce_touch(&d, 1020);
+    gw_source_debounce_touch(&d, 1020, false);
     is_int((long long)gw_source_debounce_due(&d), 1050, "a second change moves it");
     for (uint64_t t = 1040; t < 1300; t += 20)
-        gw_source_debounce_touch(&d, t);
+        gw_source_debounce_touch(&d, t, false);
     is_int((long long)gw_source_debounce_due(&d), 1200, "a constant stream: max delay caps it");
     gw_source_debounce_clear(&d);
     ok(gw_source_debounce_due(&d) == UINT64_MAX, "cleared");
-    gw_source_debounce_touch(&d, 5000);
+    gw_source_debounce_touch(&d, 5000, false);
     is_int((long long)gw_source_debounce_due(&d), 5030, "a new burst starts over");
     gw_source_debounce_init(&d, 50, 10);
-    gw_source_debounce_touch(&d, 0);
+    gw_source_debounce_touch(&d, 0, false);
     is_int((long long)gw_source_debounce_due(&d), 50, "max below quiet is raised to quiet");
+
+    /* Leading edge: a finished write after a quiet period goes at once. */
+    gw_source_debounce_init(&d, 30, 200);
+    gw_source_debounce_touch(&d, 1000, true);
+    is_int((long long)gw_source_debounce_due(&d), 1000, "settled after quiet: due at once");
+    gw_source_debounce_clear(&d);
+    gw_source_debounce_done(&d, 1012); /* the reload took 12 ms */
+    gw_source_debounce_touch(&d, 1020, true);
+    is_int((long long)gw_source_debounce_due(&d), 1050,
+           "a change right after a reload waits for quiet");
+    gw_source_debounce_touch(&d, 1025, true);
+    gw_source_debounce_touch(&d, 1040, true);
+    is_int((long long)gw_source_debounce_due(&d), 1070, "and is coalesced with what follows");
+    gw_source_debounce_clear(&d);
+    gw_source_debounce_done(&d, 1080);
+    gw_source_debounce_touch(&d, 1100, true);
+    is_int((long long)gw_source_debounce_due(&d), 1130,
+           "less than quiet after the last reload: still coalesced");
+    gw_source_debounce_clear(&d);
+    gw_source_debounce_done(&d, 1110);
+    gw_source_debounce_touch(&d, 1140, false);
+    is_int((long long)gw_source_debounce_due(&d), 1170,
+           "after quiet, a write not finished waits for quiet");
+    gw_source_debounce_touch(&d, 1141, true);
+    is_int((long long)gw_source_debounce_due(&d), 1141, "until it is finished: then at once");
+    gw_source_debounce_touch(&d, 1142, false);
+    is_int((long long)gw_source_debounce_due(&d), 1172, "a new unfinished write waits again");
+    gw_source_debounce_clear(&d);
+    gw_source_debounce_done(&d, 1150);
+
+    /* A burst during a long reload: one follow-up, quiet after its end. */
+    gw_source_debounce_touch(&d, 2000, true);
+    is_int((long long)gw_source_debounce_due(&d), 2000, "isolated write: at once");
+    gw_source_debounce_clear(&d);
+    /* The reload runs 2000..2080; five writes queue up meanwhile, read
+     * when it has returned. */
+    gw_source_debounce_done(&d, 2080);
+    for (int i = 0; i < 5; i++)
+        gw_source_debounce_touch(&d, 2080, true);
+    is_int((long long)gw_source_debounce_due(&d), 2110, "one follow-up reload for all five");
+
+    /* max_ms holds for a leading burst that never finishes. */
+    gw_source_debounce_init(&d, 30, 100);
+    for (uint64_t t = 3000; t < 3300; t += 10)
+        gw_source_debounce_touch(&d, t, false);
+    is_int((long long)gw_source_debounce_due(&d), 3100, "unfinished stream: max delay caps it");
+}
+
+/* Feeds one event; returns whether the burst is settled afterwards. */
+static bool
+ev(struct gw_source_writes *w, uint32_t mask, const char *name)
+{
+    gw_source_writes_event(w, 1, mask, name);
+    return gw_source_writes_settled(w);
+}
+
+static void
+test_writes(void)
+{
+    struct gw_source_writes w;
+    gw_source_writes_init(&w);
+    ok(!gw_source_writes_settled(&w), "nothing seen: not settled");
+
+    /* open(O_CREAT|O_TRUNC), write, close: cp, the bench, most tools. */
+    ok(!ev(&w, IN_CREATE, "r.yaml"), "created: being written");
+    ok(!ev(&w, IN_MODIFY, "r.yaml"), "modified: still being written");
+    ok(ev(&w, IN_CLOSE_WRITE, "r.yaml"), "closed after writing: settled");
+    gw_source_writes_clear(&w);
+    ok(!ev(&w, IN_MODIFY, "r.yaml"), "a write without a close is not finished");
+    gw_source_writes_clear(&w);
+
+    /* Two files: settled only when both are closed. */
+    ev(&w, IN_MODIFY, "a.yaml");
+    ev(&w, IN_MODIFY, "b.json");
+    ok(!ev(&w, IN_CLOSE_WRITE, "a.yaml"), "one of two closed: not settled");
+    gw_source_writes_event(&w, 2, IN_CLOSE_WRITE, "b.json");
+    ok(!gw_source_writes_settled(&w), "the same name in another directory is another file");
+    ok(ev(&w, IN_CLOSE_WRITE, "b.json"), "both closed: settled");
+    gw_source_writes_clear(&w);
+
+    /* Rename into place: the temporary name does not count. */
+    ok(!ev(&w, IN_CREATE, "r.yaml.tmp"), "temporary file created");
+    ok(!ev(&w, IN_MODIFY, "r.yaml.tmp"), "written");
+    ok(!ev(&w, IN_CLOSE_WRITE, "r.yaml.tmp"), "closed: finishes nothing we read");
+    ok(!ev(&w, IN_MOVED_FROM, "r.yaml.tmp"), "renamed away: not a removal");
+    ok(ev(&w, IN_MOVED_TO, "r.yaml"), "renamed into place: settled");
+    gw_source_writes_clear(&w);
+
+    /* An editor saving: the old version moves away first. */
+    ok(!ev(&w, IN_MOVED_FROM, "r.yaml"), "manifest renamed away: wait");
+    ok(!ev(&w, IN_MOVED_TO, "r.yaml~"), "backup name: nothing");
+    ev(&w, IN_CREATE, "r.yaml");
+    ok(!ev(&w, IN_CLOSE_WRITE, "r.yaml"), "new version written: still waits for quiet");
+    gw_source_writes_clear(&w);
+    ok(!ev(&w, IN_DELETE, "r.yaml"), "a deletion waits for quiet");
+    gw_source_writes_clear(&w);
+    ok(!ev(&w, IN_DELETE | IN_ISDIR, "sub"), "so does a directory's");
+    gw_source_writes_clear(&w);
+
+    /* vim's swap file stays open: it does not hold the save back. */
+    ev(&w, IN_CREATE, ".r.yaml.swp");
+    ev(&w, IN_MODIFY, ".r.yaml.swp");
+    ev(&w, IN_MODIFY, "r.yaml");
+    ok(ev(&w, IN_CLOSE_WRITE, "r.yaml"), "hidden files are not waited for");
+    gw_source_writes_clear(&w);
+
+    /* A ConfigMap update (the Kubernetes atomic writer). */
+    ev(&w, IN_CREATE | IN_ISDIR, "..2024_01_01");
+    ev(&w, IN_CREATE, "..data_tmp");
+    ok(!ev(&w, IN_MOVED_FROM, "..data_tmp"), "..data_tmp renamed away: not a removal");
+    ok(ev(&w, IN_MOVED_TO, "..data"), "..data swapped: settled");
+    ok(ev(&w, IN_DELETE | IN_ISDIR, "..2023_12_31"), "the old data directory going: still settled");
+    gw_source_writes_clear(&w);
+
+    /* Directories, the watch itself, overflow. */
+    ok(!ev(&w, IN_CREATE | IN_ISDIR, "sub"), "a new directory finishes nothing");
+    ok(ev(&w, IN_MOVED_TO | IN_ISDIR, "sub2"), "a directory renamed into place: settled");
+    ok(ev(&w, IN_ATTRIB, "r.yaml"), "attributes: a change that keeps it settled");
+    ok(ev(&w, IN_IGNORED, ""), "events on the directory itself: nothing");
+    ok(!ev(&w, IN_Q_OVERFLOW, ""), "queue overflow: wait for quiet");
+    gw_source_writes_clear(&w);
+    for (int i = 0; i < GW_SOURCE_WRITES_MAX + 1; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "f%02d.yaml", i);
+        ev(&w, IN_MODIFY, name);
+    }
+    for (int i = 0; i < GW_SOURCE_WRITES_MAX + 1; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "f%02d.yaml", i);
+        ev(&w, IN_CLOSE_WRITE, name);
+    }
+    ok(!gw_source_writes_settled(&w), "more files open than tracked: wait for quiet");
+    gw_source_writes_clear(&w);
+    ev(&w, IN_CREATE, "link.yaml"); /* a symlink: never closed */
+    gw_source_writes_clear(&w);
+    ok(ev(&w, IN_CLOSE_WRITE, "r.yaml"), "a file never closed is forgotten at the reload");
+    gw_source_writes_release(&w);
 }
 
 static char tmp[256];
@@ -346,6 +485,7 @@ main(void)
     test_last_good();
     test_decode_cache();
     test_debounce();
+    test_writes();
     test_sync();
     return done_testing();
 }
