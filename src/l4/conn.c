@@ -22,19 +22,31 @@
  *               SSL_write (whichever way OpenSSL wants the socket), and its
  *               half-close is close_notify followed by shutdown(SHUT_WR)
  *
+ * Epoll reports EPOLLHUP whatever the interest, and a socket is "hung up"
+ * once both its halves are shut (we sent our FIN, its FIN came) while the
+ * other direction may still be draining towards a slow peer. Left
+ * registered with nothing to do, such a socket would wake the worker every
+ * turn. So a side done both ways (its EOF read, our FIN sent) is closed at
+ * once, and a hung-up side that must wait (unread bytes behind a full
+ * buffer) is parked: its registration is dropped by swapping its io for
+ * one on a duplicate of the fd, watched again once there is room.
+ *
  * A route with no usable backend (unresolved, no endpoints, weights 0), an
  * unknown SNI, a malformed ClientHello, a Terminate listener without a
  * usable certificate or a failed handshake closes the client with a reset at
  * once. The connection pins the snapshot it was accepted on, so a reload
  * never moves it.
  *
- * Memory: the client's gw_io is embedded here and its close callback frees
- * the connection; each upstream attempt has its own small heap io (a
- * retry may start before the failed attempt's deferred close has run).
+ * Memory: each side (the client, each upstream attempt) is a small heap
+ * struct around its gw_io, freed by the io's deferred close (a retry, an
+ * early close or a park may replace a side before the old io's deferred
+ * close has run); the connection itself is freed by a gw_loop_defer after
+ * conn_close.
  */
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,9 +69,13 @@ struct dir {
     bool shut; /* the writing side's write half is shut down */
 };
 
-struct up {
+/* One side's socket. */
+struct side {
     struct gw_io io;
     struct l4_conn *c;
+    bool client;
+    bool hup;     /* the loop reported EPOLLHUP/EPOLLERR: sticky for a socket */
+    bool watched; /* io registered with the loop (a parked side is not) */
 };
 
 struct l4_conn {
@@ -70,8 +86,9 @@ struct l4_conn {
     const struct gw_ir_port *pt;         /* borrowed from the pinned snapshot */
     const struct gw_ir_backend *backend; /* likewise */
     struct l4_ep *ep;
-    struct gw_io cio;
-    struct up *u;
+    struct side *cs; /* the client; NULL once closed */
+    struct side *u;  /* the upstream attempt; NULL before, between, once closed */
+    struct gw_defer dfree;
     struct gw_timer timer;
     /* Terminated TLS: NULL on plain and passthrough connections. */
     SSL *ssl;
@@ -85,11 +102,13 @@ struct l4_conn {
     struct dir c2u, u2c;
 };
 
+static void on_side(struct gw_io *io, unsigned events);
+
 static void
-conn_free(struct gw_io *io)
+conn_free(void *p)
 {
-    struct l4_conn *c = io->data;
-    SSL_free(c->ssl); /* its socket BIO does not own the fd */
+    struct l4_conn *c = p;
+    SSL_free(c->ssl); /* its socket BIOs do not own the fd */
     free(c->c2u.p);
     free(c->u2c.p);
     if (c->unref)
@@ -97,22 +116,84 @@ conn_free(struct gw_io *io)
     free(c);
 }
 
-static void
-up_free(struct gw_io *io)
+static struct side *
+side_new(struct l4_conn *c, int fd, bool client)
 {
-    free(io->data); /* the struct up */
+    struct side *s = gw_xcalloc(1, sizeof(*s));
+    s->c = c;
+    s->client = client;
+    gw_io_init(c->w->loop, &s->io, fd, on_side, s);
+    return s;
 }
 
 static void
-up_close(struct l4_conn *c, bool reset)
+side_free(struct gw_io *io)
 {
-    struct up *u = c->u;
-    if (!u)
+    free(io->data);
+}
+
+static void
+side_close(struct side **sp, bool reset)
+{
+    struct side *s = *sp;
+    if (!s)
         return;
-    c->u = NULL;
-    if (reset && u->io.fd >= 0)
-        gw_sock_set_reset_on_close(u->io.fd);
-    gw_io_close(&u->io, up_free);
+    *sp = NULL;
+    if (reset && s->io.fd >= 0)
+        gw_sock_set_reset_on_close(s->io.fd);
+    gw_io_close(&s->io, side_free);
+}
+
+static int
+side_fd(const struct side *s)
+{
+    return s ? s->io.fd : -1;
+}
+
+/* Points the terminated client's socket BIOs at fd (after a park). */
+static void
+ssl_rebind(SSL *ssl, int fd)
+{
+    BIO *rb = SSL_get_rbio(ssl), *wb = SSL_get_wbio(ssl);
+    if (rb && BIO_method_type(rb) == BIO_TYPE_SOCKET)
+        BIO_set_fd(rb, fd, BIO_NOCLOSE);
+    if (wb && wb != rb && BIO_method_type(wb) == BIO_TYPE_SOCKET)
+        BIO_set_fd(wb, fd, BIO_NOCLOSE);
+}
+
+/*
+ * Drops *sp's epoll registration while keeping its socket: the io is closed
+ * over a duplicate of the fd, which a fresh, unwatched io takes over. False
+ * when no fd is left for the duplicate (the side stays as it was).
+ */
+static bool
+side_park(struct l4_conn *c, struct side **sp)
+{
+    struct side *old = *sp;
+    int fd = fcntl(old->io.fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct side *s = side_new(c, fd, old->client);
+    s->hup = true;
+    if (s->client && c->ssl)
+        ssl_rebind(c->ssl, fd);
+    *sp = s;
+    gw_io_close(&old->io, side_free);
+    return true;
+}
+
+/* Sets *sp's interest; a hung-up side with none is parked instead (its
+ * EPOLLHUP would be reported all the same). */
+static void
+side_watch(struct l4_conn *c, struct side **sp, unsigned events)
+{
+    struct side *s = *sp;
+    if (!s || (events == 0 && !s->watched))
+        return;
+    if (events == 0 && s->hup && side_park(c, sp))
+        return;
+    gw_io_set(&s->io, events);
+    s->watched = true;
 }
 
 static void
@@ -122,6 +203,7 @@ conn_close(struct l4_conn *c, bool reset)
         return;
     c->st = C_CLOSED;
     struct gw_l4_worker *w = c->w;
+    struct gw_loop *loop = w->loop;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -132,10 +214,10 @@ conn_close(struct l4_conn *c, bool reset)
     c->w = NULL;
     gw_timer_stop(&c->timer);
     gw_timer_stop(&c->kick);
-    up_close(c, reset);
-    if (reset && c->cio.fd >= 0)
-        gw_sock_set_reset_on_close(c->cio.fd);
-    gw_io_close(&c->cio, conn_free);
+    side_close(&c->u, reset);
+    side_close(&c->cs, reset);
+    /* after this turn's callbacks, which may still hold c */
+    gw_loop_defer(loop, &c->dfree, conn_free, c);
 }
 
 void
@@ -199,7 +281,7 @@ static ssize_t
 side_recv(struct l4_conn *c, bool client, void *p, size_t n)
 {
     if (!client || !c->ssl)
-        return recv(client ? c->cio.fd : c->u->io.fd, p, n, 0);
+        return recv(side_fd(client ? c->cs : c->u), p, n, 0);
     c->rd_want = GW_LOOP_READ;
     ERR_clear_error();
     int r = SSL_read(c->ssl, p, (int)GW_MIN(n, (size_t)INT32_MAX));
@@ -210,7 +292,7 @@ static ssize_t
 side_send(struct l4_conn *c, bool client, const void *p, size_t n)
 {
     if (!client || !c->ssl)
-        return send(client ? c->cio.fd : c->u->io.fd, p, n, MSG_NOSIGNAL);
+        return send(side_fd(client ? c->cs : c->u), p, n, MSG_NOSIGNAL);
     c->wr_want = GW_LOOP_WRITE;
     ERR_clear_error();
     int r = SSL_write(c->ssl, p, (int)GW_MIN(n, (size_t)INT32_MAX));
@@ -226,7 +308,7 @@ side_send(struct l4_conn *c, bool client, const void *p, size_t n)
 static int
 side_shut(struct l4_conn *c, bool client)
 {
-    int fd = client ? c->cio.fd : c->u->io.fd;
+    int fd = side_fd(client ? c->cs : c->u);
     if (client && c->ssl) {
         c->wr_want = GW_LOOP_WRITE;
         ERR_clear_error();
@@ -298,8 +380,8 @@ update_interest(struct l4_conn *c)
         ui |= GW_LOOP_READ;
     if (c->c2u.len > c->c2u.off)
         ui |= GW_LOOP_WRITE;
-    gw_io_set(&c->cio, ci);
-    gw_io_set(&c->u->io, ui);
+    side_watch(c, &c->cs, ci);
+    side_watch(c, &c->u, ui);
 }
 
 static void
@@ -325,6 +407,13 @@ pump(struct l4_conn *c)
         conn_close(c, false);
         return;
     }
+    /* A side done both ways (our FIN sent, its EOF read) has no more use for
+     * its socket while the other direction drains: close it now (nothing is
+     * left unread, so no reset). */
+    if (c->c2u.shut && c->u2c.eof)
+        side_close(&c->u, false);
+    if (c->u2c.shut && c->c2u.eof)
+        side_close(&c->cs, false);
     update_interest(c);
     /* Decrypted bytes OpenSSL already holds raise no socket event. (Not
      * SSL_has_pending: a partial record there waits for the socket, and
@@ -359,7 +448,7 @@ on_timer(struct gw_timer *t)
         return;
     case C_CONNECTING:
         l4_ep_report(c->ep, true, w->o.eject_consecutive, w->o.eject_ms, now);
-        up_close(c, true);
+        side_close(&c->u, true);
         connect_next(c);
         return;
     case C_SPLICE:
@@ -389,22 +478,20 @@ connected(struct l4_conn *c)
 }
 
 static void
-on_up(struct gw_io *io, unsigned events)
+on_up(struct l4_conn *c, int fd, unsigned events)
 {
-    struct up *u = io->data;
-    struct l4_conn *c = u->c;
     if (c->st == C_CONNECTING) {
-        if (so_error(io->fd)) {
+        if (so_error(fd)) {
             struct gw_l4_worker *w = c->w;
             l4_ep_report(c->ep, true, w->o.eject_consecutive, w->o.eject_ms, gw_loop_now(w->loop));
-            up_close(c, true);
+            side_close(&c->u, true);
             connect_next(c);
             return;
         }
         connected(c);
         return;
     }
-    if ((events & GW_LOOP_ERROR) && so_error(io->fd)) {
+    if ((events & GW_LOOP_ERROR) && so_error(fd)) {
         conn_close(c, true);
         return;
     }
@@ -427,23 +514,20 @@ connect_next(struct l4_conn *c)
         int fd = socket(ep->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
             break;
-        struct up *u = gw_xcalloc(1, sizeof(*u));
-        u->c = c;
-        gw_io_init(w->loop, &u->io, fd, on_up, u);
-        c->u = u;
+        c->u = side_new(c, fd, false);
         if (connect(fd, (const struct sockaddr *)&ep->sa, ep->salen) == 0) {
             connected(c);
             return;
         }
         if (errno == EINPROGRESS) {
             c->st = C_CONNECTING;
-            gw_io_set(&u->io, GW_LOOP_WRITE);
-            gw_io_set(&c->cio, 0); /* the client waits: its bytes stay in the kernel */
+            side_watch(c, &c->u, GW_LOOP_WRITE);
+            side_watch(c, &c->cs, 0); /* the client waits: its bytes stay in the kernel */
             gw_timer_start(&c->timer, w->o.connect_timeout_ms);
             return;
         }
         l4_ep_report(ep, true, w->o.eject_consecutive, w->o.eject_ms, now);
-        up_close(c, true);
+        side_close(&c->u, true);
     }
     conn_close(c, true);
 }
@@ -462,7 +546,7 @@ handshake(struct l4_conn *c)
         int e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_WANT_READ && c->hello_rbio) {
             /* The peeked bytes are used up: the socket from here on. */
-            BIO *b = BIO_new_socket(c->cio.fd, BIO_NOCLOSE);
+            BIO *b = BIO_new_socket(c->cs->io.fd, BIO_NOCLOSE);
             if (!b) {
                 conn_close(c, true);
                 return;
@@ -472,7 +556,7 @@ handshake(struct l4_conn *c)
             continue;
         }
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            gw_io_set(&c->cio, e == SSL_ERROR_WANT_READ ? GW_LOOP_READ : GW_LOOP_WRITE);
+            side_watch(c, &c->cs, e == SSL_ERROR_WANT_READ ? GW_LOOP_READ : GW_LOOP_WRITE);
             return;
         }
         ERR_clear_error();
@@ -493,7 +577,7 @@ start_tls(struct l4_conn *c, const struct gw_ir_listener *l)
     struct ssl_ctx_st *ctx = w->o.tls_ctx ? w->o.tls_ctx(c->pin, l) : NULL;
     SSL *ssl = ctx ? SSL_new(ctx) : NULL;
     BIO *rb = ssl ? BIO_new(BIO_s_mem()) : NULL;
-    BIO *wb = rb ? BIO_new_socket(c->cio.fd, BIO_NOCLOSE) : NULL;
+    BIO *wb = rb ? BIO_new_socket(c->cs->io.fd, BIO_NOCLOSE) : NULL;
     if (!wb || BIO_write(rb, c->c2u.p, (int)c->c2u.len) != (int)c->c2u.len) {
         BIO_free(rb);
         BIO_free(wb);
@@ -538,7 +622,7 @@ static void
 hello_read(struct l4_conn *c)
 {
     struct dir *d = &c->c2u;
-    ssize_t n = recv(c->cio.fd, d->p + d->len, GW_L4_HELLO_MAX - d->len, 0);
+    ssize_t n = recv(c->cs->io.fd, d->p + d->len, GW_L4_HELLO_MAX - d->len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
@@ -560,10 +644,9 @@ hello_read(struct l4_conn *c)
 }
 
 static void
-on_client(struct gw_io *io, unsigned events)
+on_client(struct l4_conn *c, int fd, unsigned events)
 {
-    struct l4_conn *c = io->data;
-    if ((events & GW_LOOP_ERROR) && so_error(io->fd)) {
+    if ((events & GW_LOOP_ERROR) && so_error(fd)) {
         conn_close(c, true);
         return;
     }
@@ -581,6 +664,18 @@ on_client(struct gw_io *io, unsigned events)
     case C_CLOSED:
         return;
     }
+}
+
+static void
+on_side(struct gw_io *io, unsigned events)
+{
+    struct side *s = io->data;
+    if (events & GW_LOOP_ERROR)
+        s->hup = true;
+    if (s->client)
+        on_client(s->c, io->fd, events);
+    else
+        on_up(s->c, io->fd, events);
 }
 
 static bool
@@ -616,14 +711,14 @@ gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const ch
     w->conns = c;
     w->nconns++;
     c->c2u.p = gw_xmalloc(L4_BUF);
-    gw_io_init(w->loop, &c->cio, fd, on_client, c);
+    c->cs = side_new(c, fd, true);
     gw_timer_init(w->loop, &c->timer, on_timer, c);
     gw_timer_init(w->loop, &c->kick, on_kick, c);
     gw_sock_set_nodelay(fd);
     c->pt = pt;
     if (port_is_tls(pt)) {
         c->st = C_HELLO;
-        gw_io_set(&c->cio, GW_LOOP_READ);
+        side_watch(c, &c->cs, GW_LOOP_READ);
         gw_timer_start(&c->timer, w->o.hello_timeout_ms);
         return;
     }
