@@ -211,17 +211,18 @@ kvs(struct tr *t, const struct gw_value_match *v, size_t n)
 /* ------------------------------------------------------------------------ */
 /* HTTP and gRPC rules                                                      */
 
+/* One (rule, match) entry of a route, compiled once; every vhost serving
+ * the route gets a copy of r. */
 struct ent {
-    const char *host;
-    uint32_t host_id; /* rank of host among the listener's (cmp_host) */
     const struct rt *rt;
     /* Match class, lower first. HTTP: Exact 0, RegularExpression 1 (before
      * prefixes, which would shadow it; the spec leaves regex order to the
      * implementation), PathPrefix 2. gRPC: service and method 0, service 1,
      * method 2, regex 3, everything 4. */
     int prec;
-    size_t plen; /* path length, longer first; 0 for Exact (the same prec
-                    is always all Exact or all not) */
+    size_t plen;   /* path length, longer first; 0 for Exact (the same prec
+                      is always all Exact or all not) */
+    uint32_t rank; /* place among all served entries in precedence order */
     struct gw_ir_route r;
 };
 
@@ -237,10 +238,9 @@ route_common(struct gw_ir_route *r, const struct rt *rt, size_t rule)
     r->retry_backoff_ms = -1;
 }
 
-/* Appends the (rule, match) entries of one attached route for host. */
+/* Appends the (rule, match) entries of one route. */
 static void
-compile_entries(struct tr *t, const struct rt *rt, const char *host, struct ent **v, size_t *n,
-                size_t *cap)
+compile_entries(struct tr *t, const struct rt *rt, struct ent **v, size_t *n, size_t *cap)
 {
     if (rt->kind == GW_KIND_HTTPROUTE) {
         const struct gw_httproute *h = (const void *)rt->m;
@@ -270,7 +270,6 @@ compile_entries(struct tr *t, const struct rt *rt, const char *host, struct ent 
                 const struct gw_http_match *mt = &rule->matches.v[m];
                 *v = gw_xgrow(*v, cap, *n + 1, sizeof(**v));
                 struct ent *e = &(*v)[(*n)++];
-                e->host = host;
                 e->rt = rt;
                 e->r = proto;
                 e->r.match_index = (unsigned)m;
@@ -306,7 +305,6 @@ compile_entries(struct tr *t, const struct rt *rt, const char *host, struct ent 
             const struct gw_grpc_match *mt = rule->matches.n ? &rule->matches.v[m] : NULL;
             *v = gw_xgrow(*v, cap, *n + 1, sizeof(**v));
             struct ent *e = &(*v)[(*n)++];
-            e->host = host;
             e->rt = rt;
             e->r = proto;
             e->r.match_index = (unsigned)m;
@@ -342,43 +340,31 @@ compile_entries(struct tr *t, const struct rt *rt, const char *host, struct ent 
     }
 }
 
-/* Appends the entries of rt for host: compiled once per route (the IR
- * shares their strings and arrays between vhosts). */
+/* Compiles the entries of rt once (the IR shares their strings and arrays
+ * between vhosts). */
 static void
-route_entries(struct tr *t, struct rt *rt, const char *host, uint32_t host_id, struct ent **v,
-              size_t *n, size_t *cap)
+route_compile(struct tr *t, struct rt *rt)
 {
-    if (!rt->compiled) {
-        struct ent *tv = NULL;
-        size_t tn = 0, tc = 0;
-        rt->label = TR_CAT(&t->ir->arena, gw_kind_name(rt->kind), " ", rt->m->ns, "/", rt->m->name);
-        compile_entries(t, rt, NULL, &tv, &tn, &tc);
-        for (size_t i = 0; i < tn; i++)
-            tv[i].plen = tv[i].r.path_type == GW_IR_PATH_EXACT ? 0 : strlen(tv[i].r.path);
-        rt->tmpl = tn ? gw_arena_memdup(&t->tmp, tv, tn * sizeof(*tv)) : NULL;
-        rt->ntmpl = tn;
-        rt->compiled = true;
-        free(tv);
-    }
-    const struct ent *tmpl = rt->tmpl;
-    *v = gw_xgrow(*v, cap, *n + rt->ntmpl, sizeof(**v));
-    for (size_t i = 0; i < rt->ntmpl; i++) {
-        struct ent *e = &(*v)[(*n)++];
-        *e = tmpl[i];
-        e->host = host;
-        e->host_id = host_id;
-    }
+    struct ent *tv = NULL;
+    size_t tn = 0, tc = 0;
+    rt->label = TR_CAT(&t->ir->arena, gw_kind_name(rt->kind), " ", rt->m->ns, "/", rt->m->name);
+    compile_entries(t, rt, &tv, &tn, &tc);
+    for (size_t i = 0; i < tn; i++)
+        tv[i].plen = tv[i].r.path_type == GW_IR_PATH_EXACT ? 0 : strlen(tv[i].r.path);
+    rt->tmpl = tn ? gw_arena_memdup(&t->tmp, tv, tn * sizeof(*tv)) : NULL;
+    rt->ntmpl = tn;
+    rt->compiled = true;
+    free(tv);
 }
 
 /* Gateway API precedence: exact path, longest prefix, method, most header
- * matches, most query matches, oldest route, namespace/name, rule order;
- * host, path length and route age precomputed (host_id, plen, order). */
+ * matches, most query matches, oldest route, namespace/name, rule order
+ * (path length and route age precomputed: plen, order). The host comes
+ * first and is compared apart (host_ids). */
 static int
 cmp_ent(const void *pa, const void *pb)
 {
-    const struct ent *a = pa, *b = pb;
-    if (a->host_id != b->host_id)
-        return a->host_id < b->host_id ? -1 : 1;
+    const struct ent *a = *(const struct ent *const *)pa, *b = *(const struct ent *const *)pb;
     if (a->prec != b->prec)
         return a->prec - b->prec;
     if (a->plen != b->plen)
@@ -443,8 +429,7 @@ host_ids(const struct lis *li, uint32_t **ids)
             n++;
         }
     }
-    if (n > 1)
-        qsort(k, n, sizeof(*k), cmp_hkey);
+    tr_sort(k, n, sizeof(*k), cmp_hkey);
     uint32_t id = 0;
     for (size_t i = 0; i < n; i++) {
         if (i && cmp_hkey(&k[i - 1], &k[i]))
@@ -455,40 +440,94 @@ host_ids(const struct lis *li, uint32_t **ids)
     return n;
 }
 
-static void
-http_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li)
+/* A served entry: (host id, entry rank) as one integer, and the host as
+ * the route wrote it (the first entry of each vhost names it). */
+struct vkey {
+    uint64_t key;
+    const char *host;
+};
+
+static unsigned
+bit_width(uint64_t v)
 {
-    struct ent *v = NULL;
-    size_t n = 0, cap = 0, pos = 0;
-    uint32_t *ids;
-    host_ids(li, &ids);
+    unsigned b = 0;
+    while (v) {
+        b++;
+        v >>= 1;
+    }
+    return b;
+}
+
+/* Sorts v[0..n) by key (< 2^bits): least significant byte first, each pass
+ * a stable counting sort into tmp (n entries), O(n) in all. Returns where
+ * the result is (v or tmp). */
+static struct vkey *
+radix_sort(struct vkey *v, struct vkey *tmp, size_t n, unsigned bits)
+{
+    for (unsigned shift = 0; shift < bits; shift += 8) {
+        size_t at[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            at[((v[i].key >> shift) & 0xff) + 1]++;
+        for (int d = 0; d < 256; d++)
+            at[d + 1] += at[d];
+        for (size_t i = 0; i < n; i++)
+            tmp[at[(v[i].key >> shift) & 0xff]++] = v[i];
+        struct vkey *x = v;
+        v = tmp;
+        tmp = x;
+    }
+    return v;
+}
+
+/* The vhosts of an HTTP(S) listener: its routes' entries grouped by host,
+ * most specific first, each group in precedence order. Entries are ranked
+ * already (rank_entries, nranked of them), so this sorts (host id, rank)
+ * integers. */
+static void
+http_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li,
+              struct ent *const *ranked, size_t nranked)
+{
+    uint32_t *ids, nids = 0;
+    size_t npairs = host_ids(li, &ids), n = 0, pos = 0;
+    for (size_t i = 0; i < npairs; i++)
+        nids = ids[i] >= nids ? ids[i] + 1 : nids;
+    for (size_t i = 0; i < li->natts; i++) {
+        const struct att *at = &li->atts[i];
+        if (at->rt->kind == GW_KIND_HTTPROUTE || at->rt->kind == GW_KIND_GRPCROUTE)
+            n += at->nhosts * at->rt->ntmpl;
+    }
+    unsigned rbits = bit_width(nranked);
+    struct vkey *buf = gw_xmalloc((2 * n + 1) * sizeof(*buf)), *v = buf;
+    n = 0;
     for (size_t i = 0; i < li->natts; i++) {
         const struct att *at = &li->atts[i];
         if (at->rt->kind != GW_KIND_HTTPROUTE && at->rt->kind != GW_KIND_GRPCROUTE)
             continue;
+        const struct ent *tmpl = at->rt->tmpl;
         for (size_t h = 0; h < at->nhosts; h++, pos++)
-            route_entries(t, at->rt, at->hosts[h], ids[pos], &v, &n, &cap);
+            for (size_t k = 0; k < at->rt->ntmpl; k++)
+                v[n++] = (struct vkey){(uint64_t)ids[pos] << rbits | tmpl[k].rank, at->hosts[h]};
     }
     free(ids);
-    if (n > 1)
-        qsort(v, n, sizeof(*v), cmp_ent);
+    v = radix_sort(v, buf + n, n, rbits + bit_width(nids));
     size_t nv = 0;
     for (size_t i = 0; i < n; i++)
-        if (!i || v[i - 1].host_id != v[i].host_id)
+        if (!i || v[i - 1].key >> rbits != v[i].key >> rbits)
             nv++;
     out->vhosts = gw_arena_alloc(&t->ir->arena, (nv + 1) * sizeof(*out->vhosts));
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j < n && v[i].host_id == v[j].host_id)
+        while (j < n && v[i].key >> rbits == v[j].key >> rbits)
             j++;
         struct gw_ir_vhost *vh = &out->vhosts[out->nvhosts++];
         vh->hostname = DUP(v[i].host ? v[i].host : "*");
         vh->routes = gw_arena_alloc(&t->ir->arena, (j - i) * sizeof(*vh->routes));
+        uint64_t mask = ((uint64_t)1 << rbits) - 1;
         for (size_t k = i; k < j; k++)
-            vh->routes[vh->nroutes++] = v[k].r;
+            vh->routes[vh->nroutes++] = ranked[v[k].key & mask]->r;
         i = j;
     }
-    free(v);
+    free(buf);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -650,6 +689,44 @@ route_order(struct tr *t)
         v[i]->order = (uint32_t)i;
 }
 
+static bool
+serves_http(const struct lis *li)
+{
+    enum gw_ir_proto p = ir_proto(li->l->proto);
+    return p == GW_IR_HTTP || p == GW_IR_HTTPS;
+}
+
+/* Compiles the entries of every route an HTTP(S) listener of ports serves
+ * and ranks them all in precedence order (ent.rank): a vhost's order is
+ * then its entries' ranks. Returns the entries by rank (heap). */
+static struct ent **
+rank_entries(struct tr *t, const struct pacc *ports, size_t np, size_t *out_n)
+{
+    struct ent **v = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t k = 0; k < np; k++)
+        for (size_t i = 0; i < ports[k].n; i++) {
+            const struct lis *li = ports[k].lis[i];
+            if (!serves_http(li))
+                continue;
+            for (size_t a = 0; a < li->natts; a++) {
+                struct rt *rt = li->atts[a].rt;
+                if ((rt->kind != GW_KIND_HTTPROUTE && rt->kind != GW_KIND_GRPCROUTE) ||
+                    rt->compiled)
+                    continue;
+                route_compile(t, rt);
+                v = gw_xgrow(v, &cap, n + rt->ntmpl, sizeof(*v));
+                for (size_t e = 0; e < rt->ntmpl; e++)
+                    v[n++] = &((struct ent *)rt->tmpl)[e];
+            }
+        }
+    tr_sort(v, n, sizeof(*v), cmp_ent);
+    for (size_t i = 0; i < n; i++)
+        v[i]->rank = (uint32_t)i;
+    *out_n = n;
+    return v;
+}
+
 void
 tr_build_ir(struct tr *t)
 {
@@ -683,6 +760,8 @@ tr_build_ir(struct tr *t)
     }
     if (np > 1)
         qsort(ports, np, sizeof(*ports), cmp_pacc);
+    size_t nranked;
+    struct ent **ranked = rank_entries(t, ports, np, &nranked);
     t->ir->ports = gw_arena_alloc(&t->ir->arena, (np + 1) * sizeof(*t->ir->ports));
     for (size_t k = 0; k < np; k++) {
         struct pacc *p = &ports[k];
@@ -714,11 +793,12 @@ tr_build_ir(struct tr *t)
                 l->tls->client_insecure_fallback = li->client_insecure;
             }
             if (l->proto == GW_IR_HTTP || l->proto == GW_IR_HTTPS)
-                http_listener(t, l, li);
+                http_listener(t, l, li, ranked, nranked);
             else
                 l4_listener(t, l, li);
         }
         free(p->lis);
     }
+    free(ranked);
     free(ports);
 }

@@ -142,6 +142,9 @@ struct gw_status_item *tr_item(struct tr *t, const struct gw_meta *m);
 void tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const char *reason,
              const char *msg, int64_t generation);
 void tr_sort_items(struct gw_status *st);
+/* qsort, after checking in n - 1 compares that base is not sorted already
+ * (many inputs come in store order, which often is the order wanted). */
+void tr_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
 char *tr_printf(struct tr *t, const char *fmt, ...) GW_PRINTF(2, 3);
 /* The concatenation of parts[0..n) (n <= TR_CAT_MAX; NULL reads "(null)",
  * as "%s" prints it) in a: a sprintf of "%s" only, without the format

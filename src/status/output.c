@@ -108,6 +108,17 @@ tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const ch
     *m = (struct tr_cond_memo){type, reason, msg, generation, status, c};
 }
 
+void
+tr_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    const char *p = base;
+    for (size_t i = 1; i < n; i++)
+        if (cmp(p + (i - 1) * size, p + i * size) > 0) {
+            qsort(base, n, size, cmp);
+            return;
+        }
+}
+
 static int
 cmp_item(const void *a, const void *b)
 {
@@ -137,15 +148,8 @@ tr_sort_items(struct gw_status *st)
     memcpy(at, start, sizeof(at));
     for (size_t i = 0; i < st->n; i++)
         v[at[st->items[i].kind]++] = st->items[i];
-    for (int k = 0; k < GW_KIND__COUNT; k++) {
-        struct gw_status_item *run = v + start[k];
-        size_t n = start[k + 1] - start[k];
-        for (size_t i = 1; i < n; i++)
-            if (cmp_item(&run[i - 1], &run[i]) > 0) {
-                qsort(run, n, sizeof(*run), cmp_item);
-                break;
-            }
-    }
+    for (int k = 0; k < GW_KIND__COUNT; k++)
+        tr_sort(v + start[k], start[k + 1] - start[k], sizeof(*v), cmp_item);
     free(st->items);
     st->items = v;
     st->cap = st->n;
