@@ -773,6 +773,11 @@ int gw_time_parse(struct gw_str s, int64_t *ms);
 /* ------------------------------------------------------------------------ */
 /* The store                                                                */
 
+struct gw_store_slot {
+    uint64_t hash; /* of kind/namespace/name */
+    struct gw_meta *obj;
+};
+
 struct gw_store_kind {
     struct gw_meta **v; /* sorted by namespace, then name */
     size_t n, cap;
@@ -787,7 +792,7 @@ struct gw_store_kind {
 struct gw_store {
     /* private */
     struct gw_arena arena;
-    struct gw_meta **slots; /* open addressing, power-of-two size */
+    struct gw_store_slot *slots; /* open addressing, power-of-two size */
     size_t nslots, count;
     struct gw_store_kind kinds[GW_KIND__COUNT];
     /* EndpointSlices with a service name, sorted by namespace, service
@@ -828,6 +833,9 @@ void gw_store_part_unref(struct gw_store_part *p);
 /* s takes a reference to p until gw_store_release: objects allocated from
  * p's arena may then be added to s. */
 void gw_store_hold(struct gw_store *s, struct gw_store_part *p);
+
+/* Makes room for n objects in all, so that adding them does not rehash. */
+void gw_store_reserve(struct gw_store *s, size_t n);
 
 /*
  * Adds obj (allocated from gw_store_arena(), or from a part s holds;

@@ -124,32 +124,55 @@ key_eq(const struct gw_meta *m, enum gw_kind kind, const char *ns, const char *n
     return m->kind == kind && strcmp(key_ns(kind, m->ns), ns) == 0 && strcmp(m->name, name) == 0;
 }
 
+/* The slot of kind/ns/name, or the empty slot where it would go. The
+ * stored hash spares the string compares of a probe past other keys. */
 static size_t
-slot_find(struct gw_meta *const *slots, size_t nslots, enum gw_kind kind, const char *ns,
-          const char *name)
+slot_find(const struct gw_store_slot *slots, size_t nslots, uint64_t h, enum gw_kind kind,
+          const char *ns, const char *name)
 {
     size_t mask = nslots - 1;
-    size_t i = (size_t)key_hash(kind, ns, name) & mask;
-    while (slots[i] && !key_eq(slots[i], kind, ns, name))
+    size_t i = (size_t)h & mask;
+    while (slots[i].obj && (slots[i].hash != h || !key_eq(slots[i].obj, kind, ns, name)))
         i = (i + 1) & mask;
     return i;
 }
 
+/* Rehashes into a table of n slots (a power of two, > count). Keys are
+ * unique: each goes to the first free slot of its probe, no compare. */
 static void
-rehash(struct gw_store *s)
+rehash(struct gw_store *s, size_t n)
 {
-    size_t n = s->nslots ? s->nslots * 2 : 64;
-    struct gw_meta **slots = gw_xcalloc(n, sizeof(*slots));
+    struct gw_store_slot *slots = gw_xcalloc(n, sizeof(*slots));
+    size_t mask = n - 1;
     for (size_t i = 0; i < s->nslots; i++) {
-        struct gw_meta *m = s->slots[i];
-        if (m) {
-            const char *ns = key_ns(m->kind, m->ns);
-            slots[slot_find(slots, n, m->kind, ns, m->name)] = m;
-        }
+        if (!s->slots[i].obj)
+            continue;
+        size_t j = (size_t)s->slots[i].hash & mask;
+        while (slots[j].obj)
+            j = (j + 1) & mask;
+        slots[j] = s->slots[i];
     }
     free(s->slots);
     s->slots = slots;
     s->nslots = n;
+}
+
+/* At most 3/4 full. */
+static size_t
+slots_for(size_t count)
+{
+    size_t n = 64;
+    while (count * 4 > n * 3)
+        n *= 2;
+    return n;
+}
+
+void
+gw_store_reserve(struct gw_store *s, size_t n)
+{
+    size_t want = slots_for(n);
+    if (want > s->nslots)
+        rehash(s, want);
 }
 
 static int
@@ -202,15 +225,16 @@ gw_store_add(struct gw_store *s, struct gw_meta *obj, const struct gw_meta **exi
 {
     GW_ASSERT((unsigned)obj->kind < GW_KIND__COUNT && obj->name);
     if ((s->count + 1) * 4 > s->nslots * 3)
-        rehash(s);
+        rehash(s, slots_for(s->count + 1));
     const char *ns = key_ns(obj->kind, obj->ns);
-    size_t i = slot_find(s->slots, s->nslots, obj->kind, ns, obj->name);
-    if (s->slots[i]) {
+    uint64_t h = key_hash(obj->kind, ns, obj->name);
+    size_t i = slot_find(s->slots, s->nslots, h, obj->kind, ns, obj->name);
+    if (s->slots[i].obj) {
         if (existing)
-            *existing = s->slots[i];
+            *existing = s->slots[i].obj;
         return GW_EEXISTS;
     }
-    s->slots[i] = obj;
+    s->slots[i] = (struct gw_store_slot){h, obj};
     s->count++;
 
     insert_sorted(&s->kinds[obj->kind], obj, cmp_meta);
@@ -224,8 +248,9 @@ gw_store_get(const struct gw_store *s, enum gw_kind kind, const char *ns, const 
 {
     if (!s->nslots || !name || (unsigned)kind >= GW_KIND__COUNT)
         return NULL;
-    size_t i = slot_find(s->slots, s->nslots, kind, key_ns(kind, ns), name);
-    return s->slots[i];
+    ns = key_ns(kind, ns);
+    size_t i = slot_find(s->slots, s->nslots, key_hash(kind, ns, name), kind, ns, name);
+    return s->slots[i].obj;
 }
 
 const struct gw_meta *const *

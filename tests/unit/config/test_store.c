@@ -78,6 +78,17 @@ test_store(void)
         all &= gw_store_service(&s, "bulk", name) != NULL;
     }
     ok(all, "2000 services all found after growth");
+    gw_store_reserve(&s, 10000);
+    all = true;
+    for (int i = 0; i < 2000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "svc-%04d", i);
+        all &= gw_store_service(&s, "bulk", name) != NULL;
+    }
+    ok(all, "and after a reserve");
+    is_int(gw_store_add(&s, add(&s, GW_KIND_SERVICE, "bulk", "svc-0007", sizeof(struct gw_service)),
+                        NULL),
+           GW_EEXISTS, "duplicates still found");
     v = gw_store_list(&s, GW_KIND_SERVICE, &n);
     is_str(n ? v[0]->name : NULL, "svc-0000", "bulk list sorted");
 
