@@ -225,6 +225,14 @@ int
 gw_source_files_decode(struct gw_source_files *fs, struct gw_store *store, struct gw_diags *diags)
 {
     int rejected = 0;
+    size_t total = 0;
+    for (size_t i = 0; i < fs->n; i++) {
+        struct gw_source_file *f = &fs->v[i];
+        if (f->docs && !f->part)
+            file_decode(f);
+        total += f->nobjs;
+    }
+    gw_store_reserve(store, total);
     for (size_t i = 0; i < fs->n; i++) {
         struct gw_source_file *f = &fs->v[i];
         for (size_t j = 0; j < f->errors.n; j++)
@@ -234,8 +242,6 @@ gw_source_files_decode(struct gw_source_files *fs, struct gw_store *store, struc
                          NULL, "the last good version of this file stays in force");
         if (!f->docs)
             continue;
-        if (!f->part)
-            file_decode(f);
         gw_store_hold(store, f->part);
         rejected += f->rejected;
         /* Adding in document order, with each object's diagnostics before

@@ -207,6 +207,7 @@ gw_source_reload(struct gw_source *s)
     gw_diags_init(&walk);
     struct source_sync_stats stats;
     source_sync(&s->files, s->opts.dir, &walk, add_watch, s, &stats);
+    uint64_t t_sync = mono_us();
     if (s->status && !s->force && stats.read == stats.same && stats.removed == 0 &&
         same_walk_errors(&walk, &s->walk_errors)) {
         gw_diags_release(&walk);
@@ -224,6 +225,7 @@ gw_source_reload(struct gw_source *s)
     gw_diags_init(&diags);
     gw_diags_move(&diags, &walk);
     gw_source_files_decode(&s->files, store, &diags);
+    uint64_t t_decode = mono_us();
 
     struct gw_status *st = NULL;
     struct gw_ir *ir = NULL;
@@ -243,30 +245,39 @@ gw_source_reload(struct gw_source *s)
     s->reloads[diags.errors ? SOURCE_ERRORS : SOURCE_OK]++;
     s->last_ok_time = s->last_time;
 
-    if (s->status)
-        gw_status_free(s->status);
+    /* The old configuration is freed after the new one is published: that
+     * is off the path to traffic. */
+    struct gw_status *old_status = s->status;
+    struct gw_ir *old_ir = s->ir;
+    struct gw_store *old_store = s->store;
+    struct gw_diags old_diags = s->diags;
     s->status = st;
-    gw_ir_unref(s->ir);
     s->ir = ir;
-    if (s->store) {
-        gw_store_release(s->store);
-        free(s->store);
-    }
     s->store = store;
+    s->diags = diags;
     for (int k = 0; k < GW_KIND__COUNT; k++)
         s->objects[k] = gw_store_count(store, (enum gw_kind)k);
-    gw_diags_release(&s->diags);
-    s->diags = diags;
     s->files_failing = gw_source_files_failing(&s->files);
     s->nfiles = s->files.n;
 
     if (s->publish)
         s->publish(s->publish_data, ir);
     uint64_t t2 = mono_us();
+    if (old_status)
+        gw_status_free(old_status);
+    gw_ir_unref(old_ir);
+    if (old_store) {
+        gw_store_release(old_store);
+        free(old_store);
+    }
+    gw_diags_release(&old_diags);
     log_diags(s, &s->diags);
-    gw_log_info("reload ok: %zu objects, %zu routes, %zu errors in %.1f ms (%zu files, %zu read)",
+    gw_log_info("reload ok: %zu objects, %zu routes, %zu errors in %.1f ms (%zu files, %zu read; "
+                "sync %.1f, decode %.1f, translate %.1f, publish %.1f ms)",
                 gw_store_size(store), count_routes(store), s->diags.errors,
-                (double)(t2 - t0) / 1000.0, stats.files, stats.read);
+                (double)(t2 - t0) / 1000.0, stats.files, stats.read, (double)(t_sync - t0) / 1000.0,
+                (double)(t_decode - t_sync) / 1000.0, (double)(t1 - t_decode) / 1000.0,
+                (double)(t2 - t1) / 1000.0);
     return 0;
 }
 
