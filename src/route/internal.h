@@ -89,7 +89,7 @@ struct route_cond {
 };
 
 struct route_list {
-    uint32_t *v;
+    uint32_t *v; /* in the router's arena */
     uint32_t n, cap;
 };
 

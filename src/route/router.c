@@ -41,15 +41,52 @@ node_new(struct gw_router *r)
     return (uint32_t)r->nnodes++;
 }
 
+/* Lists live in the router's arena (most hold one route): growing one
+ * copies it to a block twice as big and leaves the old block behind. */
 static void
-list_push(struct route_list *l, uint32_t v)
+list_push(struct gw_router *r, struct route_list *l, uint32_t v)
 {
     if (l->n == l->cap) {
-        size_t cap = l->cap;
-        l->v = gw_xgrow(l->v, &cap, (size_t)l->n + 1, sizeof(*l->v));
-        l->cap = (uint32_t)cap;
+        uint32_t cap = l->cap ? l->cap * 2 : 1;
+        uint32_t *nv = gw_arena_alloc(&r->arena, cap * sizeof(*nv));
+        if (l->n)
+            memcpy(nv, l->v, l->n * sizeof(*nv));
+        l->v = nv;
+        l->cap = cap;
     }
     l->v[l->n++] = v;
+}
+
+/* An upper bound of the trie nodes ir needs: one root per vhost and one
+ * node per path segment of its Exact and PathPrefix matches. Sizing the
+ * node array and the children table once spares their regrowth. */
+static size_t
+trie_bound(const struct gw_ir *ir)
+{
+    size_t n = 0;
+    for (size_t pi = 0; pi < ir->nports; pi++)
+        for (size_t li = 0; li < ir->ports[pi].nlisteners; li++) {
+            const struct gw_ir_listener *il = &ir->ports[pi].listeners[li];
+            if (il->proto != GW_IR_HTTP && il->proto != GW_IR_HTTPS)
+                continue;
+            for (size_t vi = 0; vi < il->nvhosts; vi++) {
+                n++;
+                const struct gw_ir_vhost *vh = &il->vhosts[vi];
+                for (size_t i = 0; i < vh->nroutes; i++) {
+                    const char *p = vh->routes[i].path;
+                    if (vh->routes[i].path_type == GW_IR_PATH_REGEX || !p)
+                        continue;
+                    /* As vhost_compile inserts it: a prefix without its
+                     * trailing '/', one node per '/' before a segment. */
+                    size_t len = strlen(p);
+                    if (vh->routes[i].path_type == GW_IR_PATH_PREFIX && len && p[len - 1] == '/')
+                        len--;
+                    for (size_t k = 0; k < len; k++)
+                        n += p[k] == '/';
+                }
+            }
+        }
+    return n;
 }
 
 /* Walks (creating) the trie below from for the segments of s ("a/b/" is
@@ -174,7 +211,7 @@ vhost_compile(struct gw_router *r, struct gw_diags *diags, const struct gw_ir_vh
             c->path_re = regex_compile(r, diags, rt, "path.value", p);
             if (!c->path_re)
                 c->broken = true;
-            list_push(&vh->regex, (uint32_t)i);
+            list_push(r, &vh->regex, (uint32_t)i);
             continue;
         }
         if (n == 0 || p[0] != '/') {
@@ -186,13 +223,13 @@ vhost_compile(struct gw_router *r, struct gw_diags *diags, const struct gw_ir_vh
         if (rt->path_type == GW_IR_PATH_EXACT) {
             node = trie_insert(r, vh->root, p + 1, n - 1);
             c->prefix_len = n;
-            list_push(&r->nodes[node].exact, (uint32_t)i);
+            list_push(r, &r->nodes[node].exact, (uint32_t)i);
         } else {
             /* PathPrefix: one trailing '/' is ignored; "/" is the root. */
             size_t plen = p[n - 1] == '/' ? n - 1 : n;
             node = plen == 0 ? vh->root : trie_insert(r, vh->root, p + 1, plen - 1);
             c->prefix_len = plen;
-            list_push(&r->nodes[node].prefix, (uint32_t)i);
+            list_push(r, &r->nodes[node].prefix, (uint32_t)i);
         }
     }
 }
@@ -213,6 +250,16 @@ gw_router_build(const struct gw_ir *ir, struct gw_diags *diags, struct gw_router
     pcre2_set_match_limit(r->mctx, REGEX_MATCH_LIMIT);
     pcre2_set_depth_limit(r->mctx, REGEX_DEPTH_LIMIT);
     pcre2_set_heap_limit(r->mctx, REGEX_HEAP_LIMIT);
+
+    size_t bound = trie_bound(ir);
+    r->nodes = gw_xgrow(r->nodes, &r->capnodes, bound, sizeof(*r->nodes));
+    /* The children table's load stays at most 1/2 (route_htab_put grows it
+     * past that); sized for the bound, it never grows. */
+    size_t cap = 16;
+    while (cap < 2 * bound + 2)
+        cap *= 2;
+    r->children.v = gw_xcalloc(cap, sizeof(*r->children.v));
+    r->children.mask = cap - 1;
 
     r->nports = ir->nports;
     r->ports = ir->nports ? gw_arena_alloc(&r->arena, ir->nports * sizeof(*r->ports)) : NULL;
@@ -246,8 +293,6 @@ gw_router_build(const struct gw_ir *ir, struct gw_diags *diags, struct gw_router
     }
     r->memory += gw_arena_total(&r->arena) + r->capnodes * sizeof(*r->nodes) +
                  (r->children.mask + 1) * sizeof(struct route_htab_entry);
-    for (size_t i = 0; i < r->nnodes; i++)
-        r->memory += (r->nodes[i].prefix.cap + r->nodes[i].exact.cap) * sizeof(uint32_t);
     *out = r;
     return 0;
 }
@@ -275,16 +320,11 @@ gw_router_free(struct gw_router *r)
                     kv_free(vh->conds[i].headers, vh->conds[i].nheaders);
                     kv_free(vh->conds[i].query, vh->conds[i].nquery);
                 }
-                free(vh->regex.v);
             }
             route_hostsel_release(&rl->sel);
         }
         route_hostsel_release(&rp->sel);
         route_hostsel_release(&rp->sel_all);
-    }
-    for (size_t i = 0; i < r->nnodes; i++) {
-        free(r->nodes[i].prefix.v);
-        free(r->nodes[i].exact.v);
     }
     free(r->nodes);
     route_htab_release(&r->children);
