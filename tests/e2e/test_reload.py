@@ -6,6 +6,8 @@
 * a file whose YAML breaks keeps its last good version in force and the
   error shows with file:line:col in /status or the log; fixing it applies;
 * an invalid object is rejected alone while the others serve;
+* an editor's save (old file renamed away, new one written) never serves
+  the tree without the file;
 * reload under load: keep-alive clients send requests without pause while
   the test applies >= 500 changes (routes added/removed/edited, backend
   weights flipped, EndpointSlice endpoints swapped between two live echo
@@ -122,6 +124,47 @@ def test_broken_yaml_keeps_last_good_version(simple):
     st.write("extra.yaml", [route_to("extra", "extra.test", "/", "svc-a")])
     st.wait_status("/", 200, host="extra.test", timeout=DEADLINE,
                    pred=lambda r: backend_of(r) == "svc-a")
+
+
+def test_editor_save_keeps_the_file_in_force(simple):
+    """A finished write goes live at once, but a save that first renames the
+    old version away (vim's backup, then the new file, then the backup
+    removed) must not serve the tree without the file in between: a client
+    sending requests without pause sees only 200s from either version."""
+    st = simple
+    st.write("edited.yaml", [route_to("edited", "edited.test", "/", "svc-a")])
+    st.wait_status("/", 200, host="edited.test", timeout=DEADLINE)
+    stop = threading.Event()
+    seen, bad = [], []
+
+    def client():
+        try:
+            with st.conn() as c:
+                while not stop.is_set():
+                    r = c.request("GET", "/", host="edited.test")
+                    if r.status != 200:
+                        bad.append(r.status)
+                    else:
+                        seen.append(backend_of(r))
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            bad.append(repr(exc))
+
+    th = threading.Thread(target=client)
+    th.start()
+    try:
+        path = st.path("edited.yaml")
+        for i in range(30):
+            os.rename(path, path + "~")
+            st.write("edited.yaml", [route_to("edited", "edited.test", "/",
+                                              "svc-b" if i % 2 == 0 else "svc-a")], atomic=False)
+            os.unlink(path + "~")
+            time.sleep(0.08)
+    finally:
+        stop.set()
+        th.join()
+    total = len(bad) + len(seen)
+    assert not bad, f"{len(bad)} of {total} requests not 200 during editor saves: {bad[:5]}"
+    assert "svc-b" in seen and "svc-a" in seen
 
 
 def test_invalid_object_rejected_alone(simple):
