@@ -25,6 +25,7 @@
 #define L4_ATTEMPTS  3 /* connect attempts (endpoints) per TCP connection */
 #define L4_CURSORS   256
 #define L4_BUCKETS   4096 /* UDP session hash buckets */
+#define L4_SWEEP_MS  1000 /* how often UDP reply sockets are checked */
 
 /* ------------------------------------------------------------------------ */
 /* Endpoints (ep.c)                                                          */
@@ -74,6 +75,7 @@ const struct gw_ir_port *l4_port_find(const struct gw_ir *ir, const char *addres
 
 struct l4_conn;
 struct l4_sess;
+struct l4_rsock;
 
 struct gw_l4_worker {
     struct gw_loop *loop;
@@ -88,7 +90,9 @@ struct gw_l4_worker {
     struct l4_sess **buckets;
     struct l4_sess *lru_head, *lru_tail;
     size_t nsess;
-    uint8_t *dgram; /* L4_DGRAM_MAX scratch */
+    struct l4_rsock *rsocks; /* UDP reply sockets, one per listening socket */
+    struct gw_timer sweep;   /* checks them while there are any */
+    uint8_t *dgram;          /* L4_DGRAM_MAX scratch */
 };
 
 uint32_t l4_rand(struct gw_l4_worker *w);
@@ -99,5 +103,7 @@ void l4_conn_close_all(struct gw_l4_worker *w);
 
 /* udp.c */
 void l4_sess_close_all(struct gw_l4_worker *w);
+/* The sweep timer's callback (data: the worker). */
+void l4_rsock_sweep(struct gw_timer *t);
 
 #endif /* GW_L4_INTERNAL_H */

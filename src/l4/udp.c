@@ -6,13 +6,25 @@
  * weighted backend chosen when the session began. Datagrams go both ways
  * unchanged, one send per datagram; a send that would block drops the
  * datagram, as UDP may. Replies leave through a duplicate of the listening
- * socket the client wrote to (so they carry the address the client
- * expects, and outlive a reload that closes the listener).
+ * socket the client wrote to, so they carry the address the client expects;
+ * the sessions of one listening socket share one duplicate (a reply
+ * socket).
+ *
+ * A reply socket must not outlive the proxy's listener: a socket left bound
+ * in the port's SO_REUSEPORT group takes its hash share of every later
+ * client's datagrams with nobody reading them, so a listener removed by a
+ * reload would swallow datagrams instead of refusing them, and one added
+ * back on the same address and port would lose that share of its clients
+ * until the old sessions went idle. So a session whose client now writes
+ * to another listening socket moves to that one's reply socket, and a sweep
+ * (every L4_SWEEP_MS while there are reply sockets, and at once when a new
+ * listening socket shows up) ends the sessions of a listener that is gone:
+ * the fd the proxy passed no longer names the same socket (SO_COOKIE).
  *
  * Sessions end after udp_idle_ms without a datagram either way, when the
- * upstream reports the port unreachable, or when the table is full and a
- * new client arrives (the least recently used one is evicted). A session
- * pins the snapshot it began on.
+ * upstream reports the port unreachable, when their listener is gone, or
+ * when the table is full and a new client arrives (the least recently used
+ * one is evicted). A session pins the snapshot it began on.
  */
 #include <sys/socket.h>
 
@@ -27,6 +39,15 @@
 
 #include "base/banned.h"
 
+struct l4_rsock {
+    struct l4_rsock *next;
+    int lfd;         /* the proxy's listening fd, as passed to us */
+    uint64_t cookie; /* SO_COOKIE of the socket it named */
+    int fd;          /* our duplicate */
+    size_t refs;     /* sessions */
+    bool gone;       /* lfd names another socket now, or none */
+};
+
 struct l4_sess {
     struct gw_io io;        /* the connected upstream socket */
     struct gw_l4_worker *w; /* NULL once closing */
@@ -37,7 +58,7 @@ struct l4_sess {
     uint16_t lport;
     struct sockaddr_storage peer;
     socklen_t peerlen;
-    int reply_fd;
+    struct l4_rsock *rs;
     struct gw_timer timer;
     uint64_t last;
     struct l4_ep *ep;
@@ -92,6 +113,73 @@ touch(struct l4_sess *s)
     }
 }
 
+static bool
+sock_cookie(int fd, uint64_t *out)
+{
+    socklen_t len = sizeof(*out);
+    return getsockopt(fd, SOL_SOCKET, SO_COOKIE, out, &len) == 0 && len == sizeof(*out);
+}
+
+static bool
+rsock_is_gone(struct l4_rsock *r)
+{
+    uint64_t c;
+    if (!r->gone && (!sock_cookie(r->lfd, &c) || c != r->cookie))
+        r->gone = true;
+    return r->gone;
+}
+
+/* The reply socket of the listening socket lfd (a new reference), or NULL
+ * when it cannot be had (no fd left). */
+static struct l4_rsock *
+rsock_get(struct gw_l4_worker *w, int lfd)
+{
+    uint64_t cookie;
+    if (!sock_cookie(lfd, &cookie))
+        return NULL;
+    bool stale = false;
+    for (struct l4_rsock *r = w->rsocks; r; r = r->next) {
+        if (r->cookie == cookie) {
+            r->lfd = lfd;
+            r->refs++;
+            return r;
+        }
+        if (r->lfd == lfd)
+            stale = r->gone = true; /* the fd was closed and reused */
+    }
+    int fd = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    struct l4_rsock *r = gw_xcalloc(1, sizeof(*r));
+    r->lfd = lfd;
+    r->cookie = cookie;
+    r->fd = fd;
+    r->refs = 1;
+    bool first = !w->rsocks;
+    r->next = w->rsocks;
+    w->rsocks = r;
+    /* A new listening socket: an older one for the same port may be gone,
+     * and its sessions would keep it bound. Check now. */
+    if (first && !stale)
+        gw_timer_start(&w->sweep, L4_SWEEP_MS);
+    else
+        gw_timer_start(&w->sweep, 0);
+    return r;
+}
+
+static void
+rsock_unref(struct gw_l4_worker *w, struct l4_rsock *r)
+{
+    if (--r->refs > 0)
+        return;
+    struct l4_rsock **pp = &w->rsocks;
+    while (*pp != r)
+        pp = &(*pp)->next;
+    *pp = r->next;
+    close(r->fd);
+    free(r);
+}
+
 static void
 sess_free(struct gw_io *io)
 {
@@ -115,9 +203,8 @@ sess_close(struct l4_sess *s)
     w->nsess--;
     s->w = NULL;
     gw_timer_stop(&s->timer);
-    if (s->reply_fd >= 0)
-        close(s->reply_fd);
-    s->reply_fd = -1;
+    rsock_unref(w, s->rs);
+    s->rs = NULL;
     gw_io_close(&s->io, sess_free);
 }
 
@@ -126,6 +213,27 @@ l4_sess_close_all(struct gw_l4_worker *w)
 {
     while (w->lru_head)
         sess_close(w->lru_head);
+}
+
+void
+l4_rsock_sweep(struct gw_timer *t)
+{
+    struct gw_l4_worker *w = t->data;
+    bool gone = false;
+    for (struct l4_rsock *r = w->rsocks; r; r = r->next)
+        gone |= rsock_is_gone(r);
+    if (gone) {
+        /* the last session of a reply socket frees it */
+        struct l4_sess *s = w->lru_head;
+        while (s) {
+            struct l4_sess *next = s->lnext;
+            if (s->rs->gone)
+                sess_close(s);
+            s = next;
+        }
+    }
+    if (w->rsocks)
+        gw_timer_start(t, L4_SWEEP_MS);
 }
 
 static void
@@ -162,7 +270,7 @@ on_upstream(struct gw_io *io, unsigned events)
             return;
         }
         touch(s);
-        sendto(s->reply_fd, w->dgram, (size_t)n, MSG_DONTWAIT, (const struct sockaddr *)&s->peer,
+        sendto(s->rs->fd, w->dgram, (size_t)n, MSG_DONTWAIT, (const struct sockaddr *)&s->peer,
                s->peerlen);
     }
 }
@@ -198,8 +306,8 @@ sess_new(struct gw_l4_worker *w, void *pin, const struct gw_ir_port *pt, size_t 
         close(fd);
         return NULL;
     }
-    int rfd = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
-    if (rfd < 0) {
+    struct l4_rsock *rs = rsock_get(w, lfd);
+    if (!rs) {
         close(fd);
         return NULL;
     }
@@ -212,7 +320,7 @@ sess_new(struct gw_l4_worker *w, void *pin, const struct gw_ir_port *pt, size_t 
     s->lport = lport;
     memcpy(&s->peer, peer, plen);
     s->peerlen = plen;
-    s->reply_fd = rfd;
+    s->rs = rs;
     s->ep = ep;
     s->pin = pin;
     if (w->o.pin_ref) {
@@ -263,6 +371,16 @@ gw_l4_udp_input(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const
                 continue; /* no usable backend: dropped */
         } else {
             touch(s);
+            if (s->rs->lfd != fd) {
+                /* The client's datagrams come through another listening
+                 * socket now (the listener was replaced): reply from it,
+                 * and let the old one go. */
+                struct l4_rsock *rs = rsock_get(w, fd);
+                if (rs) {
+                    rsock_unref(w, s->rs);
+                    s->rs = rs;
+                }
+            }
         }
         if (send(s->io.fd, w->dgram, (size_t)n, MSG_DONTWAIT) < 0 && errno == ECONNREFUSED) {
             /* an earlier datagram met a closed port: resend on a fresh

@@ -44,6 +44,7 @@ gw_l4_worker_new(struct gw_loop *loop, const struct gw_l4_opts *o)
     if (w->rnd == 0)
         w->rnd = 1;
     w->buckets = gw_xcalloc(L4_BUCKETS, sizeof(*w->buckets));
+    gw_timer_init(loop, &w->sweep, l4_rsock_sweep, w);
     w->dgram = gw_xmalloc(L4_DGRAM_MAX);
     return w;
 }
@@ -54,7 +55,8 @@ gw_l4_worker_free(struct gw_l4_worker *w)
     if (!w)
         return;
     l4_conn_close_all(w);
-    l4_sess_close_all(w);
+    l4_sess_close_all(w); /* and with them every reply socket */
+    gw_timer_stop(&w->sweep);
     l4_ep_table_release(&w->eps);
     free(w->buckets);
     free(w->dgram);
