@@ -5,14 +5,21 @@
 
 #include "loop/loop.h"
 
+/* A heap entry: its key may lag behind its timer's deadline (timer.c). */
+struct gw_timer_entry {
+    uint64_t due, seq;
+    struct gw_timer *t; /* once dead, only compared, never followed */
+    bool dead;          /* stopped: t may be gone */
+};
+
 struct gw_loop {
     int epfd;
     bool stopping;
     bool running;
     uint64_t now_ms;
-    /* timers: binary min-heap on (due, seq) */
-    struct gw_timer **heap;
-    size_t nheap, capheap;
+    /* timers: binary min-heap on (due, seq), ndead of its entries stopped */
+    struct gw_timer_entry *heap;
+    size_t nheap, capheap, ndead;
     uint64_t timer_seq;
     /* deferred work: closes first (they only need the fd gone), then defers */
     struct gw_io *closing;

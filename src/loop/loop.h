@@ -110,16 +110,19 @@ struct gw_timer {
     gw_timer_fn cb;
     uint64_t due; /* gw_loop_now() value at which it fires */
     uint64_t seq; /* start order: equal due times fire first-started first */
-    size_t slot;  /* index in the heap, SIZE_MAX when inactive */
+    size_t slot;  /* its heap entry: exact while armed, a hint once stopped */
+    bool armed;
 };
 
 /* Prepares t. Never fails; t is inactive until gw_timer_start. */
 void gw_timer_init(struct gw_loop *loop, struct gw_timer *t, gw_timer_fn cb, void *data);
 /* (Re)arms t to fire once, timeout_ms after the cached now. Restarting an
- * active timer moves it. The callback may re-arm its own timer. */
+ * active timer moves it. The callback may re-arm its own timer. Restarting
+ * to a later time, or soon after a stop, is a few stores (no heap work). */
 void gw_timer_start(struct gw_timer *t, uint64_t timeout_ms);
 /* Disarms t; a no-op if it is not active. Safe from any callback, even for
- * a timer due in the same turn (it then does not fire). */
+ * a timer due in the same turn (it then does not fire). O(1); the loop
+ * never touches t again, so its storage may be freed right after. */
 void gw_timer_stop(struct gw_timer *t);
 bool gw_timer_is_active(const struct gw_timer *t);
 

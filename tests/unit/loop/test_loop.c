@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "loop/internal.h"
 #include "loop/loop.h"
 #include "tap.h"
 /* Last, so its bans cannot break the system headers above. */
@@ -98,6 +99,204 @@ test_timer_heap(void)
     is_int(heap_fired, 150, "150 of 200 timers fired after 50 cancels");
     ok(order_ok, "timers fired in deadline order");
     free(t);
+    gw_loop_free(loop);
+}
+
+/* Restarts move a timer both ways; the lazy heap must neither fire early
+ * (an entry filed under an old, earlier key) nor late. */
+static uint64_t fired_at[4];
+
+static void
+note_fire(struct gw_timer *t)
+{
+    int i = (int)(intptr_t)t->data;
+    fired_at[i] = gw_loop_now(t->loop);
+    if (++nfired == 3)
+        gw_loop_stop(t->loop);
+}
+
+static void
+test_timer_restart(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    struct gw_timer t[3];
+    nfired = 0;
+    for (int i = 0; i < 3; i++)
+        gw_timer_init(loop, &t[i], note_fire, (void *)(intptr_t)i);
+    uint64_t start = gw_loop_now(loop);
+    gw_timer_start(&t[0], 5);
+    gw_timer_start(&t[0], 60); /* later: its entry keeps the 5 ms key */
+    gw_timer_start(&t[1], 500);
+    gw_timer_start(&t[1], 10); /* earlier: re-keyed now */
+    gw_timer_start(&t[2], 5);
+    gw_timer_stop(&t[2]);
+    gw_timer_start(&t[2], 30); /* takes its dead entry back */
+    ok(gw_timer_is_active(&t[2]), "restarted after a stop: active");
+    gw_loop_run(loop);
+    is_int(nfired, 3, "three timers fired");
+    ok(fired_at[0] - start >= 55, "restarted later: not early (%llu ms)",
+       (unsigned long long)(fired_at[0] - start));
+    ok(fired_at[1] - start < 400, "restarted earlier: not late (%llu ms)",
+       (unsigned long long)(fired_at[1] - start));
+    ok(fired_at[2] - start >= 25, "stopped and restarted: the new time (%llu ms)",
+       (unsigned long long)(fired_at[2] - start));
+    ok(fired_at[1] <= fired_at[2] && fired_at[2] <= fired_at[0], "in deadline order");
+    gw_loop_free(loop);
+}
+
+/* A model check: random starts, restarts, stops and frees, also from inside
+ * callbacks; every timer fires exactly when the model says it is armed, not
+ * before its deadline, and in (deadline, start order). */
+#define NMODEL 64
+static struct gw_timer *model_t[NMODEL];
+static bool model_armed[NMODEL];
+static uint64_t model_due[NMODEL], model_order[NMODEL], model_clock;
+static unsigned model_seed = 1;
+static int model_fired, model_ops;
+static bool model_ok = true;
+static uint64_t model_last_due, model_last_order;
+
+static unsigned
+model_rand(void)
+{
+    model_seed = model_seed * 1103515245u + 12345u;
+    return model_seed >> 16;
+}
+
+static bool model_draining;
+static void model_fire(struct gw_timer *t);
+static int model_narmed(void);
+
+static void
+model_start(struct gw_loop *loop, int i)
+{
+    if (!model_t[i]) {
+        model_t[i] = malloc(sizeof(*model_t[i]));
+        gw_timer_init(loop, model_t[i], model_fire, (void *)(intptr_t)i);
+    }
+    uint64_t ms = model_rand() % 8;
+    gw_timer_start(model_t[i], ms);
+    model_armed[i] = true;
+    model_due[i] = gw_loop_now(loop) + ms;
+    model_order[i] = model_clock++;
+}
+
+static void
+model_op(struct gw_loop *loop)
+{
+    int i = (int)(model_rand() % NMODEL);
+    model_ops++;
+    switch (model_rand() % 5) {
+    case 0:
+    case 1:
+    case 2:
+        model_start(loop, i);
+        break;
+    case 3:
+        if (model_t[i]) {
+            gw_timer_stop(model_t[i]);
+            model_armed[i] = false;
+        }
+        break;
+    default:
+        if (model_t[i]) {
+            /* the loop must not touch it again (ASan checks) */
+            gw_timer_stop(model_t[i]);
+            free(model_t[i]);
+            model_t[i] = NULL;
+            model_armed[i] = false;
+        }
+        break;
+    }
+    if (gw_timer_is_active(model_t[i] ? model_t[i] : &(struct gw_timer){0}) != model_armed[i])
+        model_ok = false;
+    size_t live = 0;
+    for (size_t k = 0; k < loop->nheap; k++)
+        live += !loop->heap[k].dead;
+    if (live != (size_t)model_narmed())
+        model_ok = false;
+}
+
+static int
+model_narmed(void)
+{
+    int n = 0;
+    for (int i = 0; i < NMODEL; i++)
+        n += model_armed[i];
+    return n;
+}
+
+static void
+model_fire(struct gw_timer *t)
+{
+    int i = (int)(intptr_t)t->data;
+    struct gw_loop *loop = t->loop; /* t may be freed by the ops below */
+    uint64_t now = gw_loop_now(loop);
+    if (!model_armed[i] || now < model_due[i] || gw_timer_is_active(t))
+        model_ok = false;
+    /* Across the whole run, timers fire in (deadline, start order). */
+    if (model_due[i] < model_last_due ||
+        (model_due[i] == model_last_due && model_order[i] < model_last_order))
+        model_ok = false;
+    model_last_due = model_due[i];
+    model_last_order = model_order[i];
+    model_armed[i] = false;
+    model_fired++;
+    if (!model_draining) {
+        for (int k = 1 + (int)(model_rand() % 5); k > 0; k--)
+            model_op(loop);
+        model_draining = model_ops > 20000;
+        if (!model_draining && model_narmed() == 0)
+            model_start(loop, (int)(model_rand() % NMODEL));
+    }
+    if (model_draining && model_narmed() == 0)
+        gw_loop_stop(loop);
+}
+
+static void
+test_timer_model(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    for (int k = 0; k < 500; k++)
+        model_op(loop);
+    if (model_narmed() > 0)
+        gw_loop_run(loop);
+    ok(model_ok, "timers fired as the model says (%d fired, %d ops)", model_fired, model_ops);
+    is_int(model_narmed(), 0, "every armed timer fired");
+    ok(loop->nheap - loop->ndead == 0, "no live entry left");
+    ok(loop->nheap <= 3 * NMODEL + 64, "dead entries do not pile up (%zu entries)", loop->nheap);
+    for (int i = 0; i < NMODEL; i++)
+        free(model_t[i]);
+    gw_loop_free(loop);
+}
+
+/* Connection churn: timers started, stopped and freed by the thousand; the
+ * heap stays bounded by the live ones. */
+static void
+test_timer_churn(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    struct gw_timer keep[10];
+    for (int i = 0; i < 10; i++) {
+        gw_timer_init(loop, &keep[i], NULL, NULL);
+        gw_timer_start(&keep[i], 60000);
+    }
+    size_t most = 0;
+    for (int i = 0; i < 100000; i++) {
+        struct gw_timer *t = malloc(sizeof(*t));
+        gw_timer_init(loop, t, NULL, NULL);
+        gw_timer_start(t, 1000 + (uint64_t)(i % 7));
+        gw_timer_start(t, 2000); /* later: lazy */
+        gw_timer_stop(t);
+        free(t);
+        most = GW_MAX(most, loop->nheap);
+    }
+    ok(most <= 3 * 10 + 64 + 2, "heap bounded under churn (at most %zu entries)", most);
+    for (int i = 0; i < 10; i++)
+        gw_timer_stop(&keep[i]);
     gw_loop_free(loop);
 }
 
@@ -249,6 +448,9 @@ main(void)
 {
     test_timers();
     test_timer_heap();
+    test_timer_restart();
+    test_timer_model();
+    test_timer_churn();
     test_io();
     test_defer();
     test_signals();
