@@ -25,8 +25,49 @@ tr_item(struct tr *t, const struct gw_meta *m)
     it->ns = m->ns ? gw_arena_strdup(&st->arena, m->ns) : NULL;
     it->name = gw_arena_strdup(&st->arena, m->name);
     it->generation = m->generation;
-    it->status = gw_sv_new(&st->arena, GW_SV_OBJ);
+    it->status = tr_sv(t, GW_SV_OBJ);
     return it;
+}
+
+struct gw_sv *
+tr_sv(struct tr *t, enum gw_sv_type type)
+{
+    if (!t->nsv) {
+        t->sv = gw_arena_alloc(&t->st->arena, TR_SV_BLOCK * sizeof(*t->sv));
+        t->nsv = TR_SV_BLOCK;
+    }
+    struct gw_sv *v = t->sv++;
+    t->nsv--;
+    v->type = type;
+    return v;
+}
+
+struct gw_sv *
+tr_sv_str(struct tr *t, struct gw_sv *obj, const char *key, const char *s)
+{
+    struct gw_sv *v = tr_sv(t, GW_SV_STR);
+    v->s = s ? s : "";
+    return gw_sv_add(obj, key, v);
+}
+
+struct gw_sv *
+tr_sv_int(struct tr *t, struct gw_sv *obj, const char *key, int64_t i)
+{
+    struct gw_sv *v = tr_sv(t, GW_SV_INT);
+    v->i = i;
+    return gw_sv_add(obj, key, v);
+}
+
+struct gw_sv *
+tr_sv_obj(struct tr *t, struct gw_sv *parent, const char *key)
+{
+    return gw_sv_add(parent, key, tr_sv(t, GW_SV_OBJ));
+}
+
+struct gw_sv *
+tr_sv_arr(struct tr *t, struct gw_sv *parent, const char *key)
+{
+    return gw_sv_add(parent, key, tr_sv(t, GW_SV_ARR));
 }
 
 char *
@@ -86,8 +127,7 @@ void
 tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const char *reason,
         const char *msg, int64_t generation)
 {
-    struct gw_arena *a = &t->st->arena;
-    struct gw_sv *c = gw_sv_add_obj(a, arr, NULL);
+    struct gw_sv *c = tr_sv_obj(t, arr, NULL);
     uint64_t h = (uint64_t)(uintptr_t)type * 31 + (uint64_t)(uintptr_t)reason;
     h = (h * 31 + (uint64_t)(uintptr_t)msg) * 31 + (uint64_t)generation * 2 + status;
     h *= 0x9E3779B97F4A7C15ull;
@@ -99,12 +139,12 @@ tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const ch
         c->n = m->c->n;
         return;
     }
-    gw_sv_add_str(a, c, "type", type);
-    gw_sv_add_str(a, c, "status", status ? "True" : "False");
-    gw_sv_add_int(a, c, "observedGeneration", generation);
-    gw_sv_add_str(a, c, "lastTransitionTime", t->ltt);
-    gw_sv_add_str(a, c, "reason", reason);
-    gw_sv_add_str(a, c, "message", msg ? msg : "");
+    tr_sv_str(t, c, "type", type);
+    tr_sv_str(t, c, "status", status ? "True" : "False");
+    tr_sv_int(t, c, "observedGeneration", generation);
+    tr_sv_str(t, c, "lastTransitionTime", t->ltt);
+    tr_sv_str(t, c, "reason", reason);
+    tr_sv_str(t, c, "message", msg ? msg : "");
     *m = (struct tr_cond_memo){type, reason, msg, generation, status, c};
 }
 

@@ -178,7 +178,6 @@ static bool
 parent(struct tr *t, struct rt *r, const struct view *v, const struct gw_parent_ref *p,
        struct lis *lis, size_t nlis, struct gw_sv *entry)
 {
-    struct gw_arena *a = &t->st->arena;
     int64_t gen = r->m->generation;
     size_t matched = 0, attached = 0;
     enum why why = WHY_NONE;
@@ -226,18 +225,18 @@ parent(struct tr *t, struct rt *r, const struct view *v, const struct gw_parent_
             why = WHY_NOT_ALLOWED;
     }
 
-    struct gw_sv *pr = gw_sv_add_obj(a, entry, "parentRef");
-    gw_sv_add_str(a, pr, "group", p->group ? p->group : GW_GROUP_GATEWAY);
-    gw_sv_add_str(a, pr, "kind", p->kind ? p->kind : "Gateway");
+    struct gw_sv *pr = tr_sv_obj(t, entry, "parentRef");
+    tr_sv_str(t, pr, "group", p->group ? p->group : GW_GROUP_GATEWAY);
+    tr_sv_str(t, pr, "kind", p->kind ? p->kind : "Gateway");
     if (p->ns)
-        gw_sv_add_str(a, pr, "namespace", p->ns);
-    gw_sv_add_str(a, pr, "name", p->name);
+        tr_sv_str(t, pr, "namespace", p->ns);
+    tr_sv_str(t, pr, "name", p->name);
     if (p->section_name)
-        gw_sv_add_str(a, pr, "sectionName", p->section_name);
+        tr_sv_str(t, pr, "sectionName", p->section_name);
     if (p->port >= 0)
-        gw_sv_add_int(a, pr, "port", p->port);
-    gw_sv_add_str(a, entry, "controllerName", t->controller);
-    struct gw_sv *c = gw_sv_add_arr(a, entry, "conditions");
+        tr_sv_int(t, pr, "port", p->port);
+    tr_sv_str(t, entry, "controllerName", t->controller);
+    struct gw_sv *c = tr_sv_arr(t, entry, "conditions");
     if (attached)
         tr_cond(t, c, "Accepted", true, "Accepted", "route is accepted", gen);
     else if (!matched)
@@ -298,9 +297,9 @@ route(struct tr *t, const struct gw_meta *m)
             t->rts = gw_xgrow(t->rts, &t->rts_cap, t->nrts + 1, sizeof(*t->rts));
             t->rts[t->nrts++] = r;
             it = tr_item(t, m);
-            parents = gw_sv_add_arr(&t->st->arena, it->status, "parents");
+            parents = tr_sv_arr(t, it->status, "parents");
         }
-        struct gw_sv *entry = gw_sv_add_obj(&t->st->arena, parents, NULL);
+        struct gw_sv *entry = tr_sv_obj(t, parents, NULL);
         if (!parent(t, r, &v, p, lis, nlis, entry) || !r->resolved)
             it->not_ready = true;
     }
