@@ -313,20 +313,20 @@ compile_entries(struct tr *t, const struct rt *rt, struct ent **v, size_t *n, si
             if (mm && mm->type == GW_MATCH_REGEX) {
                 e->prec = 3;
                 e->r.path_type = GW_IR_PATH_REGEX;
-                e->r.path = gw_arena_sprintf(&t->ir->arena, "/%s/%s", svc ? svc : "[^/]+",
-                                             meth ? meth : "[^/]+");
+                e->r.path =
+                    TR_CAT(&t->ir->arena, "/", svc ? svc : "[^/]+", "/", meth ? meth : "[^/]+");
             } else if (svc && meth) {
                 e->prec = 0;
                 e->r.path_type = GW_IR_PATH_EXACT;
-                e->r.path = gw_arena_sprintf(&t->ir->arena, "/%s/%s", svc, meth);
+                e->r.path = TR_CAT(&t->ir->arena, "/", svc, "/", meth);
             } else if (svc) {
                 e->prec = 1;
                 e->r.path_type = GW_IR_PATH_PREFIX;
-                e->r.path = gw_arena_sprintf(&t->ir->arena, "/%s", svc);
+                e->r.path = TR_CAT(&t->ir->arena, "/", svc);
             } else if (meth) {
                 e->prec = 2;
                 e->r.path_type = GW_IR_PATH_REGEX;
-                e->r.path = gw_arena_sprintf(&t->ir->arena, "/[^/]+/%s", meth);
+                e->r.path = TR_CAT(&t->ir->arena, "/[^/]+/", meth);
             } else {
                 e->prec = 4;
                 e->r.path_type = GW_IR_PATH_PREFIX;
