@@ -5,6 +5,7 @@
  * reference counting, option errors, and a few translate facts checked
  * directly on the value trees (rather than via golden files).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,9 +281,100 @@ test_translate_facts(void)
     gw_store_release(&store);
 }
 
+static int
+cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void
+test_helpers(void)
+{
+    char buf[TR_I64_LEN];
+    is_str(tr_i64(buf, 0), "0", "i64 0");
+    is_str(tr_i64(buf, 18090), "18090", "i64 18090");
+    is_str(tr_i64(buf, -42), "-42", "i64 -42");
+    is_str(tr_i64(buf, INT64_MAX), "9223372036854775807", "i64 max");
+    is_str(tr_i64(buf, INT64_MIN), "-9223372036854775808", "i64 min");
+    struct gw_arena a;
+    gw_arena_init(&a, 0);
+    is_str(TR_CAT(&a, "ns", "/", "svc", ":", "80"), "ns/svc:80", "cat");
+    is_str(TR_CAT(&a, "", ""), "", "cat of empty strings");
+    is_str(TR_CAT(&a, "x", NULL), "x(null)", "cat NULL reads as %%s prints it");
+    gw_arena_release(&a);
+    int v[] = {1, 2, 3}, w[] = {3, 1, 2};
+    tr_sort(v, 3, sizeof(int), cmp_int);
+    tr_sort(w, 3, sizeof(int), cmp_int);
+    ok(v[0] == 1 && v[1] == 2 && v[2] == 3, "sorted input kept");
+    ok(w[0] == 1 && w[1] == 2 && w[2] == 3, "unsorted input sorted");
+}
+
+/* Routes sharing a Service port share its resolution (name, endpoints) but
+ * keep their own weights; conditions equal but for observedGeneration stay
+ * apart. */
+static void
+test_shared(void)
+{
+    static const char *const yaml =
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: gh}\n"
+        "spec: {controllerName: " GW_CONTROLLER_NAME "}\n---\n"
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+        "metadata: {name: gw, namespace: ns}\n"
+        "spec:\n  gatewayClassName: gh\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: ns}\n"
+        "spec: {ports: [{name: http, port: 80}]}\n---\n"
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+        "metadata: {name: s-1, namespace: ns, labels: {kubernetes.io/service-name: s}}\n"
+        "addressType: IPv4\nports: [{name: http, port: 8080}]\n"
+        "endpoints: [{addresses: [10.0.0.1, 10.0.0.2]}]\n---\n"
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+        "metadata: {name: a, namespace: ns, generation: 2}\n"
+        "spec:\n  parentRefs: [{name: gw}]\n"
+        "  rules: [{matches: [{path: {value: /a}}], backendRefs: [{name: s, port: 80, weight: "
+        "3}]}]\n"
+        "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+        "metadata: {name: b, namespace: ns, generation: 5}\n"
+        "spec:\n  parentRefs: [{name: gw}]\n"
+        "  rules: [{matches: [{path: {value: /bb}}], backendRefs: [{name: s, port: 80}]}]\n";
+    struct gw_store store;
+    struct gw_ir *ir = NULL;
+    struct gw_status *st = translate_text(yaml, NULL, &ir, &store);
+    const struct gw_ir_vhost *vh = st && ir && ir->nports == 1 && ir->ports[0].nlisteners == 1 &&
+                                           ir->ports[0].listeners[0].nvhosts == 1
+                                       ? &ir->ports[0].listeners[0].vhosts[0]
+                                       : NULL;
+    ok(vh && vh->nroutes == 2, "one vhost, two routes");
+    if (vh && vh->nroutes == 2) {
+        const struct gw_ir_backend *b = vh->routes[0].backends, *a = vh->routes[1].backends;
+        is_str(vh->routes[0].route, "HTTPRoute ns/b", "longer prefix first");
+        is_str(a->name, "ns/s:80", "backend name");
+        is_str(b->name, "ns/s:80", "same backend name");
+        ok(a->weight == 3 && b->weight == 1, "own weights");
+        ok(a->nendpoints == 2 && b->nendpoints == 2 && a->endpoints[1].port == 8080,
+           "both get the endpoints");
+    }
+    const struct gw_status_item *ra = st ? gw_status_find(st, GW_KIND_HTTPROUTE, "ns", "a") : NULL;
+    const struct gw_status_item *rb = st ? gw_status_find(st, GW_KIND_HTTPROUTE, "ns", "b") : NULL;
+    ok(ra && rb, "both routes have a status");
+    if (ra && rb) {
+        const struct gw_sv *ca = gw_sv_get(gw_sv_get(ra->status, "parents")->child, "conditions");
+        const struct gw_sv *cb = gw_sv_get(gw_sv_get(rb->status, "parents")->child, "conditions");
+        is_int(gw_sv_get(ca->child, "observedGeneration")->i, 2, "a: observedGeneration 2");
+        is_int(gw_sv_get(cb->child, "observedGeneration")->i, 5, "b: observedGeneration 5");
+        is_int(gw_sv_get(ca->child->next, "observedGeneration")->i, 2, "a: both conditions");
+        is_str(gw_sv_get(cb->child->next, "type")->s, "ResolvedRefs", "b: ResolvedRefs second");
+    }
+    gw_status_free(st);
+    gw_ir_unref(ir);
+    gw_store_release(&store);
+}
+
 int
 main(void)
 {
+    test_helpers();
+    test_shared();
     test_hostnames();
     test_writers();
     test_features();
