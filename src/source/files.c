@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The per-file state: each file's last good parse and its decoded objects.
- * A reload builds the store from scratch (so an object removed from a file
+ * The per-file state: each file's last good version, decoded. A reload
+ * builds the store from scratch (so an object removed from a file
  * disappears), but only files whose contents changed are parsed and decoded
- * again: the others' objects are shared by the old and the new store (a
- * reference-counted part). A file whose new version does not parse keeps
- * its previous documents in force ("bad input never hurts live traffic").
+ * again, once, when they are read: the others' objects are shared by the
+ * old and the new store (a reference-counted part); the document trees are
+ * not kept. A file whose new version does not parse keeps its previous
+ * version in force ("bad input never hurts live traffic").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ gw_source_files_init(struct gw_source_files *fs)
     memset(fs, 0, sizeof(*fs));
 }
 
-/* Drops what docs decoded to (the stores holding the part keep it). */
+/* Drops the decoded objects (the stores holding the part keep it). */
 static void
 file_forget_decoded(struct gw_source_file *f)
 {
@@ -39,10 +40,6 @@ file_release(struct gw_source_file *f)
 {
     free(f->path);
     free(f->bytes);
-    if (f->docs) {
-        gw_docs_release(f->docs);
-        free(f->docs);
-    }
     gw_diags_release(&f->errors);
     file_forget_decoded(f);
 }
@@ -92,6 +89,33 @@ is_json(const char *path)
     return n >= 5 && !memcmp(path + n - 5, ".json", 5);
 }
 
+/* Decodes docs (f's new version) into a new part. */
+static void
+file_decode(struct gw_source_file *f, const struct gw_docs *docs)
+{
+    /* Decoded objects take about what their tree does. */
+    f->part = gw_store_part_new(
+        GW_MIN(GW_MAX(gw_arena_total(&docs->arena) / 2, (size_t)4096), (size_t)64 * 1024));
+    struct gw_arena *a = &f->part->arena;
+    const char *file = NULL;
+    for (size_t i = 0; i < docs->n; i++) {
+        const struct gw_doc *doc = &docs->v[i];
+        if (!doc->root)
+            continue;
+        /* What gw_decode_doc interns: one copy per file name. */
+        const char *name = doc->root->pos.file ? doc->root->pos.file : doc->file;
+        if (!file || strcmp(file, name) != 0)
+            file = gw_arena_strdup(a, name);
+        struct gw_meta *m = NULL;
+        if (gw_decode_object(doc, a, file, &m, &f->decoded) != 0) {
+            f->rejected++;
+        } else if (m) {
+            f->objs = gw_xgrow(f->objs, &f->objs_cap, f->nobjs + 1, sizeof(*f->objs));
+            f->objs[f->nobjs++] = (struct gw_source_object){m, f->decoded.n};
+        }
+    }
+}
+
 enum gw_source_update
 gw_source_files_update(struct gw_source_files *fs, const char *path,
                        const struct gw_source_stamp *stamp, const char *data, size_t len,
@@ -112,7 +136,7 @@ gw_source_files_update(struct gw_source_files *fs, const char *path,
     struct gw_source_file *f = &fs->v[i];
     if (stamp)
         f->stamp = *stamp;
-    if (read_err >= 0 && f->docs && len == f->nbytes && (!len || !memcmp(data, f->bytes, len))) {
+    if (read_err >= 0 && f->good && len == f->nbytes && (!len || !memcmp(data, f->bytes, len))) {
         /* The version in force, read again (its stamp was racy, SIGHUP, a
          * touch): nothing to parse or decode. */
         bool was_failing = f->errors.n > 0 || f->stale;
@@ -147,13 +171,12 @@ gw_source_files_update(struct gw_source_files *fs, const char *path,
     }
 
     if (rc >= 0) {
-        if (f->docs) {
-            gw_docs_release(f->docs);
-            free(f->docs);
-        }
-        f->docs = docs;
-        f->stale = false;
         file_forget_decoded(f);
+        file_decode(f, docs);
+        gw_docs_release(docs);
+        free(docs);
+        f->good = true;
+        f->stale = false;
         free(f->bytes);
         f->bytes = len ? gw_xmalloc(len) : NULL;
         if (len)
@@ -170,8 +193,8 @@ gw_source_files_update(struct gw_source_files *fs, const char *path,
         gw_diags_add(&diags, GW_SEV_ERROR, (struct gw_pos){path, 0, 0}, NULL, NULL, NULL, NULL,
                      "%s", gw_strerror(rc));
     gw_diags_move(&f->errors, &diags);
-    f->stale = f->docs != NULL;
-    return f->docs ? GW_SOURCE_KEPT : GW_SOURCE_FAILED;
+    f->stale = f->good;
+    return f->good ? GW_SOURCE_KEPT : GW_SOURCE_FAILED;
 }
 
 bool
@@ -193,54 +216,23 @@ source_diag_copy(struct gw_diags *dst, const struct gw_diag *g)
     gw_diags_add(dst, g->severity, g->pos, g->kind, g->ns, g->name, g->path, "%s", g->message);
 }
 
-/* Decodes f's documents into a new part, once per version of the file. */
-static void
-file_decode(struct gw_source_file *f)
-{
-    const struct gw_docs *docs = f->docs;
-    /* Decoded objects take about what their tree does. */
-    f->part = gw_store_part_new(
-        GW_MIN(GW_MAX(gw_arena_total(&docs->arena) / 2, (size_t)4096), (size_t)64 * 1024));
-    struct gw_arena *a = &f->part->arena;
-    const char *file = NULL;
-    for (size_t i = 0; i < docs->n; i++) {
-        const struct gw_doc *doc = &docs->v[i];
-        if (!doc->root)
-            continue;
-        /* What gw_decode_doc interns: one copy per file name. */
-        const char *name = doc->root->pos.file ? doc->root->pos.file : doc->file;
-        if (!file || strcmp(file, name) != 0)
-            file = gw_arena_strdup(a, name);
-        struct gw_meta *m = NULL;
-        if (gw_decode_object(doc, a, file, &m, &f->decoded) != 0) {
-            f->rejected++;
-        } else if (m) {
-            f->objs = gw_xgrow(f->objs, &f->objs_cap, f->nobjs + 1, sizeof(*f->objs));
-            f->objs[f->nobjs++] = (struct gw_source_object){m, f->decoded.n};
-        }
-    }
-}
-
 int
-gw_source_files_decode(struct gw_source_files *fs, struct gw_store *store, struct gw_diags *diags)
+gw_source_files_decode(const struct gw_source_files *fs, struct gw_store *store,
+                       struct gw_diags *diags)
 {
     int rejected = 0;
     size_t total = 0;
-    for (size_t i = 0; i < fs->n; i++) {
-        struct gw_source_file *f = &fs->v[i];
-        if (f->docs && !f->part)
-            file_decode(f);
-        total += f->nobjs;
-    }
+    for (size_t i = 0; i < fs->n; i++)
+        total += fs->v[i].nobjs;
     gw_store_reserve(store, total);
     for (size_t i = 0; i < fs->n; i++) {
-        struct gw_source_file *f = &fs->v[i];
+        const struct gw_source_file *f = &fs->v[i];
         for (size_t j = 0; j < f->errors.n; j++)
             source_diag_copy(diags, &f->errors.v[j]);
         if (f->stale)
             gw_diags_add(diags, GW_SEV_WARNING, (struct gw_pos){f->path, 0, 0}, NULL, NULL, NULL,
                          NULL, "the last good version of this file stays in force");
-        if (!f->docs)
+        if (!f->good)
             continue;
         gw_store_hold(store, f->part);
         rejected += f->rejected;

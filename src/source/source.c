@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The source: one reload is sync (read what changed) -> decode every file
- * into a fresh store -> translate -> keep statuses, IR and diagnostics ->
- * publish. A reload that finds nothing changed stops after the sync (the
+ * The source: one reload is sync (read and decode what changed) -> every
+ * file's objects into a fresh store -> translate -> keep statuses, IR and
+ * diagnostics -> publish. A reload that finds nothing changed stops after the sync (the
  * tree is only stat'ed), so a burst of unrelated events (an editor's swap
  * file) costs a directory walk and nothing more.
  *

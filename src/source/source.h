@@ -3,14 +3,15 @@
  * source: the standalone configuration source of `gatehouse run`. A
  * directory of YAML/JSON manifests is read file by file (the walk of
  * gw_docs_add_dir: *.yaml, *.yml, *.json, recursively, hidden entries
- * skipped, byte-wise sorted paths), decoded into a fresh store on every
- * reload and translated (status/) into statuses and an IR snapshot.
+ * skipped, byte-wise sorted paths), each version of a file decoded once,
+ * every file's objects put into a fresh store on every reload and
+ * translated (status/) into statuses and an IR snapshot.
  *
  * Three layers, from pure to I/O:
  *  1. The per-file state (struct gw_source_files): each file's last good
- *     parse. A new version that does not parse (or cannot be read) leaves
- *     the last good documents in force and records why; a file that is gone
- *     is dropped. Pure: bytes in, state out.
+ *     version, decoded once when read. A new version that does not parse
+ *     (or cannot be read) leaves the last good one in force and records
+ *     why; a file that is gone is dropped. Pure: bytes in, state out.
  *  2. The debounce (struct gw_source_debounce): when to reload after a burst
  *     of changes (at once for a finished write after a quiet period, else
  *     after a quiet period, capped by a maximum delay). Pure.
@@ -57,17 +58,18 @@ struct gw_source_object {
 struct gw_source_file {
     char *path;                   /* heap, as walked ("DIR/sub/x.yaml") */
     struct gw_source_stamp stamp; /* of the version last read (good or not) */
-    struct gw_docs *docs;         /* the last good parse (heap); NULL if none yet */
-    char *bytes;                  /* what docs was parsed from (heap) */
+    bool good;                    /* a version is in force (none yet: false) */
+    struct gw_diags errors;       /* why the last version read is not in force; empty if it is */
+    bool stale;                   /* the version in force is older than the file's current one */
+    /* The version in force: its bytes, and its objects, decoded once when it
+     * was read (the document tree is not kept): a reload adds them to the
+     * new store as they are. */
+    char *bytes; /* heap */
     size_t nbytes;
-    struct gw_diags errors; /* why the last version read is not in force; empty if it is */
-    bool stale;             /* docs is an older version than the file's current one */
-    /* docs decoded, kept until docs change: a reload decodes only the files
-     * that changed. part is NULL until the first gw_source_files_decode. */
     struct gw_store_part *part;    /* the objects (one reference) */
     struct gw_source_object *objs; /* heap, in document order */
     size_t nobjs, objs_cap;
-    struct gw_diags decoded; /* what decode said about docs */
+    struct gw_diags decoded; /* what decode said about them */
     int rejected;            /* objects decode rejected */
 };
 
@@ -91,13 +93,13 @@ enum gw_source_update {
 };
 
 /*
- * Takes a new version of path: data[0..len) parsed as JSON (*.json) or YAML,
- * or, when read_err < 0, the error reading it (data ignored). On success the
- * documents replace the file's; on failure the previous documents (if any)
- * stay and the errors (file:line:col) are kept in the file's `errors`. The
- * bytes of the version in force again (a racy stamp, SIGHUP) are not parsed
- * again: the documents and decoded objects stay (GW_SOURCE_SAME, or
- * GW_SOURCE_PARSED if a broken version was in the file meanwhile).
+ * Takes a new version of path: data[0..len) parsed as JSON (*.json) or YAML
+ * and decoded, or, when read_err < 0, the error reading it (data ignored).
+ * On success its objects replace the file's; on failure the previous ones
+ * (if any) stay and the errors (file:line:col) are kept in the file's
+ * `errors`. The bytes of the version in force again (a racy stamp, SIGHUP)
+ * are neither parsed nor decoded again (GW_SOURCE_SAME, or GW_SOURCE_PARSED
+ * if a broken version was in the file meanwhile).
  * stamp is recorded either way, so an unchanged broken file is not read
  * again. Pure; data is borrowed for the call.
  */
@@ -109,14 +111,13 @@ enum gw_source_update gw_source_files_update(struct gw_source_files *fs, const c
 bool gw_source_files_remove(struct gw_source_files *fs, const char *path);
 
 /*
- * Decodes every file's documents, in path order, into store (fresh), and
- * appends to diags each file's pending errors (with a warning that the last
- * good version is in force, when there is one) and every decode diagnostic.
- * Returns the number of objects rejected by decode. A file's documents are
- * decoded once (into its part, which store then holds) and reused until
- * they change; the result is the same as decoding them all again.
+ * Adds every file's objects, in path order, to store (fresh; it holds the
+ * files' parts), and appends to diags each file's pending errors (with a
+ * warning that the last good version is in force, when there is one) and
+ * every decode diagnostic: the result of decoding every file's documents
+ * into store again. Returns the number of objects rejected by decode.
  */
-int gw_source_files_decode(struct gw_source_files *fs, struct gw_store *store,
+int gw_source_files_decode(const struct gw_source_files *fs, struct gw_store *store,
                            struct gw_diags *diags);
 
 /* Number of files whose latest version is not in force. */

@@ -68,7 +68,7 @@ test_last_good(void)
 
     is_int(upd(&fs, "d/b.yaml", broken), GW_SOURCE_KEPT, "broken new version: last good kept");
     struct gw_source_file *f = gw_source_files_find(&fs, "d/b.yaml");
-    ok(f && f->stale && f->docs, "file is stale and still has documents");
+    ok(f && f->stale && f->good && f->part, "file is stale and its last good version stays");
     ok(f && f->errors.errors == 1 && f->errors.v[0].pos.line >= 4, "parse error with its line");
     if (f && f->errors.n)
         diag("%s:%u:%u: %s", f->errors.v[0].file, f->errors.v[0].pos.line, f->errors.v[0].pos.col,
@@ -82,7 +82,7 @@ test_last_good(void)
 
     is_int(upd(&fs, "d/c.json", "{\"kind\": "), GW_SOURCE_FAILED, "new broken file: failed");
     f = gw_source_files_find(&fs, "d/c.json");
-    ok(f && !f->docs && !f->stale, "no documents, not stale");
+    ok(f && !f->good && !f->part && !f->stale, "no version in force, not stale");
     is_int((long long)decode_count(&fs, &errors), 2, "the others still decode");
     is_int((long long)errors, 1, "its error is reported");
 
@@ -146,8 +146,13 @@ test_decode_cache(void)
     gw_store_init(&want);
     gw_diags_init(&wd);
     int want_rejected = 0;
-    for (size_t i = 0; i < fs.n; i++)
-        want_rejected += gw_decode_docs(fs.v[i].docs, &want, &wd);
+    for (size_t i = 0; i < fs.n; i++) {
+        struct gw_docs docs;
+        gw_docs_init(&docs);
+        gw_docs_add_yaml(&docs, fs.v[i].path, fs.v[i].bytes, fs.v[i].nbytes, &wd);
+        want_rejected += gw_decode_docs(&docs, &want, &wd);
+        gw_docs_release(&docs);
+    }
     char *want_text = diags_text(&wd);
 
     struct gw_store *s1 = gw_xmalloc(sizeof(*s1)), s2;
@@ -174,8 +179,9 @@ test_decode_cache(void)
     ok(gw_store_service(&s2, "default", "z") != NULL, "the object after a duplicate is kept");
 
     /* The old store outlives a change of the file its objects came from. */
+    struct gw_store_part *old_part = fs.v[0].part;
     upd(&fs, "d/a.yaml", svc_b);
-    ok(fs.v[0].part == NULL, "a new version drops the decoded objects");
+    ok(fs.v[0].part && fs.v[0].part != old_part, "a new version is decoded into a new part");
     ok(gw_source_files_remove(&fs, "d/b.yaml"), "b removed");
     is_str(a1 ? a1->meta.name : NULL, "a", "the old store's objects are still valid");
     gw_store_release(s1);
