@@ -8,8 +8,14 @@
 /* A heap entry: its key may lag behind its timer's deadline (timer.c). */
 struct gw_timer_entry {
     uint64_t due, seq;
-    struct gw_timer *t; /* once dead, only compared, never followed */
-    bool dead;          /* stopped: t may be gone */
+    uint32_t node;
+};
+
+/* What an entry and its timer share; loop-owned, so a stopped timer may go. */
+struct gw_timer_node {
+    struct gw_timer *t; /* NULL: stopped (the entry is dead) or free */
+    uint32_t slot;      /* the entry's heap index; next free node when free */
+    uint32_t gen;       /* bumped when freed: a timer's old index goes stale */
 };
 
 struct gw_loop {
@@ -20,6 +26,9 @@ struct gw_loop {
     /* timers: binary min-heap on (due, seq), ndead of its entries stopped */
     struct gw_timer_entry *heap;
     size_t nheap, capheap, ndead;
+    struct gw_timer_node *nodes;
+    size_t nnodes, capnodes;
+    uint32_t free_node;
     uint64_t timer_seq;
     /* deferred work: closes first (they only need the fd gone), then defers */
     struct gw_io *closing;

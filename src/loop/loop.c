@@ -45,6 +45,7 @@ gw_loop_new(struct gw_loop **out)
         return rc;
     }
     loop->now_ms = clock_ms();
+    loop->free_node = UINT32_MAX;
     *out = loop;
     return 0;
 }
@@ -84,6 +85,7 @@ gw_loop_free(struct gw_loop *loop)
     run_deferred(loop);
     close(loop->epfd);
     free(loop->heap);
+    free(loop->nodes);
     free(loop);
 }
 

@@ -108,9 +108,10 @@ struct gw_timer {
     /* private */
     struct gw_loop *loop;
     gw_timer_fn cb;
-    uint64_t due; /* gw_loop_now() value at which it fires */
-    uint64_t seq; /* start order: equal due times fire first-started first */
-    size_t slot;  /* its heap entry: exact while armed, a hint once stopped */
+    uint64_t due;  /* gw_loop_now() value at which it fires */
+    uint64_t seq;  /* start order: equal due times fire first-started first */
+    uint32_t node; /* its loop node; kept after a stop, to take it back */
+    uint32_t gen;  /* the node's generation when it was ours */
     bool armed;
 };
 

@@ -5,19 +5,20 @@
  *
  * Connections re-arm their timers on every request (idle, header, response
  * timeouts), almost always to a later deadline, and stop them as often. So
- * both are plain stores, and the heap catches up lazily, as nginx and
+ * both are a few stores, and the heap catches up lazily, as nginx and
  * HAProxy do:
  *   - an entry's key may be earlier than its timer's real deadline (a
  *     restart to a later time only updates the timer); when such an entry
  *     reaches the top it is re-filed under the real key instead of firing.
  *     A restart to an earlier time re-keys the entry at once (sift up), so
  *     a key is never later than the deadline and nothing fires late;
- *   - a stop only marks the entry dead. The entry never touches the timer
- *     again (the caller may free it), but it remembers the address, so a
- *     timer started again before its dead entry went away takes the entry
- *     back (t->slot is the hint; a dead entry is not told when it moves, so
- *     the hint is checked). Dead entries leave when they reach the top, or
- *     all at once when they outnumber the live ones (an O(n) rebuild).
+ *   - a stop only marks the entry dead, and a timer started again while its
+ *     dead entry is still in the heap takes it back. Dead entries leave when
+ *     they reach the top, or all at once when they outnumber the live ones
+ *     (an O(n) rebuild).
+ * Entries point at loop-owned nodes, never at the timer directly: a stopped
+ * timer may be freed at once, and the node (found again by index and
+ * generation) is what knows where the entry sits.
  * In the steady keep-alive case a request then costs no heap work at all.
  */
 #include <limits.h>
@@ -29,7 +30,7 @@
 /* Last, so its bans cannot break the system headers above. */
 #include "base/banned.h"
 
-#define NO_SLOT SIZE_MAX
+#define NO_NODE UINT32_MAX
 
 /* Dead entries tolerated before a rebuild: this many, and twice the live. */
 #define DEAD_MIN 64
@@ -46,12 +47,38 @@ before(const struct gw_timer_entry *a, const struct gw_timer_entry *b)
     return key_before(a->due, a->seq, b);
 }
 
+static uint32_t
+node_new(struct gw_loop *loop, struct gw_timer *t)
+{
+    uint32_t i = loop->free_node;
+    if (i != NO_NODE) {
+        loop->free_node = loop->nodes[i].slot;
+    } else {
+        GW_ASSERT(loop->nnodes < NO_NODE);
+        loop->nodes =
+            gw_xgrow(loop->nodes, &loop->capnodes, loop->nnodes + 1, sizeof(*loop->nodes));
+        i = (uint32_t)loop->nnodes++;
+        loop->nodes[i].gen = 1; /* a zeroed gw_timer (gen 0) never matches */
+    }
+    loop->nodes[i].t = t;
+    return i;
+}
+
+static void
+node_free(struct gw_loop *loop, uint32_t i)
+{
+    struct gw_timer_node *n = &loop->nodes[i];
+    n->t = NULL;
+    n->gen = n->gen + 1 ? n->gen + 1 : 1;
+    n->slot = loop->free_node;
+    loop->free_node = i;
+}
+
 static void
 place(struct gw_loop *loop, struct gw_timer_entry e, size_t i)
 {
     loop->heap[i] = e;
-    if (!e.dead)
-        e.t->slot = i;
+    loop->nodes[e.node].slot = (uint32_t)i;
 }
 
 static void
@@ -87,11 +114,14 @@ sift_down(struct gw_loop *loop, size_t i)
     place(loop, e, i);
 }
 
+/* Removes the top entry and frees its node. */
 static void
 pop_top(struct gw_loop *loop)
 {
-    if (loop->heap[0].dead)
+    uint32_t node = loop->heap[0].node;
+    if (loop->nodes[node].t == NULL)
         loop->ndead--;
+    node_free(loop, node);
     loop->nheap--;
     if (loop->nheap == 0)
         return;
@@ -104,40 +134,23 @@ static void
 rebuild(struct gw_loop *loop)
 {
     size_t n = 0;
-    for (size_t i = 0; i < loop->nheap; i++)
-        if (!loop->heap[i].dead)
-            loop->heap[n++] = loop->heap[i];
+    for (size_t i = 0; i < loop->nheap; i++) {
+        struct gw_timer_entry e = loop->heap[i];
+        if (loop->nodes[e.node].t == NULL)
+            node_free(loop, e.node);
+        else
+            place(loop, e, n++);
+    }
     loop->nheap = n;
     loop->ndead = 0;
-    for (size_t i = 0; i < n; i++)
-        loop->heap[i].t->slot = i;
     for (size_t i = n / 2; i-- > 0;)
         sift_down(loop, i);
-}
-
-/* Until the top entry is a live timer filed under its real deadline. */
-static void
-settle(struct gw_loop *loop)
-{
-    while (loop->nheap > 0) {
-        struct gw_timer_entry *e = &loop->heap[0];
-        if (e->dead) {
-            pop_top(loop);
-            continue;
-        }
-        const struct gw_timer *t = e->t;
-        if (e->due == t->due && e->seq == t->seq)
-            return;
-        e->due = t->due;
-        e->seq = t->seq;
-        sift_down(loop, 0);
-    }
 }
 
 void
 gw_timer_init(struct gw_loop *loop, struct gw_timer *t, gw_timer_fn cb, void *data)
 {
-    *t = (struct gw_timer){.data = data, .loop = loop, .cb = cb, .slot = NO_SLOT};
+    *t = (struct gw_timer){.data = data, .loop = loop, .cb = cb, .node = NO_NODE};
 }
 
 void
@@ -147,31 +160,35 @@ gw_timer_start(struct gw_timer *t, uint64_t timeout_ms)
     uint64_t due = loop->now_ms + timeout_ms, seq = loop->timer_seq++;
     t->due = due;
     t->seq = seq;
-    struct gw_timer_entry *e = NULL;
+    struct gw_timer_node *n = NULL;
     if (t->armed) {
-        e = &loop->heap[t->slot];
-        GW_ASSERT(t->slot < loop->nheap && e->t == t && !e->dead);
-    } else if (t->slot < loop->nheap && loop->heap[t->slot].dead && loop->heap[t->slot].t == t) {
-        e = &loop->heap[t->slot];
-        e->dead = false;
+        n = &loop->nodes[t->node];
+        GW_ASSERT(n->t == t);
+    } else if (t->node < loop->nnodes && loop->nodes[t->node].gen == t->gen &&
+               loop->nodes[t->node].t == NULL) {
+        /* Stopped, and its dead entry is still there: take it back. */
+        n = &loop->nodes[t->node];
+        n->t = t;
         loop->ndead--;
         t->armed = true;
     }
-    if (e) {
+    if (n) {
         /* Later than the key (the common case): the entry is re-filed when
          * it reaches the top. Earlier: re-key now so it fires in time. */
+        struct gw_timer_entry *e = &loop->heap[n->slot];
         if (key_before(due, seq, e)) {
             e->due = due;
             e->seq = seq;
-            sift_up(loop, t->slot);
+            sift_up(loop, n->slot);
         }
         return;
     }
     loop->heap = gw_xgrow(loop->heap, &loop->capheap, loop->nheap + 1, sizeof(*loop->heap));
+    t->node = node_new(loop, t);
+    t->gen = loop->nodes[t->node].gen;
     t->armed = true;
-    loop->heap[loop->nheap] = (struct gw_timer_entry){.due = due, .seq = seq, .t = t};
-    t->slot = loop->nheap++;
-    sift_up(loop, t->slot);
+    loop->heap[loop->nheap] = (struct gw_timer_entry){.due = due, .seq = seq, .node = t->node};
+    sift_up(loop, loop->nheap++);
 }
 
 void
@@ -180,9 +197,9 @@ gw_timer_stop(struct gw_timer *t)
     if (!t->armed)
         return;
     struct gw_loop *loop = t->loop;
+    GW_ASSERT(loop->nodes[t->node].t == t);
     t->armed = false;
-    GW_ASSERT(t->slot < loop->nheap && loop->heap[t->slot].t == t && !loop->heap[t->slot].dead);
-    loop->heap[t->slot].dead = true;
+    loop->nodes[t->node].t = NULL;
     loop->ndead++;
     if (loop->ndead > DEAD_MIN && loop->ndead / 2 > loop->nheap - loop->ndead)
         rebuild(loop);
@@ -199,11 +216,12 @@ gw_loop__timer_timeout(struct gw_loop *loop)
 {
     if (loop->closing || loop->defer_head)
         return 0;
-    settle(loop);
     if (loop->nheap == 0)
         return -1;
     /* The clock may have moved since the turn began (slow callbacks). */
     gw_loop_update_time(loop);
+    /* The top key may be early (a dead or lagging entry): that wakes the
+     * loop once to re-file it, never too late. */
     uint64_t due = loop->heap[0].due;
     if (due <= loop->now_ms)
         return 0;
@@ -215,19 +233,28 @@ void
 gw_loop__timer_run(struct gw_loop *loop)
 {
     /* Only timers due now: one re-armed with 0 ms by its own callback waits
-     * for the next turn instead of starving I/O. */
+     * for the next turn instead of starving I/O. Entries are looked at only
+     * once their key is due, so lagging keys cost nothing until then. */
     uint64_t now = loop->now_ms;
     uint64_t seq_limit = loop->timer_seq;
-    for (;;) {
-        settle(loop);
-        if (loop->nheap == 0)
-            break;
-        struct gw_timer *t = loop->heap[0].t;
-        if (t->due > now || t->seq >= seq_limit)
+    while (loop->nheap > 0 && loop->heap[0].due <= now) {
+        struct gw_timer_entry *e = &loop->heap[0];
+        struct gw_timer *t = loop->nodes[e->node].t;
+        if (t == NULL) {
+            pop_top(loop);
+            continue;
+        }
+        if (e->due != t->due || e->seq != t->seq) {
+            e->due = t->due;
+            e->seq = t->seq;
+            sift_down(loop, 0);
+            continue;
+        }
+        if (t->seq >= seq_limit)
             break;
         pop_top(loop);
         t->armed = false;
-        t->slot = NO_SLOT;
+        t->node = NO_NODE;
         t->cb(t);
     }
 }

@@ -211,10 +211,7 @@ model_op(struct gw_loop *loop)
     }
     if (gw_timer_is_active(model_t[i] ? model_t[i] : &(struct gw_timer){0}) != model_armed[i])
         model_ok = false;
-    size_t live = 0;
-    for (size_t k = 0; k < loop->nheap; k++)
-        live += !loop->heap[k].dead;
-    if (live != (size_t)model_narmed())
+    if (loop->nheap - loop->ndead != (size_t)model_narmed())
         model_ok = false;
 }
 
@@ -297,6 +294,45 @@ test_timer_churn(void)
     ok(most <= 3 * 10 + 64 + 2, "heap bounded under churn (at most %zu entries)", most);
     for (int i = 0; i < 10; i++)
         gw_timer_stop(&keep[i]);
+    gw_loop_free(loop);
+}
+
+/* The keep-alive pattern (per request: the idle timer becomes the header
+ * timer, stops; the response timer starts, restarts, stops; the pooled
+ * upstream's idle timer stops and starts): entries are reused, the heap
+ * never grows past one entry per timer. */
+static void
+test_timer_keepalive(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+
+    enum { NCONN = 50 };
+    struct gw_timer *t = calloc(3 * NCONN, sizeof(*t));
+    for (int i = 0; i < 3 * NCONN; i++)
+        gw_timer_init(loop, &t[i], NULL, NULL);
+    for (int c = 0; c < NCONN; c++) {
+        gw_timer_start(&t[3 * c], 15000);
+        gw_timer_start(&t[3 * c + 2], 60000);
+    }
+    size_t most = 0;
+    unsigned seed = 3;
+    for (int r = 0; r < 20000; r++) {
+        seed = seed * 1103515245u + 12345u;
+        struct gw_timer *c = &t[3 * ((seed >> 16) % NCONN)];
+        gw_timer_start(&c[0], 10000);
+        gw_timer_stop(&c[0]);
+        gw_timer_stop(&c[2]);
+        gw_timer_start(&c[1], 15000);
+        gw_timer_start(&c[1], 15000);
+        gw_timer_stop(&c[1]);
+        gw_timer_start(&c[2], 60000);
+        gw_timer_start(&c[0], 15000);
+        most = GW_MAX(most, loop->nheap);
+    }
+    ok(most <= 3 * NCONN, "one entry per timer at most (%zu for %d timers)", most, 3 * NCONN);
+    is_int((int)(loop->nheap - loop->ndead), 2 * NCONN, "the armed timers are all there");
+    free(t);
     gw_loop_free(loop);
 }
 
@@ -451,6 +487,7 @@ main(void)
     test_timer_restart();
     test_timer_model();
     test_timer_churn();
+    test_timer_keepalive();
     test_io();
     test_defer();
     test_signals();
