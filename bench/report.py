@@ -3,6 +3,8 @@
 """Renders bench/run.py's results.json as markdown (bench/RESULTS.md):
 medians over the passes, ratios to gatehouse and to the direct ceiling, the
 figures of scenarios 3 to 7 and the bar of issue "Benchmarks", met or not.
+The floor rows of scenarios 1-2 (floor-epoll, floor-uring: non-HTTP lower
+bounds, bench/floor/) are shown and compared but never enter the bar.
 
     bench/report.py OUT/results.json > bench/RESULTS.md
 """
@@ -30,6 +32,13 @@ def f_us(x):
 
 def f_x(a, b):
     return "-" if a is None or not b else f"{a / b:.2f}x"
+
+
+def f_split(u, s):
+    return "-" if u is None or s is None else f"{u:.2f} / {s:.2f}"
+
+
+FLOORS = ("floor-epoll", "floor-uring")
 
 
 def pct_s(x):
@@ -65,7 +74,7 @@ def render(res, outrel):
       f"`return 200 \"ok\"` with {s['upstream_workers']} workers, shared by every run")
     w(f"- **Method**: wrk 2 threads, keep-alive, {s['duration']:g} s per measured run after a "
       f"{s['warmup']:g} s discarded warm-up; {s['repeat']} passes, contestants alternating "
-      "(gatehouse, nginx, HAProxy, then direct) within each pass; every figure is the **median "
+      "(gatehouse, nginx, HAProxy, the floors, then direct) within each pass; every figure is the **median "
       "over the passes**. CPU µs/req = the proxy's utime+stime (all its processes and threads, "
       "from /proc) over the run / requests completed: the primary figure on this noisy machine.")
     w("")
@@ -80,34 +89,45 @@ def render(res, outrel):
       "\"vs ceiling\" is its req/s over wrk straight to the upstream. upstream and wrk µs/req: the CPU "
       "the upstream nginx and the load generator spent per request in the same run (all three share "
       "the 2 cores); CPUs busy: share of all CPU time busy during the run. "
-      "bad = non-2xx + socket errors.")
+      "bad = non-2xx + socket errors. user / sys: the proxy's CPU µs/req split into user and "
+      "kernel time. *floor-epoll* and *floor-uring* are **not HTTP proxies and not part of the "
+      "verdict**: bench-only programs (bench/floor/) that pair each client connection with one "
+      "upstream connection and copy bytes both ways unparsed, with epoll (one recv + one send per "
+      "side and request, like gatehouse) and with io_uring (one io_uring_enter per loop turn); "
+      "they show the kernel's floor for this traffic.")
     w("")
     w("| workers | conns | contestant | req/s | req/s per pass | p50 ms | p99 ms | CPU µs/req "
-      "| req/s vs gatehouse | CPU/req vs gatehouse | vs ceiling | upstream µs/req | wrk µs/req "
-      "| CPUs busy | bad |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| user / sys µs/req | req/s vs gatehouse | CPU/req vs gatehouse | vs ceiling "
+      "| upstream µs/req | wrk µs/req | CPUs busy | bad |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     bar = []
+    floor_rows = []
     for wk in s["workers"]:
         for c in s["conns"]:
             direct = rows(case="h1", proxy="direct", conns=c)
             d_rps = med(direct, "rps")
             figs = {}
-            for px in ("gatehouse", "nginx", "haproxy"):
+            for px in ("gatehouse", "nginx", "haproxy") + FLOORS:
                 rr = rows(case="h1", proxy=px, workers=wk, conns=c)
+                if px in FLOORS and not rr:
+                    continue
                 figs[px] = dict(rps=med(rr, "rps"), p50=med(rr, "p50_us"), p99=med(rr, "p99_us"),
                                 cpu=med(rr, "cpu_us_req"), bad=sum(r["bad"] for r in rr),
+                                usr=med(rr, "user_us_req"), sys=med(rr, "sys_us_req"),
                                 up=med(rr, "upstream_us_req"), cl=med(rr, "client_us_req"),
                                 busy=med(rr, "busy_pct"),
                                 passes=passes(rr))
             g = figs["gatehouse"]
             for px, f in figs.items():
-                w(f"| {wk} | {c} | {px} | {f_rps(f['rps'])} | {f['passes']} | {f_ms(f['p50'])} | "
-                  f"{f_ms(f['p99'])} | {f_us(f['cpu'])} | {f_x(f['rps'], g['rps'])} | "
+                label = f"*{px}* (non-HTTP floor)" if px in FLOORS else px
+                w(f"| {wk} | {c} | {label} | {f_rps(f['rps'])} | {f['passes']} | {f_ms(f['p50'])} | "
+                  f"{f_ms(f['p99'])} | {f_us(f['cpu'])} | {f_split(f['usr'], f['sys'])} | "
+                  f"{f_x(f['rps'], g['rps'])} | "
                   f"{f_x(f['cpu'], g['cpu'])} | {f_x(f['rps'], d_rps)} | {f_us(f['up'])} | "
                   f"{f_us(f['cl'])} | {pct_s(f['busy'])} | {f['bad']} |")
             w(f"| - | {c} | direct (ceiling) | {f_rps(d_rps)} | "
               f"{passes(direct)} | "
-              f"{f_ms(med(direct, 'p50_us'))} | {f_ms(med(direct, 'p99_us'))} | - | - | - | 1.00x | "
+              f"{f_ms(med(direct, 'p50_us'))} | {f_ms(med(direct, 'p99_us'))} | - | - | - | - | 1.00x | "
               f"{f_us(med(direct, 'upstream_us_req'))} | {f_us(med(direct, 'client_us_req'))} | "
               f"{pct_s(med(direct, 'busy_pct'))} | {sum(r['bad'] for r in direct)} |")
             others = [figs[p] for p in ("nginx", "haproxy") if figs[p]["rps"]]
@@ -115,6 +135,9 @@ def render(res, outrel):
                 best = max(others, key=lambda f: f["rps"])
                 best_name = "nginx" if best is figs["nginx"] else "haproxy"
                 cpus = [f["cpu"] for f in others if f["cpu"]]
+                if cpus:
+                    floor_rows.append((wk, c, min(cpus), best["rps"], g, figs.get("floor-epoll"),
+                                       figs.get("floor-uring")))
                 p99s = [f["p99"] for f in others if f["p99"]]
                 sc = f"{'1' if wk == 1 else '2'}: {wk} worker{'s' if wk > 1 else ''}, {c} conns"
                 bar.append((f"{sc}: req/s >= 1.2x the better of nginx/HAProxy ({best_name})",
@@ -128,6 +151,23 @@ def render(res, outrel):
                     bar.append((f"{sc}: p99 no worse than the better of nginx/HAProxy",
                                 f"{f_ms(g['p99'])} ms vs {f_ms(min(p99s))} ms", g["p99"] <= min(p99s)))
     w("")
+    if any(fe or fu for *_, fe, fu in floor_rows):
+        w("**The floors against the bar** (not a verdict): CPU/req over the lower of nginx/HAProxy "
+          "(the bar asks gatehouse for <= 0.75x) and req/s over the better of them (the bar asks "
+          ">= 1.2x), for gatehouse and for the two non-HTTP floors.")
+        w("")
+        w("| workers | conns | 0.75x lower CPU µs/req | gatehouse CPU | floor-epoll CPU "
+          "| floor-uring CPU | gatehouse req/s | floor-epoll req/s | floor-uring req/s |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for wk, c, low, best_rps, g, fe, fu in floor_rows:
+            def cpu(f):
+                return "-" if not f or not f["cpu"] else f"{f['cpu']:.1f} ({f['cpu'] / low:.2f}x)"
+
+            def rps(f):
+                return "-" if not f or not f["rps"] else f"{f_rps(f['rps'])} ({f['rps'] / best_rps:.2f}x)"
+            w(f"| {wk} | {c} | {0.75 * low:.1f} | {cpu(g)} | {cpu(fe)} | {cpu(fu)} | {rps(g)} | "
+              f"{rps(fe)} | {rps(fu)} |")
+        w("")
 
     # ---------------------------------------------------------------- 3
     w(f"## Scenario 3: route count (1 worker, {s['route_conns']} connections)")

@@ -5,19 +5,24 @@ figures of issue "Benchmarks" (bench/README.md lists the scenarios and the
 bar). Writes OUT/results.json, OUT/run.log and the report (bench/RESULTS.md
 by default).
 
-    bench/run.py [--smoke] [--out DIR] [--report FILE]
+    bench/run.py [--smoke] [--out DIR] [--report FILE] [--only LIST]
+                 [--floor-build DIR | --no-floor]
 
 Topology: wrk -> contestant 127.0.0.1:18080 -> upstream nginx 127.0.0.1:18000
 (`return 200 "ok"`, keep-alive, shared by every run); wrk -> upstream is the
 ceiling ("direct"). Every server runs in its own session (setsid), so its CPU
 time (utime+stime of every process of the session, from /proc) is measured
-over each run and divided by the requests wrk completed. Contestants
-alternate (gatehouse, nginx, HAProxy, direct, then again) and the report
-shows medians over the passes. Everything has a time limit; only processes
+over each run and divided by the requests wrk completed (user and system
+time apart as well). Contestants alternate (gatehouse, nginx, HAProxy, the
+floors, direct, then again) and the report shows medians over the passes.
+Scenarios 1-2 also run two non-HTTP lower bounds, floor-epoll and
+floor-uring (bench/floor/, built here with ninja in --floor-build), that are
+not part of the verdict. Everything has a time limit; only processes
 started here are stopped (by session id).
 
 Settings (environment): DURATION WARMUP REPEAT CONNS WORKERS UPSTREAM_WORKERS
-GATEHOUSE (binary). --smoke shrinks everything to a few seconds.
+GATEHOUSE (binary) FLOOR_URING_VARIANT (floor-uring -v). --smoke shrinks
+everything to a few seconds.
 """
 import argparse
 import datetime
@@ -82,9 +87,11 @@ def session_pids(sid):
     return pids
 
 
-def session_cpu_s(sid):
-    """utime+stime (seconds) of every live process of session sid."""
-    t = 0
+def session_cpu_split(sid):
+    """(utime, stime) in seconds of every live process of session sid (a
+    process's figures include all its threads, io_uring's kernel threads
+    too)."""
+    u = s = 0
     for pid in session_pids(sid):
         try:
             with open(f"/proc/{pid}/stat") as f:
@@ -92,8 +99,14 @@ def session_cpu_s(sid):
         except OSError:
             continue
         fields = st[st.rindex(")") + 2:].split()
-        t += int(fields[11]) + int(fields[12])
-    return t / TCK
+        u += int(fields[11])
+        s += int(fields[12])
+    return u / TCK, s / TCK
+
+
+def session_cpu_s(sid):
+    """utime+stime (seconds) of every live process of session sid."""
+    return sum(session_cpu_split(sid))
 
 
 def session_rss_kb(sid):
@@ -281,7 +294,7 @@ def measure(ctx, tag, url, conns, sid, **kw):
         w["rawpath"] = None
         wrk(url, conns, kw["warmup"], **{k: v for k, v in w.items() if k != "warmup"})
     kw["warmup"] = 0
-    c0 = session_cpu_s(sid) if sid else 0.0
+    c0 = session_cpu_split(sid) if sid else (0.0, 0.0)
     u0 = session_cpu_s(ctx.up.pid)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     b0 = busy_ticks()
@@ -290,16 +303,23 @@ def measure(ctx, tag, url, conns, sid, **kw):
     r["wall_s"] = time.monotonic() - t0
     b1 = busy_ticks()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    r["cpu_s"] = session_cpu_s(sid) - c0 if sid else None
+    c1 = session_cpu_split(sid) if sid else (0.0, 0.0)
+    r["cpu_s"] = (c1[0] + c1[1]) - (c0[0] + c0[1]) if sid else None
+    r["cpu_user_s"] = c1[0] - c0[0] if sid else None
+    r["cpu_sys_s"] = c1[1] - c0[1] if sid else None
     r["upstream_cpu_s"] = session_cpu_s(ctx.up.pid) - u0
     r["client_cpu_s"] = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     r["busy_pct"] = round(100.0 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1]), 1)
     n = max(1, r["requests"])
     r["cpu_us_req"] = (r["cpu_s"] * 1e6 / n) if sid and r["requests"] else None
+    r["user_us_req"] = (r["cpu_user_s"] * 1e6 / n) if sid and r["requests"] else None
+    r["sys_us_req"] = (r["cpu_sys_s"] * 1e6 / n) if sid and r["requests"] else None
     r["upstream_us_req"] = r["upstream_cpu_s"] * 1e6 / n
     r["client_us_req"] = r["client_cpu_s"] * 1e6 / n
     log(f"  {tag}: {r['rps'] or 0:.0f} req/s p50={r['p50_us']}us p99={r['p99_us']}us "
         f"bad={r['bad']} cpu/req={r['cpu_us_req'] and round(r['cpu_us_req'], 1)}us "
+        f"(user {r['user_us_req'] and round(r['user_us_req'], 2)} "
+        f"sys {r['sys_us_req'] and round(r['sys_us_req'], 2)}) "
         f"upstream={r['upstream_us_req']:.1f}us wrk={r['client_us_req']:.1f}us busy={r['busy_pct']}%")
     return r
 
@@ -318,7 +338,7 @@ class Contestant:
                  BENCH_UPSTREAM_PORT=str(UP_PORT), BENCH_WORKERS=str(workers),
                  BENCH_ROUTE_MODE=mode, BENCH_ROUTES_FILE=routes_file or "",
                  BENCH_NOFILE=str(self.ctx.nofile), BENCH_GATEHOUSE=self.ctx.gatehouse,
-                 BENCH_ADMIN_PORT=str(ADMIN_PORT))
+                 BENCH_ADMIN_PORT=str(ADMIN_PORT), BENCH_FLOOR_DIR=self.ctx.floor_dir or "")
         return e
 
     def version(self):
@@ -485,11 +505,38 @@ def routes_file(ctx, kind, n):
     return f
 
 
+def build_floors(ctx):
+    """Builds the floor proxies in ctx.floor_build (ninja, their meson
+    targets are not built by default); returns the contestants that built."""
+    if ctx.floor_build is None:
+        return []
+    ninja = os.path.join(ctx.floor_build, "build.ninja")
+    if not os.path.exists(ninja):
+        log(f"floors: no {ninja}; floor rows skipped")
+        return []
+    ctx.floor_dir = os.path.join(ctx.floor_build, "bench", "floor")
+    floors = []
+    for name in ("floor-epoll", "floor-uring"):
+        argv = ["ninja", "-C", ctx.floor_build, f"bench/floor/{name}"]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0 and "unknown target" in r.stderr:
+            # configured before liburing-dev was installed: meson looks again
+            subprocess.run(["meson", "setup", "--reconfigure", ctx.floor_build],
+                           capture_output=True, timeout=600)
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            log(f"floors: {name} did not build (liburing-dev missing?); its rows are skipped\n"
+                f"{r.stdout[-2000:]}{r.stderr[-2000:]}")
+            continue
+        floors.append(Contestant(ctx, name))
+    return floors
+
+
 def scenario_proxy(ctx, rep, res):
-    """Scenarios 1-2: small response, WORKERS x CONNS, each contestant and
-    direct, the contestants alternating within each pass."""
+    """Scenarios 1-2: small response, WORKERS x CONNS, each contestant, the
+    floors and direct, alternating within each pass."""
     for w in ctx.workers:
-        for c in ctx.contestants:
+        for c in ctx.contestants + ctx.floors:
             try:
                 sid = c.start(f"h1-w{w}", w)
             except Exception as e:  # noqa: BLE001 - logged, the row stays empty
@@ -715,6 +762,10 @@ def main():
     ap.add_argument("--report", default=None, help="markdown report (default bench/RESULTS.md; "
                     "smoke: OUT/report.md)")
     ap.add_argument("--only", default="proxy,routes,churn,propagation,memory")
+    ap.add_argument("--floor-build", default=os.path.join(ROOT, "build-release"),
+                    help="meson build directory to build and run the floor proxies from "
+                    "(default build-release)")
+    ap.add_argument("--no-floor", action="store_true", help="skip the floor-epoll/floor-uring rows")
     a = ap.parse_args()
 
     class Ctx:
@@ -737,6 +788,8 @@ def main():
     ctx.services = 40 if smoke else 1000
     ctx.prop_changes = 5 if smoke else 100
     ctx.startups = 1 if smoke else 5
+    ctx.floor_build = None if a.no_floor else os.path.abspath(a.floor_build)
+    ctx.floor_dir = None
     ctx.gatehouse = os.path.abspath(env("GATEHOUSE", os.path.join(ROOT, "build-release/src/cmd/gatehouse")))
     stamp = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
     ctx.out = os.path.abspath(a.out or os.path.join(BENCH, "out", ("smoke-" if smoke else "") + stamp))
@@ -759,8 +812,9 @@ def main():
     t_start = time.monotonic()
     ctx.contestants = [Contestant(ctx, n) for n in ("gatehouse", "nginx", "haproxy")]
     only = set(a.only.split(","))
+    ctx.floors = build_floors(ctx) if "proxy" in only else []
     results = dict(machine=machine(), smoke=smoke,
-                   versions={c.name: c.version() for c in ctx.contestants},
+                   versions={c.name: c.version() for c in ctx.contestants + ctx.floors},
                    settings=dict(duration=ctx.duration, warmup=ctx.warmup, repeat=ctx.repeat,
                                  conns=ctx.conns, workers=ctx.workers,
                                  upstream_workers=ctx.upstream_workers, route_conns=ctx.route_conns,

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the two floor proxies (floor-epoll.c, floor-uring.c) share: the
+ * command line, the listener, the upstream connection and the worker
+ * processes. Bench-only programs, not part of gatehouse: they pair each
+ * client connection with one upstream keep-alive connection and copy bytes
+ * both ways without looking at them, the least an HTTP/1.1 proxy with the
+ * same syscall pattern can do (bench/README.md, bench/PROFILE.md).
+ */
+#ifndef FLOOR_H
+#define FLOOR_H
+
+#include <netinet/in.h>
+
+struct floor_opts {
+    const char *listen;   /* -l HOST:PORT */
+    const char *upstream; /* -u HOST:PORT */
+    int workers;          /* -w N: N processes, one SO_REUSEPORT listener each */
+    const char *variant;  /* -v STRING: program-specific, NULL when not given */
+    struct sockaddr_in up;
+};
+
+/* Parses argv into *o (exits with usage on error); `name` is for messages. */
+void floor_opts_parse(struct floor_opts *o, int argc, char **argv, const char *name);
+
+/* A non-blocking TCP listener on o->listen with SO_REUSEPORT; exits on error. */
+int floor_listen(const struct floor_opts *o);
+
+/*
+ * A connected, non-blocking, TCP_NODELAY socket to o->up. The connect itself
+ * blocks (loopback, once per client connection). Returns -1 on error.
+ */
+int floor_connect(const struct floor_opts *o);
+
+/* Sets TCP_NODELAY on fd. */
+void floor_nodelay(int fd);
+
+/*
+ * With o->workers > 1 forks that many workers (each dies with its parent)
+ * and waits for them in the parent, never returning there; with 1 returns
+ * at once. Returns in each worker.
+ */
+void floor_spawn(const struct floor_opts *o);
+
+#endif
