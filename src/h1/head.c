@@ -63,6 +63,10 @@ parse_version(struct ctx *x, const char *p, const char *end, int *minor)
 {
     static const char name[] = "HTTP/";
     size_t avail = (size_t)(end - p);
+    if (avail >= 8 && memcmp(p, "HTTP/1.", 7) == 0 && p[7] >= '0' && p[7] <= '9') {
+        *minor = p[7] == '0' ? 0 : 1; /* the common case, as below */
+        return 8;
+    }
     for (size_t i = 0; i < 5; i++) {
         if (i == avail)
             return GW_EAGAIN;
@@ -110,47 +114,61 @@ incomplete(struct ctx *x, const char *end)
     return GW_EAGAIN;
 }
 
-static void
+/* Connection: the usual single values first, then the general list. */
+static unsigned
+connection_flags(struct gw_str value)
+{
+    if (H1_WORD_EQ(value, "keep-alive"))
+        return GW_H1_CONN_KEEP_ALIVE;
+    if (H1_WORD_EQ(value, "close"))
+        return GW_H1_CONN_CLOSE;
+    unsigned flags = 0;
+    struct gw_str rest = value, item;
+    while (gw_h1_list_next(&rest, &item)) {
+        if (H1_LOWER_EQ(item, "close"))
+            flags |= GW_H1_CONN_CLOSE;
+        else if (H1_LOWER_EQ(item, "keep-alive"))
+            flags |= GW_H1_CONN_KEEP_ALIVE;
+        else if (H1_LOWER_EQ(item, "upgrade"))
+            flags |= GW_H1_CONN_UPGRADE;
+        else if (H1_LOWER_EQ(item, "te"))
+            flags |= GW_H1_CONN_TE;
+        else
+            flags |= GW_H1_CONN_OTHER;
+    }
+    return flags;
+}
+
+/* Names are tchar here, which is what H1_WORD_EQ needs; the length picks
+ * the one candidate first. */
+static inline void
 note_field(struct ctx *x, struct gw_str name, struct gw_str value)
 {
     switch (name.len) {
     case 2:
-        if (H1_LOWER_EQ(name, "te"))
+        if (H1_WORD_EQ(name, "te"))
             x->te = value;
         break;
     case 4:
-        if (H1_LOWER_EQ(name, "host")) {
+        if (H1_WORD_EQ(name, "host")) {
             x->host_count++;
             x->host = value;
         }
         break;
     case 6:
-        if (H1_LOWER_EQ(name, "expect"))
+        if (H1_WORD_EQ(name, "expect"))
             x->expect = value;
         break;
     case 7:
-        if (H1_LOWER_EQ(name, "upgrade") && x->upgrade.p == NULL)
+        if (H1_WORD_EQ(name, "upgrade") && x->upgrade.p == NULL)
             x->upgrade = value;
         break;
     case 10:
-        if (H1_LOWER_EQ(name, "connection")) {
-            struct gw_str rest = value, item;
-            while (gw_h1_list_next(&rest, &item)) {
-                if (H1_LOWER_EQ(item, "close"))
-                    x->connection |= GW_H1_CONN_CLOSE;
-                else if (H1_LOWER_EQ(item, "keep-alive"))
-                    x->connection |= GW_H1_CONN_KEEP_ALIVE;
-                else if (H1_LOWER_EQ(item, "upgrade"))
-                    x->connection |= GW_H1_CONN_UPGRADE;
-                else if (H1_LOWER_EQ(item, "te"))
-                    x->connection |= GW_H1_CONN_TE;
-                else
-                    x->connection |= GW_H1_CONN_OTHER;
-            }
-        }
+        if (H1_WORD_EQ(name, "connection"))
+            x->connection |= connection_flags(value);
         break;
     case 14:
-        if (H1_LOWER_EQ(name, "content-length")) {
+        if (H1_WORD_EQ(name, "content-length")) {
             if (x->cl_count++ == 0)
                 x->cl = value;
             else if (!gw_str_eq(x->cl, value))
@@ -158,7 +176,7 @@ note_field(struct ctx *x, struct gw_str name, struct gw_str value)
         }
         break;
     case 17:
-        if (H1_LOWER_EQ(name, "transfer-encoding")) {
+        if (H1_WORD_EQ(name, "transfer-encoding")) {
             x->te_count++;
             x->te_enc = value;
         }
@@ -190,6 +208,25 @@ scan_class(const char *p, const char *end, unsigned bits, unsigned *seen)
     }
     *seen |= acc;
     return (const char *)u;
+}
+
+/* A field name: eight bytes at a time while they are letters, digits and
+ * '-', then the class table from the first other byte (':' at once, or a
+ * rarer tchar such as '_', which *seen must report). */
+static inline const char *
+scan_name(const char *p, const char *end, unsigned *seen)
+{
+    while (end - p >= 8) {
+        uint64_t m = h1_swar_not_name(h1_load8(p));
+        if (m != 0) {
+            p += h1_swar_first(m);
+            if (*p == ':')
+                return p;
+            break;
+        }
+        p += 8;
+    }
+    return scan_class(p, end, H1_TCHAR, seen);
 }
 
 /* Skips field-value bytes (VCHAR, obs-text, SP, HTAB) and returns the first
@@ -243,7 +280,7 @@ parse_fields(struct ctx *x, const char **pp, const char *end)
 
         const char *name = p;
         unsigned seen = 0;
-        p = scan_class(p, end, H1_TCHAR, &seen);
+        p = scan_name(p, end, &seen);
         if (p == end)
             return incomplete(x, end);
         if (*p != ':') {
@@ -315,6 +352,8 @@ parse_length(struct gw_str s, uint64_t *out)
 static bool
 parse_length_list(struct gw_str s, uint64_t *out)
 {
+    if (parse_length(s, out))
+        return true; /* one plain value, the usual case */
     struct gw_str rest = s, item;
     bool any = false;
     uint64_t v = 0;

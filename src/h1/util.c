@@ -171,7 +171,7 @@ gw_h1_host_is_valid(struct gw_str s, bool need_port)
         p++;
     } else {
         const char *start = p;
-        while (p < end && *p != ':' && h1_is((unsigned char)*p, H1_HOST) && *p != '[' && *p != ']')
+        while (p < end && h1_is((unsigned char)*p, H1_REG))
             p++;
         if (p == start && need_port)
             return false;

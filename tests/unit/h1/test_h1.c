@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "h1/h1.h"
+#include "h1/internal.h"
 #include "tap.h"
 
 #include "base/banned.h"
@@ -28,6 +29,17 @@ struct req_case {
 
 static const struct req_case req_cases[] = {
     {"plain GET", S("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 0},
+    /* names past the eight-byte fast scan */
+    {"long name", S("GET / HTTP/1.1\r\nHost: a\r\nX-Very-Long-Header-Name-0123: v\r\n\r\n"), 0},
+    {"eight-byte name", S("GET / HTTP/1.1\r\nHost: a\r\nX-Abcdef: v\r\n\r\n"), 0},
+    {"underscore after eight bytes", S("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded_For: v\r\n\r\n"),
+     400},
+    {"tchar after eight bytes", S("GET / HTTP/1.1\r\nHost: a\r\nX-Abcdefg!h~: v\r\n\r\n"), 0},
+    {"space after eight bytes", S("GET / HTTP/1.1\r\nHost: a\r\nX-Abcdefg : v\r\n\r\n"), 400},
+    {"obs-text after eight bytes", S("GET / HTTP/1.1\r\nHost: a\r\nX-Abcdefg\xc3: v\r\n\r\n"), 400},
+    {"bare LF in a long name", S("GET / HTTP/1.1\r\nHost: a\r\nX-Abcdefgh\n: v\r\n\r\n"), 400},
+    {"upper-case framing names", S("POST / HTTP/1.1\r\nHOST: a\r\nCONTENT-LENGTH: 0\r\n\r\n"), 0},
+    {"content-length near miss", S("POST / HTTP/1.1\r\nHost: a\r\nContent-Lengtx: 5\r\n\r\n"), 0},
     {"HTTP/1.0 without Host", S("GET / HTTP/1.0\r\n\r\n"), 0},
     {"one leading CRLF", S("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 0},
     {"two leading CRLFs", S("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 400},
@@ -633,9 +645,80 @@ test_utils(void)
     ok(gw_h1_method_from(GW_STR("get")) == GW_H1_METHOD_OTHER, "methods are case-sensitive");
 }
 
+/* The byte classes against the grammars they come from, and the SWAR
+ * helpers against the classes, for every byte at every lane. */
+static void
+test_classes(void)
+{
+    bool good = true;
+    for (unsigned c = 0; c < 256; c++) {
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'), digit = c >= '0' && c <= '9';
+        bool tchar = alpha || digit || (c && strchr("!#$%&'*+-.^_`|~", (int)c));
+        bool value = (c >= 0x21 && c <= 0x7e) || c >= 0x80 || c == ' ' || c == '\t';
+        bool unreserved = alpha || digit || (c && strchr("-._~", (int)c));
+        bool subdelim = c && strchr("!$&'()*+,;=", (int)c);
+        bool path = unreserved || subdelim || (c && strchr("%:@/?", (int)c));
+        bool host = unreserved || (subdelim && c != ',') || (c && strchr("%:[]", (int)c));
+        unsigned want = (tchar ? H1_TCHAR : 0) | (value ? H1_VALUE : 0) | (path ? H1_PATH : 0) |
+                        (host ? H1_HOST : 0) | (c && strchr("%[]", (int)c) ? H1_CHECK : 0) |
+                        (c == '_' ? H1_UNDER : 0) |
+                        (host && c != ':' && c != '[' && c != ']' ? H1_REG : 0);
+        if (gw_h1_class[c] != want) {
+            good = false;
+            diag("  byte 0x%02x: class %u, grammar %u", c, gw_h1_class[c], want);
+        }
+        bool name = alpha || digit || c == '-';
+        for (unsigned lane = 0; lane < 8; lane++) {
+            char w[8];
+            memset(w, 'a', sizeof(w));
+            w[lane] = (char)c;
+            uint64_t m = h1_swar_not_name(h1_load8(w));
+            uint64_t want_m = name ? 0 : 0x80ull << (8 * lane);
+            if (m != want_m) {
+                good = false;
+                diag("  byte 0x%02x lane %u: mask %llx", c, lane, (unsigned long long)m);
+            }
+        }
+    }
+    ok(good, "byte classes match the grammars; the SWAR name test matches them");
+
+    /* h1_word_eq against the byte-wise compare, on names and values */
+    static const char *const lits[] = {"te",      "host",           "expect",
+                                       "upgrade", "connection",     "keep-alive",
+                                       "close",   "content-length", "transfer-encoding"};
+    static const char alphabet[] = "aAzZ-_.09\r\x0d\x10\x8d\xc5 !HOSTostEeCcnNkK";
+    unsigned seed = 11;
+    good = true;
+    for (size_t k = 0; k < GW_ARRAY_LEN(lits); k++) {
+        size_t n = strlen(lits[k]);
+        for (int trial = 0; trial < 4000; trial++) {
+            char buf[32];
+            memcpy(buf, lits[k], n);
+            for (size_t j = 0; j < n; j++) {
+                seed = seed * 1103515245u + 12345u;
+                unsigned r = (seed >> 16) % 8;
+                if (r == 0)
+                    buf[j] = alphabet[(seed >> 8) % (sizeof(alphabet) - 1)];
+                else if (r == 1 && buf[j] >= 'a' && buf[j] <= 'z')
+                    buf[j] = (char)(buf[j] - 'a' + 'A');
+            }
+            struct gw_str sv = {buf, n};
+            bool valid = true;
+            for (size_t j = 0; j < n; j++)
+                valid = valid && h1_is((unsigned char)buf[j], H1_VALUE);
+            if (valid && h1_word_eq(sv, lits[k], n) != h1_lower_eq(sv, lits[k], n)) {
+                good = false;
+                diag("  %s vs %.*s", lits[k], (int)n, buf);
+            }
+        }
+    }
+    ok(good, "word-wide compare agrees with the byte-wise one on field bytes");
+}
+
 int
 main(void)
 {
+    test_classes();
     test_request_table();
     test_request_fields();
     test_request_limits();
