@@ -253,10 +253,11 @@ gw_router_build(const struct gw_ir *ir, struct gw_diags *diags, struct gw_router
 
     size_t bound = trie_bound(ir);
     r->nodes = gw_xgrow(r->nodes, &r->capnodes, bound, sizeof(*r->nodes));
-    /* The children table's load stays at most 1/2 (route_htab_put grows it
-     * past that); sized for the bound, it never grows. */
+    /* The children table: route_htab_put keeps its load at most 1/2. Sized
+     * to the bound it doubles at most once; not to twice the bound, which
+     * overcounts segments vhosts share and would only cost memory. */
     size_t cap = 16;
-    while (cap < 2 * bound + 2)
+    while (cap < bound)
         cap *= 2;
     r->children.v = gw_xcalloc(cap, sizeof(*r->children.v));
     r->children.mask = cap - 1;
