@@ -67,6 +67,14 @@ px_buf_append(struct px_buf *b, const void *p, size_t n)
     return 0;
 }
 
+char *
+px_buf_span(struct px_buf *b, size_t n)
+{
+    if (b->len - b->off + n > b->max || px_buf_reserve(b, n) < n)
+        return NULL;
+    return b->p + b->len;
+}
+
 int
 px_buf_append_str(struct px_buf *b, struct gw_str s)
 {

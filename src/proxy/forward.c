@@ -13,7 +13,45 @@
 
 #include "base/banned.h"
 
-#define LOWER_EQ(s, lit) gw_str_caseeq((s), GW_STR(lit))
+#define LOWER_EQ(s, lit) name_eq((s), (lit), sizeof(lit) - 1)
+
+/* s equals the lower-case literal lower (n bytes), ASCII case ignored, a
+ * word at a time: exact for any bytes ('A'-'Z' alone are folded). */
+static inline uint64_t
+fold8(const char *p)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t x;
+    memcpy(&x, p, 8);
+    uint64_t x7 = x & ~high;
+    /* high bit of each byte in 'A'..'Z' (bytes >= 0x80 excluded) */
+    uint64_t upper = (x7 + ones * (0x80 - 'A')) & ~(x7 + ones * (0x7f - 'Z')) & ~x & high;
+    return x | (upper >> 2);
+}
+
+static inline bool
+name_eq(struct gw_str s, const char *lower, size_t n)
+{
+    if (s.len != n)
+        return false;
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)s.p[i];
+            if ((c >= 'A' && c <= 'Z' ? c | 0x20 : c) != (unsigned char)lower[i])
+                return false;
+        }
+        return true;
+    }
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t l;
+        memcpy(&l, lower + i, 8);
+        if (fold8(s.p + i) != l)
+            return false;
+    }
+    uint64_t l;
+    memcpy(&l, lower + n - 8, 8);
+    return fold8(s.p + n - 8) == l;
+}
 
 /* Hop-by-hop fields a proxy never forwards (RFC 9110 §7.6.1), plus the ones
  * the proxy writes itself. */
@@ -125,17 +163,66 @@ work_apply(struct work *w, const struct gw_ir_header_mod *m)
         work_push(w, gw_str_from(m->add[i].name), gw_str_from(m->add[i].value));
 }
 
-static int
-emit_fields(struct px_buf *out, const struct work *w)
+/* Heads are measured, then written into one span of the output with
+ * straight copies (PUT), instead of a bounds-checked append per piece. */
+static inline char *
+put(char *w, const void *s, size_t n)
 {
-    int rc = 0;
-    for (size_t i = 0; i < w->n && rc == 0; i++) {
-        rc |= px_buf_append_str(out, w->v[i].name);
-        rc |= px_buf_append(out, ": ", 2);
-        rc |= px_buf_append_str(out, w->v[i].value);
-        rc |= px_buf_append(out, "\r\n", 2);
+    if (n) /* s may be NULL then */
+        memcpy(w, s, n);
+    return w + n;
+}
+
+#define PUT(w, s, n)    put((w), (s), (n))
+#define PUT_LIT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) + sizeof(lit) - 1)
+#define PUT_STR(w, s)   put((w), (s).p, (s).len)
+
+static size_t
+u64_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
     }
-    return rc ? GW_ELIMIT : 0;
+    return n;
+}
+
+static char *
+put_u64(char *w, uint64_t v, size_t n)
+{
+    for (size_t i = n; i-- > 0;) {
+        w[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return w + n;
+}
+
+static size_t
+fields_len(const struct work *w)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->n; i++)
+        n += w->v[i].name.len + w->v[i].value.len + 4;
+    return n;
+}
+
+static char *
+put_fields(char *o, const struct work *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        o = PUT_STR(o, w->v[i].name);
+        o = PUT_LIT(o, ": ");
+        o = PUT_STR(o, w->v[i].value);
+        o = PUT_LIT(o, "\r\n");
+    }
+    return o;
+}
+
+static bool
+is_xff(const struct gw_h1_header *h)
+{
+    return h->name.len == 15 && LOWER_EQ(h->name, "x-forwarded-for") && h->value.len > 0;
 }
 
 int
@@ -166,53 +253,71 @@ px_request_head_format(const struct px_req_out *r, struct px_buf *out)
     if (w.overflow)
         return GW_ELIMIT;
 
-    int rc = 0;
     struct gw_str path = r->path.len ? r->path : GW_STR("/");
-    rc |= px_buf_append_str(out, q->method);
-    rc |= px_buf_append(out, " ", 1);
-    rc |= px_buf_append_str(out, path);
-    rc |= px_buf_append_lit(out, " HTTP/1.1\r\nHost: ");
-    rc |= px_buf_append_str(out, r->host);
-    rc |= px_buf_append(out, "\r\n", 2);
-    if (rc)
-        return GW_ELIMIT;
-    if (emit_fields(out, &w) < 0)
-        return GW_ELIMIT;
+    static const char proto_https[] = "\r\nX-Forwarded-Proto: https\r\n";
+    static const char proto_http[] = "\r\nX-Forwarded-Proto: http\r\n";
+    struct gw_str proto = r->tls ? GW_STR(proto_https) : GW_STR(proto_http);
+    size_t cl_len = q->body == GW_H1_BODY_LENGTH ? u64_len(q->content_length) : 0;
 
+    size_t n = q->method.len + 1 + path.len + sizeof(" HTTP/1.1\r\nHost: ") - 1 + r->host.len + 2 +
+               fields_len(&w) + sizeof("X-Forwarded-For: ") - 1 + r->client_ip.len + proto.len + 2;
+    if (first_xff != SIZE_MAX)
+        for (size_t i = first_xff; i < q->nheaders; i++)
+            if (is_xff(&q->headers[i]))
+                n += q->headers[i].value.len + 2;
+    if (q->host.len)
+        n += sizeof("X-Forwarded-Host: ") - 1 + q->host.len + 2;
+    if (r->upgrade)
+        n += sizeof("Connection: upgrade\r\nUpgrade: ") - 1 + q->upgrade.len + 2;
+    if (q->body == GW_H1_BODY_LENGTH)
+        n += sizeof("Content-Length: ") - 1 + cl_len + 2;
+    else if (q->body == GW_H1_BODY_CHUNKED)
+        n += sizeof("Transfer-Encoding: chunked\r\n") - 1;
+
+    char *start = px_buf_span(out, n), *o = start;
+    if (!start)
+        return GW_ELIMIT;
+    o = PUT_STR(o, q->method);
+    o = PUT_LIT(o, " ");
+    o = PUT_STR(o, path);
+    o = PUT_LIT(o, " HTTP/1.1\r\nHost: ");
+    o = PUT_STR(o, r->host);
+    o = PUT_LIT(o, "\r\n");
+    o = put_fields(o, &w);
     /* X-Forwarded-For: every value the client sent, in order, then the
      * client's address (one field, comma-separated). */
-    rc |= px_buf_append_lit(out, "X-Forwarded-For: ");
+    o = PUT_LIT(o, "X-Forwarded-For: ");
     if (first_xff != SIZE_MAX) {
         for (size_t i = first_xff; i < q->nheaders; i++) {
-            const struct gw_h1_header *h = &q->headers[i];
-            if (h->name.len != 15 || !LOWER_EQ(h->name, "x-forwarded-for") || h->value.len == 0)
+            if (!is_xff(&q->headers[i]))
                 continue;
-            rc |= px_buf_append_str(out, h->value);
-            rc |= px_buf_append(out, ", ", 2);
+            o = PUT_STR(o, q->headers[i].value);
+            o = PUT_LIT(o, ", ");
         }
     }
-    rc |= px_buf_append_str(out, r->client_ip);
-    rc |= px_buf_append_lit(out, r->tls ? "\r\nX-Forwarded-Proto: https\r\n"
-                                        : "\r\nX-Forwarded-Proto: http\r\n");
+    o = PUT_STR(o, r->client_ip);
+    o = PUT_STR(o, proto);
     if (q->host.len) {
-        rc |= px_buf_append_lit(out, "X-Forwarded-Host: ");
-        rc |= px_buf_append_str(out, q->host);
-        rc |= px_buf_append(out, "\r\n", 2);
+        o = PUT_LIT(o, "X-Forwarded-Host: ");
+        o = PUT_STR(o, q->host);
+        o = PUT_LIT(o, "\r\n");
     }
     if (r->upgrade) {
-        rc |= px_buf_append_lit(out, "Connection: upgrade\r\nUpgrade: ");
-        rc |= px_buf_append_str(out, q->upgrade);
-        rc |= px_buf_append(out, "\r\n", 2);
+        o = PUT_LIT(o, "Connection: upgrade\r\nUpgrade: ");
+        o = PUT_STR(o, q->upgrade);
+        o = PUT_LIT(o, "\r\n");
     }
     if (q->body == GW_H1_BODY_LENGTH) {
-        rc |= px_buf_append_lit(out, "Content-Length: ");
-        rc |= px_buf_append_u64(out, q->content_length);
-        rc |= px_buf_append(out, "\r\n", 2);
+        o = PUT_LIT(o, "Content-Length: ");
+        o = put_u64(o, q->content_length, cl_len);
+        o = PUT_LIT(o, "\r\n");
     } else if (q->body == GW_H1_BODY_CHUNKED) {
-        rc |= px_buf_append_lit(out, "Transfer-Encoding: chunked\r\n");
+        o = PUT_LIT(o, "Transfer-Encoding: chunked\r\n");
     }
-    rc |= px_buf_append(out, "\r\n", 2);
-    return rc ? GW_ELIMIT : 0;
+    o = PUT_LIT(o, "\r\n");
+    GW_ASSERT((size_t)(o - start) == n);
+    px_buf_commit(out, n);
+    return 0;
 }
 
 struct px_rdecision
@@ -274,47 +379,66 @@ px_response_head_format(const struct px_rsp_out *r, struct px_buf *out)
     if (w.overflow)
         return GW_ELIMIT;
 
-    int rc = 0;
     char code[4] = {(char)('0' + s->status / 100 % 10), (char)('0' + s->status / 10 % 10),
                     (char)('0' + s->status % 10), ' '};
-    /* RFC 9112 §2.3: our own version, also to an HTTP/1.0 client (the
-     * framing below is what keeps it readable for one). */
-    rc |= px_buf_append_lit(out, "HTTP/1.1 ");
-    rc |= px_buf_append(out, code, 4);
-    if (s->reason.len)
-        rc |= px_buf_append_str(out, s->reason);
-    else
-        rc |= px_buf_append_lit(out, gw_h1_status_reason(s->status));
-    rc |= px_buf_append(out, "\r\n", 2);
-    if (rc)
-        return GW_ELIMIT;
-    if (emit_fields(out, &w) < 0)
-        return GW_ELIMIT;
-    rc |= px_buf_append_str(out, r->extra);
+    struct gw_str reason = s->reason.len ? s->reason : gw_str_from(gw_h1_status_reason(s->status));
+    size_t cl_len = r->d.frame == PX_RF_LENGTH ? u64_len(s->content_length) : 0;
+    struct gw_str conn = GW_STR_NULL;
+    if (!tunnel) {
+        if (r->d.client_close)
+            conn = GW_STR("Connection: close\r\n");
+        else if (r->client_minor == 0)
+            conn = GW_STR("Connection: keep-alive\r\n");
+    }
+    size_t n =
+        sizeof("HTTP/1.1 ") - 1 + 4 + reason.len + 2 + fields_len(&w) + r->extra.len + conn.len + 2;
     switch (r->d.frame) {
     case PX_RF_LENGTH:
-        rc |= px_buf_append_lit(out, "Content-Length: ");
-        rc |= px_buf_append_u64(out, s->content_length);
-        rc |= px_buf_append(out, "\r\n", 2);
+        n += sizeof("Content-Length: ") - 1 + cl_len + 2;
         break;
     case PX_RF_CHUNKED:
     case PX_RF_RECHUNK:
-        rc |= px_buf_append_lit(out, "Transfer-Encoding: chunked\r\n");
+        n += sizeof("Transfer-Encoding: chunked\r\n") - 1;
         break;
     case PX_RF_TUNNEL:
-        rc |= px_buf_append_lit(out, "Connection: upgrade\r\n");
+        n += sizeof("Connection: upgrade\r\n") - 1;
         break;
     default:
         break;
     }
-    if (!tunnel) {
-        if (r->d.client_close)
-            rc |= px_buf_append_lit(out, "Connection: close\r\n");
-        else if (r->client_minor == 0)
-            rc |= px_buf_append_lit(out, "Connection: keep-alive\r\n");
+
+    char *start = px_buf_span(out, n), *o = start;
+    if (!start)
+        return GW_ELIMIT;
+    /* RFC 9112 §2.3: our own version, also to an HTTP/1.0 client (the
+     * framing below is what keeps it readable for one). */
+    o = PUT_LIT(o, "HTTP/1.1 ");
+    o = PUT(o, code, 4);
+    o = PUT_STR(o, reason);
+    o = PUT_LIT(o, "\r\n");
+    o = put_fields(o, &w);
+    o = PUT_STR(o, r->extra);
+    switch (r->d.frame) {
+    case PX_RF_LENGTH:
+        o = PUT_LIT(o, "Content-Length: ");
+        o = put_u64(o, s->content_length, cl_len);
+        o = PUT_LIT(o, "\r\n");
+        break;
+    case PX_RF_CHUNKED:
+    case PX_RF_RECHUNK:
+        o = PUT_LIT(o, "Transfer-Encoding: chunked\r\n");
+        break;
+    case PX_RF_TUNNEL:
+        o = PUT_LIT(o, "Connection: upgrade\r\n");
+        break;
+    default:
+        break;
     }
-    rc |= px_buf_append(out, "\r\n", 2);
-    return rc ? GW_ELIMIT : 0;
+    o = PUT_STR(o, conn);
+    o = PUT_LIT(o, "\r\n");
+    GW_ASSERT((size_t)(o - start) == n);
+    px_buf_commit(out, n);
+    return 0;
 }
 
 int

@@ -70,6 +70,16 @@ px_buf_append_lit(struct px_buf *b, const char *s)
 }
 
 int px_buf_append_u64(struct px_buf *b, uint64_t v);
+/* n bytes of room at the back as one span: where to write them, or NULL
+ * when they would take the buffer past its maximum. px_buf_commit then
+ * counts what was written (at most n). For heads built in one go. */
+char *px_buf_span(struct px_buf *b, size_t n);
+
+static inline void
+px_buf_commit(struct px_buf *b, size_t n)
+{
+    b->len += n;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Sizes                                                                     */
