@@ -172,13 +172,6 @@ route_hostsel_find(const struct route_hostsel *s, struct gw_str host, uint32_t *
 }
 
 static bool
-is_host_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_';
-}
-
-static bool
 is_port(const char *p, size_t n)
 {
     /* RFC 3986: port = *DIGIT, so "h.test:" is allowed; at most 65535. */
@@ -193,6 +186,20 @@ is_port(const char *p, size_t n)
     return v <= 65535;
 }
 
+/* Bytes of a host name outside an IP literal: 1 lower case, digit, '-' or
+ * '_'; 2 upper case; 3 '.'; 4 ':' (the port follows); 0 anything else. */
+static const unsigned char host_byte[256] = {
+    ['-'] = 1, ['_'] = 1, ['.'] = 3, [':'] = 4, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+    ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1,
+    ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
+    ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['A'] = 2, ['B'] = 2, ['C'] = 2, ['D'] = 2, ['E'] = 2, ['F'] = 2, ['G'] = 2, ['H'] = 2,
+    ['I'] = 2, ['J'] = 2, ['K'] = 2, ['L'] = 2, ['M'] = 2, ['N'] = 2, ['O'] = 2, ['P'] = 2,
+    ['Q'] = 2, ['R'] = 2, ['S'] = 2, ['T'] = 2, ['U'] = 2, ['V'] = 2, ['W'] = 2, ['X'] = 2,
+    ['Y'] = 2, ['Z'] = 2,
+};
+
 int
 gw_route_host_normalize(struct gw_str in, char *buf, size_t cap, struct gw_str *out)
 {
@@ -200,6 +207,7 @@ gw_route_host_normalize(struct gw_str in, char *buf, size_t cap, struct gw_str *
     if (in.len == 0)
         return 0;
     size_t end; /* end of the host part */
+    bool upper = false;
     if (in.p[0] == '[') {
         const char *rb = memchr(in.p, ']', in.len);
         if (!rb)
@@ -212,32 +220,45 @@ gw_route_host_normalize(struct gw_str in, char *buf, size_t cap, struct gw_str *
             bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
             if (!hex && c != ':' && c != '.')
                 return GW_EPARSE;
+            upper |= c >= 'A' && c <= 'F';
         }
     } else {
-        end = 0;
-        while (end < in.len && in.p[end] != ':') {
-            if (!is_host_char((unsigned char)in.p[end]))
+        /* One pass: the bytes, upper case seen, the first empty label. */
+        size_t dots = SIZE_MAX;
+        for (end = 0; end < in.len; end++) {
+            unsigned k = host_byte[(unsigned char)in.p[end]];
+            if (k == 1)
+                continue;
+            if (k == 4)
+                break;
+            if (k == 0)
                 return GW_EPARSE;
-            end++;
+            if (k == 2)
+                upper = true;
+            else if (end > 0 && in.p[end - 1] == '.' && dots == SIZE_MAX)
+                dots = end;
         }
-    }
-    if (end < in.len && (in.p[end] != ':' || !is_port(in.p + end + 1, in.len - end - 1)))
-        return GW_EPARSE;
-    size_t n = end;
-    if (in.p[0] != '[') {
+        if (end < in.len && !is_port(in.p + end + 1, in.len - end - 1))
+            return GW_EPARSE;
+        size_t n = end;
         if (n > 0 && in.p[n - 1] == '.')
             n--;
-        if (n == 0)
+        /* No empty labels: "a..b", ".a" (one trailing dot is dropped). */
+        if (n == 0 || in.p[0] == '.' || dots < n)
             return GW_EPARSE;
-        /* No empty labels: "a..b", ".a". */
-        if (in.p[0] == '.')
-            return GW_EPARSE;
-        for (size_t i = 1; i < n; i++)
-            if (in.p[i] == '.' && in.p[i - 1] == '.')
-                return GW_EPARSE;
+        end = n;
     }
+    if (end < in.len && in.p[0] == '[' &&
+        (in.p[end] != ':' || !is_port(in.p + end + 1, in.len - end - 1)))
+        return GW_EPARSE;
+    size_t n = end;
     if (n > 253 || n > cap)
         return GW_ELIMIT;
+    if (!upper) {
+        /* Already lower case (the usual Host): a view, no copy. */
+        *out = (struct gw_str){in.p, n};
+        return 0;
+    }
     for (size_t i = 0; i < n; i++) {
         char c = in.p[i];
         buf[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;

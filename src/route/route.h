@@ -160,8 +160,9 @@ int gw_route_path_normalize(struct gw_str in, char *buf, size_t cap, struct gw_s
 
 /*
  * The hostname part of a Host value, lower-cased into buf (cap >= 256 is
- * enough for any valid one): port stripped, IPv6 literal kept with its
- * brackets, one trailing dot dropped. Rejects (GW_EPARSE) empty labels,
+ * enough for any valid one), or a view of in when it is lower case
+ * already: port stripped, IPv6 literal kept with its brackets, one
+ * trailing dot dropped. Rejects (GW_EPARSE) empty labels,
  * '@', ',', whitespace, control bytes and bad ports; GW_ELIMIT past cap or
  * 253 bytes. An empty host gives "" and 0. Allocation-free, any thread.
  */
