@@ -57,38 +57,6 @@ list_push(struct gw_router *r, struct route_list *l, uint32_t v)
     l->v[l->n++] = v;
 }
 
-/* An upper bound of the trie nodes ir needs: one root per vhost and one
- * node per path segment of its Exact and PathPrefix matches. Sizing the
- * node array and the children table once spares their regrowth. */
-static size_t
-trie_bound(const struct gw_ir *ir)
-{
-    size_t n = 0;
-    for (size_t pi = 0; pi < ir->nports; pi++)
-        for (size_t li = 0; li < ir->ports[pi].nlisteners; li++) {
-            const struct gw_ir_listener *il = &ir->ports[pi].listeners[li];
-            if (il->proto != GW_IR_HTTP && il->proto != GW_IR_HTTPS)
-                continue;
-            for (size_t vi = 0; vi < il->nvhosts; vi++) {
-                n++;
-                const struct gw_ir_vhost *vh = &il->vhosts[vi];
-                for (size_t i = 0; i < vh->nroutes; i++) {
-                    const char *p = vh->routes[i].path;
-                    if (vh->routes[i].path_type == GW_IR_PATH_REGEX || !p)
-                        continue;
-                    /* As vhost_compile inserts it: a prefix without its
-                     * trailing '/', one node per '/' before a segment. */
-                    size_t len = strlen(p);
-                    if (vh->routes[i].path_type == GW_IR_PATH_PREFIX && len && p[len - 1] == '/')
-                        len--;
-                    for (size_t k = 0; k < len; k++)
-                        n += p[k] == '/';
-                }
-            }
-        }
-    return n;
-}
-
 /* Walks (creating) the trie below from for the segments of s ("a/b/" is
  * "a", "b", ""). Returns the last node. */
 static uint32_t
@@ -250,17 +218,6 @@ gw_router_build(const struct gw_ir *ir, struct gw_diags *diags, struct gw_router
     pcre2_set_match_limit(r->mctx, REGEX_MATCH_LIMIT);
     pcre2_set_depth_limit(r->mctx, REGEX_DEPTH_LIMIT);
     pcre2_set_heap_limit(r->mctx, REGEX_HEAP_LIMIT);
-
-    size_t bound = trie_bound(ir);
-    r->nodes = gw_xgrow(r->nodes, &r->capnodes, bound, sizeof(*r->nodes));
-    /* The children table: route_htab_put keeps its load at most 1/2. Sized
-     * to the bound it doubles at most once; not to twice the bound, which
-     * overcounts segments vhosts share and would only cost memory. */
-    size_t cap = 16;
-    while (cap < bound)
-        cap *= 2;
-    r->children.v = gw_xcalloc(cap, sizeof(*r->children.v));
-    r->children.mask = cap - 1;
 
     r->nports = ir->nports;
     r->ports = ir->nports ? gw_arena_alloc(&r->arena, ir->nports * sizeof(*r->ports)) : NULL;
