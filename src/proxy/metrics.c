@@ -5,22 +5,30 @@
  * histogram, and their Prometheus text rendering.
  *
  * Requests are counted per snapshot. When a snapshot is published, the
- * publishing thread builds its px_mtab: one series per distinct (gateway,
- * listener, route) the IR can match (plus route "" per listener and per
- * port for 404s), a pointer-keyed map from each gw_ir_route, gw_ir_listener
- * and gw_ir_port to its series, and per worker a cache-line-aligned array
- * of counters indexed by series. A request counts into the table of the
+ * publishing thread builds its px_mtab: one series per (listener, route
+ * label) the IR can match (plus route "" per listener and per port for
+ * 404s), a pointer-keyed map from each gw_ir_route, gw_ir_listener and
+ * gw_ir_port to its series, and per worker a cache-line-aligned array of
+ * counters indexed by series. A request counts into the table of the
  * snapshot it pinned: one pointer hash probe and a relaxed store, no string
  * hashing, no lock. Labels come from the IR only, so cardinality is bounded
  * by the configuration.
  *
+ * The build formats no string: a series remembers the IR objects its labels
+ * come from (the snapshot keeps its IR alive as long as the table), and
+ * series are told apart by pointers (routes of one HTTPRoute share their
+ * label string). Two series with the same labels are summed wherever they
+ * meet: the label strings are made at the first scrape that needs them
+ * (metrics mutex) and kept with the table.
+ *
  * Scrapes stay monotonic across reloads: when a snapshot dies (its last pin
- * dropped), its counts fold, under the metrics mutex, into totals kept by
- * series name, and a scrape adds those totals to the counts of every live
- * snapshot, by name. Only series of the newest snapshot are shown; totals
- * of a series the newest snapshot no longer has are dropped, so a removed
- * route's series disappears at the reload that removes it (and starts again
- * from 0 if the route comes back: a counter reset for rate()).
+ * dropped; the control thread frees it), its non-zero counts fold, under
+ * the metrics mutex, into totals kept by series name, and a scrape adds
+ * those totals to the counts of every live snapshot, by name. Only series
+ * of the newest snapshot are shown; a scrape drops the totals of series the
+ * newest snapshot no longer has (and a fold does, once the newest table
+ * has its names), so a removed route's series disappears at the reload
+ * that removes it and its totals go at the next scrape.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -40,8 +48,8 @@ struct px_mcount {
     atomic_uint_fast64_t c[NCLASS]; /* [0] other, 1xx..5xx */
 };
 
-/* Owned strings with an index; open addressing on string hashes (scrapes,
- * folds and table builds only). idx holds index + 1, 0 is empty. */
+/* Owned strings with an index; open addressing on string hashes (scrapes
+ * and folds only). idx holds index + 1, 0 is empty. */
 struct names {
     char **keys;
     size_t n, kcap;
@@ -52,16 +60,31 @@ struct names {
 /* Series key: "gateway\037listener\037route". */
 #define SEP '\037'
 
+/* Where a series' labels come from: a port (l NULL: listener and route
+ * ""), a listener (route NULL: route "") or a route of a listener. */
+struct mser {
+    const struct gw_ir_port *pt;
+    const struct gw_ir_listener *l;
+    const char *route;
+};
+
 struct px_mtab {
     struct gw_proxy *p;
     struct px_mtab *next, *prev; /* the live list */
-    struct names series;
+    struct mser *ser;
+    size_t n;
     const void **pk; /* pointer map: IR object -> series */
     uint32_t *pv;
     size_t pmask;
     unsigned pshift;
     unsigned nworkers;
-    struct px_mcount **counts; /* [worker][series] */
+    struct px_mcount **counts; /* [worker][series], in block */
+    void *block;
+    /* Labels, made by the first scrape or fold that needs them (metrics
+     * mutex): distinct keys in order of first appearance, and each
+     * series' key. */
+    struct names *names;
+    uint32_t *kid;
 };
 
 struct mport {
@@ -115,24 +138,36 @@ names_index(struct names *t, size_t i)
     t->idx[j] = (uint32_t)(i + 1);
 }
 
+/* Room for n keys without growing. */
+static void
+names_reserve(struct names *t, size_t n)
+{
+    if (n > t->kcap) {
+        t->kcap = n;
+        t->keys = gw_xrealloc(t->keys, t->kcap * sizeof(*t->keys));
+    }
+    if (2 * n > t->icap) {
+        size_t cap = t->icap ? t->icap : 32;
+        while (cap < 2 * n)
+            cap *= 2;
+        free(t->idx);
+        t->icap = cap;
+        t->idx = gw_xcalloc(t->icap, sizeof(*t->idx));
+        for (size_t i = 0; i < t->n; i++)
+            names_index(t, i);
+    }
+}
+
 /* Adds k (taking ownership; must be absent). Returns its index. */
 static size_t
 names_add(struct names *t, char *k)
 {
-    if (t->n == t->kcap) {
-        t->kcap = t->kcap ? 2 * t->kcap : 16;
-        t->keys = gw_xrealloc(t->keys, t->kcap * sizeof(*t->keys));
-    }
+    if (t->n == t->kcap)
+        names_reserve(t, t->kcap ? 2 * t->kcap : 16);
+    if (2 * (t->n + 1) > t->icap)
+        names_reserve(t, t->n + 1);
     t->keys[t->n++] = k;
-    if (2 * t->n > t->icap) {
-        free(t->idx);
-        t->icap = t->icap ? 2 * t->icap : 32;
-        t->idx = gw_xcalloc(t->icap, sizeof(*t->idx));
-        for (size_t i = 0; i < t->n; i++)
-            names_index(t, i);
-    } else {
-        names_index(t, t->n - 1);
-    }
+    names_index(t, t->n - 1);
     return t->n - 1;
 }
 
@@ -176,35 +211,40 @@ ptr_put(struct px_mtab *t, const void *k, uint32_t v)
     t->pv[i] = v;
 }
 
-static uint32_t
-series(struct px_mtab *t, const char *gw, const char *listener, const char *route)
-{
-    char *k = gw_xasprintf("%s%c%s%c%s", gw, SEP, listener, SEP, route);
-    long i = names_find(&t->series, k);
-    if (i >= 0) {
-        free(k);
-        return (uint32_t)i;
-    }
-    return (uint32_t)names_add(&t->series, k);
-}
-
 static bool
 is_http(const struct gw_ir_listener *l)
 {
     return l->proto == GW_IR_HTTP || l->proto == GW_IR_HTTPS;
 }
 
-/* The listener label: its name, or "ns/name/listener" when it comes from a
- * ListenerSet (names are unique within their owner only). */
-static char *
-listener_label(const struct gw_ir_listener *l, const char *gw)
+/* A listener's routes by label pointer, while a table is built: routes of
+ * one HTTPRoute share their series. Entries of earlier listeners are told
+ * apart by l. */
+struct rdedup {
+    struct {
+        const struct gw_ir_listener *l;
+        const char *route;
+        uint32_t s;
+    } * e;
+
+    size_t mask;
+};
+
+static uint32_t
+route_series(struct px_mtab *t, struct rdedup *d, const struct gw_ir_port *pt,
+             const struct gw_ir_listener *l, const char *route)
 {
-    const char *owner = l->owner ? l->owner : "";
-    const char *sp = strchr(owner, ' ');
-    const char *onn = sp ? sp + 1 : owner;
-    if (strncmp(owner, "Gateway ", 8) == 0 && strcmp(onn, gw) == 0)
-        return gw_xasprintf("%s", l->name ? l->name : "");
-    return gw_xasprintf("%s/%s", onn, l->name ? l->name : "");
+    uint64_t h =
+        ((uintptr_t)l ^ ((uintptr_t)route * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
+    size_t i = (size_t)(h >> 32) & d->mask;
+    for (; d->e[i].l; i = (i + 1) & d->mask)
+        if (d->e[i].l == l && d->e[i].route == route)
+            return d->e[i].s;
+    d->e[i].l = l;
+    d->e[i].route = route;
+    d->e[i].s = (uint32_t)t->n;
+    t->ser[t->n] = (struct mser){pt, l, route};
+    return (uint32_t)t->n++;
 }
 
 struct px_mtab *
@@ -212,18 +252,19 @@ px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir)
 {
     struct px_mtab *t = gw_xcalloc(1, sizeof(*t));
     t->p = p;
-    /* Objects to map: ports, listeners and routes, counted first so the
-     * pointer map never grows. */
-    size_t nobj = 0;
+    /* Objects to map: ports, listeners and routes, counted first so
+     * nothing grows. */
+    size_t nobj = 0, nroutes = 0;
     for (size_t i = 0; i < ir->nports; i++) {
         const struct gw_ir_port *pt = &ir->ports[i];
         nobj++;
         for (size_t j = 0; j < pt->nlisteners; j++) {
             nobj++;
             for (size_t v = 0; v < pt->listeners[j].nvhosts; v++)
-                nobj += pt->listeners[j].vhosts[v].nroutes;
+                nroutes += pt->listeners[j].vhosts[v].nroutes;
         }
     }
+    nobj += nroutes;
     size_t cap = 16;
     unsigned bits = 4;
     while (cap < 2 * nobj) {
@@ -231,42 +272,50 @@ px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir)
         bits++;
     }
     t->pk = gw_xcalloc(cap, sizeof(*t->pk));
-    t->pv = gw_xcalloc(cap, sizeof(*t->pv));
+    t->pv = gw_xmalloc(cap * sizeof(*t->pv));
     t->pmask = cap - 1;
     t->pshift = 64 - bits;
+    t->ser = gw_xmalloc((nobj ? nobj : 1) * sizeof(*t->ser));
+    size_t dcap = 16;
+    while (dcap < 2 * nroutes)
+        dcap *= 2;
+    struct rdedup d = {gw_xcalloc(dcap, sizeof(*d.e)), dcap - 1};
     for (size_t i = 0; i < ir->nports; i++) {
         const struct gw_ir_port *pt = &ir->ports[i];
         if (pt->udp)
             continue;
-        const char *gw = pt->gateway ? pt->gateway : "";
         bool any = false;
         for (size_t j = 0; j < pt->nlisteners; j++) {
             const struct gw_ir_listener *l = &pt->listeners[j];
             if (!is_http(l))
                 continue;
             any = true;
-            char *ll = listener_label(l, gw);
-            ptr_put(t, l, series(t, gw, ll, ""));
+            t->ser[t->n] = (struct mser){pt, l, NULL};
+            ptr_put(t, l, (uint32_t)t->n++);
             for (size_t v = 0; v < l->nvhosts; v++)
                 for (size_t r = 0; r < l->vhosts[v].nroutes; r++) {
                     const struct gw_ir_route *rt = &l->vhosts[v].routes[r];
-                    ptr_put(t, rt, series(t, gw, ll, rt->route ? rt->route : ""));
+                    ptr_put(t, rt, route_series(t, &d, pt, l, rt->route));
                 }
-            free(ll);
         }
-        if (any)
-            ptr_put(t, pt, series(t, gw, "", ""));
+        if (any) {
+            t->ser[t->n] = (struct mser){pt, NULL, NULL};
+            ptr_put(t, pt, (uint32_t)t->n++);
+        }
     }
+    free(d.e);
+    /* One zeroed block for every worker's counters (large ones come as
+     * fresh pages from calloc, touched only where requests count); each
+     * worker's part starts on its own cache line. */
     t->nworkers = p->nworkers;
-    t->counts = gw_xcalloc(t->nworkers, sizeof(*t->counts));
-    size_t bytes = (t->series.n * sizeof(struct px_mcount) + 63) / 64 * 64;
+    t->counts = gw_xmalloc(t->nworkers * sizeof(*t->counts));
+    size_t bytes = (t->n * sizeof(struct px_mcount) + 63) / 64 * 64;
     if (!bytes)
         bytes = 64;
-    for (unsigned w = 0; w < t->nworkers; w++) {
-        t->counts[w] = aligned_alloc(64, bytes);
-        GW_ASSERT(t->counts[w]);
-        memset(t->counts[w], 0, bytes);
-    }
+    t->block = gw_xcalloc(1, t->nworkers * bytes + 64);
+    char *base = (char *)(((uintptr_t)t->block + 63) & ~(uintptr_t)63);
+    for (unsigned w = 0; w < t->nworkers; w++)
+        t->counts[w] = (struct px_mcount *)(void *)(base + (size_t)w * bytes);
 
     struct px_mstate *ms = p->ms;
     pthread_mutex_lock(&ms->mu);
@@ -275,23 +324,77 @@ px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir)
         t->next->prev = t;
     ms->live = t;
     ms->newest = t;
-    /* Totals of series the new snapshot does not have are dropped. */
-    struct names kept = {0};
-    uint64_t(*kv)[NCLASS] = NULL;
-    for (size_t i = 0; i < ms->retired.n; i++) {
-        if (names_find(&t->series, ms->retired.keys[i]) < 0)
-            continue;
-        size_t k = names_add(&kept, ms->retired.keys[i]);
-        kv = gw_xrealloc(kv, kept.kcap * sizeof(*kv));
-        memcpy(kv[k], ms->rv[i], sizeof(kv[k]));
-        ms->retired.keys[i] = NULL;
-    }
-    names_release(&ms->retired);
-    free(ms->rv);
-    ms->retired = kept;
-    ms->rv = kv;
     pthread_mutex_unlock(&ms->mu);
     return t;
+}
+
+/* The listener label: its name, or "ns/name/listener" when it comes from a
+ * ListenerSet (names are unique within their owner only). */
+static int
+listener_label(struct gw_buf *out, const struct gw_ir_listener *l, const char *gw)
+{
+    const char *owner = l->owner ? l->owner : "";
+    const char *sp = strchr(owner, ' ');
+    const char *onn = sp ? sp + 1 : owner;
+    int rc = 0;
+    if (!(strncmp(owner, "Gateway ", 8) == 0 && strcmp(onn, gw) == 0)) {
+        rc |= gw_buf_append_cstr(out, onn);
+        rc |= gw_buf_append_cstr(out, "/");
+    }
+    return rc | gw_buf_append_cstr(out, l->name ? l->name : "");
+}
+
+/* Series s's key, formatted into out (reset first). */
+static const char *
+key_format(const struct px_mtab *t, size_t s, struct gw_buf *out)
+{
+    const struct mser *m = &t->ser[s];
+    const char *gw = m->pt->gateway ? m->pt->gateway : "";
+    char sep = SEP;
+    gw_buf_reset(out);
+    int rc = gw_buf_append_cstr(out, gw);
+    rc |= gw_buf_append(out, &sep, 1);
+    if (m->l)
+        rc |= listener_label(out, m->l, gw);
+    rc |= gw_buf_append(out, &sep, 1);
+    rc |= gw_buf_append_cstr(out, m->route ? m->route : "");
+    rc |= gw_buf_append(out, "", 1);
+    if (rc) { /* labels longer than KEY_MAX: cannot come from valid names */
+        gw_buf_reset(out);
+        gw_buf_append(out, "\037\037", 3);
+    }
+    return out->p;
+}
+
+#define KEY_MAX (64 * 1024)
+
+/* Makes t's label strings, once (metrics mutex). */
+static void
+names_make(struct px_mtab *t)
+{
+    if (t->names)
+        return;
+    t->names = gw_xcalloc(1, sizeof(*t->names));
+    t->kid = gw_xmalloc((t->n ? t->n : 1) * sizeof(*t->kid));
+    names_reserve(t->names, t->n);
+    struct gw_buf k;
+    gw_buf_init(&k, KEY_MAX);
+    for (size_t s = 0; s < t->n; s++) {
+        key_format(t, s, &k);
+        long i = names_find(t->names, k.p);
+        if (i < 0)
+            i = (long)names_add(t->names, gw_xstrdup(k.p));
+        t->kid[s] = (uint32_t)i;
+    }
+    gw_buf_release(&k);
+}
+
+/* Series s's key: t's own string when it has its names, else formatted
+ * into scratch. */
+static const char *
+key_of(const struct px_mtab *t, size_t s, struct gw_buf *scratch)
+{
+    return t->names ? t->names->keys[t->kid[s]] : key_format(t, s, scratch);
 }
 
 static uint64_t
@@ -301,6 +404,42 @@ count_sum(const struct px_mtab *t, size_t s, int c)
     for (unsigned w = 0; w < t->nworkers; w++)
         v += atomic_load_explicit(&t->counts[w][s].c[c], memory_order_relaxed);
     return v;
+}
+
+/* Series s's counts summed over workers; false if they are all 0. */
+static bool
+counts_of(const struct px_mtab *t, size_t s, uint64_t v[NCLASS])
+{
+    bool any = false;
+    for (int c = 0; c < NCLASS; c++) {
+        v[c] = count_sum(t, s, c);
+        any |= v[c] != 0;
+    }
+    return any;
+}
+
+/* Drops the totals of series the newest table does not have (it has its
+ * names). Metrics mutex. */
+static void
+retired_prune(struct px_mstate *ms)
+{
+    const struct names *nn = ms->newest->names;
+    size_t k = 0;
+    for (size_t i = 0; i < ms->retired.n; i++) {
+        if (names_find(nn, ms->retired.keys[i]) < 0) {
+            free(ms->retired.keys[i]);
+            continue;
+        }
+        ms->retired.keys[k] = ms->retired.keys[i];
+        memcpy(ms->rv[k], ms->rv[i], sizeof(ms->rv[k]));
+        k++;
+    }
+    if (k == ms->retired.n)
+        return;
+    ms->retired.n = k;
+    memset(ms->retired.idx, 0, ms->retired.icap * sizeof(*ms->retired.idx));
+    for (size_t i = 0; i < k; i++)
+        names_index(&ms->retired, i);
 }
 
 void
@@ -318,26 +457,43 @@ px_mtab_retire(struct px_mtab *t)
         t->next->prev = t->prev;
     if (ms->newest == t)
         ms->newest = NULL;
-    for (size_t s = 0; ms->newest && s < t->series.n; s++) {
-        const char *k = t->series.keys[s];
-        if (names_find(&ms->newest->series, k) < 0)
+    const struct names *nn = ms->newest ? ms->newest->names : NULL;
+    struct gw_buf scratch;
+    gw_buf_init(&scratch, KEY_MAX);
+    for (size_t s = 0; ms->newest && s < t->n; s++) {
+        uint64_t v[NCLASS];
+        if (!counts_of(t, s, v))
+            continue;
+        const char *k = key_of(t, s, &scratch);
+        if (nn && names_find(nn, k) < 0)
             continue;
         long r = names_find(&ms->retired, k);
         if (r < 0) {
-            r = (long)names_add(&ms->retired, gw_xasprintf("%s", k));
+            r = (long)names_add(&ms->retired, gw_xstrdup(k));
             ms->rv = gw_xrealloc(ms->rv, ms->retired.kcap * sizeof(*ms->rv));
             memset(ms->rv[r], 0, sizeof(ms->rv[r]));
         }
         for (int c = 0; c < NCLASS; c++)
-            ms->rv[r][c] += count_sum(t, s, c);
+            ms->rv[r][c] += v[c];
+    }
+    gw_buf_release(&scratch);
+    /* Without a scrape, totals of removed series would pile up: bound them
+     * by the newest table's size. */
+    if (ms->newest && ms->retired.n > 2 * ms->newest->n + 64) {
+        names_make(ms->newest);
+        retired_prune(ms);
     }
     pthread_mutex_unlock(&ms->mu);
-    for (unsigned w = 0; w < t->nworkers; w++)
-        free(t->counts[w]);
     free(t->counts);
+    free(t->block);
     free(t->pk);
     free(t->pv);
-    names_release(&t->series);
+    free(t->ser);
+    if (t->names) {
+        names_release(t->names);
+        free(t->names);
+    }
+    free(t->kid);
     free(t);
 }
 
@@ -480,22 +636,36 @@ requests_format(const struct gw_proxy *p, struct gw_buf *out)
         if (v)
             rc |= request_line(out, unkey, c, v);
     }
-    const struct px_mtab *t = ms->newest;
-    for (size_t s = 0; t && s < t->series.n; s++) {
-        const char *k = t->series.keys[s];
-        uint64_t v[NCLASS] = {0};
-        long r = names_find(&ms->retired, k);
-        for (int c = 0; r >= 0 && c < NCLASS; c++)
-            v[c] = ms->rv[r][c];
-        for (const struct px_mtab *l = ms->live; l; l = l->next) {
-            long j = l == t ? (long)s : names_find(&l->series, k);
-            for (int c = 0; j >= 0 && c < NCLASS; c++)
-                v[c] += count_sum(l, (size_t)j, c);
-        }
-        for (int c = 0; c < NCLASS; c++)
-            if (v[c])
-                rc |= request_line(out, k, c, v[c]);
+    struct px_mtab *t = ms->newest;
+    if (!t)
+        return rc;
+    names_make(t);
+    retired_prune(ms);
+    const struct names *nn = t->names;
+    uint64_t(*acc)[NCLASS] = gw_xcalloc(nn->n ? nn->n : 1, sizeof(*acc));
+    for (size_t r = 0; r < ms->retired.n; r++) {
+        long k = names_find(nn, ms->retired.keys[r]);
+        for (int c = 0; k >= 0 && c < NCLASS; c++)
+            acc[k][c] += ms->rv[r][c];
     }
+    struct gw_buf scratch;
+    gw_buf_init(&scratch, KEY_MAX);
+    for (const struct px_mtab *l = ms->live; l; l = l->next) {
+        for (size_t s = 0; s < l->n; s++) {
+            uint64_t v[NCLASS];
+            if (!counts_of(l, s, v))
+                continue;
+            long k = l == t ? (long)t->kid[s] : names_find(nn, key_of(l, s, &scratch));
+            for (int c = 0; k >= 0 && c < NCLASS; c++)
+                acc[k][c] += v[c];
+        }
+    }
+    gw_buf_release(&scratch);
+    for (size_t k = 0; k < nn->n; k++)
+        for (int c = 0; c < NCLASS; c++)
+            if (acc[k][c])
+                rc |= request_line(out, nn->keys[k], c, acc[k][c]);
+    free(acc);
     return rc;
 }
 
