@@ -63,7 +63,7 @@ chunk_new(size_t size)
 }
 
 void *
-gw_arena_alloc(struct gw_arena *a, size_t n)
+gw_arena_alloc_uninit(struct gw_arena *a, size_t n)
 {
     size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (need == 0)
@@ -82,7 +82,6 @@ gw_arena_alloc(struct gw_arena *a, size_t n)
                 a->chunk = big;
             }
             a->total += n;
-            memset(big->data, 0, need);
             return big->data;
         }
         c = chunk_new(a->chunk_size);
@@ -92,14 +91,21 @@ gw_arena_alloc(struct gw_arena *a, size_t n)
     void *p = c->data + c->used;
     c->used += need;
     a->total += n;
-    memset(p, 0, need);
+    return p;
+}
+
+void *
+gw_arena_alloc(struct gw_arena *a, size_t n)
+{
+    void *p = gw_arena_alloc_uninit(a, n);
+    memset(p, 0, n ? n : 1);
     return p;
 }
 
 char *
 gw_arena_strndup(struct gw_arena *a, const char *s, size_t n)
 {
-    char *p = gw_arena_alloc(a, n + 1);
+    char *p = gw_arena_alloc_uninit(a, n + 1);
     if (n)
         memcpy(p, s, n);
     p[n] = '\0';
@@ -115,7 +121,7 @@ gw_arena_strdup(struct gw_arena *a, const char *s)
 void *
 gw_arena_memdup(struct gw_arena *a, const void *p, size_t n)
 {
-    void *q = gw_arena_alloc(a, n);
+    void *q = gw_arena_alloc_uninit(a, n);
     if (n)
         memcpy(q, p, n);
     return q;
@@ -124,14 +130,24 @@ gw_arena_memdup(struct gw_arena *a, const void *p, size_t n)
 char *
 gw_arena_sprintf(struct gw_arena *a, const char *fmt, ...)
 {
+    /* Formatted straight into the current chunk's free tail; a second pass
+     * only when it did not fit. */
     va_list ap, ap2;
     va_start(ap, fmt);
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    struct gw_arena_chunk *c = a->chunk;
+    /* Whole alignment units only, so that what fits here is what
+     * gw_arena_alloc_uninit hands out from this chunk. */
+    size_t room = c ? (c->size - c->used) & ~(size_t)(ARENA_ALIGN - 1) : 0;
+    char *tail = c ? (char *)c->data + c->used : NULL;
+    int n = vsnprintf(tail, room, fmt, ap);
     va_end(ap);
     GW_ASSERT(n >= 0);
-    char *p = gw_arena_alloc(a, (size_t)n + 1);
-    vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    char *p = gw_arena_alloc_uninit(a, (size_t)n + 1);
+    if ((size_t)n < room)
+        GW_ASSERT(p == tail); /* formatted in place already */
+    else
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
     return p;
 }

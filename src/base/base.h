@@ -158,6 +158,8 @@ void gw_arena_init(struct gw_arena *a, size_t chunk_size); /* 0 = default 16 KiB
 void gw_arena_release(struct gw_arena *a);
 /* Memory aligned for any type; aborts on OOM. Zeroed. */
 void *gw_arena_alloc(struct gw_arena *a, size_t n);
+/* The same, not zeroed: for callers that write every byte they read. */
+void *gw_arena_alloc_uninit(struct gw_arena *a, size_t n);
 char *gw_arena_strdup(struct gw_arena *a, const char *s);
 char *gw_arena_strndup(struct gw_arena *a, const char *s, size_t n);
 GW_PRINTF(2, 3) char *gw_arena_sprintf(struct gw_arena *a, const char *fmt, ...);

@@ -86,6 +86,40 @@ test_arena(void)
        "cleanups run in reverse order");
 }
 
+/* sprintf formats into the chunk's free tail when the text fits, and
+ * again into a new chunk (or a chunk of its own) when it does not. */
+static void
+test_arena_sprintf(void)
+{
+    struct gw_arena a;
+    gw_arena_init(&a, 256);
+    char want[1024];
+    bool good = true;
+    for (size_t n = 0; n < sizeof(want) - 1 && good; n += 7) {
+        memset(want, 'a' + (int)(n % 26), n);
+        want[n] = '\0';
+        char *p = gw_arena_sprintf(&a, "%s", want);
+        good = ((uintptr_t)p & 15) == 0 && strcmp(p, want) == 0;
+        /* the next allocation never overlaps the string */
+        char *q = gw_arena_alloc(&a, 40);
+        good = good && (q >= p + n + 1 || q + 40 <= p) && strcmp(p, want) == 0;
+    }
+    ok(good, "arena sprintf of 0..1 KiB, fitting or not, next allocation after it");
+    char *e = gw_arena_sprintf(&a, "%s", "");
+    ok(e && *e == '\0', "arena sprintf of nothing");
+    char *u = gw_arena_alloc_uninit(&a, 33);
+    memset(u, 'z', 33);
+    ok(((uintptr_t)u & 15) == 0, "uninit allocation is 16-aligned");
+    char *m = gw_arena_memdup(&a, "abc", 3);
+    ok(memcmp(m, "abc", 3) == 0, "arena memdup");
+    gw_arena_release(&a);
+
+    struct gw_arena b;
+    gw_arena_init(&b, 0);
+    is_str(gw_arena_sprintf(&b, "%d/%s", 42, "x"), "42/x", "arena sprintf on an empty arena");
+    gw_arena_release(&b);
+}
+
 static void
 test_diags(void)
 {
@@ -133,6 +167,7 @@ main(void)
     test_str();
     test_buf();
     test_arena();
+    test_arena_sprintf();
     test_diags();
     test_errors();
     return done_testing();
