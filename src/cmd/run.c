@@ -29,7 +29,9 @@
 
 #include "base/banned.h"
 
-#define PROGRAMMED_POLL_MS 2
+/* The proxy's events fd says when a publish is programmed; the timer is
+ * only a safety net. */
+#define PROGRAMMED_POLL_MS 100
 
 struct run {
     struct gw_loop *loop;
@@ -39,9 +41,12 @@ struct run {
     bool started;         /* the proxy's workers run */
     bool published;       /* the first configuration went to the proxy */
     bool programmed;      /* ... and every worker serves the latest one */
+    bool pending;         /* the latest publish is not known programmed yet */
     uint64_t publish_ms;  /* loop time of the latest publish */
     double start_time;    /* process start, seconds since the epoch */
     struct gw_timer poll; /* until the latest publish is programmed */
+    struct gw_io pev;     /* gw_proxy_events_fd */
+    bool pev_open;
 };
 
 static double
@@ -79,14 +84,14 @@ run_usage(FILE *f)
 /* ------------------------------------------------------------------------ */
 /* Glue between the source, the proxy and the admin server                  */
 
+/* Logs the latest publish as programmed once every worker serves it. */
 static void
-on_poll(struct gw_timer *t)
+check_programmed(struct run *r)
 {
-    struct run *r = t->data;
-    if (!gw_proxy_is_current(r->proxy)) {
-        gw_timer_start(&r->poll, PROGRAMMED_POLL_MS);
+    if (!r->pending || !gw_proxy_is_current(r->proxy))
         return;
-    }
+    r->pending = false;
+    gw_timer_stop(&r->poll);
     bool first = !r->programmed;
     r->programmed = true;
     struct gw_buf errs;
@@ -107,14 +112,34 @@ on_poll(struct gw_timer *t)
 }
 
 static void
+on_poll(struct gw_timer *t)
+{
+    struct run *r = t->data;
+    check_programmed(r);
+    if (r->pending)
+        gw_timer_start(&r->poll, PROGRAMMED_POLL_MS);
+}
+
+/* A worker adopted a snapshot or dropped the last pin of one. */
+static void
+on_proxy_event(struct gw_io *io, unsigned events)
+{
+    (void)events;
+    struct run *r = io->data;
+    gw_proxy_reclaim(r->proxy);
+    check_programmed(r);
+}
+
+static void
 on_publish(void *data, struct gw_ir *ir)
 {
     struct run *r = data;
+    r->pending = true;
     gw_proxy_publish(r->proxy, ir);
     r->published = true;
     gw_loop_update_time(r->loop);
     r->publish_ms = gw_loop_now(r->loop);
-    gw_timer_start(&r->poll, 0);
+    gw_timer_start(&r->poll, PROGRAMMED_POLL_MS);
 }
 
 static bool
@@ -281,6 +306,13 @@ gw_cmd_run(int argc, char **argv)
         gw_log_error("proxy: %s", gw_strerror(rc));
         goto out;
     }
+    if ((rc = gw_proxy_events_fd(r.proxy)) < 0) {
+        gw_log_error("proxy: %s", gw_strerror(rc));
+        goto out;
+    }
+    gw_io_init(r.loop, &r.pev, rc, on_proxy_event, &r);
+    gw_io_set(&r.pev, GW_LOOP_READ);
+    r.pev_open = true;
     struct gw_source_opts srcopts = {.dir = dir, .status = &sopts};
     if ((rc = gw_source_new(&srcopts, &r.source)) < 0) {
         gw_log_error("source: %s", gw_strerror(rc));
@@ -312,6 +344,8 @@ gw_cmd_run(int argc, char **argv)
     status = 0;
 out:
     gw_timer_stop(&r.poll);
+    if (r.pev_open)
+        gw_io_close(&r.pev, NULL);
     /* The admin server goes first: nothing answers /readyz during the drain. */
     gw_admin_free(r.admin);
     if (r.started)

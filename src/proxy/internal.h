@@ -239,6 +239,8 @@ struct px_tls;
 struct px_snap {
     atomic_uint refs;
     uint64_t gen;
+    struct gw_proxy *p;
+    struct px_snap *dead_next; /* on p->dead, waiting for the control thread */
     struct gw_ir *ir;
     struct gw_router *router;
     struct px_tls *tls;   /* HTTPS ports' SSL_CTXs (down_tls.c); may be NULL */
@@ -246,6 +248,9 @@ struct px_snap {
     struct px_mtab *mtab; /* request counters of this snapshot (metrics.c) */
 };
 
+/* Drops a reference (any thread). The last one frees nothing: the snapshot
+ * goes on p->dead and p->evfd is poked, so that the control thread frees it
+ * (gw_proxy_reclaim), never a worker between two requests. */
 void px_snap_unref(struct px_snap *s);
 
 /* A worker's pin on a snapshot: plain counter, no atomics per request. */
@@ -340,6 +345,11 @@ struct gw_proxy {
     struct gw_buf port_errors;
     struct px_metrics *metrics; /* nworkers, cache-line aligned */
     struct px_mstate *ms;       /* series bookkeeping (metrics.c) */
+    /* Dead snapshots (a lock-free stack the workers push on), and the
+     * eventfd poked when one is pushed or every worker serves the latest
+     * snapshot (gw_proxy_events_fd). */
+    _Atomic(struct px_snap *) dead;
+    int evfd;
 };
 
 /* upstream connection states */

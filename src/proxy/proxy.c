@@ -12,11 +12,18 @@
  * new ones are bound with SO_REUSEPORT, vanished ones closed. Requests pin
  * the worker-local wrapper; the shared snapshot dies with its last
  * wrapper.
+ *
+ * Nothing is freed on a worker: the last unref of a snapshot pushes it on
+ * p->dead and pokes p->evfd; the control thread frees it in
+ * gw_proxy_reclaim (its loop watches gw_proxy_events_fd), at the next
+ * publish, or in gw_proxy_free. The same eventfd says when the last worker
+ * adopted the latest snapshot, so the control loop need not poll for it.
  */
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,7 +62,12 @@ gw_proxy_opts_default(struct gw_proxy_opts *o)
 int
 gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
 {
+    int evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (evfd < 0)
+        return -errno;
     struct gw_proxy *p = gw_xcalloc(1, sizeof(*p));
+    p->evfd = evfd;
+    atomic_init(&p->dead, NULL);
     if (opts)
         p->o = *opts;
     else
@@ -76,27 +88,67 @@ gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
     return 0;
 }
 
-void
-px_snap_unref(struct px_snap *s)
+static void
+poke(int fd)
 {
-    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
-        return;
-    px_mtab_retire(s->mtab);
-    px_tls_free(s->tls);
-    free(s->tls_errors);
-    gw_router_free(s->router);
-    gw_ir_unref(s->ir);
-    free(s);
+    uint64_t one = 1;
+    if (fd >= 0) {
+        ssize_t r = write(fd, &one, sizeof(one));
+        (void)r;
+    }
 }
 
 static void
 wake(struct px_worker *w)
 {
-    uint64_t one = 1;
-    if (w->evfd >= 0) {
-        ssize_t r = write(w->evfd, &one, sizeof(one));
-        (void)r;
+    poke(w->evfd);
+}
+
+void
+px_snap_unref(struct px_snap *s)
+{
+    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    struct gw_proxy *p = s->p;
+    struct px_snap *head = atomic_load_explicit(&p->dead, memory_order_relaxed);
+    do
+        s->dead_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&p->dead, &head, s, memory_order_release,
+                                                  memory_order_relaxed));
+    poke(p->evfd);
+}
+
+/* Frees the dead snapshots (control thread). */
+static void
+reclaim(struct gw_proxy *p)
+{
+    struct px_snap *s = atomic_exchange_explicit(&p->dead, NULL, memory_order_acquire);
+    while (s) {
+        struct px_snap *next = s->dead_next;
+        px_mtab_retire(s->mtab);
+        px_tls_free(s->tls);
+        free(s->tls_errors);
+        gw_router_free(s->router);
+        gw_ir_unref(s->ir);
+        free(s);
+        s = next;
     }
+}
+
+void
+gw_proxy_reclaim(struct gw_proxy *p)
+{
+    uint64_t v;
+    ssize_t r = read(p->evfd, &v, sizeof(v));
+    (void)r;
+    reclaim(p);
+}
+
+int
+gw_proxy_events_fd(const struct gw_proxy *p)
+{
+    int fd = fcntl(p->evfd, F_DUPFD_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
 }
 
 void
@@ -104,6 +156,7 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
 {
     struct px_snap *s = gw_xcalloc(1, sizeof(*s));
     atomic_init(&s->refs, 1);
+    s->p = p;
     s->ir = gw_ir_ref(ir);
     s->mtab = px_mtab_new(p, ir);
     struct gw_diags diags;
@@ -132,10 +185,15 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     p->snap = s;
     atomic_store(&p->gen, s->gen);
     pthread_mutex_unlock(&p->mu);
-    px_snap_unref(old);
     if (p->started)
         for (unsigned i = 0; i < p->nworkers; i++)
             wake(&p->workers[i]);
+    /* After the wake: the workers switch while this thread tidies up.
+     * Snapshots that died since the last reclaim go now (without reading
+     * the eventfd: its news of this publish's adoption is for the control
+     * loop). */
+    px_snap_unref(old);
+    reclaim(p);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -327,6 +385,14 @@ adopt(struct px_worker *w)
     }
     w->gen = gen;
     atomic_store(&w->adopted_gen, gen);
+    /* The last worker to adopt gen tells the control loop. Stores and
+     * loads are sequentially consistent: of two workers adopting at once,
+     * at least one sees the other's store. */
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (atomic_load(&p->workers[i].adopted_gen) != gen)
+            return;
+    if (atomic_load(&p->gen) == gen)
+        poke(p->evfd);
 }
 
 static void
@@ -522,6 +588,7 @@ gw_proxy_start(struct gw_proxy *p)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     p->started = true;
+    poke(p->evfd); /* gw_proxy_is_current may have turned true */
     /* A publish that raced with start is picked up now. */
     for (unsigned i = 0; i < p->nworkers; i++)
         wake(&p->workers[i]);
@@ -596,7 +663,9 @@ gw_proxy_free(struct gw_proxy *p)
     }
     free(p->workers);
     px_snap_unref(p->snap);
+    reclaim(p);
     px_mstate_free(p);
+    close(p->evfd);
     free(p->metrics);
     gw_buf_release(&p->port_errors);
     pthread_mutex_destroy(&p->mu);
