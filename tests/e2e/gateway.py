@@ -29,6 +29,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -114,19 +115,21 @@ def gateway_obj(name, addr, listeners, ns=NS):
 
 
 def service_obj(name, ports, ns=NS):
-    """ports: list of dicts {name, port, targetPort, appProtocol?}."""
+    """ports: list of dicts {name, port, targetPort, appProtocol?, protocol?}
+    (protocol TCP unless given)."""
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": name, "namespace": ns},
-            "spec": {"selector": {"app": name}, "ports": [dict(p, protocol="TCP") for p in ports]}}
+            "spec": {"selector": {"app": name}, "ports": [dict({"protocol": "TCP"}, **p) for p in ports]}}
 
 
 def endpointslice_obj(service, addrs, ports, ns=NS, name=None):
-    """ports: list of dicts {name, port, appProtocol?}; addrs: IPv4 strings."""
+    """ports: list of dicts {name, port, appProtocol?, protocol?} (protocol TCP
+    unless given); addrs: IPv4 strings."""
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": name or f"{service}-1", "namespace": ns,
                          "labels": {"kubernetes.io/service-name": service}},
             "addressType": "IPv4",
-            "ports": [dict(p, protocol="TCP") for p in ports],
+            "ports": [dict({"protocol": "TCP"}, **p) for p in ports],
             "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in addrs]}
 
 
@@ -519,6 +522,45 @@ def read_until_close(sock, timeout):
         buf += d
 
 
+def udp_ask(addr, port, payload=b"probe", timeout=1.0):
+    """One datagram from a fresh connected socket (a fresh session at the
+    gateway): the reply, or None on timeout. ConnectionRefusedError when the
+    port is closed (ICMP port unreachable)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.connect((addr, port))
+        s.send(payload)
+        try:
+            return s.recv(65536)
+        except socket.timeout:
+            return None
+
+
+def tls_wrap(raw, sni, ca):
+    """`raw` (a connected TCP socket) wrapped in TLS 1.2+ with SNI `sni`,
+    verifying the peer against the CA file `ca`."""
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx.wrap_socket(raw, server_hostname=sni)
+
+
+def accept_loop(sock, stopping, serve, threads=None):
+    """Accepts on the listening `sock` (which has a timeout) until
+    stopping() is true or the socket is closed; each connection goes to
+    serve(conn) on a daemon thread, appended to `threads` when given."""
+    while not stopping():
+        try:
+            c, _ = sock.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        t = threading.Thread(target=serve, args=(c,), daemon=True)
+        if threads is not None:
+            threads.append(t)
+        t.start()
+
+
 @contextlib.contextmanager
 def running_stack(binary, workdir):
     """A Stack that is closed (and checked clean) on exit."""
@@ -676,20 +718,11 @@ class Recorder:
             t.join(2)
 
     def _accept(self):
-        while not self.stopping:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.connections += 1
-            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
-            self.threads.append(t)
-            t.start()
+        accept_loop(self.sock, lambda: self.stopping, self._serve, self.threads)
 
     def _serve(self, c):
+        with self.lock:
+            self.connections += 1
         c.settimeout(0.5)
         buf = b""
         idle = 0.0

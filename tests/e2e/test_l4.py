@@ -21,9 +21,8 @@ import time
 import pytest
 
 from conftest import EarlyExit, EchoProcess, base_env, pick_address, pod_name, random_ports
-from gateway import gatehouse_run, listener, stack  # noqa: F401
-
-NS = "e2e"
+from gateway import NS, endpointslice_obj, gatehouse_run, listener, service_obj  # noqa: F401
+from gateway import stack, tls_wrap, udp_ask  # noqa: F401
 
 
 # ------------------------------------------------------------------ helpers
@@ -42,16 +41,8 @@ class L4Backend:
             sports.append({"name": "tls", "port": 9443, "targetPort": self.tls_port,
                            "protocol": "TCP"})
             eports.append({"name": "tls", "port": self.tls_port, "protocol": "TCP"})
-        return [
-            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": self.name, "namespace": NS},
-             "spec": {"selector": {"app": self.name}, "ports": sports}},
-            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-             "metadata": {"name": f"{self.name}-1", "namespace": NS,
-                          "labels": {"kubernetes.io/service-name": self.name}},
-             "addressType": "IPv4", "ports": eports,
-             "endpoints": [{"addresses": [p.addr], "conditions": {"ready": True}}
-                           for p in self.procs]},
-        ]
+        return [service_obj(self.name, sports),
+                endpointslice_obj(self.name, [p.addr for p in self.procs], eports)]
 
 
 def start_echo(st, name, mode="tcp", tls_files=None, replicas=1):
@@ -366,10 +357,9 @@ def test_udp_weighted_backends(stack):
     up(stack, listeners, routes, [a, b, t], tcp)
 
     def one():
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(1.0)
-            s.sendto(b"weights", (addr, udp))
-            return json.loads(s.recvfrom(65536)[0])["service"]
+        d = udp_ask(addr, udp, b"weights")
+        assert d is not None
+        return json.loads(d)["service"]
 
     eventually(one)
     n = 300
@@ -386,10 +376,8 @@ def test_udp_weighted_backends(stack):
 def tls_test(addr, port, sni, ca, timeout=5.0):
     """TLS to the gateway with SNI, verifying against the e2e CA: returns
     (is_tls, TEST json, peer certificate DER)."""
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     raw = socket.create_connection((addr, port), timeout=timeout)
-    with ctx.wrap_socket(raw, server_hostname=sni) as s:
+    with tls_wrap(raw, sni, ca) as s:
         is_tls, j = echo_session(s)
         return is_tls, j, s.getpeercert(binary_form=True)
 

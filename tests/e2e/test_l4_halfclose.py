@@ -21,15 +21,15 @@ The backend is a small Python TCP server on a loopback address."""
 import array
 import os
 import socket
-import ssl
 import threading
 import time
 
 import pytest
 
 from conftest import pick_address, random_ports
-from gateway import gatehouse_run, listener, stack  # noqa: F401
-from test_l4 import NS, ports_on, ref, tcproute, tlsroute, up
+from gateway import accept_loop, endpointslice_obj, gatehouse_run, listener, service_obj
+from gateway import stack, tls_wrap  # noqa: F401
+from test_l4 import ports_on, ref, tcproute, tlsroute, up
 from test_l4_terminate import TERMINATE, Extra, cert_secret
 
 ANSWER = 1 << 20  # bytes the backend answers (the client's buffers are small)
@@ -95,14 +95,7 @@ class StreamBackend:
         self.t.start()
 
     def _run(self):
-        while not self.stopping:
-            try:
-                c, _ = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+        accept_loop(self.ls, lambda: self.stopping, self._serve)
 
     def _serve(self, c):
         try:
@@ -147,17 +140,8 @@ class StreamBackend:
         self.t.join(5)
 
     def objects(self):
-        return [
-            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": self.name, "namespace": NS},
-             "spec": {"selector": {"app": self.name},
-                      "ports": [{"name": "main", "port": 9000, "targetPort": self.port,
-                                 "protocol": "TCP"}]}},
-            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-             "metadata": {"name": f"{self.name}-1", "namespace": NS,
-                          "labels": {"kubernetes.io/service-name": self.name}},
-             "addressType": "IPv4", "ports": [{"name": "main", "port": self.port, "protocol": "TCP"}],
-             "endpoints": [{"addresses": [self.addr], "conditions": {"ready": True}}]},
-        ]
+        return [service_obj(self.name, [{"name": "main", "port": 9000, "targetPort": self.port}]),
+                endpointslice_obj(self.name, [self.addr], [{"name": "main", "port": self.port}])]
 
 
 @pytest.fixture
@@ -196,10 +180,7 @@ def client(addr, port, tls_files, terminate, small=False):
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1024)
     raw.settimeout(20)
     raw.connect((addr, port))
-    if not terminate:
-        return raw
-    ctx = ssl.create_default_context(cafile=tls_files.ca)
-    return ctx.wrap_socket(raw, server_hostname="abc.example.com")
+    return tls_wrap(raw, "abc.example.com", tls_files.ca) if terminate else raw
 
 
 def fin(sock):

@@ -10,28 +10,11 @@
 
 Echo backends run in UDP_ECHO_SERVER / TCP_ECHO_SERVER mode (ECHO.md 4-5)."""
 import json
-import socket
-import time
 
 import pytest
 
-from gateway import gatehouse_run, listener, stack  # noqa: F401
+from gateway import gatehouse_run, listener, stack, udp_ask  # noqa: F401
 from test_l4 import eventually, ports_on, ref, start_echo, tcproute, udproute, up
-
-PROBE_TIMEOUT = 1.0
-
-
-def ask(addr, port, payload=b"probe", timeout=PROBE_TIMEOUT):
-    """One datagram from a fresh socket (a fresh session): the reply, or
-    None on timeout; ConnectionRefusedError when the port is closed."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.connect((addr, port))
-        s.send(payload)
-        try:
-            return s.recv(65536)
-        except socket.timeout:
-            return None
 
 
 @pytest.mark.deadline(120)
@@ -46,13 +29,13 @@ def test_udp_listener_readded_answers_every_client(stack):
     up(stack, with_udp, routes, extra, tcp)
 
     def answered():
-        d = ask(addr, udp)
+        d = udp_ask(addr, udp)
         assert d is not None
         return json.loads(d)
 
     assert eventually(answered)["service"] == "udp-echo"
     for _ in range(40):  # sessions on both workers' sockets
-        assert ask(addr, udp) is not None
+        assert udp_ask(addr, udp) is not None
 
     # The UDP listener goes away; its sessions must not keep the port.
     def write_base(listeners):
@@ -63,7 +46,7 @@ def test_udp_listener_readded_answers_every_client(stack):
 
     def refused():
         try:
-            ask(addr, udp, timeout=0.5)
+            udp_ask(addr, udp, timeout=0.5)
         except ConnectionRefusedError:
             return
         raise AssertionError("a datagram to the removed listener was not refused")
@@ -72,5 +55,5 @@ def test_udp_listener_readded_answers_every_client(stack):
 
     write_base(with_udp)
     eventually(answered, timeout=15)
-    lost = sum(ask(addr, udp) is None for _ in range(60))
+    lost = sum(udp_ask(addr, udp) is None for _ in range(60))
     assert lost == 0, f"{lost} of 60 fresh clients got no reply from the re-added listener"
