@@ -9,34 +9,18 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "doc.h"
 #include "load/load.h"
 #include "tap.h"
 /* Last, so its bans cannot break the system headers above. */
 #include "base/banned.h"
 
-static struct gw_docs docs;
-static struct gw_diags diags;
-static char first_diag[1024];
+static struct doc_fx fx;
 
 static int
 load_n(const char *text, size_t len, const struct gw_load_limits *lim)
 {
-    gw_docs_release(&docs);
-    gw_diags_release(&diags);
-    gw_docs_init(&docs);
-    gw_diags_init(&diags);
-    if (lim)
-        docs.limits = *lim;
-    int rc = gw_docs_add_json(&docs, "t.json", text, len, &diags);
-    first_diag[0] = '\0';
-    if (diags.n) {
-        struct gw_buf b;
-        gw_buf_init(&b, sizeof(first_diag) - 1);
-        gw_diag_format(&diags.v[0], &b);
-        snprintf(first_diag, sizeof(first_diag), "%s", b.p ? b.p : "");
-        gw_buf_release(&b);
-    }
-    return rc;
+    return doc_fx_load(&fx, gw_docs_add_json, "t.json", text, len, lim);
 }
 
 static int
@@ -48,7 +32,7 @@ load(const char *text)
 static const struct gw_node *
 root(size_t i)
 {
-    return i < docs.n ? docs.v[i].root : NULL;
+    return doc_fx_root(&fx, i);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -102,8 +86,8 @@ test_values(void)
         const struct vcase *c = &value_cases[i];
         int rc = load(c->in);
         const struct gw_node *n = root(0);
-        if (!ok(rc == 0 && docs.n == 1 && n, "value %zu [%s] loads", i, c->in)) {
-            diag("%s", first_diag);
+        if (!ok(rc == 0 && fx.docs.n == 1 && n, "value %zu [%s] loads", i, c->in)) {
+            diag("%s", fx.first_diag);
             continue;
         }
         bool same = n->type == c->type;
@@ -177,16 +161,16 @@ static void
 test_streams(void)
 {
     is_int(load("{\"a\":1}{\"b\":2}\n[1]\n\"s\" 5 true"), 0, "stream loads");
-    is_int((long long)docs.n, 6, "one document per value");
-    for (unsigned i = 0; i < docs.n; i++)
-        is_int(docs.v[i].index, i, "index %u", i);
+    is_int((long long)fx.docs.n, 6, "one document per value");
+    for (unsigned i = 0; i < fx.docs.n; i++)
+        is_int(fx.docs.v[i].index, i, "index %u", i);
     is_int(root(2)->pos.line, 2, "third value line");
     is_int(load(""), 0, "empty input");
-    is_int((long long)docs.n, 0, "no documents");
+    is_int((long long)fx.docs.n, 0, "no documents");
     is_int(load("  \n\t "), 0, "whitespace only");
-    is_int((long long)docs.n, 0, "no documents");
+    is_int((long long)fx.docs.n, 0, "no documents");
     is_int(load("{} {"), GW_EPARSE, "bad second value");
-    is_int((long long)docs.n, 0, "takes the whole input out");
+    is_int((long long)fx.docs.n, 0, "takes the whole input out");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -255,8 +239,8 @@ test_errors(void)
     for (size_t i = 0; i < GW_ARRAY_LEN(error_cases); i++) {
         const struct ecase *c = &error_cases[i];
         is_int(load(c->in), c->rc, "error %zu [%s] rc", i, c->in);
-        is_str(first_diag, c->diag, "error %zu message", i);
-        is_int((long long)docs.n, 0, "error %zu keeps no document", i);
+        is_str(fx.first_diag, c->diag, "error %zu message", i);
+        is_int((long long)fx.docs.n, 0, "error %zu keeps no document", i);
     }
     /* Past 8 keys duplicates are found through the hash table. */
     struct gw_buf b;
@@ -266,12 +250,12 @@ test_errors(void)
         gw_buf_appendf(&b, "\"k%d\": %d,\n", i, i);
     gw_buf_append_cstr(&b, "\"k7\": 0}");
     is_int(load(b.p), GW_EPARSE, "duplicate in an object of 21 keys");
-    is_str(first_diag, "t.json:21:1: duplicate key \"k7\" (first at 8:1)", "its message");
+    is_str(fx.first_diag, "t.json:21:1: duplicate key \"k7\" (first at 8:1)", "its message");
     gw_buf_release(&b);
 
     /* A NUL byte in the input. */
     is_int(load_n("[1,\0]", 5, NULL), GW_EPARSE, "raw NUL byte");
-    is_str(first_diag, "t.json:1:4: unexpected byte 0x00, expected a value", "its message");
+    is_str(fx.first_diag, "t.json:1:4: unexpected byte 0x00, expected a value", "its message");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -288,7 +272,7 @@ test_limits(void)
     memset(deep + 65, ']', 65);
     deep[130] = '\0';
     is_int(load(deep), GW_ELIMIT, "depth 65 refused");
-    is_str(first_diag, "t.json:1:65: nesting deeper than 64 levels", "its message");
+    is_str(fx.first_diag, "t.json:1:65: nesting deeper than 64 levels", "its message");
 
     /* Deep input far past the limit fails without deep recursion. */
     size_t n = 1 << 20;
@@ -302,7 +286,7 @@ test_limits(void)
     lim.max_nodes = 5;
     is_int(load_n("[1, 2, 3, 4]", 12, &lim), 0, "5 nodes allowed");
     is_int(load_n("[1, 2, 3, 4, 5]", 15, &lim), GW_ELIMIT, "6 nodes refused");
-    is_str(first_diag, "t.json:1:14: document exceeds 5 nodes (counting alias expansion)",
+    is_str(fx.first_diag, "t.json:1:14: document exceeds 5 nodes (counting alias expansion)",
            "its message");
     is_int(load_n("{\"a\": 1, \"b\": 2}", 16, &lim), 0, "keys count: 5 nodes");
     is_int(load_n("[1, 2, 3, 4] [1, 2, 3, 4]", 25, &lim), 0, "limit is per document");
@@ -316,14 +300,12 @@ test_limits(void)
 int
 main(void)
 {
-    gw_docs_init(&docs);
-    gw_diags_init(&diags);
+    doc_fx_init(&fx);
     test_values();
     test_positions();
     test_streams();
     test_errors();
     test_limits();
-    gw_docs_release(&docs);
-    gw_diags_release(&diags);
+    doc_fx_release(&fx);
     return done_testing();
 }

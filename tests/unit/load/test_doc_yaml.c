@@ -11,34 +11,18 @@
 #include <time.h>
 
 #include "base/base.h"
+#include "doc.h"
 #include "load/load.h"
 #include "tap.h"
 /* Last, so its bans cannot break the system headers above. */
 #include "base/banned.h"
 
-static struct gw_docs docs;
-static struct gw_diags diags;
-static char first_diag[1024];
+static struct doc_fx fx;
 
 static int
 load_lim(const char *text, const struct gw_load_limits *lim)
 {
-    gw_docs_release(&docs);
-    gw_diags_release(&diags);
-    gw_docs_init(&docs);
-    gw_diags_init(&diags);
-    if (lim)
-        docs.limits = *lim;
-    int rc = gw_docs_add_yaml(&docs, "t.yaml", text, strlen(text), &diags);
-    first_diag[0] = '\0';
-    if (diags.n) {
-        struct gw_buf b;
-        gw_buf_init(&b, sizeof(first_diag) - 1);
-        gw_diag_format(&diags.v[0], &b);
-        snprintf(first_diag, sizeof(first_diag), "%s", b.p ? b.p : "");
-        gw_buf_release(&b);
-    }
-    return rc;
+    return doc_fx_load(&fx, gw_docs_add_yaml, "t.yaml", text, strlen(text), lim);
 }
 
 static int
@@ -50,7 +34,7 @@ load(const char *text)
 static const struct gw_node *
 root(size_t i)
 {
-    return i < docs.n ? docs.v[i].root : NULL;
+    return doc_fx_root(&fx, i);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -175,7 +159,7 @@ test_resolve(void)
         int rc = load(text);
         const struct gw_node *v = gw_node_get(root(0), "v");
         if (!ok(rc == 0 && v, "resolve [%s] loads", c->in)) {
-            diag("%s", first_diag);
+            diag("%s", fx.first_diag);
             continue;
         }
         bool same = v->type == c->type;
@@ -200,7 +184,7 @@ test_resolve(void)
 
     /* A tag the text does not fit is an error. */
     is_int(load("v: !!int abc\n"), GW_EPARSE, "!!int on a string is an error");
-    is_str(first_diag, "t.yaml:1:4: cannot read string \"abc\" as !!int", "its message");
+    is_str(fx.first_diag, "t.yaml:1:4: cannot read string \"abc\" as !!int", "its message");
     is_int(load("v: !!bool 1\n"), GW_EPARSE, "!!bool on an int is an error");
 
     /* Keys keep their text whatever they would resolve to. */
@@ -230,7 +214,7 @@ test_positions(void)
     is_int(r->pos.line, 1, "root line");
     is_int(r->pos.col, 1, "root col");
     is_str(r->pos.file, "t.yaml", "file in position");
-    ok(r->pos.file == docs.v[0].file, "file interned once");
+    ok(r->pos.file == fx.docs.v[0].file, "file interned once");
     const struct gw_node_pair *spec = &r->u.pairs[2];
     is_int(spec->key_pos.line, 3, "key line");
     is_int(spec->key_pos.col, 1, "key col");
@@ -264,37 +248,34 @@ static void
 test_multidoc(void)
 {
     is_int(load("a: 1\n---\n---\nb: 2\n---\n"), 0, "stream loads");
-    is_int((long long)docs.n, 2, "empty documents give no gw_doc");
-    is_int(docs.v[0].index, 0, "first index");
-    is_int(docs.v[1].index, 2, "index counts the empty document");
+    is_int((long long)fx.docs.n, 2, "empty documents give no gw_doc");
+    is_int(fx.docs.v[0].index, 0, "first index");
+    is_int(fx.docs.v[1].index, 2, "index counts the empty document");
     ok(gw_node_get(root(1), "b") != NULL, "second doc content");
     is_int(root(1)->pos.line, 4, "second doc line");
 
     is_int(load(""), 0, "empty input");
-    is_int((long long)docs.n, 0, "no documents");
+    is_int((long long)fx.docs.n, 0, "no documents");
     is_int(load("# just a comment\n---\n# and another\n"), 0, "comments only");
-    is_int((long long)docs.n, 0, "no documents from comments");
+    is_int((long long)fx.docs.n, 0, "no documents from comments");
     is_int(load("--- null\n--- ~\n"), 0, "explicit nulls");
-    is_int((long long)docs.n, 2, "explicit null documents are kept");
+    is_int((long long)fx.docs.n, 2, "explicit null documents are kept");
     ok(root(0)->type == GW_NODE_NULL, "null root");
     is_int(load("--- 5\n...\n--- [x]\n"), 0, "explicit document ends");
-    is_int((long long)docs.n, 2, "two docs");
+    is_int((long long)fx.docs.n, 2, "two docs");
 
     /* All or nothing: the good first document is dropped too. */
-    gw_docs_release(&docs);
-    gw_diags_release(&diags);
-    gw_docs_init(&docs);
-    gw_diags_init(&diags);
+    doc_fx_reset(&fx);
     const char *good = "a: 1\n";
-    gw_docs_add_yaml(&docs, "good.yaml", good, strlen(good), &diags);
+    gw_docs_add_yaml(&fx.docs, "good.yaml", good, strlen(good), &fx.diags);
     const char *bad = "a: 1\n---\nb: [1, 2\n";
-    is_int(gw_docs_add_yaml(&docs, "bad.yaml", bad, strlen(bad), &diags), GW_EPARSE,
+    is_int(gw_docs_add_yaml(&fx.docs, "bad.yaml", bad, strlen(bad), &fx.diags), GW_EPARSE,
            "bad second document fails the file");
-    is_int((long long)docs.n, 1, "only the earlier file's document stays");
-    is_int((long long)diags.n, 1, "one diagnostic");
-    is_str(diags.v[0].pos.file, "bad.yaml", "diagnostic names the file");
-    is_int(diags.v[0].pos.line, 4, "at end of input");
-    ok(diags.v[0].kind == NULL && diags.v[0].name == NULL, "no object in a syntax diag");
+    is_int((long long)fx.docs.n, 1, "only the earlier file's document stays");
+    is_int((long long)fx.diags.n, 1, "one diagnostic");
+    is_str(fx.diags.v[0].pos.file, "bad.yaml", "diagnostic names the file");
+    is_int(fx.diags.v[0].pos.line, 4, "at end of input");
+    ok(fx.diags.v[0].kind == NULL && fx.diags.v[0].name == NULL, "no object in a syntax diag");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -314,7 +295,7 @@ test_anchors(void)
     is_str(gw_node_get(r, "t")->text, "hello", "scalar alias");
 
     is_int(load("a: *nope\n"), GW_EPARSE, "unknown anchor");
-    is_str(first_diag, "t.yaml:1:4: unknown anchor \"nope\"", "its message");
+    is_str(fx.first_diag, "t.yaml:1:4: unknown anchor \"nope\"", "its message");
     is_int(load("a: &x [1, *x]\n"), GW_EPARSE, "an alias inside its own anchor is unknown");
     is_int(load("---\na: &x 1\n---\nb: *x\n"), GW_EPARSE, "anchors are per document");
     is_int(load("a: &x 1\nb: &x 2\nc: *x\n"), 0, "anchor redefined");
@@ -349,7 +330,7 @@ test_anchors(void)
     is_int(load("m: {'<<': 1}\n"), 0, "quoted << is a plain key");
     ok(gw_node_get(gw_node_get(root(0), "m"), "<<") != NULL, "quoted << kept");
     is_int(load("s: &s x\nm: {<<: *s}\n"), GW_EPARSE, "merge of a scalar");
-    is_str(first_diag, "t.yaml:2:5: merge key << needs a map or a list of maps, not string",
+    is_str(fx.first_diag, "t.yaml:2:5: merge key << needs a map or a list of maps, not string",
            "its message");
     is_int(load("m: {<<: [1]}\n"), GW_EPARSE, "merge of a list of scalars");
     is_int(load("m: {<<: {a: 1}, <<: {b: 2}}\n"), 0, "two << entries");
@@ -375,8 +356,8 @@ test_limits(void)
     is_int(load(b.p), GW_ELIMIT, "billion laughs rejected");
     double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
     ok(secs < 1.0, "and fast (%.3fs)", secs);
-    ok(strstr(first_diag, "t.yaml:6:") && strstr(first_diag, "exceeds 1000000 nodes"),
-       "diag names the position: %s", first_diag);
+    ok(strstr(fx.first_diag, "t.yaml:6:") && strstr(fx.first_diag, "exceeds 1000000 nodes"),
+       "diag names the position: %s", fx.first_diag);
     gw_buf_release(&b);
 
     struct gw_load_limits lim;
@@ -389,7 +370,7 @@ test_limits(void)
     lim.max_aliases = 3;
     is_int(load_lim("a: &a 1\nb: [*a, *a, *a]\n", &lim), 0, "3 aliases allowed");
     is_int(load_lim("a: &a 1\nb: [*a, *a, *a, *a]\n", &lim), GW_ELIMIT, "4th alias refused");
-    is_str(first_diag, "t.yaml:2:17: alias expansion exceeds 3 aliases", "its message");
+    is_str(fx.first_diag, "t.yaml:2:17: alias expansion exceeds 3 aliases", "its message");
 
     gw_load_limits_default(&lim);
     lim.max_nodes = 5;
@@ -401,7 +382,7 @@ test_limits(void)
     lim.max_file_bytes = 10;
     is_int(load_lim("a: 123456\n", &lim), 0, "10 bytes allowed");
     is_int(load_lim("a: 1234567\n", &lim), GW_ELIMIT, "11 bytes refused");
-    is_str(first_diag, "t.yaml: input is 11 bytes, more than the limit of 10", "its message");
+    is_str(fx.first_diag, "t.yaml: input is 11 bytes, more than the limit of 10", "its message");
 
     /* Depth: 64 nested lists are fine, 65 are not. */
     char deep[256];
@@ -413,7 +394,7 @@ test_limits(void)
     memset(deep + 65, ']', 65);
     deep[130] = '\0';
     is_int(load(deep), GW_ELIMIT, "depth 65 refused");
-    is_str(first_diag, "t.yaml:1:65: nesting deeper than 64 levels", "its message");
+    is_str(fx.first_diag, "t.yaml:1:65: nesting deeper than 64 levels", "its message");
     gw_load_limits_default(&lim);
     lim.max_depth = 3;
     is_int(load_lim("a: &a [[1]]\nb: *a\n", &lim), 0, "alias within depth");
@@ -452,8 +433,8 @@ test_errors(void)
     for (size_t i = 0; i < GW_ARRAY_LEN(error_cases); i++) {
         const struct ecase *c = &error_cases[i];
         is_int(load(c->in), c->rc, "error case %zu rc", i);
-        is_str(first_diag, c->diag, "error case %zu message", i);
-        is_int((long long)docs.n, 0, "error case %zu keeps no document", i);
+        is_str(fx.first_diag, c->diag, "error case %zu message", i);
+        is_int((long long)fx.docs.n, 0, "error case %zu keeps no document", i);
     }
 }
 
@@ -467,7 +448,7 @@ test_big_maps(void)
         gw_buf_appendf(&b, "k%d: %d\n", i, i);
     gw_buf_append_cstr(&b, "k7: again\n");
     is_int(load(b.p), GW_EPARSE, "duplicate in a map of 21 keys");
-    is_str(first_diag, "t.yaml:21:1: duplicate key \"k7\" (first at 8:1)", "its message");
+    is_str(fx.first_diag, "t.yaml:21:1: duplicate key \"k7\" (first at 8:1)", "its message");
 
     /* A big anchored map merged into a map with its own keys. */
     gw_buf_reset(&b);
@@ -519,8 +500,7 @@ test_accessors(void)
 int
 main(void)
 {
-    gw_docs_init(&docs);
-    gw_diags_init(&diags);
+    doc_fx_init(&fx);
     test_resolve();
     test_positions();
     test_multidoc();
@@ -529,7 +509,6 @@ main(void)
     test_errors();
     test_big_maps();
     test_accessors();
-    gw_docs_release(&docs);
-    gw_diags_release(&diags);
+    doc_fx_release(&fx);
     return done_testing();
 }
