@@ -69,12 +69,24 @@ struct lss {
     size_t first, n; /* its listeners: gw->lis[first .. first+n) */
 };
 
+/* A parentRef of a route that names a Gateway or ListenerSet of ours, and
+ * what attachment decided for it (routes.c); tr_route_status writes it. */
+struct rt_parent {
+    const struct gw_parent_ref *p;
+    size_t matched;    /* listeners sectionName/port select */
+    size_t attached;   /* accepted listeners it attached to */
+    unsigned char why; /* routes.c enum why: what failed when none accepted it */
+};
+
 /* A route (any of the five kinds) with at least one parent of ours. */
 struct rt {
     const struct gw_meta *m;
     enum gw_kind kind;
     bool resolved;
     const char *rr_reason, *rr_msg;
+    /* Its parentRefs of ours, in spec order. */
+    struct rt_parent *parents;
+    size_t nparents;
     /* Per rule, its compiled backends (for the IR). */
     struct gw_ir_backend **rule_backends;
     size_t *rule_nbackends;
@@ -198,8 +210,10 @@ bool tr_is_pem(const unsigned char *p, size_t n);
 const char *tr_host_intersect(const char *lh, const char *rh);
 bool tr_host_matches(const char *pattern, const char *host);
 
-/* routes.c */
+/* routes.c: attachment and ResolvedRefs (before the IR), then the route
+ * statuses (after it) */
 void tr_routes(struct tr *t);
+void tr_route_status(struct tr *t);
 
 /* policy.c: resolve (before routes), then status (after routes) */
 void tr_policies(struct tr *t);

@@ -170,16 +170,17 @@ attach(struct tr *t, struct lis *li, struct rt *r, const char **hosts, size_t nh
     r->gws = v;
 }
 
+/* Why a parentRef of ours attached to no listener (the most telling
+ * reason wins). */
 enum why { WHY_NONE, WHY_NOT_ALLOWED, WHY_HOSTNAME };
 
-/* One parentRef of ours: attaches and writes the entry. Returns whether
- * the entry is Accepted. */
-static bool
-parent(struct tr *t, struct rt *r, const struct view *v, const struct gw_parent_ref *p,
-       struct lis *lis, size_t nlis, struct gw_sv *entry)
+/* One parentRef of ours: attaches the route to the listeners it selects and
+ * records in rp what tr_route_status writes for the entry. */
+static void
+parent(struct tr *t, struct rt *r, const struct view *v, struct lis *lis, size_t nlis,
+       struct rt_parent *rp)
 {
-    int64_t gen = r->m->generation;
-    size_t matched = 0, attached = 0;
+    const struct gw_parent_ref *p = rp->p;
     enum why why = WHY_NONE;
     for (size_t i = 0; i < nlis; i++) {
         struct lis *li = &lis[i];
@@ -187,7 +188,7 @@ parent(struct tr *t, struct rt *r, const struct view *v, const struct gw_parent_
             continue;
         if (p->port >= 0 && p->port != li->l->port)
             continue;
-        matched++;
+        rp->matched++;
         /* Attachment depends only on allowedRoutes and the parentRef, not on
          * the listener's status (attachedRoutes counts it either way); the
          * route is Accepted only through an accepted listener. */
@@ -220,11 +221,20 @@ parent(struct tr *t, struct rt *r, const struct view *v, const struct gw_parent_
         }
         attach(t, li, r, hosts, nhosts);
         if (li->accepted)
-            attached++;
+            rp->attached++;
         else if (why < WHY_NOT_ALLOWED)
             why = WHY_NOT_ALLOWED;
     }
+    rp->why = (unsigned char)why;
+}
 
+/* The status entry of one parentRef of ours. Returns whether the entry is
+ * Accepted. */
+static bool
+parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, struct gw_sv *entry)
+{
+    const struct gw_parent_ref *p = rp->p;
+    int64_t gen = r->m->generation;
     struct gw_sv *pr = tr_sv_obj(t, entry, "parentRef");
     tr_sv_str(t, pr, "group", p->group ? p->group : GW_GROUP_GATEWAY);
     tr_sv_str(t, pr, "kind", p->kind ? p->kind : "Gateway");
@@ -237,15 +247,15 @@ parent(struct tr *t, struct rt *r, const struct view *v, const struct gw_parent_
         tr_sv_int(t, pr, "port", p->port);
     tr_sv_str(t, entry, "controllerName", t->controller);
     struct gw_sv *c = tr_sv_arr(t, entry, "conditions");
-    if (attached)
+    if (rp->attached)
         tr_cond(t, c, "Accepted", true, "Accepted", "route is accepted", gen);
-    else if (!matched)
+    else if (!rp->matched)
         tr_cond(t, c, "Accepted", false, "NoMatchingParent",
                 p->section_name || p->port >= 0
                     ? "no listener of the parent matches sectionName/port"
                     : "the parent has no listeners",
                 gen);
-    else if (why == WHY_HOSTNAME)
+    else if (rp->why == WHY_HOSTNAME)
         tr_cond(t, c, "Accepted", false, "NoMatchingListenerHostname",
                 "no listener hostname intersects the route's hostnames", gen);
     else
@@ -255,7 +265,7 @@ parent(struct tr *t, struct rt *r, const struct view *v, const struct gw_parent_
         tr_cond(t, c, "ResolvedRefs", true, "ResolvedRefs", "all references are resolved", gen);
     else
         tr_cond(t, c, "ResolvedRefs", false, r->rr_reason, r->rr_msg, gen);
-    return attached > 0;
+    return rp->attached > 0;
 }
 
 static void
@@ -263,8 +273,6 @@ route(struct tr *t, const struct gw_meta *m)
 {
     struct view v = view_of(m);
     struct rt *r = NULL;
-    struct gw_status_item *it = NULL;
-    struct gw_sv *parents = NULL;
     for (size_t i = 0; i < v.nprefs; i++) {
         const struct gw_parent_ref *p = &v.prefs[i];
         const char *group = p->group ? p->group : GW_GROUP_GATEWAY;
@@ -293,18 +301,15 @@ route(struct tr *t, const struct gw_meta *m)
             r = gw_arena_alloc(&t->tmp, sizeof(*r));
             r->m = m;
             r->kind = m->kind;
+            r->parents = gw_arena_alloc(&t->tmp, v.nprefs * sizeof(*r->parents));
             resolve(t, r);
             t->rts = gw_xgrow(t->rts, &t->rts_cap, t->nrts + 1, sizeof(*t->rts));
             t->rts[t->nrts++] = r;
-            it = tr_item(t, m);
-            parents = tr_sv_arr(t, it->status, "parents");
         }
-        struct gw_sv *entry = tr_sv_obj(t, parents, NULL);
-        if (!parent(t, r, &v, p, lis, nlis, entry) || !r->resolved)
-            it->not_ready = true;
+        struct rt_parent *rp = &r->parents[r->nparents++];
+        rp->p = p;
+        parent(t, r, &v, lis, nlis, rp);
     }
-    if (it && it->not_ready)
-        t->st->routes_not_ready++;
 }
 
 void
@@ -318,5 +323,20 @@ tr_routes(struct tr *t)
         const struct gw_meta *const *v = gw_store_list(t->store, kinds[k], &n);
         for (size_t i = 0; i < n; i++)
             route(t, v[i]);
+    }
+}
+
+void
+tr_route_status(struct tr *t)
+{
+    for (size_t i = 0; i < t->nrts; i++) {
+        const struct rt *r = t->rts[i];
+        struct gw_status_item *it = tr_item(t, r->m);
+        struct gw_sv *parents = tr_sv_arr(t, it->status, "parents");
+        for (size_t k = 0; k < r->nparents; k++)
+            if (!parent_status(t, r, &r->parents[k], tr_sv_obj(t, parents, NULL)) || !r->resolved)
+                it->not_ready = true;
+        if (it->not_ready)
+            t->st->routes_not_ready++;
     }
 }

@@ -114,6 +114,25 @@ int gw_status_translate(const struct gw_store *store, const struct gw_status_opt
                         struct gw_status **out_status, struct gw_ir **out_ir);
 void gw_status_free(struct gw_status *st);
 
+/*
+ * gw_status_translate in two phases, for a caller that wants the IR out
+ * before the statuses are written (traffic needs only the IR):
+ * gw_status_translate_ir decides everything and makes the IR (*out_ir: one
+ * reference, may be NULL) and a pending translation (*out_pending, heap);
+ * gw_status_pending_finish then writes the statuses those decisions imply
+ * and frees the pending translation. The result is the same as
+ * gw_status_translate's. store must stay alive and unchanged until the
+ * pending translation is finished or freed (gw_status_pending_free drops it
+ * without statuses). GW_EINVAL as gw_status_translate. Pure, as
+ * gw_status_translate; the IR is not written by the second phase, so it may
+ * be published between the two.
+ */
+struct gw_status_pending;
+int gw_status_translate_ir(const struct gw_store *store, const struct gw_status_opts *opts,
+                           struct gw_status_pending **out_pending, struct gw_ir **out_ir);
+struct gw_status *gw_status_pending_finish(struct gw_status_pending *p);
+void gw_status_pending_free(struct gw_status_pending *p);
+
 /* The item of kind ns/name, NULL if gatehouse writes no status for it. */
 const struct gw_status_item *gw_status_find(const struct gw_status *st, enum gw_kind kind,
                                             const char *ns, const char *name);
