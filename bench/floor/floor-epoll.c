@@ -120,16 +120,10 @@ accept_all(int ep, int lfd, const struct floor_opts *o)
         int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0)
             return; /* EAGAIN, or a transient error: the next edge retries */
-        floor_nodelay(cfd);
-        int ufd = floor_connect(o);
-        if (ufd < 0) {
-            perror("upstream connect");
-            close(cfd);
-            continue;
-        }
-        struct pair *p = aligned_alloc(64, (sizeof *p + 63) & ~(size_t)63);
+        int ufd;
+        struct pair *p = floor_pair_new(o, cfd, sizeof *p, &ufd);
         if (p == NULL)
-            abort();
+            continue;
         p->s[0] = (struct side){cfd, true, true, false};
         p->s[1] = (struct side){ufd, true, true, false};
         p->f[0].off = p->f[0].len = p->f[1].off = p->f[1].len = 0;
@@ -152,9 +146,7 @@ int
 main(int argc, char **argv)
 {
     struct floor_opts o;
-    floor_opts_parse(&o, argc, argv, "floor-epoll");
-    floor_spawn(&o);
-    int lfd = floor_listen(&o);
+    int lfd = floor_start(&o, argc, argv, "floor-epoll");
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event lev = {.events = EPOLLIN | EPOLLET, .data.u64 = 0};
     if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) != 0) {

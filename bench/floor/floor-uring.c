@@ -203,16 +203,10 @@ flow_done(struct pair *p, int i)
 static void
 on_accept(int cfd)
 {
-    floor_nodelay(cfd);
-    int ufd = floor_connect(g.o);
-    if (ufd < 0) {
-        perror("upstream connect");
-        close(cfd);
-        return;
-    }
-    struct pair *p = aligned_alloc(64, (sizeof *p + 63) & ~(size_t)63);
+    int ufd;
+    struct pair *p = floor_pair_new(g.o, cfd, sizeof *p, &ufd);
     if (p == NULL)
-        abort();
+        return;
     memset(p, 0, sizeof *p);
     p->fd[0] = cfd;
     p->fd[1] = ufd;
@@ -402,8 +396,7 @@ int
 main(int argc, char **argv)
 {
     struct floor_opts o;
-    floor_opts_parse(&o, argc, argv, "floor-uring");
-    floor_spawn(&o);
+    g.lfd = floor_start(&o, argc, argv, "floor-uring");
     g.o = &o;
     struct io_uring_params prm;
     memset(&prm, 0, sizeof prm);
@@ -442,7 +435,6 @@ main(int argc, char **argv)
                                   (unsigned short)i, io_uring_buf_ring_mask(PBUF_COUNT), (int)i);
         io_uring_buf_ring_advance(g.br, PBUF_COUNT);
     }
-    g.lfd = floor_listen(&o);
     arm_accept();
     for (;;) {
         r = io_uring_submit_and_wait(&g.ring, 1);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Command line, sockets and worker processes of the floor proxies
- * (floor.h). Nothing here runs per request.
+ * Command line, sockets, worker processes and the pairing of an accepted
+ * client with its upstream connection for the floor proxies (floor.h).
+ * Nothing here runs per request.
  */
 #include "floor.h"
 
@@ -139,4 +140,28 @@ floor_spawn(const struct floor_opts *o)
     while (wait(&status) > 0 || errno == EINTR)
         ;
     exit(0);
+}
+
+int
+floor_start(struct floor_opts *o, int argc, char **argv, const char *name)
+{
+    floor_opts_parse(o, argc, argv, name);
+    floor_spawn(o);
+    return floor_listen(o);
+}
+
+void *
+floor_pair_new(const struct floor_opts *o, int cfd, size_t size, int *ufd)
+{
+    floor_nodelay(cfd);
+    *ufd = floor_connect(o);
+    if (*ufd < 0) {
+        perror("upstream connect");
+        close(cfd);
+        return NULL;
+    }
+    void *p = aligned_alloc(64, (size + 63) & ~(size_t)63);
+    if (p == NULL)
+        abort();
+    return p;
 }

@@ -42,4 +42,19 @@ void floor_nodelay(int fd);
  */
 void floor_spawn(const struct floor_opts *o);
 
+/*
+ * What both programs do first: parses argv into *o, forks the workers
+ * (floor_spawn) and returns, in each worker, its listener (floor_listen).
+ */
+int floor_start(struct floor_opts *o, int argc, char **argv, const char *name);
+
+/*
+ * Pairs the accepted client cfd with an upstream connection: TCP_NODELAY on
+ * cfd, a new upstream connection in *ufd, and size bytes for the pair,
+ * 64-byte aligned and NOT zeroed (a pair may hold buffers that need no
+ * clearing). NULL when the upstream connect fails: cfd is then closed and
+ * the error printed. Aborts when out of memory.
+ */
+void *floor_pair_new(const struct floor_opts *o, int cfd, size_t size, int *ufd);
+
 #endif
