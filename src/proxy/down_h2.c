@@ -10,8 +10,9 @@
  * request does: routing, filters, retries, mirrors, the upstream attempt.
  * The two codecs differ only at the edges:
  *   request   the HEADERS become a gw_h1_request (views into the stream's
- *             arena); DATA payload goes raw into d->in (length-delimited
- *             with content-length, else re-chunked upstream by conn.c)
+ *             arena; cookie crumbs joined into one field); DATA payload
+ *             goes raw into d->in (length-delimited with content-length,
+ *             else re-chunked upstream by conn.c)
  *   response  conn.c writes the response head as HTTP/1.1 text into d->out,
  *             then the body raw (never chunked for a stream), trailers
  *             through px_h2_stream_trailer, and sets rsp_done at the end;
@@ -67,6 +68,7 @@ struct px_h2_stream {
     bool finished;            /* the whole response went to nghttp2 */
     uint64_t appended, acked; /* request DATA bytes into d->in / consumed */
     struct px_buf trailers;   /* "name: value\r\n" lines */
+    struct px_buf cookie;     /* the request's cookie fields joined by "; " */
 };
 
 struct px_h2 {
@@ -165,6 +167,7 @@ stream_new(struct px_h2 *h, int32_t id)
     s->id = id;
     gw_arena_init(&s->arena, 1024);
     px_buf_init(&s->trailers, 16 * 1024);
+    px_buf_init(&s->cookie, H2_MAX_HEADER_LIST);
     s->next = h->streams;
     if (s->next)
         s->next->prev = s;
@@ -192,6 +195,7 @@ stream_free(struct px_h2_stream *s)
     }
     gw_arena_release(&s->arena);
     px_buf_release(&s->trailers);
+    px_buf_release(&s->cookie);
     free(s->hv);
     free(s);
 }
@@ -458,6 +462,21 @@ on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *use
     return 0;
 }
 
+/* Appends a regular field (views into the stream's arena); false past
+ * PX_MAX_HEADERS. */
+static bool
+push_field(struct px_h2_stream *s, struct gw_str name, struct gw_str value)
+{
+    if (s->nh == s->cap) {
+        if (s->cap >= PX_MAX_HEADERS)
+            return false;
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->hv = gw_xrealloc(s->hv, s->cap * sizeof(*s->hv));
+    }
+    s->hv[s->nh++] = (struct gw_h1_header){name, value};
+    return true;
+}
+
 static bool
 bad_bytes(const uint8_t *p, size_t n, bool path)
 {
@@ -513,15 +532,21 @@ on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *n
         s->has_cl = true;
         s->cl = v;
     }
-    if (s->nh == s->cap) {
-        if (s->cap >= PX_MAX_HEADERS) {
+    if (namelen == 6 && !memcmp(name, "cookie", 6)) {
+        /* h2 clients may split the cookie into one field per crumb; an
+         * HTTP/1.1 upstream must see one field (RFC 9113 8.2.3). Joined
+         * in headers_done, bounded by the header list limit above. */
+        int rc = 0;
+        if (valuelen && px_buf_avail(&s->cookie))
+            rc = px_buf_append(&s->cookie, "; ", 2);
+        if (rc == 0)
+            rc = px_buf_append(&s->cookie, value, valuelen);
+        if (rc < 0)
             s->too_big = true;
-            return 0;
-        }
-        s->cap = s->cap ? s->cap * 2 : 16;
-        s->hv = gw_xrealloc(s->hv, s->cap * sizeof(*s->hv));
+        return 0;
     }
-    s->hv[s->nh++] = (struct gw_h1_header){dup_str(s, name, namelen), dup_str(s, value, valuelen)};
+    if (!push_field(s, dup_str(s, name, namelen), dup_str(s, value, valuelen)))
+        s->too_big = true;
     return 0;
 }
 
@@ -529,6 +554,13 @@ static void
 headers_done(struct px_h2 *h, struct px_h2_stream *s)
 {
     s->headers_end = true;
+    if (px_buf_avail(&s->cookie) && !s->too_big && !s->bad) {
+        struct gw_str v =
+            dup_str(s, (const uint8_t *)px_buf_data(&s->cookie), px_buf_avail(&s->cookie));
+        if (!push_field(s, gw_str_from("cookie"), v))
+            s->too_big = true;
+    }
+    px_buf_release(&s->cookie);
     if (!s->authority.len && s->host.len)
         s->authority = s->host;
     if (s->bad || (s->host.len && s->authority.len && !eq_nocase(s->host, s->authority))) {

@@ -119,7 +119,8 @@ def service_obj(name, ports, ns=NS):
     (protocol TCP unless given)."""
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": name, "namespace": ns},
-            "spec": {"selector": {"app": name}, "ports": [dict({"protocol": "TCP"}, **p) for p in ports]}}
+            "spec": {"selector": {"app": name},
+                     "ports": [dict({"protocol": "TCP"}, **p) for p in ports]}}
 
 
 def endpointslice_obj(service, addrs, ports, ns=NS, name=None):
