@@ -131,7 +131,9 @@ gw_loop_run(struct gw_loop *loop)
         gw_loop_update_time(loop);
         for (int i = 0; i < n; i++) {
             struct gw_io *io = ev[i].data.ptr;
-            if (io->closing)
+            /* Closed or unwatched (gw_io_set 0) by an earlier callback of
+             * this batch: the event is stale. */
+            if (io->closing || !io->registered)
                 continue;
             unsigned e = 0;
             if (ev[i].events & (EPOLLIN | EPOLLRDHUP))
@@ -164,10 +166,18 @@ int
 gw_io_set(struct gw_io *io, unsigned events)
 {
     events &= GW_LOOP_READ | GW_LOOP_WRITE;
-    if (io->closing)
+    if (io->closing || events == io->interest)
         return 0;
-    if (io->registered && events == io->interest)
+    if (events == 0) {
+        /* Epoll reports EPOLLHUP and EPOLLERR whatever the interest: a
+         * hung-up socket left registered with none would wake the loop
+         * every turn. Unwatched means unregistered. */
+        io->interest = 0;
+        io->registered = false;
+        if (epoll_ctl(io->loop->epfd, EPOLL_CTL_DEL, io->fd, NULL) < 0)
+            return -errno;
         return 0;
+    }
     struct epoll_event ev = {.data.ptr = io};
     if (events & GW_LOOP_READ)
         ev.events |= EPOLLIN | EPOLLRDHUP;

@@ -57,8 +57,9 @@ void gw_loop_update_time(struct gw_loop *loop);
 enum gw_io_events {
     GW_LOOP_READ = 1u << 0,
     GW_LOOP_WRITE = 1u << 1,
-    /* Reported only (never asked for): the peer hung up or the fd errored.
-     * It comes with GW_LOOP_READ so a read finds the EOF or the error. */
+    /* Reported only (never asked for), to a watched io (any interest): the
+     * peer hung up or the fd errored. It comes with GW_LOOP_READ so a read
+     * finds the EOF or the error. */
     GW_LOOP_ERROR = 1u << 2,
 };
 
@@ -80,16 +81,18 @@ struct gw_io {
     gw_close_fn close_cb;
     struct gw_io *next_closing;
     unsigned interest; /* GW_LOOP_READ | GW_LOOP_WRITE as registered */
-    bool registered;
+    bool registered;   /* in the epoll set: interest is not 0 */
     bool closing;
 };
 
 /* Prepares io for fd (which the caller makes non-blocking). Nothing is
  * watched until gw_io_set. Never fails. */
 void gw_io_init(struct gw_loop *loop, struct gw_io *io, int fd, gw_io_fn cb, void *data);
-/* Sets the interest to events (GW_LOOP_READ and/or GW_LOOP_WRITE; 0 stops
- * watching but keeps io usable). Cheap when nothing changes. 0 or a negated
- * errno from epoll_ctl. */
+/* Sets the interest to events (GW_LOOP_READ and/or GW_LOOP_WRITE). 0 stops
+ * watching but keeps io usable: the fd leaves the epoll set, so not even a
+ * hang-up or an error is reported (nor an event of the current batch) until
+ * an interest is set again, which reports them then (level-triggered).
+ * Cheap when nothing changes. 0 or a negated errno from epoll_ctl. */
 int gw_io_set(struct gw_io *io, unsigned events);
 /* Stops watching, closes the fd, and calls close_cb (may be NULL) after the
  * current callbacks have unwound, at the end of this loop turn. After this

@@ -479,6 +479,168 @@ test_sock(void)
     is_str(text, "[fe80::1]:80", "IPv6 in brackets");
 }
 
+/* A TCP loopback pair: *a accepted, *c connected, both non-blocking. */
+static void
+tcp_pair(int *a, int *c)
+{
+    int l = gw_sock_listen("127.0.0.1", 0, SOCK_STREAM);
+    int port = gw_sock_local_port(l);
+    *c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(*c, (struct sockaddr *)&sin, sizeof(sin));
+    *a = -1;
+    for (int i = 0; i < 1000 && *a < 0; i++)
+        *a = gw_sock_accept(l, NULL, NULL);
+    close(l);
+}
+
+struct hup_ctx {
+    struct gw_io io;
+    int calls;
+    unsigned events;
+    int eof;    /* reads that returned 0 */
+    int data;   /* bytes read */
+    bool unset; /* the callback stops watching instead of reading */
+};
+
+static void
+on_hup(struct gw_io *io, unsigned events)
+{
+    struct hup_ctx *h = io->data;
+    h->calls++;
+    h->events |= events;
+    if (h->unset) {
+        gw_io_set(io, 0);
+        return;
+    }
+    char buf[64];
+    ssize_t n = recv(io->fd, buf, sizeof(buf), 0);
+    if (n > 0)
+        h->data += (int)n;
+    else if (n == 0 && ++h->eof == 1)
+        gw_io_set(io, 0); /* seen: stop watching */
+}
+
+static void
+stop_loop(struct gw_timer *t)
+{
+    gw_loop_stop(t->loop);
+}
+
+/* Runs loop for about ms milliseconds. */
+static void
+run_for(struct gw_loop *loop, uint64_t ms)
+{
+    struct gw_timer t;
+    gw_timer_init(loop, &t, stop_loop, NULL);
+    gw_timer_start(&t, ms);
+    gw_loop_run(loop);
+    loop->stopping = false;
+    gw_timer_stop(&t);
+}
+
+/* gw_io_set(io, 0) really stops watching: a hung-up socket (both halves
+ * shut) is not reported every turn, and it is reported again once watched. */
+static void
+test_io_unwatch_hup(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    int a, c;
+    tcp_pair(&a, &c);
+    struct hup_ctx h = {0};
+    gw_io_init(loop, &h.io, a, on_hup, &h);
+    is_int(gw_io_set(&h.io, GW_LOOP_READ), 0, "watch");
+    is_int(gw_io_set(&h.io, 0), 0, "unwatch");
+    is_int(gw_io_set(&h.io, 0), 0, "unwatch again (no-op)");
+    shutdown(a, SHUT_WR);
+    close(c); /* its FIN: a is now hung up both ways */
+    run_for(loop, 30);
+    is_int(h.calls, 0, "no callback for an unwatched hung-up socket");
+    is_int(gw_io_set(&h.io, GW_LOOP_READ), 0, "watch again");
+    run_for(loop, 30);
+    is_int(h.eof, 1, "the hang-up is reported once watched: EOF read");
+    ok(h.calls >= 1 && h.calls <= 2, "and no busy loop after unwatching (%d calls)", h.calls);
+
+    /* A write-only watch of a hung-up socket still hears of it. */
+    struct hup_ctx w = {.unset = true};
+    int a2, c2;
+    tcp_pair(&a2, &c2);
+    gw_io_init(loop, &w.io, a2, on_hup, &w);
+    shutdown(a2, SHUT_WR);
+    close(c2);
+    run_for(loop, 10);
+    is_int(gw_io_set(&w.io, GW_LOOP_WRITE), 0, "watch write");
+    run_for(loop, 30);
+    is_int(w.calls, 1, "called once, then unwatched by the callback");
+    ok(w.events & GW_LOOP_ERROR, "hang-up reported as GW_LOOP_ERROR");
+    gw_io_close(&h.io, NULL);
+    gw_io_close(&w.io, NULL);
+    gw_loop_free(loop);
+}
+
+/* Two ios ready in one batch: the first callback unwatches the other, whose
+ * event from the same batch must not be delivered. */
+static struct hup_ctx batch[2];
+
+static void
+on_batch(struct gw_io *io, unsigned events)
+{
+    (void)events;
+    struct hup_ctx *h = io->data;
+    h->calls++;
+    struct hup_ctx *other = h == &batch[0] ? &batch[1] : &batch[0];
+    gw_io_set(&other->io, 0);
+    gw_io_set(io, 0);
+}
+
+static void
+test_io_unwatch_in_batch(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    int fds[2][2];
+    for (int i = 0; i < 2; i++) {
+        ok(pipe(fds[i]) == 0, "pipe %d", i);
+        gw_io_init(loop, &batch[i].io, fds[i][0], on_batch, &batch[i]);
+        gw_io_set(&batch[i].io, GW_LOOP_READ);
+        is_int((long long)write(fds[i][1], "x", 1), 1, "ready %d", i);
+    }
+    run_for(loop, 20);
+    is_int(batch[0].calls + batch[1].calls, 1, "an event of an unwatched io is dropped");
+    for (int i = 0; i < 2; i++) {
+        gw_io_close(&batch[i].io, NULL);
+        close(fds[i][1]);
+    }
+    gw_loop_free(loop);
+}
+
+/* Data and the peer's FIN arrive together; the callback reads once, a short
+ * read (less than its buffer). Level-triggered, the FIN is reported on the
+ * next turn: a short read is never taken for "nothing more will come". */
+static void
+test_io_short_read_then_fin(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    int a, c;
+    tcp_pair(&a, &c);
+    struct hup_ctx h = {0};
+    gw_io_init(loop, &h.io, a, on_hup, &h);
+    is_int((long long)send(c, "hello", 5, 0), 5, "peer sends 5 bytes");
+    shutdown(c, SHUT_WR);
+    usleep(10000); /* both in a's receive queue before the first turn */
+    is_int(gw_io_set(&h.io, GW_LOOP_READ), 0, "watch");
+    run_for(loop, 30);
+    is_int(h.data, 5, "data read by a short read");
+    is_int(h.eof, 1, "the FIN behind it is reported too");
+    is_int(h.calls, 2, "one call for the data, one for the EOF");
+    gw_io_close(&h.io, NULL);
+    close(c);
+    gw_loop_free(loop);
+}
+
 int
 main(void)
 {
@@ -489,6 +651,9 @@ main(void)
     test_timer_churn();
     test_timer_keepalive();
     test_io();
+    test_io_unwatch_hup();
+    test_io_unwatch_in_batch();
+    test_io_short_read_then_fin();
     test_defer();
     test_signals();
     test_sock();
