@@ -32,6 +32,9 @@
 /* The proxy's events fd says when a publish is programmed; the timer is
  * only a safety net. */
 #define PROGRAMMED_POLL_MS 100
+/* Dead snapshots are freed this long after the event that reports them:
+ * not while the workers serve their first requests on the new one. */
+#define RECLAIM_DELAY_MS 20
 
 struct run {
     struct gw_loop *loop;
@@ -47,6 +50,7 @@ struct run {
     struct gw_timer poll; /* until the latest publish is programmed */
     struct gw_io pev;     /* gw_proxy_events_fd */
     bool pev_open;
+    struct gw_timer reclaim; /* frees dead snapshots */
 };
 
 static double
@@ -120,13 +124,21 @@ on_poll(struct gw_timer *t)
         gw_timer_start(&r->poll, PROGRAMMED_POLL_MS);
 }
 
+static void
+on_reclaim(struct gw_timer *t)
+{
+    struct run *r = t->data;
+    gw_proxy_reclaim(r->proxy);
+}
+
 /* A worker adopted a snapshot or dropped the last pin of one. */
 static void
 on_proxy_event(struct gw_io *io, unsigned events)
 {
     (void)events;
     struct run *r = io->data;
-    gw_proxy_reclaim(r->proxy);
+    if (gw_proxy_events_read(r->proxy) && !gw_timer_is_active(&r->reclaim))
+        gw_timer_start(&r->reclaim, RECLAIM_DELAY_MS);
     check_programmed(r);
 }
 
@@ -286,6 +298,7 @@ gw_cmd_run(int argc, char **argv)
         return 1;
     }
     gw_timer_init(r.loop, &r.poll, on_poll, &r);
+    gw_timer_init(r.loop, &r.reclaim, on_reclaim, &r);
     if ((rc = gw_loop_stop_on_signals(r.loop)) < 0) {
         gw_log_error("signals: %s", gw_strerror(rc));
         goto out;
@@ -344,6 +357,7 @@ gw_cmd_run(int argc, char **argv)
     status = 0;
 out:
     gw_timer_stop(&r.poll);
+    gw_timer_stop(&r.reclaim);
     if (r.pev_open)
         gw_io_close(&r.pev, NULL);
     /* The admin server goes first: nothing answers /readyz during the drain. */

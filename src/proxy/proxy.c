@@ -15,8 +15,9 @@
  *
  * Nothing is freed on a worker: the last unref of a snapshot pushes it on
  * p->dead and pokes p->evfd; the control thread frees it in
- * gw_proxy_reclaim (its loop watches gw_proxy_events_fd), at the next
- * publish, or in gw_proxy_free. The same eventfd says when the last worker
+ * gw_proxy_reclaim (its loop watches gw_proxy_events_fd and calls it a
+ * little later, out of the way of the first requests on the new
+ * snapshot), at the next publish, or in gw_proxy_free. The same eventfd says when the last worker
  * adopted the latest snapshot, so the control loop need not poll for it.
  */
 #include <sys/eventfd.h>
@@ -135,12 +136,18 @@ reclaim(struct gw_proxy *p)
     }
 }
 
-void
-gw_proxy_reclaim(struct gw_proxy *p)
+bool
+gw_proxy_events_read(struct gw_proxy *p)
 {
     uint64_t v;
     ssize_t r = read(p->evfd, &v, sizeof(v));
     (void)r;
+    return atomic_load_explicit(&p->dead, memory_order_relaxed) != NULL;
+}
+
+void
+gw_proxy_reclaim(struct gw_proxy *p)
+{
     reclaim(p);
 }
 

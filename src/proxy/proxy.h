@@ -96,15 +96,20 @@ bool gw_proxy_is_current(const struct gw_proxy *p);
  * A new descriptor (the caller owns it; close-on-exec, non-blocking) that
  * turns readable when the control thread has something to do: a snapshot
  * no worker pins any more waits to be freed, or every worker may now serve
- * the latest snapshot (check gw_proxy_is_current). Call gw_proxy_reclaim
- * then. Without it, dead snapshots are freed at the next publish and in
- * gw_proxy_free. A negative GW_E* if the descriptor cannot be made.
+ * the latest snapshot (check gw_proxy_is_current). Then call
+ * gw_proxy_events_read. Without it, dead snapshots are freed at the next
+ * publish and in gw_proxy_free. A negative GW_E* if the descriptor cannot
+ * be made.
  */
 int gw_proxy_events_fd(const struct gw_proxy *p);
 
-/* Control thread (the one that publishes), e.g. from its loop's callback
- * on gw_proxy_events_fd: clears the descriptor's readiness and frees the
- * snapshots nothing pins any more. Cheap when there are none. */
+/* Control thread (the one that publishes), from its loop's callback on
+ * gw_proxy_events_fd: clears the descriptor's readiness. True if dead
+ * snapshots wait for gw_proxy_reclaim. */
+bool gw_proxy_events_read(struct gw_proxy *p);
+
+/* Control thread: frees the snapshots nothing pins any more. Cheap when
+ * there are none. */
 void gw_proxy_reclaim(struct gw_proxy *p);
 
 /* Ports of the current snapshot that could not be bound, one line each
