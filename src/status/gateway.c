@@ -49,7 +49,7 @@ tr_classes(struct tr *t)
         if (!c->spec.controller_name || strcmp(c->spec.controller_name, t->controller))
             continue;
         struct gw_status_item *it = tr_item(t, &c->meta);
-        struct gw_sv *conds = tr_sv_arr(t, it->status, "conditions");
+        struct gw_sv *conds = gw_sv_add_arr(&t->sv, it->status, "conditions");
         int64_t gen = c->meta.generation;
         if (params_ok(t, c->spec.parameters_ref, NULL))
             tr_cond(t, conds, "Accepted", true, "Accepted", "GatewayClass is accepted", gen);
@@ -60,10 +60,10 @@ tr_classes(struct tr *t)
         }
         tr_cond(t, conds, "SupportedVersion", true, "SupportedVersion",
                 "Gateway API v1.6 CRDs are supported", gen);
-        struct gw_sv *feats = tr_sv_arr(t, it->status, "supportedFeatures");
+        struct gw_sv *feats = gw_sv_add_arr(&t->sv, it->status, "supportedFeatures");
         for (size_t k = 0; k < nf; k++)
             if (f[k].claimed)
-                tr_sv_str(t, tr_sv_obj(t, feats, NULL), "name", f[k].name);
+                gw_sv_add_str(&t->sv, gw_sv_add_obj(&t->sv, feats, NULL), "name", f[k].name);
     }
 }
 
@@ -870,9 +870,9 @@ tr_gateways(struct tr *t)
 static void
 listener_status(struct tr *t, struct gw_sv *arr, const struct lis *li, int64_t gen)
 {
-    struct gw_sv *o = tr_sv_obj(t, arr, NULL);
-    tr_sv_str(t, o, "name", li->l->name);
-    struct gw_sv *kinds = tr_sv_arr(t, o, "supportedKinds");
+    struct gw_sv *o = gw_sv_add_obj(&t->sv, arr, NULL);
+    gw_sv_add_str(&t->sv, o, "name", li->l->name);
+    struct gw_sv *kinds = gw_sv_add_arr(&t->sv, o, "supportedKinds");
 
     static const enum gw_kind order[] = {GW_KIND_HTTPROUTE, GW_KIND_GRPCROUTE, GW_KIND_TLSROUTE,
                                          GW_KIND_TCPROUTE, GW_KIND_UDPROUTE};
@@ -880,12 +880,12 @@ listener_status(struct tr *t, struct gw_sv *arr, const struct lis *li, int64_t g
     if (li->accepted)
         for (size_t i = 0; i < GW_ARRAY_LEN(order); i++)
             if (li->kinds & KBIT(order[i])) {
-                struct gw_sv *k = tr_sv_obj(t, kinds, NULL);
-                tr_sv_str(t, k, "group", GW_GROUP_GATEWAY);
-                tr_sv_str(t, k, "kind", gw_kind_name(order[i]));
+                struct gw_sv *k = gw_sv_add_obj(&t->sv, kinds, NULL);
+                gw_sv_add_str(&t->sv, k, "group", GW_GROUP_GATEWAY);
+                gw_sv_add_str(&t->sv, k, "kind", gw_kind_name(order[i]));
             }
-    tr_sv_int(t, o, "attachedRoutes", li->attached);
-    struct gw_sv *c = tr_sv_arr(t, o, "conditions");
+    gw_sv_add_int(&t->sv, o, "attachedRoutes", li->attached);
+    struct gw_sv *c = gw_sv_add_arr(&t->sv, o, "conditions");
     if (li->accepted)
         tr_cond(t, c, "Accepted", true, "Accepted", "listener is accepted", gen);
     else
@@ -923,13 +923,13 @@ tr_gateway_status(struct tr *t)
         int64_t gen = g->g->meta.generation;
         struct gw_status_item *it = tr_item(t, &g->g->meta);
         it->not_ready = !g->accepted || !g->programmed;
-        struct gw_sv *addrs = tr_sv_arr(t, it->status, "addresses");
+        struct gw_sv *addrs = gw_sv_add_arr(&t->sv, it->status, "addresses");
         for (size_t i = 0; i < g->naddrs; i++) {
-            struct gw_sv *o = tr_sv_obj(t, addrs, NULL);
-            tr_sv_str(t, o, "type", g->addr_types[i]);
-            tr_sv_str(t, o, "value", g->addrs[i]);
+            struct gw_sv *o = gw_sv_add_obj(&t->sv, addrs, NULL);
+            gw_sv_add_str(&t->sv, o, "type", g->addr_types[i]);
+            gw_sv_add_str(&t->sv, o, "value", g->addrs[i]);
         }
-        struct gw_sv *c = tr_sv_arr(t, it->status, "conditions");
+        struct gw_sv *c = gw_sv_add_arr(&t->sv, it->status, "conditions");
         tr_cond(t, c, "Accepted", g->accepted, g->acc_reason, g->acc_msg, gen);
         tr_cond(t, c, "Programmed", g->programmed, g->prog_reason, g->prog_msg, gen);
         if (g->rr_reason)
@@ -937,17 +937,17 @@ tr_gateway_status(struct tr *t)
         if (g->insecure_fallback)
             tr_cond(t, c, "InsecureFrontendValidationMode", true, "ConfigurationChanged",
                     "frontend TLS validation accepts clients without a valid certificate", gen);
-        struct gw_sv *ls = tr_sv_arr(t, it->status, "listeners");
+        struct gw_sv *ls = gw_sv_add_arr(&t->sv, it->status, "listeners");
         for (size_t i = 0; i < g->nown; i++)
             listener_status(t, ls, &g->lis[i], gen);
         if (g->g->spec.allowed_listeners || g->nlis > g->nown)
-            tr_sv_int(t, it->status, "attachedListenerSets", g->attached_sets);
+            gw_sv_add_int(&t->sv, it->status, "attachedListenerSets", g->attached_sets);
     }
     for (size_t k = 0; k < t->nlss; k++) {
         struct lss *s = &t->lss[k];
         int64_t gen = s->s->meta.generation;
         struct gw_status_item *it = tr_item(t, &s->s->meta);
-        struct gw_sv *c = tr_sv_arr(t, it->status, "conditions");
+        struct gw_sv *c = gw_sv_add_arr(&t->sv, it->status, "conditions");
         it->not_ready = !s->accepted;
         if (!s->allowed) {
             const char *m = "the parent Gateway's allowedListeners does not allow this namespace";
@@ -966,7 +966,7 @@ tr_gateway_status(struct tr *t)
             tr_cond(t, c, "Accepted", false, "ListenersNotValid", "no listener is valid", gen);
             tr_cond(t, c, "Programmed", false, "ListenersNotValid", "no listener is valid", gen);
         }
-        struct gw_sv *ls = tr_sv_arr(t, it->status, "listeners");
+        struct gw_sv *ls = gw_sv_add_arr(&t->sv, it->status, "listeners");
         for (size_t i = 0; i < s->n; i++)
             listener_status(t, ls, &s->gw->lis[s->first + i], gen);
     }

@@ -135,9 +135,8 @@ struct tr {
     struct pol *pols;
     size_t npols;
 
-    /* output.c: the current block of value nodes (tr_sv). */
-    struct gw_sv *sv;
-    size_t nsv;
+    /* Where status value nodes come from (st->arena). */
+    struct gw_sv_pool sv;
 
     /* output.c: recent conditions, to share their members (tr_cond). */
     struct tr_cond_memo {
@@ -152,14 +151,6 @@ struct tr {
 };
 
 /* output.c: status items and conditions */
-/* Value tree nodes for statuses (gw_sv_new and gw_sv_add_* in st->arena),
- * taken from blocks of TR_SV_BLOCK: one arena allocation per block. */
-#define TR_SV_BLOCK 64
-struct gw_sv *tr_sv(struct tr *t, enum gw_sv_type type);
-struct gw_sv *tr_sv_str(struct tr *t, struct gw_sv *obj, const char *key, const char *s);
-struct gw_sv *tr_sv_int(struct tr *t, struct gw_sv *obj, const char *key, int64_t i);
-struct gw_sv *tr_sv_obj(struct tr *t, struct gw_sv *parent, const char *key);
-struct gw_sv *tr_sv_arr(struct tr *t, struct gw_sv *parent, const char *key);
 struct gw_status_item *tr_item(struct tr *t, const struct gw_meta *m);
 /* Appends a condition to arr. Its members may be shared with an equal
  * condition's (the tree is read-only once made). */

@@ -25,49 +25,8 @@ tr_item(struct tr *t, const struct gw_meta *m)
     it->ns = m->ns ? gw_arena_strdup(&st->arena, m->ns) : NULL;
     it->name = gw_arena_strdup(&st->arena, m->name);
     it->generation = m->generation;
-    it->status = tr_sv(t, GW_SV_OBJ);
+    it->status = gw_sv_new(&t->sv, GW_SV_OBJ);
     return it;
-}
-
-struct gw_sv *
-tr_sv(struct tr *t, enum gw_sv_type type)
-{
-    if (!t->nsv) {
-        t->sv = gw_arena_alloc(&t->st->arena, TR_SV_BLOCK * sizeof(*t->sv));
-        t->nsv = TR_SV_BLOCK;
-    }
-    struct gw_sv *v = t->sv++;
-    t->nsv--;
-    v->type = type;
-    return v;
-}
-
-struct gw_sv *
-tr_sv_str(struct tr *t, struct gw_sv *obj, const char *key, const char *s)
-{
-    struct gw_sv *v = tr_sv(t, GW_SV_STR);
-    v->s = s ? s : "";
-    return gw_sv_add(obj, key, v);
-}
-
-struct gw_sv *
-tr_sv_int(struct tr *t, struct gw_sv *obj, const char *key, int64_t i)
-{
-    struct gw_sv *v = tr_sv(t, GW_SV_INT);
-    v->i = i;
-    return gw_sv_add(obj, key, v);
-}
-
-struct gw_sv *
-tr_sv_obj(struct tr *t, struct gw_sv *parent, const char *key)
-{
-    return gw_sv_add(parent, key, tr_sv(t, GW_SV_OBJ));
-}
-
-struct gw_sv *
-tr_sv_arr(struct tr *t, struct gw_sv *parent, const char *key)
-{
-    return gw_sv_add(parent, key, tr_sv(t, GW_SV_ARR));
 }
 
 char *
@@ -127,7 +86,7 @@ void
 tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const char *reason,
         const char *msg, int64_t generation)
 {
-    struct gw_sv *c = tr_sv_obj(t, arr, NULL);
+    struct gw_sv *c = gw_sv_add_obj(&t->sv, arr, NULL);
     uint64_t h = (uint64_t)(uintptr_t)type * 31 + (uint64_t)(uintptr_t)reason;
     h = (h * 31 + (uint64_t)(uintptr_t)msg) * 31 + (uint64_t)generation * 2 + status;
     h *= 0x9E3779B97F4A7C15ull;
@@ -139,12 +98,12 @@ tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const ch
         c->n = m->c->n;
         return;
     }
-    tr_sv_str(t, c, "type", type);
-    tr_sv_str(t, c, "status", status ? "True" : "False");
-    tr_sv_int(t, c, "observedGeneration", generation);
-    tr_sv_str(t, c, "lastTransitionTime", t->ltt);
-    tr_sv_str(t, c, "reason", reason);
-    tr_sv_str(t, c, "message", msg ? msg : "");
+    gw_sv_add_str(&t->sv, c, "type", type);
+    gw_sv_add_str(&t->sv, c, "status", status ? "True" : "False");
+    gw_sv_add_int(&t->sv, c, "observedGeneration", generation);
+    gw_sv_add_str(&t->sv, c, "lastTransitionTime", t->ltt);
+    gw_sv_add_str(&t->sv, c, "reason", reason);
+    gw_sv_add_str(&t->sv, c, "message", msg ? msg : "");
     *m = (struct tr_cond_memo){type, reason, msg, generation, status, c};
 }
 
@@ -231,22 +190,24 @@ gw_status_format(const struct gw_status *st, bool yaml, struct gw_buf *out)
 {
     struct gw_arena a;
     gw_arena_init(&a, 0);
-    struct gw_sv *list = gw_sv_new(&a, GW_SV_OBJ);
-    gw_sv_add_str(&a, list, "apiVersion", "v1");
-    gw_sv_add_str(&a, list, "kind", "List");
-    struct gw_sv *items = gw_sv_add_arr(&a, list, "items");
+    struct gw_sv_pool pool;
+    gw_sv_pool_init(&pool, &a);
+    struct gw_sv *list = gw_sv_new(&pool, GW_SV_OBJ);
+    gw_sv_add_str(&pool, list, "apiVersion", "v1");
+    gw_sv_add_str(&pool, list, "kind", "List");
+    struct gw_sv *items = gw_sv_add_arr(&pool, list, "items");
     for (size_t i = 0; i < st->n; i++) {
         const struct gw_status_item *it = &st->items[i];
-        struct gw_sv *o = gw_sv_add_obj(&a, items, NULL);
-        gw_sv_add_str(&a, o, "apiVersion", api_version(it->kind));
-        gw_sv_add_str(&a, o, "kind", gw_kind_name(it->kind));
-        struct gw_sv *md = gw_sv_add_obj(&a, o, "metadata");
-        gw_sv_add_str(&a, md, "name", it->name);
+        struct gw_sv *o = gw_sv_add_obj(&pool, items, NULL);
+        gw_sv_add_str(&pool, o, "apiVersion", api_version(it->kind));
+        gw_sv_add_str(&pool, o, "kind", gw_kind_name(it->kind));
+        struct gw_sv *md = gw_sv_add_obj(&pool, o, "metadata");
+        gw_sv_add_str(&pool, md, "name", it->name);
         if (it->ns)
-            gw_sv_add_str(&a, md, "namespace", it->ns);
-        gw_sv_add_int(&a, md, "generation", it->generation);
+            gw_sv_add_str(&pool, md, "namespace", it->ns);
+        gw_sv_add_int(&pool, md, "generation", it->generation);
         /* Shared, not copied: the tree is only read. */
-        struct gw_sv *s = gw_sv_new(&a, GW_SV_OBJ);
+        struct gw_sv *s = gw_sv_new(&pool, GW_SV_OBJ);
         *s = *it->status;
         s->next = NULL;
         gw_sv_add(o, "status", s);

@@ -225,16 +225,16 @@ tr_policy_status(struct tr *t)
             continue;
         struct gw_status_item *it = tr_item(t, &bp->meta);
         it->not_ready = p->conflicted || !p->valid;
-        struct gw_sv *arr = tr_sv_arr(t, it->status, "ancestors");
+        struct gw_sv *arr = gw_sv_add_arr(&t->sv, it->status, "ancestors");
         for (size_t k = 0; k < nanc; k++) {
-            struct gw_sv *e = tr_sv_obj(t, arr, NULL);
-            struct gw_sv *ar = tr_sv_obj(t, e, "ancestorRef");
-            tr_sv_str(t, ar, "group", GW_GROUP_GATEWAY);
-            tr_sv_str(t, ar, "kind", "Gateway");
-            tr_sv_str(t, ar, "namespace", anc[k]->g->meta.ns);
-            tr_sv_str(t, ar, "name", anc[k]->g->meta.name);
-            tr_sv_str(t, e, "controllerName", t->controller);
-            struct gw_sv *c = tr_sv_arr(t, e, "conditions");
+            struct gw_sv *e = gw_sv_add_obj(&t->sv, arr, NULL);
+            struct gw_sv *ar = gw_sv_add_obj(&t->sv, e, "ancestorRef");
+            gw_sv_add_str(&t->sv, ar, "group", GW_GROUP_GATEWAY);
+            gw_sv_add_str(&t->sv, ar, "kind", "Gateway");
+            gw_sv_add_str(&t->sv, ar, "namespace", anc[k]->g->meta.ns);
+            gw_sv_add_str(&t->sv, ar, "name", anc[k]->g->meta.name);
+            gw_sv_add_str(&t->sv, e, "controllerName", t->controller);
+            struct gw_sv *c = gw_sv_add_arr(&t->sv, e, "conditions");
             if (p->conflicted || !p->valid)
                 tr_cond(t, c, "Accepted", false, p->acc_reason, p->acc_msg, gen);
             else

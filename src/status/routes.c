@@ -235,18 +235,18 @@ parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, stru
 {
     const struct gw_parent_ref *p = rp->p;
     int64_t gen = r->m->generation;
-    struct gw_sv *pr = tr_sv_obj(t, entry, "parentRef");
-    tr_sv_str(t, pr, "group", p->group ? p->group : GW_GROUP_GATEWAY);
-    tr_sv_str(t, pr, "kind", p->kind ? p->kind : "Gateway");
+    struct gw_sv *pr = gw_sv_add_obj(&t->sv, entry, "parentRef");
+    gw_sv_add_str(&t->sv, pr, "group", p->group ? p->group : GW_GROUP_GATEWAY);
+    gw_sv_add_str(&t->sv, pr, "kind", p->kind ? p->kind : "Gateway");
     if (p->ns)
-        tr_sv_str(t, pr, "namespace", p->ns);
-    tr_sv_str(t, pr, "name", p->name);
+        gw_sv_add_str(&t->sv, pr, "namespace", p->ns);
+    gw_sv_add_str(&t->sv, pr, "name", p->name);
     if (p->section_name)
-        tr_sv_str(t, pr, "sectionName", p->section_name);
+        gw_sv_add_str(&t->sv, pr, "sectionName", p->section_name);
     if (p->port >= 0)
-        tr_sv_int(t, pr, "port", p->port);
-    tr_sv_str(t, entry, "controllerName", t->controller);
-    struct gw_sv *c = tr_sv_arr(t, entry, "conditions");
+        gw_sv_add_int(&t->sv, pr, "port", p->port);
+    gw_sv_add_str(&t->sv, entry, "controllerName", t->controller);
+    struct gw_sv *c = gw_sv_add_arr(&t->sv, entry, "conditions");
     if (rp->attached)
         tr_cond(t, c, "Accepted", true, "Accepted", "route is accepted", gen);
     else if (!rp->matched)
@@ -332,9 +332,10 @@ tr_route_status(struct tr *t)
     for (size_t i = 0; i < t->nrts; i++) {
         const struct rt *r = t->rts[i];
         struct gw_status_item *it = tr_item(t, r->m);
-        struct gw_sv *parents = tr_sv_arr(t, it->status, "parents");
+        struct gw_sv *parents = gw_sv_add_arr(&t->sv, it->status, "parents");
         for (size_t k = 0; k < r->nparents; k++)
-            if (!parent_status(t, r, &r->parents[k], tr_sv_obj(t, parents, NULL)) || !r->resolved)
+            if (!parent_status(t, r, &r->parents[k], gw_sv_add_obj(&t->sv, parents, NULL)) ||
+                !r->resolved)
                 it->not_ready = true;
         if (it->not_ready)
             t->st->routes_not_ready++;

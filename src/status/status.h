@@ -39,15 +39,33 @@ struct gw_sv {
     size_t n;
 };
 
-/* Constructors; strings are borrowed (the caller keeps them alive as long as
- * the tree, normally by allocating them from the same arena). */
-struct gw_sv *gw_sv_new(struct gw_arena *a, enum gw_sv_type t);
+/* Where nodes come from: an arena, in blocks of GW_SV_BLOCK nodes (one arena
+ * allocation per block; a status tree has many small nodes). Caller
+ * storage; the nodes live as long as the arena, the pool is only needed
+ * while nodes are made. */
+#define GW_SV_BLOCK 64
+
+struct gw_sv_pool {
+    struct gw_arena *arena;
+    struct gw_sv *next; /* the current block's unused nodes */
+    size_t left;
+};
+
+void gw_sv_pool_init(struct gw_sv_pool *p, struct gw_arena *a);
+
+/* Constructors (a zeroed node of type t from p); strings are borrowed (the
+ * caller keeps them alive as long as the tree, normally by allocating them
+ * from the pool's arena). */
+struct gw_sv *gw_sv_new(struct gw_sv_pool *p, enum gw_sv_type t);
 /* Appends child to an array, or as member key of an object; returns child. */
 struct gw_sv *gw_sv_add(struct gw_sv *parent, const char *key, struct gw_sv *child);
-struct gw_sv *gw_sv_add_str(struct gw_arena *a, struct gw_sv *obj, const char *key, const char *s);
-struct gw_sv *gw_sv_add_int(struct gw_arena *a, struct gw_sv *obj, const char *key, int64_t v);
-struct gw_sv *gw_sv_add_obj(struct gw_arena *a, struct gw_sv *parent, const char *key);
-struct gw_sv *gw_sv_add_arr(struct gw_arena *a, struct gw_sv *parent, const char *key);
+/* A string member (s NULL reads ""), an integer, an empty object or array
+ * appended to parent; each returns the new node. */
+struct gw_sv *gw_sv_add_str(struct gw_sv_pool *p, struct gw_sv *obj, const char *key,
+                            const char *s);
+struct gw_sv *gw_sv_add_int(struct gw_sv_pool *p, struct gw_sv *obj, const char *key, int64_t v);
+struct gw_sv *gw_sv_add_obj(struct gw_sv_pool *p, struct gw_sv *parent, const char *key);
+struct gw_sv *gw_sv_add_arr(struct gw_sv_pool *p, struct gw_sv *parent, const char *key);
 /* Member key of obj, NULL if absent. */
 const struct gw_sv *gw_sv_get(const struct gw_sv *obj, const char *key);
 

@@ -39,6 +39,7 @@ gw_status_translate_ir(const struct gw_store *store, const struct gw_status_opts
 
     t->st = gw_xcalloc(1, sizeof(*t->st));
     gw_arena_init(&t->st->arena, 64 * 1024);
+    gw_sv_pool_init(&t->sv, &t->st->arena);
     t->ir = gw_ir_new();
     gw_arena_init(&t->tmp, 64 * 1024);
 

@@ -12,10 +12,24 @@
 
 #include "base/banned.h"
 
-struct gw_sv *
-gw_sv_new(struct gw_arena *a, enum gw_sv_type t)
+void
+gw_sv_pool_init(struct gw_sv_pool *p, struct gw_arena *a)
 {
-    struct gw_sv *v = gw_arena_alloc(a, sizeof(*v));
+    p->arena = a;
+    p->next = NULL;
+    p->left = 0;
+}
+
+struct gw_sv *
+gw_sv_new(struct gw_sv_pool *p, enum gw_sv_type t)
+{
+    if (!p->left) {
+        /* Zeroed, as every node must start. */
+        p->next = gw_arena_alloc(p->arena, GW_SV_BLOCK * sizeof(*p->next));
+        p->left = GW_SV_BLOCK;
+    }
+    struct gw_sv *v = p->next++;
+    p->left--;
     v->type = t;
     return v;
 }
@@ -35,31 +49,31 @@ gw_sv_add(struct gw_sv *parent, const char *key, struct gw_sv *child)
 }
 
 struct gw_sv *
-gw_sv_add_str(struct gw_arena *a, struct gw_sv *obj, const char *key, const char *s)
+gw_sv_add_str(struct gw_sv_pool *p, struct gw_sv *obj, const char *key, const char *s)
 {
-    struct gw_sv *v = gw_sv_new(a, GW_SV_STR);
+    struct gw_sv *v = gw_sv_new(p, GW_SV_STR);
     v->s = s ? s : "";
     return gw_sv_add(obj, key, v);
 }
 
 struct gw_sv *
-gw_sv_add_int(struct gw_arena *a, struct gw_sv *obj, const char *key, int64_t i)
+gw_sv_add_int(struct gw_sv_pool *p, struct gw_sv *obj, const char *key, int64_t i)
 {
-    struct gw_sv *v = gw_sv_new(a, GW_SV_INT);
+    struct gw_sv *v = gw_sv_new(p, GW_SV_INT);
     v->i = i;
     return gw_sv_add(obj, key, v);
 }
 
 struct gw_sv *
-gw_sv_add_obj(struct gw_arena *a, struct gw_sv *parent, const char *key)
+gw_sv_add_obj(struct gw_sv_pool *p, struct gw_sv *parent, const char *key)
 {
-    return gw_sv_add(parent, key, gw_sv_new(a, GW_SV_OBJ));
+    return gw_sv_add(parent, key, gw_sv_new(p, GW_SV_OBJ));
 }
 
 struct gw_sv *
-gw_sv_add_arr(struct gw_arena *a, struct gw_sv *parent, const char *key)
+gw_sv_add_arr(struct gw_sv_pool *p, struct gw_sv *parent, const char *key)
 {
-    return gw_sv_add(parent, key, gw_sv_new(a, GW_SV_ARR));
+    return gw_sv_add(parent, key, gw_sv_new(p, GW_SV_ARR));
 }
 
 const struct gw_sv *

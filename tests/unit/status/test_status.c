@@ -56,18 +56,20 @@ test_writers(void)
 {
     struct gw_arena a;
     gw_arena_init(&a, 0);
-    struct gw_sv *o = gw_sv_new(&a, GW_SV_OBJ);
-    gw_sv_add_str(&a, o, "zeta", "z");
-    gw_sv_add_str(&a, o, "alpha", "True");
-    gw_sv_add_int(&a, o, "n", 42);
-    struct gw_sv *arr = gw_sv_add_arr(&a, o, "list");
-    struct gw_sv *e = gw_sv_add_obj(&a, arr, NULL);
-    gw_sv_add_str(&a, e, "k", "1970-01-01T00:00:00Z");
-    gw_sv_add_str(&a, e, "b", "127.0.0.1");
-    gw_sv_add_str(&a, arr, NULL, "8080");
-    gw_sv_add_str(&a, arr, NULL, "a: b");
-    gw_sv_add_arr(&a, o, "empty");
-    gw_sv_add_str(&a, o, "quote", "say \"hi\"\n");
+    struct gw_sv_pool p;
+    gw_sv_pool_init(&p, &a);
+    struct gw_sv *o = gw_sv_new(&p, GW_SV_OBJ);
+    gw_sv_add_str(&p, o, "zeta", "z");
+    gw_sv_add_str(&p, o, "alpha", "True");
+    gw_sv_add_int(&p, o, "n", 42);
+    struct gw_sv *arr = gw_sv_add_arr(&p, o, "list");
+    struct gw_sv *e = gw_sv_add_obj(&p, arr, NULL);
+    gw_sv_add_str(&p, e, "k", "1970-01-01T00:00:00Z");
+    gw_sv_add_str(&p, e, "b", "127.0.0.1");
+    gw_sv_add_str(&p, arr, NULL, "8080");
+    gw_sv_add_str(&p, arr, NULL, "a: b");
+    gw_sv_add_arr(&p, o, "empty");
+    gw_sv_add_str(&p, o, "quote", "say \"hi\"\n");
 
     struct gw_buf b;
     gw_buf_init(&b, 1 << 16);
@@ -105,6 +107,20 @@ test_writers(void)
            "JSON: insertion order, escapes");
     ok(gw_sv_get(o, "n") && gw_sv_get(o, "n")->i == 42, "gw_sv_get finds a member");
     ok(!gw_sv_get(o, "nope"), "gw_sv_get: absent member");
+
+    /* Past a block of nodes: fresh nodes are zeroed and distinct. */
+    struct gw_sv *big = gw_sv_add_arr(&p, o, "big");
+    size_t n = 3 * GW_SV_BLOCK + 1, good = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct gw_sv *x = gw_sv_add_obj(&p, big, NULL);
+        good += x->key == NULL && x->child == NULL && x->next == NULL && x->n == 0 &&
+                x->s == NULL && x->i == 0;
+        gw_sv_add_int(&p, x, "i", (int64_t)i);
+    }
+    size_t i = 0, in_order = 0;
+    for (const struct gw_sv *x = big->child; x; x = x->next, i++)
+        in_order += x->type == GW_SV_OBJ && x->n == 1 && x->child->i == (int64_t)i;
+    ok(big->n == n && good == n && in_order == n, "%zu nodes over blocks: zeroed, kept apart", n);
     gw_buf_release(&b);
     gw_arena_release(&a);
 }
