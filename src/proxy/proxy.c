@@ -81,6 +81,8 @@ gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
     gw_buf_init(&p->port_errors, 64 * 1024);
     p->nworkers = p->o.workers;
     p->workers = gw_xcalloc(p->nworkers, sizeof(*p->workers));
+    for (unsigned i = 0; i < p->nworkers; i++)
+        p->workers[i].evfd = -1; /* not fd 0: gw_proxy_free before a start */
     p->metrics = aligned_alloc(64, sizeof(struct px_metrics) * p->nworkers);
     GW_ASSERT(p->metrics);
     memset(p->metrics, 0, sizeof(struct px_metrics) * p->nworkers);

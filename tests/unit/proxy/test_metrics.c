@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* proxy metrics.c: request series by label, not by IR object; counts kept
+ * across tables (reloads) by name; a removed route's series goes away. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/internal.h"
+#include "tap.h"
+
+#include "base/banned.h"
+
+struct fix {
+    struct gw_ir *ir;
+    struct gw_ir_port *pt;
+    struct gw_ir_listener *l;
+    struct gw_ir_route *rt;
+    size_t nroutes;
+};
+
+/* One port of Gateway ns/gw, one HTTP listener "http", the routes named
+ * (each label copied: equal labels are different pointers, except where
+ * name is NULL, which repeats the previous route's pointer). */
+static void
+fix_make(struct fix *f, const char *const *names, size_t n)
+{
+    f->ir = gw_ir_new();
+    struct gw_arena *a = &f->ir->arena;
+    f->pt = gw_arena_alloc(a, sizeof(*f->pt));
+    f->pt->address = "127.0.0.1";
+    f->pt->port = 80;
+    f->pt->gateway = gw_ir_strdup(f->ir, "ns/gw");
+    f->l = gw_arena_alloc(a, sizeof(*f->l));
+    f->l->owner = gw_ir_strdup(f->ir, "Gateway ns/gw");
+    f->l->name = "http";
+    f->l->proto = GW_IR_HTTP;
+    struct gw_ir_vhost *vh = gw_arena_alloc(a, sizeof(*vh));
+    vh->hostname = "*";
+    f->rt = gw_arena_alloc(a, (n ? n : 1) * sizeof(*f->rt));
+    for (size_t i = 0; i < n; i++)
+        f->rt[i].route = names[i] ? gw_ir_strdup(f->ir, names[i]) : f->rt[i - 1].route;
+    vh->routes = f->rt;
+    vh->nroutes = f->nroutes = n;
+    f->l->vhosts = vh;
+    f->l->nvhosts = 1;
+    f->pt->listeners = f->l;
+    f->pt->nlisteners = 1;
+    f->ir->ports = f->pt;
+    f->ir->nports = 1;
+}
+
+/* Counts one response of status on key (a route, listener or port of t). */
+static void
+count(struct gw_proxy *p, struct px_mtab *t, const struct gw_ir_route *rt,
+      const struct gw_ir_listener *l, const struct gw_ir_port *pt, int status)
+{
+    struct px_worker w = {.p = p, .id = 0, .m = &p->metrics[0]};
+    struct px_snap s = {.mtab = t};
+    struct px_wsnap ws = {.s = &s, .refs = 1, .w = &w};
+    struct px_dconn *d = calloc(1, sizeof(*d));
+    d->w = &w;
+    d->snap = &ws;
+    d->route = rt;
+    d->listener = l;
+    d->iport = pt;
+    px_metrics_response(d, status, false);
+    free(d);
+}
+
+/* The value of the request counter line with these labels, -1 if none. */
+static long long
+value(struct gw_proxy *p, const char *listener, const char *route, const char *code)
+{
+    struct gw_buf out;
+    gw_buf_init(&out, 1 << 20);
+    gw_proxy_metrics_format(p, &out);
+    gw_buf_append(&out, "", 1);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "gatehouse_http_requests_total{gateway=\"ns/gw\",listener=\"%s\",route=\"%s\","
+             "code=\"%s\"} ",
+             listener, route, code);
+    const char *at = strstr(out.p, want);
+    long long v = at ? strtoll(at + strlen(want), NULL, 10) : -1;
+    gw_buf_release(&out);
+    return v;
+}
+
+int
+main(void)
+{
+    struct gw_proxy_opts o;
+    gw_proxy_opts_default(&o);
+    o.workers = 2;
+    struct gw_proxy *p;
+    ok(gw_proxy_new(&o, &p) == 0, "proxy");
+
+    /* routes 0 and 1: one label, two pointers; 2 repeats 1's pointer */
+    static const char *const one[] = {"HTTPRoute ns/a", "HTTPRoute ns/a", NULL, "HTTPRoute ns/b"};
+    struct fix f1;
+    fix_make(&f1, one, 4);
+    struct px_mtab *t1 = px_mtab_new(p, f1.ir);
+    count(p, t1, &f1.rt[0], f1.l, f1.pt, 200);
+    count(p, t1, &f1.rt[1], f1.l, f1.pt, 200);
+    count(p, t1, &f1.rt[2], f1.l, f1.pt, 201);
+    count(p, t1, &f1.rt[3], f1.l, f1.pt, 404);
+    count(p, t1, NULL, f1.l, f1.pt, 404);
+    count(p, t1, NULL, NULL, f1.pt, 404);
+    is_int(value(p, "http", "HTTPRoute ns/a", "2xx"), 3, "one series per label");
+    is_int(value(p, "http", "HTTPRoute ns/b", "4xx"), 1, "another route");
+    is_int(value(p, "http", "", "4xx"), 1, "listener without a route");
+    is_int(value(p, "", "", "4xx"), 1, "port without a listener");
+    is_int(value(p, "http", "HTTPRoute ns/b", "2xx"), -1, "no line for a zero count");
+
+    /* reload: b removed; a is the same series in a new table */
+    static const char *const two[] = {"HTTPRoute ns/a"};
+    struct fix f2;
+    fix_make(&f2, two, 1);
+    struct px_mtab *t2 = px_mtab_new(p, f2.ir);
+    count(p, t2, &f2.rt[0], f2.l, f2.pt, 200);
+    is_int(value(p, "http", "HTTPRoute ns/a", "2xx"), 4, "old and new table summed by name");
+    is_int(value(p, "http", "HTTPRoute ns/b", "4xx"), -1, "removed route's series not shown");
+    px_mtab_retire(t1);
+    is_int(value(p, "http", "HTTPRoute ns/a", "2xx"), 4, "monotonic once the old table died");
+    is_int(value(p, "http", "", "4xx"), 1, "listener series kept too");
+
+    /* b comes back after a scrape dropped its totals: it starts from 0 */
+    static const char *const three[] = {"HTTPRoute ns/b", "HTTPRoute ns/a"};
+    struct fix f3;
+    fix_make(&f3, three, 2);
+    struct px_mtab *t3 = px_mtab_new(p, f3.ir);
+    px_mtab_retire(t2);
+    is_int(value(p, "http", "HTTPRoute ns/a", "2xx"), 4, "monotonic over two reloads");
+    is_int(value(p, "http", "HTTPRoute ns/b", "4xx"), -1, "a route back after removal starts over");
+    count(p, t3, &f3.rt[0], f3.l, f3.pt, 503);
+    is_int(value(p, "http", "HTTPRoute ns/b", "5xx"), 1, "counts on the newest table");
+
+    /* many reloads without a scrape: totals of removed series stay bounded */
+    for (int i = 0; i < 300; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "HTTPRoute ns/x%d", i);
+        const char *n4[] = {name};
+        struct fix f4;
+        fix_make(&f4, n4, 1);
+        struct px_mtab *t4 = px_mtab_new(p, f4.ir);
+        count(p, t4, &f4.rt[0], f4.l, f4.pt, 200);
+        px_mtab_retire(t3);
+        gw_ir_unref(f3.ir);
+        t3 = t4;
+        f3 = f4;
+    }
+    is_int(value(p, "http", "HTTPRoute ns/x299", "2xx"), 1, "newest series after 300 reloads");
+    is_int(value(p, "http", "HTTPRoute ns/x298", "2xx"), -1, "earlier ones gone");
+    px_mtab_retire(t3);
+    gw_ir_unref(f1.ir);
+    gw_ir_unref(f2.ir);
+    gw_ir_unref(f3.ir);
+    gw_proxy_free(p);
+    return done_testing();
+}
