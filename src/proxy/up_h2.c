@@ -56,6 +56,8 @@
 #define MAX_OUT_STREAMS 1000
 #define SCRATCH_HEADERS (PX_WORK_MAX + 8)
 #define SCRATCH_NAMES   (64 * 1024)
+#define QTR_FIELDS      32         /* request trailer fields sent */
+#define QTR_MAX         (8 * 1024) /* and their bytes */
 
 struct px_uh2 {
     struct px_uh2 *next, *prev; /* ep->h2, while listed */
@@ -80,7 +82,16 @@ struct px_uh2_stream {
     enum gw_h1_body qbody;
     uint64_t qremain;
     struct gw_h1_chunked qch;
-    struct px_buf tx;  /* request body, unframed */
+    struct px_buf tx; /* request body, unframed */
+    /* Request trailers from the chunked body's trailer section: names
+     * (lowercased) and values in qtr, at the offsets of qtv. */
+    struct px_buf qtr;
+
+    struct {
+        size_t name, nlen, value, vlen;
+    } qtv[QTR_FIELDS];
+
+    unsigned nqtr;
     struct px_buf rx;  /* the response, as HTTP/1.1 */
     struct px_buf hdr; /* the header block being received, as field lines */
     int status;        /* :status of that block */
@@ -149,6 +160,45 @@ stream_fail(struct px_uh2_stream *st, int err)
 /* ------------------------------------------------------------------------ */
 /* Request: HTTP/1.1 bytes in u->out -> HEADERS and DATA                    */
 
+static bool drop_field(struct gw_str n);
+
+/* Keeps a trailer field of the request body for the HEADERS that end the
+ * stream; past the bounds, or hop-by-hop, it is dropped. */
+static void
+qtrailer_add(struct px_uh2_stream *st, struct gw_str name, struct gw_str value)
+{
+    if (st->nqtr == QTR_FIELDS || drop_field(name) || !name.len)
+        return;
+    size_t at = st->qtr.len;
+    char *low = px_buf_span(&st->qtr, name.len + value.len);
+    if (!low)
+        return;
+    for (size_t k = 0; k < name.len; k++) {
+        char ch = name.p[k];
+        low[k] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+    }
+    memcpy(low + name.len, value.p, value.len);
+    px_buf_commit(&st->qtr, name.len + value.len);
+    st->qtv[st->nqtr].name = at;
+    st->qtv[st->nqtr].nlen = name.len;
+    st->qtv[st->nqtr].value = at + name.len;
+    st->qtv[st->nqtr].vlen = value.len;
+    st->nqtr++;
+}
+
+/* Submits the kept request trailers; the stream ends with them. */
+static void
+qtrailers_submit(struct px_uh2_stream *st, nghttp2_session *ng)
+{
+    nghttp2_nv nv[QTR_FIELDS];
+    for (unsigned i = 0; i < st->nqtr; i++) {
+        nv[i] = (nghttp2_nv){(uint8_t *)st->qtr.p + st->qtv[i].name,
+                             (uint8_t *)st->qtr.p + st->qtv[i].value, st->qtv[i].nlen,
+                             st->qtv[i].vlen, NGHTTP2_NV_FLAG_NONE};
+    }
+    nghttp2_submit_trailer(ng, st->id, nv, st->nqtr);
+}
+
 /* Moves request body bytes from u->out (HTTP/1.1 framing) into tx. */
 static void
 refill(struct px_uh2_stream *st)
@@ -173,6 +223,8 @@ refill(struct px_uh2_stream *st)
         int r = gw_h1_chunked_decode(&st->qch, p, GW_MIN(len, room), &used, &data);
         if (data.len)
             px_buf_append(&st->tx, data.p, data.len);
+        if (r == GW_H1_CHUNKED_TRAILER)
+            qtrailer_add(st, st->qch.trailer.name, st->qch.trailer.value);
         px_buf_consume(&u->out, used);
         moved = moved || used;
         if (r == GW_H1_CHUNKED_DONE) {
@@ -198,7 +250,6 @@ read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t
           nghttp2_data_source *source, void *user_data)
 {
     struct px_uh2_stream *st = source->ptr;
-    (void)ng;
     (void)id;
     (void)user_data;
     if (!st || !st->u) {
@@ -216,6 +267,10 @@ read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t
     }
     if (px_buf_avail(&st->tx) == 0 && st->tx_eof) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (st->nqtr) {
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            qtrailers_submit(st, ng);
+        }
         return (ssize_t)n;
     }
     if (n == 0) {
@@ -681,6 +736,7 @@ px_uh2_stream_open(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tc
     st->u = u;
     st->s = s;
     px_buf_init(&st->tx, TX_MAX);
+    px_buf_init(&st->qtr, QTR_MAX);
     px_buf_init(&st->rx, RX_MAX);
     px_buf_init(&st->hdr, HDR_MAX);
     st->next = s->streams;
@@ -727,6 +783,7 @@ px_uh2_stream_close(struct px_uconn *u, bool done)
     detach(st);
     st->u = NULL;
     px_buf_release(&st->tx);
+    px_buf_release(&st->qtr);
     px_buf_release(&st->rx);
     px_buf_release(&st->hdr);
     if (s && !s->dead) {

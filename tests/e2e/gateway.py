@@ -34,6 +34,10 @@ import subprocess
 import threading
 import time
 
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 import pytest
 import yaml
 
@@ -499,8 +503,9 @@ class Stack:
             r.stop()
         return problems
 
-    def recorder(self, name):
-        return add_recorder(self, name)
+    def recorder(self, name, h2c=False):
+        """A recording backend: HTTP/1.1 (Recorder) or h2c (H2Recorder)."""
+        return add_recorder(self, name, h2c)
 
 
 def read_until_close(sock, timeout):
@@ -651,7 +656,8 @@ class Recorder:
     connection) for what the echo cannot show: exact bytes and bodies.
 
     Records every request head as soon as its header block ends (so a head
-    forwarded before a body error is seen), then its body. Answers:
+    forwarded before a body error is seen), then its body and the trailer
+    fields of a chunked one. Answers:
       /big?n=N          200, Content-Length N, body = pattern(N)
       /chunked?n=N      200, chunked, body = pattern(N) in 1000-byte chunks
       anything else     200, small body; headers X-Body-Length and X-Body-Sha256
@@ -768,6 +774,7 @@ class Recorder:
                 if len(te) > 1 or len(cl) > 1:
                     raise ValueError("repeated framing header forwarded")
                 body = b""
+                req["trailers"] = []
                 if te:
                     if te[0].lower() != "chunked":
                         raise ValueError(f"forwarded Transfer-Encoding {te[0]!r}")
@@ -783,6 +790,8 @@ class Recorder:
                                 line, buf = buf.split(b"\r\n", 1)
                                 if not line:
                                     break
+                                k, _, v = line.decode("latin-1").partition(":")
+                                req["trailers"].append((k, v.strip()))
                             break
                         while len(buf) < size + 2:
                             fill()
@@ -867,8 +876,103 @@ def pattern(n):
     return (block * reps)[:n]
 
 
-def add_recorder(stack, name):
-    r = Recorder(name, stack.ns)
+def add_recorder(stack, name, h2c=False):
+    r = (H2Recorder if h2c else Recorder)(name, stack.ns)
     stack.backends[name] = r
     stack.recorders.append(r)
     return r
+
+
+class H2Recorder:
+    """An h2c backend (prior knowledge; python3-h2, one thread per
+    connection) that records each request: {"headers", "body",
+    "trailers"} (field lists as (name, value) strings). Answers 200 with
+    an empty body once the request stream ended. Its Service port 80 has
+    appProtocol kubernetes.io/h2c."""
+
+    def __init__(self, name, ns=NS):
+        self.name, self.ns = name, ns
+        self.requests = []
+        self.lock = threading.Lock()
+        self.port = random_ports(1)[0]
+        self.addr = pick_address([self.port])
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((self.addr, self.port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.threads = []
+        self.acceptor = threading.Thread(
+            target=accept_loop, args=(self.sock, lambda: self.stopping, self._serve, self.threads),
+            daemon=True)
+        self.acceptor.start()
+
+    def objects(self, app_protocols=False):
+        h2c = "kubernetes.io/h2c"
+        return [service_obj(self.name, [{"name": "h2c", "port": 80, "targetPort": self.port,
+                                         "appProtocol": h2c}], ns=self.ns),
+                endpointslice_obj(self.name, [self.addr],
+                                  [{"name": "h2c", "port": self.port, "appProtocol": h2c}],
+                                  ns=self.ns)]
+
+    def mark(self):
+        with self.lock:
+            return len(self.requests)
+
+    def wait_requests(self, mark, n, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.requests) >= mark + n:
+                    break
+            time.sleep(0.01)
+        with self.lock:
+            return self.requests[mark:]
+
+    def stop(self):
+        self.stopping = True
+        self.acceptor.join(2)
+        self.sock.close()
+        for t in self.threads:
+            t.join(2)
+
+    def _serve(self, c):
+        cfg = h2.config.H2Configuration(client_side=False, header_encoding=None)
+        conn = h2.connection.H2Connection(config=cfg)
+        streams = {}
+
+        def text(fields):
+            return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in fields]
+
+        try:
+            conn.initiate_connection()
+            c.sendall(conn.data_to_send())
+            c.settimeout(0.5)
+            while not self.stopping:
+                try:
+                    d = c.recv(65536)
+                except socket.timeout:
+                    continue
+                if not d:
+                    break
+                for ev in conn.receive_data(d):
+                    if isinstance(ev, h2.events.RequestReceived):
+                        streams[ev.stream_id] = {"headers": text(ev.headers), "body": b"",
+                                                 "trailers": []}
+                    elif isinstance(ev, h2.events.DataReceived):
+                        streams[ev.stream_id]["body"] += ev.data
+                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.TrailersReceived):
+                        streams[ev.stream_id]["trailers"] = text(ev.headers)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        with self.lock:
+                            self.requests.append(streams.pop(ev.stream_id))
+                        conn.send_headers(ev.stream_id, [(b":status", b"200"),
+                                                         (b"content-length", b"0")],
+                                          end_stream=True)
+                c.sendall(conn.data_to_send())
+        except (OSError, h2.exceptions.ProtocolError):
+            pass
+        finally:
+            c.close()
