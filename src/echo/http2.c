@@ -14,6 +14,7 @@
 
 #include "base/base.h"
 #include "echo/internal.h"
+#include "h2/h2.h"
 /* Last, so its bans cannot break the system headers above. */
 #include "base/banned.h"
 
@@ -39,37 +40,6 @@ struct echo_h2_stream {
 };
 
 static void h2_send(struct echo_conn *c);
-
-/* ------------------------------------------------------------------------ */
-/* Allocator                                                                */
-
-static void *
-mem_malloc(size_t size, void *ud)
-{
-    (void)ud;
-    return gw_xmalloc(size ? size : 1);
-}
-
-static void
-mem_free(void *p, void *ud)
-{
-    (void)ud;
-    free(p);
-}
-
-static void *
-mem_calloc(size_t n, size_t size, void *ud)
-{
-    (void)ud;
-    return gw_xcalloc(n ? n : 1, size ? size : 1);
-}
-
-static void *
-mem_realloc(void *p, size_t size, void *ud)
-{
-    (void)ud;
-    return gw_xrealloc(p, size ? size : 1);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Streams                                                                  */
@@ -431,12 +401,6 @@ echo_h2_callbacks_init(struct echo_server *srv)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     srv->h2_callbacks = cb;
-    srv->h2_mem = (nghttp2_mem){
-        .malloc = mem_malloc,
-        .free = mem_free,
-        .calloc = mem_calloc,
-        .realloc = mem_realloc,
-    };
     return 0;
 }
 
@@ -474,7 +438,7 @@ echo_h2_start(struct echo_conn *c, const struct echo_req *upgrade, const uint8_t
     if (nghttp2_option_new(&opt) != 0)
         return GW_ENOMEM;
     nghttp2_option_set_max_send_header_block_length(opt, 1u << 20);
-    int rc = nghttp2_session_server_new3(&c->h2, c->srv->h2_callbacks, c, opt, &c->srv->h2_mem);
+    int rc = nghttp2_session_server_new3(&c->h2, c->srv->h2_callbacks, c, opt, gw_h2_mem());
     nghttp2_option_del(opt);
     if (rc != 0) {
         c->h2 = NULL;

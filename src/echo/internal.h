@@ -71,7 +71,6 @@ struct echo_server {
     struct echo_listener listeners[4];
     size_t nlisteners;
     nghttp2_session_callbacks *h2_callbacks;
-    nghttp2_mem h2_mem;
     struct echo_retry *retry[ECHO_RETRY_BUCKETS];
     /* request log: lines of one loop turn written with one write(2) */
     struct gw_buf log;

@@ -35,6 +35,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "h2/h2.h"
 #include "proxy/internal.h"
 
 #include "base/banned.h"
@@ -92,37 +93,7 @@ struct px_h2 {
 static void flush(struct px_h2 *h);
 
 /* ------------------------------------------------------------------------ */
-/* Allocator and helpers                                                    */
-
-static void *
-mem_malloc(size_t size, void *ud)
-{
-    (void)ud;
-    return gw_xmalloc(size ? size : 1);
-}
-
-static void
-mem_free(void *p, void *ud)
-{
-    (void)ud;
-    free(p);
-}
-
-static void *
-mem_calloc(size_t n, size_t size, void *ud)
-{
-    (void)ud;
-    return gw_xcalloc(n ? n : 1, size ? size : 1);
-}
-
-static void *
-mem_realloc(void *p, size_t size, void *ud)
-{
-    (void)ud;
-    return gw_xrealloc(p, size ? size : 1);
-}
-
-static nghttp2_mem h2_mem = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
+/* Helpers                                                                  */
 
 static void
 on_defer(void *arg)
@@ -316,10 +287,7 @@ submit_head(struct px_h2 *h, struct px_h2_stream *s)
             if (skip_response_field(f->name))
                 continue;
             char *ln = lower + off;
-            for (size_t k = 0; k < f->name.len; k++) {
-                char ch = f->name.p[k];
-                ln[k] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-            }
+            gw_h2_name_lower(ln, f->name.p, f->name.len);
             off += f->name.len;
             nv[nn++] = (nghttp2_nv){(uint8_t *)ln, (uint8_t *)f->value.p, f->name.len, f->value.len,
                                     NGHTTP2_NV_FLAG_NONE};
@@ -359,12 +327,12 @@ px_h2_stream_trailer(struct px_dconn *d, struct gw_str name, struct gw_str value
     struct px_h2_stream *s = d->h2s;
     if (!s || skip_response_field(name))
         return;
-    size_t mark = s->trailers.len;
-    int rc = 0;
-    for (size_t k = 0; k < name.len && rc == 0; k++) {
-        char ch = name.p[k];
-        ch = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-        rc = px_buf_append(&s->trailers, &ch, 1);
+    size_t mark = s->trailers.len; /* never consumed: spans do not move it */
+    char *ln = px_buf_span(&s->trailers, name.len);
+    int rc = ln ? 0 : GW_ELIMIT;
+    if (ln) {
+        gw_h2_name_lower(ln, name.p, name.len);
+        px_buf_commit(&s->trailers, name.len);
     }
     rc |= px_buf_append(&s->trailers, ": ", 2);
     rc |= px_buf_append_str(&s->trailers, value);
@@ -743,7 +711,7 @@ px_h2_start(struct px_dconn *c)
     nghttp2_option_set_stream_reset_rate_limit(opt, 200, 33);
     nghttp2_option_set_max_continuations(opt, 8);
     nghttp2_session_callbacks *cb = callbacks();
-    int rc = cb ? nghttp2_session_server_new3(&h->s, cb, h, opt, &h2_mem) : NGHTTP2_ERR_NOMEM;
+    int rc = cb ? nghttp2_session_server_new3(&h->s, cb, h, opt, gw_h2_mem()) : NGHTTP2_ERR_NOMEM;
     nghttp2_session_callbacks_del(cb);
     nghttp2_option_del(opt);
     if (rc != 0) {

@@ -42,6 +42,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "h2/h2.h"
 #include "proxy/internal.h"
 
 #include "base/banned.h"
@@ -106,34 +107,6 @@ struct px_uh2_stream {
 static void session_send(struct px_uh2 *s);
 static void session_fail(struct px_uh2 *s, int err);
 
-static void *
-mem_malloc(size_t size, void *ud)
-{
-    (void)ud;
-    return gw_xmalloc(size ? size : 1);
-}
-
-static void
-mem_free(void *p, void *ud)
-{
-    (void)ud;
-    free(p);
-}
-
-static void *
-mem_calloc(size_t n, size_t size, void *ud)
-{
-    (void)ud;
-    return gw_xcalloc(n ? n : 1, size ? size : 1);
-}
-
-static void *
-mem_realloc(void *p, size_t size, void *ud)
-{
-    (void)ud;
-    return gw_xrealloc(p, size ? size : 1);
-}
-
 static struct px_uh2_stream *
 stream_of(nghttp2_session *ng, int32_t id)
 {
@@ -173,10 +146,7 @@ qtrailer_add(struct px_uh2_stream *st, struct gw_str name, struct gw_str value)
     char *low = px_buf_span(&st->qtr, name.len + value.len);
     if (!low)
         return;
-    for (size_t k = 0; k < name.len; k++) {
-        char ch = name.p[k];
-        low[k] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-    }
+    gw_h2_name_lower(low, name.p, name.len);
     memcpy(low + name.len, value.p, value.len);
     px_buf_commit(&st->qtr, name.len + value.len);
     st->qtv[st->nqtr].name = at;
@@ -338,10 +308,7 @@ submit(struct px_uh2_stream *st)
         if (used + name.len > sizeof(scratch_names))
             return GW_ELIMIT;
         char *low = scratch_names + used;
-        for (size_t k = 0; k < name.len; k++) {
-            char ch = name.p[k];
-            low[k] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-        }
+        gw_h2_name_lower(low, name.p, name.len);
         used += name.len;
         if (name.len == 12 && !memcmp(low, "content-type", 12) &&
             gw_str_has_prefix(value, GW_STR("application/grpc")))
@@ -600,7 +567,6 @@ list(struct px_uh2 *s)
 static struct px_uh2 *
 session_new(struct px_uconn *c)
 {
-    static nghttp2_mem mem = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
     struct px_uh2 *s = gw_xcalloc(1, sizeof(*s));
     s->c = c;
     s->tls = c->tcfg != NULL;
@@ -614,7 +580,7 @@ session_new(struct px_uconn *c)
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_peer_max_concurrent_streams(opt, DEFAULT_STREAMS);
-    int rc = nghttp2_session_client_new3(&s->ng, cbs, s, opt, &mem);
+    int rc = nghttp2_session_client_new3(&s->ng, cbs, s, opt, gw_h2_mem());
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
     if (rc != 0)
