@@ -634,11 +634,14 @@ void px_metrics_response(struct px_dconn *d, int status, bool local);
 void px_mstate_new(struct gw_proxy *p);
 void px_mstate_free(struct gw_proxy *p);
 /* Builds the request counters of a snapshot of ir and makes it the newest
- * (publishing thread). Never NULL; released with px_mtab_retire. */
+ * (publishing thread): no strings, O(objects of ir). ir must outlive the
+ * table (labels are made from it at scrape time). Never NULL; released
+ * with px_mtab_retire. */
 struct px_mtab *px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir);
-/* The snapshot died: its counts fold into the totals kept by name (only
- * for series the newest snapshot still has), the table is freed. Any
- * thread; takes the metrics mutex. NULL is fine. */
+/* The snapshot died: its non-zero counts fold into the totals kept by name
+ * (not those of series the newest table is known not to have; scrapes drop
+ * the rest), the table is freed. Any thread (the proxy calls it on the
+ * control thread); takes the metrics mutex. NULL is fine. */
 void px_mtab_retire(struct px_mtab *t);
 /* The connection counters slot of a listening address (any thread; takes
  * the metrics mutex; a new address gets the next free slot). */

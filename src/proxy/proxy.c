@@ -17,8 +17,9 @@
  * p->dead and pokes p->evfd; the control thread frees it in
  * gw_proxy_reclaim (its loop watches gw_proxy_events_fd and calls it a
  * little later, out of the way of the first requests on the new
- * snapshot), at the next publish, or in gw_proxy_free. The same eventfd says when the last worker
- * adopted the latest snapshot, so the control loop need not poll for it.
+ * snapshot), at the next publish, or in gw_proxy_free. The same eventfd
+ * says when the last worker adopted the latest snapshot, so the control
+ * loop need not poll for it.
  */
 #include <sys/eventfd.h>
 #include <sys/resource.h>
