@@ -781,6 +781,11 @@ struct gw_store_slot {
 struct gw_store_kind {
     struct gw_meta **v; /* sorted by namespace, then name */
     size_t n, cap;
+    /* The kind's own hash table (open addressing, power-of-two size): a
+     * lookup of one kind probes a table as small as that kind, which stays
+     * in cache while a translate looks up every route's Services. */
+    struct gw_store_slot *slots;
+    size_t nslots;
 };
 
 /*
@@ -792,8 +797,7 @@ struct gw_store_kind {
 struct gw_store {
     /* private */
     struct gw_arena arena;
-    struct gw_store_slot *slots; /* open addressing, power-of-two size */
-    size_t nslots, count;
+    size_t count;
     struct gw_store_kind kinds[GW_KIND__COUNT];
     /* EndpointSlices with a service name, sorted by namespace, service
      * name, then name: gw_store_service_slices is a binary search. */
@@ -834,8 +838,8 @@ void gw_store_part_unref(struct gw_store_part *p);
  * p's arena may then be added to s. */
 void gw_store_hold(struct gw_store *s, struct gw_store_part *p);
 
-/* Makes room for n objects in all, so that adding them does not rehash. */
-void gw_store_reserve(struct gw_store *s, size_t n);
+/* Makes room for n objects of kind, so that adding them does not rehash. */
+void gw_store_reserve(struct gw_store *s, enum gw_kind kind, size_t n);
 
 /*
  * Adds obj (allocated from gw_store_arena(), or from a part s holds;

@@ -22,13 +22,14 @@ gw_store_init(struct gw_store *s)
 void
 gw_store_release(struct gw_store *s)
 {
-    for (unsigned k = 0; k < GW_KIND__COUNT; k++)
+    for (unsigned k = 0; k < GW_KIND__COUNT; k++) {
         free(s->kinds[k].v);
+        free(s->kinds[k].slots);
+    }
     free(s->slices.v);
     for (size_t i = 0; i < s->nparts; i++)
         gw_store_part_unref(s->parts[i]);
     free(s->parts);
-    free(s->slots);
     free(s->files);
     gw_arena_release(&s->arena);
     memset(s, 0, sizeof(*s));
@@ -137,24 +138,24 @@ slot_find(const struct gw_store_slot *slots, size_t nslots, uint64_t h, enum gw_
     return i;
 }
 
-/* Rehashes into a table of n slots (a power of two, > count). Keys are
+/* Rehashes k into a table of n slots (a power of two, > k->n). Keys are
  * unique: each goes to the first free slot of its probe, no compare. */
 static void
-rehash(struct gw_store *s, size_t n)
+rehash(struct gw_store_kind *k, size_t n)
 {
     struct gw_store_slot *slots = gw_xcalloc(n, sizeof(*slots));
     size_t mask = n - 1;
-    for (size_t i = 0; i < s->nslots; i++) {
-        if (!s->slots[i].obj)
+    for (size_t i = 0; i < k->nslots; i++) {
+        if (!k->slots[i].obj)
             continue;
-        size_t j = (size_t)s->slots[i].hash & mask;
+        size_t j = (size_t)k->slots[i].hash & mask;
         while (slots[j].obj)
             j = (j + 1) & mask;
-        slots[j] = s->slots[i];
+        slots[j] = k->slots[i];
     }
-    free(s->slots);
-    s->slots = slots;
-    s->nslots = n;
+    free(k->slots);
+    k->slots = slots;
+    k->nslots = n;
 }
 
 /* At most 3/4 full. */
@@ -168,11 +169,13 @@ slots_for(size_t count)
 }
 
 void
-gw_store_reserve(struct gw_store *s, size_t n)
+gw_store_reserve(struct gw_store *s, enum gw_kind kind, size_t n)
 {
+    GW_ASSERT((unsigned)kind < GW_KIND__COUNT);
+    struct gw_store_kind *k = &s->kinds[kind];
     size_t want = slots_for(n);
-    if (want > s->nslots)
-        rehash(s, want);
+    if (want > k->nslots)
+        rehash(k, want);
 }
 
 static int
@@ -224,20 +227,21 @@ int
 gw_store_add(struct gw_store *s, struct gw_meta *obj, const struct gw_meta **existing)
 {
     GW_ASSERT((unsigned)obj->kind < GW_KIND__COUNT && obj->name);
-    if ((s->count + 1) * 4 > s->nslots * 3)
-        rehash(s, slots_for(s->count + 1));
+    struct gw_store_kind *k = &s->kinds[obj->kind];
+    if ((k->n + 1) * 4 > k->nslots * 3)
+        rehash(k, slots_for(k->n + 1));
     const char *ns = key_ns(obj->kind, obj->ns);
     uint64_t h = key_hash(obj->kind, ns, obj->name);
-    size_t i = slot_find(s->slots, s->nslots, h, obj->kind, ns, obj->name);
-    if (s->slots[i].obj) {
+    size_t i = slot_find(k->slots, k->nslots, h, obj->kind, ns, obj->name);
+    if (k->slots[i].obj) {
         if (existing)
-            *existing = s->slots[i].obj;
+            *existing = k->slots[i].obj;
         return GW_EEXISTS;
     }
-    s->slots[i] = (struct gw_store_slot){h, obj};
+    k->slots[i] = (struct gw_store_slot){h, obj};
     s->count++;
 
-    insert_sorted(&s->kinds[obj->kind], obj, cmp_meta);
+    insert_sorted(k, obj, cmp_meta);
     if (obj->kind == GW_KIND_ENDPOINTSLICE && slice_service(obj))
         insert_sorted(&s->slices, obj, cmp_slice);
     return 0;
@@ -246,11 +250,12 @@ gw_store_add(struct gw_store *s, struct gw_meta *obj, const struct gw_meta **exi
 const struct gw_meta *
 gw_store_get(const struct gw_store *s, enum gw_kind kind, const char *ns, const char *name)
 {
-    if (!s->nslots || !name || (unsigned)kind >= GW_KIND__COUNT)
+    if (!name || (unsigned)kind >= GW_KIND__COUNT || !s->kinds[kind].nslots)
         return NULL;
+    const struct gw_store_kind *k = &s->kinds[kind];
     ns = key_ns(kind, ns);
-    size_t i = slot_find(s->slots, s->nslots, key_hash(kind, ns, name), kind, ns, name);
-    return s->slots[i].obj;
+    size_t i = slot_find(k->slots, k->nslots, key_hash(kind, ns, name), kind, ns, name);
+    return k->slots[i].obj;
 }
 
 const struct gw_meta *const *

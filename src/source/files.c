@@ -31,6 +31,7 @@ file_forget_decoded(struct gw_source_file *f)
     free(f->objs);
     f->objs = NULL;
     f->nobjs = f->objs_cap = 0;
+    memset(f->nkind, 0, sizeof(f->nkind));
     gw_diags_release(&f->decoded);
     f->rejected = 0;
 }
@@ -112,6 +113,7 @@ file_decode(struct gw_source_file *f, const struct gw_docs *docs)
         } else if (m) {
             f->objs = gw_xgrow(f->objs, &f->objs_cap, f->nobjs + 1, sizeof(*f->objs));
             f->objs[f->nobjs++] = (struct gw_source_object){m, f->decoded.n};
+            f->nkind[m->kind]++;
         }
     }
 }
@@ -221,10 +223,13 @@ gw_source_files_decode(const struct gw_source_files *fs, struct gw_store *store,
                        struct gw_diags *diags)
 {
     int rejected = 0;
-    size_t total = 0;
+    size_t total[GW_KIND__COUNT] = {0};
     for (size_t i = 0; i < fs->n; i++)
-        total += fs->v[i].nobjs;
-    gw_store_reserve(store, total);
+        for (int k = 0; k < GW_KIND__COUNT; k++)
+            total[k] += fs->v[i].good ? fs->v[i].nkind[k] : 0;
+    for (int k = 0; k < GW_KIND__COUNT; k++)
+        if (total[k])
+            gw_store_reserve(store, (enum gw_kind)k, total[k]);
     for (size_t i = 0; i < fs->n; i++) {
         const struct gw_source_file *f = &fs->v[i];
         for (size_t j = 0; j < f->errors.n; j++)

@@ -69,8 +69,9 @@ struct gw_source_file {
     struct gw_store_part *part;    /* the objects (one reference) */
     struct gw_source_object *objs; /* heap, in document order */
     size_t nobjs, objs_cap;
-    struct gw_diags decoded; /* what decode said about them */
-    int rejected;            /* objects decode rejected */
+    size_t nkind[GW_KIND__COUNT]; /* objects of each kind (to presize a store) */
+    struct gw_diags decoded;      /* what decode said about them */
+    int rejected;                 /* objects decode rejected */
 };
 
 struct gw_source_files {

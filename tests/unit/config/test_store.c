@@ -58,6 +58,15 @@ test_store(void)
     is_int(gw_store_add(&s, dup, &prev), GW_EEXISTS, "duplicate key is EEXISTS");
     ok(prev == got, "duplicate reports the existing object");
     is_int((long long)gw_store_size(&s), 9, "duplicate not added");
+    /* Each kind has its own table: the same ns/name of another kind is
+     * another object, and the first lookup of a kind never added is NULL. */
+    struct gw_meta *grpc = add(&s, GW_KIND_GRPCROUTE, "m", "c", sizeof(struct gw_grpcroute));
+    is_int(gw_store_add(&s, grpc, NULL), 0, "same ns/name, other kind: added");
+    ok(gw_store_get(&s, GW_KIND_GRPCROUTE, "m", "c") == grpc &&
+           gw_store_get(&s, GW_KIND_HTTPROUTE, "m", "c") == got,
+       "each kind finds its own");
+    ok(!gw_store_get(&s, GW_KIND_TCPROUTE, "m", "c"), "a kind never added finds nothing");
+    is_int((long long)gw_store_size(&s), 10, "size counts every kind");
 
     /* Cluster-scoped: namespace is not part of the key. */
     struct gw_meta *gc =
@@ -78,7 +87,7 @@ test_store(void)
         all &= gw_store_service(&s, "bulk", name) != NULL;
     }
     ok(all, "2000 services all found after growth");
-    gw_store_reserve(&s, 10000);
+    gw_store_reserve(&s, GW_KIND_SERVICE, 10000);
     all = true;
     for (int i = 0; i < 2000; i++) {
         char name[32];
