@@ -679,8 +679,13 @@ route_order(struct tr *t)
 {
     struct rt **v = t->rts;
     bool sorted = true;
+    /* t->rts is in store order: one kind after another, each in ns/name
+     * order (gw_store_list), so two neighbours of one kind and one age are
+     * in order without comparing their names. */
     for (size_t i = 1; i < t->nrts && sorted; i++)
-        sorted = cmp_rt(&v[i - 1], &v[i]) < 0;
+        sorted =
+            (v[i - 1]->kind == v[i]->kind && v[i - 1]->m->creation_ms == v[i]->m->creation_ms) ||
+            cmp_rt(&v[i - 1], &v[i]) < 0;
     if (!sorted) {
         v = gw_arena_memdup(&t->tmp, t->rts, t->nrts * sizeof(*v));
         qsort(v, t->nrts, sizeof(*v), cmp_rt);
