@@ -69,6 +69,19 @@ cmp_paths(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A directory entry: its name and the type readdir gave (DT_UNKNOWN on
+ * file systems that do not say). */
+struct entry {
+    char *name;
+    unsigned char type;
+};
+
+static int
+cmp_entries(const void *a, const void *b)
+{
+    return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
 static void
 walk_failed(struct walk *w, const char *dir, const char *what, int err)
 {
@@ -101,27 +114,31 @@ walk_dir(struct walk *w, const char *dir, const struct stat *st, unsigned depth)
         walk_failed(w, dir, "cannot open directory", -errno);
         return;
     }
-    char **names = NULL;
+    struct entry *names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
         names = gw_xgrow(names, &cap, n + 1, sizeof(*names));
-        names[n++] = gw_xstrdup(e->d_name);
+        names[n++] = (struct entry){gw_xstrdup(e->d_name), e->d_type};
     }
     closedir(d);
     if (n)
-        qsort(names, n, sizeof(*names), cmp_paths);
+        qsort(names, n, sizeof(*names), cmp_entries);
 
     size_t dlen = strlen(dir);
     bool slash = dlen > 0 && dir[dlen - 1] == '/';
     for (size_t i = 0; i < n; i++) {
-        char *path = gw_xasprintf("%s%s%s", dir, slash ? "" : "/", names[i]);
+        char *path = gw_xasprintf("%s%s%s", dir, slash ? "" : "/", names[i].name);
         unsigned char type = DT_UNKNOWN;
         struct stat cst, lst;
-        /* Regular files need no stat here: the sync stats every file. */
-        if (lstat(path, &lst) == 0) {
+        /* Regular files need no stat here (the sync stats every file), so
+         * readdir's word for them is enough; directories need theirs (to be
+         * walked once), and other types are asked. */
+        if (names[i].type == DT_REG) {
+            type = DT_REG;
+        } else if (lstat(path, &lst) == 0) {
             if (S_ISREG(lst.st_mode))
                 type = DT_REG;
             else if (S_ISDIR(lst.st_mode))
@@ -130,7 +147,7 @@ walk_dir(struct walk *w, const char *dir, const struct stat *st, unsigned depth)
                 type = DT_LNK;
         }
         if (type == DT_REG) {
-            if (wanted(names[i])) {
+            if (wanted(names[i].name)) {
                 w->paths = gw_xgrow(w->paths, &w->cap, w->n + 1, sizeof(*w->paths));
                 w->paths[w->n++] = path;
                 path = NULL;
@@ -142,17 +159,17 @@ walk_dir(struct walk *w, const char *dir, const struct stat *st, unsigned depth)
                 w->links = gw_xgrow(w->links, &w->links_cap, w->nlinks + 1, sizeof(*w->links));
                 w->links[w->nlinks++] = path;
                 path = NULL;
-            } else if (S_ISREG(cst.st_mode) && wanted(names[i])) {
+            } else if (S_ISREG(cst.st_mode) && wanted(names[i].name)) {
                 w->paths = gw_xgrow(w->paths, &w->cap, w->n + 1, sizeof(*w->paths));
                 w->paths[w->n++] = path;
                 path = NULL;
             }
-        } else if (type == DT_LNK && wanted(names[i])) {
+        } else if (type == DT_LNK && wanted(names[i].name)) {
             gw_diags_add(w->diags, GW_SEV_ERROR, (struct gw_pos){path, 0, 0}, NULL, NULL, NULL,
                          NULL, "cannot stat: %s", gw_strerror(-errno));
         }
         free(path);
-        free(names[i]);
+        free(names[i].name);
     }
     free(names);
 }
