@@ -350,6 +350,7 @@ struct gw_proxy {
      * snapshot (gw_proxy_events_fd). */
     _Atomic(struct px_snap *) dead;
     int evfd;
+    bool events_watched; /* gw_proxy_events_fd was called (control thread) */
 };
 
 /* upstream connection states */

@@ -155,10 +155,13 @@ gw_proxy_reclaim(struct gw_proxy *p)
 }
 
 int
-gw_proxy_events_fd(const struct gw_proxy *p)
+gw_proxy_events_fd(struct gw_proxy *p)
 {
     int fd = fcntl(p->evfd, F_DUPFD_CLOEXEC, 0);
-    return fd < 0 ? -errno : fd;
+    if (fd < 0)
+        return -errno;
+    p->events_watched = true;
+    return fd;
 }
 
 void
@@ -198,12 +201,14 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     if (p->started)
         for (unsigned i = 0; i < p->nworkers; i++)
             wake(&p->workers[i]);
-    /* After the wake: the workers switch while this thread tidies up.
-     * Snapshots that died since the last reclaim go now (without reading
-     * the eventfd: its news of this publish's adoption is for the control
-     * loop). */
+    /* After the wake: the workers switch while this thread tidies up. A
+     * caller without an events fd gets the snapshots that died since the
+     * previous publish freed now; one with it frees them from its loop
+     * (the old snapshot may die right now, on a worker's adopt: its free
+     * has no business on the publish path). */
     px_snap_unref(old);
-    reclaim(p);
+    if (!p->events_watched)
+        reclaim(p);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -97,11 +97,11 @@ bool gw_proxy_is_current(const struct gw_proxy *p);
  * turns readable when the control thread has something to do: a snapshot
  * no worker pins any more waits to be freed, or every worker may now serve
  * the latest snapshot (check gw_proxy_is_current). Then call
- * gw_proxy_events_read. Without it, dead snapshots are freed at the next
- * publish and in gw_proxy_free. A negative GW_E* if the descriptor cannot
- * be made.
+ * gw_proxy_events_read. Once it is asked for, dead snapshots wait for
+ * gw_proxy_reclaim (or gw_proxy_free); without it, the next publish frees
+ * them. A negative GW_E* if the descriptor cannot be made.
  */
-int gw_proxy_events_fd(const struct gw_proxy *p);
+int gw_proxy_events_fd(struct gw_proxy *p);
 
 /* Control thread (the one that publishes), from its loop's callback on
  * gw_proxy_events_fd: clears the descriptor's readiness. True if dead
