@@ -624,6 +624,38 @@ pick_endpoint(struct px_dconn *d, const struct gw_ir_backend *b)
     return i < 0 ? NULL : bs->eps[i];
 }
 
+/* Sends the whole request (replay) on u. A plain TCP connection that is
+ * up sends straight from replay and buffers only what the socket did not
+ * take, so u->out is not even touched per request: one copy and a few cold
+ * cache lines less with hundreds of connections. 0, GW_ELIMIT (u->out is
+ * full), or another negated errno (the attempt failed). */
+static int
+send_replay(struct px_dconn *d, struct px_uconn *u)
+{
+    const char *p = px_buf_data(&d->replay);
+    size_t n = px_buf_avail(&d->replay);
+    if (!u->ssl && !u->st && !u->h2 && !u->failed && !u->closing && u->state == PX_U_ACTIVE &&
+        px_buf_avail(&u->out) == 0) {
+        while (n > 0) {
+            ssize_t w = send(u->io.fd, p, n, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN)
+                    break;
+                return -errno;
+            }
+            p += w;
+            n -= (size_t)w;
+        }
+        if (n == 0)
+            return 0;
+    }
+    if (px_buf_append(&u->out, p, n) < 0)
+        return GW_ELIMIT;
+    return px_uconn_flush(u);
+}
+
 static void
 start_attempt(struct px_dconn *d)
 {
@@ -647,7 +679,10 @@ start_attempt(struct px_dconn *d)
     d->u = u;
     u->method = d->method;
     u->sent_at = now_ms(d);
-    if (px_buf_append(&u->out, px_buf_data(&d->replay), px_buf_avail(&d->replay)) < 0) {
+    /* The common keep-alive GET has the whole request in replay: sent at
+     * once below, it need not be copied into u->out first. */
+    if (!d->req_done &&
+        px_buf_append(&u->out, px_buf_data(&d->replay), px_buf_avail(&d->replay)) < 0) {
         error_reply(d, 500, true);
         return;
     }
@@ -656,6 +691,16 @@ start_attempt(struct px_dconn *d)
         t = (uint64_t)d->route->backend_timeout_ms;
     d->in_backoff = false;
     gw_timer_start(&d->btimer, t);
+    if (d->req_done) {
+        int rc = send_replay(d, u);
+        if (rc == GW_ELIMIT)
+            error_reply(d, 500, true);
+        else if (rc < 0)
+            attempt_failed(d, FAIL_IO);
+        else
+            px_uconn_update(u);
+        return;
+    }
     if (d->expect_continue && !d->sent_continue && !d->req_done) {
         /* RFC 9110 §10.1.1: the proxy asks for the body only now that it
          * forwards it. */
@@ -665,12 +710,7 @@ start_attempt(struct px_dconn *d)
         if (d->closing)
             return;
     }
-    if (!d->req_done)
-        pump_request_body(d);
-    else if (px_uconn_flush(u) < 0)
-        attempt_failed(d, FAIL_IO);
-    else
-        px_uconn_update(u);
+    pump_request_body(d);
 }
 
 /* ------------------------------------------------------------------------ */
