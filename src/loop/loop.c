@@ -22,7 +22,7 @@
 /* Last, so its bans cannot break the system headers above. */
 #include "base/banned.h"
 
-#define MAX_EVENTS 256
+#define MAX_EVENTS 512
 
 static uint64_t
 clock_ms(void)
@@ -131,6 +131,10 @@ gw_loop_run(struct gw_loop *loop)
         gw_loop_update_time(loop);
         for (int i = 0; i < n; i++) {
             struct gw_io *io = ev[i].data.ptr;
+            /* With hundreds of connections each handle is a cache miss:
+             * start loading the next one while this one runs. */
+            if (i + 1 < n)
+                __builtin_prefetch(ev[i + 1].data.ptr);
             /* Closed or unwatched (gw_io_set 0) by an earlier callback of
              * this batch: the event is stale. */
             if (io->closing || !io->registered)
