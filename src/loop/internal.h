@@ -18,8 +18,11 @@ struct gw_timer_node {
     uint32_t gen;       /* bumped when freed: a timer's old index goes stale */
 };
 
+struct gw_uring;
+
 struct gw_loop {
     int epfd;
+    struct gw_uring *ur; /* the io_uring backend (uring.c), or NULL: epoll */
     bool stopping;
     bool running;
     uint64_t now_ms;
@@ -43,5 +46,24 @@ struct gw_loop {
 int gw_loop__timer_timeout(struct gw_loop *loop);
 /* Fires every timer due at the cached now. */
 void gw_loop__timer_run(struct gw_loop *loop);
+
+/* loop.c */
+/* One epoll_wait (timeout in ms, -1 forever) and the dispatch of what it
+ * returns. The number of events, or a negated errno. */
+int gw_loop__epoll_turn(struct gw_loop *loop, int timeout);
+/* Deferred closes and callbacks, until quiet. */
+void gw_loop__run_deferred(struct gw_loop *loop);
+
+/* uring.c */
+/* Sets up the io_uring backend on loop (loop->ur), or a negated errno. */
+int gw_loop__uring_new(struct gw_loop *loop);
+void gw_loop__uring_free(struct gw_loop *loop);
+int gw_loop__uring_run(struct gw_loop *loop);
+void gw_loop__uring_own(struct gw_io *io);
+void gw_loop__uring_set(struct gw_io *io, unsigned events);
+void gw_loop__uring_close(struct gw_io *io);
+ssize_t gw_loop__uring_recv(struct gw_io *io, void *buf, size_t n);
+ssize_t gw_loop__uring_send(struct gw_io *io, const void *buf, size_t n);
+void gw_loop__uring_shutdown_write(struct gw_io *io);
 
 #endif /* GW_LOOP_INTERNAL_H */

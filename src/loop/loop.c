@@ -11,6 +11,7 @@
 #include "loop/loop.h"
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -34,6 +35,20 @@ clock_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static enum gw_loop_backend default_backend = GW_LOOP_EPOLL;
+
+void
+gw_loop_backend_set_default(enum gw_loop_backend b)
+{
+    default_backend = b;
+}
+
+enum gw_loop_backend
+gw_loop_backend(const struct gw_loop *loop)
+{
+    return loop->ur ? GW_LOOP_URING : GW_LOOP_EPOLL;
+}
+
 int
 gw_loop_new(struct gw_loop **out)
 {
@@ -46,12 +61,15 @@ gw_loop_new(struct gw_loop **out)
     }
     loop->now_ms = clock_ms();
     loop->free_node = UINT32_MAX;
+    /* No io_uring (old kernel, seccomp): epoll does the same job. */
+    if (default_backend == GW_LOOP_URING)
+        (void)gw_loop__uring_new(loop);
     *out = loop;
     return 0;
 }
 
-static void
-run_deferred(struct gw_loop *loop)
+void
+gw_loop__run_deferred(struct gw_loop *loop)
 {
     /* Callbacks may close or defer more; loop until quiet. */
     while (loop->closing || loop->defer_head) {
@@ -82,7 +100,9 @@ gw_loop_free(struct gw_loop *loop)
     GW_ASSERT(!loop->running);
     if (loop->has_sigio)
         gw_io_close(&loop->sigio, NULL);
-    run_deferred(loop);
+    gw_loop__run_deferred(loop);
+    if (loop->ur)
+        gw_loop__uring_free(loop);
     close(loop->epfd);
     free(loop->heap);
     free(loop->nodes);
@@ -114,49 +134,60 @@ gw_loop_update_time(struct gw_loop *loop)
 }
 
 int
-gw_loop_run(struct gw_loop *loop)
+gw_loop__epoll_turn(struct gw_loop *loop, int timeout)
 {
     struct epoll_event ev[MAX_EVENTS];
+    int n = epoll_wait(loop->epfd, ev, MAX_EVENTS, timeout);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (timeout != 0)
+        gw_loop_update_time(loop);
+    for (int i = 0; i < n; i++) {
+        struct gw_io *io = ev[i].data.ptr;
+        /* With hundreds of connections each handle is a cache miss:
+         * start loading the next one while this one runs. */
+        if (i + 1 < n)
+            __builtin_prefetch(ev[i + 1].data.ptr);
+        /* Closed or unwatched (gw_io_set 0) by an earlier callback of
+         * this batch: the event is stale. */
+        if (io->closing || !io->registered)
+            continue;
+        unsigned e = 0;
+        if (ev[i].events & (EPOLLIN | EPOLLRDHUP))
+            e |= GW_LOOP_READ;
+        if (ev[i].events & EPOLLOUT)
+            e |= GW_LOOP_WRITE;
+        if (ev[i].events & (EPOLLERR | EPOLLHUP))
+            e |= GW_LOOP_ERROR | GW_LOOP_READ;
+        /* Drop bits the callback no longer wants (an earlier callback in
+         * this batch may have changed the interest). */
+        e &= io->interest | GW_LOOP_ERROR | ((e & GW_LOOP_ERROR) ? GW_LOOP_READ : 0);
+        if (e)
+            io->cb(io, e);
+    }
+    return n;
+}
+
+int
+gw_loop_run(struct gw_loop *loop)
+{
     int rc = 0;
 
     GW_ASSERT(!loop->running);
+    if (loop->ur)
+        return gw_loop__uring_run(loop);
     loop->running = true;
     while (!loop->stopping) {
-        int timeout = gw_loop__timer_timeout(loop);
-        int n = epoll_wait(loop->epfd, ev, MAX_EVENTS, timeout);
-        if (n < 0 && errno != EINTR) {
-            rc = -errno;
+        int n = gw_loop__epoll_turn(loop, gw_loop__timer_timeout(loop));
+        if (n < 0) {
+            rc = n;
             break;
         }
-        gw_loop_update_time(loop);
-        for (int i = 0; i < n; i++) {
-            struct gw_io *io = ev[i].data.ptr;
-            /* With hundreds of connections each handle is a cache miss:
-             * start loading the next one while this one runs. */
-            if (i + 1 < n)
-                __builtin_prefetch(ev[i + 1].data.ptr);
-            /* Closed or unwatched (gw_io_set 0) by an earlier callback of
-             * this batch: the event is stale. */
-            if (io->closing || !io->registered)
-                continue;
-            unsigned e = 0;
-            if (ev[i].events & (EPOLLIN | EPOLLRDHUP))
-                e |= GW_LOOP_READ;
-            if (ev[i].events & EPOLLOUT)
-                e |= GW_LOOP_WRITE;
-            if (ev[i].events & (EPOLLERR | EPOLLHUP))
-                e |= GW_LOOP_ERROR | GW_LOOP_READ;
-            /* Drop bits the callback no longer wants (an earlier callback in
-             * this batch may have changed the interest). */
-            e &= io->interest | GW_LOOP_ERROR | ((e & GW_LOOP_ERROR) ? GW_LOOP_READ : 0);
-            if (e)
-                io->cb(io, e);
-        }
         gw_loop__timer_run(loop);
-        run_deferred(loop);
+        gw_loop__run_deferred(loop);
     }
     loop->running = false;
-    run_deferred(loop);
+    gw_loop__run_deferred(loop);
     return rc;
 }
 
@@ -172,6 +203,10 @@ gw_io_set(struct gw_io *io, unsigned events)
     events &= GW_LOOP_READ | GW_LOOP_WRITE;
     if (io->closing || events == io->interest)
         return 0;
+    if (io->uio) {
+        gw_loop__uring_set(io, events);
+        return 0;
+    }
     if (events == 0) {
         /* Epoll reports EPOLLHUP and EPOLLERR whatever the interest: a
          * hung-up socket left registered with none would wake the loop
@@ -202,6 +237,8 @@ gw_io_close(struct gw_io *io, gw_close_fn close_cb)
         return;
     io->closing = true;
     io->close_cb = close_cb;
+    if (io->uio) /* the loop closes the fd once its sends are out */
+        gw_loop__uring_close(io);
     /* close() drops the epoll registration with the last reference to the
      * file; an explicit DEL also covers fds shared with a child. */
     if (io->registered)
@@ -219,6 +256,44 @@ bool
 gw_io_is_closing(const struct gw_io *io)
 {
     return io->closing;
+}
+
+void
+gw_io_own(struct gw_io *io)
+{
+    if (io->loop->ur && !io->uio && !io->closing)
+        gw_loop__uring_own(io);
+}
+
+bool
+gw_io_is_owned(const struct gw_io *io)
+{
+    return io->uio != NULL;
+}
+
+ssize_t
+gw_io_recv(struct gw_io *io, void *buf, size_t n)
+{
+    if (io->uio)
+        return gw_loop__uring_recv(io, buf, n);
+    return recv(io->fd, buf, n, 0);
+}
+
+ssize_t
+gw_io_send(struct gw_io *io, const void *buf, size_t n)
+{
+    if (io->uio)
+        return gw_loop__uring_send(io, buf, n);
+    return send(io->fd, buf, n, MSG_NOSIGNAL);
+}
+
+void
+gw_io_shutdown_write(struct gw_io *io)
+{
+    if (io->uio)
+        gw_loop__uring_shutdown_write(io);
+    else if (io->fd >= 0)
+        shutdown(io->fd, SHUT_WR);
 }
 
 void

@@ -17,6 +17,7 @@
 #define GW_LOOP_H
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +28,14 @@
 struct gw_loop;
 struct gw_io;
 struct gw_timer;
+struct gw_uio;
+
+/* How a loop waits and does socket I/O. */
+enum gw_loop_backend {
+    GW_LOOP_EPOLL, /* epoll_wait; the owners call recv/send */
+    GW_LOOP_URING, /* io_uring (uring.c): owned sockets' I/O is submitted
+                      by the loop, one io_uring_enter per turn */
+};
 
 /* ------------------------------------------------------------------------ */
 /* The loop                                                                 */
@@ -34,6 +43,15 @@ struct gw_timer;
 /* Creates a loop (epoll instance, timer heap, clock). *out is the caller's;
  * free it with gw_loop_free. 0 or a negated errno. */
 int gw_loop_new(struct gw_loop **out);
+/* Process-wide: the backend loops created from now on use (default
+ * GW_LOOP_EPOLL). Call before creating loops; not thread-safe. */
+void gw_loop_backend_set_default(enum gw_loop_backend b);
+/* Whether an io_uring loop can be made here: 0, or the negated errno of
+ * io_uring_queue_init (ENOSYS, EPERM under seccomp...), in which case
+ * gw_loop_new with GW_LOOP_URING quietly makes an epoll loop. */
+int gw_loop_uring_probe(void);
+/* The backend loop runs on. */
+enum gw_loop_backend gw_loop_backend(const struct gw_loop *loop);
 /* Runs pending deferred callbacks, then frees the loop. Every handle must be
  * stopped or closed first. Not from inside a callback of this loop. */
 void gw_loop_free(struct gw_loop *loop);
@@ -80,8 +98,9 @@ struct gw_io {
     gw_io_fn cb;
     gw_close_fn close_cb;
     struct gw_io *next_closing;
-    unsigned interest; /* GW_LOOP_READ | GW_LOOP_WRITE as registered */
-    bool registered;   /* in the epoll set: interest is not 0 */
+    struct gw_uio *uio; /* loop-owned I/O state (gw_io_own), or NULL */
+    unsigned interest;  /* GW_LOOP_READ | GW_LOOP_WRITE as registered */
+    bool registered;    /* in the epoll set: interest is not 0 */
     bool closing;
 };
 
@@ -99,6 +118,28 @@ int gw_io_set(struct gw_io *io, unsigned events);
  * call no callback of io runs again. Idempotent. */
 void gw_io_close(struct gw_io *io, gw_close_fn close_cb);
 bool gw_io_is_closing(const struct gw_io *io);
+
+/* Owned I/O: a connected stream socket whose bytes only ever move through
+ * gw_io_recv / gw_io_send / gw_io_shutdown_write (never recv, send, read,
+ * write, SSL or shutdown on io->fd). On an io_uring loop the loop then keeps
+ * a receive armed and queues sends, submitted together once per turn; on an
+ * epoll loop these are plain recv/send/shutdown. Readiness keeps its
+ * meaning (level-triggered): READ while received bytes, the EOF or an error
+ * wait to be read, WRITE while gw_io_send would take bytes.
+ * gw_io_own may be called at any time after gw_io_init (the interest
+ * carries over); it is a no-op on an epoll loop or when already owned. */
+void gw_io_own(struct gw_io *io);
+bool gw_io_is_owned(const struct gw_io *io);
+/* recv(2) alike: the bytes read (> 0), 0 at EOF, or -1 with errno
+ * (EAGAIN when nothing waits; the socket's error otherwise). */
+ssize_t gw_io_recv(struct gw_io *io, void *buf, size_t n);
+/* send(2) alike (MSG_NOSIGNAL): the bytes taken (copied: buf is free on
+ * return), or -1 with errno (EAGAIN when the queue is full; a failed
+ * earlier send's error, EPIPE after gw_io_shutdown_write). Owned bytes go
+ * out in order; a close waits for them (at most 10 s). */
+ssize_t gw_io_send(struct gw_io *io, const void *buf, size_t n);
+/* shutdown(SHUT_WR) once every byte taken by gw_io_send is out. */
+void gw_io_shutdown_write(struct gw_io *io);
 
 /* ------------------------------------------------------------------------ */
 /* Timers: one-shot, millisecond resolution against the cached clock.       */

@@ -644,6 +644,10 @@ test_io_short_read_then_fin(void)
 int
 main(void)
 {
+#ifdef TEST_URING
+    if (gw_loop_uring_probe() == 0)
+        gw_loop_backend_set_default(GW_LOOP_URING);
+#endif
     test_timers();
     test_timer_heap();
     test_timer_restart();

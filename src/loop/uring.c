@@ -1,0 +1,756 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The io_uring backend of the loop. One ring per loop, set up with
+ * SINGLE_ISSUER | DEFER_TASKRUN (completions are run in the loop's own
+ * io_uring_enter, never by interrupting it), and one io_uring_enter per
+ * turn that submits everything the turn queued and waits for the next
+ * completion or timer.
+ *
+ * Owned sockets (gw_io_own) keep a multishot recv armed that takes buffers
+ * from a ring of provided buffers; the received buffers wait in the gw_uio
+ * until the owner copies them out with gw_io_recv, and are then handed back
+ * to the kernel. gw_io_send copies into the gw_uio's queue; one send per
+ * socket is in flight (byte order), the rest waits behind it. The bounds
+ * (HELD_MAX received and unread, SENDQ_MAX queued) stand in for the socket
+ * buffers an epoll owner would fill: above them the recv is cancelled, or
+ * gw_io_send says EAGAIN.
+ *
+ * A gw_uio is loop-owned and outlives its gw_io: the owner may free its
+ * handle in the close callback while the kernel still holds a recv or a
+ * send of it. A closed gw_uio drains its queued sends (at most DRAIN_MS),
+ * closes the fd, and is freed when its last operation has completed.
+ *
+ * Every other handle (listeners, eventfds, signalfd, TLS sockets) keeps its
+ * epoll registration unchanged: the ring polls the epoll fd (multishot) and
+ * a ready epoll fd is drained with epoll_wait(0) and dispatched as before.
+ */
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "loop/internal.h"
+#include "loop/loop.h"
+/* Last, so its bans cannot break the system headers above. */
+#include "base/banned.h"
+
+#define RING_ENTRIES 1024
+#define PBUF_SIZE    8192 /* provided buffers */
+#define PBUF_COUNT   1024 /* a power of two */
+#define PBUF_GROUP   0
+#define HELD_MAX     (64 * 1024)  /* received, unread bytes before the recv stops */
+#define SENDQ_MAX    (256 * 1024) /* queued bytes before gw_io_send says EAGAIN */
+#define DRAIN_MS     10000        /* a closed socket's sends get this long */
+
+/* The low bits of an SQE's user_data say what it is; the rest is the uio. */
+enum { OP_NONE = 0, OP_RECV = 1, OP_SEND = 2, OP_EPOLL = 3, OP_MASK = 7 };
+
+struct held {
+    uint16_t bid;
+    uint32_t off, len;
+};
+
+struct gw_uio {
+    struct gw_loop *loop;
+    struct gw_io *io; /* NULL once closed */
+    int fd;           /* -1 once closed */
+    unsigned nops;    /* operations whose last CQE has not come */
+    /* received, not yet read: held[hhead, hhead + hcount) */
+    struct held *held;
+    uint32_t hhead, hcount, hcap;
+    size_t nheld;
+    int rerr;
+    bool eof, recv_armed, recv_cancelled;
+    /* sent: fly is in the kernel's hands, q waits behind it */
+    char *fly, *q;
+    size_t fly_off, fly_len, fly_cap, q_len, q_cap;
+    int serr;
+    bool sending, shut_pending, close_pending;
+    bool on_pending, on_dirty;
+    struct gw_uio *next_pending, *next_dirty;
+    struct gw_uio *prev_all, *next_all;
+    struct gw_timer drain;
+};
+
+struct gw_uring {
+    struct io_uring ring;
+    struct io_uring_buf_ring *br;
+    char *pbufs;
+    unsigned free_bufs; /* buffers the kernel may fill */
+    bool enabled;
+    bool epoll_armed, epoll_ready;
+    struct gw_uio *pending; /* may have events for their owner */
+    struct gw_uio *dirty;   /* have SQEs to queue before the next enter */
+    struct gw_uio *starved; /* want a recv, but no buffer was free */
+    struct gw_uio *all;
+};
+
+static int
+ring_setup(struct io_uring *ring)
+{
+    struct io_uring_params prm;
+    memset(&prm, 0, sizeof(prm));
+    /* Made on the main thread, run on a worker: SINGLE_ISSUER binds the ring
+     * to the thread that enables it (gw_loop_run). */
+    prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
+    prm.cq_entries = 8 * RING_ENTRIES;
+    return io_uring_queue_init_params(RING_ENTRIES, ring, &prm);
+}
+
+int
+gw_loop_uring_probe(void)
+{
+    struct io_uring ring;
+    int rc = ring_setup(&ring);
+    if (rc < 0)
+        return rc;
+    io_uring_queue_exit(&ring);
+    return 0;
+}
+
+int
+gw_loop__uring_new(struct gw_loop *loop)
+{
+    struct gw_uring *ur = gw_xcalloc(1, sizeof(*ur));
+    int rc = ring_setup(&ur->ring);
+    if (rc < 0) {
+        free(ur);
+        return rc;
+    }
+    size_t rsz = PBUF_COUNT * sizeof(struct io_uring_buf);
+    void *mem = mmap(NULL, rsz, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) {
+        rc = -errno;
+        goto fail;
+    }
+    ur->br = mem;
+    ur->pbufs = aligned_alloc(4096, (size_t)PBUF_COUNT * PBUF_SIZE);
+    if (!ur->pbufs) {
+        rc = GW_ENOMEM;
+        goto fail;
+    }
+    io_uring_buf_ring_init(ur->br);
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)ur->br;
+    reg.ring_entries = PBUF_COUNT;
+    reg.bgid = PBUF_GROUP;
+    if ((rc = io_uring_register_buf_ring(&ur->ring, &reg, 0)) < 0)
+        goto fail;
+    for (unsigned i = 0; i < PBUF_COUNT; i++)
+        io_uring_buf_ring_add(ur->br, ur->pbufs + (size_t)i * PBUF_SIZE, PBUF_SIZE,
+                              (unsigned short)i, io_uring_buf_ring_mask(PBUF_COUNT), (int)i);
+    io_uring_buf_ring_advance(ur->br, PBUF_COUNT);
+    ur->free_bufs = PBUF_COUNT;
+    loop->ur = ur;
+    return 0;
+fail:
+    io_uring_queue_exit(&ur->ring);
+    if (ur->br)
+        munmap(ur->br, rsz);
+    free(ur->pbufs);
+    free(ur);
+    return rc;
+}
+
+static void
+uio_free(struct gw_uio *u)
+{
+    struct gw_uring *ur = u->loop->ur;
+    if (u->prev_all)
+        u->prev_all->next_all = u->next_all;
+    else
+        ur->all = u->next_all;
+    if (u->next_all)
+        u->next_all->prev_all = u->prev_all;
+    gw_timer_stop(&u->drain);
+    free(u->held);
+    free(u->fly);
+    free(u->q);
+    free(u);
+}
+
+void
+gw_loop__uring_free(struct gw_loop *loop)
+{
+    struct gw_uring *ur = loop->ur;
+    /* Exiting the ring cancels whatever is still in flight. */
+    io_uring_queue_exit(&ur->ring);
+    while (ur->all) {
+        struct gw_uio *u = ur->all;
+        if (u->fd >= 0)
+            close(u->fd);
+        if (u->io)
+            u->io->uio = NULL;
+        uio_free(u);
+    }
+    munmap(ur->br, PBUF_COUNT * sizeof(struct io_uring_buf));
+    free(ur->pbufs);
+    free(ur);
+    loop->ur = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static struct io_uring_sqe *
+get_sqe(struct gw_uring *ur)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ur->ring);
+    if (!sqe) {
+        io_uring_submit(&ur->ring); /* SQ full: flush it, then there is room */
+        sqe = io_uring_get_sqe(&ur->ring);
+        GW_ASSERT(sqe);
+    }
+    return sqe;
+}
+
+static void
+set_data(struct io_uring_sqe *sqe, void *p, unsigned op)
+{
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)p | op);
+}
+
+static void
+cancel(struct gw_uring *ur, struct gw_uio *u, unsigned op)
+{
+    struct io_uring_sqe *sqe = get_sqe(ur);
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)u | op, 0);
+    set_data(sqe, NULL, OP_NONE);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+static void
+buf_return(struct gw_uring *ur, uint16_t bid)
+{
+    io_uring_buf_ring_add(ur->br, ur->pbufs + (size_t)bid * PBUF_SIZE, PBUF_SIZE, bid,
+                          io_uring_buf_ring_mask(PBUF_COUNT), 0);
+    io_uring_buf_ring_advance(ur->br, 1);
+    ur->free_bufs++;
+}
+
+static void
+held_drop(struct gw_uio *u)
+{
+    for (uint32_t i = 0; i < u->hcount; i++)
+        buf_return(u->loop->ur, u->held[u->hhead + i].bid);
+    u->hhead = u->hcount = 0;
+    u->nheld = 0;
+}
+
+static void
+mark_pending(struct gw_uio *u)
+{
+    if (u->on_pending || !u->io)
+        return;
+    u->on_pending = true;
+    u->next_pending = u->loop->ur->pending;
+    u->loop->ur->pending = u;
+}
+
+static void
+mark_dirty(struct gw_uio *u)
+{
+    if (u->on_dirty)
+        return;
+    u->on_dirty = true;
+    u->next_dirty = u->loop->ur->dirty;
+    u->loop->ur->dirty = u;
+}
+
+static void
+maybe_free(struct gw_uio *u)
+{
+    if (!u->io && u->fd < 0 && u->nops == 0 && !u->on_pending && !u->on_dirty)
+        uio_free(u);
+}
+
+static size_t
+queued(const struct gw_uio *u)
+{
+    return u->fly_len - u->fly_off + u->q_len;
+}
+
+/* The events the owner would see now. Errors are reported with any
+ * interest, with READ so that a read finds them (as epoll's ERR/HUP). */
+static unsigned
+uio_events(const struct gw_uio *u)
+{
+    unsigned interest = u->io->interest, e = 0;
+    if (interest == 0) /* unwatched: not even errors (as gw_io_set says) */
+        return 0;
+    if (u->rerr || u->serr)
+        return GW_LOOP_ERROR | GW_LOOP_READ | (interest & GW_LOOP_WRITE);
+    if ((interest & GW_LOOP_READ) && (u->nheld || u->eof))
+        e |= GW_LOOP_READ;
+    if ((interest & GW_LOOP_WRITE) && queued(u) < SENDQ_MAX)
+        e |= GW_LOOP_WRITE;
+    return e;
+}
+
+static bool
+wants_recv(const struct gw_uio *u)
+{
+    return u->io && u->fd >= 0 && !u->recv_armed && !u->eof && !u->rerr && u->nheld < HELD_MAX;
+}
+
+static void
+close_now(struct gw_uio *u)
+{
+    struct gw_uring *ur = u->loop->ur;
+    if (u->recv_armed && !u->recv_cancelled) {
+        cancel(ur, u, OP_RECV);
+        u->recv_cancelled = true;
+    }
+    if (u->sending)
+        cancel(ur, u, OP_SEND);
+    /* The kernel holds its own reference to the file while an operation is
+     * in flight; the socket really closes when the cancels complete. */
+    close(u->fd);
+    u->fd = -1;
+    gw_timer_stop(&u->drain);
+    held_drop(u);
+}
+
+static void
+start_send(struct gw_uio *u)
+{
+    struct gw_uring *ur = u->loop->ur;
+    if (u->fly_off == u->fly_len) {
+        /* The next chunk is what queued up behind the last one. */
+        char *p = u->fly;
+        size_t cap = u->fly_cap;
+        u->fly = u->q;
+        u->fly_cap = u->q_cap;
+        u->fly_off = 0;
+        u->fly_len = u->q_len;
+        u->q = p;
+        u->q_cap = cap;
+        u->q_len = 0;
+    }
+    struct io_uring_sqe *sqe = get_sqe(ur);
+    io_uring_prep_send(sqe, u->fd, u->fly + u->fly_off, u->fly_len - u->fly_off, MSG_NOSIGNAL);
+    set_data(sqe, u, OP_SEND);
+    u->sending = true;
+    u->nops++;
+}
+
+static void
+arm_recv(struct gw_uio *u)
+{
+    struct io_uring_sqe *sqe = get_sqe(u->loop->ur);
+    io_uring_prep_recv_multishot(sqe, u->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = PBUF_GROUP;
+    set_data(sqe, u, OP_RECV);
+    u->recv_armed = true;
+    u->recv_cancelled = false;
+    u->nops++;
+}
+
+/* Queues what the turn left to do for u: the next send, a pending
+ * shutdown or close, a recv to re-arm. */
+static void
+settle(struct gw_uio *u)
+{
+    struct gw_uring *ur = u->loop->ur;
+    if (u->fd < 0)
+        return;
+    if (u->serr) {
+        u->fly_off = u->fly_len = u->q_len = 0;
+    }
+    if (!u->sending && queued(u) && !u->serr)
+        start_send(u);
+    if (!u->sending && !queued(u)) {
+        if (u->shut_pending) {
+            shutdown(u->fd, SHUT_WR);
+            u->shut_pending = false;
+        }
+        if (u->close_pending) {
+            close_now(u);
+            return;
+        }
+    }
+    if (wants_recv(u)) {
+        if (ur->free_bufs > 0) {
+            arm_recv(u);
+        } else if (!u->on_dirty) {
+            /* Again at the next turn: some owner will have read by then. */
+            u->on_dirty = true;
+            u->next_dirty = ur->starved;
+            ur->starved = u;
+        }
+    }
+}
+
+static void
+flush(struct gw_loop *loop)
+{
+    struct gw_uring *ur = loop->ur;
+    if (ur->starved && ur->free_bufs > 0) {
+        struct gw_uio *s = ur->starved;
+        ur->starved = NULL;
+        while (s) {
+            struct gw_uio *next = s->next_dirty;
+            s->on_dirty = false;
+            mark_dirty(s);
+            s = next;
+        }
+    }
+    while (ur->dirty) {
+        struct gw_uio *u = ur->dirty;
+        ur->dirty = u->next_dirty;
+        u->on_dirty = false;
+        settle(u);
+        maybe_free(u);
+    }
+    if (!ur->epoll_armed) {
+        struct io_uring_sqe *sqe = get_sqe(ur);
+        io_uring_prep_poll_multishot(sqe, loop->epfd, POLLIN);
+        set_data(sqe, NULL, OP_EPOLL);
+        ur->epoll_armed = true;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Completions                                                              */
+
+static void
+held_push(struct gw_uio *u, uint16_t bid, uint32_t len)
+{
+    if (u->hhead + u->hcount == u->hcap) {
+        if (u->hhead > 0) {
+            memmove(u->held, u->held + u->hhead, u->hcount * sizeof(*u->held));
+            u->hhead = 0;
+        } else {
+            u->hcap = u->hcap ? 2 * u->hcap : 8;
+            u->held = gw_xrealloc(u->held, u->hcap * sizeof(*u->held));
+        }
+    }
+    u->held[u->hhead + u->hcount++] = (struct held){.bid = bid, .off = 0, .len = len};
+    u->nheld += len;
+}
+
+static void
+on_recv(struct gw_uio *u, int res, unsigned flags)
+{
+    struct gw_uring *ur = u->loop->ur;
+    bool more = (flags & IORING_CQE_F_MORE) != 0;
+    if (!more) {
+        u->recv_armed = false;
+        u->nops--;
+    }
+    if (flags & IORING_CQE_F_BUFFER) {
+        uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
+        ur->free_bufs--;
+        if (res <= 0 || !u->io || u->fd < 0)
+            buf_return(ur, bid);
+        else
+            held_push(u, bid, (uint32_t)res);
+    }
+    if (res > 0) {
+        mark_pending(u);
+        if (more && u->nheld >= HELD_MAX && !u->recv_cancelled && u->fd >= 0) {
+            /* The owner is not reading: leave the rest in the socket, so
+             * the peer's window closes as it would with epoll. */
+            cancel(ur, u, OP_RECV);
+            u->recv_cancelled = true;
+        }
+    } else if (res == 0) {
+        u->eof = true;
+        mark_pending(u);
+    } else if (res != -ENOBUFS && res != -ECANCELED) {
+        u->rerr = -res;
+        mark_pending(u);
+    }
+    if (!more)
+        mark_dirty(u); /* re-armed there if still wanted */
+}
+
+static void
+on_send(struct gw_uio *u, int res)
+{
+    u->nops--;
+    u->sending = false;
+    bool was_full = queued(u) >= SENDQ_MAX;
+    if (res == -EINTR || res == -EAGAIN) {
+        /* nothing went; settle sends it again */
+    } else if (res < 0) {
+        if (!u->serr)
+            u->serr = -res;
+        u->fly_off = u->fly_len = u->q_len = 0;
+        if (!u->io && u->fd >= 0) {
+            close_now(u);
+            return;
+        }
+        mark_pending(u);
+    } else {
+        u->fly_off += (size_t)res;
+    }
+    if (was_full && queued(u) < SENDQ_MAX)
+        mark_pending(u);
+    mark_dirty(u);
+}
+
+static void
+reap(struct gw_loop *loop)
+{
+    struct gw_uring *ur = loop->ur;
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&ur->ring, head, cqe)
+    {
+        n++;
+        uint64_t data = cqe->user_data;
+        struct gw_uio *u = (struct gw_uio *)(uintptr_t)(data & ~(uint64_t)OP_MASK);
+        switch ((unsigned)(data & OP_MASK)) {
+        case OP_RECV:
+            on_recv(u, cqe->res, cqe->flags);
+            break;
+        case OP_SEND:
+            on_send(u, cqe->res);
+            break;
+        case OP_EPOLL:
+            ur->epoll_ready = true;
+            if (!(cqe->flags & IORING_CQE_F_MORE))
+                ur->epoll_armed = false;
+            break;
+        default:
+            break;
+        }
+    }
+    io_uring_cq_advance(&ur->ring, n);
+}
+
+/* Calls the owners of the uios with events, once each; those that still
+ * have events afterwards (level-triggered) are called again next turn. */
+static void
+dispatch(struct gw_uring *ur)
+{
+    struct gw_uio *list = ur->pending;
+    ur->pending = NULL;
+    while (list) {
+        struct gw_uio *u = list;
+        list = u->next_pending;
+        u->on_pending = false;
+        if (!u->io) {
+            maybe_free(u);
+            continue;
+        }
+        unsigned e = uio_events(u);
+        if (!e)
+            continue;
+        struct gw_io *io = u->io;
+        io->cb(io, e);
+        if (io->uio == u && !io->closing && uio_events(u))
+            mark_pending(u);
+    }
+}
+
+int
+gw_loop__uring_run(struct gw_loop *loop)
+{
+    struct gw_uring *ur = loop->ur;
+    int rc = 0;
+
+    loop->running = true;
+    if (!ur->enabled) {
+        /* liburing 2.3 declares io_uring_enable_rings but does not export
+         * it: the register call itself. */
+        if (syscall(__NR_io_uring_register, ur->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL,
+                    0) < 0) {
+            rc = -errno;
+            goto out;
+        }
+        ur->enabled = true;
+    }
+    while (!loop->stopping) {
+        flush(loop);
+        int timeout = ur->pending || ur->epoll_ready ? 0 : gw_loop__timer_timeout(loop);
+        int r;
+        if (timeout == 0) {
+            r = io_uring_submit_and_get_events(&ur->ring);
+        } else if (timeout < 0) {
+            r = io_uring_submit_and_wait(&ur->ring, 1);
+        } else {
+            struct __kernel_timespec ts = {.tv_sec = timeout / 1000,
+                                           .tv_nsec = (long long)(timeout % 1000) * 1000000};
+            struct io_uring_cqe *cqe;
+            r = io_uring_submit_and_wait_timeout(&ur->ring, &cqe, 1, &ts, NULL);
+        }
+        if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN && r != -EBUSY) {
+            rc = r;
+            break;
+        }
+        gw_loop_update_time(loop);
+        reap(loop);
+        if (ur->epoll_ready) {
+            int n = gw_loop__epoll_turn(loop, 0);
+            /* Level-triggered watches still ready will not wake the ring
+             * again: ask epoll until it has nothing. */
+            ur->epoll_ready = n > 0;
+        }
+        dispatch(ur);
+        gw_loop__timer_run(loop);
+        gw_loop__run_deferred(loop);
+    }
+out:
+    loop->running = false;
+    gw_loop__run_deferred(loop);
+    flush(loop); /* the closes of the last turn */
+    io_uring_submit(&ur->ring);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Owned handles                                                            */
+
+static void
+on_drain_timeout(struct gw_timer *t)
+{
+    struct gw_uio *u = t->data;
+    /* The peer took nothing for DRAIN_MS: drop what is left. */
+    u->close_pending = false;
+    u->fly_off = u->fly_len = u->q_len = 0;
+    if (u->fd >= 0)
+        close_now(u);
+    mark_dirty(u);
+}
+
+void
+gw_loop__uring_own(struct gw_io *io)
+{
+    struct gw_loop *loop = io->loop;
+    struct gw_uring *ur = loop->ur;
+    if (io->registered)
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    io->registered = false;
+    struct gw_uio *u = gw_xcalloc(1, sizeof(*u));
+    u->loop = loop;
+    u->io = io;
+    u->fd = io->fd;
+    gw_timer_init(loop, &u->drain, on_drain_timeout, u);
+    u->next_all = ur->all;
+    if (ur->all)
+        ur->all->prev_all = u;
+    ur->all = u;
+    io->uio = u;
+    mark_dirty(u);
+    if (uio_events(u))
+        mark_pending(u);
+}
+
+void
+gw_loop__uring_set(struct gw_io *io, unsigned events)
+{
+    io->interest = events;
+    if (uio_events(io->uio))
+        mark_pending(io->uio);
+}
+
+void
+gw_loop__uring_close(struct gw_io *io)
+{
+    struct gw_uio *u = io->uio;
+    io->uio = NULL;
+    io->fd = -1;
+    io->interest = 0;
+    u->io = NULL;
+    if (queued(u) && !u->serr && u->fd >= 0) {
+        u->close_pending = true;
+        gw_timer_start(&u->drain, DRAIN_MS);
+    } else if (u->fd >= 0) {
+        close_now(u);
+    }
+    mark_dirty(u);
+}
+
+ssize_t
+gw_loop__uring_recv(struct gw_io *io, void *buf, size_t n)
+{
+    struct gw_uio *u = io->uio;
+    struct gw_uring *ur = u->loop->ur;
+    size_t got = 0;
+    while (got < n && u->hcount) {
+        struct held *h = &u->held[u->hhead];
+        size_t k = GW_MIN(n - got, (size_t)(h->len - h->off));
+        memcpy((char *)buf + got, ur->pbufs + (size_t)h->bid * PBUF_SIZE + h->off, k);
+        got += k;
+        h->off += (uint32_t)k;
+        if (h->off == h->len) {
+            buf_return(ur, h->bid);
+            u->hhead++;
+            if (--u->hcount == 0)
+                u->hhead = 0;
+        }
+    }
+    if (got) {
+        bool was_full = u->nheld >= HELD_MAX;
+        u->nheld -= got;
+        if (was_full && wants_recv(u))
+            mark_dirty(u);
+        return (ssize_t)got;
+    }
+    if (n == 0)
+        return 0;
+    if (u->rerr) {
+        errno = u->rerr;
+        return -1;
+    }
+    if (u->eof)
+        return 0;
+    if (u->serr) {
+        errno = u->serr;
+        return -1;
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+ssize_t
+gw_loop__uring_send(struct gw_io *io, const void *buf, size_t n)
+{
+    struct gw_uio *u = io->uio;
+    if (u->serr || u->rerr) {
+        errno = u->serr ? u->serr : u->rerr; /* a reset connection takes no more */
+        return -1;
+    }
+    if (u->shut_pending || u->fd < 0) {
+        errno = EPIPE;
+        return -1;
+    }
+    size_t room = SENDQ_MAX - GW_MIN(queued(u), (size_t)SENDQ_MAX);
+    if (room == 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    size_t k = GW_MIN(n, room);
+    if (u->q_len + k > u->q_cap) {
+        size_t cap = u->q_cap ? u->q_cap : 4096;
+        while (cap < u->q_len + k)
+            cap *= 2;
+        u->q = gw_xrealloc(u->q, cap);
+        u->q_cap = cap;
+    }
+    memcpy(u->q + u->q_len, buf, k);
+    u->q_len += k;
+    if (!u->sending)
+        mark_dirty(u);
+    return (ssize_t)k;
+}
+
+void
+gw_loop__uring_shutdown_write(struct gw_io *io)
+{
+    struct gw_uio *u = io->uio;
+    u->shut_pending = true;
+    mark_dirty(u);
+}
