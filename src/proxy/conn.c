@@ -63,7 +63,7 @@ d_recv(struct px_dconn *d, void *buf, size_t n)
 {
     if (d->ssl)
         return px_tls_recv(d, buf, n);
-    return recv(d->io.fd, buf, n, 0);
+    return gw_io_recv(&d->io, buf, n);
 }
 
 static inline ssize_t
@@ -71,7 +71,7 @@ d_send(struct px_dconn *d, const void *buf, size_t n)
 {
     if (d->ssl)
         return px_tls_send(d, buf, n);
-    return send(d->io.fd, buf, n, MSG_NOSIGNAL);
+    return gw_io_send(&d->io, buf, n);
 }
 
 static void
@@ -79,7 +79,7 @@ d_shutdown_write(struct px_dconn *d)
 {
     if (d->ssl)
         px_tls_shutdown(d);
-    shutdown(d->io.fd, SHUT_WR);
+    gw_io_shutdown_write(&d->io);
 }
 
 static uint64_t
@@ -637,7 +637,7 @@ send_replay(struct px_dconn *d, struct px_uconn *u)
     if (!u->ssl && !u->st && !u->h2 && !u->failed && !u->closing && u->state == PX_U_ACTIVE &&
         px_buf_avail(&u->out) == 0) {
         while (n > 0) {
-            ssize_t w = send(u->io.fd, p, n, MSG_NOSIGNAL);
+            ssize_t w = gw_io_send(&u->io, p, n);
             if (w < 0) {
                 if (errno == EINTR)
                     continue;
@@ -1238,7 +1238,7 @@ tunnel_pump(struct px_dconn *d)
     if (d->closing)
         return;
     if (d->read_eof && !px_buf_avail(&d->in) && !px_buf_avail(&u->out) && !d->u_shut) {
-        shutdown(u->io.fd, SHUT_WR);
+        gw_io_shutdown_write(&u->io);
         d->u_shut = true;
     }
     if (d->u_eof && !px_buf_avail(&u->in) && !px_buf_avail(&d->out) && !d->d_shut) {
@@ -1791,6 +1791,8 @@ px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
         free(d);
         return;
     }
+    if (!d->tls)
+        gw_io_own(&d->io); /* plaintext: the loop may do its I/O (io_uring) */
     d->next = w->conns;
     if (d->next)
         d->next->prev = d;

@@ -204,7 +204,7 @@ px_uconn_recv(struct px_uconn *u, void *buf, size_t n)
     }
     if (u->ssl)
         return px_utls_recv(u, buf, n);
-    return recv(u->io.fd, buf, n, 0);
+    return gw_io_recv(&u->io, buf, n);
 }
 
 int
@@ -217,9 +217,8 @@ px_uconn_flush(struct px_uconn *u)
     if (u->failed)
         return -EPROTO;
     while (px_buf_avail(&u->out)) {
-        ssize_t w = u->ssl
-                        ? px_utls_send(u, px_buf_data(&u->out), px_buf_avail(&u->out))
-                        : send(u->io.fd, px_buf_data(&u->out), px_buf_avail(&u->out), MSG_NOSIGNAL);
+        ssize_t w = u->ssl ? px_utls_send(u, px_buf_data(&u->out), px_buf_avail(&u->out))
+                           : gw_io_send(&u->io, px_buf_data(&u->out), px_buf_avail(&u->out));
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -266,6 +265,8 @@ px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg
     }
     if (u->state == PX_U_CONNECTING)
         gw_timer_start(&u->timer, w->p->o.connect_timeout_ms);
+    else
+        gw_io_own(&u->io); /* plain HTTP/1.1: the loop may do its I/O */
     bump(&w->m->up_conns_total);
     return u;
 }
@@ -488,7 +489,7 @@ mirror_io(struct px_uconn *u, unsigned events)
             px_uconn_close(u);
             return;
         }
-        ssize_t n = recv(u->io.fd, u->in.p + u->in.len, u->in.cap - u->in.len, 0);
+        ssize_t n = gw_io_recv(&u->io, u->in.p + u->in.len, u->in.cap - u->in.len);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             px_uconn_close(u);
             return;
@@ -555,7 +556,7 @@ idle_io(struct px_uconn *u)
         if (n < 0 && errno == EAGAIN && u->tls_want == GW_LOOP_READ)
             return;
     } else {
-        n = recv(u->io.fd, &b, 1, MSG_PEEK);
+        n = gw_io_is_owned(&u->io) ? gw_io_recv(&u->io, &b, 1) : recv(u->io.fd, &b, 1, MSG_PEEK);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
     }
@@ -598,6 +599,8 @@ on_uio(struct gw_io *io, unsigned events)
         }
         gw_timer_stop(&u->timer);
         u->state = PX_U_ACTIVE;
+        if (!u->ssl && !u->h2 && !u->failed)
+            gw_io_own(&u->io);
         if (u->h2) {
             px_uh2_carrier_ready(u);
             return;
