@@ -67,6 +67,7 @@ run_usage(FILE *f)
     fprintf(f, "usage: gatehouse run -f DIR [--address-pool CIDR] [--workers N]\n"
                "                     [--admin ADDR:PORT] [--log-format json|text]\n"
                "                     [--access-log json|text|off] [--controller-name NAME]\n"
+               "                     [--io epoll|uring]\n"
                "\n"
                "Serves the Gateway API objects under DIR (every *.yaml, *.yml and *.json,\n"
                "recursively) and reloads when a file changes or on SIGHUP. A file that no\n"
@@ -82,6 +83,9 @@ run_usage(FILE *f)
                "      --access-log FORMAT    off (default), text or json, on stdout\n"
                "      --controller-name NAME the GatewayClass controllerName to own\n"
                "                             (default " GW_CONTROLLER_NAME ")\n"
+               "      --io BACKEND           the data plane's socket I/O: epoll (default) or\n"
+               "                             uring (io_uring; epoll where the kernel refuses\n"
+               "                             it); default from $GATEHOUSE_IO\n"
                "  -h, --help                 this text\n");
 }
 
@@ -229,6 +233,7 @@ gw_cmd_run(int argc, char **argv)
         {"log-format", required_argument, NULL, 'l'},
         {"access-log", required_argument, NULL, 'L'},
         {"controller-name", required_argument, NULL, 'c'},
+        {"io", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -239,6 +244,7 @@ gw_cmd_run(int argc, char **argv)
     gw_proxy_opts_default(&popts);
     int log_format = 1, access = 0, c;
     uint64_t workers = 0;
+    const char *io = getenv("GATEHOUSE_IO");
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
         switch (c) {
@@ -268,6 +274,9 @@ gw_cmd_run(int argc, char **argv)
         case 'c':
             sopts.controller_name = optarg;
             break;
+        case 'i':
+            io = optarg;
+            break;
         case 'h':
             run_usage(stdout);
             return 0;
@@ -286,6 +295,14 @@ gw_cmd_run(int argc, char **argv)
         fprintf(stderr, "gatehouse run: --admin must be ADDR:PORT, not '%s'\n", admin_text);
         return 2;
     }
+    bool uring = false;
+    if (io && *io && strcmp(io, "epoll") != 0) {
+        if (strcmp(io, "uring") != 0) {
+            fprintf(stderr, "gatehouse run: --io must be epoll or uring, not '%s'\n", io);
+            return 2;
+        }
+        uring = true;
+    }
     gw_log_set_json(log_format == 2);
     popts.workers = (unsigned)workers;
     popts.access_log = access == 2   ? GW_PROXY_LOG_JSON
@@ -299,6 +316,17 @@ gw_cmd_run(int argc, char **argv)
     }
     gw_timer_init(r.loop, &r.poll, on_poll, &r);
     gw_timer_init(r.loop, &r.reclaim, on_reclaim, &r);
+    if (uring) {
+        /* The workers' loops (made by the proxy from here on); this one,
+         * the control plane's, stays on epoll. */
+        int pr = gw_loop_uring_probe();
+        if (pr < 0)
+            gw_log_warn("io_uring unavailable (%s): the data plane uses epoll", gw_strerror(pr));
+        else
+            gw_loop_backend_set_default(GW_LOOP_URING);
+        if (pr == 0)
+            gw_log_info("data plane I/O: io_uring");
+    }
     if ((rc = gw_loop_stop_on_signals(r.loop)) < 0) {
         gw_log_error("signals: %s", gw_strerror(rc));
         goto out;

@@ -320,7 +320,7 @@ def _udp_bound(addr, port):
 
 def base_env(**kw):
     env = {k: v for k, v in os.environ.items()
-           if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
+           if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "GATEHOUSE_IO")}
     env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
     env["UBSAN_OPTIONS"] = os.environ.get("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
     env.update({k: str(v) for k, v in kw.items() if v is not None})
