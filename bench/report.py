@@ -107,9 +107,9 @@ def render(res, outrel):
             direct = rows(case="h1", proxy="direct", conns=c)
             d_rps = med(direct, "rps")
             figs = {}
-            for px in ("gatehouse", "nginx", "haproxy") + FLOORS:
+            for px in ("gatehouse", "gatehouse-uring", "nginx", "haproxy") + FLOORS:
                 rr = rows(case="h1", proxy=px, workers=wk, conns=c)
-                if px in FLOORS and not rr:
+                if (px in FLOORS or px == "gatehouse-uring") and not rr:
                     continue
                 figs[px] = dict(rps=med(rr, "rps"), p50=med(rr, "p50_us"), p99=med(rr, "p99_us"),
                                 cpu=med(rr, "cpu_us_req"), bad=sum(r["bad"] for r in rr),

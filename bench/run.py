@@ -21,7 +21,8 @@ not part of the verdict. Everything has a time limit; only processes
 started here are stopped (by session id).
 
 Settings (environment): DURATION WARMUP REPEAT CONNS WORKERS UPSTREAM_WORKERS
-GATEHOUSE (binary) FLOOR_URING_VARIANT (floor-uring -v). --smoke shrinks
+GATEHOUSE (binary) FLOOR_URING_VARIANT (floor-uring -v) BENCH_URING (=1: scenarios
+1-2 also run gatehouse-uring, gatehouse with --io uring). --smoke shrinks
 everything to a few seconds.
 """
 import argparse
@@ -536,7 +537,7 @@ def scenario_proxy(ctx, rep, res):
     """Scenarios 1-2: small response, WORKERS x CONNS, each contestant, the
     floors and direct, alternating within each pass."""
     for w in ctx.workers:
-        for c in ctx.contestants + ctx.floors:
+        for c in ctx.contestants + ctx.extra + ctx.floors:
             try:
                 sid = c.start(f"h1-w{w}", w)
             except Exception as e:  # noqa: BLE001 - logged, the row stays empty
@@ -811,10 +812,12 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     t_start = time.monotonic()
     ctx.contestants = [Contestant(ctx, n) for n in ("gatehouse", "nginx", "haproxy")]
+    # gatehouse again with the io_uring data plane, scenarios 1-2 only
+    ctx.extra = [Contestant(ctx, "gatehouse-uring")] if env("BENCH_URING") == "1" else []
     only = set(a.only.split(","))
     ctx.floors = build_floors(ctx) if "proxy" in only else []
     results = dict(machine=machine(), smoke=smoke,
-                   versions={c.name: c.version() for c in ctx.contestants + ctx.floors},
+                   versions={c.name: c.version() for c in ctx.contestants + ctx.extra + ctx.floors},
                    settings=dict(duration=ctx.duration, warmup=ctx.warmup, repeat=ctx.repeat,
                                  conns=ctx.conns, workers=ctx.workers,
                                  upstream_workers=ctx.upstream_workers, route_conns=ctx.route_conns,
