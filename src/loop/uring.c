@@ -43,12 +43,16 @@
 #include "base/banned.h"
 
 #define RING_ENTRIES 1024
-#define PBUF_SIZE    8192 /* provided buffers */
-#define PBUF_COUNT   1024 /* a power of two */
-#define PBUF_GROUP   0
-#define HELD_MAX     (64 * 1024)  /* received, unread bytes before the recv stops */
-#define SENDQ_MAX    (256 * 1024) /* queued bytes before gw_io_send says EAGAIN */
-#define DRAIN_MS     10000        /* a closed socket's sends get this long */
+/* Provided buffers: 2 MiB per loop, touched at creation. The kernel takes
+ * them in ring order, so over time every one is used: untouched, they would
+ * show up as RSS growth under the first bulk transfer. */
+#define PBUF_SIZE  4096
+#define PBUF_COUNT 512 /* a power of two */
+#define PBUF_GROUP 0
+#define HELD_MAX   (32 * 1024) /* received, unread bytes before the recv stops */
+#define SENDQ_MAX  (64 * 1024) /* queued bytes before gw_io_send says EAGAIN */
+#define SENDQ_KEEP (16 * 1024) /* larger send buffers are freed once empty */
+#define DRAIN_MS   10000       /* a closed socket's sends get this long */
 
 /* The low bits of an SQE's user_data say what it is; the rest is the uio. */
 enum { OP_NONE = 0, OP_RECV = 1, OP_SEND = 2, OP_EPOLL = 3, OP_MASK = 7 };
@@ -138,6 +142,7 @@ gw_loop__uring_new(struct gw_loop *loop)
         rc = GW_ENOMEM;
         goto fail;
     }
+    memset(ur->pbufs, 0, (size_t)PBUF_COUNT * PBUF_SIZE);
     io_uring_buf_ring_init(ur->br);
     struct io_uring_buf_reg reg;
     memset(&reg, 0, sizeof(reg));
@@ -326,6 +331,11 @@ start_send(struct gw_uio *u)
     struct gw_uring *ur = u->loop->ur;
     if (u->fly_off == u->fly_len) {
         /* The next chunk is what queued up behind the last one. */
+        if (u->fly_cap > SENDQ_KEEP) {
+            free(u->fly);
+            u->fly = NULL;
+            u->fly_cap = 0;
+        }
         char *p = u->fly;
         size_t cap = u->fly_cap;
         u->fly = u->q;
