@@ -405,7 +405,9 @@ static void
 flush(struct gw_loop *loop)
 {
     struct gw_uring *ur = loop->ur;
-    if (ur->starved && ur->free_bufs > 0) {
+    if (ur->starved) {
+        /* Settled again: those still without a buffer come back here, and
+         * their sends or closes are not held up meanwhile. */
         struct gw_uio *s = ur->starved;
         ur->starved = NULL;
         while (s) {
