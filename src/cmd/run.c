@@ -83,9 +83,9 @@ run_usage(FILE *f)
                "      --access-log FORMAT    off (default), text or json, on stdout\n"
                "      --controller-name NAME the GatewayClass controllerName to own\n"
                "                             (default " GW_CONTROLLER_NAME ")\n"
-               "      --io BACKEND           the data plane's socket I/O: epoll (default) or\n"
-               "                             uring (io_uring; epoll where the kernel refuses\n"
-               "                             it); default from $GATEHOUSE_IO\n"
+               "      --io BACKEND           the data plane's socket I/O: uring (default;\n"
+               "                             io_uring, or epoll where the kernel refuses it)\n"
+               "                             or epoll; default from $GATEHOUSE_IO\n"
                "  -h, --help                 this text\n");
 }
 
@@ -295,13 +295,13 @@ gw_cmd_run(int argc, char **argv)
         fprintf(stderr, "gatehouse run: --admin must be ADDR:PORT, not '%s'\n", admin_text);
         return 2;
     }
-    bool uring = false;
-    if (io && *io && strcmp(io, "epoll") != 0) {
-        if (strcmp(io, "uring") != 0) {
-            fprintf(stderr, "gatehouse run: --io must be epoll or uring, not '%s'\n", io);
+    bool uring = true;
+    if (io && *io && strcmp(io, "uring") != 0) {
+        if (strcmp(io, "epoll") != 0) {
+            fprintf(stderr, "gatehouse run: --io must be uring or epoll, not '%s'\n", io);
             return 2;
         }
-        uring = true;
+        uring = false;
     }
     gw_log_set_json(log_format == 2);
     popts.workers = (unsigned)workers;
