@@ -19,8 +19,23 @@ GW_PRINTF(2, 0) static bool vreport(bool cond, const char *fmt, va_list ap)
     if (!cond)
         tests_failed++;
     printf("%sok %u - ", cond ? "" : "not ", tests_run);
-    vprintf(fmt, ap);
-    printf("\n");
+    /* A description may quote test input: a newline in it would end the
+     * TAP line, so control characters are printed escaped. */
+    char desc[512];
+    vsnprintf(desc, sizeof(desc), fmt, ap);
+    for (const char *c = desc; *c; c++) {
+        if (*c == '\n')
+            fputs("\\n", stdout);
+        else if (*c == '\r')
+            fputs("\\r", stdout);
+        else if (*c == '\t')
+            fputs("\\t", stdout);
+        else if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            printf("\\x%02x", (unsigned char)*c);
+        else
+            putchar(*c);
+    }
+    putchar('\n');
     fflush(stdout);
     return cond;
 }
