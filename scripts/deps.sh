@@ -10,6 +10,8 @@ build="gcc pkg-config meson ninja-build libyaml-dev libssl-dev libnghttp2-dev li
 test="$build clang clang-format libclang-rt-14-dev git openssl curl nghttp2-client python3
       python3-pytest python3-httpx python3-h2 python3-grpcio python3-protobuf python3-websockets"
 bench="$build python3 wrk nginx-light haproxy nghttp2-client"
+# make test also runs the benchmark's smoke run (tests/run.py)
+test="$test wrk nginx-light haproxy"
 
 case "${1:-test}" in
 build) want=$build ;;

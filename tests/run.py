@@ -10,6 +10,8 @@
 3. The conformance runner over every gateway case of the corpus, against one
    long-running `gatehouse run` with real echo backends (status and traffic
    checks): one test per case.
+4. The benchmark's smoke run (bench/run.py --smoke: every scenario end to
+   end with tiny sizes, no thresholds) against the same binary: one test.
 
 Closing line: "N passed, N failed"; exit status 1 on any failure.
 """
@@ -117,6 +119,54 @@ def run_conformance(build, conformance):
     return passed, failed, fails
 
 
+def free_port_run(n):
+    """The first of n consecutive TCP ports free on 127.0.0.1 (so a test run
+    beside another, or beside a benchmark, does not collide)."""
+    import random
+    import socket
+    for _ in range(200):
+        base = random.randint(20000, 30000)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    return 28080
+
+
+def run_bench_smoke(build):
+    """`make bench`'s script end to end with tiny sizes; one test. No
+    thresholds (a sanitizer build is slow): it fails only if the script
+    does, e.g. a scenario produced no figures."""
+    script = os.path.join(ROOT, "bench", "run.py")
+    if not os.path.exists(script):
+        return 0, 0, []
+    env = dict(os.environ)
+    env["GATEHOUSE"] = os.path.abspath(os.path.join(build, "src", "cmd", "gatehouse"))
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+    env.setdefault("BENCH_PORT_BASE", str(free_port_run(3)))
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            proc = subprocess.run([sys.executable, script, "--smoke", "--no-floor", "--out", tmp],
+                                  env=env, cwd=ROOT, timeout=600, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        except subprocess.TimeoutExpired:
+            return 0, 1, ["bench smoke: timed out after 600 s"]
+        tail = proc.stdout.strip().splitlines()[-15:]
+        if proc.returncode != 0:
+            sys.stdout.write("\n".join(tail) + "\n")
+            return 0, 1, [f"bench smoke exited {proc.returncode}"]
+        print("bench smoke: ok" + (f" ({tail[-1].strip()})" if tail else ""))
+        return 1, 0, []
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build-asan")
@@ -126,11 +176,12 @@ def main():
     p1, f1, why1 = run_meson(args.build)
     p2, f2, why2 = run_pytest(args.build, args.conformance)
     p3, f3, why3 = run_conformance(args.build, args.conformance)
-    for w in why1 + why2 + why3:
+    p4, f4, why4 = run_bench_smoke(args.build)
+    for w in why1 + why2 + why3 + why4:
         print("FAILED:", w)
-    passed, failed = p1 + p2 + p3, f1 + f2 + f3
+    passed, failed = p1 + p2 + p3 + p4, f1 + f2 + f3 + f4
     print(f"unit/fuzz/style: {p1} passed, {f1} failed; e2e: {p2} passed, {f2} failed; "
-          f"conformance: {p3} passed, {f3} failed")
+          f"conformance: {p3} passed, {f3} failed; bench smoke: {p4} passed, {f4} failed")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed or passed == 0 else 0
 
