@@ -22,8 +22,10 @@ started here are stopped (by session id).
 
 Settings (environment): DURATION WARMUP REPEAT CONNS WORKERS UPSTREAM_WORKERS
 GATEHOUSE (binary) FLOOR_URING_VARIANT (floor-uring -v) BENCH_URING (=1: scenarios
-1-2 also run gatehouse-uring, gatehouse with --io uring). --smoke shrinks
-everything to a few seconds.
+1-2 also run gatehouse-uring, gatehouse with --io uring) BENCH_PORT_BASE (=N:
+listen on N, upstream on N+1, admin on N+2 instead of 18080, 18000, 18901, so
+a run does not collide with another). --smoke shrinks everything to a few
+seconds; --report FILE keeps a partial run out of bench/RESULTS.md.
 """
 import argparse
 import datetime
@@ -44,7 +46,20 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 H = "127.0.0.1"
-HTTP_PORT, UP_PORT, ADMIN_PORT = 18080, 18000, 18901
+
+def _ports():
+    """BENCH_PORT_BASE=N moves the three ports to N (listener), N+1 (upstream)
+    and N+2 (admin), so a run does not collide with another on the defaults."""
+    base = os.environ.get("BENCH_PORT_BASE")
+    if not base:
+        return 18080, 18000, 18901
+    n = int(base)
+    if not 1024 <= n <= 65533:
+        sys.exit(f"BENCH_PORT_BASE={base}: want 1024..65533")
+    return n, n + 1, n + 2
+
+
+HTTP_PORT, UP_PORT, ADMIN_PORT = _ports()
 TCK = os.sysconf("SC_CLK_TCK")
 LOGF = None
 
