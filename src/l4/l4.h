@@ -108,6 +108,17 @@ void gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, con
 void gw_l4_udp_input(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const char *address,
                      uint16_t port, int fd);
 
+/*
+ * The caller is about to close its UDP listening socket fd (its listener
+ * is gone): the sessions replying through it end now, and with them l4's
+ * duplicate of it, so the socket leaves its SO_REUSEPORT group with the
+ * caller's close. Otherwise it would stay bound until the next sweep (up
+ * to a second), taking its hash share of the datagrams of a listener added
+ * back on the same address and port with nobody reading them. An fd l4
+ * never saw is fine.
+ */
+void gw_l4_udp_close(struct gw_l4_worker *w, int fd);
+
 /* ------------------------------------------------------------------------ */
 /* Pure parts (any thread)                                                   */
 

@@ -19,7 +19,10 @@
  * to another listening socket moves to that one's reply socket, and a sweep
  * (every L4_SWEEP_MS while there are reply sockets, and at once when a new
  * listening socket shows up) ends the sessions of a listener that is gone:
- * the fd the proxy passed no longer names the same socket (SO_COOKIE).
+ * the fd the proxy passed no longer names the same socket (SO_COOKIE). The
+ * proxy also says when it closes a listening socket (gw_l4_udp_close), so
+ * those sessions end at once: a listener added back within the sweep
+ * period would otherwise lose the orphan's share of its first datagrams.
  *
  * Sessions end after udp_idle_ms without a datagram either way, when the
  * upstream reports the port unreachable, when their listener is gone, or
@@ -234,6 +237,28 @@ l4_rsock_sweep(struct gw_timer *t)
     }
     if (w->rsocks)
         gw_timer_start(t, L4_SWEEP_MS);
+}
+
+void
+gw_l4_udp_close(struct gw_l4_worker *w, int fd)
+{
+    uint64_t cookie;
+    if (!w || !sock_cookie(fd, &cookie))
+        return;
+    struct l4_rsock *r = w->rsocks;
+    while (r && r->cookie != cookie)
+        r = r->next;
+    if (!r)
+        return;
+    r->gone = true;
+    /* the last session of r frees it, closing the duplicate */
+    struct l4_sess *s = w->lru_head;
+    while (s) {
+        struct l4_sess *next = s->lnext;
+        if (s->rs == r)
+            sess_close(s);
+        s = next;
+    }
 }
 
 static void
