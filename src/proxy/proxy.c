@@ -361,6 +361,8 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
             continue;
         }
         *pp = l->next;
+        if (l->udp) /* its sessions let go of the socket with us */
+            gw_l4_udp_close(w->l4, l->io.fd);
         gw_io_close(&l->io, listener_free);
     }
     if (w->id == 0) {
