@@ -29,6 +29,16 @@
  * newest snapshot no longer has (and a fold does, once the newest table
  * has its names), so a removed route's series disappears at the reload
  * that removes it and its totals go at the next scrape.
+ *
+ * What rolls up must not drop with them: per listener and per gateway
+ * totals (the families gatehouse_http_listener_requests_total and
+ * gatehouse_http_gateway_requests_total, as a proxy's listener counters)
+ * keep every request counted under them, removed routes' included. A fold
+ * adds every non-zero series, whether the newest table has it or not, to
+ * totals kept by listener key ("gateway\037listener") and by gateway; a
+ * scrape adds the live tables' counts to them by the same prefixes. They
+ * are dropped only when the newest table has no series of that listener
+ * (gateway) any more, which is when their series disappears.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -93,12 +103,22 @@ struct mport {
     bool udp;
 };
 
+/* Totals by key (metrics mutex): values parallel to the keys. */
+struct roll {
+    struct names names;
+    uint64_t (*v)[NCLASS];
+};
+
+/* Rollup levels: how much of a series key names the total. */
+enum { ROLL_GATEWAY = 1, ROLL_LISTENER = 2 };
+
 struct px_mstate {
     pthread_mutex_t mu;
     struct px_mtab *live;
     struct px_mtab *newest;
     struct names retired;
     uint64_t (*rv)[NCLASS]; /* retired values, parallel to retired.keys */
+    struct roll rolls[3];   /* [ROLL_GATEWAY], [ROLL_LISTENER] */
     struct mport ports[PX_MAX_MPORTS];
     unsigned nports;
 };
@@ -179,6 +199,50 @@ names_release(struct names *t)
     free(t->keys);
     free(t->idx);
     *t = (struct names){0};
+}
+
+/* Adds v to the total of k (copied when new). */
+static void
+roll_add(struct roll *r, const char *k, const uint64_t v[NCLASS])
+{
+    long i = names_find(&r->names, k);
+    if (i < 0) {
+        i = (long)names_add(&r->names, gw_xstrdup(k));
+        r->v = gw_xrealloc(r->v, r->names.kcap * sizeof(*r->v));
+        memset(r->v[i], 0, sizeof(r->v[i]));
+    }
+    for (int c = 0; c < NCLASS; c++)
+        r->v[i][c] += v[c];
+}
+
+/* Drops the totals whose key keep does not have. */
+static void
+roll_prune(struct roll *r, const struct names *keep)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->names.n; i++) {
+        if (names_find(keep, r->names.keys[i]) < 0) {
+            free(r->names.keys[i]);
+            continue;
+        }
+        r->names.keys[k] = r->names.keys[i];
+        memcpy(r->v[k], r->v[i], sizeof(r->v[k]));
+        k++;
+    }
+    if (k == r->names.n)
+        return;
+    r->names.n = k;
+    memset(r->names.idx, 0, r->names.icap * sizeof(*r->names.idx));
+    for (size_t i = 0; i < k; i++)
+        names_index(&r->names, i);
+}
+
+static void
+roll_release(struct roll *r)
+{
+    names_release(&r->names);
+    free(r->v);
+    r->v = NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -397,6 +461,50 @@ key_of(const struct px_mtab *t, size_t s, struct gw_buf *scratch)
     return t->names ? t->names->keys[t->kid[s]] : key_format(t, s, scratch);
 }
 
+/* The first level fields of series key k ("gateway" or
+ * "gateway\037listener"), into out (reset first). */
+static const char *
+key_prefix(const char *k, int level, struct gw_buf *out)
+{
+    const char *e = k;
+    for (int i = 0; i < level && e; i++)
+        e = strchr(i ? e + 1 : e, SEP);
+    GW_ASSERT(e);
+    gw_buf_reset(out);
+    if (gw_buf_append(out, k, (size_t)(e - k)) || gw_buf_append(out, "", 1))
+        GW_ASSERT(!"key longer than its own buffer");
+    return out->p;
+}
+
+/* The listener and gateway keys of the newest table's series (it has its
+ * names), into ks[ROLL_GATEWAY] and ks[ROLL_LISTENER] (empty first). */
+static void
+roll_keys(const struct px_mtab *t, struct names ks[3])
+{
+    struct gw_buf pre;
+    gw_buf_init(&pre, KEY_MAX);
+    for (int lv = ROLL_GATEWAY; lv <= ROLL_LISTENER; lv++)
+        for (size_t i = 0; i < t->names->n; i++) {
+            const char *k = key_prefix(t->names->keys[i], lv, &pre);
+            if (names_find(&ks[lv], k) < 0)
+                names_add(&ks[lv], gw_xstrdup(k));
+        }
+    gw_buf_release(&pre);
+}
+
+/* Drops the rollups of listeners and gateways the newest table no longer
+ * has (it has its names). Metrics mutex. */
+static void
+rolls_prune(struct px_mstate *ms)
+{
+    struct names ks[3] = {{0}};
+    roll_keys(ms->newest, ks);
+    for (int lv = ROLL_GATEWAY; lv <= ROLL_LISTENER; lv++) {
+        roll_prune(&ms->rolls[lv], &ks[lv]);
+        names_release(&ks[lv]);
+    }
+}
+
 static uint64_t
 count_sum(const struct px_mtab *t, size_t s, int c)
 {
@@ -458,13 +566,16 @@ px_mtab_retire(struct px_mtab *t)
     if (ms->newest == t)
         ms->newest = NULL;
     const struct names *nn = ms->newest ? ms->newest->names : NULL;
-    struct gw_buf scratch;
+    struct gw_buf scratch, pre;
     gw_buf_init(&scratch, KEY_MAX);
+    gw_buf_init(&pre, KEY_MAX);
     for (size_t s = 0; ms->newest && s < t->n; s++) {
         uint64_t v[NCLASS];
         if (!counts_of(t, s, v))
             continue;
         const char *k = key_of(t, s, &scratch);
+        for (int lv = ROLL_GATEWAY; lv <= ROLL_LISTENER; lv++)
+            roll_add(&ms->rolls[lv], key_prefix(k, lv, &pre), v);
         if (nn && names_find(nn, k) < 0)
             continue;
         long r = names_find(&ms->retired, k);
@@ -477,11 +588,16 @@ px_mtab_retire(struct px_mtab *t)
             ms->rv[r][c] += v[c];
     }
     gw_buf_release(&scratch);
-    /* Without a scrape, totals of removed series would pile up: bound them
-     * by the newest table's size. */
+    gw_buf_release(&pre);
+    /* Without a scrape, totals of removed series (listeners) would pile
+     * up: bound them by the newest table's size. */
     if (ms->newest && ms->retired.n > 2 * ms->newest->n + 64) {
         names_make(ms->newest);
         retired_prune(ms);
+    }
+    if (ms->newest && ms->rolls[ROLL_LISTENER].names.n > 2 * ms->newest->n + 64) {
+        names_make(ms->newest);
+        rolls_prune(ms);
     }
     pthread_mutex_unlock(&ms->mu);
     free(t->counts);
@@ -541,6 +657,8 @@ px_mstate_free(struct gw_proxy *p)
     GW_ASSERT(!ms->live);
     names_release(&ms->retired);
     free(ms->rv);
+    roll_release(&ms->rolls[ROLL_GATEWAY]);
+    roll_release(&ms->rolls[ROLL_LISTENER]);
     pthread_mutex_destroy(&ms->mu);
     free(ms);
     p->ms = NULL;
@@ -623,6 +741,80 @@ request_line(struct gw_buf *out, const char *key, int c, uint64_t v)
 }
 
 static int
+roll_line(struct gw_buf *out, int lv, const char *key, int c, uint64_t v)
+{
+    const char *a = strchr(key, SEP);
+    GW_ASSERT((lv == ROLL_LISTENER) == (a != NULL));
+    int rc =
+        gw_buf_append_cstr(out, lv == ROLL_LISTENER ? "gatehouse_http_listener_requests_total{"
+                                                    : "gatehouse_http_gateway_requests_total{");
+    rc |= label(out, "gateway", key, a ? (size_t)(a - key) : strlen(key), false);
+    if (a)
+        rc |= label(out, "listener", a + 1, strlen(a + 1), false);
+    rc |= gw_buf_appendf(out, "code=\"%s\"} %llu\n", cls[c], (unsigned long long)v);
+    return rc;
+}
+
+/* The listener and gateway totals: their folded totals plus every live
+ * table's counts under them (the newest table has its names; metrics
+ * mutex). */
+static int
+rolls_format(struct px_mstate *ms, struct gw_buf *out)
+{
+    static const char *const help[3] = {
+        [ROLL_GATEWAY] = "# HELP gatehouse_http_gateway_requests_total HTTP requests answered, "
+                         "by gateway and status class (every route's, removed ones "
+                         "included).\n# TYPE gatehouse_http_gateway_requests_total counter\n",
+        [ROLL_LISTENER] = "# HELP gatehouse_http_listener_requests_total HTTP requests answered, "
+                          "by gateway, listener (\"\" when none took the request) and status "
+                          "class (every route's, removed ones included).\n"
+                          "# TYPE gatehouse_http_listener_requests_total counter\n",
+    };
+    struct names ks[3] = {{0}};
+    roll_keys(ms->newest, ks);
+    uint64_t(*acc[3])[NCLASS] = {NULL};
+    struct gw_buf scratch, pre;
+    gw_buf_init(&scratch, KEY_MAX);
+    gw_buf_init(&pre, KEY_MAX);
+    int rc = 0;
+    for (int lv = ROLL_GATEWAY; lv <= ROLL_LISTENER; lv++) {
+        struct roll *r = &ms->rolls[lv];
+        roll_prune(r, &ks[lv]);
+        acc[lv] = gw_xcalloc(ks[lv].n ? ks[lv].n : 1, sizeof(*acc[lv]));
+        for (size_t i = 0; i < r->names.n; i++) {
+            long k = names_find(&ks[lv], r->names.keys[i]);
+            for (int c = 0; c < NCLASS; c++)
+                acc[lv][k][c] += r->v[i][c];
+        }
+    }
+    for (const struct px_mtab *l = ms->live; l; l = l->next) {
+        for (size_t s = 0; s < l->n; s++) {
+            uint64_t v[NCLASS];
+            if (!counts_of(l, s, v))
+                continue;
+            const char *key = key_of(l, s, &scratch);
+            for (int lv = ROLL_GATEWAY; lv <= ROLL_LISTENER; lv++) {
+                long k = names_find(&ks[lv], key_prefix(key, lv, &pre));
+                for (int c = 0; k >= 0 && c < NCLASS; c++)
+                    acc[lv][k][c] += v[c];
+            }
+        }
+    }
+    for (int lv = ROLL_GATEWAY; lv <= ROLL_LISTENER; lv++) {
+        rc |= gw_buf_append_cstr(out, help[lv]);
+        for (size_t k = 0; k < ks[lv].n; k++)
+            for (int c = 0; c < NCLASS; c++)
+                if (acc[lv][k][c])
+                    rc |= roll_line(out, lv, ks[lv].keys[k], c, acc[lv][k][c]);
+        free(acc[lv]);
+        names_release(&ks[lv]);
+    }
+    gw_buf_release(&scratch);
+    gw_buf_release(&pre);
+    return rc;
+}
+
+static int
 requests_format(const struct gw_proxy *p, struct gw_buf *out)
 {
     struct px_mstate *ms = p->ms;
@@ -666,7 +858,7 @@ requests_format(const struct gw_proxy *p, struct gw_buf *out)
             if (acc[k][c])
                 rc |= request_line(out, nn->keys[k], c, acc[k][c]);
     free(acc);
-    return rc;
+    return rc | rolls_format(ms, out);
 }
 
 static int

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* proxy metrics.c: request series by label, not by IR object; counts kept
- * across tables (reloads) by name; a removed route's series goes away. */
+ * across tables (reloads) by name; a removed route's series goes away, but
+ * the listener and gateway totals keep its counts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,30 @@ value(struct gw_proxy *p, const char *listener, const char *route, const char *c
     return v;
 }
 
+/* The value of a listener (listener non-NULL) or gateway total, -1 if no
+ * line. */
+static long long
+total(struct gw_proxy *p, const char *listener, const char *code)
+{
+    struct gw_buf out;
+    gw_buf_init(&out, 1 << 20);
+    gw_proxy_metrics_format(p, &out);
+    gw_buf_append(&out, "", 1);
+    char want[256];
+    if (listener)
+        snprintf(want, sizeof(want),
+                 "gatehouse_http_listener_requests_total{gateway=\"ns/gw\",listener=\"%s\","
+                 "code=\"%s\"} ",
+                 listener, code);
+    else
+        snprintf(want, sizeof(want),
+                 "gatehouse_http_gateway_requests_total{gateway=\"ns/gw\",code=\"%s\"} ", code);
+    const char *at = strstr(out.p, want);
+    long long v = at ? strtoll(at + strlen(want), NULL, 10) : -1;
+    gw_buf_release(&out);
+    return v;
+}
+
 int
 main(void)
 {
@@ -111,6 +136,10 @@ main(void)
     is_int(value(p, "http", "", "4xx"), 1, "listener without a route");
     is_int(value(p, "", "", "4xx"), 1, "port without a listener");
     is_int(value(p, "http", "HTTPRoute ns/b", "2xx"), -1, "no line for a zero count");
+    is_int(total(p, "http", "4xx"), 2, "listener total: its routes and its own 404");
+    is_int(total(p, "", "4xx"), 1, "listener total of the port's 404s");
+    is_int(total(p, NULL, "4xx"), 3, "gateway total");
+    is_int(total(p, NULL, "2xx"), 3, "gateway total, 2xx");
 
     /* reload: b removed; a is the same series in a new table */
     static const char *const two[] = {"HTTPRoute ns/a"};
@@ -123,6 +152,9 @@ main(void)
     px_mtab_retire(t1);
     is_int(value(p, "http", "HTTPRoute ns/a", "2xx"), 4, "monotonic once the old table died");
     is_int(value(p, "http", "", "4xx"), 1, "listener series kept too");
+    is_int(total(p, "http", "4xx"), 2, "the removed route's counts stay in its listener's total");
+    is_int(total(p, NULL, "4xx"), 3, "and in its gateway's");
+    is_int(total(p, "http", "2xx"), 4, "listener total summed over tables");
 
     /* b comes back after a scrape dropped its totals: it starts from 0 */
     static const char *const three[] = {"HTTPRoute ns/b", "HTTPRoute ns/a"};
@@ -134,6 +166,24 @@ main(void)
     is_int(value(p, "http", "HTTPRoute ns/b", "4xx"), -1, "a route back after removal starts over");
     count(p, t3, &f3.rt[0], f3.l, f3.pt, 503);
     is_int(value(p, "http", "HTTPRoute ns/b", "5xx"), 1, "counts on the newest table");
+    is_int(total(p, "http", "4xx"), 2, "listener total monotonic over two reloads");
+    is_int(total(p, "http", "5xx"), 1, "listener total: newest table");
+
+    /* a route removed while its old table still counts: the route series
+     * goes at once, the totals keep counting it until the table dies */
+    static const char *const only_a[] = {"HTTPRoute ns/a"};
+    struct fix f5;
+    fix_make(&f5, only_a, 1);
+    struct px_mtab *t5 = px_mtab_new(p, f5.ir);
+    count(p, t3, &f3.rt[0], f3.l, f3.pt, 503); /* b, on the old table */
+    is_int(value(p, "http", "HTTPRoute ns/b", "5xx"), -1, "removed route's series gone");
+    is_int(total(p, "http", "5xx"), 2, "its late request still counts in the listener total");
+    px_mtab_retire(t3);
+    gw_ir_unref(f3.ir);
+    is_int(total(p, "http", "5xx"), 2, "listener total monotonic once the old table died");
+    is_int(total(p, NULL, "5xx"), 2, "gateway total too");
+    t3 = t5;
+    f3 = f5;
 
     /* many reloads without a scrape: totals of removed series stay bounded */
     for (int i = 0; i < 300; i++) {
@@ -151,6 +201,7 @@ main(void)
     }
     is_int(value(p, "http", "HTTPRoute ns/x299", "2xx"), 1, "newest series after 300 reloads");
     is_int(value(p, "http", "HTTPRoute ns/x298", "2xx"), -1, "earlier ones gone");
+    is_int(total(p, "http", "2xx"), 4 + 300, "listener total kept every reload's counts");
     px_mtab_retire(t3);
     gw_ir_unref(f1.ir);
     gw_ir_unref(f2.ir);
