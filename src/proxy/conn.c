@@ -743,6 +743,48 @@ emit_chunk(struct px_dconn *d, struct gw_str data)
     emit_body(d, "\r\n", 2);
 }
 
+/* Request trailer fields a proxy may pass on (RFC 9110 6.5.1): not the
+ * framing, routing or hop-by-hop ones. */
+static bool
+trailer_forwarded(struct gw_str name)
+{
+    static const char *const drop[] = {
+        "content-length", "transfer-encoding", "host",    "trailer",          "te",
+        "connection",     "keep-alive",        "upgrade", "proxy-connection",
+    };
+    for (size_t i = 0; i < GW_ARRAY_LEN(drop); i++)
+        if (gw_str_caseeq(name, gw_str_from(drop[i])))
+            return false;
+    return true;
+}
+
+/* One trailer field of a chunked request; the first opens the trailer
+ * section (the last chunk). */
+static void
+emit_trailer(struct px_dconn *d, struct gw_str name, struct gw_str value)
+{
+    if (!trailer_forwarded(name))
+        return;
+    if (!d->qtrailers)
+        emit_body(d, "0\r\n", 3);
+    d->qtrailers = true;
+    emit_body(d, name.p, name.len);
+    emit_body(d, ": ", 2);
+    emit_body(d, value.p, value.len);
+    emit_body(d, "\r\n", 2);
+}
+
+/* Ends a chunked request body: the last chunk (unless trailers opened the
+ * trailer section already), the empty line. */
+static void
+emit_body_end(struct px_dconn *d)
+{
+    if (d->qtrailers)
+        emit_body(d, "\r\n", 2);
+    else
+        emit_body(d, GW_H1_CHUNK_LAST, sizeof(GW_H1_CHUNK_LAST) - 1);
+}
+
 /* Starts the copy of the current request that mirror filter f asks for (if
  * its sample says so) in slot i: fire-and-forget, fed the body as it comes. */
 static void
@@ -805,7 +847,14 @@ pump_request_body(struct px_dconn *d)
                 continue;
             }
             if (d->in_end) {
-                emit_body(d, GW_H1_CHUNK_LAST, sizeof(GW_H1_CHUNK_LAST) - 1);
+                /* the stream's trailers, "name: value\r\n" lines */
+                struct gw_str t = px_h2_stream_req_trailers(d);
+                if (t.len) {
+                    emit_body(d, "0\r\n", 3);
+                    emit_body(d, t.p, t.len);
+                    d->qtrailers = true;
+                }
+                emit_body_end(d);
                 request_body_done(d);
             }
             break;
@@ -831,8 +880,10 @@ pump_request_body(struct px_dconn *d)
         emit_chunk(d, data);
         px_buf_consume(&d->in, used);
         progressed = progressed || used > 0;
-        if (r == GW_H1_CHUNKED_DONE) {
-            emit_body(d, GW_H1_CHUNK_LAST, sizeof(GW_H1_CHUNK_LAST) - 1);
+        if (r == GW_H1_CHUNKED_TRAILER) {
+            emit_trailer(d, d->qch.trailer.name, d->qch.trailer.value);
+        } else if (r == GW_H1_CHUNKED_DONE) {
+            emit_body_end(d);
             request_body_done(d);
         } else if (r == GW_EAGAIN) {
             break;
@@ -1324,6 +1375,7 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     d->qremain = req->body == GW_H1_BODY_LENGTH ? req->content_length : 0;
     d->req_done = req->body == GW_H1_BODY_NONE ||
                   (req->body == GW_H1_BODY_LENGTH && req->content_length == 0);
+    d->qtrailers = false;
     if (req->body == GW_H1_BODY_CHUNKED)
         gw_h1_chunked_init(&d->qch, &px_limits);
     d->expect_continue = req->expect_continue && !d->req_done && d->minor >= 1;

@@ -44,7 +44,8 @@
 #define H2_MAX_HEADER_LIST (64 * 1024)
 #define H2_GLITCHES        100
 #define H2_WINDOW          65535
-#define H2_CTRL_BURST      1000 /* SETTINGS/PING frames, then 100 per second */
+#define H2_MAX_TRAILERS    (8 * 1024) /* request trailer lines kept */
+#define H2_CTRL_BURST      1000       /* SETTINGS/PING frames, then 100 per second */
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -70,6 +71,7 @@ struct px_h2_stream {
     uint64_t appended, acked; /* request DATA bytes into d->in / consumed */
     struct px_buf trailers;   /* "name: value\r\n" lines */
     struct px_buf cookie;     /* the request's cookie fields joined by "; " */
+    struct px_buf qtrailers;  /* request trailers, "name: value\r\n" lines */
 };
 
 struct px_h2 {
@@ -139,6 +141,7 @@ stream_new(struct px_h2 *h, int32_t id)
     gw_arena_init(&s->arena, 1024);
     px_buf_init(&s->trailers, 16 * 1024);
     px_buf_init(&s->cookie, H2_MAX_HEADER_LIST);
+    px_buf_init(&s->qtrailers, H2_MAX_TRAILERS);
     s->next = h->streams;
     if (s->next)
         s->next->prev = s;
@@ -167,6 +170,7 @@ stream_free(struct px_h2_stream *s)
     gw_arena_release(&s->arena);
     px_buf_release(&s->trailers);
     px_buf_release(&s->cookie);
+    px_buf_release(&s->qtrailers);
     free(s->hv);
     free(s);
 }
@@ -406,15 +410,17 @@ start(struct px_h2 *h, struct px_h2_stream *s)
         .authority = s->authority,
         .keep_alive = true,
     };
-    if (s->in_end && s->appended == 0) {
+    if (s->in_end && s->appended == 0 && !px_buf_avail(&s->qtrailers)) {
         req.body = GW_H1_BODY_NONE;
     } else if (s->has_cl) {
         req.body = GW_H1_BODY_LENGTH;
         req.content_length = s->cl;
     } else {
-        req.body = GW_H1_BODY_CHUNKED; /* raw DATA, chunked upstream */
+        /* raw DATA, chunked upstream; only this framing carries trailers */
+        req.body = GW_H1_BODY_CHUNKED;
     }
     s->d = px_dconn_stream_new(h->c, s);
+    s->d->in_end = s->in_end; /* trailers without DATA: the body is over */
     px_dconn_stream_start(s->d, &req);
 }
 
@@ -456,6 +462,38 @@ bad_bytes(const uint8_t *p, size_t n, bool path)
     return false;
 }
 
+/* A request trailer field: kept for the chunked upstream body's trailer
+ * section (px_h2_stream_req_trailers). Framing, routing and hop-by-hop
+ * fields are dropped (RFC 9110 6.5.1), and so is what is past the bound. */
+static void
+request_trailer(struct px_h2_stream *s, struct gw_str name, struct gw_str value)
+{
+    static const char *const drop[] = {"content-length", "host", "trailer"};
+    if (bad_bytes((const uint8_t *)name.p, name.len, false) ||
+        bad_bytes((const uint8_t *)value.p, value.len, false) || skip_response_field(name) ||
+        (name.len && name.p[0] == ':'))
+        return;
+    for (size_t i = 0; i < GW_ARRAY_LEN(drop); i++)
+        if (eq_nocase(name, gw_str_from(drop[i])))
+            return;
+    size_t mark = s->qtrailers.len;
+    int rc = px_buf_append_str(&s->qtrailers, name);
+    rc |= px_buf_append(&s->qtrailers, ": ", 2);
+    rc |= px_buf_append_str(&s->qtrailers, value);
+    rc |= px_buf_append(&s->qtrailers, "\r\n", 2);
+    if (rc)
+        s->qtrailers.len = mark;
+}
+
+struct gw_str
+px_h2_stream_req_trailers(const struct px_dconn *d)
+{
+    const struct px_h2_stream *s = d->h2s;
+    if (!s)
+        return GW_STR_NULL;
+    return (struct gw_str){px_buf_data(&s->qtrailers), px_buf_avail(&s->qtrailers)};
+}
+
 static int
 on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
           const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
@@ -463,8 +501,15 @@ on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *n
     (void)flags;
     (void)user_data;
     struct px_h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    if (!s || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers from the client: not forwarded */
+    if (!s)
+        return 0;
+    if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        request_trailer(s, (struct gw_str){(const char *)name, namelen},
+                        (struct gw_str){(const char *)value, valuelen});
+        return 0;
+    }
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
     s->hdr_bytes += namelen + valuelen + 32;
     if (s->hdr_bytes > H2_MAX_HEADER_LIST)
         s->too_big = true;

@@ -473,6 +473,7 @@ struct px_dconn {
     enum gw_h1_body qbody;
     uint64_t qremain;
     struct gw_h1_chunked qch;
+    bool qtrailers;   /* chunked request: trailer fields went upstream */
     bool req_done;    /* whole request body consumed from the client */
     bool replay_ok;   /* replay holds the whole upstream request so far */
     bool rsp_started; /* some response byte went to the client */
@@ -553,6 +554,9 @@ void px_h2_stream_out(struct px_dconn *d);
 void px_h2_stream_update(struct px_dconn *d);
 void px_h2_stream_trailer(struct px_dconn *d, struct gw_str name, struct gw_str value);
 void px_h2_stream_detach(struct px_dconn *d);
+/* The request trailers of stream d so far, "name: value\r\n" lines (empty
+ * when none, or d is detached); valid until the stream's next input. */
+struct gw_str px_h2_stream_req_trailers(const struct px_dconn *d);
 
 /* down_tls.c */
 /* Builds the snapshot's TLS contexts (publishing thread). Problems with a
