@@ -39,7 +39,7 @@ struct gw_source {
     struct gw_loop *loop;
     struct gw_io inotify_io, sighup_io;
     int inotify_fd;
-    bool has_sighup, watch_warned, force;
+    bool has_sighup, watch_warned, force, reserved;
     struct gw_timer timer;
     struct gw_source_debounce debounce;
     struct gw_source_writes writes; /* of the pending burst */
