@@ -86,8 +86,9 @@ struct l4_conn {
     const struct gw_ir_port *pt;         /* borrowed from the pinned snapshot */
     const struct gw_ir_backend *backend; /* likewise */
     struct l4_ep *ep;
-    struct side *cs; /* the client; NULL once closed */
-    struct side *u;  /* the upstream attempt; NULL before, between, once closed */
+    struct gw_l4_counters *m; /* its series; NULL until a route was chosen */
+    struct side *cs;          /* the client; NULL once closed */
+    struct side *u;           /* the upstream attempt; NULL before, between, once closed */
     struct gw_defer dfree;
     struct gw_timer timer;
     /* Terminated TLS: NULL on plain and passthrough connections. */
@@ -204,6 +205,11 @@ conn_close(struct l4_conn *c, bool reset)
     c->st = C_CLOSED;
     struct gw_l4_worker *w = c->w;
     struct gw_loop *loop = w->loop;
+    if (!c->m) { /* ended before a route was chosen: counted by port */
+        c->m = l4_counters(w, c->pin, c->pt, NULL, NULL);
+        l4_count(&c->m->accepted, 1);
+    }
+    l4_count(&c->m->closed, 1);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -337,6 +343,8 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client)
             if (n > 0) {
                 d->len += (size_t)n;
                 progress = 1;
+                if (from_client)
+                    l4_count(&c->m->bytes_in, (uint64_t)n);
             } else if (n == 0) {
                 d->eof = true;
                 progress = 1;
@@ -350,6 +358,8 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client)
         if (n > 0) {
             d->off += (size_t)n;
             progress = 1;
+            if (!from_client)
+                l4_count(&c->m->bytes_out, (uint64_t)n);
         } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             return -errno;
         }
@@ -448,6 +458,7 @@ on_timer(struct gw_timer *t)
         return;
     case C_CONNECTING:
         l4_ep_report(c->ep, true, w->o.eject_consecutive, w->o.eject_ms, now);
+        l4_count(&c->m->connect_failures, 1);
         side_close(&c->u, true);
         connect_next(c);
         return;
@@ -484,6 +495,7 @@ on_up(struct l4_conn *c, int fd, unsigned events)
         if (so_error(fd)) {
             struct gw_l4_worker *w = c->w;
             l4_ep_report(c->ep, true, w->o.eject_consecutive, w->o.eject_ms, gw_loop_now(w->loop));
+            l4_count(&c->m->connect_failures, 1);
             side_close(&c->u, true);
             connect_next(c);
             return;
@@ -527,6 +539,7 @@ connect_next(struct l4_conn *c)
             return;
         }
         l4_ep_report(ep, true, w->o.eject_consecutive, w->o.eject_ms, now);
+        l4_count(&c->m->connect_failures, 1);
         side_close(&c->u, true);
     }
     conn_close(c, true);
@@ -601,6 +614,10 @@ start_tls(struct l4_conn *c, const struct gw_ir_listener *l)
 static void
 start_route(struct l4_conn *c, const struct gw_ir_l4 *r, const struct gw_ir_listener *l)
 {
+    c->m = l4_counters(c->w, c->pin, c->pt, l, r);
+    l4_count(&c->m->accepted, 1);
+    if (!(l && l->tls && !l->tls->passthrough))
+        l4_count(&c->m->bytes_in, c->c2u.len); /* the peeked ClientHello */
     const struct gw_ir_backend *b = r ? l4_backend_pick(r, l4_rand(c->w)) : NULL;
     if (!b || b->invalid || b->nendpoints == 0) {
         conn_close(c, true);
@@ -722,5 +739,7 @@ gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const ch
         gw_timer_start(&c->timer, w->o.hello_timeout_ms);
         return;
     }
-    start_route(c, gw_l4_route_plain(pt), NULL);
+    const struct gw_ir_listener *l = NULL;
+    const struct gw_ir_l4 *r = gw_l4_route_plain(pt, &l);
+    start_route(c, r, l);
 }

@@ -90,10 +90,28 @@ struct gw_l4_worker {
     struct l4_sess **buckets;
     struct l4_sess *lru_head, *lru_tail;
     size_t nsess;
-    struct l4_rsock *rsocks; /* UDP reply sockets, one per listening socket */
-    struct gw_timer sweep;   /* checks them while there are any */
-    uint8_t *dgram;          /* L4_DGRAM_MAX scratch */
+    struct l4_rsock *rsocks;        /* UDP reply sockets, one per listening socket */
+    struct gw_timer sweep;          /* checks them while there are any */
+    uint8_t *dgram;                 /* L4_DGRAM_MAX scratch */
+    struct gw_l4_counters mscratch; /* counts nobody reads (no o.counters) */
 };
+
+/* The counters of (pt, l, r) for a connection pinning pin; never NULL. */
+static inline struct gw_l4_counters *
+l4_counters(struct gw_l4_worker *w, void *pin, const struct gw_ir_port *pt,
+            const struct gw_ir_listener *l, const struct gw_ir_l4 *r)
+{
+    struct gw_l4_counters *m = w->o.counters ? w->o.counters(pin, pt, l, r) : NULL;
+    return m ? m : &w->mscratch;
+}
+
+/* Adds n to a counter only this thread writes. */
+static inline void
+l4_count(atomic_uint_fast64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
 
 uint32_t l4_rand(struct gw_l4_worker *w);
 uint32_t *l4_cursor(struct gw_l4_worker *w, const struct gw_ir_backend *b);

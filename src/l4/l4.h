@@ -27,6 +27,8 @@
 
 #include <sys/socket.h>
 
+#include <stdatomic.h>
+
 #include "base/base.h"
 #include "ir/ir.h"
 #include "loop/loop.h"
@@ -45,6 +47,33 @@ struct ssl_ctx_st;
  * (the connection is then reset). Called on the worker's thread. */
 typedef struct ssl_ctx_st *(*gw_l4_tls_ctx_fn)(void *pin, const struct gw_ir_listener *l);
 
+/*
+ * The counters of one series (a route, else a listener, else a port) in
+ * one worker: written by that worker only (relaxed load and store, no
+ * lock), read by anyone (relaxed). A connection (UDP session) counts in
+ * the series of the route it was given, from the moment it was given one;
+ * one that ends before (ClientHello failed or timed out, unknown SNI, no
+ * route) counts as accepted and closed at once in its listener's (port's).
+ */
+struct gw_l4_counters {
+    atomic_uint_fast64_t accepted;         /* TCP/TLS connections; UDP sessions */
+    atomic_uint_fast64_t closed;           /* of those, ended: active = accepted - closed */
+    atomic_uint_fast64_t bytes_in;         /* read from clients (terminated TLS: plaintext) */
+    atomic_uint_fast64_t bytes_out;        /* written to clients */
+    atomic_uint_fast64_t dgrams_in;        /* UDP datagrams from clients forwarded */
+    atomic_uint_fast64_t dgrams_out;       /* UDP datagrams to clients */
+    atomic_uint_fast64_t connect_failures; /* upstream connects failed (UDP: refused) */
+};
+
+/* The counters of the series of route r (NULL: none) of listener l (NULL:
+ * none matched) of port pt, in the worker that calls, for a connection of
+ * the snapshot pinned by pin (they live as long as the pin), or NULL
+ * (l4 counts into a scratch struct then). Called on the worker's thread
+ * once per connection or session: no lock, no string. */
+typedef struct gw_l4_counters *(*gw_l4_counters_fn)(void *pin, const struct gw_ir_port *pt,
+                                                    const struct gw_ir_listener *l,
+                                                    const struct gw_ir_l4 *r);
+
 struct gw_l4_opts {
     unsigned connect_timeout_ms; /* upstream TCP connect */
     unsigned idle_timeout_ms;    /* TCP/TLS: no byte either way for this long */
@@ -59,6 +88,7 @@ struct gw_l4_opts {
     unsigned eject_ms;
     gw_l4_pin_fn pin_ref, pin_unref; /* NULL: pins are not counted */
     gw_l4_tls_ctx_fn tls_ctx;        /* NULL: Terminate listeners reset */
+    gw_l4_counters_fn counters;      /* NULL: not counted */
 };
 
 /* Defaults: connect 5 s, idle 1 h, ClientHello 10 s, UDP idle 60 s, 4096
@@ -157,7 +187,9 @@ const struct gw_ir_l4 *gw_l4_route_by_sni(const struct gw_ir_port *pt, const cha
                                           const struct gw_ir_listener **lis);
 
 /* The route for a TCP or UDP port: its first TCP (UDP) listener's first
- * route; NULL when none. Pure. */
-const struct gw_ir_l4 *gw_l4_route_plain(const struct gw_ir_port *pt);
+ * route; NULL when none. *lis (may be NULL) receives that listener, or the
+ * first TCP (UDP) listener when none has a route. Pure. */
+const struct gw_ir_l4 *gw_l4_route_plain(const struct gw_ir_port *pt,
+                                         const struct gw_ir_listener **lis);
 
 #endif /* GW_L4_H */

@@ -67,14 +67,24 @@ gw_l4_route_by_sni(const struct gw_ir_port *pt, const char *sni, const struct gw
 }
 
 const struct gw_ir_l4 *
-gw_l4_route_plain(const struct gw_ir_port *pt)
+gw_l4_route_plain(const struct gw_ir_port *pt, const struct gw_ir_listener **lis)
 {
     enum gw_ir_proto want = pt->udp ? GW_IR_UDP : GW_IR_TCP;
+    const struct gw_ir_listener *first = NULL;
     for (size_t i = 0; i < pt->nlisteners; i++) {
         const struct gw_ir_listener *l = &pt->listeners[i];
-        if (l->proto == want && l->nl4 > 0)
+        if (l->proto != want)
+            continue;
+        if (!first)
+            first = l;
+        if (l->nl4 > 0) {
+            if (lis)
+                *lis = l;
             return &l->l4[0];
+        }
     }
+    if (lis)
+        *lis = first;
     return NULL;
 }
 

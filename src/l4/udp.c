@@ -65,6 +65,7 @@ struct l4_sess {
     struct gw_timer timer;
     uint64_t last;
     struct l4_ep *ep;
+    struct gw_l4_counters *m;
     void *pin;
     gw_l4_pin_fn unref;
 };
@@ -205,6 +206,7 @@ sess_close(struct l4_sess *s)
     lru_unlink(w, s);
     w->nsess--;
     s->w = NULL;
+    l4_count(&s->m->closed, 1);
     gw_timer_stop(&s->timer);
     rsock_unref(w, s->rs);
     s->rs = NULL;
@@ -290,13 +292,17 @@ on_upstream(struct gw_io *io, unsigned events)
                  * choose again */
                 l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms,
                              gw_loop_now(w->loop));
+                l4_count(&s->m->connect_failures, 1);
                 sess_close(s);
             }
             return;
         }
         touch(s);
-        sendto(s->rs->fd, w->dgram, (size_t)n, MSG_DONTWAIT, (const struct sockaddr *)&s->peer,
-               s->peerlen);
+        if (sendto(s->rs->fd, w->dgram, (size_t)n, MSG_DONTWAIT, (const struct sockaddr *)&s->peer,
+                   s->peerlen) >= 0) {
+            l4_count(&s->m->dgrams_out, 1);
+            l4_count(&s->m->bytes_out, (uint64_t)n);
+        }
     }
 }
 
@@ -316,7 +322,8 @@ sess_new(struct gw_l4_worker *w, void *pin, const struct gw_ir_port *pt, size_t 
          const char *laddr, uint16_t lport, int lfd, const struct sockaddr_storage *peer,
          socklen_t plen)
 {
-    const struct gw_ir_l4 *r = pt ? gw_l4_route_plain(pt) : NULL;
+    const struct gw_ir_listener *l = NULL;
+    const struct gw_ir_l4 *r = pt ? gw_l4_route_plain(pt, &l) : NULL;
     const struct gw_ir_backend *b = r ? l4_backend_pick(r, l4_rand(w)) : NULL;
     if (!b || b->invalid || b->nendpoints == 0)
         return NULL;
@@ -347,6 +354,8 @@ sess_new(struct gw_l4_worker *w, void *pin, const struct gw_ir_port *pt, size_t 
     s->peerlen = plen;
     s->rs = rs;
     s->ep = ep;
+    s->m = l4_counters(w, pin, pt, l, r);
+    l4_count(&s->m->accepted, 1);
     s->pin = pin;
     if (w->o.pin_ref) {
         w->o.pin_ref(pin);
@@ -407,10 +416,14 @@ gw_l4_udp_input(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const
                 }
             }
         }
-        if (send(s->io.fd, w->dgram, (size_t)n, MSG_DONTWAIT) < 0 && errno == ECONNREFUSED) {
+        if (send(s->io.fd, w->dgram, (size_t)n, MSG_DONTWAIT) >= 0) {
+            l4_count(&s->m->dgrams_in, 1);
+            l4_count(&s->m->bytes_in, (uint64_t)n);
+        } else if (errno == ECONNREFUSED) {
             /* an earlier datagram met a closed port: resend on a fresh
              * choice next time */
             l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms, gw_loop_now(w->loop));
+            l4_count(&s->m->connect_failures, 1);
             sess_close(s);
         }
     }

@@ -97,14 +97,14 @@ test_sni_routes(void)
     struct gw_ir_listener tl = {.name = "tcp", .proto = GW_IR_TCP, .l4 = tcp_routes, .nl4 = 1};
     struct gw_ir_port tp = {.address = "", .port = 9000, .listeners = &tl, .nlisteners = 1};
     ok(gw_l4_port_is_served(&tp), "TCP port served");
-    ok(gw_l4_route_plain(&tp) == &tcp_routes[0], "TCP route");
+    ok(gw_l4_route_plain(&tp, NULL) == &tcp_routes[0], "TCP route");
     tl.proto = GW_IR_HTTP;
     ok(!gw_l4_port_is_served(&tp), "HTTP port not served");
-    ok(gw_l4_route_plain(&tp) == NULL, "no TCP route on an HTTP port");
+    ok(gw_l4_route_plain(&tp, NULL) == NULL, "no TCP route on an HTTP port");
     tl.proto = GW_IR_UDP;
     tp.udp = true;
     ok(gw_l4_port_is_served(&tp), "UDP port served");
-    ok(gw_l4_route_plain(&tp) == &tcp_routes[0], "UDP route");
+    ok(gw_l4_route_plain(&tp, NULL) == &tcp_routes[0], "UDP route");
     tp.nlisteners = 0;
     ok(!gw_l4_port_is_served(&tp), "empty port not served");
 
