@@ -635,6 +635,12 @@ void px_access_log(struct px_dconn *d);
  * worker's unattributed counters. Loop thread of d->w; one pointer-keyed
  * probe, relaxed stores. */
 void px_metrics_response(struct px_dconn *d, int status, bool local);
+/* gw_l4_counters_fn: the L4 counters of route r, else listener l, else
+ * port pt, in the table of the snapshot pin (a struct px_wsnap) pins, for
+ * its worker; NULL when the table has none. Worker thread; one pointer
+ * probe per key tried. */
+struct gw_l4_counters *px_l4_counters(void *pin, const struct gw_ir_port *pt,
+                                      const struct gw_ir_listener *l, const struct gw_ir_l4 *r);
 /* Series bookkeeping of p: created in gw_proxy_new, freed in gw_proxy_free. */
 void px_mstate_new(struct gw_proxy *p);
 void px_mstate_free(struct gw_proxy *p);
