@@ -39,6 +39,13 @@
  * scrape adds the live tables' counts to them by the same prefixes. They
  * are dropped only when the newest table has no series of that listener
  * (gateway) any more, which is when their series disappears.
+ *
+ * L4 (TCP, TLS, UDP) ports get series of their own in the same table, by
+ * port, listener and route (struct gw_l4_counters per worker and series):
+ * l4 asks once per connection for the counters of its route through
+ * px_l4_counters (one pointer probe) and then only increments them. They
+ * fold and show by name as the request series do (the active gauge is
+ * accepted - closed: a dead table's connections have all closed).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +60,9 @@ const unsigned px_lat_bounds_ms[PX_LAT_BUCKETS] = {1,   2,   5,   10,   25,   50
                                                    100, 250, 500, 1000, 2500, 10000};
 
 #define NCLASS 6
+#define NL4    7           /* the fields of struct gw_l4_counters */
+#define NROLL  8           /* room in a struct roll value: NCLASS or NL4 */
+#define L4S    0x80000000u /* pointer map value: an L4 series */
 
 struct px_mcount {
     atomic_uint_fast64_t c[NCLASS]; /* [0] other, 1xx..5xx */
@@ -83,6 +93,13 @@ struct px_mtab {
     struct px_mtab *next, *prev; /* the live list */
     struct mser *ser;
     size_t n;
+    /* L4 series: (their own index space; pointer map values | L4S) */
+    struct mser *ser4;
+    size_t n4;
+    struct gw_l4_counters **counts4; /* [worker][series], in block4 */
+    void *block4;
+    struct names *names4; /* made with names */
+    uint32_t *kid4;
     const void **pk; /* pointer map: IR object -> series */
     uint32_t *pv;
     size_t pmask;
@@ -106,7 +123,7 @@ struct mport {
 /* Totals by key (metrics mutex): values parallel to the keys. */
 struct roll {
     struct names names;
-    uint64_t (*v)[NCLASS];
+    uint64_t (*v)[NROLL];
 };
 
 /* Rollup levels: how much of a series key names the total. */
@@ -119,6 +136,7 @@ struct px_mstate {
     struct names retired;
     uint64_t (*rv)[NCLASS]; /* retired values, parallel to retired.keys */
     struct roll rolls[3];   /* [ROLL_GATEWAY], [ROLL_LISTENER] */
+    struct roll retired4;   /* L4 series' totals, by key */
     struct mport ports[PX_MAX_MPORTS];
     unsigned nports;
 };
@@ -203,7 +221,7 @@ names_release(struct names *t)
 
 /* Adds v to the total of k (copied when new). */
 static void
-roll_add(struct roll *r, const char *k, const uint64_t v[NCLASS])
+roll_add(struct roll *r, const char *k, const uint64_t *v, int n)
 {
     long i = names_find(&r->names, k);
     if (i < 0) {
@@ -211,7 +229,7 @@ roll_add(struct roll *r, const char *k, const uint64_t v[NCLASS])
         r->v = gw_xrealloc(r->v, r->names.kcap * sizeof(*r->v));
         memset(r->v[i], 0, sizeof(r->v[i]));
     }
-    for (int c = 0; c < NCLASS; c++)
+    for (int c = 0; c < n; c++)
         r->v[i][c] += v[c];
 }
 
@@ -295,7 +313,7 @@ struct rdedup {
 };
 
 static uint32_t
-route_series(struct px_mtab *t, struct rdedup *d, const struct gw_ir_port *pt,
+route_series(struct mser *ser, size_t *n, struct rdedup *d, const struct gw_ir_port *pt,
              const struct gw_ir_listener *l, const char *route)
 {
     uint64_t h =
@@ -306,9 +324,66 @@ route_series(struct px_mtab *t, struct rdedup *d, const struct gw_ir_port *pt,
             return d->e[i].s;
     d->e[i].l = l;
     d->e[i].route = route;
-    d->e[i].s = (uint32_t)t->n;
-    t->ser[t->n] = (struct mser){pt, l, route};
-    return (uint32_t)t->n++;
+    d->e[i].s = (uint32_t)*n;
+    ser[*n] = (struct mser){pt, l, route};
+    return (uint32_t)(*n)++;
+}
+
+/* One zeroed block of nworkers arrays of n elements of size each, each
+ * starting on its own cache line (large ones come as fresh pages from
+ * calloc, touched only where something counts); *rows gets the arrays. */
+static void *
+rows_alloc(unsigned nworkers, size_t n, size_t size, void **rows)
+{
+    size_t bytes = (n * size + 63) / 64 * 64;
+    if (!bytes)
+        bytes = 64;
+    void *block = gw_xcalloc(1, nworkers * bytes + 64);
+    char *base = (char *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
+    for (unsigned w = 0; w < nworkers; w++)
+        rows[w] = base + (size_t)w * bytes;
+    return block;
+}
+
+/* The L4 series of t: per port l4 serves, one for the port, one per
+ * listener, one per route label of a listener. */
+static void
+l4_series(struct px_mtab *t, const struct gw_ir *ir)
+{
+    size_t nobj = 0, nroutes = 0;
+    for (size_t i = 0; i < ir->nports; i++) {
+        const struct gw_ir_port *pt = &ir->ports[i];
+        if (!gw_l4_port_is_served(pt))
+            continue;
+        nobj += 1 + pt->nlisteners;
+        for (size_t j = 0; j < pt->nlisteners; j++)
+            nroutes += pt->listeners[j].nl4;
+    }
+    if (!nobj)
+        return;
+    t->ser4 = gw_xmalloc((nobj + nroutes) * sizeof(*t->ser4));
+    size_t dcap = 16;
+    while (dcap < 2 * nroutes)
+        dcap *= 2;
+    struct rdedup d = {gw_xcalloc(dcap, sizeof(*d.e)), dcap - 1};
+    for (size_t i = 0; i < ir->nports; i++) {
+        const struct gw_ir_port *pt = &ir->ports[i];
+        if (!gw_l4_port_is_served(pt))
+            continue;
+        t->ser4[t->n4] = (struct mser){pt, NULL, NULL};
+        ptr_put(t, pt, L4S | (uint32_t)t->n4++);
+        for (size_t j = 0; j < pt->nlisteners; j++) {
+            const struct gw_ir_listener *l = &pt->listeners[j];
+            t->ser4[t->n4] = (struct mser){pt, l, NULL};
+            ptr_put(t, l, L4S | (uint32_t)t->n4++);
+            for (size_t r = 0; r < l->nl4; r++)
+                ptr_put(t, &l->l4[r],
+                        L4S | route_series(t->ser4, &t->n4, &d, pt, l, l->l4[r].route));
+        }
+    }
+    free(d.e);
+    t->counts4 = gw_xmalloc(t->nworkers * sizeof(*t->counts4));
+    t->block4 = rows_alloc(t->nworkers, t->n4, sizeof(struct gw_l4_counters), (void **)t->counts4);
 }
 
 struct px_mtab *
@@ -316,22 +391,24 @@ px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir)
 {
     struct px_mtab *t = gw_xcalloc(1, sizeof(*t));
     t->p = p;
-    /* Objects to map: ports, listeners and routes, counted first so
-     * nothing grows. */
-    size_t nobj = 0, nroutes = 0;
+    /* Objects to map: ports, listeners and routes (HTTP and L4), counted
+     * first so nothing grows. */
+    size_t nobj = 0, nroutes = 0, nl4 = 0;
     for (size_t i = 0; i < ir->nports; i++) {
         const struct gw_ir_port *pt = &ir->ports[i];
         nobj++;
         for (size_t j = 0; j < pt->nlisteners; j++) {
             nobj++;
+            nl4 += pt->listeners[j].nl4;
             for (size_t v = 0; v < pt->listeners[j].nvhosts; v++)
                 nroutes += pt->listeners[j].vhosts[v].nroutes;
         }
     }
     nobj += nroutes;
+    size_t nmap = nobj + nl4;
     size_t cap = 16;
     unsigned bits = 4;
-    while (cap < 2 * nobj) {
+    while (cap < 2 * nmap) {
         cap *= 2;
         bits++;
     }
@@ -359,7 +436,7 @@ px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir)
             for (size_t v = 0; v < l->nvhosts; v++)
                 for (size_t r = 0; r < l->vhosts[v].nroutes; r++) {
                     const struct gw_ir_route *rt = &l->vhosts[v].routes[r];
-                    ptr_put(t, rt, route_series(t, &d, pt, l, rt->route));
+                    ptr_put(t, rt, route_series(t->ser, &t->n, &d, pt, l, rt->route));
                 }
         }
         if (any) {
@@ -368,18 +445,10 @@ px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir)
         }
     }
     free(d.e);
-    /* One zeroed block for every worker's counters (large ones come as
-     * fresh pages from calloc, touched only where requests count); each
-     * worker's part starts on its own cache line. */
     t->nworkers = p->nworkers;
     t->counts = gw_xmalloc(t->nworkers * sizeof(*t->counts));
-    size_t bytes = (t->n * sizeof(struct px_mcount) + 63) / 64 * 64;
-    if (!bytes)
-        bytes = 64;
-    t->block = gw_xcalloc(1, t->nworkers * bytes + 64);
-    char *base = (char *)(((uintptr_t)t->block + 63) & ~(uintptr_t)63);
-    for (unsigned w = 0; w < t->nworkers; w++)
-        t->counts[w] = (struct px_mcount *)(void *)(base + (size_t)w * bytes);
+    t->block = rows_alloc(t->nworkers, t->n, sizeof(struct px_mcount), (void **)t->counts);
+    l4_series(t, ir);
 
     struct px_mstate *ms = p->ms;
     pthread_mutex_lock(&ms->mu);
@@ -408,11 +477,10 @@ listener_label(struct gw_buf *out, const struct gw_ir_listener *l, const char *g
     return rc | gw_buf_append_cstr(out, l->name ? l->name : "");
 }
 
-/* Series s's key, formatted into out (reset first). */
+/* Series m's key, formatted into out (reset first). */
 static const char *
-key_format(const struct px_mtab *t, size_t s, struct gw_buf *out)
+key_format(const struct mser *m, struct gw_buf *out)
 {
-    const struct mser *m = &t->ser[s];
     const char *gw = m->pt->gateway ? m->pt->gateway : "";
     char sep = SEP;
     gw_buf_reset(out);
@@ -432,25 +500,33 @@ key_format(const struct px_mtab *t, size_t s, struct gw_buf *out)
 
 #define KEY_MAX (64 * 1024)
 
-/* Makes t's label strings, once (metrics mutex). */
+/* The distinct keys of ser[0..n) and each one's index. */
+static void
+names_build(const struct mser *ser, size_t n, struct names **names, uint32_t **kid)
+{
+    *names = gw_xcalloc(1, sizeof(**names));
+    *kid = gw_xmalloc((n ? n : 1) * sizeof(**kid));
+    names_reserve(*names, n);
+    struct gw_buf k;
+    gw_buf_init(&k, KEY_MAX);
+    for (size_t s = 0; s < n; s++) {
+        key_format(&ser[s], &k);
+        long i = names_find(*names, k.p);
+        if (i < 0)
+            i = (long)names_add(*names, gw_xstrdup(k.p));
+        (*kid)[s] = (uint32_t)i;
+    }
+    gw_buf_release(&k);
+}
+
+/* Makes t's label strings (request and L4 series), once (metrics mutex). */
 static void
 names_make(struct px_mtab *t)
 {
     if (t->names)
         return;
-    t->names = gw_xcalloc(1, sizeof(*t->names));
-    t->kid = gw_xmalloc((t->n ? t->n : 1) * sizeof(*t->kid));
-    names_reserve(t->names, t->n);
-    struct gw_buf k;
-    gw_buf_init(&k, KEY_MAX);
-    for (size_t s = 0; s < t->n; s++) {
-        key_format(t, s, &k);
-        long i = names_find(t->names, k.p);
-        if (i < 0)
-            i = (long)names_add(t->names, gw_xstrdup(k.p));
-        t->kid[s] = (uint32_t)i;
-    }
-    gw_buf_release(&k);
+    names_build(t->ser, t->n, &t->names, &t->kid);
+    names_build(t->ser4, t->n4, &t->names4, &t->kid4);
 }
 
 /* Series s's key: t's own string when it has its names, else formatted
@@ -458,7 +534,34 @@ names_make(struct px_mtab *t)
 static const char *
 key_of(const struct px_mtab *t, size_t s, struct gw_buf *scratch)
 {
-    return t->names ? t->names->keys[t->kid[s]] : key_format(t, s, scratch);
+    return t->names ? t->names->keys[t->kid[s]] : key_format(&t->ser[s], scratch);
+}
+
+/* Likewise for L4 series s. */
+static const char *
+key4_of(const struct px_mtab *t, size_t s, struct gw_buf *scratch)
+{
+    return t->names4 ? t->names4->keys[t->kid4[s]] : key_format(&t->ser4[s], scratch);
+}
+
+/* L4 series s's counters summed over workers, in struct gw_l4_counters
+ * order; false if they are all 0. */
+static bool
+l4_counts_of(const struct px_mtab *t, size_t s, uint64_t v[NL4])
+{
+    memset(v, 0, NL4 * sizeof(*v));
+    for (unsigned w = 0; w < t->nworkers; w++) {
+        const struct gw_l4_counters *m = &t->counts4[w][s];
+        const atomic_uint_fast64_t *f[NL4] = {&m->accepted,        &m->closed,    &m->bytes_in,
+                                              &m->bytes_out,       &m->dgrams_in, &m->dgrams_out,
+                                              &m->connect_failures};
+        for (int i = 0; i < NL4; i++)
+            v[i] += atomic_load_explicit(f[i], memory_order_relaxed);
+    }
+    for (int i = 0; i < NL4; i++)
+        if (v[i])
+            return true;
+    return false;
 }
 
 /* The first level fields of series key k ("gateway" or
@@ -575,7 +678,7 @@ px_mtab_retire(struct px_mtab *t)
             continue;
         const char *k = key_of(t, s, &scratch);
         for (int lv = ROLL_GATEWAY; lv <= ROLL_LISTENER; lv++)
-            roll_add(&ms->rolls[lv], key_prefix(k, lv, &pre), v);
+            roll_add(&ms->rolls[lv], key_prefix(k, lv, &pre), v, NCLASS);
         if (nn && names_find(nn, k) < 0)
             continue;
         long r = names_find(&ms->retired, k);
@@ -586,6 +689,15 @@ px_mtab_retire(struct px_mtab *t)
         }
         for (int c = 0; c < NCLASS; c++)
             ms->rv[r][c] += v[c];
+    }
+    const struct names *nn4 = ms->newest ? ms->newest->names4 : NULL;
+    for (size_t s = 0; ms->newest && s < t->n4; s++) {
+        uint64_t v[NL4];
+        if (!l4_counts_of(t, s, v))
+            continue;
+        const char *k = key4_of(t, s, &scratch);
+        if (!nn4 || names_find(nn4, k) >= 0)
+            roll_add(&ms->retired4, k, v, NL4);
     }
     gw_buf_release(&scratch);
     gw_buf_release(&pre);
@@ -599,6 +711,10 @@ px_mtab_retire(struct px_mtab *t)
         names_make(ms->newest);
         rolls_prune(ms);
     }
+    if (ms->newest && ms->retired4.names.n > 2 * ms->newest->n4 + 64) {
+        names_make(ms->newest);
+        roll_prune(&ms->retired4, ms->newest->names4);
+    }
     pthread_mutex_unlock(&ms->mu);
     free(t->counts);
     free(t->block);
@@ -608,8 +724,14 @@ px_mtab_retire(struct px_mtab *t)
     if (t->names) {
         names_release(t->names);
         free(t->names);
+        names_release(t->names4);
+        free(t->names4);
     }
     free(t->kid);
+    free(t->kid4);
+    free(t->ser4);
+    free(t->counts4);
+    free(t->block4);
     free(t);
 }
 
@@ -638,6 +760,23 @@ px_metrics_response(struct px_dconn *d, int status, bool local)
         bump(&w->m->unattr[c]);
 }
 
+struct gw_l4_counters *
+px_l4_counters(void *pin, const struct gw_ir_port *pt, const struct gw_ir_listener *l,
+               const struct gw_ir_l4 *r)
+{
+    const struct px_wsnap *ws = pin;
+    const struct px_mtab *t = ws ? ws->s->mtab : NULL;
+    if (!t || !t->n4)
+        return NULL;
+    const void *keys[3] = {r, l, pt};
+    for (int i = 0; i < 3; i++) {
+        uint32_t s = keys[i] ? ptr_find(t, keys[i]) : UINT32_MAX;
+        if (s != UINT32_MAX && (s & L4S))
+            return &t->counts4[ws->w->id][s & ~L4S];
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* State and ports                                                           */
 
@@ -659,6 +798,7 @@ px_mstate_free(struct gw_proxy *p)
     free(ms->rv);
     roll_release(&ms->rolls[ROLL_GATEWAY]);
     roll_release(&ms->rolls[ROLL_LISTENER]);
+    roll_release(&ms->retired4);
     pthread_mutex_destroy(&ms->mu);
     free(ms);
     p->ms = NULL;
@@ -910,6 +1050,78 @@ ports_format(const struct gw_proxy *p, struct gw_buf *out)
     return rc;
 }
 
+/* The L4 families: every L4 series of the newest table with a non-zero
+ * count (folded totals plus live tables', by name). Metrics mutex. */
+static int
+l4_format(struct px_mstate *ms, struct gw_buf *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fam[NL4] = {
+        {"gatehouse_l4_sessions_total", "counter",
+         "TCP and TLS connections accepted and UDP sessions started, by gateway, listener and "
+         "route (\"\" when the connection ended before one was chosen)."},
+        {"gatehouse_l4_sessions_active", "gauge", "TCP and TLS connections and UDP sessions open."},
+        {"gatehouse_l4_received_bytes_total", "counter",
+         "Bytes read from L4 clients (terminated TLS: decrypted)."},
+        {"gatehouse_l4_sent_bytes_total", "counter", "Bytes written to L4 clients."},
+        {"gatehouse_l4_received_datagrams_total", "counter",
+         "UDP datagrams from clients forwarded upstream."},
+        {"gatehouse_l4_sent_datagrams_total", "counter", "UDP datagrams sent to clients."},
+        {"gatehouse_l4_upstream_connect_failures_total", "counter",
+         "L4 upstream connect attempts that failed (UDP: the upstream port was unreachable)."},
+    };
+    struct px_mtab *t = ms->newest;
+    const struct names *nn = NULL;
+    uint64_t(*acc)[NL4] = NULL;
+    if (t) {
+        names_make(t);
+        nn = t->names4;
+        roll_prune(&ms->retired4, nn);
+        acc = gw_xcalloc(nn->n ? nn->n : 1, sizeof(*acc));
+        for (size_t r = 0; r < ms->retired4.names.n; r++) {
+            long k = names_find(nn, ms->retired4.names.keys[r]);
+            for (int i = 0; i < NL4; i++)
+                acc[k][i] += ms->retired4.v[r][i];
+        }
+        struct gw_buf scratch;
+        gw_buf_init(&scratch, KEY_MAX);
+        for (const struct px_mtab *l = ms->live; l; l = l->next)
+            for (size_t s = 0; s < l->n4; s++) {
+                uint64_t v[NL4];
+                if (!l4_counts_of(l, s, v))
+                    continue;
+                long k = l == t ? (long)t->kid4[s] : names_find(nn, key4_of(l, s, &scratch));
+                for (int i = 0; k >= 0 && i < NL4; i++)
+                    acc[k][i] += v[i];
+            }
+        gw_buf_release(&scratch);
+    }
+    int rc = 0;
+    for (int f = 0; f < NL4; f++) {
+        rc |= gw_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help,
+                             fam[f].name, fam[f].type);
+        for (size_t k = 0; nn && k < nn->n; k++) {
+            uint64_t v = acc[k][f];
+            if (f == 1) /* the gauge in closed's place: shown with the series, 0 too */
+                v = acc[k][0] > acc[k][1] ? acc[k][0] - acc[k][1] : 0;
+            if (f == 1 ? !acc[k][0] : !v)
+                continue;
+            const char *key = nn->keys[k];
+            const char *a = strchr(key, SEP), *b = a ? strchr(a + 1, SEP) : NULL;
+            GW_ASSERT(a && b);
+            rc |= gw_buf_append_cstr(out, fam[f].name);
+            rc |= gw_buf_append_cstr(out, "{");
+            rc |= label(out, "gateway", key, (size_t)(a - key), false);
+            rc |= label(out, "listener", a + 1, (size_t)(b - a - 1), false);
+            rc |= label(out, "route", b + 1, strlen(b + 1), true);
+            rc |= gw_buf_appendf(out, "} %llu\n", (unsigned long long)v);
+        }
+    }
+    free(acc);
+    return rc;
+}
+
 int
 gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
 {
@@ -924,6 +1136,7 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
         rc |= gw_buf_appendf(out, "gatehouse_http_local_responses_total{code=\"%s\"} %llu\n",
                              cls[c], (unsigned long long)SUM(local[c]));
     rc |= ports_format(p, out);
+    rc |= l4_format(ms, out);
     pthread_mutex_unlock(&ms->mu);
     rc |= gw_buf_appendf(
         out,

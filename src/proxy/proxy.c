@@ -538,6 +538,7 @@ l4_worker_new(struct px_worker *w, size_t budget)
     o.pin_ref = l4_pin_ref;
     o.pin_unref = l4_pin_unref;
     o.tls_ctx = px_l4_tls_ctx;
+    o.counters = px_l4_counters;
     return gw_l4_worker_new(w->loop, &o);
 }
 

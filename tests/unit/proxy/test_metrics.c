@@ -111,6 +111,96 @@ total(struct gw_proxy *p, const char *listener, const char *code)
     return v;
 }
 
+/* The value of an L4 family's line for listener "tcp", route, -1 if none. */
+static long long
+l4_value(struct gw_proxy *p, const char *fam, const char *route)
+{
+    struct gw_buf out;
+    gw_buf_init(&out, 1 << 20);
+    gw_proxy_metrics_format(p, &out);
+    gw_buf_append(&out, "", 1);
+    char want[256];
+    snprintf(want, sizeof(want), "%s{gateway=\"ns/gw\",listener=\"tcp\",route=\"%s\"} ", fam,
+             route);
+    const char *at = strstr(out.p, want);
+    long long v = at ? strtoll(at + strlen(want), NULL, 10) : -1;
+    gw_buf_release(&out);
+    return v;
+}
+
+/* A TCP port of ns/gw with listener "tcp" and one TCPRoute. */
+static struct gw_ir *
+l4_ir(const char *route)
+{
+    struct gw_ir *ir = gw_ir_new();
+    struct gw_arena *a = &ir->arena;
+    struct gw_ir_port *pt = gw_arena_alloc(a, sizeof(*pt));
+    pt->address = "127.0.0.1";
+    pt->port = 9000;
+    pt->gateway = "ns/gw";
+    struct gw_ir_listener *l = gw_arena_alloc(a, sizeof(*l));
+    l->owner = "Gateway ns/gw";
+    l->name = "tcp";
+    l->proto = GW_IR_TCP;
+    l->l4 = gw_arena_alloc(a, sizeof(*l->l4));
+    l->l4->route = gw_ir_strdup(ir, route);
+    l->nl4 = 1;
+    pt->listeners = l;
+    pt->nlisteners = 1;
+    ir->ports = pt;
+    ir->nports = 1;
+    return ir;
+}
+
+/* L4 series: counters by route, listener or port through px_l4_counters,
+ * the active gauge, monotonic across a table's death. */
+static void
+test_l4(struct gw_proxy *p)
+{
+    struct gw_ir *ir1 = l4_ir("TCPRoute ns/t");
+    struct px_mtab *t1 = px_mtab_new(p, ir1);
+    struct px_worker w = {.p = p, .id = 1};
+    struct px_snap s = {.mtab = t1};
+    struct px_wsnap ws = {.s = &s, .refs = 1, .w = &w};
+    const struct gw_ir_port *pt = &ir1->ports[0];
+    const struct gw_ir_listener *l = &pt->listeners[0];
+    struct gw_l4_counters *m = px_l4_counters(&ws, pt, l, &l->l4[0]);
+    struct gw_l4_counters *ml = px_l4_counters(&ws, pt, l, NULL);
+    ok(m && ml && m != ml, "route and listener series");
+    ok(px_l4_counters(&ws, pt, NULL, NULL) != NULL, "port series");
+    atomic_store(&m->accepted, 3);
+    atomic_store(&m->closed, 1);
+    atomic_store(&m->bytes_in, 100);
+    atomic_store(&ml->accepted, 1);
+    atomic_store(&ml->closed, 1);
+    is_int(l4_value(p, "gatehouse_l4_sessions_total", "TCPRoute ns/t"), 3, "sessions");
+    is_int(l4_value(p, "gatehouse_l4_sessions_active", "TCPRoute ns/t"), 2, "active");
+    is_int(l4_value(p, "gatehouse_l4_received_bytes_total", "TCPRoute ns/t"), 100, "bytes");
+    is_int(l4_value(p, "gatehouse_l4_sent_bytes_total", "TCPRoute ns/t"), -1, "no line for 0");
+    is_int(l4_value(p, "gatehouse_l4_sessions_active", ""), 0, "listener series: active 0");
+
+    /* reload; the old table's connections end, then it dies */
+    struct gw_ir *ir2 = l4_ir("TCPRoute ns/t");
+    struct px_mtab *t2 = px_mtab_new(p, ir2);
+    atomic_store(&m->closed, 3);
+    atomic_store(&m->bytes_in, 150);
+    is_int(l4_value(p, "gatehouse_l4_received_bytes_total", "TCPRoute ns/t"), 150,
+           "old table counts after the reload");
+    px_mtab_retire(t1);
+    is_int(l4_value(p, "gatehouse_l4_sessions_total", "TCPRoute ns/t"), 3, "monotonic");
+    is_int(l4_value(p, "gatehouse_l4_received_bytes_total", "TCPRoute ns/t"), 150, "bytes kept");
+    is_int(l4_value(p, "gatehouse_l4_sessions_active", "TCPRoute ns/t"), 0, "none active");
+    s.mtab = t2;
+    struct gw_l4_counters *m2 = px_l4_counters(&ws, &ir2->ports[0], &ir2->ports[0].listeners[0],
+                                               ir2->ports[0].listeners[0].l4);
+    atomic_store(&m2->accepted, 1);
+    is_int(l4_value(p, "gatehouse_l4_sessions_total", "TCPRoute ns/t"), 4, "new table adds up");
+    is_int(l4_value(p, "gatehouse_l4_sessions_active", "TCPRoute ns/t"), 1, "active on it");
+    px_mtab_retire(t2);
+    gw_ir_unref(ir1);
+    gw_ir_unref(ir2);
+}
+
 int
 main(void)
 {
@@ -203,6 +293,7 @@ main(void)
     is_int(value(p, "http", "HTTPRoute ns/x298", "2xx"), -1, "earlier ones gone");
     is_int(total(p, "http", "2xx"), 4 + 300, "listener total kept every reload's counts");
     px_mtab_retire(t3);
+    test_l4(p);
     gw_ir_unref(f1.ir);
     gw_ir_unref(f2.ir);
     gw_ir_unref(f3.ir);
