@@ -41,6 +41,7 @@ struct gw_source {
     int inotify_fd;
     bool has_sighup, watch_warned, force, reserved;
     struct gw_timer timer;
+    struct gw_timer racy_timer; /* reads racily-clean files again (sync.c) */
     struct gw_source_debounce debounce;
     struct gw_source_writes writes; /* of the pending burst */
 };
@@ -58,6 +59,10 @@ struct source_sync_stats {
     size_t same;    /* ... of which the bytes were those in force */
     size_t removed; /* files gone */
     size_t failed;  /* files read whose new version is not in force */
+    /* CLOCK_REALTIME ns from which the racy files read (modified just
+     * before, see sync.c) can be read once more for good; 0 if none, or
+     * if one was modified in the future. */
+    int64_t racy_until_ns;
 };
 
 /*

@@ -82,6 +82,7 @@ gw_source_free(struct gw_source *s)
         return;
     if (s->loop) {
         gw_timer_stop(&s->timer);
+        gw_timer_stop(&s->racy_timer);
         /* Not gw_io_close: its deferred callback would touch s after the
          * free. Dropping the interest unregisters the fd at once. */
         if (s->inotify_fd >= 0) {
@@ -225,6 +226,19 @@ reserve_heap(size_t bytes)
     free(v);
 }
 
+/* Files read just after they were modified are read once more when their
+ * stamps can be trusted (sync.c), unless a change is pending anyway: a
+ * tree written just before start-up is not read again on the path of the
+ * first change. That reload is no change: it leaves the debounce alone. */
+static void
+arm_racy(struct gw_source *s, int64_t until_ns)
+{
+    if (!s->loop || !until_ns || s->debounce.pending)
+        return;
+    int64_t left = until_ns - (int64_t)(real_now() * 1e9);
+    gw_timer_start(&s->racy_timer, left > 0 ? (uint64_t)(left + 999999) / 1000000 : 0);
+}
+
 /* A reload with no file change and the same walk problems as before does
  * not change the configuration. */
 static bool
@@ -251,6 +265,7 @@ gw_source_reload(struct gw_source *s)
     if (s->status && !s->force && stats.read == stats.same && stats.removed == 0 &&
         same_walk_errors(&walk, &s->walk_errors)) {
         gw_diags_release(&walk);
+        arm_racy(s, stats.racy_until_ns);
         gw_log_debug("reload: nothing changed (%zu files)", stats.files);
         return 0;
     }
@@ -322,6 +337,7 @@ gw_source_reload(struct gw_source *s)
         s->reserved = true;
     }
     log_diags(s, &s->diags);
+    arm_racy(s, stats.racy_until_ns);
     /* "in" is the time to the publish (what traffic waits for); the
      * statuses come after it. */
     gw_log_info("reload ok: %zu objects, %zu routes, %zu errors in %.1f ms (%zu files, %zu read; "
@@ -355,6 +371,14 @@ on_timer(struct gw_timer *t)
     /* The loop's clock stopped at the start of this turn. */
     gw_loop_update_time(s->loop);
     gw_source_debounce_done(&s->debounce, gw_loop_now(s->loop));
+}
+
+static void
+on_racy_timer(struct gw_timer *t)
+{
+    struct gw_source *s = t->data;
+    if (!s->debounce.pending)
+        gw_source_reload(s);
 }
 
 static void
@@ -404,6 +428,7 @@ gw_source_watch(struct gw_source *s, struct gw_loop *loop)
 {
     s->loop = loop;
     gw_timer_init(loop, &s->timer, on_timer, s);
+    gw_timer_init(loop, &s->racy_timer, on_racy_timer, s);
     int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
         gw_log_warn("source: inotify: %s (SIGHUP still reloads)", gw_strerror(-errno));

@@ -11,7 +11,10 @@
  * A file modified less than RACY_NS before it was read may change again
  * within the same timestamp tick without its stamp changing (git's "racily
  * clean" problem); such a file gets an impossible stamp so the next sync
- * reads it again.
+ * reads it again, and the stats say when that read will be for good (the
+ * source syncs once more then, so that the next change does not pay for
+ * re-reading a whole tree written just before start-up). RACY_NS is over
+ * twice the coarsest kernel timestamp tick (10 ms, HZ=100).
  */
 #include <sys/stat.h>
 
@@ -29,7 +32,7 @@
 #include "base/banned.h"
 
 #define MAX_WALK_DEPTH 64
-#define RACY_NS        (100 * 1000 * 1000LL)
+#define RACY_NS        (25 * 1000 * 1000LL)
 
 struct walk {
     char **paths;
@@ -288,6 +291,7 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
     if (w.n)
         qsort(w.paths, w.n, sizeof(*w.paths), cmp_paths);
     stats->files = w.n;
+    bool future = false;
 
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -329,8 +333,14 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
                 stats->removed++;
             continue;
         }
-        if (now_ns - stamp.mtime_ns < RACY_NS || now_ns - stamp.ctime_ns < RACY_NS)
+        if (now_ns - stamp.mtime_ns < RACY_NS || now_ns - stamp.ctime_ns < RACY_NS) {
+            int64_t last = GW_MAX(stamp.mtime_ns, stamp.ctime_ns);
+            if (last > now_ns)
+                future = true; /* read again at every sync, no use waiting */
+            else
+                stats->racy_until_ns = GW_MAX(stats->racy_until_ns, last + RACY_NS);
             stamp.mtime_ns = -1;
+        }
         stats->read++;
         enum gw_source_update u = gw_source_files_update(fs, path, &stamp, buf, len, rc);
         if (u == GW_SOURCE_SAME)
@@ -340,6 +350,8 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
         free(buf);
     }
 
+    if (future)
+        stats->racy_until_ns = 0;
     for (size_t i = 0; i < w.n; i++)
         free(w.paths[i]);
     free(w.paths);

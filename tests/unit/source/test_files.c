@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -423,11 +424,17 @@ test_sync(void)
     is_int((long long)st.read, 2, "both read");
     is_int(dirs, 1, "one directory walked");
     is_int((long long)d.n, 0, "no walk error");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+    ok(st.racy_until_ns > now_ns - 1000000000LL && st.racy_until_ns <= now_ns + 100000000LL,
+       "files just written: racy, the stats say until when");
 
     /* Stamps taken right after a write are "racy" and read again once. */
     usleep(150 * 1000);
     source_sync(&fs, tmp, &d, NULL, NULL, &st);
     is_int((long long)st.same, (long long)st.read, "racy files read again: the same bytes");
+    is_int((long long)st.racy_until_ns, 0, "no longer racy");
     source_sync(&fs, tmp, &d, NULL, NULL, &st);
     is_int((long long)st.read, 0, "unchanged tree: nothing read");
 
