@@ -28,8 +28,8 @@
  * registered with nothing to do, such a socket would wake the worker every
  * turn. So a side done both ways (its EOF read, our FIN sent) is closed at
  * once, and a hung-up side that must wait (unread bytes behind a full
- * buffer) is parked: its registration is dropped by swapping its io for
- * one on a duplicate of the fd, watched again once there is room.
+ * buffer) is left with no interest, which the loop turns into no
+ * registration (gw_io_set(io, 0)), until there is room.
  *
  * A route with no usable backend (unresolved, no endpoints, weights 0), an
  * unknown SNI, a malformed ClientHello, a Terminate listener without a
@@ -38,15 +38,14 @@
  * never moves it.
  *
  * Memory: each side (the client, each upstream attempt) is a small heap
- * struct around its gw_io, freed by the io's deferred close (a retry, an
- * early close or a park may replace a side before the old io's deferred
- * close has run); the connection itself is freed by a gw_loop_defer after
+ * struct around its gw_io, freed by the io's deferred close (a retry or an
+ * early close may replace a side before the old io's deferred close has
+ * run); the connection itself is freed by a gw_loop_defer after
  * conn_close.
  */
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -74,8 +73,6 @@ struct side {
     struct gw_io io;
     struct l4_conn *c;
     bool client;
-    bool hup;     /* the loop reported EPOLLHUP/EPOLLERR: sticky for a socket */
-    bool watched; /* io registered with the loop (a parked side is not) */
 };
 
 struct l4_conn {
@@ -151,50 +148,13 @@ side_fd(const struct side *s)
     return s ? s->io.fd : -1;
 }
 
-/* Points the terminated client's socket BIOs at fd (after a park). */
+/* Sets s's interest (none: unregistered, so a hung-up socket waiting
+ * for room does not wake the loop). */
 static void
-ssl_rebind(SSL *ssl, int fd)
+side_watch(struct side *s, unsigned events)
 {
-    BIO *rb = SSL_get_rbio(ssl), *wb = SSL_get_wbio(ssl);
-    if (rb && BIO_method_type(rb) == BIO_TYPE_SOCKET)
-        BIO_set_fd(rb, fd, BIO_NOCLOSE);
-    if (wb && wb != rb && BIO_method_type(wb) == BIO_TYPE_SOCKET)
-        BIO_set_fd(wb, fd, BIO_NOCLOSE);
-}
-
-/*
- * Drops *sp's epoll registration while keeping its socket: the io is closed
- * over a duplicate of the fd, which a fresh, unwatched io takes over. False
- * when no fd is left for the duplicate (the side stays as it was).
- */
-static bool
-side_park(struct l4_conn *c, struct side **sp)
-{
-    struct side *old = *sp;
-    int fd = fcntl(old->io.fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    struct side *s = side_new(c, fd, old->client);
-    s->hup = true;
-    if (s->client && c->ssl)
-        ssl_rebind(c->ssl, fd);
-    *sp = s;
-    gw_io_close(&old->io, side_free);
-    return true;
-}
-
-/* Sets *sp's interest; a hung-up side with none is parked instead (its
- * EPOLLHUP would be reported all the same). */
-static void
-side_watch(struct l4_conn *c, struct side **sp, unsigned events)
-{
-    struct side *s = *sp;
-    if (!s || (events == 0 && !s->watched))
-        return;
-    if (events == 0 && s->hup && side_park(c, sp))
-        return;
-    gw_io_set(&s->io, events);
-    s->watched = true;
+    if (s)
+        gw_io_set(&s->io, events);
 }
 
 static void
@@ -390,8 +350,8 @@ update_interest(struct l4_conn *c)
         ui |= GW_LOOP_READ;
     if (c->c2u.len > c->c2u.off)
         ui |= GW_LOOP_WRITE;
-    side_watch(c, &c->cs, ci);
-    side_watch(c, &c->u, ui);
+    side_watch(c->cs, ci);
+    side_watch(c->u, ui);
 }
 
 static void
@@ -533,8 +493,8 @@ connect_next(struct l4_conn *c)
         }
         if (errno == EINPROGRESS) {
             c->st = C_CONNECTING;
-            side_watch(c, &c->u, GW_LOOP_WRITE);
-            side_watch(c, &c->cs, 0); /* the client waits: its bytes stay in the kernel */
+            side_watch(c->u, GW_LOOP_WRITE);
+            side_watch(c->cs, 0); /* the client waits: its bytes stay in the kernel */
             gw_timer_start(&c->timer, w->o.connect_timeout_ms);
             return;
         }
@@ -569,7 +529,7 @@ handshake(struct l4_conn *c)
             continue;
         }
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            side_watch(c, &c->cs, e == SSL_ERROR_WANT_READ ? GW_LOOP_READ : GW_LOOP_WRITE);
+            side_watch(c->cs, e == SSL_ERROR_WANT_READ ? GW_LOOP_READ : GW_LOOP_WRITE);
             return;
         }
         ERR_clear_error();
@@ -687,8 +647,6 @@ static void
 on_side(struct gw_io *io, unsigned events)
 {
     struct side *s = io->data;
-    if (events & GW_LOOP_ERROR)
-        s->hup = true;
     if (s->client)
         on_client(s->c, io->fd, events);
     else
@@ -735,7 +693,7 @@ gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const ch
     c->pt = pt;
     if (port_is_tls(pt)) {
         c->st = C_HELLO;
-        side_watch(c, &c->cs, GW_LOOP_READ);
+        side_watch(c->cs, GW_LOOP_READ);
         gw_timer_start(&c->timer, w->o.hello_timeout_ms);
         return;
     }
