@@ -636,18 +636,11 @@ send_replay(struct px_dconn *d, struct px_uconn *u)
     size_t n = px_buf_avail(&d->replay);
     if (!u->ssl && !u->st && !u->h2 && !u->failed && !u->closing && u->state == PX_U_ACTIVE &&
         px_buf_avail(&u->out) == 0) {
-        while (n > 0) {
-            ssize_t w = gw_io_send(&u->io, p, n);
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (errno == EAGAIN)
-                    break;
-                return -errno;
-            }
-            p += w;
-            n -= (size_t)w;
-        }
+        ssize_t w = px_uconn_send_span(u, p, n);
+        if (w < 0)
+            return (int)w;
+        p += w;
+        n -= (size_t)w;
         if (n == 0)
             return 0;
     }
@@ -743,27 +736,12 @@ emit_chunk(struct px_dconn *d, struct gw_str data)
     emit_body(d, "\r\n", 2);
 }
 
-/* Request trailer fields a proxy may pass on (RFC 9110 6.5.1): not the
- * framing, routing or hop-by-hop ones. */
-static bool
-trailer_forwarded(struct gw_str name)
-{
-    static const char *const drop[] = {
-        "content-length", "transfer-encoding", "host",    "trailer",          "te",
-        "connection",     "keep-alive",        "upgrade", "proxy-connection",
-    };
-    for (size_t i = 0; i < GW_ARRAY_LEN(drop); i++)
-        if (gw_str_caseeq(name, gw_str_from(drop[i])))
-            return false;
-    return true;
-}
-
 /* One trailer field of a chunked request; the first opens the trailer
  * section (the last chunk). */
 static void
 emit_trailer(struct px_dconn *d, struct gw_str name, struct gw_str value)
 {
-    if (!trailer_forwarded(name))
+    if (!px_trailer_is_forwarded(name))
         return;
     if (!d->qtrailers)
         emit_body(d, "0\r\n", 3);

@@ -193,17 +193,6 @@ eq_nocase(struct gw_str a, struct gw_str b)
     return a.len == b.len && (a.len == 0 || strncasecmp(a.p, b.p, a.len) == 0);
 }
 
-static bool
-skip_response_field(struct gw_str n)
-{
-    static const char *const drop[] = {"connection",        "keep-alive", "proxy-connection",
-                                       "transfer-encoding", "upgrade",    "te"};
-    for (size_t i = 0; i < GW_ARRAY_LEN(drop); i++)
-        if (eq_nocase(n, gw_str_from(drop[i])))
-            return true;
-    return false;
-}
-
 static ssize_t
 read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
           nghttp2_data_source *source, void *user_data)
@@ -288,7 +277,7 @@ submit_head(struct px_h2 *h, struct px_h2_stream *s)
         size_t off = 0;
         for (size_t i = 0; i < res.nheaders; i++) {
             const struct gw_h1_header *f = &res.headers[i];
-            if (skip_response_field(f->name))
+            if (px_field_is_hop_by_hop(f->name))
                 continue;
             char *ln = lower + off;
             gw_h2_name_lower(ln, f->name.p, f->name.len);
@@ -329,7 +318,7 @@ void
 px_h2_stream_trailer(struct px_dconn *d, struct gw_str name, struct gw_str value)
 {
     struct px_h2_stream *s = d->h2s;
-    if (!s || skip_response_field(name))
+    if (!s || px_field_is_hop_by_hop(name))
         return;
     size_t mark = s->trailers.len; /* never consumed: spans do not move it */
     char *ln = px_buf_span(&s->trailers, name.len);
@@ -468,14 +457,10 @@ bad_bytes(const uint8_t *p, size_t n, bool path)
 static void
 request_trailer(struct px_h2_stream *s, struct gw_str name, struct gw_str value)
 {
-    static const char *const drop[] = {"content-length", "host", "trailer"};
     if (bad_bytes((const uint8_t *)name.p, name.len, false) ||
-        bad_bytes((const uint8_t *)value.p, value.len, false) || skip_response_field(name) ||
+        bad_bytes((const uint8_t *)value.p, value.len, false) || !px_trailer_is_forwarded(name) ||
         (name.len && name.p[0] == ':'))
         return;
-    for (size_t i = 0; i < GW_ARRAY_LEN(drop); i++)
-        if (eq_nocase(name, gw_str_from(drop[i])))
-            return;
     size_t mark = s->qtrailers.len;
     int rc = px_buf_append_str(&s->qtrailers, name);
     rc |= px_buf_append(&s->qtrailers, ": ", 2);

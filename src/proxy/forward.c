@@ -53,6 +53,62 @@ name_eq(struct gw_str s, const char *lower, size_t n)
     return fold8(s.p + n - 8) == l;
 }
 
+/* The one list of the field names forwarding treats specially (the
+ * PX_FIELD_* classes), a switch on the length first: most names cost one
+ * comparison or none. */
+static inline unsigned
+field_class(struct gw_str n)
+{
+    switch (n.len) {
+    case 2:
+        return LOWER_EQ(n, "te") ? PX_FIELD_HOP : 0;
+    case 4:
+        return LOWER_EQ(n, "host") ? PX_FIELD_HOST : 0;
+    case 6:
+        return LOWER_EQ(n, "expect") ? PX_FIELD_EXPECT : 0;
+    case 7:
+        if (LOWER_EQ(n, "upgrade"))
+            return PX_FIELD_HOP | PX_FIELD_UPGRADE;
+        return LOWER_EQ(n, "trailer") ? PX_FIELD_TRAILER : 0;
+    case 10:
+        return LOWER_EQ(n, "connection") || LOWER_EQ(n, "keep-alive") ? PX_FIELD_HOP : 0;
+    case 14:
+        if (LOWER_EQ(n, "content-length"))
+            return PX_FIELD_LENGTH;
+        return LOWER_EQ(n, "http2-settings") ? PX_FIELD_HOP : 0;
+    case 15:
+        return LOWER_EQ(n, "x-forwarded-for") ? PX_FIELD_XFF : 0;
+    case 16:
+        if (LOWER_EQ(n, "proxy-connection"))
+            return PX_FIELD_HOP;
+        return LOWER_EQ(n, "x-forwarded-host") ? PX_FIELD_OURS : 0;
+    case 17:
+        if (LOWER_EQ(n, "transfer-encoding"))
+            return PX_FIELD_HOP;
+        return LOWER_EQ(n, "x-forwarded-proto") ? PX_FIELD_OURS : 0;
+    default:
+        return 0;
+    }
+}
+
+unsigned
+px_field_class(struct gw_str name)
+{
+    return field_class(name);
+}
+
+bool
+px_field_is_hop_by_hop(struct gw_str name)
+{
+    return (field_class(name) & PX_FIELD_HOP) != 0;
+}
+
+bool
+px_trailer_is_forwarded(struct gw_str name)
+{
+    return (field_class(name) & PX_TRAILER_DROP) == 0;
+}
+
 /* Hop-by-hop fields a proxy never forwards (RFC 9110 §7.6.1), plus the ones
  * the proxy writes itself. */
 enum drop_kind { KEEP, DROP, XFF };
@@ -60,51 +116,23 @@ enum drop_kind { KEEP, DROP, XFF };
 static enum drop_kind
 request_field_kind(struct gw_str n, bool strip_expect)
 {
-    switch (n.len) {
-    case 2:
-        return LOWER_EQ(n, "te") ? DROP : KEEP;
-    case 4:
-        return LOWER_EQ(n, "host") ? DROP : KEEP;
-    case 6:
-        return strip_expect && LOWER_EQ(n, "expect") ? DROP : KEEP;
-    case 7:
-        return LOWER_EQ(n, "upgrade") ? DROP : KEEP;
-    case 10:
-        return LOWER_EQ(n, "connection") || LOWER_EQ(n, "keep-alive") ? DROP : KEEP;
-    case 14:
-        return LOWER_EQ(n, "content-length") || LOWER_EQ(n, "http2-settings") ? DROP : KEEP;
-    case 15:
-        if (LOWER_EQ(n, "x-forwarded-for"))
-            return XFF;
+    unsigned c = field_class(n);
+    if (!c)
         return KEEP;
-    case 16:
-        return LOWER_EQ(n, "x-forwarded-host") || LOWER_EQ(n, "proxy-connection") ? DROP : KEEP;
-    case 17:
-        return LOWER_EQ(n, "transfer-encoding") || LOWER_EQ(n, "x-forwarded-proto") ? DROP : KEEP;
-    default:
-        return KEEP;
-    }
+    if (c & (PX_FIELD_HOP | PX_FIELD_HOST | PX_FIELD_LENGTH | PX_FIELD_OURS))
+        return DROP;
+    if (c & PX_FIELD_XFF)
+        return XFF;
+    return strip_expect && (c & PX_FIELD_EXPECT) ? DROP : KEEP;
 }
 
 static bool
 response_field_dropped(struct gw_str n, bool keep_length, bool keep_upgrade)
 {
-    switch (n.len) {
-    case 2:
-        return LOWER_EQ(n, "te");
-    case 7:
-        return !keep_upgrade && LOWER_EQ(n, "upgrade");
-    case 10:
-        return LOWER_EQ(n, "connection") || LOWER_EQ(n, "keep-alive");
-    case 14:
-        return (!keep_length && LOWER_EQ(n, "content-length")) || LOWER_EQ(n, "http2-settings");
-    case 16:
-        return LOWER_EQ(n, "proxy-connection");
-    case 17:
-        return LOWER_EQ(n, "transfer-encoding");
-    default:
-        return false;
-    }
+    unsigned c = field_class(n);
+    if (c & PX_FIELD_UPGRADE)
+        return !keep_upgrade;
+    return (c & PX_FIELD_HOP) || (!keep_length && (c & PX_FIELD_LENGTH));
 }
 
 /* A token listed in a Connection field names a hop-by-hop field too. */

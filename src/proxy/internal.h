@@ -100,6 +100,34 @@ px_buf_commit(struct px_buf *b, size_t n)
 /* ------------------------------------------------------------------------ */
 /* Pure helpers (forward.c): what goes on the wire.                         */
 
+/* Classes of field names (px_field_class): the one list of the names the
+ * proxy forwards specially, for HTTP/1.1 and HTTP/2 alike. */
+enum {
+    PX_FIELD_HOP = 1u << 0,     /* hop-by-hop (RFC 9110 7.6.1, RFC 9113 8.2.2):
+                                 * connection, keep-alive, proxy-connection, te,
+                                 * transfer-encoding, upgrade, http2-settings */
+    PX_FIELD_UPGRADE = 1u << 1, /* upgrade (also PX_FIELD_HOP) */
+    PX_FIELD_LENGTH = 1u << 2,  /* content-length */
+    PX_FIELD_HOST = 1u << 3,    /* host */
+    PX_FIELD_TRAILER = 1u << 4, /* trailer */
+    PX_FIELD_EXPECT = 1u << 5,  /* expect */
+    PX_FIELD_XFF = 1u << 6,     /* x-forwarded-for */
+    PX_FIELD_OURS = 1u << 7,    /* x-forwarded-host, -proto: the proxy writes them */
+};
+
+/* What may not stand in a forwarded trailer section (RFC 9110 6.5.1):
+ * framing, routing and hop-by-hop fields. */
+#define PX_TRAILER_DROP (PX_FIELD_HOP | PX_FIELD_LENGTH | PX_FIELD_HOST | PX_FIELD_TRAILER)
+
+/* The PX_FIELD_* classes of field name `name` (ASCII case ignored); 0 for
+ * every other name. Pure. */
+unsigned px_field_class(struct gw_str name);
+/* px_field_class(name) has PX_FIELD_HOP. */
+bool px_field_is_hop_by_hop(struct gw_str name);
+/* A request or response trailer field named `name` may be passed on
+ * (none of PX_TRAILER_DROP). */
+bool px_trailer_is_forwarded(struct gw_str name);
+
 /* The request head sent upstream. */
 struct px_req_out {
     const struct gw_h1_request *req;        /* the client's parsed head */
@@ -609,7 +637,12 @@ struct px_uconn *px_uconn_pool_take(struct px_ep *ep, const struct px_utls_cfg *
 /* Puts an ACTIVE connection into ep's pool; false when it may not stay
  * (draining, pool full, TLS leftovers): the caller closes it. */
 bool px_uconn_pool_put(struct px_uconn *u);
-/* Sends what is queued in u->out; 0 ok (maybe partial), <0 error. */
+/* Sends [p, p + n) on u's TCP or TLS connection (not an HTTP/2 stream,
+ * which has no socket of its own) until all of it is gone or the socket
+ * would block: the bytes sent (0..n), or a negated errno. Loop thread. */
+ssize_t px_uconn_send_span(struct px_uconn *u, const char *p, size_t n);
+/* Sends what is queued in u->out (px_uconn_send_span); 0 ok (maybe
+ * partial), <0 error. */
 int px_uconn_flush(struct px_uconn *u);
 void px_uconn_update(struct px_uconn *u);
 /* A detached mirror connection carrying req (head+body so far). */

@@ -133,14 +133,12 @@ stream_fail(struct px_uh2_stream *st, int err)
 /* ------------------------------------------------------------------------ */
 /* Request: HTTP/1.1 bytes in u->out -> HEADERS and DATA                    */
 
-static bool drop_field(struct gw_str n);
-
 /* Keeps a trailer field of the request body for the HEADERS that end the
  * stream; past the bounds, or hop-by-hop, it is dropped. */
 static void
 qtrailer_add(struct px_uh2_stream *st, struct gw_str name, struct gw_str value)
 {
-    if (st->nqtr == QTR_FIELDS || drop_field(name) || !name.len)
+    if (st->nqtr == QTR_FIELDS || !px_trailer_is_forwarded(name) || !name.len)
         return;
     size_t at = st->qtr.len;
     char *low = px_buf_span(&st->qtr, name.len + value.len);
@@ -250,19 +248,6 @@ read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t
     return (ssize_t)n;
 }
 
-static bool
-drop_field(struct gw_str n)
-{
-    static const char *const names[] = {
-        "host",    "connection", "keep-alive",     "proxy-connection", "transfer-encoding",
-        "upgrade", "te",         "http2-settings",
-    };
-    for (size_t i = 0; i < GW_ARRAY_LEN(names); i++)
-        if (gw_str_caseeq(n, gw_str_from(names[i])))
-            return true;
-    return false;
-}
-
 static _Thread_local struct gw_h1_header scratch_h[SCRATCH_HEADERS];
 static _Thread_local nghttp2_nv scratch_nv[SCRATCH_HEADERS + 5];
 static _Thread_local char scratch_names[SCRATCH_NAMES];
@@ -303,7 +288,7 @@ submit(struct px_uh2_stream *st)
     bool grpc = false;
     for (size_t i = 0; i < req.nheaders; i++) {
         struct gw_str name = req.headers[i].name, value = req.headers[i].value;
-        if (drop_field(name))
+        if (px_field_class(name) & (PX_FIELD_HOP | PX_FIELD_HOST))
             continue;
         if (used + name.len > sizeof(scratch_names))
             return GW_ELIMIT;

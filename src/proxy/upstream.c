@@ -207,6 +207,25 @@ px_uconn_recv(struct px_uconn *u, void *buf, size_t n)
     return gw_io_recv(&u->io, buf, n);
 }
 
+ssize_t
+px_uconn_send_span(struct px_uconn *u, const char *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w =
+            u->ssl ? px_utls_send(u, p + done, n - done) : gw_io_send(&u->io, p + done, n - done);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            return -errno;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)done;
+}
+
 int
 px_uconn_flush(struct px_uconn *u)
 {
@@ -216,18 +235,12 @@ px_uconn_flush(struct px_uconn *u)
         return 0;
     if (u->failed)
         return -EPROTO;
-    while (px_buf_avail(&u->out)) {
-        ssize_t w = u->ssl ? px_utls_send(u, px_buf_data(&u->out), px_buf_avail(&u->out))
-                           : gw_io_send(&u->io, px_buf_data(&u->out), px_buf_avail(&u->out));
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                break;
-            return -errno;
-        }
-        px_buf_consume(&u->out, (size_t)w);
-    }
+    if (!px_buf_avail(&u->out))
+        return 0;
+    ssize_t w = px_uconn_send_span(u, px_buf_data(&u->out), px_buf_avail(&u->out));
+    if (w < 0)
+        return (int)w;
+    px_buf_consume(&u->out, (size_t)w);
     return 0;
 }
 

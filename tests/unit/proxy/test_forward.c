@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * proxy forward.c: the upstream request head (hop-by-hop removal, Host,
- * X-Forwarded-*, header modifiers, framing), the response framing decision
- * and the client response head.
+ * X-Forwarded-*, header modifiers, framing), the response framing decision,
+ * the client response head and the field classes the codecs share.
  */
 #include <string.h>
 
@@ -174,6 +174,31 @@ test_response_head(void)
     px_buf_release(&b);
 }
 
+static void
+test_field_class(void)
+{
+    static const char *const hop[] = {"Connection",        "keep-alive", "PROXY-CONNECTION", "te",
+                                      "Transfer-Encoding", "upgrade",    "http2-settings"};
+    for (size_t i = 0; i < GW_ARRAY_LEN(hop); i++) {
+        ok(px_field_is_hop_by_hop(gw_str_from(hop[i])), "%s is hop-by-hop", hop[i]);
+        ok(!px_trailer_is_forwarded(gw_str_from(hop[i])), "%s not in trailers", hop[i]);
+    }
+    static const char *const framing[] = {"content-length", "Host", "Trailer"};
+    for (size_t i = 0; i < GW_ARRAY_LEN(framing); i++) {
+        ok(!px_field_is_hop_by_hop(gw_str_from(framing[i])), "%s is end-to-end", framing[i]);
+        ok(!px_trailer_is_forwarded(gw_str_from(framing[i])), "%s not in trailers", framing[i]);
+    }
+    static const char *const plain[] = {
+        "x-checksum", "grpc-status", "tee", "connectionx", "content-type", "", "x-forwarded-for"};
+    for (size_t i = 0; i < GW_ARRAY_LEN(plain); i++) {
+        ok(!px_field_is_hop_by_hop(gw_str_from(plain[i])), "'%s' is end-to-end", plain[i]);
+        ok(px_trailer_is_forwarded(gw_str_from(plain[i])), "'%s' forwarded in trailers", plain[i]);
+    }
+    is_int(px_field_class(GW_STR("Upgrade")), PX_FIELD_HOP | PX_FIELD_UPGRADE, "upgrade class");
+    is_int(px_field_class(GW_STR("X-Forwarded-Proto")), PX_FIELD_OURS, "x-forwarded-proto class");
+    is_int(px_field_class(GW_STR("expect")), PX_FIELD_EXPECT, "expect class");
+}
+
 int
 main(void)
 {
@@ -182,5 +207,6 @@ main(void)
     test_request_upgrade();
     test_decide();
     test_response_head();
+    test_field_class();
     return done_testing();
 }
