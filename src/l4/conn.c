@@ -82,7 +82,7 @@ struct l4_conn {
     gw_l4_pin_fn unref;
     const struct gw_ir_port *pt;         /* borrowed from the pinned snapshot */
     const struct gw_ir_backend *backend; /* likewise */
-    struct l4_ep *ep;
+    struct gw_l4_ep *ep;
     struct gw_l4_counters *m; /* its series; NULL until a route was chosen */
     struct side *cs;          /* the client; NULL once closed */
     struct side *u;           /* the upstream attempt; NULL before, between, once closed */
@@ -417,7 +417,7 @@ on_timer(struct gw_timer *t)
         conn_close(c, true);
         return;
     case C_CONNECTING:
-        l4_ep_report(c->ep, true, w->o.eject_consecutive, w->o.eject_ms, now);
+        gw_l4_ep_report(c->ep, true, w->o.eject_consecutive, w->o.eject_ms, now);
         l4_count(&c->m->connect_failures, 1);
         side_close(&c->u, true);
         connect_next(c);
@@ -439,7 +439,7 @@ connected(struct l4_conn *c)
 {
     struct gw_l4_worker *w = c->w;
     uint64_t now = gw_loop_now(w->loop);
-    l4_ep_report(c->ep, false, w->o.eject_consecutive, w->o.eject_ms, now);
+    gw_l4_ep_report(c->ep, false, w->o.eject_consecutive, w->o.eject_ms, now);
     gw_sock_set_nodelay(c->u->io.fd);
     c->st = C_SPLICE;
     c->u2c.p = gw_xmalloc(L4_BUF);
@@ -454,7 +454,8 @@ on_up(struct l4_conn *c, int fd, unsigned events)
     if (c->st == C_CONNECTING) {
         if (so_error(fd)) {
             struct gw_l4_worker *w = c->w;
-            l4_ep_report(c->ep, true, w->o.eject_consecutive, w->o.eject_ms, gw_loop_now(w->loop));
+            gw_l4_ep_report(c->ep, true, w->o.eject_consecutive, w->o.eject_ms,
+                            gw_loop_now(w->loop));
             l4_count(&c->m->connect_failures, 1);
             side_close(&c->u, true);
             connect_next(c);
@@ -477,8 +478,8 @@ connect_next(struct l4_conn *c)
     size_t limit = c->backend->nendpoints < L4_ATTEMPTS ? c->backend->nendpoints : L4_ATTEMPTS;
     while (c->attempts < limit) {
         uint64_t now = gw_loop_now(w->loop);
-        struct l4_ep *ep = l4_ep_pick(&w->eps, c->backend, l4_cursor(w, c->backend),
-                                      c->attempts ? c->ep : NULL, now);
+        struct gw_l4_ep *ep = l4_ep_pick(&w->eps, c->backend, l4_cursor(w, c->backend),
+                                         c->attempts ? c->ep : NULL, now);
         if (!ep)
             break;
         c->attempts++;
@@ -498,7 +499,7 @@ connect_next(struct l4_conn *c)
             gw_timer_start(&c->timer, w->o.connect_timeout_ms);
             return;
         }
-        l4_ep_report(ep, true, w->o.eject_consecutive, w->o.eject_ms, now);
+        gw_l4_ep_report(ep, true, w->o.eject_consecutive, w->o.eject_ms, now);
         l4_count(&c->m->connect_failures, 1);
         side_close(&c->u, true);
     }

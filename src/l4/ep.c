@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Upstream endpoints as one worker's l4 side knows them: an open-addressing
- * table keyed by ip:port whose entries live as long as the worker (so
- * ejection state survives reloads), the round-robin pick that skips
- * ejected endpoints, and passive ejection after consecutive connect
- * failures (the HTTP side's policy: eject for eject_ms, doubling per
- * repeat up to 16x, a success clears the count).
+ * Upstream endpoints as a worker knows them, for both data planes: an
+ * open-addressing table keyed by ip:port whose entries live as long as the
+ * worker (so ejection state survives reloads; the HTTP side's entries are
+ * larger, a struct gw_l4_ep first), passive ejection after consecutive
+ * failures (eject for eject_ms, doubling per repeat up to 16x, a success
+ * clears the count), and l4's round-robin pick that skips ejected
+ * endpoints.
  */
 
 #include <stdlib.h>
@@ -25,33 +26,34 @@ hash_ep(const char *ip, uint16_t port)
 }
 
 void
-l4_ep_table_init(struct l4_ep_table *t)
+gw_l4_ep_table_init(struct gw_l4_ep_table *t, size_t size)
 {
-    *t = (struct l4_ep_table){0};
+    GW_ASSERT(size >= sizeof(struct gw_l4_ep));
+    *t = (struct gw_l4_ep_table){.size = size};
 }
 
 void
-l4_ep_table_release(struct l4_ep_table *t)
+gw_l4_ep_table_release(struct gw_l4_ep_table *t)
 {
     for (size_t i = 0; i < t->cap; i++)
         free(t->slots[i]);
     free(t->slots);
-    *t = (struct l4_ep_table){0};
+    *t = (struct gw_l4_ep_table){.size = t->size};
 }
 
 static void
-resolve(struct l4_ep *e)
+resolve(struct gw_l4_ep *e)
 {
     e->sa_ok = gw_sock_addr_parse(e->ip, e->port, &e->sa, &e->salen) == 0;
 }
 
 static void
-grow(struct l4_ep_table *t)
+grow(struct gw_l4_ep_table *t)
 {
     size_t ncap = t->cap ? t->cap * 2 : 64;
-    struct l4_ep **ns = gw_xcalloc(ncap, sizeof(*ns));
+    struct gw_l4_ep **ns = gw_xcalloc(ncap, sizeof(*ns));
     for (size_t i = 0; i < t->cap; i++) {
-        struct l4_ep *e = t->slots[i];
+        struct gw_l4_ep *e = t->slots[i];
         if (!e)
             continue;
         size_t j = hash_ep(e->ip, e->port) & (ncap - 1);
@@ -64,16 +66,16 @@ grow(struct l4_ep_table *t)
     t->cap = ncap;
 }
 
-struct l4_ep *
-l4_ep_table_get(struct l4_ep_table *t, const char *ip, uint16_t port)
+struct gw_l4_ep *
+gw_l4_ep_table_get(struct gw_l4_ep_table *t, const char *ip, uint16_t port)
 {
     if (t->cap == 0 || (t->n + 1) * 2 > t->cap)
         grow(t);
     size_t j = hash_ep(ip, port) & (t->cap - 1);
-    for (struct l4_ep *e; (e = t->slots[j]) != NULL; j = (j + 1) & (t->cap - 1))
+    for (struct gw_l4_ep *e; (e = t->slots[j]) != NULL; j = (j + 1) & (t->cap - 1))
         if (e->port == port && strcmp(e->ip, ip) == 0)
             return e;
-    struct l4_ep *e = gw_xcalloc(1, sizeof(*e));
+    struct gw_l4_ep *e = gw_xcalloc(1, t->size);
     size_t n = strlen(ip);
     if (n >= sizeof(e->ip))
         n = sizeof(e->ip) - 1; /* cannot resolve then: sa_ok stays false */
@@ -86,22 +88,22 @@ l4_ep_table_get(struct l4_ep_table *t, const char *ip, uint16_t port)
     return e;
 }
 
-struct l4_ep *
-l4_ep_pick(struct l4_ep_table *t, const struct gw_ir_backend *b, uint32_t *cursor,
-           const struct l4_ep *avoid, uint64_t now)
+struct gw_l4_ep *
+l4_ep_pick(struct gw_l4_ep_table *t, const struct gw_ir_backend *b, uint32_t *cursor,
+           const struct gw_l4_ep *avoid, uint64_t now)
 {
     size_t n = b->nendpoints;
     if (n == 0)
         return NULL;
-    struct l4_ep *fallback = NULL, *second = NULL;
+    struct gw_l4_ep *fallback = NULL, *second = NULL;
     for (size_t k = 0; k < n; k++) {
         const struct gw_ir_endpoint *ie = &b->endpoints[(*cursor)++ % n];
-        struct l4_ep *e = l4_ep_table_get(t, ie->ip, ie->port);
+        struct gw_l4_ep *e = gw_l4_ep_table_get(t, ie->ip, ie->port);
         if (!e->sa_ok)
             continue;
         if (!fallback)
             fallback = e;
-        if (e->ejected_until > now)
+        if (gw_l4_ep_is_ejected(e, now))
             continue;
         if (e == avoid) {
             second = e;
@@ -115,7 +117,8 @@ l4_ep_pick(struct l4_ep_table *t, const struct gw_ir_backend *b, uint32_t *curso
 }
 
 void
-l4_ep_report(struct l4_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms, uint64_t now)
+gw_l4_ep_report(struct gw_l4_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms,
+                uint64_t now)
 {
     if (!failed) {
         ep->consec = 0;
@@ -124,7 +127,7 @@ l4_ep_report(struct l4_ep *ep, bool failed, unsigned consecutive, unsigned eject
         return;
     }
     ep->consec++;
-    if (consecutive == 0 || ep->consec < consecutive || ep->ejected_until > now)
+    if (consecutive == 0 || ep->consec < consecutive || gw_l4_ep_is_ejected(ep, now))
         return;
     unsigned shift = ep->ejections < 4 ? ep->ejections : 4;
     ep->ejected_until = now + ((uint64_t)eject_ms << shift);

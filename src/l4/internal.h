@@ -28,39 +28,15 @@
 #define L4_SWEEP_MS  1000 /* how often UDP reply sockets are checked */
 
 /* ------------------------------------------------------------------------ */
-/* Endpoints (ep.c)                                                          */
-
-struct l4_ep {
-    char ip[48];
-    uint16_t port;
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    bool sa_ok;
-    unsigned consec; /* consecutive failures */
-    unsigned ejections;
-    uint64_t ejected_until;
-};
-
-struct l4_ep_table {
-    struct l4_ep **slots;
-    size_t cap, n;
-};
-
-void l4_ep_table_init(struct l4_ep_table *t);
-void l4_ep_table_release(struct l4_ep_table *t);
-/* Finds or adds ip:port; never NULL. */
-struct l4_ep *l4_ep_table_get(struct l4_ep_table *t, const char *ip, uint16_t port);
+/* Endpoints (ep.c; the table and ejection are in l4.h)                      */
 
 /*
  * Round robin over b's endpoints from *cursor, skipping ejected ones (and
  * avoid, when another is available) unless every one is. NULL when b has
  * no endpoint with a usable address.
  */
-struct l4_ep *l4_ep_pick(struct l4_ep_table *t, const struct gw_ir_backend *b, uint32_t *cursor,
-                         const struct l4_ep *avoid, uint64_t now);
-/* Ejection bookkeeping after a connect attempt. */
-void l4_ep_report(struct l4_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms,
-                  uint64_t now);
+struct gw_l4_ep *l4_ep_pick(struct gw_l4_ep_table *t, const struct gw_ir_backend *b,
+                            uint32_t *cursor, const struct gw_l4_ep *avoid, uint64_t now);
 
 /* The weighted backend of r for a uniform rnd (gw_route_backend_pick's
  * rule), NULL when the weights sum to 0. */
@@ -80,7 +56,7 @@ struct l4_rsock;
 struct gw_l4_worker {
     struct gw_loop *loop;
     struct gw_l4_opts o;
-    struct l4_ep_table eps;
+    struct gw_l4_ep_table eps;
     uint32_t cursors[L4_CURSORS]; /* round robin, by backend name hash */
     uint64_t rnd;
     bool draining;

@@ -150,6 +150,59 @@ void gw_l4_udp_input(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, 
 void gw_l4_udp_close(struct gw_l4_worker *w, int fd);
 
 /* ------------------------------------------------------------------------ */
+/* Upstream endpoints (ep.c): shared with the HTTP side                      */
+
+/*
+ * One upstream address as a worker knows it, with its passive ejection
+ * state. Entries live as long as their table (a worker's), not a
+ * snapshot, so ejection survives reloads. The HTTP side's endpoint struct
+ * starts with one (and adds its pools).
+ */
+struct gw_l4_ep {
+    char ip[48];
+    uint16_t port;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    bool sa_ok;      /* ip:port parsed into sa */
+    unsigned consec; /* consecutive failures */
+    unsigned ejections;
+    uint64_t ejected_until;
+};
+
+/* Entries by ip:port: open addressing over heap entries (pointers stay
+ * valid while the table lives). */
+struct gw_l4_ep_table {
+    struct gw_l4_ep **slots;
+    size_t cap, n;
+    size_t size; /* of an entry */
+};
+
+/* An empty table whose entries are size bytes (>= sizeof(struct
+ * gw_l4_ep): a struct gw_l4_ep, then the caller's fields, zeroed). */
+void gw_l4_ep_table_init(struct gw_l4_ep_table *t, size_t size);
+/* Frees every entry (what the caller's fields hold is the caller's). */
+void gw_l4_ep_table_release(struct gw_l4_ep_table *t);
+/* Finds or adds ip:port (ip NUL-terminated; one too long to keep leaves
+ * sa_ok false). Never NULL; valid until the table's release. */
+struct gw_l4_ep *gw_l4_ep_table_get(struct gw_l4_ep_table *t, const char *ip, uint16_t port);
+
+/*
+ * Passive ejection after an attempt on ep (both data planes' policy):
+ * consecutive failures in a row eject ep for eject_ms, doubled per repeat
+ * up to 16x; a success clears the count, and the doubling once ep has
+ * stayed in for 10 x eject_ms. consecutive 0: never ejects. Pure.
+ */
+void gw_l4_ep_report(struct gw_l4_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms,
+                     uint64_t now);
+
+/* Whether ep is ejected at now. Pure. */
+static inline bool
+gw_l4_ep_is_ejected(const struct gw_l4_ep *ep, uint64_t now)
+{
+    return ep->ejected_until > now;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Pure parts (any thread)                                                   */
 
 #define GW_L4_HELLO_MAX 16384 /* ClientHello bytes peeked at most */

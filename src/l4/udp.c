@@ -64,7 +64,7 @@ struct l4_sess {
     struct l4_rsock *rs;
     struct gw_timer timer;
     uint64_t last;
-    struct l4_ep *ep;
+    struct gw_l4_ep *ep;
     struct gw_l4_counters *m;
     void *pin;
     gw_l4_pin_fn unref;
@@ -290,8 +290,8 @@ on_upstream(struct gw_io *io, unsigned events)
             if (errno == ECONNREFUSED) {
                 /* ICMP port unreachable: let the client's next datagram
                  * choose again */
-                l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms,
-                             gw_loop_now(w->loop));
+                gw_l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms,
+                                gw_loop_now(w->loop));
                 l4_count(&s->m->connect_failures, 1);
                 sess_close(s);
             }
@@ -328,7 +328,7 @@ sess_new(struct gw_l4_worker *w, void *pin, const struct gw_ir_port *pt, size_t 
     if (!b || b->invalid || b->nendpoints == 0)
         return NULL;
     uint64_t now = gw_loop_now(w->loop);
-    struct l4_ep *ep = l4_ep_pick(&w->eps, b, l4_cursor(w, b), NULL, now);
+    struct gw_l4_ep *ep = l4_ep_pick(&w->eps, b, l4_cursor(w, b), NULL, now);
     if (!ep)
         return NULL;
     int fd = socket(ep->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -422,7 +422,8 @@ gw_l4_udp_input(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const
         } else if (errno == ECONNREFUSED) {
             /* an earlier datagram met a closed port: resend on a fresh
              * choice next time */
-            l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms, gw_loop_now(w->loop));
+            gw_l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms,
+                            gw_loop_now(w->loop));
             l4_count(&s->m->connect_failures, 1);
             sess_close(s);
         }

@@ -37,7 +37,7 @@ gw_l4_worker_new(struct gw_loop *loop, const struct gw_l4_opts *o)
         gw_l4_opts_default(&w->o);
     if (w->o.udp_max_sessions == 0)
         w->o.udp_max_sessions = 1;
-    l4_ep_table_init(&w->eps);
+    gw_l4_ep_table_init(&w->eps, sizeof(struct gw_l4_ep));
     static _Atomic uint64_t seq;
     w->rnd = 0x9e3779b97f4a7c15ull ^ ((uint64_t)time(NULL) * 0xbf58476d1ce4e5b9ull) ^
              (++seq * 0x94d049bb133111ebull) ^ (uint64_t)(uintptr_t)w;
@@ -57,7 +57,7 @@ gw_l4_worker_free(struct gw_l4_worker *w)
     l4_conn_close_all(w);
     l4_sess_close_all(w); /* and with them every reply socket */
     gw_timer_stop(&w->sweep);
-    l4_ep_table_release(&w->eps);
+    gw_l4_ep_table_release(&w->eps);
     free(w->buckets);
     free(w->dgram);
     free(w);

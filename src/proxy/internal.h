@@ -194,28 +194,22 @@ struct px_uh2_stream;
 struct px_utls_cfg;
 struct px_utls_cache;
 
-/* One upstream address as a worker knows it: survives snapshots. */
+/* One upstream address as a worker knows it: survives snapshots. The
+ * address and the ejection state are l4's endpoint, shared (a cast of
+ * &base gives the px_ep back: it is the first member). */
 struct px_ep {
-    char ip[48];
-    uint16_t port;
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    bool sa_ok;
+    struct gw_l4_ep base;
     /* pool of idle keep-alive connections, most recently used first */
     struct px_uconn *idle;
     unsigned nidle;
     unsigned active; /* requests in flight (P2C) */
-    unsigned consec; /* consecutive failures */
-    unsigned ejections;
-    uint64_t ejected_until;
     /* HTTP/2 sessions to this endpoint with streams in flight (up_h2.c);
      * idle ones wait in the pool above like any connection. */
     struct px_uh2 *h2;
 };
 
 struct px_ep_table {
-    struct px_ep **slots;
-    size_t cap, n;
+    struct gw_l4_ep_table base; /* of struct px_ep entries */
 };
 
 void px_ep_table_init(struct px_ep_table *t);
@@ -248,13 +242,13 @@ struct px_bstate *px_rr_table_slot(struct px_rr_table *t, const void *key);
 /*
  * Chooses an endpoint index among n (eps[i] is endpoint i's state) by round
  * robin (*cursor advanced) or power of two choices (rnd: two random draws),
- * skipping ejected ones (now vs ejected_until) unless every one is. Pure.
+ * skipping ejected ones (gw_l4_ep_is_ejected) unless every one is. Pure.
  * Returns the index, or -1 when n == 0.
  */
 int px_lb_pick(struct px_ep *const *eps, size_t n, enum gw_proxy_lb lb, uint32_t *cursor,
                uint64_t rnd, uint64_t now);
 
-/* Outcome bookkeeping for passive ejection. */
+/* Outcome bookkeeping for passive ejection (gw_l4_ep_report). */
 void px_ep_report(struct px_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms,
                   uint64_t now);
 

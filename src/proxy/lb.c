@@ -7,6 +7,9 @@
  * skipping ejected endpoints), and passive outlier ejection: eject_consecutive
  * failures in a row (connect errors, resets, 5xx) eject an endpoint for
  * eject_ms, doubled on each repeat up to 16x; a success resets the count.
+ * The table and the ejection policy are l4's (gw_l4_ep_table,
+ * gw_l4_ep_report), shared by both data planes; entries here are struct
+ * px_ep, l4's endpoint first.
  */
 
 #include <stdlib.h>
@@ -16,79 +19,22 @@
 
 #include "base/banned.h"
 
-static uint64_t
-hash_ep(const char *ip, uint16_t port)
-{
-    uint64_t h = 1469598103934665603ull ^ port;
-    for (const unsigned char *s = (const unsigned char *)ip; *s; s++)
-        h = (h ^ *s) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
-
 void
 px_ep_table_init(struct px_ep_table *t)
 {
-    *t = (struct px_ep_table){0};
+    gw_l4_ep_table_init(&t->base, sizeof(struct px_ep));
 }
 
 void
 px_ep_table_release(struct px_ep_table *t)
 {
-    for (size_t i = 0; i < t->cap; i++)
-        free(t->slots[i]);
-    free(t->slots);
-    *t = (struct px_ep_table){0};
-}
-
-static void
-ep_resolve(struct px_ep *e)
-{
-    e->sa_ok = gw_sock_addr_parse(e->ip, e->port, &e->sa, &e->salen) == 0;
-}
-
-static void
-table_grow(struct px_ep_table *t)
-{
-    size_t ncap = t->cap ? t->cap * 2 : 64;
-    struct px_ep **ns = gw_xcalloc(ncap, sizeof(*ns));
-    for (size_t i = 0; i < t->cap; i++) {
-        struct px_ep *e = t->slots[i];
-        if (!e)
-            continue;
-        size_t j = hash_ep(e->ip, e->port) & (ncap - 1);
-        while (ns[j])
-            j = (j + 1) & (ncap - 1);
-        ns[j] = e;
-    }
-    free(t->slots);
-    t->slots = ns;
-    t->cap = ncap;
+    gw_l4_ep_table_release(&t->base);
 }
 
 struct px_ep *
 px_ep_table_get(struct px_ep_table *t, const char *ip, uint16_t port)
 {
-    if (t->cap == 0 || (t->n + 1) * 2 > t->cap)
-        table_grow(t);
-    size_t j = hash_ep(ip, port) & (t->cap - 1);
-    for (;;) {
-        struct px_ep *e = t->slots[j];
-        if (!e)
-            break;
-        if (e->port == port && strcmp(e->ip, ip) == 0)
-            return e;
-        j = (j + 1) & (t->cap - 1);
-    }
-    struct px_ep *e = gw_xcalloc(1, sizeof(*e));
-    size_t n = strlen(ip);
-    if (n >= sizeof(e->ip))
-        n = sizeof(e->ip) - 1;
-    memcpy(e->ip, ip, n);
-    e->port = port;
-    ep_resolve(e);
-    t->slots[j] = e;
-    t->n++;
-    return e;
+    return (struct px_ep *)(void *)gw_l4_ep_table_get(&t->base, ip, port);
 }
 
 void
@@ -162,7 +108,7 @@ px_rr_table_slot(struct px_rr_table *t, const void *key)
 static bool
 ejected(const struct px_ep *e, uint64_t now)
 {
-    return e->ejected_until > now;
+    return gw_l4_ep_is_ejected(&e->base, now);
 }
 
 int
@@ -198,17 +144,5 @@ px_lb_pick(struct px_ep *const *eps, size_t n, enum gw_proxy_lb lb, uint32_t *cu
 void
 px_ep_report(struct px_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms, uint64_t now)
 {
-    if (!failed) {
-        ep->consec = 0;
-        if (ep->ejected_until <= now && ep->ejections && ep->ejected_until + 10ull * eject_ms < now)
-            ep->ejections = 0;
-        return;
-    }
-    ep->consec++;
-    if (consecutive == 0 || ep->consec < consecutive || ejected(ep, now))
-        return;
-    unsigned shift = ep->ejections < 4 ? ep->ejections : 4;
-    ep->ejected_until = now + ((uint64_t)eject_ms << shift);
-    ep->ejections++;
-    ep->consec = 0;
+    gw_l4_ep_report(&ep->base, failed, consecutive, eject_ms, now);
 }

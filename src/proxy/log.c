@@ -32,10 +32,10 @@ upstream_addr(const struct px_ep *ep, char *out, size_t cap)
 {
     if (!ep)
         snprintf(out, cap, "-");
-    else if (strchr(ep->ip, ':'))
-        snprintf(out, cap, "[%s]:%u", ep->ip, ep->port);
+    else if (strchr(ep->base.ip, ':'))
+        snprintf(out, cap, "[%s]:%u", ep->base.ip, ep->base.port);
     else
-        snprintf(out, cap, "%s:%u", ep->ip, ep->port);
+        snprintf(out, cap, "%s:%u", ep->base.ip, ep->base.port);
 }
 
 /* Appends "name":"v" (escaped), or "name":null when v is NULL. */

@@ -472,8 +472,8 @@ on_wake(struct gw_io *io, unsigned events)
 static void
 close_pools(struct px_worker *w)
 {
-    for (size_t i = 0; i < w->eps.cap; i++) {
-        struct px_ep *e = w->eps.slots[i];
+    for (size_t i = 0; i < w->eps.base.cap; i++) {
+        struct px_ep *e = (struct px_ep *)(void *)w->eps.base.slots[i];
         while (e && e->idle) {
             struct px_uconn *u = e->idle;
             px_uconn_close(u);

@@ -409,7 +409,7 @@ log_failure(struct px_uconn *u, const char *backend, const char *reason)
     if (!log_allowed(u->w))
         return;
     gw_log_warn("proxy: backend %s: TLS to %s:%u (policy %s, hostname %s) failed: %s",
-                backend && *backend ? backend : "-", u->ep->ip, (unsigned)u->ep->port,
+                backend && *backend ? backend : "-", u->ep->base.ip, (unsigned)u->ep->base.port,
                 u->tcfg ? u->tcfg->policy : "-", u->tcfg && u->tcfg->sni ? u->tcfg->sni : "-",
                 reason);
 }

@@ -247,15 +247,15 @@ px_uconn_flush(struct px_uconn *u)
 struct px_uconn *
 px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg, bool h2)
 {
-    if (!ep->sa_ok)
+    if (!ep->base.sa_ok)
         return NULL;
-    int fd = socket(ep->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(ep->base.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
     gw_sock_set_nodelay(fd);
     int rc;
     do {
-        rc = connect(fd, (const struct sockaddr *)&ep->sa, ep->salen);
+        rc = connect(fd, (const struct sockaddr *)&ep->base.sa, ep->base.salen);
     } while (rc < 0 && errno == EINTR);
     if (rc < 0 && errno != EINPROGRESS) {
         close(fd);

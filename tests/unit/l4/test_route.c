@@ -136,25 +136,25 @@ test_weights(void)
 static void
 test_endpoints(void)
 {
-    struct l4_ep_table t;
-    l4_ep_table_init(&t);
+    struct gw_l4_ep_table t;
+    gw_l4_ep_table_init(&t, sizeof(struct gw_l4_ep));
     struct gw_ir_endpoint eps[] = {{"10.0.0.1", 80}, {"10.0.0.2", 80}, {"[::1]", 81}};
     struct gw_ir_backend b = {.name = "x", .endpoints = eps, .nendpoints = 3};
     uint32_t cur = 0;
-    struct l4_ep *e[3];
+    struct gw_l4_ep *e[3];
     for (int i = 0; i < 3; i++)
-        e[i] = l4_ep_table_get(&t, eps[i].ip, eps[i].port);
+        e[i] = gw_l4_ep_table_get(&t, eps[i].ip, eps[i].port);
     ok(e[2]->sa_ok && e[2]->sa.ss_family == AF_INET6, "IPv6 endpoint resolved");
     int counts[3] = {0};
     for (int i = 0; i < 300; i++) {
-        struct l4_ep *p = l4_ep_pick(&t, &b, &cur, NULL, 0);
+        struct gw_l4_ep *p = l4_ep_pick(&t, &b, &cur, NULL, 0);
         for (int k = 0; k < 3; k++)
             counts[k] += p == e[k];
     }
     ok(counts[0] == 100 && counts[1] == 100 && counts[2] == 100, "round robin is even");
 
     for (int i = 0; i < 3; i++)
-        l4_ep_report(e[1], true, 3, 1000, 10);
+        gw_l4_ep_report(e[1], true, 3, 1000, 10);
     ok(e[1]->ejected_until == 1010, "3 failures eject for 1000 ms");
     bool skipped = true;
     for (int i = 0; i < 30; i++)
@@ -163,9 +163,9 @@ test_endpoints(void)
     ok(skipped, "ejected endpoint skipped");
     ok(l4_ep_pick(&t, &b, &cur, NULL, 2000) != NULL, "back after the ejection");
     for (int i = 0; i < 3; i++)
-        l4_ep_report(e[1], true, 3, 1000, 3000);
+        gw_l4_ep_report(e[1], true, 3, 1000, 3000);
     ok(e[1]->ejected_until == 5000, "second ejection doubles");
-    l4_ep_report(e[1], false, 3, 1000, 3000);
+    gw_l4_ep_report(e[1], false, 3, 1000, 3000);
     ok(e[1]->consec == 0, "success clears the count");
 
     struct gw_ir_backend one = {.name = "y", .endpoints = eps + 1, .nendpoints = 1};
@@ -180,7 +180,7 @@ test_endpoints(void)
     struct gw_ir_endpoint bad[] = {{"not-an-ip", 80}};
     struct gw_ir_backend nb = {.name = "n", .endpoints = bad, .nendpoints = 1};
     ok(l4_ep_pick(&t, &nb, &cur, NULL, 0) == NULL, "unresolvable endpoint: none");
-    l4_ep_table_release(&t);
+    gw_l4_ep_table_release(&t);
 }
 
 int

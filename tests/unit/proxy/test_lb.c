@@ -16,7 +16,7 @@ main(void)
     struct px_ep *b = px_ep_table_get(&t, "10.0.0.2", 80);
     struct px_ep *c = px_ep_table_get(&t, "[::1]", 8080);
     ok(a != b && a == px_ep_table_get(&t, "10.0.0.1", 80), "table finds what it added");
-    ok(a->sa_ok && c->sa_ok && c->sa.ss_family == AF_INET6, "addresses resolved");
+    ok(a->base.sa_ok && c->base.sa_ok && c->base.sa.ss_family == AF_INET6, "addresses resolved");
     for (int i = 0; i < 500; i++) {
         char ip[32];
         int n = 0;
@@ -40,28 +40,28 @@ main(void)
     /* ejection: 3 consecutive failures eject b for 1000 ms */
     px_ep_report(b, true, 3, 1000, 10);
     px_ep_report(b, true, 3, 1000, 11);
-    ok(b->ejected_until == 0, "not yet ejected");
+    ok(b->base.ejected_until == 0, "not yet ejected");
     px_ep_report(b, true, 3, 1000, 12);
-    is_int((long long)b->ejected_until, 1012, "ejected for eject_ms");
+    is_int((long long)b->base.ejected_until, 1012, "ejected for eject_ms");
     memset(counts, 0, sizeof(counts));
     for (int i = 0; i < 300; i++)
         counts[px_lb_pick(eps, 3, GW_PROXY_LB_WRR, &cur, 0, 500)]++;
     ok(counts[1] == 0 && counts[0] + counts[2] == 300, "ejected endpoint skipped");
-    a->ejected_until = c->ejected_until = 5000;
+    a->base.ejected_until = c->base.ejected_until = 5000;
     memset(counts, 0, sizeof(counts));
     for (int i = 0; i < 30; i++)
         counts[px_lb_pick(eps, 3, GW_PROXY_LB_WRR, &cur, 0, 500)]++;
     ok(counts[0] && counts[1] && counts[2], "all ejected: panic mode uses every endpoint");
-    a->ejected_until = c->ejected_until = 0;
+    a->base.ejected_until = c->base.ejected_until = 0;
     px_ep_report(b, true, 3, 1000, 2000);
     px_ep_report(b, true, 3, 1000, 2001);
     px_ep_report(b, true, 3, 1000, 2002);
-    is_int((long long)b->ejected_until, 4002, "second ejection doubles");
+    is_int((long long)b->base.ejected_until, 4002, "second ejection doubles");
     px_ep_report(b, false, 3, 1000, 5000);
-    is_int(b->consec, 0, "success resets the count");
+    is_int(b->base.consec, 0, "success resets the count");
 
     /* P2C prefers the less loaded of two */
-    b->ejected_until = 0;
+    b->base.ejected_until = 0;
     a->active = 10;
     b->active = 0;
     c->active = 10;
