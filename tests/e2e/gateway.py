@@ -528,6 +528,15 @@ def read_until_close(sock, timeout):
         buf += d
 
 
+def raw_exchange(addr, port, data, timeout=10.0):
+    """Sends `data` on a fresh TCP connection and returns every byte the
+    gateway sends back until it closes (or `timeout` runs out: what came so
+    far)."""
+    with socket.create_connection((addr, port), timeout=timeout) as s:
+        s.sendall(data)
+        return read_until_close(s, timeout)[0]
+
+
 def udp_ask(addr, port, payload=b"probe", timeout=1.0):
     """One datagram from a fresh connected socket (a fresh session at the
     gateway): the reply, or None on timeout. ConnectionRefusedError when the

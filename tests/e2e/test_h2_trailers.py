@@ -11,12 +11,11 @@ there and are dropped, the request itself still goes through.
 
 Backends: the recording ones of gateway.py (Recorder for HTTP/1.1,
 H2Recorder for h2c)."""
-import socket
-
 import pytest
 
 from echoclient import H2Client
-from gateway import backend, gatehouse_run, httproute, prefix, running_stack  # noqa: F401
+from gateway import (backend, gatehouse_run, httproute, prefix, raw_exchange,  # noqa: F401
+                     running_stack)
 
 
 TRAILERS = [("x-checksum", "abc123"), ("x-count", "3")]
@@ -64,14 +63,7 @@ def h1_chunked_with_trailers(st, host, body, trailers):
     if body:
         req += b"%x\r\n" % len(body) + body + b"\r\n"
     req += b"0\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in trailers) + b"\r\n"
-    with socket.create_connection((st.addr, st.port), timeout=10) as s:
-        s.sendall(req)
-        data = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
+    data = raw_exchange(st.addr, st.port, req)
     return int(data.split(b" ", 2)[1])
 
 

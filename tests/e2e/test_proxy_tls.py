@@ -10,14 +10,13 @@ knowledge with bodies both ways."""
 import base64
 import hashlib
 import os
-import socket
 import ssl
 
 import pytest
 
 from echoclient import H1, H2Client, tls_client
 from gateway import backend, backend_of, gatehouse_run, httproute, listener, prefix  # noqa: F401
-from gateway import gateway_obj, running_stack
+from gateway import gateway_obj, raw_exchange, running_stack
 
 V1 = "infra-v1"
 
@@ -187,13 +186,8 @@ def test_h2_large_response_flow_control(h2gw):
 
 
 def test_h1_still_served_next_to_h2c(h2gw):
-    with socket.create_connection((h2gw.addr, h2gw.port), timeout=5) as s:
-        s.sendall(b"GET /plain HTTP/1.1\r\nHost: h2.example.com\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
+    data = raw_exchange(h2gw.addr, h2gw.port,
+                        b"GET /plain HTTP/1.1\r\nHost: h2.example.com\r\nConnection: close\r\n\r\n",
+                        timeout=5)
     assert data.startswith(b"HTTP/1.1 200")
     assert hashlib.sha256(data).digest()  # read to the end
