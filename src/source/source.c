@@ -374,14 +374,6 @@ on_timer(struct gw_timer *t)
 }
 
 static void
-on_racy_timer(struct gw_timer *t)
-{
-    struct gw_source *s = t->data;
-    if (!s->debounce.pending)
-        gw_source_reload(s);
-}
-
-static void
 on_inotify(struct gw_io *io, unsigned events)
 {
     struct gw_source *s = io->data;
@@ -405,6 +397,18 @@ on_inotify(struct gw_io *io, unsigned events)
     }
     if (any)
         arm(s, gw_source_writes_settled(&s->writes));
+}
+
+static void
+on_racy_timer(struct gw_timer *t)
+{
+    struct gw_source *s = t->data;
+    /* A write may have begun since the last turn: its events (read now)
+     * arm the debounce, whose reload waits until the write is done. */
+    if (s->inotify_fd >= 0)
+        on_inotify(&s->inotify_io, 0);
+    if (!s->debounce.pending)
+        gw_source_reload(s);
 }
 
 static void
