@@ -416,16 +416,30 @@ gw_l4_udp_input(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const
                 }
             }
         }
-        if (send(s->io.fd, w->dgram, (size_t)n, MSG_DONTWAIT) >= 0) {
-            l4_count(&s->m->dgrams_in, 1);
-            l4_count(&s->m->bytes_in, (uint64_t)n);
-        } else if (errno == ECONNREFUSED) {
-            /* an earlier datagram met a closed port: resend on a fresh
-             * choice next time */
+        for (bool again = false;; again = true) {
+            if (send(s->io.fd, w->dgram, (size_t)n, MSG_DONTWAIT) >= 0) {
+                l4_count(&s->m->dgrams_in, 1);
+                l4_count(&s->m->bytes_in, (uint64_t)n);
+                break;
+            }
+            if (errno != ECONNREFUSED)
+                break;
+            /* An earlier datagram met a closed port, and this one was not
+             * sent: it goes through a fresh session (a new choice, or the
+             * same endpoint if it is back), once. */
             gw_l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms,
                             gw_loop_now(w->loop));
             l4_count(&s->m->connect_failures, 1);
             sess_close(s);
+            if (again || w->draining)
+                break;
+            if (!looked) {
+                pt = l4_port_find(ir, address, port, true);
+                looked = true;
+            }
+            s = sess_new(w, pin, pt, bucket, address, port, fd, &peer, plen);
+            if (!s)
+                break;
         }
     }
 }

@@ -91,9 +91,55 @@ test_readded_listener(void)
     gw_loop_free(loop);
 }
 
+/* A backend that went away and came back on the same port: the first
+ * datagram after its return reaches it, though the session's socket still
+ * holds the refusal of the one sent while it was gone. */
+static void
+test_backend_back(void)
+{
+    struct gw_loop *loop = NULL;
+    ok(gw_loop_new(&loop) == 0, "loop");
+    struct gw_l4_worker *w = gw_l4_worker_new(loop, NULL);
+    int backend = gw_sock_listen("127.0.0.1", 0, SOCK_DGRAM);
+    uint16_t bport = (uint16_t)gw_sock_local_port(backend);
+    struct gw_ir_endpoint ep = {.ip = "127.0.0.1", .port = bport};
+    struct gw_ir_backend be = {
+        .name = "e2e/udp:53", .weight = 1, .endpoints = &ep, .nendpoints = 1};
+    struct gw_ir_l4 route = {.route = "UDPRoute e2e/udp", .backends = &be, .nbackends = 1};
+    struct gw_ir_listener lis = {.name = "udp", .proto = GW_IR_UDP, .l4 = &route, .nl4 = 1};
+    int a = gw_sock_listen("127.0.0.1", 0, SOCK_DGRAM);
+    uint16_t port = (uint16_t)gw_sock_local_port(a);
+    struct gw_ir_port pt = {
+        .address = "127.0.0.1", .port = port, .udp = true, .listeners = &lis, .nlisteners = 1};
+    struct gw_ir ir = {.ports = &pt, .nports = 1};
+
+    int c = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage sa;
+    socklen_t len;
+    gw_sock_addr_parse("127.0.0.1", port, &sa, &len);
+    connect(c, (const struct sockaddr *)&sa, len);
+    send(c, "one", 3, 0);
+    gw_l4_udp_input(w, NULL, &ir, "127.0.0.1", port, a);
+    ok(drain(backend) == 1, "first datagram through");
+    close(backend); /* gone: the next datagram is refused (ICMP) */
+    send(c, "two", 3, 0);
+    gw_l4_udp_input(w, NULL, &ir, "127.0.0.1", port, a);
+    backend = gw_sock_listen("127.0.0.1", bport, SOCK_DGRAM); /* back */
+    ok(backend >= 0, "backend back on its port");
+    send(c, "three", 5, 0);
+    gw_l4_udp_input(w, NULL, &ir, "127.0.0.1", port, a);
+    is_int(drain(backend), 1, "the first datagram after its return reaches it");
+    close(c);
+    close(a);
+    close(backend);
+    gw_l4_worker_free(w);
+    gw_loop_free(loop);
+}
+
 int
 main(void)
 {
     test_readded_listener();
+    test_backend_back();
     return done_testing();
 }
