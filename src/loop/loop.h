@@ -50,6 +50,11 @@ void gw_loop_backend_set_default(enum gw_loop_backend b);
  * io_uring_queue_init (ENOSYS, EPERM under seccomp...), in which case
  * gw_loop_new with GW_LOOP_URING quietly makes an epoll loop. */
 int gw_loop_uring_probe(void);
+/* Process-wide: the number of 4 KiB provided buffers each io_uring loop
+ * created from now on shares among its sockets' receives (default 512). A
+ * power of two in 16..32768: 0, or GW_EINVAL. Call before creating loops;
+ * not thread-safe. */
+int gw_loop_uring_set_buffers(unsigned count);
 /* The backend loop runs on. */
 enum gw_loop_backend gw_loop_backend(const struct gw_loop *loop);
 /* Runs pending deferred callbacks, then frees the loop. Every handle must be

@@ -15,6 +15,13 @@
  * buffers an epoll owner would fill: above them the recv is cancelled, or
  * gw_io_send says EAGAIN.
  *
+ * The pool is shared by every socket of the loop, and its buffers can all
+ * be held by owners that cannot read (slow readers downstream leave their
+ * upstream's bytes unread). A socket that finds no free buffer then reads
+ * by readiness instead (a one-shot poll, then recv into memory of its own,
+ * under the same HELD_MAX), until buffers are free again: so no socket
+ * waits on the others' peers, as none does with epoll.
+ *
  * A gw_uio is loop-owned and outlives its gw_io: the owner may free its
  * handle in the close callback while the kernel still holds a recv or a
  * send of it. A closed gw_uio drains its queued sends (at most DRAIN_MS),
@@ -43,21 +50,27 @@
 #include "base/banned.h"
 
 #define RING_ENTRIES 1024
-/* Provided buffers: 2 MiB per loop, touched at creation. The kernel takes
+/* Provided buffers: 2 MiB per loop by default (512), touched at creation. The kernel takes
  * them in ring order, so over time every one is used: untouched, they would
  * show up as RSS growth under the first bulk transfer. */
 #define PBUF_SIZE  4096
-#define PBUF_COUNT 512 /* a power of two */
 #define PBUF_GROUP 0
 #define HELD_MAX   (32 * 1024) /* received, unread bytes before the recv stops */
+/* and buffers: a peer sending one byte per segment would otherwise hold a
+ * 4 KiB buffer per byte */
+#define HELD_BUFS  (2 * HELD_MAX / PBUF_SIZE)
 #define SENDQ_MAX  (64 * 1024) /* queued bytes before gw_io_send says EAGAIN */
 #define SENDQ_KEEP (16 * 1024) /* larger send buffers are freed once empty */
 #define DRAIN_MS   10000       /* a closed socket's sends get this long */
 
 /* The low bits of an SQE's user_data say what it is; the rest is the uio. */
-enum { OP_NONE = 0, OP_RECV = 1, OP_SEND = 2, OP_EPOLL = 3, OP_MASK = 7 };
+enum { OP_NONE = 0, OP_RECV = 1, OP_SEND = 2, OP_EPOLL = 3, OP_POLL = 4, OP_MASK = 7 };
+
+/* Provided buffers per loop (gw_loop_uring_set_buffers). */
+static unsigned pbuf_count = 512;
 
 struct held {
+    char *heap; /* read by readiness into memory of its own; else NULL */
     uint16_t bid;
     uint32_t off, len;
 };
@@ -72,7 +85,7 @@ struct gw_uio {
     uint32_t hhead, hcount, hcap;
     size_t nheld;
     int rerr;
-    bool eof, recv_armed, recv_cancelled;
+    bool eof, recv_armed, recv_cancelled, poll_armed;
     /* sent: fly is in the kernel's hands, q waits behind it */
     char *fly, *q;
     size_t fly_off, fly_len, fly_cap, q_len, q_cap;
@@ -88,12 +101,12 @@ struct gw_uring {
     struct io_uring ring;
     struct io_uring_buf_ring *br;
     char *pbufs;
+    unsigned nbufs;     /* in the pool */
     unsigned free_bufs; /* buffers the kernel may fill */
     bool enabled;
     bool epoll_armed, epoll_ready;
     struct gw_uio *pending; /* may have events for their owner */
     struct gw_uio *dirty;   /* have SQEs to queue before the next enter */
-    struct gw_uio *starved; /* want a recv, but no buffer was free */
     struct gw_uio *all;
 };
 
@@ -122,6 +135,15 @@ gw_loop_uring_probe(void)
 }
 
 int
+gw_loop_uring_set_buffers(unsigned count)
+{
+    if (count < 16 || count > 32768 || (count & (count - 1)) != 0)
+        return GW_EINVAL;
+    pbuf_count = count;
+    return 0;
+}
+
+int
 gw_loop__uring_new(struct gw_loop *loop)
 {
     struct gw_uring *ur = gw_xcalloc(1, sizeof(*ur));
@@ -130,32 +152,33 @@ gw_loop__uring_new(struct gw_loop *loop)
         free(ur);
         return rc;
     }
-    size_t rsz = PBUF_COUNT * sizeof(struct io_uring_buf);
+    ur->nbufs = pbuf_count;
+    size_t rsz = ur->nbufs * sizeof(struct io_uring_buf);
     void *mem = mmap(NULL, rsz, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED) {
         rc = -errno;
         goto fail;
     }
     ur->br = mem;
-    ur->pbufs = aligned_alloc(4096, (size_t)PBUF_COUNT * PBUF_SIZE);
+    ur->pbufs = aligned_alloc(4096, (size_t)ur->nbufs * PBUF_SIZE);
     if (!ur->pbufs) {
         rc = GW_ENOMEM;
         goto fail;
     }
-    memset(ur->pbufs, 0, (size_t)PBUF_COUNT * PBUF_SIZE);
+    memset(ur->pbufs, 0, (size_t)ur->nbufs * PBUF_SIZE);
     io_uring_buf_ring_init(ur->br);
     struct io_uring_buf_reg reg;
     memset(&reg, 0, sizeof(reg));
     reg.ring_addr = (uint64_t)(uintptr_t)ur->br;
-    reg.ring_entries = PBUF_COUNT;
+    reg.ring_entries = ur->nbufs;
     reg.bgid = PBUF_GROUP;
     if ((rc = io_uring_register_buf_ring(&ur->ring, &reg, 0)) < 0)
         goto fail;
-    for (unsigned i = 0; i < PBUF_COUNT; i++)
+    for (unsigned i = 0; i < ur->nbufs; i++)
         io_uring_buf_ring_add(ur->br, ur->pbufs + (size_t)i * PBUF_SIZE, PBUF_SIZE,
-                              (unsigned short)i, io_uring_buf_ring_mask(PBUF_COUNT), (int)i);
-    io_uring_buf_ring_advance(ur->br, PBUF_COUNT);
-    ur->free_bufs = PBUF_COUNT;
+                              (unsigned short)i, io_uring_buf_ring_mask(ur->nbufs), (int)i);
+    io_uring_buf_ring_advance(ur->br, (int)ur->nbufs);
+    ur->free_bufs = ur->nbufs;
     loop->ur = ur;
     return 0;
 fail:
@@ -198,7 +221,7 @@ gw_loop__uring_free(struct gw_loop *loop)
             u->io->uio = NULL;
         uio_free(u);
     }
-    munmap(ur->br, PBUF_COUNT * sizeof(struct io_uring_buf));
+    munmap(ur->br, ur->nbufs * sizeof(struct io_uring_buf));
     free(ur->pbufs);
     free(ur);
     loop->ur = NULL;
@@ -237,16 +260,25 @@ static void
 buf_return(struct gw_uring *ur, uint16_t bid)
 {
     io_uring_buf_ring_add(ur->br, ur->pbufs + (size_t)bid * PBUF_SIZE, PBUF_SIZE, bid,
-                          io_uring_buf_ring_mask(PBUF_COUNT), 0);
+                          io_uring_buf_ring_mask(ur->nbufs), 0);
     io_uring_buf_ring_advance(ur->br, 1);
     ur->free_bufs++;
+}
+
+static void
+held_release(struct gw_uring *ur, const struct held *h)
+{
+    if (h->heap)
+        free(h->heap);
+    else
+        buf_return(ur, h->bid);
 }
 
 static void
 held_drop(struct gw_uio *u)
 {
     for (uint32_t i = 0; i < u->hcount; i++)
-        buf_return(u->loop->ur, u->held[u->hhead + i].bid);
+        held_release(u->loop->ur, &u->held[u->hhead + i]);
     u->hhead = u->hcount = 0;
     u->nheld = 0;
 }
@@ -302,9 +334,16 @@ uio_events(const struct gw_uio *u)
 }
 
 static bool
+held_full(const struct gw_uio *u)
+{
+    return u->nheld >= HELD_MAX || u->hcount >= HELD_BUFS;
+}
+
+static bool
 wants_recv(const struct gw_uio *u)
 {
-    return u->io && u->fd >= 0 && !u->recv_armed && !u->eof && !u->rerr && u->nheld < HELD_MAX;
+    return u->io && u->fd >= 0 && !u->recv_armed && !u->poll_armed && !u->eof && !u->rerr &&
+           !held_full(u);
 }
 
 static void
@@ -317,6 +356,8 @@ close_now(struct gw_uio *u)
     }
     if (u->sending)
         cancel(ur, u, OP_SEND);
+    if (u->poll_armed)
+        cancel(ur, u, OP_POLL);
     /* The kernel holds its own reference to the file while an operation is
      * in flight; the socket really closes when the cancels complete. */
     close(u->fd);
@@ -366,6 +407,55 @@ arm_recv(struct gw_uio *u)
     u->nops++;
 }
 
+static void
+held_push(struct gw_uio *u, char *heap, uint16_t bid, uint32_t len)
+{
+    if (u->hhead + u->hcount == u->hcap) {
+        if (u->hhead > 0) {
+            memmove(u->held, u->held + u->hhead, u->hcount * sizeof(*u->held));
+            u->hhead = 0;
+        } else {
+            u->hcap = u->hcap ? 2 * u->hcap : 8;
+            u->held = gw_xrealloc(u->held, u->hcap * sizeof(*u->held));
+        }
+    }
+    u->held[u->hhead + u->hcount++] = (struct held){.heap = heap, .bid = bid, .off = 0, .len = len};
+    u->nheld += len;
+}
+
+/* No provided buffer is free: reads what the socket has into memory of
+ * u's own, up to the same bounds, and polls for more. */
+static void
+recv_own(struct gw_uio *u)
+{
+    while (wants_recv(u)) {
+        size_t room = HELD_MAX - u->nheld;
+        char *p = gw_xmalloc(room);
+        ssize_t r = recv(u->fd, p, room, MSG_DONTWAIT);
+        if (r > 0) {
+            if ((size_t)r < room)
+                p = gw_xrealloc(p, (size_t)r);
+            held_push(u, p, 0, (uint32_t)r);
+            mark_pending(u);
+            continue;
+        }
+        free(p);
+        if (r == 0) {
+            u->eof = true;
+            mark_pending(u);
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct io_uring_sqe *sqe = get_sqe(u->loop->ur);
+            io_uring_prep_poll_add(sqe, u->fd, POLLIN);
+            set_data(sqe, u, OP_POLL);
+            u->poll_armed = true;
+            u->nops++;
+        } else if (errno != EINTR) {
+            u->rerr = errno;
+            mark_pending(u);
+        }
+    }
+}
+
 /* Queues what the turn left to do for u: the next send, a pending
  * shutdown or close, a recv to re-arm. */
 static void
@@ -390,14 +480,10 @@ settle(struct gw_uio *u)
         }
     }
     if (wants_recv(u)) {
-        if (ur->free_bufs > 0) {
+        if (ur->free_bufs > 0)
             arm_recv(u);
-        } else if (!u->on_dirty) {
-            /* Again at the next turn: some owner will have read by then. */
-            u->on_dirty = true;
-            u->next_dirty = ur->starved;
-            ur->starved = u;
-        }
+        else
+            recv_own(u);
     }
 }
 
@@ -405,18 +491,6 @@ static void
 flush(struct gw_loop *loop)
 {
     struct gw_uring *ur = loop->ur;
-    if (ur->starved) {
-        /* Settled again: those still without a buffer come back here, and
-         * their sends or closes are not held up meanwhile. */
-        struct gw_uio *s = ur->starved;
-        ur->starved = NULL;
-        while (s) {
-            struct gw_uio *next = s->next_dirty;
-            s->on_dirty = false;
-            mark_dirty(s);
-            s = next;
-        }
-    }
     while (ur->dirty) {
         struct gw_uio *u = ur->dirty;
         ur->dirty = u->next_dirty;
@@ -436,22 +510,6 @@ flush(struct gw_loop *loop)
 /* Completions                                                              */
 
 static void
-held_push(struct gw_uio *u, uint16_t bid, uint32_t len)
-{
-    if (u->hhead + u->hcount == u->hcap) {
-        if (u->hhead > 0) {
-            memmove(u->held, u->held + u->hhead, u->hcount * sizeof(*u->held));
-            u->hhead = 0;
-        } else {
-            u->hcap = u->hcap ? 2 * u->hcap : 8;
-            u->held = gw_xrealloc(u->held, u->hcap * sizeof(*u->held));
-        }
-    }
-    u->held[u->hhead + u->hcount++] = (struct held){.bid = bid, .off = 0, .len = len};
-    u->nheld += len;
-}
-
-static void
 on_recv(struct gw_uio *u, int res, unsigned flags)
 {
     struct gw_uring *ur = u->loop->ur;
@@ -466,11 +524,11 @@ on_recv(struct gw_uio *u, int res, unsigned flags)
         if (res <= 0 || !u->io || u->fd < 0)
             buf_return(ur, bid);
         else
-            held_push(u, bid, (uint32_t)res);
+            held_push(u, NULL, bid, (uint32_t)res);
     }
     if (res > 0) {
         mark_pending(u);
-        if (more && u->nheld >= HELD_MAX && !u->recv_cancelled && u->fd >= 0) {
+        if (more && held_full(u) && !u->recv_cancelled && u->fd >= 0) {
             /* The owner is not reading: leave the rest in the socket, so
              * the peer's window closes as it would with epoll. */
             cancel(ur, u, OP_RECV);
@@ -485,6 +543,15 @@ on_recv(struct gw_uio *u, int res, unsigned flags)
     }
     if (!more)
         mark_dirty(u); /* re-armed there if still wanted */
+}
+
+static void
+on_poll(struct gw_uio *u)
+{
+    /* Readable, or cancelled: settle reads it, or takes a buffer again. */
+    u->nops--;
+    u->poll_armed = false;
+    mark_dirty(u);
 }
 
 static void
@@ -529,6 +596,9 @@ reap(struct gw_loop *loop)
             break;
         case OP_SEND:
             on_send(u, cqe->res);
+            break;
+        case OP_POLL:
+            on_poll(u);
             break;
         case OP_EPOLL:
             ur->epoll_ready = true;
@@ -691,21 +761,22 @@ gw_loop__uring_recv(struct gw_io *io, void *buf, size_t n)
     struct gw_uio *u = io->uio;
     struct gw_uring *ur = u->loop->ur;
     size_t got = 0;
+    bool was_full = held_full(u);
     while (got < n && u->hcount) {
         struct held *h = &u->held[u->hhead];
         size_t k = GW_MIN(n - got, (size_t)(h->len - h->off));
-        memcpy((char *)buf + got, ur->pbufs + (size_t)h->bid * PBUF_SIZE + h->off, k);
+        const char *src = h->heap ? h->heap : ur->pbufs + (size_t)h->bid * PBUF_SIZE;
+        memcpy((char *)buf + got, src + h->off, k);
         got += k;
         h->off += (uint32_t)k;
         if (h->off == h->len) {
-            buf_return(ur, h->bid);
+            held_release(ur, h);
             u->hhead++;
             if (--u->hcount == 0)
                 u->hhead = 0;
         }
     }
     if (got) {
-        bool was_full = u->nheld >= HELD_MAX;
         u->nheld -= got;
         if (was_full && wants_recv(u))
             mark_dirty(u);

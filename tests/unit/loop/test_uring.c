@@ -5,7 +5,8 @@
  * level-triggered partial reads, a close that must drain its queued sends, a
  * reader that stops reading (backpressure), and a reset peer. The peer end
  * of each TCP pair is a plain readiness watch on the same loop, so on
- * io_uring it goes through the polled epoll fd.
+ * io_uring it goes through the polled epoll fd. And a transfer while
+ * owners that do not read hold every provided buffer.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -295,6 +296,97 @@ test_backpressure(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Every provided buffer held by owners that do not read                    */
+
+static void
+on_ignored(struct gw_io *io, unsigned events)
+{
+    (void)io;
+    (void)events;
+}
+
+struct pool {
+    struct gw_loop *loop;
+    struct gw_timer tick, guard;
+    int hogpeer, ticks;
+    struct end a, c;
+    int done;
+};
+
+static void
+on_guard(struct gw_timer *t)
+{
+    gw_loop_stop(t->data);
+}
+
+/* One byte a segment for a while, then the transfer. */
+static void
+on_pool_tick(struct gw_timer *t)
+{
+    struct pool *p = t->data;
+    if (p->ticks++ < 40) {
+        send(p->hogpeer, "x", 1, MSG_NOSIGNAL);
+        gw_timer_start(t, p->ticks == 40 ? 100 : 2);
+        return;
+    }
+    int fds[2];
+    tcp_pair(fds);
+    p->a = (struct end){
+        .seed_out = 1, .seed_in = 2, .owned = true, .read_max = 1000, .done = &p->done};
+    p->c = (struct end){.seed_out = 2, .seed_in = 1, .read_max = 16384, .done = &p->done};
+    gw_io_init(p->loop, &p->a.io, fds[0], on_end, &p->a);
+    gw_io_init(p->loop, &p->c.io, fds[1], on_end, &p->c);
+    end_update(&p->a);
+    gw_io_own(&p->a.io);
+    end_update(&p->c);
+}
+
+static void
+test_pool_exhausted(void)
+{
+    gw_loop_backend_set_default(GW_LOOP_URING);
+    is_int(gw_loop_uring_set_buffers(24), GW_EINVAL, "a buffer count must be a power of two");
+    is_int(gw_loop_uring_set_buffers(8), GW_EINVAL, "of at least 16");
+    is_int(gw_loop_uring_set_buffers(16), 0, "16 buffers");
+    struct pool p = {0};
+    gw_loop_new(&p.loop);
+    gw_loop_uring_set_buffers(512);
+    /* Two owners that never read: their receives take the whole pool, up
+     * to HELD_MAX each (the second one's peer sends one byte a segment).
+     * Then a transfer must still get its bytes, in order, and its EOF. */
+    struct gw_io hog[2];
+    int hogpeer[2];
+    for (int i = 0; i < 2; i++) {
+        int fds[2];
+        tcp_pair(fds);
+        gw_io_init(p.loop, &hog[i], fds[0], on_ignored, NULL);
+        gw_io_own(&hog[i]);
+        hogpeer[i] = fds[1];
+    }
+    gw_sock_set_nodelay(hogpeer[1]);
+    p.hogpeer = hogpeer[1];
+    static char big[65536];
+    ok(send(hogpeer[0], big, sizeof(big), MSG_NOSIGNAL) > 0, "the first hog's peer sends");
+    gw_timer_init(p.loop, &p.tick, on_pool_tick, &p);
+    gw_timer_init(p.loop, &p.guard, on_guard, p.loop);
+    gw_timer_start(&p.tick, 0);
+    gw_timer_start(&p.guard, 30000);
+    gw_loop_run(p.loop);
+    ok(p.done == 2, "a transfer with the pool taken completes");
+    ok(!p.a.bad && !p.c.bad && p.a.got == BULK && p.c.got == BULK, "every byte in order (%zu, %zu)",
+       p.a.got, p.c.got);
+    gw_timer_stop(&p.tick);
+    gw_timer_stop(&p.guard);
+    gw_io_close(&p.a.io, NULL);
+    gw_io_close(&p.c.io, NULL);
+    for (int i = 0; i < 2; i++) {
+        gw_io_close(&hog[i], NULL);
+        close(hogpeer[i]);
+    }
+    gw_loop_free(p.loop);
+}
+
+/* ------------------------------------------------------------------------ */
 /* A reset peer                                                             */
 
 struct rst {
@@ -352,5 +444,6 @@ main(void)
     test_close_drains();
     test_backpressure();
     test_reset();
+    test_pool_exhausted();
     return done_testing();
 }
