@@ -86,7 +86,11 @@ run_usage(FILE *f)
                "      --io BACKEND           the data plane's socket I/O: uring (default;\n"
                "                             io_uring, or epoll where the kernel refuses it)\n"
                "                             or epoll; default from $GATEHOUSE_IO\n"
-               "  -h, --help                 this text\n");
+               "  -h, --help                 this text\n"
+               "\n"
+               "Environment: GATEHOUSE_URING_BUFS=N, the 4 KiB receive buffers each io_uring\n"
+               "worker shares among its connections (a power of two, default 512); with\n"
+               "none free, a connection reads by readiness into its own memory.\n");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -302,6 +306,18 @@ gw_cmd_run(int argc, char **argv)
             return 2;
         }
         uring = false;
+    }
+    const char *bufs = getenv("GATEHOUSE_URING_BUFS");
+    if (bufs && *bufs) {
+        uint64_t n;
+        if (gw_str_to_u64(gw_str_from(bufs), 32768, &n) < 0 ||
+            gw_loop_uring_set_buffers((unsigned)n) < 0) {
+            fprintf(stderr,
+                    "gatehouse run: GATEHOUSE_URING_BUFS must be a power of two in 16..32768, "
+                    "not '%s'\n",
+                    bufs);
+            return 2;
+        }
     }
     gw_log_set_json(log_format == 2);
     popts.workers = (unsigned)workers;
