@@ -329,19 +329,18 @@ route_series(struct mser *ser, size_t *n, struct rdedup *d, const struct gw_ir_p
     return (uint32_t)(*n)++;
 }
 
-/* One zeroed block of nworkers arrays of n elements of size each, each
+/* One zeroed block for nworkers arrays of n elements of size each, each
  * starting on its own cache line (large ones come as fresh pages from
- * calloc, touched only where something counts); *rows gets the arrays. */
+ * calloc, touched only where something counts): worker w's array is at
+ * *base + w * *stride. Returns the block (to free). */
 static void *
-rows_alloc(unsigned nworkers, size_t n, size_t size, void **rows)
+rows_alloc(unsigned nworkers, size_t n, size_t size, char **base, size_t *stride)
 {
-    size_t bytes = (n * size + 63) / 64 * 64;
-    if (!bytes)
-        bytes = 64;
-    void *block = gw_xcalloc(1, nworkers * bytes + 64);
-    char *base = (char *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
-    for (unsigned w = 0; w < nworkers; w++)
-        rows[w] = base + (size_t)w * bytes;
+    *stride = (n * size + 63) / 64 * 64;
+    if (!*stride)
+        *stride = 64;
+    void *block = gw_xcalloc(1, nworkers * *stride + 64);
+    *base = (char *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
     return block;
 }
 
@@ -383,7 +382,11 @@ l4_series(struct px_mtab *t, const struct gw_ir *ir)
     }
     free(d.e);
     t->counts4 = gw_xmalloc(t->nworkers * sizeof(*t->counts4));
-    t->block4 = rows_alloc(t->nworkers, t->n4, sizeof(struct gw_l4_counters), (void **)t->counts4);
+    char *base;
+    size_t stride;
+    t->block4 = rows_alloc(t->nworkers, t->n4, sizeof(struct gw_l4_counters), &base, &stride);
+    for (unsigned w = 0; w < t->nworkers; w++)
+        t->counts4[w] = (struct gw_l4_counters *)(void *)(base + (size_t)w * stride);
 }
 
 struct px_mtab *
@@ -447,7 +450,11 @@ px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir)
     free(d.e);
     t->nworkers = p->nworkers;
     t->counts = gw_xmalloc(t->nworkers * sizeof(*t->counts));
-    t->block = rows_alloc(t->nworkers, t->n, sizeof(struct px_mcount), (void **)t->counts);
+    char *base;
+    size_t stride;
+    t->block = rows_alloc(t->nworkers, t->n, sizeof(struct px_mcount), &base, &stride);
+    for (unsigned w = 0; w < t->nworkers; w++)
+        t->counts[w] = (struct px_mcount *)(void *)(base + (size_t)w * stride);
     l4_series(t, ir);
 
     struct px_mstate *ms = p->ms;
