@@ -56,6 +56,54 @@ htab_insert(struct route_htab *t, const struct route_htab_entry *e)
     t->v[i] = *e;
 }
 
+/* Rehashes t into cap slots (a power of two, more than t->n). */
+static void
+htab_resize(struct route_htab *t, size_t cap)
+{
+    struct route_htab old_t = *t;
+    t->v = gw_xcalloc(cap, sizeof(*t->v));
+    t->mask = cap - 1;
+    if (old_t.v) {
+        for (size_t i = 0; i <= old_t.mask; i++)
+            if (old_t.v[i].hash)
+                htab_insert(t, &old_t.v[i]);
+        free(old_t.v);
+    }
+}
+
+/* Slots for n entries at a load factor of at most 1/2: probes stay short on
+ * the hot path. */
+static size_t
+htab_cap_for(size_t n)
+{
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap *= 2;
+    return cap;
+}
+
+void
+route_htab_reserve(struct route_htab *t, size_t n)
+{
+    size_t cap = htab_cap_for(n);
+    if (cap > (t->v ? t->mask + 1 : 0))
+        htab_resize(t, cap);
+}
+
+_Static_assert(sizeof(const char *) <= ROUTE_HTAB_INLINE, "a long key's pointer fits in key[]");
+
+static inline bool
+key_eq(const struct route_htab_entry *e, const char *key, size_t len)
+{
+    if (e->len != len)
+        return false;
+    if (len <= ROUTE_HTAB_INLINE)
+        return memcmp(e->key, key, len) == 0;
+    const char *p;
+    memcpy(&p, e->key, sizeof(p));
+    return memcmp(p, key, len) == 0;
+}
+
 uint32_t
 route_htab_get(const struct route_htab *t, uint64_t hash, uint32_t ctx, const char *key, size_t len)
 {
@@ -65,7 +113,7 @@ route_htab_get(const struct route_htab *t, uint64_t hash, uint32_t ctx, const ch
         const struct route_htab_entry *e = &t->v[i];
         if (!e->hash)
             return ROUTE_NONE;
-        if (e->hash == hash && e->ctx == ctx && e->len == len && memcmp(e->key, key, len) == 0)
+        if (e->hash == hash && e->ctx == ctx && key_eq(e, key, len))
             return e->val;
     }
 }
@@ -77,20 +125,14 @@ route_htab_put(struct route_htab *t, uint32_t ctx, const char *key, size_t len, 
     uint32_t old = route_htab_get(t, h, ctx, key, len);
     if (old != ROUTE_NONE)
         return old;
-    /* Load factor at most 1/2: probes stay short on the hot path. */
-    if ((t->n + 1) * 2 > (t->v ? t->mask + 1 : 0)) {
-        size_t cap = t->v ? (t->mask + 1) * 2 : 16;
-        struct route_htab old_t = *t;
-        t->v = gw_xcalloc(cap, sizeof(*t->v));
-        t->mask = cap - 1;
-        if (old_t.v) {
-            for (size_t i = 0; i <= old_t.mask; i++)
-                if (old_t.v[i].hash)
-                    htab_insert(t, &old_t.v[i]);
-            free(old_t.v);
-        }
-    }
-    struct route_htab_entry e = {h, key, (uint32_t)len, ctx, val};
+    if ((t->n + 1) * 2 > (t->v ? t->mask + 1 : 0))
+        htab_resize(t, htab_cap_for(t->n + 1));
+    GW_ASSERT(len < UINT32_MAX);
+    struct route_htab_entry e = {.hash = h, .ctx = ctx, .val = val, .len = (uint32_t)len};
+    if (len <= ROUTE_HTAB_INLINE)
+        memcpy(e.key, key, len);
+    else
+        memcpy(e.key, &key, sizeof(key));
     htab_insert(t, &e);
     t->n++;
     return val;

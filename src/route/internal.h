@@ -18,13 +18,18 @@
 #define ROUTE_HOST_MAX 256
 
 /* Open-addressing hash table from a byte string (plus a 32-bit context, the
- * parent trie node) to a 32-bit value. Keys are borrowed from the IR. */
+ * parent trie node) to a 32-bit value. Keys of up to ROUTE_HTAB_INLINE
+ * bytes (most path segments) are copied into the entry, so a lookup reads
+ * one cache line of the table and nothing else; a longer key is borrowed
+ * from the IR or the router's arena, its pointer stored in key[]. */
+#define ROUTE_HTAB_INLINE 12
+
 struct route_htab_entry {
     uint64_t hash; /* 0: empty slot */
-    const char *key;
-    uint32_t len;
     uint32_t ctx;
     uint32_t val;
+    uint32_t len;
+    char key[ROUTE_HTAB_INLINE]; /* the bytes, or a const char * (len > inline) */
 };
 
 struct route_htab {
@@ -36,6 +41,8 @@ struct route_htab {
 uint64_t route_hash(uint32_t ctx, const char *p, size_t len);
 void route_htab_init(struct route_htab *t);
 void route_htab_release(struct route_htab *t);
+/* Sizes t for n entries in all, so inserting them never rehashes. */
+void route_htab_reserve(struct route_htab *t, size_t n);
 /* Inserts (ctx, key) -> val unless present; returns the value now stored. */
 uint32_t route_htab_put(struct route_htab *t, uint32_t ctx, const char *key, size_t len,
                         uint32_t val);
@@ -81,21 +88,39 @@ struct route_cond {
     const struct gw_ir_route *ir;
     pcre2_code *path_re; /* REGEX paths */
     bool broken;         /* a pattern or path did not compile: never holds */
-    size_t prefix_len;   /* PathPrefix: prefix length without trailing '/' */
     struct gw_str method;
     bool has_method;
     struct route_kv *headers, *query;
     size_t nheaders, nquery;
 };
 
+/* A list value with this bit set is a route without conditions (no
+ * method, header, query or regex to check, not broken): matching takes it
+ * without reading its route_cond. */
+#define ROUTE_ALWAYS 0x80000000u
+
+/* Route indices (| ROUTE_ALWAYS), ascending; up to two held inline (most
+ * lists hold one route), more in the router's arena. */
 struct route_list {
-    uint32_t *v; /* in the router's arena */
+    union {
+        uint32_t *v;     /* cap > 0 */
+        uint32_t inl[2]; /* cap == 0 */
+    } u;
+
     uint32_t n, cap;
 };
 
+static inline const uint32_t *
+route_list_items(const struct route_list *l)
+{
+    return l->cap ? l->u.v : l->u.inl;
+}
+
 struct route_node {
-    struct route_list prefix; /* PathPrefix routes ending here, ascending */
-    struct route_list exact;  /* Exact routes ending here, ascending */
+    struct route_list prefix; /* PathPrefix routes ending here */
+    struct route_list exact;  /* Exact routes ending here */
+    uint32_t nchildren;       /* 0: the walk stops here without a lookup */
+    uint32_t prefix_len;      /* bytes of the path up to this node ("/a/b": 4) */
 };
 
 struct route_vhost {

@@ -41,26 +41,31 @@ node_new(struct gw_router *r)
     return (uint32_t)r->nnodes++;
 }
 
-/* Lists live in the router's arena (most hold one route): growing one
- * copies it to a block twice as big and leaves the old block behind. */
+/* Up to two values live in the list itself; past that the list moves to
+ * the router's arena, growing by copying to a block twice as big and
+ * leaving the old block behind. */
 static void
 list_push(struct gw_router *r, struct route_list *l, uint32_t v)
 {
-    if (l->n == l->cap) {
-        uint32_t cap = l->cap ? l->cap * 2 : 1;
+    if (l->cap == 0 && l->n < 2) {
+        l->u.inl[l->n++] = v;
+        return;
+    }
+    if (l->n == l->cap || l->cap == 0) {
+        uint32_t cap = l->n * 2;
         uint32_t *nv = gw_arena_alloc(&r->arena, cap * sizeof(*nv));
-        if (l->n)
-            memcpy(nv, l->v, l->n * sizeof(*nv));
-        l->v = nv;
+        memcpy(nv, route_list_items(l), l->n * sizeof(*nv));
+        l->u.v = nv;
         l->cap = cap;
     }
-    l->v[l->n++] = v;
+    l->u.v[l->n++] = v;
 }
 
 /* Walks (creating) the trie below from for the segments of s ("a/b/" is
- * "a", "b", ""). Returns the last node. */
+ * "a", "b", ""). Returns the last node. base is the byte count of the path
+ * before s, for the nodes' prefix_len. */
 static uint32_t
-trie_insert(struct gw_router *r, uint32_t from, const char *s, size_t n)
+trie_insert(struct gw_router *r, uint32_t from, const char *s, size_t n, size_t base)
 {
     uint32_t node = from;
     size_t i = 0;
@@ -68,11 +73,13 @@ trie_insert(struct gw_router *r, uint32_t from, const char *s, size_t n)
         size_t j = i;
         while (j < n && s[j] != '/')
             j++;
-        uint64_t h = route_hash(node, s + i, j - i);
-        uint32_t child = route_htab_get(&r->children, h, node, s + i, j - i);
-        if (child == ROUTE_NONE) {
-            child = node_new(r);
-            route_htab_put(&r->children, node, s + i, j - i, child);
+        /* One probe: an absent child is inserted as the next node. */
+        uint32_t next = (uint32_t)r->nnodes;
+        uint32_t child = route_htab_put(&r->children, node, s + i, j - i, next);
+        if (child == next) {
+            node_new(r);
+            r->nodes[node].nchildren++;
+            r->nodes[child].prefix_len = (uint32_t)(base + j);
         }
         node = child;
         if (j >= n)
@@ -167,6 +174,7 @@ vhost_compile(struct gw_router *r, struct gw_diags *diags, const struct gw_ir_vh
         const struct gw_ir_route *rt = &ir->routes[i];
         struct route_cond *c = &vh->conds[i];
         c->ir = rt;
+        GW_ASSERT(i < ROUTE_ALWAYS);
         c->has_method = rt->method != NULL;
         c->method = gw_str_from(rt->method);
         kv_compile(r, diags, rt, rt->headers, rt->nheaders, "headers", &c->headers, &c->broken);
@@ -175,6 +183,10 @@ vhost_compile(struct gw_router *r, struct gw_diags *diags, const struct gw_ir_vh
         c->nquery = rt->nquery;
         const char *p = rt->path ? rt->path : "/";
         size_t n = strlen(p);
+        uint32_t item = (uint32_t)i;
+        if (!c->has_method && !c->nheaders && !c->nquery && !c->broken &&
+            rt->path_type != GW_IR_PATH_REGEX)
+            item |= ROUTE_ALWAYS;
         if (rt->path_type == GW_IR_PATH_REGEX) {
             c->path_re = regex_compile(r, diags, rt, "path.value", p);
             if (!c->path_re)
@@ -189,15 +201,13 @@ vhost_compile(struct gw_router *r, struct gw_diags *diags, const struct gw_ir_vh
         }
         uint32_t node;
         if (rt->path_type == GW_IR_PATH_EXACT) {
-            node = trie_insert(r, vh->root, p + 1, n - 1);
-            c->prefix_len = n;
-            list_push(r, &r->nodes[node].exact, (uint32_t)i);
+            node = trie_insert(r, vh->root, p + 1, n - 1, 1);
+            list_push(r, &r->nodes[node].exact, item);
         } else {
             /* PathPrefix: one trailing '/' is ignored; "/" is the root. */
             size_t plen = p[n - 1] == '/' ? n - 1 : n;
-            node = plen == 0 ? vh->root : trie_insert(r, vh->root, p + 1, plen - 1);
-            c->prefix_len = plen;
-            list_push(r, &r->nodes[node].prefix, (uint32_t)i);
+            node = plen == 0 ? vh->root : trie_insert(r, vh->root, p + 1, plen - 1, 1);
+            list_push(r, &r->nodes[node].prefix, item);
         }
     }
 }
@@ -218,6 +228,20 @@ gw_router_build(const struct gw_ir *ir, struct gw_diags *diags, struct gw_router
     pcre2_set_match_limit(r->mctx, REGEX_MATCH_LIMIT);
     pcre2_set_depth_limit(r->mctx, REGEX_DEPTH_LIMIT);
     pcre2_set_heap_limit(r->mctx, REGEX_HEAP_LIMIT);
+
+    /* Presized for a node or two per route (most paths have a segment or
+     * two): no rehash and no node array regrowth while compiling. */
+    size_t nroutes = 0, nvhosts = 0;
+    for (size_t pi = 0; pi < ir->nports; pi++)
+        for (size_t li = 0; li < ir->ports[pi].nlisteners; li++) {
+            const struct gw_ir_listener *il = &ir->ports[pi].listeners[li];
+            nvhosts += il->nvhosts;
+            for (size_t vi = 0; vi < il->nvhosts; vi++)
+                nroutes += il->vhosts[vi].nroutes;
+        }
+    route_htab_reserve(&r->children, nroutes);
+    if (nvhosts + nroutes)
+        r->nodes = gw_xgrow(r->nodes, &r->capnodes, nvhosts + nroutes, sizeof(*r->nodes));
 
     r->nports = ir->nports;
     r->ports = ir->nports ? gw_arena_alloc(&r->arena, ir->nports * sizeof(*r->ports)) : NULL;
@@ -476,20 +500,24 @@ static uint32_t
 scan(const struct gw_router *r, const struct route_vhost *vh, const struct route_list *l,
      uint32_t best, const struct gw_route_req *req)
 {
+    const uint32_t *items = route_list_items(l);
     for (uint32_t i = 0; i < l->n; i++) {
-        uint32_t v = l->v[i];
+        uint32_t v = items[i] & ~ROUTE_ALWAYS;
         if (v >= best)
             break;
-        if (cond_holds(r, &vh->conds[v], req))
+        if ((items[i] & ROUTE_ALWAYS) || cond_holds(r, &vh->conds[v], req))
             return v;
     }
     return best;
 }
 
+/* The best route of vh for req (ROUTE_NONE if none) and the bytes of the
+ * path its match covers (*prefix_len). */
 static uint32_t
-vhost_match(const struct gw_router *r, const struct route_vhost *vh, const struct gw_route_req *req)
+vhost_match(const struct gw_router *r, const struct route_vhost *vh, const struct gw_route_req *req,
+            size_t *prefix_len)
 {
-    uint32_t best = ROUTE_NONE;
+    uint32_t best = ROUTE_NONE, b;
     uint32_t walked[WALK_MAX];
     size_t nwalked = 0;
     uint32_t node = vh->root;
@@ -497,7 +525,9 @@ vhost_match(const struct gw_router *r, const struct route_vhost *vh, const struc
     const char *p = req->path.p + 1;
     const char *end = req->path.p + req->path.len;
     walked[nwalked++] = node;
-    for (;;) {
+    /* A node without children ends the walk without a probe of the table
+     * (a cache miss saved per request past a leaf, e.g. "/prefix/rest"). */
+    while (r->nodes[node].nchildren) {
         const char *s = p;
         while (p < end && *p != '/')
             p++;
@@ -509,7 +539,10 @@ vhost_match(const struct gw_router *r, const struct route_vhost *vh, const struc
         if (nwalked == WALK_MAX) {
             /* Very deep paths: the order of the scans only matters for
              * speed, so the overflow is scanned at once. */
-            best = scan(r, vh, &r->nodes[node].prefix, best, req);
+            b = scan(r, vh, &r->nodes[node].prefix, best, req);
+            if (b != best)
+                *prefix_len = r->nodes[node].prefix_len;
+            best = b;
         } else {
             walked[nwalked++] = node;
         }
@@ -519,11 +552,23 @@ vhost_match(const struct gw_router *r, const struct route_vhost *vh, const struc
         }
         p++;
     }
-    if (full)
-        best = scan(r, vh, &r->nodes[node].exact, best, req);
-    while (nwalked > 0)
-        best = scan(r, vh, &r->nodes[walked[--nwalked]].prefix, best, req);
-    return scan(r, vh, &vh->regex, best, req);
+    if (full) {
+        b = scan(r, vh, &r->nodes[node].exact, best, req);
+        if (b != best)
+            *prefix_len = req->path.len;
+        best = b;
+    }
+    while (nwalked > 0) {
+        const struct route_node *wn = &r->nodes[walked[--nwalked]];
+        b = scan(r, vh, &wn->prefix, best, req);
+        if (b != best)
+            *prefix_len = wn->prefix_len;
+        best = b;
+    }
+    b = scan(r, vh, &vh->regex, best, req);
+    if (b != best)
+        *prefix_len = req->path.len;
+    return b;
 }
 
 static enum gw_route_status
@@ -568,16 +613,20 @@ gw_router_match(const struct gw_router *r, const struct gw_ir_port *port,
         return finish(out, GW_ROUTE_NO_VHOST);
     for (size_t i = 0; i < nv; i++) {
         const struct route_vhost *vh = &rl->vhosts[vis[i]];
-        uint32_t best = vhost_match(r, vh, req);
+        size_t plen = 0;
+        uint32_t best = vhost_match(r, vh, req, &plen);
         if (best != ROUTE_NONE) {
-            const struct route_cond *c = &vh->conds[best];
+            /* The route itself is not read here (its conditions were, if
+             * it has any); the caller reads it next: fetch its lines now,
+             * in parallel rather than one miss after another. */
+            const struct gw_ir_route *rt = &vh->ir->routes[best];
+            for (size_t off = 0; off < sizeof(*rt); off += 64)
+                __builtin_prefetch((const char *)rt + off);
+            __builtin_prefetch((const char *)rt + sizeof(*rt) - 1);
             out->vhost = vh->ir;
-            out->route = c->ir;
+            out->route = rt;
             out->route_index = best;
-            out->prefix_len =
-                c->ir->path_type == GW_IR_PATH_EXACT || c->ir->path_type == GW_IR_PATH_REGEX
-                    ? req->path.len
-                    : c->prefix_len;
+            out->prefix_len = plen;
             return finish(out, GW_ROUTE_OK);
         }
     }
