@@ -521,7 +521,9 @@ http_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li,
             j++;
         struct gw_ir_vhost *vh = &out->vhosts[out->nvhosts++];
         vh->hostname = DUP(v[i].host ? v[i].host : "*");
-        vh->routes = gw_arena_alloc(&t->ir->arena, (j - i) * sizeof(*vh->routes));
+        /* Every element is assigned below: no need to zero ~1 MB of
+         * routes first (5,000 routes). */
+        vh->routes = gw_arena_alloc_uninit(&t->ir->arena, (j - i) * sizeof(*vh->routes));
         uint64_t mask = ((uint64_t)1 << rbits) - 1;
         for (size_t k = i; k < j; k++)
             vh->routes[vh->nroutes++] = ranked[v[k].key & mask]->r;
