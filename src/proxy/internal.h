@@ -442,23 +442,13 @@ struct px_h2;
 struct px_h2_stream;
 
 struct px_dconn {
+    /* Hot: what every request of a keep-alive HTTP/1.1 connection touches,
+     * first and together, so that hundreds of connections cost as few cold
+     * cache lines as possible. The rarely used (TLS, HTTP/2 handshake state,
+     * chunked decoders, CORS, access-log copies) comes after. */
     struct gw_io io;
     struct px_worker *w;
-    struct px_dconn *next, *prev;
-    struct px_listener *l; /* may be closed while we live: address/port copied */
-    char address[64];
-    uint16_t port;
-    unsigned mport; /* connection counters slot (l->mport) */
-    bool tls;
-    char peer_ip[64];
-    struct px_buf in, out, replay;
-    struct px_buf cors;     /* CORS response fields of the current request */
-    struct gw_timer rtimer; /* header / idle / body / linger */
-    struct gw_timer wtimer; /* send progress */
-    struct gw_timer ttimer; /* route request timeout */
-    struct gw_timer btimer; /* retry backoff */
     enum px_dmode mode;
-    size_t head_checked; /* gw_h1_head_is_ready old_len */
     bool got_first_byte;
     bool read_eof;
     bool close_after; /* close once out is flushed */
@@ -470,7 +460,13 @@ struct px_dconn {
     bool u_reusable;
     bool local; /* the current answer came from the gateway */
     bool status_local_sent;
-    const struct gw_ir_header_mod *rmods[2];
+    bool tls;
+    bool stream;        /* a stream's px_dconn (h2s may already be detached) */
+    bool in_end;        /* stream: END_STREAM received, d->in holds the rest */
+    struct ssl_st *ssl; /* downstream TLS (down_tls.c): NULL on plain connections */
+    struct px_h2 *h2;   /* HTTP/2 (down_h2.c), see below */
+    struct px_buf in, out, replay;
+    size_t head_checked; /* gw_h1_head_is_ready old_len */
     uint64_t head_deadline, body_deadline;
     unsigned served;
     size_t sent_in_window; /* bytes sent since the send timer was armed */
@@ -483,37 +479,50 @@ struct px_dconn {
     const struct gw_ir_port *iport; /* the request's port in snap; NULL if none */
     const struct px_ep *up_ep;      /* endpoint of the last attempt (access log) */
     struct px_uconn *u;
-    /* RequestMirror copies still being fed the request body, one slot per
-     * mirror filter of the rule (NULL once finished or dropped). */
-    struct px_uconn *mirrors[PX_MAX_MIRRORS];
+    const struct gw_ir_header_mod *rmods[2];
     enum gw_h1_method method;
     int minor;
     bool keep_alive;
     bool upgrade;
     bool expect_continue;
     bool sent_continue;
-    enum gw_h1_body qbody;
-    uint64_t qremain;
-    struct gw_h1_chunked qch;
     bool qtrailers;   /* chunked request: trailer fields went upstream */
     bool req_done;    /* whole request body consumed from the client */
     bool replay_ok;   /* replay holds the whole upstream request so far */
     bool rsp_started; /* some response byte went to the client */
     bool rsp_done;
-    int attempts; /* attempts made */
     bool stale_retry_used;
+    enum gw_h1_body qbody;
+    uint64_t qremain;
+    int attempts; /* attempts made */
+    int status;
     struct px_rdecision rd;
     uint64_t rremain;
-    struct gw_h1_chunked rch;
-    int status;
     uint64_t start_ms;
     uint64_t bytes_out;
-    char origin[256]; /* CORS: the request's Origin */
+    uint16_t port;
+    unsigned mport; /* connection counters slot (l->mport) */
+    char address[64];
+    char peer_ip[64];
+    struct gw_timer rtimer; /* header / idle / body / linger */
+    struct gw_timer btimer; /* retry backoff */
+    struct gw_timer wtimer; /* send progress */
+    struct gw_timer ttimer; /* route request timeout */
+    struct px_buf cors;     /* CORS response fields of the current request */
+    /* RequestMirror copies still being fed the request body, one slot per
+     * mirror filter of the rule (NULL once finished or dropped). */
+    struct px_uconn *mirrors[PX_MAX_MIRRORS];
+
+    /* Cold */
+    struct px_dconn *next, *prev;
+    struct px_listener *l; /* may be closed while we live: address/port copied */
+    struct gw_h1_chunked qch;
+    struct gw_h1_chunked rch;
     size_t origin_len;
+    char origin[256]; /* CORS: the request's Origin */
     char logm[16], logp[256], logh[128];
 
-    /* Downstream TLS (down_tls.c): NULL on plain connections. */
-    struct ssl_st *ssl;
+    /* Downstream TLS (down_tls.c): ssl above. */
     bool hs;                            /* handshake in progress */
     bool alpn_h2;                       /* ALPN chose h2 */
     unsigned tls_want;                  /* GW_LOOP_* OpenSSL waits for */
@@ -521,13 +530,10 @@ struct px_dconn {
     const struct px_tls_port *tls_port; /* during the handshake */
     struct gw_timer ktimer;             /* TLS: plaintext buffered in OpenSSL */
     char sni[256];
-    /* HTTP/2 (down_h2.c): h2 is set on a connection that speaks h2; h2s on
-     * the per-stream px_dconn (no socket of its own) that runs one request
-     * through the same pipeline as an HTTP/1.1 request. */
-    struct px_h2 *h2;
+    /* HTTP/2 (down_h2.c): h2 (above) is set on a connection that speaks h2;
+     * h2s on the per-stream px_dconn (no socket of its own) that runs one
+     * request through the same pipeline as an HTTP/1.1 request. */
     struct px_h2_stream *h2s;
-    bool stream; /* a stream's px_dconn (h2s may already be detached) */
-    bool in_end; /* stream: END_STREAM received, d->in holds the rest */
 };
 
 /* conn.c */
