@@ -318,7 +318,7 @@ void
 px_h2_stream_trailer(struct px_dconn *d, struct gw_str name, struct gw_str value)
 {
     struct px_h2_stream *s = d->h2s;
-    if (!s || px_field_is_hop_by_hop(name))
+    if (!s || !px_trailer_is_forwarded(name))
         return;
     size_t mark = s->trailers.len; /* never consumed: spans do not move it */
     char *ln = px_buf_span(&s->trailers, name.len);

@@ -668,7 +668,8 @@ class Recorder:
     forwarded before a body error is seen), then its body and the trailer
     fields of a chunked one. Answers:
       /big?n=N          200, Content-Length N, body = pattern(N)
-      /chunked?n=N      200, chunked, body = pattern(N) in 1000-byte chunks
+      /chunked?n=N      200, chunked, body = pattern(N) in 1000-byte chunks;
+                        with &trailers=1 the last chunk carries RESPONSE_TRAILERS
       anything else     200, small body; headers X-Body-Length and X-Body-Sha256
                         describe the request body received.
     A request it cannot parse closes the connection (recorded as bad)."""
@@ -870,13 +871,20 @@ class Recorder:
             for i in range(0, n, 1000):
                 piece = data[i:i + 1000]
                 out.append(b"%x\r\n" % len(piece) + piece + b"\r\n")
-            out.append(b"0\r\n\r\n")
+            tr = "".join(f"{k}: {v}\r\n" for k, v in RESPONSE_TRAILERS) if q.get("trailers") else ""
+            out.append(b"0\r\n" + tr.encode() + b"\r\n")
             return b"".join(out)
         body = b"recorded\n"
         return (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
                 % len(body) + b"X-Body-Length: %d\r\n" % len(req["body"]) +
                 b"X-Body-Sha256: " + hashlib.sha256(req["body"]).hexdigest().encode() +
                 b"\r\n" + conn + b"\r\n" + body)
+
+
+# The trailer section of Recorder's /chunked?trailers=1: two fields a proxy
+# passes on, then framing and routing fields it must not (RFC 9110 6.5.1).
+RESPONSE_TRAILERS = [("x-checksum", "abc123"), ("x-count", "3"), ("content-length", "5"),
+                     ("host", "evil.test"), ("trailer", "x-checksum")]
 
 
 def pattern(n):

@@ -7,15 +7,17 @@ with them: to an HTTP/1.1 upstream as the trailer section of a chunked
 body, to an h2c upstream as HEADERS that end the stream. Framing and
 hop-by-hop fields among them are dropped. An HTTP/2 request with a
 content-length goes upstream length-delimited: its trailers cannot follow
-there and are dropped, the request itself still goes through.
+there and are dropped, the request itself still goes through. Response
+trailers from an HTTP/1.1 upstream reach an HTTP/2 client the same way,
+without framing, routing and hop-by-hop fields.
 
 Backends: the recording ones of gateway.py (Recorder for HTTP/1.1,
 H2Recorder for h2c)."""
 import pytest
 
 from echoclient import H2Client
-from gateway import (backend, gatehouse_run, httproute, prefix, raw_exchange,  # noqa: F401
-                     running_stack)
+from gateway import (RESPONSE_TRAILERS, backend, gatehouse_run, httproute, pattern,  # noqa: F401
+                     prefix, raw_exchange, running_stack)
 
 
 TRAILERS = [("x-checksum", "abc123"), ("x-count", "3")]
@@ -133,3 +135,16 @@ def test_no_trailers_still_plain(gw):
     assert h1_chunked_with_trailers(gw, "h1.test", b"hello", []) == 200
     reqs, _, _ = rec.since(m)
     assert reqs[0]["trailers"] == [] and reqs[0]["body"] == b"hello"
+
+
+def test_h1_response_trailers_to_h2_client(gw):
+    """An HTTP/1.1 upstream's chunked trailer section reaches an HTTP/2
+    client as trailing HEADERS, without its framing and routing fields."""
+    c = H2Client.connect(gw.addr, gw.port)
+    try:
+        sid = c.send(method="GET", path="/chunked?n=2500&trailers=1", authority="h1.test")
+        resp = c.wait([sid])[0]
+        assert resp.status == 200 and resp.body == pattern(2500)
+        assert c.streams[sid].get("trailers") == RESPONSE_TRAILERS[:2]
+    finally:
+        c.close()
