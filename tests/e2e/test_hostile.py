@@ -672,6 +672,8 @@ class H2Run:
         raise AssertionError(f"unknown frame kind {kind}")
 
     def run_steps(self, steps):
+        limit = self.case.get("expect", {}).get("before_frame")
+        pace_until = 2 * limit + 100 if limit else 0
         for step in steps:
             if self.closed or self.send_failed or self.goaway:
                 return
@@ -684,7 +686,13 @@ class H2Run:
                         batch = b"".join(self._frame(k, v) for f in step["frames"]
                                          for k, v in f.items())
                     self.send(batch, per)
-                    if i % 50 == 0 and not self.no_read:
+                    if pace_until and self.frames_sent <= pace_until and i % 10 == 0 \
+                            and not self.no_read:
+                        # a frame-count limit is judged by when the client
+                        # sees the reaction: give a loaded server time to
+                        # read what was sent, so the count is its, not ours
+                        self.poll(0.002)
+                    elif i % 50 == 0 and not self.no_read:
                         self.poll()
                     if self.closed or self.send_failed or self.goaway:
                         return
