@@ -133,10 +133,9 @@ struct px_mstate {
     pthread_mutex_t mu;
     struct px_mtab *live;
     struct px_mtab *newest;
-    struct names retired;
-    uint64_t (*rv)[NCLASS]; /* retired values, parallel to retired.keys */
-    struct roll rolls[3];   /* [ROLL_GATEWAY], [ROLL_LISTENER] */
-    struct roll retired4;   /* L4 series' totals, by key */
+    struct roll retired;  /* HTTP series' totals, by key */
+    struct roll rolls[3]; /* [ROLL_GATEWAY], [ROLL_LISTENER] */
+    struct roll retired4; /* L4 series' totals, by key */
     struct mport ports[PX_MAX_MPORTS];
     unsigned nports;
 };
@@ -638,30 +637,6 @@ counts_of(const struct px_mtab *t, size_t s, uint64_t v[NCLASS])
     return any;
 }
 
-/* Drops the totals of series the newest table does not have (it has its
- * names). Metrics mutex. */
-static void
-retired_prune(struct px_mstate *ms)
-{
-    const struct names *nn = ms->newest->names;
-    size_t k = 0;
-    for (size_t i = 0; i < ms->retired.n; i++) {
-        if (names_find(nn, ms->retired.keys[i]) < 0) {
-            free(ms->retired.keys[i]);
-            continue;
-        }
-        ms->retired.keys[k] = ms->retired.keys[i];
-        memcpy(ms->rv[k], ms->rv[i], sizeof(ms->rv[k]));
-        k++;
-    }
-    if (k == ms->retired.n)
-        return;
-    ms->retired.n = k;
-    memset(ms->retired.idx, 0, ms->retired.icap * sizeof(*ms->retired.idx));
-    for (size_t i = 0; i < k; i++)
-        names_index(&ms->retired, i);
-}
-
 void
 px_mtab_retire(struct px_mtab *t)
 {
@@ -690,14 +665,7 @@ px_mtab_retire(struct px_mtab *t)
             roll_add(&ms->rolls[lv], key_prefix(k, lv, &pre), v, NCLASS);
         if (nn && names_find(nn, k) < 0)
             continue;
-        long r = names_find(&ms->retired, k);
-        if (r < 0) {
-            r = (long)names_add(&ms->retired, gw_xstrdup(k));
-            ms->rv = gw_xrealloc(ms->rv, ms->retired.kcap * sizeof(*ms->rv));
-            memset(ms->rv[r], 0, sizeof(ms->rv[r]));
-        }
-        for (int c = 0; c < NCLASS; c++)
-            ms->rv[r][c] += v[c];
+        roll_add(&ms->retired, k, v, NCLASS);
     }
     const struct names *nn4 = ms->newest ? ms->newest->names4 : NULL;
     for (size_t s = 0; ms->newest && s < t->n4; s++) {
@@ -712,9 +680,9 @@ px_mtab_retire(struct px_mtab *t)
     gw_buf_release(&pre);
     /* Without a scrape, totals of removed series (listeners) would pile
      * up: bound them by the newest table's size. */
-    if (ms->newest && ms->retired.n > 2 * ms->newest->n + 64) {
+    if (ms->newest && ms->retired.names.n > 2 * ms->newest->n + 64) {
         names_make(ms->newest);
-        retired_prune(ms);
+        roll_prune(&ms->retired, ms->newest->names);
     }
     if (ms->newest && ms->rolls[ROLL_LISTENER].names.n > 2 * ms->newest->n + 64) {
         names_make(ms->newest);
@@ -803,8 +771,7 @@ px_mstate_free(struct gw_proxy *p)
     if (!ms)
         return;
     GW_ASSERT(!ms->live);
-    names_release(&ms->retired);
-    free(ms->rv);
+    roll_release(&ms->retired);
     roll_release(&ms->rolls[ROLL_GATEWAY]);
     roll_release(&ms->rolls[ROLL_LISTENER]);
     roll_release(&ms->retired4);
@@ -981,13 +948,13 @@ requests_format(const struct gw_proxy *p, struct gw_buf *out)
     if (!t)
         return rc;
     names_make(t);
-    retired_prune(ms);
+    roll_prune(&ms->retired, t->names);
     const struct names *nn = t->names;
     uint64_t(*acc)[NCLASS] = gw_xcalloc(nn->n ? nn->n : 1, sizeof(*acc));
-    for (size_t r = 0; r < ms->retired.n; r++) {
-        long k = names_find(nn, ms->retired.keys[r]);
+    for (size_t r = 0; r < ms->retired.names.n; r++) {
+        long k = names_find(nn, ms->retired.names.keys[r]);
         for (int c = 0; k >= 0 && c < NCLASS; c++)
-            acc[k][c] += ms->rv[r][c];
+            acc[k][c] += ms->retired.v[r][c];
     }
     struct gw_buf scratch;
     gw_buf_init(&scratch, KEY_MAX);
