@@ -158,6 +158,15 @@ gw_timer_start(struct gw_timer *t, uint64_t timeout_ms)
 {
     struct gw_loop *loop = t->loop;
     uint64_t due = loop->now_ms + timeout_ms, seq = loop->timer_seq++;
+    if (t->armed && due >= t->due) {
+        /* Not earlier than before: its entry's key, never later than the
+         * old deadline, is still early enough. Neither its node nor its
+         * heap entry is touched, the two cache misses a re-arm would cost
+         * per request on a busy worker. */
+        t->due = due;
+        t->seq = seq;
+        return;
+    }
     t->due = due;
     t->seq = seq;
     struct gw_timer_node *n = NULL;
