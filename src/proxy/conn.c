@@ -736,16 +736,22 @@ emit_chunk(struct px_dconn *d, struct gw_str data)
     emit_body(d, "\r\n", 2);
 }
 
-/* One trailer field of a chunked request; the first opens the trailer
- * section (the last chunk). */
+/* Opens the trailer section of a chunked request (the last chunk), once. */
+static void
+open_trailers(struct px_dconn *d)
+{
+    if (!d->qtrailers)
+        emit_body(d, "0\r\n", 3);
+    d->qtrailers = true;
+}
+
+/* One trailer field of a chunked request. */
 static void
 emit_trailer(struct px_dconn *d, struct gw_str name, struct gw_str value)
 {
     if (!px_trailer_is_forwarded(name))
         return;
-    if (!d->qtrailers)
-        emit_body(d, "0\r\n", 3);
-    d->qtrailers = true;
+    open_trailers(d);
     emit_body(d, name.p, name.len);
     emit_body(d, ": ", 2);
     emit_body(d, value.p, value.len);
@@ -828,9 +834,8 @@ pump_request_body(struct px_dconn *d)
                 /* the stream's trailers, "name: value\r\n" lines */
                 struct gw_str t = px_h2_stream_req_trailers(d);
                 if (t.len) {
-                    emit_body(d, "0\r\n", 3);
+                    open_trailers(d);
                     emit_body(d, t.p, t.len);
-                    d->qtrailers = true;
                 }
                 emit_body_end(d);
                 request_body_done(d);
