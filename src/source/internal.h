@@ -59,9 +59,11 @@ struct source_sync_stats {
     size_t same;    /* ... of which the bytes were those in force */
     size_t removed; /* files gone */
     size_t failed;  /* files read whose new version is not in force */
+    size_t held;    /* files read empty whose objects stay for now (sync.c) */
     /* CLOCK_REALTIME ns from which the racy files read (modified just
-     * before, see sync.c) can be read once more for good; 0 if none, or
-     * if one was modified in the future. */
+     * before, see sync.c) can be read once more for good, or a file held
+     * empty (`held`) can be taken as it is; 0 if none, or if a file was
+     * modified in the future and none is held. */
     int64_t racy_until_ns;
 };
 

@@ -72,6 +72,11 @@ struct gw_source_file {
     size_t nkind[GW_KIND__COUNT]; /* objects of each kind (to presize a store) */
     struct gw_diags decoded;      /* what decode said about them */
     int rejected;                 /* objects decode rejected */
+    /* CLOCK_REALTIME ns at which the sync first read this file empty while
+     * a version with objects was in force (a rewrite in place caught
+     * between its truncation and its write, see sync.c), and the file's
+     * ctime then (a later truncation starts the wait again); 0: not so. */
+    int64_t emptied_ns, emptied_ctime_ns;
 };
 
 struct gw_source_files {

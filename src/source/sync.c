@@ -15,6 +15,18 @@
  * source syncs once more then, so that the next change does not pay for
  * re-reading a whole tree written just before start-up). RACY_NS is over
  * twice the coarsest kernel timestamp tick (10 ms, HZ=100).
+ *
+ * A file rewritten in place (an editor, `cp`, a shell's `>`) is empty
+ * between its truncation and its first write, and the sync may read it
+ * right then: the events that would say a write is going on are still in
+ * the inotify queue. A file that had objects and is read empty keeps them
+ * (the sync treats it as unchanged and reads it again next time) until it
+ * has stayed empty, untouched, for EMPTY_HOLD_NS; only then is it taken as
+ * emptied. This matters most when writes never pause for the debounce's
+ * quiet period: the reload at its cap reads whatever is half-written.
+ * Its write's IN_CLOSE_WRITE reloads again at once, so the hold costs the
+ * rewrite nothing, and an emptied file loses its objects EMPTY_HOLD_NS
+ * late (the stats say when; the source syncs again then).
  */
 #include <sys/stat.h>
 
@@ -33,6 +45,7 @@
 
 #define MAX_WALK_DEPTH 64
 #define RACY_NS        (25 * 1000 * 1000LL)
+#define EMPTY_HOLD_NS  (1000 * 1000 * 1000LL)
 
 struct walk {
     char **paths;
@@ -292,6 +305,7 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
         qsort(w.paths, w.n, sizeof(*w.paths), cmp_paths);
     stats->files = w.n;
     bool future = false;
+    int64_t held_until_ns = 0;
 
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -333,6 +347,29 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
                 stats->removed++;
             continue;
         }
+        if (f && rc == 0 && len == 0 && f->good && f->nobjs > 0) {
+            if (!f->emptied_ns || f->emptied_ctime_ns != stamp.ctime_ns) {
+                f->emptied_ns = now_ns;
+                f->emptied_ctime_ns = stamp.ctime_ns;
+            }
+            if (now_ns - f->emptied_ns < EMPTY_HOLD_NS) {
+                /* Truncated, and maybe not written yet: its objects stay,
+                 * and an impossible stamp has it read again. */
+                f->stamp = stamp;
+                f->stamp.mtime_ns = -1;
+                held_until_ns = GW_MAX(held_until_ns, f->emptied_ns + EMPTY_HOLD_NS);
+                stats->held++;
+                gw_log_debug("%s: read empty; its objects stay in force for up to %lld ms (a "
+                             "write in progress?)",
+                             path, (long long)(EMPTY_HOLD_NS / 1000000));
+                free(buf);
+                continue;
+            }
+            gw_log_info("%s: empty since %lld ms: its objects are removed", path,
+                        (long long)((now_ns - f->emptied_ns) / 1000000));
+        }
+        if (f)
+            f->emptied_ns = 0;
         if (now_ns - stamp.mtime_ns < RACY_NS || now_ns - stamp.ctime_ns < RACY_NS) {
             int64_t last = GW_MAX(stamp.mtime_ns, stamp.ctime_ns);
             if (last > now_ns)
@@ -352,6 +389,7 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
 
     if (future)
         stats->racy_until_ns = 0;
+    stats->racy_until_ns = GW_MAX(stats->racy_until_ns, held_until_ns);
     for (size_t i = 0; i < w.n; i++)
         free(w.paths[i]);
     free(w.paths);

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from echoclient import H1
-from gateway import (backend, backend_of, endpointslice_obj, exact, gateway_class,  # noqa: F401
+from gateway import (backend, backend_of, dump, endpointslice_obj, exact, gateway_class,  # noqa: F401
                      gateway_obj, gatehouse_run, httproute, listener, namespace, prefix, stack)
 
 DEADLINE = float(os.environ.get("GW_E2E_RELOAD_DEADLINE", "5"))
@@ -165,6 +165,67 @@ def test_editor_save_keeps_the_file_in_force(simple):
     total = len(bad) + len(seen)
     assert not bad, f"{len(bad)} of {total} requests not 200 during editor saves: {bad[:5]}"
     assert "svc-b" in seen and "svc-a" in seen
+
+
+def test_rewrite_in_place_under_traffic_never_404(simple):
+    """A file rewritten in place (truncate, then write, as `cp` or a shell's
+    `>` do) is empty for a moment. Writes that never pause for the quiet
+    period reload at the debounce's cap, whatever is half-written then: a
+    reload that reads the file empty must not serve the tree without its
+    route. A client sending requests without pause sees only 200s."""
+    st = simple
+    st.write("inplace.yaml", [route_to("inplace", "inplace.test", "/", "svc-a")])
+    st.wait_status("/", 200, host="inplace.test", timeout=DEADLINE)
+    stop = threading.Event()
+    seen, bad = [], []
+
+    def client():
+        try:
+            with st.conn() as c:
+                while not stop.is_set():
+                    r = c.request("GET", "/", host="inplace.test")
+                    if r.status != 200:
+                        bad.append(r.status)
+                    else:
+                        seen.append(backend_of(r))
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            bad.append(repr(exc))
+
+    th = threading.Thread(target=client)
+    th.start()
+    try:
+        path = st.path("inplace.yaml")
+        t_end = time.monotonic() + 2.5
+        while time.monotonic() < t_end:
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+            try:
+                time.sleep(0.01)  # empty for 10 ms of every 15
+                os.write(fd, dump([route_to("inplace", "inplace.test", "/",
+                                            "svc-a")]).encode())
+            finally:
+                os.close(fd)
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        th.join()
+    total = len(bad) + len(seen)
+    assert not bad, f"{len(bad)} of {total} requests not 200 during in-place rewrites: {bad[:5]}"
+    # Written and closed: the last version goes live.
+    st.write("inplace.yaml", [route_to("inplace", "inplace.test", "/", "svc-b")], atomic=False)
+    st.wait_status("/", 200, host="inplace.test", timeout=DEADLINE,
+                   pred=lambda r: backend_of(r) == "svc-b")
+
+
+def test_emptied_file_removes_its_routes(simple):
+    """A file that stays empty is taken as it is (after a short hold)."""
+    st = simple
+    st.write("gone.yaml", [route_to("gone", "gone.test", "/", "svc-b")])
+    st.wait_status("/", 200, host="gone.test", timeout=DEADLINE)
+    t0 = time.monotonic()
+    st.write("gone.yaml", "", atomic=False)
+    st.wait_status("/", 404, host="gone.test", timeout=DEADLINE)
+    print(f"\nfile emptied -> first 404 in {(time.monotonic() - t0) * 1000:.0f} ms")
+    assert st.request("/", host="base.test").status == 200
 
 
 def test_invalid_object_rejected_alone(simple):

@@ -492,6 +492,71 @@ test_sync(void)
     gw_source_files_release(&fs);
 }
 
+/* A file rewritten in place is empty between its truncation and its
+ * write: read then, it keeps its objects for a while. */
+static void
+test_sync_empty_hold(void)
+{
+    snprintf(tmp, sizeof(tmp), "/tmp/gw-source-empty-%d", (int)getpid());
+    mkdir(tmp, 0700);
+    put("a.yaml", svc_a);
+    put("b.yaml", svc_b);
+    struct gw_source_files fs;
+    gw_source_files_init(&fs);
+    struct gw_diags d;
+    gw_diags_init(&d);
+    struct source_sync_stats st;
+    size_t errors;
+    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    is_int((long long)decode_count(&fs, &errors), 2, "a and b");
+    usleep(50 * 1000); /* past the racy window: b is not read again below */
+    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+
+    put("a.yaml", ""); /* truncated, not written yet */
+    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    is_int((long long)st.held, 1, "read empty: held");
+    is_int((long long)st.read, 0, "... and not counted as read (nothing changed)");
+    is_int((long long)decode_count(&fs, &errors), 2, "its objects stay in force");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+    ok(st.racy_until_ns > now_ns && st.racy_until_ns <= now_ns + 1100000000LL,
+       "the stats say when to look again");
+
+    put("a.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n"
+                  "spec:\n  ports:\n  - port: 81\n"); /* the write lands */
+    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    is_int((long long)st.held, 0, "written: no longer held");
+    is_int((long long)st.read, 1, "the new version is read");
+    is_int((long long)decode_count(&fs, &errors), 2, "and in force");
+    struct gw_source_file *f = gw_source_files_find(&fs, fs.v[0].path);
+    ok(f && f->emptied_ns == 0, "the hold is forgotten");
+
+    put("a.yaml", ""); /* emptied for good */
+    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    is_int((long long)st.held, 1, "emptied: held at first");
+    usleep(1050 * 1000);
+    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    is_int((long long)st.held, 0, "still empty after the hold: taken");
+    is_int((long long)decode_count(&fs, &errors), 1, "its objects are gone");
+    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    is_int((long long)st.held, 0, "an empty file with no objects is not held");
+
+    put("c.yaml", ""); /* a new file starts empty: nothing to hold */
+    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    is_int((long long)st.held, 0, "a new empty file is read as it is");
+
+    const char *names[] = {"a.yaml", "b.yaml", "c.yaml"};
+    for (size_t i = 0; i < 3; i++) {
+        char *p = gw_xasprintf("%s/%s", tmp, names[i]);
+        unlink(p);
+        free(p);
+    }
+    rmdir(tmp);
+    gw_diags_release(&d);
+    gw_source_files_release(&fs);
+}
+
 int
 main(void)
 {
@@ -500,5 +565,6 @@ main(void)
     test_debounce();
     test_writes();
     test_sync();
+    test_sync_empty_hold();
     return done_testing();
 }
