@@ -170,6 +170,12 @@ gw_source_writes_event(struct gw_source_writes *w, int wd, uint32_t mask, const 
 }
 
 bool
+gw_source_writes_open(const struct gw_source_writes *w, int wd, const char *name)
+{
+    return find_open(w, wd, name) != SIZE_MAX;
+}
+
+bool
 gw_source_writes_settled(const struct gw_source_writes *w)
 {
     return w->finished && !w->removed && !w->lost && w->nopen == 0;

@@ -44,6 +44,15 @@ struct gw_source {
     struct gw_timer racy_timer; /* reads racily-clean files again (sync.c) */
     struct gw_source_debounce debounce;
     struct gw_source_writes writes; /* of the pending burst */
+
+    /* The directories watched by the last sync, and their watches (to
+     * match a file with the writes' wd and name). */
+    struct source_watch {
+        int wd;
+        char *dir; /* heap, as walked */
+    } * watches;
+
+    size_t nwatches, watches_cap;
 };
 
 /* Appends a copy of g to dst. */
@@ -51,6 +60,8 @@ void source_diag_copy(struct gw_diags *dst, const struct gw_diag *g);
 
 /* Called for every directory the sync walks (to watch it). */
 typedef void (*source_dir_fn)(void *data, const char *dir);
+/* Whether a writer is known to have path open (the watch's word). */
+typedef bool (*source_writing_fn)(void *data, const char *path);
 
 /* What one sync did. */
 struct source_sync_stats {
@@ -59,7 +70,7 @@ struct source_sync_stats {
     size_t same;    /* ... of which the bytes were those in force */
     size_t removed; /* files gone */
     size_t failed;  /* files read whose new version is not in force */
-    size_t held;    /* files read empty whose objects stay for now (sync.c) */
+    size_t held;    /* changed files whose last version stays for now (sync.c) */
     /* CLOCK_REALTIME ns from which the racy files read (modified just
      * before, see sync.c) can be read once more for good, or a file held
      * empty (`held`) can be taken as it is; 0 if none, or if a file was
@@ -71,9 +82,11 @@ struct source_sync_stats {
  * Brings fs in line with the tree under dir: walks it (gw_docs_add_dir's
  * rules), stats every file, reads and parses the ones whose stamp changed,
  * drops the ones that are gone. Walk problems (an unreadable directory) go
- * to diags. on_dir (may be NULL) sees every directory walked, dir first.
+ * to diags. on_dir (may be NULL) sees every directory walked, dir first;
+ * writing (may be NULL) says which changed files are still being written.
  */
 void source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
-                 source_dir_fn on_dir, void *data, struct source_sync_stats *stats);
+                 source_dir_fn on_dir, source_writing_fn writing, void *data,
+                 struct source_sync_stats *stats);
 
 #endif /* GW_SOURCE_INTERNAL_H */

@@ -96,6 +96,9 @@ gw_source_free(struct gw_source *s)
     }
     gw_source_files_release(&s->files);
     gw_source_writes_release(&s->writes);
+    for (size_t i = 0; i < s->nwatches; i++)
+        free(s->watches[i].dir);
+    free(s->watches);
     gw_diags_release(&s->diags);
     if (s->status)
         gw_status_free(s->status);
@@ -142,17 +145,59 @@ gw_source_diags(const struct gw_source *s)
 /* Reload                                                                   */
 
 static void
+forget_watches(struct gw_source *s)
+{
+    for (size_t i = 0; i < s->nwatches; i++)
+        free(s->watches[i].dir);
+    s->nwatches = 0;
+}
+
+static void
 add_watch(void *data, const char *dir)
 {
     struct gw_source *s = data;
     if (s->inotify_fd < 0)
         return;
-    if (inotify_add_watch(s->inotify_fd, dir, WATCH_MASK) < 0 && !s->watch_warned) {
-        /* Most likely fs.inotify.max_user_watches: SIGHUP still reloads. */
-        s->watch_warned = true;
-        gw_log_warn("source: cannot watch %s: %s (changes below it need SIGHUP)", dir,
-                    gw_strerror(-errno));
+    int wd = inotify_add_watch(s->inotify_fd, dir, WATCH_MASK);
+    if (wd < 0) {
+        if (!s->watch_warned) {
+            /* Most likely fs.inotify.max_user_watches: SIGHUP still reloads. */
+            s->watch_warned = true;
+            gw_log_warn("source: cannot watch %s: %s (changes below it need SIGHUP)", dir,
+                        gw_strerror(-errno));
+        }
+        return;
     }
+    s->watches = gw_xgrow(s->watches, &s->watches_cap, s->nwatches + 1, sizeof(*s->watches));
+    s->watches[s->nwatches++] = (struct source_watch){wd, gw_xstrdup(dir)};
+}
+
+static void on_inotify(struct gw_io *io, unsigned events);
+
+/* Whether the events of the burst, up to now, say path's writer has not
+ * closed it. The events queued meanwhile are read first (they also arm the
+ * debounce: a reload follows for them). */
+static bool
+is_writing(void *data, const char *path)
+{
+    struct gw_source *s = data;
+    if (s->inotify_fd < 0 || !s->loop)
+        return false;
+    on_inotify(&s->inotify_io, 0);
+    if (s->writes.nopen == 0 || s->writes.lost)
+        return false;
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return false;
+    size_t n = (size_t)(slash - path);
+    for (size_t i = 0; i < s->nwatches; i++) {
+        const char *d = s->watches[i].dir;
+        size_t m = strlen(d);
+        /* "DIR/x.yaml" was walked in "DIR" (or "DIR/" as given). */
+        if ((m == n && !memcmp(d, path, n)) || (m == n + 1 && !memcmp(d, path, m)))
+            return gw_source_writes_open(&s->writes, s->watches[i].wd, slash + 1);
+    }
+    return false;
 }
 
 static size_t
@@ -260,7 +305,8 @@ gw_source_reload(struct gw_source *s)
     struct gw_diags walk;
     gw_diags_init(&walk);
     struct source_sync_stats stats;
-    source_sync(&s->files, s->opts.dir, &walk, add_watch, s, &stats);
+    forget_watches(s);
+    source_sync(&s->files, s->opts.dir, &walk, add_watch, is_writing, s, &stats);
     uint64_t t_sync = mono_us();
     if (s->status && !s->force && stats.read == stats.same && stats.removed == 0 &&
         same_walk_errors(&walk, &s->walk_errors)) {
@@ -366,8 +412,12 @@ on_timer(struct gw_timer *t)
 {
     struct gw_source *s = t->data;
     gw_source_debounce_clear(&s->debounce);
-    gw_source_writes_clear(&s->writes);
+    /* The sync holds the files still being written (is_writing); the
+     * events it reads for that begin the next burst, which is not a
+     * leading one (the source is busy from now on). */
+    gw_source_debounce_done(&s->debounce, gw_loop_now(s->loop));
     gw_source_reload(s);
+    gw_source_writes_clear(&s->writes);
     /* The loop's clock stopped at the start of this turn. */
     gw_loop_update_time(s->loop);
     gw_source_debounce_done(&s->debounce, gw_loop_now(s->loop));

@@ -72,11 +72,11 @@ struct gw_source_file {
     size_t nkind[GW_KIND__COUNT]; /* objects of each kind (to presize a store) */
     struct gw_diags decoded;      /* what decode said about them */
     int rejected;                 /* objects decode rejected */
-    /* CLOCK_REALTIME ns at which the sync first read this file empty while
-     * a version with objects was in force (a rewrite in place caught
-     * between its truncation and its write, see sync.c), and the file's
-     * ctime then (a later truncation starts the wait again); 0: not so. */
-    int64_t emptied_ns, emptied_ctime_ns;
+    /* CLOCK_REALTIME ns since which the sync holds this file's version in
+     * force (it was being written, or read empty: see sync.c), and the
+     * file's ctime when it was read empty (a later truncation starts the
+     * wait again); 0: not held. */
+    int64_t held_ns, held_ctime_ns;
 };
 
 struct gw_source_files {
@@ -202,6 +202,9 @@ void gw_source_writes_release(struct gw_source_writes *w);
 void gw_source_writes_clear(struct gw_source_writes *w);
 void gw_source_writes_event(struct gw_source_writes *w, int wd, uint32_t mask, const char *name);
 bool gw_source_writes_settled(const struct gw_source_writes *w);
+/* Whether name in the directory watched as wd was modified (or created)
+ * and not closed since the burst began. */
+bool gw_source_writes_open(const struct gw_source_writes *w, int wd, const char *name);
 
 /* ======================================================================== */
 /* 3. The source                                                            */

@@ -16,16 +16,18 @@
  * re-reading a whole tree written just before start-up). RACY_NS is over
  * twice the coarsest kernel timestamp tick (10 ms, HZ=100).
  *
- * A file rewritten in place (an editor, `cp`, a shell's `>`) is empty
- * between its truncation and its first write, and the sync may read it
- * right then: the events that would say a write is going on are still in
- * the inotify queue. A file that had objects and is read empty keeps them
- * (the sync treats it as unchanged and reads it again next time) until it
- * has stayed empty, untouched, for EMPTY_HOLD_NS; only then is it taken as
- * emptied. This matters most when writes never pause for the debounce's
- * quiet period: the reload at its cap reads whatever is half-written.
- * Its write's IN_CLOSE_WRITE reloads again at once, so the hold costs the
- * rewrite nothing, and an emptied file loses its objects EMPTY_HOLD_NS
+ * A file with a version in force can be caught half-written: when writes
+ * never pause for the debounce's quiet period, the reload at its cap reads
+ * whatever is there, and a file rewritten in place (an editor, `cp`, a
+ * shell's `>`) is empty between its truncation and its first write. Such a
+ * file is held: its objects stay in force and it is read again at the next
+ * sync. It is held while the watch says a writer still has it open
+ * (modified, not closed; asked after the read, so that a write begun before
+ * it has queued its events), for at most WRITING_HOLD_NS; and while it
+ * reads empty, for EMPTY_HOLD_NS (an empty file touched again starts the
+ * wait again), which covers what the watch cannot see (lost events, no
+ * watch). The writer's close reloads at once, so a hold costs a finished
+ * write nothing; a file emptied for good loses its objects EMPTY_HOLD_NS
  * late (the stats say when; the source syncs again then).
  */
 #include <sys/stat.h>
@@ -43,9 +45,10 @@
 
 #include "base/banned.h"
 
-#define MAX_WALK_DEPTH 64
-#define RACY_NS        (25 * 1000 * 1000LL)
-#define EMPTY_HOLD_NS  (1000 * 1000 * 1000LL)
+#define MAX_WALK_DEPTH  64
+#define RACY_NS         (25 * 1000 * 1000LL)
+#define EMPTY_HOLD_NS   (1000 * 1000 * 1000LL)
+#define WRITING_HOLD_NS (10 * 1000 * 1000 * 1000LL)
 
 struct walk {
     char **paths;
@@ -279,7 +282,8 @@ under_failed(const struct walk *w, const char *path)
 
 void
 source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
-            source_dir_fn on_dir, void *data, struct source_sync_stats *stats)
+            source_dir_fn on_dir, source_writing_fn writing, void *data,
+            struct source_sync_stats *stats)
 {
     struct walk w;
     memset(&w, 0, sizeof(w));
@@ -347,17 +351,33 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
                 stats->removed++;
             continue;
         }
-        if (f && rc == 0 && len == 0 && f->good && f->nobjs > 0) {
-            if (!f->emptied_ns || f->emptied_ctime_ns != stamp.ctime_ns) {
-                f->emptied_ns = now_ns;
-                f->emptied_ctime_ns = stamp.ctime_ns;
+        /* Asked after the read: a write begun before it has queued its
+         * events by now, so what was read may be half of it. */
+        if (f && f->good && writing && writing(data, path)) {
+            if (!f->held_ns)
+                f->held_ns = now_ns;
+            if (now_ns - f->held_ns < WRITING_HOLD_NS) {
+                /* The stamp is left: it still differs next time. Its
+                 * close arms the next reload; the stats ask for one
+                 * anyway, in case that event is lost. */
+                held_until_ns = GW_MAX(held_until_ns, now_ns + EMPTY_HOLD_NS);
+                stats->held++;
+                gw_log_debug("%s: being written; its last version stays in force", path);
+                free(buf);
+                continue;
             }
-            if (now_ns - f->emptied_ns < EMPTY_HOLD_NS) {
+        }
+        if (f && rc == 0 && len == 0 && f->good && f->nobjs > 0) {
+            if (!f->held_ns || f->held_ctime_ns != stamp.ctime_ns) {
+                f->held_ns = now_ns;
+                f->held_ctime_ns = stamp.ctime_ns;
+            }
+            if (now_ns - f->held_ns < EMPTY_HOLD_NS) {
                 /* Truncated, and maybe not written yet: its objects stay,
                  * and an impossible stamp has it read again. */
                 f->stamp = stamp;
                 f->stamp.mtime_ns = -1;
-                held_until_ns = GW_MAX(held_until_ns, f->emptied_ns + EMPTY_HOLD_NS);
+                held_until_ns = GW_MAX(held_until_ns, f->held_ns + EMPTY_HOLD_NS);
                 stats->held++;
                 gw_log_debug("%s: read empty; its objects stay in force for up to %lld ms (a "
                              "write in progress?)",
@@ -365,11 +385,11 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
                 free(buf);
                 continue;
             }
-            gw_log_info("%s: empty since %lld ms: its objects are removed", path,
-                        (long long)((now_ns - f->emptied_ns) / 1000000));
+            gw_log_info("%s: empty for %lld ms: its objects are removed", path,
+                        (long long)((now_ns - f->held_ns) / 1000000));
         }
         if (f)
-            f->emptied_ns = 0;
+            f->held_ns = 0;
         if (now_ns - stamp.mtime_ns < RACY_NS || now_ns - stamp.ctime_ns < RACY_NS) {
             int64_t last = GW_MAX(stamp.mtime_ns, stamp.ctime_ns);
             if (last > now_ns)

@@ -216,6 +216,54 @@ def test_rewrite_in_place_under_traffic_never_404(simple):
                    pred=lambda r: backend_of(r) == "svc-b")
 
 
+def test_file_written_in_pieces_under_traffic_never_404(simple):
+    """A writer that writes a file in pieces (a shell redirect of a slow
+    command, a large file written a block at a time) leaves a valid prefix
+    for a moment: the first route but not the second. While the watch says
+    the file is still open for writing, a reload (here at the debounce's
+    cap) keeps its last version: the second route never vanishes."""
+    st = simple
+    docs = [route_to("piece-1", "piece1.test", "/", "svc-a"),
+            route_to("piece-2", "piece2.test", "/", "svc-a")]
+    st.write("pieces.yaml", docs)
+    st.wait_status("/", 200, host="piece2.test", timeout=DEADLINE)
+    stop = threading.Event()
+    n_ok, bad = [0], []
+
+    def client():
+        try:
+            with st.conn() as c:
+                while not stop.is_set():
+                    r = c.request("GET", "/", host="piece2.test")
+                    if r.status != 200:
+                        bad.append(r.status)
+                    else:
+                        n_ok[0] += 1
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            bad.append(repr(exc))
+
+    th = threading.Thread(target=client)
+    th.start()
+    try:
+        path = st.path("pieces.yaml")
+        first, second = dump(docs[:1]), dump(docs[1:])
+        t_end = time.monotonic() + 2.5
+        while time.monotonic() < t_end:
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.write(fd, (first + "---\n").encode())
+                time.sleep(0.01)  # only the first route, for 10 ms of every 15
+                os.write(fd, second.encode())
+            finally:
+                os.close(fd)
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        th.join()
+    assert not bad, f"{len(bad)} of {len(bad) + n_ok[0]} requests not 200 while the file " \
+                    f"was written in pieces: {bad[:5]}"
+
+
 def test_emptied_file_removes_its_routes(simple):
     """A file that stays empty is taken as it is (after a short hold)."""
     st = simple

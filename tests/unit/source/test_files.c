@@ -317,7 +317,11 @@ test_writes(void)
     /* Two files: settled only when both are closed. */
     ev(&w, IN_MODIFY, "a.yaml");
     ev(&w, IN_MODIFY, "b.json");
+    ok(gw_source_writes_open(&w, 1, "a.yaml"), "a.yaml open");
+    ok(!gw_source_writes_open(&w, 2, "a.yaml"), "... in its own directory only");
     ok(!ev(&w, IN_CLOSE_WRITE, "a.yaml"), "one of two closed: not settled");
+    ok(!gw_source_writes_open(&w, 1, "a.yaml"), "a.yaml closed");
+    ok(gw_source_writes_open(&w, 1, "b.json"), "b.json still open");
     gw_source_writes_event(&w, 2, IN_CLOSE_WRITE, "b.json");
     ok(!gw_source_writes_settled(&w), "the same name in another directory is another file");
     ok(ev(&w, IN_CLOSE_WRITE, "b.json"), "both closed: settled");
@@ -419,7 +423,7 @@ test_sync(void)
     gw_diags_init(&d);
     struct source_sync_stats st;
     int dirs = 0;
-    source_sync(&fs, tmp, &d, on_dir, &dirs, &st);
+    source_sync(&fs, tmp, &d, on_dir, NULL, &dirs, &st);
     is_int((long long)st.files, 2, "two manifests found (txt and hidden skipped)");
     is_int((long long)st.read, 2, "both read");
     is_int(dirs, 1, "one directory walked");
@@ -432,17 +436,17 @@ test_sync(void)
 
     /* Stamps taken right after a write are "racy" and read again once. */
     usleep(150 * 1000);
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     is_int((long long)st.same, (long long)st.read, "racy files read again: the same bytes");
     is_int((long long)st.racy_until_ns, 0, "no longer racy");
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     is_int((long long)st.read, 0, "unchanged tree: nothing read");
 
     /* Rename into place, as editors do. */
     put("a.yaml.tmp", broken);
     char *from = gw_xasprintf("%s/a.yaml.tmp", tmp), *to = gw_xasprintf("%s/a.yaml", tmp);
     rename(from, to);
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     is_int((long long)st.read, 1, "renamed-over file read");
     is_int((long long)st.failed, 1, "and failed to parse");
     size_t errors;
@@ -455,7 +459,7 @@ test_sync(void)
                       "\"spec\":{\"ports\":[{\"port\":80}]}}");
     unlink(to);
     dirs = 0;
-    source_sync(&fs, tmp, &d, on_dir, &dirs, &st);
+    source_sync(&fs, tmp, &d, on_dir, NULL, &dirs, &st);
     is_int(dirs, 2, "the new directory is walked (and would be watched)");
     is_int((long long)st.removed, 1, "deleted file dropped");
     is_int((long long)st.files, 2, "b.yml and sub/c.json");
@@ -465,7 +469,7 @@ test_sync(void)
     /* A missing root keeps everything (bad input never hurts traffic). */
     char *moved = gw_xasprintf("%s.moved", tmp);
     rename(tmp, moved);
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     ok(d.errors >= 1, "missing directory reported");
     is_int((long long)fs.n, 2, "files kept while the directory is missing");
     rename(moved, tmp);
@@ -492,6 +496,14 @@ test_sync(void)
     gw_source_files_release(&fs);
 }
 
+static bool
+writing_a(void *data, const char *path)
+{
+    (void)data;
+    size_t n = strlen(path);
+    return n >= 7 && !strcmp(path + n - 7, "/a.yaml");
+}
+
 /* A file rewritten in place is empty between its truncation and its
  * write: read then, it keeps its objects for a while. */
 static void
@@ -507,13 +519,13 @@ test_sync_empty_hold(void)
     gw_diags_init(&d);
     struct source_sync_stats st;
     size_t errors;
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     is_int((long long)decode_count(&fs, &errors), 2, "a and b");
     usleep(50 * 1000); /* past the racy window: b is not read again below */
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
 
     put("a.yaml", ""); /* truncated, not written yet */
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     is_int((long long)st.held, 1, "read empty: held");
     is_int((long long)st.read, 0, "... and not counted as read (nothing changed)");
     is_int((long long)decode_count(&fs, &errors), 2, "its objects stay in force");
@@ -525,25 +537,35 @@ test_sync_empty_hold(void)
 
     put("a.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n"
                   "spec:\n  ports:\n  - port: 81\n"); /* the write lands */
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     is_int((long long)st.held, 0, "written: no longer held");
     is_int((long long)st.read, 1, "the new version is read");
     is_int((long long)decode_count(&fs, &errors), 2, "and in force");
     struct gw_source_file *f = gw_source_files_find(&fs, fs.v[0].path);
-    ok(f && f->emptied_ns == 0, "the hold is forgotten");
+    ok(f && f->held_ns == 0, "the hold is forgotten");
+
+    /* A writer still has it open (the watch says): not read at all. */
+    put("a.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n");
+    source_sync(&fs, tmp, &d, NULL, writing_a, NULL, &st);
+    is_int((long long)st.held, 1, "being written: held");
+    is_int((long long)st.read, 0, "... not read");
+    is_int((long long)decode_count(&fs, &errors), 2, "its last version stays in force");
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
+    is_int((long long)st.held, 0, "closed: no longer held");
+    is_int((long long)st.read, 1, "... and read");
 
     put("a.yaml", ""); /* emptied for good */
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     is_int((long long)st.held, 1, "emptied: held at first");
     usleep(1050 * 1000);
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     is_int((long long)st.held, 0, "still empty after the hold: taken");
     is_int((long long)decode_count(&fs, &errors), 1, "its objects are gone");
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     is_int((long long)st.held, 0, "an empty file with no objects is not held");
 
     put("c.yaml", ""); /* a new file starts empty: nothing to hold */
-    source_sync(&fs, tmp, &d, NULL, NULL, &st);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
     is_int((long long)st.held, 0, "a new empty file is read as it is");
 
     const char *names[] = {"a.yaml", "b.yaml", "c.yaml"};
