@@ -48,6 +48,43 @@ def report(label, lat):
               f"p99={pct(lat, 99) * 1000:.0f} ms max={max(lat) * 1000:.0f} ms")
 
 
+class Hammer:
+    """A client sending GETs for / on host without pause, on one keep-alive
+    connection, in a thread, while the `with` block runs: `seen` has the
+    backend of every 200, `bad` every other status or the exception."""
+
+    def __init__(self, st, host):
+        self.st, self.host = st, host
+        self.seen, self.bad = [], []
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self._run)
+
+    def _run(self):
+        try:
+            with self.st.conn() as c:
+                while not self.stop.is_set():
+                    r = c.request("GET", "/", host=self.host)
+                    if r.status != 200:
+                        self.bad.append(r.status)
+                    else:
+                        self.seen.append(backend_of(r))
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.bad.append(repr(exc))
+
+    def __enter__(self):
+        self.th.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.th.join()
+        return False
+
+    def assert_all_ok(self, what):
+        total = len(self.bad) + len(self.seen)
+        assert not self.bad, f"{len(self.bad)} of {total} requests not 200 {what}: {self.bad[:5]}"
+
+
 def wait_error_shown(st, fname, timeout=DEADLINE):
     """Waits until /status or the gateway's log names fname:line:col."""
     pat = re.compile(re.escape(fname) + r":\d+:\d+")
@@ -134,24 +171,7 @@ def test_editor_save_keeps_the_file_in_force(simple):
     st = simple
     st.write("edited.yaml", [route_to("edited", "edited.test", "/", "svc-a")])
     st.wait_status("/", 200, host="edited.test", timeout=DEADLINE)
-    stop = threading.Event()
-    seen, bad = [], []
-
-    def client():
-        try:
-            with st.conn() as c:
-                while not stop.is_set():
-                    r = c.request("GET", "/", host="edited.test")
-                    if r.status != 200:
-                        bad.append(r.status)
-                    else:
-                        seen.append(backend_of(r))
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            bad.append(repr(exc))
-
-    th = threading.Thread(target=client)
-    th.start()
-    try:
+    with Hammer(st, "edited.test") as h:
         path = st.path("edited.yaml")
         for i in range(30):
             os.rename(path, path + "~")
@@ -159,12 +179,8 @@ def test_editor_save_keeps_the_file_in_force(simple):
                                               "svc-b" if i % 2 == 0 else "svc-a")], atomic=False)
             os.unlink(path + "~")
             time.sleep(0.08)
-    finally:
-        stop.set()
-        th.join()
-    total = len(bad) + len(seen)
-    assert not bad, f"{len(bad)} of {total} requests not 200 during editor saves: {bad[:5]}"
-    assert "svc-b" in seen and "svc-a" in seen
+    h.assert_all_ok("during editor saves")
+    assert "svc-b" in h.seen and "svc-a" in h.seen
 
 
 def test_rewrite_in_place_under_traffic_never_404(simple):
@@ -176,24 +192,7 @@ def test_rewrite_in_place_under_traffic_never_404(simple):
     st = simple
     st.write("inplace.yaml", [route_to("inplace", "inplace.test", "/", "svc-a")])
     st.wait_status("/", 200, host="inplace.test", timeout=DEADLINE)
-    stop = threading.Event()
-    seen, bad = [], []
-
-    def client():
-        try:
-            with st.conn() as c:
-                while not stop.is_set():
-                    r = c.request("GET", "/", host="inplace.test")
-                    if r.status != 200:
-                        bad.append(r.status)
-                    else:
-                        seen.append(backend_of(r))
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            bad.append(repr(exc))
-
-    th = threading.Thread(target=client)
-    th.start()
-    try:
+    with Hammer(st, "inplace.test") as h:
         path = st.path("inplace.yaml")
         t_end = time.monotonic() + 2.5
         while time.monotonic() < t_end:
@@ -205,11 +204,7 @@ def test_rewrite_in_place_under_traffic_never_404(simple):
             finally:
                 os.close(fd)
             time.sleep(0.005)
-    finally:
-        stop.set()
-        th.join()
-    total = len(bad) + len(seen)
-    assert not bad, f"{len(bad)} of {total} requests not 200 during in-place rewrites: {bad[:5]}"
+    h.assert_all_ok("during in-place rewrites")
     # Written and closed: the last version goes live.
     st.write("inplace.yaml", [route_to("inplace", "inplace.test", "/", "svc-b")], atomic=False)
     st.wait_status("/", 200, host="inplace.test", timeout=DEADLINE,
@@ -227,24 +222,7 @@ def test_file_written_in_pieces_under_traffic_never_404(simple):
             route_to("piece-2", "piece2.test", "/", "svc-a")]
     st.write("pieces.yaml", docs)
     st.wait_status("/", 200, host="piece2.test", timeout=DEADLINE)
-    stop = threading.Event()
-    n_ok, bad = [0], []
-
-    def client():
-        try:
-            with st.conn() as c:
-                while not stop.is_set():
-                    r = c.request("GET", "/", host="piece2.test")
-                    if r.status != 200:
-                        bad.append(r.status)
-                    else:
-                        n_ok[0] += 1
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            bad.append(repr(exc))
-
-    th = threading.Thread(target=client)
-    th.start()
-    try:
+    with Hammer(st, "piece2.test") as h:
         path = st.path("pieces.yaml")
         first, second = dump(docs[:1]), dump(docs[1:])
         t_end = time.monotonic() + 2.5
@@ -257,11 +235,7 @@ def test_file_written_in_pieces_under_traffic_never_404(simple):
             finally:
                 os.close(fd)
             time.sleep(0.005)
-    finally:
-        stop.set()
-        th.join()
-    assert not bad, f"{len(bad)} of {len(bad) + n_ok[0]} requests not 200 while the file " \
-                    f"was written in pieces: {bad[:5]}"
+    h.assert_all_ok("while the file was written in pieces")
 
 
 def test_emptied_file_removes_its_routes(simple):
