@@ -78,18 +78,28 @@ gw_source_writes_init(struct gw_source_writes *w)
     memset(w, 0, sizeof(*w));
 }
 
+static void
+forget_all(struct gw_source_writes *w)
+{
+    for (size_t i = 0; i < w->nopen; i++)
+        free(w->open[i].name);
+    w->nopen = w->nburst = 0;
+}
+
 void
 gw_source_writes_clear(struct gw_source_writes *w)
 {
     for (size_t i = 0; i < w->nopen; i++)
-        free(w->open[i].name);
-    gw_source_writes_init(w);
+        w->open[i].burst = false;
+    w->nburst = 0;
+    w->finished = w->removed = w->lost = false;
 }
 
 void
 gw_source_writes_release(struct gw_source_writes *w)
 {
-    gw_source_writes_clear(w);
+    forget_all(w);
+    gw_source_writes_init(w);
 }
 
 static bool
@@ -119,27 +129,47 @@ find_open(const struct gw_source_writes *w, int wd, const char *name)
 }
 
 static void
+drop(struct gw_source_writes *w, size_t i)
+{
+    if (w->open[i].burst)
+        w->nburst--;
+    free(w->open[i].name);
+    w->open[i] = w->open[--w->nopen];
+}
+
+static void
 set_open(struct gw_source_writes *w, int wd, const char *name)
 {
-    if (find_open(w, wd, name) != SIZE_MAX)
-        return;
-    if (w->nopen == GW_SOURCE_WRITES_MAX) {
-        w->lost = true;
-        return;
+    size_t i = find_open(w, wd, name);
+    if (i == SIZE_MAX) {
+        if (w->nopen == GW_SOURCE_WRITES_MAX) {
+            /* Full: make room from an earlier burst's, if any. */
+            for (size_t j = 0; j < w->nopen && i == SIZE_MAX; j++)
+                if (!w->open[j].burst)
+                    i = j;
+            if (i == SIZE_MAX) {
+                w->lost = true;
+                return;
+            }
+            drop(w, i);
+        }
+        i = w->nopen++;
+        w->open[i].wd = wd;
+        w->open[i].name = gw_xstrdup(name);
+        w->open[i].burst = false;
     }
-    w->open[w->nopen].wd = wd;
-    w->open[w->nopen].name = gw_xstrdup(name);
-    w->nopen++;
+    if (!w->open[i].burst) {
+        w->open[i].burst = true;
+        w->nburst++;
+    }
 }
 
 static void
 set_closed(struct gw_source_writes *w, int wd, const char *name)
 {
     size_t i = find_open(w, wd, name);
-    if (i == SIZE_MAX)
-        return;
-    free(w->open[i].name);
-    w->open[i] = w->open[--w->nopen];
+    if (i != SIZE_MAX)
+        drop(w, i);
 }
 
 void
@@ -147,10 +177,18 @@ gw_source_writes_event(struct gw_source_writes *w, int wd, uint32_t mask, const 
 {
     if (mask & IN_Q_OVERFLOW) {
         w->lost = true;
+        forget_all(w); /* closes may be among the lost */
+        return;
+    }
+    if (mask & IN_IGNORED) {
+        /* The watch is gone (its directory removed): so are its files. */
+        for (size_t i = w->nopen; i-- > 0;)
+            if (w->open[i].wd == wd)
+                drop(w, i);
         return;
     }
     if (!name || !*name)
-        return; /* the watched directory itself: IN_IGNORED, *_SELF */
+        return; /* the watched directory itself: *_SELF */
     bool dir = (mask & IN_ISDIR) != 0;
     bool manifest = !dir && is_manifest(name);
     bool atomic = name[0] == '.' && name[1] == '.' && name[2] != '\0';
@@ -178,5 +216,5 @@ gw_source_writes_open(const struct gw_source_writes *w, int wd, const char *name
 bool
 gw_source_writes_settled(const struct gw_source_writes *w)
 {
-    return w->finished && !w->removed && !w->lost && w->nopen == 0;
+    return w->finished && !w->removed && !w->lost && w->nburst == 0;
 }

@@ -174,9 +174,9 @@ add_watch(void *data, const char *dir)
 
 static void on_inotify(struct gw_io *io, unsigned events);
 
-/* Whether the events of the burst, up to now, say path's writer has not
- * closed it. The events queued meanwhile are read first (they also arm the
- * debounce: a reload follows for them). */
+/* Whether the events up to now say path's writer has not closed it (in
+ * this burst or before). The events queued meanwhile are read first (they
+ * also arm the debounce: a reload follows for them). */
 static bool
 is_writing(void *data, const char *path)
 {

@@ -180,7 +180,10 @@ void gw_source_debounce_done(struct gw_source_debounce *d, uint64_t now);
  *    version often follows at once (an editor's save), so the burst waits
  *    for quiet rather than serve the tree without it
  *  - queue overflow, or too many files open at once: "lost"
- * Settled: something finished, nothing is open, removed or lost. Pure.
+ * Settled: something finished, nothing the burst opened is open, nothing
+ * removed or lost. A file open when the burst ends stays known as open (for
+ * gw_source_writes_open) until its close, its removal, or the loss of its
+ * directory's watch, but it does not hold later bursts back. Pure.
  */
 #define GW_SOURCE_WRITES_MAX 64
 
@@ -188,22 +191,25 @@ struct gw_source_writes {
     struct {
         int wd;
         char *name; /* heap */
+        bool burst; /* opened (modified) in this burst */
     } open[GW_SOURCE_WRITES_MAX];
 
     size_t nopen;
+    size_t nburst; /* entries with .burst */
     bool finished, removed, lost;
 };
 
 void gw_source_writes_init(struct gw_source_writes *w);
 void gw_source_writes_release(struct gw_source_writes *w);
-/* Forgets the burst (the reload started). A file still open is forgotten
- * too: its close finishes a new burst, and nothing that is never closed (a
- * symlink, a fifo) holds every later burst back. */
+/* Ends the burst (the reload ran). A file still open stays known as open,
+ * but no longer holds the next burst back: its close finishes a new burst,
+ * and nothing that is never closed (a symlink, a fifo) holds every later
+ * burst back. */
 void gw_source_writes_clear(struct gw_source_writes *w);
 void gw_source_writes_event(struct gw_source_writes *w, int wd, uint32_t mask, const char *name);
 bool gw_source_writes_settled(const struct gw_source_writes *w);
 /* Whether name in the directory watched as wd was modified (or created)
- * and not closed since the burst began. */
+ * and not closed since, in this burst or an earlier one. */
 bool gw_source_writes_open(const struct gw_source_writes *w, int wd, const char *name);
 
 /* ======================================================================== */

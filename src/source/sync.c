@@ -22,8 +22,9 @@
  * shell's `>`) is empty between its truncation and its first write. Such a
  * file is held: its objects stay in force and it is read again at the next
  * sync. It is held while the watch says a writer still has it open
- * (modified, not closed; asked after the read, so that a write begun before
- * it has queued its events), for at most WRITING_HOLD_NS; and while it
+ * (modified and not closed since, even across reloads: a writer may stall;
+ * asked after the read, so that a write begun before it has queued its
+ * events), for at most WRITING_HOLD_NS; and while it
  * reads empty, for EMPTY_HOLD_NS (an empty file touched again starts the
  * wait again), which covers what the watch cannot see (lost events, no
  * watch). The writer's close reloads at once, so a hold costs a finished

@@ -82,7 +82,8 @@ class Hammer:
 
     def assert_all_ok(self, what):
         total = len(self.bad) + len(self.seen)
-        assert not self.bad, f"{len(self.bad)} of {total} requests not 200 {what}: {self.bad[:5]}"
+        assert not self.bad, (f"{len(self.bad)} of {total} requests not 200 {what}: "
+                              f"{self.bad[:5]}\nlog tail: {self.st.gw.logs()[-3000:]}")
 
 
 def wait_error_shown(st, fname, timeout=DEADLINE):

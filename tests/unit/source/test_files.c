@@ -382,7 +382,37 @@ test_writes(void)
     gw_source_writes_clear(&w);
     ev(&w, IN_CREATE, "link.yaml"); /* a symlink: never closed */
     gw_source_writes_clear(&w);
-    ok(ev(&w, IN_CLOSE_WRITE, "r.yaml"), "a file never closed is forgotten at the reload");
+    ok(ev(&w, IN_CLOSE_WRITE, "r.yaml"), "a file never closed does not hold the next burst back");
+    ok(gw_source_writes_open(&w, 1, "link.yaml"), "... but is still known as open");
+    gw_source_writes_clear(&w);
+
+    /* A writer that stalls across a reload: still open until its close. */
+    ev(&w, IN_MODIFY, "slow.yaml");
+    gw_source_writes_clear(&w);
+    ok(gw_source_writes_open(&w, 1, "slow.yaml"), "open across the reload");
+    ok(ev(&w, IN_MODIFY, "slow.yaml") == false, "written again: this burst waits for it");
+    ok(ev(&w, IN_CLOSE_WRITE, "slow.yaml"), "closed: settled");
+    ok(!gw_source_writes_open(&w, 1, "slow.yaml"), "and no longer open");
+    gw_source_writes_clear(&w);
+    ev(&w, IN_MODIFY, "gone.yaml");
+    gw_source_writes_clear(&w);
+    gw_source_writes_event(&w, 1, IN_IGNORED, "");
+    ok(!gw_source_writes_open(&w, 1, "gone.yaml"), "its directory's watch gone: forgotten");
+    ev(&w, IN_MODIFY, "lost.yaml");
+    gw_source_writes_event(&w, 1, IN_Q_OVERFLOW, "");
+    ok(!gw_source_writes_open(&w, 1, "lost.yaml"), "overflow: nothing is known open");
+    gw_source_writes_clear(&w);
+
+    /* Full of an earlier burst's open files: room is made for new ones. */
+    for (int i = 0; i < GW_SOURCE_WRITES_MAX; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "g%02d.yaml", i);
+        ev(&w, IN_MODIFY, name);
+    }
+    gw_source_writes_clear(&w);
+    ev(&w, IN_MODIFY, "new.yaml");
+    ok(gw_source_writes_open(&w, 1, "new.yaml"), "a new write is tracked");
+    ok(ev(&w, IN_CLOSE_WRITE, "new.yaml"), "and settles its burst");
     gw_source_writes_release(&w);
 }
 
