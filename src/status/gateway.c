@@ -800,6 +800,18 @@ tr_gateways(struct tr *t)
             g->acc_msg = "spec.infrastructure.parametersRef does not name an existing ConfigMap";
         }
         addresses_static(t, g);
+
+        /* A class of ours that is not Accepted provisions nothing: its
+         * Gateways are rejected (and serve nothing) rather than ignored, so
+         * that their status says why. */
+        const struct gw_gatewayclass *c =
+            gw_store_gatewayclass(t->store, NULL, g->g->spec.gateway_class_name);
+        if (g->accepted && !params_ok(t, c->spec.parameters_ref, NULL)) {
+            g->accepted = false;
+            g->acc_reason = "Invalid";
+            g->acc_msg =
+                tr_printf(t, "GatewayClass %s is not accepted (InvalidParameters)", c->meta.name);
+        }
     }
     for (size_t gi = 0; gi < t->ngws; gi++)
         addresses_pool(t, &t->gws[gi]);
@@ -807,16 +819,6 @@ tr_gateways(struct tr *t)
 
     for (size_t gi = 0; gi < t->ngws; gi++) {
         struct gws *g = &t->gws[gi];
-        for (size_t k = 0; k < t->nlss; k++) {
-            struct lss *ls = &t->lss[k];
-            if (ls->gw != g || !ls->allowed)
-                continue;
-            for (size_t i = 0; i < ls->n; i++)
-                if (g->lis[ls->first + i].accepted && g->lis[ls->first + i].resolved)
-                    ls->accepted = true;
-            if (ls->accepted)
-                g->attached_sets++;
-        }
         size_t valid = 0, invalid = 0;
         for (size_t i = 0; i < g->nown; i++) {
             struct lis *li = &g->lis[i];
@@ -837,6 +839,19 @@ tr_gateways(struct tr *t)
                 g->acc_reason = "Accepted";
                 g->acc_msg = "Gateway is accepted";
             }
+        }
+        /* A ListenerSet is accepted when its parent is and one of its
+         * listeners is valid. */
+        for (size_t k = 0; k < t->nlss; k++) {
+            struct lss *ls = &t->lss[k];
+            if (ls->gw != g || !ls->allowed)
+                continue;
+            for (size_t i = 0; i < ls->n; i++)
+                if (g->lis[ls->first + i].accepted && g->lis[ls->first + i].resolved)
+                    ls->nvalid++;
+            ls->accepted = g->accepted && ls->nvalid > 0;
+            if (ls->accepted)
+                g->attached_sets++;
         }
         if (!g->accepted) {
             g->programmed = false;
@@ -955,7 +970,12 @@ tr_gateway_status(struct tr *t)
             tr_cond(t, c, "Programmed", false, "NotAllowed", m, gen);
             continue;
         }
-        if (s->accepted) {
+        if (!s->gw->accepted) {
+            tr_cond(t, c, "Accepted", false, "ParentNotAccepted",
+                    "the parent Gateway is not accepted", gen);
+            tr_cond(t, c, "Programmed", false, "ParentNotProgrammed",
+                    "the parent Gateway is not accepted", gen);
+        } else if (s->accepted) {
             tr_cond(t, c, "Accepted", true, "Accepted", "ListenerSet is accepted", gen);
             tr_cond(t, c, "Programmed", s->gw->programmed,
                     s->gw->programmed ? "Programmed" : "Invalid",

@@ -65,14 +65,19 @@ struct gws {
 struct lss {
     const struct gw_listenerset *s;
     struct gws *gw;
-    bool allowed, accepted;
-    size_t first, n; /* its listeners: gw->lis[first .. first+n) */
+    bool allowed, accepted; /* accepted: allowed, parent accepted, a listener valid */
+    size_t first, n;        /* its listeners: gw->lis[first .. first+n) */
+    size_t nvalid;          /* listeners accepted with their refs resolved */
 };
 
 /* A parentRef of a route that names a Gateway or ListenerSet of ours, and
  * what attachment decided for it (routes.c); tr_route_status writes it. */
 struct rt_parent {
     const struct gw_parent_ref *p;
+    /* The parent is not accepted (a Gateway that is not, or a ListenerSet
+     * whose Gateway is not): routes attach to its listeners (attachedRoutes
+     * counts them) but are not Accepted, and it serves nothing. */
+    const struct gws *rejected;
     size_t matched;    /* listeners sectionName/port select */
     size_t attached;   /* accepted listeners it attached to */
     unsigned char why; /* routes.c enum why: what failed when none accepted it */

@@ -220,7 +220,7 @@ parent(struct tr *t, struct rt *r, const struct view *v, struct lis *lis, size_t
             }
         }
         attach(t, li, r, hosts, nhosts);
-        if (li->accepted)
+        if (li->accepted && !rp->rejected)
             rp->attached++;
         else if (why < WHY_NOT_ALLOWED)
             why = WHY_NOT_ALLOWED;
@@ -249,6 +249,13 @@ parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, stru
     struct gw_sv *c = gw_sv_add_arr(&t->sv, entry, "conditions");
     if (rp->attached)
         tr_cond(t, c, "Accepted", true, "Accepted", "route is accepted", gen);
+    else if (rp->rejected)
+        /* The spec has no reason for a parent that exists but is rejected;
+         * it is no parent the route can match. */
+        tr_cond(t, c, "Accepted", false, "NoMatchingParent",
+                tr_printf(t, "Gateway %s/%s is not accepted (%s)", rp->rejected->g->meta.ns,
+                          rp->rejected->g->meta.name, rp->rejected->acc_reason),
+                gen);
     else if (!rp->matched)
         tr_cond(t, c, "Accepted", false, "NoMatchingParent",
                 p->section_name || p->port >= 0
@@ -280,6 +287,7 @@ route(struct tr *t, const struct gw_meta *m)
         const char *ns = p->ns ? p->ns : m->ns;
         struct lis *lis = NULL;
         size_t nlis = 0;
+        const struct gws *owner;
         if (strcmp(group, GW_GROUP_GATEWAY) || !p->name)
             continue;
         if (!strcmp(kind, "Gateway")) {
@@ -288,12 +296,14 @@ route(struct tr *t, const struct gw_meta *m)
                 continue;
             lis = g->lis;
             nlis = g->nown;
+            owner = g;
         } else if (!strcmp(kind, "ListenerSet")) {
             struct lss *s = tr_find_listenerset(t, ns, p->name);
             if (!s)
                 continue;
             lis = s->gw->lis + s->first;
             nlis = s->n;
+            owner = s->gw;
         } else {
             continue;
         }
@@ -308,6 +318,7 @@ route(struct tr *t, const struct gw_meta *m)
         }
         struct rt_parent *rp = &r->parents[r->nparents++];
         rp->p = p;
+        rp->rejected = owner->accepted ? NULL : owner;
         parent(t, r, &v, lis, nlis, rp);
     }
 }
