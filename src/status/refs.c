@@ -68,6 +68,29 @@ app_proto(const char *ap, bool grpc)
     return grpc ? GW_IR_APP_H2C : GW_IR_APP_HTTP1;
 }
 
+/* Why an HTTPRoute (grpc: a GRPCRoute) cannot speak the appProtocol ap of
+ * a Service port, NULL if it can (GEP-1911). tls: the port has a valid
+ * BackendTLSPolicy. The standard names of KEP-3726 are honoured: h2c for
+ * both, ws for HTTP only, wss for HTTP only and only with a
+ * BackendTLSPolicy (HTTP/1.1 over TLS, upgrades allowed); any other
+ * kubernetes.io/ name is unknown. Other names (IANA service names, other
+ * domains) say nothing gatehouse acts on: the protocol is inferred from
+ * the route kind, as without appProtocol. */
+static const char *
+app_unsupported(const char *ap, bool grpc, bool tls)
+{
+    static const char prefix[] = "kubernetes.io/";
+    if (!ap || strncmp(ap, prefix, sizeof(prefix) - 1) || !strcmp(ap, "kubernetes.io/h2c"))
+        return NULL;
+    bool wss = !strcmp(ap, "kubernetes.io/wss");
+    if (wss || !strcmp(ap, "kubernetes.io/ws")) {
+        if (grpc)
+            return "gRPC needs HTTP/2";
+        return wss && !tls ? "WebSocket over TLS needs a BackendTLSPolicy for the port" : NULL;
+    }
+    return "not a protocol gatehouse speaks to backends";
+}
+
 /* Ready endpoints of the Service port sp, from its EndpointSlices. */
 static void
 endpoints(struct tr *t, const struct gw_service *svc, const struct gw_service_port *sp,
@@ -235,6 +258,15 @@ tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_re
             }
         }
         endpoints(t, svc, sp, be);
+    }
+    if (route->kind == GW_KIND_HTTPROUTE || route->kind == GW_KIND_GRPCROUTE) {
+        const char *why = app_unsupported(sp->app_protocol, grpc, be->app == GW_IR_APP_TLS);
+        if (why) {
+            out->name = be->name;
+            *msg = tr_printf(t, "backendRef %s/%s: port %lld has appProtocol %s: %s", ns, ref->name,
+                             (long long)ref->port, sp->app_protocol, why);
+            return "UnsupportedProtocol";
+        }
     }
     uint32_t weight = out->weight;
     *out = *be;
