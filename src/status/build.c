@@ -537,7 +537,7 @@ http_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li,
 
 struct l4ent {
     const char *host;
-    const struct rt *rt;
+    struct rt *rt;
 };
 
 static int
@@ -566,6 +566,23 @@ l4_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li)
     }
     if (n > 1)
         qsort(v, n, sizeof(*v), cmp_l4);
+    /* The data plane takes the first entry whose hostname matches (the
+     * only one for TCP and UDP): an equal hostname of a younger route is
+     * never served. The spec gives the loser no condition (it stays
+     * Accepted); its Accepted message names the winner (guidelines:
+     * "make it clear which path has been chosen"). */
+    for (size_t i = 1, first = 0; i < n; i++) {
+        if (cmp_host(v[first].host, v[i].host)) {
+            first = i;
+            continue;
+        }
+        struct rt *loser = v[i].rt;
+        if (loser != v[first].rt && !loser->shadow_by) {
+            loser->shadow_lis = li;
+            loser->shadow_host = v[i].host;
+            loser->shadow_by = v[first].rt;
+        }
+    }
     out->l4 = gw_arena_alloc(&t->ir->arena, (n + 1) * sizeof(*out->l4));
     for (size_t i = 0; i < n; i++) {
         struct gw_ir_l4 *l = &out->l4[out->nl4++];

@@ -74,10 +74,10 @@ struct lss {
  * what attachment decided for it (routes.c); tr_route_status writes it. */
 struct rt_parent {
     const struct gw_parent_ref *p;
-    /* The parent is not accepted (a Gateway that is not, or a ListenerSet
-     * whose Gateway is not): routes attach to its listeners (attachedRoutes
-     * counts them) but are not Accepted, and it serves nothing. */
-    const struct gws *rejected;
+    /* The Gateway (of the ListenerSet). One that is not accepted serves
+     * nothing: routes attach to its listeners (attachedRoutes counts them)
+     * but are not Accepted. */
+    const struct gws *gw;
     size_t matched;    /* listeners sectionName/port select */
     size_t attached;   /* accepted listeners it attached to */
     unsigned char why; /* routes.c enum why: what failed when none accepted it */
@@ -105,6 +105,12 @@ struct rt {
     /* Gateways it attached to, for BackendTLSPolicy ancestors. */
     struct gws **gws;
     size_t ngws;
+    /* L4 routes: a hostname (NULL: every connection) of one listener it
+     * attached to that an older route of the listener takes (build.c);
+     * the first found. */
+    const struct lis *shadow_lis;
+    const char *shadow_host;
+    const struct rt *shadow_by;
 };
 
 /* A BackendTLSPolicy's verdict for one Service (section) it targets. */

@@ -220,12 +220,28 @@ parent(struct tr *t, struct rt *r, const struct view *v, struct lis *lis, size_t
             }
         }
         attach(t, li, r, hosts, nhosts);
-        if (li->accepted && !rp->rejected)
+        if (li->accepted && rp->gw->accepted)
             rp->attached++;
         else if (why < WHY_NOT_ALLOWED)
             why = WHY_NOT_ALLOWED;
     }
     rp->why = (unsigned char)why;
+}
+
+/* The Accepted message of a route an older one shadows on a listener of
+ * the parent (build.c). */
+static const char *
+shadow_msg(struct tr *t, const struct rt *r)
+{
+    const struct lis *li = r->shadow_lis;
+    const struct gw_meta *w = r->shadow_by->m;
+    const char *host = r->shadow_host && strcmp(r->shadow_host, "*") ? r->shadow_host : NULL;
+    return tr_printf(t,
+                     "route is accepted, but on listener %s of %s %s/%s %s%s go to the older "
+                     "%s %s/%s",
+                     li->l->name, gw_kind_name(li->owner->kind), li->owner->ns, li->owner->name,
+                     host ? "connections for " : "all connections", host ? host : "",
+                     gw_kind_name(w->kind), w->ns, w->name);
 }
 
 /* The status entry of one parentRef of ours. Returns whether the entry is
@@ -247,14 +263,16 @@ parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, stru
         gw_sv_add_int(&t->sv, pr, "port", p->port);
     gw_sv_add_str(&t->sv, entry, "controllerName", t->controller);
     struct gw_sv *c = gw_sv_add_arr(&t->sv, entry, "conditions");
-    if (rp->attached)
+    if (rp->attached && r->shadow_by && r->shadow_lis->gw == rp->gw)
+        tr_cond(t, c, "Accepted", true, "Accepted", shadow_msg(t, r), gen);
+    else if (rp->attached)
         tr_cond(t, c, "Accepted", true, "Accepted", "route is accepted", gen);
-    else if (rp->rejected)
+    else if (!rp->gw->accepted)
         /* The spec has no reason for a parent that exists but is rejected;
          * it is no parent the route can match. */
         tr_cond(t, c, "Accepted", false, "NoMatchingParent",
-                tr_printf(t, "Gateway %s/%s is not accepted (%s)", rp->rejected->g->meta.ns,
-                          rp->rejected->g->meta.name, rp->rejected->acc_reason),
+                tr_printf(t, "Gateway %s/%s is not accepted (%s)", rp->gw->g->meta.ns,
+                          rp->gw->g->meta.name, rp->gw->acc_reason),
                 gen);
     else if (!rp->matched)
         tr_cond(t, c, "Accepted", false, "NoMatchingParent",
@@ -318,7 +336,7 @@ route(struct tr *t, const struct gw_meta *m)
         }
         struct rt_parent *rp = &r->parents[r->nparents++];
         rp->p = p;
-        rp->rejected = owner->accepted ? NULL : owner;
+        rp->gw = owner;
         parent(t, r, &v, lis, nlis, rp);
     }
 }
