@@ -930,6 +930,29 @@ listener_status(struct tr *t, struct gw_sv *arr, const struct lis *li, int64_t g
                 "another HTTPS listener on this port has an overlapping hostname", gen);
 }
 
+/* Gateway ResolvedRefs: its own references (spec.tls.backend), then a
+ * summary of its listeners' ResolvedRefs (ListenersNotResolved). Written
+ * when there is something to say: a backend client certificate, or a
+ * listener whose references do not resolve. */
+static void
+gateway_resolved_refs(struct tr *t, struct gw_sv *c, const struct gws *g, int64_t gen)
+{
+    if (g->rr_reason && !g->client_cert) {
+        tr_cond(t, c, "ResolvedRefs", false, g->rr_reason, g->rr_msg, gen);
+        return;
+    }
+    size_t bad = 0;
+    for (size_t i = 0; i < g->nown; i++)
+        bad += !g->lis[i].resolved;
+    if (bad)
+        tr_cond(
+            t, c, "ResolvedRefs", false, "ListenersNotResolved",
+            tr_printf(t, "%zu of %zu listeners have references that do not resolve", bad, g->nown),
+            gen);
+    else if (g->rr_reason)
+        tr_cond(t, c, "ResolvedRefs", true, g->rr_reason, g->rr_msg, gen);
+}
+
 void
 tr_gateway_status(struct tr *t)
 {
@@ -947,8 +970,7 @@ tr_gateway_status(struct tr *t)
         struct gw_sv *c = gw_sv_add_arr(&t->sv, it->status, "conditions");
         tr_cond(t, c, "Accepted", g->accepted, g->acc_reason, g->acc_msg, gen);
         tr_cond(t, c, "Programmed", g->programmed, g->prog_reason, g->prog_msg, gen);
-        if (g->rr_reason)
-            tr_cond(t, c, "ResolvedRefs", g->client_cert != NULL, g->rr_reason, g->rr_msg, gen);
+        gateway_resolved_refs(t, c, g, gen);
         if (g->insecure_fallback)
             tr_cond(t, c, "InsecureFrontendValidationMode", true, "ConfigurationChanged",
                     "frontend TLS validation accepts clients without a valid certificate", gen);
@@ -976,9 +998,15 @@ tr_gateway_status(struct tr *t)
             tr_cond(t, c, "Programmed", false, "ParentNotProgrammed",
                     "the parent Gateway is not accepted", gen);
         } else if (s->accepted) {
-            tr_cond(t, c, "Accepted", true, "Accepted", "ListenerSet is accepted", gen);
+            /* As a Gateway: accepted with some listeners not valid. */
+            if (s->nvalid < s->n)
+                tr_cond(t, c, "Accepted", true, "ListenersNotValid",
+                        tr_printf(t, "%zu of %zu listeners are not valid", s->n - s->nvalid, s->n),
+                        gen);
+            else
+                tr_cond(t, c, "Accepted", true, "Accepted", "ListenerSet is accepted", gen);
             tr_cond(t, c, "Programmed", s->gw->programmed,
-                    s->gw->programmed ? "Programmed" : "Invalid",
+                    s->gw->programmed ? "Programmed" : "ParentNotProgrammed",
                     s->gw->programmed ? "ListenerSet is programmed"
                                       : "the parent Gateway is not programmed",
                     gen);
