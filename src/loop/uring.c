@@ -27,12 +27,20 @@
  * send of it. A closed gw_uio drains its queued sends (at most DRAIN_MS),
  * closes the fd, and is freed when its last operation has completed.
  *
+ * Owned sockets also sit in the ring's table of registered files (the
+ * fd number is the slot), so a send or recv takes no reference to the
+ * file: fget and fput, an atomic each on a line that is cold with many
+ * connections, are most of what a send costs the kernel besides TCP.
+ * The table is filled and emptied by FILES_UPDATE operations queued
+ * with the rest of the turn, no syscall of their own.
+ *
  * Every other handle (listeners, eventfds, signalfd, TLS sockets) keeps its
  * epoll registration unchanged: the ring polls the epoll fd (multishot) and
  * a ready epoll fd is drained with epoll_wait(0) and dispatched as before.
  */
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -62,9 +70,14 @@
 #define SENDQ_MAX  (64 * 1024) /* queued bytes before gw_io_send says EAGAIN */
 #define SENDQ_KEEP (16 * 1024) /* larger send buffers are freed once empty */
 #define DRAIN_MS   10000       /* a closed socket's sends get this long */
+/* Registered file slots (fds below this; the limit on open files caps it) */
+#define FIXED_MAX 65536
 
 /* The low bits of an SQE's user_data say what it is; the rest is the uio. */
 enum { OP_NONE = 0, OP_RECV = 1, OP_SEND = 2, OP_EPOLL = 3, OP_POLL = 4, OP_MASK = 7 };
+
+/* What a FILES_UPDATE that empties a slot reads. */
+static const int no_file = -1;
 
 /* Provided buffers per loop (gw_loop_uring_set_buffers). */
 static unsigned pbuf_count = 512;
@@ -79,6 +92,7 @@ struct gw_uio {
     struct gw_loop *loop;
     struct gw_io *io; /* NULL once closed */
     int fd;           /* -1 once closed */
+    bool fixed;       /* fd is in the registered file table, at slot fd */
     unsigned nops;    /* operations whose last CQE has not come */
     /* received, not yet read: held[hhead, hhead + hcount) */
     struct held *held;
@@ -103,12 +117,33 @@ struct gw_uring {
     char *pbufs;
     unsigned nbufs;     /* in the pool */
     unsigned free_bufs; /* buffers the kernel may fill */
+    /* the registered file table: slots [0, nfixed), fixed_fd[i] == i once
+     * slot i was filled (what its FILES_UPDATE reads, until it runs) */
+    unsigned nfixed;
+    int *fixed_fd;
     bool enabled;
     bool epoll_armed, epoll_ready;
     struct gw_uio *pending; /* may have events for their owner */
     struct gw_uio *dirty;   /* have SQEs to queue before the next enter */
     struct gw_uio *all;
 };
+
+/* A sparse table of registered files, as large as the fds may be. 0 when
+ * the kernel has none to give: the sockets are then used by number. */
+static unsigned
+fixed_setup(struct gw_uring *ur)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 16)
+        return 0;
+    unsigned n = rl.rlim_cur > FIXED_MAX ? FIXED_MAX : (unsigned)rl.rlim_cur;
+    if (io_uring_register_files_sparse(&ur->ring, n) < 0)
+        return 0;
+    /* Large enough to be mapped on demand: only the pages of fds in use
+     * are ever touched. */
+    ur->fixed_fd = gw_xcalloc(n, sizeof(*ur->fixed_fd));
+    return n;
+}
 
 static int
 ring_setup(struct io_uring *ring)
@@ -179,6 +214,7 @@ gw_loop__uring_new(struct gw_loop *loop)
                               (unsigned short)i, io_uring_buf_ring_mask(ur->nbufs), (int)i);
     io_uring_buf_ring_advance(ur->br, (int)ur->nbufs);
     ur->free_bufs = ur->nbufs;
+    ur->nfixed = fixed_setup(ur);
     loop->ur = ur;
     return 0;
 fail:
@@ -223,6 +259,7 @@ gw_loop__uring_free(struct gw_loop *loop)
     }
     munmap(ur->br, ur->nbufs * sizeof(struct io_uring_buf));
     free(ur->pbufs);
+    free(ur->fixed_fd);
     free(ur);
     loop->ur = NULL;
 }
@@ -245,6 +282,46 @@ static void
 set_data(struct io_uring_sqe *sqe, void *p, unsigned op)
 {
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)p | op);
+}
+
+/* Points sqe at u's socket: its registered slot, else its number. */
+static void
+set_file(struct io_uring_sqe *sqe, const struct gw_uio *u)
+{
+    if (u->fixed)
+        sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+/* Files u's socket in the registered table (slot u->fd), if it fits. The
+ * update runs before any operation queued after it. */
+static void
+fixed_add(struct gw_uring *ur, struct gw_uio *u)
+{
+    if ((unsigned)u->fd >= ur->nfixed)
+        return;
+    ur->fixed_fd[u->fd] = u->fd;
+    struct io_uring_sqe *sqe = get_sqe(ur);
+    io_uring_prep_files_update(sqe, &ur->fixed_fd[u->fd], 1, u->fd);
+    set_data(sqe, NULL, OP_NONE);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    u->fixed = true;
+}
+
+/* Empties u's slot before its fd is closed: the table holds a reference
+ * to the socket, which would stay open. Operations already queued have
+ * taken the file by then (they are issued in order); a later socket with
+ * the same number fills the slot again after this. */
+static void
+fixed_remove(struct gw_uring *ur, struct gw_uio *u)
+{
+    if (!u->fixed)
+        return;
+    struct io_uring_sqe *sqe = get_sqe(ur);
+    /* The kernel only reads it: liburing's prototype lacks the const. */
+    io_uring_prep_files_update(sqe, (int *)(uintptr_t)&no_file, 1, u->fd);
+    set_data(sqe, NULL, OP_NONE);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    u->fixed = false;
 }
 
 static void
@@ -360,6 +437,7 @@ close_now(struct gw_uio *u)
         cancel(ur, u, OP_POLL);
     /* The kernel holds its own reference to the file while an operation is
      * in flight; the socket really closes when the cancels complete. */
+    fixed_remove(ur, u);
     close(u->fd);
     u->fd = -1;
     gw_timer_stop(&u->drain);
@@ -389,6 +467,7 @@ start_send(struct gw_uio *u)
     }
     struct io_uring_sqe *sqe = get_sqe(ur);
     io_uring_prep_send(sqe, u->fd, u->fly + u->fly_off, u->fly_len - u->fly_off, MSG_NOSIGNAL);
+    set_file(sqe, u);
     set_data(sqe, u, OP_SEND);
     u->sending = true;
     u->nops++;
@@ -399,6 +478,7 @@ arm_recv(struct gw_uio *u)
 {
     struct io_uring_sqe *sqe = get_sqe(u->loop->ur);
     io_uring_prep_recv_multishot(sqe, u->fd, NULL, 0, 0);
+    set_file(sqe, u);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = PBUF_GROUP;
     set_data(sqe, u, OP_RECV);
@@ -719,6 +799,7 @@ gw_loop__uring_own(struct gw_io *io)
     u->loop = loop;
     u->io = io;
     u->fd = io->fd;
+    fixed_add(ur, u);
     gw_timer_init(loop, &u->drain, on_drain_timeout, u);
     u->next_all = ur->all;
     if (ur->all)
