@@ -88,6 +88,14 @@ now_ms(const struct px_dconn *d)
     return gw_loop_now(d->w->loop);
 }
 
+/* Starts d's rtimer (after a lazy stop too: see start_request). */
+static void
+rtimer_start(struct px_dconn *d, uint64_t ms)
+{
+    d->rtimer_stale = false;
+    gw_timer_start(&d->rtimer, ms);
+}
+
 static const struct gw_proxy_opts *
 opts(const struct px_dconn *d)
 {
@@ -132,7 +140,15 @@ static void
 release_request(struct px_dconn *d)
 {
     gw_timer_stop(&d->ttimer);
-    gw_timer_stop(&d->btimer);
+    if (d->closing || d->stream) {
+        gw_timer_stop(&d->btimer);
+    } else {
+        /* Left armed: the next request's attempt only moves its deadline
+         * later, which touches neither its node nor its heap entry (a
+         * stop and a start would touch both, cold lines with many
+         * connections, per request). px_dconn_close stops it for good. */
+        d->btimer_live = false;
+    }
     for (unsigned i = 0; i < PX_MAX_MIRRORS; i++) {
         /* the mirror never got the whole body: it must not see a request */
         if (d->mirrors[i])
@@ -175,7 +191,7 @@ linger_start(struct px_dconn *d)
         return;
     }
     px_buf_consume(&d->in, px_buf_avail(&d->in));
-    gw_timer_start(&d->rtimer, PX_LINGER_MS);
+    rtimer_start(d, PX_LINGER_MS);
     d_update(d);
 }
 
@@ -360,9 +376,17 @@ end_request(struct px_dconn *d, bool close)
     d->head_checked = 0;
     if (d->got_first_byte) {
         d->head_deadline = now_ms(d) + opts(d)->header_timeout_ms;
-        gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
+        d->idle_deadline = 0;
+        rtimer_start(d, opts(d)->header_timeout_ms);
     } else {
-        gw_timer_start(&d->rtimer, opts(d)->idle_timeout_ms);
+        /* Armed to the earlier of the two: the next request's first bytes
+         * then only move the deadline later (the header timeout), which
+         * costs no heap work, where an earlier one would re-key and sift
+         * its entry, per request. An idle connection's timer fires early
+         * once and is re-armed to the idle deadline (on_rtimer). */
+        uint64_t idle = opts(d)->idle_timeout_ms;
+        d->idle_deadline = now_ms(d) + idle;
+        rtimer_start(d, GW_MIN(idle, opts(d)->header_timeout_ms));
     }
     d_flush(d);
 }
@@ -429,8 +453,14 @@ on_rtimer(struct gw_timer *t)
         px_h2_timeout(d);
         return;
     }
+    if (d->rtimer_stale)
+        return; /* the deadline of the request before: see start_request */
     switch (d->mode) {
     case PX_D_HEAD:
+        if (px_buf_avail(&d->in) == 0 && !d->got_first_byte && d->idle_deadline > now_ms(d)) {
+            rtimer_start(d, d->idle_deadline - now_ms(d)); /* see end_request */
+            return;
+        }
         if (px_buf_avail(&d->in) > 0) {
             d->keep_alive = false;
             d->req_done = true;
@@ -501,7 +531,7 @@ body_timer(struct px_dconn *d)
         if (left < t)
             t = left;
     }
-    gw_timer_start(&d->rtimer, t);
+    rtimer_start(d, t);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -538,6 +568,7 @@ schedule_retry(struct px_dconn *d)
     if (b < 0)
         b = 25;
     d->in_backoff = true;
+    d->btimer_live = true;
     gw_timer_start(&d->btimer, (uint64_t)b);
 }
 
@@ -587,7 +618,7 @@ static void
 on_btimer(struct gw_timer *t)
 {
     struct px_dconn *d = t->data;
-    if (d->mode != PX_D_PROXY)
+    if (d->mode != PX_D_PROXY || !d->btimer_live)
         return;
     if (d->in_backoff) {
         d->in_backoff = false;
@@ -683,6 +714,7 @@ start_attempt(struct px_dconn *d)
     if (d->route && d->route->backend_timeout_ms > 0)
         t = (uint64_t)d->route->backend_timeout_ms;
     d->in_backoff = false;
+    d->btimer_live = true;
     gw_timer_start(&d->btimer, t);
     if (d->req_done) {
         int rc = send_replay(d, u);
@@ -1134,6 +1166,7 @@ response_head(struct px_dconn *d)
             return;
         }
         /* Body inactivity from here on. */
+        d->btimer_live = true;
         gw_timer_start(&d->btimer, opts(d)->response_timeout_ms);
         pump_response(d);
         return;
@@ -1230,6 +1263,7 @@ px_dconn_on_upstream(struct px_dconn *d, unsigned events)
             if (!d->rsp_started) {
                 response_head(d);
             } else {
+                d->btimer_live = true;
                 gw_timer_start(&d->btimer, opts(d)->response_timeout_ms);
                 pump_response(d);
             }
@@ -1368,7 +1402,14 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
         copy_trunc(d->logh, sizeof(d->logh), req->host);
     }
     d->mode = PX_D_PROXY;
-    gw_timer_stop(&d->rtimer);
+    if (d->stream || d->h2) {
+        gw_timer_stop(&d->rtimer);
+    } else {
+        /* Left armed, ignored by on_rtimer until started again: end_request
+         * then only moves its deadline later (no node, no heap entry
+         * touched). px_dconn_close stops it for good. */
+        d->rtimer_stale = true;
+    }
     const char *in_head = px_buf_data(&d->in);
     (void)in_head;
 
@@ -1705,7 +1746,7 @@ d_read(struct px_dconn *d)
         if (!d->got_first_byte) {
             d->got_first_byte = true;
             d->head_deadline = now_ms(d) + opts(d)->header_timeout_ms;
-            gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
+            rtimer_start(d, opts(d)->header_timeout_ms);
         }
         head_loop(d);
         return;
@@ -1837,7 +1878,7 @@ px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
     bump(&w->m->conns_active[d->mport]);
     bump(&w->m->conns_total[d->mport]);
     /* A silent connection gets the header timeout (hostile silent-connection). */
-    gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
+    rtimer_start(d, opts(d)->header_timeout_ms);
     d_update(d);
 }
 

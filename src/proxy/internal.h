@@ -456,6 +456,8 @@ struct px_dconn {
     bool in_head_loop;
     bool pumping;
     bool in_backoff;
+    bool btimer_live;                  /* btimer's deadline is one to act on */
+    bool rtimer_stale;                 /* rtimer left armed by start_request: ignored */
     bool u_eof, u_err, u_shut, d_shut; /* upstream EOF/error; write sides shut */
     bool u_reusable;
     bool local; /* the current answer came from the gateway */
@@ -468,6 +470,9 @@ struct px_dconn {
     struct px_buf in, out, replay;
     size_t head_checked; /* gw_h1_head_is_ready old_len */
     uint64_t head_deadline, body_deadline;
+    /* HEAD with nothing read yet: the keep-alive idle deadline, while the
+     * rtimer runs to the earlier header timeout (on_rtimer re-arms it) */
+    uint64_t idle_deadline;
     unsigned served;
     size_t sent_in_window; /* bytes sent since the send timer was armed */
 
@@ -505,7 +510,9 @@ struct px_dconn {
     char address[64];
     char peer_ip[64];
     struct gw_timer rtimer; /* header / idle / body / linger */
-    struct gw_timer btimer; /* retry backoff */
+    /* retry backoff, backend response; stopped lazily when a request
+     * ends (see release_request): its callback acts only while live */
+    struct gw_timer btimer;
     struct gw_timer wtimer; /* send progress */
     struct gw_timer ttimer; /* route request timeout */
     struct px_buf cors;     /* CORS response fields of the current request */
