@@ -68,9 +68,11 @@
  * 4 KiB buffer per byte */
 #define HELD_BUFS   (2 * HELD_MAX / PBUF_SIZE)
 #define HELD_INLINE 2
-#define SENDQ_MAX   (64 * 1024) /* queued bytes before gw_io_send says EAGAIN */
-#define SENDQ_KEEP  (16 * 1024) /* larger send buffers are freed once empty */
-#define DRAIN_MS    10000       /* a closed socket's sends get this long */
+/* Completions ahead whose gw_uio reap loads early */
+#define PREFETCH_AHEAD 2
+#define SENDQ_MAX      (64 * 1024) /* queued bytes before gw_io_send says EAGAIN */
+#define SENDQ_KEEP     (16 * 1024) /* larger send buffers are freed once empty */
+#define DRAIN_MS       10000       /* a closed socket's sends get this long */
 /* Registered file slots (fds below this; the limit on open files caps it) */
 #define FIXED_MAX 65536
 
@@ -89,12 +91,20 @@ struct held {
     uint32_t off, len;
 };
 
+/* What every request touches comes first, in three cache lines (a gw_uio
+ * is line-aligned): with many connections each is a miss. The rest is for
+ * opening, closing, draining and backed-up sends. */
 struct gw_uio {
     struct gw_loop *loop;
     struct gw_io *io; /* NULL once closed */
     int fd;           /* -1 once closed */
-    bool fixed;       /* fd is in the registered file table, at slot fd */
     unsigned nops;    /* operations whose last CQE has not come */
+    int rerr, serr;
+    bool fixed; /* fd is in the registered file table, at slot fd */
+    bool eof, recv_armed, recv_cancelled, poll_armed;
+    bool sending, shut_pending, close_pending;
+    bool on_pending, on_dirty;
+    struct gw_uio *next_pending, *next_dirty;
     /* received, not yet read: held[hhead, hhead + hcount) */
     struct held *held;
     uint32_t hhead, hcount, hcap;
@@ -102,15 +112,11 @@ struct gw_uio {
     /* held's first home: a request-response socket holds one or two
      * buffers at a time, and then reads no line outside the gw_uio */
     struct held held_inline[HELD_INLINE];
-    int rerr;
-    bool eof, recv_armed, recv_cancelled, poll_armed;
     /* sent: fly is in the kernel's hands, q waits behind it */
-    char *fly, *q;
-    size_t fly_off, fly_len, fly_cap, q_len, q_cap;
-    int serr;
-    bool sending, shut_pending, close_pending;
-    bool on_pending, on_dirty;
-    struct gw_uio *next_pending, *next_dirty;
+    char *fly;
+    size_t fly_off, fly_len, fly_cap, q_len;
+    char *q;
+    size_t q_cap;
     struct gw_uio *prev_all, *next_all;
     struct gw_timer drain;
 };
@@ -674,10 +680,20 @@ reap(struct gw_loop *loop)
 {
     struct gw_uring *ur = loop->ur;
     struct io_uring_cqe *cqe;
-    unsigned head, n = 0;
+    unsigned head, n = 0, ready = io_uring_cq_ready(&ur->ring);
     io_uring_for_each_cqe(&ur->ring, head, cqe)
     {
         n++;
+        if (n + PREFETCH_AHEAD <= ready) {
+            /* The gw_uio of a later completion: with many connections its
+             * lines are cold, and loading them overlaps this one's work. */
+            const struct io_uring_cqe *next =
+                &ur->ring.cq.cqes[(head + PREFETCH_AHEAD) & ur->ring.cq.ring_mask];
+            const char *nu = (const char *)(uintptr_t)(next->user_data & ~(uint64_t)OP_MASK);
+            __builtin_prefetch(nu);
+            __builtin_prefetch(nu + 64);
+            __builtin_prefetch(nu + 128);
+        }
         uint64_t data = cqe->user_data;
         struct gw_uio *u = (struct gw_uio *)(uintptr_t)(data & ~(uint64_t)OP_MASK);
         switch ((unsigned)(data & OP_MASK)) {
@@ -713,6 +729,8 @@ dispatch(struct gw_uring *ur)
         struct gw_uio *u = list;
         list = u->next_pending;
         u->on_pending = false;
+        if (list && list->io)
+            __builtin_prefetch(list->io); /* read first by the next turn of this loop */
         if (!u->io) {
             maybe_free(u);
             continue;
@@ -805,7 +823,11 @@ gw_loop__uring_own(struct gw_io *io)
     if (io->registered)
         epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     io->registered = false;
-    struct gw_uio *u = gw_xcalloc(1, sizeof(*u));
+    /* Line-aligned (see struct gw_uio); failing, as gw_xcalloc would. */
+    size_t sz = (sizeof(struct gw_uio) + 63) & ~(size_t)63;
+    struct gw_uio *u = aligned_alloc(64, sz);
+    GW_ASSERT(u);
+    memset(u, 0, sz);
     u->loop = loop;
     u->io = io;
     u->fd = io->fd;
