@@ -44,6 +44,41 @@ gw_ir_unref(struct gw_ir *ir)
     free(ir);
 }
 
+static void
+index_backends(struct gw_ir_backend *b, size_t n, uint32_t *next)
+{
+    for (size_t i = 0; i < n; i++)
+        b[i].id = (*next)++;
+}
+
+void
+gw_ir_index(struct gw_ir *ir)
+{
+    if (ir->indexed)
+        return;
+    uint32_t nr = 0, nb = 0;
+    for (size_t p = 0; p < ir->nports; p++) {
+        struct gw_ir_port *pt = &ir->ports[p];
+        for (size_t l = 0; l < pt->nlisteners; l++) {
+            struct gw_ir_listener *li = &pt->listeners[l];
+            for (size_t v = 0; v < li->nvhosts; v++)
+                for (size_t r = 0; r < li->vhosts[v].nroutes; r++) {
+                    struct gw_ir_route *rt = &li->vhosts[v].routes[r];
+                    rt->id = nr++;
+                    index_backends(rt->backends, rt->nbackends, &nb);
+                    for (size_t f = 0; f < rt->nfilters; f++)
+                        if (rt->filters[f].mirror)
+                            index_backends(rt->filters[f].mirror, 1, &nb);
+                }
+            for (size_t k = 0; k < li->nl4; k++)
+                index_backends(li->l4[k].backends, li->l4[k].nbackends, &nb);
+        }
+    }
+    ir->nroute_ids = nr;
+    ir->nbackend_ids = nb;
+    ir->indexed = true;
+}
+
 const char *
 gw_ir_strdup(struct gw_ir *ir, const char *s)
 {

@@ -101,6 +101,7 @@ struct gw_ir_header_mod {
 struct gw_ir_backend {
     const char *name; /* ns/service:port, or the reference as written */
     uint32_t weight;
+    uint32_t id; /* dense index (gw_ir_index), next to weight: the pick reads both */
     bool invalid;
     enum gw_ir_app_proto app;
     struct gw_ir_backend_tls *tls; /* NULL: plain */
@@ -155,6 +156,23 @@ struct gw_ir_match_kv {
  * with grpc set.
  */
 struct gw_ir_route {
+    /* What a request reads once its route is chosen, together (the router
+     * prefetches the route's lines): filters, backends, timeouts. */
+    struct gw_ir_filter *filters;
+    size_t nfilters;
+    /* Weighted backends; empty with no redirect: 500. */
+    struct gw_ir_backend *backends;
+    size_t nbackends;
+    int64_t request_timeout_ms; /* -1: none */
+    int64_t backend_timeout_ms; /* -1: none */
+    /* What the response reads, when the route's lines are cold again: the
+     * retry policy and the route's dense id (gw_ir_index; metrics). */
+    size_t nretry_codes; /* read first (retry_code), then id: adjacent */
+    uint32_t id;
+    int retry_attempts; /* -1: none */
+    int *retry_codes;
+    int64_t retry_backoff_ms; /* -1: default */
+    /* The match (the router compiles it) and names. */
     const char *route;     /* Kind ns/name */
     const char *rule_name; /* NULL if unnamed */
     unsigned rule_index, match_index;
@@ -166,17 +184,6 @@ struct gw_ir_route {
     size_t nheaders;
     struct gw_ir_match_kv *query;
     size_t nquery;
-    struct gw_ir_filter *filters;
-    size_t nfilters;
-    /* Weighted backends; empty with no redirect: 500. */
-    struct gw_ir_backend *backends;
-    size_t nbackends;
-    int64_t request_timeout_ms; /* -1: none */
-    int64_t backend_timeout_ms; /* -1: none */
-    int retry_attempts;         /* -1: none */
-    int64_t retry_backoff_ms;   /* -1: default */
-    int *retry_codes;
-    size_t nretry_codes;
 };
 
 struct gw_ir_vhost {
@@ -229,6 +236,11 @@ struct gw_ir_gateway {
 struct gw_ir {
     atomic_uint refs;
     struct gw_arena arena;
+    /* Dense numbering (gw_ir_index): routes and backends have ids in
+     * [0, nroute_ids) and [0, nbackend_ids), so that per-route and
+     * per-backend state of a consumer is a plain array indexed by id. */
+    bool indexed;
+    uint32_t nroute_ids, nbackend_ids;
     struct gw_ir_gateway *gateways;
     size_t ngateways;
     struct gw_ir_port *ports; /* sorted by address, port, udp */
@@ -242,6 +254,17 @@ struct gw_ir *gw_ir_new(void);
 struct gw_ir *gw_ir_ref(struct gw_ir *ir);
 /* Drops a reference (any thread); the last one frees everything. NULL is fine. */
 void gw_ir_unref(struct gw_ir *ir);
+
+/*
+ * Numbers ir's objects once it is built: every HTTP route (vhosts of every
+ * listener, in IR order) gets id 0, 1, ... and every backend (a route's
+ * backends, its mirror filters' backends, the L4 routes' backends) too, in
+ * a space of their own; sets ir->nroute_ids, ir->nbackend_ids and
+ * ir->indexed. Idempotent: an indexed IR is left untouched (nothing is
+ * written), so calling it on an IR that readers already share is safe.
+ * Call it before the IR is shared (the proxy does at publish).
+ */
+void gw_ir_index(struct gw_ir *ir);
 
 /* Copies into the IR's arena (NULL stays NULL). */
 const char *gw_ir_strdup(struct gw_ir *ir, const char *s);
