@@ -634,15 +634,23 @@ static struct px_bstate *
 backend_state(struct px_dconn *d, const struct gw_ir_backend *b)
 {
     struct px_worker *w = d->w;
-    struct px_bstate *bs = px_rr_table_slot(&w->rr, b);
-    if (!bs->ready || bs->gen != d->snap->s->gen) {
+    struct px_bstate *bs = px_rr_table_slot(&w->rr, b->id);
+    uint64_t gen = d->snap->s->gen;
+    if (bs->gen != gen) {
         free(bs->eps);
-        bs->n = b->nendpoints;
-        bs->eps = gw_xcalloc(bs->n ? bs->n : 1, sizeof(*bs->eps));
-        for (size_t i = 0; i < bs->n; i++)
-            bs->eps[i] = px_ep_table_get(&w->eps, b->endpoints[i].ip, b->endpoints[i].port);
-        bs->ready = true;
-        bs->gen = d->snap->s->gen;
+        bs->eps = NULL;
+        bs->one = NULL;
+        bs->n = (uint32_t)b->nendpoints;
+        if (bs->n > 1)
+            bs->eps = gw_xcalloc(bs->n, sizeof(*bs->eps));
+        for (size_t i = 0; i < bs->n; i++) {
+            struct px_ep *ep = px_ep_table_get(&w->eps, b->endpoints[i].ip, b->endpoints[i].port);
+            if (bs->n == 1)
+                bs->one = ep;
+            else
+                bs->eps[i] = ep;
+        }
+        bs->gen = gen;
     }
     return bs;
 }
@@ -651,8 +659,9 @@ static struct px_ep *
 pick_endpoint(struct px_dconn *d, const struct gw_ir_backend *b)
 {
     struct px_bstate *bs = backend_state(d, b);
-    int i = px_lb_pick(bs->eps, bs->n, opts(d)->lb, &bs->cursor, px_worker_rand(d->w), now_ms(d));
-    return i < 0 ? NULL : bs->eps[i];
+    struct px_ep *const *eps = px_bstate_eps(bs);
+    int i = px_lb_pick(eps, bs->n, opts(d)->lb, &bs->cursor, px_worker_rand(d->w), now_ms(d));
+    return i < 0 ? NULL : eps[i];
 }
 
 /* Sends the whole request (replay) on u. A plain TCP connection that is

@@ -217,27 +217,38 @@ void px_ep_table_release(struct px_ep_table *t);
 /* Finds or adds the endpoint ip:port (ip NUL-terminated). Never NULL. */
 struct px_ep *px_ep_table_get(struct px_ep_table *t, const char *ip, uint16_t port);
 
-/* Per-backend round-robin cursors, keyed by the IR backend's address (valid
- * while the snapshot is pinned; reset on each new snapshot). */
+/* Per-backend state of a worker: the round-robin cursor and the backend's
+ * endpoints, in a plain array indexed by the IR backend's dense id
+ * (gw_ir_index): one cache line per request, no probe. Filled on first use
+ * in a snapshot generation (a request of an older, still pinned snapshot
+ * refills the slot for its own generation); cleared on each new snapshot. */
 struct px_bstate {
+    uint64_t gen;       /* snapshot generation the endpoints belong to; 0: empty */
+    struct px_ep **eps; /* n > 1: the endpoints, in IR order (heap) */
+    struct px_ep *one;  /* n == 1: the endpoint, inline (no second miss) */
+    uint32_t n;
     uint32_t cursor;
-    bool ready;   /* eps filled */
-    uint64_t gen; /* snapshot generation eps belong to */
-    size_t n;
-    struct px_ep **eps; /* the backend's endpoints, in IR order */
 };
 
+/* The endpoints of a filled bs (n of them). */
+static inline struct px_ep *const *
+px_bstate_eps(const struct px_bstate *bs)
+{
+    return bs->n == 1 ? &bs->one : bs->eps;
+}
+
 struct px_rr_table {
-    const void **keys;
-    struct px_bstate *vals;
-    size_t cap, n;
+    struct px_bstate *v; /* [cap], zeroed past what was used */
+    size_t cap;
 };
 
 void px_rr_table_init(struct px_rr_table *t);
 void px_rr_table_release(struct px_rr_table *t);
+/* Empties every slot (keeps the memory); the cursors restart at 0. */
 void px_rr_table_clear(struct px_rr_table *t);
-/* The state of key (zeroed when new); valid until the next call. */
-struct px_bstate *px_rr_table_slot(struct px_rr_table *t, const void *key);
+/* The state of backend id (zeroed when new; grows the table); valid until
+ * the next call. */
+struct px_bstate *px_rr_table_slot(struct px_rr_table *t, uint32_t id);
 
 /*
  * Chooses an endpoint index among n (eps[i] is endpoint i's state) by round

@@ -3,7 +3,8 @@
  * Endpoint choice and bookkeeping, per worker: the endpoint table (one
  * entry per upstream ip:port the worker has talked to; it outlives
  * snapshots so pools and ejection state survive reloads), round-robin
- * cursors per backend, the pick (round robin or power of two choices,
+ * cursors and endpoint lists per backend (an array indexed by the IR
+ * backend's dense id), the pick (round robin or power of two choices,
  * skipping ejected endpoints), and passive outlier ejection: eject_consecutive
  * failures in a row (connect errors, resets, 5xx) eject an endpoint for
  * eject_ms, doubled on each repeat up to 16x; a success resets the count.
@@ -47,8 +48,7 @@ void
 px_rr_table_release(struct px_rr_table *t)
 {
     px_rr_table_clear(t);
-    free(t->keys);
-    free(t->vals);
+    free(t->v);
     *t = (struct px_rr_table){0};
 }
 
@@ -56,53 +56,31 @@ void
 px_rr_table_clear(struct px_rr_table *t)
 {
     for (size_t i = 0; i < t->cap; i++)
-        if (t->keys[i])
-            free(t->vals[i].eps);
-    if (t->cap) {
-        memset(t->keys, 0, t->cap * sizeof(*t->keys));
-        memset(t->vals, 0, t->cap * sizeof(*t->vals));
-    }
-    t->n = 0;
+        free(t->v[i].eps);
+    if (t->cap)
+        memset(t->v, 0, t->cap * sizeof(*t->v));
 }
 
-static size_t
-ptr_slot(const void *k, size_t cap)
-{
-    uint64_t h = (uint64_t)(uintptr_t)k * 0x9e3779b97f4a7c15ull;
-    return (size_t)(h >> 32) & (cap - 1);
-}
+_Static_assert(64 % sizeof(struct px_bstate) == 0, "states tile cache lines");
 
 struct px_bstate *
-px_rr_table_slot(struct px_rr_table *t, const void *key)
+px_rr_table_slot(struct px_rr_table *t, uint32_t id)
 {
-    if (t->cap == 0 || (t->n + 1) * 2 > t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 64;
-        const void **nk = gw_xcalloc(ncap, sizeof(*nk));
-        struct px_bstate *nv = gw_xcalloc(ncap, sizeof(*nv));
-        for (size_t i = 0; i < t->cap; i++) {
-            if (!t->keys[i])
-                continue;
-            size_t j = ptr_slot(t->keys[i], ncap);
-            while (nk[j])
-                j = (j + 1) & (ncap - 1);
-            nk[j] = t->keys[i];
-            nv[j] = t->vals[i];
-        }
-        free(t->keys);
-        free(t->vals);
-        t->keys = nk;
-        t->vals = nv;
+    if (id >= t->cap) {
+        /* On a cache line: a 32-byte state never straddles two. */
+        size_t ncap = t->cap ? t->cap : 64;
+        while (ncap <= id)
+            ncap *= 2;
+        struct px_bstate *v = aligned_alloc(64, ncap * sizeof(*v));
+        GW_ASSERT(v);
+        if (t->cap)
+            memcpy(v, t->v, t->cap * sizeof(*v));
+        memset(v + t->cap, 0, (ncap - t->cap) * sizeof(*v));
+        free(t->v);
+        t->v = v;
         t->cap = ncap;
     }
-    size_t j = ptr_slot(key, t->cap);
-    while (t->keys[j] && t->keys[j] != key)
-        j = (j + 1) & (t->cap - 1);
-    if (!t->keys[j]) {
-        t->keys[j] = key;
-        t->vals[j] = (struct px_bstate){0};
-        t->n++;
-    }
-    return &t->vals[j];
+    return &t->v[id];
 }
 
 static bool

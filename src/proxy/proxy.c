@@ -171,6 +171,7 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     atomic_init(&s->refs, 1);
     s->p = p;
     s->ir = gw_ir_ref(ir);
+    gw_ir_index(ir); /* dense ids: per-route counters, per-backend lb state */
     s->mtab = px_mtab_new(p, ir);
     struct gw_diags diags;
     gw_diags_init(&diags);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* proxy lb.c: endpoint table, round robin, P2C, passive ejection. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "proxy/internal.h"
@@ -74,16 +75,29 @@ main(void)
     ok(pb > 100, "p2c picks the idle endpoint most of the time (%d/200)", pb);
     is_int(px_lb_pick(eps, 0, GW_PROXY_LB_WRR, &cur, 0, 0), -1, "no endpoints");
 
+    /* backend state by dense id: slots kept while the table grows */
     struct px_rr_table rr;
     px_rr_table_init(&rr);
-    int k1, k2;
-    px_rr_table_slot(&rr, &k1)->cursor = 7;
-    for (int i = 0; i < 200; i++)
-        px_rr_table_slot(&rr, &counts[i % 3] + 0)->cursor += 0;
-    px_rr_table_slot(&rr, &k2)->cursor = 9;
-    is_int(px_rr_table_slot(&rr, &k1)->cursor, 7, "rr slot kept");
-    px_rr_table_clear(&rr);
-    is_int(px_rr_table_slot(&rr, &k1)->cursor, 0, "cleared");
+    px_rr_table_slot(&rr, 3)->cursor = 7;
+    px_rr_table_slot(&rr, 1000)->cursor = 9;
+    is_int(px_rr_table_slot(&rr, 3)->cursor, 7, "rr slot kept across growth");
+    is_int(px_rr_table_slot(&rr, 1000)->cursor, 9, "rr slot past the first size");
+    is_int(px_rr_table_slot(&rr, 999)->cursor, 0, "new slots zeroed");
+    struct px_bstate *bs = px_rr_table_slot(&rr, 5);
+    bs->n = 2;
+    bs->gen = 1;
+    bs->eps = calloc(2, sizeof(*bs->eps));
+    bs->eps[1] = b;
+    ok(px_bstate_eps(bs)[1] == b, "two endpoints: the heap list");
+    bs = px_rr_table_slot(&rr, 6);
+    bs->n = 1;
+    bs->gen = 1;
+    bs->one = c;
+    ok(px_bstate_eps(bs)[0] == c, "one endpoint: inline");
+    px_rr_table_clear(&rr); /* frees slot 5's list */
+    is_int(px_rr_table_slot(&rr, 3)->cursor, 0, "cleared");
+    ok(px_rr_table_slot(&rr, 5)->eps == NULL && px_rr_table_slot(&rr, 6)->gen == 0,
+       "cleared slots are empty");
     px_rr_table_release(&rr);
     px_ep_table_release(&t);
     return done_testing();
