@@ -7,12 +7,15 @@
  * Requests are counted per snapshot. When a snapshot is published, the
  * publishing thread builds its px_mtab: one series per (listener, route
  * label) the IR can match (plus route "" per listener and per port for
- * 404s), a pointer-keyed map from each gw_ir_route, gw_ir_listener and
- * gw_ir_port to its series, and per worker a cache-line-aligned array of
- * counters indexed by series. A request counts into the table of the
- * snapshot it pinned: one pointer hash probe and a relaxed store, no string
- * hashing, no lock. Labels come from the IR only, so cardinality is bounded
- * by the configuration.
+ * 404s), and per worker a cache-line-aligned array of counter slots: one
+ * slot per IR route, at the route's dense id (gw_ir_index), then one per
+ * listener and port, found through a pointer-keyed map. Each slot belongs
+ * to one series; a scrape sums a series' slots. A request of a route counts
+ * into the table of the snapshot it pinned with one relaxed store into the
+ * route's slot (one cache line, no probe: with a thousand routes, the map's
+ * probe and the series' line were two more misses), a 404 after a probe of
+ * the map; no string hashing, no lock. Labels come from the IR only, so
+ * cardinality is bounded by the configuration.
  *
  * The build formats no string: a series remembers the IR objects its labels
  * come from (the snapshot keeps its IR alive as long as the table), and
@@ -100,12 +103,15 @@ struct px_mtab {
     void *block4;
     struct names *names4; /* made with names */
     uint32_t *kid4;
-    const void **pk; /* pointer map: IR object -> series */
+    const void **pk; /* pointer map: IR listener or port -> slot; L4 object -> series | L4S */
     uint32_t *pv;
     size_t pmask;
     unsigned pshift;
     unsigned nworkers;
-    struct px_mcount **counts; /* [worker][series], in block */
+    uint32_t nrslots; /* slots [0, nrslots): routes, by id; then listeners and ports */
+    size_t nslots;
+    uint32_t *ser_at, *ser_slots; /* series s's slots: ser_slots[ser_at[s] .. ser_at[s + 1]) */
+    struct px_mcount **counts;    /* [worker][slot], in block */
     void *block;
     /* Labels, made by the first scrape or fold that needs them (metrics
      * mutex): distinct keys in order of first appearance, and each
@@ -406,6 +412,13 @@ px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir)
                 nroutes += pt->listeners[j].vhosts[v].nroutes;
         }
     }
+    /* Slots: one per route id, one per listener and port. */
+    GW_ASSERT(ir->indexed);
+    t->nrslots = ir->nroute_ids;
+    uint32_t *slot_ser = gw_xmalloc((t->nrslots + nobj + 1) * sizeof(*slot_ser));
+    for (size_t i = 0; i < t->nrslots + nobj; i++)
+        slot_ser[i] = UINT32_MAX;
+    size_t nslots = t->nrslots;
     nobj += nroutes;
     size_t nmap = nobj + nl4;
     size_t cap = 16;
@@ -434,24 +447,41 @@ px_mtab_new(struct gw_proxy *p, const struct gw_ir *ir)
                 continue;
             any = true;
             t->ser[t->n] = (struct mser){pt, l, NULL};
-            ptr_put(t, l, (uint32_t)t->n++);
+            slot_ser[nslots] = (uint32_t)t->n++;
+            ptr_put(t, l, (uint32_t)nslots++);
             for (size_t v = 0; v < l->nvhosts; v++)
                 for (size_t r = 0; r < l->vhosts[v].nroutes; r++) {
                     const struct gw_ir_route *rt = &l->vhosts[v].routes[r];
-                    ptr_put(t, rt, route_series(t->ser, &t->n, &d, pt, l, rt->route));
+                    GW_ASSERT(rt->id < t->nrslots);
+                    slot_ser[rt->id] = route_series(t->ser, &t->n, &d, pt, l, rt->route);
                 }
         }
         if (any) {
             t->ser[t->n] = (struct mser){pt, NULL, NULL};
-            ptr_put(t, pt, (uint32_t)t->n++);
+            slot_ser[nslots] = (uint32_t)t->n++;
+            ptr_put(t, pt, (uint32_t)nslots++);
         }
     }
     free(d.e);
+    /* Each series' slots, for scrapes (a slot of no series: a route the
+     * table does not show, never the case for routes of HTTP listeners). */
+    t->nslots = nslots;
+    t->ser_at = gw_xcalloc(t->n + 2, sizeof(*t->ser_at));
+    t->ser_slots = gw_xmalloc((nslots ? nslots : 1) * sizeof(*t->ser_slots));
+    for (size_t i = 0; i < nslots; i++)
+        if (slot_ser[i] != UINT32_MAX)
+            t->ser_at[slot_ser[i] + 2]++;
+    for (size_t s = 0; s < t->n; s++)
+        t->ser_at[s + 2] += t->ser_at[s + 1];
+    for (size_t i = 0; i < nslots; i++)
+        if (slot_ser[i] != UINT32_MAX)
+            t->ser_slots[t->ser_at[slot_ser[i] + 1]++] = (uint32_t)i;
+    free(slot_ser);
     t->nworkers = p->nworkers;
     t->counts = gw_xmalloc(t->nworkers * sizeof(*t->counts));
     char *base;
     size_t stride;
-    t->block = rows_alloc(t->nworkers, t->n, sizeof(struct px_mcount), &base, &stride);
+    t->block = rows_alloc(t->nworkers, nslots, sizeof(struct px_mcount), &base, &stride);
     for (unsigned w = 0; w < t->nworkers; w++)
         t->counts[w] = (struct px_mcount *)(void *)(base + (size_t)w * stride);
     l4_series(t, ir);
@@ -616,24 +646,20 @@ rolls_prune(struct px_mstate *ms)
     }
 }
 
-static uint64_t
-count_sum(const struct px_mtab *t, size_t s, int c)
-{
-    uint64_t v = 0;
-    for (unsigned w = 0; w < t->nworkers; w++)
-        v += atomic_load_explicit(&t->counts[w][s].c[c], memory_order_relaxed);
-    return v;
-}
-
-/* Series s's counts summed over workers; false if they are all 0. */
+/* Series s's counts summed over its slots and the workers; false if they
+ * are all 0. */
 static bool
 counts_of(const struct px_mtab *t, size_t s, uint64_t v[NCLASS])
 {
+    memset(v, 0, NCLASS * sizeof(*v));
+    for (uint32_t k = t->ser_at[s]; k < t->ser_at[s + 1]; k++)
+        for (unsigned w = 0; w < t->nworkers; w++)
+            for (int c = 0; c < NCLASS; c++)
+                v[c] +=
+                    atomic_load_explicit(&t->counts[w][t->ser_slots[k]].c[c], memory_order_relaxed);
     bool any = false;
-    for (int c = 0; c < NCLASS; c++) {
-        v[c] = count_sum(t, s, c);
+    for (int c = 0; c < NCLASS; c++)
         any |= v[c] != 0;
-    }
     return any;
 }
 
@@ -695,6 +721,8 @@ px_mtab_retire(struct px_mtab *t)
     pthread_mutex_unlock(&ms->mu);
     free(t->counts);
     free(t->block);
+    free(t->ser_at);
+    free(t->ser_slots);
     free(t->pk);
     free(t->pv);
     free(t->ser);
@@ -726,11 +754,18 @@ px_metrics_response(struct px_dconn *d, int status, bool local)
     int c = status >= 100 && status < 600 ? status / 100 : 0;
     if (local)
         bump(&w->m->local[c]);
-    const void *key = d->route      ? (const void *)d->route
-                      : d->listener ? (const void *)d->listener
-                                    : (const void *)d->iport;
     const struct px_mtab *t = d->snap ? d->snap->s->mtab : NULL;
-    uint32_t s = t && key ? ptr_find(t, key) : UINT32_MAX;
+    uint32_t s = UINT32_MAX;
+    if (t && d->route) {
+        /* A route of the pinned snapshot: its slot is its id. */
+        if (d->route->id < t->nrslots)
+            s = d->route->id;
+    } else if (t) {
+        const void *key = d->listener ? (const void *)d->listener : (const void *)d->iport;
+        s = key ? ptr_find(t, key) : UINT32_MAX;
+        if (s & L4S) /* a port l4 serves too: its key is an L4 series */
+            s = UINT32_MAX;
+    }
     if (s != UINT32_MAX)
         bump(&t->counts[w->id][s].c[c]);
     else

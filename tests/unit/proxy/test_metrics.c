@@ -48,6 +48,7 @@ fix_make(struct fix *f, const char *const *names, size_t n)
     f->pt->nlisteners = 1;
     f->ir->ports = f->pt;
     f->ir->nports = 1;
+    gw_ir_index(f->ir);
 }
 
 /* Counts one response of status on key (a route, listener or port of t). */
@@ -149,6 +150,7 @@ l4_ir(const char *route)
     pt->nlisteners = 1;
     ir->ports = pt;
     ir->nports = 1;
+    gw_ir_index(ir);
     return ir;
 }
 
