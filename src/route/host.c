@@ -15,21 +15,10 @@
 uint64_t
 route_hash(uint32_t ctx, const char *p, size_t len)
 {
-    /* FNV-1a over the context then the bytes, with a final avalanche so
-     * the low bits that pick the slot depend on every byte. */
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (int i = 0; i < 4; i++) {
-        h ^= (ctx >> (8 * i)) & 0xff;
-        h *= 0x100000001b3ULL;
-    }
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 0x100000001b3ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h ? h : 1;
+    uint64_t h = route_hash_begin(ctx);
+    for (size_t i = 0; i < len; i++)
+        h = route_hash_step(h, p[i]);
+    return route_hash_end(h);
 }
 
 void
@@ -56,12 +45,19 @@ htab_insert(struct route_htab *t, const struct route_htab_entry *e)
     t->v[i] = *e;
 }
 
-/* Rehashes t into cap slots (a power of two, more than t->n). */
+_Static_assert(64 % sizeof(struct route_htab_entry) == 0, "entries tile cache lines");
+
+/* Rehashes t into cap slots (a power of two, more than t->n). The slots
+ * start on a cache line, so that no entry straddles two: a lookup reads one
+ * line (hash and inline key together), not sometimes two. */
 static void
 htab_resize(struct route_htab *t, size_t cap)
 {
     struct route_htab old_t = *t;
-    t->v = gw_xcalloc(cap, sizeof(*t->v));
+    size_t bytes = (cap * sizeof(*t->v) + 63) & ~(size_t)63;
+    t->v = aligned_alloc(64, bytes);
+    GW_ASSERT(t->v);
+    memset(t->v, 0, bytes);
     t->mask = cap - 1;
     if (old_t.v) {
         for (size_t i = 0; i <= old_t.mask; i++)

@@ -38,6 +38,31 @@ struct route_htab {
     size_t n;
 };
 
+/* FNV-1a over the bytes from a start that depends on the context, with a
+ * final avalanche so that the low bits that pick the slot depend on every
+ * byte. In three steps so that the router hashes a path segment while it
+ * looks for its end (one pass over the bytes); route_hash is all three. */
+static inline uint64_t
+route_hash_begin(uint32_t ctx)
+{
+    return 0xcbf29ce484222325ULL ^ ((uint64_t)ctx * 0x9e3779b97f4a7c15ULL);
+}
+
+static inline uint64_t
+route_hash_step(uint64_t h, char c)
+{
+    return (h ^ (unsigned char)c) * 0x100000001b3ULL;
+}
+
+static inline uint64_t
+route_hash_end(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h ? h : 1;
+}
+
 uint64_t route_hash(uint32_t ctx, const char *p, size_t len);
 void route_htab_init(struct route_htab *t);
 void route_htab_release(struct route_htab *t);
@@ -116,11 +141,14 @@ route_list_items(const struct route_list *l)
     return l->cap ? l->u.v : l->u.inl;
 }
 
+/* What every walk reads (nchildren, then the prefix list) first, in 24
+ * bytes: with 40-byte nodes they straddle two cache lines less often than
+ * fields at both ends would. */
 struct route_node {
-    struct route_list prefix; /* PathPrefix routes ending here */
-    struct route_list exact;  /* Exact routes ending here */
     uint32_t nchildren;       /* 0: the walk stops here without a lookup */
     uint32_t prefix_len;      /* bytes of the path up to this node ("/a/b": 4) */
+    struct route_list prefix; /* PathPrefix routes ending here */
+    struct route_list exact;  /* Exact routes ending here */
 };
 
 struct route_vhost {

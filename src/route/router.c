@@ -529,10 +529,11 @@ vhost_match(const struct gw_router *r, const struct route_vhost *vh, const struc
      * (a cache miss saved per request past a leaf, e.g. "/prefix/rest"). */
     while (r->nodes[node].nchildren) {
         const char *s = p;
+        uint64_t h = route_hash_begin(node);
         while (p < end && *p != '/')
-            p++;
+            h = route_hash_step(h, *p++);
         size_t n = (size_t)(p - s);
-        uint32_t child = route_htab_get(&r->children, route_hash(node, s, n), node, s, n);
+        uint32_t child = route_htab_get(&r->children, route_hash_end(h), node, s, n);
         if (child == ROUTE_NONE)
             break;
         node = child;
