@@ -162,6 +162,7 @@ struct gw_timer {
     uint32_t node; /* its loop node; kept after a stop, to take it back */
     uint32_t gen;  /* the node's generation when it was ours */
     bool armed;
+    bool muted; /* armed, but firing only disarms it (gw_timer_mute) */
 };
 
 /* Prepares t. Never fails; t is inactive until gw_timer_start. */
@@ -174,6 +175,13 @@ void gw_timer_start(struct gw_timer *t, uint64_t timeout_ms);
  * a timer due in the same turn (it then does not fire). O(1); the loop
  * never touches t again, so its storage may be freed right after. */
 void gw_timer_stop(struct gw_timer *t);
+/* Leaves t armed but without effect: when it fires it is only disarmed,
+ * its callback not called, unless gw_timer_start ran again meanwhile. For a
+ * timer likely started again soon to a later time: unlike a stop, a mute
+ * touches nothing but t, and the next start is then a few stores too. A
+ * muted timer still counts as active, and must be stopped before its
+ * storage is freed. */
+void gw_timer_mute(struct gw_timer *t);
 bool gw_timer_is_active(const struct gw_timer *t);
 
 /* ------------------------------------------------------------------------ */

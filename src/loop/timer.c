@@ -15,7 +15,11 @@
  *   - a stop only marks the entry dead, and a timer started again while its
  *     dead entry is still in the heap takes it back. Dead entries leave when
  *     they reach the top, or all at once when they outnumber the live ones
- *     (an O(n) rebuild).
+ *     (an O(n) rebuild);
+ *   - a mute, for a timer about to be started again (a keep-alive
+ *     connection's between requests), touches only the timer: it stays armed
+ *     and firing just disarms it, so the next start to a later time is the
+ *     store-only restart above.
  * Entries point at loop-owned nodes, never at the timer directly: a stopped
  * timer may be freed at once, and the node (found again by index and
  * generation) is what knows where the entry sits.
@@ -158,6 +162,7 @@ gw_timer_start(struct gw_timer *t, uint64_t timeout_ms)
 {
     struct gw_loop *loop = t->loop;
     uint64_t due = loop->now_ms + timeout_ms, seq = loop->timer_seq++;
+    t->muted = false;
     if (t->armed && due >= t->due) {
         /* Not earlier than before: its entry's key, never later than the
          * old deadline, is still early enough. Neither its node nor its
@@ -203,6 +208,7 @@ gw_timer_start(struct gw_timer *t, uint64_t timeout_ms)
 void
 gw_timer_stop(struct gw_timer *t)
 {
+    t->muted = false;
     if (!t->armed)
         return;
     struct gw_loop *loop = t->loop;
@@ -212,6 +218,12 @@ gw_timer_stop(struct gw_timer *t)
     loop->ndead++;
     if (loop->ndead > DEAD_MIN && loop->ndead / 2 > loop->nheap - loop->ndead)
         rebuild(loop);
+}
+
+void
+gw_timer_mute(struct gw_timer *t)
+{
+    t->muted = t->armed;
 }
 
 bool
@@ -264,6 +276,10 @@ gw_loop__timer_run(struct gw_loop *loop)
         pop_top(loop);
         t->armed = false;
         t->node = NO_NODE;
+        if (t->muted) {
+            t->muted = false;
+            continue;
+        }
         t->cb(t);
     }
 }

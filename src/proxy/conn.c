@@ -88,14 +88,6 @@ now_ms(const struct px_dconn *d)
     return gw_loop_now(d->w->loop);
 }
 
-/* Starts d's rtimer (after a lazy stop too: see start_request). */
-static void
-rtimer_start(struct px_dconn *d, uint64_t ms)
-{
-    d->rtimer_stale = false;
-    gw_timer_start(&d->rtimer, ms);
-}
-
 static const struct gw_proxy_opts *
 opts(const struct px_dconn *d)
 {
@@ -143,11 +135,11 @@ release_request(struct px_dconn *d)
     if (d->closing || d->stream) {
         gw_timer_stop(&d->btimer);
     } else {
-        /* Left armed: the next request's attempt only moves its deadline
-         * later, which touches neither its node nor its heap entry (a
-         * stop and a start would touch both, cold lines with many
+        /* Muted, not stopped: the next request's attempt only moves its
+         * deadline later, which touches neither its node nor its heap
+         * entry (a stop and a start would touch both, cold lines with many
          * connections, per request). px_dconn_close stops it for good. */
-        d->btimer_live = false;
+        gw_timer_mute(&d->btimer);
     }
     for (unsigned i = 0; i < PX_MAX_MIRRORS; i++) {
         /* the mirror never got the whole body: it must not see a request */
@@ -191,7 +183,7 @@ linger_start(struct px_dconn *d)
         return;
     }
     px_buf_consume(&d->in, px_buf_avail(&d->in));
-    rtimer_start(d, PX_LINGER_MS);
+    gw_timer_start(&d->rtimer, PX_LINGER_MS);
     d_update(d);
 }
 
@@ -377,7 +369,7 @@ end_request(struct px_dconn *d, bool close)
     if (d->got_first_byte) {
         d->head_deadline = now_ms(d) + opts(d)->header_timeout_ms;
         d->idle_deadline = 0;
-        rtimer_start(d, opts(d)->header_timeout_ms);
+        gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
     } else {
         /* Armed to the earlier of the two: the next request's first bytes
          * then only move the deadline later (the header timeout), which
@@ -386,7 +378,7 @@ end_request(struct px_dconn *d, bool close)
          * once and is re-armed to the idle deadline (on_rtimer). */
         uint64_t idle = opts(d)->idle_timeout_ms;
         d->idle_deadline = now_ms(d) + idle;
-        rtimer_start(d, GW_MIN(idle, opts(d)->header_timeout_ms));
+        gw_timer_start(&d->rtimer, GW_MIN(idle, opts(d)->header_timeout_ms));
     }
     d_flush(d);
 }
@@ -453,12 +445,10 @@ on_rtimer(struct gw_timer *t)
         px_h2_timeout(d);
         return;
     }
-    if (d->rtimer_stale)
-        return; /* the deadline of the request before: see start_request */
     switch (d->mode) {
     case PX_D_HEAD:
         if (px_buf_avail(&d->in) == 0 && !d->got_first_byte && d->idle_deadline > now_ms(d)) {
-            rtimer_start(d, d->idle_deadline - now_ms(d)); /* see end_request */
+            gw_timer_start(&d->rtimer, d->idle_deadline - now_ms(d)); /* see end_request */
             return;
         }
         if (px_buf_avail(&d->in) > 0) {
@@ -531,7 +521,7 @@ body_timer(struct px_dconn *d)
         if (left < t)
             t = left;
     }
-    rtimer_start(d, t);
+    gw_timer_start(&d->rtimer, t);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -568,7 +558,6 @@ schedule_retry(struct px_dconn *d)
     if (b < 0)
         b = 25;
     d->in_backoff = true;
-    d->btimer_live = true;
     gw_timer_start(&d->btimer, (uint64_t)b);
 }
 
@@ -618,7 +607,7 @@ static void
 on_btimer(struct gw_timer *t)
 {
     struct px_dconn *d = t->data;
-    if (d->mode != PX_D_PROXY || !d->btimer_live)
+    if (d->mode != PX_D_PROXY)
         return;
     if (d->in_backoff) {
         d->in_backoff = false;
@@ -723,7 +712,6 @@ start_attempt(struct px_dconn *d)
     if (d->route && d->route->backend_timeout_ms > 0)
         t = (uint64_t)d->route->backend_timeout_ms;
     d->in_backoff = false;
-    d->btimer_live = true;
     gw_timer_start(&d->btimer, t);
     if (d->req_done) {
         int rc = send_replay(d, u);
@@ -1175,7 +1163,6 @@ response_head(struct px_dconn *d)
             return;
         }
         /* Body inactivity from here on. */
-        d->btimer_live = true;
         gw_timer_start(&d->btimer, opts(d)->response_timeout_ms);
         pump_response(d);
         return;
@@ -1272,7 +1259,6 @@ px_dconn_on_upstream(struct px_dconn *d, unsigned events)
             if (!d->rsp_started) {
                 response_head(d);
             } else {
-                d->btimer_live = true;
                 gw_timer_start(&d->btimer, opts(d)->response_timeout_ms);
                 pump_response(d);
             }
@@ -1414,10 +1400,10 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     if (d->stream || d->h2) {
         gw_timer_stop(&d->rtimer);
     } else {
-        /* Left armed, ignored by on_rtimer until started again: end_request
-         * then only moves its deadline later (no node, no heap entry
-         * touched). px_dconn_close stops it for good. */
-        d->rtimer_stale = true;
+        /* Muted, not stopped: end_request then only moves its deadline
+         * later (no node, no heap entry touched). px_dconn_close stops it
+         * for good. */
+        gw_timer_mute(&d->rtimer);
     }
     const char *in_head = px_buf_data(&d->in);
     (void)in_head;
@@ -1755,7 +1741,7 @@ d_read(struct px_dconn *d)
         if (!d->got_first_byte) {
             d->got_first_byte = true;
             d->head_deadline = now_ms(d) + opts(d)->header_timeout_ms;
-            rtimer_start(d, opts(d)->header_timeout_ms);
+            gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
         }
         head_loop(d);
         return;
@@ -1887,7 +1873,7 @@ px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
     bump(&w->m->conns_active[d->mport]);
     bump(&w->m->conns_total[d->mport]);
     /* A silent connection gets the header timeout (hostile silent-connection). */
-    rtimer_start(d, opts(d)->header_timeout_ms);
+    gw_timer_start(&d->rtimer, opts(d)->header_timeout_ms);
     d_update(d);
 }
 

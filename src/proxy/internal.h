@@ -467,8 +467,6 @@ struct px_dconn {
     bool in_head_loop;
     bool pumping;
     bool in_backoff;
-    bool btimer_live;                  /* btimer's deadline is one to act on */
-    bool rtimer_stale;                 /* rtimer left armed by start_request: ignored */
     bool u_eof, u_err, u_shut, d_shut; /* upstream EOF/error; write sides shut */
     bool u_reusable;
     bool local; /* the current answer came from the gateway */

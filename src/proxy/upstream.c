@@ -148,8 +148,6 @@ static void
 on_utimer(struct gw_timer *t)
 {
     struct px_uconn *u = t->data;
-    if (u->state == PX_U_ACTIVE && !u->mirror)
-        return; /* the idle deadline of its last stay in the pool */
     if (u->state == PX_U_CONNECTING && u->h2) {
         bump(&u->w->m->up_connect_fail);
         px_uh2_carrier_failed(u, GW_ETIMEDOUT);
@@ -295,10 +293,11 @@ px_uconn_pool_take(struct px_ep *ep, const struct px_utls_cfg *tcfg, bool h2)
     if (!u)
         return NULL;
     idle_unlink(u);
-    /* The idle timer stays armed (on_utimer ignores an active connection):
-     * the next pool_put only moves its deadline later, which touches
-     * neither its node nor its heap entry; a stop here and a start there
-     * would touch both, cold lines with many connections, per request. */
+    /* The idle timer is muted, not stopped: the next pool_put only moves
+     * its deadline later, which touches neither its node nor its heap
+     * entry; a stop here and a start there would touch both, cold lines
+     * with many connections, per request. */
+    gw_timer_mute(&u->timer);
     u->state = PX_U_ACTIVE;
     u->reused = true;
     bump(&u->w->m->up_reuse);

@@ -145,6 +145,41 @@ test_timer_restart(void)
     gw_loop_free(loop);
 }
 
+/* A muted timer stays armed, fires without its callback, and is live again
+ * once started; a stop clears the mute. */
+static void
+test_timer_mute(void)
+{
+    struct gw_loop *loop;
+    gw_loop_new(&loop);
+    struct gw_timer t[4];
+    nfired = 0;
+    memset(fired_at, 0, sizeof(fired_at));
+    for (int i = 0; i < 4; i++)
+        gw_timer_init(loop, &t[i], note_fire, (void *)(intptr_t)i);
+    uint64_t start = gw_loop_now(loop);
+    gw_timer_start(&t[0], 5);
+    gw_timer_mute(&t[0]); /* fires at 5 ms, silently */
+    ok(gw_timer_is_active(&t[0]), "muted: still active");
+    gw_timer_start(&t[1], 5);
+    gw_timer_mute(&t[1]);
+    gw_timer_start(&t[1], 20); /* started again: its callback runs */
+    gw_timer_start(&t[2], 5);
+    gw_timer_mute(&t[2]);
+    gw_timer_stop(&t[2]);
+    gw_timer_start(&t[2], 25); /* stopped, then started: runs */
+    gw_timer_mute(&t[3]);      /* not armed: nothing to mute */
+    gw_timer_start(&t[3], 30);
+    gw_loop_run(loop);
+    is_int(nfired, 3, "three callbacks: the muted timer's did not run");
+    ok(fired_at[0] == 0, "the muted timer's callback never ran");
+    ok(!gw_timer_is_active(&t[0]), "and it is disarmed once it fired");
+    ok(fired_at[1] - start >= 15, "muted, then started later: the new time (%llu ms)",
+       (unsigned long long)(fired_at[1] - start));
+    ok(fired_at[2] && fired_at[3], "a stop or a start clears the mute");
+    gw_loop_free(loop);
+}
+
 /* A model check: random starts, restarts, stops and frees, also from inside
  * callbacks; every timer fires exactly when the model says it is armed, not
  * before its deadline, and in (deadline, start order). */
@@ -651,6 +686,7 @@ main(void)
     test_timers();
     test_timer_heap();
     test_timer_restart();
+    test_timer_mute();
     test_timer_model();
     test_timer_churn();
     test_timer_keepalive();
