@@ -75,6 +75,14 @@ gw_source_new(const struct gw_source_opts *opts, struct gw_source **out)
     return 0;
 }
 
+static void
+forget_watches(struct gw_source *s)
+{
+    for (size_t i = 0; i < s->nwatches; i++)
+        free(s->watches[i].dir);
+    s->nwatches = 0;
+}
+
 void
 gw_source_free(struct gw_source *s)
 {
@@ -96,8 +104,7 @@ gw_source_free(struct gw_source *s)
     }
     gw_source_files_release(&s->files);
     gw_source_writes_release(&s->writes);
-    for (size_t i = 0; i < s->nwatches; i++)
-        free(s->watches[i].dir);
+    forget_watches(s);
     free(s->watches);
     gw_diags_release(&s->diags);
     if (s->status)
@@ -143,14 +150,6 @@ gw_source_diags(const struct gw_source *s)
 
 /* ------------------------------------------------------------------------ */
 /* Reload                                                                   */
-
-static void
-forget_watches(struct gw_source *s)
-{
-    for (size_t i = 0; i < s->nwatches; i++)
-        free(s->watches[i].dir);
-    s->nwatches = 0;
-}
 
 static void
 add_watch(void *data, const char *dir)
