@@ -351,6 +351,10 @@ gw_source_reload(struct gw_source *s)
         s->publish(s->publish_data, ir);
     uint64_t t2 = mono_us();
     struct gw_status *st = gw_status_pending_finish(pending);
+    /* Translate has no clock: conditions unchanged since the last reload
+     * keep their lastTransitionTime, the others take this reload's time. */
+    char now[GW_STATUS_TIME_LEN];
+    gw_status_stamp_times(st, s->status, gw_status_time_format((int64_t)s->last_time, now));
     uint64_t t3 = mono_us();
 
     struct gw_status *old_status = s->status;

@@ -74,6 +74,14 @@ const struct gw_sv *gw_sv_get(const struct gw_sv *obj, const char *key);
 int gw_sv_format_json(const struct gw_sv *v, struct gw_buf *out);
 int gw_sv_format_yaml(const struct gw_sv *v, struct gw_buf *out);
 
+/* Whether a and b are the same JSON value: object members compared by key
+ * (order ignored), arrays in order, BOOL and INT distinct. NULL equals
+ * only NULL. Pure. */
+bool gw_sv_equal(const struct gw_sv *a, const struct gw_sv *b);
+/* A deep copy of v from p, keys and strings copied into p's arena (the
+ * copy outlives v). NULL for NULL. */
+struct gw_sv *gw_sv_copy(struct gw_sv_pool *p, const struct gw_sv *v);
+
 /* ------------------------------------------------------------------------ */
 /* Features                                                                 */
 
@@ -161,5 +169,36 @@ const struct gw_status_item *gw_status_find(const struct gw_status *st, enum gw_
  * JSON or YAML. 0 or GW_ELIMIT.
  */
 int gw_status_format(const struct gw_status *st, bool yaml, struct gw_buf *out);
+
+/* ------------------------------------------------------------------------ */
+/* lastTransitionTime (times.c)                                             */
+
+/* A time as Kubernetes writes metav1.Time: RFC 3339 in UTC, seconds, "Z"
+ * ("2026-12-07T05:00:00Z"), into out (at least GW_STATUS_TIME_LEN bytes).
+ * Returns out. Pure. */
+#define GW_STATUS_TIME_LEN 32
+char *gw_status_time_format(int64_t epoch_s, char *out);
+
+/*
+ * desired (a status tree from translate, with placeholder times) stamped
+ * against prev (the same object's previous status, or NULL): a copy from
+ * p where each condition keeps prev's lastTransitionTime when prev has a
+ * condition of the same type with the same status at the same place, else
+ * gets now. Places: status.conditions; listeners[] matched by name;
+ * parents[] by parentRef (group, kind, namespace, name, sectionName, port)
+ * and controllerName; ancestors[] by ancestorRef and controllerName.
+ * desired is never written (its subtrees may be shared). The copy's nodes
+ * are p's; its keys and strings are desired's (borrowed: desired's arena
+ * must outlive it) except the times, copied into p's arena. Pure.
+ */
+struct gw_sv *gw_status_times_carry(struct gw_sv_pool *p, const struct gw_sv *desired,
+                                    const struct gw_sv *prev, const char *now);
+/*
+ * gw_status_times_carry for every item of st against the item of the same
+ * kind/ns/name in prev (NULL: none): each item's status is replaced by its
+ * stamped copy, allocated in st's arena (the old tree stays there, unused).
+ * prev is only read and may be freed afterwards. Pure.
+ */
+void gw_status_stamp_times(struct gw_status *st, const struct gw_status *prev, const char *now);
 
 #endif /* GW_STATUS_H */

@@ -294,3 +294,55 @@ gw_sv_format_yaml(const struct gw_sv *v, struct gw_buf *out)
     }
     return out->len >= out->max ? GW_ELIMIT : 0;
 }
+
+bool
+gw_sv_equal(const struct gw_sv *a, const struct gw_sv *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->type != b->type)
+        return false;
+    switch (a->type) {
+    case GW_SV_NULL:
+        return true;
+    case GW_SV_BOOL:
+        return !a->i == !b->i;
+    case GW_SV_INT:
+        return a->i == b->i;
+    case GW_SV_STR:
+        return !strcmp(a->s ? a->s : "", b->s ? b->s : "");
+    case GW_SV_ARR: {
+        if (a->n != b->n)
+            return false;
+        const struct gw_sv *y = b->child;
+        for (const struct gw_sv *x = a->child; x; x = x->next, y = y->next)
+            if (!y || !gw_sv_equal(x, y))
+                return false;
+        return true;
+    }
+    case GW_SV_OBJ:
+        /* Keys are unique within an object: same count and every member of
+         * a found equal in b is equality. */
+        if (a->n != b->n)
+            return false;
+        for (const struct gw_sv *x = a->child; x; x = x->next)
+            if (!gw_sv_equal(x, gw_sv_get(b, x->key)))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+struct gw_sv *
+gw_sv_copy(struct gw_sv_pool *p, const struct gw_sv *v)
+{
+    if (!v)
+        return NULL;
+    struct gw_sv *c = gw_sv_new(p, v->type);
+    c->i = v->i;
+    if (v->type == GW_SV_STR)
+        c->s = gw_arena_strdup(p->arena, v->s ? v->s : "");
+    for (const struct gw_sv *k = v->child; k; k = k->next)
+        gw_sv_add(c, k->key ? gw_arena_strdup(p->arena, k->key) : NULL, gw_sv_copy(p, k));
+    return c;
+}
