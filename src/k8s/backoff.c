@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Exponential backoff as client-go's reflector does it: the delay starts at
+ * base, doubles per failed attempt up to max, and gets a random share on
+ * top (jitter: the delay is cur * (1 + jitter * rand), jitter 1.0 unless
+ * the caller changes it), so replicas that failed together do not retry together. A
+ * Retry-After the server sent is a floor. Pure: the caller supplies the
+ * random number and the clock.
+ */
+#include "k8s/internal.h"
+
+#include "base/banned.h"
+
+/* A server cannot park us longer than this with Retry-After. */
+#define RETRY_AFTER_MAX_S 600
+
+void
+gw_k8s_backoff_init(struct gw_k8s_backoff *b, uint64_t base_ms, uint64_t max_ms)
+{
+    b->base_ms = base_ms ? base_ms : 1;
+    b->max_ms = max_ms < b->base_ms ? b->base_ms : max_ms;
+    b->cur_ms = b->base_ms;
+    b->jitter = 1.0;
+}
+
+uint64_t
+gw_k8s_backoff_next(struct gw_k8s_backoff *b, double rand, int64_t retry_after_s)
+{
+    if (!(rand >= 0.0) || rand >= 1.0)
+        rand = 0.0;
+    double jitter = b->jitter > 0.0 ? (b->jitter > 1.0 ? 1.0 : b->jitter) : 0.0;
+    uint64_t cur = b->cur_ms;
+    uint64_t delay = cur + (uint64_t)((double)cur * jitter * rand);
+    /* As client-go: the cap bounds cur, the jitter comes on top, so
+     * replicas stuck at the cap still spread out (up to (1 + jitter) *
+     * max). */
+    b->cur_ms = cur > b->max_ms / 2 ? b->max_ms : cur * 2;
+    if (retry_after_s > 0) {
+        uint64_t floor_ms = (uint64_t)GW_MIN(retry_after_s, RETRY_AFTER_MAX_S) * 1000;
+        if (delay < floor_ms)
+            delay = floor_ms;
+    }
+    return delay;
+}
+
+void
+gw_k8s_backoff_reset(struct gw_k8s_backoff *b)
+{
+    b->cur_ms = b->base_ms;
+}

@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * k8s internals: the pieces of the Kubernetes source and the contracts
+ * between them. Each part has one file (or two) and is written against
+ * this header only:
+ *
+ *   config.c     kubeconfig / in-cluster configuration -> gw_k8s_config
+ *   http.c       the API client: libcurl multi-socket on a gw_loop
+ *   frame.c      watch-stream framing: bytes -> one JSON event at a time
+ *   backoff.c    exponential backoff with jitter, Retry-After (pure)
+ *   reflector.c  discovery, paged list, watch, resume, 410 relist, per kind
+ *   cache.c      the objects the reflectors hold, decoded once; a store
+ *   statusdoc.c  desired status vs the object's: merge, carry times, diff
+ *   writer.c     status writes: coalesced, rate-limited, 409 re-read
+ *   lease.c      leader election on a coordination.k8s.io/v1 Lease
+ *   source.c     ties them together behind gw_k8s_source (k8s.h)
+ *
+ * Everything runs on the control thread's loop; nothing is thread-safe.
+ */
+#ifndef GW_K8S_INTERNAL_H
+#define GW_K8S_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "config/config.h"
+#include "k8s/k8s.h"
+#include "load/load.h"
+#include "loop/loop.h"
+#include "status/status.h"
+
+/* ======================================================================== */
+/* config.c: where the API server is and who we are                        */
+
+struct gw_k8s_config {
+    char *server;    /* "https://host:port", no trailing slash; heap */
+    char *namespace; /* in-cluster namespace, or the context's; NULL if none */
+    /* Trust: one of these (PEM), never neither for https. */
+    char *ca_file;
+    char *ca_data;
+    /* Credentials: a token, a token file (re-read when it changes, as a
+     * projected service-account token rotates), or a client certificate. */
+    char *token;
+    char *token_file;
+    char *cert_file, *key_file;
+    char *cert_data, *key_data; /* PEM */
+};
+
+/* In-cluster: KUBERNETES_SERVICE_HOST/PORT from the environment, and
+ * dir/token, dir/ca.crt, dir/namespace (dir NULL: the standard
+ * /var/run/secrets/kubernetes.io/serviceaccount). 0, or GW_ENOTFOUND when
+ * not in a pod (no KUBERNETES_SERVICE_HOST), or GW_EINVAL with a message
+ * in err (heap, caller frees). */
+int gw_k8s_config_incluster(const char *dir, struct gw_k8s_config *out, char **err);
+/* A kubeconfig file (path NULL: $KUBECONFIG, else ~/.kube/config), its
+ * current-context (or context if non-NULL): server, certificate-authority
+ * (-data), token / tokenFile, client-certificate(-data) / client-key(-data);
+ * relative paths are relative to the file. 0 or GW_EINVAL/-errno with a
+ * message in err (heap). */
+int gw_k8s_config_kubeconfig(const char *path, const char *context, struct gw_k8s_config *out,
+                             char **err);
+void gw_k8s_config_release(struct gw_k8s_config *c);
+
+/* ======================================================================== */
+/* http.c: requests to the API server                                       */
+
+struct gw_k8s_http;
+struct gw_k8s_req;
+
+struct gw_k8s_resp {
+    long code; /* HTTP status; 0 when no response came (err says why) */
+    int err;   /* 0, or a negative GW_E* / negated errno: transport failure */
+    /* The whole body, NUL-terminated (streamed requests: only when code is
+     * not 2xx, the Status object the server sent). Borrowed for the call. */
+    const char *body;
+    size_t len;
+    int64_t retry_after_s; /* Retry-After in seconds, -1 if absent */
+};
+
+/* The request ended (any outcome, cancel excepted); req is freed after it
+ * returns. */
+typedef void (*gw_k8s_done_fn)(void *data, const struct gw_k8s_resp *resp);
+/* Streamed body bytes of a 2xx response (chunked framing already
+ * removed), as they arrive. Return < 0 to abort the request (done is then
+ * called with err = that value). */
+typedef int (*gw_k8s_data_fn)(void *data, const char *p, size_t n);
+
+struct gw_k8s_req_opts {
+    const char *method;       /* "GET" (NULL), "POST", "PUT", "PATCH", "DELETE" */
+    const char *path;         /* "/apis/g/v/namespaces/ns/kind?x=y", copied */
+    const char *content_type; /* of body; NULL: application/json */
+    const char *body;         /* copied; NULL: none */
+    size_t body_len;
+    gw_k8s_data_fn on_data; /* NULL: the body is buffered for done */
+    gw_k8s_done_fn on_done; /* required */
+    void *data;
+    uint64_t timeout_ms; /* whole request; 0: none (a watch) */
+    size_t max_body;     /* buffered body limit; 0: 64 MiB */
+};
+
+/* A client on loop for cfg (copied). Verifies the server's certificate
+ * against the CA always (a CA that is itself the leaf is accepted, as Go
+ * accepts any certificate in its pool: X509_V_FLAG_PARTIAL_CHAIN). HTTP/2
+ * when the server offers it (every request multiplexed on one
+ * connection), else HTTP/1.1 with keep-alive. 0 or a negative code. */
+int gw_k8s_http_new(struct gw_loop *loop, const struct gw_k8s_config *cfg,
+                    struct gw_k8s_http **out);
+/* Cancels every request (no callbacks) and frees. */
+void gw_k8s_http_free(struct gw_k8s_http *h);
+/* Starts a request; it is not called back before this returns. Never
+ * fails (a request that cannot start ends with err set, on a later
+ * turn). The handle stays valid until done runs or cancel. */
+struct gw_k8s_req *gw_k8s_http_request(struct gw_k8s_http *h, const struct gw_k8s_req_opts *o);
+/* Ends req without calling done. */
+void gw_k8s_req_cancel(struct gw_k8s_req *req);
+
+/* Counts for /metrics: requests that ended, by HTTP code (0: transport
+ * error), and in flight. */
+struct gw_k8s_http_stats {
+    uint64_t by_code[600];
+    uint64_t in_flight;
+};
+const struct gw_k8s_http_stats *gw_k8s_http_stats(const struct gw_k8s_http *h);
+
+/* ======================================================================== */
+/* frame.c: the watch stream                                                */
+
+/*
+ * A watch response body is a stream of JSON objects ({"type":...,
+ * "object":...}), each normally followed by a newline, arriving in
+ * arbitrary pieces. The framer finds where each event ends (a top-level
+ * JSON object balanced outside strings, whitespace between events
+ * ignored), without trusting the newlines. Bounded: an event longer than
+ * max is an error. Pure.
+ */
+struct gw_k8s_frame {
+    struct gw_buf buf; /* bytes of events not yet returned */
+    size_t scan;       /* how far buf has been scanned */
+    int depth;
+    bool in_str, esc;
+    size_t max;
+    size_t done;  /* bytes at the front already returned or blank: dropped next call */
+    size_t start; /* where the event being scanned began */
+    int err;      /* sticky: the first error of feed */
+};
+
+void gw_k8s_frame_init(struct gw_k8s_frame *f, size_t max);
+void gw_k8s_frame_release(struct gw_k8s_frame *f);
+/* Appends n bytes. 0, or GW_ELIMIT (an event over max), GW_EPARSE
+ * (something other than an object at the top level). */
+int gw_k8s_frame_feed(struct gw_k8s_frame *f, const char *p, size_t n);
+/* The next complete event: *p and *n point into the framer (valid until the
+ * next feed or next call). 1 if one was returned, 0 if none is complete. */
+int gw_k8s_frame_next(struct gw_k8s_frame *f, const char **p, size_t *n);
+
+/* ======================================================================== */
+/* backoff.c                                                                */
+
+/* client-go's shape: base doubling to max, jitter, reset after a success
+ * held for a while. Pure; the random source is the caller's. */
+struct gw_k8s_backoff {
+    uint64_t base_ms, max_ms, cur_ms;
+    double jitter; /* 0..1: the delay is cur * (1 + jitter * rand) */
+};
+
+/* cur = base; jitter = 1.0 (client-go's reflector), the caller may change it. */
+void gw_k8s_backoff_init(struct gw_k8s_backoff *b, uint64_t base_ms, uint64_t max_ms);
+/* The delay before the next attempt (rand in [0,1)); grows cur. A
+ * Retry-After (seconds, -1 if none) is a floor. */
+uint64_t gw_k8s_backoff_next(struct gw_k8s_backoff *b, double rand, int64_t retry_after_s);
+void gw_k8s_backoff_reset(struct gw_k8s_backoff *b);
+
+/* ======================================================================== */
+/* reflector.c: one kind, listed then watched                               */
+
+/* The API resource of a kind, found by discovery. */
+struct gw_k8s_resource {
+    enum gw_kind kind;
+    const char *group;  /* "" core; static storage */
+    char *version;      /* served version (discovery); heap; NULL: not installed */
+    const char *plural; /* "httproutes"; static */
+    bool namespaced;
+};
+
+enum gw_k8s_event {
+    GW_K8S_LIST_BEGIN, /* a (re)list starts: objects not delivered before LIST_END are gone */
+    GW_K8S_ADDED,      /* an object, from a list or a watch */
+    GW_K8S_MODIFIED,
+    GW_K8S_DELETED,
+    GW_K8S_LIST_END, /* the list is complete (the first one: the kind is synced) */
+};
+
+/* One event of kind; obj is the object's root (a map; apiVersion and kind
+ * may be missing in list items), borrowed for the call, NULL for
+ * LIST_BEGIN/END. */
+typedef void (*gw_k8s_event_fn)(void *data, enum gw_kind kind, enum gw_k8s_event ev,
+                                const struct gw_node *obj);
+
+struct gw_k8s_reflector;
+
+struct gw_k8s_reflector_opts {
+    struct gw_k8s_http *http;
+    struct gw_loop *loop;
+    enum gw_kind kind;
+    const char *const *namespaces; /* NULL-terminated; NULL: all */
+    size_t page_size;              /* list limit; 0: 500 */
+    gw_k8s_event_fn on_event;
+    void *data;
+};
+
+/*
+ * Discovery, then list (limit/continue pages, from one consistent
+ * snapshot; a 410 on a continue restarts the list), then watch from the
+ * list's resourceVersion with allowWatchBookmarks=true; the last
+ * resourceVersion seen (bookmarks included) resumes a watch that ended or
+ * broke; 410 Gone (status or ERROR event) relists; other errors back off
+ * (gw_k8s_backoff, Retry-After honoured). A kind whose CRD is not served
+ * is skipped with one warning and looked for again every 30 s. Never
+ * hot-loops: every retry path goes through the backoff.
+ */
+int gw_k8s_reflector_new(const struct gw_k8s_reflector_opts *o, struct gw_k8s_reflector **out);
+void gw_k8s_reflector_start(struct gw_k8s_reflector *r);
+void gw_k8s_reflector_free(struct gw_k8s_reflector *r);
+/* The first list completed (or the kind is known not to be installed). It
+ * is already true when that first LIST_END is delivered (an absent kind
+ * delivers an empty LIST_BEGIN/LIST_END too). */
+bool gw_k8s_reflector_is_synced(const struct gw_k8s_reflector *r);
+
+struct gw_k8s_reflector_stats {
+    uint64_t events[GW_K8S_LIST_END + 1];
+    uint64_t lists, relists, watches, errors;
+    double last_event; /* seconds since the epoch; 0: none */
+    bool installed;
+};
+const struct gw_k8s_reflector_stats *gw_k8s_reflector_stats(const struct gw_k8s_reflector *r);
+
+/* The version discovery found served (NULL until then, or when the kind
+ * is not installed); owned by r. */
+const char *gw_k8s_reflector_version(const struct gw_k8s_reflector *r);
+
+/* Static facts about a kind: API group, plural, namespaced. */
+const char *gw_k8s_kind_plural(enum gw_kind kind);
+
+/* ======================================================================== */
+/* statusdoc.c: what to write                                               */
+
+/*
+ * The status to write for one object: desired (from translate, with the
+ * translate-time placeholder lastTransitionTime) against current (the
+ * object's status as the API server has it, as a JSON value tree; NULL if
+ * it has none). Returns the status to write, allocated from pool, or NULL
+ * when nothing would change. Rules:
+ *  - A condition (in status.conditions, listeners[].conditions,
+ *    parents[].conditions, ancestors[].conditions) keeps current's
+ *    lastTransitionTime when current has the same type with the same
+ *    status at the same place; otherwise it gets now (RFC 3339).
+ *  - Routes (status.parents) and policies (status.ancestors): entries whose
+ *    controllerName is not controller stay as current has them, in
+ *    current's order, ours after them; our entries are desired's.
+ *  - Equality is of JSON values (object member order ignored).
+ */
+struct gw_sv *gw_k8s_status_merge(struct gw_sv_pool *pool, enum gw_kind kind,
+                                  const struct gw_sv *desired, const struct gw_sv *current,
+                                  const char *controller, const char *now);
+/* A doc-tree value as a gw_sv tree from pool (strings copied into the
+ * pool's arena). */
+struct gw_sv *gw_k8s_sv_from_node(struct gw_sv_pool *pool, const struct gw_node *n);
+bool gw_k8s_sv_equal(const struct gw_sv *a, const struct gw_sv *b);
+
+/* ======================================================================== */
+/* writer.c: status writes                                                  */
+
+struct gw_k8s_writer;
+
+/* Where an object's status lives: e.g.
+ * /apis/gateway.networking.k8s.io/v1/namespaces/ns/httproutes/name/status */
+struct gw_k8s_writer_opts {
+    struct gw_k8s_http *http;
+    struct gw_loop *loop;
+    double qps; /* writes per second, default 50 */
+    int burst;  /* default 100 */
+    const char *controller;
+    /* The served version of a kind (the reflector's), for paths. */
+    const char *(*version_of)(void *data, enum gw_kind kind);
+    void *data;
+};
+
+int gw_k8s_writer_new(const struct gw_k8s_writer_opts *o, struct gw_k8s_writer **out);
+void gw_k8s_writer_free(struct gw_k8s_writer *w);
+/*
+ * Wants ns/name of kind to have status (borrowed for the call: copied),
+ * given the object's resourceVersion. The write is a merge patch of
+ * /status with metadata.resourceVersion (optimistic concurrency); a later
+ * want for the same object replaces a queued one (coalesced). 409: the
+ * object is read again (GET), the merge redone with `remerge`, and the
+ * write retried. Writes go out at most qps per second (burst).
+ */
+typedef struct gw_sv *(*gw_k8s_remerge_fn)(void *data, struct gw_sv_pool *pool, enum gw_kind kind,
+                                           const struct gw_node *object);
+void gw_k8s_writer_want(struct gw_k8s_writer *w, enum gw_kind kind, const char *ns,
+                        const char *name, const char *resource_version, const struct gw_sv *status,
+                        gw_k8s_remerge_fn remerge, void *data);
+/* Drops every queued write (lost the lease); in-flight ones finish. */
+void gw_k8s_writer_clear(struct gw_k8s_writer *w);
+size_t gw_k8s_writer_pending(const struct gw_k8s_writer *w);
+
+struct gw_k8s_writer_stats {
+    uint64_t writes, conflicts, errors;
+};
+const struct gw_k8s_writer_stats *gw_k8s_writer_stats(const struct gw_k8s_writer *w);
+
+/* ======================================================================== */
+/* lease.c: leader election                                                 */
+
+struct gw_k8s_lease;
+typedef void (*gw_k8s_leader_fn)(void *data, bool leader);
+
+struct gw_k8s_lease_opts {
+    struct gw_k8s_http *http;
+    struct gw_loop *loop;
+    const char *ns, *name; /* the Lease */
+    const char *identity;  /* holderIdentity: hostname_pid-random */
+    uint64_t lease_ms;     /* 15000 */
+    uint64_t renew_ms;     /* 10000: give up leadership if not renewed within */
+    uint64_t retry_ms;     /* 2000 */
+    gw_k8s_leader_fn on_change;
+    void *data;
+};
+
+/* client-go's leaderelection semantics on coordination.k8s.io/v1: acquire
+ * when the Lease is absent or its renewTime + leaseDurationSeconds has
+ * passed (by our clock, from when we last saw it change), renew every
+ * retry, lose it (callback at once) when a renew has not succeeded within
+ * renew_ms or another holder is seen. Releases it on free when leader. */
+int gw_k8s_lease_new(const struct gw_k8s_lease_opts *o, struct gw_k8s_lease **out);
+void gw_k8s_lease_start(struct gw_k8s_lease *l);
+void gw_k8s_lease_free(struct gw_k8s_lease *l);
+bool gw_k8s_lease_is_leader(const struct gw_k8s_lease *l);
+uint64_t gw_k8s_lease_transitions(const struct gw_k8s_lease *l);
+
+/* The decision of one round, pure (lease.c; tested alone). holder is the
+ * Lease's spec.holderIdentity ("" or NULL: none); observed_ms is our
+ * monotonic time when the Lease was last seen to change, duration_ms its
+ * leaseDurationSeconds. */
+enum gw_k8s_lease_action {
+    GW_K8S_LEASE_CREATE, /* absent: create it, holding it */
+    GW_K8S_LEASE_UPDATE, /* ours (renew) or free/expired (take over) */
+    GW_K8S_LEASE_WAIT,   /* another holder's, not expired */
+};
+enum gw_k8s_lease_action gw_k8s_lease_decide(bool exists, const char *holder, uint64_t observed_ms,
+                                             uint64_t duration_ms, uint64_t now_ms, const char *me);
+
+/* ======================================================================== */
+/* cache.c: the objects, decoded once                                       */
+
+/* One object as the API server has it. */
+struct gw_k8s_obj {
+    char *ns, *name; /* heap; ns NULL for cluster-scoped kinds */
+    char *rv;        /* metadata.resourceVersion; heap */
+    int64_t generation;
+    uint64_t hash;              /* of everything translate reads */
+    struct gw_store_part *part; /* holds obj; NULL when rejected */
+    struct gw_meta *obj;        /* decoded; NULL when rejected */
+    struct gw_diags diags;      /* what decode said (why it was rejected) */
+    struct gw_arena sarena;     /* status, refs */
+    struct gw_sv *status;       /* current .status; NULL: none */
+    /* Rejected objects: what their status needs: spec.parentRefs (routes),
+     * spec.gatewayClassName (Gateways), spec.controllerName (classes). */
+    struct gw_sv *refs;
+    bool seen; /* delivered by the list in progress */
+};
+
+struct gw_k8s_cache;
+
+/* What an event changed. */
+enum {
+    GW_K8S_CHANGED_CONFIG = 1u << 0, /* something translate reads */
+    GW_K8S_CHANGED_STATUS = 1u << 1, /* an object's status or resourceVersion */
+};
+
+struct gw_k8s_cache *gw_k8s_cache_new(void);
+void gw_k8s_cache_free(struct gw_k8s_cache *c);
+/* Takes one reflector event; returns GW_K8S_CHANGED_* bits. */
+unsigned gw_k8s_cache_event(struct gw_k8s_cache *c, enum gw_kind kind, enum gw_k8s_event ev,
+                            const struct gw_node *obj);
+/* A fresh store holding every decoded object (the store holds their
+ * parts), and every decode diagnostic appended to diags. */
+void gw_k8s_cache_store(const struct gw_k8s_cache *c, struct gw_store *store,
+                        struct gw_diags *diags);
+struct gw_k8s_obj *gw_k8s_cache_get(const struct gw_k8s_cache *c, enum gw_kind kind, const char *ns,
+                                    const char *name);
+/* Objects of kind, in no particular order: *n gets the count. */
+struct gw_k8s_obj *const *gw_k8s_cache_list(const struct gw_k8s_cache *c, enum gw_kind kind,
+                                            size_t *n);
+size_t gw_k8s_cache_count(const struct gw_k8s_cache *c, enum gw_kind kind);
+size_t gw_k8s_cache_rejected(const struct gw_k8s_cache *c);
+
+#endif /* GW_K8S_INTERNAL_H */
