@@ -1,0 +1,893 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The reflector of one kind, client-go's semantics on our loop: discovery
+ * (which version of the kind's group serves its plural), a paged list
+ * delivered whole (LIST_BEGIN, every item as ADDED, LIST_END), then a watch
+ * from the list's resourceVersion, resumed from the last resourceVersion
+ * seen (bookmarks included) whenever it ends or breaks. 410 Gone relists.
+ *
+ * Namespaces: with a namespace list and a namespaced kind, each namespace
+ * is listed (one after the other) and watched (one watch each) on its own,
+ * but a list always covers every namespace: LIST_BEGIN ... LIST_END holds
+ * the objects of all of them, so the consumer's "not delivered, so gone"
+ * rule never drops another namespace's objects. A 410 in any namespace
+ * relists them all.
+ *
+ * Pages are kept until the last one is in, so a list that fails half way
+ * delivers nothing and a consumer never sees a partial list. Every retry
+ * goes through a backoff (the list's, or each watch's own) except a watch
+ * that ended cleanly after running a while or delivering something.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "k8s/internal.h"
+
+#include "base/banned.h"
+
+#define BACKOFF_BASE_MS   500
+#define BACKOFF_MAX_MS    30000
+#define ABSENT_RETRY_MS   30000
+#define REQUEST_TIMEOUT   (120 * 1000)
+#define WATCH_MIN_S       300
+#define WATCH_MAX_S       600
+#define WATCH_SLACK_S     60 /* client-side timeout past the server's */
+#define WATCH_QUICK_MS    1000
+#define EVENT_MAX         (16u << 20)
+#define PAGE_MAX_BYTES    (256u << 20)
+#define PAGE_MAX_NODES    50000000u
+#define DEFAULT_PAGE_SIZE 500
+
+static const char *const plurals[GW_KIND__COUNT] = {
+    [GW_KIND_GATEWAYCLASS] = "gatewayclasses",
+    [GW_KIND_GATEWAY] = "gateways",
+    [GW_KIND_LISTENERSET] = "listenersets",
+    [GW_KIND_HTTPROUTE] = "httproutes",
+    [GW_KIND_GRPCROUTE] = "grpcroutes",
+    [GW_KIND_TLSROUTE] = "tlsroutes",
+    [GW_KIND_TCPROUTE] = "tcproutes",
+    [GW_KIND_UDPROUTE] = "udproutes",
+    [GW_KIND_REFERENCEGRANT] = "referencegrants",
+    [GW_KIND_BACKENDTLSPOLICY] = "backendtlspolicies",
+    [GW_KIND_SERVICE] = "services",
+    [GW_KIND_ENDPOINTSLICE] = "endpointslices",
+    [GW_KIND_SECRET] = "secrets",
+    [GW_KIND_CONFIGMAP] = "configmaps",
+    [GW_KIND_NAMESPACE] = "namespaces",
+};
+
+const char *
+gw_k8s_kind_plural(enum gw_kind kind)
+{
+    return (unsigned)kind < GW_KIND__COUNT ? plurals[kind] : NULL;
+}
+
+/* Why a watch's data callback stopped the stream. */
+enum abort_reason {
+    ABORT_NONE,
+    ABORT_RELIST, /* ERROR 410 */
+    ABORT_ERROR,  /* another ERROR, an unreadable event */
+};
+
+struct watch {
+    struct gw_k8s_reflector *r;
+    char *ns; /* NULL: every namespace */
+    char *rv; /* resume point; heap */
+    struct gw_k8s_req *req;
+    struct gw_k8s_frame frame;
+    bool frame_live;
+    struct gw_timer timer;
+    struct gw_k8s_backoff backoff;
+    uint64_t started_ms;
+    uint64_t events; /* of the current request, bookmarks included */
+    enum abort_reason abort;
+};
+
+enum phase {
+    PHASE_IDLE,
+    PHASE_DISCOVER,
+    PHASE_ABSENT,
+    PHASE_LIST,
+    PHASE_WATCH,
+};
+
+typedef void (*step_fn)(struct gw_k8s_reflector *r);
+
+struct gw_k8s_reflector {
+    struct gw_k8s_http *http;
+    struct gw_loop *loop;
+    struct gw_k8s_resource res;
+    size_t page_size;
+    gw_k8s_event_fn on_event;
+    void *data;
+
+    struct watch *w; /* one per namespace, or one for all */
+    size_t nw;
+
+    enum phase phase;
+    struct gw_k8s_req *req; /* discovery or list */
+    struct gw_timer timer;
+    step_fn after; /* what timer runs */
+    struct gw_k8s_backoff backoff;
+
+    char **cand; /* discovery: versions to try, preferred first */
+    size_t ncand, icand;
+
+    struct gw_docs list; /* the pages so far */
+    size_t list_ns;      /* the namespace being listed (index into w) */
+    char *cont;          /* continue token of the next page */
+
+    bool synced, listed, warned_absent;
+    struct gw_k8s_reflector_stats stats;
+    uint64_t rng;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                            */
+
+static double
+rand01(struct gw_k8s_reflector *r)
+{
+    /* xorshift64*: jitter only, no need for more. */
+    uint64_t x = r->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->rng = x;
+    return (double)((x * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
+}
+
+static double
+wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *
+kind_name(const struct gw_k8s_reflector *r)
+{
+    return gw_kind_name(r->res.kind);
+}
+
+static const char *
+node_str(const struct gw_node *n)
+{
+    return n && n->type == GW_NODE_STR ? n->text : NULL;
+}
+
+static const char *
+meta_rv(const struct gw_node *obj)
+{
+    return node_str(gw_node_get(gw_node_get(obj, "metadata"), "resourceVersion"));
+}
+
+static void
+set_str(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = s ? gw_xstrdup(s) : NULL;
+}
+
+/* Query-string escaping for continue tokens (base64: '+', '/', '='). */
+static void
+append_escaped(struct gw_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            gw_buf_append_char(b, (char)c);
+        } else {
+            gw_buf_append_char(b, '%');
+            gw_buf_append_char(b, hex[c >> 4]);
+            gw_buf_append_char(b, hex[c & 15]);
+        }
+    }
+}
+
+/* /api/v1[/namespaces/NS]/plural or /apis/G/V[/namespaces/NS]/plural */
+static void
+resource_path(const struct gw_k8s_reflector *r, const char *ns, struct gw_buf *b)
+{
+    if (r->res.group[0])
+        gw_buf_appendf(b, "/apis/%s/%s", r->res.group, r->res.version);
+    else
+        gw_buf_appendf(b, "/api/%s", r->res.version);
+    if (ns && r->res.namespaced) {
+        gw_buf_append_cstr(b, "/namespaces/");
+        append_escaped(b, ns);
+    }
+    gw_buf_appendf(b, "/%s", r->res.plural);
+}
+
+static struct gw_k8s_req *
+get(struct gw_k8s_reflector *r, const char *path, gw_k8s_done_fn done, void *data)
+{
+    struct gw_k8s_req_opts o = {
+        .method = "GET",
+        .path = path,
+        .on_done = done,
+        .data = data,
+        .timeout_ms = REQUEST_TIMEOUT,
+    };
+    return gw_k8s_http_request(r->http, &o);
+}
+
+/* Parses a response body into docs; the root, or NULL (a warning logged). */
+static const struct gw_node *
+parse_body(struct gw_k8s_reflector *r, struct gw_docs *docs, const char *what, const char *p,
+           size_t n)
+{
+    struct gw_diags diags;
+    gw_diags_init(&diags);
+    size_t before = docs->n;
+    int rc = gw_docs_add_json(docs, what, p, n, &diags);
+    const struct gw_node *root = NULL;
+    if (rc == 0 && docs->n == before + 1)
+        root = docs->v[before].root;
+    if (!root)
+        gw_log_warn("k8s: %s: unreadable %s response (%s)", kind_name(r), what,
+                    rc < 0 ? gw_strerror(rc) : "not one JSON value");
+    gw_diags_release(&diags);
+    return root;
+}
+
+static bool
+is_2xx(const struct gw_k8s_resp *resp)
+{
+    return resp->err == 0 && resp->code >= 200 && resp->code < 300;
+}
+
+static void
+log_failure(struct gw_k8s_reflector *r, const char *what, const struct gw_k8s_resp *resp,
+            uint64_t delay)
+{
+    r->stats.errors++;
+    if (resp->err)
+        gw_log_warn("k8s: %s: %s failed: %s; retrying in %llu ms", kind_name(r), what,
+                    gw_strerror(resp->err), (unsigned long long)delay);
+    else
+        gw_log_warn("k8s: %s: %s failed: HTTP %ld; retrying in %llu ms", kind_name(r), what,
+                    resp->code, (unsigned long long)delay);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scheduling                                                               */
+
+static void discover_start(struct gw_k8s_reflector *r);
+static void list_start(struct gw_k8s_reflector *r);
+static void watch_start(struct watch *w);
+
+static void
+on_timer(struct gw_timer *t)
+{
+    struct gw_k8s_reflector *r = t->data;
+    step_fn fn = r->after;
+    r->after = NULL;
+    if (fn)
+        fn(r);
+}
+
+static void
+later(struct gw_k8s_reflector *r, step_fn fn, uint64_t ms)
+{
+    r->after = fn;
+    gw_timer_start(&r->timer, ms);
+}
+
+/* The delay of the list/discovery backoff. */
+static uint64_t
+backoff_delay(struct gw_k8s_reflector *r, int64_t retry_after_s)
+{
+    return gw_k8s_backoff_next(&r->backoff, rand01(r), retry_after_s);
+}
+
+static void
+watch_stop(struct watch *w)
+{
+    if (w->req) {
+        gw_k8s_req_cancel(w->req);
+        w->req = NULL;
+    }
+    gw_timer_stop(&w->timer);
+    if (w->frame_live) {
+        gw_k8s_frame_release(&w->frame);
+        w->frame_live = false;
+    }
+}
+
+static void
+stop_all(struct gw_k8s_reflector *r)
+{
+    if (r->req) {
+        gw_k8s_req_cancel(r->req);
+        r->req = NULL;
+    }
+    gw_timer_stop(&r->timer);
+    r->after = NULL;
+    for (size_t i = 0; i < r->nw; i++)
+        watch_stop(&r->w[i]);
+}
+
+/* After a failure: back off, then run fn (every request stopped first). */
+static void
+retry(struct gw_k8s_reflector *r, step_fn fn, const char *what, const struct gw_k8s_resp *resp)
+{
+    stop_all(r);
+    uint64_t delay = backoff_delay(r, resp ? resp->retry_after_s : -1);
+    if (resp)
+        log_failure(r, what, resp, delay);
+    later(r, fn, delay);
+}
+
+static void
+emit(struct gw_k8s_reflector *r, enum gw_k8s_event ev, const struct gw_node *obj)
+{
+    r->stats.events[ev]++;
+    r->stats.last_event = wall_now();
+    r->on_event(r->data, r->res.kind, ev, obj);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Discovery                                                                */
+
+static void
+cand_clear(struct gw_k8s_reflector *r)
+{
+    for (size_t i = 0; i < r->ncand; i++)
+        free(r->cand[i]);
+    free(r->cand);
+    r->cand = NULL;
+    r->ncand = r->icand = 0;
+}
+
+static void
+cand_add(struct gw_k8s_reflector *r, const char *v)
+{
+    if (!v || !*v)
+        return;
+    for (size_t i = 0; i < r->ncand; i++)
+        if (strcmp(r->cand[i], v) == 0)
+            return;
+    r->cand = gw_xrealloc(r->cand, (r->ncand + 1) * sizeof(*r->cand));
+    r->cand[r->ncand++] = gw_xstrdup(v);
+}
+
+static void
+absent(struct gw_k8s_reflector *r)
+{
+    stop_all(r);
+    cand_clear(r);
+    if (!r->warned_absent) {
+        gw_log_warn("k8s: %s: %s%s%s is not served by the API server; looking again every %d s",
+                    kind_name(r), r->res.plural, r->res.group[0] ? "." : "", r->res.group,
+                    ABSENT_RETRY_MS / 1000);
+        r->warned_absent = true;
+    }
+    free(r->res.version);
+    r->res.version = NULL;
+    r->stats.installed = false;
+    r->phase = PHASE_ABSENT;
+    /* It was there and is gone (the CRD was deleted): so are its objects.
+     * Never there: its (empty) first list is in. Either way the consumer
+     * hears of it, synced already set. */
+    bool first = !r->synced;
+    r->synced = true;
+    if (r->listed || first) {
+        r->listed = false;
+        emit(r, GW_K8S_LIST_BEGIN, NULL);
+        emit(r, GW_K8S_LIST_END, NULL);
+    }
+    later(r, discover_start, ABSENT_RETRY_MS);
+}
+
+static void try_version(struct gw_k8s_reflector *r);
+
+static void
+next_version(struct gw_k8s_reflector *r)
+{
+    r->icand++;
+    if (r->icand < r->ncand)
+        try_version(r);
+    else
+        absent(r);
+}
+
+static void
+on_version(void *data, const struct gw_k8s_resp *resp)
+{
+    struct gw_k8s_reflector *r = data;
+    r->req = NULL;
+    if (resp->err == 0 && resp->code == 404) {
+        next_version(r);
+        return;
+    }
+    if (!is_2xx(resp)) {
+        retry(r, discover_start, "discovery", resp);
+        return;
+    }
+    struct gw_docs docs;
+    gw_docs_init(&docs);
+    const struct gw_node *root = parse_body(r, &docs, "discovery", resp->body, resp->len);
+    const struct gw_node *list = gw_node_get(root, "resources");
+    const struct gw_node *found = NULL;
+    for (size_t i = 0; list && list->type == GW_NODE_LIST && i < list->n; i++) {
+        const char *name = node_str(gw_node_get(list->u.items[i], "name"));
+        if (name && strcmp(name, r->res.plural) == 0) {
+            found = list->u.items[i];
+            break;
+        }
+    }
+    if (!root) {
+        gw_docs_release(&docs);
+        retry(r, discover_start, "discovery", resp);
+        return;
+    }
+    if (!found) {
+        gw_docs_release(&docs);
+        next_version(r);
+        return;
+    }
+    const struct gw_node *ns = gw_node_get(found, "namespaced");
+    r->res.namespaced =
+        ns && ns->type == GW_NODE_BOOL ? ns->v.b : gw_kind_is_namespaced(r->res.kind);
+    gw_docs_release(&docs);
+    set_str(&r->res.version, r->cand[r->icand]);
+    cand_clear(r);
+    if (r->warned_absent)
+        gw_log_info("k8s: %s: now served (%s)", kind_name(r), r->res.version);
+    else
+        gw_log_debug("k8s: %s: served as %s%s%s/%s", kind_name(r), r->res.plural,
+                     r->res.group[0] ? "." : "", r->res.group, r->res.version);
+    r->warned_absent = false;
+    r->stats.installed = true;
+    list_start(r);
+}
+
+static void
+try_version(struct gw_k8s_reflector *r)
+{
+    struct gw_buf path;
+    gw_buf_init(&path, 4096);
+    if (r->res.group[0])
+        gw_buf_appendf(&path, "/apis/%s/%s", r->res.group, r->cand[r->icand]);
+    else
+        gw_buf_appendf(&path, "/api/%s", r->cand[r->icand]);
+    r->req = get(r, path.p, on_version, r);
+    gw_buf_release(&path);
+}
+
+static void
+on_group(void *data, const struct gw_k8s_resp *resp)
+{
+    struct gw_k8s_reflector *r = data;
+    r->req = NULL;
+    if (resp->err == 0 && resp->code == 404) {
+        absent(r);
+        return;
+    }
+    if (!is_2xx(resp)) {
+        retry(r, discover_start, "discovery", resp);
+        return;
+    }
+    struct gw_docs docs;
+    gw_docs_init(&docs);
+    const struct gw_node *root = parse_body(r, &docs, "discovery", resp->body, resp->len);
+    if (!root) {
+        gw_docs_release(&docs);
+        retry(r, discover_start, "discovery", resp);
+        return;
+    }
+    cand_clear(r);
+    cand_add(r, node_str(gw_node_get(gw_node_get(root, "preferredVersion"), "version")));
+    const struct gw_node *vs = gw_node_get(root, "versions");
+    for (size_t i = 0; vs && vs->type == GW_NODE_LIST && i < vs->n; i++)
+        cand_add(r, node_str(gw_node_get(vs->u.items[i], "version")));
+    gw_docs_release(&docs);
+    if (r->ncand == 0) {
+        absent(r);
+        return;
+    }
+    try_version(r);
+}
+
+static void
+discover_start(struct gw_k8s_reflector *r)
+{
+    stop_all(r);
+    cand_clear(r);
+    r->phase = PHASE_DISCOVER;
+    if (r->res.group[0] == '\0') {
+        cand_add(r, "v1");
+        try_version(r);
+        return;
+    }
+    struct gw_buf path;
+    gw_buf_init(&path, 4096);
+    gw_buf_appendf(&path, "/apis/%s", r->res.group);
+    r->req = get(r, path.p, on_group, r);
+    gw_buf_release(&path);
+}
+
+/* ------------------------------------------------------------------------ */
+/* List                                                                     */
+
+static void list_page(struct gw_k8s_reflector *r);
+
+static void
+list_reset(struct gw_k8s_reflector *r)
+{
+    gw_docs_release(&r->list);
+    gw_docs_init(&r->list);
+    r->list.limits.max_file_bytes = PAGE_MAX_BYTES;
+    r->list.limits.max_nodes = PAGE_MAX_NODES;
+    r->list_ns = 0;
+    set_str(&r->cont, NULL);
+}
+
+static void
+list_deliver(struct gw_k8s_reflector *r)
+{
+    if (r->listed)
+        r->stats.relists++;
+    r->stats.lists++;
+    emit(r, GW_K8S_LIST_BEGIN, NULL);
+    for (size_t d = 0; d < r->list.n; d++) {
+        const struct gw_node *items = gw_node_get(r->list.v[d].root, "items");
+        for (size_t i = 0; items && items->type == GW_NODE_LIST && i < items->n; i++)
+            if (items->u.items[i]->type == GW_NODE_MAP)
+                emit(r, GW_K8S_ADDED, items->u.items[i]);
+    }
+    /* Synced before LIST_END: its consumer asks every kind then. */
+    r->synced = true;
+    emit(r, GW_K8S_LIST_END, NULL);
+    list_reset(r);
+    r->listed = true;
+    gw_k8s_backoff_reset(&r->backoff);
+    r->phase = PHASE_WATCH;
+    for (size_t i = 0; i < r->nw; i++) {
+        gw_k8s_backoff_reset(&r->w[i].backoff);
+        watch_start(&r->w[i]);
+    }
+}
+
+static void
+on_list(void *data, const struct gw_k8s_resp *resp)
+{
+    struct gw_k8s_reflector *r = data;
+    r->req = NULL;
+    if (resp->err == 0 && resp->code == 410) {
+        /* The continue token's snapshot expired: start over. */
+        gw_log_info("k8s: %s: list snapshot expired, listing again", kind_name(r));
+        retry(r, list_start, "list", resp);
+        return;
+    }
+    if (resp->err == 0 && resp->code == 404) {
+        retry(r, discover_start, "list", resp);
+        return;
+    }
+    if (!is_2xx(resp)) {
+        retry(r, list_start, "list", resp);
+        return;
+    }
+    const struct gw_node *root = parse_body(r, &r->list, "list", resp->body, resp->len);
+    if (!root) {
+        retry(r, list_start, "list", resp);
+        return;
+    }
+    const struct gw_node *meta = gw_node_get(root, "metadata");
+    const char *cont = node_str(gw_node_get(meta, "continue"));
+    const char *rv = node_str(gw_node_get(meta, "resourceVersion"));
+    if (cont && *cont) {
+        set_str(&r->cont, cont);
+        list_page(r);
+        return;
+    }
+    set_str(&r->w[r->list_ns].rv, rv && *rv ? rv : NULL);
+    set_str(&r->cont, NULL);
+    if (++r->list_ns < r->nw)
+        list_page(r);
+    else
+        list_deliver(r);
+}
+
+static void
+list_page(struct gw_k8s_reflector *r)
+{
+    struct gw_buf path;
+    gw_buf_init(&path, 64 * 1024);
+    resource_path(r, r->w[r->list_ns].ns, &path);
+    gw_buf_appendf(&path, "?limit=%zu", r->page_size);
+    if (r->cont) {
+        gw_buf_append_cstr(&path, "&continue=");
+        append_escaped(&path, r->cont);
+    }
+    r->req = get(r, path.p, on_list, r);
+    gw_buf_release(&path);
+}
+
+static void
+list_start(struct gw_k8s_reflector *r)
+{
+    stop_all(r);
+    r->phase = PHASE_LIST;
+    list_reset(r);
+    list_page(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Watch                                                                    */
+
+static void
+on_watch_timer(struct gw_timer *t)
+{
+    watch_start(t->data);
+}
+
+static void
+watch_retry(struct watch *w, const struct gw_k8s_resp *resp)
+{
+    struct gw_k8s_reflector *r = w->r;
+    int64_t ra = resp ? resp->retry_after_s : -1;
+    uint64_t delay = gw_k8s_backoff_next(&w->backoff, rand01(r), ra);
+    if (resp && (resp->err || resp->code))
+        log_failure(r, "watch", resp, delay);
+    else
+        r->stats.errors++;
+    gw_timer_start(&w->timer, delay);
+}
+
+/* One event of the stream: 0, or < 0 to stop the stream (w->abort says
+ * what next). */
+static int
+watch_event(struct watch *w, const char *p, size_t n)
+{
+    struct gw_k8s_reflector *r = w->r;
+    struct gw_docs docs;
+    struct gw_diags diags;
+    gw_docs_init(&docs);
+    gw_diags_init(&diags);
+    int rc = 0;
+    const struct gw_node *root = NULL;
+    if (gw_docs_add_json(&docs, "watch", p, n, &diags) == 0 && docs.n == 1)
+        root = docs.v[0].root;
+    const char *type = node_str(gw_node_get(root, "type"));
+    const struct gw_node *obj = gw_node_get(root, "object");
+    if (!type || !obj || obj->type != GW_NODE_MAP) {
+        gw_log_warn("k8s: %s: unreadable watch event; watching again", kind_name(r));
+        w->abort = ABORT_ERROR;
+        rc = GW_EPARSE;
+        goto out;
+    }
+    enum gw_k8s_event ev;
+    if (strcmp(type, "ADDED") == 0) {
+        ev = GW_K8S_ADDED;
+    } else if (strcmp(type, "MODIFIED") == 0) {
+        ev = GW_K8S_MODIFIED;
+    } else if (strcmp(type, "DELETED") == 0) {
+        ev = GW_K8S_DELETED;
+    } else if (strcmp(type, "BOOKMARK") == 0) {
+        const char *rv = meta_rv(obj);
+        if (rv && *rv)
+            set_str(&w->rv, rv);
+        w->events++;
+        gw_k8s_backoff_reset(&w->backoff);
+        goto out;
+    } else if (strcmp(type, "ERROR") == 0) {
+        const struct gw_node *code = gw_node_get(obj, "code");
+        const char *msg = node_str(gw_node_get(obj, "message"));
+        if (code && code->type == GW_NODE_INT && code->v.i == 410) {
+            gw_log_info("k8s: %s: watch expired (%s); listing again", kind_name(r),
+                        msg ? msg : "410");
+            w->abort = ABORT_RELIST;
+        } else {
+            gw_log_warn("k8s: %s: watch error %lld: %s", kind_name(r),
+                        code && code->type == GW_NODE_INT ? (long long)code->v.i : 0LL,
+                        msg ? msg : "");
+            w->abort = ABORT_ERROR;
+        }
+        rc = GW_EDECLINED;
+        goto out;
+    } else {
+        goto out; /* an event type of the future: ignore */
+    }
+    const char *rv = meta_rv(obj);
+    if (rv && *rv)
+        set_str(&w->rv, rv);
+    w->events++;
+    gw_k8s_backoff_reset(&w->backoff);
+    emit(r, ev, obj);
+out:
+    gw_diags_release(&diags);
+    gw_docs_release(&docs);
+    return rc;
+}
+
+static int
+on_watch_data(void *data, const char *p, size_t n)
+{
+    struct watch *w = data;
+    if (w->abort != ABORT_NONE)
+        return GW_EDECLINED;
+    int rc = gw_k8s_frame_feed(&w->frame, p, n);
+    if (rc < 0) {
+        gw_log_warn("k8s: %s: bad watch stream (%s); watching again", kind_name(w->r),
+                    gw_strerror(rc));
+        w->abort = ABORT_ERROR;
+        return rc;
+    }
+    const char *ev;
+    size_t len;
+    while (gw_k8s_frame_next(&w->frame, &ev, &len) == 1) {
+        rc = watch_event(w, ev, len);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void
+on_watch_done(void *data, const struct gw_k8s_resp *resp)
+{
+    struct watch *w = data;
+    struct gw_k8s_reflector *r = w->r;
+    w->req = NULL;
+    if (w->frame_live) {
+        gw_k8s_frame_release(&w->frame);
+        w->frame_live = false;
+    }
+    enum abort_reason why = w->abort;
+    w->abort = ABORT_NONE;
+    if (why == ABORT_RELIST || (resp->err == 0 && resp->code == 410)) {
+        retry(r, list_start, "watch", NULL);
+        return;
+    }
+    if (why == ABORT_ERROR) {
+        watch_retry(w, NULL);
+        return;
+    }
+    if (resp->err == 0 && resp->code == 404) {
+        retry(r, discover_start, "watch", resp);
+        return;
+    }
+    if (!is_2xx(resp)) {
+        watch_retry(w, resp);
+        return;
+    }
+    /* Ended cleanly (its timeoutSeconds, or the server let go): resume at
+     * once, unless it ended as soon as it began with nothing in it. */
+    if (w->events == 0 && gw_loop_now(r->loop) - w->started_ms < WATCH_QUICK_MS) {
+        watch_retry(w, NULL);
+        return;
+    }
+    watch_start(w);
+}
+
+static void
+watch_start(struct watch *w)
+{
+    struct gw_k8s_reflector *r = w->r;
+    if (w->frame_live)
+        gw_k8s_frame_release(&w->frame);
+    gw_k8s_frame_init(&w->frame, EVENT_MAX);
+    w->frame_live = true;
+    w->events = 0;
+    w->abort = ABORT_NONE;
+    w->started_ms = gw_loop_now(r->loop);
+    unsigned timeout = WATCH_MIN_S + (unsigned)(rand01(r) * (WATCH_MAX_S - WATCH_MIN_S + 1));
+
+    struct gw_buf path;
+    gw_buf_init(&path, 4096);
+    resource_path(r, w->ns, &path);
+    gw_buf_append_cstr(&path, "?watch=1&allowWatchBookmarks=true");
+    if (w->rv) {
+        gw_buf_append_cstr(&path, "&resourceVersion=");
+        append_escaped(&path, w->rv);
+    }
+    gw_buf_appendf(&path, "&timeoutSeconds=%u", timeout);
+    struct gw_k8s_req_opts o = {
+        .method = "GET",
+        .path = path.p,
+        .on_data = on_watch_data,
+        .on_done = on_watch_done,
+        .data = w,
+        .timeout_ms = (uint64_t)(timeout + WATCH_SLACK_S) * 1000,
+    };
+    r->stats.watches++;
+    w->req = gw_k8s_http_request(r->http, &o);
+    gw_buf_release(&path);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle                                                                */
+
+int
+gw_k8s_reflector_new(const struct gw_k8s_reflector_opts *o, struct gw_k8s_reflector **out)
+{
+    *out = NULL;
+    if (!o || !o->http || !o->loop || !o->on_event || (unsigned)o->kind >= GW_KIND__COUNT)
+        return GW_EINVAL;
+    struct gw_k8s_reflector *r = gw_xcalloc(1, sizeof(*r));
+    r->http = o->http;
+    r->loop = o->loop;
+    r->res.kind = o->kind;
+    r->res.group = gw_kind_group(o->kind);
+    r->res.plural = plurals[o->kind];
+    r->res.namespaced = gw_kind_is_namespaced(o->kind);
+    r->page_size = o->page_size ? o->page_size : DEFAULT_PAGE_SIZE;
+    r->on_event = o->on_event;
+    r->data = o->data;
+    size_t nns = 0;
+    if (o->namespaces && r->res.namespaced)
+        while (o->namespaces[nns])
+            nns++;
+    r->nw = nns ? nns : 1;
+    r->w = gw_xcalloc(r->nw, sizeof(*r->w));
+    for (size_t i = 0; i < r->nw; i++) {
+        struct watch *w = &r->w[i];
+        w->r = r;
+        w->ns = nns ? gw_xstrdup(o->namespaces[i]) : NULL;
+        gw_timer_init(r->loop, &w->timer, on_watch_timer, w);
+        gw_k8s_backoff_init(&w->backoff, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
+    }
+    gw_timer_init(r->loop, &r->timer, on_timer, r);
+    gw_k8s_backoff_init(&r->backoff, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
+    gw_docs_init(&r->list);
+    r->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)r ^
+             ((uint64_t)o->kind << 40);
+    if (r->rng == 0)
+        r->rng = 0x9e3779b97f4a7c15ull;
+    r->stats.installed = false;
+    *out = r;
+    return 0;
+}
+
+void
+gw_k8s_reflector_start(struct gw_k8s_reflector *r)
+{
+    if (r->phase != PHASE_IDLE)
+        return;
+    discover_start(r);
+}
+
+void
+gw_k8s_reflector_free(struct gw_k8s_reflector *r)
+{
+    if (!r)
+        return;
+    stop_all(r);
+    for (size_t i = 0; i < r->nw; i++) {
+        free(r->w[i].ns);
+        free(r->w[i].rv);
+    }
+    free(r->w);
+    cand_clear(r);
+    gw_docs_release(&r->list);
+    free(r->cont);
+    free(r->res.version);
+    free(r);
+}
+
+bool
+gw_k8s_reflector_is_synced(const struct gw_k8s_reflector *r)
+{
+    return r->synced;
+}
+
+const char *
+gw_k8s_reflector_version(const struct gw_k8s_reflector *r)
+{
+    return r->res.version;
+}
+
+const struct gw_k8s_reflector_stats *
+gw_k8s_reflector_stats(const struct gw_k8s_reflector *r)
+{
+    return &r->stats;
+}
