@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `gatehouse run -f DIR`: the standalone gateway. The control thread runs
- * one loop with the directory source (inotify, SIGHUP, debounce), the admin
+ * `gatehouse run -f DIR` (the standalone gateway) and `gatehouse run
+ * --kubernetes`. The control thread runs one loop with the configuration
+ * source behind one interface (struct gw_feed: the directory's inotify,
+ * SIGHUP and debounce, or the API server's lists and watches), the admin
  * server and the stop signals; the proxy's workers serve every programmed
  * listener. Each reload publishes a new IR to the proxy in one atomic swap.
  * SIGTERM or SIGINT drains: the listeners close, in-flight requests get up
@@ -22,6 +24,7 @@
 #include "base/base.h"
 #include "cmd/cmd.h"
 #include "ir/ir.h"
+#include "k8s/k8s.h"
 #include "loop/loop.h"
 #include "proxy/proxy.h"
 #include "source/source.h"
@@ -38,7 +41,8 @@
 
 struct run {
     struct gw_loop *loop;
-    struct gw_source *source;
+    struct gw_feed feed; /* the configuration source, files or Kubernetes */
+    bool has_feed;
     struct gw_proxy *proxy;
     struct gw_admin *admin;
     bool started;         /* the proxy's workers run */
@@ -64,15 +68,17 @@ real_now(void)
 static void
 run_usage(FILE *f)
 {
-    fprintf(f, "usage: gatehouse run -f DIR [--address-pool CIDR] [--workers N]\n"
-               "                     [--admin ADDR:PORT] [--log-format json|text]\n"
-               "                     [--access-log json|text|off] [--controller-name NAME]\n"
-               "                     [--io epoll|uring]\n"
+    fprintf(f, "usage: gatehouse run -f DIR [options]\n"
+               "       gatehouse run --kubernetes [--kubeconfig PATH] [options]\n"
                "\n"
                "Serves the Gateway API objects under DIR (every *.yaml, *.yml and *.json,\n"
                "recursively) and reloads when a file changes or on SIGHUP. A file that no\n"
                "longer parses keeps its last good version in force; an invalid object is\n"
                "left out alone. SIGTERM or SIGINT drains in-flight requests and exits.\n"
+               "\n"
+               "With --kubernetes, lists and watches the objects of an API server instead,\n"
+               "and writes the statuses of the objects it owns back (the replica holding\n"
+               "the leader Lease does; every replica serves traffic).\n"
                "\n"
                "  -f, --filename DIR         the manifest directory (or one file's directory)\n"
                "      --address-pool CIDR    addresses for Gateways without spec.addresses\n"
@@ -87,6 +93,25 @@ run_usage(FILE *f)
                "                             io_uring, or epoll where the kernel refuses it)\n"
                "                             or epoll; default from $GATEHOUSE_IO\n"
                "  -h, --help                 this text\n"
+               "\n"
+               "Kubernetes mode:\n"
+               "      --kubernetes           watch an API server instead of a directory\n"
+               "      --kubeconfig PATH      kubeconfig (default: in-cluster configuration in\n"
+               "                             a pod, else $KUBECONFIG or ~/.kube/config)\n"
+               "      --context NAME         kubeconfig context (default: current-context)\n"
+               "      --service-account-dir DIR  in-cluster token, ca.crt and namespace\n"
+               "                             (default /var/run/secrets/kubernetes.io/"
+               "serviceaccount)\n"
+               "      --watch-namespaces A,B only these namespaces (default: all)\n"
+               "      --lease-namespace NS   the leader Lease's namespace (default: the pod's,\n"
+               "                             else default)\n"
+               "      --lease-name NAME      the leader Lease (default gatehouse)\n"
+               "      --no-leader-elect      write status without a Lease (one replica only)\n"
+               "      --gateway-service NS/NAME  the Service fronting the gatehouse pods:\n"
+               "                             Gateways without spec.addresses report its\n"
+               "                             addresses\n"
+               "      --status-qps Q         status writes per second (default 50)\n"
+               "      --status-burst N       status write burst (default 100)\n"
                "\n"
                "Environment: GATEHOUSE_URING_BUFS=N, the 4 KiB receive buffers each io_uring\n"
                "worker shares among its connections (a power of two, default 512); with\n"
@@ -166,21 +191,21 @@ static bool
 hook_ready(void *data)
 {
     struct run *r = data;
-    return r->published && gw_proxy_is_current(r->proxy);
+    return r->published && gw_proxy_is_current(r->proxy) && r->feed.is_synced(r->feed.self);
 }
 
 static int
 hook_status(void *data, struct gw_buf *out)
 {
     struct run *r = data;
-    return gw_source_status_format(r->source, out);
+    return r->feed.status_format(r->feed.self, out);
 }
 
 static int
 hook_config(void *data, struct gw_buf *out)
 {
     struct run *r = data;
-    return gw_admin_ir_format_json(gw_source_ir(r->source), out);
+    return gw_admin_ir_format_json(r->feed.ir(r->feed.self), out);
 }
 
 static int
@@ -200,7 +225,7 @@ hook_metrics(void *data, struct gw_buf *out)
                             "gatehouse_ready %d\n",
                             GW_VERSION, r->start_time, hook_ready(r) ? 1 : 0);
     if (rc == 0)
-        rc = gw_source_metrics_format(r->source, out);
+        rc = r->feed.metrics_format(r->feed.self, out);
     if (rc == 0)
         rc = gw_proxy_metrics_format(r->proxy, out);
     return rc;
@@ -238,6 +263,17 @@ gw_cmd_run(int argc, char **argv)
         {"access-log", required_argument, NULL, 'L'},
         {"controller-name", required_argument, NULL, 'c'},
         {"io", required_argument, NULL, 'i'},
+        {"kubernetes", no_argument, NULL, 'K'},
+        {"kubeconfig", required_argument, NULL, 'k'},
+        {"context", required_argument, NULL, 'C'},
+        {"service-account-dir", required_argument, NULL, 'S'},
+        {"watch-namespaces", required_argument, NULL, 'n'},
+        {"lease-namespace", required_argument, NULL, 'N'},
+        {"lease-name", required_argument, NULL, 'E'},
+        {"no-leader-elect", no_argument, NULL, 'X'},
+        {"gateway-service", required_argument, NULL, 'G'},
+        {"status-qps", required_argument, NULL, 'Q'},
+        {"status-burst", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -249,6 +285,11 @@ gw_cmd_run(int argc, char **argv)
     int log_format = 1, access = 0, c;
     uint64_t workers = 0;
     const char *io = getenv("GATEHOUSE_IO");
+    bool kube = false;
+    struct gw_k8s_opts kopts = {0};
+    const char *nsarg = NULL;
+    char *nslist = NULL;
+    const char **namespaces = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
         switch (c) {
@@ -281,6 +322,55 @@ gw_cmd_run(int argc, char **argv)
         case 'i':
             io = optarg;
             break;
+        case 'K':
+            kube = true;
+            break;
+        case 'k':
+            kopts.kubeconfig = optarg;
+            break;
+        case 'C':
+            kopts.context = optarg;
+            break;
+        case 'S':
+            kopts.incluster_dir = optarg;
+            break;
+        case 'n':
+            nsarg = optarg;
+            break;
+        case 'N':
+            kopts.lease_ns = optarg;
+            break;
+        case 'E':
+            kopts.lease_name = optarg;
+            break;
+        case 'X':
+            kopts.no_leader_elect = true;
+            break;
+        case 'G':
+            kopts.service = optarg;
+            break;
+        case 'Q': {
+            char *end;
+            kopts.qps = strtod(optarg, &end);
+            if (*end || !(kopts.qps > 0 && kopts.qps <= 100000)) {
+                fprintf(stderr,
+                        "gatehouse run: --status-qps must be a number in (0, 100000], "
+                        "not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'B': {
+            uint64_t b;
+            if (gw_str_to_u64(gw_str_from(optarg), 100000, &b) < 0 || b == 0) {
+                fprintf(stderr, "gatehouse run: --status-burst must be 1..100000, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            kopts.burst = (int)b;
+            break;
+        }
         case 'h':
             run_usage(stdout);
             return 0;
@@ -289,8 +379,16 @@ gw_cmd_run(int argc, char **argv)
             return 2;
         }
     }
-    if (!dir || optind != argc) {
+    if ((!dir == !kube) || optind != argc) {
+        if (dir && kube)
+            fprintf(stderr, "gatehouse run: -f and --kubernetes are exclusive\n");
         run_usage(stderr);
+        return 2;
+    }
+    if (!kube && (kopts.kubeconfig || kopts.context || kopts.incluster_dir || nsarg ||
+                  kopts.lease_ns || kopts.lease_name || kopts.no_leader_elect || kopts.service ||
+                  kopts.qps > 0 || kopts.burst)) {
+        fprintf(stderr, "gatehouse run: the Kubernetes options need --kubernetes\n");
         return 2;
     }
     char admin_addr[64];
@@ -319,6 +417,29 @@ gw_cmd_run(int argc, char **argv)
             return 2;
         }
     }
+    if (nsarg) {
+        nslist = gw_xstrdup(nsarg);
+        /* "a,b" -> {"a", "b", NULL}, empty entries dropped */
+        size_t n = 1;
+        for (const char *p = nslist; *p; p++)
+            n += *p == ',';
+        namespaces = gw_xcalloc(n + 1, sizeof(*namespaces));
+        size_t k = 0;
+        for (char *p = nslist, *comma; p; p = comma ? comma + 1 : NULL) {
+            comma = strchr(p, ',');
+            if (comma)
+                *comma = '\0';
+            if (*p)
+                namespaces[k++] = p;
+        }
+        if (k == 0) {
+            fprintf(stderr, "gatehouse run: --watch-namespaces names no namespace\n");
+            free(namespaces);
+            free(nslist);
+            return 2;
+        }
+        kopts.namespaces = namespaces;
+    }
     gw_log_set_json(log_format == 2);
     popts.workers = (unsigned)workers;
     popts.access_log = access == 2   ? GW_PROXY_LOG_JSON
@@ -328,6 +449,8 @@ gw_cmd_run(int argc, char **argv)
     int status = 1, rc;
     if ((rc = gw_loop_new(&r.loop)) < 0) {
         gw_log_error("event loop: %s", gw_strerror(rc));
+        free(namespaces);
+        free(nslist);
         return 1;
     }
     gw_timer_init(r.loop, &r.poll, on_poll, &r);
@@ -370,29 +493,41 @@ gw_cmd_run(int argc, char **argv)
     gw_io_init(r.loop, &r.pev, rc, on_proxy_event, &r);
     gw_io_set(&r.pev, GW_LOOP_READ);
     r.pev_open = true;
-    struct gw_source_opts srcopts = {.dir = dir, .status = &sopts};
-    if ((rc = gw_source_new(&srcopts, &r.source)) < 0) {
-        gw_log_error("source: %s", gw_strerror(rc));
-        goto out;
+    if (kube) {
+        struct gw_k8s_source *ks = NULL;
+        char *err = NULL;
+        kopts.status = &sopts;
+        if ((rc = gw_k8s_source_new(&kopts, r.loop, &ks, &err)) < 0) {
+            gw_log_error("kubernetes: %s", err ? err : gw_strerror(rc));
+            free(err);
+            goto out;
+        }
+        gw_k8s_source_feed(ks, &r.feed);
+    } else {
+        struct gw_source *fs = NULL;
+        struct gw_source_opts srcopts = {.dir = dir, .status = &sopts};
+        if ((rc = gw_source_new(&srcopts, &fs)) < 0) {
+            gw_log_error("source: %s", gw_strerror(rc));
+            goto out;
+        }
+        gw_source_feed(fs, &r.feed);
     }
-    gw_source_on_publish(r.source, on_publish, &r);
-    if ((rc = gw_source_watch(r.source, r.loop)) < 0) {
-        gw_log_error("watch %s: %s", dir, gw_strerror(rc));
+    r.has_feed = true;
+    r.feed.on_publish(r.feed.self, on_publish, &r);
+    /* A directory is loaded here (and must translate); the API server's
+     * objects come later, on the loop: the workers start without a
+     * configuration and /readyz waits for the first one. */
+    if ((rc = r.feed.start(r.feed.self, r.loop)) < 0)
         goto out;
-    }
-    if ((rc = gw_source_reload(r.source)) < 0) {
-        gw_log_error("%s: the configuration cannot be translated: %s%s", dir, gw_strerror(rc),
-                     sopts.address_pool ? " (is --address-pool a valid CIDR?)" : "");
-        goto out;
-    }
     if ((rc = gw_proxy_start(r.proxy)) < 0) {
         gw_log_error("proxy: start: %s", gw_strerror(rc));
         goto out;
     }
     r.started = true;
-    gw_log_info("gatehouse run: serving %s; admin on http://%s%s%s:%u", dir,
-                strchr(admin_addr, ':') ? "[" : "", *admin_addr ? admin_addr : "0.0.0.0",
-                strchr(admin_addr, ':') ? "]" : "", gw_admin_port(r.admin));
+    gw_log_info("gatehouse run: serving %s; admin on http://%s%s%s:%u",
+                dir ? dir : "the Kubernetes API", strchr(admin_addr, ':') ? "[" : "",
+                *admin_addr ? admin_addr : "0.0.0.0", strchr(admin_addr, ':') ? "]" : "",
+                gw_admin_port(r.admin));
     if ((rc = gw_loop_run(r.loop)) < 0) {
         gw_log_error("event loop: %s", gw_strerror(rc));
         goto out;
@@ -410,8 +545,11 @@ out:
         gw_proxy_drain(r.proxy);
     if (r.proxy)
         gw_proxy_free(r.proxy);
-    gw_source_free(r.source);
+    if (r.has_feed)
+        r.feed.free(r.feed.self);
     gw_loop_free(r.loop);
+    free(namespaces);
+    free(nslist);
     if (status == 0)
         gw_log_info("stopped");
     return status;

@@ -57,10 +57,17 @@ gw_source_diag_format_json(const struct gw_diag *g, struct gw_buf *out)
 int
 gw_source_status_format(const struct gw_source *s, struct gw_buf *out)
 {
+    return gw_source_status_list_format(s->status, &s->diags, out);
+}
+
+int
+gw_source_status_list_format(const struct gw_status *st, const struct gw_diags *diags,
+                             struct gw_buf *out)
+{
     size_t start = out->len;
     int rc = 0;
-    if (s->status) {
-        rc = gw_status_format(s->status, false, out);
+    if (st) {
+        rc = gw_status_format(st, false, out);
     } else {
         rc = gw_buf_append_cstr(out, "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n"
                                      "  \"items\": []\n}\n");
@@ -78,13 +85,13 @@ gw_source_status_format(const struct gw_source *s, struct gw_buf *out)
         out->len--;
     out->p[out->len] = '\0';
     rc = gw_buf_append_cstr(out, ",\n  \"errors\": [");
-    for (size_t i = 0; rc == 0 && i < s->diags.n; i++) {
+    for (size_t i = 0; rc == 0 && i < diags->n; i++) {
         rc = gw_buf_append_cstr(out, i ? ",\n    " : "\n    ");
         if (rc == 0)
-            rc = gw_source_diag_format_json(&s->diags.v[i], out);
+            rc = gw_source_diag_format_json(&diags->v[i], out);
     }
     if (rc == 0)
-        rc = gw_buf_append_cstr(out, s->diags.n ? "\n  ]\n}\n" : "]\n}\n");
+        rc = gw_buf_append_cstr(out, diags->n ? "\n  ]\n}\n" : "]\n}\n");
     return rc;
 }
 

@@ -275,6 +275,11 @@ const struct gw_diags *gw_source_diags(const struct gw_source *s);
  */
 int gw_source_status_format(const struct gw_source *s, struct gw_buf *out);
 
+/* The same document for any statuses and diagnostics (st NULL: no items):
+ * what every source's /status shows. */
+int gw_source_status_list_format(const struct gw_status *st, const struct gw_diags *diags,
+                                 struct gw_buf *out);
+
 /* Control-plane metrics in Prometheus text format: reloads by outcome, last
  * reload duration and time, current config errors, objects by kind, files
  * failing. 0 or GW_ELIMIT. */
@@ -282,5 +287,33 @@ int gw_source_metrics_format(const struct gw_source *s, struct gw_buf *out);
 
 /* Appends diag as a JSON object (the members /status uses). */
 int gw_source_diag_format_json(const struct gw_diag *g, struct gw_buf *out);
+
+/* ======================================================================== */
+/* 4. What `gatehouse run` asks of a source                                 */
+
+/*
+ * One interface for every source (this directory source, the Kubernetes
+ * one in k8s/): `gatehouse run`, the admin server and the data plane never
+ * learn where the objects came from. self is the source; every function is
+ * called on the control thread.
+ */
+struct gw_feed {
+    void *self;
+    /* Calls fn after each translate that produced an IR. */
+    void (*on_publish)(void *self, gw_source_publish_fn fn, void *data);
+    /* Starts watching on loop (and, for a source that can, loads at once:
+     * a directory fails here when nothing can be translated). 0 or a
+     * negative code, with a message already logged. Not from a callback. */
+    int (*start)(void *self, struct gw_loop *loop);
+    /* The first configuration is in (every kind listed, translated). */
+    bool (*is_synced)(const void *self);
+    struct gw_ir *(*ir)(const void *self);
+    int (*status_format)(const void *self, struct gw_buf *out);
+    int (*metrics_format)(const void *self, struct gw_buf *out);
+    void (*free)(void *self);
+};
+
+/* s as a feed (s is the feed's self: free it through the feed). */
+void gw_source_feed(struct gw_source *s, struct gw_feed *out);
 
 #endif /* GW_SOURCE_H */

@@ -234,10 +234,13 @@ def backend_of(resp):
 class GatewayProcess:
     """One running `gatehouse run`."""
 
-    def __init__(self, binary, cfgdir, logdir, workers=2, args=(), env=None):
-        self.admin_port = free_port()
-        self.argv = [binary, "run", "-f", cfgdir, "--admin", f"127.0.0.1:{self.admin_port}",
-                     "--workers", str(workers), *args]
+    def __init__(self, binary, cfgdir, logdir, workers=2, args=(), env=None, admin_port=None,
+                 argv=None):
+        """argv: what runs instead of `gatehouse run -f cfgdir` (the admin,
+        workers and args are added to it)."""
+        self.admin_port = admin_port or free_port()
+        self.argv = (argv or [binary, "run", "-f", cfgdir]) + [
+            "--admin", f"127.0.0.1:{self.admin_port}", "--workers", str(workers), *args]
         stamp = time.monotonic_ns()
         self.stdout_path = os.path.join(logdir, f"gatehouse-{stamp}.stdout")
         self.stderr_path = os.path.join(logdir, f"gatehouse-{stamp}.stderr")

@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`gatehouse run --kubernetes` against the API server double: objects
+applied through the API, statuses read back from the API, traffic through
+the gateway.
+
+Each test starts its own double, echo backends and gatehouse, and stops
+them. Helpers shared by the fault tests live in KubeStack below.
+"""
+import subprocess
+import time
+
+import pytest
+
+from gateway import NS, Stack, backend, exact, gatehouse_run, httproute, prefix  # noqa: F401
+from echoclient import H1
+from kube import KubeDouble, KubeGateway, condition, have_double, wait_for
+
+CONTROLLER = "gatehouse.dev/gateway-controller"
+
+pytestmark = pytest.mark.skipif(not have_double(), reason="../shared/kube is not beside the repo")
+
+
+class KubeStack(Stack):
+    """Echo backends + an API server double + `gatehouse run --kubernetes`:
+    the objects go to the API server instead of a directory."""
+
+    def __init__(self, binary, workdir, crds=True, double_args=()):
+        super().__init__(binary, workdir)
+        self.kube = KubeDouble(workdir, crds=crds, args=double_args)
+        self.gws = []
+
+    def put(self, *objs):
+        for o in objs:
+            self.kube.apply(o)
+
+    def base(self, listeners=None):
+        """Namespace, GatewayClass, Gateway `gw` and every backend's Service
+        and EndpointSlice, through the API."""
+        self.put(*self.base_objects(listeners=listeners))
+
+    def start_k8s(self, args=(), workers=1, ready=True, admin_port=None):
+        gw = KubeGateway(self.binary, self.kube, self.workdir, workers=workers, args=args,
+                         admin_port=admin_port)
+        self.gws.append(gw)
+        self.gw = gw
+        if ready:
+            gw.wait_ready()
+        return gw
+
+    def get(self, path, host="example.com", timeout=3.0):
+        with H1(self.addr, self.port, timeout=timeout) as c:
+            return c.request("GET", path, host=host)
+
+    def served_by(self, path, name, timeout=10.0):
+        def ok():
+            try:
+                r = self.get(path)
+            except (OSError, EOFError, AssertionError):
+                return False
+            return r.status == 200 and r.json()["pod"].startswith(name + "-")
+        return wait_for(ok, timeout, what=f"{path} served by {name}")
+
+    def status_is(self, path, code, timeout=10.0):
+        def ok():
+            try:
+                return self.get(path).status == code
+            except (OSError, EOFError, AssertionError):
+                return False
+        return wait_for(ok, timeout, what=f"{path} answering {code}")
+
+    def route_parent(self, name, ns=NS, controller=CONTROLLER):
+        st = self.kube.status_of("HTTPRoute", name, ns)
+        for p in st.get("parents") or []:
+            if p.get("controllerName") == controller:
+                return p
+        return None
+
+    def close(self):
+        problems = []
+        for gw in self.gws:
+            problems += gw.problems()
+        for e in self.echos:
+            e.stop()
+        self.kube.stop()
+        return problems
+
+
+@pytest.fixture
+def kstack(gatehouse_run, tmp_path):
+    s = KubeStack(gatehouse_run, str(tmp_path))
+    try:
+        yield s
+    finally:
+        problems = s.close()
+        assert not problems, "\n".join(problems)
+
+
+def accepted_route(kstack, name, ns=NS):
+    def ok():
+        p = kstack.route_parent(name, ns)
+        c = p and condition(p, "Accepted")
+        return c if c and c["status"] == "True" else None
+    return wait_for(ok, 10, what=f"HTTPRoute {name} Accepted")
+
+
+@pytest.mark.deadline(90)
+def test_objects_from_the_api_are_served_and_get_status(kstack):
+    web = kstack.backend("web")
+    kstack.backend("other")
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+    t0 = time.time()
+    gw = kstack.start_k8s()
+    kstack.served_by("/x", "web")
+
+    # Statuses in the API, with observedGeneration and real transition times.
+    gc = wait_for(lambda: condition(kstack.kube.status_of("GatewayClass", "gatehouse"),
+                                    "Accepted"), what="GatewayClass status")
+    assert gc["status"] == "True"
+    assert gc["lastTransitionTime"] != "1970-01-01T00:00:00Z"
+    assert abs(time.mktime(time.strptime(gc["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ"))
+               - time.mktime(time.gmtime(t0))) < 60
+    prog = wait_for(lambda: condition(kstack.kube.status_of("Gateway", "gw", NS), "Programmed"),
+                    what="Gateway Programmed")
+    assert prog["status"] == "True"
+    g = kstack.kube.get("Gateway", "gw", NS)
+    assert prog["observedGeneration"] == g["metadata"]["generation"]
+    assert g["status"]["addresses"][0]["value"] == kstack.addr
+    acc = accepted_route(kstack, "web")
+    assert acc["observedGeneration"] == 1
+    assert web.addrs  # the backend really ran
+
+    # A route created through the API is served; an update moves it; a
+    # delete removes it.
+    kstack.put(httproute("two", [{"matches": [exact("/two")],
+                                  "backendRefs": [backend("other")]}]))
+    kstack.served_by("/two", "other")
+    accepted_route(kstack, "two")
+    kstack.put(httproute("two", [{"matches": [exact("/deux")],
+                                  "backendRefs": [backend("other")]}]))
+    kstack.served_by("/deux", "other")
+    kstack.served_by("/two", "web")  # back to the catch-all
+    wait_for(lambda: kstack.route_parent("two")["conditions"][0]["observedGeneration"] == 2,
+             what="observedGeneration 2")
+    kstack.kube.delete("HTTPRoute", "two", NS)
+    kstack.served_by("/deux", "web")
+
+    # A transition time stays while the condition's status does not change.
+    before = condition(kstack.kube.status_of("GatewayClass", "gatehouse"), "Accepted")
+    kstack.put(httproute("three", [{"matches": [exact("/three")],
+                                    "backendRefs": [backend("other")]}]))
+    kstack.served_by("/three", "other")
+    after = condition(kstack.kube.status_of("GatewayClass", "gatehouse"), "Accepted")
+    assert after["lastTransitionTime"] == before["lastTransitionTime"]
+    assert gw.metrics()["gatehouse_kube_leader"] == 1
+
+
+@pytest.mark.deadline(90)
+def test_other_controllers_parent_entries_are_kept(kstack):
+    kstack.backend("web")
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}],
+                         parents=[{"name": "gw"}, {"name": "elsewhere"}]))
+    theirs = {"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                            "namespace": NS, "name": "elsewhere"},
+              "controllerName": "example.com/other-controller",
+              "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                              "message": "theirs", "observedGeneration": 1,
+                              "lastTransitionTime": "2020-01-01T00:00:00Z"}]}
+    kstack.kube.patch("HTTPRoute", "web", NS, {"status": {"parents": [theirs]}}, sub="status")
+    kstack.start_k8s()
+    kstack.served_by("/", "web")
+    accepted_route(kstack, "web")
+    parents = kstack.kube.status_of("HTTPRoute", "web", NS)["parents"]
+    assert theirs in parents
+    ours = [p for p in parents if p["controllerName"] == CONTROLLER]
+    assert len(ours) == 1 and ours[0]["parentRef"]["name"] == "gw"
+
+    # A parent of ours that goes away takes our entry with it; theirs stays.
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}],
+                         parents=[{"name": "elsewhere"}]))
+    wait_for(lambda: kstack.route_parent("web") is None, what="our entry removed")
+    assert kstack.kube.status_of("HTTPRoute", "web", NS)["parents"] == [theirs]
+
+
+@pytest.mark.deadline(90)
+def test_an_invalid_object_gets_its_status_and_the_rest_serves(kstack):
+    kstack.backend("web")
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+    kstack.start_k8s()
+    kstack.served_by("/", "web")
+    # The double, like a cluster without CEL, admits what decode refuses: a
+    # path match that is not absolute.
+    bad = httproute("bad", [{"matches": [{"path": {"type": "PathPrefix", "value": "nope"}}],
+                             "backendRefs": [backend("web")]}])
+    kstack.put(bad)
+
+    def rejected():
+        p = kstack.route_parent("bad")
+        c = p and condition(p, "Accepted")
+        return c if c and c["status"] == "False" else None
+    c = wait_for(rejected, 10, what="the invalid route's Accepted=False")
+    assert c["reason"] == "UnsupportedValue"
+    assert "spec.rules[0].matches[0].path" in c["message"]
+    kstack.served_by("/", "web")
+    # Fixed by its owner: accepted and served.
+    kstack.put(httproute("bad", [{"matches": [exact("/fixed")],
+                                  "backendRefs": [backend("web")]}]))
+    accepted_route(kstack, "bad")
+    kstack.served_by("/fixed", "web")
+
+
+@pytest.mark.deadline(90)
+def test_steady_state_makes_no_requests_but_watches_and_lease(kstack):
+    kstack.backend("web")
+    kstack.base()
+    for i in range(20):
+        kstack.put(httproute(f"r{i}", [{"matches": [exact(f"/r{i}")],
+                                        "backendRefs": [backend("web")]}]))
+    kstack.start_k8s()
+    kstack.served_by("/r19", "web")
+    for i in range(20):
+        accepted_route(kstack, f"r{i}")
+    time.sleep(1.5)
+    kstack.kube.control("DELETE", "requests")
+    time.sleep(5)
+    counts = kstack.kube.counts()
+    by = counts.get("counts", counts)
+    others = {k: v for k, v in by.items() if isinstance(v, int)
+              and not k.startswith("watch ") and "leases" not in k}
+    assert not others, f"requests in steady state besides watches and the lease: {others}"
+    # Lease renewals: one every 2 s at most (retry period), get + update.
+    lease = sum(v for k, v in by.items() if isinstance(v, int) and "leases" in k)
+    assert lease <= 8, by
+
+
+@pytest.mark.deadline(60)
+def test_status_lists_api_state_in_metrics(kstack):
+    kstack.backend("web")
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+    gw = kstack.start_k8s()
+    kstack.served_by("/", "web")
+    m = gw.metrics()
+    assert m['gatehouse_kube_kind_installed{kind="HTTPRoute"}'] == 1
+    assert m['gatehouse_kube_lists_total{kind="HTTPRoute"}'] >= 1
+    assert m['gatehouse_kube_watch_events_total{kind="HTTPRoute",event="added"}'] >= 1
+    assert m['gatehouse_kube_requests_total{code="200"}'] >= 1
+    wait_for(lambda: gw.metrics()['gatehouse_kube_status_writes_total{result="ok"}'] >= 3,
+             what="three status writes (class, gateway, route)")
+    assert 'gatehouse_kube_last_event_age_seconds{kind="HTTPRoute"}' in m
+    st = gw.status_json()
+    kinds = {i["kind"] for i in st["items"]}
+    assert {"GatewayClass", "Gateway", "HTTPRoute"} <= kinds
+
+
+@pytest.mark.deadline(60)
+def test_readyz_waits_for_the_first_list(kstack):
+    kstack.backend("web")
+    kstack.base()
+    # Every HTTPRoute list fails for a while: not ready until one succeeds.
+    kstack.kube.control("POST", "faults", {"count": 3, "path": "httproutes", "method": "GET",
+                                           "code": 500})
+    gw = kstack.start_k8s(ready=False)
+    time.sleep(0.3)
+    status, _, _ = gw.admin("/readyz")
+    assert status != 200
+    gw.wait_ready()
+
+
+def test_flags_are_checked(gatehouse_run):
+    p = subprocess.run([gatehouse_run, "run", "--kubernetes", "-f", "/tmp"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "exclusive" in p.stderr
+    p = subprocess.run([gatehouse_run, "run", "-f", "/tmp", "--lease-name", "x"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "--kubernetes" in p.stderr
+    p = subprocess.run([gatehouse_run, "run", "--kubernetes", "--kubeconfig", "/nonexistent"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and "/nonexistent" in p.stderr
+    assert "kubernetes" in subprocess.run([gatehouse_run, "run", "--help"], capture_output=True,
+                                          text=True, timeout=10).stdout
