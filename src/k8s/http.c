@@ -19,10 +19,12 @@
 #include <sys/stat.h>
 
 #include <curl/curl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -792,6 +794,58 @@ really_free(struct gw_k8s_http *h)
     gw_k8s_config_release(&h->cfg);
     free(h->token);
     free(h);
+}
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Whether a buffered (not streamed) request is still live. */
+static bool
+has_buffered(const struct gw_k8s_http *h)
+{
+    for (const struct gw_k8s_req *r = h->reqs; r; r = r->next)
+        if (!r->on_data && !r->cancelled)
+            return true;
+    return false;
+}
+
+#define FLUSH_FDS 64
+
+int
+gw_k8s_http_flush(struct gw_k8s_http *h, uint64_t timeout_ms)
+{
+    GW_ASSERT(h->busy == 0);
+    uint64_t deadline = mono_ms() + timeout_ms;
+    while (has_buffered(h)) {
+        uint64_t now = mono_ms();
+        if (now >= deadline)
+            return GW_ETIMEOUT;
+        struct pollfd fds[FLUSH_FDS];
+        nfds_t n = 0;
+        for (const struct sock *k = h->socks; k && n < FLUSH_FDS; k = k->next) {
+            short ev = (short)((k->io.interest & GW_LOOP_READ ? POLLIN : 0) |
+                               (k->io.interest & GW_LOOP_WRITE ? POLLOUT : 0));
+            if (ev && k->io.fd >= 0)
+                fds[n++] = (struct pollfd){.fd = k->io.fd, .events = ev};
+        }
+        if (poll(fds, n, (int)GW_MIN(deadline - now, (uint64_t)20)) < 0 && errno != EINTR)
+            return -errno;
+        /* By fd, not by sock: driving curl may drop socks. */
+        for (nfds_t i = 0; i < n; i++) {
+            int mask = (fds[i].revents & POLLIN ? CURL_CSELECT_IN : 0) |
+                       (fds[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
+                       (fds[i].revents & (POLLERR | POLLHUP) ? CURL_CSELECT_ERR : 0);
+            if (mask)
+                drive(h, fds[i].fd, mask);
+        }
+        drive(h, CURL_SOCKET_TIMEOUT, 0);
+    }
+    return 0;
 }
 
 void

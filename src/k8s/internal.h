@@ -109,6 +109,11 @@ int gw_k8s_http_new(struct gw_loop *loop, const struct gw_k8s_config *cfg,
                     struct gw_k8s_http **out);
 /* Cancels every request (no callbacks) and frees. */
 void gw_k8s_http_free(struct gw_k8s_http *h);
+/* Blocks (poll, outside the loop) until no buffered request is in flight
+ * (streamed ones do not count), at most timeout_ms: for the last requests
+ * of a shutdown (the Lease release). 0, GW_ETIMEOUT or a negated errno.
+ * Not from a callback of h. */
+int gw_k8s_http_flush(struct gw_k8s_http *h, uint64_t timeout_ms);
 /* Starts a request; it is not called back before this returns. Never
  * fails (a request that cannot start ends with err set, on a later
  * turn). The handle stays valid until done runs or cancel. */

@@ -155,10 +155,15 @@ gw_k8s_source_free(struct gw_k8s_source *s)
         return;
     if (s->started)
         gw_timer_stop(&s->timer);
-    gw_k8s_lease_free(s->lease);
-    gw_k8s_writer_free(s->writer);
     for (int k = 0; k < GW_KIND__COUNT; k++)
         gw_k8s_reflector_free(s->refl[k]);
+    gw_k8s_writer_free(s->writer);
+    /* A leader releases the Lease (the next replica need not wait it out):
+     * the one request that must go out before the client goes. */
+    bool leading = s->lease && gw_k8s_lease_is_leader(s->lease);
+    gw_k8s_lease_free(s->lease);
+    if (leading && s->http && gw_k8s_http_flush(s->http, 2000) < 0)
+        gw_log_warn("kubernetes: the Lease release did not complete");
     gw_k8s_http_free(s->http);
     gw_k8s_cache_free(s->cache);
     gw_k8s_config_release(&s->cfg);

@@ -17,19 +17,9 @@ import pytest
 from gateway import NS, backend, exact, gatehouse_run, httproute, listener, prefix  # noqa: F401
 from echoclient import H1
 from kube import condition, wait_for
-from test_k8s_mode import KubeStack, accepted_route, have_double
+from test_k8s_mode import accepted_route, have_double, kstack  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not have_double(), reason="../shared/kube is not beside the repo")
-
-
-@pytest.fixture
-def kstack(gatehouse_run, tmp_path):
-    s = KubeStack(gatehouse_run, str(tmp_path))
-    try:
-        yield s
-    finally:
-        problems = s.close()
-        assert not problems, "\n".join(problems)
 
 
 class Traffic:
@@ -275,3 +265,20 @@ def accepted_route_within(kstack, name, timeout):
         return c if c and c["status"] == "True" else None
     return wait_for(ok, timeout, what=f"HTTPRoute {name} Accepted")
 
+
+
+@pytest.mark.deadline(90)
+def test_leader_stopped_releases_the_lease(kstack):
+    base_with_route(kstack)
+    a = kstack.start_k8s(args=["--lease-namespace", "default"])
+    wait_for(lambda: a.metrics()["gatehouse_kube_leader"] == 1, what="replica a leads")
+    b = kstack.start_k8s(args=["--lease-namespace", "default"])
+    kstack.served_by("/", "web")
+    t0 = time.monotonic()
+    assert a.stop()[0] == 0
+    # b retries every 2 s: a released Lease is taken at its next try, not
+    # after the 15 s lease.
+    wait_for(lambda: b.metrics()["gatehouse_kube_leader"] == 1, timeout=8, what="b leads")
+    assert time.monotonic() - t0 < 5
+    lease = kstack.kube.get("Lease", "gatehouse", "default")
+    assert lease["spec"]["leaseTransitions"] >= 1

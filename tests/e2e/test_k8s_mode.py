@@ -281,3 +281,38 @@ def test_flags_are_checked(gatehouse_run):
     assert p.returncode == 1 and "/nonexistent" in p.stderr
     assert "kubernetes" in subprocess.run([gatehouse_run, "run", "--help"], capture_output=True,
                                           text=True, timeout=10).stdout
+
+
+@pytest.mark.deadline(60)
+def test_gateway_addresses_from_the_fronting_service(kstack):
+    kstack.backend("web")
+    port = kstack.pick_gateway_address()[1]
+    kstack.base()
+    # A Gateway without spec.addresses: it binds the wildcard, and reports
+    # the addresses of the Service that fronts the gatehouse pods.
+    kstack.put({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                "metadata": {"name": "gw", "namespace": NS},
+                "spec": {"gatewayClassName": "gatehouse",
+                         "listeners": [{"name": "http", "port": port, "protocol": "HTTP"}]}})
+    svc = kstack.kube.create({"apiVersion": "v1", "kind": "Service",
+                              "metadata": {"name": "gatehouse", "namespace": "default"},
+                              "spec": {"type": "LoadBalancer", "selector": {"app": "gatehouse"},
+                                       "ports": [{"name": "http", "port": 80}]}})
+    cluster_ip = svc["spec"]["clusterIP"]
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+    kstack.start_k8s(args=["--gateway-service", "default/gatehouse"])
+
+    def addresses():
+        return [a["value"] for a in kstack.kube.status_of("Gateway", "gw", NS).get("addresses")
+                or []]
+    wait_for(lambda: addresses() == [cluster_ip], what="the clusterIP reported")
+    # A cloud fills the load balancer's address: it is reported instead.
+    kstack.kube.patch("Service", "gatehouse", "default",
+                      {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"},
+                                                               {"hostname": "lb.example"}]}}},
+                      sub="status")
+    wait_for(lambda: addresses() == ["192.0.2.10", "lb.example"], what="the ingress reported")
+    types = [a["type"] for a in kstack.kube.status_of("Gateway", "gw", NS)["addresses"]]
+    assert types == ["IPAddress", "Hostname"]
+    kstack.addr = "127.0.0.1"
+    kstack.served_by("/", "web")
