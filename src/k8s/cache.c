@@ -5,8 +5,10 @@
  * into a part of its own, so a translate builds a fresh store from parts
  * that already exist and an event costs the decode of one object. Beside
  * the decoded object it keeps what the status writer needs: the object's
- * resourceVersion and current status (a value tree), and for an object
- * decode rejected, the few references its status is written against.
+ * resourceVersion and current status (compact JSON: read only when a
+ * status is compared), and for an object decode rejected, the few
+ * references its status is written against. The objects of one list share
+ * one part.
  *
  * An event says what it changed: a status-only change (our own write
  * coming back, or another controller's) does not translate again. That is
@@ -34,6 +36,11 @@ struct kind_table {
 struct gw_k8s_cache {
     struct kind_table kinds[GW_KIND__COUNT];
     size_t rejected;
+    /* Per kind, the part the objects of its list in progress are decoded
+     * into, one for all (a part per object wastes most of its first
+     * chunk); NULL outside a list, where each object gets a small part of
+     * its own. */
+    struct gw_store_part *batch[GW_KIND__COUNT];
 };
 
 /* ------------------------------------------------------------------------ */
@@ -238,9 +245,10 @@ obj_free(struct gw_k8s_obj *o)
     free(o->ns);
     free(o->name);
     free(o->rv);
+    free(o->status);
     gw_store_part_unref(o->part);
     gw_diags_release(&o->diags);
-    gw_arena_release(&o->sarena);
+    gw_arena_release(&o->refs_arena);
     free(o);
 }
 
@@ -262,6 +270,8 @@ gw_k8s_cache_free(struct gw_k8s_cache *c)
         free(t->v);
         free(t->slots);
     }
+    for (int k = 0; k < GW_KIND__COUNT; k++)
+        gw_store_part_unref(c->batch[k]);
     free(c);
 }
 
@@ -330,26 +340,119 @@ object_path(enum gw_kind kind, const char *ns, const char *name)
     return gw_xasprintf("%s/%s/%s", *g ? g : "core", plural, name);
 }
 
-/* Decodes root into o (a new part), keeping the status and, when
- * rejected, the references its status needs. */
+/* The compact JSON of a doc-tree value (numbers and booleans as their
+ * text, as the API server sent them). */
 static void
-obj_decode(struct gw_k8s_obj *o, enum gw_kind kind, const struct gw_node *root)
+node_json(const struct gw_node *n, struct gw_buf *b)
+{
+    switch (n->type) {
+    case GW_NODE_NULL:
+        gw_buf_append_cstr(b, "null");
+        break;
+    case GW_NODE_BOOL:
+        gw_buf_append_cstr(b, n->v.b ? "true" : "false");
+        break;
+    case GW_NODE_INT:
+    case GW_NODE_FLOAT:
+        gw_buf_append(b, n->text, n->len);
+        break;
+    case GW_NODE_STR:
+        gw_buf_append_json_str(b, n->text, n->len);
+        break;
+    case GW_NODE_MAP:
+        gw_buf_append_char(b, '{');
+        for (size_t i = 0; i < n->n; i++) {
+            if (i)
+                gw_buf_append_char(b, ',');
+            gw_buf_append_json_str(b, n->u.pairs[i].key, n->u.pairs[i].key_len);
+            gw_buf_append_char(b, ':');
+            node_json(n->u.pairs[i].value, b);
+        }
+        gw_buf_append_char(b, '}');
+        break;
+    case GW_NODE_LIST:
+        gw_buf_append_char(b, '[');
+        for (size_t i = 0; i < n->n; i++) {
+            if (i)
+                gw_buf_append_char(b, ',');
+            node_json(n->u.items[i], b);
+        }
+        gw_buf_append_char(b, ']');
+        break;
+    }
+}
+
+/* Takes root's status as o's current one; true if it changed. */
+static bool
+obj_take_status(struct gw_k8s_obj *o, const struct gw_node *root)
+{
+    const struct gw_node *st = gw_node_get(root, "status");
+    char *text = NULL;
+    size_t len = 0;
+    if (st && st->type == GW_NODE_MAP) {
+        struct gw_buf b;
+        gw_buf_init(&b, 16u << 20);
+        node_json(st, &b);
+        len = b.len;
+        text = gw_buf_steal(&b);
+    }
+    bool same = (!text && !o->status) ||
+                (text && o->status && len == o->status_len && !memcmp(text, o->status, len));
+    if (same) {
+        free(text);
+        return false;
+    }
+    free(o->status);
+    o->status = text;
+    o->status_len = len;
+    o->status_changed = true;
+    return true;
+}
+
+struct gw_sv *
+gw_k8s_obj_status(const struct gw_k8s_obj *o, struct gw_sv_pool *pool)
+{
+    if (!o->status)
+        return NULL;
+    struct gw_docs docs;
+    gw_docs_init(&docs);
+    struct gw_diags diags;
+    gw_diags_init(&diags);
+    struct gw_sv *sv = NULL;
+    if (gw_docs_add_json(&docs, "status", o->status, o->status_len, &diags) == 0 && docs.n == 1 &&
+        docs.v[0].root)
+        sv = gw_k8s_sv_from_node(pool, docs.v[0].root);
+    gw_diags_release(&diags);
+    gw_docs_release(&docs);
+    return sv;
+}
+
+/* Decodes root into o (into the list's batch part, or a small part of its
+ * own), keeping, when rejected, the references its status needs. */
+static void
+obj_decode(struct gw_k8s_cache *c, struct gw_k8s_obj *o, enum gw_kind kind,
+           const struct gw_node *root)
 {
     gw_store_part_unref(o->part);
     o->part = NULL;
     o->obj = NULL;
     gw_diags_release(&o->diags);
     gw_diags_init(&o->diags);
-    gw_arena_release(&o->sarena);
-    gw_arena_init(&o->sarena, 1024);
-    o->status = NULL;
+    gw_arena_release(&o->refs_arena);
+    gw_arena_init(&o->refs_arena, 512);
     o->refs = NULL;
 
     struct gw_arena tmp;
     gw_arena_init(&tmp, 1024);
     struct gw_doc doc = {.root = (struct gw_node *)with_type(&tmp, kind, root), .index = 0};
     char *path = object_path(kind, o->ns, o->name);
-    struct gw_store_part *part = gw_store_part_new(2048);
+    struct gw_store_part *part;
+    if (c->batch[kind]) {
+        part = c->batch[kind];
+        gw_store_part_ref(part);
+    } else {
+        part = gw_store_part_new(1024);
+    }
     const char *file = gw_arena_strdup(&part->arena, path);
     free(path);
     doc.file = file;
@@ -362,12 +465,9 @@ obj_decode(struct gw_k8s_obj *o, enum gw_kind kind, const struct gw_node *root)
     }
     gw_arena_release(&tmp);
 
-    struct gw_sv_pool pool;
-    gw_sv_pool_init(&pool, &o->sarena);
-    const struct gw_node *st = gw_node_get(root, "status");
-    if (st && st->type == GW_NODE_MAP)
-        o->status = gw_k8s_sv_from_node(&pool, st);
     if (!o->obj) {
+        struct gw_sv_pool pool;
+        gw_sv_pool_init(&pool, &o->refs_arena);
         const struct gw_node *spec = gw_node_get(root, "spec");
         struct gw_sv *refs = gw_sv_new(&pool, GW_SV_OBJ);
         static const char *const keep[] = {"parentRefs", "gatewayClassName", "controllerName",
@@ -375,7 +475,7 @@ obj_decode(struct gw_k8s_obj *o, enum gw_kind kind, const struct gw_node *root)
         for (size_t i = 0; spec && i < GW_ARRAY_LEN(keep); i++) {
             const struct gw_node *v = gw_node_get(spec, keep[i]);
             if (v)
-                gw_sv_add(refs, gw_arena_strdup(&o->sarena, keep[i]),
+                gw_sv_add(refs, gw_arena_strdup(&o->refs_arena, keep[i]),
                           gw_k8s_sv_from_node(&pool, v));
         }
         o->refs = refs;
@@ -390,9 +490,13 @@ gw_k8s_cache_event(struct gw_k8s_cache *c, enum gw_kind kind, enum gw_k8s_event 
     if (ev == GW_K8S_LIST_BEGIN) {
         for (size_t i = 0; i < t->n; i++)
             t->v[i]->seen = false;
+        gw_store_part_unref(c->batch[kind]);
+        c->batch[kind] = gw_store_part_new(64u << 10);
         return 0;
     }
     if (ev == GW_K8S_LIST_END) {
+        gw_store_part_unref(c->batch[kind]);
+        c->batch[kind] = NULL;
         /* Whatever the list did not deliver is gone. */
         unsigned changed = 0;
         for (size_t i = t->n; i-- > 0;) {
@@ -429,41 +533,36 @@ gw_k8s_cache_event(struct gw_k8s_cache *c, enum gw_kind kind, enum gw_k8s_event 
     const char *rv = str_at(md, "resourceVersion");
     const struct gw_node *gen = gw_node_get(md, "generation");
     uint64_t h = object_hash(kind, root);
-    unsigned changed = GW_K8S_CHANGED_STATUS;
+    unsigned changed = 0;
     if (!o) {
         o = gw_xcalloc(1, sizeof(*o));
         o->ns = ns ? gw_xstrdup(ns) : NULL;
         o->name = gw_xstrdup(name);
         gw_diags_init(&o->diags);
-        gw_arena_init(&o->sarena, 1024);
+        gw_arena_init(&o->refs_arena, 512);
         table_add(t, o);
-        obj_decode(o, kind, root);
+        obj_decode(c, o, kind, root);
         if (!o->obj)
             c->rejected++;
         changed |= GW_K8S_CHANGED_CONFIG;
     } else if (o->hash != h) {
         bool was = o->obj != NULL;
-        obj_decode(o, kind, root);
+        obj_decode(c, o, kind, root);
         c->rejected += (size_t)(was && !o->obj);
         c->rejected -= (size_t)(!was && o->obj);
         changed |= GW_K8S_CHANGED_CONFIG;
-    } else {
-        /* Same configuration: only the status (and version) moved. */
-        gw_arena_release(&o->sarena);
-        gw_arena_init(&o->sarena, 1024);
-        struct gw_sv_pool pool;
-        gw_sv_pool_init(&pool, &o->sarena);
-        const struct gw_node *st = gw_node_get(root, "status");
-        o->status = st && st->type == GW_NODE_MAP ? gw_k8s_sv_from_node(&pool, st) : NULL;
-        if (!o->obj) {
-            /* refs lived in the arena just released: decode again. */
-            obj_decode(o, kind, root);
-        }
     }
+    /* Only the kinds whose status is ours, and the Services (the one that
+     * fronts gatehouse gives Gateways its addresses), keep theirs. */
+    if ((has_our_status(kind) || kind == GW_KIND_SERVICE) && obj_take_status(o, root))
+        changed |= GW_K8S_CHANGED_STATUS;
     o->hash = h;
     o->seen = true;
-    free(o->rv);
-    o->rv = rv ? gw_xstrdup(rv) : NULL;
+    if (!o->rv || !rv || strcmp(o->rv, rv) != 0) {
+        free(o->rv);
+        o->rv = rv ? gw_xstrdup(rv) : NULL;
+        changed |= GW_K8S_CHANGED_STATUS;
+    }
     o->generation = gen && gen->type == GW_NODE_INT ? gen->v.i : 0;
     return changed;
 }
@@ -482,13 +581,17 @@ gw_k8s_cache_store(const struct gw_k8s_cache *c, struct gw_store *store, struct 
         const struct kind_table *t = &c->kinds[k];
         if (t->n)
             gw_store_reserve(store, (enum gw_kind)k, t->n);
+        const struct gw_store_part *held = NULL;
         for (size_t i = 0; i < t->n; i++) {
             const struct gw_k8s_obj *o = t->v[i];
             for (size_t j = 0; j < o->diags.n; j++)
                 diag_copy(diags, &o->diags.v[j]);
             if (!o->obj)
                 continue;
-            gw_store_hold(store, o->part);
+            /* Objects of one list share a part, mostly side by side. */
+            if (o->part != held)
+                gw_store_hold(store, o->part);
+            held = o->part;
             gw_decode_add(store, o->obj, diags);
         }
     }

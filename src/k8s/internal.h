@@ -224,6 +224,10 @@ struct gw_k8s_reflector_opts {
  * (gw_k8s_backoff, Retry-After honoured). A kind whose CRD is not served
  * is skipped with one warning and looked for again every 30 s. Never
  * hot-loops: every retry path goes through the backoff.
+ * A list's items are delivered page by page as the pages arrive (one page
+ * in memory at a time), between LIST_BEGIN and LIST_END; a list that
+ * starts over opens with a new LIST_BEGIN, and only a LIST_END says which
+ * objects are gone.
  */
 int gw_k8s_reflector_new(const struct gw_k8s_reflector_opts *o, struct gw_k8s_reflector **out);
 void gw_k8s_reflector_start(struct gw_k8s_reflector *r);
@@ -366,16 +370,28 @@ struct gw_k8s_obj {
     char *rv;        /* metadata.resourceVersion; heap */
     int64_t generation;
     uint64_t hash;              /* of everything translate reads */
-    struct gw_store_part *part; /* holds obj; NULL when rejected */
+    struct gw_store_part *part; /* holds obj (one reference); NULL when rejected */
     struct gw_meta *obj;        /* decoded; NULL when rejected */
     struct gw_diags diags;      /* what decode said (why it was rejected) */
-    struct gw_arena sarena;     /* status, refs */
-    struct gw_sv *status;       /* current .status; NULL: none */
+    /* The current .status as compact JSON (heap; NULL: none): kept as
+     * text, the smallest form, and read when a status is to be compared
+     * (gw_k8s_obj_status). */
+    char *status;
+    size_t status_len;
     /* Rejected objects: what their status needs: spec.parentRefs (routes),
-     * spec.gatewayClassName (Gateways), spec.controllerName (classes). */
+     * spec.gatewayClassName (Gateways), spec.controllerName (classes), in
+     * refs_arena. */
+    struct gw_arena refs_arena;
     struct gw_sv *refs;
+    /* The status writer's bookkeeping (source.c): the hash of the desired
+     * status last compared, and whether .status changed since. */
+    uint64_t desired_hash;
+    bool status_changed;
     bool seen; /* delivered by the list in progress */
 };
+
+/* o's current status as a value tree from pool; NULL if it has none. */
+struct gw_sv *gw_k8s_obj_status(const struct gw_k8s_obj *o, struct gw_sv_pool *pool);
 
 struct gw_k8s_cache;
 

@@ -121,6 +121,7 @@ struct gw_k8s_reflector {
     char *cont;          /* continue token of the next page */
 
     bool synced, listed, warned_absent;
+    bool list_open; /* LIST_BEGIN delivered, LIST_END not yet */
     struct gw_k8s_reflector_stats stats;
     uint64_t rng;
 };
@@ -531,19 +532,36 @@ list_reset(struct gw_k8s_reflector *r)
     set_str(&r->cont, NULL);
 }
 
+/* One page's items, delivered as it arrives (the first page opens the
+ * list): the consumer decodes them at once and the page's tree goes, so a
+ * list of any size never holds more than one page. Objects not delivered
+ * by the LIST_END of a list that completes are gone. */
+static void
+list_deliver_page(struct gw_k8s_reflector *r, const struct gw_node *root)
+{
+    if (!r->list_open) {
+        if (r->listed)
+            r->stats.relists++;
+        r->stats.lists++;
+        r->list_open = true;
+        emit(r, GW_K8S_LIST_BEGIN, NULL);
+    }
+    const struct gw_node *items = gw_node_get(root, "items");
+    for (size_t i = 0; items && items->type == GW_NODE_LIST && i < items->n; i++)
+        if (items->u.items[i]->type == GW_NODE_MAP)
+            emit(r, GW_K8S_ADDED, items->u.items[i]);
+}
+
 static void
 list_deliver(struct gw_k8s_reflector *r)
 {
-    if (r->listed)
-        r->stats.relists++;
-    r->stats.lists++;
-    emit(r, GW_K8S_LIST_BEGIN, NULL);
-    for (size_t d = 0; d < r->list.n; d++) {
-        const struct gw_node *items = gw_node_get(r->list.v[d].root, "items");
-        for (size_t i = 0; items && items->type == GW_NODE_LIST && i < items->n; i++)
-            if (items->u.items[i]->type == GW_NODE_MAP)
-                emit(r, GW_K8S_ADDED, items->u.items[i]);
+    if (!r->list_open) {
+        if (r->listed)
+            r->stats.relists++;
+        r->stats.lists++;
+        emit(r, GW_K8S_LIST_BEGIN, NULL);
     }
+    r->list_open = false;
     /* Synced before LIST_END: its consumer asks every kind then. */
     r->synced = true;
     emit(r, GW_K8S_LIST_END, NULL);
@@ -584,12 +602,21 @@ on_list(void *data, const struct gw_k8s_resp *resp)
     const struct gw_node *meta = gw_node_get(root, "metadata");
     const char *cont = node_str(gw_node_get(meta, "continue"));
     const char *rv = node_str(gw_node_get(meta, "resourceVersion"));
-    if (cont && *cont) {
+    bool more = cont && *cont;
+    if (more)
         set_str(&r->cont, cont);
+    else
+        set_str(&r->w[r->list_ns].rv, rv && *rv ? rv : NULL);
+    list_deliver_page(r, root);
+    /* The page's tree goes now (cont and rv are copies). */
+    gw_docs_release(&r->list);
+    gw_docs_init(&r->list);
+    r->list.limits.max_file_bytes = PAGE_MAX_BYTES;
+    r->list.limits.max_nodes = PAGE_MAX_NODES;
+    if (more) {
         list_page(r);
         return;
     }
-    set_str(&r->w[r->list_ns].rv, rv && *rv ? rv : NULL);
     set_str(&r->cont, NULL);
     if (++r->list_ns < r->nw)
         list_page(r);
@@ -618,6 +645,9 @@ list_start(struct gw_k8s_reflector *r)
     stop_all(r);
     r->phase = PHASE_LIST;
     list_reset(r);
+    /* A list that starts over (a failed page, a 410 on a continue) opens
+     * anew: what its first attempt delivered does not count as seen. */
+    r->list_open = false;
     list_page(r);
 }
 

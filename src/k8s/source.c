@@ -15,6 +15,7 @@
  */
 #include "source/source.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,7 +213,8 @@ service_addresses(struct gw_k8s_source *s, struct gw_sv_pool *pool)
     if (!o || !o->obj)
         return NULL;
     struct gw_sv *arr = gw_sv_new(pool, GW_SV_ARR);
-    const struct gw_sv *lb = o->status ? gw_sv_get(o->status, "loadBalancer") : NULL;
+    const struct gw_sv *status = gw_k8s_obj_status(o, pool);
+    const struct gw_sv *lb = status ? gw_sv_get(status, "loadBalancer") : NULL;
     const struct gw_sv *ing = lb ? gw_sv_get(lb, "ingress") : NULL;
     for (const struct gw_sv *e = ing && ing->type == GW_SV_ARR ? ing->child : NULL; e;
          e = e->next) {
@@ -429,27 +431,67 @@ remerge(void *data, struct gw_sv_pool *pool, enum gw_kind kind, const struct gw_
     return gw_k8s_status_merge(pool, kind, desired, cur, s->controller, now);
 }
 
-/* Hands o's status to the writer when it differs from what it has. */
+#define FNV_OFFSET 1469598103934665603ull
+#define FNV_PRIME  1099511628211ull
+
+static uint64_t
+fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= FNV_PRIME;
+    }
+    return h;
+}
+
+/* A hash of a value tree: equal trees (in member order) hash equal. */
+static uint64_t
+sv_hash(uint64_t h, const struct gw_sv *v)
+{
+    h = fnv(h, &v->type, sizeof(v->type));
+    if (v->key)
+        h = fnv(h, v->key, strlen(v->key) + 1);
+    if (v->type == GW_SV_STR && v->s)
+        h = fnv(h, v->s, strlen(v->s) + 1);
+    else if (v->type == GW_SV_INT || v->type == GW_SV_BOOL)
+        h = fnv(h, &v->i, sizeof(v->i));
+    for (const struct gw_sv *c = v->child; c; c = c->next)
+        h = sv_hash(h, c);
+    return fnv(h, "}", 1);
+}
+
+/*
+ * Hands o's status to the writer when it differs from what it has. The
+ * merge (which reads o's status) runs only when the desired status or
+ * o's status changed since the last comparison (or when forced: on
+ * taking the Lease): a translate compares thousands of unchanged objects
+ * at the cost of a hash each.
+ */
 static void
-check_one(struct gw_k8s_source *s, enum gw_kind kind, const struct gw_k8s_obj *o, const char *now)
+check_one(struct gw_k8s_source *s, enum gw_kind kind, struct gw_k8s_obj *o, const char *now,
+          bool force)
 {
     struct gw_arena a;
     gw_arena_init(&a, 4096);
     struct gw_sv_pool p;
     gw_sv_pool_init(&p, &a);
-    s->status_checks++;
     const struct gw_sv *desired = desired_of(s, &p, kind, o);
-    if (desired) {
-        struct gw_sv *merged =
-            gw_k8s_status_merge(&p, kind, desired, o->status, s->controller, now);
+    uint64_t h = desired ? sv_hash(FNV_OFFSET, desired) : 0;
+    if (desired && (force || o->status_changed || h != o->desired_hash)) {
+        s->status_checks++;
+        struct gw_sv *cur = gw_k8s_obj_status(o, &p);
+        struct gw_sv *merged = gw_k8s_status_merge(&p, kind, desired, cur, s->controller, now);
         if (merged)
             gw_k8s_writer_want(s->writer, kind, o->ns, o->name, o->rv, merged, remerge, s);
     }
+    o->desired_hash = h;
+    o->status_changed = false;
     gw_arena_release(&a);
 }
 
 static void
-check_all(struct gw_k8s_source *s)
+check_all(struct gw_k8s_source *s, bool force)
 {
     if (!s->leader || !s->translated)
         return;
@@ -461,7 +503,7 @@ check_all(struct gw_k8s_source *s)
         size_t n;
         struct gw_k8s_obj *const *v = gw_k8s_cache_list(s->cache, (enum gw_kind)k, &n);
         for (size_t i = 0; i < n; i++)
-            check_one(s, (enum gw_kind)k, v[i], now);
+            check_one(s, (enum gw_kind)k, v[i], now, force);
     }
 }
 
@@ -511,6 +553,10 @@ translate(struct gw_k8s_source *s)
     }
     bool first = !s->translated;
     s->translated = true;
+    /* The first lists' pages and JSON are gone: give the heap they took
+     * back (a large first list would otherwise stay in the RSS). */
+    if (first)
+        malloc_trim(0);
     s->translates++;
     s->last_duration_us = mono_us() - t0;
     s->last_time = real_now();
@@ -526,7 +572,7 @@ translate(struct gw_k8s_source *s)
                 "%.1f ms)",
                 gw_store_size(store), s->diags.errors, (double)s->last_duration_us / 1000.0,
                 (double)(t1 - t0) / 1000.0);
-    check_all(s);
+    check_all(s, false);
 }
 
 static void
@@ -572,7 +618,7 @@ on_event(void *data, enum gw_kind kind, enum gw_k8s_event ev, const struct gw_no
         const struct gw_node *md = gw_node_get(obj, "metadata");
         const struct gw_node *nn = md ? gw_node_get(md, "name") : NULL;
         const struct gw_node *nsn = md ? gw_node_get(md, "namespace") : NULL;
-        const struct gw_k8s_obj *o =
+        struct gw_k8s_obj *o =
             nn && nn->type == GW_NODE_STR
                 ? gw_k8s_cache_get(s->cache, kind,
                                    nsn && nsn->type == GW_NODE_STR ? nsn->text : NULL, nn->text)
@@ -580,7 +626,7 @@ on_event(void *data, enum gw_kind kind, enum gw_k8s_event ev, const struct gw_no
         if (o) {
             char now[32];
             now_text(now);
-            check_one(s, kind, o, now);
+            check_one(s, kind, o, now, false);
         }
     }
     if (!s->synced && ev == GW_K8S_LIST_END && all_synced(s)) {
@@ -603,7 +649,7 @@ on_leader(void *data, bool leader)
     if (leader) {
         gw_log_info("kubernetes: leading (Lease %s/%s): writing status", s->lease_ns,
                     s->opts.lease_name ? s->opts.lease_name : "gatehouse");
-        check_all(s);
+        check_all(s, true);
     } else {
         gw_log_warn("kubernetes: lost the Lease: status writes stop");
         gw_k8s_writer_clear(s->writer);

@@ -31,6 +31,10 @@
 #define BACKOFF_MAX_MS  30000
 #define REQ_TIMEOUT_MS  30000
 #define NBUCKETS_MIN    256
+/* Writes in flight at once: enough to keep a server's latency out of the
+ * rate (16 x a few ms), few enough that an HTTP/1.1 server does not see
+ * a connection (and a TLS handshake) per write of a burst. */
+#define MAX_IN_FLIGHT 16
 
 struct wentry {
     struct gw_k8s_writer *w;
@@ -39,10 +43,11 @@ struct wentry {
     enum gw_kind kind;
     char *ns, *name; /* heap; ns NULL for cluster-scoped */
     uint64_t hash;
-    /* The wanted write: status and rv live in arena. */
-    struct gw_arena arena;
+    /* The wanted write: the status as compact JSON and the
+     * resourceVersion it applies to (heap): text is the smallest form a
+     * queue of thousands of writes can hold. */
     bool has_want;
-    struct gw_sv *status;
+    char *status;
     char *rv;
     gw_k8s_remerge_fn remerge;
     void *data;
@@ -66,6 +71,7 @@ struct gw_k8s_writer {
     uint64_t refill_at;
     struct gw_timer timer;
     bool timer_armed;
+    size_t in_flight;
     uint64_t rng;
     struct gw_k8s_writer_stats stats;
 };
@@ -158,15 +164,17 @@ entry_free(struct wentry *e)
 {
     struct gw_k8s_writer *w = e->w;
     dequeue(e);
-    if (e->req)
+    if (e->req) {
         gw_k8s_req_cancel(e->req);
+        w->in_flight--;
+    }
     struct wentry **pp = &w->buckets[e->hash % w->nbuckets];
     while (*pp != e)
         pp = &(*pp)->hnext;
     *pp = e->hnext;
     w->n--;
-    if (e->has_want || e->status)
-        gw_arena_release(&e->arena);
+    free(e->status);
+    free(e->rv);
     free(e->ns);
     free(e->name);
     free(e);
@@ -176,9 +184,9 @@ entry_free(struct wentry *e)
 static void
 want_done(struct wentry *e)
 {
-    if (e->has_want)
-        gw_arena_release(&e->arena);
     e->has_want = false;
+    free(e->status);
+    free(e->rv);
     e->status = NULL;
     e->rv = NULL;
     if (!e->req)
@@ -239,6 +247,23 @@ compact(const struct gw_sv *v, struct gw_buf *b)
     }
 }
 
+/* e wants status (NULL: {}) written over resourceVersion rv. */
+static void
+set_want(struct wentry *e, const struct gw_sv *status, const char *rv)
+{
+    struct gw_buf b;
+    gw_buf_init(&b, 64u << 20);
+    if (status)
+        compact(status, &b);
+    else
+        gw_buf_append_cstr(&b, "{}");
+    free(e->status);
+    free(e->rv);
+    e->status = gw_buf_steal(&b);
+    e->rv = rv ? gw_xstrdup(rv) : NULL;
+    e->has_want = true;
+}
+
 static void on_done(void *data, const struct gw_k8s_resp *resp);
 
 static void
@@ -261,7 +286,7 @@ send_req(struct wentry *e)
             gw_buf_append_cstr(&body, "},");
         }
         gw_buf_append_cstr(&body, "\"status\":");
-        compact(e->status, &body);
+        gw_buf_append_cstr(&body, e->status);
         gw_buf_append_cstr(&body, "}");
         ro.method = "PATCH";
         ro.content_type = "application/merge-patch+json";
@@ -271,6 +296,7 @@ send_req(struct wentry *e)
     gw_buf_append_char(&path, '\0');
     ro.path = path.p;
     e->sent_gen = e->gen;
+    w->in_flight++;
     e->req = gw_k8s_http_request(w->o.http, &ro);
     gw_buf_release(&path);
     gw_buf_release(&body);
@@ -315,10 +341,8 @@ remerge(struct wentry *e, const struct gw_k8s_resp *resp)
         want_done(e);
         goto out;
     }
-    gw_arena_release(&e->arena);
-    e->arena = a;
-    e->status = st;
-    e->rv = rv && rv->type == GW_NODE_STR ? gw_arena_strdup(&e->arena, rv->text) : NULL;
+    set_want(e, st, rv && rv->type == GW_NODE_STR ? rv->text : NULL);
+    gw_arena_release(&a);
     e->due = 0;
     enqueue(e);
     kick(e->w, 0);
@@ -334,6 +358,9 @@ on_done(void *data, const struct gw_k8s_resp *resp)
     struct gw_k8s_writer *w = e->w;
     bool was_get = e->refetch;
     e->req = NULL;
+    w->in_flight--;
+    if (w->nqueued)
+        kick(w, 0);
     if (!e->has_want) {
         entry_free(e); /* cleared while in flight */
         return;
@@ -413,6 +440,8 @@ on_timer(struct gw_timer *t)
                 next_due = e->due;
             continue;
         }
+        if (w->in_flight >= MAX_IN_FLIGHT)
+            break; /* on_done kicks the queue again */
         if (w->tokens < 1.0) {
             next_due = now + (uint64_t)((1.0 - w->tokens) * 1000.0 / qps) + 1;
             break;
@@ -477,16 +506,7 @@ gw_k8s_writer_want(struct gw_k8s_writer *w, enum gw_kind kind, const char *ns, c
         w->buckets[h % w->nbuckets] = e;
         w->n++;
     }
-    if (e->has_want)
-        gw_arena_release(&e->arena);
-    gw_arena_init(&e->arena, 0);
-    struct gw_sv_pool pool;
-    gw_sv_pool_init(&pool, &e->arena);
-    e->has_want = true;
-    e->status = gw_sv_copy(&pool, status);
-    if (!e->status)
-        e->status = gw_sv_new(&pool, GW_SV_OBJ);
-    e->rv = resource_version ? gw_arena_strdup(&e->arena, resource_version) : NULL;
+    set_want(e, status, resource_version);
     e->remerge = remerge_fn;
     e->data = data;
     e->gen++;
