@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Renders bench/run.py's results.json as markdown (bench/RESULTS.md):
 medians over the passes, ratios to gatehouse and to the direct ceiling, the
-figures of scenarios 3 to 7 and the bar of issue "Benchmarks", met or not.
+figures of scenarios 3 to 8 (8: Kubernetes mode) and the bar of issue "Benchmarks", met or not.
 The floor rows of scenarios 1-2 (floor-epoll, floor-uring: non-HTTP lower
 bounds, bench/floor/) are shown and compared but never enter the bar.
 
@@ -55,6 +55,101 @@ def verdict(ok, smoke):
     if ok is None:
         return "not met (no figure)"
     return "**met**" if ok else "**not met**"
+
+
+def kube_section(w, k, smoke):
+    """Scenario 8, `gatehouse run --kubernetes`: its table and its rows of the bar."""
+    n, q, b = k["routes"], k["qps"], k["burst"]
+
+    def g(key, fmt="{}", none="-"):
+        x = k.get(key)
+        return none if x is None else fmt.format(x)
+
+    w("## Scenario 8: Kubernetes mode (1 worker)")
+    w("")
+    w(f"`gatehouse run --kubernetes --workers 1 --status-qps {q} --status-burst {b}` against the API "
+      f"server double (../shared/kube/apiserver.py, HTTPS, admin kubeconfig) preloaded with "
+      f"{n:,} HTTPRoutes (`/rNNNNN/`, each to its own Service), {n:,} Services and their {n:,} "
+      "EndpointSlices (the bench's upstream), one Gateway with an HTTP listener on 127.0.0.1. "
+      "Statuses are read back from the API (every route's status.parents has "
+      "gatehouse.dev/gateway-controller with Accepted True). The status write rate comes from the "
+      "double's request log, whose timestamps are completions: the k-th write done T s after the "
+      "first must stay within burst + qps·T (queueing only delays completions, so this holds "
+      "for paced sends whatever the queue does); the most writes in any 1-s window is shown too, "
+      "but the double's queue can bunch completions above qps + burst. "
+      f"Creation: {k['changes']} times, POST a new HTTPRoute to the API, then request its path "
+      "through the gateway over keep-alive in a tight loop until 200 (clock from before the POST). "
+      f"Steady state: the double's request counts over {k['steady_s']:g} s after everything settled, "
+      "watches and Lease get/update left out.")
+    if k.get("status_conns_peak") is not None:
+        w("")
+        w(f"While the statuses were written: {k['status_conns_peak']} TCP connections to the API server "
+          f"at once at most, {k['status_conns_seen']} in all (ours included), CPU gatehouse "
+          f"{k.get('status_gatehouse_cpu_pct')}%, API server double {k.get('status_double_cpu_pct')}% "
+          f"(of one core); writes per second {k.get('writes_per_s')}; gatehouse's RSS after them "
+          f"{k.get('status_rss_kb', 0) / 1024:.1f} MiB.")
+    w("")
+    bar = []
+    if k.get("skipped"):
+        w(f"**Skipped**: {k['skipped']}")
+        w("")
+    elif k.get("error"):
+        w(f"**The scenario failed**: {k['error']}")
+        w("")
+    w("| figure | measured | bar | verdict |")
+    w("|---|---|---|---|")
+
+    def row(what, meas, crit, ok, label, short=None):
+        w(f"| {what} | {meas} | {crit} | {verdict(ok, smoke)} |")
+        if label:
+            bar.append((label, short or meas, ok))
+
+    rd = k.get("ready_ms")
+    row("start to /readyz 200", g("ready_ms", "{} ms"), "< 1 s", None if rd is None else rd < 1000,
+        f"8: Kubernetes mode, {n:,} routes: start to /readyz < 1 s")
+    rss = k.get("ready_rss_kb")
+    row("RSS 0.3 s after ready", "-" if rss is None else f"{rss / 1024:.1f} MiB", "< 60 MB",
+        None if rss is None else rss * 1024 < 60e6, f"8: Kubernetes mode, {n:,} routes: RSS < 60 MB")
+    st, left = k.get("status_s"), k.get("status_left")
+    meas = "-" if st is None else f"{st} s from start ({g('status_after_ready_s')} s after ready)"
+    if st is None and left is not None:
+        meas = f"{left:,} of {n:,} not Accepted"
+    row(f"all {n:,} route statuses Accepted", meas, "< 10 s",
+        None if st is None else st < 10, f"8: initial statuses of {n:,} routes < 10 s",
+        "-" if st is None else f"{st} s")
+    m1, m2, ex = k.get("max_1s"), k.get("max_1s_after_first"), k.get("excess_over_qps")
+    ok = None
+    if ex is not None:
+        ok = ex <= b + 1 and k.get("status_log_complete", False)
+    meas = "-" if ex is None else (f"writes done by T s after the first: at most {ex:g} above "
+                                   f"{q}·T; max {m1} in any 1-s window, {g('max_1s_after_first')} "
+                                   f"in those from 1 s after the first write; {g('status_writes')} "
+                                   f"writes over {g('status_span_s')} s")
+    if ex is not None and not k.get("status_log_complete", True):
+        meas += f" (the log lost writes: {k.get('status_logged')} logged)"
+    row("status writes against --status-qps", meas,
+        f"at most burst {b} above {q}·T (the 1-s windows for information: the double's "
+        "timestamps are completions, which its queue bunches)", ok,
+        f"8: status writes never above --status-qps {q} (burst {b})",
+        "-" if ex is None else f"{ex:g} above {q}·T (max 1-s window {m1})")
+    p99 = k.get("create_p99_ms")
+    meas = "-" if p99 is None else (f"p50 {k['create_p50_ms']} ms, p99 {p99} ms, max "
+                                    f"{g('create_max_ms')} ms, {k.get('create_timeouts', 0)} "
+                                    f"timeouts (POST alone p50 {g('post_p50_ms')} ms)")
+    row(f"HTTPRoute created through the API -> first 200 ({k['changes']}x)", meas, "p99 < 50 ms",
+        None if p99 is None else p99 < 50 and not k.get("create_timeouts"),
+        "8: HTTPRoute created -> first 200, p99 < 50 ms",
+        "-" if p99 is None else f"p99 {p99} ms (p50 {k['create_p50_ms']} ms)")
+    sr = k.get("steady_requests")
+    other = k.get("steady_other") or {}
+    meas = "-" if sr is None else (f"{sr}" + (f" ({', '.join(f'{x}: {v}' for x, v in other.items())})"
+                                              if other else ""))
+    row(f"API requests in {k['steady_s']:g} s of steady state (not watches, Lease get/update)", meas,
+        "0", None if sr is None else sr == 0, "8: no API requests in steady state but watches and Lease")
+    if k.get("steady_rss_kb"):
+        w(f"| RSS at the end (after the creations) | {k['steady_rss_kb'] / 1024:.1f} MiB | - | - |")
+    w("")
+    return bar
 
 
 def render(res, outrel):
@@ -260,6 +355,11 @@ def render(res, outrel):
           f"(each start: {', '.join(str(x) for x in st['all_ms'])} ms).")
         w("")
         bar.append(("7: start to /readyz < 1 s", f"{st['ready_ms']} ms", st["ready_ms"] < 1000))
+
+    # ---------------------------------------------------------------- 8
+    ku = other.get("kube")
+    if ku:
+        bar += kube_section(w, ku, smoke)
 
     # ---------------------------------------------------------------- bar
     w("## The bar")

@@ -753,6 +753,295 @@ def scenario_memory_startup(ctx, res):
                     ready_ms=round(statistics.median(start), 1), all_ms=[round(x, 1) for x in start]))
 
 
+# ------------------------------------------------------------------ Kubernetes mode
+
+KUBE_STATUS_RES = "httproutes"
+
+
+def _status_writes(log_entries):
+    """Server-side timestamps (seconds, float) of the HTTPRoute status
+    writes in /_double/log entries."""
+    out = []
+    for e in log_entries:
+        if e.get("resource") == KUBE_STATUS_RES and e.get("subresource") == "status" \
+                and e.get("verb") in ("patch", "update"):
+            t = datetime.datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+            out.append((t.replace(tzinfo=datetime.timezone.utc).timestamp(), e.get("name"),
+                        e.get("code")))
+    return out
+
+
+def _max_window(ts, width=1.0, start_after=None):
+    """The most timestamps in any window [t, t + width) that starts at one
+    of them (at or after start_after)."""
+    best, j = 0, 0
+    for i, t in enumerate(ts):
+        if j < i:
+            j = i
+        while j < len(ts) and ts[j] < t + width:
+            j += 1
+        if start_after is None or t >= start_after:
+            best = max(best, j - i)
+    return best
+
+
+def _status_count(counts):
+    return sum(v for k, v in counts.get("counts", {}).items()
+               if k.split(" ", 1)[-1] == f"{KUBE_STATUS_RES}/status.gateway.networking.k8s.io"
+               and k.split(" ", 1)[0] in ("patch", "update"))
+
+
+def _client_conns(port):
+    """Local ports of the established TCP connections to 127.0.0.1:port
+    (/proc/net/tcp): the API server's clients."""
+    out = set()
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                x = line.split()
+                if x[3] == "01" and int(x[2].split(":")[1], 16) == port:
+                    out.add(int(x[1].split(":")[1], 16))
+    except OSError:
+        pass
+    return out
+
+
+def _steady_noise(counts):
+    """Every request counted except watches and Lease get/update."""
+    return {k: v for k, v in counts.get("counts", {}).items()
+            if not k.startswith("watch ")
+            and k not in ("get leases.coordination.k8s.io", "update leases.coordination.k8s.io")}
+
+
+def _save_admin(path, dest):
+    """Saves gatehouse's admin answer to GET path (for a failed run's post-mortem)."""
+    try:
+        s = socket.create_connection((H, ADMIN_PORT), timeout=2)
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+        buf = b""
+        while len(buf) < 8 << 20:
+            x = s.recv(65536)
+            if not x:
+                break
+            buf += x
+        s.close()
+        with open(dest, "wb") as f:
+            f.write(buf)
+    except OSError:
+        pass
+
+
+def scenario_kube(ctx, res):
+    """Scenario 8: `gatehouse run --kubernetes` against the API server
+    double (../shared/kube) preloaded with ctx.kube_routes HTTPRoutes, as
+    many Services and EndpointSlices: start to /readyz and RSS; the initial
+    route statuses (time, and writes per second against --status-qps); an
+    HTTPRoute created through the API to its first 200, ctx.kube_changes
+    times; then API requests over ctx.kube_steady_s of quiet."""
+    if BENCH not in sys.path:
+        sys.path.insert(0, BENCH)
+    import kubedouble as kd
+    n, q, b = ctx.kube_routes, ctx.kube_qps, ctx.kube_burst
+    r = dict(case="kube", routes=n, services=n, qps=q, burst=b, changes=ctx.kube_changes,
+             steady_s=ctx.kube_steady_s, error=None)
+    res.append(r)
+    if not os.path.exists(kd.DOUBLE):
+        r["skipped"] = f"no API server double at {kd.DOUBLE} (GW_SHARED=DIR: DIR/kube/apiserver.py)"
+        log(f"  kube: skipped: {r['skipped']}")
+        return
+    d = os.path.join(ctx.out, "kube")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    objs = [kd.namespace(), kd.gatewayclass(), kd.gateway(H, HTTP_PORT)]
+    for i in range(n):
+        objs += kd.service(f"svc-{i:05d}", H, UP_PORT)
+    objs += [kd.httproute(f"r{i:05d}", f"/r{i:05d}/", f"svc-{i:05d}", UP_PORT) for i in range(n)]
+    manifest = os.path.join(d, "objects.json")
+    with open(manifest, "w") as f:
+        json.dump(objs, f)
+    state = os.path.join(d, "double")
+    dp = gp = api = None
+    try:
+        dp = start_session(["timeout", "900", sys.executable, kd.DOUBLE, "--port", "0",
+                            "--state-dir", state, "--manifest", kd.CRDS, "--manifest", manifest],
+                           os.path.join(d, "apiserver.log"))
+        t = kd.wait_started(state, dp, 120)
+        if t is None:
+            raise RuntimeError(f"the API server double did not start (see {d}/apiserver.log)")
+        r["preload_s"] = round(t, 2)
+        api = kd.Double(state)
+        api.control("DELETE", "requests")
+        log(f"  kube: double up with {len(objs):,} objects in {t:.1f} s")
+
+        # 1. start to /readyz, RSS
+        if not wait_ports_free(HTTP_PORT, ADMIN_PORT):
+            raise RuntimeError("gatehouse ports busy")
+        t0 = time.monotonic()
+        gp = start_session([ctx.gatehouse, "run", "--kubernetes", "--kubeconfig",
+                            api.kubeconfig, "--workers", "1", "--admin", f"{H}:{ADMIN_PORT}",
+                            "--status-qps", str(q), "--status-burst", str(b)],
+                           os.path.join(d, "gatehouse.log"))
+        ready = wait_status(ADMIN_PORT, "/readyz", 200, ctx.kube_ready_limit, proc=gp, poll=0.002)
+        if ready is None:
+            why = "exited" if gp.poll() is not None else f"still 503 after {ctx.kube_ready_limit:g} s"
+            raise RuntimeError(f"gatehouse --kubernetes: /readyz never 200 ({why}; "
+                               f"see {d}/gatehouse.log, {d}/metrics.txt)")
+        r["ready_ms"] = round((time.monotonic() - t0) * 1e3, 1)
+        time.sleep(0.3)
+        r["ready_rss_kb"] = session_rss_kb(gp.pid)
+        log(f"  kube: ready in {r['ready_ms']:.0f} ms, RSS {r['ready_rss_kb']} kB")
+        served = wait_status(HTTP_PORT, f"/r{n - 1:05d}/x", 200, 5)
+        r["last_route_served"] = served is not None
+        if served is None:
+            log(f"  kube: /r{n - 1:05d}/ not served after /readyz")
+
+        # 2. initial statuses: all Accepted, and writes per 1-s window
+        seen, samples, last_log = {}, [], 0.0
+        done_at, left = None, n
+        cpu0 = (time.monotonic(), session_cpu_s(gp.pid), session_cpu_s(dp.pid))
+        conns_seen, conns_peak = set(), 0
+        deadline = t0 + ctx.kube_status_limit
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            cnt = _status_count(api.control("GET", "requests"))
+            samples.append((now, cnt))
+            cs = _client_conns(api.port)
+            conns_seen |= cs
+            conns_peak = max(conns_peak, len(cs))
+            # the log keeps 5000 requests: read it every 2.5 s (<= 1,100
+            # writes/s), not more often, as each read costs the double ~50 ms
+            if now - last_log >= 2.5:
+                for w in _status_writes(api.control("GET", "log")["requests"]):
+                    seen[w] = True
+                last_log = now
+            if cnt >= n:
+                left = sum(1 for x in api.routes() if not kd.accepted(x))
+                if left == 0:
+                    done_at = time.monotonic()
+                    break
+            time.sleep(0.1)
+        for w in _status_writes(api.control("GET", "log")["requests"]):
+            seen[w] = True
+        if not done_at:
+            left = sum(1 for x in api.routes() if not kd.accepted(x))
+        r["status_conns_peak"], r["status_conns_seen"] = conns_peak, len(conns_seen)
+        total = _status_count(api.control("GET", "requests"))
+        el = max(1e-3, time.monotonic() - cpu0[0])
+        r["status_gatehouse_cpu_pct"] = round(100 * (session_cpu_s(gp.pid) - cpu0[1]) / el)
+        r["status_double_cpu_pct"] = round(100 * (session_cpu_s(dp.pid) - cpu0[2]) / el)
+        r["status_rss_kb"] = session_rss_kb(gp.pid)
+        r["status_writes"] = total
+        r["status_left"] = left
+        r["status_s"] = round(done_at - t0, 2) if done_at else None
+        r["status_after_ready_s"] = round(done_at - t0 - r["ready_ms"] / 1e3, 2) if done_at else None
+        ts = sorted(w[0] for w in seen)
+        r["status_logged"] = len(ts)
+        r["status_log_complete"] = len(ts) >= total
+        with open(os.path.join(d, "status-writes.json"), "w") as f:
+            json.dump(sorted(seen), f)
+        if ts:
+            r["status_span_s"] = round(ts[-1] - ts[0], 2)
+            r["writes_per_s"] = [sum(1 for x in ts if k <= x - ts[0] < k + 1)
+                                 for k in range(int(ts[-1] - ts[0]) + 1)]
+            r["max_1s"] = _max_window(ts)
+            # sound against queueing (which only delays completions): the
+            # k-th write done by T s after the first may not exceed
+            # burst + qps * T; the most above qps * T
+            r["excess_over_qps"] = round(max(i + 1 - q * (t - ts[0]) for i, t in enumerate(ts)), 1)
+            if ts[-1] >= ts[0] + 1.0:
+                r["max_1s_after_first"] = _max_window(ts, start_after=ts[0] + 1.0)
+        # the counter sampled every ~100 ms: the most writes between two
+        # samples at most 1 s apart (a cross-check of the log's figure)
+        r["max_1s_sampled"] = max((samples[j][1] - samples[i][1] for i in range(len(samples))
+                                   for j in range(i + 1, len(samples))
+                                   if samples[j][0] - samples[i][0] <= 1.0), default=None)
+        log(f"  kube: statuses {'all Accepted in %.2f s' % r['status_s'] if done_at else f'{left} not Accepted'}"
+            f", {total} writes, max {r.get('max_1s')}/s (after the first second "
+            f"{r.get('max_1s_after_first')}/s; counter {r['max_1s_sampled']}; at most "
+            f"{r.get('excess_over_qps')} above qps*T), qps {q} burst {b}; "
+            f"per second {r.get('writes_per_s')}; CPU gatehouse {r['status_gatehouse_cpu_pct']}% "
+            f"double {r['status_double_cpu_pct']}%; connections to the API server: {conns_peak} at "
+            f"once, {len(conns_seen)} in all (our client's included); RSS {r['status_rss_kb']} kB")
+        if not done_at:
+            raise RuntimeError(f"{left} of {n} routes without an Accepted status from "
+                               f"{kd.CONTROLLER} after {ctx.kube_status_limit:g} s")
+
+        # 3. HTTPRoute created through the API -> first 200 through the
+        # gateway, once the status writes have stopped
+        t1, last = time.monotonic(), (time.monotonic(), total)
+        while time.monotonic() - t1 < 10 and time.monotonic() - last[0] < ctx.kube_settle_s:
+            time.sleep(0.1)
+            cnt = _status_count(api.control("GET", "requests"))
+            if cnt != last[1]:
+                last = (time.monotonic(), cnt)
+        c = Client(HTTP_PORT, timeout=1.0)
+        lat, post, fails = [], [], 0
+        for i in range(ctx.kube_changes):
+            path = f"/new{i:04d}/x"
+            if c.status(path) != 404:
+                log(f"  kube: {path} answered before its route existed")
+            t1 = time.monotonic()
+            api.create_route(kd.httproute(f"new{i:04d}", f"/new{i:04d}/", f"svc-{i % n:05d}", UP_PORT))
+            post.append((time.monotonic() - t1) * 1e3)
+            while True:
+                code = c.status(path)
+                el = time.monotonic() - t1
+                if code == 200:
+                    lat.append(el * 1e3)
+                    break
+                if el > 5:
+                    fails += 1
+                    break
+            if fails >= 3:
+                log(f"  kube: {fails} created routes never answered 200 within 5 s; stopping")
+                break
+            time.sleep(0.05)
+        c.close()
+        r["create_samples_ms"] = [round(x, 2) for x in lat]
+        r["create_timeouts"] = fails
+        r["create_p50_ms"], r["create_p99_ms"] = pct(lat, 50), pct(lat, 99)
+        r["create_max_ms"] = round(max(lat), 2) if lat else None
+        r["post_p50_ms"] = pct(post, 50)
+        log(f"  kube: create -> 200: p50={r['create_p50_ms']} ms p99={r['create_p99_ms']} ms "
+            f"max={r['create_max_ms']} ms (POST itself p50 {r['post_p50_ms']} ms), timeouts={fails}")
+
+        # 4. steady state: every request but watches and Lease get/update
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < 10:
+            if all(kd.accepted(x) for x in api.routes()):
+                break
+            time.sleep(0.2)
+        time.sleep(ctx.kube_settle_s)
+        api.control("DELETE", "requests")
+        time.sleep(ctx.kube_steady_s)
+        counts = api.control("GET", "requests")
+        r["steady_counts"] = counts.get("counts", {})
+        noise = _steady_noise(counts)
+        r["steady_other"] = noise
+        r["steady_requests"] = sum(noise.values())
+        r["steady_rss_kb"] = session_rss_kb(gp.pid)
+        log(f"  kube: steady {ctx.kube_steady_s:g} s: {r['steady_requests']} requests besides "
+            f"watches and Lease get/update {noise or ''}; RSS {r['steady_rss_kb']} kB")
+    except Exception as e:  # noqa: BLE001 - recorded, the report shows it
+        r["error"] = str(e)
+        log(f"  kube: ERROR {e}")
+        if gp is not None and gp.poll() is None:
+            for what in ("metrics", "status"):
+                _save_admin(f"/{what}", os.path.join(d, f"{what}.txt"))
+        if api is not None:
+            try:
+                with open(os.path.join(d, "double-requests.json"), "w") as f:
+                    json.dump(api.control("GET", "requests"), f, indent=1)
+            except Exception:  # noqa: BLE001
+                pass
+    finally:
+        if api is not None:
+            api.close()
+        stop_session(gp)
+        stop_session(dp)
+
+
 # ------------------------------------------------------------------ main
 
 def machine():
@@ -780,7 +1069,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--report", default=None, help="markdown report (default bench/RESULTS.md; "
                     "smoke: OUT/report.md)")
-    ap.add_argument("--only", default="proxy,routes,churn,propagation,memory")
+    ap.add_argument("--only", default="proxy,routes,churn,propagation,memory,kube")
     ap.add_argument("--floor-build", default=os.path.join(ROOT, "build-release"),
                     help="meson build directory to build and run the floor proxies from "
                     "(default build-release)")
@@ -807,6 +1096,13 @@ def main():
     ctx.services = 40 if smoke else 1000
     ctx.prop_changes = 5 if smoke else 100
     ctx.startups = 1 if smoke else 5
+    ctx.kube_routes = 50 if smoke else 5000  # and as many Services + EndpointSlices
+    ctx.kube_qps, ctx.kube_burst = 1000, 100  # --status-qps, --status-burst
+    ctx.kube_changes = 5 if smoke else 100
+    ctx.kube_steady_s = 3.0 if smoke else 60.0
+    ctx.kube_settle_s = 0.5 if smoke else 2.0
+    ctx.kube_ready_limit = 10.0 if smoke else 15.0
+    ctx.kube_status_limit = 10.0 if smoke else 30.0
     ctx.floor_build = None if a.no_floor else os.path.abspath(a.floor_build)
     ctx.floor_dir = None
     ctx.gatehouse = os.path.abspath(env("GATEHOUSE", os.path.join(ROOT, "build-release/src/cmd/gatehouse")))
@@ -842,7 +1138,10 @@ def main():
                                  big_routes=ctx.big_routes, spread_routes=ctx.spread_routes,
                                  churn_changes=ctx.churn_changes, churn_seconds=ctx.churn_seconds,
                                  prop_routes=ctx.prop_routes, services=ctx.services,
-                                 prop_changes=ctx.prop_changes, startups=ctx.startups),
+                                 prop_changes=ctx.prop_changes, startups=ctx.startups,
+                                 kube_routes=ctx.kube_routes, kube_qps=ctx.kube_qps,
+                                 kube_burst=ctx.kube_burst, kube_changes=ctx.kube_changes,
+                                 kube_steady_s=ctx.kube_steady_s),
                    runs=[], other=[])
     results["versions"]["wrk"] = (subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
                                   .split("\n")[0].split(" [")[0])
@@ -865,6 +1164,9 @@ def main():
         if "memory" in only:
             log("scenarios 6-7: memory and start-up")
             scenario_memory_startup(ctx, results["other"])
+        if "kube" in only:
+            log("scenario 8: Kubernetes mode (API server double)")
+            scenario_kube(ctx, results["other"])
     finally:
         cleanup()
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)
@@ -876,12 +1178,15 @@ def main():
     with open(report, "w") as f:
         f.write(md)
     log(f"bench: done in {results['elapsed_s']} s; report {report}")
+    failed = [r["case"] for r in results["other"] if r.get("error")]
+    if failed:
+        log(f"bench: scenario {', '.join(failed)} failed (see the report and run.log)")
     if smoke:
         bad = [r for r in results["runs"] if not r.get("rps")]
         if bad or not results["other"]:
             log("bench-smoke: some runs produced no figures")
             return 1
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
