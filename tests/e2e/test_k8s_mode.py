@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from gateway import NS, Stack, backend, exact, gatehouse_run, httproute, prefix  # noqa: F401
+from gateway import NS, Stack, backend, exact, gatehouse_run, httproute, listener, prefix  # noqa: F401
 from echoclient import H1
 from kube import KubeDouble, KubeGateway, condition, have_double, wait_for
 
@@ -316,3 +316,25 @@ def test_gateway_addresses_from_the_fronting_service(kstack):
     assert types == ["IPAddress", "Hostname"]
     kstack.addr = "127.0.0.1"
     kstack.served_by("/", "web")
+
+
+@pytest.mark.deadline(60)
+def test_watch_namespaces_limits_what_is_seen(kstack):
+    kstack.backend("web")
+    port = kstack.pick_gateway_address()[1]
+    kstack.base(listeners=[listener("http", port, allowed_from="All")])
+    kstack.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}})
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+    # A route in a namespace not watched, allowed by the listener if seen.
+    kstack.put(httproute("far", [{"matches": [exact("/far")],
+                                  "backendRefs": [backend("web", ns=NS)]}],
+                         parents=[{"name": "gw", "namespace": NS}], ns="elsewhere"))
+    gw = kstack.start_k8s(args=["--watch-namespaces", NS])
+    kstack.served_by("/", "web")
+    names = {(i["kind"], i["metadata"].get("namespace")) for i in gw.status_json()["items"]}
+    assert ("HTTPRoute", "elsewhere") not in names
+    assert kstack.route_parent("far", ns="elsewhere") is None
+    # The same objects, every namespace watched: the route is served.
+    gw.stop()
+    kstack.start_k8s()
+    wait_for(lambda: kstack.route_parent("far", ns="elsewhere"), what="far accepted")
