@@ -42,6 +42,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -791,6 +792,18 @@ def _status_count(counts):
                and k.split(" ", 1)[0] in ("patch", "update"))
 
 
+def _gatehouse_metric(port, name):
+    """The value of an unlabelled metric of gatehouse's /metrics, or None."""
+    try:
+        with urllib.request.urlopen(f"http://{H}:{port}/metrics", timeout=2) as resp:
+            for line in resp.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _client_conns(port):
     """Local ports of the established TCP connections to 127.0.0.1:port
     (/proc/net/tcp): the API server's clients."""
@@ -902,7 +915,12 @@ def scenario_kube(ctx, res):
         cpu0 = (time.monotonic(), session_cpu_s(gp.pid), session_cpu_s(dp.pid))
         conns_seen, conns_peak = set(), 0
         deadline = t0 + ctx.kube_status_limit
+        sent = []  # (monotonic before, after, gatehouse's own count of status requests sent)
         while time.monotonic() < deadline:
+            tb = time.monotonic()
+            c = _gatehouse_metric(ADMIN_PORT, "gatehouse_kube_status_requests_total")
+            if c is not None:
+                sent.append((tb, time.monotonic(), c))
             now = time.monotonic()
             cnt = _status_count(api.control("GET", "requests"))
             samples.append((now, cnt))
@@ -951,6 +969,15 @@ def scenario_kube(ctx, res):
             r["excess_over_qps"] = round(max(i + 1 - q * (t - ts[0]) for i, t in enumerate(ts)), 1)
             if ts[-1] >= ts[0] + 1.0:
                 r["max_1s_after_first"] = _max_window(ts, start_after=ts[0] + 1.0)
+        # gatehouse's own count of requests its status writer sent, sampled
+        # every ~100 ms: between any two samples, at most burst + qps * the
+        # time between them (taken short: from the end of the first read to
+        # the start of the second), which is what the limiter promises
+        if len(sent) >= 2:
+            r["sent_excess_over_qps"] = round(max(
+                sent[j][2] - sent[i][2] - q * max(0.0, sent[j][0] - sent[i][1])
+                for i in range(len(sent)) for j in range(i + 1, len(sent))), 1)
+            r["sent_samples"] = len(sent)
         # the counter sampled every ~100 ms: the most writes between two
         # samples at most 1 s apart (a cross-check of the log's figure)
         r["max_1s_sampled"] = max((samples[j][1] - samples[i][1] for i in range(len(samples))
@@ -959,7 +986,8 @@ def scenario_kube(ctx, res):
         log(f"  kube: statuses {'all Accepted in %.2f s' % r['status_s'] if done_at else f'{left} not Accepted'}"
             f", {total} writes, max {r.get('max_1s')}/s (after the first second "
             f"{r.get('max_1s_after_first')}/s; counter {r['max_1s_sampled']}; at most "
-            f"{r.get('excess_over_qps')} above qps*T), qps {q} burst {b}; "
+            f"{r.get('excess_over_qps')} above qps*T; sent by gatehouse: at most "
+            f"{r.get('sent_excess_over_qps')} above qps*dt), qps {q} burst {b}; "
             f"per second {r.get('writes_per_s')}; CPU gatehouse {r['status_gatehouse_cpu_pct']}% "
             f"double {r['status_double_cpu_pct']}%; connections to the API server: {conns_peak} at "
             f"once, {len(conns_seen)} in all (our client's included); RSS {r['status_rss_kb']} kB")

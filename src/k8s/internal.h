@@ -317,6 +317,7 @@ size_t gw_k8s_writer_pending(const struct gw_k8s_writer *w);
 
 struct gw_k8s_writer_stats {
     uint64_t writes, conflicts, errors;
+    uint64_t requests; /* sent, each through the rate limit (PATCH, GET after a 409) */
 };
 const struct gw_k8s_writer_stats *gw_k8s_writer_stats(const struct gw_k8s_writer *w);
 

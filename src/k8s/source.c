@@ -514,12 +514,14 @@ static void
 translate(struct gw_k8s_source *s)
 {
     uint64_t t0 = mono_us();
+    size_t heap0 = s->translated ? 0 : mallinfo2().uordblks;
     s->dirty = false;
     struct gw_store *store = gw_xmalloc(sizeof(*store));
     gw_store_init(store);
     struct gw_diags diags;
     gw_diags_init(&diags);
     gw_k8s_cache_store(s->cache, store, &diags);
+    uint64_t t_store = mono_us();
     struct gw_status_pending *pending = NULL;
     struct gw_ir *ir = NULL;
     int rc = gw_status_translate_ir(store, s->opts.status, &pending, &ir);
@@ -554,9 +556,14 @@ translate(struct gw_k8s_source *s)
     bool first = !s->translated;
     s->translated = true;
     /* The first lists' pages and JSON are gone: give the heap they took
-     * back (a large first list would otherwise stay in the RSS). */
-    if (first)
+     * back (a large first list would otherwise stay in the RSS); then
+     * reserve three quarters of what the snapshot took (store, IR,
+     * statuses), which the next change builds beside it. */
+    if (first) {
+        size_t kept = mallinfo2().uordblks;
         malloc_trim(0);
+        gw_source_reserve_heap(kept > heap0 ? (kept - heap0) / 4 * 3 : 0);
+    }
     s->translates++;
     s->last_duration_us = mono_us() - t0;
     s->last_time = real_now();
@@ -569,9 +576,10 @@ translate(struct gw_k8s_source *s)
             gw_buf_release(&line);
         }
     gw_log_info("kubernetes: translated %zu objects, %zu errors in %.1f ms (publish after "
-                "%.1f ms)",
+                "%.1f ms: store %.1f, translate %.1f)",
                 gw_store_size(store), s->diags.errors, (double)s->last_duration_us / 1000.0,
-                (double)(t1 - t0) / 1000.0);
+                (double)(t1 - t0) / 1000.0, (double)(t_store - t0) / 1000.0,
+                (double)(t1 - t_store) / 1000.0);
     check_all(s, false);
 }
 
@@ -825,6 +833,10 @@ gw_k8s_source_metrics_format(const struct gw_k8s_source *s, struct gw_buf *out)
             "gatehouse_kube_status_writes_total{result=\"ok\"} %llu\n"
             "gatehouse_kube_status_writes_total{result=\"conflict\"} %llu\n"
             "gatehouse_kube_status_writes_total{result=\"error\"} %llu\n"
+            "# HELP gatehouse_kube_status_requests_total Requests the status writer sent (each "
+            "through the --status-qps limit).\n"
+            "# TYPE gatehouse_kube_status_requests_total counter\n"
+            "gatehouse_kube_status_requests_total %llu\n"
             "# HELP gatehouse_kube_status_writes_pending Status writes queued.\n"
             "# TYPE gatehouse_kube_status_writes_pending gauge\n"
             "gatehouse_kube_status_writes_pending %zu\n"
@@ -855,6 +867,7 @@ gw_k8s_source_metrics_format(const struct gw_k8s_source *s, struct gw_buf *out)
             "gatehouse_config_objects_rejected %zu\n",
             (unsigned long long)(hs ? hs->in_flight : 0), (unsigned long long)(ws ? ws->writes : 0),
             (unsigned long long)(ws ? ws->conflicts : 0), (unsigned long long)(ws ? ws->errors : 0),
+            (unsigned long long)(ws ? ws->requests : 0),
             s->writer ? gw_k8s_writer_pending(s->writer) : (size_t)0, s->leader ? 1 : 0,
             (unsigned long long)(s->lease ? gw_k8s_lease_transitions(s->lease) : 0),
             (unsigned long long)s->translates, (double)s->last_duration_us / 1e6, s->last_time,

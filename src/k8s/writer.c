@@ -297,6 +297,7 @@ send_req(struct wentry *e)
     ro.path = path.p;
     e->sent_gen = e->gen;
     w->in_flight++;
+    w->stats.requests++;
     e->req = gw_k8s_http_request(w->o.http, &ro);
     gw_buf_release(&path);
     gw_buf_release(&body);

@@ -249,8 +249,8 @@ log_diags(const struct gw_source *s, const struct gw_diags *d)
 #define RESERVE_BLOCK     (256u << 10)
 #define RESERVE_MMAP_FROM (4u << 20)
 
-static void
-reserve_heap(size_t bytes)
+void
+gw_source_reserve_heap(size_t bytes)
 {
     bytes = GW_MIN(bytes, (size_t)RESERVE_MAX);
     mallopt(M_MMAP_THRESHOLD, (int)RESERVE_MMAP_FROM);
@@ -382,7 +382,7 @@ gw_source_reload(struct gw_source *s)
          * the files' parsed documents, which a change does not redo):
          * in scenario 5 that covers the next reload up to its publish. */
         size_t kept = mallinfo2().uordblks;
-        reserve_heap(kept > heap0 ? (kept - heap0) / 4 * 3 : 0);
+        gw_source_reserve_heap(kept > heap0 ? (kept - heap0) / 4 * 3 : 0);
         s->reserved = true;
     }
     log_diags(s, &s->diags);
