@@ -9,7 +9,10 @@
    tests) against the same build's binary.
 3. The conformance runner over every gateway case of the corpus, against one
    long-running `gatehouse run` with real echo backends (status and traffic
-   checks): one test per case.
+   checks): one test per case. Then again in Kubernetes mode (`--kubernetes
+   --run`: the kube API server double, `gatehouse run --kubernetes`, statuses
+   read from the API; output lines prefixed `[k8s] `), one test per case
+   again; skipped when `gatehouse run` has no --kubernetes option.
 4. The benchmark's smoke run (bench/run.py --smoke: every scenario end to
    end with tiny sizes, no thresholds) against the same binary: one test.
 
@@ -95,8 +98,40 @@ def run_pytest(build, conformance):
         return tests - bad - skipped, bad, failures
 
 
+def _conformance_pass(args, prefix, conformance):
+    """One run of the conformance runner; (passed, failed, failure lines).
+    Output lines are printed with `prefix` (so the modes are told apart)."""
+    runner = os.path.join(ROOT, "tests", "conformance", "run.py")
+    proc = subprocess.run([sys.executable, runner, "--corpus", conformance] + args,
+                          stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    for ln in proc.stdout.splitlines():
+        print(prefix + ln)
+    sys.stdout.flush()
+    m = re.search(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", proc.stdout, re.M)
+    if not m:
+        return 0, 1, [f"{prefix}conformance runner printed no summary (exit {proc.returncode})"]
+    passed, failed = int(m.group(1)), int(m.group(2))
+    fails = [prefix + ln for ln in proc.stdout.splitlines()
+             if ln.startswith("FAIL") or ln.startswith("SETUP FAIL")]
+    if proc.returncode != 0 and failed == 0:
+        failed = 1
+        fails.append(f"{prefix}conformance runner exited {proc.returncode}")
+    return passed, failed, fails
+
+
+def kubernetes_mode_supported(gatehouse):
+    try:
+        out = subprocess.run([gatehouse, "run", "--help"], capture_output=True, text=True,
+                             timeout=30)
+    except OSError:
+        return False
+    return "--kubernetes" in out.stdout + out.stderr
+
+
 def run_conformance(build, conformance):
-    """Runs every gateway conformance case; one test per case."""
+    """Runs every gateway conformance case twice: against `gatehouse run` watching
+    a directory (file mode), and against `gatehouse run --kubernetes` with the kube
+    API server double (lines prefixed `[k8s] `); one test per case and mode."""
     runner = os.path.join(ROOT, "tests", "conformance", "run.py")
     if not os.path.exists(runner):
         return 0, 0, []
@@ -104,18 +139,16 @@ def run_conformance(build, conformance):
         return 0, 1, [f"conformance corpus not found at {conformance}"]
     gatehouse = os.path.abspath(os.path.join(build, "src", "cmd", "gatehouse"))
     report = os.path.join(ROOT, build, "conformance-report.yaml")
-    proc = subprocess.run([sys.executable, runner, "--run", "--gatehouse", gatehouse,
-                           "--corpus", conformance, "--report", report],
-                          stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    sys.stdout.write(proc.stdout)
-    m = re.search(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", proc.stdout, re.M)
-    if not m:
-        return 0, 1, [f"conformance runner printed no summary (exit {proc.returncode})"]
-    passed, failed = int(m.group(1)), int(m.group(2))
-    fails = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL")]
-    if proc.returncode != 0 and failed == 0:
-        failed = 1
-        fails.append(f"conformance runner exited {proc.returncode}")
+    passed, failed, fails = _conformance_pass(
+        ["--run", "--gatehouse", gatehouse, "--report", report], "", conformance)
+    if kubernetes_mode_supported(gatehouse):
+        report_k8s = os.path.join(ROOT, build, "conformance-report-kubernetes.yaml")
+        p2, f2, why2 = _conformance_pass(
+            ["--kubernetes", "--run", "--gatehouse", gatehouse, "--report", report_k8s],
+            "[k8s] ", conformance)
+        passed, failed, fails = passed + p2, failed + f2, fails + why2
+    else:
+        print("[k8s] skipped: gatehouse run has no --kubernetes option")
     return passed, failed, fails
 
 

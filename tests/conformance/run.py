@@ -5,8 +5,10 @@
 The runner plays the cluster (FORMAT.md section 2): it builds the object set
 (base manifests, generated TLS material, each case's manifests, with the
 placeholder rewrites), hands it to a gateway driver, and judges the status
-the gateway reports. Today the driver is `gatehouse check -o json`
-(status checks only); traffic checks are reported as pending.
+the gateway reports: `gatehouse check -o json` (--status-only, traffic
+checks pending), one `gatehouse run` watching a directory (--run), or
+`gatehouse run --kubernetes` against the kube API server double with every
+object and status going through the API (--kubernetes, with or without --run).
 
 Prints one line per case (PASS / FAIL with the first failing check / SKIP
 with the reason), then "N passed, N failed, N skipped"; writes an upstream
@@ -26,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gwconf import report as R  # noqa: E402
 from gwconf.corpus import Corpus  # noqa: E402
-from gwconf.drivers import CheckDriver, DriverError, RunDriver  # noqa: E402
+from gwconf.drivers import CheckDriver, DriverError, KubeDriver, RunDriver  # noqa: E402
 from gwconf.model import Env, RunnerError  # noqa: E402
 from gwconf.runner import FAIL, Runner, summary  # noqa: E402
 
@@ -60,6 +62,13 @@ def version_info(binary):
     return version, controller
 
 
+def mode_name(a):
+    if a.kubernetes:
+        return ("kubernetes (gatehouse run --kubernetes, API server double"
+                + (", traffic)" if not a.status_only else ", status only)"))
+    return "status-only (gatehouse check)" if a.status_only else "run (gatehouse run)"
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("--gatehouse", required=True, help="the gatehouse binary")
@@ -75,6 +84,10 @@ def parse_args(argv):
     mode.add_argument("--run", dest="status_only", action="store_false",
                       help="everything against one `gatehouse run` with echo backends: "
                       "status from the admin API and every traffic check (`make conformance`)")
+    p.add_argument("--kubernetes", action="store_true",
+                   help="Kubernetes mode: start the kube API server double, write every "
+                   "object through the API, run `gatehouse run --kubernetes` and read the "
+                   "statuses from the API (with --run: traffic checks too)")
     p.add_argument("--workers", type=int, default=2, help="gatehouse run --workers (--run)")
     p.add_argument("--address-pool", default=DEFAULT_POOL,
                    help="usable addresses, passed to gatehouse (default %(default)s)")
@@ -149,7 +162,19 @@ def main(argv=None):
 
     work = tempfile.mkdtemp(prefix="gwconf-")
     log = print if a.verbose else None
-    if a.status_only:
+    if a.kubernetes:
+        if not KubeDriver.supported(a.gatehouse):
+            print(f"SETUP FAIL: {a.gatehouse} run has no --kubernetes option")
+            shutil.rmtree(work, ignore_errors=True)
+            return 1
+        try:
+            driver = KubeDriver(a.gatehouse, str(pool), os.path.join(work, "run"),
+                                workers=a.workers, log=log, pods_first_addr=DEFAULT_PODS)
+        except (DriverError, OSError) as e:
+            print(f"SETUP FAIL: {e}")
+            shutil.rmtree(work, ignore_errors=True)
+            return 1
+    elif a.status_only:
         driver = CheckDriver(a.gatehouse, str(pool), workdir=os.path.join(work, "check"))
     else:
         try:
@@ -163,7 +188,8 @@ def main(argv=None):
     if a.supported_features is not None:
         features = [f.strip() for f in a.supported_features.split(",") if f.strip()]
     runner = Runner(corpus, driver, env, status_only=a.status_only,
-                    workdir=os.path.join(work, "tls"), log=log, features=features)
+                    workdir=os.path.join(work, "tls"), log=log, features=features,
+                    kubernetes=a.kubernetes)
     results = []
     failed_setup = False
     try:
@@ -177,7 +203,7 @@ def main(argv=None):
         src = "--supported-features" if features is not None else "GatewayClass status"
         print(f"gatehouse {version}, controller {controller}, pool {pool}, usable {usable}, "
               f"unusable {a.unusable_address}, mode "
-              f"{'status-only (gatehouse check)' if a.status_only else 'run (gatehouse run)'}")
+              f"{mode_name(a)}")
         print(f"claimed features ({src}): {', '.join(claimed) if claimed else '(none)'}")
         if runner.setup_problem:
             failed_setup = True

@@ -353,6 +353,18 @@ class Pods:
         return [r for r in self.replicas(ns) if r.labels and
                 all(r.labels.get(k) == v for k, v in selector.items())]
 
+    def service_endpoints(self, store, ns, svc, family="IPv4"):
+        """[(address, pod, namespace)] of the ready replicas the Service selects."""
+        obj = store.get(Ref("Service", ns, svc))
+        if obj is None:
+            return []
+        sel = (obj.get("spec") or {}).get("selector")
+        if not sel:
+            return []
+        want = 6 if family == "IPv6" else 4
+        return [(r.addr, r.pod, r.ns) for r in self._selected(ns, sel)
+                if r.ready and ipaddress.ip_address(r.addr).version == want]
+
     def endpoint_slices(self, store):
         out = []
         for ref in store.refs("Service"):

@@ -13,10 +13,13 @@ The runner only talks to a GatewayDriver:
   can_send_traffic     True when traffic checks can run
   target(gw, port)     (host, port) to send a case's traffic to (RunDriver)
 
-CheckDriver (today) runs `gatehouse check -o json` on a temp directory per
-sync. RunDriver (next) keeps one `gatehouse run` watching a directory,
-starts echo backends for the Deployments, and reads the admin API.
+CheckDriver runs `gatehouse check -o json` on a temp directory per sync.
+RunDriver keeps one `gatehouse run` watching a directory, starts echo
+backends for the Deployments, and reads the admin API. KubeDriver is
+RunDriver with a Kubernetes API server (the double) in place of the
+directory and of the admin /status: objects and statuses go through the API.
 """
+import copy
 import datetime
 import json
 import os
@@ -57,7 +60,7 @@ class GatewayDriver:
     can_send_traffic = False
     poll_interval = 0.1
 
-    def sync(self, store):
+    def sync(self, store, writes=()):
         raise NotImplementedError
 
     def statuses(self):
@@ -141,7 +144,7 @@ class CheckDriver(GatewayDriver):
             with open(os.path.join(d, name), "w") as fh:
                 json.dump(obj, fh, indent=1)
 
-    def sync(self, store):
+    def sync(self, store, writes=()):
         self._write(store)
         self._clock += datetime.timedelta(seconds=1)
         env = dict(os.environ)
@@ -221,14 +224,17 @@ class RunDriver(GatewayDriver):
         self._snap = Snapshot()
         self._errors = []
         self.admin_port = _free_port()
-        self.stderr_path = os.path.join(workdir, "gatehouse.stderr")
+        self._start_gatehouse(["run", "-f", self.cfg, "--address-pool", address_pool,
+                               "--admin", f"127.0.0.1:{self.admin_port}",
+                               "--workers", str(workers)] + list(extra_args))
+
+    def _start_gatehouse(self, args, up_wait=30):
+        self.stderr_path = os.path.join(self.dir, "gatehouse.stderr")
         self._err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [self.binary, "run", "-f", self.cfg, "--address-pool", address_pool,
-             "--admin", f"127.0.0.1:{self.admin_port}", "--workers", str(workers)] +
-            list(extra_args), env=self.env, stdin=subprocess.DEVNULL,
+            [self.binary] + list(args), env=self.env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=self._err)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + up_wait
         while True:
             if self.proc.poll() is not None:
                 raise DriverError(f"gatehouse run exited {self.proc.returncode} at start: "
@@ -238,7 +244,7 @@ class RunDriver(GatewayDriver):
                 break
             except (OSError, DriverError):
                 if time.monotonic() > deadline:
-                    raise DriverError("gatehouse run: admin API not up within 30 s")
+                    raise DriverError(f"gatehouse run: admin API not up within {up_wait} s")
                 time.sleep(0.05)
 
     # ---- admin API ---------------------------------------------------------------
@@ -278,7 +284,7 @@ class RunDriver(GatewayDriver):
 
     # ---- sync --------------------------------------------------------------------
 
-    def sync(self, store):
+    def sync(self, store, writes=()):
         self._check_alive()
         self.store = store
         if self.pods.ensure(store):
@@ -370,6 +376,10 @@ class RunDriver(GatewayDriver):
     def backend_log(self, ns, svc):
         return self.pods.service_log(ns, svc, self.store)
 
+    def service_endpoints(self, store, ns, svc, family="IPv4"):
+        """[(address, pod, namespace)] of the ready replicas behind Service ns/svc."""
+        return self.pods.service_endpoints(store, ns, svc, family)
+
     def pod_addresses(self, ns, deployment):
         return [(r.addr, r.pod) for r in self.pods.replicas(ns, deployment) if r.ready]
 
@@ -385,6 +395,242 @@ class RunDriver(GatewayDriver):
         finally:
             self.pods.close()
             self._err.close()
+
+
+class KubeDriver(RunDriver):
+    """`gatehouse run --kubernetes` against the kube API server double.
+
+    Starts the double (gwconf.kube.APIServer: CRDs installed with `kubectl
+    apply --server-side`), then one `gatehouse run --kubernetes --kubeconfig
+    ...` with leader election on. sync() writes the store's objects (every
+    kind: Namespaces first, then in creation order) and the EndpointSlices of
+    the running replicas through the API: create, or GET + PUT with the
+    current resourceVersion; a mutation the runner made as a JSON Patch is
+    sent as one (PATCH application/json-patch+json); objects gone from the
+    store are DELETEd (Namespaces last). The API's generation, uid,
+    resourceVersion and creationTimestamp are copied back into the store, so
+    the judges compare against what the API server says. statuses() lists
+    every Gateway API kind of the store (and GatewayClass) from the API.
+    """
+
+    # Status judges poll and traffic checks retry anyway; a translation that
+    # never comes (a write gatehouse ignores) should not cost 15 s.
+    BARRIER_WAIT = 5.0
+
+    def __init__(self, binary, address_pool, workdir, workers=2, log=None, extra_args=(),
+                 pods_first_addr="127.0.20.1", kube_args=()):
+        from .backends import Pods
+        from .kube import APIServer
+        os.makedirs(workdir, exist_ok=True)
+        self.dir = workdir
+        self.binary = os.path.join(workdir, "gatehouse")
+        shutil.copy2(binary, self.binary)
+        self.log = log or (lambda s: None)
+        self.env = dict(os.environ)
+        self.env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        self.env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+        self.pods = Pods(self.binary, os.path.join(workdir, "pods"), env=self.env,
+                         first_addr=pods_first_addr, log=self.log)
+        self.store = None
+        self._snap = Snapshot()
+        self._errors = []
+        self.written = {}          # Ref -> (apiVersion, body text last written)
+        self.rvs = {}              # Ref -> resourceVersion of the last write
+        self.proc = None
+        self._err = None
+        self.api = None
+        try:
+            self.api = APIServer(os.path.join(workdir, "kube"), log=self.log)
+        except RunnerError as e:
+            self.pods.close()
+            raise DriverError(str(e))
+        self.client = self.api.client
+        self.admin_port = _free_port()
+        try:
+            self._start_gatehouse(["run", "--kubernetes", "--kubeconfig", self.api.kubeconfig,
+                                   "--address-pool", address_pool,
+                                   "--admin", f"127.0.0.1:{self.admin_port}",
+                                   "--workers", str(workers)] + list(kube_args) +
+                                  list(extra_args), up_wait=60)
+        except DriverError:
+            self.close()
+            raise
+
+    # ---- writes ------------------------------------------------------------------
+
+    @staticmethod
+    def _body(obj):
+        body = copy.deepcopy(obj)
+        body.pop("status", None)
+        md = body.get("metadata") or {}
+        body["metadata"] = {k: v for k, v in md.items() if k in (
+            "name", "namespace", "labels", "annotations", "ownerReferences", "finalizers")}
+        return body
+
+    def _api_call(self, what, fn, *a):
+        from .kube import APIError
+        try:
+            return fn(*a)
+        except APIError as e:
+            if e.code == 0:
+                raise DriverError(f"API server unreachable: {e}")
+            raise RunnerError(f"API server refused {what}: {e.code} {e.message}")
+
+    def _put(self, body):
+        from .kube import APIError
+        for attempt in range(3):
+            cur = self._api_call("GET", self.client.get, body)
+            b = copy.deepcopy(body)
+            b["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+            if b.get("kind") == "Service":
+                cspec, bspec = cur.get("spec") or {}, b.setdefault("spec", {})
+                for k in ("clusterIP", "clusterIPs"):
+                    if k in cspec and k not in bspec:
+                        bspec[k] = cspec[k]
+            try:
+                return self.client.replace(b)
+            except APIError as e:
+                if e.code != 409 or attempt == 2:
+                    return self._api_call(f"PUT {Ref.of(body)}", self.client.replace, b)
+
+    def _write(self, ref, obj, patch):
+        from .kube import APIError
+        body = self._body(obj)
+        av = body.get("apiVersion") or "v1"
+        if ref in self.written and patch is not None:
+            return self._api_call(f"PATCH {ref}", self.client.json_patch, av, ref, patch)
+        if ref in self.written:
+            return self._put(body)
+        try:
+            return self.client.create(body)
+        except APIError as e:
+            if e.code == 409:
+                return self._put(body)
+            if e.code == 0:
+                raise DriverError(f"API server unreachable: {e}")
+            raise RunnerError(f"API server refused creating {ref}: {e.code} {e.message}")
+
+    @staticmethod
+    def _adopt(store, ref, resp):
+        obj = store.objects.get(ref) if store is not None else None
+        rmd = (resp or {}).get("metadata") or {}
+        if obj is None or not rmd:
+            return
+        md = obj["metadata"]
+        for k in ("generation", "uid", "resourceVersion", "creationTimestamp"):
+            if k in rmd:
+                md[k] = rmd[k]
+
+    def sync(self, store, writes=()):
+        from .kube import APIError
+        self._check_alive()
+        self.store = store
+        if self.pods.ensure(store):
+            for p in self.pods.wait_ready():
+                self.log(f"  pod problem: {p}")
+        patches = {w[1]: w[2] for w in writes if w[0] == "patch"}
+        want = {}
+        for obj in store:
+            want[Ref.of(obj)] = obj
+        for es in self.pods.endpoint_slices(store):
+            want[Ref.of(es)] = es
+        t_last = None
+        gone = sorted((r for r in self.written if r not in want),
+                      key=lambda r: r.kind == "Namespace")
+        # t_last: the last write gatehouse gets a watch event for (a watched
+        # kind, and not a no-op: the API server drops writes that change nothing).
+        for ref in gone:
+            av = self.written.pop(ref)[0]
+            self.rvs.pop(ref, None)
+            try:
+                self.client.delete(av, ref)
+            except APIError as e:
+                if e.code == 0:
+                    raise DriverError(f"API server unreachable: {e}")
+                if e.code != 404:
+                    raise RunnerError(f"API server refused deleting {ref}: {e.code} {e.message}")
+                continue
+            if ref.kind in WATCHED_KINDS:
+                t_last = time.time()
+        order = sorted(want.items(), key=lambda kv: kv[0].kind != "Namespace")
+        for ref, obj in order:
+            text = json.dumps(self._body(obj), sort_keys=True)
+            if self.written.get(ref, (None, None))[1] == text:
+                continue
+            resp = self._write(ref, obj, patches.get(ref))
+            self.written[ref] = (obj.get("apiVersion") or "v1", text)
+            self._adopt(store, ref, resp)
+            rv = ((resp or {}).get("metadata") or {}).get("resourceVersion")
+            if ref.kind in WATCHED_KINDS and (rv is None or rv != self.rvs.get(ref)):
+                t_last = time.time()
+            self.rvs[ref] = rv
+        if t_last is not None:
+            self._barrier(t_last)
+
+    def _barrier(self, t_last):
+        """Until a reload that started after t_last has ended (or, without that
+        metric, 0.3 s after the write) and /readyz is 200."""
+        deadline = time.monotonic() + self.BARRIER_WAIT
+        while time.monotonic() < deadline:
+            try:
+                st, body = self._get("/metrics")
+                text = body.decode("utf-8", "replace")
+                end = self._metric(text, "gatehouse_config_last_reload_timestamp_seconds")
+                dur = self._metric(text, "gatehouse_config_last_reload_duration_seconds") or 0
+                fresh = (end - dur >= t_last - 0.002) if end is not None else \
+                    time.time() - t_last >= 0.3
+                if fresh and self._get("/readyz")[0] == 200:
+                    return
+            except DriverError:
+                self._check_alive()
+            time.sleep(0.02)
+        self.log("  sync: gatehouse not ready with the new objects within the barrier wait")
+
+    # ---- status ------------------------------------------------------------------
+
+    def statuses(self):
+        from .kube import APIError
+        kinds = {("gateway.networking.k8s.io/v1", "GatewayClass")}
+        for obj in (self.store or ()):
+            av = obj.get("apiVersion") or ""
+            if av.startswith("gateway.networking.") and obj["kind"] in WATCHED_KINDS:
+                kinds.add((av, obj["kind"]))
+        items = []
+        try:
+            for av, kind in sorted(kinds):
+                items.extend(self.client.list(av, kind))
+        except APIError as e:
+            raise DriverError(f"API server: {e}")
+        self._snap = Snapshot(items)
+        return self._snap
+
+    def diagnostics(self):
+        return self.stderr_tail(8)
+
+    def close(self):
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+        finally:
+            self.pods.close()
+            if self._err is not None:
+                self._err.close()
+            if self.api is not None:
+                self.api.close()
+
+    @staticmethod
+    def supported(binary):
+        try:
+            out = subprocess.run([binary, "run", "--help"], capture_output=True, text=True,
+                                 timeout=30)
+        except OSError:
+            return False
+        return "--kubernetes" in out.stdout + out.stderr
 
 
 class TargetError(DriverError):

@@ -209,6 +209,11 @@ class ObjectStore:
         ref = Ref.of(obj)
         if not ref.kind or not ref.name:
             raise RunnerError(f"object without kind or name: {obj!r:.200}")
+        if ref.kind == "EndpointSlice":
+            # The API server always serializes `endpoints` (no omitempty), so
+            # a JSON Patch can replace it on a slice created without it.
+            if obj.get("endpoints") is None:
+                obj["endpoints"] = []
         md = obj["metadata"]
         old = self.objects.get(ref)
         if old is None:

@@ -1,20 +1,41 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The prose edits of FORMAT.md section 6, one small function each.
+"""The structured edits of FORMAT.md section 6, executed generically.
 
-A `mutate` or `apply` check names an object and describes the edit in
-words; upstream does these edits in Go code. Each edit the corpus uses is a
-function here, keyed by (case, object, change text), so a reworded case
-fails loudly ("no mutation implemented") instead of doing the wrong edit.
-Updates go through ObjectStore.update, which bumps metadata.generation
-when anything outside metadata changed, as the API server does.
+* `mutate: {object, patch}`: an RFC 6902 JSON Patch applied to the object as
+  it stands in the store (its last written version); `test` operations are
+  preconditions, so a failing one is a RunnerError (the case is broken, not
+  the gateway).
+* `apply: {object, manifest[, patch]}`: the manifest (rewritten like any
+  manifest, section 2), patched with `patch`, then created or replaced.
+* `delete: {object}`.
+* `value_from` in a patch operation stands in for `value`:
+  `{object: Kind/ns/name, path: /pointer}` copies a value of another object;
+  `{endpoints_of: Service/ns/name, family, conditions, target_ref_kind}` is
+  the EndpointSlice `endpoints` list of the runner's ready replicas behind
+  that Service (needs a data plane: NeedsDataPlane otherwise).
+
+Patch values get the section 2 placeholder rewrites. Nothing here is keyed
+on a case's name or on the prose `change`/`content` text. Updates go through
+ObjectStore.update, which bumps metadata.generation when anything outside
+metadata changed, as the API server does. perform() also returns the writes
+it made (ctx.writes) so that a driver with a real API server can send a
+mutation as the JSON Patch it is.
 """
 import copy
 
-from .model import Ref, RunnerError
+from .model import (CLASS_PLACEHOLDER, CONTROLLER_PLACEHOLDER, UNUSABLE_PLACEHOLDER,
+                    USABLE_PLACEHOLDER, Ref, RunnerError, rewrite)
+
+OPS = ("add", "remove", "replace", "move", "copy", "test")
+ENDPOINTS_KEYS = {"endpoints_of", "family", "conditions", "target_ref_kind"}
 
 
 class NeedsDataPlane(Exception):
     """The edit needs something only a running data plane has (pod addresses...)."""
+
+
+class PatchTestFailed(RunnerError):
+    """A `test` operation of a patch did not hold (the case's precondition)."""
 
 
 class MutationCtx:
@@ -23,191 +44,301 @@ class MutationCtx:
         self.fixtures = fixtures or {}  # {Ref: object} of the generated TLS material
         self.env = env
         self.driver = driver
+        self.writes = []                # ("patch", ref, ops) | ("apply", ref) | ("delete", ref)
 
 
-def _set(store, ref, fn):
-    store.update(ref, fn)
+# ---- JSON Pointer (RFC 6901) and JSON Patch (RFC 6902) ------------------------------
+
+def parse_pointer(ptr):
+    if not isinstance(ptr, str) or (ptr and not ptr.startswith("/")):
+        raise RunnerError(f"bad JSON pointer {ptr!r}")
+    if ptr == "":
+        return []
+    return [t.replace("~1", "/").replace("~0", "~") for t in ptr[1:].split("/")]
 
 
-# ---- the edits -----------------------------------------------------------------
-
-def btls_hostname_bump(ctx, ref):
-    def fn(o):
-        v = o["spec"]["validation"]
-        if v.get("hostname") != "abc.example.com":
-            raise RunnerError(f"{ref}: hostname is {v.get('hostname')!r}, not abc.example.com")
-        v["hostname"] = "foo.example.com"
-    _set(ctx.store, ref, fn)
-
-
-def gatewayclass_description(ctx, ref):
-    def fn(o):
-        o.setdefault("spec", {})["description"] = "new"
-    _set(ctx.store, ref, fn)
+def _index(container, tok, ptr, allow_end=False):
+    if allow_end and tok == "-":
+        return len(container)
+    if not tok.isdigit() or (len(tok) > 1 and tok[0] == "0"):
+        raise RunnerError(f"JSON pointer {ptr}: {tok!r} is not an array index")
+    i = int(tok)
+    limit = len(container) + (1 if allow_end else 0)
+    if i >= limit:
+        raise RunnerError(f"JSON pointer {ptr}: index {i} out of range ({len(container)})")
+    return i
 
 
-def gateway_append_alternate(ctx, ref):
-    def fn(o):
-        o["spec"]["listeners"].append({
-            "name": "alternate", "hostname": "foo.com", "port": 80, "protocol": "HTTP",
-            "allowedRoutes": {"namespaces": {"from": "All"}}})
-    _set(ctx.store, ref, fn)
+def resolve(doc, ptr):
+    """The value at JSON pointer `ptr` of `doc` (RunnerError when absent)."""
+    cur = doc
+    for tok in parse_pointer(ptr):
+        if isinstance(cur, dict):
+            if tok not in cur:
+                raise RunnerError(f"JSON pointer {ptr}: no member {tok!r}")
+            cur = cur[tok]
+        elif isinstance(cur, list):
+            cur = cur[_index(cur, tok, ptr)]
+        else:
+            raise RunnerError(f"JSON pointer {ptr}: cannot descend into a scalar")
+    return cur
 
 
-def _remove_address(ctx, ref, value):
-    def fn(o):
-        addrs = o["spec"].get("addresses") or []
-        keep = [a for a in addrs if a.get("value") != value]
-        if len(keep) != len(addrs) - 1:
-            raise RunnerError(f"{ref}: expected one spec.addresses entry {value!r}, have {addrs}")
-        o["spec"]["addresses"] = keep
-    _set(ctx.store, ref, fn)
+def _parent(doc, ptr):
+    toks = parse_pointer(ptr)
+    if not toks:
+        raise RunnerError("a patch cannot target the whole document")
+    parent = doc
+    for tok in toks[:-1]:
+        if isinstance(parent, dict):
+            if tok not in parent:
+                raise RunnerError(f"JSON pointer {ptr}: no member {tok!r}")
+            parent = parent[tok]
+        elif isinstance(parent, list):
+            parent = parent[_index(parent, tok, ptr)]
+        else:
+            raise RunnerError(f"JSON pointer {ptr}: cannot descend into a scalar")
+    return parent, toks[-1]
 
 
-def gateway_remove_fake_address(ctx, ref):
-    _remove_address(ctx, ref, "fake address teehee!")
+def _add(doc, ptr, value):
+    parent, tok = _parent(doc, ptr)
+    if isinstance(parent, dict):
+        parent[tok] = value
+    elif isinstance(parent, list):
+        parent.insert(_index(parent, tok, ptr, allow_end=True), value)
+    else:
+        raise RunnerError(f"JSON pointer {ptr}: parent is a scalar")
 
 
-def gateway_remove_unusable_address(ctx, ref):
-    if len(ctx.env.unusable_addrs) != 1:
-        raise RunnerError("the unusable pool must hold exactly one address")
-    _remove_address(ctx, ref, ctx.env.unusable_addrs[0])
+def _remove(doc, ptr):
+    parent, tok = _parent(doc, ptr)
+    if isinstance(parent, dict):
+        if tok not in parent:
+            raise RunnerError(f"remove {ptr}: no such member")
+        return parent.pop(tok)
+    if isinstance(parent, list):
+        return parent.pop(_index(parent, tok, ptr))
+    raise RunnerError(f"JSON pointer {ptr}: parent is a scalar")
 
 
-def httproute_backend_v2(ctx, ref):
-    def fn(o):
-        br = o["spec"]["rules"][0]["backendRefs"][0]
-        if br.get("name") != "infra-backend-v1":
-            raise RunnerError(f"{ref}: rules[0].backendRefs[0] is {br.get('name')!r}")
-        br["name"] = "infra-backend-v2"
-    _set(ctx.store, ref, fn)
+def _json_equal(a, b):
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    return a == b
 
 
-_RECONCILE_CM = "tls-checks-ca-certificate-reconcile-test"
+def apply_patch(doc, ops):
+    """Applies resolved RFC 6902 operations (each with `value` where needed) to a
+    copy of doc and returns it. A failing `test` raises PatchTestFailed."""
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        kind, path = op.get("op"), op.get("path")
+        if kind not in OPS:
+            raise RunnerError(f"unknown patch operation {kind!r}")
+        if kind in ("add", "replace", "test") and "value" not in op:
+            raise RunnerError(f"patch {kind} {path}: no value")
+        if kind == "add":
+            _add(doc, path, copy.deepcopy(op["value"]))
+        elif kind == "remove":
+            _remove(doc, path)
+        elif kind == "replace":
+            resolve(doc, path)  # must exist
+            parent, tok = _parent(doc, path)
+            if isinstance(parent, dict):
+                parent[tok] = copy.deepcopy(op["value"])
+            else:
+                parent[_index(parent, tok, path)] = copy.deepcopy(op["value"])
+        elif kind == "move":
+            frm = op.get("from")
+            if path == frm or str(path).startswith(str(frm) + "/"):
+                if path != frm:
+                    raise RunnerError(f"move {frm} into its own child {path}")
+                continue
+            _add(doc, path, _remove(doc, frm))
+        elif kind == "copy":
+            _add(doc, path, copy.deepcopy(resolve(doc, op.get("from"))))
+        elif kind == "test":
+            try:
+                have = resolve(doc, path)
+            except RunnerError as e:
+                raise PatchTestFailed(f"patch precondition failed: {e}")
+            if not _json_equal(have, op["value"]):
+                raise PatchTestFailed(f"patch precondition failed: {path} is {have!r:.120}, "
+                                      f"not {op['value']!r:.120}")
+    return doc
 
 
-def _tls_checks_ca(ctx):
-    ref = Ref("ConfigMap", "gateway-conformance-infra", "tls-checks-ca-certificate")
+# ---- placeholder rewrites of patch values -------------------------------------------
+
+def rewrite_value(value, env):
+    """FORMAT.md section 2 rewrites for a patch value (a fragment, not an object)."""
+    if env is None:
+        return copy.deepcopy(value)
+    pools = {USABLE_PLACEHOLDER: list(env.usable_addrs),
+             UNUSABLE_PLACEHOLDER: list(env.unusable_addrs)}
+    if isinstance(value, str):
+        if value == CLASS_PLACEHOLDER:
+            return env.gateway_class
+        if value == CONTROLLER_PLACEHOLDER:
+            return env.controller_name
+        if value in pools:
+            if len(pools[value]) != 1:
+                raise RunnerError(f"{value} stands for {len(pools[value])} addresses here; "
+                                  "a scalar patch value needs exactly one")
+            return pools[value][0]
+        return value
+    if isinstance(value, list):
+        out = []
+        for v in value:
+            if isinstance(v, dict) and v.get("value") in pools and \
+                    set(v) <= {"type", "value"}:
+                out.extend({"type": v.get("type") or "IPAddress", "value": a}
+                           for a in pools[v["value"]])
+            else:
+                out.append(rewrite_value(v, env))
+        return out
+    if isinstance(value, dict):
+        if value.get("value") in pools and set(value) <= {"type", "value"}:
+            addrs = pools[value["value"]]
+            if len(addrs) != 1:
+                raise RunnerError(f"{value['value']}: one address entry needs one address")
+            return {"type": value.get("type") or "IPAddress", "value": addrs[0]}
+        return {k: rewrite_value(v, env) for k, v in value.items()}
+    return copy.deepcopy(value)
+
+
+# ---- value_from ---------------------------------------------------------------------
+
+def _object(ctx, ref):
     obj = ctx.store.get(ref) or ctx.fixtures.get(ref)
     if obj is None:
-        raise RunnerError(f"{ref} is missing (fixtures not generated?)")
-    return obj["data"]["ca.crt"]
+        raise RunnerError(f"value_from: {ref} does not exist")
+    return obj
 
 
-def btls_point_at_missing_cm(ctx, ref):
-    def fn(o):
-        o["spec"]["validation"]["caCertificateRefs"] = [
-            {"group": "", "kind": "ConfigMap", "name": _RECONCILE_CM}]
-    _set(ctx.store, ref, fn)
+def _endpoints(ctx, src):
+    unknown = set(src) - ENDPOINTS_KEYS
+    if unknown:
+        raise RunnerError(f"value_from: unsupported keys {sorted(unknown)}")
+    sref = Ref.parse(src["endpoints_of"])
+    if sref.kind != "Service":
+        raise RunnerError(f"value_from.endpoints_of must name a Service, not {sref}")
+    family = src.get("family", "IPv4")
+    if family not in ("IPv4", "IPv6"):
+        raise RunnerError(f"value_from: bad family {family!r}")
+    fn = getattr(ctx.driver, "service_endpoints", None)
+    if fn is None:
+        raise NeedsDataPlane(f"the endpoints of {sref} are the runner's backend replicas")
+    conds = src.get("conditions") or {"ready": True}
+    out = []
+    for addr, pod, ns in fn(ctx.store, sref.namespace, sref.name, family):
+        ep = {"addresses": [addr], "conditions": dict(conds)}
+        if src.get("target_ref_kind"):
+            ep["targetRef"] = {"kind": src["target_ref_kind"], "name": pod, "namespace": ns}
+        out.append(ep)
+    return out
 
 
-def apply_reconcile_cm(ctx, ref):
-    ctx.store.apply({"apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": {"name": ref.name, "namespace": ref.namespace},
-                     "data": {"ca.crt": _tls_checks_ca(ctx)}})
+def resolve_ops(ops, ctx):
+    """The patch with every value rewritten and every value_from resolved."""
+    if not isinstance(ops, list):
+        raise RunnerError("patch must be a list of operations")
+    out = []
+    for op in ops:
+        if not isinstance(op, dict):
+            raise RunnerError(f"bad patch operation {op!r:.100}")
+        op = dict(op)
+        src = op.pop("value_from", None)
+        if src is not None:
+            if "value" in op:
+                raise RunnerError("a patch operation has both value and value_from")
+            if not isinstance(src, dict):
+                raise RunnerError(f"bad value_from {src!r:.100}")
+            if "endpoints_of" in src:
+                op["value"] = _endpoints(ctx, src)
+            elif set(src) == {"object", "path"}:
+                op["value"] = copy.deepcopy(resolve(_object(ctx, Ref.parse(src["object"])),
+                                                    src["path"]))
+            else:
+                raise RunnerError(f"unsupported value_from {sorted(src)}")
+        elif "value" in op:
+            op["value"] = rewrite_value(op["value"], ctx.env)
+        out.append(op)
+    return out
 
 
-def cm_empty_ca(ctx, ref):
-    def fn(o):
-        o.setdefault("data", {})["ca.crt"] = ""
-    _set(ctx.store, ref, fn)
+# ---- the checks ---------------------------------------------------------------------
 
-
-def cm_restore_ca(ctx, ref):
-    ca = _tls_checks_ca(ctx)
-
-    def fn(o):
-        o.setdefault("data", {})["ca.crt"] = ca
-    _set(ctx.store, ref, fn)
-
-
-def btls_restore_cm(ctx, ref):
-    def fn(o):
-        o["spec"]["validation"]["caCertificateRefs"] = [
-            {"group": "", "kind": "ConfigMap", "name": "tls-checks-ca-certificate"}]
-    _set(ctx.store, ref, fn)
-
-
-def endpointslices_from_pods(ctx, ref):
-    pods = getattr(ctx.driver, "pod_addresses", None)
-    if pods is None:
-        raise NeedsDataPlane("EndpointSlices must hold the infra-backend-v1 pod addresses")
-    v4 = pods("gateway-conformance-infra", "infra-backend-v1")
-    if not v4:
-        raise RunnerError("no ready infra-backend-v1 pods")
-    for name in ("manual-endpointslices-ip4", "headless-manual-endpointslices-ip4"):
-        sref = Ref("EndpointSlice", ref.namespace, name)
-        if sref not in ctx.store:
-            continue
-
-        def fn(o):
-            o["endpoints"] = [{"addresses": [addr],
-                               "conditions": {"ready": True, "serving": True,
-                                              "terminating": False},
-                               "targetRef": {"kind": "Pod", "name": pod,
-                                             "namespace": ref.namespace}}
-                              for addr, pod in v4]
-        _set(ctx.store, sref, fn)
-    # The -ip6 slices stay as they are: the replicas have no IPv6 address, and
-    # the case says to skip a slice that would have no endpoints.
-
-
-MUTATIONS = {
-    ("BackendTLSPolicyObservedGenerationBump",
-     "BackendTLSPolicy/gateway-conformance-infra/observed-generation-bump",
-     "spec.validation.hostname: abc.example.com -> foo.example.com"): btls_hostname_bump,
-    ("GatewayClassObservedGenerationBump", "GatewayClass/gatewayclass-observed-generation-bump",
-     "spec.description: old -> new"): gatewayclass_description,
-    ("GatewayObservedGenerationBump",
-     "Gateway/gateway-conformance-infra/gateway-observed-generation-bump",
-     "append listener {name: alternate, hostname: foo.com, port: 80, protocol: HTTP, "
-     "allowedRoutes.namespaces.from: All}"): gateway_append_alternate,
-    ("GatewayStaticAddresses", "Gateway/gateway-conformance-infra/gateway-static-addresses",
-     "remove the spec.addresses entry whose value is 'fake address teehee!'"):
-        gateway_remove_fake_address,
-    ("GatewayStaticAddresses", "Gateway/gateway-conformance-infra/gateway-static-addresses",
-     "remove the spec.addresses entry holding the unusable address"):
-        gateway_remove_unusable_address,
-    ("HTTPRouteObservedGenerationBump",
-     "HTTPRoute/gateway-conformance-infra/observed-generation-bump",
-     "rules[0].backendRefs[0].name: infra-backend-v1 -> infra-backend-v2 (merge patch)"):
-        httproute_backend_v2,
-    ("BackendTLSPolicy", "BackendTLSPolicy/gateway-conformance-infra/reconcile-test",
-     'spec.validation.caCertificateRefs := [{group: "", kind: ConfigMap, name: '
-     'tls-checks-ca-certificate-reconcile-test}] (a ConfigMap that does not exist yet)'):
-        btls_point_at_missing_cm,
-    ("BackendTLSPolicy",
-     "ConfigMap/gateway-conformance-infra/tls-checks-ca-certificate-reconcile-test",
-     "data.ca.crt = the ca.crt value of ConfigMap tls-checks-ca-certificate"): apply_reconcile_cm,
-    ("BackendTLSPolicy",
-     "ConfigMap/gateway-conformance-infra/tls-checks-ca-certificate-reconcile-test",
-     'data.ca.crt := "" (empty)'): cm_empty_ca,
-    ("BackendTLSPolicy",
-     "ConfigMap/gateway-conformance-infra/tls-checks-ca-certificate-reconcile-test",
-     "data.ca.crt := the original CA PEM again"): cm_restore_ca,
-    ("BackendTLSPolicy", "BackendTLSPolicy/gateway-conformance-infra/reconcile-test",
-     "restore spec.validation.caCertificateRefs to the original (tls-checks-ca-certificate) - "
-     "cleanup, not checked"): btls_restore_cm,
-    ("HTTPRouteServiceTypes", "EndpointSlice/gateway-conformance-infra/manual-endpointslices-ip4",
-     "set endpoints to the IPv4 addresses of the infra-backend-v1 pods (conditions ready=true, "
-     "serving=true, terminating=false; targetRef kind Pod). Same for manual-endpointslices-ip6 "
-     "(IPv6 addresses), headless-manual-endpointslices-ip4 and headless-manual-endpointslices-"
-     "ip6; skip a slice if it would have no endpoints."): endpointslices_from_pods,
-}
-
-
-def perform(case, kind, args, ctx):
+def perform(kind, args, ctx):
     """Runs one `mutate`/`apply`/`delete` against ctx.store. Returns a short description."""
+    if not isinstance(args, dict) or "object" not in args:
+        raise RunnerError(f"{kind}: needs an object")
     ref = Ref.parse(args["object"])
     if kind == "delete":
         ctx.store.delete(ref)
+        ctx.writes.append(("delete", ref))
         return f"deleted {ref}"
-    text = args.get("change") if kind == "mutate" else args.get("content")
-    fn = MUTATIONS.get((case, str(ref), text))
-    if fn is None:
-        raise RunnerError(f"no mutation implemented for {case}: {kind} {ref}: {text!r}")
-    fn(ctx, ref)
-    return f"{kind} {ref}"
+    if kind == "mutate":
+        if "patch" not in args:
+            raise RunnerError(f"mutate {ref}: no structured patch (only prose: "
+                              f"{args.get('change')!r:.80})")
+        obj = ctx.store.get(ref)
+        if obj is None:
+            raise RunnerError(f"mutate {ref}: no such object")
+        ops = resolve_ops(args["patch"], ctx)
+        new = apply_patch(obj, ops)
+        if Ref.of(new) != ref:
+            raise RunnerError(f"mutate {ref}: the patch changes the object's identity")
+        ctx.store.update(ref, lambda o: (o.clear(), o.update(new)))
+        ctx.writes.append(("patch", ref, ops))
+        return f"mutate {ref}: {len(ops)} patch operation(s)"
+    if kind == "apply":
+        if "manifest" not in args:
+            raise RunnerError(f"apply {ref}: no structured manifest (only prose: "
+                              f"{args.get('content')!r:.80})")
+        obj = rewrite(args["manifest"], ctx.env) if ctx.env is not None else \
+            copy.deepcopy(args["manifest"])
+        if args.get("patch"):
+            obj = apply_patch(obj, resolve_ops(args["patch"], ctx))
+        got = Ref.of(obj)
+        if got != ref:
+            raise RunnerError(f"apply {ref}: the manifest is {got}")
+        ctx.store.apply(obj)
+        ctx.writes.append(("apply", ref))
+        return f"apply {ref}"
+    raise RunnerError(f"unknown mutation {kind!r}")
+
+
+def unsupported(kind, args):
+    """Why a corpus mutation cannot be executed generically ('' when it can)."""
+    if not isinstance(args, dict) or "object" not in args:
+        return "no object"
+    try:
+        Ref.parse(args["object"])
+    except RunnerError as e:
+        return str(e)
+    if kind == "mutate":
+        ops = args.get("patch")
+        if not isinstance(ops, list) or not ops:
+            return "no patch"
+        for op in ops:
+            if op.get("op") not in OPS:
+                return f"patch op {op.get('op')!r}"
+            src = op.get("value_from")
+            if src is not None and not (set(src) == {"object", "path"} or
+                                        ("endpoints_of" in src and set(src) <= ENDPOINTS_KEYS)):
+                return f"value_from {sorted(src)}"
+    elif kind == "apply":
+        if not isinstance(args.get("manifest"), dict):
+            return "no manifest"
+    elif kind != "delete":
+        return f"unknown kind {kind}"
+    return ""
 
 
 def snapshot_objects(store):

@@ -14,6 +14,19 @@ from .model import GW_GROUP, ObjectStore, Ref, RunnerError, rewrite
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 MESH_CHECKS = frozenset({"mesh_http", "mesh_weights"})
+# Checks a Kubernetes-mode run does not attempt (the case is skipped).
+K8S_SKIPPED_CHECKS = frozenset({"generated_resources"})
+# Cases whose structured edits (FORMAT.md section 6) are known not to say
+# what their prose says, so no generic runner can perform them: skipped,
+# with the defect as the reason, until the corpus is fixed. Not edits: the
+# runner never makes up an edit for a case.
+CORPUS_DEFECTS = {
+    "HTTPRouteServiceTypes": (
+        "corpus defect: the mutate's structured patch fills manual-endpointslices-ip4 only; "
+        "its prose (and a YAML comment) says the same edit applies to "
+        "headless-manual-endpointslices-ip4 too, which no structured edit does, so "
+        "/headless-manual-endpointslices has no endpoints"),
+}
 # Hard caps (s) on one batch of traffic checks, well above their own limits.
 TRAFFIC_CAPS = {"weights": 900, "mirror_distribution": 600, "udp": 120, "dns_query": 120}
 BASE_READY_NAMESPACES = ["gateway-conformance-infra", "gateway-conformance-app-backend",
@@ -62,7 +75,7 @@ def claimed_features(snap, gateway_class):
 
 class Runner:
     def __init__(self, corpus, driver, env, status_only=True, workdir=None, log=None,
-                 timeout_scale=1.0, features=None):
+                 timeout_scale=1.0, features=None, kubernetes=False):
         self.corpus = corpus
         self.driver = driver
         self.env = env
@@ -71,6 +84,7 @@ class Runner:
         self.log = log or (lambda s: None)
         self.timeout_scale = timeout_scale
         self.features_override = features
+        self.kubernetes = kubernetes
         self.base = None
         self.fixtures = {}
         self.claimed = []
@@ -192,6 +206,12 @@ class Runner:
                           ", ".join(f for f in case.run_only_if_supported if f not in claimed))
         if case.mesh:
             return SKIP, "mesh cases need a cluster (client pods)"
+        if case.name in CORPUS_DEFECTS:
+            return SKIP, CORPUS_DEFECTS[case.name]
+        if self.kubernetes and any(check_kind(c)[0] in K8S_SKIPPED_CHECKS
+                                   for ph in case.phases for c in ph.get("checks") or []):
+            return SKIP, ("needs generated resources (ServiceAccount/Pod/Service per "
+                          "Gateway): a deploy issue, not run in Kubernetes mode")
         return None
 
     def run_case(self, case):
@@ -231,12 +251,12 @@ class Runner:
                     if kind in MUTATIONS:
                         mctx = M.MutationCtx(store, self.fixtures, self.env, self.driver)
                         try:
-                            self.log(f"  {case.name}: {M.perform(case.name, kind, args, mctx)}")
+                            self.log(f"  {case.name}: {M.perform(kind, args, mctx)}")
                         except M.NeedsDataPlane as e:
                             if self.status_only or not self.driver.can_send_traffic:
                                 raise CaseSkipped(f"{where}: needs the data plane: {e}")
                             raise
-                        self.driver.sync(store)
+                        self.driver.sync(store, writes=mctx.writes)
                         continue
                     if kind == "record":
                         if args.get("what") != "generation":

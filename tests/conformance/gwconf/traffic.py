@@ -111,6 +111,9 @@ def tls_context(tctx, req, alpn=None, verify=True):
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if verify and req.get("trust"):
         ctx.load_verify_locations(tctx.pem_file(req["trust"], "tls.crt"))
+        # Like Go's crypto/tls: any certificate in the root pool is a trust
+        # anchor, a leaf (self-signed or not) included.
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         # The chain is verified by OpenSSL; the name is checked after the
         # handshake the way upstream's Go client does (wrap_tls), because
         # OpenSSL refuses wildcards right under a top-level domain ("*.org")
