@@ -110,6 +110,14 @@ run_usage(FILE *f)
                "      --gateway-service NS/NAME  the Service fronting the gatehouse pods:\n"
                "                             Gateways without spec.addresses report its\n"
                "                             addresses\n"
+               "      --no-gateway-services  generate no Service per Gateway (by default each\n"
+               "                             Gateway of ours gets one, owned by it, which\n"
+               "                             gives it its address and maps its listener ports)\n"
+               "      --gateway-port-base N  the pods' ports for Gateways that share the\n"
+               "                             wildcard address, from N up (default 20000)\n"
+               "      --gateway-pod-selector K=V[,K=V]  the gatehouse pods' labels, which the\n"
+               "                             generated Services select (default\n"
+               "                             app.kubernetes.io/name=gatehouse)\n"
                "      --status-qps Q         status writes per second (default 50)\n"
                "      --status-burst N       status write burst (default 100)\n"
                "\n"
@@ -274,6 +282,9 @@ gw_cmd_run(int argc, char **argv)
         {"gateway-service", required_argument, NULL, 'G'},
         {"status-qps", required_argument, NULL, 'Q'},
         {"status-burst", required_argument, NULL, 'B'},
+        {"no-gateway-services", no_argument, NULL, 'V'},
+        {"gateway-port-base", required_argument, NULL, 'P'},
+        {"gateway-pod-selector", required_argument, NULL, 'Z'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -371,6 +382,24 @@ gw_cmd_run(int argc, char **argv)
             kopts.burst = (int)b;
             break;
         }
+        case 'V':
+            kopts.no_gateway_services = true;
+            break;
+        case 'P': {
+            uint64_t v;
+            if (gw_str_to_u64(gw_str_from(optarg), 65000, &v) < 0 || v < 1024) {
+                fprintf(stderr,
+                        "gatehouse run: --gateway-port-base must be 1024..65000, not "
+                        "'%s'\n",
+                        optarg);
+                return 2;
+            }
+            kopts.gateway_port_base = (uint16_t)v;
+            break;
+        }
+        case 'Z':
+            kopts.pod_selector = optarg;
+            break;
         case 'h':
             run_usage(stdout);
             return 0;
@@ -387,7 +416,8 @@ gw_cmd_run(int argc, char **argv)
     }
     if (!kube && (kopts.kubeconfig || kopts.context || kopts.incluster_dir || nsarg ||
                   kopts.lease_ns || kopts.lease_name || kopts.no_leader_elect || kopts.service ||
-                  kopts.qps > 0 || kopts.burst)) {
+                  kopts.qps > 0 || kopts.burst || kopts.no_gateway_services ||
+                  kopts.gateway_port_base || kopts.pod_selector)) {
         fprintf(stderr, "gatehouse run: the Kubernetes options need --kubernetes\n");
         return 2;
     }

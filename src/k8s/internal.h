@@ -419,4 +419,47 @@ struct gw_k8s_obj *const *gw_k8s_cache_list(const struct gw_k8s_cache *c, enum g
 size_t gw_k8s_cache_count(const struct gw_k8s_cache *c, enum gw_kind kind);
 size_t gw_k8s_cache_rejected(const struct gw_k8s_cache *c);
 
+/* ======================================================================== */
+/* services.c: a Service per Gateway                                        */
+
+/*
+ * For each Gateway of ours, the Service that gives it an address of its own
+ * (gw_status_gateway_service_name): owned by the Gateway (ownerReferences:
+ * deleting the Gateway deletes it), carrying spec.infrastructure.labels and
+ * annotations and the gateway.networking.k8s.io/gateway-name label,
+ * selecting the gatehouse pods, type and annotations from the Gateway's
+ * infrastructure.parametersRef ConfigMap or else the GatewayClass's
+ * parametersRef ConfigMap (keys serviceType, serviceAnnotations: a YAML
+ * map), default LoadBalancer. Each listener port maps to the port the pods
+ * bind for it (translate's gwports). Written with server-side apply
+ * (field manager gatehouse), only when the applied content's hash differs
+ * from the one the Service carries; Services of ours whose Gateway is gone
+ * or no longer ours are deleted. Leader only; requests at most 4 at once;
+ * a failed one is retried at the next sync (at the latest 10 s later).
+ */
+struct gw_k8s_services;
+
+struct gw_k8s_services_opts {
+    struct gw_k8s_http *http;
+    struct gw_loop *loop;
+    const char *controller;
+    const struct gw_kv *selector; /* the pods' labels; borrowed */
+    size_t nselector;
+    /* Called (from a timer) when a failed request wants another sync. */
+    void (*again)(void *data);
+    void *data;
+};
+
+int gw_k8s_services_new(const struct gw_k8s_services_opts *o, struct gw_k8s_services **out);
+void gw_k8s_services_free(struct gw_k8s_services *r);
+/* Brings the generated Services in line with store (the configuration in
+ * force) and st (its statuses: the ports), as cache has them. */
+void gw_k8s_services_sync(struct gw_k8s_services *r, const struct gw_store *store,
+                          const struct gw_status *st, const struct gw_k8s_cache *cache);
+
+struct gw_k8s_services_stats {
+    uint64_t applied, deleted, errors;
+};
+const struct gw_k8s_services_stats *gw_k8s_services_stats(const struct gw_k8s_services *r);
+
 #endif /* GW_K8S_INTERNAL_H */

@@ -46,6 +46,12 @@ struct gw_k8s_opts {
     /* The Service that fronts the gatehouse pods ("ns/name"), whose
      * addresses Gateways without spec.addresses report. NULL: none. */
     const char *service;
+    /* A Service per Gateway (services.c), its pods' ports from
+     * gateway_port_base (0: 20000) up, selecting the pods by pod_selector
+     * ("k=v,k=v"; NULL: app.kubernetes.io/name=gatehouse). */
+    bool no_gateway_services;
+    uint16_t gateway_port_base;
+    const char *pod_selector;
     double qps;                /* status writes per second; 0: 50 */
     int burst;                 /* 0: 100 */
     uint64_t quiet_ms, max_ms; /* debounce; 0: 20 and 200 */

@@ -42,6 +42,13 @@ struct gw_k8s_source {
     char *lease_ns;
     char *identity;
     char *svc_ns, *svc_name; /* the fronting Service, or NULL */
+    /* What translate is given: the caller's options, and the per-Gateway
+     * ports when Services are generated. */
+    struct gw_status_opts sopts;
+    struct gw_k8s_services *services; /* NULL: --no-gateway-services */
+    struct gw_kv *selector;           /* the pods' labels (heap) */
+    size_t nselector, selector_cap;
+    char *selector_text;
     bool leader;
     bool started;
     /* The configuration in force. */
@@ -117,6 +124,30 @@ gw_k8s_source_new(const struct gw_k8s_opts *opts, struct gw_loop *loop, struct g
         *err = gw_xasprintf("API client for %s: %s", s->cfg.server, gw_strerror(rc));
         goto fail;
     }
+    if (opts->status)
+        s->sopts = *opts->status;
+    if (!opts->no_gateway_services) {
+        s->sopts.gateway_port_base = opts->gateway_port_base ? opts->gateway_port_base : 20000;
+        /* "k=v,k=v": the pods the generated Services select. */
+        s->selector_text = gw_xstrdup(opts->pod_selector ? opts->pod_selector
+                                                         : "app.kubernetes.io/name=gatehouse");
+        for (char *p = s->selector_text, *next; p && *p; p = next) {
+            next = strchr(p, ',');
+            if (next)
+                *next++ = '\0';
+            char *eq = strchr(p, '=');
+            if (!eq || eq == p) {
+                *err = gw_xasprintf("the pod selector must be KEY=VALUE[,KEY=VALUE], not '%s'",
+                                    opts->pod_selector);
+                rc = GW_EINVAL;
+                goto fail;
+            }
+            *eq = '\0';
+            s->selector =
+                gw_xgrow(s->selector, &s->selector_cap, s->nselector + 1, sizeof(*s->selector));
+            s->selector[s->nselector++] = (struct gw_kv){.key = p, .value = eq + 1};
+        }
+    }
     s->controller = opts->status && opts->status->controller_name ? opts->status->controller_name
                                                                   : GW_CONTROLLER_NAME;
     if (opts->service) {
@@ -159,6 +190,7 @@ gw_k8s_source_free(struct gw_k8s_source *s)
     for (int k = 0; k < GW_KIND__COUNT; k++)
         gw_k8s_reflector_free(s->refl[k]);
     gw_k8s_writer_free(s->writer);
+    gw_k8s_services_free(s->services);
     /* A leader releases the Lease (the next replica need not wait it out):
      * the one request that must go out before the client goes. */
     bool leading = s->lease && gw_k8s_lease_is_leader(s->lease);
@@ -180,6 +212,8 @@ gw_k8s_source_free(struct gw_k8s_source *s)
     free(s->identity);
     free(s->svc_ns);
     free(s->svc_name);
+    free(s->selector);
+    free(s->selector_text);
     free(s);
 }
 
@@ -200,16 +234,14 @@ sv_str(const struct gw_sv *obj, const char *key)
     return v && v->type == GW_SV_STR ? v->s : NULL;
 }
 
-/* The fronting Service's addresses (status.loadBalancer.ingress, else its
+/* Service ns/name's addresses (status.loadBalancer.ingress, else its
  * clusterIP) as a status.addresses array from pool; NULL when there is no
  * such Service or it has no address yet. */
 static struct gw_sv *
-service_addresses(struct gw_k8s_source *s, struct gw_sv_pool *pool)
+service_addresses(struct gw_k8s_source *s, struct gw_sv_pool *pool, const char *ns,
+                  const char *name)
 {
-    if (!s->svc_name)
-        return NULL;
-    const struct gw_k8s_obj *o =
-        gw_k8s_cache_get(s->cache, GW_KIND_SERVICE, s->svc_ns, s->svc_name);
+    const struct gw_k8s_obj *o = gw_k8s_cache_get(s->cache, GW_KIND_SERVICE, ns, name);
     if (!o || !o->obj)
         return NULL;
     struct gw_sv *arr = gw_sv_new(pool, GW_SV_ARR);
@@ -234,19 +266,27 @@ service_addresses(struct gw_k8s_source *s, struct gw_sv_pool *pool)
     return arr->n ? arr : NULL;
 }
 
-/* desired, with status.addresses taken from the fronting Service for a
- * Gateway without spec.addresses: a shallow copy whose addresses member
- * is replaced (desired's subtrees are shared, never changed). */
+/* desired, with status.addresses taken from a Service for a Gateway
+ * without spec.addresses that binds no address of the pool: its generated
+ * Service's, else the fronting Service's. A shallow copy whose addresses
+ * member is replaced (desired's subtrees are shared, never changed). */
 static const struct gw_sv *
 gateway_desired(struct gw_k8s_source *s, struct gw_sv_pool *pool, const struct gw_k8s_obj *o,
                 const struct gw_sv *desired)
 {
-    if (!s->svc_name || !o->obj)
+    if (!o->obj || s->sopts.address_pool)
         return desired;
     const struct gw_gateway *gw = (const struct gw_gateway *)(const void *)o->obj;
     if (gw->spec.addresses.n)
         return desired;
-    struct gw_sv *addrs = service_addresses(s, pool);
+    struct gw_sv *addrs = NULL;
+    if (s->services) {
+        char name[64];
+        gw_status_gateway_service_name(gw->meta.name, name, sizeof(name));
+        addrs = service_addresses(s, pool, gw->meta.ns, name);
+    }
+    if (!addrs && s->svc_name)
+        addrs = service_addresses(s, pool, s->svc_ns, s->svc_name);
     if (!addrs)
         return desired;
     struct gw_sv *copy = gw_sv_new(pool, GW_SV_OBJ);
@@ -524,7 +564,7 @@ translate(struct gw_k8s_source *s)
     uint64_t t_store = mono_us();
     struct gw_status_pending *pending = NULL;
     struct gw_ir *ir = NULL;
-    int rc = gw_status_translate_ir(store, s->opts.status, &pending, &ir);
+    int rc = gw_status_translate_ir(store, &s->sopts, &pending, &ir);
     if (rc < 0) {
         gw_log_error("kubernetes: translate failed: %s; the previous configuration stays",
                      gw_strerror(rc));
@@ -581,6 +621,8 @@ translate(struct gw_k8s_source *s)
                 (double)(t1 - t0) / 1000.0, (double)(t_store - t0) / 1000.0,
                 (double)(t1 - t_store) / 1000.0);
     check_all(s, false);
+    if (s->leader && s->services)
+        gw_k8s_services_sync(s->services, s->store, s->status, s->cache);
 }
 
 static void
@@ -658,10 +700,20 @@ on_leader(void *data, bool leader)
         gw_log_info("kubernetes: leading (Lease %s/%s): writing status", s->lease_ns,
                     s->opts.lease_name ? s->opts.lease_name : "gatehouse");
         check_all(s, true);
+        if (s->services && s->translated)
+            gw_k8s_services_sync(s->services, s->store, s->status, s->cache);
     } else {
         gw_log_warn("kubernetes: lost the Lease: status writes stop");
         gw_k8s_writer_clear(s->writer);
     }
+}
+
+static void
+services_again(void *data)
+{
+    struct gw_k8s_source *s = data;
+    if (s->leader && s->translated)
+        gw_k8s_services_sync(s->services, s->store, s->status, s->cache);
 }
 
 static const char *
@@ -689,6 +741,19 @@ gw_k8s_source_start(struct gw_k8s_source *s)
     };
     if ((rc = gw_k8s_writer_new(&wo, &s->writer)) < 0)
         return rc;
+    if (s->selector_text) {
+        struct gw_k8s_services_opts so = {
+            .http = s->http,
+            .loop = s->loop,
+            .controller = s->controller,
+            .selector = s->selector,
+            .nselector = s->nselector,
+            .again = services_again,
+            .data = s,
+        };
+        if ((rc = gw_k8s_services_new(&so, &s->services)) < 0)
+            return rc;
+    }
     for (int k = 0; k < GW_KIND__COUNT; k++) {
         struct gw_k8s_reflector_opts ro = {
             .http = s->http,

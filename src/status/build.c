@@ -771,12 +771,12 @@ tr_build_ir(struct tr *t)
                 struct pacc *p = NULL;
                 for (size_t k = 0; k < np && !p; k++)
                     if (ports[k].gw == g && !strcmp(ports[k].addr, g->addrs[a]) &&
-                        ports[k].port == li->l->port && ports[k].udp == udp)
+                        ports[k].port == li->bind_port && ports[k].udp == udp)
                         p = &ports[k];
                 if (!p) {
                     ports = gw_xgrow(ports, &pcap, np + 1, sizeof(*ports));
                     p = &ports[np++];
-                    *p = (struct pacc){g->addrs[a], li->l->port, udp, g, NULL, 0, 0};
+                    *p = (struct pacc){g->addrs[a], li->bind_port, udp, g, NULL, 0, 0};
                 }
                 p->lis = gw_xgrow(p->lis, &p->cap, p->n + 1, sizeof(*p->lis));
                 p->lis[p->n++] = li;

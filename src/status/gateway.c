@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -679,6 +680,141 @@ tr_find_listenerset(struct tr *t, const char *ns, const char *name)
     return NULL;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Per-Gateway ports                                                        */
+
+void
+gw_status_gateway_service_name(const char *gateway, char *out, size_t cap)
+{
+    static const char suffix[] = "-gatehouse";
+    size_t n = strlen(gateway);
+    if (n + sizeof(suffix) - 1 <= 63) {
+        snprintf(out, cap, "%s%s", gateway, suffix);
+        return;
+    }
+    /* FNV-1a of the whole name keeps shortened names apart. */
+    uint32_t h = 2166136261u;
+    for (const char *p = gateway; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    snprintf(out, cap, "%.*s-%08x%s", (int)(63 - 9 - (sizeof(suffix) - 1)), gateway, h, suffix);
+}
+
+/* Ports taken, per protocol (TCP 0, UDP 1): one bit each. */
+struct portset {
+    uint64_t bits[2][65536 / 64];
+};
+
+static bool
+port_taken(const struct portset *ps, bool udp, int64_t port)
+{
+    return (ps->bits[udp][port / 64] >> (port % 64)) & 1u;
+}
+
+static void
+port_take(struct portset *ps, bool udp, int64_t port)
+{
+    ps->bits[udp][port / 64] |= (uint64_t)1 << (port % 64);
+}
+
+/* The port an earlier listener of g with the same port and protocol was
+ * given (listeners that differ by hostname share one), or -1. */
+static int64_t
+sibling_port(const struct gws *g, size_t upto)
+{
+    const struct lis *li = &g->lis[upto];
+    for (size_t j = 0; j < upto; j++)
+        if (g->lis[j].l->port == li->l->port && g->lis[j].bind_port > 0 &&
+            (g->lis[j].l->proto == GW_PROTO_UDP) == (li->l->proto == GW_PROTO_UDP))
+            return g->lis[j].bind_port;
+    return -1;
+}
+
+static bool
+binds_wildcard(const struct gws *g)
+{
+    return g->naddrs == 1 && !strcmp(g->addrs[0], "0.0.0.0");
+}
+
+/* The targetPort the Gateway's generated Service (in the store) maps port
+ * to, or -1. */
+static int64_t
+service_target(const struct tr *t, const struct gws *g, int64_t port, bool udp)
+{
+    char name[64];
+    gw_status_gateway_service_name(g->g->meta.name, name, sizeof(name));
+    const struct gw_service *svc = gw_store_service(t->store, g->g->meta.ns, name);
+    for (size_t i = 0; svc && i < svc->spec.ports.n; i++) {
+        const struct gw_service_port *sp = &svc->spec.ports.v[i];
+        bool sudp = sp->protocol && !strcmp(sp->protocol, "UDP");
+        if (sp->port == port && sudp == udp && sp->target_port_num >= t->port_base &&
+            sp->target_port_num <= 65535)
+            return sp->target_port_num;
+    }
+    return -1;
+}
+
+/* Every listener's bind port (see gw_status_opts.gateway_port_base), and
+ * the Gateways' port lists in the status. */
+static void
+map_ports(struct tr *t)
+{
+    struct portset *ps = t->port_base ? gw_xcalloc(1, sizeof(*ps)) : NULL;
+    for (size_t gi = 0; gi < t->ngws; gi++)
+        for (size_t i = 0; i < t->gws[gi].nlis; i++)
+            t->gws[gi].lis[i].bind_port =
+                ps && binds_wildcard(&t->gws[gi]) ? -1 : t->gws[gi].lis[i].l->port;
+    if (ps) {
+        /* Kept first: what the generated Services already map, unless an
+         * earlier Gateway holds it; then the rest, lowest free first. */
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t gi = 0; gi < t->ngws; gi++) {
+                struct gws *g = &t->gws[gi];
+                for (size_t i = 0; binds_wildcard(g) && i < g->nlis; i++) {
+                    struct lis *li = &g->lis[i];
+                    bool udp = li->l->proto == GW_PROTO_UDP;
+                    if (li->bind_port > 0)
+                        continue;
+                    int64_t p = sibling_port(g, i);
+                    if (p < 0 && pass == 0) {
+                        p = service_target(t, g, li->l->port, udp);
+                        if (p > 0 && port_taken(ps, udp, p))
+                            p = -1;
+                    }
+                    if (p < 0 && pass == 1) {
+                        for (p = t->port_base; p <= 65535 && port_taken(ps, udp, p); p++)
+                            ;
+                        if (p > 65535)
+                            p = li->l->port; /* exhausted: it conflicts, and says so */
+                    }
+                    if (p > 0) {
+                        li->bind_port = p;
+                        port_take(ps, udp, p);
+                    }
+                }
+            }
+        free(ps);
+    }
+    /* The status's list: one entry per distinct (port, protocol). */
+    size_t n = 0;
+    for (size_t gi = 0; gi < t->ngws; gi++)
+        n += t->gws[gi].nlis;
+    t->st->gwports = gw_arena_alloc(&t->st->arena, (n + 1) * sizeof(*t->st->gwports));
+    for (size_t gi = 0; gi < t->ngws; gi++) {
+        struct gws *g = &t->gws[gi];
+        for (size_t i = 0; i < g->nlis; i++) {
+            const struct lis *li = &g->lis[i];
+            bool udp = li->l->proto == GW_PROTO_UDP, dup = false;
+            for (size_t j = 0; j < i && !dup; j++)
+                dup =
+                    g->lis[j].l->port == li->l->port && (g->lis[j].l->proto == GW_PROTO_UDP) == udp;
+            if (dup)
+                continue;
+            t->st->gwports[t->st->ngwports++] = (struct gw_status_gwport){
+                g->g->meta.ns, g->g->meta.name, li->l->port, udp, li->bind_port};
+        }
+    }
+}
+
 /* Two Gateways cannot both bind one address:port: the older keeps it. */
 static void
 port_unavailable(struct tr *t)
@@ -705,7 +841,7 @@ port_unavailable(struct tr *t)
                     continue;
                 for (size_t j = 0; j < b->nlis; j++) {
                     struct lis *lj = &b->lis[j];
-                    if (lj->accepted && lj->l->port == li->l->port &&
+                    if (lj->accepted && lj->bind_port == li->bind_port &&
                         (lj->l->proto == GW_PROTO_UDP) == (li->l->proto == GW_PROTO_UDP)) {
                         li->accepted = false;
                         li->acc_reason = "PortUnavailable";
@@ -815,6 +951,7 @@ tr_gateways(struct tr *t)
     }
     for (size_t gi = 0; gi < t->ngws; gi++)
         addresses_pool(t, &t->gws[gi]);
+    map_ports(t);
     port_unavailable(t);
 
     for (size_t gi = 0; gi < t->ngws; gi++) {

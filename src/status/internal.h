@@ -24,6 +24,7 @@ struct att {
 /* One listener (of a Gateway or of a ListenerSet) and what was decided. */
 struct lis {
     const struct gw_listener *l;
+    int64_t bind_port;           /* the port bound for it: l->port, or mapped (map_ports) */
     const struct gw_meta *owner; /* Gateway or ListenerSet */
     struct gws *gw;
     struct lss *ls;        /* NULL for the Gateway's own listeners */
@@ -132,6 +133,7 @@ struct tr {
     struct gw_arena tmp; /* working state, released at the end */
 
     /* Address pool (network order, 16 bytes; v4 mapped in the last 4). */
+    uint16_t port_base; /* opts.gateway_port_base */
     bool pool;
     bool pool_v4;
     unsigned char pool_net[16];

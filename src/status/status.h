@@ -106,7 +106,29 @@ struct gw_status_opts {
     /* lastTransitionTime written on every condition (no clocks here). NULL:
      * "1970-01-01T00:00:00Z". */
     const char *transition_time;
+    /* Per-Gateway ports (0: off). A Gateway that binds the wildcard (no
+     * usable static address, no pool) shares that address with every other
+     * such Gateway, so each of its listener ports is bound at a port of its
+     * own from this one up, which the Service generated for it
+     * (gw_status_gateway_service_name) maps the listener port to: two
+     * Gateways can both listen on port 80. A mapping the store's generated
+     * Service already has is kept, so every replica and every translate
+     * binds the same port. */
+    uint16_t gateway_port_base;
 };
+
+/* A listener port of a Gateway and the port gatehouse binds for it. */
+struct gw_status_gwport {
+    const char *ns, *name; /* the Gateway */
+    int64_t port;          /* the listener port */
+    bool udp;
+    int64_t bind_port; /* == port unless mapped (gateway_port_base) */
+};
+
+/* The name of the Service gatehouse generates for Gateway name: the
+ * Gateway's name and "-gatehouse", shortened with a hash to 63 characters
+ * when longer. Written to out (cap >= 64). */
+void gw_status_gateway_service_name(const char *gateway, char *out, size_t cap);
 
 /* The status of one object gatehouse writes. */
 struct gw_status_item {
@@ -127,6 +149,10 @@ struct gw_status {
     struct gw_status_item *items; /* by kind (enum gw_kind order), then ns/name */
     size_t n, cap;
     size_t routes_not_ready; /* routes with some parent entry of ours not ready */
+    /* Every listener port (distinct port and protocol) of each Gateway of
+     * ours, and what it binds; by Gateway ns/name, then port. */
+    struct gw_status_gwport *gwports;
+    size_t ngwports;
 };
 
 /*

@@ -293,13 +293,12 @@ def test_runner_kubernetes_mode_against_fake_controller():
     env = {"FAKE_FEATURES": "Gateway,HTTPRoute,ReferenceGrant,GatewayInfrastructurePropagation",
            "FAKE_K8S_REAL": FAKE, "FAKE_K8S_GWCONF": HERE}
     p = _run(["--kubernetes", "--case", "GatewayObservedGenerationBump",
-              "--case", "HTTPRouteReferenceGrant", "--case", "GatewayInfrastructure"], env,
+              "--case", "HTTPRouteReferenceGrant"], env,
              binary=FAKE_K8S)
     out = p.stdout
     assert "mode kubernetes" in out, out + p.stderr
     assert "PASS  GatewayObservedGenerationBump" in out, out + p.stderr
     assert "SKIP  HTTPRouteReferenceGrant: status checks passed" in out, out
-    assert "SKIP  GatewayInfrastructure: needs generated resources" in out, out
 
 
 def test_tls_trust_accepts_a_leaf_as_anchor(tmp_path):

@@ -6,6 +6,7 @@ the gateway.
 Each test starts its own double, echo backends and gatehouse, and stops
 them. Helpers shared by the fault tests live in KubeStack below.
 """
+import random
 import subprocess
 import time
 
@@ -300,7 +301,7 @@ def test_gateway_addresses_from_the_fronting_service(kstack):
                                        "ports": [{"name": "http", "port": 80}]}})
     cluster_ip = svc["spec"]["clusterIP"]
     kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
-    kstack.start_k8s(args=["--gateway-service", "default/gatehouse"])
+    kstack.start_k8s(args=["--gateway-service", "default/gatehouse", "--no-gateway-services"])
 
     def addresses():
         return [a["value"] for a in kstack.kube.status_of("Gateway", "gw", NS).get("addresses")
@@ -338,3 +339,82 @@ def test_watch_namespaces_limits_what_is_seen(kstack):
     gw.stop()
     kstack.start_k8s()
     wait_for(lambda: kstack.route_parent("far", ns="elsewhere"), what="far accepted")
+
+
+@pytest.mark.deadline(90)
+def test_a_service_per_gateway(kstack):
+    """Two Gateways without addresses, both on one port: each gets a Service
+    of its own (owned by it, with its infrastructure labels and annotations,
+    type and annotations from the class's parameters ConfigMap), which maps
+    the listener port to the pod port gatehouse binds for that Gateway."""
+    kstack.backend("web")
+    kstack.backend("other")
+    port = kstack.pick_gateway_address()[1]
+    base = random.randrange(40000, 60000, 100)
+    kstack.base()
+    kstack.put({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "gw-defaults", "namespace": NS},
+                "data": {"serviceType": "NodePort",
+                         "serviceAnnotations": "example.com/lb: internal\n"}})
+    cls = kstack.kube.get("GatewayClass", "gatehouse")
+    cls["spec"]["parametersRef"] = {"group": "", "kind": "ConfigMap", "name": "gw-defaults",
+                                    "namespace": NS}
+    kstack.kube.request("PUT", "/apis/gateway.networking.k8s.io/v1/gatewayclasses/gatehouse", cls)
+    infra = {"labels": {"team": "a"}, "annotations": {"note": "one"}}
+    for name, extra in (("one", {"infrastructure": infra}), ("two", {})):
+        kstack.put({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                    "metadata": {"name": name, "namespace": NS},
+                    "spec": dict({"gatewayClassName": "gatehouse",
+                                  "listeners": [{"name": "http", "port": port,
+                                                 "protocol": "HTTP"}]}, **extra)})
+    kstack.put(httproute("r1", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}],
+                         parents=[{"name": "one"}]),
+               httproute("r2", [{"matches": [prefix("/")], "backendRefs": [backend("other")]}],
+                         parents=[{"name": "two"}]))
+    gw = kstack.start_k8s(args=["--gateway-port-base", str(base)])
+
+    def svc(name):
+        return kstack.kube.get("Service", f"{name}-gatehouse", NS)
+    one = wait_for(lambda: svc("one"), what="Service one-gatehouse")
+    two = wait_for(lambda: svc("two"), what="Service two-gatehouse")
+    uid = kstack.kube.get("Gateway", "one", NS)["metadata"]["uid"]
+    assert one["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert one["metadata"]["ownerReferences"][0]["controller"] is True
+    assert one["metadata"]["labels"]["team"] == "a"
+    assert one["metadata"]["labels"]["gateway.networking.k8s.io/gateway-name"] == "one"
+    assert one["metadata"]["annotations"]["note"] == "one"
+    assert one["metadata"]["annotations"]["example.com/lb"] == "internal"
+    assert one["spec"]["type"] == "NodePort"
+    assert one["spec"]["selector"] == {"app.kubernetes.io/name": "gatehouse"}
+    p1, p2 = one["spec"]["ports"][0], two["spec"]["ports"][0]
+    assert p1["port"] == p2["port"] == port
+    assert {p1["targetPort"], p2["targetPort"]} == {base, base + 1}
+
+    # Each Gateway's pods port serves its own routes.
+    for svc_port, name in ((p1["targetPort"], "web"), (p2["targetPort"], "other")):
+        kstack.addr, kstack.port = "127.0.0.1", svc_port
+        kstack.served_by("/", name)
+    # Addresses: the Service's clusterIP, then the load balancer's.
+    wait_for(lambda: kstack.kube.status_of("Gateway", "one", NS)["addresses"][0]["value"]
+             == one["spec"]["clusterIP"], what="clusterIP as the address")
+    kstack.kube.patch("Service", "one-gatehouse", NS,
+                      {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.7"}]}}},
+                      sub="status")
+    wait_for(lambda: kstack.kube.status_of("Gateway", "one", NS)["addresses"]
+             == [{"type": "IPAddress", "value": "192.0.2.7"}], what="the ingress as the address")
+
+    # Steady: no more applies.
+    time.sleep(1)
+    kstack.kube.control("DELETE", "requests")
+    time.sleep(2)
+    by = kstack.kube.counts()["counts"]
+    assert not [k for k in by if "services" in k and not k.startswith("watch")], by
+
+    # The mapping is kept across restarts; a deleted Gateway takes its Service.
+    gw.stop()
+    kstack.start_k8s(args=["--gateway-port-base", str(base)])
+    kstack.addr, kstack.port = "127.0.0.1", p2["targetPort"]
+    kstack.served_by("/", "other")
+    kstack.kube.delete("Gateway", "one", NS)
+    wait_for(lambda: svc("one") is None, what="Service one-gatehouse deleted")
+    assert svc("two")["spec"]["ports"][0]["targetPort"] == p2["targetPort"]

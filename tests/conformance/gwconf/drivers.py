@@ -588,6 +588,20 @@ class KubeDriver(RunDriver):
 
     # ---- status ------------------------------------------------------------------
 
+    # Core v1 kinds generated_resources may name.
+    LABELLED_PLURALS = {"Service": "services", "Pod": "pods",
+                        "ServiceAccount": "serviceaccounts"}
+
+    def list_labelled(self, kind, namespace, labels):
+        """Objects of a core kind in namespace with every label of labels."""
+        plural = self.LABELLED_PLURALS.get(kind)
+        if plural is None:
+            raise DriverError(f"generated_resources: cannot list kind {kind}")
+        from urllib.parse import quote
+        sel = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        path = f"/api/v1/namespaces/{namespace}/{plural}?labelSelector={quote(sel)}"
+        return self.client.request("GET", path).get("items") or []
+
     def statuses(self):
         from .kube import APIError
         kinds = {("gateway.networking.k8s.io/v1", "GatewayClass")}
