@@ -8,7 +8,7 @@
 MESON ?= meson
 CONFORMANCE ?= $(abspath ../shared/conformance)
 
-.PHONY: all deps build release asan fuzz test conformance run bench bench-smoke check-format format clean
+.PHONY: all deps build release asan fuzz test conformance run bench bench-smoke image check-format format clean
 
 all: build
 
@@ -73,6 +73,13 @@ bench: release
 bench-smoke: release
 	@scripts/deps.sh bench
 	@/usr/bin/python3 bench/run.py --smoke
+
+# The OCI image, offline, FROM scratch with buildah (scripts/image.sh): the
+# stripped release binary, the libraries it links, the CA bundle, user 65532.
+# Commits localhost/gatehouse:<version>; also build-release/gatehouse-image.tar.
+image: release
+	@scripts/deps.sh image
+	@scripts/image.sh --archive build-release/gatehouse-image.tar
 
 check-format:
 	@scripts/check-format.sh

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs the Debian 12 packages that building and testing gatehouse need,
 # only when some are missing: one `apt-get update`, one `apt-get install`.
-# Usage: scripts/deps.sh [build|test|bench]   (default: test)
+# Usage: scripts/deps.sh [build|test|bench|deploy|image]   (default: test)
 set -eu
 
 build="gcc pkg-config meson ninja-build libyaml-dev libssl-dev libnghttp2-dev libpcre2-dev
@@ -10,6 +10,14 @@ build="gcc pkg-config meson ninja-build libyaml-dev libssl-dev libnghttp2-dev li
 test="$build clang clang-format libclang-rt-14-dev git openssl curl nghttp2-client python3
       python3-pytest python3-httpx python3-h2 python3-grpcio python3-protobuf python3-websockets"
 bench="$build python3 wrk nginx-light haproxy nghttp2-client"
+# make image (scripts/image.sh): the OCI image, built offline FROM scratch
+image="buildah"
+# scripts/helm.sh (helm from an npm package) and the deploy/ + charts/ tests
+# (kubectl is not a Debian 12 package: tests/e2e/test_deploy.py skips without it)
+# (npm only when no npm is on PATH: a NodeSource nodejs ships its own, and
+# Debian's npm would conflict with it)
+deploy="unzip python3 python3-pytest python3-yaml"
+command -v npm >/dev/null 2>&1 || deploy="$deploy npm"
 # make test also runs the benchmark's smoke run (tests/run.py)
 test="$test wrk nginx-light haproxy"
 
@@ -17,7 +25,9 @@ case "${1:-test}" in
 build) want=$build ;;
 test) want=$test ;;
 bench) want=$bench ;;
-*) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+deploy) want=$deploy ;;
+image) want=$image ;;
+*) echo "usage: $0 [build|test|bench|deploy|image]" >&2; exit 2 ;;
 esac
 
 missing=""
