@@ -40,6 +40,7 @@ fuzz:
 # Every test: unit (TAP), fuzz corpus replay, style, end-to-end (pytest),
 # all against the sanitizer build. Ends with "N passed, N failed".
 test: asan
+	@scripts/deps.sh deploy
 	@/usr/bin/python3 tests/run.py --build build-asan --conformance $(CONFORMANCE)
 
 # The Gateway API conformance cases against the sanitizer build: one
