@@ -218,6 +218,14 @@ int gw_diag_format(const struct gw_diag *g, struct gw_buf *b);
 void gw_diags_move(struct gw_diags *dst, struct gw_diags *src);
 
 /* ------------------------------------------------------------------------ */
+/* Clocks                                                                   */
+
+/* CLOCK_MONOTONIC in microseconds: for durations. */
+uint64_t gw_clock_mono_us(void);
+/* CLOCK_REALTIME in seconds since the epoch: for timestamps. */
+double gw_clock_real(void);
+
+/* ------------------------------------------------------------------------ */
 /* Logging (the one place base writes): to stderr, text or JSON lines.      */
 
 enum gw_log_level {

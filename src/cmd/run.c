@@ -57,14 +57,6 @@ struct run {
     struct gw_timer reclaim; /* frees dead snapshots */
 };
 
-static double
-real_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 run_usage(FILE *f)
 {
@@ -153,7 +145,7 @@ check_programmed(struct run *r)
     gw_log_info("%s programmed in %llu ms", first ? "configuration" : "new configuration",
                 (unsigned long long)(gw_loop_now(r->loop) - r->publish_ms));
     if (first)
-        gw_log_info("ready: %.3f s after start", real_now() - r->start_time);
+        gw_log_info("ready: %.3f s after start", gw_clock_real() - r->start_time);
 }
 
 static void
@@ -288,7 +280,7 @@ gw_cmd_run(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct run r = {.start_time = real_now()};
+    struct run r = {.start_time = gw_clock_real()};
     const char *dir = NULL, *admin_text = "127.0.0.1:9901";
     struct gw_status_opts sopts = {0};
     struct gw_proxy_opts popts;

@@ -46,28 +46,14 @@ struct gw_k8s_cache {
 /* ------------------------------------------------------------------------ */
 /* Hashing                                                                  */
 
-#define FNV_OFFSET 1469598103934665603ull
-#define FNV_PRIME  1099511628211ull
-
-static uint64_t
-fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
 static uint64_t
 key_hash(const char *ns, const char *name)
 {
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = GW_K8S_FNV_OFFSET;
     if (ns)
-        h = fnv(h, ns, strlen(ns));
-    h = fnv(h, "/", 1);
-    return fnv(h, name, strlen(name));
+        h = gw_k8s_fnv(h, ns, strlen(ns));
+    h = gw_k8s_fnv(h, "/", 1);
+    return gw_k8s_fnv(h, name, strlen(name));
 }
 
 static bool
@@ -106,7 +92,7 @@ has_our_status(enum gw_kind kind)
 static uint64_t
 node_hash(uint64_t h, const struct gw_node *n, int depth)
 {
-    h = fnv(h, &n->type, sizeof(n->type));
+    h = gw_k8s_fnv(h, &n->type, sizeof(n->type));
     switch (n->type) {
     case GW_NODE_MAP:
         for (size_t i = 0; i < n->n; i++) {
@@ -114,18 +100,18 @@ node_hash(uint64_t h, const struct gw_node *n, int depth)
             if (depth == 1 &&
                 (!strcmp(p->key, "resourceVersion") || !strcmp(p->key, "managedFields")))
                 continue;
-            h = fnv(h, p->key, p->key_len + 1);
+            h = gw_k8s_fnv(h, p->key, p->key_len + 1);
             h = node_hash(h, p->value, depth + 1);
         }
         break;
     case GW_NODE_LIST:
         for (size_t i = 0; i < n->n; i++)
             h = node_hash(h, n->u.items[i], depth + 1);
-        h = fnv(h, &n->n, sizeof(n->n));
+        h = gw_k8s_fnv(h, &n->n, sizeof(n->n));
         break;
     default:
         if (n->text)
-            h = fnv(h, n->text, n->len + 1);
+            h = gw_k8s_fnv(h, n->text, n->len + 1);
         break;
     }
     return h;
@@ -136,13 +122,13 @@ node_hash(uint64_t h, const struct gw_node *n, int depth)
 static uint64_t
 object_hash(enum gw_kind kind, const struct gw_node *root)
 {
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = GW_K8S_FNV_OFFSET;
     bool skip = has_our_status(kind);
     for (size_t i = 0; i < root->n; i++) {
         const struct gw_node_pair *p = &root->u.pairs[i];
         if (skip && !strcmp(p->key, "status"))
             continue;
-        h = fnv(h, p->key, p->key_len + 1);
+        h = gw_k8s_fnv(h, p->key, p->key_len + 1);
         if (!strcmp(p->key, "metadata") && p->value->type == GW_NODE_MAP)
             h = node_hash(h, p->value, 1);
         else

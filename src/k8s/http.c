@@ -796,14 +796,6 @@ really_free(struct gw_k8s_http *h)
     free(h);
 }
 
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Whether a buffered (not streamed) request is still live. */
 static bool
 has_buffered(const struct gw_k8s_http *h)
@@ -820,9 +812,9 @@ int
 gw_k8s_http_flush(struct gw_k8s_http *h, uint64_t timeout_ms)
 {
     GW_ASSERT(h->busy == 0);
-    uint64_t deadline = mono_ms() + timeout_ms;
+    uint64_t deadline = (gw_clock_mono_us() / 1000u) + timeout_ms;
     while (has_buffered(h)) {
-        uint64_t now = mono_ms();
+        uint64_t now = (gw_clock_mono_us() / 1000u);
         if (now >= deadline)
             return GW_ETIMEOUT;
         struct pollfd fds[FLUSH_FDS];

@@ -31,6 +31,19 @@
 #include "loop/loop.h"
 #include "status/status.h"
 
+/* FNV-1a over n bytes, continuing from h (start with GW_K8S_FNV_OFFSET):
+ * the hashes that tell the cache and the status checks what changed. */
+#define GW_K8S_FNV_OFFSET 1469598103934665603ull
+
+static inline uint64_t
+gw_k8s_fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
 /* ======================================================================== */
 /* config.c: where the API server is and who we are                        */
 

@@ -141,14 +141,6 @@ rand01(struct gw_k8s_reflector *r)
     return (double)((x * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
 }
 
-static double
-wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static const char *
 kind_name(const struct gw_k8s_reflector *r)
 {
@@ -331,7 +323,7 @@ static void
 emit(struct gw_k8s_reflector *r, enum gw_k8s_event ev, const struct gw_node *obj)
 {
     r->stats.events[ev]++;
-    r->stats.last_event = wall_now();
+    r->stats.last_event = gw_clock_real();
     r->on_event(r->data, r->res.kind, ev, obj);
 }
 

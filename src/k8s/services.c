@@ -272,9 +272,7 @@ service_json(const struct gw_k8s_services *r, const struct gw_store *store,
 static void
 hash_text(const char *p, size_t n, char out[17])
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    uint64_t h = gw_k8s_fnv(GW_K8S_FNV_OFFSET, p, n);
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 

@@ -69,22 +69,6 @@ struct gw_k8s_source {
     double last_time;
 };
 
-static double
-real_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t
-mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* RFC 3339 UTC, seconds: what lastTransitionTime holds. */
 static void
 now_text(char out[32])
@@ -471,34 +455,20 @@ remerge(void *data, struct gw_sv_pool *pool, enum gw_kind kind, const struct gw_
     return gw_k8s_status_merge(pool, kind, desired, cur, s->controller, now);
 }
 
-#define FNV_OFFSET 1469598103934665603ull
-#define FNV_PRIME  1099511628211ull
-
-static uint64_t
-fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
 /* A hash of a value tree: equal trees (in member order) hash equal. */
 static uint64_t
 sv_hash(uint64_t h, const struct gw_sv *v)
 {
-    h = fnv(h, &v->type, sizeof(v->type));
+    h = gw_k8s_fnv(h, &v->type, sizeof(v->type));
     if (v->key)
-        h = fnv(h, v->key, strlen(v->key) + 1);
+        h = gw_k8s_fnv(h, v->key, strlen(v->key) + 1);
     if (v->type == GW_SV_STR && v->s)
-        h = fnv(h, v->s, strlen(v->s) + 1);
+        h = gw_k8s_fnv(h, v->s, strlen(v->s) + 1);
     else if (v->type == GW_SV_INT || v->type == GW_SV_BOOL)
-        h = fnv(h, &v->i, sizeof(v->i));
+        h = gw_k8s_fnv(h, &v->i, sizeof(v->i));
     for (const struct gw_sv *c = v->child; c; c = c->next)
         h = sv_hash(h, c);
-    return fnv(h, "}", 1);
+    return gw_k8s_fnv(h, "}", 1);
 }
 
 /*
@@ -517,7 +487,7 @@ check_one(struct gw_k8s_source *s, enum gw_kind kind, struct gw_k8s_obj *o, cons
     struct gw_sv_pool p;
     gw_sv_pool_init(&p, &a);
     const struct gw_sv *desired = desired_of(s, &p, kind, o);
-    uint64_t h = desired ? sv_hash(FNV_OFFSET, desired) : 0;
+    uint64_t h = desired ? sv_hash(GW_K8S_FNV_OFFSET, desired) : 0;
     if (desired && (force || o->status_changed || h != o->desired_hash)) {
         s->status_checks++;
         struct gw_sv *cur = gw_k8s_obj_status(o, &p);
@@ -553,7 +523,7 @@ check_all(struct gw_k8s_source *s, bool force)
 static void
 translate(struct gw_k8s_source *s)
 {
-    uint64_t t0 = mono_us();
+    uint64_t t0 = gw_clock_mono_us();
     size_t heap0 = s->translated ? 0 : mallinfo2().uordblks;
     s->dirty = false;
     struct gw_store *store = gw_xmalloc(sizeof(*store));
@@ -561,7 +531,7 @@ translate(struct gw_k8s_source *s)
     struct gw_diags diags;
     gw_diags_init(&diags);
     gw_k8s_cache_store(s->cache, store, &diags);
-    uint64_t t_store = mono_us();
+    uint64_t t_store = gw_clock_mono_us();
     struct gw_status_pending *pending = NULL;
     struct gw_ir *ir = NULL;
     int rc = gw_status_translate_ir(store, &s->sopts, &pending, &ir);
@@ -575,7 +545,7 @@ translate(struct gw_k8s_source *s)
     }
     if (s->publish)
         s->publish(s->publish_data, ir);
-    uint64_t t1 = mono_us();
+    uint64_t t1 = gw_clock_mono_us();
     struct gw_status *st = gw_status_pending_finish(pending);
     struct gw_status *old_status = s->status;
     struct gw_ir *old_ir = s->ir;
@@ -605,8 +575,8 @@ translate(struct gw_k8s_source *s)
         gw_source_reserve_heap(kept > heap0 ? (kept - heap0) / 4 * 3 : 0);
     }
     s->translates++;
-    s->last_duration_us = mono_us() - t0;
-    s->last_time = real_now();
+    s->last_duration_us = gw_clock_mono_us() - t0;
+    s->last_time = gw_clock_real();
     if (first || s->diags.errors != old_errors || s->diags.errors)
         for (size_t i = 0; i < s->diags.n && i < 20; i++) {
             struct gw_buf line;
@@ -816,7 +786,7 @@ int
 gw_k8s_source_metrics_format(const struct gw_k8s_source *s, struct gw_buf *out)
 {
     static const char *const evname[] = {"list_begin", "added", "modified", "deleted", "list_end"};
-    double now = real_now();
+    double now = gw_clock_real();
     int rc = gw_buf_append_cstr(
         out, "# HELP gatehouse_kube_watch_events_total Objects delivered by lists and watches, "
              "by kind and event.\n"

@@ -79,13 +79,11 @@ struct gw_k8s_writer {
 static uint64_t
 hash_of(enum gw_kind kind, const char *ns, const char *name)
 {
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
-    for (const char *p = ns ? ns : ""; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    h = (h ^ '/') * 1099511628211ull;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return h;
+    uint64_t h = GW_K8S_FNV_OFFSET ^ (uint64_t)kind;
+    if (ns)
+        h = gw_k8s_fnv(h, ns, strlen(ns));
+    h = gw_k8s_fnv(h, "/", 1);
+    return gw_k8s_fnv(h, name, strlen(name));
 }
 
 static double

@@ -37,22 +37,6 @@
     (IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | \
      IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
 
-static uint64_t
-mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static double
-real_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int
 gw_source_new(const struct gw_source_opts *opts, struct gw_source **out)
 {
@@ -279,7 +263,7 @@ arm_racy(struct gw_source *s, int64_t until_ns)
 {
     if (!s->loop || !until_ns || s->debounce.pending)
         return;
-    int64_t left = until_ns - (int64_t)(real_now() * 1e9);
+    int64_t left = until_ns - (int64_t)(gw_clock_real() * 1e9);
     gw_timer_start(&s->racy_timer, left > 0 ? (uint64_t)(left + 999999) / 1000000 : 0);
 }
 
@@ -294,7 +278,7 @@ same_walk_errors(const struct gw_diags *a, const struct gw_diags *b)
 int
 gw_source_reload(struct gw_source *s)
 {
-    uint64_t t0 = mono_us();
+    uint64_t t0 = gw_clock_mono_us();
     size_t heap0 = s->loop && !s->reserved ? mallinfo2().uordblks : 0;
     if (s->force) {
         /* SIGHUP: forget every stamp so every file is read again. */
@@ -306,7 +290,7 @@ gw_source_reload(struct gw_source *s)
     struct source_sync_stats stats;
     forget_watches(s);
     source_sync(&s->files, s->opts.dir, &walk, add_watch, is_writing, s, &stats);
-    uint64_t t_sync = mono_us();
+    uint64_t t_sync = gw_clock_mono_us();
     if (s->status && !s->force && stats.read == stats.same && stats.removed == 0 &&
         same_walk_errors(&walk, &s->walk_errors)) {
         gw_diags_release(&walk);
@@ -325,14 +309,14 @@ gw_source_reload(struct gw_source *s)
     gw_diags_init(&diags);
     gw_diags_move(&diags, &walk);
     gw_source_files_decode(&s->files, store, &diags);
-    uint64_t t_decode = mono_us();
+    uint64_t t_decode = gw_clock_mono_us();
 
     struct gw_status_pending *pending = NULL;
     struct gw_ir *ir = NULL;
     int rc = gw_status_translate_ir(store, s->opts.status, &pending, &ir);
-    uint64_t t1 = mono_us();
+    uint64_t t1 = gw_clock_mono_us();
     s->last_duration_us = t1 - t0;
-    s->last_time = real_now();
+    s->last_time = gw_clock_real();
     if (rc < 0) {
         s->reloads[SOURCE_FAILED]++;
         gw_log_error("reload failed: %s; the previous configuration stays in force",
@@ -349,13 +333,13 @@ gw_source_reload(struct gw_source *s)
      * written after it, and the old configuration is freed last. */
     if (s->publish)
         s->publish(s->publish_data, ir);
-    uint64_t t2 = mono_us();
+    uint64_t t2 = gw_clock_mono_us();
     struct gw_status *st = gw_status_pending_finish(pending);
     /* Translate has no clock: conditions unchanged since the last reload
      * keep their lastTransitionTime, the others take this reload's time. */
     char now[GW_STATUS_TIME_LEN];
     gw_status_stamp_times(st, s->status, gw_status_time_format((int64_t)s->last_time, now));
-    uint64_t t3 = mono_us();
+    uint64_t t3 = gw_clock_mono_us();
 
     struct gw_status *old_status = s->status;
     struct gw_ir *old_ir = s->ir;
