@@ -6,9 +6,18 @@
  * pipelined requests in order into one output buffer and writes it as the
  * socket allows. While a large answer is still being written nothing more
  * is read. Requests with a body are refused (the admin API has no writes),
- * which keeps the framing trivial. Connections are capped; past the cap a
- * new one is closed at once.
+ * which keeps the framing trivial.
+ *
+ * Probes must get through a hostile peer (slowloris, a flood of idle
+ * connections): a request must arrive whole within REQUEST_MS of its first
+ * byte, a keep-alive connection may idle IDLE_MS, one client address holds
+ * at most MAX_PER_IP connections and all of them at most MAX_CONNS. Past
+ * either cap a new connection evicts the stalest one in its way (a request
+ * still arriving or an idle one first, oldest activity first), so a fresh
+ * probe always gets its answer. Out of descriptors, accept backs off.
  */
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +35,20 @@
 #define BODY_MAX    (512u << 20) /* the largest page (a huge /status) */
 #define MAX_HEADERS 64
 #define MAX_CONNS   64
-#define IDLE_MS     30000
+#define MAX_PER_IP  8
+#define REQUEST_MS  5000  /* a whole request head, from its first byte */
+#define IDLE_MS     30000 /* keep-alive idle, or no write progress */
+#define BACKOFF_MIN 100   /* accept backoff when out of descriptors, ms */
+#define BACKOFF_MAX 1000
 
 struct conn {
     struct gw_admin *a;
     struct gw_io io;
     struct gw_timer timer;
     struct conn *prev, *next;
+    uint8_t ip[16];       /* the peer's address (IPv4 as IPv4-mapped IPv6) */
+    uint64_t req_start;   /* first byte of the request being read, 0: none */
+    uint64_t last_active; /* last byte read or written */
     struct gw_buf out;
     size_t out_off;
     size_t in_len, checked;
@@ -43,6 +59,8 @@ struct conn {
 struct gw_admin {
     struct gw_loop *loop;
     struct gw_io listen_io;
+    struct gw_timer accept_timer; /* accepts backing off (out of fds) */
+    unsigned backoff_ms;
     struct gw_admin_hooks hooks;
     uint16_t port;
     struct conn *conns;
@@ -164,6 +182,7 @@ process(struct conn *c)
         memmove(c->in, c->in + rc, c->in_len - (size_t)rc);
         c->in_len -= (size_t)rc;
         c->checked = 0;
+        c->req_start = 0; /* the next request's deadline runs from its own first byte */
     }
     /* A large page is not kept around between requests. */
     if (c->a->body.cap > 64 * 1024) {
@@ -186,6 +205,7 @@ flush(struct conn *c)
             return;
         }
         c->out_off += (size_t)w;
+        c->last_active = gw_loop_now(c->a->loop);
     }
     if (c->out_off == c->out.len) {
         c->out_off = 0;
@@ -209,6 +229,23 @@ flush(struct conn *c)
         conn_close(c);
 }
 
+/* The one timer: the request deadline while a request arrives, else the
+ * idle (or stalled write) timeout. */
+static void
+arm(struct conn *c)
+{
+    uint64_t now = gw_loop_now(c->a->loop), due;
+    if (c->in_len > 0 && !c->close_after_write) {
+        if (!c->req_start)
+            c->req_start = now;
+        due = c->req_start + REQUEST_MS;
+    } else {
+        c->req_start = 0;
+        due = c->last_active + IDLE_MS;
+    }
+    gw_timer_start(&c->timer, due > now ? due - now : 0);
+}
+
 static void
 on_conn(struct gw_io *io, unsigned events)
 {
@@ -229,11 +266,13 @@ on_conn(struct gw_io *io, unsigned events)
                 break;
             }
             c->in_len += (size_t)r;
+            c->last_active = gw_loop_now(c->a->loop);
         }
-        gw_timer_start(&c->timer, IDLE_MS);
     }
     process(c);
     flush(c);
+    if (!gw_io_is_closing(&c->io))
+        arm(c);
 }
 
 static void
@@ -243,18 +282,85 @@ on_idle(struct gw_timer *t)
 }
 
 static void
+peer_key(const struct sockaddr_storage *ss, uint8_t ip[16])
+{
+    memset(ip, 0, 16);
+    if (ss->ss_family == AF_INET) {
+        ip[10] = ip[11] = 0xff;
+        memcpy(ip + 12, &((const struct sockaddr_in *)(const void *)ss)->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        memcpy(ip, &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr, 16);
+    }
+}
+
+/* The connection to give up for a newcomer, among those of ip (or all with
+ * ip NULL): one reading a request or idle before one still writing an
+ * answer, then the stalest. NULL if there is none. */
+static struct conn *
+victim(struct gw_admin *a, const uint8_t *ip, size_t *count)
+{
+    struct conn *best = NULL;
+    bool best_writing = true;
+    size_t n = 0;
+    for (struct conn *c = a->conns; c; c = c->next) {
+        if (ip && memcmp(c->ip, ip, 16) != 0)
+            continue;
+        n++;
+        bool writing = c->out_off < c->out.len;
+        uint64_t at = c->req_start ? c->req_start : c->last_active;
+        uint64_t best_at = best ? (best->req_start ? best->req_start : best->last_active) : 0;
+        if (!best || (best_writing && !writing) || (best_writing == writing && at < best_at)) {
+            best = c;
+            best_writing = writing;
+        }
+    }
+    if (count)
+        *count = n;
+    return best;
+}
+
+static void
+on_accept_timer(struct gw_timer *t)
+{
+    struct gw_admin *a = t->data;
+    gw_io_set(&a->listen_io, GW_LOOP_READ);
+}
+
+static void
 on_accept(struct gw_io *io, unsigned events)
 {
+    static struct gw_log_limit rl;
     struct gw_admin *a = io->data;
     (void)events;
     for (int i = 0; i < 16; i++) {
-        int fd = gw_sock_accept(io->fd, NULL, NULL);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = gw_sock_accept(io->fd, &peer, &plen);
         if (fd == GW_EAGAIN)
             return;
-        if (fd < 0) {
-            gw_log_warn("admin: accept: %s", gw_strerror(fd));
+        if (fd < 0 && gw_sock_accept_is_exhausted(fd)) {
+            /* The listener stays readable: retrying at once would spin.
+             * Stop watching it for a while, 100 ms doubling to 1 s. */
+            a->backoff_ms = a->backoff_ms ? GW_MIN(a->backoff_ms * 2, BACKOFF_MAX) : BACKOFF_MIN;
+            gw_io_set(io, 0);
+            gw_timer_start(&a->accept_timer, a->backoff_ms);
+            gw_log_ratelimited(&rl, GW_LOG_WARN, "admin: accept: %s: accepting again in %u ms",
+                               gw_strerror(fd), a->backoff_ms);
             return;
         }
+        if (fd < 0) {
+            gw_log_ratelimited(&rl, GW_LOG_WARN, "admin: accept: %s", gw_strerror(fd));
+            return;
+        }
+        a->backoff_ms = 0;
+        uint8_t ip[16];
+        peer_key(&peer, ip);
+        size_t mine;
+        struct conn *v = victim(a, ip, &mine);
+        if (mine >= MAX_PER_IP)
+            conn_close(v);
+        else if (a->nconns >= MAX_CONNS && (v = victim(a, NULL, NULL)) != NULL)
+            conn_close(v);
         if (a->nconns >= MAX_CONNS) {
             close(fd);
             continue;
@@ -262,6 +368,8 @@ on_accept(struct gw_io *io, unsigned events)
         struct conn *c = gw_xmalloc(sizeof(*c));
         memset(c, 0, offsetof(struct conn, in));
         c->a = a;
+        memcpy(c->ip, ip, sizeof(ip));
+        c->last_active = gw_loop_now(a->loop);
         gw_buf_init(&c->out, BODY_MAX + 64 * 1024);
         gw_io_init(a->loop, &c->io, fd, on_conn, c);
         gw_timer_init(a->loop, &c->timer, on_idle, c);
@@ -295,6 +403,7 @@ gw_admin_new(struct gw_loop *loop, const char *addr, uint16_t port,
     gw_buf_init(&a->body, BODY_MAX);
     gw_buf_init(&a->head, 4096);
     gw_io_init(loop, &a->listen_io, fd, on_accept, a);
+    gw_timer_init(loop, &a->accept_timer, on_accept_timer, a);
     int rc = gw_io_set(&a->listen_io, GW_LOOP_READ);
     if (rc < 0) {
         close(fd);
@@ -320,6 +429,7 @@ gw_admin_free(struct gw_admin *a)
         return;
     while (a->conns)
         conn_close(a->conns);
+    gw_timer_stop(&a->accept_timer);
     /* The listener is closed directly: a's memory goes now, and a
      * deferred close callback would run after it. */
     gw_io_set(&a->listen_io, 0);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -238,6 +239,17 @@ enum gw_log_level {
 void gw_log_set_level(enum gw_log_level level);
 void gw_log_set_json(bool json);
 GW_PRINTF(2, 3) void gw_log(enum gw_log_level level, const char *fmt, ...);
+
+/* One call site's rate limit for lines a peer can trigger (accept errors,
+ * ...): static storage, zero-initialised, shared by every thread. */
+struct gw_log_limit {
+    atomic_uint_fast64_t next_ms;    /* monotonic ms before which lines are dropped */
+    atomic_uint_fast64_t suppressed; /* dropped since the last line */
+};
+/* gw_log, at most one line per second per rl: the others are counted, and
+ * the next line that goes out says how many were suppressed. Thread-safe. */
+GW_PRINTF(3, 4)
+void gw_log_ratelimited(struct gw_log_limit *rl, enum gw_log_level level, const char *fmt, ...);
 
 #define gw_log_debug(...) gw_log(GW_LOG_DEBUG, __VA_ARGS__)
 #define gw_log_info(...)  gw_log(GW_LOG_INFO, __VA_ARGS__)

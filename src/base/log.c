@@ -4,6 +4,7 @@
  * Each line is built in a local buffer and written with one write(2) so
  * lines from several threads never interleave.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -62,4 +63,32 @@ gw_log(enum gw_log_level level, const char *fmt, ...)
         ssize_t GW_UNUSED n = write(STDERR_FILENO, b.p, b.len);
     }
     gw_buf_release(&b);
+}
+
+void
+gw_log_ratelimited(struct gw_log_limit *rl, enum gw_log_level level, const char *fmt, ...)
+{
+    if (level < log_level)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t next = atomic_load_explicit(&rl->next_ms, memory_order_relaxed);
+    /* One winner per second even when several threads race here. */
+    if (now < next ||
+        !atomic_compare_exchange_strong_explicit(&rl->next_ms, &next, now + 1000,
+                                                 memory_order_relaxed, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&rl->suppressed, 1, memory_order_relaxed);
+        return;
+    }
+    uint64_t dropped = atomic_exchange_explicit(&rl->suppressed, 0, memory_order_relaxed);
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (dropped)
+        gw_log(level, "%s (%" PRIu64 " similar lines suppressed)", msg, dropped);
+    else
+        gw_log(level, "%s", msg);
 }

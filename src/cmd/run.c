@@ -23,6 +23,7 @@
 #include "admin/admin.h"
 #include "base/base.h"
 #include "cmd/cmd.h"
+#include "config/config.h"
 #include "ir/ir.h"
 #include "k8s/k8s.h"
 #include "loop/loop.h"
@@ -84,6 +85,8 @@ run_usage(FILE *f)
                "      --io BACKEND           the data plane's socket I/O: uring (default;\n"
                "                             io_uring, or epoll where the kernel refuses it)\n"
                "                             or epoll; default from $GATEHOUSE_IO\n"
+               "      --tunnel-idle-timeout D  close an upgraded (WebSocket) tunnel after D\n"
+               "                             with no byte either way (default 1h; 0s: never)\n"
                "  -h, --help                 this text\n"
                "\n"
                "Kubernetes mode:\n"
@@ -277,6 +280,7 @@ gw_cmd_run(int argc, char **argv)
         {"no-gateway-services", no_argument, NULL, 'V'},
         {"gateway-port-base", required_argument, NULL, 'P'},
         {"gateway-pod-selector", required_argument, NULL, 'Z'},
+        {"tunnel-idle-timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -392,6 +396,18 @@ gw_cmd_run(int argc, char **argv)
         case 'Z':
             kopts.pod_selector = optarg;
             break;
+        case 'T': {
+            int64_t ms;
+            if (gw_duration_parse(gw_str_from(optarg), &ms) < 0 || ms > UINT32_MAX) {
+                fprintf(stderr,
+                        "gatehouse run: --tunnel-idle-timeout must be a duration (1h, 30s, "
+                        "500ms...), not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            popts.tunnel_idle_timeout_ms = (unsigned)ms;
+            break;
+        }
         case 'h':
             run_usage(stdout);
             return 0;

@@ -300,7 +300,43 @@ static const struct fmt_info fmts[FMT__COUNT] = {
     [FMT_HEADER_VALUE] = {1, 4096, NULL},
     [FMT_QUERY_VALUE] = {1, 1024, NULL},
     [FMT_CORS_ORIGIN] = {1, 253, "^(([^:/?#]+):)(//([^/?#]*))([^?#]*)(\\?([^#]*))?(#(.*))?|\\*$"},
+    [FMT_PATH] = {0, 0, NULL},
+    [FMT_TEXT] = {0, 0, NULL},
 };
+
+/* Control characters (0x00-0x1F, 0x7F) in values that reach the wire: a CR
+ * or LF there splits a header or a request line (request smuggling,
+ * response splitting), and the CRDs put no pattern on these fields. HTAB
+ * is allowed in header values only (RFC 9110 field-vchar / OWS); obs-text
+ * (0x80-0xFF) passes. The index of the first bad byte, or -1. */
+static long
+ctl_at(const char *s, size_t n, bool htab_ok)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && !(htab_ok && ch == '\t')) || ch == 0x7f)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Which formats refuse control characters: 0 none (or the pattern already
+ * does), 1 all of them, 2 all but HTAB. */
+static int
+fmt_ctl(enum fmt f)
+{
+    switch (f) {
+    case FMT_HEADER_VALUE:
+        return 2;
+    case FMT_QUERY_VALUE:
+    case FMT_CORS_ORIGIN:
+    case FMT_PATH:
+    case FMT_TEXT:
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 static bool
 protocol_ok(const char *s, size_t n)
@@ -394,7 +430,12 @@ d_fmt_ok(enum fmt f, const char *s, size_t n)
     case FMT_GRPC_METHOD:
         return grpc_ident(s, n, false);
     case FMT_CORS_ORIGIN:
-        return cors_origin_ok(s, n);
+        return ctl_at(s, n, false) < 0 && cors_origin_ok(s, n);
+    case FMT_HEADER_VALUE:
+    case FMT_QUERY_VALUE:
+    case FMT_PATH:
+    case FMT_TEXT:
+        return ctl_at(s, n, fmt_ctl(f) == 2) < 0;
     default:
         return true;
     }
@@ -412,6 +453,7 @@ check_string(struct dctx *c, const struct gw_node *v, enum fmt f, size_t min, si
     struct gw_buf m;
     gw_buf_init(&m, MSG_MAX_LEN);
     bool ok = true;
+    long bad = fmt_ctl(f) ? ctl_at(v->text, v->len, fmt_ctl(f) == 2) : -1;
     if (max && v->len > max) {
         d_err(c, v, NULL, "Too long: may not be more than %zu bytes", max);
         ok = false;
@@ -419,6 +461,13 @@ check_string(struct dctx *c, const struct gw_node *v, enum fmt f, size_t min, si
         gw_buf_append_cstr(&m, "Invalid value: ");
         quote(&m, v->text, v->len);
         gw_buf_appendf(&m, ": should be at least %zu chars long", min);
+        d_err(c, v, NULL, "%s", m.p);
+        ok = false;
+    } else if (bad >= 0) {
+        gw_buf_append_cstr(&m, "Invalid value: ");
+        quote(&m, v->text, v->len);
+        gw_buf_appendf(&m, ": must not contain control characters%s (0x%02x at byte %ld)",
+                       fmt_ctl(f) == 2 ? " other than HTAB" : "", (unsigned char)v->text[bad], bad);
         d_err(c, v, NULL, "%s", m.p);
         ok = false;
     } else if (v->len && !d_fmt_ok(f, v->text, v->len)) {
@@ -745,7 +794,10 @@ present(struct dctx *c, const struct field *f, void *dst, const struct gw_node *
             if (it->type != GW_NODE_STR) {
                 type_error(c, it, "string");
             } else {
-                check_string(c, it, f->fmt, (size_t)f->min, (size_t)f->max);
+                if (f->allowed && !enum_allowed(f, it->text))
+                    unsupported(c, it, f->allowed);
+                else
+                    check_string(c, it, f->fmt, (size_t)f->min, (size_t)f->max);
                 arr[n++] = arena_str(c, it);
             }
             d_pop(c, save);

@@ -47,9 +47,11 @@ enum fmt {
     FMT_DNS_LABEL,        /* metadata.name of Namespace, Service */
     FMT_GRPC_SERVICE,     /* GRPCMethodMatch.service */
     FMT_GRPC_METHOD,      /* GRPCMethodMatch.method */
-    FMT_HEADER_VALUE,     /* 1..4096 */
-    FMT_QUERY_VALUE,      /* 1..1024 */
-    FMT_CORS_ORIGIN,
+    FMT_HEADER_VALUE,     /* 1..4096, no control character but HTAB */
+    FMT_QUERY_VALUE,      /* 1..1024, no control character */
+    FMT_CORS_ORIGIN,      /* scheme://host..., or "*"; no control character */
+    FMT_PATH,             /* a path (matches, rewrites, redirects): no control character */
+    FMT_TEXT,             /* free text that may reach the wire: no control character */
     FMT__COUNT
 };
 

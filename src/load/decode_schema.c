@@ -209,6 +209,8 @@ check_path_match(struct dctx *c, void *obj, const struct gw_node *node)
     const char *v = m->value ? m->value : "";
     size_t n = strlen(v);
     const char *msg = NULL;
+    if (!d_fmt_ok(FMT_PATH, v, n))
+        return; /* a control character: reported on the value */
     if (v[0] != '/')
         msg = "value must be an absolute path and start with '/' when type one of ['Exact', "
               "'PathPrefix']";
@@ -254,7 +256,7 @@ check_path_match(struct dctx *c, void *obj, const struct gw_node *node)
 static const struct field path_match_fields[] = {
     F("type", T_ENUM, OFF(gw_path_match, type), .enum_id = GW_ENUM_PATH_MATCH,
       .def_str = "PathPrefix"),
-    F("value", T_STR, OFF(gw_path_match, value), .max = 1024, .def_str = "/"),
+    F("value", T_STR, OFF(gw_path_match, value), .fmt = FMT_PATH, .max = 1024, .def_str = "/"),
     END,
 };
 static const struct schema path_match = {"HTTPPathMatch", sizeof(struct gw_path_match),
@@ -304,7 +306,8 @@ static const struct field header_filter_fields[] = {
       .ukey = OFF(gw_header, name)),
     F("add", T_LIST, OFF(gw_header_filter, add), .flags = F_UNIQUE, .sub = &header, .max_items = 16,
       .ukey = OFF(gw_header, name)),
-    F("remove", T_STRLIST, OFF(gw_header_filter, remove), .flags = F_UNIQUE, .max_items = 16),
+    F("remove", T_STRLIST, OFF(gw_header_filter, remove), .flags = F_UNIQUE, .fmt = FMT_HEADER_NAME,
+      .max_items = 16),
     END,
 };
 static const struct schema header_filter = {"HTTPHeaderFilter", sizeof(struct gw_header_filter),
@@ -331,8 +334,10 @@ check_path_modifier(struct dctx *c, void *obj, const struct gw_node *node)
 static const struct field path_mod_fields[] = {
     F("type", T_ENUM, OFF(gw_path_modifier_cfg, type), .flags = F_REQ,
       .enum_id = GW_ENUM_PATH_MODIFIER),
-    F("replaceFullPath", T_STR, OFF(gw_path_modifier_cfg, replace_full_path), .max = 1024),
-    F("replacePrefixMatch", T_STR, OFF(gw_path_modifier_cfg, replace_prefix_match), .max = 1024),
+    F("replaceFullPath", T_STR, OFF(gw_path_modifier_cfg, replace_full_path), .fmt = FMT_PATH,
+      .max = 1024),
+    F("replacePrefixMatch", T_STR, OFF(gw_path_modifier_cfg, replace_prefix_match), .fmt = FMT_PATH,
+      .max = 1024),
     END,
 };
 static const struct schema path_mod = {"HTTPPathModifier", sizeof(struct gw_path_modifier_cfg),
@@ -443,18 +448,18 @@ static const struct schema cors = {"HTTPCORSFilter", sizeof(struct gw_cors), cor
 
 static const struct field auth_grpc_fields[] = {
     F("allowedHeaders", T_STRLIST, OFF(gw_auth_grpc, allowed_headers), .flags = F_UNIQUE,
-      .max_items = 64),
+      .fmt = FMT_HEADER_NAME, .max_items = 64),
     END,
 };
 static const struct schema auth_grpc = {"GRPCAuthConfig", sizeof(struct gw_auth_grpc),
                                         auth_grpc_fields, NULL};
 
 static const struct field auth_http_fields[] = {
-    F("path", T_STR, OFF(gw_auth_http, path), .max = 1024),
+    F("path", T_STR, OFF(gw_auth_http, path), .fmt = FMT_PATH, .max = 1024),
     F("allowedHeaders", T_STRLIST, OFF(gw_auth_http, allowed_headers), .flags = F_UNIQUE,
-      .max_items = 64),
+      .fmt = FMT_HEADER_NAME, .max_items = 64),
     F("allowedResponseHeaders", T_STRLIST, OFF(gw_auth_http, allowed_response_headers),
-      .flags = F_UNIQUE, .max_items = 64),
+      .flags = F_UNIQUE, .fmt = FMT_HEADER_NAME, .max_items = 64),
     END,
 };
 static const struct schema auth_http = {"HTTPAuthConfig", sizeof(struct gw_auth_http),
@@ -678,7 +683,7 @@ check_session(struct dctx *c, void *obj, const struct gw_node *node)
 }
 
 static const struct field session_fields[] = {
-    F("sessionName", T_STR, OFF(gw_session_persistence, session_name), .max = 128),
+    F("sessionName", T_STR, OFF(gw_session_persistence, session_name), .fmt = FMT_TEXT, .max = 128),
     F("absoluteTimeout", T_DURATION, OFF(gw_session_persistence, absolute_timeout_ms)),
     F("idleTimeout", T_DURATION, OFF(gw_session_persistence, idle_timeout_ms)),
     F("type", T_ENUM, OFF(gw_session_persistence, type), .flags = F_DEF,
@@ -872,6 +877,9 @@ check_grpc_method(struct dctx *c, void *obj, const struct gw_node *node)
     }
     if (m->type != GW_MATCH_EXACT)
         return;
+    if ((m->service && !d_fmt_ok(FMT_TEXT, m->service, strlen(m->service))) ||
+        (m->method && !d_fmt_ok(FMT_TEXT, m->method, strlen(m->method))))
+        return; /* a control character: reported on the value */
     if (m->service && !d_fmt_ok(FMT_GRPC_SERVICE, m->service, strlen(m->service)))
         d_cel(c, node, NULL, "object",
               "service must only contain valid characters (matching "
@@ -884,8 +892,8 @@ check_grpc_method(struct dctx *c, void *obj, const struct gw_node *node)
 static const struct field grpc_method_fields[] = {
     F("type", T_ENUM, OFF(gw_grpc_method_match, type), .enum_id = GW_ENUM_VALUE_MATCH,
       .def_str = "Exact"),
-    F("service", T_STR, OFF(gw_grpc_method_match, service), .max = 1024),
-    F("method", T_STR, OFF(gw_grpc_method_match, method), .max = 1024),
+    F("service", T_STR, OFF(gw_grpc_method_match, service), .fmt = FMT_TEXT, .max = 1024),
+    F("method", T_STR, OFF(gw_grpc_method_match, method), .fmt = FMT_TEXT, .max = 1024),
     END,
 };
 static const struct schema grpc_method = {"GRPCMethodMatch", sizeof(struct gw_grpc_method_match),

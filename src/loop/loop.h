@@ -222,6 +222,12 @@ int gw_sock_listen(const char *addr, uint16_t port, int type);
  * the fd, GW_EAGAIN when none is pending, or another negated errno. peer
  * and peer_len may be NULL. */
 int gw_sock_accept(int listen_fd, struct sockaddr_storage *peer, socklen_t *peer_len);
+/* Whether err (from gw_sock_accept) means the process or the system ran
+ * out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM). The
+ * pending connection stays queued and the listener stays readable, so a
+ * level-triggered accept loop must stop watching it for a while (a backoff)
+ * instead of retrying at once. */
+bool gw_sock_accept_is_exhausted(int err);
 /* Formats sa as "ip:port" ("[v6]:port"; IPv4-mapped IPv6 shown as IPv4, as
  * Go's net package does) into out, NUL-terminated. Returns the length, or
  * GW_EINVAL for an unknown family. 64 bytes are always enough. */

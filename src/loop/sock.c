@@ -105,6 +105,12 @@ gw_sock_accept(int listen_fd, struct sockaddr_storage *peer, socklen_t *peer_len
     return fd;
 }
 
+bool
+gw_sock_accept_is_exhausted(int err)
+{
+    return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+
 int
 gw_sock_addr_format(const struct sockaddr *sa, char *out, size_t cap)
 {

@@ -470,6 +470,15 @@ on_rtimer(struct gw_timer *t)
                 abort_request(d);
         }
         return;
+    case PX_D_TUNNEL: {
+        uint64_t due = d->tunnel_last + opts(d)->tunnel_idle_timeout_ms;
+        if (due > now_ms(d)) {
+            gw_timer_start(&d->rtimer, due - now_ms(d));
+            return;
+        }
+        px_dconn_close(d); /* no byte either way for the tunnel idle timeout */
+        return;
+    }
     default:
         px_dconn_close(d);
         return;
@@ -1093,6 +1102,11 @@ start_tunnel(struct px_dconn *d)
     gw_timer_stop(&d->btimer);
     d->req_done = true;
     px_access_log(d);
+    /* Idle tunnels would otherwise hold their slots forever. Activity only
+     * stamps tunnel_last; on_rtimer re-arms to the true deadline. */
+    d->tunnel_last = now_ms(d);
+    if (opts(d)->tunnel_idle_timeout_ms)
+        gw_timer_start(&d->rtimer, opts(d)->tunnel_idle_timeout_ms);
     tunnel_pump(d);
 }
 
@@ -1285,8 +1299,11 @@ tunnel_pump(struct px_dconn *d)
     d->pumping = true;
     /* client -> upstream */
     size_t n = GW_MIN(px_buf_avail(&d->in), (size_t)PX_HIGH);
-    if (n && px_buf_avail(&u->out) < PX_HIGH && px_buf_append(&u->out, px_buf_data(&d->in), n) == 0)
+    if (n && px_buf_avail(&u->out) < PX_HIGH &&
+        px_buf_append(&u->out, px_buf_data(&d->in), n) == 0) {
         px_buf_consume(&d->in, n);
+        d->tunnel_last = now_ms(d);
+    }
     if (px_uconn_flush(u) < 0) {
         d->pumping = false;
         px_dconn_close(d);
@@ -1294,8 +1311,11 @@ tunnel_pump(struct px_dconn *d)
     }
     /* upstream -> client */
     n = GW_MIN(px_buf_avail(&u->in), (size_t)PX_HIGH);
-    if (n && px_buf_avail(&d->out) < PX_HIGH && px_buf_append(&d->out, px_buf_data(&u->in), n) == 0)
+    if (n && px_buf_avail(&d->out) < PX_HIGH &&
+        px_buf_append(&d->out, px_buf_data(&u->in), n) == 0) {
         px_buf_consume(&u->in, n);
+        d->tunnel_last = now_ms(d);
+    }
     d_flush(d);
     d->pumping = false;
     if (d->closing)
@@ -1600,7 +1620,9 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     rc = px_request_head_format(&ro, &d->replay);
     px_buf_consume(&d->in, head_len);
     if (rc < 0) {
-        error_reply(d, 431, true);
+        /* GW_EINVAL: a request target or Host the wire check refused (a
+         * control character a rewrite put there): not the client's fault. */
+        error_reply(d, rc == GW_EINVAL ? 502 : 431, true);
         return;
     }
     d->replay_ok = true;

@@ -4,9 +4,13 @@
  * head sent back, rebuilt field by field from the parsed heads (never
  * copied as raw bytes), so whatever reaches the other side is canonical:
  * CRLF line ends, single spaces, exactly one framing field, no obs-fold
- * (hostile/requests.yaml rule G4). Pure: no I/O, no allocation beyond the
- * output buffer.
+ * (hostile/requests.yaml rule G4). No field name or value, request target
+ * or Host holding CR, LF or NUL is ever written, whatever its origin (the
+ * parsers refuse them from peers, load's decode from configuration; this is
+ * the line behind both). Pure but for that check's counter and rate-limited
+ * log line: no I/O, no allocation beyond the output buffer.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "proxy/internal.h"
@@ -109,6 +113,91 @@ px_trailer_is_forwarded(struct gw_str name)
     return (field_class(name) & PX_TRAILER_DROP) == 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The wire check                                                           */
+
+static atomic_uint_fast64_t wire_refused;
+
+uint64_t
+px_wire_refused_total(void)
+{
+    return atomic_load_explicit(&wire_refused, memory_order_relaxed);
+}
+
+static inline bool
+bad_byte(unsigned char c)
+{
+    return c == '\r' || c == '\n' || c == '\0';
+}
+
+bool
+px_wire_is_unsafe(struct gw_str s)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= s.len; i += 8) {
+        uint64_t x;
+        memcpy(&x, s.p + i, 8);
+        /* Some byte below 0x0e (exact as a yes/no): only then look closer,
+         * so the usual word costs three operations and a branch. */
+        if (((x - ones * 0x0e) & ~x & high) != 0)
+            for (size_t j = i; j < i + 8; j++)
+                if (bad_byte((unsigned char)s.p[j]))
+                    return true;
+    }
+    for (; i < s.len; i++)
+        if (bad_byte((unsigned char)s.p[i]))
+            return true;
+    return false;
+}
+
+/* Counts and logs (at most a line a second) one refusal; what names it,
+ * name is printed only when it is safe to. */
+static void
+refuse(const char *what, struct gw_str name)
+{
+    static struct gw_log_limit rl;
+    uint64_t n = atomic_fetch_add_explicit(&wire_refused, 1, memory_order_relaxed) + 1;
+    bool show = name.len && !px_wire_is_unsafe(name);
+    gw_log_ratelimited(&rl, GW_LOG_WARN,
+                       "proxy: %s%s%.*s holds CR, LF or NUL: not sent (%llu refused so far)", what,
+                       show ? " " : "", show ? (int)GW_MIN(name.len, 64) : 0, show ? name.p : "",
+                       (unsigned long long)n);
+}
+
+/* An extra block is "Name: value\r\n" lines: no NUL, no bare CR or LF, no
+ * empty line (which would end the head early), CRLF at the end. */
+static bool
+extra_ok(struct gw_str e)
+{
+    if (!e.len)
+        return true;
+    if (e.len < 2 || e.p[e.len - 2] != '\r' || e.p[e.len - 1] != '\n')
+        return false;
+    size_t line = 0;
+    for (size_t i = 0; i < e.len; i++) {
+        unsigned char c = (unsigned char)e.p[i];
+        if (c == '\0' || c == '\n')
+            return false;
+        if (c == '\r') {
+            if (i + 1 >= e.len || e.p[i + 1] != '\n' || i == line)
+                return false;
+            i++;
+            line = i + 1;
+        }
+    }
+    return true;
+}
+
+static struct gw_str
+checked_extra(struct gw_str e)
+{
+    if (extra_ok(e))
+        return e;
+    refuse("extra header block", GW_STR_NULL);
+    return GW_STR_NULL;
+}
+
 /* Hop-by-hop fields a proxy never forwards (RFC 9110 §7.6.1), plus the ones
  * the proxy writes itself. */
 enum drop_kind { KEEP, DROP, XFF };
@@ -189,6 +278,23 @@ work_apply(struct work *w, const struct gw_ir_header_mod *m)
     }
     for (size_t i = 0; i < m->nadd; i++)
         work_push(w, gw_str_from(m->add[i].name), gw_str_from(m->add[i].value));
+}
+
+/* Leaves out every field whose name or value would break the head. */
+static void
+work_scrub(struct work *w, const char *what)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (px_wire_is_unsafe(w->v[i].value) || px_wire_is_unsafe(w->v[i].name)) {
+            refuse(what, w->v[i].name);
+            continue;
+        }
+        if (j != i)
+            w->v[j] = w->v[i];
+        j++;
+    }
+    w->n = j;
 }
 
 /* Heads are measured, then written into one span of the output with
@@ -280,8 +386,13 @@ px_request_head_format(const struct px_req_out *r, struct px_buf *out)
         work_apply(&w, r->mods[i]);
     if (w.overflow)
         return GW_ELIMIT;
+    work_scrub(&w, "request field");
 
     struct gw_str path = r->path.len ? r->path : GW_STR("/");
+    if (px_wire_is_unsafe(path) || px_wire_is_unsafe(r->host)) {
+        refuse(px_wire_is_unsafe(path) ? "request target" : "Host", GW_STR_NULL);
+        return GW_EINVAL;
+    }
     static const char proto_https[] = "\r\nX-Forwarded-Proto: https\r\n";
     static const char proto_http[] = "\r\nX-Forwarded-Proto: http\r\n";
     struct gw_str proto = r->tls ? GW_STR(proto_https) : GW_STR(proto_http);
@@ -406,10 +517,16 @@ px_response_head_format(const struct px_rsp_out *r, struct px_buf *out)
         work_apply(&w, r->mods[i]);
     if (w.overflow)
         return GW_ELIMIT;
+    work_scrub(&w, "response field");
+    struct gw_str extra = checked_extra(r->extra);
 
     char code[4] = {(char)('0' + s->status / 100 % 10), (char)('0' + s->status / 10 % 10),
                     (char)('0' + s->status % 10), ' '};
     struct gw_str reason = s->reason.len ? s->reason : gw_str_from(gw_h1_status_reason(s->status));
+    if (s->reason.len && px_wire_is_unsafe(reason)) {
+        refuse("reason phrase", GW_STR_NULL);
+        reason = gw_str_from(gw_h1_status_reason(s->status));
+    }
     size_t cl_len = r->d.frame == PX_RF_LENGTH ? u64_len(s->content_length) : 0;
     struct gw_str conn = GW_STR_NULL;
     if (!tunnel) {
@@ -419,7 +536,7 @@ px_response_head_format(const struct px_rsp_out *r, struct px_buf *out)
             conn = GW_STR("Connection: keep-alive\r\n");
     }
     size_t n =
-        sizeof("HTTP/1.1 ") - 1 + 4 + reason.len + 2 + fields_len(&w) + r->extra.len + conn.len + 2;
+        sizeof("HTTP/1.1 ") - 1 + 4 + reason.len + 2 + fields_len(&w) + extra.len + conn.len + 2;
     switch (r->d.frame) {
     case PX_RF_LENGTH:
         n += sizeof("Content-Length: ") - 1 + cl_len + 2;
@@ -445,7 +562,7 @@ px_response_head_format(const struct px_rsp_out *r, struct px_buf *out)
     o = PUT_STR(o, reason);
     o = PUT_LIT(o, "\r\n");
     o = put_fields(o, &w);
-    o = PUT_STR(o, r->extra);
+    o = PUT_STR(o, extra);
     switch (r->d.frame) {
     case PX_RF_LENGTH:
         o = PUT_LIT(o, "Content-Length: ");
@@ -474,6 +591,7 @@ px_local_response_format(struct px_buf *out, int status, struct gw_str extra, st
                          bool close, bool head_only)
 {
     int rc = 0;
+    extra = checked_extra(extra);
     char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
                     (char)('0' + status % 10), ' '};
     rc |= px_buf_append_lit(out, "HTTP/1.1 ");

@@ -58,6 +58,7 @@ gw_proxy_opts_default(struct gw_proxy_opts *o)
         .max_connections = 0,
         .pool_idle_ms = 60000,
         .pool_max_idle = 512,
+        .tunnel_idle_timeout_ms = 3600 * 1000,
     };
 }
 
@@ -247,6 +248,42 @@ px_worker_rand(struct px_worker *w)
 /* ------------------------------------------------------------------------ */
 /* Listeners                                                                 */
 
+/* What each listener watches: nothing while the worker is full (UDP too,
+ * as before) and, for TCP, nothing while accepts back off. */
+static void
+listeners_watch(struct px_worker *w)
+{
+    for (struct px_listener *x = w->listeners; x; x = x->next) {
+        bool on = !w->accept_paused && (x->udp || !w->accept_blocked);
+        gw_io_set(&x->io, on ? GW_LOOP_READ : 0);
+    }
+}
+
+static void
+on_accept_timer(struct gw_timer *t)
+{
+    struct px_worker *w = t->data;
+    w->accept_blocked = false;
+    if (!w->draining)
+        listeners_watch(w);
+}
+
+/* accept failed for want of descriptors: the connection stays queued and
+ * the listener readable, so retrying now would spin (one failed accept4 and
+ * one log line per turn, every core busy). Stop watching the TCP listeners
+ * for 100 ms, doubling to 1 s while it lasts. */
+static void
+accept_backoff(struct px_worker *w, int err)
+{
+    static struct gw_log_limit rl;
+    w->accept_backoff_ms = w->accept_backoff_ms ? GW_MIN(w->accept_backoff_ms * 2, 1000u) : 100;
+    w->accept_blocked = true;
+    listeners_watch(w);
+    gw_timer_start(&w->accept_timer, w->accept_backoff_ms);
+    gw_log_ratelimited(&rl, GW_LOG_WARN, "proxy: accept: %s: accepting again in %u ms",
+                       gw_strerror(err), w->accept_backoff_ms);
+}
+
 static void
 on_accept(struct gw_io *io, unsigned events)
 {
@@ -262,15 +299,18 @@ on_accept(struct gw_io *io, unsigned events)
         if (w->nconns >= w->max_conns) {
             /* Leave the rest queued in the kernel until a slot frees. */
             w->accept_paused = true;
-            for (struct px_listener *x = w->listeners; x; x = x->next)
-                gw_io_set(&x->io, 0);
+            listeners_watch(w);
             return;
         }
         struct sockaddr_storage peer;
         socklen_t plen = sizeof(peer);
         int fd = gw_sock_accept(io->fd, &peer, &plen);
-        if (fd < 0)
+        if (fd < 0) {
+            if (gw_sock_accept_is_exhausted(fd))
+                accept_backoff(w, fd);
             return;
+        }
+        w->accept_backoff_ms = 0;
         if (l->l4) {
             atomic_uint_fast64_t *n = &w->m->l4_total[l->mport];
             atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
@@ -287,8 +327,7 @@ px_worker_conn_closed(struct px_worker *w)
 {
     if (w->accept_paused && w->nconns < w->max_conns && !w->draining) {
         w->accept_paused = false;
-        for (struct px_listener *x = w->listeners; x; x = x->next)
-            gw_io_set(&x->io, GW_LOOP_READ);
+        listeners_watch(w);
     }
 }
 
@@ -350,7 +389,7 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
         l->mport = px_mport_slot(p, addr, pt->port, pt->udp);
         l->keep = true;
         gw_io_init(w->loop, &l->io, fd, on_accept, l);
-        gw_io_set(&l->io, w->accept_paused ? 0 : GW_LOOP_READ);
+        gw_io_set(&l->io, w->accept_paused || (!l->udp && w->accept_blocked) ? 0 : GW_LOOP_READ);
         l->next = w->listeners;
         w->listeners = l;
     }
@@ -506,6 +545,7 @@ worker_main(void *arg)
     w->l4 = NULL;
     gw_io_close(&w->evio, NULL);
     gw_timer_stop(&w->drain_timer);
+    gw_timer_stop(&w->accept_timer);
     px_wsnap_unref(w->snap);
     w->snap = NULL;
     gw_loop_free(w->loop);
@@ -592,6 +632,7 @@ gw_proxy_start(struct gw_proxy *p)
         gw_io_init(w->loop, &w->evio, w->evfd, on_wake, w);
         gw_io_set(&w->evio, GW_LOOP_READ);
         gw_timer_init(w->loop, &w->drain_timer, drain_tick, w);
+        gw_timer_init(w->loop, &w->accept_timer, on_accept_timer, w);
         w->l4 = l4_worker_new(w, budget);
         /* First snapshot adopted on this thread, before the loop runs, so
          * port errors are known when start returns. */

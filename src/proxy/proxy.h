@@ -60,13 +60,15 @@ struct gw_proxy_opts {
     unsigned max_connections;         /* per worker; 0: from RLIMIT_NOFILE */
     unsigned pool_idle_ms;            /* idle pooled upstream connection lifetime */
     unsigned pool_max_idle;           /* idle pooled connections per endpoint and worker */
+    unsigned tunnel_idle_timeout_ms;  /* upgraded (WebSocket) tunnel: no byte either way
+                                         for this long closes it; 0: never */
 };
 
 /* Defaults: workers 0 (one per CPU), WRR, no access log; header 10 s,
  * body 10 s between reads, request read 30 s in all, idle 15 s, connect
  * 5 s, response 60 s, send 10 s (16 KiB at least per 10 s), drain 10 s; ejection after 5
  * consecutive failures for 30 s (doubling per repeat, at most 16x); pools keep at most 512 idle
- * connections per endpoint and worker, for 60 s. */
+ * connections per endpoint and worker, for 60 s; an idle upgraded tunnel is closed after 1 h. */
 void gw_proxy_opts_default(struct gw_proxy_opts *o);
 
 /* Creates the proxy (no threads yet). 0 or a negative GW_E*. */

@@ -268,11 +268,18 @@ gw_route_redirect_format(const struct gw_ir_filter *f, const struct gw_route_res
         if (rc == 0)
             rc = gw_buf_append_str(loc, url->query);
     }
+    /* A CR, LF or NUL would split the Location field (load refuses them in
+     * configuration; this is the line behind). */
+    for (size_t i = mark; rc == 0 && i < loc->len; i++) {
+        char ch = loc->p[i];
+        if (ch == '\r' || ch == '\n' || ch == '\0')
+            rc = GW_EINVAL;
+    }
     if (rc < 0) {
         loc->len = mark;
         if (loc->p)
             loc->p[mark] = '\0';
-        return GW_ELIMIT;
+        return rc == GW_EINVAL ? GW_EINVAL : GW_ELIMIT;
     }
     return 0;
 }

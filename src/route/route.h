@@ -202,7 +202,8 @@ struct gw_route_url {
  * scheme's default (http:80, https:443); path (ReplaceFullPath,
  * ReplacePrefixMatch as gw_route_path_rewrite, else unchanged); the query
  * kept. m is the match (for prefix_len). The status to send is
- * f->status_code (302 when 0). 0 or GW_ELIMIT (loc unchanged).
+ * f->status_code (302 when 0). 0, GW_ELIMIT, or GW_EINVAL when the Location
+ * would hold CR, LF or NUL (loc unchanged either way).
  */
 int gw_route_redirect_format(const struct gw_ir_filter *f, const struct gw_route_result *m,
                              const struct gw_route_url *url, struct gw_buf *loc);

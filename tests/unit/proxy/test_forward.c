@@ -199,6 +199,117 @@ test_field_class(void)
     is_int(px_field_class(GW_STR("expect")), PX_FIELD_EXPECT, "expect class");
 }
 
+/* The wire check: CR, LF or NUL never reach the wire, whatever their origin. */
+static void
+test_wire_unsafe(void)
+{
+    char buf[40];
+    ok(!px_wire_is_unsafe(GW_STR_NULL), "empty is safe");
+    ok(!px_wire_is_unsafe(GW_STR("a\tb \x7f\x01\x0b\x0c\x0e\x80\xff")),
+       "HTAB, other controls, obs-text pass (only CR, LF, NUL break a head)");
+    /* Every position and length around the word boundaries. */
+    static const char bad[] = {'\r', '\n', '\0'};
+    unsigned misses = 0;
+    for (size_t len = 1; len <= 33; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (size_t k = 0; k < GW_ARRAY_LEN(bad); k++) {
+                memset(buf, 'x', sizeof(buf));
+                buf[at] = bad[k];
+                if (!px_wire_is_unsafe((struct gw_str){buf, len}))
+                    misses++;
+            }
+        }
+        memset(buf, 0x0d + 1, sizeof(buf)); /* just above CR: the word test's edge */
+        if (px_wire_is_unsafe((struct gw_str){buf, len}))
+            misses++;
+        memset(buf, '\t', sizeof(buf)); /* below CR but allowed: the closer look */
+        if (px_wire_is_unsafe((struct gw_str){buf, len}))
+            misses++;
+    }
+    is_int(misses, 0, "every CR/LF/NUL found at every offset, nothing else");
+}
+
+static void
+test_wire_request(void)
+{
+    struct gw_h1_request req;
+    const char *raw = "GET / HTTP/1.1\r\nHost: h\r\nX-Keep: a\r\n\r\n";
+    ok(parse_req(raw, &req) > 0, "parsed");
+    struct gw_ir_header set[] = {{"X-Inject", "a\r\nTransfer-Encoding: chunked"},
+                                 {"X-Good", "fine\tvalue \xc3\xa9"},
+                                 {"X-Bad\nName", "v"}};
+    struct gw_ir_header add[] = {{"X-Nul", "a\0b"}, {"X-Lf", "a\nb"}};
+    struct gw_ir_header_mod m = {.set = set, .nset = 3, .add = add, .nadd = 2};
+    /* X-Nul: gw_str_from stops at the NUL, "a" is all the IR can carry. */
+    struct px_buf b;
+    px_buf_init(&b, 65536);
+    uint64_t before = px_wire_refused_total();
+    struct px_req_out ro = {.req = &req,
+                            .path = GW_STR("/p"),
+                            .host = GW_STR("h"),
+                            .client_ip = GW_STR("1.2.3.4"),
+                            .mods = {&m, NULL}};
+    is_int(px_request_head_format(&ro, &b), 0, "formatted");
+    is_str(head(&b),
+           "GET /p HTTP/1.1\r\nHost: h\r\nX-Keep: a\r\nX-Good: fine\tvalue \xc3\xa9\r\n"
+           "X-Nul: a\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: http\r\n"
+           "X-Forwarded-Host: h\r\n\r\n",
+           "fields holding CR or LF (value or name) left out, the rest kept");
+    is_int((long long)(px_wire_refused_total() - before), 3, "three refusals counted");
+    px_buf_release(&b);
+
+    px_buf_init(&b, 65536);
+    ro.mods[0] = NULL;
+    ro.path = GW_STR("/a HTTP/1.1\r\nHost: x\r\n\r\nGET /b");
+    is_int(px_request_head_format(&ro, &b), GW_EINVAL, "request target with CRLF refused");
+    is_int((long long)px_buf_avail(&b), 0, "nothing written");
+    char nulpath[] = "/a\0b";
+    ro.path = (struct gw_str){nulpath, sizeof(nulpath) - 1};
+    is_int(px_request_head_format(&ro, &b), GW_EINVAL, "request target with NUL refused");
+    ro.path = GW_STR("/ok");
+    ro.host = GW_STR("h\r\nX: y");
+    is_int(px_request_head_format(&ro, &b), GW_EINVAL, "Host with CRLF refused");
+    is_int((long long)(px_wire_refused_total() - before), 6, "counted");
+    px_buf_release(&b);
+}
+
+static void
+test_wire_response(void)
+{
+    const char *raw = "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 2\r\n\r\nok";
+    struct gw_h1_response res = {.headers = hdrs, .max_headers = PX_MAX_HEADERS};
+    ok(gw_h1_response_parse(raw, strlen(raw), &res, NULL, GW_H1_METHOD_GET) > 0, "parsed");
+    struct gw_ir_header set = {"X-Split", "a\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK"};
+    struct gw_ir_header add = {"X-Ok", "v"};
+    struct gw_ir_header_mod m = {.set = &set, .nset = 1, .add = &add, .nadd = 1};
+    struct px_buf b;
+    px_buf_init(&b, 65536);
+    struct px_rsp_out ro = {.res = &res,
+                            .d = px_response_decide(&res, 1, true),
+                            .client_minor = 1,
+                            .mods = {NULL, &m},
+                            .extra = GW_STR("A: 1\r\n\r\nHTTP/1.1 200 OK\r\n")};
+    is_int(px_response_head_format(&ro, &b), 0, "formatted");
+    is_str(head(&b), "HTTP/1.1 200 OK\r\nServer: s\r\nX-Ok: v\r\nContent-Length: 2\r\n\r\n",
+           "split value left out, extra block with an empty line dropped whole");
+    px_buf_release(&b);
+
+    static const char *const extras[] = {"A: 1", "A: 1\nB: 2\r\n", "A: 1\rB: 2\r\n", "\r\n"};
+    for (size_t i = 0; i < GW_ARRAY_LEN(extras); i++) {
+        px_buf_init(&b, 65536);
+        px_local_response_format(&b, 302, gw_str_from(extras[i]), GW_STR_NULL, false, false);
+        is_str(head(&b), "HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n",
+               "local response: malformed extra %zu dropped", i);
+        px_buf_release(&b);
+    }
+    px_buf_init(&b, 65536);
+    px_local_response_format(&b, 302, GW_STR("Location: /x\r\nVary: a\r\n"), GW_STR_NULL, false,
+                             false);
+    is_str(head(&b), "HTTP/1.1 302 Found\r\nLocation: /x\r\nVary: a\r\nContent-Length: 0\r\n\r\n",
+           "local response: well-formed extra kept");
+    px_buf_release(&b);
+}
+
 int
 main(void)
 {
@@ -208,5 +319,8 @@ main(void)
     test_decide();
     test_response_head();
     test_field_class();
+    test_wire_unsafe();
+    test_wire_request();
+    test_wire_response();
     return done_testing();
 }
