@@ -13,8 +13,11 @@
  * byte, a keep-alive connection may idle IDLE_MS, one client address holds
  * at most MAX_PER_IP connections and all of them at most MAX_CONNS. Past
  * either cap a new connection evicts the stalest one in its way (a request
- * still arriving or an idle one first, oldest activity first), so a fresh
- * probe always gets its answer. Out of descriptors, accept backs off.
+ * still arriving or an idle one first, oldest activity first) that is at
+ * least EVICT_AFTER_MS old, so a fresh probe always gets its answer and a
+ * quick client's request in flight is never reset (past MAX_PER_IP with
+ * none that old, the newcomer is let in). Out of descriptors, accept backs
+ * off.
  */
 #include <netinet/in.h>
 
@@ -293,21 +296,31 @@ peer_key(const struct sockaddr_storage *ss, uint8_t ip[16])
     }
 }
 
+/* Below this age (since its request began, or since it was last active)
+ * a connection is never given up for a newcomer: a client that opens a
+ * connection per request, quickly, is not an attacker, and its request in
+ * flight must not be reset. A dripper's request is older within a second. */
+#define EVICT_AFTER_MS 1000
+
 /* The connection to give up for a newcomer, among those of ip (or all with
- * ip NULL): one reading a request or idle before one still writing an
- * answer, then the stalest. NULL if there is none. */
+ * ip NULL) at least EVICT_AFTER_MS old: one reading a request or idle
+ * before one still writing an answer, then the stalest. NULL if there is
+ * none; *count gets how many connections ip has. */
 static struct conn *
 victim(struct gw_admin *a, const uint8_t *ip, size_t *count)
 {
     struct conn *best = NULL;
     bool best_writing = true;
     size_t n = 0;
+    uint64_t now = gw_loop_now(a->loop);
     for (struct conn *c = a->conns; c; c = c->next) {
         if (ip && memcmp(c->ip, ip, 16) != 0)
             continue;
         n++;
         bool writing = c->out_off < c->out.len;
         uint64_t at = c->req_start ? c->req_start : c->last_active;
+        if (now - at < EVICT_AFTER_MS)
+            continue;
         uint64_t best_at = best ? (best->req_start ? best->req_start : best->last_active) : 0;
         if (!best || (best_writing && !writing) || (best_writing == writing && at < best_at)) {
             best = c;
@@ -357,7 +370,7 @@ on_accept(struct gw_io *io, unsigned events)
         peer_key(&peer, ip);
         size_t mine;
         struct conn *v = victim(a, ip, &mine);
-        if (mine >= MAX_PER_IP)
+        if (mine >= MAX_PER_IP && v)
             conn_close(v);
         else if (a->nconns >= MAX_CONNS && (v = victim(a, NULL, NULL)) != NULL)
             conn_close(v);

@@ -249,19 +249,26 @@ class RunDriver(GatewayDriver):
 
     # ---- admin API ---------------------------------------------------------------
 
-    def _get(self, path, timeout=5.0):
+    def _get(self, path, timeout=5.0, tries=2):
+        """GET path from the admin server; a connection the server reset
+        (it may shed connections under load) is tried once more."""
         import http.client
-        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
-        try:
-            c.request("GET", path)
-            r = c.getresponse()
-            body = r.read()
-            return r.status, body
-        except (OSError, http.client.HTTPException) as e:
-            self._check_alive()
-            raise DriverError(f"admin {path}: {e}")
-        finally:
-            c.close()
+        for attempt in range(tries):
+            c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
+            try:
+                c.request("GET", path)
+                r = c.getresponse()
+                body = r.read()
+                return r.status, body
+            except (ConnectionResetError, http.client.RemoteDisconnected) as e:
+                self._check_alive()
+                if attempt + 1 == tries:
+                    raise DriverError(f"admin {path}: {e}")
+            except (OSError, http.client.HTTPException) as e:
+                self._check_alive()
+                raise DriverError(f"admin {path}: {e}")
+            finally:
+                c.close()
 
     def _check_alive(self):
         if self.proc.poll() is not None:
