@@ -466,9 +466,9 @@ struct gw_k8s_services_opts {
 int gw_k8s_services_new(const struct gw_k8s_services_opts *o, struct gw_k8s_services **out);
 void gw_k8s_services_free(struct gw_k8s_services *r);
 /* Brings the generated Services in line with store (the configuration in
- * force) and st (its statuses: the ports), as cache has them. */
+ * force, its Services included) and st (its statuses: the ports). */
 void gw_k8s_services_sync(struct gw_k8s_services *r, const struct gw_store *store,
-                          const struct gw_status *st, const struct gw_k8s_cache *cache);
+                          const struct gw_status *st);
 
 struct gw_k8s_services_stats {
     uint64_t applied, deleted, errors;

@@ -310,9 +310,8 @@ request(struct gw_k8s_services *r, const char *ns, const char *name, const char 
 
 void
 gw_k8s_services_sync(struct gw_k8s_services *r, const struct gw_store *store,
-                     const struct gw_status *st, const struct gw_k8s_cache *cache)
+                     const struct gw_status *st)
 {
-    (void)cache;
     if (!store)
         return;
     size_t n;

@@ -592,7 +592,7 @@ translate(struct gw_k8s_source *s)
                 (double)(t1 - t_store) / 1000.0);
     check_all(s, false);
     if (s->leader && s->services)
-        gw_k8s_services_sync(s->services, s->store, s->status, s->cache);
+        gw_k8s_services_sync(s->services, s->store, s->status);
 }
 
 static void
@@ -671,7 +671,7 @@ on_leader(void *data, bool leader)
                     s->opts.lease_name ? s->opts.lease_name : "gatehouse");
         check_all(s, true);
         if (s->services && s->translated)
-            gw_k8s_services_sync(s->services, s->store, s->status, s->cache);
+            gw_k8s_services_sync(s->services, s->store, s->status);
     } else {
         gw_log_warn("kubernetes: lost the Lease: status writes stop");
         gw_k8s_writer_clear(s->writer);
@@ -683,7 +683,7 @@ services_again(void *data)
 {
     struct gw_k8s_source *s = data;
     if (s->leader && s->translated)
-        gw_k8s_services_sync(s->services, s->store, s->status, s->cache);
+        gw_k8s_services_sync(s->services, s->store, s->status);
 }
 
 static const char *
