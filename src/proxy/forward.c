@@ -250,34 +250,13 @@ work_push(struct work *w, struct gw_str name, struct gw_str value)
     w->v[w->n++] = (struct gw_h1_header){name, value};
 }
 
-static void
-work_remove(struct work *w, struct gw_str name)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < w->n; i++)
-        if (!gw_str_caseeq(w->v[i].name, name))
-            w->v[j++] = w->v[i];
-    w->n = j;
-}
-
-/* Gateway API header modifier, with gw_route_headers_apply's semantics:
- * remove drops, set replaces, add appends (applied in that order, names
- * case-insensitive). Done in place on the working list, so two modifiers
- * (rule, then backend) need no second array. */
+/* A Gateway API header modifier, by route's one implementation (the one
+ * its tests and fuzzers exercise), in place on the working list. */
 static void
 work_apply(struct work *w, const struct gw_ir_header_mod *m)
 {
-    if (!m)
-        return;
-    for (size_t i = 0; i < m->nremove; i++)
-        work_remove(w, gw_str_from(m->remove[i]));
-    for (size_t i = 0; i < m->nset; i++) {
-        struct gw_str n = gw_str_from(m->set[i].name);
-        work_remove(w, n);
-        work_push(w, n, gw_str_from(m->set[i].value));
-    }
-    for (size_t i = 0; i < m->nadd; i++)
-        work_push(w, gw_str_from(m->add[i].name), gw_str_from(m->add[i].value));
+    if (m && gw_route_headers_apply(m, w->v, &w->n, PX_WORK_MAX) < 0)
+        w->overflow = true;
 }
 
 /* Leaves out every field whose name or value would break the head. */

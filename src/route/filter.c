@@ -98,71 +98,55 @@ gw_route_path_normalize(struct gw_str in, char *buf, size_t cap, struct gw_str *
 /* ------------------------------------------------------------------------ */
 /* Header modifiers                                                         */
 
-static bool
-in_names(const char **names, size_t n, struct gw_str name)
+/* Compacts h[from..n) without the lines named name; the new count. */
+static size_t
+drop_named(struct gw_h1_header *h, size_t from, size_t n, struct gw_str name)
 {
-    for (size_t i = 0; i < n; i++)
-        if (gw_str_caseeq(gw_str_from(names[i]), name))
-            return true;
-    return false;
+    size_t j = from;
+    for (size_t i = from; i < n; i++)
+        if (!gw_str_caseeq(h[i].name, name))
+            h[j++] = h[i];
+    return j;
 }
 
-static const struct gw_ir_header *
-find_set(const struct gw_ir_header_mod *mod, struct gw_str name)
-{
-    for (size_t i = 0; i < mod->nset; i++)
-        if (gw_str_caseeq(gw_str_from(mod->set[i].name), name))
-            return &mod->set[i];
-    return NULL;
-}
-
-static bool
-out_has(const struct gw_h1_header *out, size_t n, struct gw_str name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (gw_str_caseeq(out[i].name, name))
-            return true;
-    return false;
-}
-
+/* Each operation is applied in turn to the list as the previous ones left
+ * it, so a later set of the same name wins and a name both removed and set
+ * ends up set. In place: the proxy's working list needs no second array,
+ * and two modifiers (rule, then backend) run one after the other on it. */
 int
-gw_route_headers_apply(const struct gw_ir_header_mod *mod, const struct gw_h1_header *in,
-                       size_t nin, struct gw_h1_header *out, size_t max, size_t *nout)
+gw_route_headers_apply(const struct gw_ir_header_mod *mod, struct gw_h1_header *h, size_t *n,
+                       size_t max)
 {
-    size_t n = 0;
-    *nout = 0;
-    for (size_t i = 0; i < nin; i++) {
-        if (in_names(mod->remove, mod->nremove, in[i].name))
-            continue;
-        const struct gw_ir_header *s = find_set(mod, in[i].name);
-        struct gw_h1_header h = in[i];
-        if (s) {
-            /* The set value takes the place of the first line; later
-             * lines with the name are dropped. */
-            if (out_has(out, n, in[i].name))
-                continue;
-            h.value = gw_str_from(s->value);
-        }
-        if (n == max)
-            return GW_ELIMIT;
-        out[n++] = h;
-    }
+    size_t k = *n;
+    int rc = 0;
+    for (size_t i = 0; i < mod->nremove; i++)
+        k = drop_named(h, 0, k, gw_str_from(mod->remove[i]));
     for (size_t i = 0; i < mod->nset; i++) {
-        struct gw_str name = gw_str_from(mod->set[i].name);
-        if (out_has(out, n, name))
-            continue;
-        if (n == max)
-            return GW_ELIMIT;
-        out[n++] = (struct gw_h1_header){name, gw_str_from(mod->set[i].value)};
+        struct gw_h1_header s = {gw_str_from(mod->set[i].name), gw_str_from(mod->set[i].value)};
+        size_t j = 0;
+        while (j < k && !gw_str_caseeq(h[j].name, s.name))
+            j++;
+        if (j < k) {
+            h[j] = s;
+            k = drop_named(h, j + 1, k, s.name);
+        } else if (k < max) {
+            h[k++] = s;
+        } else {
+            rc = GW_ELIMIT;
+            goto out;
+        }
     }
     for (size_t i = 0; i < mod->nadd; i++) {
-        if (n == max)
-            return GW_ELIMIT;
-        out[n++] =
+        if (k == max) {
+            rc = GW_ELIMIT;
+            goto out;
+        }
+        h[k++] =
             (struct gw_h1_header){gw_str_from(mod->add[i].name), gw_str_from(mod->add[i].value)};
     }
-    *nout = n;
-    return 0;
+out:
+    *n = k;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */

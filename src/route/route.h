@@ -173,17 +173,23 @@ int gw_route_host_normalize(struct gw_str in, char *buf, size_t cap, struct gw_s
 
 /*
  * Applies a RequestHeaderModifier / ResponseHeaderModifier to the header
- * list in[0..nin) and writes the result to out[0..max) (*nout entries).
+ * list h[0..*n) in place (h has room for max entries; *n is updated). The
+ * one implementation: the proxy runs it on the fields it forwards, the
+ * tests and fuzzers call it directly.
  * Semantics (spec HTTPHeaderFilter): remove drops every field line with the
- * name; set replaces every field line with the name by one line with the
- * value (appended if absent); add appends a line (kept alongside existing
- * ones). Names compare case-insensitively; applied in the order remove,
- * set, add, each list in order. Views in out borrow from in and mod.
- * 0, or GW_ELIMIT when more than max entries would result (out undefined).
- * in and out must not overlap.
+ * name; set replaces the first field line with the name by one line with
+ * the configured name and value, where that line was, and drops the later
+ * ones (appends it if absent); add appends a line (kept alongside existing
+ * ones). Names compare case-insensitively (ASCII). Applied in the order
+ * remove, set, add, each list in order, each entry to the list the previous
+ * ones left: a name set twice ends with the later value; a name both
+ * removed and set is set (at the end); an added name is never removed.
+ * Views in h borrow from what h held and from mod. 0, or GW_ELIMIT when
+ * more than max entries would result (h[0..*n) then holds the entries so
+ * far, the operations left unapplied).
  */
-int gw_route_headers_apply(const struct gw_ir_header_mod *mod, const struct gw_h1_header *in,
-                           size_t nin, struct gw_h1_header *out, size_t max, size_t *nout);
+int gw_route_headers_apply(const struct gw_ir_header_mod *mod, struct gw_h1_header *h, size_t *n,
+                           size_t max);
 
 /* What a redirect or rewrite needs to know about the request. */
 struct gw_route_url {

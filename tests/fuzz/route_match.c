@@ -151,11 +151,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 .cors_max_age = 5};
     struct gw_route_cors cr;
     (void)gw_route_cors_eval(&cors, req.method, hs, nh, rbuf, sizeof(rbuf), &cr);
-    struct gw_h1_header hout[32];
-    size_t nout;
     struct gw_ir_header set[] = {{"x-a", "s"}};
     const char *rm[] = {"x-re"};
     struct gw_ir_header_mod mod = {set, set, 1, 1, rm, 1};
-    (void)gw_route_headers_apply(&mod, hs, nh, hout, 32, &nout);
+    size_t nout = nh;
+    (void)gw_route_headers_apply(&mod, hs, &nout, GW_ARRAY_LEN(hs));
     return 0;
 }

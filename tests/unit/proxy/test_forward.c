@@ -79,6 +79,25 @@ test_request_mods(void)
            "X-Forwarded-Host: h\r\nTransfer-Encoding: chunked\r\n\r\n",
            "set replaces all, add appends, remove drops, chunked kept");
     px_buf_release(&b);
+
+    /* route's gw_route_headers_apply is what runs here: set takes the place
+     * of the first line with the name, rule modifier then backend's. */
+    raw = "GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-set: old\r\nX-B: 2\r\nX-Set: old2\r\n\r\n";
+    ok(parse_req(raw, &req) > 0, "parsed");
+    struct gw_ir_header set2 = {"X-Set", "backend"};
+    struct gw_ir_header_mod m3 = {.set = &set, .nset = 1}, m4 = {.set = &set2, .nset = 1};
+    px_buf_init(&b, 65536);
+    ro = (struct px_req_out){.req = &req,
+                             .path = GW_STR("/"),
+                             .host = GW_STR("h"),
+                             .client_ip = GW_STR("::1"),
+                             .mods = {&m3, &m4}};
+    is_int(px_request_head_format(&ro, &b), 0, "formatted");
+    is_str(head(&b),
+           "GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-Set: backend\r\nX-B: 2\r\n"
+           "X-Forwarded-For: ::1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n\r\n",
+           "set in place, the backend's modifier after the rule's");
+    px_buf_release(&b);
 }
 
 static void

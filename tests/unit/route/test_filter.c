@@ -63,6 +63,25 @@ fmt_headers(const struct gw_h1_header *h, size_t n, char *buf, size_t cap)
                               GW_STR_ARG(h[i].name), GW_STR_ARG(h[i].value));
 }
 
+/* Applies mod to a copy of in[0..nin) with room for max entries; the
+ * result formatted into buf, or "(limit)". */
+static int
+apply(const struct gw_ir_header_mod *mod, const struct gw_h1_header *in, size_t nin, size_t max,
+      char *buf, size_t cap)
+{
+    struct gw_h1_header h[16];
+    GW_ASSERT(nin <= max && max <= GW_ARRAY_LEN(h));
+    memcpy(h, in, nin * sizeof(*h));
+    size_t n = nin;
+    int rc = gw_route_headers_apply(mod, h, &n, max);
+    GW_ASSERT(n <= max);
+    if (rc == 0)
+        fmt_headers(h, n, buf, cap);
+    else
+        snprintf(buf, cap, "(limit)");
+    return rc;
+}
+
 static void
 test_headers(void)
 {
@@ -75,16 +94,36 @@ test_headers(void)
         {GW_STR("x-header-remove"), GW_STR("r")},  {GW_STR("X-HEADER-SET"), GW_STR("two")},
         {GW_STR("x-header-remove"), GW_STR("r2")},
     };
-    struct gw_h1_header out[8];
-    size_t n;
     char buf[512];
-    is_int(gw_route_headers_apply(&mod, in, 5, out, 8, &n), 0, "apply");
-    fmt_headers(out, n, buf, sizeof(buf));
+    is_int(apply(&mod, in, 5, 8, buf, sizeof(buf)), 0, "apply");
     is_str(buf,
-           "x-header-set=set-overwrites-values X-Header-Add=a x-new=n "
+           "X-Header-Set=set-overwrites-values X-Header-Add=a x-new=n "
            "X-Header-Add=add-appends-values",
-           "set overwrites all, remove removes all, add appends, names case-insensitive");
-    is_int(gw_route_headers_apply(&mod, in, 5, out, 3, &n), GW_ELIMIT, "output limit");
+           "set overwrites all in place, remove removes all, add appends, names "
+           "case-insensitive");
+    is_int(apply(&mod, in, 5, 5, buf, sizeof(buf)), 0, "fits exactly after the removals");
+    is_int(apply(&mod, in, 3, 3, buf, sizeof(buf)), GW_ELIMIT, "output limit");
+
+    /* Each entry acts on what the previous ones left (the order the proxy
+     * always applied them in). */
+    struct gw_ir_header twice[] = {{"X-A", "first"}, {"x-a", "second"}};
+    struct gw_ir_header_mod m2 = {.set = twice, .nset = 2};
+    struct gw_h1_header in2[] = {
+        {GW_STR("X-B"), GW_STR("b")}, {GW_STR("x-A"), GW_STR("0")}, {GW_STR("X-C"), GW_STR("c")}};
+    apply(&m2, in2, 3, 8, buf, sizeof(buf));
+    is_str(buf, "X-B=b x-a=second X-C=c", "a name set twice: the later value, in place");
+    apply(&m2, in2, 0, 8, buf, sizeof(buf));
+    is_str(buf, "x-a=second", "a name set twice, absent: one line, the later value");
+
+    const char *rm3[] = {"x-a"};
+    struct gw_ir_header add3[] = {{"X-A", "added"}};
+    struct gw_ir_header_mod m3 = {
+        .set = twice, .nset = 1, .add = add3, .nadd = 1, .remove = rm3, .nremove = 1};
+    apply(&m3, in2, 3, 8, buf, sizeof(buf));
+    is_str(buf, "X-B=b X-C=c X-A=first X-A=added", "removed then set: appended; add kept");
+    struct gw_ir_header_mod none = {0};
+    apply(&none, in2, 3, 3, buf, sizeof(buf));
+    is_str(buf, "X-B=b x-A=0 X-C=c", "an empty modifier changes nothing");
 }
 
 static struct gw_route_result
