@@ -1362,6 +1362,30 @@ copy_trunc(char *dst, size_t cap, struct gw_str s)
     dst[n] = 0;
 }
 
+/* A head the parser refused is logged with its request line as received
+ * (method, then the target up to the next space or the line's end), so what
+ * a client tried stays visible: any byte but CR, LF and SP (a NUL ends the
+ * copy). The log's writer escapes it (log.c). */
+static void
+log_refused_line(struct px_dconn *d, const char *p, size_t len)
+{
+    size_t n = 0;
+    while (n < len && p[n] != '\r' && p[n] != '\n')
+        n++;
+    const char *sp = memchr(p, ' ', n);
+    size_t mlen = sp ? (size_t)(sp - p) : n;
+    copy_trunc(d->logm, sizeof(d->logm), (struct gw_str){p, mlen});
+    struct gw_str t = GW_STR_NULL;
+    if (sp) {
+        t = (struct gw_str){sp + 1, n - mlen - 1};
+        const char *end = memchr(t.p, ' ', t.len);
+        if (end)
+            t.len = (size_t)(end - t.p);
+    }
+    copy_trunc(d->logp, sizeof(d->logp), t);
+    d->logh[0] = 0;
+}
+
 static void
 cors_save(struct px_dconn *d, const struct gw_route_cors *c)
 {
@@ -1667,9 +1691,9 @@ head_loop(struct px_dconn *d)
             d->req_done = true;
             d->snap = NULL;
             d->mode = PX_D_PROXY;
-            if (d->w->p->o.access_log != GW_PROXY_LOG_OFF) {
-                d->logm[0] = d->logp[0] = d->logh[0] = 0;
-            }
+            d->start_ms = now_ms(d);
+            if (d->w->p->o.access_log != GW_PROXY_LOG_OFF)
+                log_refused_line(d, p, len);
             error_reply(d, req.error_status ? req.error_status : 400, true);
             break;
         }

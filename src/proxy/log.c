@@ -38,6 +38,60 @@ upstream_addr(const struct px_ep *ep, char *out, size_t cap)
         snprintf(out, cap, "%s:%u", ep->base.ip, ep->base.port);
 }
 
+/* Appends the bytes of s as a JSON string. The bytes a client sends need
+ * not be UTF-8 (obs-text in a Host, an h2 :path), so each is kept as
+ * itself or as its own \u00XX escape: 0x20-0x7e but '"' and '\\' as is,
+ * '"' and '\\' backslashed, every control byte, 0x7f and every byte from
+ * 0x80 as \u00XX. Every line is valid JSON whatever was sent, and the
+ * string's code points are the bytes (a reader gets them back with
+ * Latin-1: Python's s.encode("latin-1")). */
+static void
+json_bytes(struct px_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    px_buf_append_lit(b, "\"");
+    size_t run = 0; /* start of the bytes not appended yet */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            continue;
+        px_buf_append(b, s + run, i - run);
+        run = i + 1;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            px_buf_append(b, e, 2);
+        } else {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            px_buf_append(b, u, sizeof(u));
+        }
+    }
+    px_buf_append(b, s + run, n - run);
+    px_buf_append_lit(b, "\"");
+}
+
+/* A copy of s for the text format, NUL-terminated in out (cap >= 4 * the
+ * longest s + 1): bytes 0x21-0x7e but '"' and '\\' as is, every other as
+ * \xHH, so a field stays one word and the line one line. */
+static const char *
+text_bytes(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+    for (; *s && k + 5 <= cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c > 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            out[k++] = (char)c;
+        } else {
+            out[k++] = '\\';
+            out[k++] = 'x';
+            out[k++] = hex[c >> 4];
+            out[k++] = hex[c & 15];
+        }
+    }
+    out[k] = '\0';
+    return out;
+}
+
 /* Appends "name":"v" (escaped), or "name":null when v is NULL. */
 static void
 json_field(struct px_buf *b, const char *name, const char *v)
@@ -45,16 +99,10 @@ json_field(struct px_buf *b, const char *name, const char *v)
     px_buf_append_lit(b, ",\"");
     px_buf_append_lit(b, name);
     px_buf_append_lit(b, "\":");
-    if (!v) {
+    if (!v)
         px_buf_append_lit(b, "null");
-        return;
-    }
-    struct gw_buf j;
-    gw_buf_init(&j, 4096);
-    gw_buf_append_json_str(&j, v, strlen(v));
-    if (j.p)
-        px_buf_append(b, j.p, j.len);
-    gw_buf_release(&j);
+    else
+        json_bytes(b, v, strlen(v));
 }
 
 void
@@ -87,12 +135,13 @@ px_access_log(struct px_dconn *d)
         json_field(b, "upstream", d->up_ep ? up : NULL);
         px_buf_append_lit(b, d->local ? ",\"local\":true}\n" : ",\"local\":false}\n");
     } else {
-        char line[1400];
+        char line[4096], m[4 * sizeof(d->logm)], p[4 * sizeof(d->logp)], h[4 * sizeof(d->logh)];
         int n = snprintf(
             line, sizeof(line),
             "%s %s \"%s %s\" %d %llu %llums host=%s route=\"%s\" backend=%s upstream=%s%s\n", when,
-            d->peer_ip, d->logm, d->logp, d->status, (unsigned long long)d->bytes_out,
-            (unsigned long long)ms, d->logh[0] ? d->logh : "-", route ? route : "-",
+            d->peer_ip, text_bytes(d->logm, m, sizeof(m)), text_bytes(d->logp, p, sizeof(p)),
+            d->status, (unsigned long long)d->bytes_out, (unsigned long long)ms,
+            d->logh[0] ? text_bytes(d->logh, h, sizeof(h)) : "-", route ? route : "-",
             backend ? backend : "-", up, d->local ? " gateway" : "");
         if (n > 0)
             px_buf_append(b, line, GW_MIN((size_t)n, sizeof(line) - 1));
