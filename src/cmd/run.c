@@ -87,6 +87,12 @@ run_usage(FILE *f)
                "                             or epoll; default from $GATEHOUSE_IO\n"
                "      --tunnel-idle-timeout D  close an upgraded (WebSocket) tunnel after D\n"
                "                             with no byte either way (default 1h; 0s: never)\n"
+               "      --header-timeout D     a request head (an HTTP/2 stream: its head or\n"
+               "                             the start of its body) must arrive within D\n"
+               "                             (default 10s)\n"
+               "      --idle-timeout D       close a keep-alive connection idle for D; an\n"
+               "                             HTTP/2 one whose streams made no progress for\n"
+               "                             D, whatever PINGs it sends (default 15s)\n"
                "  -h, --help                 this text\n"
                "\n"
                "Kubernetes mode:\n"
@@ -281,6 +287,8 @@ gw_cmd_run(int argc, char **argv)
         {"gateway-port-base", required_argument, NULL, 'P'},
         {"gateway-pod-selector", required_argument, NULL, 'Z'},
         {"tunnel-idle-timeout", required_argument, NULL, 'T'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"idle-timeout", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -406,6 +414,22 @@ gw_cmd_run(int argc, char **argv)
                 return 2;
             }
             popts.tunnel_idle_timeout_ms = (unsigned)ms;
+            break;
+        }
+        case 'H':
+        case 'I': {
+            int64_t ms;
+            if (gw_duration_parse(gw_str_from(optarg), &ms) < 0 || ms < 1 || ms > UINT32_MAX) {
+                fprintf(stderr,
+                        "gatehouse run: --%s must be a positive duration (10s, 500ms...), not "
+                        "'%s'\n",
+                        c == 'H' ? "header-timeout" : "idle-timeout", optarg);
+                return 2;
+            }
+            if (c == 'H')
+                popts.header_timeout_ms = (unsigned)ms;
+            else
+                popts.idle_timeout_ms = (unsigned)ms;
             break;
         }
         case 'h':

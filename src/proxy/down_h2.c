@@ -22,12 +22,23 @@
  * Bounded buffers: request DATA is acknowledged (WINDOW_UPDATE) only once
  * conn.c has taken it from d->in, so a stream holds at most one window.
  * Abuse limits: 100 concurrent streams, 64 KiB of decoded header list per
- * request (431 above), 8 CONTINUATION frames, outbound ACK queue 1000
- * (SETTINGS/PING floods), incoming RST_STREAM rate, and a "glitch" budget
- * for streams that end before their response (rapid reset, also when the
+ * request and per trailer section (decoding stops there: the stream is
+ * reset, and a second such block ends the connection with
+ * ENHANCE_YOUR_CALM), decoded fields held per connection and per worker
+ * (HPACK turns a few bytes into a large field: new streams are refused past
+ * the caps), 8 CONTINUATION frames, outbound ACK queue 1000 (SETTINGS/PING
+ * floods), incoming RST_STREAM rate, and a "glitch" budget for streams that
+ * end before their response or are refused (rapid reset, also when the
  * server resets them): past it the connection ends with
  * ENHANCE_YOUR_CALM.
+ *
+ * Timeouts: a stream must complete its request or start its body within the
+ * header timeout (else RST_STREAM CANCEL); the connection is idle when no
+ * stream made progress (request fields or DATA in, response out) for the
+ * idle timeout, whatever control frames (PING, SETTINGS, WINDOW_UPDATE) the
+ * peer keeps sending. Both run on the connection's rtimer.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +57,18 @@
 #define H2_WINDOW          65535
 #define H2_MAX_TRAILERS    (8 * 1024) /* request trailer lines kept */
 #define H2_CTRL_BURST      1000       /* SETTINGS/PING frames, then 100 per second */
+/* Decoded header bytes (name + value + 32 per field, as SETTINGS counts
+ * them) held by the streams of one connection, and by every connection of a
+ * worker above each connection's first H2_CONN_HEADER_FLOOR (so that a
+ * usual request fits on every connection, whatever the others hold). */
+#define H2_CONN_HEADER_FLOOR   (16 * 1024)
+#define H2_CONN_HEADER_BYTES   (1024 * 1024)
+#define H2_WORKER_HEADER_BYTES ((size_t)32 * 1024 * 1024)
+/* A worker that held this much gives freed memory back to the system once
+ * it holds less than H2_TRIM_BELOW again (malloc keeps it otherwise). */
+#define H2_TRIM_ABOVE ((size_t)8 * 1024 * 1024)
+#define H2_TRIM_BELOW ((size_t)1024 * 1024)
+#define H2_OVERSIZED  2 /* over-limit header blocks on a connection: GOAWAY */
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -58,7 +81,12 @@ struct px_h2_stream {
     struct gw_h1_header *hv; /* regular fields */
     size_t nh, cap;
     struct gw_str method, scheme, authority, path, host;
-    size_t hdr_bytes;
+    size_t hdr_bytes;         /* decoded request header list */
+    size_t tr_bytes;          /* decoded trailer section */
+    size_t held;              /* charged to the connection and worker */
+    uint64_t born;            /* HEADERS began (ms): the header timeout */
+    bool abuse;               /* refused or answered for a limit: a glitch */
+    bool reaped;              /* reset for the header timeout */
     bool too_big;             /* header list past the limit: 431 */
     bool bad;                 /* malformed beyond what nghttp2 checks */
     bool has_cl;              /* content-length given */
@@ -79,9 +107,12 @@ struct px_h2 {
     nghttp2_session *s;
     struct px_h2_stream *streams;
     unsigned glitches;
+    unsigned oversized; /* header blocks past H2_MAX_HEADER_LIST */
     uint64_t completed;
-    int64_t ctrl_budget; /* SETTINGS and PING we still answer at once */
-    uint64_t ctrl_at;    /* when the budget was last refilled (ms) */
+    size_t held;          /* decoded header bytes of its streams */
+    uint64_t progress_at; /* a stream last moved (ms): the idle timeout */
+    int64_t ctrl_budget;  /* SETTINGS and PING we still answer at once */
+    uint64_t ctrl_at;     /* when the budget was last refilled (ms) */
     struct gw_defer defer;
     bool defer_armed;
     bool dead;     /* the connection is gone; the defer frees */
@@ -129,6 +160,77 @@ glitch(struct px_h2 *h)
     }
 }
 
+/* A stream moved: the connection is not idle. */
+static void
+progress(struct px_h2 *h)
+{
+    h->progress_at = gw_loop_now(h->c->w->loop);
+}
+
+/* Charges n decoded header bytes to s, its connection and its worker; false
+ * (nothing charged) past the caps. */
+static bool
+charge(struct px_h2_stream *s, size_t n)
+{
+    struct px_h2 *h = s->h;
+    struct px_worker *w = h->c->w;
+    size_t conn = h->held + n;
+    if (conn > H2_CONN_HEADER_FLOOR &&
+        (conn > H2_CONN_HEADER_BYTES || w->h2_held + n > H2_WORKER_HEADER_BYTES))
+        return false;
+    h->held = conn;
+    w->h2_held += n;
+    s->held += n;
+    if (w->h2_held > H2_TRIM_ABOVE)
+        w->h2_trim = true;
+    return true;
+}
+
+static void
+uncharge(struct px_h2_stream *s)
+{
+    struct px_h2 *h = s->h;
+    struct px_worker *w = h->c->w;
+    h->held -= s->held;
+    w->h2_held -= s->held;
+    s->held = 0;
+}
+
+/* After a burst of held fields (an attack, mostly) the freed blocks stay
+ * with malloc's arenas: once the worker holds little again, give them back
+ * (rare: H2_TRIM_ABOVE must have been passed since the last time). */
+static void
+maybe_trim(struct px_worker *w)
+{
+    if (w->h2_trim && w->h2_held < H2_TRIM_BELOW) {
+        w->h2_trim = false;
+        malloc_trim(0);
+    }
+}
+
+/* Ends stream s at once with code, from inside a header callback: the rest
+ * of its header block is decoded for the HPACK table only (no field checks,
+ * no callbacks). Our RST_STREAM goes first, so nghttp2 adds none of its own. */
+static int
+refuse(struct px_h2 *h, struct px_h2_stream *s, uint32_t code)
+{
+    s->abuse = true;
+    nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, s->id, code);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+}
+
+/* A header block past H2_MAX_HEADER_LIST (fields or trailers): the stream is
+ * reset; a repeat ends the connection. */
+static int
+oversized(struct px_h2 *h, struct px_h2_stream *s)
+{
+    if (++h->oversized >= H2_OVERSIZED && !h->closing) {
+        nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+        h->closing = true;
+    }
+    return refuse(h, s, NGHTTP2_PROTOCOL_ERROR);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Streams                                                                  */
 
@@ -138,6 +240,7 @@ stream_new(struct px_h2 *h, int32_t id)
     struct px_h2_stream *s = gw_xcalloc(1, sizeof(*s));
     s->h = h;
     s->id = id;
+    s->born = gw_loop_now(h->c->w->loop);
     gw_arena_init(&s->arena, 1024);
     px_buf_init(&s->trailers, 16 * 1024);
     px_buf_init(&s->cookie, H2_MAX_HEADER_LIST);
@@ -168,11 +271,17 @@ stream_free(struct px_h2_stream *s)
         px_dconn_close(d);
     }
     gw_arena_release(&s->arena);
+    bool charged = s->held != 0;
+    struct px_worker *w = h->c->w;
+    if (charged)
+        uncharge(s);
     px_buf_release(&s->trailers);
     px_buf_release(&s->cookie);
     px_buf_release(&s->qtrailers);
     free(s->hv);
     free(s);
+    if (charged)
+        maybe_trim(w);
 }
 
 static struct gw_str
@@ -209,6 +318,7 @@ read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uin
         memcpy(buf, px_buf_data(&d->out), n);
         px_buf_consume(&d->out, n);
         d->sent_in_window += n;
+        progress(h);
         schedule(h); /* conn.c may resume the upstream (px_dconn_after_flush) */
     }
     if (px_buf_avail(&d->out) == 0 && d->rsp_done) {
@@ -293,6 +403,7 @@ submit_head(struct px_h2 *h, struct px_h2_stream *s)
             s->finished = true;
         nghttp2_submit_response(h->s, s->id, nv, nn, body ? &dp : NULL);
         free(lower);
+        progress(h);
         s->submitted = true;
         return;
     }
@@ -422,6 +533,11 @@ on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *use
         return 0;
     struct px_h2_stream *s = stream_new(h, frame->hd.stream_id);
     nghttp2_session_set_stream_user_data(h->s, frame->hd.stream_id, s);
+    /* The rtimer fires by this stream's header deadline at the latest. */
+    struct px_dconn *c = h->c;
+    unsigned ht = c->w->p->o.header_timeout_ms;
+    if (ht && (!gw_timer_is_active(&c->rtimer) || c->rtimer.due > s->born + ht))
+        gw_timer_start(&c->rtimer, ht);
     return 0;
 }
 
@@ -484,20 +600,30 @@ on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *n
           const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
 {
     (void)flags;
-    (void)user_data;
+    struct px_h2 *h = user_data;
     struct px_h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (!s)
         return 0;
+    /* Checked before the field is kept: HPACK makes a field of up to 4 KiB
+     * from one byte, and nghttp2 validates each one before this callback. */
+    size_t n = namelen + valuelen + 32;
     if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        s->tr_bytes += n;
+        if (s->tr_bytes > H2_MAX_HEADER_LIST)
+            return oversized(h, s);
+        if (!charge(s, n))
+            return refuse(h, s, NGHTTP2_REFUSED_STREAM);
         request_trailer(s, (struct gw_str){(const char *)name, namelen},
                         (struct gw_str){(const char *)value, valuelen});
         return 0;
     }
     if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    s->hdr_bytes += namelen + valuelen + 32;
+    s->hdr_bytes += n;
     if (s->hdr_bytes > H2_MAX_HEADER_LIST)
-        s->too_big = true;
+        return oversized(h, s);
+    if (!charge(s, n))
+        return refuse(h, s, NGHTTP2_REFUSED_STREAM);
     if (s->too_big || s->bad)
         return 0;
     if (bad_bytes(name, namelen, false) || bad_bytes(value, valuelen, false)) {
@@ -548,6 +674,34 @@ on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *n
     return 0;
 }
 
+/* The :path as an HTTP/1.1 request-target must pass the HTTP/1.1 parser's
+ * checks (bytes, %-escapes, in the query too), since it goes upstream in a
+ * request line: the parser itself judges a line made of it. "*" (OPTIONS)
+ * and CONNECT's missing :path are nghttp2's to check. */
+static bool
+path_is_valid(struct px_h2_stream *s)
+{
+    static const char pre[] = "GET ", post[] = " HTTP/1.0\r\n\r\n";
+    size_t np = sizeof(pre) - 1, nq = sizeof(post) - 1;
+    if (s->path.len == 0 || (s->path.len == 1 && s->path.p[0] == '*'))
+        return true;
+    if (s->path.p[0] != '/')
+        return false;
+    char small[512];
+    size_t n = np + s->path.len + nq;
+    char *line = n <= sizeof(small) ? small : gw_arena_alloc(&s->arena, n);
+    memcpy(line, pre, np);
+    memcpy(line + np, s->path.p, s->path.len);
+    memcpy(line + np + s->path.len, post, nq);
+    /* Length is the header list limit's business, not the request line's. */
+    struct gw_h1_limits lim = GW_H1_LIMITS_DEFAULT;
+    lim.max_request_line = n;
+    lim.max_head_bytes = n;
+    struct gw_h1_header none[1];
+    struct gw_h1_request req = {.headers = none, .max_headers = 0};
+    return gw_h1_request_parse(line, n, &req, &lim) == (int)n;
+}
+
 static void
 headers_done(struct px_h2 *h, struct px_h2_stream *s)
 {
@@ -561,11 +715,19 @@ headers_done(struct px_h2 *h, struct px_h2_stream *s)
     px_buf_release(&s->cookie);
     if (!s->authority.len && s->host.len)
         s->authority = s->host;
+    if (!s->bad && !path_is_valid(s))
+        s->bad = true;
     if (s->bad || (s->host.len && s->authority.len && !eq_nocase(s->host, s->authority))) {
         nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_PROTOCOL_ERROR);
         return;
     }
     if (s->too_big) {
+        /* too many fields, or cookies: as abusive as a long list */
+        s->abuse = true;
+        if (++h->oversized >= H2_OVERSIZED && !h->closing) {
+            nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+            h->closing = true;
+        }
         reply_status(h, s, 431);
         return;
     }
@@ -584,6 +746,7 @@ on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_d
     case NGHTTP2_HEADERS:
         if (!s)
             return 0;
+        progress(h);
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
             s->in_end = true;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
@@ -621,6 +784,8 @@ on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, const uint8_t
     (void)flags;
     struct px_h2 *h = user_data;
     struct px_h2_stream *s = nghttp2_session_get_stream_user_data(session, id);
+    if (s && len)
+        progress(h);
     if (s && !s->d && !s->finished && s->headers_end && !s->bad && !s->too_big)
         start(h, s);
     struct px_dconn *d = s ? s->d : NULL;
@@ -648,7 +813,7 @@ on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_code, void 
     if (!s)
         return 0;
     nghttp2_session_set_stream_user_data(session, id, NULL);
-    if (s->finished && error_code == NGHTTP2_NO_ERROR)
+    if (s->finished && !s->abuse && error_code == NGHTTP2_NO_ERROR)
         h->completed++;
     else
         glitch(h); /* reset, by either side, before the response ended */
@@ -760,6 +925,7 @@ px_h2_start(struct px_dconn *c)
     nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, H2_MAX_STREAMS * H2_WINDOW);
     c->h2 = h;
     c->mode = PX_D_HEAD;
+    h->progress_at = gw_loop_now(c->w->loop);
     gw_timer_start(&c->rtimer, c->w->p->o.idle_timeout_ms);
     px_h2_input(c);
     return 0;
@@ -785,8 +951,6 @@ px_h2_input(struct px_dconn *c)
     struct px_h2 *h = c->h2;
     if (!h || c->closing || c->mode == PX_D_LINGER)
         return;
-    if (px_buf_avail(&c->in))
-        gw_timer_start(&c->rtimer, c->w->p->o.idle_timeout_ms);
     h->in_recv = true;
     ssize_t n =
         nghttp2_session_mem_recv(h->s, (const uint8_t *)px_buf_data(&c->in), px_buf_avail(&c->in));
@@ -841,8 +1005,6 @@ flush(struct px_h2 *h)
             }
             if (n == 0)
                 break;
-            /* Progress: a transfer the peer keeps taking is not idle. */
-            gw_timer_start(&c->rtimer, c->w->p->o.idle_timeout_ms);
             if (px_buf_append(&c->out, p, (size_t)n) < 0) {
                 h->flushing = false;
                 px_dconn_close(c);
@@ -886,16 +1048,54 @@ px_h2_interest(const struct px_dconn *c)
     return ev;
 }
 
+/* Resets the streams still sending their request head, or yet to start
+ * their body (no DATA), past the header timeout; lowers *due to the
+ * earliest deadline of those left. */
+static void
+reap_slow_streams(struct px_h2 *h, uint64_t now, uint64_t *due)
+{
+    unsigned ht = h->c->w->p->o.header_timeout_ms;
+    if (!ht)
+        return;
+    for (struct px_h2_stream *s = h->streams; s; s = s->next) {
+        if (s->d || s->in_end || s->reaped)
+            continue;
+        if (s->born + ht <= now) {
+            s->reaped = true;
+            /* Unprocessed: the client may retry; a glitch all the same
+             * (on_stream_close), so that a pattern of it ends the
+             * connection. */
+            s->abuse = true;
+            nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+            schedule(h);
+        } else if (s->born + ht < *due) {
+            *due = s->born + ht;
+        }
+    }
+}
+
 void
 px_h2_timeout(struct px_dconn *c)
 {
     struct px_h2 *h = c->h2;
-    /* Idle: nothing read or written for the idle timeout. Streams waiting
-     * on an upstream keep the connection; streams stuck behind a closed
-     * flow-control window do not (zero-window hold). */
+    uint64_t now = gw_loop_now(c->w->loop);
+    unsigned idle = c->w->p->o.idle_timeout_ms;
+    uint64_t due = UINT64_MAX;
+    reap_slow_streams(h, now, &due);
+    /* Idle: no stream moved for the idle timeout; control frames do not
+     * count. Streams waiting on an upstream keep the connection (their own
+     * timers bound them); streams stuck behind a closed flow-control window
+     * (d->out full) do not (zero-window hold). */
+    if (h->progress_at + idle > now) {
+        due = GW_MIN(due, h->progress_at + idle);
+        gw_timer_start(&c->rtimer, due - now);
+        return;
+    }
     for (struct px_h2_stream *s = h->streams; s; s = s->next) {
-        if (s->d && s->d->mode == PX_D_PROXY && px_buf_avail(&s->d->out) == 0 && !s->submitted) {
-            gw_timer_start(&c->rtimer, c->w->p->o.idle_timeout_ms);
+        if (s->d && s->d->mode == PX_D_PROXY && px_buf_avail(&s->d->out) == 0) {
+            h->progress_at = now;
+            due = GW_MIN(due, now + idle);
+            gw_timer_start(&c->rtimer, due - now);
             return;
         }
     }

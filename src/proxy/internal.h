@@ -381,6 +381,10 @@ struct px_worker {
     /* scratch: parsed header arrays (used within one callback) */
     struct gw_h1_header hbuf[PX_MAX_HEADERS];
     struct px_buf logbuf;
+    /* HTTP/2 from clients (down_h2.c): decoded header bytes its streams
+     * hold, and whether malloc_trim is due once they are mostly freed. */
+    size_t h2_held;
+    bool h2_trim;
 };
 
 struct gw_proxy {
