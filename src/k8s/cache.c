@@ -31,11 +31,11 @@ struct kind_table {
     size_t n, cap;
     uint32_t *slots; /* index + 1 into v; 0: empty */
     size_t nslots;   /* power of two */
+    size_t rejected; /* objects decode rejected */
 };
 
 struct gw_k8s_cache {
     struct kind_table kinds[GW_KIND__COUNT];
-    size_t rejected;
     /* Per kind, the part the objects of its list in progress are decoded
      * into, one for all (a part per object wastes most of its first
      * chunk); NULL outside a list, where each object gets a small part of
@@ -490,7 +490,7 @@ gw_k8s_cache_event(struct gw_k8s_cache *c, enum gw_kind kind, enum gw_k8s_event 
             if (o->seen)
                 continue;
             if (!o->obj)
-                c->rejected--;
+                t->rejected--;
             table_remove(t, o);
             obj_free(o);
             changed = GW_K8S_CHANGED_CONFIG;
@@ -511,7 +511,7 @@ gw_k8s_cache_event(struct gw_k8s_cache *c, enum gw_kind kind, enum gw_k8s_event 
         if (!o)
             return 0;
         if (!o->obj)
-            c->rejected--;
+            t->rejected--;
         table_remove(t, o);
         obj_free(o);
         return GW_K8S_CHANGED_CONFIG;
@@ -529,13 +529,13 @@ gw_k8s_cache_event(struct gw_k8s_cache *c, enum gw_kind kind, enum gw_k8s_event 
         table_add(t, o);
         obj_decode(c, o, kind, root);
         if (!o->obj)
-            c->rejected++;
+            t->rejected++;
         changed |= GW_K8S_CHANGED_CONFIG;
     } else if (o->hash != h) {
         bool was = o->obj != NULL;
         obj_decode(c, o, kind, root);
-        c->rejected += (size_t)(was && !o->obj);
-        c->rejected -= (size_t)(!was && o->obj);
+        t->rejected += (size_t)(was && !o->obj);
+        t->rejected -= (size_t)(!was && o->obj);
         changed |= GW_K8S_CHANGED_CONFIG;
     }
     /* Only the kinds whose status is ours, and the Services (the one that
@@ -605,5 +605,14 @@ gw_k8s_cache_count(const struct gw_k8s_cache *c, enum gw_kind kind)
 size_t
 gw_k8s_cache_rejected(const struct gw_k8s_cache *c)
 {
-    return c->rejected;
+    size_t n = 0;
+    for (int k = 0; k < GW_KIND__COUNT; k++)
+        n += c->kinds[k].rejected;
+    return n;
+}
+
+size_t
+gw_k8s_cache_decoded(const struct gw_k8s_cache *c, enum gw_kind kind)
+{
+    return c->kinds[kind].n - c->kinds[kind].rejected;
 }

@@ -431,6 +431,8 @@ struct gw_k8s_obj *const *gw_k8s_cache_list(const struct gw_k8s_cache *c, enum g
                                             size_t *n);
 size_t gw_k8s_cache_count(const struct gw_k8s_cache *c, enum gw_kind kind);
 size_t gw_k8s_cache_rejected(const struct gw_k8s_cache *c);
+/* The objects of kind decode took (listed, not rejected). */
+size_t gw_k8s_cache_decoded(const struct gw_k8s_cache *c, enum gw_kind kind);
 
 /* ======================================================================== */
 /* services.c: a Service per Gateway                                        */

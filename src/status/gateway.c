@@ -742,15 +742,8 @@ service_target(const struct tr *t, const struct gws *g, int64_t port, bool udp)
 {
     char name[64];
     gw_status_gateway_service_name(g->g->meta.name, name, sizeof(name));
-    const struct gw_service *svc = gw_store_service(t->store, g->g->meta.ns, name);
-    for (size_t i = 0; svc && i < svc->spec.ports.n; i++) {
-        const struct gw_service_port *sp = &svc->spec.ports.v[i];
-        bool sudp = sp->protocol && !strcmp(sp->protocol, "UDP");
-        if (sp->port == port && sudp == udp && sp->target_port_num >= t->port_base &&
-            sp->target_port_num <= 65535)
-            return sp->target_port_num;
-    }
-    return -1;
+    return tr_service_target(gw_store_service(t->store, g->g->meta.ns, name), port, udp,
+                             t->port_base);
 }
 
 /* Every listener's bind port (see gw_status_opts.gateway_port_base), and
@@ -811,6 +804,13 @@ map_ports(struct tr *t)
                 continue;
             t->st->gwports[t->st->ngwports++] = (struct gw_status_gwport){
                 g->g->meta.ns, g->g->meta.name, li->l->port, udp, li->bind_port};
+            /* The generated Service was read for it: one that maps the
+             * port where it is bound leaves the ports as they are. */
+            if (t->port_base && binds_wildcard(g)) {
+                char name[64];
+                gw_status_gateway_service_name(g->g->meta.name, name, sizeof(name));
+                tr_read_service(t, g->g->meta.ns, name, false, li->l->port, udp, li->bind_port);
+            }
         }
     }
 }

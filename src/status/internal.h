@@ -161,7 +161,18 @@ struct tr {
     /* refs.c: resolved backends by Service port (heap, open addressing). */
     struct bcache *bcache;
     size_t nbcache, bcache_cap;
+    /* reads.c: what was read of Services (heap). */
+    struct gw_status_svcread *reads;
+    size_t nreads, reads_cap;
 };
+
+/* reads.c: what the translation reads of Services (status.h). */
+void tr_read_service(struct tr *t, const char *ns, const char *name, bool whole, int64_t port,
+                     bool udp, int64_t target);
+/* The target port svc maps port/udp to (at or above port_base), or -1. */
+int64_t tr_service_target(const struct gw_service *svc, int64_t port, bool udp, uint16_t port_base);
+/* Sorts the reads into t->st. */
+void tr_reads_finish(struct tr *t);
 
 /* output.c: status items and conditions */
 struct gw_status_item *tr_item(struct tr *t, const struct gw_meta *m);

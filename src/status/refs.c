@@ -224,6 +224,7 @@ tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_re
                          ref->name, ns);
         return "RefNotPermitted";
     }
+    tr_read_service(t, ns, ref->name, true, 0, false, 0);
     const struct gw_service *svc = gw_store_service(t->store, ns, ref->name);
     if (!svc) {
         out->name = backend_name(t, ns, ref);

@@ -130,6 +130,17 @@ struct gw_status_gwport {
  * when longer. Written to out (cap >= 64). */
 void gw_status_gateway_service_name(const char *gateway, char *out, size_t cap);
 
+/* A read of a Service by a translation (reads.c): the whole Service (a
+ * backendRef names it), or one port of a Gateway's generated Service and
+ * the port the translation bound for it (a Service that maps the port
+ * there leaves the translation as it is). */
+struct gw_status_svcread {
+    uint64_t key; /* namespace and name */
+    int64_t port, target;
+    bool udp;
+    bool whole;
+};
+
 /* The status of one object gatehouse writes. */
 struct gw_status_item {
     enum gw_kind kind;
@@ -153,7 +164,24 @@ struct gw_status {
      * ours, and what it binds; by Gateway ns/name, then port. */
     struct gw_status_gwport *gwports;
     size_t ngwports;
+    /* What the translation read of Services, sorted (reads.c). */
+    struct gw_status_svcread *svcreads;
+    size_t nsvcreads;
+    uint16_t port_base;
 };
+
+/*
+ * Whether a change to Service ns/name (or to one of its EndpointSlices) can
+ * change what st was translated from. gw_status_reads_service_whole: a
+ * backendRef named it, so any change to it or its EndpointSlices can.
+ * gw_status_service_reads_same: translating with svc (NULL: no such
+ * Service) as Service ns/name gives what st's translation gave: no
+ * backendRef names it, and if it is a Gateway's generated Service, it maps
+ * each listener port to the port bound for it.
+ */
+bool gw_status_reads_service_whole(const struct gw_status *st, const char *ns, const char *name);
+bool gw_status_service_reads_same(const struct gw_status *st, const char *ns, const char *name,
+                                  const struct gw_service *svc);
 
 /*
  * Translates store into statuses and an IR. On success *out_status (heap;

@@ -61,6 +61,7 @@ pending_release(struct gw_status_pending *p)
 {
     free(p->t.rts);
     free(p->t.bcache);
+    free(p->t.reads);
     gw_arena_release(&p->t.tmp);
     gw_ir_unref(p->t.ir);
     free(p);
@@ -74,6 +75,7 @@ gw_status_pending_finish(struct gw_status_pending *p)
     tr_policy_status(t);
     tr_gateway_status(t);
     tr_sort_items(t->st);
+    tr_reads_finish(t);
     struct gw_status *st = t->st;
     pending_release(p);
     return st;

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from gateway import NS, Stack, backend, exact, gatehouse_run, httproute, listener, prefix  # noqa: F401
+from gateway import (NS, Stack, backend, endpointslice_obj, exact, gatehouse_run,  # noqa: F401
+                     httproute, listener, prefix, service_obj)
 from echoclient import H1
 from kube import KubeDouble, KubeGateway, condition, have_double, wait_for
 
@@ -342,6 +343,48 @@ def test_watch_namespaces_limits_what_is_seen(kstack):
 
 
 @pytest.mark.deadline(90)
+def test_a_service_no_route_names_is_not_translated(kstack):
+    """A Service or EndpointSlice no backendRef names cannot change what is
+    served: it costs no translation. One a route names does, even when the
+    route named it before it existed."""
+    kstack.backend("web")
+    kstack.base()
+    late = kstack.backend("late")  # after base(): its objects are not in the API yet
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]),
+               httproute("late", [{"matches": [prefix("/late")],
+                                   "backendRefs": [backend("late")]}]))
+    gw = kstack.start_k8s()
+    kstack.served_by("/x", "web")
+    wait_for(lambda: condition(kstack.route_parent("late") or {}, "ResolvedRefs"),
+             what="the late route's ResolvedRefs")
+    assert condition(kstack.route_parent("late"), "ResolvedRefs")["reason"] == "BackendNotFound"
+    m = gw.metrics()
+    translations, ignored = (m["gatehouse_config_translations_total"],
+                             m["gatehouse_kube_events_ignored_total"])
+    services = m['gatehouse_config_objects{kind="Service"}']
+
+    unrelated = service_obj("unrelated", [{"name": "http", "port": 80, "targetPort": 9}])
+    kstack.put(unrelated, endpointslice_obj("unrelated", ["127.0.0.9"], [{"name": "http",
+                                                                           "port": 9}]))
+    unrelated["metadata"]["labels"] = {"changed": "yes"}
+    kstack.put(unrelated)
+    wait_for(lambda: gw.metrics()["gatehouse_kube_events_ignored_total"] >= ignored + 3,
+             what="three ignored events")
+    m = gw.metrics()
+    assert m["gatehouse_config_translations_total"] == translations
+    assert m['gatehouse_config_objects{kind="Service"}'] == services + 1
+
+    # The Service the late route names: translated, resolved, served.
+    kstack.put(late.service(), late.slice())
+    wait_for(lambda: condition(kstack.route_parent("late"), "ResolvedRefs")["status"] == "True",
+             what="the late route resolved")
+    kstack.served_by("/late", "late")
+    assert gw.metrics()["gatehouse_config_translations_total"] > translations
+    kstack.kube.delete("Service", "unrelated", NS)
+    kstack.served_by("/late", "late")
+
+
+@pytest.mark.deadline(90)
 def test_a_service_per_gateway(kstack):
     """Two Gateways without addresses, both on one port: each gets a Service
     of its own (owned by it, with its infrastructure labels and annotations,
@@ -387,6 +430,10 @@ def test_a_service_per_gateway(kstack):
     assert one["spec"]["type"] == "NodePort"
     assert one["spec"]["selector"] == {"app.kubernetes.io/name": "gatehouse"}
     p1, p2 = one["spec"]["ports"][0], two["spec"]["ports"][0]
+    # The Services coming back as applied cost no second translation.
+    wait_for(lambda: gw.metrics()["gatehouse_kube_events_ignored_total"] >= 2,
+             what="the generated Services' events ignored")
+    assert gw.metrics()["gatehouse_config_translations_total"] == 1
     assert p1["port"] == p2["port"] == port
     assert {p1["targetPort"], p2["targetPort"]} == {base, base + 1}
 

@@ -381,9 +381,68 @@ test_shared(void)
         is_int(gw_sv_get(ca->child->next, "observedGeneration")->i, 2, "a: both conditions");
         is_str(gw_sv_get(cb->child->next, "type")->s, "ResolvedRefs", "b: ResolvedRefs second");
     }
+    ok(st && gw_status_reads_service_whole(st, "ns", "s"), "the backend's Service is read");
+    ok(st && !gw_status_reads_service_whole(st, "ns", "t"), "no other Service is");
+    ok(st && gw_status_service_reads_same(st, "ns", "t", NULL),
+       "so a change to it changes nothing");
     gw_status_free(st);
     gw_ir_unref(ir);
     gw_store_release(&store);
+}
+
+/* What translate reads of a Gateway's generated Service: the port mapping
+ * only; a Service mapping the port where it is bound changes nothing. */
+static void
+test_generated_service_reads(void)
+{
+    static const char *const yaml =
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: gh}\n"
+        "spec: {controllerName: " GW_CONTROLLER_NAME "}\n---\n"
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+        "metadata: {name: gw, namespace: ns}\n"
+        "spec:\n  gatewayClassName: gh\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n";
+    static const char *const svcs[] = {
+        "apiVersion: v1\nkind: Service\nmetadata: {name: gw-gatehouse, namespace: ns}\n"
+        "spec: {ports: [{name: http, port: 80, targetPort: 20000}]}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: gw-gatehouse, namespace: ns}\n"
+        "spec: {ports: [{name: http, port: 80, targetPort: 20001}]}\n",
+    };
+    struct gw_docs docs;
+    struct gw_diags diags;
+    struct gw_store store;
+    gw_docs_init(&docs);
+    gw_diags_init(&diags);
+    gw_store_init(&store);
+    gw_docs_add_yaml(&docs, "t.yaml", yaml, strlen(yaml), &diags);
+    gw_decode_docs(&docs, &store, &diags);
+    struct gw_status_opts opts = {.gateway_port_base = 20000};
+    struct gw_status *st = NULL;
+    ok(gw_status_translate(&store, &opts, &st, NULL) == 0 && st && st->ngwports == 1 &&
+           st->gwports[0].bind_port == 20000,
+       "the listener is bound at the base port");
+    ok(st && !gw_status_reads_service_whole(st, "ns", "gw-gatehouse"),
+       "the generated Service is not read whole");
+    ok(st && !gw_status_service_reads_same(st, "ns", "gw-gatehouse", NULL),
+       "its absence is not what was bound");
+    for (size_t i = 0; st && i < 2; i++) {
+        struct gw_docs d2;
+        struct gw_store s2;
+        gw_docs_init(&d2);
+        gw_store_init(&s2);
+        gw_docs_add_yaml(&d2, "s.yaml", svcs[i], strlen(svcs[i]), &diags);
+        gw_decode_docs(&d2, &s2, &diags);
+        const struct gw_service *svc = gw_store_service(&s2, "ns", "gw-gatehouse");
+        ok(svc && gw_status_service_reads_same(st, "ns", "gw-gatehouse", svc) == (i == 0),
+           i == 0 ? "the Service mapping 80 to 20000 changes nothing"
+                  : "one mapping 80 elsewhere does");
+        gw_store_release(&s2);
+        gw_docs_release(&d2);
+    }
+    ok(diags.errors == 0, "inputs decode");
+    gw_status_free(st);
+    gw_store_release(&store);
+    gw_diags_release(&diags);
+    gw_docs_release(&docs);
 }
 
 int
@@ -396,5 +455,6 @@ main(void)
     test_features();
     test_ir_refs();
     test_translate_facts();
+    test_generated_service_reads();
     return done_testing();
 }
