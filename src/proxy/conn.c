@@ -1482,6 +1482,8 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     char nbuf[8192];
     struct gw_str npath;
     int rc = gw_route_path_normalize(rawpath, nbuf, sizeof(nbuf), &npath);
+    if (rc == 0 && opts(d)->merge_slashes)
+        rc = gw_route_path_merge_slashes(npath, nbuf, sizeof(nbuf), &npath);
     if (rc < 0 || !port || !d->snap->s->router) {
         px_buf_consume(&d->in, head_len);
         if (rc < 0)

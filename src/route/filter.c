@@ -95,6 +95,37 @@ gw_route_path_normalize(struct gw_str in, char *buf, size_t cap, struct gw_str *
     return 0;
 }
 
+int
+gw_route_path_merge_slashes(struct gw_str in, char *buf, size_t cap, struct gw_str *out)
+{
+    const char *first = NULL;
+    for (size_t i = 1; i < in.len; i++)
+        if (in.p[i] == '/' && in.p[i - 1] == '/') {
+            first = in.p + i;
+            break;
+        }
+    if (!first) {
+        *out = in;
+        return 0;
+    }
+    size_t keep = (size_t)(first - in.p); /* up to the first doubled '/' */
+    if (keep > cap)
+        return GW_ELIMIT;
+    /* memmove: buf may be in.p itself (merging never writes ahead of the
+     * byte it reads). */
+    memmove(buf, in.p, keep);
+    size_t k = keep;
+    for (size_t i = keep; i < in.len; i++) {
+        if (in.p[i] == '/' && buf[k - 1] == '/')
+            continue;
+        if (k == cap)
+            return GW_ELIMIT;
+        buf[k++] = in.p[i];
+    }
+    *out = (struct gw_str){buf, k};
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Header modifiers                                                         */
 

@@ -151,12 +151,25 @@ const char *gw_route_status_name(enum gw_route_status s);
  * or not), encoded '/' or '\' (%2F, %5C), a raw '\', control bytes, bytes
  * >= 0x80, malformed escapes, or a path not starting with '/'. Empty
  * segments ("//") are kept as they are (they are not ambiguous for the
- * element-wise matcher; the backend sees the same bytes).
+ * element-wise matcher; the backend sees the same bytes; `gatehouse run
+ * --merge-slashes` merges them afterwards: gw_route_path_merge_slashes).
  * *out points into in when nothing changed, else into buf (cap bytes).
  * 0, GW_EPARSE (answer 400) or GW_ELIMIT (buf too small; answer 414).
  * Allocation-free, any thread.
  */
 int gw_route_path_normalize(struct gw_str in, char *buf, size_t cap, struct gw_str *out);
+
+/*
+ * Merges every run of '/' in a normalised path into one ("//a///b//" ->
+ * "/a/b/"): `gatehouse run --merge-slashes`, applied after
+ * gw_route_path_normalize and before routing, so route matching and the
+ * upstream see the same merged path. Off by default: "//" is kept (as
+ * Envoy does), the backend deciding what an empty segment means.
+ * *out is in when no "//" occurs, else buf (cap bytes; buf may be in.p
+ * itself: merging in place is fine). 0 or GW_ELIMIT (buf too small).
+ * Allocation-free, any thread.
+ */
+int gw_route_path_merge_slashes(struct gw_str in, char *buf, size_t cap, struct gw_str *out);
 
 /*
  * The hostname part of a Host value, lower-cased into buf (cap >= 256 is

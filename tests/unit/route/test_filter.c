@@ -54,6 +54,37 @@ test_normalize(void)
 }
 
 static void
+test_merge_slashes(void)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"/", "/"},           {"/a/b", "/a/b"},        {"//", "/"},
+        {"//a//b", "/a/b"},   {"/a///b////", "/a/b/"}, {"/a/..;//b", "/a/..;/b"},
+        {"/x%2F/", "/x%2F/"},
+    };
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(cases); i++) {
+        char buf[64], got[64];
+        struct gw_str out;
+        struct gw_str in = gw_str_from(cases[i].in);
+        is_int(gw_route_path_merge_slashes(in, buf, sizeof(buf), &out), 0, "merge %s", cases[i].in);
+        snprintf(got, sizeof(got), GW_STR_FMT, GW_STR_ARG(out));
+        is_str(got, cases[i].want, "merge %s", cases[i].in);
+        ok((out.p == in.p) == (strstr(cases[i].in, "//") == NULL), "a view of in iff unchanged");
+    }
+    char place[] = "/a//b///c";
+    struct gw_str out;
+    gw_route_path_merge_slashes(gw_str_from(place), place, sizeof(place), &out);
+    ok(gw_str_eq(out, GW_STR("/a/b/c")) && out.p == place, "in place");
+    char small[4];
+    is_int(gw_route_path_merge_slashes(GW_STR("/ab//cd"), small, sizeof(small), &out), GW_ELIMIT,
+           "buffer too small");
+    is_int(gw_route_path_merge_slashes(GW_STR("/abcd//"), small, sizeof(small), &out), GW_ELIMIT,
+           "buffer too small for the part kept");
+}
+
+static void
 fmt_headers(const struct gw_h1_header *h, size_t n, char *buf, size_t cap)
 {
     size_t k = 0;
@@ -351,6 +382,7 @@ int
 main(void)
 {
     test_normalize();
+    test_merge_slashes();
     test_headers();
     test_rewrite();
     test_redirect();
