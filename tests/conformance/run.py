@@ -18,6 +18,7 @@ import argparse
 import faulthandler
 import ipaddress
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -45,6 +46,14 @@ DEFAULT_PODS = f"127.{RUN_NET}.20.1"
 # TEST-NET-1 (RFC 5737): a well-formed IPAddress outside the pool that no
 # host interface carries, so a standalone gateway can never bind it.
 DEFAULT_UNUSABLE = "192.0.2.1"
+# --ipv6: everything on IPv6 inside a private network namespace (unshare -n)
+# where fd00::/16 is routed to lo and non-local binds are allowed, so each
+# echo replica and each Gateway gets an address of its own as on loopback.
+IPV6_PREFIX = "fd00::/16"
+IPV6_POOL = "fd00:10::/120"
+IPV6_PODS = "fd00:20::1"
+# RFC 3849 documentation prefix: on no interface, outside the pool.
+IPV6_UNUSABLE = "2001:db8::1"
 
 
 def version_info(binary):
@@ -60,6 +69,15 @@ def version_info(binary):
     except OSError:
         pass
     return version, controller
+
+
+def echo_command(echo, corpus):
+    """argv of the echo backend before `--address ADDR`; None = `gatehouse echo`."""
+    if echo in (None, "", "gatehouse"):
+        return None
+    if echo == "independent":
+        return ["/usr/bin/python3", os.path.join(os.path.abspath(corpus), "echo", "echo.py")]
+    return shlex.split(echo)
 
 
 def mode_name(a):
@@ -88,24 +106,78 @@ def parse_args(argv):
                    help="Kubernetes mode: start the kube API server double, write every "
                    "object through the API, run `gatehouse run --kubernetes` and read the "
                    "statuses from the API (with --run: traffic checks too)")
+    p.add_argument("--echo", default="gatehouse", metavar="gatehouse|independent|CMD",
+                   help="the echo backend of the replicas (--run): `gatehouse echo` "
+                   "(default), `independent` (CORPUS/echo/echo.py, written from ECHO.md "
+                   "alone, under /usr/bin/python3), or a command line run with "
+                   "`--address ADDR` appended")
     p.add_argument("--workers", type=int, default=2, help="gatehouse run --workers (--run)")
-    p.add_argument("--address-pool", default=DEFAULT_POOL,
-                   help="usable addresses, passed to gatehouse (default %(default)s)")
+    p.add_argument("--ipv6", action="store_true",
+                   help="run on IPv6: Gateways, echo replicas and EndpointSlices (addressType "
+                   f"IPv6) in a network namespace of its own (pool {IPV6_POOL}, pods from "
+                   f"{IPV6_PODS}, unusable {IPV6_UNUSABLE}); needs unshare(1) and ip(8)")
+    p.add_argument("--address-pool", default=None,
+                   help=f"usable addresses, passed to gatehouse (default {DEFAULT_POOL}, "
+                   f"with --ipv6 {IPV6_POOL})")
     p.add_argument("--usable-address", help="PLACEHOLDER_USABLE_ADDRS (default: the pool's "
                    "last host)")
-    p.add_argument("--unusable-address", default=DEFAULT_UNUSABLE,
-                   help="PLACEHOLDER_UNUSABLE_ADDRS (default %(default)s)")
+    p.add_argument("--unusable-address", default=None,
+                   help=f"PLACEHOLDER_UNUSABLE_ADDRS (default {DEFAULT_UNUSABLE}, with --ipv6 "
+                   f"{IPV6_UNUSABLE})")
     p.add_argument("--supported-features",
                    help="comma-separated features to claim instead of the GatewayClass's "
                    "status.supportedFeatures (for development; the report says so)")
+    p.add_argument("--skip-provisional-tests", action="store_true",
+                   help="do not run provisional cases; the report leaves them out (as "
+                   "upstream's flag of that name; by default they run and count)")
     p.add_argument("--keep-workdir", action="store_true",
                    help="keep the temp dir (manifests, certificates) and print its path")
     p.add_argument("-v", "--verbose", action="store_true", help="print mutations and details")
     return p.parse_args(argv)
 
 
+def enter_netns(argv):
+    """Re-runs this script inside a new network namespace (unshare -n, or
+    -rn when not root); returns its exit status."""
+    cmd = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
+    env = dict(os.environ, GWCONF_NETNS="1")
+    try:
+        return subprocess.run(cmd + [sys.executable, os.path.abspath(__file__)] + argv,
+                              env=env).returncode
+    except OSError as e:
+        print(f"run.py: --ipv6: cannot run unshare: {e}", file=sys.stderr)
+        return 2
+
+
+def setup_netns():
+    """Inside the namespace: lo up, fd00::/16 local on lo, non-local binds."""
+    for cmd in (["ip", "link", "set", "lo", "up"],
+                ["ip", "-6", "route", "add", "local", IPV6_PREFIX, "dev", "lo"],
+                ["sysctl", "-qw", "net.ipv6.ip_nonlocal_bind=1"]):
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            return f"{' '.join(cmd)}: {p.stderr.strip()}"
+    return None
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     a = parse_args(argv)
+    if a.ipv6 and os.environ.get("GWCONF_NETNS") != "1":
+        return enter_netns(argv)
+    pods_first = DEFAULT_PODS
+    if a.ipv6:
+        problem = setup_netns()
+        if problem:
+            print(f"run.py: --ipv6: {problem}", file=sys.stderr)
+            return 2
+        from gwconf import traffic as TR
+        TR.LOCAL_NETS.append(ipaddress.ip_network(IPV6_PREFIX))
+        pods_first = IPV6_PODS
+    if a.address_pool is None:
+        a.address_pool = IPV6_POOL if a.ipv6 else DEFAULT_POOL
+    if a.unusable_address is None:
+        a.unusable_address = IPV6_UNUSABLE if a.ipv6 else DEFAULT_UNUSABLE
     # `kill -USR1 <pid>` prints every thread's stack: a hung check shows where.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     # SIGTERM and SIGINT unwind through the finally below, which stops
@@ -160,6 +232,15 @@ def main(argv=None):
     if a.profile:
         cases = [c for c in cases if set(c.profiles) & set(a.profile)]
 
+    echo_cmd = echo_command(a.echo, a.corpus)
+    missing = echo_cmd and [w for w in echo_cmd[:2] if w.startswith("/") and
+                            not os.path.exists(w)] + ([] if shutil.which(echo_cmd[0]) else
+                                                      [echo_cmd[0]])
+    if missing:
+        print(f"run.py: --echo {a.echo}: {', '.join(sorted(set(missing)))} not found",
+              file=sys.stderr)
+        return 2
+
     work = tempfile.mkdtemp(prefix="gwconf-")
     log = print if a.verbose else None
     if a.kubernetes:
@@ -169,7 +250,8 @@ def main(argv=None):
             return 1
         try:
             driver = KubeDriver(a.gatehouse, str(pool), os.path.join(work, "run"),
-                                workers=a.workers, log=log, pods_first_addr=DEFAULT_PODS)
+                                workers=a.workers, log=log, pods_first_addr=pods_first,
+                                echo_cmd=echo_cmd)
         except (DriverError, OSError) as e:
             print(f"SETUP FAIL: {e}")
             shutil.rmtree(work, ignore_errors=True)
@@ -179,7 +261,8 @@ def main(argv=None):
     else:
         try:
             driver = RunDriver(a.gatehouse, str(pool), os.path.join(work, "run"),
-                               workers=a.workers, log=log, pods_first_addr=DEFAULT_PODS)
+                               workers=a.workers, log=log, pods_first_addr=pods_first,
+                                echo_cmd=echo_cmd)
         except (DriverError, OSError) as e:
             print(f"SETUP FAIL: {e}")
             shutil.rmtree(work, ignore_errors=True)
@@ -189,7 +272,7 @@ def main(argv=None):
         features = [f.strip() for f in a.supported_features.split(",") if f.strip()]
     runner = Runner(corpus, driver, env, status_only=a.status_only,
                     workdir=os.path.join(work, "tls"), log=log, features=features,
-                    kubernetes=a.kubernetes)
+                    kubernetes=a.kubernetes, skip_provisional=a.skip_provisional_tests)
     results = []
     failed_setup = False
     try:
@@ -203,7 +286,8 @@ def main(argv=None):
         src = "--supported-features" if features is not None else "GatewayClass status"
         print(f"gatehouse {version}, controller {controller}, pool {pool}, usable {usable}, "
               f"unusable {a.unusable_address}, mode "
-              f"{mode_name(a)}")
+              f"{mode_name(a)}" + ("" if a.status_only else f", echo {a.echo}") +
+              (", IPv6 (private network namespace)" if a.ipv6 else ""))
         print(f"claimed features ({src}): {', '.join(claimed) if claimed else '(none)'}")
         if runner.setup_problem:
             failed_setup = True
@@ -221,7 +305,8 @@ def main(argv=None):
                     "contact": ["https://gatehouse.dev/maintainers"]}
             requested = a.profile or [p for p in profiles if p.startswith("GATEWAY-")]
             channels = R.parse_channels(open(corpus.path("FEATURES.md")).read())
-            rep = R.build(results, profiles, requested, claimed, impl, channels)
+            rep = R.build(results, profiles, requested, claimed, impl, channels,
+                          features_inferred=features is None)
             os.makedirs(os.path.dirname(os.path.abspath(a.report)), exist_ok=True)
             R.dump(rep, a.report)
             print(f"report: {a.report}")

@@ -188,6 +188,27 @@ def test_gateway_zero_routes():
     assert not J.judge("gateway_zero_routes", {"gateway": GW}, bad).ok
 
 
+def stale_gateway(**kw):
+    """A Gateway at generation 2 whose conditions still say generation 1."""
+    g = gateway_item(gen=2, **kw)
+    for cond in g["status"]["conditions"]:
+        cond["observedGeneration"] = 1
+    return g
+
+
+def test_freshness_as_upstream():
+    # GatewayMustHaveZeroRoutes, the ListenerSet count and WaitForGatewayAddress
+    # (both `accepted` variants) poll until the Gateway's conditions are current.
+    v = J.judge("gateway_zero_routes", {"gateway": GW}, make_ctx([stale_gateway(listeners=[])]))
+    assert not v.ok and "not current" in v.msg, v.msg
+    v = J.judge("gateway_attached_listenersets", {"gateway": GW, "count": 2},
+                make_ctx([stale_gateway(extra={"attachedListenerSets": 2})]))
+    assert not v.ok and "not current" in v.msg, v.msg
+    v = J.judge("accepted", {"parent": GW, "routes": [ROUTE], "listener_checks": False},
+                make_ctx([stale_gateway(), route_item([parent()])]))
+    assert not v.ok and "not current" in v.msg, v.msg
+
+
 def test_gateway_attached_listenersets():
     ctx = make_ctx([gateway_item(extra={"attachedListenerSets": 2})])
     assert J.judge("gateway_attached_listenersets", {"gateway": GW, "count": 2}, ctx).ok
@@ -258,7 +279,7 @@ def test_accepted_listener_and_address_checks():
     ctx = make_ctx([gateway_item(listeners=[bad]), route_item([parent()])])
     v = J.judge("accepted", {"parent": GW, "routes": [ROUTE]}, ctx)
     assert not v.ok and "Programmed=True" in v.msg
-    # TLSRoute variant: listeners and freshness not checked
+    # TLSRoute variant: listeners not checked
     assert J.judge("accepted", {"parent": GW, "routes": [ROUTE], "listener_checks": False},
                    ctx).ok
     ctx = make_ctx([gateway_item(addresses=[]), route_item([parent()])])

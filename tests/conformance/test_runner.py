@@ -181,15 +181,48 @@ def test_report_shape():
     assert rep["apiVersion"] == "gateway.networking.k8s.io/v1alpha1"
     assert rep["gatewayAPIVersion"] == "v1.6.1" and rep["mode"] == "default"
     assert rep["gatewayAPIChannel"] == "standard"
+    assert rep["inferredSupportedFeatures"] is True
     p = rep["profiles"][0]
-    assert p["core"]["statistics"] == {"Passed": 1, "Failed": 1, "Skipped": 0}
+    # the provisional P counts (upstream counts provisional tests unless told not to)
+    assert p["core"]["statistics"] == {"Passed": 2, "Failed": 1, "Skipped": 0}
     assert p["core"]["result"] == "failure" and p["core"]["failedTests"] == ["C"]
     assert p["extended"]["statistics"] == {"Passed": 0, "Failed": 0, "Skipped": 1}
     assert p["extended"]["result"] == "partial"
     assert p["extended"]["supportedFeatures"] == ["ListenerSet"]
     assert p["extended"]["unsupportedFeatures"] == ["HTTPRouteRetry"]
+    assert p["summary"] == ("Core tests failed with 1 test failures. Extended tests partially "
+                            "succeeded with 1 test skips.")
     assert rep["succeededProvisionalTests"] == ["P"]
     yaml.safe_dump(rep)
+
+
+def test_report_counts_as_upstream():
+    # Profile core = {Gateway, HTTPRoute}; HTTPRouteQueryParamMatching is in
+    # neither list of the profile: a case needing it is extended (upstream
+    # isTestExtended: any feature that is not core), not core.
+    profiles = {"GATEWAY-HTTP": ({"Gateway", "HTTPRoute"}, {"HTTPRouteRetry"})}
+    odd = _case("Q", ["Gateway", "HTTPRouteQueryParamMatching"], ["GATEWAY-HTTP"])
+    prov = _case("P", ["Gateway"], ["GATEWAY-HTTP"], provisional=True)
+    unsup = _case("U", ["HTTPRouteRetry"], ["GATEWAY-HTTP"])
+    results = [CaseResult(odd, PASS), CaseResult(prov, PASS),
+               CaseResult(unsup, SKIP, "unsupported features: HTTPRouteRetry",
+                          kind="not_supported")]
+    rep = R.build(results, profiles, ["GATEWAY-HTTP"], ["Gateway", "HTTPRoute"], {}, {},
+                  features_inferred=False)
+    p = rep["profiles"][0]
+    assert p["core"]["statistics"] == {"Passed": 1, "Failed": 0, "Skipped": 0}   # P
+    assert p["extended"]["statistics"] == {"Passed": 1, "Failed": 0, "Skipped": 0}  # Q; U not
+    assert p["summary"] == "Core tests succeeded. Extended tests succeeded."
+    assert rep["inferredSupportedFeatures"] is False
+    # --skip-provisional-tests: the provisional case is neither counted nor listed
+    results[1] = CaseResult(prov, SKIP, "provisional", kind="provisional_skipped")
+    rep = R.build(results, profiles, ["GATEWAY-HTTP"], ["Gateway", "HTTPRoute"], {}, {})
+    assert rep["profiles"][0]["core"]["statistics"] == {"Passed": 0, "Failed": 0, "Skipped": 0}
+    assert "succeededProvisionalTests" not in rep
+    # no extended case counted: no extended block (upstream leaves it nil)
+    rep = R.build([CaseResult(prov, PASS)], profiles, ["GATEWAY-HTTP"], ["Gateway"], {}, {})
+    assert "extended" not in rep["profiles"][0]
+    assert rep["profiles"][0]["summary"] == "Core tests succeeded."
 
 
 def _run(args, env_extra=None, binary=FAKE):
@@ -225,6 +258,19 @@ def test_runner_stale_generation_fails(tmp_path):
     assert "SETUP FAIL: base Gateways not ready" in p.stdout
     assert "FAIL  GatewayObservedGenerationBump" in p.stdout and "not current" in p.stdout
     assert p.returncode == 1
+
+
+@need_corpus
+def test_setup_requires_gatewayclass_accepted(tmp_path):
+    # Upstream's setup (GWCMustHaveAcceptedConditionTrue) stops the suite
+    # when the GatewayClass is not Accepted=True with current conditions.
+    for mode, words in (("rejected", "Accepted=True"), ("stale", "not current")):
+        p = _run(["--case", "GatewayObservedGenerationBump"],
+                 {"FAKE_FEATURES": "Gateway", "FAKE_GWC": mode})
+        assert "SETUP FAIL: GatewayClass not accepted" in p.stdout, p.stdout + p.stderr
+        assert words in p.stdout, p.stdout
+        assert "GatewayObservedGenerationBump" not in p.stdout
+        assert p.returncode == 1
 
 
 GATEHOUSE = os.environ.get("GATEHOUSE")
@@ -318,3 +364,37 @@ def test_tls_trust_accepts_a_leaf_as_anchor(tmp_path):
     ctx, _ = traffic.tls_context(T(), {"trust": "Secret/ns/x"})
     assert ctx.verify_flags & ssl.VERIFY_X509_PARTIAL_CHAIN
     assert ctx.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_ipv6_plumbing(tmp_path):
+    """--ipv6: replicas on IPv6 get IPv6 EndpointSlices (one slice per family,
+    as the EndpointSlice controller writes them), the IPv6 /proc/net/udp6
+    encoding is read right, and IPv6 literals are bracketed in authorities."""
+    import socket
+    from gwconf import backends as B
+    from gwconf import traffic as TR
+    store = ObjectStore(clock)
+    store.apply({"apiVersion": "v1", "kind": "Service",
+                 "metadata": {"name": "web", "namespace": "ns"},
+                 "spec": {"selector": {"app": "web"},
+                          "ports": [{"name": "http", "port": 80, "targetPort": 3000}]}})
+    pods = B.Pods("/bin/true", str(tmp_path))
+    reps = [B.Replica("web", "ns", "web-a-b", "fd00:20::1", {"app": "web"}, [3000], []),
+            B.Replica("web", "ns", "web-a-c", "127.0.20.9", {"app": "web"}, [3000], [])]
+    for r in reps:
+        r.ready = True
+    pods.running[Ref("Deployment", "ns", "web")] = ("k", reps)
+    slices = pods.endpoint_slices(store)
+    fams = sorted((s["addressType"], [e["addresses"][0] for e in s["endpoints"]]) for s in slices)
+    assert fams == [("IPv4", ["127.0.20.9"]), ("IPv6", ["fd00:20::1"])]
+    assert len({s["metadata"]["name"] for s in slices}) == 2
+    assert pods.service_endpoints(store, "ns", "web", "IPv6") == [("fd00:20::1", "web-a-b", "ns")]
+    assert TR._host_default("fd00:10::ff", 80) == "[fd00:10::ff]"
+    assert TR._host_default("fd00:10::ff", 8080) == "[fd00:10::ff]:8080"
+    assert TR._host_default("127.0.0.1", 8080) == "127.0.0.1:8080"
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        s.bind(("::1", 0))
+        assert B._udp_bound("::1", s.getsockname()[1])
+    finally:
+        s.close()

@@ -2,7 +2,8 @@
 """The pods a cluster would run: echo replicas for Deployments, EndpointSlices.
 
 For every Deployment of the echo image in the object set, `Pods.ensure`
-keeps `replicas` `gatehouse echo` processes running, each on its own
+keeps `replicas` echo processes running (`gatehouse echo`, or the command
+given as `echo_cmd`, e.g. the independent ../shared/conformance/echo/echo.py), each on its own
 loopback address (127.0.20.x, 127.0.21.x, ...; never reused during a run),
 with POD_NAME `<deployment>-<hash>-<hash>`, NAMESPACE, the container's
 env, and the Secret/ConfigMap files its volumeMounts name written to a
@@ -60,7 +61,8 @@ class _DNSResponder(threading.Thread):
 
     def __init__(self, addr, port):
         super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET,
+                                  socket.SOCK_DGRAM)
         self.sock.bind((addr, port))
         self.sock.settimeout(0.2)
         self.stopping = False
@@ -95,10 +97,17 @@ class _DNSResponder(threading.Thread):
 
 
 def _udp_bound(addr, port):
-    a = socket.inet_aton(addr)
-    want = f"{a[::-1].hex().upper()}:{port:04X}"
+    if ":" in addr:
+        # /proc/net/udp6 prints each 32-bit word of the address in host order.
+        raw = socket.inet_pton(socket.AF_INET6, addr)
+        hexa = "".join(raw[i:i + 4][::-1].hex().upper() for i in range(0, 16, 4))
+        table = "/proc/net/udp6"
+    else:
+        hexa = socket.inet_aton(addr)[::-1].hex().upper()
+        table = "/proc/net/udp"
+    want = f"{hexa}:{port:04X}"
     try:
-        with open("/proc/net/udp") as f:
+        with open(table) as f:
             return any(want in line.split()[1:2] for line in f)
     except OSError:
         return False
@@ -110,8 +119,12 @@ def _deployment_key(obj):
 
 
 class Pods:
-    def __init__(self, binary, workdir, env=None, first_addr="127.0.20.1", log=None):
+    def __init__(self, binary, workdir, env=None, first_addr="127.0.20.1", log=None,
+                 echo_cmd=None):
         self.binary = binary
+        # The echo backend's argv before `--address ADDR`: `gatehouse echo`
+        # by default; an independent implementation of ECHO.md when given.
+        self.echo_cmd = list(echo_cmd) if echo_cmd else [binary, "echo"]
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.base_env = dict(env or {})
@@ -192,7 +205,7 @@ class Pods:
             full = dict(self.base_env)
             full.update(env)
             errf = open(os.path.join(self.dir, f"{pod}.stderr"), "wb")
-            r.proc = subprocess.Popen([self.binary, "echo", "--address", addr], env=full,
+            r.proc = subprocess.Popen(self.echo_cmd + ["--address", addr], env=full,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=errf)
             errf.close()
@@ -386,6 +399,14 @@ class Pods:
                     ep["appProtocol"] = p["appProtocol"]
                 ports.append(ep)
             h = hashlib.sha1(str(ref).encode()).hexdigest()[:5]
+            # One slice per address family, as the EndpointSlice controller
+            # writes them (an IPv6 run's replicas have IPv6 addresses).
+            v6 = [r for r in reps if ":" in r.addr]
+            if v6:
+                out.append(_slice_doc(ref, f"{ref.name}-{h}6", "IPv6", ports, v6))
+                reps = [r for r in reps if ":" not in r.addr]
+                if not reps:
+                    continue
             out.append({
                 "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                 "metadata": {"name": f"{ref.name}-{h}", "namespace": ref.namespace,
@@ -402,6 +423,23 @@ class Pods:
                                              "namespace": r.ns}} for r in reps],
             })
         return out
+
+
+def _slice_doc(ref, name, family, ports, reps):
+    return {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": name, "namespace": ref.namespace,
+                     "labels": {"kubernetes.io/service-name": ref.name,
+                                "endpointslice.kubernetes.io/managed-by":
+                                    "endpointslice-controller.k8s.io"},
+                     "generation": 1},
+        "addressType": family,
+        "ports": ports,
+        "endpoints": [{"addresses": [r.addr],
+                       "conditions": {"ready": True, "serving": True, "terminating": False},
+                       "targetRef": {"kind": "Pod", "name": r.pod, "namespace": r.ns}}
+                      for r in reps],
+    }
 
 
 def _tcp_accepts(addr, port):

@@ -204,7 +204,7 @@ class RunDriver(GatewayDriver):
     BARRIER_WAIT = 15.0
 
     def __init__(self, binary, address_pool, workdir, workers=2, log=None, extra_args=(),
-                 pods_first_addr="127.0.20.1"):
+                 pods_first_addr="127.0.20.1", echo_cmd=None):
         from .backends import Pods
         os.makedirs(workdir, exist_ok=True)
         self.dir = workdir
@@ -218,7 +218,7 @@ class RunDriver(GatewayDriver):
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
         self.env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
         self.pods = Pods(self.binary, os.path.join(workdir, "pods"), env=self.env,
-                         first_addr=pods_first_addr, log=self.log)
+                         first_addr=pods_first_addr, log=self.log, echo_cmd=echo_cmd)
         self.files = {}        # file name -> content written
         self.store = None
         self._snap = Snapshot()
@@ -425,7 +425,7 @@ class KubeDriver(RunDriver):
     BARRIER_WAIT = 5.0
 
     def __init__(self, binary, address_pool, workdir, workers=2, log=None, extra_args=(),
-                 pods_first_addr="127.0.20.1", kube_args=()):
+                 pods_first_addr="127.0.20.1", kube_args=(), echo_cmd=None):
         from .backends import Pods
         from .kube import APIServer
         os.makedirs(workdir, exist_ok=True)
@@ -437,7 +437,7 @@ class KubeDriver(RunDriver):
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
         self.env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
         self.pods = Pods(self.binary, os.path.join(workdir, "pods"), env=self.env,
-                         first_addr=pods_first_addr, log=self.log)
+                         first_addr=pods_first_addr, log=self.log, echo_cmd=echo_cmd)
         self.store = None
         self._snap = Snapshot()
         self._errors = []

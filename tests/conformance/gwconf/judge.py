@@ -257,9 +257,15 @@ def listenerset_listeners_status(args, ctx):
 
 
 def gateway_zero_routes(args, ctx):
+    """Upstream GatewayMustHaveZeroRoutes: the Gateway's conditions are
+    current, then no listeners or one with attachedRoutes 0."""
     _need(args, "gateway")
     ref = Ref.parse(args["gateway"])
-    listeners = ctx.status(ref).get("listeners") or []
+    st = ctx.status(ref)
+    m = _stale_msg(str(ref), _conds(st), ctx.generation(ref))
+    if m:
+        return fail(m)
+    listeners = st.get("listeners") or []
     if not listeners:
         return PASS
     if len(listeners) == 1 and listeners[0].get("attachedRoutes") == 0:
@@ -269,9 +275,15 @@ def gateway_zero_routes(args, ctx):
 
 
 def gateway_attached_listenersets(args, ctx):
+    """The Gateway's conditions are current (as upstream's poll requires),
+    then status.attachedListenerSets equals count."""
     _need(args, "gateway", "count")
     ref = Ref.parse(args["gateway"])
-    got = ctx.status(ref).get("attachedListenerSets", 0)
+    st = ctx.status(ref)
+    m = _stale_msg(str(ref), _conds(st), ctx.generation(ref))
+    if m:
+        return fail(m)
+    got = st.get("attachedListenerSets", 0)
     if got != args["count"]:
         return fail(f"{ref}: attachedListenerSets {got}, expected {args['count']}")
     return PASS
@@ -349,13 +361,16 @@ def _accepted_parent_match(p, parent, route, controller):
 
 
 def accepted(args, ctx):
-    """Upstream GatewayAndRoutesMustBeAccepted (or the TLSRoute variant)."""
+    """Upstream GatewayAndRoutesMustBeAccepted (or, listener_checks false, the
+    TLSRoute variant). Both wait for the Gateway's address with
+    WaitForGatewayAddress, which requires the Gateway's conditions to be
+    current: that freshness check is made in both variants."""
     _need(args, "parent")
     parent = Ref.parse(args["parent"])
     full = args.get("listener_checks", True)
     pst = ctx.status(parent)
     if parent.kind == "Gateway":
-        v = _gateway_has_address(parent, ctx, current=full)
+        v = _gateway_has_address(parent, ctx, current=True)
         if not v.ok:
             return v
     elif full:

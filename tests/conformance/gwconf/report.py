@@ -3,9 +3,19 @@
 
 Per requested profile, a case counts when its `profiles` list the profile
 (upstream: all its features are core or extended there). It is an
-*extended* test when any of its features is extended in that profile, else
-a core test. Provisional cases are left out of the statistics; the ones
-that passed are listed in succeededProvisionalTests.
+*extended* test when any of its features is not a core feature of that
+profile (upstream isTestExtended), else a core test. What is counted, as
+upstream's addTestResults: passed, failed and skipped cases; a case skipped
+because a feature is not claimed (upstream testNotSupported) and a
+provisional case left out with --skip-provisional-tests are not counted.
+Provisional cases are otherwise counted like any other, and the ones that
+passed are also listed in succeededProvisionalTests. A profile's `extended`
+block is there only when an extended case was counted (upstream leaves it
+nil otherwise). The summary is upstream's buildSummary text.
+
+When the claimed features come from --supported-features instead of the
+GatewayClass's status, the report says so: `inferredSupportedFeatures:
+false` (true when read from the GatewayClass).
 """
 import datetime
 import re
@@ -15,6 +25,8 @@ import yaml
 from .runner import FAIL, PASS, SKIP
 
 REPORT_API_VERSION = "gateway.networking.k8s.io/v1alpha1"
+# CaseResult.kind values that upstream does not count in the statistics.
+NOT_COUNTED = frozenset({"not_supported", "provisional_skipped"})
 
 
 def parse_channels(features_md):
@@ -55,9 +67,23 @@ def _status(results):
     return st
 
 
+def _summary_part(st):
+    if st["result"] == "success":
+        return "succeeded"
+    if st["result"] == "partial":
+        return f"partially succeeded with {st['statistics']['Skipped']} test skips"
+    return f"failed with {st['statistics']['Failed']} test failures"
+
+
+def counted(result):
+    """Whether upstream counts this result in a profile's statistics."""
+    return getattr(result, "kind", None) not in NOT_COUNTED
+
+
 def build(results, profiles, requested, claimed, implementation, channels, api_version="v1.6.1",
-          mode="default", now=None):
-    """results: CaseResults; profiles: {name: (core, extended)}; requested: profile names."""
+          mode="default", now=None, features_inferred=True):
+    """results: CaseResults; profiles: {name: (core, extended)}; requested: profile names;
+    features_inferred: False when the claimed features came from --supported-features."""
     claimed = set(claimed)
     out_profiles = []
     for name in requested:
@@ -65,23 +91,22 @@ def build(results, profiles, requested, claimed, implementation, channels, api_v
         core, ext = [], []
         for r in results:
             c = r.case
-            if name not in c.profiles or c.provisional:
+            if name not in c.profiles or not counted(r):
                 continue
-            (ext if any(f in ext_set for f in c.features) else core).append(r)
+            (ext if any(f not in core_set for f in c.features) else core).append(r)
         prof = {"name": name, "summary": "", "core": _status(core)}
-        e = _status(ext)
-        e["supportedFeatures"] = sorted(ext_set & claimed)
-        e["unsupportedFeatures"] = sorted(ext_set - claimed)
-        prof["extended"] = e
-        prof["summary"] = (f"core: {prof['core']['statistics']['Passed']} passed, "
-                           f"{prof['core']['statistics']['Failed']} failed, "
-                           f"{prof['core']['statistics']['Skipped']} skipped; extended: "
-                           f"{e['statistics']['Passed']} passed, {e['statistics']['Failed']} "
-                           f"failed, {e['statistics']['Skipped']} skipped")
+        summary = f"Core tests {_summary_part(prof['core'])}"
+        if ext:
+            e = _status(ext)
+            e["supportedFeatures"] = sorted(ext_set & claimed)
+            e["unsupportedFeatures"] = sorted(ext_set - claimed)
+            prof["extended"] = e
+            summary += f". Extended tests {_summary_part(e)}"
+        prof["summary"] = summary + "."
         out_profiles.append(prof)
     experimental = any(channels.get(f) == "experimental" for f in claimed)
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    return {
+    rep = {
         "apiVersion": REPORT_API_VERSION,
         "kind": "ConformanceReport",
         "date": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -89,10 +114,14 @@ def build(results, profiles, requested, claimed, implementation, channels, api_v
         "gatewayAPIVersion": api_version,
         "gatewayAPIChannel": "experimental" if experimental else "standard",
         "mode": mode,
+        "inferredSupportedFeatures": bool(features_inferred),
         "profiles": out_profiles,
-        "succeededProvisionalTests": sorted(r.name for r in results
-                                            if r.case.provisional and r.outcome == PASS),
     }
+    succeeded = sorted(r.name for r in results if r.case.provisional and r.outcome == PASS
+                       and counted(r))
+    if succeeded:
+        rep["succeededProvisionalTests"] = succeeded
+    return rep
 
 
 def dump(report, path):

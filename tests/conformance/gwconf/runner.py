@@ -14,6 +14,8 @@ from .model import GW_GROUP, ObjectStore, Ref, RunnerError, rewrite
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 MESH_CHECKS = frozenset({"mesh_http", "mesh_weights"})
+# Upstream's GWCMustBeAccepted timeout (s).
+GATEWAYCLASS_WAIT = 180.0
 # How long generated resources may take to appear (upstream: 60 s).
 GENERATED_WAIT = 60.0
 # Cases whose structured edits (FORMAT.md section 6) are known not to say
@@ -34,9 +36,14 @@ BASE_READY_NAMESPACES = ["gateway-conformance-infra", "gateway-conformance-app-b
 
 
 class CaseResult:
-    def __init__(self, case, outcome, reason="", details=(), status_checks=0, pending=()):
+    def __init__(self, case, outcome, reason="", details=(), status_checks=0, pending=(),
+                 kind=None):
         self.case = case
         self.outcome = outcome
+        # Upstream's result type where it differs from the outcome:
+        # "not_supported" (a feature not claimed), "provisional_skipped"
+        # (--skip-provisional-tests); neither is counted in the report.
+        self.kind = kind
         self.reason = reason
         self.details = list(details)        # extra lines (what gatehouse printed)
         self.status_checks = status_checks  # status checks that passed
@@ -75,7 +82,7 @@ def claimed_features(snap, gateway_class):
 
 class Runner:
     def __init__(self, corpus, driver, env, status_only=True, workdir=None, log=None,
-                 timeout_scale=1.0, features=None, kubernetes=False):
+                 timeout_scale=1.0, features=None, kubernetes=False, skip_provisional=False):
         self.corpus = corpus
         self.driver = driver
         self.env = env
@@ -85,6 +92,7 @@ class Runner:
         self.timeout_scale = timeout_scale
         self.features_override = features
         self.kubernetes = kubernetes
+        self.skip_provisional = skip_provisional
         self.base = None
         self.fixtures = {}
         self.claimed = []
@@ -110,6 +118,15 @@ class Runner:
                 self.fixtures[ref] = store.get(ref)
         self.base = store
         self.driver.sync(store)
+        # Upstream's suite setup (GWCMustHaveAcceptedConditionTrue): the
+        # GatewayClass must be Accepted=True with current conditions within
+        # 180 s, or nothing runs.
+        gwc = {"gatewayclass": f"GatewayClass/{self.env.gateway_class}",
+               "conditions": ["Accepted=True"]}
+        v = self._wait("gatewayclass_conditions", gwc, self._ctx_factory(store, {}),
+                       timeout=GATEWAYCLASS_WAIT)
+        if not v.ok:
+            raise RunnerError(f"GatewayClass not accepted: {v.msg}")
         v = self._wait("ready_namespaces", BASE_READY_NAMESPACES, self._ctx_factory(store, {}))
         if not v.ok:
             self.setup_problem = v.msg
@@ -128,10 +145,12 @@ class Runner:
                          self.driver.pods_ready)
         return make
 
-    def _wait(self, kind, args, make_ctx):
+    def _wait(self, kind, args, make_ctx, timeout=None):
         """Wait-until semantics; a deterministic driver is asked once."""
         once = kind in J.ONCE or (isinstance(args, dict) and args.get("once"))
-        timeout = J.TIMEOUTS.get(kind, J.DEFAULT_TIMEOUT) * self.timeout_scale
+        if timeout is None:
+            timeout = J.TIMEOUTS.get(kind, J.DEFAULT_TIMEOUT)
+        timeout *= self.timeout_scale
         deadline = time.monotonic() + timeout
         first_ok = None
         while True:
@@ -223,7 +242,9 @@ class Runner:
         claimed = set(self.claimed)
         unmet = [f for f in case.features if f not in claimed]
         if unmet:
-            return SKIP, "unsupported features: " + ", ".join(unmet)
+            return SKIP, "unsupported features: " + ", ".join(unmet), "not_supported"
+        if case.provisional and self.skip_provisional:
+            return SKIP, "provisional (--skip-provisional-tests)", "provisional_skipped"
         if case.skip_if_supported and any(f in claimed for f in case.skip_if_supported):
             return PASS, ("vacuous, as upstream: claims " +
                           ", ".join(f for f in case.skip_if_supported if f in claimed))
@@ -240,7 +261,7 @@ class Runner:
     def run_case(self, case):
         pre = self.skip_reason(case)
         if pre:
-            return CaseResult(case, pre[0], pre[1])
+            return CaseResult(case, pre[0], pre[1], kind=pre[2] if len(pre) > 2 else None)
         store = self.base.copy()
         recorded = {}
         passed = 0

@@ -14,6 +14,7 @@ import concurrent.futures
 import hashlib
 import os
 import random
+import re
 import socket
 import ssl
 import struct
@@ -86,8 +87,13 @@ class TrafficCtx:
 
 # ---------------------------------------------------------------- HTTP/1.1
 
+def _bracket(addr):
+    """An IPv6 literal in [] for a Host header, authority or URL."""
+    return f"[{addr}]" if ":" in addr and not addr.startswith("[") else addr
+
+
 def _host_default(addr, port):
-    return addr if port in (80, 443) else f"{addr}:{port}"
+    return _bracket(addr) if port in (80, 443) else f"{_bracket(addr)}:{port}"
 
 
 class _CertWatch:
@@ -174,8 +180,157 @@ def _recv_until(sock, buf, marker, limit=1 << 22):
     return buf
 
 
+class MalformedResponse(ValueError):
+    """The gateway's HTTP/1.1 response is one Go's net/http client refuses."""
+
+
+# RFC 9110 token characters: what Go's textproto accepts in a header name.
+_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789"
+                   b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _head_end(buf):
+    """(end of the head, start of the body) in buf, or None. Lines end in
+    CRLF or a bare LF (Go's textproto accepts both)."""
+    i = 0
+    while True:
+        j = buf.find(b"\n", i)
+        if j < 0:
+            return None
+        line = buf[i:j]
+        if line in (b"", b"\r"):
+            return i, j + 1
+        i = j + 1
+
+
+def parse_response_head(head):
+    """Status line and header lines (bytes, without the empty line) the way
+    Go's http.ReadResponse and textproto.ReadMIMEHeader read them. Returns
+    (proto, status, [(name, value)]); raises MalformedResponse for what Go
+    refuses: a status line without a space or a status code that is not
+    three digits, a protocol that is not HTTP/x.y, a header line without a
+    colon, a header name that is empty or has a character outside RFC 9110's
+    token set (but a space: Go keeps `Name :` as the name "Name ", which then
+    matches nothing), a value with a control character other than HTAB, a
+    continuation line before any header. Obsolete line folding is joined
+    with a space, as Go does."""
+    lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in head.split(b"\n")]
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if not lines:
+        raise MalformedResponse("empty response head")
+    status_line = lines[0].decode("latin-1")
+    proto, sp, rest = status_line.partition(" ")
+    if not sp:
+        raise MalformedResponse(f"malformed HTTP response {status_line!r}")
+    code = rest.partition(" ")[0]
+    if len(code) != 3 or not code.isdigit() or not code.isascii():
+        raise MalformedResponse(f"malformed HTTP status code {code!r}")
+    if not re.fullmatch(r"HTTP/[0-9]\.[0-9]", proto):
+        raise MalformedResponse(f"malformed HTTP version {proto!r}")
+    hdrs = []
+    for raw in lines[1:]:
+        if raw[:1] in (b" ", b"\t"):
+            if not hdrs:
+                raise MalformedResponse(f"malformed MIME header initial line: {raw!r}")
+            value = raw.strip(b" \t")
+            _check_value(value, raw)
+            k, v = hdrs[-1]
+            hdrs[-1] = (k, (v + " " + value.decode("latin-1")).strip())
+            continue
+        k, colon, v = raw.partition(b":")
+        if not colon:
+            raise MalformedResponse(f"malformed MIME header line: {raw!r}")
+        if not k or any(c not in _TCHAR and c != 0x20 for c in k):
+            raise MalformedResponse(f"malformed MIME header line: {raw!r}")
+        v = v.strip(b" \t")
+        _check_value(v, raw)
+        hdrs.append((k.decode("latin-1"), v.decode("latin-1")))
+    return proto, int(code), hdrs
+
+
+def _check_value(v, raw):
+    if any((c < 0x20 and c != 0x09) or c == 0x7F for c in v):
+        raise MalformedResponse(f"malformed MIME header line (control character): {raw!r}")
+
+
+def response_framing(seen, method):
+    """What Go's net/http (transfer.go) makes of the framing headers: 'none'
+    (no body: HEAD, 1xx, 204, 304), 'chunked', an int Content-Length, or
+    'close' (read to EOF). Raises MalformedResponse for repeated
+    Content-Length headers that differ, a Content-Length that is not a
+    decimal number, more than one Transfer-Encoding, or a coding other than
+    chunked (for HTTP/1.1)."""
+    cls = seen.header_all("content-length")
+    if len(cls) > 1:
+        first = cls[0].strip(" \t")
+        if any(c.strip(" \t") != first for c in cls[1:]):
+            raise MalformedResponse(
+                f"message cannot contain multiple Content-Length headers; got {cls!r}")
+        cls = [first]
+    tes = seen.header_all("transfer-encoding")
+    chunked = False
+    if tes and seen.proto != "HTTP/1.0":
+        if len(tes) > 1:
+            raise MalformedResponse(f"too many transfer encodings: {tes!r}")
+        if tes[0].strip(" \t").lower() != "chunked":
+            raise MalformedResponse(f"unsupported transfer encoding: {tes[0]!r}")
+        chunked = True
+    if method == "HEAD" or seen.status // 100 == 1 or seen.status in (204, 304):
+        return "none"
+    if chunked:
+        return "chunked"
+    if cls:
+        c = cls[0].strip(" \t")
+        if c == "":
+            return "close"
+        if not c.isdigit() or not c.isascii() or len(c) > 18:
+            raise MalformedResponse(f"bad Content-Length {cls[0]!r}")
+        return int(c)
+    return "close"
+
+
+def _read_chunked(sock, buf):
+    """A chunked body as Go's httputil chunked reader takes it: hex size
+    (extensions after ';' ignored), CRLF (or LF) after each chunk's data,
+    trailers after the last chunk up to an empty line."""
+    out = b""
+    while True:
+        buf = _recv_until(sock, buf, b"\n")
+        line, buf = buf.split(b"\n", 1)
+        line = line[:-1] if line.endswith(b"\r") else line
+        size_txt = line.split(b";")[0].strip(b" \t")
+        if not size_txt or any(c not in b"0123456789abcdefABCDEF" for c in size_txt) or \
+                len(size_txt) > 16:
+            raise MalformedResponse(f"malformed chunked encoding: size line {line[:40]!r}")
+        size = int(size_txt, 16)
+        if size == 0:
+            break
+        while len(buf) < size + 2:
+            d = sock.recv(65536)
+            if not d:
+                raise EOFError("connection closed inside a chunk")
+            buf += d
+        out += buf[:size]
+        rest = buf[size:]
+        if rest.startswith(b"\r\n"):
+            buf = rest[2:]
+        elif rest.startswith(b"\n"):
+            buf = rest[1:]
+        else:
+            raise MalformedResponse("malformed chunked encoding: no CRLF after chunk data")
+    while True:  # trailers
+        buf = _recv_until(sock, buf, b"\n")
+        line, buf = buf.split(b"\n", 1)
+        if line in (b"", b"\r"):
+            return out
+
+
 def h1_roundtrip(addr, port, method, path, host, headers, body, tls=None, sni=None):
-    """One request on a new connection (Connection: close). Returns a Seen."""
+    """One request on a new connection (Connection: close). Returns a Seen.
+    The response is read as strictly as Go's net/http client reads it
+    (parse_response_head, response_framing): what Go refuses raises
+    MalformedResponse (a ValueError), i.e. a failed attempt."""
     sock = socket.create_connection((addr, port), timeout=HTTP_TIMEOUT)
     watch = None
     try:
@@ -193,43 +348,27 @@ def h1_roundtrip(addr, port, method, path, host, headers, body, tls=None, sni=No
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
         buf = b""
         while True:
-            buf = _recv_until(sock, buf, b"\r\n\r\n")
-            head, buf = buf.split(b"\r\n\r\n", 1)
-            hl = head.decode("latin-1").split("\r\n")
-            parts = hl[0].split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-                raise ValueError(f"bad status line {hl[0]!r}")
-            status = int(parts[1])
-            hdrs = []
-            for ln in hl[1:]:
-                k, _, v = ln.partition(":")
-                hdrs.append((k.strip(), v.strip()))
-            if 100 <= status < 200:
+            while _head_end(buf) is None:
+                if len(buf) > 1 << 22:
+                    raise MalformedResponse("response head too large")
+                d = sock.recv(65536)
+                if not d:
+                    raise EOFError("connection closed by the gateway")
+                buf += d
+            end, body_at = _head_end(buf)
+            head, buf = buf[:end], buf[body_at:]
+            proto, status, hdrs = parse_response_head(head)
+            if 100 <= status < 200 and status != 101:
                 continue
             break
-        seen = T.Seen(status, hdrs, b"", parts[0], watch.requested if watch else None)
-        if method == "HEAD" or status in (204, 304):
+        seen = T.Seen(status, hdrs, b"", proto, watch.requested if watch else None)
+        framing = response_framing(seen, method)
+        if framing == "none":
             return seen
-        te = ",".join(seen.header_all("transfer-encoding")).lower()
-        cl = seen.header_all("content-length")
-        if "chunked" in te:
-            out = b""
-            while True:
-                buf = _recv_until(sock, buf, b"\r\n")
-                line, buf = buf.split(b"\r\n", 1)
-                size = int(line.split(b";")[0], 16)
-                if size == 0:
-                    break
-                while len(buf) < size + 2:
-                    d = sock.recv(65536)
-                    if not d:
-                        raise EOFError("connection closed inside a chunk")
-                    buf += d
-                out += buf[:size]
-                buf = buf[size + 2:]
-            seen.body = out
-        elif cl:
-            n = int(cl[0])
+        if framing == "chunked":
+            seen.body = _read_chunked(sock, buf)
+        elif framing != "close":
+            n = framing
             while len(buf) < n:
                 d = sock.recv(65536)
                 if not d:
@@ -395,10 +534,16 @@ class PreparedRequest:
             return None, path, _err(e)
 
 
+# Networks the runner's traffic may follow redirects into besides loopback
+# (run.py adds the private IPv6 prefix of an --ipv6 run).
+LOCAL_NETS = []
+
+
 def _is_loopback(host):
     try:
         import ipaddress
-        return ipaddress.ip_address(host).is_loopback
+        a = ipaddress.ip_address(host)
+        return a.is_loopback or any(a in n for n in LOCAL_NETS)
     except ValueError:
         return False
 
@@ -527,7 +672,7 @@ def grpc_call(addr, port, method, authority=None, metadata=None, timeout=HTTP_TI
     opts = [("grpc.use_local_subchannel_pool", 1), ("grpc.enable_retries", 0)]
     if authority:
         opts.append(("grpc.default_authority", authority))
-    ch = grpc.insecure_channel(f"{addr}:{port}", options=opts)
+    ch = grpc.insecure_channel(f"{_bracket(addr)}:{port}", options=opts)
     try:
         call = ch.unary_unary(f"/{T.GRPC_SERVICE}/{method}", request_serializer=None,
                               response_deserializer=None)
@@ -675,21 +820,62 @@ def _retry_once(attempt, limit, pause=1.0):
         _sleep_until(deadline, pause)
 
 
+class _Answered(Exception):
+    """A stream connection that got through to something that answered."""
+
+
+def tcp_exchange_strict(addr, port, expect, tls_ctx=None, sni=None, timeout=HTTP_TIMEOUT):
+    """tcp_exchange, but telling a transport failure (connect refused, reset,
+    EOF before an answer, TLS handshake failure: a Verdict is returned) from
+    a connection that was answered wrongly (raises _Answered with the
+    verdict's message): upstream retries the former and fails the test on the
+    latter."""
+    sock = socket.create_connection((addr, port), timeout=timeout)
+    try:
+        sock.settimeout(timeout)
+        if tls_ctx is not None:
+            sock = wrap_tls(tls_ctx, sock, sni)
+        ln = _Lines(sock)
+        welcome = ln.line()
+        if welcome != T.TCP_WELCOME:
+            raise _Answered(T.judge_tcp_exchange(expect, welcome, None, None, "{}").msg)
+        pong = ln.ask("PING")
+        is_tls = ln.ask("IS_TLS")
+        test = ln.ask("TEST")
+        v = T.judge_tcp_exchange(expect, welcome, pong, is_tls, test)
+        if not v.ok:
+            raise _Answered(v.msg)
+        return v
+    finally:
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
 def _stream_check(args, tctx, use_tls):
+    """As upstream: connections are retried once a second for up to 30 s
+    while they fail (refused, reset, closed, handshake failure); the first
+    connection that is answered decides: a wrong answer (wrong backend, wrong
+    SNI seen, wrong IS_TLS, not the echo's welcome) fails the check at once."""
     addr, port = tctx.target_of(args)
     expect = args.get("expect") or {}
     ctx = None
     if use_tls:
         ctx, _ = tls_context(tctx, {"trust": args.get("trust"), "sni": args.get("sni")})
+    what = (f"{'TLS' if use_tls else 'TCP'} to {addr}:{port}"
+            f"{' SNI ' + args['sni'] if args.get('sni') else ''}")
 
     def attempt():
         try:
-            return tcp_exchange(addr, port, expect, ctx, args.get("sni"))
+            return tcp_exchange_strict(addr, port, expect, ctx, args.get("sni"))
         except (OSError, EOFError, ValueError, ssl.SSLError) as e:
-            return fail(f"{'TLS' if use_tls else 'TCP'} to {addr}:{port}"
-                        f"{' SNI ' + args['sni'] if args.get('sni') else ''}: {_err(e)}")
+            return fail(f"{what}: {_err(e)}")
 
-    return _retry_once(attempt, 30 * tctx.scale)
+    try:
+        return _retry_once(attempt, 30 * tctx.scale)
+    except _Answered as e:
+        return fail(f"{what}: answered wrongly: {e}")
 
 
 def run_tls_stream(args, tctx):
@@ -777,7 +963,7 @@ UDP_PROBE = b"gateway-api-conformance-udp-echo"
 
 
 def udp_ask(addr, port, payload, timeout=2.0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.settimeout(timeout)
         s.connect((addr, port))

@@ -5,7 +5,9 @@ and `check -f DIR -o json --address-pool CIDR`. It plays an idealised
 controller (every GatewayClass/Gateway/listener accepted, every route
 attached to every parentRef) so the runner's plumbing can be tested
 without the real binary. FAKE_FEATURES (comma-separated) sets the
-GatewayClass's supportedFeatures; FAKE_STALE=1 writes observedGeneration 0.
+GatewayClass's supportedFeatures; FAKE_STALE=1 writes observedGeneration 0
+(on every object but the GatewayClass); FAKE_GWC=stale gives the
+GatewayClass a stale Accepted condition, FAKE_GWC=rejected Accepted=False.
 """
 import ipaddress
 import json
@@ -44,7 +46,10 @@ def main(argv):
         st = None
         k = o["kind"]
         if k == "GatewayClass":
-            st = {"conditions": [cond("Accepted", "True", "Accepted", gen)],
+            gwc = os.environ.get("FAKE_GWC", "")
+            gen = md.get("generation", 1) + (1 if gwc == "stale" else 0)
+            acc = ("False", "InvalidParameters") if gwc == "rejected" else ("True", "Accepted")
+            st = {"conditions": [cond("Accepted", acc[0], acc[1], gen)],
                   "supportedFeatures": [{"name": f} for f in features]}
         elif k == "Gateway":
             st = {"addresses": [{"type": "IPAddress", "value": str(next(hosts))}],
