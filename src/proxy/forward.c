@@ -116,12 +116,41 @@ px_trailer_is_forwarded(struct gw_str name)
 /* ------------------------------------------------------------------------ */
 /* The wire check                                                           */
 
-static atomic_uint_fast64_t wire_refused;
+static atomic_uint_fast64_t wire_refused[PX_WIRE_NWHAT];
+
+static const char *const wire_what[PX_WIRE_NWHAT] = {
+    [PX_WIRE_REQUEST_FIELD] = "request field", [PX_WIRE_RESPONSE_FIELD] = "response field",
+    [PX_WIRE_TARGET] = "request target",       [PX_WIRE_HOST] = "Host",
+    [PX_WIRE_REASON] = "reason phrase",        [PX_WIRE_EXTRA] = "extra header block",
+};
+
+static const char *const wire_label[PX_WIRE_NWHAT] = {
+    [PX_WIRE_REQUEST_FIELD] = "request_field", [PX_WIRE_RESPONSE_FIELD] = "response_field",
+    [PX_WIRE_TARGET] = "request_target",       [PX_WIRE_HOST] = "host",
+    [PX_WIRE_REASON] = "reason_phrase",        [PX_WIRE_EXTRA] = "extra_block",
+};
+
+uint64_t
+px_wire_refused(enum px_wire_what what)
+{
+    GW_ASSERT(what < PX_WIRE_NWHAT);
+    return atomic_load_explicit(&wire_refused[what], memory_order_relaxed);
+}
+
+const char *
+px_wire_what_name(enum px_wire_what what)
+{
+    GW_ASSERT(what < PX_WIRE_NWHAT);
+    return wire_label[what];
+}
 
 uint64_t
 px_wire_refused_total(void)
 {
-    return atomic_load_explicit(&wire_refused, memory_order_relaxed);
+    uint64_t n = 0;
+    for (int i = 0; i < PX_WIRE_NWHAT; i++)
+        n += px_wire_refused((enum px_wire_what)i);
+    return n;
 }
 
 static inline bool
@@ -154,15 +183,16 @@ px_wire_is_unsafe(struct gw_str s)
 /* Counts and logs (at most a line a second) one refusal; what names it,
  * name is printed only when it is safe to. */
 static void
-refuse(const char *what, struct gw_str name)
+refuse(enum px_wire_what what, struct gw_str name)
 {
     static struct gw_log_limit rl;
-    uint64_t n = atomic_fetch_add_explicit(&wire_refused, 1, memory_order_relaxed) + 1;
+    atomic_fetch_add_explicit(&wire_refused[what], 1, memory_order_relaxed);
+    uint64_t n = px_wire_refused_total();
     bool show = name.len && !px_wire_is_unsafe(name);
     gw_log_ratelimited(&rl, GW_LOG_WARN,
-                       "proxy: %s%s%.*s holds CR, LF or NUL: not sent (%llu refused so far)", what,
-                       show ? " " : "", show ? (int)GW_MIN(name.len, 64) : 0, show ? name.p : "",
-                       (unsigned long long)n);
+                       "proxy: %s%s%.*s holds CR, LF or NUL: not sent (%llu refused so far)",
+                       wire_what[what], show ? " " : "", show ? (int)GW_MIN(name.len, 64) : 0,
+                       show ? name.p : "", (unsigned long long)n);
 }
 
 /* An extra block is "Name: value\r\n" lines: no NUL, no bare CR or LF, no
@@ -194,7 +224,7 @@ checked_extra(struct gw_str e)
 {
     if (extra_ok(e))
         return e;
-    refuse("extra header block", GW_STR_NULL);
+    refuse(PX_WIRE_EXTRA, GW_STR_NULL);
     return GW_STR_NULL;
 }
 
@@ -261,7 +291,7 @@ work_apply(struct work *w, const struct gw_ir_header_mod *m)
 
 /* Leaves out every field whose name or value would break the head. */
 static void
-work_scrub(struct work *w, const char *what)
+work_scrub(struct work *w, enum px_wire_what what)
 {
     size_t j = 0;
     for (size_t i = 0; i < w->n; i++) {
@@ -365,11 +395,11 @@ px_request_head_format(const struct px_req_out *r, struct px_buf *out)
         work_apply(&w, r->mods[i]);
     if (w.overflow)
         return GW_ELIMIT;
-    work_scrub(&w, "request field");
+    work_scrub(&w, PX_WIRE_REQUEST_FIELD);
 
     struct gw_str path = r->path.len ? r->path : GW_STR("/");
     if (px_wire_is_unsafe(path) || px_wire_is_unsafe(r->host)) {
-        refuse(px_wire_is_unsafe(path) ? "request target" : "Host", GW_STR_NULL);
+        refuse(px_wire_is_unsafe(path) ? PX_WIRE_TARGET : PX_WIRE_HOST, GW_STR_NULL);
         return GW_EINVAL;
     }
     static const char proto_https[] = "\r\nX-Forwarded-Proto: https\r\n";
@@ -496,14 +526,14 @@ px_response_head_format(const struct px_rsp_out *r, struct px_buf *out)
         work_apply(&w, r->mods[i]);
     if (w.overflow)
         return GW_ELIMIT;
-    work_scrub(&w, "response field");
+    work_scrub(&w, PX_WIRE_RESPONSE_FIELD);
     struct gw_str extra = checked_extra(r->extra);
 
     char code[4] = {(char)('0' + s->status / 100 % 10), (char)('0' + s->status / 10 % 10),
                     (char)('0' + s->status % 10), ' '};
     struct gw_str reason = s->reason.len ? s->reason : gw_str_from(gw_h1_status_reason(s->status));
     if (s->reason.len && px_wire_is_unsafe(reason)) {
-        refuse("reason phrase", GW_STR_NULL);
+        refuse(PX_WIRE_REASON, GW_STR_NULL);
         reason = gw_str_from(gw_h1_status_reason(s->status));
     }
     size_t cl_len = r->d.frame == PX_RF_LENGTH ? u64_len(s->content_length) : 0;

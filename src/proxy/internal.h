@@ -132,8 +132,24 @@ bool px_trailer_is_forwarded(struct gw_str name);
  * request line early (header injection, request smuggling, response
  * splitting). A word at a time. Pure. */
 bool px_wire_is_unsafe(struct gw_str s);
-/* How many fields, request targets and extra blocks the formatters below
- * refused for holding CR, LF or NUL, since the start (every worker). */
+
+/* What the formatters below refused to write for holding CR, LF or NUL. */
+enum px_wire_what {
+    PX_WIRE_REQUEST_FIELD,  /* a field of the upstream request (left out) */
+    PX_WIRE_RESPONSE_FIELD, /* a field of the client response (left out) */
+    PX_WIRE_TARGET,         /* the upstream request target (request refused) */
+    PX_WIRE_HOST,           /* the upstream Host (request refused) */
+    PX_WIRE_REASON,         /* a reason phrase (the standard one sent) */
+    PX_WIRE_EXTRA,          /* a pre-formatted extra block (dropped whole) */
+    PX_WIRE_NWHAT,
+};
+
+/* How many refusals of kind what, since the start (every worker; relaxed
+ * atomics, any thread), and the label /metrics gives them
+ * ("request_field"...; static storage). */
+uint64_t px_wire_refused(enum px_wire_what what);
+const char *px_wire_what_name(enum px_wire_what what);
+/* Their sum. */
 uint64_t px_wire_refused_total(void);
 
 /* The request head sent upstream. */

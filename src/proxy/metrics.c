@@ -1146,6 +1146,13 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
     for (int c = 0; c < NCLASS; c++)
         rc |= gw_buf_appendf(out, "gatehouse_http_local_responses_total{code=\"%s\"} %llu\n",
                              cls[c], (unsigned long long)SUM(local[c]));
+    rc |= gw_buf_appendf(out,
+                         "# HELP gatehouse_route_regex_giveups_total Requests during which a "
+                         "route's regular expression was abandoned (the per-request regex "
+                         "budget ran out, or a PCRE2 limit).\n"
+                         "# TYPE gatehouse_route_regex_giveups_total counter\n"
+                         "gatehouse_route_regex_giveups_total %llu\n",
+                         (unsigned long long)gw_route_regex_giveups());
     rc |= ports_format(p, out);
     rc |= l4_format(ms, out);
     pthread_mutex_unlock(&ms->mu);
@@ -1169,6 +1176,14 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
         (unsigned long long)SUM(up_conns_total), (unsigned long long)SUM(up_reuse),
         (unsigned long long)SUM(up_connect_fail), (unsigned long long)SUM(retries),
         (unsigned long long)SUM(ejections));
+    rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http_wire_refused_total Header fields, "
+                                  "request targets, Hosts, reason phrases and extra header "
+                                  "blocks not written for holding CR, LF or NUL, by kind.\n"
+                                  "# TYPE gatehouse_http_wire_refused_total counter\n");
+    for (int i = 0; i < PX_WIRE_NWHAT; i++)
+        rc |= gw_buf_appendf(out, "gatehouse_http_wire_refused_total{what=\"%s\"} %llu\n",
+                             px_wire_what_name((enum px_wire_what)i),
+                             (unsigned long long)px_wire_refused((enum px_wire_what)i));
     rc |=
         gw_buf_append_cstr(out, "# HELP gatehouse_upstream_request_duration_seconds Time from "
                                 "sending a request upstream to its response head, every attempt.\n"

@@ -129,6 +129,54 @@ l4_value(struct gw_proxy *p, const char *fam, const char *route)
     return v;
 }
 
+/* The value of gatehouse_http_wire_refused_total{what=...}, -1 if no line. */
+static long long
+wire_value(struct gw_proxy *p, const char *what)
+{
+    struct gw_buf out;
+    gw_buf_init(&out, 1 << 20);
+    gw_proxy_metrics_format(p, &out);
+    gw_buf_append(&out, "", 1);
+    char want[128];
+    snprintf(want, sizeof(want), "gatehouse_http_wire_refused_total{what=\"%s\"} ", what);
+    const char *at = strstr(out.p, want);
+    long long v = at ? strtoll(at + strlen(want), NULL, 10) : -1;
+    gw_buf_release(&out);
+    return v;
+}
+
+/* Refusals of the wire check (forward.c) show in /metrics, by kind. */
+static void
+test_wire(struct gw_proxy *p)
+{
+    static struct gw_h1_header hs[8];
+    struct gw_h1_request req = {.headers = hs, .max_headers = GW_ARRAY_LEN(hs)};
+    const char *raw = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    ok(gw_h1_request_parse(raw, strlen(raw), &req, NULL) > 0, "parsed");
+    is_int(wire_value(p, "request_field"), 0, "request_field listed at 0");
+    is_int(wire_value(p, "request_target"), 0, "request_target listed at 0");
+    struct gw_ir_header add[] = {{"X-A", "a\r\nX-Injected: 1"}, {"X-B", "b\nc"}};
+    struct gw_ir_header_mod m = {.add = add, .nadd = 2};
+    struct px_req_out ro = {.req = &req,
+                            .path = GW_STR("/"),
+                            .host = GW_STR("h"),
+                            .client_ip = GW_STR("1.2.3.4"),
+                            .mods = {&m, NULL}};
+    struct px_buf b;
+    px_buf_init(&b, 65536);
+    is_int(px_request_head_format(&ro, &b), 0, "formatted without the two fields");
+    ro.mods[0] = NULL;
+    ro.path = GW_STR("/a\r\nX: y");
+    is_int(px_request_head_format(&ro, &b), GW_EINVAL, "target refused");
+    px_buf_release(&b);
+    is_int(wire_value(p, "request_field"), 2, "two request fields counted");
+    is_int(wire_value(p, "request_target"), 1, "one request target counted");
+    is_int(wire_value(p, "host"), 0, "host: none");
+    is_int(wire_value(p, "response_field"), 0, "response_field: none");
+    is_int(wire_value(p, "reason_phrase"), 0, "reason_phrase listed");
+    is_int(wire_value(p, "extra_block"), 0, "extra_block listed");
+}
+
 /* A TCP port of ns/gw with listener "tcp" and one TCPRoute. */
 static struct gw_ir *
 l4_ir(const char *route)
@@ -296,6 +344,7 @@ main(void)
     is_int(total(p, "http", "2xx"), 4 + 300, "listener total kept every reload's counts");
     px_mtab_retire(t3);
     test_l4(p);
+    test_wire(p);
     gw_ir_unref(f1.ir);
     gw_ir_unref(f2.ir);
     gw_ir_unref(f3.ir);
