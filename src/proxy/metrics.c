@@ -1146,6 +1146,13 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
     for (int c = 0; c < NCLASS; c++)
         rc |= gw_buf_appendf(out, "gatehouse_http_local_responses_total{code=\"%s\"} %llu\n",
                              cls[c], (unsigned long long)SUM(local[c]));
+    rc |= gw_buf_appendf(out,
+                         "# HELP gatehouse_route_regex_giveups_total Requests during which a "
+                         "route's regular expression was abandoned (the per-request regex "
+                         "budget ran out, or a PCRE2 limit).\n"
+                         "# TYPE gatehouse_route_regex_giveups_total counter\n"
+                         "gatehouse_route_regex_giveups_total %llu\n",
+                         (unsigned long long)gw_route_regex_giveups());
     rc |= ports_format(p, out);
     rc |= l4_format(ms, out);
     pthread_mutex_unlock(&ms->mu);

@@ -182,13 +182,30 @@ struct gw_router {
     struct route_node *nodes;
     size_t nnodes, capnodes;
     struct route_htab children; /* (parent node, segment) -> child node */
-    pcre2_match_context *mctx;
     size_t regex_errors;
     size_t memory;
 };
 
-/* Full match of re on s with the router's limits. False on no match or any
- * error (limits hit included). */
-bool route_regex_match(const struct gw_router *r, const pcre2_code *re, struct gw_str s);
+/*
+ * One request's regex budget: every regex the request meets (path, header,
+ * query, GRPCRoute method) spends PCRE2 match-limit units from it, so the
+ * CPU a request can cost in regexes is bounded whatever the routes.
+ */
+struct route_budget {
+    uint32_t left;      /* match-limit units still to spend */
+    uint32_t giveups;   /* evaluations abandoned (budget, or a PCRE2 limit) */
+    uint32_t undecided; /* smallest route index of the vhost being matched
+                           whose conditions could not be decided; ROUTE_NONE */
+};
+
+/* Starts a request's budget. */
+void route_budget_init(struct route_budget *b);
+
+/* Full match of re on s, paid from b. True on a match; false on no match,
+ * and false with b->giveups incremented when the budget ran out or PCRE2
+ * gave up otherwise (depth, heap or JIT stack limit): the answer is then
+ * unknown. NULL re never matches. Any thread, allocation-free after the
+ * thread's first call. */
+bool route_regex_match(const pcre2_code *re, struct gw_str s, struct route_budget *b);
 
 #endif /* GW_ROUTE_INTERNAL_H */

@@ -8,8 +8,8 @@
  * per listener, the vhost table (exact hostnames hashed, wildcards by
  * longest suffix, "*" last); per vhost a path segment trie holding the
  * Exact and PathPrefix matches, a list of RegularExpression matches (PCRE2,
- * JIT, with match and depth limits), and per candidate the method, header
- * and query conditions. The IR's route order is the precedence order: the
+ * JIT, under a per-request budget: see Regexes below), and per candidate the
+ * method, header and query conditions. The IR's route order is the precedence order: the
  * router returns exactly the route a linear scan of the vhost's routes in IR
  * order would return (the invariant the tests check), at a cost that grows
  * with the path's length, not with the number of routes.
@@ -41,11 +41,23 @@
  *            is not a space), case-sensitive; a repeated parameter is
  *            matched on its first occurrence (spec recommendation).
  * Every condition of a match must hold (AND).
+ *   Regexes  every regex a request meets (path, header, query; GRPCRoute
+ *            method matches are path regexes) is paid from one budget of
+ *            PCRE2 match-limit units per request (router.c), so no route
+ *            set can make a request cost more than a few ms of CPU. When
+ *            it runs out, or PCRE2 gives up on a depth, heap or JIT stack
+ *            limit, that match is undecided; if an undecided route ranks
+ *            above the best one that held, the request is GW_ROUTE_NO_ROUTE
+ *            with regex_undecided set (never a route of lower precedence,
+ *            never a less specific vhost), counted (gw_route_regex_giveups)
+ *            and logged, rate-limited. Patterns that finish within the
+ *            budget match exactly as PCRE2 says.
  *
  * Threading: a built router is immutable; gw_router_match and every helper
  * below are lock-free and safe from any number of threads, and allocate
- * nothing per request (PCRE2 match data: one small block per thread, made
- * at that thread's first regex match and kept).
+ * nothing per request (PCRE2 match data and match context: one small block
+ * each per thread, made at that thread's first regex match and kept).
+ * gw_router_match logs (gw_log_ratelimited) when regexes gave up.
  */
 #ifndef GW_ROUTE_H
 #define GW_ROUTE_H
@@ -83,6 +95,11 @@ size_t gw_router_regex_errors(const struct gw_router *r);
 
 /* Bytes of memory the compiled structures use (for metrics). */
 size_t gw_router_memory(const struct gw_router *r);
+
+/* Requests, process-wide since start, during which a regex was abandoned
+ * (the per-request regex budget ran out, or a PCRE2 limit was hit). Any
+ * thread. */
+uint64_t gw_route_regex_giveups(void);
 
 /*
  * The listener of port (a member of gw_router_ir(r)->ports) that serves
@@ -127,6 +144,9 @@ struct gw_route_result {
      * its trailing '/' (0 for "/"), else the whole path. What
      * ReplacePrefixMatch replaces. */
     size_t prefix_len;
+    /* With GW_ROUTE_NO_ROUTE: a regex gave up (budget or PCRE2 limit) on a
+     * route that might have matched; the answer is a 404 all the same. */
+    bool regex_undecided;
 };
 
 /*

@@ -10,6 +10,7 @@
  * linear scan in IR (precedence) order returns.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,27 @@
 
 #include "base/banned.h"
 
-/* PCRE2 limits: a pathological pattern gives up (no match) instead of
- * burning a worker. */
-#define REGEX_MATCH_LIMIT 100000
+/*
+ * Regex CPU per request. PCRE2 backtracks: one pattern can take exponential
+ * time, and a request meets every regex of its vhost that ranks above the
+ * route it matches. PCRE2 cannot say what a match cost, only stop it at a
+ * match limit, so each evaluation runs with a limit that is paid from the
+ * request's budget up front: first REGEX_FIRST units (every ordinary
+ * pattern finishes in a handful), and after each limit hit again with
+ * REGEX_GROWTH times more, until the budget is gone. What a request spends
+ * is then at most REGEX_BUDGET units across all its regexes (about 5-8 ns a
+ * unit with the JIT: ~2 ms), while a single pattern may still use up to
+ * ~160,000 units, more than the 100,000 each one had before the budget.
+ * Depth and heap limits bound the interpreter (no JIT) as before.
+ */
+#define REGEX_BUDGET      250000
+#define REGEX_FIRST       16
+#define REGEX_GROWTH      4
 #define REGEX_DEPTH_LIMIT 1000
 #define REGEX_HEAP_LIMIT  1024 /* KiB */
+
+/* Requests during which a regex was abandoned (gw_route_regex_giveups). */
+static atomic_uint_fast64_t regex_giveups;
 
 /* Buffers on the matching thread's stack. */
 #define JOIN_MAX    4096 /* a repeated header's field lines joined */
@@ -220,14 +237,6 @@ gw_router_build(const struct gw_ir *ir, struct gw_diags *diags, struct gw_router
     r->ir = ir;
     gw_arena_init(&r->arena, 64 * 1024);
     route_htab_init(&r->children);
-    r->mctx = pcre2_match_context_create(NULL);
-    if (!r->mctx) {
-        gw_router_free(r);
-        return GW_ENOMEM;
-    }
-    pcre2_set_match_limit(r->mctx, REGEX_MATCH_LIMIT);
-    pcre2_set_depth_limit(r->mctx, REGEX_DEPTH_LIMIT);
-    pcre2_set_heap_limit(r->mctx, REGEX_HEAP_LIMIT);
 
     /* Presized for a node or two per route (most paths have a segment or
      * two): no rehash and no node array regrowth while compiling. */
@@ -310,7 +319,6 @@ gw_router_free(struct gw_router *r)
     }
     free(r->nodes);
     route_htab_release(&r->children);
-    pcre2_match_context_free(r->mctx);
     gw_arena_release(&r->arena);
     free(r);
 }
@@ -333,43 +341,106 @@ gw_router_memory(const struct gw_router *r)
     return r->memory;
 }
 
+uint64_t
+gw_route_regex_giveups(void)
+{
+    return atomic_load_explicit(&regex_giveups, memory_order_relaxed);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Match                                                                    */
 
-/* Frees a thread's match block when the thread exits (registered once per
- * thread through md_key), so worker threads that stop leak nothing. */
-static pthread_key_t md_key;
-static pthread_once_t md_key_once = PTHREAD_ONCE_INIT;
+/* A thread's match block and match context (its limit changes with every
+ * evaluation), made at its first regex and freed when the thread exits
+ * (registered once per thread through tls_key), so worker threads that
+ * stop leak nothing. */
+struct regex_tls {
+    pcre2_match_data *md;
+    pcre2_match_context *mc;
+};
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_key_once = PTHREAD_ONCE_INIT;
 
 static void
-md_free(void *md)
+tls_free(void *p)
 {
-    pcre2_match_data_free(md);
+    struct regex_tls *t = p;
+    pcre2_match_data_free(t->md);
+    pcre2_match_context_free(t->mc);
+    free(t);
 }
 
 static void
-md_key_create(void)
+tls_key_create(void)
 {
-    GW_ASSERT(pthread_key_create(&md_key, md_free) == 0);
+    GW_ASSERT(pthread_key_create(&tls_key, tls_free) == 0);
+}
+
+static struct regex_tls *
+tls_get(void)
+{
+    static _Thread_local struct regex_tls *tls;
+    if (tls)
+        return tls;
+    struct regex_tls *t = gw_xcalloc(1, sizeof(*t));
+    /* One match block per thread: no allocation per request (the
+     * interpreter keeps its backtracking frames in it, too). */
+    t->md = pcre2_match_data_create(1, NULL);
+    t->mc = pcre2_match_context_create(NULL);
+    if (!t->md || !t->mc) {
+        tls_free(t);
+        return NULL;
+    }
+    pcre2_set_depth_limit(t->mc, REGEX_DEPTH_LIMIT);
+    pcre2_set_heap_limit(t->mc, REGEX_HEAP_LIMIT);
+    pthread_once(&tls_key_once, tls_key_create);
+    pthread_setspecific(tls_key, t);
+    tls = t;
+    return t;
+}
+
+void
+route_budget_init(struct route_budget *b)
+{
+    b->left = REGEX_BUDGET;
+    b->giveups = 0;
+    b->undecided = ROUTE_NONE;
 }
 
 bool
-route_regex_match(const struct gw_router *r, const pcre2_code *re, struct gw_str s)
+route_regex_match(const pcre2_code *re, struct gw_str s, struct route_budget *b)
 {
-    /* One match block per thread, made once: no allocation per request
-     * (the interpreter keeps its backtracking frames in it, too). */
-    static _Thread_local pcre2_match_data *md;
     if (!re)
         return false;
-    if (!md) {
-        md = pcre2_match_data_create(1, NULL);
-        if (!md)
-            return false;
-        pthread_once(&md_key_once, md_key_create);
-        pthread_setspecific(md_key, md);
+    struct regex_tls *t = tls_get();
+    if (!t) {
+        b->giveups++;
+        return false;
     }
-    int rc = pcre2_match(re, (PCRE2_SPTR)(s.p ? s.p : ""), s.len, 0, 0, md, r->mctx);
-    return rc >= 0;
+    PCRE2_SPTR subject = (PCRE2_SPTR)(s.p ? s.p : "");
+    uint32_t limit = REGEX_FIRST;
+    for (;;) {
+        if (b->left == 0) {
+            b->giveups++;
+            return false;
+        }
+        if (limit > b->left)
+            limit = b->left;
+        /* Paid before the run: what it costs is unknown, at most this. */
+        b->left -= limit;
+        pcre2_set_match_limit(t->mc, limit);
+        int rc = pcre2_match(re, subject, s.len, 0, 0, t->md, t->mc);
+        if (rc >= 0)
+            return true;
+        if (rc == PCRE2_ERROR_NOMATCH)
+            return false;
+        if (rc != PCRE2_ERROR_MATCHLIMIT) {
+            b->giveups++;
+            return false;
+        }
+        limit *= REGEX_GROWTH;
+    }
 }
 
 static int
@@ -412,7 +483,7 @@ pct_eq(const char *p, size_t n, struct gw_str want)
 }
 
 static bool
-query_holds(const struct gw_router *r, const struct route_kv *kv, struct gw_str q)
+query_holds(const struct route_kv *kv, struct gw_str q, struct route_budget *b)
 {
     size_t i = 0;
     while (i < q.len) {
@@ -434,7 +505,7 @@ query_holds(const struct gw_router *r, const struct route_kv *kv, struct gw_str 
                     return false;
                 buf[k++] = pct_next(v, vn, &x);
             }
-            return route_regex_match(r, kv->re, (struct gw_str){buf, k});
+            return route_regex_match(kv->re, (struct gw_str){buf, k}, b);
         }
         i = j + 1;
     }
@@ -442,7 +513,7 @@ query_holds(const struct gw_router *r, const struct route_kv *kv, struct gw_str 
 }
 
 static bool
-header_holds(const struct gw_router *r, const struct route_kv *kv, const struct gw_route_req *req)
+header_holds(const struct route_kv *kv, const struct gw_route_req *req, struct route_budget *b)
 {
     const struct gw_h1_header *first = NULL;
     size_t count = 0;
@@ -456,7 +527,7 @@ header_holds(const struct gw_router *r, const struct route_kv *kv, const struct 
     if (!first)
         return false;
     if (count == 1)
-        return kv->regex ? route_regex_match(r, kv->re, first->value)
+        return kv->regex ? route_regex_match(kv->re, first->value, b)
                          : gw_str_eq(first->value, kv->value);
     /* Several field lines: one value, joined with "," (RFC 9110 §5.3). */
     char buf[JOIN_MAX];
@@ -474,39 +545,45 @@ header_holds(const struct gw_router *r, const struct route_kv *kv, const struct 
         n += h->value.len;
     }
     struct gw_str joined = {buf, n};
-    return kv->regex ? route_regex_match(r, kv->re, joined) : gw_str_eq(joined, kv->value);
+    return kv->regex ? route_regex_match(kv->re, joined, b) : gw_str_eq(joined, kv->value);
 }
 
 static bool
-cond_holds(const struct gw_router *r, const struct route_cond *c, const struct gw_route_req *req)
+cond_holds(const struct route_cond *c, const struct gw_route_req *req, struct route_budget *b)
 {
     if (c->broken)
         return false;
     if (c->has_method && !gw_str_eq(req->method, c->method))
         return false;
     for (size_t i = 0; i < c->nheaders; i++)
-        if (!header_holds(r, &c->headers[i], req))
+        if (!header_holds(&c->headers[i], req, b))
             return false;
     for (size_t i = 0; i < c->nquery; i++)
-        if (!query_holds(r, &c->query[i], req->query))
+        if (!query_holds(&c->query[i], req->query, b))
             return false;
-    if (c->path_re && !route_regex_match(r, c->path_re, req->path))
+    if (c->path_re && !route_regex_match(c->path_re, req->path, b))
         return false;
     return true;
 }
 
-/* The smallest index of l below best whose conditions hold, else best. */
+/* The smallest index of l below best whose conditions hold, else best.
+ * A route whose conditions could not be decided lowers b->undecided. */
 static uint32_t
-scan(const struct gw_router *r, const struct route_vhost *vh, const struct route_list *l,
-     uint32_t best, const struct gw_route_req *req)
+scan(const struct route_vhost *vh, const struct route_list *l, uint32_t best,
+     const struct gw_route_req *req, struct route_budget *b)
 {
     const uint32_t *items = route_list_items(l);
     for (uint32_t i = 0; i < l->n; i++) {
         uint32_t v = items[i] & ~ROUTE_ALWAYS;
         if (v >= best)
             break;
-        if ((items[i] & ROUTE_ALWAYS) || cond_holds(r, &vh->conds[v], req))
+        if (items[i] & ROUTE_ALWAYS)
             return v;
+        uint32_t giveups = b->giveups;
+        if (cond_holds(&vh->conds[v], req, b))
+            return v;
+        if (b->giveups != giveups && v < b->undecided)
+            b->undecided = v;
     }
     return best;
 }
@@ -515,7 +592,7 @@ scan(const struct gw_router *r, const struct route_vhost *vh, const struct route
  * path its match covers (*prefix_len). */
 static uint32_t
 vhost_match(const struct gw_router *r, const struct route_vhost *vh, const struct gw_route_req *req,
-            size_t *prefix_len)
+            size_t *prefix_len, struct route_budget *bud)
 {
     uint32_t best = ROUTE_NONE, b;
     uint32_t walked[WALK_MAX];
@@ -540,7 +617,7 @@ vhost_match(const struct gw_router *r, const struct route_vhost *vh, const struc
         if (nwalked == WALK_MAX) {
             /* Very deep paths: the order of the scans only matters for
              * speed, so the overflow is scanned at once. */
-            b = scan(r, vh, &r->nodes[node].prefix, best, req);
+            b = scan(vh, &r->nodes[node].prefix, best, req, bud);
             if (b != best)
                 *prefix_len = r->nodes[node].prefix_len;
             best = b;
@@ -554,22 +631,45 @@ vhost_match(const struct gw_router *r, const struct route_vhost *vh, const struc
         p++;
     }
     if (full) {
-        b = scan(r, vh, &r->nodes[node].exact, best, req);
+        b = scan(vh, &r->nodes[node].exact, best, req, bud);
         if (b != best)
             *prefix_len = req->path.len;
         best = b;
     }
     while (nwalked > 0) {
         const struct route_node *wn = &r->nodes[walked[--nwalked]];
-        b = scan(r, vh, &wn->prefix, best, req);
+        b = scan(vh, &wn->prefix, best, req, bud);
         if (b != best)
             *prefix_len = wn->prefix_len;
         best = b;
     }
-    b = scan(r, vh, &vh->regex, best, req);
+    b = scan(vh, &vh->regex, best, req, bud);
     if (b != best)
         *prefix_len = req->path.len;
     return b;
+}
+
+/* Counts and logs a request whose regexes were abandoned in vh. Once per
+ * request: a give-up leaves b->undecided below ROUTE_NONE, so matching
+ * ends with this vhost. */
+static void
+regex_gave_up(const struct route_vhost *vh, const struct gw_route_req *req, struct gw_str host,
+              const struct route_budget *b, uint32_t best)
+{
+    static struct gw_log_limit rl;
+    atomic_fetch_add_explicit(&regex_giveups, 1, memory_order_relaxed);
+    bool refused = b->undecided < best;
+    const char *route = b->undecided != ROUTE_NONE && vh->conds[b->undecided].ir->route
+                            ? vh->conds[b->undecided].ir->route
+                            : "?";
+    int plen = req->path.len > 96 ? 96 : (int)req->path.len;
+    gw_log_ratelimited(&rl, GW_LOG_WARN,
+                       "route: regular expressions gave up (budget of %u steps per request, or "
+                       "a PCRE2 limit) at %s for %.*s%.*s%s; %s",
+                       REGEX_BUDGET, route, (int)(host.len > 253 ? 253 : host.len),
+                       host.p ? host.p : "", plen, req->path.p,
+                       plen < (int)req->path.len ? "..." : "",
+                       refused ? "answered 404" : "a route of higher precedence matched");
 }
 
 static enum gw_route_status
@@ -612,10 +712,22 @@ gw_router_match(const struct gw_router *r, const struct gw_ir_port *port,
     size_t nv = route_hostsel_find(&rl->sel, host, vis, VHOST_TRIES);
     if (nv == 0)
         return finish(out, GW_ROUTE_NO_VHOST);
+    struct route_budget budget;
+    route_budget_init(&budget);
     for (size_t i = 0; i < nv; i++) {
         const struct route_vhost *vh = &rl->vhosts[vis[i]];
         size_t plen = 0;
-        uint32_t best = vhost_match(r, vh, req, &plen);
+        budget.undecided = ROUTE_NONE;
+        uint32_t best = vhost_match(r, vh, req, &plen, &budget);
+        if (budget.giveups)
+            regex_gave_up(vh, req, host, &budget, best);
+        if (budget.undecided < best) {
+            /* A route above the best one (or above none) may have held:
+             * no answer is right, and falling through to a route of lower
+             * precedence (or a less specific vhost) could bypass it. */
+            out->regex_undecided = true;
+            return finish(out, GW_ROUTE_NO_ROUTE);
+        }
         if (best != ROUTE_NONE) {
             /* The route itself is not read here (its conditions were, if
              * it has any); the caller reads it next: fetch its lines now,
