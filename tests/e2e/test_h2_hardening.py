@@ -241,11 +241,12 @@ def test_held_header_bytes_are_capped(gw):
         grown = rss(pid) - rss0
         refused = sum(1 for c in conns for v in c.resets.values() if v == "REFUSED_STREAM")
         lat = bystander(gw)
+        print(f"held headers: {refused} refused, RSS +{grown >> 20} MiB, bystander {lat:.3f} s")
         # 20 connections x 100 streams x 60 KB would be 120 MB decoded; the
         # per-connection cap is 1 MiB.
         assert refused >= 20 * 60, f"only {refused} of 2000 amplified streams refused"
         assert grown < 64 << 20, f"gateway RSS grew {grown >> 20} MiB under the attack"
-        assert lat < 1.0, f"bystander took {lat:.2f} s"
+        assert lat < 3.0, f"bystander took {lat:.2f} s"
     finally:
         for c in conns:
             c.close()
@@ -305,7 +306,7 @@ def test_oversized_blocks_cost_little_cpu(gw):
     print(f"oversized blocks: {sent} bytes, {spent:.2f} CPU-s, bystander {lat:.3f} s")
     assert sent > 1_000_000
     assert spent < 0.6, f"{spent:.2f} CPU-s for {sent} bytes of oversized blocks"
-    assert lat < 1.0
+    assert lat < 3.0
 
 
 @pytest.mark.deadline(30)
