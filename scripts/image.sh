@@ -53,7 +53,12 @@ stage() {
     # "libx.so.1 => /lib/x86_64-linux-gnu/libx.so.1 (0x...)" and the loader
     # "/lib64/ld-linux-x86-64.so.2 (0x...)": copied to the path ldd prints,
     # symlinks resolved (Debian's /lib is a link to /usr/lib).
-    libs=$(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+    # libcurl is loaded at run time by the Kubernetes mode (dlopen of
+    # libcurl.so.4, src/k8s/libcurl.c): it and what it links come too.
+    curl=$(ldconfig -p | awk '$1 == "libcurl.so.4" { print $NF; exit }')
+    [ -n "$curl" ] || { echo "image.sh: libcurl.so.4 not found (scripts/deps.sh build)" >&2; exit 1; }
+    libs=$({ ldd "$bin"; ldd "$curl"; echo "$curl"; } |
+        awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
     [ -n "$libs" ] || { echo "image.sh: ldd listed no libraries for $bin" >&2; exit 1; }
     for lib in $libs; do
         mkdir -p "$d$(dirname "$lib")"

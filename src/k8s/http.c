@@ -18,7 +18,6 @@
  */
 #include <sys/stat.h>
 
-#include <curl/curl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +29,11 @@
 #include <openssl/x509_vfy.h>
 
 #include "k8s/internal.h"
+#include "k8s/libcurl.h"
 
 #include "base/banned.h"
+
+#define LC gw_k8s_libcurl
 
 #define DEFAULT_MAX_BODY   ((size_t)64 << 20)
 #define TOKEN_MAX_BYTES    ((size_t)64 << 10)
@@ -89,8 +91,6 @@ struct gw_k8s_http {
     bool freeing;
 };
 
-static bool curl_ready;
-
 /* ------------------------------------------------------------------------ */
 /* Requests: bookkeeping                                                    */
 
@@ -99,7 +99,7 @@ req_free(struct gw_k8s_req *r)
 {
     struct gw_k8s_http *h = r->h;
     if (r->added) {
-        curl_multi_remove_handle(h->multi, r->easy);
+        LC.multi_remove_handle(h->multi, r->easy);
         r->added = false;
     }
     if (r->prev)
@@ -109,8 +109,8 @@ req_free(struct gw_k8s_req *r)
     if (r->next)
         r->next->prev = r->prev;
     if (r->easy)
-        curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
+        LC.easy_cleanup(r->easy);
+    LC.slist_free_all(r->headers);
     gw_buf_release(&r->buf);
     free(r->url);
     free(r->body);
@@ -207,18 +207,18 @@ collect(struct gw_k8s_http *h)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+    while ((m = LC.multi_info_read(h->multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
         CURL *e = m->easy_handle;
         CURLcode res = m->data.result;
         char *priv = NULL;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+        LC.easy_getinfo(e, CURLINFO_PRIVATE, &priv);
         struct gw_k8s_req *r = (struct gw_k8s_req *)(void *)priv;
         GW_ASSERT(r != NULL);
         if (r->code == 0)
-            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->code);
-        curl_multi_remove_handle(h->multi, e);
+            LC.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->code);
+        LC.multi_remove_handle(h->multi, e);
         r->added = false;
         r->result = res;
         if (r->cancelled) {
@@ -228,9 +228,9 @@ collect(struct gw_k8s_http *h)
         if (res != CURLE_OK && r->err == 0) {
             int err = map_curl_error(r);
             if (err == GW_ETLS)
-                gw_log_warn("k8s: %s: TLS: %s", r->url, curl_easy_strerror(res));
+                gw_log_warn("k8s: %s: TLS: %s", r->url, LC.easy_strerror(res));
             else
-                gw_log_debug("k8s: %s: %s", r->url, curl_easy_strerror(res));
+                gw_log_debug("k8s: %s: %s", r->url, LC.easy_strerror(res));
         }
         enqueue_done(h, r);
     }
@@ -250,7 +250,7 @@ sweep(struct gw_k8s_http *h)
             req_free(r);
         } else if (r->pending_add) {
             r->pending_add = false;
-            CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
+            CURLMcode mc = LC.multi_add_handle(h->multi, r->easy);
             if (mc != CURLM_OK) {
                 r->err = GW_EPROTO;
                 enqueue_done(h, r);
@@ -283,7 +283,7 @@ drive(struct gw_k8s_http *h, curl_socket_t fd, int mask)
     int running = 0;
     h->busy++;
     h->in_curl = true;
-    curl_multi_socket_action(h->multi, fd, mask, &running);
+    LC.multi_socket_action(h->multi, fd, mask, &running);
     h->in_curl = false;
     unwind(h);
 }
@@ -350,7 +350,7 @@ on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
         return 0;
     if (what == CURL_POLL_REMOVE) {
         if (s) {
-            curl_multi_assign(h->multi, fd, NULL);
+            LC.multi_assign(h->multi, fd, NULL);
             sock_drop(h, s);
         }
         return 0;
@@ -363,7 +363,7 @@ on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
         if (h->socks)
             h->socks->prev = s;
         h->socks = s;
-        curl_multi_assign(h->multi, fd, s);
+        LC.multi_assign(h->multi, fd, s);
     }
     unsigned ev = 0;
     if (what & CURL_POLL_IN)
@@ -424,7 +424,7 @@ on_write(char *p, size_t size, size_t nmemb, void *ud)
     if (r->cancelled || r->h->doomed)
         return 0;
     if (r->code == 0)
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->code);
+        LC.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->code);
     if (r->on_data && r->code >= 200 && r->code < 300) {
         int rc = r->on_data(r->data, p, n);
         if (rc < 0) {
@@ -542,23 +542,23 @@ req_setup(struct gw_k8s_http *h, struct gw_k8s_req *r, const struct gw_k8s_req_o
     int rc = token_refresh(h);
     if (rc < 0)
         return rc;
-    CURL *e = r->easy = curl_easy_init();
+    CURL *e = r->easy = LC.easy_init();
     if (!e)
         return GW_ENOMEM;
     r->url = gw_xasprintf("%s%s", c->server, o->path ? o->path : "/");
 
     struct curl_slist *hd = NULL;
-    hd = curl_slist_append(hd, "Accept: application/json");
-    hd = curl_slist_append(hd, "Expect:");
+    hd = LC.slist_append(hd, "Accept: application/json");
+    hd = LC.slist_append(hd, "Expect:");
     if (h->token) {
         char *a = gw_xasprintf("Authorization: Bearer %s", h->token);
-        hd = curl_slist_append(hd, a);
+        hd = LC.slist_append(hd, a);
         free(a);
     }
     if (o->body) {
         char *ct = gw_xasprintf("Content-Type: %s",
                                 o->content_type ? o->content_type : "application/json");
-        hd = curl_slist_append(hd, ct);
+        hd = LC.slist_append(hd, ct);
         free(ct);
     }
     if (!hd)
@@ -566,10 +566,10 @@ req_setup(struct gw_k8s_http *h, struct gw_k8s_req *r, const struct gw_k8s_req_o
     r->headers = hd;
 
     CURLcode cc = CURLE_OK;
-#define SET(opt, val)                               \
-    do {                                            \
-        if (cc == CURLE_OK)                         \
-            cc = curl_easy_setopt(e, (opt), (val)); \
+#define SET(opt, val)                             \
+    do {                                          \
+        if (cc == CURLE_OK)                       \
+            cc = LC.easy_setopt(e, (opt), (val)); \
     } while (0)
     SET(CURLOPT_URL, r->url);
     SET(CURLOPT_PRIVATE, (char *)r);
@@ -646,7 +646,7 @@ req_setup(struct gw_k8s_http *h, struct gw_k8s_req *r, const struct gw_k8s_req_o
     }
 #undef SET
     if (cc != CURLE_OK) {
-        gw_log_warn("k8s: %s: %s", r->url, curl_easy_strerror(cc));
+        gw_log_warn("k8s: %s: %s", r->url, LC.easy_strerror(cc));
         return GW_EINVAL;
     }
     return 0;
@@ -681,9 +681,9 @@ gw_k8s_http_request(struct gw_k8s_http *h, const struct gw_k8s_req_opts *o)
         h->need_sweep = true;
         return r;
     }
-    CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
+    CURLMcode mc = LC.multi_add_handle(h->multi, r->easy);
     if (mc != CURLM_OK) {
-        gw_log_warn("k8s: %s: %s", r->url, curl_multi_strerror(mc));
+        gw_log_warn("k8s: %s: %s", r->url, LC.multi_strerror(mc));
         r->err = GW_EPROTO;
         enqueue_done(h, r);
         gw_timer_start(&h->kick, 0);
@@ -732,10 +732,11 @@ gw_k8s_http_new(struct gw_loop *loop, const struct gw_k8s_config *cfg, struct gw
     *out = NULL;
     if (!cfg->server)
         return GW_EINVAL;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return GW_ENOMEM;
-        curl_ready = true;
+    const char *why;
+    int rc = gw_k8s_libcurl_load(&why);
+    if (rc < 0) {
+        gw_log_error("k8s: the API client needs libcurl: %s", why);
+        return rc;
     }
     struct gw_k8s_http *h = gw_xcalloc(1, sizeof(*h));
     h->loop = loop;
@@ -752,14 +753,14 @@ gw_k8s_http_new(struct gw_loop *loop, const struct gw_k8s_config *cfg, struct gw
     if (!h->cfg.token_file)
         h->token = dup_or_null(cfg->token);
 
-    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    const curl_version_info_data *vi = LC.version_info(CURLVERSION_NOW);
     h->partial_chain = vi && vi->ssl_version && strncmp(vi->ssl_version, "OpenSSL", 7) == 0;
     if (!h->partial_chain)
         gw_log_warn("k8s: libcurl's TLS backend is not OpenSSL (%s): a CA that is not "
                     "self-signed will not be accepted as a trust anchor",
                     vi && vi->ssl_version ? vi->ssl_version : "none");
 
-    h->multi = curl_multi_init();
+    h->multi = LC.multi_init();
     if (!h->multi) {
         gw_k8s_config_release(&h->cfg);
         free(h->token);
@@ -768,11 +769,11 @@ gw_k8s_http_new(struct gw_loop *loop, const struct gw_k8s_config *cfg, struct gw
     }
     gw_timer_init(loop, &h->timer, on_timer, h);
     gw_timer_init(loop, &h->kick, on_kick, h);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    LC.multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    LC.multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    LC.multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    LC.multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    LC.multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     *out = h;
     return 0;
 }
@@ -788,7 +789,7 @@ really_free(struct gw_k8s_http *h)
     h->done_head = h->done_tail = NULL;
     while (h->socks)
         sock_drop(h, h->socks);
-    curl_multi_cleanup(h->multi);
+    LC.multi_cleanup(h->multi);
     gw_timer_stop(&h->timer);
     gw_timer_stop(&h->kick);
     gw_k8s_config_release(&h->cfg);

@@ -26,6 +26,11 @@ struct gw_status_opts;
 
 struct gw_k8s_source;
 
+/* The API client's library as loaded now ("libcurl 7.88.1 (OpenSSL/3.0.17,
+ * HTTP/2)") into out; loads it (once per process) if it was not. Returns 0,
+ * or -ELIBACC with out saying why it cannot be loaded. */
+int gw_k8s_client_describe(char *out, size_t cap);
+
 struct gw_k8s_opts {
     /* Where the API server is: kubeconfig (NULL: in-cluster when
      * KUBERNETES_SERVICE_HOST is set, else $KUBECONFIG or ~/.kube/config),

@@ -144,6 +144,8 @@ def test_runs_as_nonroot(image):
                            "/gatehouse", "version")
             assert run.returncode == 0, run.stderr
             assert "gatehouse.dev/gateway-controller" in run.stdout, run.stdout
+            # libcurl (loaded by the Kubernetes mode only) and what it needs.
+            assert "kubernetes client: libcurl" in run.stdout, run.stdout
         shell = _buildah(store, "run", "--isolation", "chroot", ctr, "--", "/bin/sh", "-c", "true")
         assert shell.returncode != 0, "a shell ran inside the image"
     finally:

@@ -6,6 +6,7 @@ the gateway.
 Each test starts its own double, echo backends and gatehouse, and stops
 them. Helpers shared by the fault tests live in KubeStack below.
 """
+import os
 import random
 import subprocess
 import time
@@ -283,6 +284,42 @@ def test_flags_are_checked(gatehouse_run):
     assert p.returncode == 1 and "/nonexistent" in p.stderr
     assert "kubernetes" in subprocess.run([gatehouse_run, "run", "--help"], capture_output=True,
                                           text=True, timeout=10).stdout
+
+
+@pytest.mark.deadline(60)
+def test_libcurl_is_loaded_by_the_kubernetes_source_only(kstack, tmp_path):
+    """The standalone mode does not map libcurl (nor what it brings); the
+    Kubernetes mode loads it, and says so clearly when it cannot."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    p = subprocess.Popen([kstack.binary, "run", "-f", str(cfg), "--workers", "1", "--admin",
+                          "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)
+        assert p.poll() is None
+        maps = open(f"/proc/{p.pid}/maps").read()
+        assert "libcurl" not in maps and "libgnutls" not in maps
+    finally:
+        p.terminate()
+        p.wait(10)
+
+    kstack.base()
+    gw = kstack.start_k8s()
+    maps = open(f"/proc/{gw.proc.pid}/maps").read()
+    assert "libcurl.so.4" in maps
+
+    # A libcurl.so.4 without curl's symbols: an error naming it, exit 1.
+    fake = tmp_path / "lib"
+    fake.mkdir()
+    src = tmp_path / "empty.c"
+    src.write_text("int gatehouse_not_curl;\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(fake / "libcurl.so.4"), str(src)],
+                   check=True, timeout=60)
+    p = subprocess.run([kstack.binary, "run", "--kubernetes", "--kubeconfig",
+                        kstack.kube.kubeconfig], capture_output=True, text=True, timeout=20,
+                       env=dict(os.environ, LD_LIBRARY_PATH=str(fake)))
+    assert p.returncode == 1, p.stderr
+    assert "libcurl" in p.stderr and "curl_global_init" in p.stderr, p.stderr
 
 
 @pytest.mark.deadline(60)
