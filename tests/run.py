@@ -9,10 +9,17 @@
    tests) against the same build's binary.
 3. The conformance runner over every gateway case of the corpus, against one
    long-running `gatehouse run` with real echo backends (status and traffic
-   checks): one test per case. Then again in Kubernetes mode (`--kubernetes
+   checks): one test per case. This run's backends are the independent echo
+   of the corpus (`--echo independent`: ../shared/conformance/echo/echo.py,
+   written from ECHO.md alone), so a bug that gatehouse's proxy and
+   `gatehouse echo` share cannot hide; and it runs on IPv6 (`--ipv6`: a
+   private network namespace, Gateways, echo replicas and EndpointSlices all
+   IPv6) when `unshare -n` works here, on IPv4 otherwise. Then again in
+   Kubernetes mode (`--kubernetes
    --run`: the kube API server double, `gatehouse run --kubernetes`, statuses
    read from the API; output lines prefixed `[k8s] `), one test per case
-   again; skipped when `gatehouse run` has no --kubernetes option.
+   again, with `gatehouse echo` backends; skipped when `gatehouse run` has no
+   --kubernetes option.
 4. The benchmark's smoke run (bench/run.py --smoke: every scenario end to
    end with tiny sizes, no thresholds) against the same binary: one test.
 
@@ -119,6 +126,17 @@ def _conformance_pass(args, prefix, conformance):
     return passed, failed, fails
 
 
+def netns_works():
+    """Whether the conformance runner's --ipv6 can make its network namespace."""
+    cmd = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
+    try:
+        return subprocess.run(cmd + ["sh", "-c", "ip link set lo up && ip -6 route add local "
+                                     "fd00::/16 dev lo && sysctl -qw net.ipv6.ip_nonlocal_bind=1"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def kubernetes_mode_supported(gatehouse):
     try:
         out = subprocess.run([gatehouse, "run", "--help"], capture_output=True, text=True,
@@ -130,8 +148,12 @@ def kubernetes_mode_supported(gatehouse):
 
 def run_conformance(build, conformance):
     """Runs every gateway conformance case twice: against `gatehouse run` watching
-    a directory (file mode), and against `gatehouse run --kubernetes` with the kube
-    API server double (lines prefixed `[k8s] `); one test per case and mode."""
+    a directory (file mode) with the corpus's independent echo backend, and
+    against `gatehouse run --kubernetes` with the kube API server double and
+    `gatehouse echo` backends (lines prefixed `[k8s] `); one test per case and
+    mode. Without the independent echo (an older corpus) the file-mode run
+    uses `gatehouse echo` too. The file-mode run is on IPv6 when a network
+    namespace can be made (netns_works)."""
     runner = os.path.join(ROOT, "tests", "conformance", "run.py")
     if not os.path.exists(runner):
         return 0, 0, []
@@ -139,8 +161,14 @@ def run_conformance(build, conformance):
         return 0, 1, [f"conformance corpus not found at {conformance}"]
     gatehouse = os.path.abspath(os.path.join(build, "src", "cmd", "gatehouse"))
     report = os.path.join(ROOT, build, "conformance-report.yaml")
+    independent = os.path.join(conformance, "echo", "echo.py")
+    extra = ["--echo", "independent"] if os.path.exists(independent) else []
+    if netns_works():
+        extra.append("--ipv6")
+    else:
+        print("[ipv6] skipped: cannot make a network namespace (unshare -n); file mode on IPv4")
     passed, failed, fails = _conformance_pass(
-        ["--run", "--gatehouse", gatehouse, "--report", report], "", conformance)
+        ["--run", "--gatehouse", gatehouse, "--report", report] + extra, "", conformance)
     if kubernetes_mode_supported(gatehouse):
         report_k8s = os.path.join(ROOT, build, "conformance-report-kubernetes.yaml")
         p2, f2, why2 = _conformance_pass(
