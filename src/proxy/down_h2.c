@@ -211,10 +211,19 @@ maybe_trim(struct px_worker *w)
 /* Ends stream s at once with code, from inside a header callback: the rest
  * of its header block is decoded for the HPACK table only (no field checks,
  * no callbacks). Our RST_STREAM goes first, so nghttp2 adds none of its own. */
+static void
+count_limit(struct px_h2 *h, enum px_h2_limit why)
+{
+    atomic_uint_fast64_t *c = &h->c->w->m->h2_limited[why];
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
 static int
 refuse(struct px_h2 *h, struct px_h2_stream *s, uint32_t code)
 {
     s->abuse = true;
+    count_limit(h, code == NGHTTP2_PROTOCOL_ERROR ? PX_H2_LIMIT_OVERSIZED : PX_H2_LIMIT_MEMORY);
     nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, s->id, code);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }
@@ -612,7 +621,7 @@ on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *n
         if (s->tr_bytes > H2_MAX_HEADER_LIST)
             return oversized(h, s);
         if (!charge(s, n))
-            return refuse(h, s, NGHTTP2_REFUSED_STREAM);
+            return refuse(h, s, NGHTTP2_CANCEL); /* the request went upstream */
         request_trailer(s, (struct gw_str){(const char *)name, namelen},
                         (struct gw_str){(const char *)value, valuelen});
         return 0;
@@ -724,6 +733,7 @@ headers_done(struct px_h2 *h, struct px_h2_stream *s)
     if (s->too_big) {
         /* too many fields, or cookies: as abusive as a long list */
         s->abuse = true;
+        count_limit(h, PX_H2_LIMIT_OVERSIZED);
         if (++h->oversized >= H2_OVERSIZED && !h->closing) {
             nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
             h->closing = true;
@@ -1066,6 +1076,7 @@ reap_slow_streams(struct px_h2 *h, uint64_t now, uint64_t *due)
              * (on_stream_close), so that a pattern of it ends the
              * connection. */
             s->abuse = true;
+            count_limit(h, PX_H2_LIMIT_HEADER_TIMEOUT);
             nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
             schedule(h);
         } else if (s->born + ht < *due) {

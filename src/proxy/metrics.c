@@ -1172,10 +1172,23 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
         "gatehouse_upstream_retries_total %llu\n"
         "# HELP gatehouse_upstream_ejections_total Endpoints ejected by outlier detection.\n"
         "# TYPE gatehouse_upstream_ejections_total counter\n"
-        "gatehouse_upstream_ejections_total %llu\n",
+        "gatehouse_upstream_ejections_total %llu\n"
+        "# HELP gatehouse_upstream_connections_refused_total Upstream connections not made "
+        "for a limit (the request answered 503), by limit.\n"
+        "# TYPE gatehouse_upstream_connections_refused_total counter\n"
+        "gatehouse_upstream_connections_refused_total{limit=\"endpoint\"} %llu\n"
+        "gatehouse_upstream_connections_refused_total{limit=\"descriptors\"} %llu\n",
         (unsigned long long)SUM(up_conns_total), (unsigned long long)SUM(up_reuse),
         (unsigned long long)SUM(up_connect_fail), (unsigned long long)SUM(retries),
-        (unsigned long long)SUM(ejections));
+        (unsigned long long)SUM(ejections), (unsigned long long)SUM(up_refused_ep),
+        (unsigned long long)SUM(up_refused_fds));
+    static const char *const h2lim[] = {"header_timeout", "oversized", "memory"};
+    rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http2_streams_limited_total HTTP/2 client "
+                                  "streams reset or refused for a limit, by reason.\n"
+                                  "# TYPE gatehouse_http2_streams_limited_total counter\n");
+    for (size_t i = 0; i < GW_ARRAY_LEN(h2lim); i++)
+        rc |= gw_buf_appendf(out, "gatehouse_http2_streams_limited_total{reason=\"%s\"} %llu\n",
+                             h2lim[i], (unsigned long long)SUM(h2_limited[i]));
     rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http_wire_refused_total Header fields, "
                                   "request targets, Hosts, reason phrases and extra header "
                                   "blocks not written for holding CR, LF or NUL, by kind.\n"

@@ -151,6 +151,17 @@ def gw(gatehouse_run, tmp_path_factory):
         yield st
 
 
+def limited(st, reason):
+    """gatehouse_http2_streams_limited_total{reason} from /metrics."""
+    status, body, _ = st.gw.admin("/metrics")
+    assert status == 200
+    key = f'gatehouse_http2_streams_limited_total{{reason="{reason}"}} '.encode()
+    for ln in body.splitlines():
+        if ln.startswith(key):
+            return int(ln[len(key):])
+    raise AssertionError(f"no {key!r} in /metrics")
+
+
 def bystander(st, limit=5.0):
     """A plain h2 GET on a new connection: its latency (s), or an assertion."""
     t0 = time.monotonic()
@@ -170,6 +181,7 @@ def bystander(st, limit=5.0):
 
 @pytest.mark.deadline(40)
 def test_stream_without_body_is_reset_and_pings_do_not_keep_the_connection(gw):
+    m0 = limited(gw, "header_timeout")
     c = Conn(gw)
     try:
         for sid in (1, 3, 5):  # POST heads that never send their body
@@ -189,6 +201,7 @@ def test_stream_without_body_is_reset_and_pings_do_not_keep_the_connection(gw):
         assert took < HEADER_TIMEOUT + IDLE_TIMEOUT + 2 * GRACE
     finally:
         c.close()
+    assert limited(gw, "header_timeout") - m0 >= 3
 
 
 @pytest.mark.deadline(30)
@@ -229,6 +242,7 @@ def amplified_streams(c, nstreams, refs=15, first=1):
 def test_held_header_bytes_are_capped(gw):
     pid = gw.gw.proc.pid
     rss0 = rss(pid)
+    m0 = limited(gw, "memory")
     conns = [Conn(gw) for _ in range(20)]
     try:
         for c in conns:
@@ -247,6 +261,7 @@ def test_held_header_bytes_are_capped(gw):
         assert refused >= 20 * 60, f"only {refused} of 2000 amplified streams refused"
         assert grown < 64 << 20, f"gateway RSS grew {grown >> 20} MiB under the attack"
         assert lat < 3.0, f"bystander took {lat:.2f} s"
+        assert limited(gw, "memory") - m0 == refused
     finally:
         for c in conns:
             c.close()
@@ -261,6 +276,7 @@ def bomb_block(refs):
 
 @pytest.mark.deadline(60)
 def test_oversized_block_reset_at_once_goaway_on_repeat(gw):
+    m0 = limited(gw, "oversized")
     c = Conn(gw)
     try:
         c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, bomb_block(12000)))
@@ -282,6 +298,7 @@ def test_oversized_block_reset_at_once_goaway_on_repeat(gw):
         assert c.goaway == "ENHANCE_YOUR_CALM"
     finally:
         c.close()
+    assert limited(gw, "oversized") - m0 == 4
 
 
 @pytest.mark.deadline(90)
