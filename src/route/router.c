@@ -357,6 +357,7 @@ gw_route_regex_giveups(void)
 struct regex_tls {
     pcre2_match_data *md;
     pcre2_match_context *mc;
+    uint32_t limit; /* mc's match limit: set only when it changes */
 };
 
 static pthread_key_t tls_key;
@@ -394,6 +395,8 @@ tls_get(void)
     }
     pcre2_set_depth_limit(t->mc, REGEX_DEPTH_LIMIT);
     pcre2_set_heap_limit(t->mc, REGEX_HEAP_LIMIT);
+    t->limit = REGEX_FIRST;
+    pcre2_set_match_limit(t->mc, t->limit);
     pthread_once(&tls_key_once, tls_key_create);
     pthread_setspecific(tls_key, t);
     tls = t;
@@ -429,7 +432,10 @@ route_regex_match(const pcre2_code *re, struct gw_str s, struct route_budget *b)
             limit = b->left;
         /* Paid before the run: what it costs is unknown, at most this. */
         b->left -= limit;
-        pcre2_set_match_limit(t->mc, limit);
+        if (t->limit != limit) {
+            t->limit = limit;
+            pcre2_set_match_limit(t->mc, limit);
+        }
         int rc = pcre2_match(re, subject, s.len, 0, 0, t->md, t->mc);
         if (rc >= 0)
             return true;
