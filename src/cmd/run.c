@@ -87,6 +87,9 @@ run_usage(FILE *f)
                "                             or epoll; default from $GATEHOUSE_IO\n"
                "      --tunnel-idle-timeout D  close an upgraded (WebSocket) tunnel after D\n"
                "                             with no byte either way (default 1h; 0s: never)\n"
+               "      --max-endpoint-connections N  upstream connections each worker may\n"
+               "                             open to one endpoint; a request over it\n"
+               "                             answers 503 at once (default 1024; 0: none)\n"
                "      --merge-slashes        merge each run of '/' in a request path into one,\n"
                "                             before routing: routes and upstreams see the\n"
                "                             merged path (default: forwarded as sent)\n"
@@ -292,6 +295,7 @@ gw_cmd_run(int argc, char **argv)
         {"gateway-pod-selector", required_argument, NULL, 'Z'},
         {"tunnel-idle-timeout", required_argument, NULL, 'T'},
         {"merge-slashes", no_argument, NULL, 'M'},
+        {"max-endpoint-connections", required_argument, NULL, 'U'},
         {"header-timeout", required_argument, NULL, 'H'},
         {"idle-timeout", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
@@ -440,6 +444,18 @@ gw_cmd_run(int argc, char **argv)
         case 'M':
             popts.merge_slashes = true;
             break;
+        case 'U': {
+            uint64_t v;
+            if (gw_str_to_u64(gw_str_from(optarg), UINT32_MAX, &v) < 0) {
+                fprintf(stderr,
+                        "gatehouse run: --max-endpoint-connections must be a number, not "
+                        "'%s'\n",
+                        optarg);
+                return 2;
+            }
+            popts.max_endpoint_connections = (unsigned)v;
+            break;
+        }
         case 'h':
             run_usage(stdout);
             return 0;

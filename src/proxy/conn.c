@@ -698,6 +698,12 @@ start_attempt(struct px_dconn *d)
         return;
     }
     struct px_uconn *u = px_uconn_get(d->w, ep, d);
+    if (!u && d->w->up_refused) {
+        /* A limit of ours (the endpoint's connections, the descriptors):
+         * answered at once, the endpoint not blamed. */
+        error_reply(d, 503, false);
+        return;
+    }
     if (!u) {
         px_ep_report(ep, true, opts(d)->eject_consecutive, opts(d)->eject_ms, now_ms(d));
         if (route_retry_left(d)) {

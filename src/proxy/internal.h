@@ -233,6 +233,7 @@ struct px_ep {
     struct px_uconn *idle;
     unsigned nidle;
     unsigned active; /* requests in flight (P2C) */
+    unsigned nsock;  /* sockets open to it from this worker (every use) */
     /* HTTP/2 sessions to this endpoint with streams in flight (up_h2.c);
      * idle ones wait in the pool above like any connection. */
     struct px_uh2 *h2;
@@ -339,6 +340,8 @@ struct px_metrics {
     atomic_uint_fast64_t conns_total[PX_MAX_MPORTS], conns_active[PX_MAX_MPORTS];
     atomic_uint_fast64_t l4_total[PX_MAX_MPORTS]; /* handed to l4 */
     atomic_uint_fast64_t up_conns_total, up_reuse, up_connect_fail, retries, ejections;
+    /* upstream connects not made: the endpoint's limit, the fd budget */
+    atomic_uint_fast64_t up_refused_ep, up_refused_fds;
     atomic_uint_fast64_t lat_bucket[PX_LAT_BUCKETS + 1];
     atomic_uint_fast64_t lat_sum_us;
     atomic_uint_fast64_t lat_count;
@@ -388,6 +391,12 @@ struct px_worker {
     struct px_dconn *conns;
     size_t nconns;
     size_t max_conns;
+    /* Upstream sockets, counted with the clients against max_fds (the
+     * worker's share of RLIMIT_NOFILE): a client fanning out to many
+     * upstream connections cannot take every descriptor. */
+    size_t nuconns;
+    size_t max_fds;
+    bool up_refused; /* the last px_uconn_connect was refused by a limit */
     bool accept_paused;
     bool accept_blocked; /* out of fds: TCP listeners unwatched until accept_timer */
     unsigned accept_backoff_ms;
@@ -456,6 +465,7 @@ struct px_uconn {
     bool closing;
     bool mirror;             /* detached copy: response dropped */
     bool counted;            /* counted in ep->active */
+    bool sock_counted;       /* counted in ep->nsock and w->nuconns */
     bool read_paused;        /* the client's output is full */
     bool keep;               /* mirror: response allows reuse */
     struct px_dconn *feeder; /* mirror: the client still feeding the body */

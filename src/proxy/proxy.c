@@ -56,6 +56,7 @@ gw_proxy_opts_default(struct gw_proxy_opts *o)
         .request_read_timeout_ms = 30000,
         .send_timeout_ms = 10000,
         .max_connections = 0,
+        .max_endpoint_connections = 1024,
         .pool_idle_ms = 60000,
         .pool_max_idle = 512,
         .tunnel_idle_timeout_ms = 3600 * 1000,
@@ -583,8 +584,11 @@ l4_worker_new(struct px_worker *w, size_t budget)
     return gw_l4_worker_new(w->loop, &o);
 }
 
+/* Clients per worker, and in *fds_out the descriptors each worker may hold
+ * in all (clients and upstream sockets): its share of RLIMIT_NOFILE (raised
+ * to the hard limit), 128 kept for the rest of the process. */
 static size_t
-conn_budget(unsigned nworkers, unsigned want)
+conn_budget(unsigned nworkers, unsigned want, size_t *fds_out)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -593,6 +597,7 @@ conn_budget(unsigned nworkers, unsigned want)
         getrlimit(RLIMIT_NOFILE, &rl);
     }
     size_t fds = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : (size_t)rl.rlim_cur;
+    *fds_out = fds > 256 ? (fds - 128) / nworkers : 48;
     /* every client may hold an upstream (and a mirror): three fds each */
     size_t per = fds > 256 ? (fds - 128) / 3 / nworkers : 16;
     if (want && want < per)
@@ -604,7 +609,8 @@ int
 gw_proxy_start(struct gw_proxy *p)
 {
     GW_ASSERT(!p->started);
-    size_t budget = conn_budget(p->nworkers, p->o.max_connections);
+    size_t max_fds;
+    size_t budget = conn_budget(p->nworkers, p->o.max_connections, &max_fds);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -615,6 +621,7 @@ gw_proxy_start(struct gw_proxy *p)
         w->id = i;
         w->evfd = -1;
         w->max_conns = budget;
+        w->max_fds = GW_MAX(max_fds, budget);
         w->m = &p->metrics[i];
         w->rnd = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(i + 1) * 0xbf58476d1ce4e5b9ull) ^
                  (uint64_t)time(NULL);

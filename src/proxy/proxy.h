@@ -54,18 +54,20 @@ struct gw_proxy_opts {
     unsigned eject_consecutive;
     unsigned eject_ms;
     /* Added by the engine: */
-    unsigned request_read_timeout_ms; /* whole request head+body from the
-                                         client (slow drips); 0: none */
-    unsigned send_timeout_ms;         /* client takes no response byte for this long */
-    unsigned max_connections;         /* per worker; 0: from RLIMIT_NOFILE */
-    unsigned pool_idle_ms;            /* idle pooled upstream connection lifetime */
-    unsigned pool_max_idle;           /* idle pooled connections per endpoint and worker */
-    unsigned tunnel_idle_timeout_ms;  /* upgraded (WebSocket) tunnel: no byte either way
-                                         for this long closes it; 0: never */
-    bool merge_slashes;               /* runs of '/' in the request path merged into one
-                                         before routing, so routes and upstreams see
-                                         the merged path (gw_route_path_merge_slashes);
-                                         default off: forwarded as received */
+    unsigned request_read_timeout_ms;  /* whole request head+body from the
+                                          client (slow drips); 0: none */
+    unsigned send_timeout_ms;          /* client takes no response byte for this long */
+    unsigned max_connections;          /* per worker; 0: from RLIMIT_NOFILE */
+    unsigned max_endpoint_connections; /* upstream sockets per endpoint and worker (a
+                                          request over it answers 503 at once); 0: none */
+    unsigned pool_idle_ms;             /* idle pooled upstream connection lifetime */
+    unsigned pool_max_idle;            /* idle pooled connections per endpoint and worker */
+    unsigned tunnel_idle_timeout_ms;   /* upgraded (WebSocket) tunnel: no byte either way
+                                          for this long closes it; 0: never */
+    bool merge_slashes;                /* runs of '/' in the request path merged into one
+                                          before routing, so routes and upstreams see
+                                          the merged path (gw_route_path_merge_slashes);
+                                          default off: forwarded as received */
 };
 
 /* Defaults: workers 0 (one per CPU), WRR, no access log; header 10 s,
@@ -73,7 +75,7 @@ struct gw_proxy_opts {
  * 5 s, response 60 s, send 10 s (16 KiB at least per 10 s), drain 10 s; ejection after 5
  * consecutive failures for 30 s (doubling per repeat, at most 16x); pools keep at most 512 idle
  * connections per endpoint and worker, for 60 s; an idle upgraded tunnel is closed after 1 h;
- * slashes not merged. */
+ * slashes not merged; at most 1,024 upstream connections per endpoint and worker. */
 void gw_proxy_opts_default(struct gw_proxy_opts *o);
 
 /* Creates the proxy (no threads yet). 0 or a negative GW_E*. */

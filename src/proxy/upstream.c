@@ -139,6 +139,11 @@ px_uconn_close(struct px_uconn *u)
         u->ep->active--;
         u->counted = false;
     }
+    if (u->sock_counted) {
+        u->ep->nsock--;
+        u->w->nuconns--;
+        u->sock_counted = false;
+    }
     u->d = NULL;
     px_utls_release(u);
     gw_io_close(&u->io, on_uclosed);
@@ -249,6 +254,14 @@ px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg
 {
     if (!ep->base.sa_ok)
         return NULL;
+    unsigned limit = w->p->o.max_endpoint_connections;
+    if ((limit && ep->nsock >= limit) || w->nconns + w->nuconns >= w->max_fds) {
+        /* A local limit, not the endpoint's failure: no ejection, no
+         * retry (px_uconn_get's callers read up_refused). */
+        bump(limit && ep->nsock >= limit ? &w->m->up_refused_ep : &w->m->up_refused_fds);
+        w->up_refused = true;
+        return NULL;
+    }
     int fd = socket(ep->base.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
@@ -265,6 +278,9 @@ px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg
     struct px_uconn *u = gw_xcalloc(1, sizeof(*u));
     u->w = w;
     u->ep = ep;
+    u->sock_counted = true;
+    ep->nsock++;
+    w->nuconns++;
     px_buf_init(&u->in, PX_IN_MAX);
     px_buf_init(&u->out, PX_OUT_MAX);
     gw_timer_init(w->loop, &u->timer, on_utimer, u);
@@ -344,6 +360,7 @@ px_uconn_get(struct px_worker *w, struct px_ep *ep, struct px_dconn *d)
     const struct gw_ir_backend *b = d ? d->backend : NULL;
     struct px_utls_cfg *tcfg = NULL;
     bool h2 = false;
+    w->up_refused = false;
     if (b) {
         /* TLS hides the appProtocol in the IR: gRPC routes still mean h2. */
         h2 = b->app == GW_IR_APP_H2C || (b->app == GW_IR_APP_TLS && d->route && d->route->grpc);
