@@ -281,3 +281,69 @@ def test_parse_response_head_unit():
         except TR.MalformedResponse:
             continue
         raise AssertionError(f"accepted {hdrs!r}")
+
+
+# ---------------------------------------------------------------- WebSocket handshake
+
+def test_websocket_handshake_as_strict_as_go():
+    import base64
+    import hashlib
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    acc = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+                                        .encode()).digest())
+    good = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + acc + b"\r\n")
+    assert TR.judge_ws_handshake(good, key).ok
+    for bad, words in (
+            # the accept value somewhere in the head but not as Sec-WebSocket-Accept:
+            # the old substring test passed this one
+            (good.replace(b"Sec-WebSocket-Accept", b"X-Accept"), "Sec-WebSocket-Accept"),
+            (good.replace(b"101 Switching", b"1010 Switching"), "status code"),
+            (good.replace(b"Upgrade: websocket", b"Upgrade: h2c"), "Upgrade"),
+            (good + b"Broken header line\r\n", "malformed MIME header line"),
+            (good + b"Sec-WebSocket-Extensions: permessage-deflate\r\n", "extensions")):
+        v = TR.judge_ws_handshake(bad, key)
+        assert not v.ok and words in v.msg, (bad, v.msg)
+
+
+def ws_fake(accept_header=b"Sec-WebSocket-Accept"):
+    """A WebSocket echo whose 101 carries the accept value under accept_header."""
+    import base64
+    import hashlib
+
+    def handler(c):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                return
+            buf += d
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        key = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
+               if ln.lower().startswith(b"sec-websocket-key:")][0]
+        acc = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+                               .digest())
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\n" + accept_header + b": " + acc + b"\r\n\r\n")
+        try:
+            while True:
+                op, payload, buf = TR._ws_read(c, buf)
+                c.sendall(TR._ws_frame(op, payload))
+        except EOFError:
+            pass
+    return handler
+
+
+def test_websocket_check_fails_a_wrong_accept_header():
+    args = {"url_path": "/ws", "origin": "http://example.com",
+            "exchange": [{"send_text": "hello", "expect_text": "hello"},
+                         {"send_binary": [1, 2, 3], "expect_binary": [1, 2, 3]}]}
+    for accept_header, ok in ((b"Sec-WebSocket-Accept", True), (b"X-Accept", False)):
+        srv = FakeServer([ws_fake(accept_header)])
+        try:
+            v = TR.run_check("websocket", args, tctx_for(srv, scale=0.1))
+        finally:
+            srv.close()
+        assert v.ok == ok, v.msg
+        if not ok:
+            assert "Sec-WebSocket-Accept" in v.msg, v.msg

@@ -1220,6 +1220,36 @@ def _ws_read(sock, buf):
         return op, payload, buf
 
 
+def judge_ws_handshake(head, key):
+    """The 101 answer to an upgrade, checked as upstream's client
+    (golang.org/x/net/websocket over net/http's response reader) checks it:
+    a head Go can parse, status 101, `Upgrade: websocket` and `Connection:
+    upgrade` (case-insensitive, the whole value), Sec-WebSocket-Accept the
+    hash of our key, no Sec-WebSocket-Extensions (none was offered)."""
+    try:
+        _proto, status, hdrs = parse_response_head(head)
+    except MalformedResponse as e:
+        return fail(f"websocket upgrade: {e}")
+    seen = T.Seen(status, hdrs)
+
+    def one(name):
+        vals = seen.header_all(name)
+        return vals[0] if vals else ""
+    if status != 101:
+        return fail(f"websocket upgrade answered {status}")
+    if one("upgrade").lower() != "websocket" or one("connection").lower() != "upgrade":
+        return fail(f"websocket upgrade: Upgrade {one('upgrade')!r}, Connection "
+                    f"{one('connection')!r} (expected websocket, upgrade)")
+    accept = base64.b64encode(hashlib.sha1(
+        (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+    if one("sec-websocket-accept") != accept:
+        return fail(f"websocket upgrade: Sec-WebSocket-Accept {one('sec-websocket-accept')!r}, "
+                    f"expected {accept!r}")
+    if seen.header_all("sec-websocket-extensions"):
+        return fail("websocket upgrade: extensions in the answer, none offered")
+    return PASS
+
+
 def ws_session(addr, port, path, origin, exchange, host):
     sock = socket.create_connection((addr, port), timeout=HTTP_TIMEOUT)
     try:
@@ -1228,15 +1258,19 @@ def ws_session(addr, port, path, origin, exchange, host):
         sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
                       f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                       f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n").encode())
-        buf = _recv_until(sock, b"", b"\r\n\r\n")
-        head, buf = buf.split(b"\r\n\r\n", 1)
-        status_line = head.split(b"\r\n")[0].decode("latin-1")
-        if " 101" not in status_line:
-            return fail(f"websocket upgrade answered {status_line!r}")
-        accept = base64.b64encode(hashlib.sha1(
-            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
-        if accept.encode() not in head:
-            return fail("websocket upgrade: wrong or missing Sec-WebSocket-Accept")
+        buf = b""
+        while _head_end(buf) is None:
+            if len(buf) > 1 << 20:
+                raise MalformedResponse("websocket upgrade: response head too large")
+            d = sock.recv(65536)
+            if not d:
+                raise EOFError("connection closed by the gateway")
+            buf += d
+        end, body_at = _head_end(buf)
+        head, buf = buf[:end], buf[body_at:]
+        v = judge_ws_handshake(head, key)
+        if not v.ok:
+            return v
         for entry in exchange:
             if "send_text" in entry:
                 sock.sendall(_ws_frame(0x1, str(entry["send_text"]).encode()))
