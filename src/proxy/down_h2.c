@@ -66,9 +66,10 @@
 #define H2_WORKER_HEADER_BYTES ((size_t)32 * 1024 * 1024)
 /* A worker that held this much gives freed memory back to the system once
  * it holds less than H2_TRIM_BELOW again (malloc keeps it otherwise). */
-#define H2_TRIM_ABOVE ((size_t)8 * 1024 * 1024)
-#define H2_TRIM_BELOW ((size_t)1024 * 1024)
-#define H2_OVERSIZED  2 /* over-limit header blocks on a connection: GOAWAY */
+#define H2_TRIM_ABOVE     ((size_t)8 * 1024 * 1024)
+#define H2_TRIM_BELOW     ((size_t)1024 * 1024)
+#define H2_TRIM_WINDOW_MS 10000 /* trims, at most one a second, after that */
+#define H2_OVERSIZED      2     /* over-limit header blocks on a connection: GOAWAY */
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -197,15 +198,27 @@ uncharge(struct px_h2_stream *s)
 }
 
 /* After a burst of held fields (an attack, mostly) the freed blocks stay
- * with malloc's arenas: once the worker holds little again, give them back
- * (rare: H2_TRIM_ABOVE must have been passed since the last time). */
+ * with malloc's arenas: once the worker holds little again, give them back,
+ * at stream and connection ends, at most once a second for
+ * H2_TRIM_WINDOW_MS (the attack's connections close over a few seconds, and
+ * their sessions and buffers are freed after their fields). Rare:
+ * H2_TRIM_ABOVE must have been passed since the last window. */
 static void
 maybe_trim(struct px_worker *w)
 {
-    if (w->h2_trim && w->h2_held < H2_TRIM_BELOW) {
-        w->h2_trim = false;
-        malloc_trim(0);
-    }
+    if (!w->h2_trim || w->h2_held >= H2_TRIM_BELOW)
+        return;
+    uint64_t now = gw_loop_now(w->loop);
+    if (!w->h2_trim_until)
+        w->h2_trim_until = now + H2_TRIM_WINDOW_MS;
+    else if (now >= w->h2_trim_until)
+        w->h2_trim = false; /* this trim is the last of the window */
+    else if (now - w->h2_trim_at < 1000)
+        return;
+    if (!w->h2_trim)
+        w->h2_trim_until = 0;
+    w->h2_trim_at = now;
+    malloc_trim(0);
 }
 
 /* Ends stream s at once with code, from inside a header callback: the rest
@@ -1147,4 +1160,5 @@ px_h2_free(struct px_dconn *c)
     h->dead = true;
     if (!h->defer_armed)
         free(h);
+    maybe_trim(c->w);
 }

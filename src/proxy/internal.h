@@ -415,9 +415,11 @@ struct px_worker {
     struct gw_h1_header hbuf[PX_MAX_HEADERS];
     struct px_buf logbuf;
     /* HTTP/2 from clients (down_h2.c): decoded header bytes its streams
-     * hold, and whether malloc_trim is due once they are mostly freed. */
+     * hold, whether malloc_trim is due once they are mostly freed, the last
+     * trim and the end of the window trims may run in (ms). */
     size_t h2_held;
     bool h2_trim;
+    uint64_t h2_trim_at, h2_trim_until;
 };
 
 struct gw_proxy {
