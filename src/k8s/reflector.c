@@ -392,22 +392,35 @@ next_version(struct gw_k8s_reflector *r)
         absent(r);
 }
 
+/* A discovery answer's document, parsed into docs; NULL once the answer is
+ * dealt with: a 404 goes to on_404, any other failure retries discovery. */
+static const struct gw_node *
+discovery_body(struct gw_k8s_reflector *r, const struct gw_k8s_resp *resp, struct gw_docs *docs,
+               void (*on_404)(struct gw_k8s_reflector *))
+{
+    r->req = NULL;
+    if (resp->err == 0 && resp->code == 404) {
+        on_404(r);
+        return NULL;
+    }
+    const struct gw_node *root =
+        is_2xx(resp) ? parse_body(r, docs, "discovery", resp->body, resp->len) : NULL;
+    if (!root)
+        retry(r, discover_start, "discovery", resp);
+    return root;
+}
+
 static void
 on_version(void *data, const struct gw_k8s_resp *resp)
 {
     struct gw_k8s_reflector *r = data;
-    r->req = NULL;
-    if (resp->err == 0 && resp->code == 404) {
-        next_version(r);
-        return;
-    }
-    if (!is_2xx(resp)) {
-        retry(r, discover_start, "discovery", resp);
-        return;
-    }
     struct gw_docs docs;
     gw_docs_init(&docs);
-    const struct gw_node *root = parse_body(r, &docs, "discovery", resp->body, resp->len);
+    const struct gw_node *root = discovery_body(r, resp, &docs, next_version);
+    if (!root) {
+        gw_docs_release(&docs);
+        return;
+    }
     const struct gw_node *list = gw_node_get(root, "resources");
     const struct gw_node *found = NULL;
     for (size_t i = 0; list && list->type == GW_NODE_LIST && i < list->n; i++) {
@@ -416,11 +429,6 @@ on_version(void *data, const struct gw_k8s_resp *resp)
             found = list->u.items[i];
             break;
         }
-    }
-    if (!root) {
-        gw_docs_release(&docs);
-        retry(r, discover_start, "discovery", resp);
-        return;
     }
     if (!found) {
         gw_docs_release(&docs);
@@ -460,21 +468,11 @@ static void
 on_group(void *data, const struct gw_k8s_resp *resp)
 {
     struct gw_k8s_reflector *r = data;
-    r->req = NULL;
-    if (resp->err == 0 && resp->code == 404) {
-        absent(r);
-        return;
-    }
-    if (!is_2xx(resp)) {
-        retry(r, discover_start, "discovery", resp);
-        return;
-    }
     struct gw_docs docs;
     gw_docs_init(&docs);
-    const struct gw_node *root = parse_body(r, &docs, "discovery", resp->body, resp->len);
+    const struct gw_node *root = discovery_body(r, resp, &docs, absent);
     if (!root) {
         gw_docs_release(&docs);
-        retry(r, discover_start, "discovery", resp);
         return;
     }
     cand_clear(r);
