@@ -221,11 +221,14 @@ def http_echo(head_extra=b"", status=b"200 OK", cl_extra=b"", pod="infra-backend
     return handler
 
 
+# Timeout scale for fakes that must fail: 30 s x 0.03, one attempt or two.
+FAST = 0.03
 HTTP = {"request": {"path": "/", "host": "example.com"},
         "expect": {"status": 200, "backend": f"{NS}/infra-backend-v1"}}
 
 
 def run_http_against(handler, scale=0.1):
+    """The http check against a fake; a failing fake is retried for 30 s x scale."""
     srv = FakeServer([handler])
     try:
         return TR.run_check("http", HTTP, tctx_for(srv, scale=scale))
@@ -242,12 +245,12 @@ def test_http_well_formed_response_passes():
 
 
 def test_http_header_line_without_colon_fails():
-    v = run_http_against(http_echo(b"X-Broken-Header-Line\r\n"))
+    v = run_http_against(http_echo(b"X-Broken-Header-Line\r\n"), FAST)
     assert not v.ok and "malformed MIME header line" in v.msg, v.msg
 
 
 def test_http_conflicting_content_length_fails():
-    v = run_http_against(http_echo(cl_extra=b"Content-Length: 3\r\n"))
+    v = run_http_against(http_echo(cl_extra=b"Content-Length: 3\r\n"), FAST)
     assert not v.ok and "multiple Content-Length" in v.msg, v.msg
 
 
@@ -255,9 +258,9 @@ def test_http_other_go_refusals_fail():
     for extra, words in ((b"X Bad\x01: v\r\n", "malformed MIME header line"),
                          (b"X-Ctl: a\x00b\r\n", "control character"),
                          (b"Transfer-Encoding: gzip\r\n", "unsupported transfer encoding")):
-        v = run_http_against(http_echo(extra))
+        v = run_http_against(http_echo(extra), FAST)
         assert not v.ok and words in v.msg, (extra, v.msg)
-    v = run_http_against(http_echo(status=b"20 OK"))
+    v = run_http_against(http_echo(status=b"20 OK"), FAST)
     assert not v.ok and "status code" in v.msg, v.msg
 
 
@@ -341,7 +344,7 @@ def test_websocket_check_fails_a_wrong_accept_header():
     for accept_header, ok in ((b"Sec-WebSocket-Accept", True), (b"X-Accept", False)):
         srv = FakeServer([ws_fake(accept_header)])
         try:
-            v = TR.run_check("websocket", args, tctx_for(srv, scale=0.1))
+            v = TR.run_check("websocket", args, tctx_for(srv, scale=0.1 if ok else FAST))
         finally:
             srv.close()
         assert v.ok == ok, v.msg
