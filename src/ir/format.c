@@ -154,6 +154,17 @@ route(struct gw_buf *b, int d, const struct gw_ir_route *r)
             gw_buf_appendf(b, "%s%d", i ? "," : "", r->retry_codes[i]);
         gw_buf_append_cstr(b, "\n");
     }
+    if (r->session) {
+        const struct gw_ir_session *s = r->session;
+        ind(b, d + 1);
+        gw_buf_appendf(b, "session %s name=%s",
+                       s->type == GW_IR_SESSION_COOKIE ? "cookie" : "header", s->name);
+        if (s->type == GW_IR_SESSION_COOKIE)
+            gw_buf_appendf(b, " path=%s lifetime=%s", s->path,
+                           s->permanent ? "Permanent" : "Session");
+        gw_buf_appendf(b, " absolute=%lld idle=%lld key=%s\n", (long long)s->absolute_ms,
+                       (long long)s->idle_ms, s->key_id);
+    }
     for (size_t i = 0; i < r->nfilters; i++)
         filter(b, d + 1, &r->filters[i]);
     for (size_t i = 0; i < r->nbackends; i++)

@@ -56,7 +56,7 @@ gw_ir_index(struct gw_ir *ir)
 {
     if (ir->indexed)
         return;
-    uint32_t nr = 0, nb = 0;
+    uint32_t nr = 0, nb = 0, ns = 0;
     for (size_t p = 0; p < ir->nports; p++) {
         struct gw_ir_port *pt = &ir->ports[p];
         for (size_t l = 0; l < pt->nlisteners; l++) {
@@ -65,6 +65,10 @@ gw_ir_index(struct gw_ir *ir)
                 for (size_t r = 0; r < li->vhosts[v].nroutes; r++) {
                     struct gw_ir_route *rt = &li->vhosts[v].routes[r];
                     rt->id = nr++;
+                    if (rt->session && rt->session->id == UINT32_MAX)
+                        /* Built by this IR's translate, never shared yet:
+                         * the one write into it. */
+                        ((struct gw_ir_session *)(uintptr_t)rt->session)->id = ns++;
                     index_backends(rt->backends, rt->nbackends, &nb);
                     for (size_t f = 0; f < rt->nfilters; f++)
                         if (rt->filters[f].mirror)
@@ -76,6 +80,7 @@ gw_ir_index(struct gw_ir *ir)
     }
     ir->nroute_ids = nr;
     ir->nbackend_ids = nb;
+    ir->nsession_ids = ns;
     ir->indexed = true;
 }
 

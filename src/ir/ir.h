@@ -144,6 +144,26 @@ struct gw_ir_filter {
 
 enum gw_ir_path_type { GW_IR_PATH_EXACT, GW_IR_PATH_PREFIX, GW_IR_PATH_REGEX };
 
+enum gw_ir_session_type { GW_IR_SESSION_COOKIE, GW_IR_SESSION_HEADER };
+
+/*
+ * A rule's sessionPersistence (GEP-1619), one per (rule, match) entry (the
+ * cookie Path follows the match). The data plane signs its tokens with a
+ * key it derives from key_id, which names the rule (kind, namespace, name,
+ * uid, rule index): every worker, reload and replica serving the same rule
+ * derives the same key, and no two rules share one.
+ */
+struct gw_ir_session {
+    enum gw_ir_session_type type;
+    bool permanent;      /* cookie: Max-Age from absolute_ms (lifetimeType Permanent) */
+    const char *name;    /* cookie or header name: an RFC 9110 token */
+    const char *path;    /* cookie Path: the match's path (a regex: its literal prefix) */
+    int64_t absolute_ms; /* -1: none */
+    int64_t idle_ms;     /* -1: none */
+    const char *key_id;
+    uint32_t id; /* dense index (gw_ir_index) in [0, nsession_ids) */
+};
+
 struct gw_ir_match_kv {
     const char *name;
     const char *value;
@@ -163,8 +183,9 @@ struct gw_ir_route {
     /* Weighted backends; empty with no redirect: 500. */
     struct gw_ir_backend *backends;
     size_t nbackends;
-    int64_t request_timeout_ms; /* -1: none */
-    int64_t backend_timeout_ms; /* -1: none */
+    int64_t request_timeout_ms;          /* -1: none */
+    int64_t backend_timeout_ms;          /* -1: none */
+    const struct gw_ir_session *session; /* NULL: none (the usual case: one test) */
     /* What the response reads, when the route's lines are cold again: the
      * retry policy and the route's dense id (gw_ir_index; metrics). */
     size_t nretry_codes; /* read first (retry_code), then id: adjacent */
@@ -240,7 +261,7 @@ struct gw_ir {
      * [0, nroute_ids) and [0, nbackend_ids), so that per-route and
      * per-backend state of a consumer is a plain array indexed by id. */
     bool indexed;
-    uint32_t nroute_ids, nbackend_ids;
+    uint32_t nroute_ids, nbackend_ids, nsession_ids;
     struct gw_ir_gateway *gateways;
     size_t ngateways;
     struct gw_ir_port *ports; /* sorted by address, port, udp */
@@ -259,8 +280,9 @@ void gw_ir_unref(struct gw_ir *ir);
  * Numbers ir's objects once it is built: every HTTP route (vhosts of every
  * listener, in IR order) gets id 0, 1, ... and every backend (a route's
  * backends, its mirror filters' backends, the L4 routes' backends) too, in
- * a space of their own; sets ir->nroute_ids, ir->nbackend_ids and
- * ir->indexed. Idempotent: an indexed IR is left untouched (nothing is
+ * a space of their own, and every distinct session (gw_ir_session, shared
+ * by a route's vhost copies) too; sets ir->nroute_ids, ir->nbackend_ids,
+ * ir->nsession_ids and ir->indexed. Idempotent: an indexed IR is left untouched (nothing is
  * written), so calling it on an IR that readers already share is safe.
  * Call it before the IR is shared (the proxy does at publish).
  */
