@@ -246,6 +246,8 @@ compile_entries(struct tr *t, const struct rt *rt, struct ent **v, size_t *n, si
         const struct gw_httproute *h = (const void *)rt->m;
         for (size_t i = 0; i < h->spec.rules.n; i++) {
             const struct gw_http_rule *rule = &h->spec.rules.v[i];
+            if (i < 64 && (rt->sp_dropped >> i & 1))
+                continue; /* PartiallyInvalid (session.c) */
             for (size_t k = 0; k < rule->backend_refs.n; k++)
                 backend_filters(t, &rt->rule_backends[i][k], &rule->backend_refs.v[k]);
             struct gw_ir_route proto;
@@ -284,6 +286,7 @@ compile_entries(struct tr *t, const struct rt *rt, struct ent **v, size_t *n, si
                 e->r.nheaders = mt->headers.n;
                 e->r.query = kvs(t, mt->query_params.v, mt->query_params.n);
                 e->r.nquery = mt->query_params.n;
+                e->r.session = tr_session_ir(t, rt, i, e->r.path_type, e->r.path);
             }
         }
         return;
@@ -291,6 +294,8 @@ compile_entries(struct tr *t, const struct rt *rt, struct ent **v, size_t *n, si
     const struct gw_grpcroute *g = (const void *)rt->m;
     for (size_t i = 0; i < g->spec.rules.n; i++) {
         const struct gw_grpc_rule *rule = &g->spec.rules.v[i];
+        if (i < 64 && (rt->sp_dropped >> i & 1))
+            continue;
         for (size_t k = 0; k < rule->backend_refs.n; k++)
             backend_filters(t, &rt->rule_backends[i][k], &rule->backend_refs.v[k]);
         struct gw_ir_route proto;
@@ -336,6 +341,7 @@ compile_entries(struct tr *t, const struct rt *rt, struct ent **v, size_t *n, si
                 e->r.headers = kvs(t, mt->headers.v, mt->headers.n);
                 e->r.nheaders = mt->headers.n;
             }
+            e->r.session = tr_session_ir(t, rt, i, e->r.path_type, e->r.path);
         }
     }
 }

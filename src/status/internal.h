@@ -82,6 +82,7 @@ struct rt_parent {
     size_t matched;    /* listeners sectionName/port select */
     size_t attached;   /* accepted listeners it attached to */
     unsigned char why; /* routes.c enum why: what failed when none accepted it */
+    bool unsupported;  /* it would attach, but no rule can be served (sp_all_dropped) */
 };
 
 /* A route (any of the five kinds) with at least one parent of ours. */
@@ -112,6 +113,13 @@ struct rt {
     const struct lis *shadow_lis;
     const char *shadow_host;
     const struct rt *shadow_by;
+    /* HTTP and gRPC routes, sessionPersistence (session.c): rules not
+     * served for a value gatehouse does not support (bit i: rule i), why
+     * (PartiallyInvalid), whether that is every rule, and what is served
+     * (the Accepted message). NULL messages: nothing to say. */
+    uint64_t sp_dropped;
+    const char *sp_bad, *sp_note;
+    bool sp_all_dropped;
 };
 
 /* A BackendTLSPolicy's verdict for one Service (section) it targets. */
@@ -165,6 +173,14 @@ struct tr {
     struct gw_status_svcread *reads;
     size_t nreads, reads_cap;
 };
+
+/* session.c: the sessionPersistence verdicts of HTTP or gRPC route r
+ * (r->sp_*). */
+void tr_session_route(struct tr *t, struct rt *r);
+/* The IR session of rule `rule` of r for a match of path type pt and path
+ * path (in the IR arena), or NULL when the rule has none. */
+struct gw_ir_session *tr_session_ir(struct tr *t, const struct rt *r, size_t rule,
+                                    enum gw_ir_path_type pt, const char *path);
 
 /* reads.c: what the translation reads of Services (status.h). */
 void tr_read_service(struct tr *t, const char *ns, const char *name, bool whole, int64_t port,

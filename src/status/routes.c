@@ -129,6 +129,7 @@ resolve(struct tr *t, struct rt *r)
             }
             check_filters(t, r, filters, nfilters, grpc);
         }
+        tr_session_route(t, r);
         return;
     }
     const struct gw_l4route *l4 = (const void *)r->m;
@@ -219,6 +220,11 @@ parent(struct tr *t, struct rt *r, const struct view *v, struct lis *lis, size_t
                 continue;
             }
         }
+        if (r->sp_all_dropped) {
+            /* Nothing of it can be served: not attached, not counted. */
+            rp->unsupported = true;
+            continue;
+        }
         attach(t, li, r, hosts, nhosts);
         if (li->accepted && rp->gw->accepted)
             rp->attached++;
@@ -263,33 +269,42 @@ parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, stru
         gw_sv_add_int(&t->sv, pr, "port", p->port);
     gw_sv_add_str(&t->sv, entry, "controllerName", t->controller);
     struct gw_sv *c = gw_sv_add_arr(&t->sv, entry, "conditions");
-    if (rp->attached && r->shadow_by && r->shadow_lis->gw == rp->gw)
+    if (rp->unsupported) {
+        /* Every rule asks for session persistence gatehouse cannot give. */
+        tr_cond(t, c, "Accepted", false, "UnsupportedValue", r->sp_bad, gen);
+    } else if (rp->attached && r->shadow_by && r->shadow_lis->gw == rp->gw) {
         tr_cond(t, c, "Accepted", true, "Accepted", shadow_msg(t, r), gen);
-    else if (rp->attached)
+    } else if (rp->attached && r->sp_note) {
+        tr_cond(t, c, "Accepted", true, "Accepted",
+                tr_printf(t, "route is accepted; %s", r->sp_note), gen);
+    } else if (rp->attached) {
         tr_cond(t, c, "Accepted", true, "Accepted", "route is accepted", gen);
-    else if (!rp->gw->accepted)
+    } else if (!rp->gw->accepted) {
         /* The spec has no reason for a parent that exists but is rejected;
          * it is no parent the route can match. */
         tr_cond(t, c, "Accepted", false, "NoMatchingParent",
                 tr_printf(t, "Gateway %s/%s is not accepted (%s)", rp->gw->g->meta.ns,
                           rp->gw->g->meta.name, rp->gw->acc_reason),
                 gen);
-    else if (!rp->matched)
+    } else if (!rp->matched) {
         tr_cond(t, c, "Accepted", false, "NoMatchingParent",
                 p->section_name || p->port >= 0
                     ? "no listener of the parent matches sectionName/port"
                     : "the parent has no listeners",
                 gen);
-    else if (rp->why == WHY_HOSTNAME)
+    } else if (rp->why == WHY_HOSTNAME) {
         tr_cond(t, c, "Accepted", false, "NoMatchingListenerHostname",
                 "no listener hostname intersects the route's hostnames", gen);
-    else
+    } else {
         tr_cond(t, c, "Accepted", false, "NotAllowedByListeners",
                 "no listener allows this route (kind, namespace or listener not valid)", gen);
+    }
     if (r->resolved)
         tr_cond(t, c, "ResolvedRefs", true, "ResolvedRefs", "all references are resolved", gen);
     else
         tr_cond(t, c, "ResolvedRefs", false, r->rr_reason, r->rr_msg, gen);
+    if (rp->attached && r->sp_bad)
+        tr_cond(t, c, "PartiallyInvalid", true, "UnsupportedValue", r->sp_bad, gen);
     return rp->attached > 0;
 }
 
