@@ -653,6 +653,77 @@ backend_state(struct px_dconn *d, const struct gw_ir_backend *b)
     return bs;
 }
 
+/* Session persistence: the backend of r the request's live token names an
+ * endpoint of, that endpoint not ejected (d->sticky then holds it for the
+ * first attempt); NULL for a request without one, whose response then
+ * starts a session. Cold and apart: the requests of other routes pay one
+ * test of r->session and nothing of this (not even its size in the
+ * inlining of their path). */
+static __attribute__((noinline, cold)) const struct gw_ir_backend *
+session_backend(struct px_dconn *d, const struct gw_h1_request *req, const struct gw_ir_route *r)
+{
+    const struct px_sess *ss = d->snap->s->sess;
+    uint64_t now = px_session_now_ms();
+    d->sess_created = now;
+    d->sess_tag = 0;
+    if (!ss || r->session->id >= ss->nkeys || !ss->keys[r->session->id])
+        return NULL;
+    struct px_session_token tok;
+    if (!px_session_request_token(r->session, ss->keys[r->session->id], req->headers, req->nheaders,
+                                  now, &tok))
+        return NULL;
+    size_t ei;
+    int bi = px_sess_find(ss, r, tok.tag, &ei);
+    if (bi < 0)
+        return NULL; /* an endpoint that is gone: a new one, a new session */
+    const struct gw_ir_backend *b = &r->backends[bi];
+    struct px_ep *ep = px_ep_table_get(&d->w->eps, b->endpoints[ei].ip, b->endpoints[ei].port);
+    if (gw_l4_ep_is_ejected(&ep->base, now_ms(d)))
+        return NULL;
+    d->sticky = ep;
+    d->sess_created = tok.created_ms;
+    d->sess_tag = tok.tag;
+    return b;
+}
+
+/* Session persistence: px_response_head_format with the field carrying
+ * the token of the endpoint that answered among ro's extra fields, unless
+ * the token the client sent still says all of it (a cookie, no
+ * idleTimeout to refresh). The field is this attempt's: d->cors is put
+ * back after. */
+static __attribute__((noinline, cold)) int
+session_head_format(struct px_dconn *d, struct px_rsp_out *ro)
+{
+    size_t before = px_buf_avail(&d->cors);
+    const struct gw_ir_session *s = d->route->session;
+    const struct px_sess *ss = d->snap->s->sess;
+    const struct gw_ir_backend *b = d->backend;
+    uint64_t tag = 0;
+    if (ss && s->id < ss->nkeys && ss->keys[s->id] && b && d->up_ep) {
+        size_t i = 0;
+        while (i < b->nendpoints && (b->endpoints[i].port != d->up_ep->base.port ||
+                                     strcmp(b->endpoints[i].ip, d->up_ep->base.ip)))
+            i++;
+        tag = px_sess_tag_of(ss, b, i);
+    }
+    uint64_t now = px_session_now_ms();
+    bool same = tag == d->sess_tag;
+    if (tag && !(same && s->type == GW_IR_SESSION_COOKIE && s->idle_ms < 0)) {
+        struct px_session_token tok = {
+            .tag = tag,
+            .created_ms = same ? d->sess_created : now,
+            .used_ms = now,
+        };
+        char t[PX_SESSION_TOKEN_LEN];
+        px_session_token_format(ss->keys[s->id], &tok, t);
+        px_session_field_format(s, t, tok.created_ms, now, d->tls, &d->cors);
+        ro->extra = (struct gw_str){px_buf_data(&d->cors), px_buf_avail(&d->cors)};
+    }
+    int rc = px_response_head_format(ro, &d->out);
+    d->cors.len = d->cors.off + before;
+    return rc;
+}
+
 static struct px_ep *
 pick_endpoint(struct px_dconn *d, const struct gw_ir_backend *b)
 {
@@ -691,7 +762,11 @@ static void
 start_attempt(struct px_dconn *d)
 {
     d->attempts++;
-    struct px_ep *ep = pick_endpoint(d, d->backend);
+    struct px_ep *ep = d->sticky;
+    if (GW_LIKELY(!ep))
+        ep = pick_endpoint(d, d->backend);
+    else
+        d->sticky = NULL; /* a retry balances as usual */
     d->up_ep = ep;
     if (!ep) {
         error_reply(d, 503, false);
@@ -1163,7 +1238,9 @@ response_head(struct px_dconn *d)
             .extra = {px_buf_data(&d->cors), px_buf_avail(&d->cors)},
         };
         size_t before = px_buf_avail(&d->out);
-        if (px_response_head_format(&ro, &d->out) < 0) {
+        int frc = d->route && d->route->session ? session_head_format(d, &ro)
+                                                : px_response_head_format(&ro, &d->out);
+        if (frc < 0) {
             d->out.len = d->out.off + before;
             attempt_failed(d, FAIL_PROTO);
             return;
@@ -1426,6 +1503,7 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     d->listener = NULL;
     d->iport = NULL;
     d->up_ep = NULL;
+    d->sticky = NULL;
     d->backend = NULL;
     d->in_backoff = false;
     d->u_eof = false;
@@ -1597,7 +1675,9 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
         gw_buf_release(&loc);
         return;
     }
-    const struct gw_ir_backend *b = gw_route_backend_pick(r, (uint32_t)px_worker_rand(w));
+    const struct gw_ir_backend *b = r->session ? session_backend(d, req, r) : NULL;
+    if (!b)
+        b = gw_route_backend_pick(r, (uint32_t)px_worker_rand(w));
     if (!b || b->invalid) {
         px_buf_consume(&d->in, head_len);
         error_reply(d, 500, false);

@@ -295,6 +295,77 @@ void px_ep_report(struct px_ep *ep, bool failed, unsigned consecutive, unsigned 
                   uint64_t now);
 
 /* ------------------------------------------------------------------------ */
+/* Session persistence (session.c)                                           */
+
+#define PX_SESSION_TOKEN_LEN 50 /* base64url characters */
+
+/* What a session token says (times in ms since the epoch). */
+struct px_session_token {
+    uint64_t tag;        /* the endpoint (px_session_tag) */
+    uint64_t created_ms; /* session start: absoluteTimeout runs from it */
+    uint64_t used_ms;    /* last use: idleTimeout runs from it */
+};
+
+/* A rule's signing key, derived from its IR key_id (heap; any thread may
+ * use it at once: it is read-only). px_skey_free wipes and frees it. */
+struct px_skey;
+struct px_skey *px_skey_new(const char *key_id);
+void px_skey_free(struct px_skey *key);
+/* The tag naming endpoint ip:port of backend `backend` under key. Pure. */
+uint64_t px_session_tag(const struct px_skey *key, const char *backend, const char *ip,
+                        uint16_t port);
+/* Writes tok, signed with key, as PX_SESSION_TOKEN_LEN characters (no NUL)
+ * to out. Pure. */
+void px_session_token_format(const struct px_skey *key, const struct px_session_token *tok,
+                             char out[PX_SESSION_TOKEN_LEN]);
+/* Reads a token from s and checks its signature under key. 0 (*tok set) or
+ * GW_EINVAL (malformed, another key, forged). Pure; any bytes. */
+int px_session_token_parse(const struct px_skey *key, struct gw_str s,
+                           struct px_session_token *tok);
+/* True while tok is live at wall time now (ms): within s's absoluteTimeout
+ * and idleTimeout, and not from too far in the future (a minute of clock
+ * skew between replicas is allowed). */
+bool px_session_token_is_live(const struct gw_ir_session *s, const struct px_session_token *tok,
+                              uint64_t now);
+/* Wall-clock ms (tokens outlive processes and cross replicas). */
+uint64_t px_session_now_ms(void);
+/* The next value of cookie `name` in a Cookie field value v from *pos
+ * (start at 0): true with *val (a view into v, quotes removed) and *pos
+ * advanced, false when there is none left. Pure. */
+bool px_session_cookie_next(struct gw_str v, struct gw_str name, size_t *pos, struct gw_str *val);
+/* The first live token of session s the request fields h[0..nh) carry
+ * (cookie or header, per s->type), checked under key at wall time now. */
+bool px_session_request_token(const struct gw_ir_session *s, const struct px_skey *key,
+                              const struct gw_h1_header *h, size_t nh, uint64_t now,
+                              struct px_session_token *tok);
+/* Appends the response field carrying token: "Set-Cookie: name=token;
+ * Path=..; [Max-Age=..;] HttpOnly; SameSite=Lax[; Secure]" (Max-Age, what
+ * is left of absoluteTimeout from created, only for a Permanent cookie) or
+ * "name: token", with CRLF. 0 or GW_ELIMIT. */
+int px_session_field_format(const struct gw_ir_session *s, const char token[PX_SESSION_TOKEN_LEN],
+                            uint64_t created, uint64_t now, bool secure, struct px_buf *out);
+
+/* A snapshot's keys (by gw_ir_session id) and endpoint tags (by backend
+ * id, in endpoint order; NULL for backends of no session rule). Built at
+ * publish, read-only after. */
+struct px_sess {
+    struct px_skey **keys;
+    size_t nkeys;
+    uint64_t **tags;
+    size_t ntags;
+};
+
+/* For an indexed ir; NULL when no route has session persistence. */
+struct px_sess *px_sess_new(const struct gw_ir *ir);
+void px_sess_free(struct px_sess *ss);
+/* The backend of r (index) one of whose endpoints (*endpoint) tag names,
+ * or -1. */
+int px_sess_find(const struct px_sess *ss, const struct gw_ir_route *r, uint64_t tag,
+                 size_t *endpoint);
+/* The tag of endpoint `endpoint` of be, 0 if it has none. */
+uint64_t px_sess_tag_of(const struct px_sess *ss, const struct gw_ir_backend *be, size_t endpoint);
+
+/* ------------------------------------------------------------------------ */
 /* Snapshots                                                                 */
 
 /* What gw_proxy_publish builds once per IR: shared, immutable, refcounted. */
@@ -310,6 +381,7 @@ struct px_snap {
     struct px_tls *tls;   /* HTTPS ports' SSL_CTXs (down_tls.c); may be NULL */
     char *tls_errors;     /* listeners whose certificates did not load; NULL if none */
     struct px_mtab *mtab; /* request counters of this snapshot (metrics.c) */
+    struct px_sess *sess; /* session persistence keys and tags; NULL if none */
 };
 
 /* Drops a reference (any thread). The last one frees nothing: the snapshot
@@ -550,6 +622,7 @@ struct px_dconn {
     const struct gw_ir_listener *listener;
     const struct gw_ir_port *iport; /* the request's port in snap; NULL if none */
     const struct px_ep *up_ep;      /* endpoint of the last attempt (access log) */
+    struct px_ep *sticky;           /* session persistence: the first attempt's endpoint */
     struct px_uconn *u;
     const struct gw_ir_header_mod *rmods[2];
     enum gw_h1_method method;
@@ -582,7 +655,12 @@ struct px_dconn {
     struct gw_timer btimer;
     struct gw_timer wtimer; /* send progress */
     struct gw_timer ttimer; /* route request timeout */
-    struct px_buf cors;     /* CORS response fields of the current request */
+    struct px_buf cors;     /* extra response fields of the current request: CORS, the
+                             * session field (added per attempt, see session_field) */
+    /* Session persistence of the current request (route->session): the
+     * session's start and the tag of the endpoint its token named (0:
+     * none), wall-clock ms. */
+    uint64_t sess_created, sess_tag;
     /* RequestMirror copies still being fed the request body, one slot per
      * mirror filter of the rule (NULL once finished or dropped). */
     struct px_uconn *mirrors[PX_MAX_MIRRORS];

@@ -132,6 +132,7 @@ reclaim(struct gw_proxy *p)
     while (s) {
         struct px_snap *next = s->dead_next;
         px_mtab_retire(s->mtab);
+        px_sess_free(s->sess);
         px_tls_free(s->tls);
         free(s->tls_errors);
         gw_router_free(s->router);
@@ -175,6 +176,7 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     s->ir = gw_ir_ref(ir);
     gw_ir_index(ir); /* dense ids: per-route counters, per-backend lb state */
     s->mtab = px_mtab_new(p, ir);
+    s->sess = px_sess_new(ir);
     struct gw_diags diags;
     gw_diags_init(&diags);
     if (gw_router_build(ir, &diags, &s->router) < 0)
