@@ -5,7 +5,8 @@ Three echo replicas behind one Service; the echo's JSON names the pod that
 answered. A client that comes back with its cookie (or header) reaches the
 same pod on new connections (2 workers), across a reload, until the pod is
 removed or fails; a forged token is ignored (ordinary pick, new token);
-absoluteTimeout and idleTimeout end sessions; HTTP/2 clients and gRPC
+absoluteTimeout and idleTimeout end sessions; a restarted gateway (or
+another replica) honours the tokens; HTTP/2 clients and gRPC
 (header type) alike; status says what is served and what is not."""
 import base64
 import time
@@ -317,7 +318,7 @@ def one_rule(session, weights=None):
     return [httproute("sp", hostnames=["sp.test"], rules=[rule(prefix("/"), session, bs)])]
 
 
-def test_reload_endpoint_removed_and_failed(stack):
+def test_reload_restart_endpoint_removed_and_failed(stack):
     st = stack
     svc = st.backend("svc", replicas=3)
     st.backend("svc2", replicas=1)
@@ -335,6 +336,16 @@ def test_reload_endpoint_removed_and_failed(stack):
                    pred=lambda r: r.json()["pod"].startswith("svc2-"))
     for p, tok in pins.items():
         for _ in range(5):
+            assert pod(get(st, "/", cookie=f"s={tok}")) == p
+
+    # A new gateway process (a restart, or another replica: the key comes
+    # from the configuration, not from the process) honours the tokens.
+    problems = st.gw.problems()  # stops it; a clean exit
+    assert not problems, problems
+    st.start()
+    st.wait_listening()
+    for p, tok in pins.items():
+        for _ in range(3):
             assert pod(get(st, "/", cookie=f"s={tok}")) == p
 
     # An endpoint leaves the EndpointSlice: its sessions move, get a new
