@@ -329,14 +329,17 @@ def test_reload_restart_endpoint_removed_and_failed(stack):
         pins[pod(r)] = cookie_of(r, "s")[0]
     assert len(pins) == 3
 
-    # A reload that changes the rule's backends and weights (svc2 joins
-    # with most of the weight): existing sessions stay where they are.
-    st.write("routes.yaml", one_rule(sp("s"), weights=(1, 99)))
+    # A reload that changes the rule's backends and weights (svc2 joins and
+    # takes all the weight, svc keeps 0): existing sessions stay where they
+    # are (GEP-1619: even on a weight-0 backend), new ones go to svc2.
+    st.write("routes.yaml", one_rule(sp("s"), weights=(0, 100)))
     st.wait_status("/", 200, host="sp.test",
                    pred=lambda r: r.json()["pod"].startswith("svc2-"))
     for p, tok in pins.items():
         for _ in range(5):
             assert pod(get(st, "/", cookie=f"s={tok}")) == p
+    assert all(pod(get(st, "/")).startswith("svc2-") for _ in range(5))
+    st.write("routes.yaml", one_rule(sp("s"), weights=(1, 99)))
 
     # A new gateway process (a restart, or another replica: the key comes
     # from the configuration, not from the process) honours the tokens.
