@@ -7,16 +7,17 @@ same pod on new connections (2 workers), across a reload, until the pod is
 removed or fails; a forged token is ignored (ordinary pick, new token);
 absoluteTimeout and idleTimeout end sessions; a restarted gateway (or
 another replica) honours the tokens; HTTP/2 clients and gRPC
-(header type) alike; status says what is served and what is not."""
+(header type) alike, over TLS too (Secure cookies); status says what is
+served and what is not."""
 import base64
 import time
 
 import pytest
 
 from conftest import EchoProcess, base_env, pick_address, pod_name, random_ports
-from echoclient import H2Client, decode_echo_response
-from gateway import (NS, backend, endpointslice_obj, gatehouse_run, httproute, prefix,  # noqa: F401
-                     running_stack, service_obj, stack)
+from echoclient import H1, H2Client, decode_echo_response, tls_client
+from gateway import (NS, backend, endpointslice_obj, gatehouse_run, httproute,  # noqa: F401
+                     listener, prefix, running_stack, service_obj, stack)
 
 GRPC_SERVICE = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho"
 
@@ -386,3 +387,37 @@ def test_reload_restart_endpoint_removed_and_failed(stack):
         assert time.monotonic() < deadline, "sessions never left the failed endpoint"
         time.sleep(0.02)
     assert cookie_of(r, "s") is not None
+
+
+# ------------------------------------------------------------------- HTTPS
+
+def test_https_cookie_is_secure(stack, tls_files):
+    st = stack
+    st.backend("svc", replicas=3)
+    addr, port = st.pick_gateway_address()
+
+    def b64(path):
+        with open(path, "rb") as f:
+            return base64.b64encode(f.read()).decode()
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+              "metadata": {"name": "cert", "namespace": NS},
+              "data": {"tls.crt": b64(tls_files.server_cert), "tls.key": b64(tls_files.server_key)}}
+    tls = {"mode": "Terminate", "certificateRefs": [{"name": "cert"}]}
+    st.up([httproute("sp", [rule(prefix("/"), sp("s"))])],
+          listeners=[listener("http", port), listener("https", port + 1, "HTTPS", tls=tls)],
+          extra=[secret])
+    assert "secure" not in cookie_of(get(st, "/", host="a.example.com"), "s")[1]
+    with H1(addr, port + 1, tls=tls_client(verify=False), sni="a.example.com") as c:
+        r = c.request("GET", "/", host="a.example.com")
+    tok, attrs = cookie_of(r, "s")
+    assert "secure" in attrs and "httponly" in attrs, attrs
+    first = pod(r)
+    c = H2Client.connect(addr, port + 1, tls=tls_client(alpn=["h2"], verify=False),
+                         sni="a.example.com")
+    try:
+        for _ in range(10):
+            r = c.request(path="/", authority="a.example.com", headers=[("cookie", f"s={tok}")])
+            assert pod(r) == first
+    finally:
+        c.close()
