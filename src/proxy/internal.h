@@ -334,7 +334,8 @@ uint64_t px_session_now_ms(void);
  * advanced, false when there is none left. Pure. */
 bool px_session_cookie_next(struct gw_str v, struct gw_str name, size_t *pos, struct gw_str *val);
 /* The first live token of session s the request fields h[0..nh) carry
- * (cookie or header, per s->type), checked under key at wall time now. */
+ * (cookie or header, per s->type), checked under key at wall time now;
+ * the first 4 candidates only (each costs an HMAC). */
 bool px_session_request_token(const struct gw_ir_session *s, const struct px_skey *key,
                               const struct gw_h1_header *h, size_t nh, uint64_t now,
                               struct px_session_token *tok);

@@ -290,16 +290,23 @@ name_is(struct gw_str a, const char *b, size_t n)
     return a.len == n && strncasecmp(a.p, b, n) == 0;
 }
 
+/* Candidate tokens checked per request at most: each costs an HMAC, and a
+ * request could carry a hundred cookies of the name. */
+#define MAX_CANDIDATES 4
+
 bool
 px_session_request_token(const struct gw_ir_session *s, const struct px_skey *key,
                          const struct gw_h1_header *h, size_t nh, uint64_t now,
                          struct px_session_token *tok)
 {
     struct gw_str name = gw_str_from(s->name);
-    for (size_t i = 0; i < nh; i++) {
+    unsigned tried = 0;
+    for (size_t i = 0; i < nh && tried < MAX_CANDIDATES; i++) {
         if (s->type == GW_IR_SESSION_HEADER) {
-            if (name_is(h[i].name, name.p, name.len) &&
-                px_session_token_parse(key, h[i].value, tok) == 0 &&
+            if (!name_is(h[i].name, name.p, name.len))
+                continue;
+            tried++;
+            if (px_session_token_parse(key, h[i].value, tok) == 0 &&
                 px_session_token_is_live(s, tok, now))
                 return true;
             continue;
@@ -311,9 +318,11 @@ px_session_request_token(const struct gw_ir_session *s, const struct px_skey *ke
          * tried. */
         size_t pos = 0;
         struct gw_str v;
-        while (px_session_cookie_next(h[i].value, name, &pos, &v))
+        while (tried < MAX_CANDIDATES && px_session_cookie_next(h[i].value, name, &pos, &v)) {
+            tried++;
             if (px_session_token_parse(key, v, tok) == 0 && px_session_token_is_live(s, tok, now))
                 return true;
+        }
     }
     return false;
 }

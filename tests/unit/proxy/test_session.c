@@ -138,6 +138,12 @@ cookie_tests(void)
     struct px_session_token out;
     ok(px_session_request_token(&s, key, h, 2, 7000, &out) && out.tag == 42,
        "the live cookie is found past a bogus one of the same name");
+    char many[512];
+    int ml =
+        snprintf(many, sizeof(many), "sp=a; sp=b; sp=c; sp=d; sp=%.*s", PX_SESSION_TOKEN_LEN, tok);
+    struct gw_h1_header hm[1] = {{GW_STR("Cookie"), str_n(many, (size_t)ml)}};
+    ok(!px_session_request_token(&s, key, hm, 1, 7000, &out),
+       "no more than 4 candidates are checked");
     s.type = GW_IR_SESSION_HEADER;
     s.name = "X-Session";
     struct gw_h1_header hh[1] = {{GW_STR("x-session"), str_n(tok, PX_SESSION_TOKEN_LEN)}};
