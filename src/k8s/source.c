@@ -62,7 +62,7 @@ struct gw_k8s_source {
     struct gw_source_debounce debounce;
     struct gw_timer timer;
     /* After the first translate, until the start-up status writes are
-     * done: then the heap reserve is topped up (settled()). */
+     * done: then the heap reserve is topped up (on_settle). */
     struct gw_timer settle;
     size_t snapshot_bytes; /* what the first translate kept */
     gw_source_publish_fn publish;
@@ -437,19 +437,34 @@ has_status(enum gw_kind k)
            is_route(k) || k == GW_KIND_BACKENDTLSPOLICY;
 }
 
+/* metadata.namespace and .name of an object's document (borrowed); false
+ * without a name, or without a namespace for a namespaced kind. */
+static bool
+node_ns_name(enum gw_kind kind, const struct gw_node *obj, const char **ns, const char **name)
+{
+    const struct gw_node *md = obj ? gw_node_get(obj, "metadata") : NULL;
+    const struct gw_node *nn = md ? gw_node_get(md, "name") : NULL;
+    const struct gw_node *nsn = md ? gw_node_get(md, "namespace") : NULL;
+    *name = nn && nn->type == GW_NODE_STR ? nn->text : NULL;
+    *ns = nsn && nsn->type == GW_NODE_STR ? nsn->text : NULL;
+    return *name && (*ns || !gw_kind_is_namespaced(kind));
+}
+
+/* The cached object an event's or answer's document names, or NULL. */
+static struct gw_k8s_obj *
+cached_of(const struct gw_k8s_source *s, enum gw_kind kind, const struct gw_node *obj)
+{
+    const char *ns, *name;
+    return node_ns_name(kind, obj, &ns, &name) ? gw_k8s_cache_get(s->cache, kind, ns, name) : NULL;
+}
+
 static struct gw_sv *
 remerge(void *data, struct gw_sv_pool *pool, enum gw_kind kind, const struct gw_node *object)
 {
     struct gw_k8s_source *s = data;
     if (!s->leader || !object)
         return NULL;
-    const struct gw_node *md = gw_node_get(object, "metadata");
-    const struct gw_node *nn = md ? gw_node_get(md, "name") : NULL;
-    const struct gw_node *nsn = md ? gw_node_get(md, "namespace") : NULL;
-    if (!nn || nn->type != GW_NODE_STR)
-        return NULL;
-    const struct gw_k8s_obj *o = gw_k8s_cache_get(
-        s->cache, kind, nsn && nsn->type == GW_NODE_STR ? nsn->text : NULL, nn->text);
+    const struct gw_k8s_obj *o = cached_of(s, kind, object);
     if (!o)
         return NULL;
     const struct gw_sv *desired = desired_of(s, pool, kind, o);
@@ -664,23 +679,13 @@ all_synced(const struct gw_k8s_source *s)
  * translated everything twice). The translation records what it read of
  * Services (gw_status_reads_service_whole, gw_status_service_reads_same);
  * the store of the next translate is built from the cache anyway.
- */
-static bool
-node_ns_name(enum gw_kind kind, const struct gw_node *obj, const char **ns, const char **name)
-{
-    const struct gw_node *md = obj ? gw_node_get(obj, "metadata") : NULL;
-    const struct gw_node *nn = md ? gw_node_get(md, "name") : NULL;
-    const struct gw_node *nsn = md ? gw_node_get(md, "namespace") : NULL;
-    *name = nn && nn->type == GW_NODE_STR ? nn->text : NULL;
-    *ns = nsn && nsn->type == GW_NODE_STR ? nsn->text : NULL;
-    return *name && (*ns || !gw_kind_is_namespaced(kind));
-}
-
-/* Whether the cached ns/name of kind (NULL: none) is one translate does not
+ *
+ * Whether the cached ns/name of kind (NULL: none) is one translate does not
  * read; a rejected object always counts (its error is in the diagnostics).
  * before: the object as it was, which the configuration in force was
  * translated from: what matters is only whether it was rejected, and an
- * EndpointSlice's Service (a label, which may change). */
+ * EndpointSlice's Service (a label, which may change).
+ */
 static bool
 translate_ignores(const struct gw_k8s_source *s, enum gw_kind kind, const char *ns,
                   const char *name, bool before)
@@ -743,14 +748,7 @@ on_event(void *data, enum gw_kind kind, enum gw_k8s_event ev, const struct gw_no
         arm(s);
     else if ((changed & GW_K8S_CHANGED_STATUS) && s->leader && s->translated && !s->dirty &&
              has_status(kind) && obj) {
-        const struct gw_node *md = gw_node_get(obj, "metadata");
-        const struct gw_node *nn = md ? gw_node_get(md, "name") : NULL;
-        const struct gw_node *nsn = md ? gw_node_get(md, "namespace") : NULL;
-        struct gw_k8s_obj *o =
-            nn && nn->type == GW_NODE_STR
-                ? gw_k8s_cache_get(s->cache, kind,
-                                   nsn && nsn->type == GW_NODE_STR ? nsn->text : NULL, nn->text)
-                : NULL;
+        struct gw_k8s_obj *o = cached_of(s, kind, obj);
         if (o) {
             char now[32];
             now_text(now);
