@@ -474,6 +474,11 @@ struct px_worker {
     bool accept_blocked; /* out of fds: TCP listeners unwatched until accept_timer */
     unsigned accept_backoff_ms;
     struct gw_timer accept_timer;
+    /* A port of the snapshot that could not be bound (another process
+     * still holds it, say, during a rolling restart) is tried again on
+     * this timer until it binds or leaves the configuration. */
+    struct gw_timer bind_timer;
+    unsigned bind_backoff_ms;
     bool draining;
     uint64_t drain_deadline;
     struct gw_timer drain_timer;

@@ -382,6 +382,8 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
             gw_buf_appendf(&errs, "%s:%u: %s\n", addr, pt->port, gw_strerror(fd));
             continue;
         }
+        if (w->bind_backoff_ms && w->id == 0)
+            gw_log_info("listener: %s:%u bound", addr, pt->port);
         l = gw_xcalloc(1, sizeof(*l));
         l->w = w;
         l->port = pt->port;
@@ -408,6 +410,15 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
             gw_l4_udp_close(w->l4, l->io.fd);
         gw_io_close(&l->io, listener_free);
     }
+    if (errs.len && !w->draining) {
+        /* 250 ms doubling to 8 s: soon enough for a port a previous
+         * process lets go of, cheap if it never does. */
+        w->bind_backoff_ms = w->bind_backoff_ms ? GW_MIN(w->bind_backoff_ms * 2, 8000u) : 250;
+        gw_timer_start(&w->bind_timer, w->bind_backoff_ms);
+    } else {
+        w->bind_backoff_ms = 0;
+        gw_timer_stop(&w->bind_timer);
+    }
     if (w->id == 0) {
         pthread_mutex_lock(&p->mu);
         gw_buf_reset(&p->port_errors);
@@ -418,6 +429,14 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
         pthread_mutex_unlock(&p->mu);
     }
     gw_buf_release(&errs);
+}
+
+static void
+on_bind_timer(struct gw_timer *t)
+{
+    struct px_worker *w = t->data;
+    if (w->snap && !w->draining)
+        reconcile(w, w->snap->s->ir);
 }
 
 static void
@@ -549,6 +568,7 @@ worker_main(void *arg)
     gw_io_close(&w->evio, NULL);
     gw_timer_stop(&w->drain_timer);
     gw_timer_stop(&w->accept_timer);
+    gw_timer_stop(&w->bind_timer);
     px_wsnap_unref(w->snap);
     w->snap = NULL;
     gw_loop_free(w->loop);
@@ -642,6 +662,7 @@ gw_proxy_start(struct gw_proxy *p)
         gw_io_set(&w->evio, GW_LOOP_READ);
         gw_timer_init(w->loop, &w->drain_timer, drain_tick, w);
         gw_timer_init(w->loop, &w->accept_timer, on_accept_timer, w);
+        gw_timer_init(w->loop, &w->bind_timer, on_bind_timer, w);
         w->l4 = l4_worker_new(w, budget);
         /* First snapshot adopted on this thread, before the loop runs, so
          * port errors are known when start returns. */

@@ -91,7 +91,8 @@ void gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir);
 /*
  * Starts the worker threads. Binding errors of the first snapshot's ports
  * are reported through gw_proxy_port_errors (a port that cannot be bound is
- * skipped; the rest serve). 0 or a negative GW_E*.
+ * skipped and tried again, 250 ms doubling to 8 s, while it stays in the
+ * snapshot; the rest serve). 0 or a negative GW_E*.
  */
 int gw_proxy_start(struct gw_proxy *p);
 

@@ -127,7 +127,7 @@ def test_two_gateways_same_port_different_addresses(stack):
     assert backend_of(get(addr2, port, "/", host="x.test")) == "two"
 
 
-def test_port_in_use_is_reported_and_others_serve(stack):
+def test_port_in_use_is_reported_others_serve_and_it_binds_once_free(stack):
     stack.backend("svc")
     addr, port = stack.pick_gateway_address()
     busy = socket.socket()
@@ -147,6 +147,20 @@ def test_port_in_use_is_reported_and_others_serve(stack):
         text = stack.gw.logs()
         assert f"{busy_port}" in text and "in use" in text.lower(), \
             f"the unbindable port is not reported: {text[-1500:]}"
+        # Once the other process lets go, the port is bound with no
+        # configuration change (retried 250 ms doubling to 8 s).
+        busy.close()
+        from echoclient import get
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if get(addr, busy_port, "/", host="example.com").status == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the freed port was never bound"
+            time.sleep(0.1)
+        assert f"{busy_port} bound" in stack.gw.logs()
     finally:
         busy.close()
 
