@@ -8,6 +8,7 @@ them. Helpers shared by the fault tests live in KubeStack below.
 """
 import os
 import random
+import socket
 import subprocess
 import time
 
@@ -55,13 +56,21 @@ class KubeStack(Stack):
             return c.request("GET", path, host=host)
 
     def served_by(self, path, name, timeout=10.0):
+        seen = []
+
         def ok():
             try:
                 r = self.get(path)
-            except (OSError, EOFError, AssertionError):
+            except (OSError, EOFError, AssertionError) as exc:
+                seen[:] = [repr(exc)]
                 return False
-            return r.status == 200 and r.json()["pod"].startswith(name + "-")
-        return wait_for(ok, timeout, what=f"{path} served by {name}")
+            pod = r.json().get("pod", "") if r.status == 200 else ""
+            seen[:] = [f"{r.status} from {pod or '?'}"]
+            return pod.startswith(name + "-")
+        try:
+            return wait_for(ok, timeout, what=f"{path} served by {name}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last answer at {self.addr}:{self.port}: {seen}") from None
 
     def status_is(self, path, code, timeout=10.0):
         def ok():
@@ -421,6 +430,28 @@ def test_a_service_no_route_names_is_not_translated(kstack):
     kstack.served_by("/late", "late")
 
 
+def free_wildcard_ports(n):
+    """The first of n consecutive ports free on the dual-stack wildcard,
+    below the kernel's ephemeral range (32768 up), so that no client
+    socket of this run can hold one by chance."""
+    for _ in range(200):
+        base = random.randrange(12000, 20000 - n)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+                socks.append(s)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                s.bind(("::", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free wildcard ports")
+
+
 @pytest.mark.deadline(90)
 def test_a_service_per_gateway(kstack):
     """Two Gateways without addresses, both on one port: each gets a Service
@@ -430,7 +461,7 @@ def test_a_service_per_gateway(kstack):
     kstack.backend("web")
     kstack.backend("other")
     port = kstack.pick_gateway_address()[1]
-    base = random.randrange(40000, 60000, 100)
+    base = free_wildcard_ports(2)
     kstack.base()
     kstack.put({"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": "gw-defaults", "namespace": NS},
