@@ -29,6 +29,8 @@
     }
 
 #define GW_GROUP_GATEWAY "gateway.networking.k8s.io"
+/* gatehouse's own policy kinds (GEP-713 attachment), version v1alpha1. */
+#define GW_GROUP_GATEHOUSE "gatehouse.dev"
 
 /* ------------------------------------------------------------------------ */
 /* Kinds                                                                    */
@@ -44,6 +46,7 @@ enum gw_kind {
     GW_KIND_UDPROUTE,
     GW_KIND_REFERENCEGRANT,
     GW_KIND_BACKENDTLSPOLICY,
+    GW_KIND_RATELIMITPOLICY, /* gatehouse.dev */
     GW_KIND_SERVICE,
     GW_KIND_ENDPOINTSLICE,
     GW_KIND_SECRET,
@@ -79,6 +82,7 @@ enum gw_enum {
     GW_ENUM_WELL_KNOWN_CA,  /* enum gw_well_known_ca */
     GW_ENUM_AUTH_PROTOCOL,  /* enum gw_auth_protocol */
     GW_ENUM_ADDRESS_FAMILY, /* enum gw_address_family (EndpointSlice addressType) */
+    GW_ENUM_RATELIMIT_KEY,  /* enum gw_ratelimit_key */
     GW_ENUM__COUNT
 };
 
@@ -133,6 +137,13 @@ enum gw_selector_op {
 };
 
 enum gw_session_type { GW_SESSION_NONE, GW_SESSION_COOKIE, GW_SESSION_HEADER };
+
+enum gw_ratelimit_key {
+    GW_RLKEY_NONE,
+    GW_RLKEY_ROUTE,          /* one bucket for the whole target */
+    GW_RLKEY_CLIENT_ADDRESS, /* one per client address */
+    GW_RLKEY_HEADER,         /* one per value of a request header */
+};
 
 enum gw_cookie_lifetime { GW_LIFETIME_NONE, GW_LIFETIME_PERMANENT, GW_LIFETIME_SESSION };
 
@@ -667,6 +678,36 @@ struct gw_backendtlspolicy {
 };
 
 /* ------------------------------------------------------------------------ */
+/* RateLimitPolicy (gatehouse.dev/v1alpha1, docs/policies.md)               */
+
+/* One token bucket: `requests` per `interval`, holding up to `burst`. */
+struct gw_ratelimit {
+    struct gw_pos pos;
+    const char *name;    /* unique in the policy; the RateLimit-Policy field's name */
+    int64_t requests;    /* 1.. */
+    int64_t interval_ms; /* > 0 */
+    int64_t burst;       /* -1: requests */
+
+    struct {
+        struct gw_pos pos;
+        int type;           /* enum gw_ratelimit_key, default Route */
+        const char *header; /* type Header: the header's name */
+    } key;
+};
+
+struct gw_ratelimitpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Gateway (sectionName: a listener) or HTTPRoute/GRPCRoute
+         * (sectionName: a rule's name). */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+        GW_LIST(struct gw_ratelimit) limits;
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
 /* Core Kubernetes kinds                                                    */
 
 struct gw_service_port {
@@ -884,6 +925,7 @@ GW_STORE_GETTER(gw_store_httproute, gw_httproute, GW_KIND_HTTPROUTE)
 GW_STORE_GETTER(gw_store_grpcroute, gw_grpcroute, GW_KIND_GRPCROUTE)
 GW_STORE_GETTER(gw_store_referencegrant, gw_referencegrant, GW_KIND_REFERENCEGRANT)
 GW_STORE_GETTER(gw_store_backendtlspolicy, gw_backendtlspolicy, GW_KIND_BACKENDTLSPOLICY)
+GW_STORE_GETTER(gw_store_ratelimitpolicy, gw_ratelimitpolicy, GW_KIND_RATELIMITPOLICY)
 GW_STORE_GETTER(gw_store_service, gw_service, GW_KIND_SERVICE)
 GW_STORE_GETTER(gw_store_endpointslice, gw_endpointslice, GW_KIND_ENDPOINTSLICE)
 GW_STORE_GETTER(gw_store_secret, gw_secret, GW_KIND_SECRET)

@@ -28,6 +28,7 @@ static const struct kind_info kinds[GW_KIND__COUNT] = {
     [GW_KIND_UDPROUTE] = {"UDPRoute", GW_GROUP_GATEWAY, true},
     [GW_KIND_REFERENCEGRANT] = {"ReferenceGrant", GW_GROUP_GATEWAY, true},
     [GW_KIND_BACKENDTLSPOLICY] = {"BackendTLSPolicy", GW_GROUP_GATEWAY, true},
+    [GW_KIND_RATELIMITPOLICY] = {"RateLimitPolicy", GW_GROUP_GATEHOUSE, true},
     [GW_KIND_SERVICE] = {"Service", "", true},
     [GW_KIND_ENDPOINTSLICE] = {"EndpointSlice", "discovery.k8s.io", true},
     [GW_KIND_SECRET] = {"Secret", "", true},
@@ -89,6 +90,7 @@ static const char *const san_types[] = {"Hostname", "URI", NULL};
 static const char *const well_known_cas[] = {"System", NULL};
 static const char *const auth_protocols[] = {"HTTP", "GRPC", NULL};
 static const char *const address_families[] = {"IPv4", "IPv6", "FQDN", NULL};
+static const char *const ratelimit_keys[] = {"Route", "ClientAddress", "Header", NULL};
 
 static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_PATH_MATCH] = path_match,
@@ -106,6 +108,7 @@ static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_WELL_KNOWN_CA] = well_known_cas,
     [GW_ENUM_AUTH_PROTOCOL] = auth_protocols,
     [GW_ENUM_ADDRESS_FAMILY] = address_families,
+    [GW_ENUM_RATELIMIT_KEY] = ratelimit_keys,
 };
 
 const char *const *

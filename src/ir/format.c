@@ -165,6 +165,14 @@ route(struct gw_buf *b, int d, const struct gw_ir_route *r)
         gw_buf_appendf(b, " absolute=%lld idle=%lld key=%s\n", (long long)s->absolute_ms,
                        (long long)s->idle_ms, s->key_id);
     }
+    for (size_t i = 0; i < r->nratelimits; i++) {
+        const struct gw_ir_ratelimit *l = &r->ratelimits[i];
+        static const char *const keys[] = {"route", "client", "header"};
+        ind(b, d + 1);
+        gw_buf_appendf(b, "ratelimit %s/%s %u/%lldms burst=%u key=%s%s%s\n", l->policy, l->name,
+                       l->requests, (long long)l->interval_ms, l->burst, keys[l->key],
+                       l->header ? ":" : "", l->header ? l->header : "");
+    }
     for (size_t i = 0; i < r->nfilters; i++)
         filter(b, d + 1, &r->filters[i]);
     for (size_t i = 0; i < r->nbackends; i++)

@@ -56,7 +56,7 @@ gw_ir_index(struct gw_ir *ir)
 {
     if (ir->indexed)
         return;
-    uint32_t nr = 0, nb = 0, ns = 0;
+    uint32_t nr = 0, nb = 0, ns = 0, nl = 0;
     for (size_t p = 0; p < ir->nports; p++) {
         struct gw_ir_port *pt = &ir->ports[p];
         for (size_t l = 0; l < pt->nlisteners; l++) {
@@ -69,6 +69,9 @@ gw_ir_index(struct gw_ir *ir)
                         /* Built by this IR's translate, never shared yet:
                          * the one write into it. */
                         ((struct gw_ir_session *)(uintptr_t)rt->session)->id = ns++;
+                    for (size_t k = 0; k < rt->nratelimits; k++)
+                        if (rt->ratelimits[k].id == UINT32_MAX)
+                            rt->ratelimits[k].id = nl++;
                     index_backends(rt->backends, rt->nbackends, &nb);
                     for (size_t f = 0; f < rt->nfilters; f++)
                         if (rt->filters[f].mirror)
@@ -81,6 +84,7 @@ gw_ir_index(struct gw_ir *ir)
     ir->nroute_ids = nr;
     ir->nbackend_ids = nb;
     ir->nsession_ids = ns;
+    ir->nratelimit_ids = nl;
     ir->indexed = true;
 }
 

@@ -164,6 +164,27 @@ struct gw_ir_session {
     uint32_t id; /* dense index (gw_ir_index) in [0, nsession_ids) */
 };
 
+enum gw_ir_rl_key { GW_IR_RL_ROUTE, GW_IR_RL_CLIENT, GW_IR_RL_HEADER };
+
+/*
+ * One limit of a RateLimitPolicy as it applies to one of its targets (a
+ * token bucket per key, refilled at requests/interval, holding up to
+ * burst). Every route of the target shares it; key_id names it across
+ * snapshots (policy uid, target, limit name), so that a reload keeps the
+ * buckets' state.
+ */
+struct gw_ir_ratelimit {
+    const char *policy; /* ns/name */
+    const char *name;   /* the limit's name: RateLimit-Policy's item */
+    const char *key_id;
+    enum gw_ir_rl_key key;
+    const char *header; /* GW_IR_RL_HEADER: lower-case name */
+    uint32_t requests;
+    uint32_t burst;
+    int64_t interval_ms;
+    uint32_t id; /* dense index (gw_ir_index) in [0, nratelimit_ids) */
+};
+
 struct gw_ir_match_kv {
     const char *name;
     const char *value;
@@ -186,6 +207,10 @@ struct gw_ir_route {
     int64_t request_timeout_ms;          /* -1: none */
     int64_t backend_timeout_ms;          /* -1: none */
     const struct gw_ir_session *session; /* NULL: none (the usual case: one test) */
+    /* The RateLimitPolicy limits of the most specific target (rule, route,
+     * listener, Gateway) that has one; shared by the target's routes. */
+    struct gw_ir_ratelimit *ratelimits;
+    size_t nratelimits;
     /* What the response reads, when the route's lines are cold again: the
      * retry policy and the route's dense id (gw_ir_index; metrics). */
     size_t nretry_codes; /* read first (retry_code), then id: adjacent */
@@ -261,7 +286,7 @@ struct gw_ir {
      * [0, nroute_ids) and [0, nbackend_ids), so that per-route and
      * per-backend state of a consumer is a plain array indexed by id. */
     bool indexed;
-    uint32_t nroute_ids, nbackend_ids, nsession_ids;
+    uint32_t nroute_ids, nbackend_ids, nsession_ids, nratelimit_ids;
     struct gw_ir_gateway *gateways;
     size_t ngateways;
     struct gw_ir_port *ports; /* sorted by address, port, udp */
@@ -281,8 +306,9 @@ void gw_ir_unref(struct gw_ir *ir);
  * listener, in IR order) gets id 0, 1, ... and every backend (a route's
  * backends, its mirror filters' backends, the L4 routes' backends) too, in
  * a space of their own, and every distinct session (gw_ir_session, shared
- * by a route's vhost copies) too; sets ir->nroute_ids, ir->nbackend_ids,
- * ir->nsession_ids and ir->indexed. Idempotent: an indexed IR is left untouched (nothing is
+ * by a route's vhost copies) too, and every distinct rate limit; sets
+ * ir->nroute_ids, ir->nbackend_ids, ir->nsession_ids, ir->nratelimit_ids
+ * and ir->indexed. Idempotent: an indexed IR is left untouched (nothing is
  * written), so calling it on an IR that readers already share is safe.
  * Call it before the IR is shared (the proxy does at publish).
  */

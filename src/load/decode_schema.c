@@ -1520,6 +1520,92 @@ const struct schema d_backendtlspolicy = {"BackendTLSPolicy", sizeof(struct gw_b
                                           btls_fields, NULL};
 
 /* ------------------------------------------------------------------------ */
+/* gatehouse.dev/v1alpha1: RateLimitPolicy (deploy/crds/gatehouse.dev.yaml)  */
+
+static void
+check_ratelimit(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_ratelimit *l = obj;
+    if (l->key.type == GW_RLKEY_HEADER && !l->key.header)
+        d_cel(c, node, ".key", "object", "header must be set when type is Header");
+    if (l->key.type != GW_RLKEY_HEADER && l->key.header)
+        d_cel(c, node, ".key", "object", "header may be set only when type is Header");
+    if (l->interval_ms == 0)
+        d_cel(c, node, ".interval", "string", "interval must be longer than 0s");
+}
+
+static const struct field ratelimit_key_fields[] = {
+    F("type", T_ENUM, OFF(gw_ratelimit, key.type) - OFF(gw_ratelimit, key),
+      .enum_id = GW_ENUM_RATELIMIT_KEY, .def_str = "Route"),
+    F("header", T_STR, OFF(gw_ratelimit, key.header) - OFF(gw_ratelimit, key),
+      .fmt = FMT_HEADER_NAME),
+    END,
+};
+static const struct schema ratelimit_key = {"RateLimitKey", sizeof(((struct gw_ratelimit *)0)->key),
+                                            ratelimit_key_fields, NULL};
+
+static const struct field ratelimit_fields[] = {
+    F("name", T_STR, OFF(gw_ratelimit, name), .flags = F_REQ, .fmt = FMT_SECTION_NAME),
+    F("requests", T_INT, OFF(gw_ratelimit, requests), .flags = F_REQ, .min = 1, .max = 1000000000),
+    F("interval", T_DURATION, OFF(gw_ratelimit, interval_ms), .flags = F_REQ),
+    F("burst", T_INT, OFF(gw_ratelimit, burst), .min = 1, .max = 1000000000),
+    F("key", T_STRUCT, OFF(gw_ratelimit, key), .sub = &ratelimit_key),
+    END,
+};
+static const struct schema ratelimit = {"RateLimit", sizeof(struct gw_ratelimit), ratelimit_fields,
+                                        check_ratelimit};
+
+/* The targetRefs rules BackendTLSPolicy's CRD has, and the kinds a
+ * RateLimitPolicy may target. */
+static void
+check_rlp_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_ratelimitpolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_ratelimitpolicy, spec));
+    const struct gw_policy_target_ref *v = p->spec.target_refs.v;
+    size_t n = p->spec.target_refs.n;
+    const struct gw_node *list = d_get(node, "targetRefs");
+    for (size_t i = 0; i < n; i++) {
+        bool gw = streq(v[i].group, GW_GROUP_GATEWAY);
+        if (!gw || !(streq(v[i].kind, "Gateway") || streq(v[i].kind, "HTTPRoute") ||
+                     streq(v[i].kind, "GRPCRoute"))) {
+            d_cel(c, list, ".targetRefs", "array",
+                  "a RateLimitPolicy targets a Gateway, an HTTPRoute or a GRPCRoute of group "
+                  "gateway.networking.k8s.io");
+            return;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (!streq(v[i].kind, v[j].kind) || !streq(v[i].name, v[j].name))
+                continue;
+            if (nstreq(v[i].section_name, v[j].section_name)) {
+                d_cel(c, list, ".targetRefs", "array",
+                      "sectionName must be unique when targetRefs includes 2 or more references "
+                      "to the same target");
+                return;
+            }
+        }
+    }
+}
+
+static const struct field rlp_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_ratelimitpolicy, target_refs), .flags = F_REQ,
+      .sub = &target_ref, .min_items = 1, .max_items = 16),
+    F("limits", T_LIST, SPEC(gw_ratelimitpolicy, limits), .flags = F_REQ | F_UNIQUE,
+      .sub = &ratelimit, .min_items = 1, .max_items = 8, .ukey = OFF(gw_ratelimit, name)),
+    END,
+};
+static const struct schema rlp_spec = {"RateLimitPolicySpec", SPEC_SIZE(gw_ratelimitpolicy),
+                                       rlp_spec_fields, check_rlp_spec};
+
+static const struct field rlp_fields[] = {
+    ROOT_FIELDS(gw_ratelimitpolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_ratelimitpolicy, spec), .flags = F_REQ, .sub = &rlp_spec),
+    END,
+};
+const struct schema d_ratelimitpolicy = {"RateLimitPolicy", sizeof(struct gw_ratelimitpolicy),
+                                         rlp_fields, NULL};
+
+/* ------------------------------------------------------------------------ */
 /* Core kinds                                                               */
 
 static void

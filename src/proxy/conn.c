@@ -1481,6 +1481,51 @@ cors_save(struct px_dconn *d, const struct gw_route_cors *c)
     }
 }
 
+/*
+ * The route's RateLimitPolicy limits, each a bucket to take a token from.
+ * A refusal answers 429 at once, with RateLimit-Policy, RateLimit and
+ * Retry-After for the limit that refused; true lets the request go on.
+ * Cold and apart: routes without limits pay one test of r->nratelimits.
+ */
+static bool
+ratelimit_pass(struct px_dconn *d, const struct gw_h1_request *req, const struct gw_ir_route *r)
+{
+    const struct px_rl *rl = d->snap->s->rl;
+    for (size_t i = 0; rl && i < r->nratelimits; i++) {
+        const struct gw_ir_ratelimit *l = &r->ratelimits[i];
+        if (l->id >= rl->n || !rl->tables[l->id])
+            continue;
+        struct gw_str key = GW_STR_NULL;
+        if (l->key == GW_IR_RL_CLIENT) {
+            key = gw_str_from(d->peer_ip);
+        } else if (l->key == GW_IR_RL_HEADER) {
+            struct gw_str name = gw_str_from(l->header);
+            bool found = false;
+            for (size_t h = 0; h < req->nheaders && !found; h++)
+                if (gw_str_caseeq(req->headers[h].name, name)) {
+                    key = req->headers[h].value;
+                    found = true;
+                }
+            if (!found)
+                continue; /* a request without the header is not counted */
+        }
+        struct px_rl_verdict v;
+        if (px_rl_take(rl->tables[l->id], l, key, &v))
+            continue;
+        atomic_fetch_add_explicit(&d->w->m->ratelimited, 1, memory_order_relaxed);
+        struct gw_buf extra;
+        gw_buf_init(&extra, 1024);
+        if (px_rl_fields_format(l, &v, &extra) < 0)
+            gw_buf_reset(&extra);
+        static const char body[] = "429 Too Many Requests\n";
+        local_reply(d, 429, (struct gw_str){extra.p, extra.len},
+                    (struct gw_str){body, sizeof(body) - 1}, false);
+        gw_buf_release(&extra);
+        return false;
+    }
+    return true;
+}
+
 /* Routing, filters and the upstream head. Returns after answering locally
  * or after starting the first attempt. */
 static void
@@ -1607,6 +1652,10 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     const struct gw_ir_route *r = m.route;
     d->route = r;
     d->listener = m.listener;
+    if (r->nratelimits && !ratelimit_pass(d, req, r)) {
+        px_buf_consume(&d->in, head_len);
+        return;
+    }
 
     /* Filters, in the order they act. */
     const struct gw_ir_header_mod *qmod = NULL;

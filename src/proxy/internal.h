@@ -383,6 +383,7 @@ struct px_snap {
     char *tls_errors;     /* listeners whose certificates did not load; NULL if none */
     struct px_mtab *mtab; /* request counters of this snapshot (metrics.c) */
     struct px_sess *sess; /* session persistence keys and tags; NULL if none */
+    struct px_rl *rl;     /* rate limit tables by gw_ir_ratelimit id; NULL if none */
 };
 
 /* Drops a reference (any thread). The last one frees nothing: the snapshot
@@ -415,6 +416,7 @@ struct px_metrics {
     atomic_uint_fast64_t up_conns_total, up_reuse, up_connect_fail, retries, ejections;
     /* upstream connects not made: the endpoint's limit, the fd budget */
     atomic_uint_fast64_t up_refused_ep, up_refused_fds;
+    atomic_uint_fast64_t ratelimited; /* requests answered 429 by a RateLimitPolicy */
     atomic_uint_fast64_t lat_bucket[PX_LAT_BUCKETS + 1];
     atomic_uint_fast64_t lat_sum_us;
     atomic_uint_fast64_t lat_count;
@@ -500,6 +502,41 @@ struct px_worker {
     uint64_t h2_trim_at, h2_trim_until;
 };
 
+/* ------------------------------------------------------------------------ */
+/* Local rate limits (ratelimit.c)                                           */
+
+struct px_rl_table;
+
+/* A snapshot's tables, by gw_ir_ratelimit id. */
+struct px_rl {
+    struct px_rl_table **registry; /* the proxy's, where tables outlive snapshots */
+    size_t n;
+    struct px_rl_table *tables[];
+};
+
+struct px_rl_verdict {
+    bool allowed;
+    uint32_t remaining;     /* requests left in the bucket */
+    uint32_t retry_after_s; /* refused: seconds until one is let through */
+    uint32_t reset_s;       /* seconds until the bucket is full again */
+};
+
+/* The tables of ir's limits, reusing registry's by key_id and adding new
+ * ones to it; NULL if ir has no limit. Control thread (publish). */
+struct px_rl *px_rl_new(struct px_rl_table **registry, const struct gw_ir *ir);
+/* Drops rl's tables; a table no snapshot names any more is freed.
+ * Control thread (reclaim). NULL is fine. */
+void px_rl_free(struct px_rl *rl);
+void px_rl_registry_free(struct px_rl_table **registry);
+/* Takes a token of key's bucket in t (limit l): true if the request may
+ * go on. Any worker, lock-free. */
+bool px_rl_take(struct px_rl_table *t, const struct gw_ir_ratelimit *l, struct gw_str key,
+                struct px_rl_verdict *out);
+/* RateLimit-Policy, RateLimit (IETF draft) and, refused, Retry-After
+ * lines for l's verdict v, CRLF-terminated. 0 or GW_ELIMIT. */
+int px_rl_fields_format(const struct gw_ir_ratelimit *l, const struct px_rl_verdict *v,
+                        struct gw_buf *out);
+
 struct gw_proxy {
     struct gw_proxy_opts o;
     pthread_mutex_t mu; /* snapshot handover and port errors only */
@@ -510,8 +547,9 @@ struct gw_proxy {
     bool started;
     atomic_bool draining_flag;
     struct gw_buf port_errors;
-    struct px_metrics *metrics; /* nworkers, cache-line aligned */
-    struct px_mstate *ms;       /* series bookkeeping (metrics.c) */
+    struct px_rl_table *rl_tables; /* rate limit buckets, by key_id (control thread) */
+    struct px_metrics *metrics;    /* nworkers, cache-line aligned */
+    struct px_mstate *ms;          /* series bookkeeping (metrics.c) */
     /* Dead snapshots (a lock-free stack the workers push on), and the
      * eventfd poked when one is pushed or every worker serves the latest
      * snapshot (gw_proxy_events_fd). */

@@ -1177,11 +1177,15 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
         "for a limit (the request answered 503), by limit.\n"
         "# TYPE gatehouse_upstream_connections_refused_total counter\n"
         "gatehouse_upstream_connections_refused_total{limit=\"endpoint\"} %llu\n"
-        "gatehouse_upstream_connections_refused_total{limit=\"descriptors\"} %llu\n",
+        "gatehouse_upstream_connections_refused_total{limit=\"descriptors\"} %llu\n"
+        "# HELP gatehouse_ratelimit_refused_total Requests answered 429 by a "
+        "RateLimitPolicy limit.\n"
+        "# TYPE gatehouse_ratelimit_refused_total counter\n"
+        "gatehouse_ratelimit_refused_total %llu\n",
         (unsigned long long)SUM(up_conns_total), (unsigned long long)SUM(up_reuse),
         (unsigned long long)SUM(up_connect_fail), (unsigned long long)SUM(retries),
         (unsigned long long)SUM(ejections), (unsigned long long)SUM(up_refused_ep),
-        (unsigned long long)SUM(up_refused_fds));
+        (unsigned long long)SUM(up_refused_fds), (unsigned long long)SUM(ratelimited));
     static const char *const h2lim[] = {"header_timeout", "oversized", "memory"};
     rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http2_streams_limited_total HTTP/2 client "
                                   "streams reset or refused for a limit, by reason.\n"

@@ -133,6 +133,7 @@ reclaim(struct gw_proxy *p)
         struct px_snap *next = s->dead_next;
         px_mtab_retire(s->mtab);
         px_sess_free(s->sess);
+        px_rl_free(s->rl);
         px_tls_free(s->tls);
         free(s->tls_errors);
         gw_router_free(s->router);
@@ -177,6 +178,7 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     gw_ir_index(ir); /* dense ids: per-route counters, per-backend lb state */
     s->mtab = px_mtab_new(p, ir);
     s->sess = px_sess_new(ir);
+    s->rl = px_rl_new(&p->rl_tables, ir);
     struct gw_diags diags;
     gw_diags_init(&diags);
     if (gw_router_build(ir, &diags, &s->router) < 0)
@@ -754,6 +756,7 @@ gw_proxy_free(struct gw_proxy *p)
     free(p->workers);
     px_snap_unref(p->snap);
     reclaim(p);
+    px_rl_registry_free(&p->rl_tables);
     px_mstate_free(p);
     close(p->evfd);
     free(p->metrics);

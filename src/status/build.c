@@ -227,7 +227,7 @@ struct ent {
 };
 
 static void
-route_common(struct gw_ir_route *r, const struct rt *rt, size_t rule)
+route_common(struct tr *t, struct gw_ir_route *r, const struct rt *rt, size_t rule)
 {
     r->route = rt->label;
     r->rule_index = (unsigned)rule;
@@ -236,6 +236,7 @@ route_common(struct gw_ir_route *r, const struct rt *rt, size_t rule)
     r->request_timeout_ms = r->backend_timeout_ms = -1;
     r->retry_attempts = -1;
     r->retry_backoff_ms = -1;
+    tr_ratelimit_route(t, rt, rule, r);
 }
 
 /* Appends the (rule, match) entries of one route. */
@@ -252,7 +253,7 @@ compile_entries(struct tr *t, const struct rt *rt, struct ent **v, size_t *n, si
                 backend_filters(t, &rt->rule_backends[i][k], &rule->backend_refs.v[k]);
             struct gw_ir_route proto;
             memset(&proto, 0, sizeof(proto));
-            route_common(&proto, rt, i);
+            route_common(t, &proto, rt, i);
             proto.rule_name = DUP(rule->name);
             filters(t, &proto, rt->m, rule->filters.v, rule->filters.n, false);
             if (rule->timeouts) {
@@ -300,7 +301,7 @@ compile_entries(struct tr *t, const struct rt *rt, struct ent **v, size_t *n, si
             backend_filters(t, &rt->rule_backends[i][k], &rule->backend_refs.v[k]);
         struct gw_ir_route proto;
         memset(&proto, 0, sizeof(proto));
-        route_common(&proto, rt, i);
+        route_common(t, &proto, rt, i);
         proto.grpc = true;
         proto.rule_name = DUP(rule->name);
         proto.method = "POST";
@@ -533,6 +534,7 @@ http_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li,
         uint64_t mask = ((uint64_t)1 << rbits) - 1;
         for (size_t k = i; k < j; k++)
             vh->routes[vh->nroutes++] = ranked[v[k].key & mask]->r;
+        tr_ratelimit_listener(t, li, vh->routes, vh->nroutes);
         i = j;
     }
     free(buf);

@@ -155,6 +155,8 @@ struct tr {
     size_t nrts, rts_cap;
     struct pol *pols;
     size_t npols;
+    struct tr_rlp *rlps; /* ratelimit.c */
+    size_t nrlps;
 
     /* Where status value nodes come from (st->arena). */
     struct gw_sv_pool sv;
@@ -181,6 +183,16 @@ void tr_session_route(struct tr *t, struct rt *r);
  * path (in the IR arena), or NULL when the rule has none. */
 struct gw_ir_session *tr_session_ir(struct tr *t, const struct rt *r, size_t rule,
                                     enum gw_ir_path_type pt, const char *path);
+
+/* ratelimit.c: RateLimitPolicies resolved against the Gateways and routes
+ * (after tr_routes); the limits of route rt's rule `rule` (rule or route
+ * target) into r; the limits of listener li (listener or Gateway target)
+ * into those of its routes that have none; status.ancestors. */
+void tr_ratelimits(struct tr *t);
+void tr_ratelimit_route(struct tr *t, const struct rt *rt, size_t rule, struct gw_ir_route *r);
+void tr_ratelimit_listener(struct tr *t, const struct lis *li, struct gw_ir_route *routes,
+                           size_t nroutes);
+void tr_ratelimit_status(struct tr *t);
 
 /* reads.c: what the translation reads of Services (status.h). */
 void tr_read_service(struct tr *t, const char *ns, const char *name, bool whole, int64_t port,

@@ -180,6 +180,8 @@ api_version(enum gw_kind k)
     case GW_KIND_TCPROUTE:
     case GW_KIND_UDPROUTE:
         return GW_GROUP_GATEWAY "/v1alpha2";
+    case GW_KIND_RATELIMITPOLICY:
+        return GW_GROUP_GATEHOUSE "/v1alpha1";
     default:
         return GW_GROUP_GATEWAY "/v1";
     }

@@ -48,6 +48,7 @@ gw_status_translate_ir(const struct gw_store *store, const struct gw_status_opts
     tr_gateways(t);
     tr_policies(t);
     tr_routes(t);
+    tr_ratelimits(t);
     tr_build_ir(t);
 
     *out_pending = p;
@@ -73,6 +74,7 @@ gw_status_pending_finish(struct gw_status_pending *p)
     struct tr *t = &p->t;
     tr_route_status(t);
     tr_policy_status(t);
+    tr_ratelimit_status(t);
     tr_gateway_status(t);
     tr_sort_items(t->st);
     tr_reads_finish(t);

@@ -92,8 +92,9 @@ def build_request(method="GET", path="/", host="example.com", headers=(), body=N
 class H1:
     """A raw HTTP/1.1 connection (optionally over TLS)."""
 
-    def __init__(self, addr, port, timeout=TIMEOUT, tls=None, sni=None):
-        self.sock = socket.create_connection((addr, port), timeout=timeout)
+    def __init__(self, addr, port, timeout=TIMEOUT, tls=None, sni=None, source=None):
+        self.sock = socket.create_connection((addr, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.settimeout(timeout)
         if tls is not None:
             self.sock = tls.wrap_socket(self.sock, server_hostname=sni)
