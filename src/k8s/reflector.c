@@ -52,6 +52,7 @@ static const char *const plurals[GW_KIND__COUNT] = {
     [GW_KIND_UDPROUTE] = "udproutes",
     [GW_KIND_REFERENCEGRANT] = "referencegrants",
     [GW_KIND_BACKENDTLSPOLICY] = "backendtlspolicies",
+    [GW_KIND_RATELIMITPOLICY] = "ratelimitpolicies",
     [GW_KIND_SERVICE] = "services",
     [GW_KIND_ENDPOINTSLICE] = "endpointslices",
     [GW_KIND_SECRET] = "secrets",

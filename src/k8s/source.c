@@ -354,6 +354,52 @@ is_route(enum gw_kind k)
            k == GW_KIND_TCPROUTE || k == GW_KIND_UDPROUTE;
 }
 
+/* Kinds whose status is status.ancestors (GEP-713). */
+static bool
+is_policy(enum gw_kind k)
+{
+    return k == GW_KIND_BACKENDTLSPOLICY || k == GW_KIND_RATELIMITPOLICY;
+}
+
+/* A rejected gatehouse.dev policy: Accepted=False Invalid on each of its
+ * targets that is ours (a Gateway of our classes, or a route translate gave
+ * a status), named as the ancestor; NULL if none is. */
+static const struct gw_sv *
+rejected_policy(struct gw_k8s_source *s, struct gw_sv_pool *p, const struct gw_k8s_obj *o,
+                const char *msg)
+{
+    const struct gw_sv *refs = o->refs ? gw_sv_get(o->refs, "targetRefs") : NULL;
+    struct gw_sv *st = gw_sv_new(p, GW_SV_OBJ);
+    struct gw_sv *anc = gw_sv_add_arr(p, st, "ancestors");
+    bool any = false;
+    for (const struct gw_sv *r = refs && refs->type == GW_SV_ARR ? refs->child : NULL; r;
+         r = r->next) {
+        const char *group = sv_str(r, "group"), *k = sv_str(r, "kind"), *name = sv_str(r, "name");
+        if (!group || strcmp(group, GW_GROUP_GATEWAY) != 0 || !k || !name)
+            continue;
+        enum gw_kind kind;
+        bool ours;
+        if (!strcmp(k, "Gateway"))
+            ours = gateway_is_ours(s, o->ns, name);
+        else
+            ours = gw_kind_from_name(k, &kind) == 0 && is_route(kind) && s->status &&
+                   gw_status_find(s->status, kind, o->ns, name);
+        if (!ours)
+            continue;
+        any = true;
+        struct gw_sv *e = gw_sv_add_obj(p, anc, NULL);
+        struct gw_sv *ar = gw_sv_add_obj(p, e, "ancestorRef");
+        gw_sv_add_str(p, ar, "group", GW_GROUP_GATEWAY);
+        gw_sv_add_str(p, ar, "kind", k);
+        gw_sv_add_str(p, ar, "namespace", o->ns);
+        gw_sv_add_str(p, ar, "name", name);
+        gw_sv_add_str(p, e, "controllerName", s->controller);
+        struct gw_sv *conds = gw_sv_add_arr(p, e, "conditions");
+        add_condition(p, conds, "Accepted", "Invalid", msg, o->generation);
+    }
+    return any ? st : NULL;
+}
+
 /* The status a rejected object gets, or NULL when it is not ours. */
 static const struct gw_sv *
 rejected_desired(struct gw_k8s_source *s, struct gw_sv_pool *p, enum gw_kind kind,
@@ -377,6 +423,8 @@ rejected_desired(struct gw_k8s_source *s, struct gw_sv_pool *p, enum gw_kind kin
         add_condition(p, conds, "Programmed", "Invalid", msg, o->generation);
         return st;
     }
+    if (kind == GW_KIND_RATELIMITPOLICY)
+        return rejected_policy(s, p, o, msg);
     if (!is_route(kind))
         return NULL;
     const struct gw_sv *refs = o->refs ? gw_sv_get(o->refs, "parentRefs") : NULL;
@@ -422,9 +470,9 @@ desired_of(struct gw_k8s_source *s, struct gw_sv_pool *p, enum gw_kind kind,
         s->status ? gw_status_find(s->status, kind, o->ns, o->name) : NULL;
     if (it)
         return kind == GW_KIND_GATEWAY ? gateway_desired(s, p, o, it->status) : it->status;
-    if (is_route(kind) || kind == GW_KIND_BACKENDTLSPOLICY) {
+    if (is_route(kind) || is_policy(kind)) {
         struct gw_sv *st = gw_sv_new(p, GW_SV_OBJ);
-        gw_sv_add_arr(p, st, kind == GW_KIND_BACKENDTLSPOLICY ? "ancestors" : "parents");
+        gw_sv_add_arr(p, st, is_policy(kind) ? "ancestors" : "parents");
         return st;
     }
     return NULL;
@@ -434,7 +482,7 @@ static bool
 has_status(enum gw_kind k)
 {
     return k == GW_KIND_GATEWAYCLASS || k == GW_KIND_GATEWAY || k == GW_KIND_LISTENERSET ||
-           is_route(k) || k == GW_KIND_BACKENDTLSPOLICY;
+           is_route(k) || is_policy(k);
 }
 
 /* metadata.namespace and .name of an object's document (borrowed); false

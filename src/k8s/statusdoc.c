@@ -87,6 +87,7 @@ shared_list(enum gw_kind kind)
     case GW_KIND_UDPROUTE:
         return "parents";
     case GW_KIND_BACKENDTLSPOLICY:
+    case GW_KIND_RATELIMITPOLICY:
         return "ancestors";
     default:
         return NULL;

@@ -30,6 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SHARED = os.environ.get("GW_SHARED") or os.path.join(os.path.dirname(ROOT), "shared")
 DOUBLE = os.path.join(SHARED, "kube", "apiserver.py")
 CRDS = os.path.join(SHARED, "kube", "crds", "gateway-api-v1.6.1-experimental.yaml")
+# gatehouse's own policy kinds (deploy/crds/), installed beside the bundle.
+OWN_CRDS = os.path.join(ROOT, "deploy", "crds", "gatehouse.dev-v1alpha1.yaml")
 GW = "gateway.networking.k8s.io"
 
 # kind -> (API prefix, plural, namespaced)
@@ -44,6 +46,7 @@ RESOURCES = {
     "UDPRoute": (f"/apis/{GW}/v1alpha2", "udproutes", True),
     "ReferenceGrant": (f"/apis/{GW}/v1", "referencegrants", True),
     "BackendTLSPolicy": (f"/apis/{GW}/v1", "backendtlspolicies", True),
+    "RateLimitPolicy": ("/apis/gatehouse.dev/v1alpha1", "ratelimitpolicies", True),
     "Service": ("/api/v1", "services", True),
     "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
     "Secret": ("/api/v1", "secrets", True),
@@ -90,7 +93,7 @@ class KubeDouble:
         argv = [sys.executable, DOUBLE, "--port", "0", "--state-dir", self.state,
                 "--bookmark-interval", "1"]
         if crds:
-            argv += ["--manifest", CRDS]
+            argv += ["--manifest", CRDS, "--manifest", OWN_CRDS]
         argv += list(args)
         self.log_path = os.path.join(self.state, "apiserver.log")
         self._log = open(self.log_path, "wb")

@@ -111,7 +111,7 @@ def helm_templated(helm):
 @pytest.mark.deadline(30)
 def test_kustomize_renders(kustomized):
     kinds = sorted(o["kind"] for o in kustomized)
-    assert kinds.count("CustomResourceDefinition") == 13
+    assert kinds.count("CustomResourceDefinition") == 14  # 13 Gateway API, 1 gatehouse.dev
     for kind in ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                  "RoleBinding", "Deployment", "PodDisruptionBudget", "GatewayClass",
                  "ConfigMap", "Service"):
@@ -343,6 +343,11 @@ def app_objects(listen_port):
                       "labels": {"kubernetes.io/service-name": "web"}},
          "addressType": "IPv4", "ports": [{"name": "http", "port": 9, "protocol": "TCP"}],
          "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}]},
+        {"apiVersion": "gatehouse.dev/v1alpha1", "kind": "RateLimitPolicy",
+         "metadata": {"name": "web", "namespace": "app"},
+         "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                  "name": "web"}],
+                  "limits": [{"name": "all", "requests": 100, "interval": "1s"}]}},
     ]
 
 
@@ -382,8 +387,11 @@ def statuses_written(kube):
     gw = condition(kube.status_of("Gateway", "gw", "app"), "Programmed")
     parents = kube.status_of("HTTPRoute", "web", "app").get("parents") or []
     rt = [condition(p, "Accepted") for p in parents if p.get("controllerName") == CONTROLLER]
+    anc = (kube.status_of("RateLimitPolicy", "web", "app") or {}).get("ancestors") or []
+    pol = [condition(a, "Accepted") for a in anc if a.get("controllerName") == CONTROLLER]
     return bool(gc and gc["status"] == "True" and gw and gw["status"] == "True"
-                and rt and rt[0] and rt[0]["status"] == "True")
+                and rt and rt[0] and rt[0]["status"] == "True"
+                and pol and pol[0] and pol[0]["status"] == "True")
 
 
 def prove(binary, workdir, rendered, drop=None, budget=RULE_WINDOW):

@@ -533,3 +533,50 @@ def test_a_service_per_gateway(kstack):
     kstack.kube.delete("Gateway", "one", NS)
     wait_for(lambda: svc("one") is None, what="Service one-gatehouse deleted")
     assert svc("two")["spec"]["ports"][0]["targetPort"] == p2["targetPort"]
+
+
+@pytest.mark.deadline(90)
+def test_ratelimitpolicy_from_the_api(kstack):
+    """A RateLimitPolicy (gatehouse.dev CRD) through the API: its limit is
+    served, its status.ancestors written back (Accepted; a second policy on
+    the same route is Conflicted), an edit takes effect, a delete lifts it."""
+    kstack.backend("web")
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+
+    def rlp(name, requests):
+        return {"apiVersion": "gatehouse.dev/v1alpha1", "kind": "RateLimitPolicy",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io",
+                                         "kind": "HTTPRoute", "name": "web"}],
+                         "limits": [{"name": "l", "requests": requests, "interval": "1m"}]}}
+    kstack.put(rlp("first", 2))
+    kstack.start_k8s()
+    kstack.served_by("/x", "web")
+
+    def reason(name):
+        anc = kstack.kube.status_of("RateLimitPolicy", name, NS).get("ancestors") or []
+        return anc and condition(anc[0], "Accepted")["reason"]
+    wait_for(lambda: reason("first") == "Accepted", what="first Accepted")
+    # served_by spent one token or two: the third request at most is refused
+    assert 429 in [kstack.get("/x").status for _ in range(2)]
+    time.sleep(1.1)  # creationTimestamp has second resolution: "second" is younger
+    kstack.put(rlp("second", 1000))
+    wait_for(lambda: reason("second") == "Conflicted", what="second Conflicted")
+    kstack.kube.delete("RateLimitPolicy", "first", NS)
+    kstack.served_by("/x", "web")  # the second one's 1000 now
+    wait_for(lambda: reason("second") == "Accepted", what="second Accepted")
+    kstack.kube.delete("RateLimitPolicy", "second", NS)
+    for _ in range(5):
+        assert kstack.get("/x").status == 200
+    # A rule only the CRD's CEL states (the double does not run CEL):
+    # rejected by gatehouse's decoder, Invalid in its status, nothing served.
+    bad = rlp("bad", 1)
+    bad["spec"]["limits"][0]["key"] = {"type": "Header"}
+    kstack.put(bad)
+    wait_for(lambda: reason("bad") == "Invalid", what="bad Invalid")
+    anc = kstack.kube.status_of("RateLimitPolicy", "bad", NS)["ancestors"][0]
+    assert "header must be set when type is Header" in condition(anc, "Accepted")["message"]
+    assert anc["ancestorRef"]["kind"] == "HTTPRoute"
+    for _ in range(3):
+        assert kstack.get("/x").status == 200
