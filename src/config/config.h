@@ -60,6 +60,11 @@ const char *gw_kind_name(enum gw_kind kind);
 /* API group of a kind ("" for core). */
 const char *gw_kind_group(enum gw_kind kind);
 bool gw_kind_is_namespaced(enum gw_kind kind);
+/* Whether kind is a policy (GEP-713: spec.targetRefs, status.ancestors). */
+bool gw_kind_is_policy(enum gw_kind kind);
+/* The API version gatehouse writes kind's status at when discovery has not
+ * said ("v1", "v1alpha2", ...). */
+const char *gw_kind_version(enum gw_kind kind);
 /* Kind by its exact (case-sensitive) name; GW_ENOTFOUND if it is not modelled. */
 int gw_kind_from_name(const char *name, enum gw_kind *out);
 
@@ -910,6 +915,11 @@ size_t gw_store_service_slices(const struct gw_store *s, const char *ns, const c
 
 /* Labels of Namespace ns; *n = 0 and NULL if there is no such Namespace. */
 const struct gw_kv *gw_store_namespace_labels(const struct gw_store *s, const char *ns, size_t *n);
+
+struct gw_policy_target_ref;
+/* A policy object's spec.targetRefs (*n of them); NULL and 0 for an object
+ * of a kind that is not a policy. */
+const struct gw_policy_target_ref *gw_policy_target_refs(const struct gw_meta *m, size_t *n);
 
 /* Typed lookups: the object, or NULL. */
 #define GW_STORE_GETTER(fn, type, kind)                                            \

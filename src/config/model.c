@@ -15,6 +15,8 @@ struct kind_info {
     const char *name;
     const char *group;
     bool namespaced;
+    const char *version; /* NULL: v1 */
+    bool policy;
 };
 
 static const struct kind_info kinds[GW_KIND__COUNT] = {
@@ -24,11 +26,11 @@ static const struct kind_info kinds[GW_KIND__COUNT] = {
     [GW_KIND_HTTPROUTE] = {"HTTPRoute", GW_GROUP_GATEWAY, true},
     [GW_KIND_GRPCROUTE] = {"GRPCRoute", GW_GROUP_GATEWAY, true},
     [GW_KIND_TLSROUTE] = {"TLSRoute", GW_GROUP_GATEWAY, true},
-    [GW_KIND_TCPROUTE] = {"TCPRoute", GW_GROUP_GATEWAY, true},
-    [GW_KIND_UDPROUTE] = {"UDPRoute", GW_GROUP_GATEWAY, true},
+    [GW_KIND_TCPROUTE] = {"TCPRoute", GW_GROUP_GATEWAY, true, "v1alpha2", false},
+    [GW_KIND_UDPROUTE] = {"UDPRoute", GW_GROUP_GATEWAY, true, "v1alpha2", false},
     [GW_KIND_REFERENCEGRANT] = {"ReferenceGrant", GW_GROUP_GATEWAY, true},
-    [GW_KIND_BACKENDTLSPOLICY] = {"BackendTLSPolicy", GW_GROUP_GATEWAY, true},
-    [GW_KIND_RATELIMITPOLICY] = {"RateLimitPolicy", GW_GROUP_GATEHOUSE, true},
+    [GW_KIND_BACKENDTLSPOLICY] = {"BackendTLSPolicy", GW_GROUP_GATEWAY, true, NULL, true},
+    [GW_KIND_RATELIMITPOLICY] = {"RateLimitPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
     [GW_KIND_SERVICE] = {"Service", "", true},
     [GW_KIND_ENDPOINTSLICE] = {"EndpointSlice", "discovery.k8s.io", true},
     [GW_KIND_SECRET] = {"Secret", "", true},
@@ -40,6 +42,38 @@ const char *
 gw_kind_name(enum gw_kind kind)
 {
     return (unsigned)kind < GW_KIND__COUNT ? kinds[kind].name : "?";
+}
+
+bool
+gw_kind_is_policy(enum gw_kind kind)
+{
+    return (unsigned)kind < GW_KIND__COUNT && kinds[kind].policy;
+}
+
+const char *
+gw_kind_version(enum gw_kind kind)
+{
+    return (unsigned)kind < GW_KIND__COUNT && kinds[kind].version ? kinds[kind].version : "v1";
+}
+
+const struct gw_policy_target_ref *
+gw_policy_target_refs(const struct gw_meta *m, size_t *n)
+{
+    switch (m->kind) {
+    case GW_KIND_BACKENDTLSPOLICY: {
+        const struct gw_backendtlspolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_RATELIMITPOLICY: {
+        const struct gw_ratelimitpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    default:
+        *n = 0;
+        return NULL;
+    }
 }
 
 const char *

@@ -80,11 +80,9 @@ has_our_status(enum gw_kind kind)
     case GW_KIND_TLSROUTE:
     case GW_KIND_TCPROUTE:
     case GW_KIND_UDPROUTE:
-    case GW_KIND_BACKENDTLSPOLICY:
-    case GW_KIND_RATELIMITPOLICY:
         return true;
     default:
-        return false;
+        return gw_kind_is_policy(kind);
     }
 }
 

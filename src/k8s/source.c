@@ -358,7 +358,7 @@ is_route(enum gw_kind k)
 static bool
 is_policy(enum gw_kind k)
 {
-    return k == GW_KIND_BACKENDTLSPOLICY || k == GW_KIND_RATELIMITPOLICY;
+    return gw_kind_is_policy(k);
 }
 
 /* A rejected gatehouse.dev policy: Accepted=False Invalid on each of its
@@ -423,7 +423,7 @@ rejected_desired(struct gw_k8s_source *s, struct gw_sv_pool *p, enum gw_kind kin
         add_condition(p, conds, "Programmed", "Invalid", msg, o->generation);
         return st;
     }
-    if (kind == GW_KIND_RATELIMITPOLICY)
+    if (is_policy(kind) && strcmp(gw_kind_group(kind), GW_GROUP_GATEHOUSE) == 0)
         return rejected_policy(s, p, o, msg);
     if (!is_route(kind))
         return NULL;

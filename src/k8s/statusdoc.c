@@ -86,11 +86,8 @@ shared_list(enum gw_kind kind)
     case GW_KIND_TCPROUTE:
     case GW_KIND_UDPROUTE:
         return "parents";
-    case GW_KIND_BACKENDTLSPOLICY:
-    case GW_KIND_RATELIMITPOLICY:
-        return "ancestors";
     default:
-        return NULL;
+        return gw_kind_is_policy(kind) ? "ancestors" : NULL;
     }
 }
 

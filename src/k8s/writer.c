@@ -203,9 +203,7 @@ path_of(struct gw_k8s_writer *w, const struct wentry *e, bool status, struct gw_
 {
     const char *version = w->o.version_of ? w->o.version_of(w->o.data, e->kind) : NULL;
     if (!version)
-        version = e->kind == GW_KIND_TCPROUTE || e->kind == GW_KIND_UDPROUTE ? "v1alpha2"
-                  : e->kind == GW_KIND_RATELIMITPOLICY                       ? "v1alpha1"
-                                                                             : "v1";
+        version = gw_kind_version(e->kind);
     const char *plural = gw_k8s_kind_plural(e->kind);
     gw_buf_appendf(b, "/apis/%s/%s", gw_kind_group(e->kind), version);
     if (e->ns)

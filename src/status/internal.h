@@ -155,8 +155,7 @@ struct tr {
     size_t nrts, rts_cap;
     struct pol *pols;
     size_t npols;
-    struct tr_rlp *rlps; /* ratelimit.c */
-    size_t nrlps;
+    struct tr_att_kind *rlp; /* ratelimit.c: the RateLimitPolicies */
 
     /* Where status value nodes come from (st->arena). */
     struct gw_sv_pool sv;
@@ -183,6 +182,72 @@ void tr_session_route(struct tr *t, struct rt *r);
  * path (in the IR arena), or NULL when the rule has none. */
 struct gw_ir_session *tr_session_ir(struct tr *t, const struct rt *r, size_t rule,
                                     enum gw_ir_path_type pt, const char *path);
+
+/* attach.c: gatehouse.dev policies attached as GEP-713 describes. */
+enum tr_att_level {
+    TR_AT_GATEWAY,
+    TR_AT_LISTENER,     /* Gateway + sectionName */
+    TR_AT_ROUTE,        /* HTTPRoute, GRPCRoute */
+    TR_AT_RULE,         /* route + sectionName (the rule's name) */
+    TR_AT_SERVICE,      /* Service */
+    TR_AT_SERVICE_PORT, /* Service + sectionName (the port's name) */
+};
+
+struct tr_att_policy;
+
+/* One targetRef of a policy, resolved. */
+struct tr_att_target {
+    const struct gw_policy_target_ref *ref;
+    struct tr_att_policy *policy;
+    enum tr_att_level level;
+    bool foreign;                 /* exists, not ours: no status */
+    const char *reason, *msg;     /* NULL: served (TargetNotFound, Conflicted) */
+    const struct gws *gw;         /* GATEWAY, LISTENER */
+    const struct lis *li;         /* LISTENER */
+    const struct rt *rt;          /* ROUTE, RULE */
+    size_t rule;                  /* RULE */
+    const struct gw_service *svc; /* SERVICE, SERVICE_PORT */
+    int64_t port;                 /* SERVICE_PORT: the named port's number */
+    void *ir;                     /* the kind's compiled form for this target, made on first use */
+};
+
+struct tr_att_policy {
+    const struct gw_meta *m;
+    struct tr_att_target *targets;
+    size_t ntargets;
+    /* Set by the kind's own checks: the policy is not served and every
+     * ancestor says Accepted=False Invalid with this message. */
+    const char *invalid;
+};
+
+/* Every policy of one kind. */
+struct tr_att_kind {
+    enum gw_kind kind;
+    struct tr_att_policy *v;
+    size_t n;
+};
+
+/* Where a consumer looks for a policy: the fields of level. */
+struct tr_att_where {
+    enum tr_att_level level;
+    const struct gws *gw;
+    const struct lis *li;
+    const struct rt *rt;
+    size_t rule;
+    const struct gw_service *svc;
+    int64_t port;
+};
+
+/* Resolves every policy of kind (after tr_routes) into out (t->tmp),
+ * conflicts included. */
+void tr_attach_collect(struct tr *t, enum gw_kind kind, struct tr_att_kind *out);
+/* The winning target at `at` (oldest policy, not conflicted or invalid), or
+ * NULL. */
+struct tr_att_target *tr_attach_winner(struct tr_att_kind *k, const struct tr_att_where *at);
+/* status.ancestors of every policy of k. */
+void tr_attach_status(struct tr *t, const struct tr_att_kind *k);
+/* policy.c: whether route r has a backendRef to Service ns/svc. */
+bool tr_route_uses_service(const struct rt *r, const char *ns, const char *svc);
 
 /* ratelimit.c: RateLimitPolicies resolved against the Gateways and routes
  * (after tr_routes); the limits of route rt's rule `rule` (rule or route

@@ -176,12 +176,12 @@ gw_status_free(struct gw_status *st)
 static const char *
 api_version(enum gw_kind k)
 {
+    if (!strcmp(gw_kind_group(k), GW_GROUP_GATEHOUSE))
+        return GW_GROUP_GATEHOUSE "/v1alpha1"; /* every gatehouse.dev kind */
     switch (k) {
     case GW_KIND_TCPROUTE:
     case GW_KIND_UDPROUTE:
         return GW_GROUP_GATEWAY "/v1alpha2";
-    case GW_KIND_RATELIMITPOLICY:
-        return GW_GROUP_GATEHOUSE "/v1alpha1";
     default:
         return GW_GROUP_GATEWAY "/v1";
     }

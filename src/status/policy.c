@@ -166,8 +166,8 @@ refs_service(const struct gw_backend_ref *refs, size_t n, const char *route_ns, 
     return false;
 }
 
-static bool
-route_uses(const struct rt *r, const char *ns, const char *svc)
+bool
+tr_route_uses_service(const struct rt *r, const char *ns, const char *svc)
 {
     const char *rns = r->m->ns;
     if (r->kind == GW_KIND_HTTPROUTE) {
@@ -215,7 +215,7 @@ tr_policy_status(struct tr *t)
                 for (size_t k = 0; k < bp->spec.target_refs.n && !uses; k++) {
                     const struct gw_policy_target_ref *tr = &bp->spec.target_refs.v[k];
                     uses = targets(tr, tr->name ? tr->name : "") &&
-                           route_uses(rt, bp->meta.ns, tr->name);
+                           tr_route_uses_service(rt, bp->meta.ns, tr->name);
                 }
             }
             if (uses)
