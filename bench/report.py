@@ -313,6 +313,31 @@ def render(res, outrel):
                     f"req/s {spr['rps'] / ca['rps']:.3f}x, CPU {ca['cpu'] / spr['cpu']:.3f}x",
                     spr["rps"] >= 0.95 * ca["rps"] and ca["cpu"] >= 0.95 * spr["cpu"]))
 
+    # ---------------------------------------------------------------- 9
+    pol = rows(case="policy")
+    if pol:
+        w(f"## Scenario 9: what a policy costs per request (gatehouse, 1 worker, "
+          f"{s['route_conns']} connections)")
+        w("")
+        w("The same catch-all route and traffic as scenario 1, with a gatehouse.dev policy on the "
+          "Gateway whose limit is never reached, against none, alternating within each pass: "
+          "ratelimit-route is one token bucket for every request, ratelimit-client one per client "
+          "address (a hashed key).")
+        w("")
+        w("| policy | req/s | req/s per pass | p99 ms | CPU µs/req | CPU/req vs none | bad |")
+        w("|---|---|---|---|---|---|---|")
+        base = rows(case="policy", variant="none")
+        b_cpu = med(base, "cpu_us_req")
+        for var in sorted({r["variant"] for r in pol}, key=lambda v: (v != "none", v)):
+            rr = rows(case="policy", variant=var)
+            cpu = med(rr, "cpu_us_req")
+            w(f"| {var} | {f_rps(med(rr, 'rps'))} | {passes(rr)} | {f_ms(med(rr, 'p99_us'))} | "
+              f"{f_us(cpu)} | {f_x(cpu, b_cpu)} | {sum(r['bad'] for r in rr)} |")
+            if var != "none" and cpu and b_cpu:
+                bar.append((f"9: {var} adds under 5% CPU/req", f"{cpu / b_cpu:.3f}x "
+                            f"({f_us(cpu)} vs {f_us(b_cpu)} µs)", cpu <= 1.05 * b_cpu))
+        w("")
+
     # ---------------------------------------------------------------- 4-7
     other = {r["case"]: r for r in res["other"]}
     w("## Scenarios 4-7: gatehouse's control plane (1 worker)")

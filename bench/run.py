@@ -349,8 +349,9 @@ class Contestant:
         self.hook = os.path.join(BENCH, "contestants", name + ".sh")
         self.proc = None
 
-    def env(self, workers, mode, routes_file):
+    def env(self, workers, mode, routes_file, policy=""):
         e = dict(os.environ)
+        e["BENCH_POLICY"] = policy
         e.update(BENCH_LISTEN_HOST=H, BENCH_HTTP_PORT=str(HTTP_PORT), BENCH_UPSTREAM_HOST=H,
                  BENCH_UPSTREAM_PORT=str(UP_PORT), BENCH_WORKERS=str(workers),
                  BENCH_ROUTE_MODE=mode, BENCH_ROUTES_FILE=routes_file or "",
@@ -367,11 +368,12 @@ class Contestant:
         return subprocess.run([self.hook, "supports", feature], env=self.env(1, "none", None),
                               timeout=20).returncode == 0
 
-    def start(self, tag, workers, mode="none", routes_file=None, probe=("/", "bench.test")):
+    def start(self, tag, workers, mode="none", routes_file=None, probe=("/", "bench.test"),
+              policy=""):
         d = os.path.join(self.ctx.out, self.name, tag)
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
-        e = self.env(workers, mode, routes_file)
+        e = self.env(workers, mode, routes_file, policy)
         if not wait_ports_free(HTTP_PORT, ADMIN_PORT):
             raise RuntimeError("contestant ports busy")
         subprocess.run([self.hook, "prepare", d], env=e, check=True, timeout=120,
@@ -611,6 +613,26 @@ def scenario_routes(ctx, rep, res):
                 sargs=("path", str(n_sp)))
     res.append(dict(r, rep=rep, case="routes", proxy="direct", variant=f"spread-{n_sp}", workers=0,
                     conns=conns))
+
+
+# Scenario 9: what a gatehouse.dev policy adds per request (its limit is
+# never reached), against the same gatehouse without it, alternating.
+POLICIES = ("ratelimit-route", "ratelimit-client")
+
+
+def scenario_policies(ctx, rep, res):
+    gh = ctx.contestants[0]
+    for pol in ("",) + POLICIES:
+        name = pol or "none"
+        try:
+            sid = gh.start(f"policy-{name}", 1, policy=pol)
+        except Exception as e:  # noqa: BLE001 - logged, the row stays empty
+            log(f"  gatehouse policy {name}: {e}")
+            continue
+        r = measure(ctx, f"{rep}-policy-{name}", f"http://{H}:{HTTP_PORT}/", ctx.route_conns, sid)
+        res.append(dict(r, rep=rep, case="policy", proxy="gatehouse", variant=name, workers=1,
+                        conns=ctx.route_conns))
+        gh.stop()
 
 
 def scenario_churn(ctx, res):
@@ -1097,7 +1119,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--report", default=None, help="markdown report (default bench/RESULTS.md; "
                     "smoke: OUT/report.md)")
-    ap.add_argument("--only", default="proxy,routes,churn,propagation,memory,kube")
+    ap.add_argument("--only", default="proxy,routes,policies,churn,propagation,memory,kube")
     ap.add_argument("--floor-build", default=os.path.join(ROOT, "build-release"),
                     help="meson build directory to build and run the floor proxies from "
                     "(default build-release)")
@@ -1183,6 +1205,9 @@ def main():
             if "routes" in only:
                 log(f"pass {rep}/{ctx.repeat}: scenario 3 (route count)")
                 scenario_routes(ctx, rep, results["runs"])
+            if "policies" in only:
+                log(f"pass {rep}/{ctx.repeat}: scenario 9 (policy cost)")
+                scenario_policies(ctx, rep, results["runs"])
         if "churn" in only:
             log("scenario 4: route churn under traffic")
             scenario_churn(ctx, results["other"])

@@ -5,7 +5,9 @@
 # on BENCH_LISTEN_HOST:BENCH_HTTP_PORT, one Service + EndpointSlice for the
 # upstream, and one HTTPRoute per route (each with exactly one rule).
 #   gatehouse.sh name | supports FEATURE | prepare DIR | run DIR
-# Extra environment: BENCH_GATEHOUSE (the binary), BENCH_ADMIN_PORT.
+# Extra environment: BENCH_GATEHOUSE (the binary), BENCH_ADMIN_PORT,
+# BENCH_POLICY (scenario 9: ratelimit-route, ratelimit-client: a
+# RateLimitPolicy on the Gateway whose limit is never reached).
 # Route modes: none (catch-all), path (/rNNNNN/ PathPrefix), host (exact
 # hostname), hostpath (lines "hostpath HOST PATH": hostname + PathPrefix).
 set -euo pipefail
@@ -70,6 +72,19 @@ CONF
             $1 == "host" { out($2, "") }
             $1 == "hostpath" { out($2, $3) }' "$BENCH_ROUTES_FILE" > "$dir/cfg/routes.yaml" ;;
     *) echo "unknown BENCH_ROUTE_MODE=$BENCH_ROUTE_MODE" >&2; exit 2 ;;
+    esac
+    # Scenario 9: a gatehouse.dev policy on every route (limits never reached)
+    policy() { # policy KIND SPEC
+        printf -- '---\napiVersion: gatehouse.dev/v1alpha1\nkind: %s\nmetadata: {name: bench, namespace: bench}\nspec:\n%s\n' "$1" "$2"
+    }
+    gw_target='  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: bench}]'
+    case "${BENCH_POLICY:-}" in
+    "") ;;
+    ratelimit-route) policy RateLimitPolicy "$gw_target
+  limits: [{name: all, requests: 1000000000, interval: 1s}]" > "$dir/cfg/policy.yaml" ;;
+    ratelimit-client) policy RateLimitPolicy "$gw_target
+  limits: [{name: client, requests: 1000000000, interval: 1s, key: {type: ClientAddress}}]" > "$dir/cfg/policy.yaml" ;;
+    *) echo "unknown BENCH_POLICY=$BENCH_POLICY" >&2; exit 2 ;;
     esac
     ;;
 run)
