@@ -212,7 +212,8 @@ struct gw_auth_htpasswd;
  * are skipped. Hashes: bcrypt ($2y$, $2b$, $2a$), SHA-256-crypt ($5$),
  * SHA-512-crypt ($6$) and {SHA} (unsalted SHA-1: weak, accepted for old
  * files only). Any other line (plain text, $apr1$ MD5, crypt(3) DES, no
- * ':', a repeated user) is reported in diags with its line number (file
+ * ':', a repeated user, a bcrypt cost over 17 or over 1000000 rounds of
+ * SHA-crypt) is reported in diags with its line number (file
  * name, may be NULL) and left out. 0 and *out (the caller's, free it),
  * or GW_ELIMIT with an error in diags and *out NULL.
  */

@@ -49,6 +49,12 @@ is_crypt64(struct gw_str s)
     return true;
 }
 
+/* Work factors past these would make one request cost seconds to hours:
+ * Apache's htpasswd itself stops bcrypt at 17, and 1,000,000 rounds of
+ * SHA-512-crypt is already about a second. Such lines are refused. */
+#define BCRYPT_MAX_COST     17
+#define SHACRYPT_MAX_ROUNDS 1000000
+
 /* "$2y$NN$" + 22 characters of salt + 31 of hash. */
 static bool
 is_bcrypt(struct gw_str h)
@@ -60,7 +66,7 @@ is_bcrypt(struct gw_str h)
     if (h.p[4] < '0' || h.p[4] > '3' || h.p[5] < '0' || h.p[5] > '9')
         return false;
     int cost = (h.p[4] - '0') * 10 + (h.p[5] - '0');
-    return cost >= 4 && cost <= 31 && is_crypt64((struct gw_str){h.p + 7, 53});
+    return cost >= 4 && cost <= BCRYPT_MAX_COST && is_crypt64((struct gw_str){h.p + 7, 53});
 }
 
 /* "$5$[rounds=N$]salt$hash", hash 43 (SHA-256) or 86 (SHA-512) characters,
@@ -75,7 +81,7 @@ is_shacrypt(struct gw_str h, size_t hash_len)
             return false;
         uint64_t rounds;
         struct gw_str num = {rest.p + 7, (size_t)(d - rest.p - 7)};
-        if (gw_str_to_u64(num, 999999999, &rounds) < 0 || rounds < 1000)
+        if (gw_str_to_u64(num, SHACRYPT_MAX_ROUNDS, &rounds) < 0 || rounds < 1000)
             return false;
         rest = (struct gw_str){d + 1, rest.len - (size_t)(d + 1 - rest.p)};
     }
@@ -124,15 +130,15 @@ read_line(struct gw_str line, struct user *u)
     if (gw_str_has_prefix(hash, GW_STR("$2y$")) || gw_str_has_prefix(hash, GW_STR("$2b$")) ||
         gw_str_has_prefix(hash, GW_STR("$2a$"))) {
         if (!is_bcrypt(hash))
-            return "malformed bcrypt hash";
+            return "malformed bcrypt hash (or cost over 17)";
         u->kind = HASH_CRYPT;
     } else if (gw_str_has_prefix(hash, GW_STR("$5$"))) {
         if (!is_shacrypt(hash, 43))
-            return "malformed SHA-256-crypt ($5$) hash";
+            return "malformed SHA-256-crypt ($5$) hash (or rounds over 1000000)";
         u->kind = HASH_CRYPT;
     } else if (gw_str_has_prefix(hash, GW_STR("$6$"))) {
         if (!is_shacrypt(hash, 86))
-            return "malformed SHA-512-crypt ($6$) hash";
+            return "malformed SHA-512-crypt ($6$) hash (or rounds over 1000000)";
         u->kind = HASH_CRYPT;
     } else if (gw_str_has_prefix(hash, GW_STR("{SHA}"))) {
         uint8_t d[AUTH_B64_DECODED_MAX(28)];

@@ -122,6 +122,19 @@ htpasswd(void)
     gw_auth_htpasswd_free(h);
     gw_diags_release(&d);
 
+    /* Work factors that would stall a worker are refused at parse time. */
+    char *slow = gw_xasprintf("x:$2y$18$%.53s\ny:$6$rounds=2000000$salt$%.86s\n"
+                              "z:$5$rounds=999$salt$%.43s\n",
+                              b2y + 7, s6 + 12, s5 + 12);
+    gw_diags_init(&d);
+    h = NULL;
+    is_int(gw_auth_htpasswd_parse(slow, strlen(slow), NULL, &h, &d), 0, "slow hashes parse");
+    ok(h && gw_auth_htpasswd_count(h) == 0 && d.warnings == 3,
+       "bcrypt cost 18, 2000000 rounds, 999 rounds: refused");
+    gw_auth_htpasswd_free(h);
+    gw_diags_release(&d);
+    free(slow);
+
     gw_diags_init(&d);
     h = NULL;
     is_int(gw_auth_htpasswd_parse("", 0, NULL, &h, &d), 0, "an empty file");
