@@ -21,7 +21,9 @@
  * Threading: key sets, providers, claims, htpasswd sets and API key sets
  * are immutable once built and may be read from any number of threads at
  * once (verification takes only per-call OpenSSL contexts). A cache
- * belongs to one thread. Nothing here blocks on I/O, but bcrypt is slow by
+ * belongs to one thread. Nothing here blocks on I/O. The per-request calls
+ * (verify, cache, claims, bearer, Basic, API key lookup) may run in a loop
+ * callback; the parsers are for building a snapshot; bcrypt is slow by
  * design (tens of ms at cost 10): see gw_auth_htpasswd_verify.
  */
 #ifndef GW_AUTH_H

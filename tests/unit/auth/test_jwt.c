@@ -3,6 +3,7 @@
  * generated here, the refused algorithms (none, HS256 keyed with an RSA
  * public key), key selection by kid and alg, the time and audience
  * claims, structural hostility, claims text, and JWK Sets with junk. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -562,6 +563,58 @@ jwks_junk(void)
     free(hs);
 }
 
+/* Several threads verify with one provider and key set at once, each with
+ * a cache of its own, as proxy workers will. */
+struct worker {
+    const struct gw_auth_jwt_provider *p;
+    char *toks[4];
+    unsigned good;
+};
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct gw_auth_cache *c = gw_auth_cache_new(&(struct gw_auth_cache_config){.entries = 8});
+    for (int i = 0; i < 50; i++) {
+        struct gw_auth_jwt_result r;
+        const char *t = w->toks[i % 4];
+        enum gw_auth_jwt_status st = i % 2 ? gw_auth_jwt_verify(w->p, S(t), NOW, &r)
+                                           : gw_auth_cache_verify(c, w->p, S(t), NOW, &r);
+        w->good += st == GW_AUTH_JWT_OK;
+        gw_auth_jwt_result_release(&r);
+    }
+    gw_auth_cache_free(c);
+    return NULL;
+}
+
+static void
+threads(void)
+{
+    struct gw_auth_keyset *ks = all_keys();
+    struct gw_auth_jwt_provider *p = provider(ks, NULL, NULL, 0);
+    gw_auth_keyset_unref(ks); /* the provider keeps its own reference */
+    char *toks[4] = {
+        signed_tok(rsa, "PS256", "rsa", claims_ok), signed_tok(p256, "ES256", "p256", claims_ok),
+        signed_tok(ed, "EdDSA", NULL, claims_ok), signed_tok(p384, "ES384", "p384", claims_ok)};
+    struct worker w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){.p = p};
+        memcpy(w[i].toks, toks, sizeof(toks));
+        GW_ASSERT(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+    }
+    unsigned good = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        good += w[i].good;
+    }
+    is_int(good, 200, "4 threads x 50 verifications with one provider all succeed");
+    for (int i = 0; i < 4; i++)
+        free(toks[i]);
+    gw_auth_jwt_provider_free(p);
+}
+
 static void
 bearer(void)
 {
@@ -597,6 +650,7 @@ main(void)
     claims();
     jwks_junk();
     bearer();
+    threads();
     EVP_PKEY *all[] = {rsa, rsa2, p256, p384, p521, ed, ed2};
     for (size_t i = 0; i < GW_ARRAY_LEN(all); i++)
         EVP_PKEY_free(all[i]);
