@@ -152,6 +152,9 @@ void gw_auth_jwt_result_release(struct gw_auth_jwt_result *r);
  * (three base64url segments without padding, canonical, at most
  * GW_AUTH_JWT_MAX_BYTES; JSON objects; no "crit"), the alg, a key of the
  * set that fits kid and alg, the signature, then exp, nbf, iss and aud.
+ * A token's kid picks the keys with that kid or with none (a PEM key);
+ * without a kid every key that fits the alg is tried. "typ", when present,
+ * must be a string; its value is not checked (providers disagree on it).
  * Fills *r (release it) and returns r->status. An empty token is MISSING.
  * Safe from any thread; allocates per call; fine in a loop callback (an
  * RSA-2048 verification is some tens of microseconds; put a cache in
