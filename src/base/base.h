@@ -109,6 +109,26 @@ bool gw_str_caseeq(struct gw_str a, struct gw_str b); /* ASCII case-insensitive 
 bool gw_str_has_prefix(struct gw_str s, struct gw_str prefix);
 bool gw_str_has_suffix(struct gw_str s, struct gw_str suffix);
 struct gw_str gw_str_trim(struct gw_str s); /* strips SP and HTAB both ends */
+
+/* base64 (RFC 4648, base64.c). Flags: the URL alphabet (- _) instead of
+ * + /, or either; padding required (a multiple of 4) or forbidden (else
+ * optional, and then it must complete the last quantum); white space
+ * skipped; canonical (the bits past the last byte must be zero). */
+#define GW_B64_URL       0x01u
+#define GW_B64_BOTH      0x02u
+#define GW_B64_PAD       0x04u
+#define GW_B64_NOPAD     0x08u
+#define GW_B64_SPACE     0x10u
+#define GW_B64_CANONICAL 0x20u
+/* Decodes s into out (cap bytes): the bytes written, GW_ELIMIT if out is
+ * too small, or GW_EINVAL with *bad (when bad is not NULL) the offset of
+ * the offending byte (the last byte when the length or padding is wrong).
+ * At most 3 * (s.len / 4) + 2 bytes are written. */
+int gw_base64_decode(struct gw_str s, unsigned flags, uint8_t *out, size_t cap, size_t *bad);
+/* Encodes in[0..n) into out with GW_B64_URL and GW_B64_NOPAD as the only
+ * flags read: 4 * ceil(n / 3) characters, fewer without padding; no NUL.
+ * Returns the number written. */
+size_t gw_base64_encode(const uint8_t *in, size_t n, unsigned flags, char *out);
 /* Parses a whole decimal unsigned integer (no sign, no spaces). 0 or GW_EINVAL,
  * GW_ELIMIT past max. */
 int gw_str_to_u64(struct gw_str s, uint64_t max, uint64_t *out);

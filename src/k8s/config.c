@@ -59,53 +59,15 @@ slurp(const char *path, size_t *len, int *rc)
     return gw_buf_steal(&b);
 }
 
-static int
-b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 (whitespace ignored, padding optional); heap, NUL-ended,
- * or NULL if malformed. */
+/* Standard or URL base64 (white space skipped, padding optional); heap,
+ * NUL-ended, or NULL if malformed. */
 static char *
 b64_decode(const char *s, size_t n)
 {
     char *out = gw_xmalloc(n / 4 * 3 + 4);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    bool pad = false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad = true;
-            continue;
-        }
-        int v = b64val(c);
-        if (v < 0 || pad) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    if (bits >= 6) { /* a lone trailing character cannot encode a byte */
+    int o = gw_base64_decode((struct gw_str){s, n}, GW_B64_BOTH | GW_B64_SPACE, (uint8_t *)out,
+                             n / 4 * 3 + 3, NULL);
+    if (o < 0) {
         free(out);
         return NULL;
     }

@@ -1742,45 +1742,16 @@ static const struct field endpointslice_fields[] = {
 const struct schema d_endpointslice = {"EndpointSlice", sizeof(struct gw_endpointslice),
                                        endpointslice_fields, NULL};
 
-/* Standard base64 (what JSON []byte fields use); -1 at the first bad byte. */
+/* Standard base64 with padding (what JSON []byte fields use, as Go's
+ * StdEncoding reads them); -1, or the offset of the first bad byte. */
 static long
 base64_decode(const char *in, size_t n, unsigned char *out, size_t *outlen)
 {
-    unsigned acc = 0, bits = 0;
-    size_t o = 0, i = 0;
-    for (; i < n; i++) {
-        char ch = in[i];
-        int v;
-        if (ch >= 'A' && ch <= 'Z')
-            v = ch - 'A';
-        else if (ch >= 'a' && ch <= 'z')
-            v = ch - 'a' + 26;
-        else if (ch >= '0' && ch <= '9')
-            v = ch - '0' + 52;
-        else if (ch == '+')
-            v = 62;
-        else if (ch == '/')
-            v = 63;
-        else if (ch == '=')
-            break;
-        else
-            return (long)i;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    size_t data = i;
-    for (; i < n; i++) {
-        if (in[i] != '=')
-            return (long)i;
-    }
-    /* Padding must complete a 4-character quantum, and nothing may dangle. */
-    if (n % 4 != 0 || (n - data) > 2 || bits >= 6)
-        return (long)(n ? n - 1 : 0);
-    *outlen = o;
+    size_t bad = 0;
+    int o = gw_base64_decode((struct gw_str){in, n}, GW_B64_PAD, out, n, &bad); /* <= 3n/4 */
+    if (o < 0)
+        return (long)bad;
+    *outlen = (size_t)o;
     return -1;
 }
 

@@ -144,24 +144,6 @@ get_be(const uint8_t *p, int n)
     return v;
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int
-b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 void
 px_session_token_format(const struct px_skey *key, const struct px_session_token *tok,
                         char out[PX_SESSION_TOKEN_LEN])
@@ -173,17 +155,7 @@ px_session_token_format(const struct px_skey *key, const struct px_session_token
     put_be(t + 15, tok->used_ms, 6);
     hmac(key, t, BODY_BYTES, md);
     memcpy(t + BODY_BYTES, md, MAC_BYTES);
-    t[TOKEN_BYTES] = t[TOKEN_BYTES + 1] = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < TOKEN_BYTES; i += 3) {
-        uint32_t v = (uint32_t)t[i] << 16 | (uint32_t)t[i + 1] << 8 | t[i + 2];
-        out[o++] = b64[v >> 18 & 63];
-        out[o++] = b64[v >> 12 & 63];
-        if (i + 1 < TOKEN_BYTES)
-            out[o++] = b64[v >> 6 & 63];
-        if (i + 2 < TOKEN_BYTES)
-            out[o++] = b64[v & 63];
-    }
+    size_t o = gw_base64_encode(t, TOKEN_BYTES, GW_B64_URL | GW_B64_NOPAD, out);
     GW_ASSERT(o == PX_SESSION_TOKEN_LEN);
 }
 
@@ -193,24 +165,7 @@ px_session_token_parse(const struct px_skey *key, struct gw_str s, struct px_ses
     if (s.len != PX_SESSION_TOKEN_LEN)
         return GW_EINVAL;
     uint8_t t[TOKEN_BYTES + 2], md[32];
-    size_t o = 0;
-    for (size_t i = 0; i < s.len; i += 4) {
-        uint32_t v = 0;
-        size_t k = GW_MIN((size_t)4, s.len - i);
-        for (size_t j = 0; j < 4; j++) {
-            int c = j < k ? b64_val((unsigned char)s.p[i + j]) : 0;
-            if (c < 0)
-                return GW_EINVAL;
-            v = v << 6 | (uint32_t)c;
-        }
-        t[o++] = (uint8_t)(v >> 16);
-        if (k > 2)
-            t[o++] = (uint8_t)(v >> 8);
-        if (k > 3)
-            t[o++] = (uint8_t)v;
-        if (k == 2 && (v >> 12 & 0xf))
-            return GW_EINVAL; /* bits past the end: not our encoding */
-    }
+    int o = gw_base64_decode(s, GW_B64_URL | GW_B64_NOPAD | GW_B64_CANONICAL, t, sizeof(t), NULL);
     if (o != TOKEN_BYTES || t[0] != 1)
         return GW_EINVAL;
     hmac(key, t, BODY_BYTES, md);
