@@ -111,7 +111,7 @@ def helm_templated(helm):
 @pytest.mark.deadline(30)
 def test_kustomize_renders(kustomized):
     kinds = sorted(o["kind"] for o in kustomized)
-    assert kinds.count("CustomResourceDefinition") == 14  # 13 Gateway API, 1 gatehouse.dev
+    assert kinds.count("CustomResourceDefinition") == 15  # 13 Gateway API, 2 gatehouse.dev
     for kind in ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                  "RoleBinding", "Deployment", "PodDisruptionBudget", "GatewayClass",
                  "ConfigMap", "Service"):
