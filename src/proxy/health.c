@@ -735,7 +735,7 @@ schedule(struct px_checker *c)
             continue;
         }
         if (c->ninflight >= MAX_INFLIGHT) {
-            next = now + 1; /* a finishing probe reschedules sooner */
+            next = GW_MIN(next, now + 10); /* a finishing probe reschedules sooner */
             continue;
         }
         uint64_t jitter =
