@@ -6,6 +6,7 @@
  *   /readyz   200 once the first configuration is programmed, else 503
  *   /status   every object's status and the config errors (JSON)
  *   /config   the IR in force (JSON)
+ *   /health   the active health checks' endpoint states (JSON)
  *   /metrics  Prometheus text format
  * The server only routes and frames: what each page says comes from the
  * caller's hooks, called on the loop's thread. Keep-alive and pipelining,
@@ -32,6 +33,7 @@ struct gw_admin_hooks {
     int (*status)(void *data, struct gw_buf *out);
     int (*config)(void *data, struct gw_buf *out);
     int (*metrics)(void *data, struct gw_buf *out);
+    int (*health)(void *data, struct gw_buf *out);
 };
 
 /* One answer, before framing. */

@@ -150,6 +150,35 @@ app_name(enum gw_ir_app_proto a)
 }
 
 static void
+health(struct jw *w, const struct gw_ir_healthcheck *h)
+{
+    static const char *const types[] = {"HTTP", "TCP", "GRPC"};
+    obj(w, "healthCheck");
+    str(w, "policy", h->policy);
+    str(w, "type", types[h->type]);
+    num(w, "intervalMs", (long long)h->interval_ms);
+    num(w, "timeoutMs", (long long)h->timeout_ms);
+    num(w, "jitterMs", (long long)h->jitter_ms);
+    num(w, "healthyThreshold", h->healthy_threshold);
+    num(w, "unhealthyThreshold", h->unhealthy_threshold);
+    if (h->type == GW_IR_HC_HTTP) {
+        str(w, "path", h->path);
+        str(w, "host", h->host);
+        arr(w, "expectedStatuses");
+        for (size_t i = 0; i < h->nstatuses; i++) {
+            obj(w, NULL);
+            num(w, "start", h->statuses[i].start);
+            num(w, "end", h->statuses[i].end);
+            end(w, "}");
+        }
+        end(w, "]");
+    } else if (h->type == GW_IR_HC_GRPC) {
+        str(w, "service", h->grpc_service);
+    }
+    end(w, "}");
+}
+
+static void
 backend(struct jw *w, const char *k, const struct gw_ir_backend *be)
 {
     obj(w, k);
@@ -166,6 +195,8 @@ backend(struct jw *w, const char *k, const struct gw_ir_backend *be)
         strs(w, "subjectAltNames", be->tls->sans, be->tls->nsans);
         end(w, "}");
     }
+    if (be->health)
+        health(w, be->health);
     arr(w, "endpoints");
     for (size_t i = 0; i < be->nendpoints; i++) {
         obj(w, NULL);

@@ -73,6 +73,8 @@ gw_admin_respond(const struct gw_admin_hooks *h, struct gw_str method, struct gw
         page(h, h->config, JSON, res, body);
     } else if (gw_str_eq_cstr(path, "/metrics")) {
         page(h, h->metrics, PROM, res, body);
+    } else if (gw_str_eq_cstr(path, "/health")) {
+        page(h, h->health, JSON, res, body);
     } else if (gw_str_eq_cstr(path, "/")) {
         text(res, body, 200,
              "gatehouse admin\n"
@@ -80,7 +82,8 @@ gw_admin_respond(const struct gw_admin_hooks *h, struct gw_str method, struct gw
              "  /readyz   200 once the configuration is programmed\n"
              "  /status   object statuses and config errors (JSON)\n"
              "  /config   the configuration in force, as the data plane sees it (JSON)\n"
-             "  /metrics  Prometheus metrics\n");
+             "  /metrics  Prometheus metrics\n"
+             "  /health   endpoint states of the active health checks (JSON)\n");
     } else {
         text(res, body, 404, "not found\n");
     }

@@ -77,7 +77,7 @@ run_usage(FILE *f)
                "      --address-pool CIDR    addresses for Gateways without spec.addresses\n"
                "      --workers N            data-plane threads (default: one per CPU)\n"
                "      --admin ADDR:PORT      admin server (default 127.0.0.1:9901): /healthz,\n"
-               "                             /readyz, /status, /config, /metrics\n"
+               "                             /readyz, /status, /config, /metrics, /health\n"
                "      --log-format FORMAT    text (default) or json\n"
                "      --access-log FORMAT    off (default), text or json, on stdout\n"
                "      --controller-name NAME the GatewayClass controllerName to own\n"
@@ -245,6 +245,13 @@ hook_metrics(void *data, struct gw_buf *out)
     if (rc == 0)
         rc = gw_proxy_metrics_format(r->proxy, out);
     return rc;
+}
+
+static int
+hook_health(void *data, struct gw_buf *out)
+{
+    struct run *r = data;
+    return gw_proxy_health_format(r->proxy, out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -561,6 +568,7 @@ gw_cmd_run(int argc, char **argv)
         .status = hook_status,
         .config = hook_config,
         .metrics = hook_metrics,
+        .health = hook_health,
     };
     struct gw_admin_hooks hooks = hooks_tmpl;
     hooks.data = &r;

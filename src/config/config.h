@@ -46,7 +46,8 @@ enum gw_kind {
     GW_KIND_UDPROUTE,
     GW_KIND_REFERENCEGRANT,
     GW_KIND_BACKENDTLSPOLICY,
-    GW_KIND_RATELIMITPOLICY, /* gatehouse.dev */
+    GW_KIND_RATELIMITPOLICY,   /* gatehouse.dev */
+    GW_KIND_HEALTHCHECKPOLICY, /* gatehouse.dev */
     GW_KIND_SERVICE,
     GW_KIND_ENDPOINTSLICE,
     GW_KIND_SECRET,
@@ -72,22 +73,23 @@ int gw_kind_from_name(const char *name, enum gw_kind *out);
 /* Enumerations. Each has a name table for decode and for messages.         */
 
 enum gw_enum {
-    GW_ENUM_PATH_MATCH,     /* enum gw_path_match_type */
-    GW_ENUM_VALUE_MATCH,    /* enum gw_value_match_type (headers, query params) */
-    GW_ENUM_METHOD,         /* enum gw_method */
-    GW_ENUM_FILTER,         /* enum gw_filter_type */
-    GW_ENUM_PATH_MODIFIER,  /* enum gw_path_modifier */
-    GW_ENUM_FROM,           /* enum gw_from */
-    GW_ENUM_TLS_MODE,       /* enum gw_tls_mode */
-    GW_ENUM_FRONTEND_MODE,  /* enum gw_frontend_mode */
-    GW_ENUM_SELECTOR_OP,    /* enum gw_selector_op */
-    GW_ENUM_SESSION_TYPE,   /* enum gw_session_type */
-    GW_ENUM_LIFETIME,       /* enum gw_cookie_lifetime */
-    GW_ENUM_SAN_TYPE,       /* enum gw_san_type */
-    GW_ENUM_WELL_KNOWN_CA,  /* enum gw_well_known_ca */
-    GW_ENUM_AUTH_PROTOCOL,  /* enum gw_auth_protocol */
-    GW_ENUM_ADDRESS_FAMILY, /* enum gw_address_family (EndpointSlice addressType) */
-    GW_ENUM_RATELIMIT_KEY,  /* enum gw_ratelimit_key */
+    GW_ENUM_PATH_MATCH,       /* enum gw_path_match_type */
+    GW_ENUM_VALUE_MATCH,      /* enum gw_value_match_type (headers, query params) */
+    GW_ENUM_METHOD,           /* enum gw_method */
+    GW_ENUM_FILTER,           /* enum gw_filter_type */
+    GW_ENUM_PATH_MODIFIER,    /* enum gw_path_modifier */
+    GW_ENUM_FROM,             /* enum gw_from */
+    GW_ENUM_TLS_MODE,         /* enum gw_tls_mode */
+    GW_ENUM_FRONTEND_MODE,    /* enum gw_frontend_mode */
+    GW_ENUM_SELECTOR_OP,      /* enum gw_selector_op */
+    GW_ENUM_SESSION_TYPE,     /* enum gw_session_type */
+    GW_ENUM_LIFETIME,         /* enum gw_cookie_lifetime */
+    GW_ENUM_SAN_TYPE,         /* enum gw_san_type */
+    GW_ENUM_WELL_KNOWN_CA,    /* enum gw_well_known_ca */
+    GW_ENUM_AUTH_PROTOCOL,    /* enum gw_auth_protocol */
+    GW_ENUM_ADDRESS_FAMILY,   /* enum gw_address_family (EndpointSlice addressType) */
+    GW_ENUM_RATELIMIT_KEY,    /* enum gw_ratelimit_key */
+    GW_ENUM_HEALTHCHECK_TYPE, /* enum gw_healthcheck_type */
     GW_ENUM__COUNT
 };
 
@@ -148,6 +150,13 @@ enum gw_ratelimit_key {
     GW_RLKEY_ROUTE,          /* one bucket for the whole target */
     GW_RLKEY_CLIENT_ADDRESS, /* one per client address */
     GW_RLKEY_HEADER,         /* one per value of a request header */
+};
+
+enum gw_healthcheck_type {
+    GW_HCTYPE_NONE,
+    GW_HCTYPE_HTTP, /* GET path, a status in expectedStatuses */
+    GW_HCTYPE_TCP,  /* the connection is accepted */
+    GW_HCTYPE_GRPC, /* grpc.health.v1.Health/Check answers SERVING */
 };
 
 enum gw_cookie_lifetime { GW_LIFETIME_NONE, GW_LIFETIME_PERMANENT, GW_LIFETIME_SESSION };
@@ -713,6 +722,44 @@ struct gw_ratelimitpolicy {
 };
 
 /* ------------------------------------------------------------------------ */
+/* HealthCheckPolicy (gatehouse.dev/v1alpha1, docs/policies.md)             */
+
+/* An inclusive range of HTTP status codes. */
+struct gw_status_range {
+    struct gw_pos pos;
+    int64_t start; /* 100..599 */
+    int64_t end;   /* -1: start */
+};
+
+struct gw_healthcheckpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Services (group ""), sectionName: a port's name. */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+        int type;                    /* enum gw_healthcheck_type */
+        int64_t interval_ms;         /* > 0 */
+        int64_t timeout_ms;          /* > 0, default 1s */
+        int64_t jitter_ms;           /* default 0 */
+        int64_t healthy_threshold;   /* 1..100, default 2 */
+        int64_t unhealthy_threshold; /* 1..100, default 3 */
+
+        struct gw_hc_http {
+            struct gw_pos pos;
+            const char *path;                                  /* default "/" */
+            const char *hostname;                              /* NULL: the endpoint's address */
+            GW_LIST(struct gw_status_range) expected_statuses; /* empty: 200..399 */
+        } * http; /* type HTTP only; NULL: the defaults */
+
+        struct gw_hc_grpc {
+            struct gw_pos pos;
+            const char *service; /* NULL: "" (the server as a whole) */
+        } * grpc;                /* type GRPC only */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
 /* Core Kubernetes kinds                                                    */
 
 struct gw_service_port {
@@ -936,6 +983,7 @@ GW_STORE_GETTER(gw_store_grpcroute, gw_grpcroute, GW_KIND_GRPCROUTE)
 GW_STORE_GETTER(gw_store_referencegrant, gw_referencegrant, GW_KIND_REFERENCEGRANT)
 GW_STORE_GETTER(gw_store_backendtlspolicy, gw_backendtlspolicy, GW_KIND_BACKENDTLSPOLICY)
 GW_STORE_GETTER(gw_store_ratelimitpolicy, gw_ratelimitpolicy, GW_KIND_RATELIMITPOLICY)
+GW_STORE_GETTER(gw_store_healthcheckpolicy, gw_healthcheckpolicy, GW_KIND_HEALTHCHECKPOLICY)
 GW_STORE_GETTER(gw_store_service, gw_service, GW_KIND_SERVICE)
 GW_STORE_GETTER(gw_store_endpointslice, gw_endpointslice, GW_KIND_ENDPOINTSLICE)
 GW_STORE_GETTER(gw_store_secret, gw_secret, GW_KIND_SECRET)

@@ -65,6 +65,23 @@ backend(struct gw_buf *b, int d, const char *what, const struct gw_ir_backend *b
             gw_buf_appendf(b, " san=%s", be->tls->sans[i]);
         gw_buf_append_cstr(b, "\n");
     }
+    if (be->health) {
+        const struct gw_ir_healthcheck *h = be->health;
+        static const char *const types[] = {"http", "tcp", "grpc"};
+        ind(b, d + 1);
+        gw_buf_appendf(
+            b, "health policy=%s %s interval=%lld timeout=%lld jitter=%lld up=%u down=%u",
+            h->policy, types[h->type], (long long)h->interval_ms, (long long)h->timeout_ms,
+            (long long)h->jitter_ms, h->healthy_threshold, h->unhealthy_threshold);
+        if (h->type == GW_IR_HC_HTTP) {
+            gw_buf_appendf(b, " path=%s host=%s", h->path, S(h->host));
+            for (size_t i = 0; i < h->nstatuses; i++)
+                gw_buf_appendf(b, " %u-%u", h->statuses[i].start, h->statuses[i].end);
+        } else if (h->type == GW_IR_HC_GRPC) {
+            gw_buf_appendf(b, " service=%s", h->grpc_service);
+        }
+        gw_buf_append_cstr(b, "\n");
+    }
     if (be->request_headers)
         header_mod(b, d + 1, "request", be->request_headers);
     if (be->response_headers)

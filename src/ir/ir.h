@@ -93,6 +93,32 @@ struct gw_ir_header_mod {
     size_t nremove;
 };
 
+enum gw_ir_hc_type { GW_IR_HC_HTTP, GW_IR_HC_TCP, GW_IR_HC_GRPC };
+
+/* An inclusive range of HTTP status codes. */
+struct gw_ir_status_range {
+    uint16_t start, end;
+};
+
+/*
+ * The active health check of a backend (HealthCheckPolicy on its Service
+ * or Service port). The data plane keeps one health state per (backend
+ * name, endpoint), shared by every route and worker and kept across
+ * snapshots; every backend built for the same Service port points at the
+ * same check.
+ */
+struct gw_ir_healthcheck {
+    const char *policy; /* ns/name */
+    enum gw_ir_hc_type type;
+    int64_t interval_ms, timeout_ms, jitter_ms;
+    uint32_t healthy_threshold, unhealthy_threshold;
+    const char *path;                    /* HTTP: request path */
+    const char *host;                    /* HTTP: Host; NULL: the endpoint's ip:port */
+    struct gw_ir_status_range *statuses; /* HTTP: at least one */
+    size_t nstatuses;
+    const char *grpc_service; /* GRPC: HealthCheckRequest.service ("" the server) */
+};
+
 /*
  * One weighted backend of a rule. A backend that did not resolve (missing
  * Service, no grant, bad kind) keeps its weight with invalid set: the
@@ -109,6 +135,7 @@ struct gw_ir_backend {
     size_t nendpoints;
     struct gw_ir_header_mod *request_headers; /* backendRef filter, NULL if none */
     struct gw_ir_header_mod *response_headers;
+    const struct gw_ir_healthcheck *health; /* NULL: no active check */
 };
 
 enum gw_ir_filter_type {

@@ -53,6 +53,7 @@ static const char *const plurals[GW_KIND__COUNT] = {
     [GW_KIND_REFERENCEGRANT] = "referencegrants",
     [GW_KIND_BACKENDTLSPOLICY] = "backendtlspolicies",
     [GW_KIND_RATELIMITPOLICY] = "ratelimitpolicies",
+    [GW_KIND_HEALTHCHECKPOLICY] = "healthcheckpolicies",
     [GW_KIND_SERVICE] = "services",
     [GW_KIND_ENDPOINTSLICE] = "endpointslices",
     [GW_KIND_SECRET] = "secrets",

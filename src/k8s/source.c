@@ -362,8 +362,9 @@ is_policy(enum gw_kind k)
 }
 
 /* A rejected gatehouse.dev policy: Accepted=False Invalid on each of its
- * targets that is ours (a Gateway of our classes, or a route translate gave
- * a status), named as the ancestor; NULL if none is. */
+ * targets that is ours (a Gateway of our classes, a route translate gave a
+ * status, or a Service that exists), named as the ancestor; NULL if none
+ * is. */
 static const struct gw_sv *
 rejected_policy(struct gw_k8s_source *s, struct gw_sv_pool *p, const struct gw_k8s_obj *o,
                 const char *msg)
@@ -375,11 +376,18 @@ rejected_policy(struct gw_k8s_source *s, struct gw_sv_pool *p, const struct gw_k
     for (const struct gw_sv *r = refs && refs->type == GW_SV_ARR ? refs->child : NULL; r;
          r = r->next) {
         const char *group = sv_str(r, "group"), *k = sv_str(r, "kind"), *name = sv_str(r, "name");
-        if (!group || strcmp(group, GW_GROUP_GATEWAY) != 0 || !k || !name)
+        if (!group || !k || !name)
+            continue;
+        bool svc = !group[0] && !strcmp(k, "Service");
+        if (!svc && strcmp(group, GW_GROUP_GATEWAY) != 0)
             continue;
         enum gw_kind kind;
         bool ours;
-        if (!strcmp(k, "Gateway"))
+        if (svc)
+            /* A Service (HealthCheckPolicy): named itself, when it is
+             * there; which Gateways use it is translate's to say. */
+            ours = gw_k8s_cache_get(s->cache, GW_KIND_SERVICE, o->ns, name) != NULL;
+        else if (!strcmp(k, "Gateway"))
             ours = gateway_is_ours(s, o->ns, name);
         else
             ours = gw_kind_from_name(k, &kind) == 0 && is_route(kind) && s->status &&
@@ -389,7 +397,7 @@ rejected_policy(struct gw_k8s_source *s, struct gw_sv_pool *p, const struct gw_k
         any = true;
         struct gw_sv *e = gw_sv_add_obj(p, anc, NULL);
         struct gw_sv *ar = gw_sv_add_obj(p, e, "ancestorRef");
-        gw_sv_add_str(p, ar, "group", GW_GROUP_GATEWAY);
+        gw_sv_add_str(p, ar, "group", svc ? "" : GW_GROUP_GATEWAY);
         gw_sv_add_str(p, ar, "kind", k);
         gw_sv_add_str(p, ar, "namespace", o->ns);
         gw_sv_add_str(p, ar, "name", name);

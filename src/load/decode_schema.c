@@ -1606,6 +1606,117 @@ const struct schema d_ratelimitpolicy = {"RateLimitPolicy", sizeof(struct gw_rat
                                          rlp_fields, NULL};
 
 /* ------------------------------------------------------------------------ */
+/* gatehouse.dev/v1alpha1: HealthCheckPolicy                                */
+
+static void
+check_status_range(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_status_range *r = obj;
+    if (r->end >= 0 && r->end < r->start)
+        d_cel(c, node, NULL, "object", "end must not be less than start");
+}
+
+static const struct field status_range_fields[] = {
+    F("start", T_INT, OFF(gw_status_range, start), .flags = F_REQ, .min = 100, .max = 599),
+    F("end", T_INT, OFF(gw_status_range, end), .min = 100, .max = 599),
+    END,
+};
+static const struct schema status_range = {"StatusRange", sizeof(struct gw_status_range),
+                                           status_range_fields, check_status_range};
+
+static void
+check_hc_http(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_hc_http *h = obj;
+    if (h->path && h->path[0] != '/')
+        d_cel(c, node, ".path", "string", "path must be an absolute path and start with '/'");
+}
+
+static const struct field hc_http_fields[] = {
+    F("path", T_STR, OFF(gw_hc_http, path), .fmt = FMT_PATH, .max = 1024, .def_str = "/"),
+    F("hostname", T_STR, OFF(gw_hc_http, hostname), .fmt = FMT_PRECISE_HOSTNAME),
+    F("expectedStatuses", T_LIST, OFF(gw_hc_http, expected_statuses), .sub = &status_range,
+      .max_items = 16),
+    END,
+};
+static const struct schema hc_http = {"HealthCheckHTTP", sizeof(struct gw_hc_http), hc_http_fields,
+                                      check_hc_http};
+
+static const struct field hc_grpc_fields[] = {
+    F("service", T_STR, OFF(gw_hc_grpc, service), .fmt = FMT_TEXT, .max = 1024),
+    END,
+};
+static const struct schema hc_grpc = {"HealthCheckGRPC", sizeof(struct gw_hc_grpc), hc_grpc_fields,
+                                      NULL};
+
+/* The CRD's CEL rules: Services only, sectionName unique per Service, the
+ * protocol block that goes with the type, a timeout within the interval. */
+static void
+check_hcp_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_healthcheckpolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_healthcheckpolicy, spec));
+    const struct gw_policy_target_ref *v = p->spec.target_refs.v;
+    size_t n = p->spec.target_refs.n;
+    const struct gw_node *list = d_get(node, "targetRefs");
+    for (size_t i = 0; i < n; i++) {
+        if ((v[i].group && v[i].group[0]) || !streq(v[i].kind, "Service")) {
+            d_cel(c, list, ".targetRefs", "array",
+                  "a HealthCheckPolicy targets a Service (group \"\", kind Service)");
+            break;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = streq(v[i].name, v[j].name) && nstreq(v[i].section_name, v[j].section_name);
+        if (dup) {
+            d_cel(c, list, ".targetRefs", "array",
+                  "sectionName must be unique when targetRefs includes 2 or more references "
+                  "to the same Service");
+            break;
+        }
+    }
+    if (p->spec.http && p->spec.type != GW_HCTYPE_HTTP)
+        d_cel(c, node, NULL, "object", "http may be set only when type is HTTP");
+    if (p->spec.grpc && p->spec.type != GW_HCTYPE_GRPC)
+        d_cel(c, node, NULL, "object", "grpc may be set only when type is GRPC");
+    if (p->spec.interval_ms == 0)
+        d_cel(c, d_get(node, "interval"), ".interval", "string", "interval must be longer than 0s");
+    if (p->spec.timeout_ms == 0)
+        d_cel(c, d_get(node, "timeout"), ".timeout", "string", "timeout must be longer than 0s");
+    else if (p->spec.interval_ms > 0 && p->spec.timeout_ms > p->spec.interval_ms)
+        d_cel(c, d_get(node, "timeout"), ".timeout", "string",
+              "timeout must not be longer than interval");
+}
+
+static const struct field hcp_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_healthcheckpolicy, target_refs), .flags = F_REQ,
+      .sub = &target_ref, .min_items = 1, .max_items = 16),
+    F("type", T_ENUM, SPEC(gw_healthcheckpolicy, type), .flags = F_REQ,
+      .enum_id = GW_ENUM_HEALTHCHECK_TYPE),
+    F("interval", T_DURATION, SPEC(gw_healthcheckpolicy, interval_ms), .flags = F_REQ),
+    F("timeout", T_DURATION, SPEC(gw_healthcheckpolicy, timeout_ms), .flags = F_DEF,
+      .def_int = 1000),
+    F("jitter", T_DURATION, SPEC(gw_healthcheckpolicy, jitter_ms), .flags = F_DEF, .def_int = 0),
+    F("healthyThreshold", T_INT, SPEC(gw_healthcheckpolicy, healthy_threshold), .flags = F_DEF,
+      .def_int = 2, .min = 1, .max = 100),
+    F("unhealthyThreshold", T_INT, SPEC(gw_healthcheckpolicy, unhealthy_threshold), .flags = F_DEF,
+      .def_int = 3, .min = 1, .max = 100),
+    F("http", T_OBJ, SPEC(gw_healthcheckpolicy, http), .sub = &hc_http),
+    F("grpc", T_OBJ, SPEC(gw_healthcheckpolicy, grpc), .sub = &hc_grpc),
+    END,
+};
+static const struct schema hcp_spec = {"HealthCheckPolicySpec", SPEC_SIZE(gw_healthcheckpolicy),
+                                       hcp_spec_fields, check_hcp_spec};
+
+static const struct field hcp_fields[] = {
+    ROOT_FIELDS(gw_healthcheckpolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_healthcheckpolicy, spec), .flags = F_REQ, .sub = &hcp_spec),
+    END,
+};
+const struct schema d_healthcheckpolicy = {"HealthCheckPolicy", sizeof(struct gw_healthcheckpolicy),
+                                           hcp_fields, NULL};
+
+/* ------------------------------------------------------------------------ */
 /* Core kinds                                                               */
 
 static void

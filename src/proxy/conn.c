@@ -678,7 +678,8 @@ session_backend(struct px_dconn *d, const struct gw_h1_request *req, const struc
         return NULL; /* an endpoint that is gone: a new one, a new session */
     const struct gw_ir_backend *b = &r->backends[bi];
     struct px_ep *ep = px_ep_table_get(&d->w->eps, b->endpoints[ei].ip, b->endpoints[ei].port);
-    if (gw_l4_ep_is_ejected(&ep->base, now_ms(d)))
+    if (gw_l4_ep_is_ejected(&ep->base, now_ms(d)) ||
+        px_hc_is_down(px_hc_states(d->snap->s->hc, b), ei))
         return NULL;
     d->sticky = ep;
     d->sess_created = tok.created_ms;
@@ -729,7 +730,8 @@ pick_endpoint(struct px_dconn *d, const struct gw_ir_backend *b)
 {
     struct px_bstate *bs = backend_state(d, b);
     struct px_ep *const *eps = px_bstate_eps(bs);
-    int i = px_lb_pick(eps, bs->n, opts(d)->lb, &bs->cursor, px_worker_rand(d->w), now_ms(d));
+    int i = px_lb_pick(eps, px_hc_states(d->snap->s->hc, b), bs->n, opts(d)->lb, &bs->cursor,
+                       px_worker_rand(d->w), now_ms(d));
     return i < 0 ? NULL : eps[i];
 }
 

@@ -281,14 +281,87 @@ void px_rr_table_clear(struct px_rr_table *t);
  * the next call. */
 struct px_bstate *px_rr_table_slot(struct px_rr_table *t, uint32_t id);
 
+/* ------------------------------------------------------------------------ */
+/* Active health checks (health.c)                                           */
+
+/* The health of one (backend, endpoint), shared by every worker and kept
+ * across snapshots (the proxy's registry). Workers read `up` only. */
+struct px_hc_ep {
+    atomic_bool up; /* starts true: a new endpoint is healthy until its checks fail */
+    atomic_uint_fast64_t checks, failures, transitions;
+    atomic_uint last; /* the last check's outcome (health.c) */
+    atomic_int last_code;
+    char *backend; /* ns/svc:port */
+    char *ip;
+    uint16_t port;
+    /* p->hc_mu */
+    unsigned refs; /* views (struct px_hc) naming it */
+    const void *mark;
+    struct px_hc_ep *next;
+    /* the checker thread's */
+    uint64_t due;
+    uint32_t ok_run, fail_run;
+    bool busy;
+};
+
+struct px_hc_target {
+    struct px_hc_ep *ep;
+    const struct gw_ir_healthcheck *cfg;
+};
+
+/* A snapshot's view of the health states: by IR backend id, an array
+ * parallel to the backend's endpoints (NULL: the backend has no check), and
+ * the distinct states to check. Refcounted: the snapshot, the checker and
+ * each probe in flight hold references; the IR is pinned for cfg. */
+struct px_hc {
+    atomic_uint refs;
+    struct gw_proxy *p;
+    struct gw_ir *ir;
+    uint32_t nb;
+    struct px_hc_ep ***by_backend;
+    struct px_hc_target *targets;
+    size_t ntargets;
+};
+
+/* The view of ir (indexed) with its states found in or added to p's
+ * registry; NULL when no backend of ir has a check. Control thread. */
+struct px_hc *px_hc_new(struct gw_proxy *p, struct gw_ir *ir);
+/* Any thread; the last reference drops the states no view names. NULL ok. */
+void px_hc_unref(struct px_hc *hc);
+/* Makes hc (NULL: none) the view the checker works on. Control thread. */
+void px_hc_publish(struct gw_proxy *p, struct px_hc *hc);
+/* The checker thread (its own gw_loop): start (0 or a negative GW_E*) and
+ * stop (joins it; in-flight probes are dropped). Control thread. */
+int px_hc_checker_start(struct gw_proxy *p);
+void px_hc_checker_stop(struct gw_proxy *p);
+/* Frees every state (gw_proxy_free, after the checker stopped). */
+void px_hc_registry_free(struct gw_proxy *p);
+/* gatehouse_endpoint_health and friends. Any thread. 0 or GW_ELIMIT. */
+int px_hc_metrics_format(const struct gw_proxy *p, struct gw_buf *out);
+
+/* The health states of backend b's endpoints in hc (NULL: no check). */
+static inline struct px_hc_ep *const *
+px_hc_states(const struct px_hc *hc, const struct gw_ir_backend *b)
+{
+    return hc && b->id < hc->nb ? hc->by_backend[b->id] : NULL;
+}
+
+static inline bool
+px_hc_is_down(struct px_hc_ep *const *hs, size_t i)
+{
+    return hs && !atomic_load_explicit(&hs[i]->up, memory_order_relaxed);
+}
+
 /*
  * Chooses an endpoint index among n (eps[i] is endpoint i's state) by round
  * robin (*cursor advanced) or power of two choices (rnd: two random draws),
- * skipping ejected ones (gw_l4_ep_is_ejected) unless every one is. Pure.
- * Returns the index, or -1 when n == 0.
+ * skipping ejected ones (gw_l4_ep_is_ejected) and those whose active health
+ * check fails (hs[i], hs NULL: no check) unless every one is out (panic
+ * mode: every endpoint is fair game). Pure. Returns the index, or -1 when
+ * n == 0.
  */
-int px_lb_pick(struct px_ep *const *eps, size_t n, enum gw_proxy_lb lb, uint32_t *cursor,
-               uint64_t rnd, uint64_t now);
+int px_lb_pick(struct px_ep *const *eps, struct px_hc_ep *const *hs, size_t n, enum gw_proxy_lb lb,
+               uint32_t *cursor, uint64_t rnd, uint64_t now);
 
 /* Outcome bookkeeping for passive ejection (gw_l4_ep_report). */
 void px_ep_report(struct px_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms,
@@ -384,6 +457,7 @@ struct px_snap {
     struct px_mtab *mtab; /* request counters of this snapshot (metrics.c) */
     struct px_sess *sess; /* session persistence keys and tags; NULL if none */
     struct px_rl *rl;     /* rate limit tables by gw_ir_ratelimit id; NULL if none */
+    struct px_hc *hc;     /* health states by backend id; NULL if no check */
 };
 
 /* Drops a reference (any thread). The last one frees nothing: the snapshot
@@ -548,8 +622,15 @@ struct gw_proxy {
     atomic_bool draining_flag;
     struct gw_buf port_errors;
     struct px_rl_table *rl_tables; /* rate limit buckets, by key_id (control thread) */
-    struct px_metrics *metrics;    /* nworkers, cache-line aligned */
-    struct px_mstate *ms;          /* series bookkeeping (metrics.c) */
+    /* Active health checks (health.c): the states by backend and endpoint,
+     * the view the checker works on, the checker thread. */
+    pthread_mutex_t hc_mu;
+    struct px_hc_ep **hc_buckets;
+    size_t hc_count;
+    struct px_hc *hc_cur;
+    struct px_checker *checker;
+    struct px_metrics *metrics; /* nworkers, cache-line aligned */
+    struct px_mstate *ms;       /* series bookkeeping (metrics.c) */
     /* Dead snapshots (a lock-free stack the workers push on), and the
      * eventfd poked when one is pushed or every worker serves the latest
      * snapshot (gw_proxy_events_fd). */

@@ -5,7 +5,8 @@
  * snapshots so pools and ejection state survive reloads), round-robin
  * cursors and endpoint lists per backend (an array indexed by the IR
  * backend's dense id), the pick (round robin or power of two choices,
- * skipping ejected endpoints), and passive outlier ejection: eject_consecutive
+ * skipping ejected endpoints and those failing their active health check,
+ * health.c), and passive outlier ejection: eject_consecutive
  * failures in a row (connect errors, resets, 5xx) eject an endpoint for
  * eject_ms, doubled on each repeat up to 16x; a success resets the count.
  * The table and the ejection policy are l4's (gw_l4_ep_table,
@@ -84,14 +85,14 @@ px_rr_table_slot(struct px_rr_table *t, uint32_t id)
 }
 
 static bool
-ejected(const struct px_ep *e, uint64_t now)
+out(struct px_ep *const *eps, struct px_hc_ep *const *hs, size_t i, uint64_t now)
 {
-    return gw_l4_ep_is_ejected(&e->base, now);
+    return gw_l4_ep_is_ejected(&eps[i]->base, now) || px_hc_is_down(hs, i);
 }
 
 int
-px_lb_pick(struct px_ep *const *eps, size_t n, enum gw_proxy_lb lb, uint32_t *cursor, uint64_t rnd,
-           uint64_t now)
+px_lb_pick(struct px_ep *const *eps, struct px_hc_ep *const *hs, size_t n, enum gw_proxy_lb lb,
+           uint32_t *cursor, uint64_t rnd, uint64_t now)
 {
     if (n == 0)
         return -1;
@@ -99,21 +100,21 @@ px_lb_pick(struct px_ep *const *eps, size_t n, enum gw_proxy_lb lb, uint32_t *cu
         return 0;
     size_t healthy = 0;
     for (size_t i = 0; i < n; i++)
-        healthy += !ejected(eps[i], now);
+        healthy += !out(eps, hs, i, now);
     bool all = healthy == 0; /* panic mode: every endpoint is fair game */
     if (lb == GW_PROXY_LB_P2C) {
         size_t a = (size_t)(rnd % n), b = (size_t)((rnd >> 32) % n);
         if (!all) {
-            for (size_t k = 0; k < n && ejected(eps[a], now); k++)
+            for (size_t k = 0; k < n && out(eps, hs, a, now); k++)
                 a = (a + 1) % n;
-            for (size_t k = 0; k < n && (ejected(eps[b], now) || (b == a && healthy > 1)); k++)
+            for (size_t k = 0; k < n && (out(eps, hs, b, now) || (b == a && healthy > 1)); k++)
                 b = (b + 1) % n;
         }
         return eps[b]->active < eps[a]->active ? (int)b : (int)a;
     }
     for (size_t k = 0; k < n; k++) {
         size_t i = (*cursor)++ % n;
-        if (all || !ejected(eps[i], now))
+        if (all || !out(eps, hs, i, now))
             return (int)i;
     }
     return 0;

@@ -81,6 +81,7 @@ gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
         p->o.workers = n > 0 ? (unsigned)n : 1;
     }
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->hc_mu, NULL);
     gw_buf_init(&p->port_errors, 64 * 1024);
     p->nworkers = p->o.workers;
     p->workers = gw_xcalloc(p->nworkers, sizeof(*p->workers));
@@ -134,6 +135,7 @@ reclaim(struct gw_proxy *p)
         px_mtab_retire(s->mtab);
         px_sess_free(s->sess);
         px_rl_free(s->rl);
+        px_hc_unref(s->hc);
         px_tls_free(s->tls);
         free(s->tls_errors);
         gw_router_free(s->router);
@@ -179,6 +181,8 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     s->mtab = px_mtab_new(p, ir);
     s->sess = px_sess_new(ir);
     s->rl = px_rl_new(&p->rl_tables, ir);
+    s->hc = px_hc_new(p, ir);
+    px_hc_publish(p, s->hc);
     struct gw_diags diags;
     gw_diags_init(&diags);
     if (gw_router_build(ir, &diags, &s->router) < 0)
@@ -679,6 +683,8 @@ gw_proxy_start(struct gw_proxy *p)
         w->started = true;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        rc = px_hc_checker_start(p);
     p->started = true;
     poke(p->evfd); /* gw_proxy_is_current may have turned true */
     /* A publish that raced with start is picked up now. */
@@ -715,6 +721,7 @@ gw_proxy_drain(struct gw_proxy *p)
     if (!p->started)
         return;
     atomic_store(&p->draining_flag, true);
+    px_hc_checker_stop(p);
     for (unsigned i = 0; i < p->nworkers; i++)
         wake(&p->workers[i]);
     for (unsigned i = 0; i < p->nworkers; i++) {
@@ -757,10 +764,12 @@ gw_proxy_free(struct gw_proxy *p)
     px_snap_unref(p->snap);
     reclaim(p);
     px_rl_registry_free(&p->rl_tables);
+    px_hc_registry_free(p);
     px_mstate_free(p);
     close(p->evfd);
     free(p->metrics);
     gw_buf_release(&p->port_errors);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->hc_mu);
     free(p);
 }

@@ -146,4 +146,14 @@ void gw_proxy_free(struct gw_proxy *p);
  */
 int gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out);
 
+/*
+ * Appends the active health states (HealthCheckPolicy) as JSON to out:
+ * {"endpoints":[{"backend","endpoint","healthy","checks","failures",
+ * "transitions","last","lastCode"}...]}, sorted by backend and endpoint;
+ * "last" is the outcome of the latest check (ok, connect, timeout, status,
+ * not_serving, protocol, or none before the first). Any thread. 0 or
+ * GW_ELIMIT.
+ */
+int gw_proxy_health_format(const struct gw_proxy *p, struct gw_buf *out);
+
 #endif /* GW_PROXY_H */

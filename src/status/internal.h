@@ -156,6 +156,7 @@ struct tr {
     struct pol *pols;
     size_t npols;
     struct tr_att_kind *rlp; /* ratelimit.c: the RateLimitPolicies */
+    struct tr_att_kind *hcp; /* healthcheck.c: the HealthCheckPolicies */
 
     /* Where status value nodes come from (st->arena). */
     struct gw_sv_pool sv;
@@ -258,6 +259,15 @@ void tr_ratelimit_route(struct tr *t, const struct rt *rt, size_t rule, struct g
 void tr_ratelimit_listener(struct tr *t, const struct lis *li, struct gw_ir_route *routes,
                            size_t nroutes);
 void tr_ratelimit_status(struct tr *t);
+
+/* healthcheck.c: HealthCheckPolicies resolved against the Services (before
+ * tr_routes, which builds the backends); the compiled check of Service
+ * svc's port `port` (the port's policy, else the Service's; in the IR
+ * arena, one per policy target) or NULL; status.ancestors. */
+void tr_healthchecks(struct tr *t);
+const struct gw_ir_healthcheck *tr_healthcheck_for(struct tr *t, const struct gw_service *svc,
+                                                   int64_t port);
+void tr_healthcheck_status(struct tr *t);
 
 /* reads.c: what the translation reads of Services (status.h). */
 void tr_read_service(struct tr *t, const char *ns, const char *name, bool whole, int64_t port,

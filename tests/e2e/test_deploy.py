@@ -111,7 +111,7 @@ def helm_templated(helm):
 @pytest.mark.deadline(30)
 def test_kustomize_renders(kustomized):
     kinds = sorted(o["kind"] for o in kustomized)
-    assert kinds.count("CustomResourceDefinition") == 14  # 13 Gateway API, 1 gatehouse.dev
+    assert kinds.count("CustomResourceDefinition") == 15  # 13 Gateway API, 2 gatehouse.dev
     for kind in ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                  "RoleBinding", "Deployment", "PodDisruptionBudget", "GatewayClass",
                  "ConfigMap", "Service"):
@@ -348,6 +348,10 @@ def app_objects(listen_port):
          "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
                                   "name": "web"}],
                   "limits": [{"name": "all", "requests": 100, "interval": "1s"}]}},
+        {"apiVersion": "gatehouse.dev/v1alpha1", "kind": "HealthCheckPolicy",
+         "metadata": {"name": "web", "namespace": "app"},
+         "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "web"}],
+                  "type": "TCP", "interval": "1s"}},
     ]
 
 
@@ -389,9 +393,12 @@ def statuses_written(kube):
     rt = [condition(p, "Accepted") for p in parents if p.get("controllerName") == CONTROLLER]
     anc = (kube.status_of("RateLimitPolicy", "web", "app") or {}).get("ancestors") or []
     pol = [condition(a, "Accepted") for a in anc if a.get("controllerName") == CONTROLLER]
+    anc = (kube.status_of("HealthCheckPolicy", "web", "app") or {}).get("ancestors") or []
+    hc = [condition(a, "Accepted") for a in anc if a.get("controllerName") == CONTROLLER]
     return bool(gc and gc["status"] == "True" and gw and gw["status"] == "True"
                 and rt and rt[0] and rt[0]["status"] == "True"
-                and pol and pol[0] and pol[0]["status"] == "True")
+                and pol and pol[0] and pol[0]["status"] == "True"
+                and hc and hc[0] and hc[0]["status"] == "True")
 
 
 def prove(binary, workdir, rendered, drop=None, budget=RULE_WINDOW):

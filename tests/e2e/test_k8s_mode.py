@@ -580,3 +580,52 @@ def test_ratelimitpolicy_from_the_api(kstack):
     assert anc["ancestorRef"]["kind"] == "HTTPRoute"
     for _ in range(3):
         assert kstack.get("/x").status == 200
+
+
+@pytest.mark.deadline(90)
+def test_healthcheckpolicy_from_the_api(kstack):
+    """A HealthCheckPolicy (gatehouse.dev CRD) through the API: a stopped
+    replica fails its TCP check and gets no traffic, status.ancestors is
+    written back (Accepted; TargetNotFound for a missing Service), and a
+    policy the decoder rejects is Invalid."""
+    import json
+    b = kstack.backend("web", replicas=2)
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+
+    def hcp(name, svc, **spec):
+        s = {"targetRefs": [{"group": "", "kind": "Service", "name": svc}], "type": "TCP",
+             "interval": "200ms", "timeout": "150ms", "unhealthyThreshold": 2}
+        s.update(spec)
+        return {"apiVersion": "gatehouse.dev/v1alpha1", "kind": "HealthCheckPolicy",
+                "metadata": {"name": name, "namespace": NS}, "spec": s}
+    kstack.put(hcp("web", "web"), hcp("nope", "nope"))
+    kstack.start_k8s()
+    kstack.served_by("/x", "web")
+
+    def reason(name):
+        anc = kstack.kube.status_of("HealthCheckPolicy", name, NS).get("ancestors") or []
+        return anc and condition(anc[0], "Accepted")["reason"]
+    wait_for(lambda: reason("web") == "Accepted", what="web Accepted")
+    wait_for(lambda: reason("nope") == "TargetNotFound", what="nope TargetNotFound")
+
+    p0, p1 = b.procs
+    e0 = f"{p0.addr}:{b.port}"
+
+    def healthy(ep):
+        status, body, _ = kstack.gw.admin("/health")
+        for e in json.loads(body)["endpoints"]:
+            if e["backend"] == f"{NS}/web:80" and e["endpoint"] == ep:
+                return e["healthy"]
+        return None
+    wait_for(lambda: healthy(e0) is True, what="web-0 checked healthy")
+    p0.stop()
+    wait_for(lambda: healthy(e0) is False, timeout=3, what="web-0 unhealthy")
+    for _ in range(10):
+        r = kstack.get("/x")
+        assert r.status == 200 and r.json()["pod"] == p1.env["POD_NAME"]
+    # A rule only the CRD's CEL states: Invalid from gatehouse's decoder.
+    kstack.put(hcp("bad", "web", http={"path": "/healthz"}))
+    wait_for(lambda: reason("bad") == "Invalid", what="bad Invalid")
+    anc = kstack.kube.status_of("HealthCheckPolicy", "bad", NS)["ancestors"][0]
+    assert "http may be set only when type is HTTP" in condition(anc, "Accepted")["message"]

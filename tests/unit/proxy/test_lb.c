@@ -35,7 +35,7 @@ main(void)
     uint32_t cur = 0;
     int counts[3] = {0};
     for (int i = 0; i < 300; i++)
-        counts[px_lb_pick(eps, 3, GW_PROXY_LB_WRR, &cur, 0, 0)]++;
+        counts[px_lb_pick(eps, NULL, 3, GW_PROXY_LB_WRR, &cur, 0, 0)]++;
     ok(counts[0] == 100 && counts[1] == 100 && counts[2] == 100, "round robin is even");
 
     /* ejection: 3 consecutive failures eject b for 1000 ms */
@@ -46,12 +46,12 @@ main(void)
     is_int((long long)b->base.ejected_until, 1012, "ejected for eject_ms");
     memset(counts, 0, sizeof(counts));
     for (int i = 0; i < 300; i++)
-        counts[px_lb_pick(eps, 3, GW_PROXY_LB_WRR, &cur, 0, 500)]++;
+        counts[px_lb_pick(eps, NULL, 3, GW_PROXY_LB_WRR, &cur, 0, 500)]++;
     ok(counts[1] == 0 && counts[0] + counts[2] == 300, "ejected endpoint skipped");
     a->base.ejected_until = c->base.ejected_until = 5000;
     memset(counts, 0, sizeof(counts));
     for (int i = 0; i < 30; i++)
-        counts[px_lb_pick(eps, 3, GW_PROXY_LB_WRR, &cur, 0, 500)]++;
+        counts[px_lb_pick(eps, NULL, 3, GW_PROXY_LB_WRR, &cur, 0, 500)]++;
     ok(counts[0] && counts[1] && counts[2], "all ejected: panic mode uses every endpoint");
     a->base.ejected_until = c->base.ejected_until = 0;
     px_ep_report(b, true, 3, 1000, 2000);
@@ -69,11 +69,40 @@ main(void)
     int pb = 0;
     for (uint64_t r = 0; r < 200; r++) {
         uint64_t rnd = (r * 0x9e3779b97f4a7c15ull);
-        if (px_lb_pick(eps, 3, GW_PROXY_LB_P2C, &cur, rnd, 6000) == 1)
+        if (px_lb_pick(eps, NULL, 3, GW_PROXY_LB_P2C, &cur, rnd, 6000) == 1)
             pb++;
     }
     ok(pb > 100, "p2c picks the idle endpoint most of the time (%d/200)", pb);
-    is_int(px_lb_pick(eps, 0, GW_PROXY_LB_WRR, &cur, 0, 0), -1, "no endpoints");
+    is_int(px_lb_pick(eps, NULL, 0, GW_PROXY_LB_WRR, &cur, 0, 0), -1, "no endpoints");
+
+    /* active health checks: an unhealthy endpoint is skipped like an
+     * ejected one, by both policies; every one out fails open */
+    struct px_hc_ep h[3];
+    memset(h, 0, sizeof(h));
+    struct px_hc_ep *hs[3] = {&h[0], &h[1], &h[2]};
+    atomic_store(&h[0].up, true);
+    atomic_store(&h[1].up, false);
+    atomic_store(&h[2].up, true);
+    a->active = b->active = c->active = 0;
+    memset(counts, 0, sizeof(counts));
+    for (int i = 0; i < 300; i++)
+        counts[px_lb_pick(eps, hs, 3, GW_PROXY_LB_WRR, &cur, 0, 6000)]++;
+    ok(counts[1] == 0 && counts[0] + counts[2] == 300, "unhealthy endpoint skipped (wrr)");
+    pb = 0;
+    for (uint64_t r = 0; r < 200; r++)
+        pb += px_lb_pick(eps, hs, 3, GW_PROXY_LB_P2C, &cur, r * 0x9e3779b97f4a7c15ull, 6000) == 1;
+    is_int(pb, 0, "unhealthy endpoint skipped (p2c)");
+    a->base.ejected_until = 9000;
+    memset(counts, 0, sizeof(counts));
+    for (int i = 0; i < 30; i++)
+        counts[px_lb_pick(eps, hs, 3, GW_PROXY_LB_WRR, &cur, 0, 6000)]++;
+    ok(counts[2] == 30, "ejected and unhealthy both out: the one left serves");
+    atomic_store(&h[2].up, false);
+    memset(counts, 0, sizeof(counts));
+    for (int i = 0; i < 30; i++)
+        counts[px_lb_pick(eps, hs, 3, GW_PROXY_LB_WRR, &cur, 0, 6000)]++;
+    ok(counts[0] && counts[1] && counts[2], "every endpoint out: panic mode uses all");
+    a->base.ejected_until = 0;
 
     /* backend state by dense id: slots kept while the table grows */
     struct px_rr_table rr;
