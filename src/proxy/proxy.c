@@ -553,6 +553,7 @@ worker_main(void *arg)
         px_dconn_close(d);
         d = next;
     }
+    px_edge_drain(w); /* connections still waiting for a PROXY header */
     while (w->listeners) {
         struct px_listener *l = w->listeners;
         w->listeners = l->next;

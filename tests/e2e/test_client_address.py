@@ -390,3 +390,22 @@ def test_shared_port_conflict_and_not_found(stack):
         r = exchange(stack, [v1("198.51.100.7") + req(host=host)])
         assert r.status == 200 and xff_last(r) == "198.51.100.7", host
     assert exchange(stack, [v1("198.51.100.7") + req(host="b.test")], source="127.0.0.3") is None
+
+
+@pytest.mark.deadline(60)
+def test_stop_with_headers_pending(stack):
+    """Connections still in the PROXY pre-phase when the gateway stops are
+    closed with it: a clean exit (no leak, no sanitizer report)."""
+    http_up(stack, [ctp("pp", [target("Gateway", "gw")],
+                        proxy={"trustedCIDRs": ["127.0.0.2"], "timeout": "30s"})])
+    conns = []
+    for piece in (b"", b"PROXY TCP4 1.2", V2_SIG[:5]):
+        c = H1(stack.addr, stack.port, timeout=10, source="127.0.0.2")
+        if piece:
+            c.send(piece)
+        conns.append(c)
+    time.sleep(0.3)
+    rc, _ = stack.gw.stop()
+    assert rc == 0, stack.gw.stderr()[-3000:]
+    for c in conns:
+        c.close()
