@@ -48,6 +48,8 @@ enum gw_kind {
     GW_KIND_BACKENDTLSPOLICY,
     GW_KIND_RATELIMITPOLICY,   /* gatehouse.dev */
     GW_KIND_HEALTHCHECKPOLICY, /* gatehouse.dev */
+    GW_KIND_CLIENTTRAFFICPOLICY,
+    GW_KIND_SOURCEADDRESSPOLICY,
     GW_KIND_SERVICE,
     GW_KIND_ENDPOINTSLICE,
     GW_KIND_SECRET,
@@ -760,6 +762,57 @@ struct gw_healthcheckpolicy {
 };
 
 /* ------------------------------------------------------------------------ */
+/* ClientTrafficPolicy (gatehouse.dev/v1alpha1, docs/policies.md)           */
+
+/* The PROXY protocol (v1 and v2) on the targeted listeners' ports. */
+struct gw_ctp_proxy_protocol {
+    struct gw_pos pos;
+    GW_LIST(const char *) trusted_cidrs; /* peers allowed to send a header */
+    int required;                        /* tri-state, default false */
+    int64_t timeout_ms;                  /* the header's deadline, default 5s */
+};
+
+/* X-Forwarded-For: exactly one of trusted_hops and trusted_cidrs. */
+struct gw_ctp_xff {
+    struct gw_pos pos;
+    int64_t trusted_hops; /* -1: absent */
+    GW_LIST(const char *) trusted_cidrs;
+};
+
+struct gw_ctp_client_address {
+    struct gw_pos pos;
+    struct gw_ctp_xff *xff; /* NULL: the peer's address */
+};
+
+struct gw_clienttrafficpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Gateway (sectionName: a listener). */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+        struct gw_ctp_proxy_protocol *proxy_protocol; /* NULL: none */
+        struct gw_ctp_client_address *client_address; /* NULL: the peer's */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
+/* SourceAddressPolicy (gatehouse.dev/v1alpha1, docs/policies.md)           */
+
+struct gw_sourceaddresspolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Gateway (sectionName: a listener) or HTTPRoute/GRPCRoute
+         * (sectionName: a rule's name). */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+        GW_LIST(const char *) allow; /* CIDRs; empty: everyone */
+        GW_LIST(const char *) deny;  /* CIDRs; deny wins */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
 /* Core Kubernetes kinds                                                    */
 
 struct gw_service_port {
@@ -984,6 +1037,8 @@ GW_STORE_GETTER(gw_store_referencegrant, gw_referencegrant, GW_KIND_REFERENCEGRA
 GW_STORE_GETTER(gw_store_backendtlspolicy, gw_backendtlspolicy, GW_KIND_BACKENDTLSPOLICY)
 GW_STORE_GETTER(gw_store_ratelimitpolicy, gw_ratelimitpolicy, GW_KIND_RATELIMITPOLICY)
 GW_STORE_GETTER(gw_store_healthcheckpolicy, gw_healthcheckpolicy, GW_KIND_HEALTHCHECKPOLICY)
+GW_STORE_GETTER(gw_store_clienttrafficpolicy, gw_clienttrafficpolicy, GW_KIND_CLIENTTRAFFICPOLICY)
+GW_STORE_GETTER(gw_store_sourceaddresspolicy, gw_sourceaddresspolicy, GW_KIND_SOURCEADDRESSPOLICY)
 GW_STORE_GETTER(gw_store_service, gw_service, GW_KIND_SERVICE)
 GW_STORE_GETTER(gw_store_endpointslice, gw_endpointslice, GW_KIND_ENDPOINTSLICE)
 GW_STORE_GETTER(gw_store_secret, gw_secret, GW_KIND_SECRET)

@@ -32,6 +32,10 @@ static const struct kind_info kinds[GW_KIND__COUNT] = {
     [GW_KIND_BACKENDTLSPOLICY] = {"BackendTLSPolicy", GW_GROUP_GATEWAY, true, NULL, true},
     [GW_KIND_RATELIMITPOLICY] = {"RateLimitPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
     [GW_KIND_HEALTHCHECKPOLICY] = {"HealthCheckPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
+    [GW_KIND_CLIENTTRAFFICPOLICY] = {"ClientTrafficPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1",
+                                     true},
+    [GW_KIND_SOURCEADDRESSPOLICY] = {"SourceAddressPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1",
+                                     true},
     [GW_KIND_SERVICE] = {"Service", "", true},
     [GW_KIND_ENDPOINTSLICE] = {"EndpointSlice", "discovery.k8s.io", true},
     [GW_KIND_SECRET] = {"Secret", "", true},
@@ -68,6 +72,16 @@ gw_policy_target_refs(const struct gw_meta *m, size_t *n)
     }
     case GW_KIND_RATELIMITPOLICY: {
         const struct gw_ratelimitpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_CLIENTTRAFFICPOLICY: {
+        const struct gw_clienttrafficpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_SOURCEADDRESSPOLICY: {
+        const struct gw_sourceaddresspolicy *p = (const void *)m;
         *n = p->spec.target_refs.n;
         return p->spec.target_refs.v;
     }

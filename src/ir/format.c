@@ -190,6 +190,15 @@ route(struct gw_buf *b, int d, const struct gw_ir_route *r)
                        l->requests, (long long)l->interval_ms, l->burst, keys[l->key],
                        l->header ? ":" : "", l->header ? l->header : "");
     }
+    if (r->acl_gateway) {
+        ind(b, d + 1);
+        gw_buf_appendf(b, "source-address gateway %s %s\n", r->acl_gateway->policy,
+                       r->acl_gateway->desc);
+    }
+    if (r->acl_route) {
+        ind(b, d + 1);
+        gw_buf_appendf(b, "source-address route %s %s\n", r->acl_route->policy, r->acl_route->desc);
+    }
     for (size_t i = 0; i < r->nfilters; i++)
         filter(b, d + 1, &r->filters[i]);
     for (size_t i = 0; i < r->nbackends; i++)
@@ -220,10 +229,17 @@ gw_ir_format(const struct gw_ir *ir, struct gw_buf *b)
             gw_buf_appendf(b, "  backend-client-cert=%s(%zu+%zu)\n",
                            port->backend_client_cert->secret, port->backend_client_cert->cert_len,
                            port->backend_client_cert->key_len);
+        if (port->proxy_protocol)
+            gw_buf_appendf(b, "  proxy-protocol %s %s\n", port->proxy_protocol->policy,
+                           port->proxy_protocol->desc);
         for (size_t l = 0; l < port->nlisteners; l++) {
             const struct gw_ir_listener *li = &port->listeners[l];
             gw_buf_appendf(b, "  listener %s/%s %s host=%s\n", li->owner, li->name,
                            gw_ir_proto_name(li->proto), S(li->hostname));
+            if (li->acl)
+                gw_buf_appendf(b, "    source-address %s %s\n", li->acl->policy, li->acl->desc);
+            if (li->xff)
+                gw_buf_appendf(b, "    x-forwarded-for %s %s\n", li->xff->policy, li->xff->desc);
             if (li->tls) {
                 gw_buf_appendf(b, "    tls %s", li->tls->passthrough ? "passthrough" : "terminate");
                 for (size_t i = 0; i < li->tls->ncerts; i++)

@@ -13,6 +13,11 @@
 
 #include "base/banned.h"
 
+struct gw_ir_owned_set {
+    struct gw_ir_owned_set *next;
+    struct gw_net_cidr_set *set;
+};
+
 struct gw_ir *
 gw_ir_new(void)
 {
@@ -40,8 +45,30 @@ gw_ir_unref(struct gw_ir *ir)
     GW_ASSERT(old > 0);
     if (old != 1)
         return;
+    for (struct gw_ir_owned_set *o = ir->owned_sets; o; o = o->next)
+        gw_net_cidr_set_free(o->set);
     gw_arena_release(&ir->arena);
     free(ir);
+}
+
+const struct gw_net_cidr_set *
+gw_ir_cidr_set_new(struct gw_ir *ir, const struct gw_net_cidr *v, size_t n)
+{
+    struct gw_ir_owned_set *o = gw_arena_alloc(&ir->arena, sizeof(*o));
+    o->set = gw_net_cidr_set_new(v, n);
+    o->next = ir->owned_sets;
+    ir->owned_sets = o;
+    return o->set;
+}
+
+bool
+gw_ir_acl_allows(const struct gw_ir_acl *acl, const struct sockaddr *sa)
+{
+    if (!acl)
+        return true;
+    if (acl->deny && gw_net_cidr_set_has(acl->deny, sa))
+        return false;
+    return !acl->allow || gw_net_cidr_set_has(acl->allow, sa);
 }
 
 static void

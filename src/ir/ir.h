@@ -19,6 +19,8 @@
  *              hold, after the more specific vhosts found nothing
  *   l4         per TLS/TCP/UDP listener, the L4 routes (SNI for TLS)
  *   clusters   a rule's weighted backends with their ready endpoints
+ * CIDR sets (net/net.h) of the edge policies belong to the IR too: made
+ * with gw_ir_cidr_set_new, freed with it.
  */
 #ifndef GW_IR_H
 #define GW_IR_H
@@ -26,6 +28,7 @@
 #include <stdatomic.h>
 
 #include "base/base.h"
+#include "net/net.h"
 
 enum gw_ir_proto {
     GW_IR_HTTP,
@@ -212,6 +215,42 @@ struct gw_ir_ratelimit {
     uint32_t id; /* dense index (gw_ir_index) in [0, nratelimit_ids) */
 };
 
+/*
+ * A SourceAddressPolicy as it applies at one level (Gateway or listener;
+ * route or rule): a client address is let through when allow is NULL or
+ * holds it, and deny does not (deny wins).
+ */
+struct gw_ir_acl {
+    const char *policy;                  /* ns/name */
+    const char *desc;                    /* "allow=... deny=..." (gatehouse check --ir) */
+    const struct gw_net_cidr_set *allow; /* NULL: everyone */
+    const struct gw_net_cidr_set *deny;  /* NULL: nobody */
+};
+
+/* Whether acl lets sa through (a NULL acl lets everyone through). Pure,
+ * any thread, O(log n). */
+bool gw_ir_acl_allows(const struct gw_ir_acl *acl, const struct sockaddr *sa);
+
+/* ClientTrafficPolicy clientAddress.xForwardedFor of an HTTP(S) listener:
+ * by trusted hop count (trusted_hops > 0) or by trusted CIDRs. */
+struct gw_ir_xff {
+    const char *policy; /* ns/name */
+    const char *desc;   /* "hops=N" or "trusted=..." */
+    unsigned trusted_hops;
+    const struct gw_net_cidr_set *trusted;
+};
+
+/* ClientTrafficPolicy proxyProtocol of a port: connections may (must, when
+ * required) start with a PROXY v1/v2 header; only peers in trusted may
+ * send one; the header must be complete within timeout_ms. */
+struct gw_ir_proxy_protocol {
+    const char *policy; /* ns/name of the policy the settings come from */
+    const char *desc;   /* "trusted=... required=... timeout=..." */
+    const struct gw_net_cidr_set *trusted;
+    bool required;
+    int64_t timeout_ms;
+};
+
 struct gw_ir_match_kv {
     const char *name;
     const char *value;
@@ -238,6 +277,9 @@ struct gw_ir_route {
      * listener, Gateway) that has one; shared by the target's routes. */
     struct gw_ir_ratelimit *ratelimits;
     size_t nratelimits;
+    /* SourceAddressPolicy: the Gateway/listener level and the route/rule
+     * level (each the most specific that has one); both must allow. */
+    const struct gw_ir_acl *acl_gateway, *acl_route;
     /* What the response reads, when the route's lines are cold again: the
      * retry policy and the route's dense id (gw_ir_index; metrics). */
     size_t nretry_codes; /* read first (retry_code), then id: adjacent */
@@ -283,6 +325,10 @@ struct gw_ir_listener {
     size_t nvhosts;
     struct gw_ir_l4 *l4; /* TLS, TCP, UDP; TLS sorted by SNI specificity */
     size_t nl4;
+    /* SourceAddressPolicy of the listener or its Gateway (TCP and TLS:
+     * checked at accept), NULL if none. */
+    const struct gw_ir_acl *acl;
+    const struct gw_ir_xff *xff; /* HTTP(S): NULL: the peer is the client */
 };
 
 struct gw_ir_port {
@@ -295,6 +341,8 @@ struct gw_ir_port {
     const struct gw_ir_cert *backend_client_cert;
     struct gw_ir_listener *listeners;
     size_t nlisteners;
+    /* NULL: no PROXY protocol on this port. */
+    const struct gw_ir_proxy_protocol *proxy_protocol;
 };
 
 struct gw_ir_gateway {
@@ -305,6 +353,8 @@ struct gw_ir_gateway {
     struct gw_ir_header *labels, *annotations;
     size_t nlabels, nannotations;
 };
+
+struct gw_ir_owned_set;
 
 struct gw_ir {
     atomic_uint refs;
@@ -318,6 +368,7 @@ struct gw_ir {
     size_t ngateways;
     struct gw_ir_port *ports; /* sorted by address, port, udp */
     size_t nports;
+    struct gw_ir_owned_set *owned_sets; /* gw_ir_cidr_set_new's, freed with the IR */
 };
 
 /* A new, empty IR with one reference (heap). The builder (translate) fills
@@ -340,6 +391,11 @@ void gw_ir_unref(struct gw_ir *ir);
  * Call it before the IR is shared (the proxy does at publish).
  */
 void gw_ir_index(struct gw_ir *ir);
+
+/* A CIDR set (gw_net_cidr_set_new of v[0..n)) that lives as long as ir.
+ * For the builder only (not thread-safe on one ir). */
+const struct gw_net_cidr_set *gw_ir_cidr_set_new(struct gw_ir *ir, const struct gw_net_cidr *v,
+                                                 size_t n);
 
 /* Copies into the IR's arena (NULL stays NULL). */
 const char *gw_ir_strdup(struct gw_ir *ir, const char *s);

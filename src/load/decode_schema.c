@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "load/decode_internal.h"
+#include "net/net.h"
 
 #include "base/banned.h"
 
@@ -1715,6 +1716,162 @@ static const struct field hcp_fields[] = {
 };
 const struct schema d_healthcheckpolicy = {"HealthCheckPolicy", sizeof(struct gw_healthcheckpolicy),
                                            hcp_fields, NULL};
+
+/* ------------------------------------------------------------------------ */
+/* gatehouse.dev/v1alpha1: ClientTrafficPolicy, SourceAddressPolicy        */
+
+/* Each entry of the string list `field` of map node is a CIDR or a bare
+ * address (gw_net_cidr_parse; load depends on net for exactly this). */
+static void
+check_cidrs(struct dctx *c, const struct gw_node *node, const char *field, const char *const *v,
+            size_t n)
+{
+    const struct gw_node *list = d_get(node, field);
+    for (size_t i = 0; i < n; i++) {
+        struct gw_net_cidr x;
+        if (gw_net_cidr_parse(gw_str_from(v[i]), &x) == 0)
+            continue;
+        char sub[96];
+        snprintf(sub, sizeof(sub), ".%s[%zu]", field, i);
+        d_err(c, d_item(list, i), sub,
+              "Invalid value: \"%s\": must be an IPv4 or IPv6 address or CIDR (10.0.0.0/8, "
+              "2001:db8::/32)",
+              v[i]);
+    }
+}
+
+/* targetRefs: group gateway.networking.k8s.io, a kind among kinds (NULL
+ * ended), and no target named twice. */
+static void
+check_policy_targets(struct dctx *c, const struct gw_node *node,
+                     const struct gw_policy_target_ref *v, size_t n, const char *const *kinds,
+                     const char *msg)
+{
+    const struct gw_node *list = d_get(node, "targetRefs");
+    for (size_t i = 0; i < n; i++) {
+        bool ok = false;
+        for (size_t k = 0; kinds[k] && !ok; k++)
+            ok = streq(v[i].kind, kinds[k]);
+        if (!ok || !streq(v[i].group, GW_GROUP_GATEWAY)) {
+            d_cel(c, list, ".targetRefs", "array", msg);
+            return;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (streq(v[i].kind, v[j].kind) && streq(v[i].name, v[j].name) &&
+                nstreq(v[i].section_name, v[j].section_name)) {
+                d_cel(c, list, ".targetRefs", "array",
+                      "sectionName must be unique when targetRefs includes 2 or more references "
+                      "to the same target");
+                return;
+            }
+    }
+}
+
+static void
+check_ctp_pp(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_ctp_proxy_protocol *pp = obj;
+    check_cidrs(c, node, "trustedCIDRs", pp->trusted_cidrs.v, pp->trusted_cidrs.n);
+    if (pp->timeout_ms == 0)
+        d_cel(c, node, ".timeout", "string", "timeout must be longer than 0s");
+    if (pp->timeout_ms > 60000)
+        d_cel(c, node, ".timeout", "string", "timeout must be at most 60s");
+}
+
+static const struct field ctp_pp_fields[] = {
+    F("trustedCIDRs", T_STRLIST, OFF(gw_ctp_proxy_protocol, trusted_cidrs), .flags = F_REQ,
+      .min_items = 1, .max_items = 64),
+    F("required", T_BOOL, OFF(gw_ctp_proxy_protocol, required), .flags = F_DEF, .def_int = 0),
+    F("timeout", T_DURATION, OFF(gw_ctp_proxy_protocol, timeout_ms), .flags = F_DEF,
+      .def_int = 5000),
+    END,
+};
+static const struct schema ctp_pp = {"ProxyProtocol", sizeof(struct gw_ctp_proxy_protocol),
+                                     ctp_pp_fields, check_ctp_pp};
+
+static void
+check_ctp_xff(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_ctp_xff *x = obj;
+    if ((x->trusted_hops >= 0) == (x->trusted_cidrs.n > 0))
+        d_cel(c, node, "", "object", "exactly one of trustedHops and trustedCIDRs must be set");
+    check_cidrs(c, node, "trustedCIDRs", x->trusted_cidrs.v, x->trusted_cidrs.n);
+}
+
+static const struct field ctp_xff_fields[] = {
+    F("trustedHops", T_INT, OFF(gw_ctp_xff, trusted_hops), .min = 1, .max = 64),
+    F("trustedCIDRs", T_STRLIST, OFF(gw_ctp_xff, trusted_cidrs), .max_items = 64),
+    END,
+};
+static const struct schema ctp_xff = {"XForwardedFor", sizeof(struct gw_ctp_xff), ctp_xff_fields,
+                                      check_ctp_xff};
+
+static const struct field ctp_ca_fields[] = {
+    F("xForwardedFor", T_OBJ, OFF(gw_ctp_client_address, xff), .sub = &ctp_xff),
+    END,
+};
+static const struct schema ctp_ca = {"ClientAddress", sizeof(struct gw_ctp_client_address),
+                                     ctp_ca_fields, NULL};
+
+static void
+check_ctp_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_clienttrafficpolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_clienttrafficpolicy, spec));
+    static const char *const kinds[] = {"Gateway", NULL};
+    check_policy_targets(c, node, p->spec.target_refs.v, p->spec.target_refs.n, kinds,
+                         "a ClientTrafficPolicy targets a Gateway (sectionName: one listener) of "
+                         "group gateway.networking.k8s.io");
+}
+
+static const struct field ctp_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_clienttrafficpolicy, target_refs), .flags = F_REQ,
+      .sub = &target_ref, .min_items = 1, .max_items = 16),
+    F("proxyProtocol", T_OBJ, SPEC(gw_clienttrafficpolicy, proxy_protocol), .sub = &ctp_pp),
+    F("clientAddress", T_OBJ, SPEC(gw_clienttrafficpolicy, client_address), .sub = &ctp_ca),
+    END,
+};
+static const struct schema ctp_spec = {"ClientTrafficPolicySpec", SPEC_SIZE(gw_clienttrafficpolicy),
+                                       ctp_spec_fields, check_ctp_spec};
+
+static const struct field ctp_fields[] = {
+    ROOT_FIELDS(gw_clienttrafficpolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_clienttrafficpolicy, spec), .flags = F_REQ, .sub = &ctp_spec),
+    END,
+};
+const struct schema d_clienttrafficpolicy = {
+    "ClientTrafficPolicy", sizeof(struct gw_clienttrafficpolicy), ctp_fields, NULL};
+
+static void
+check_sap_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_sourceaddresspolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_sourceaddresspolicy, spec));
+    static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
+    check_policy_targets(c, node, p->spec.target_refs.v, p->spec.target_refs.n, kinds,
+                         "a SourceAddressPolicy targets a Gateway, an HTTPRoute or a GRPCRoute of "
+                         "group gateway.networking.k8s.io");
+    check_cidrs(c, node, "allow", p->spec.allow.v, p->spec.allow.n);
+    check_cidrs(c, node, "deny", p->spec.deny.v, p->spec.deny.n);
+}
+
+static const struct field sap_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_sourceaddresspolicy, target_refs), .flags = F_REQ,
+      .sub = &target_ref, .min_items = 1, .max_items = 16),
+    F("allow", T_STRLIST, SPEC(gw_sourceaddresspolicy, allow), .max_items = 256),
+    F("deny", T_STRLIST, SPEC(gw_sourceaddresspolicy, deny), .max_items = 256),
+    END,
+};
+static const struct schema sap_spec = {"SourceAddressPolicySpec", SPEC_SIZE(gw_sourceaddresspolicy),
+                                       sap_spec_fields, check_sap_spec};
+
+static const struct field sap_fields[] = {
+    ROOT_FIELDS(gw_sourceaddresspolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_sourceaddresspolicy, spec), .flags = F_REQ, .sub = &sap_spec),
+    END,
+};
+const struct schema d_sourceaddresspolicy = {
+    "SourceAddressPolicy", sizeof(struct gw_sourceaddresspolicy), sap_fields, NULL};
 
 /* ------------------------------------------------------------------------ */
 /* Core kinds                                                               */

@@ -1499,7 +1499,7 @@ ratelimit_pass(struct px_dconn *d, const struct gw_h1_request *req, const struct
             continue;
         struct gw_str key = GW_STR_NULL;
         if (l->key == GW_IR_RL_CLIENT) {
-            key = gw_str_from(d->peer_ip);
+            key = gw_str_from(d->client_ip);
         } else if (l->key == GW_IR_RL_HEADER) {
             struct gw_str name = gw_str_from(l->header);
             bool found = false;
@@ -1601,6 +1601,7 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     }
     const struct gw_ir_port *port = find_port(d);
     d->iport = port;
+    px_edge_client(d, NULL, req); /* the peer until the listener is known */
     struct gw_str target = req->path;
     struct gw_str rawpath = target, query = GW_STR_NULL;
     bool has_q = false;
@@ -1635,8 +1636,10 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     struct gw_route_result m;
     enum gw_route_status st = gw_router_match(d->snap->s->router, port, &rq, &m);
     if (st != GW_ROUTE_OK) {
-        if (st == GW_ROUTE_NO_VHOST || st == GW_ROUTE_NO_ROUTE)
+        if (st == GW_ROUTE_NO_VHOST || st == GW_ROUTE_NO_ROUTE) {
             d->listener = m.listener; /* counted as the listener's route "" */
+            px_edge_client(d, m.listener, req);
+        }
         px_buf_consume(&d->in, head_len);
         switch (st) {
         case GW_ROUTE_BAD_REQUEST:
@@ -1654,6 +1657,14 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     const struct gw_ir_route *r = m.route;
     d->route = r;
     d->listener = m.listener;
+    px_edge_client(d, m.listener, req);
+    if ((r->acl_gateway || r->acl_route) && !px_edge_allowed(d, r)) {
+        /* 403 for gRPC too: gRPC maps HTTP 403 to PERMISSION_DENIED. */
+        static const char body[] = "403 Forbidden\n";
+        px_buf_consume(&d->in, head_len);
+        local_reply(d, 403, GW_STR_NULL, (struct gw_str){body, sizeof(body) - 1}, false);
+        return;
+    }
     if (r->nratelimits && !ratelimit_pass(d, req, r)) {
         px_buf_consume(&d->in, head_len);
         return;
@@ -2025,6 +2036,8 @@ px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
     d->port = l->port;
     d->tls = l->tls;
     peer_ip(peer, d->peer_ip, sizeof(d->peer_ip));
+    memcpy(d->client_ip, d->peer_ip, sizeof(d->client_ip));
+    d->peer_sa = d->client_sa = *peer;
     px_buf_init(&d->in, PX_IN_MAX);
     px_buf_init(&d->out, PX_OUT_MAX);
     px_buf_init(&d->replay, PX_REPLAY_MAX);
@@ -2077,6 +2090,8 @@ px_dconn_stream_new(struct px_dconn *c, struct px_h2_stream *s)
     d->port = c->port;
     d->tls = c->tls;
     memcpy(d->peer_ip, c->peer_ip, sizeof(d->peer_ip));
+    memcpy(d->client_ip, c->peer_ip, sizeof(d->client_ip));
+    d->peer_sa = d->client_sa = c->peer_sa;
     memcpy(d->sni, c->sni, sizeof(d->sni));
     px_buf_init(&d->in, PX_IN_MAX);
     px_buf_init(&d->out, PX_OUT_MAX);

@@ -495,6 +495,8 @@ struct px_metrics {
     atomic_uint_fast64_t lat_sum_us;
     atomic_uint_fast64_t lat_count;
     atomic_uint_fast64_t h2_limited[3]; /* enum px_h2_limit */
+    atomic_uint_fast64_t sa_refused[4]; /* SourceAddressPolicy: enum px_edge_proto */
+    atomic_uint_fast64_t pp_refused[4]; /* PROXY protocol: enum px_edge_pp_reason */
 };
 
 /* Why down_h2.c ended an HTTP/2 stream for a limit. */
@@ -561,6 +563,7 @@ struct px_worker {
     struct px_ep_table eps;
     struct px_rr_table rr;
     struct px_uconn *mirrors; /* detached mirror connections */
+    struct px_pp *pps;        /* connections waiting for a PROXY header (edge.c) */
     uint64_t rnd;
     struct px_metrics *m;
     struct gw_l4_worker *l4;    /* TCPRoute, UDPRoute, TLS passthrough */
@@ -773,7 +776,12 @@ struct px_dconn {
     uint16_t port;
     unsigned mport; /* connection counters slot (l->mport) */
     char address[64];
-    char peer_ip[64];
+    char peer_ip[64]; /* the connection's client: the peer, or a PROXY header's source */
+    /* The current request's client: peer_ip, or what X-Forwarded-For says
+     * under the listener's ClientTrafficPolicy (edge.c). The access log,
+     * rate limit keys and SourceAddressPolicy read these. */
+    char client_ip[64];
+    struct sockaddr_storage peer_sa, client_sa;
     struct gw_timer rtimer; /* header / idle / body / linger */
     /* retry backoff, backend response; stopped lazily when a request
      * ends (see release_request): its callback acts only while live */
@@ -812,6 +820,39 @@ struct px_dconn {
      * request through the same pipeline as an HTTP/1.1 request. */
     struct px_h2_stream *h2s;
 };
+
+/* ------------------------------------------------------------------------ */
+/* The edge (edge.c): PROXY protocol, client address, SourceAddressPolicy    */
+
+enum px_edge_proto { PX_EDGE_HTTP, PX_EDGE_GRPC, PX_EDGE_TCP, PX_EDGE_TLS };
+
+enum px_edge_pp_reason {
+    PX_PP_UNTRUSTED, /* a header (or, when required, a connection) from a peer not trusted */
+    PX_PP_MALFORMED, /* a header that breaks the spec, or over its limits */
+    PX_PP_MISSING,   /* required, and the connection started with something else */
+    PX_PP_TIMEOUT,   /* no complete header in time */
+};
+struct px_pp;
+
+/* A TCP connection accepted on listener l: through the PROXY protocol
+ * pre-phase when its port has one (the header's source then becomes the
+ * peer), then the accept-time SourceAddressPolicy of TCP and TLS
+ * listeners, then px_dconn_accept or gw_l4_accept. Takes fd. Loop
+ * callback. */
+void px_edge_accept(struct px_worker *w, struct px_listener *l, int fd,
+                    const struct sockaddr_storage *peer);
+/* Closes the connections still in the pre-phase (the worker drains). */
+void px_edge_drain(struct px_worker *w);
+/* Sets d's client address for the request req on listener li (NULL: not
+ * known): the peer's, or X-Forwarded-For's under li's rule. */
+void px_edge_client(struct px_dconn *d, const struct gw_ir_listener *li,
+                    const struct gw_h1_request *req);
+/* Whether route r's SourceAddressPolicies let d's client through; counts a
+ * refusal. */
+bool px_edge_allowed(struct px_dconn *d, const struct gw_ir_route *r);
+/* "http", "grpc", "tcp", "tls"; "untrusted", ... (metrics). */
+const char *px_edge_proto_name(enum px_edge_proto p);
+const char *px_edge_pp_reason_name(enum px_edge_pp_reason r);
 
 /* conn.c */
 void px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,

@@ -123,7 +123,7 @@ px_access_log(struct px_dconn *d)
         px_buf_append_lit(b, "{\"time\":\"");
         px_buf_append_lit(b, when);
         px_buf_append_lit(b, "\"");
-        json_field(b, "client", d->peer_ip);
+        json_field(b, "client", d->client_ip);
         json_field(b, "method", d->logm);
         json_field(b, "path", d->logp);
         json_field(b, "host", d->logh);
@@ -139,7 +139,7 @@ px_access_log(struct px_dconn *d)
         int n = snprintf(
             line, sizeof(line),
             "%s %s \"%s %s\" %d %llu %llums host=%s route=\"%s\" backend=%s upstream=%s%s\n", when,
-            d->peer_ip, text_bytes(d->logm, m, sizeof(m)), text_bytes(d->logp, p, sizeof(p)),
+            d->client_ip, text_bytes(d->logm, m, sizeof(m)), text_bytes(d->logp, p, sizeof(p)),
             d->status, (unsigned long long)d->bytes_out, (unsigned long long)ms,
             d->logh[0] ? text_bytes(d->logh, h, sizeof(h)) : "-", route ? route : "-",
             backend ? backend : "-", up, d->local ? " gateway" : "");

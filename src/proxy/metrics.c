@@ -1186,6 +1186,20 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
         (unsigned long long)SUM(up_connect_fail), (unsigned long long)SUM(retries),
         (unsigned long long)SUM(ejections), (unsigned long long)SUM(up_refused_ep),
         (unsigned long long)SUM(up_refused_fds), (unsigned long long)SUM(ratelimited));
+    rc |= gw_buf_append_cstr(out, "# HELP gatehouse_source_address_refused_total Requests and "
+                                  "connections refused by a SourceAddressPolicy, by protocol.\n"
+                                  "# TYPE gatehouse_source_address_refused_total counter\n");
+    for (int i = 0; i < 4; i++)
+        rc |= gw_buf_appendf(out, "gatehouse_source_address_refused_total{protocol=\"%s\"} %llu\n",
+                             px_edge_proto_name((enum px_edge_proto)i),
+                             (unsigned long long)SUM(sa_refused[i]));
+    rc |= gw_buf_append_cstr(out, "# HELP gatehouse_proxy_protocol_refused_total Connections "
+                                  "closed by the PROXY protocol pre-phase, by reason.\n"
+                                  "# TYPE gatehouse_proxy_protocol_refused_total counter\n");
+    for (int i = 0; i < 4; i++)
+        rc |= gw_buf_appendf(out, "gatehouse_proxy_protocol_refused_total{reason=\"%s\"} %llu\n",
+                             px_edge_pp_reason_name((enum px_edge_pp_reason)i),
+                             (unsigned long long)SUM(pp_refused[i]));
     static const char *const h2lim[] = {"header_timeout", "oversized", "memory"};
     rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http2_streams_limited_total HTTP/2 client "
                                   "streams reset or refused for a limit, by reason.\n"

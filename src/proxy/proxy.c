@@ -320,14 +320,7 @@ on_accept(struct gw_io *io, unsigned events)
             return;
         }
         w->accept_backoff_ms = 0;
-        if (l->l4) {
-            atomic_uint_fast64_t *n = &w->m->l4_total[l->mport];
-            atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
-                                  memory_order_relaxed);
-            gw_l4_accept(w->l4, w->snap, ir, l->address, l->port, fd, &peer);
-        } else {
-            px_dconn_accept(w, l, fd, &peer);
-        }
+        px_edge_accept(w, l, fd, &peer);
     }
 }
 
@@ -516,6 +509,7 @@ start_drain(struct px_worker *w)
         d = next;
     }
     gw_l4_worker_drain(w->l4);
+    px_edge_drain(w);
     w->drain_deadline = gw_loop_now(w->loop) + w->p->o.drain_timeout_ms;
     gw_timer_init(w->loop, &w->drain_timer, drain_tick, w);
     gw_timer_start(&w->drain_timer, 0);
@@ -563,6 +557,7 @@ worker_main(void *arg)
         px_dconn_close(d);
         d = next;
     }
+    px_edge_drain(w); /* connections still waiting for a PROXY header */
     while (w->listeners) {
         struct px_listener *l = w->listeners;
         w->listeners = l->next;

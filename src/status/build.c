@@ -237,6 +237,7 @@ route_common(struct tr *t, struct gw_ir_route *r, const struct rt *rt, size_t ru
     r->retry_attempts = -1;
     r->retry_backoff_ms = -1;
     tr_ratelimit_route(t, rt, rule, r);
+    tr_source_address_route(t, rt, rule, r);
 }
 
 /* Appends the (rule, match) entries of one route. */
@@ -535,6 +536,8 @@ http_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li,
         for (size_t k = i; k < j; k++)
             vh->routes[vh->nroutes++] = ranked[v[k].key & mask]->r;
         tr_ratelimit_listener(t, li, vh->routes, vh->nroutes);
+        for (size_t k = 0; out->acl && k < vh->nroutes; k++)
+            vh->routes[k].acl_gateway = out->acl;
         i = j;
     }
     free(buf);
@@ -815,6 +818,9 @@ tr_build_ir(struct tr *t)
             l->name = DUP(li->l->name);
             l->hostname = DUP(li->l->hostname);
             l->proto = ir_proto(li->l->proto);
+            l->acl = tr_source_address_listener(t, li);
+            if (l->proto == GW_IR_HTTP || l->proto == GW_IR_HTTPS)
+                l->xff = tr_client_traffic_xff(t, li);
             if (li->l->proto == GW_PROTO_HTTPS || li->l->proto == GW_PROTO_TLS) {
                 l->tls = gw_arena_alloc(&t->ir->arena, sizeof(*l->tls));
                 l->tls->passthrough = li->l->tls && li->l->tls->mode == GW_TLS_PASSTHROUGH;
@@ -829,6 +835,9 @@ tr_build_ir(struct tr *t)
             else
                 l4_listener(t, l, li);
         }
+        if (!p->udp)
+            o->proxy_protocol = tr_client_traffic_port(
+                t, p->lis, p->n, gw_arena_sprintf(&t->tmp, "%s:%u", o->address, o->port));
         free(p->lis);
     }
     free(ranked);

@@ -157,6 +157,12 @@ struct tr {
     size_t npols;
     struct tr_att_kind *rlp; /* ratelimit.c: the RateLimitPolicies */
     struct tr_att_kind *hcp; /* healthcheck.c: the HealthCheckPolicies */
+    /* clienttraffic.c: the ClientTrafficPolicies; the conflicts on ports
+     * build finds and status tells. */
+    struct tr_att_kind *ctp;
+    struct tr_ctp_conflict *ctp_conflicts;
+    /* sourceaddress.c: the SourceAddressPolicies */
+    struct tr_att_kind *sap;
 
     /* Where status value nodes come from (st->arena). */
     struct gw_sv_pool sv;
@@ -268,6 +274,30 @@ void tr_healthchecks(struct tr *t);
 const struct gw_ir_healthcheck *tr_healthcheck_for(struct tr *t, const struct gw_service *svc,
                                                    int64_t port);
 void tr_healthcheck_status(struct tr *t);
+/* clienttraffic.c: ClientTrafficPolicies resolved (after tr_routes); the
+ * X-Forwarded-For rule of listener li (listener, else Gateway target), or
+ * NULL; the PROXY protocol settings of a port whose TCP listeners are
+ * lis[0..n) (the oldest policy among theirs that sets proxyProtocol; the
+ * policies that disagree with it are Conflicted there), or NULL;
+ * status.ancestors. */
+void tr_client_traffic(struct tr *t);
+const struct gw_ir_xff *tr_client_traffic_xff(struct tr *t, const struct lis *li);
+const struct gw_ir_proxy_protocol *
+tr_client_traffic_port(struct tr *t, const struct lis *const *lis, size_t n, const char *port);
+void tr_client_traffic_status(struct tr *t);
+
+/* sourceaddress.c: SourceAddressPolicies resolved (after tr_routes); the
+ * route/rule level ACL of route rt's rule `rule` into r->acl_route; the
+ * Gateway/listener level ACL of li, or NULL; status.ancestors. */
+void tr_source_addresses(struct tr *t);
+void tr_source_address_route(struct tr *t, const struct rt *rt, size_t rule, struct gw_ir_route *r);
+const struct gw_ir_acl *tr_source_address_listener(struct tr *t, const struct lis *li);
+void tr_source_address_status(struct tr *t);
+/* A CIDR set of the IR (NULL when n is 0) from v[0..n), validated by the
+ * decoder already (an entry that does not parse is skipped); *desc gets
+ * the entries joined with "," ("-" when none), in the IR arena. */
+const struct gw_net_cidr_set *tr_cidr_set(struct tr *t, const char *const *v, size_t n,
+                                          const char **desc);
 
 /* reads.c: what the translation reads of Services (status.h). */
 void tr_read_service(struct tr *t, const char *ns, const char *name, bool whole, int64_t port,

@@ -50,6 +50,8 @@ gw_status_translate_ir(const struct gw_store *store, const struct gw_status_opts
     tr_healthchecks(t);
     tr_routes(t);
     tr_ratelimits(t);
+    tr_client_traffic(t);
+    tr_source_addresses(t);
     tr_build_ir(t);
 
     *out_pending = p;
@@ -77,6 +79,8 @@ gw_status_pending_finish(struct gw_status_pending *p)
     tr_policy_status(t);
     tr_ratelimit_status(t);
     tr_healthcheck_status(t);
+    tr_client_traffic_status(t);
+    tr_source_address_status(t);
     tr_gateway_status(t);
     tr_sort_items(t->st);
     tr_reads_finish(t);

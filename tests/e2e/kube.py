@@ -48,6 +48,8 @@ RESOURCES = {
     "BackendTLSPolicy": (f"/apis/{GW}/v1", "backendtlspolicies", True),
     "RateLimitPolicy": ("/apis/gatehouse.dev/v1alpha1", "ratelimitpolicies", True),
     "HealthCheckPolicy": ("/apis/gatehouse.dev/v1alpha1", "healthcheckpolicies", True),
+    "ClientTrafficPolicy": ("/apis/gatehouse.dev/v1alpha1", "clienttrafficpolicies", True),
+    "SourceAddressPolicy": ("/apis/gatehouse.dev/v1alpha1", "sourceaddresspolicies", True),
     "Service": ("/api/v1", "services", True),
     "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
     "Secret": ("/api/v1", "secrets", True),
