@@ -31,6 +31,10 @@ static const struct kind_info kinds[GW_KIND__COUNT] = {
     [GW_KIND_REFERENCEGRANT] = {"ReferenceGrant", GW_GROUP_GATEWAY, true},
     [GW_KIND_BACKENDTLSPOLICY] = {"BackendTLSPolicy", GW_GROUP_GATEWAY, true, NULL, true},
     [GW_KIND_RATELIMITPOLICY] = {"RateLimitPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
+    [GW_KIND_CIRCUITBREAKERPOLICY] = {"CircuitBreakerPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1",
+                                      true},
+    [GW_KIND_LOADBALANCERPOLICY] = {"LoadBalancerPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1",
+                                    true},
     [GW_KIND_SERVICE] = {"Service", "", true},
     [GW_KIND_ENDPOINTSLICE] = {"EndpointSlice", "discovery.k8s.io", true},
     [GW_KIND_SECRET] = {"Secret", "", true},
@@ -67,6 +71,16 @@ gw_policy_target_refs(const struct gw_meta *m, size_t *n)
     }
     case GW_KIND_RATELIMITPOLICY: {
         const struct gw_ratelimitpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_CIRCUITBREAKERPOLICY: {
+        const struct gw_circuitbreakerpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_LOADBALANCERPOLICY: {
+        const struct gw_loadbalancerpolicy *p = (const void *)m;
         *n = p->spec.target_refs.n;
         return p->spec.target_refs.v;
     }
@@ -125,6 +139,8 @@ static const char *const well_known_cas[] = {"System", NULL};
 static const char *const auth_protocols[] = {"HTTP", "GRPC", NULL};
 static const char *const address_families[] = {"IPv4", "IPv6", "FQDN", NULL};
 static const char *const ratelimit_keys[] = {"Route", "ClientAddress", "Header", NULL};
+static const char *const lb_types[] = {"RoundRobin", "LeastRequest", "ConsistentHash", NULL};
+static const char *const hash_keys[] = {"Header", "Cookie", "SourceIP", NULL};
 
 static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_PATH_MATCH] = path_match,
@@ -143,6 +159,8 @@ static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_AUTH_PROTOCOL] = auth_protocols,
     [GW_ENUM_ADDRESS_FAMILY] = address_families,
     [GW_ENUM_RATELIMIT_KEY] = ratelimit_keys,
+    [GW_ENUM_LB_TYPE] = lb_types,
+    [GW_ENUM_HASH_KEY] = hash_keys,
 };
 
 const char *const *

@@ -156,6 +156,8 @@ struct tr {
     struct pol *pols;
     size_t npols;
     struct tr_att_kind *rlp; /* ratelimit.c: the RateLimitPolicies */
+    struct tr_att_kind *cbp; /* backendpolicy.c: the CircuitBreakerPolicies */
+    struct tr_att_kind *lbp; /* backendpolicy.c: the LoadBalancerPolicies */
 
     /* Where status value nodes come from (st->arena). */
     struct gw_sv_pool sv;
@@ -258,6 +260,15 @@ void tr_ratelimit_route(struct tr *t, const struct rt *rt, size_t rule, struct g
 void tr_ratelimit_listener(struct tr *t, const struct lis *li, struct gw_ir_route *routes,
                            size_t nroutes);
 void tr_ratelimit_status(struct tr *t);
+
+/* backendpolicy.c: CircuitBreakerPolicies and LoadBalancerPolicies
+ * resolved (before tr_routes: backends are resolved there); the winners
+ * for Service port sp of svc into be (port target, else Service target);
+ * status.ancestors. */
+void tr_backend_policies(struct tr *t);
+void tr_backend_policy_apply(struct tr *t, const struct gw_service *svc,
+                             const struct gw_service_port *sp, struct gw_ir_backend *be);
+void tr_backend_policy_status(struct tr *t);
 
 /* reads.c: what the translation reads of Services (status.h). */
 void tr_read_service(struct tr *t, const char *ns, const char *name, bool whole, int64_t port,
