@@ -90,6 +90,7 @@ gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
     GW_ASSERT(p->metrics);
     memset(p->metrics, 0, sizeof(struct px_metrics) * p->nworkers);
     px_mstate_new(p);
+    px_shtab_init(&p->shtab);
     *out = p;
     return 0;
 }
@@ -134,6 +135,7 @@ reclaim(struct gw_proxy *p)
         px_mtab_retire(s->mtab);
         px_sess_free(s->sess);
         px_rl_free(s->rl);
+        px_bpol_free(s->bpol);
         px_tls_free(s->tls);
         free(s->tls_errors);
         gw_router_free(s->router);
@@ -179,6 +181,7 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     s->mtab = px_mtab_new(p, ir);
     s->sess = px_sess_new(ir);
     s->rl = px_rl_new(&p->rl_tables, ir);
+    s->bpol = px_bpol_new(&p->shtab, ir);
     struct gw_diags diags;
     gw_diags_init(&diags);
     if (gw_router_build(ir, &diags, &s->router) < 0)
@@ -650,6 +653,7 @@ gw_proxy_start(struct gw_proxy *p)
         w->rnd = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(i + 1) * 0xbf58476d1ce4e5b9ull) ^
                  (uint64_t)time(NULL);
         px_ep_table_init(&w->eps);
+        w->eps.sh = &p->shtab;
         px_rr_table_init(&w->rr);
         px_buf_init(&w->logbuf, 1 << 20);
         rc = gw_loop_new(&w->loop);
@@ -757,6 +761,7 @@ gw_proxy_free(struct gw_proxy *p)
     px_snap_unref(p->snap);
     reclaim(p);
     px_rl_registry_free(&p->rl_tables);
+    px_shtab_release(&p->shtab);
     px_mstate_free(p);
     close(p->evfd);
     free(p->metrics);
