@@ -1666,7 +1666,7 @@ const struct schema d_circuitbreakerpolicy = {
     "CircuitBreakerPolicy", sizeof(struct gw_circuitbreakerpolicy), cbp_fields, NULL};
 
 static const struct field lb_cookie_fields[] = {
-    F("name", T_STR, OFF(gw_lb_hash_cookie, name), .flags = F_REQ, .fmt = FMT_SECTION_NAME),
+    F("name", T_STR, OFF(gw_lb_hash_cookie, name), .flags = F_REQ, .fmt = FMT_HEADER_NAME),
     END,
 };
 static const struct schema lb_cookie = {"ConsistentHashCookie", sizeof(struct gw_lb_hash_cookie),

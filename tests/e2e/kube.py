@@ -47,6 +47,8 @@ RESOURCES = {
     "ReferenceGrant": (f"/apis/{GW}/v1", "referencegrants", True),
     "BackendTLSPolicy": (f"/apis/{GW}/v1", "backendtlspolicies", True),
     "RateLimitPolicy": ("/apis/gatehouse.dev/v1alpha1", "ratelimitpolicies", True),
+    "CircuitBreakerPolicy": ("/apis/gatehouse.dev/v1alpha1", "circuitbreakerpolicies", True),
+    "LoadBalancerPolicy": ("/apis/gatehouse.dev/v1alpha1", "loadbalancerpolicies", True),
     "Service": ("/api/v1", "services", True),
     "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
     "Secret": ("/api/v1", "secrets", True),
