@@ -354,6 +354,49 @@ is_route(enum gw_kind k)
            k == GW_KIND_TCPROUTE || k == GW_KIND_UDPROUTE;
 }
 
+static bool
+refs_service(const struct gw_backend_ref *v, size_t n, const char *rns, const char *ns,
+             const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((!v[i].group || !*v[i].group) && (!v[i].kind || !strcmp(v[i].kind, "Service")) &&
+            v[i].name && !strcmp(v[i].name, name) && !strcmp(v[i].ns ? v[i].ns : rns, ns))
+            return true;
+    return false;
+}
+
+/* Whether Service ns/name is a backend of an HTTPRoute or GRPCRoute that
+ * translate gave a status (one of ours): a Service-targeting policy of it
+ * is ours to answer. */
+static bool
+service_is_ours(struct gw_k8s_source *s, const char *ns, const char *name)
+{
+    if (!s->store || !s->status || !gw_store_service(s->store, ns, name))
+        return false;
+    size_t n;
+    const struct gw_meta *const *v = gw_store_list(s->store, GW_KIND_HTTPROUTE, &n);
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_httproute *h = (const void *)v[i];
+        if (!gw_status_find(s->status, GW_KIND_HTTPROUTE, h->meta.ns, h->meta.name))
+            continue;
+        for (size_t r = 0; r < h->spec.rules.n; r++)
+            if (refs_service(h->spec.rules.v[r].backend_refs.v, h->spec.rules.v[r].backend_refs.n,
+                             h->meta.ns, ns, name))
+                return true;
+    }
+    v = gw_store_list(s->store, GW_KIND_GRPCROUTE, &n);
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_grpcroute *g = (const void *)v[i];
+        if (!gw_status_find(s->status, GW_KIND_GRPCROUTE, g->meta.ns, g->meta.name))
+            continue;
+        for (size_t r = 0; r < g->spec.rules.n; r++)
+            if (refs_service(g->spec.rules.v[r].backend_refs.v, g->spec.rules.v[r].backend_refs.n,
+                             g->meta.ns, ns, name))
+                return true;
+    }
+    return false;
+}
+
 /* Kinds whose status is status.ancestors (GEP-713). */
 static bool
 is_policy(enum gw_kind k)
@@ -362,8 +405,9 @@ is_policy(enum gw_kind k)
 }
 
 /* A rejected gatehouse.dev policy: Accepted=False Invalid on each of its
- * targets that is ours (a Gateway of our classes, or a route translate gave
- * a status), named as the ancestor; NULL if none is. */
+ * targets that is ours (a Gateway of our classes, a route translate gave a
+ * status, or a Service such a route uses), named as the ancestor; NULL if
+ * none is. */
 static const struct gw_sv *
 rejected_policy(struct gw_k8s_source *s, struct gw_sv_pool *p, const struct gw_k8s_obj *o,
                 const char *msg)
@@ -375,11 +419,16 @@ rejected_policy(struct gw_k8s_source *s, struct gw_sv_pool *p, const struct gw_k
     for (const struct gw_sv *r = refs && refs->type == GW_SV_ARR ? refs->child : NULL; r;
          r = r->next) {
         const char *group = sv_str(r, "group"), *k = sv_str(r, "kind"), *name = sv_str(r, "name");
-        if (!group || strcmp(group, GW_GROUP_GATEWAY) != 0 || !k || !name)
+        if (!group || !k || !name)
+            continue;
+        bool svc = !*group && !strcmp(k, "Service");
+        if (!svc && strcmp(group, GW_GROUP_GATEWAY) != 0)
             continue;
         enum gw_kind kind;
         bool ours;
-        if (!strcmp(k, "Gateway"))
+        if (svc)
+            ours = service_is_ours(s, o->ns, name);
+        else if (!strcmp(k, "Gateway"))
             ours = gateway_is_ours(s, o->ns, name);
         else
             ours = gw_kind_from_name(k, &kind) == 0 && is_route(kind) && s->status &&
@@ -389,7 +438,7 @@ rejected_policy(struct gw_k8s_source *s, struct gw_sv_pool *p, const struct gw_k
         any = true;
         struct gw_sv *e = gw_sv_add_obj(p, anc, NULL);
         struct gw_sv *ar = gw_sv_add_obj(p, e, "ancestorRef");
-        gw_sv_add_str(p, ar, "group", GW_GROUP_GATEWAY);
+        gw_sv_add_str(p, ar, "group", svc ? "" : GW_GROUP_GATEWAY);
         gw_sv_add_str(p, ar, "kind", k);
         gw_sv_add_str(p, ar, "namespace", o->ns);
         gw_sv_add_str(p, ar, "name", name);
