@@ -23,8 +23,8 @@ OPEN = "gatehouse_circuit_breaker_open_total"
 
 
 class SlowBackend:
-    """GET ?d=SECONDS sleeps that long, then 200; counts requests in flight
-    and the most seen at once."""
+    """GET ?d=SECONDS sleeps that long, then 200 (500 under /fail); counts
+    requests in flight and the most seen at once."""
 
     def __init__(self, name, ns=NS):
         self.name, self.ns = name, ns
@@ -52,7 +52,7 @@ class SlowBackend:
                         owner.active -= 1
                         owner.served += 1
                 body = b"ok\n"
-                self.send_response(200)
+                self.send_response(500 if self.path.startswith("/fail") else 200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -135,8 +135,11 @@ def up(st, *policies):
     slow = SlowBackend("slow")
     st.backends["slow"] = slow
     st.recorders.append(slow)
-    st.up([httproute("r", [{"matches": [prefix("/")], "backendRefs": [backend("slow")]}])],
-          extra=list(policies))
+    st.up([httproute("r", [
+        {"matches": [prefix("/fail")], "backendRefs": [backend("slow")],
+         "retry": {"codes": [500], "attempts": 3, "backoff": "10ms"}},
+        {"matches": [prefix("/")], "backendRefs": [backend("slow")]}])],
+        extra=list(policies))
     return slow
 
 
@@ -193,3 +196,25 @@ def test_status_and_ir(stack):
     p = subprocess.run([stack.binary, "check", "--ir", "-f", stack.cfgdir], capture_output=True,
                        text=True, timeout=30)
     assert f"circuit {NS}/cb connections=- requests=10 retries=2" in p.stdout, p.stdout
+
+
+@pytest.mark.deadline(60)
+def test_max_retries(stack):
+    """maxRetries 0: a rule's retry is refused (503 at once, counted), the
+    backend sees the first attempt only; without the policy, all four."""
+    slow = up(stack, policy("cb", maxRetries=0))
+    with H1(stack.addr, stack.port, timeout=10) as c:
+        assert c.request("GET", "/fail", host="gw.test").status == 503
+    assert slow.served == 1
+    assert metric(stack.gw, OPEN + '{limit="retries"}') == 1
+    stack.write("base.yaml", [o for o in stack.base_objects()])  # the policy removed
+    deadline = time.monotonic() + 10
+    while True:
+        slow.reset()
+        with H1(stack.addr, stack.port, timeout=10) as c:
+            st = c.request("GET", "/fail", host="gw.test").status
+        if st == 500:
+            break
+        assert time.monotonic() < deadline, "the policy is never lifted"
+        time.sleep(0.1)
+    assert slow.served == 4  # the first attempt and 3 retries (GEP-1731 attempts)
