@@ -50,6 +50,8 @@ enum gw_kind {
     GW_KIND_HEALTHCHECKPOLICY, /* gatehouse.dev */
     GW_KIND_CLIENTTRAFFICPOLICY,
     GW_KIND_SOURCEADDRESSPOLICY,
+    GW_KIND_CIRCUITBREAKERPOLICY, /* gatehouse.dev */
+    GW_KIND_LOADBALANCERPOLICY,   /* gatehouse.dev */
     GW_KIND_SERVICE,
     GW_KIND_ENDPOINTSLICE,
     GW_KIND_SECRET,
@@ -92,6 +94,8 @@ enum gw_enum {
     GW_ENUM_ADDRESS_FAMILY,   /* enum gw_address_family (EndpointSlice addressType) */
     GW_ENUM_RATELIMIT_KEY,    /* enum gw_ratelimit_key */
     GW_ENUM_HEALTHCHECK_TYPE, /* enum gw_healthcheck_type */
+    GW_ENUM_LB_TYPE,          /* enum gw_lb_type */
+    GW_ENUM_HASH_KEY,         /* enum gw_hash_key */
     GW_ENUM__COUNT
 };
 
@@ -153,6 +157,15 @@ enum gw_ratelimit_key {
     GW_RLKEY_CLIENT_ADDRESS, /* one per client address */
     GW_RLKEY_HEADER,         /* one per value of a request header */
 };
+
+enum gw_lb_type {
+    GW_LB_NONE,
+    GW_LB_ROUND_ROBIN,
+    GW_LB_LEAST_REQUEST,
+    GW_LB_CONSISTENT_HASH,
+};
+
+enum gw_hash_key { GW_HASH_NONE, GW_HASH_HEADER, GW_HASH_COOKIE, GW_HASH_SOURCE_IP };
 
 enum gw_healthcheck_type {
     GW_HCTYPE_NONE,
@@ -813,6 +826,56 @@ struct gw_sourceaddresspolicy {
 };
 
 /* ------------------------------------------------------------------------ */
+/* CircuitBreakerPolicy (gatehouse.dev/v1alpha1, docs/policies.md)          */
+
+struct gw_circuitbreakerpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Services (sectionName: a port's name). */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+        /* Per endpoint, counted across workers; -1: no limit. */
+        int64_t max_connections; /* upstream connections open */
+        int64_t max_requests;    /* requests in flight */
+        int64_t max_retries;     /* retries in flight */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
+/* LoadBalancerPolicy (gatehouse.dev/v1alpha1, docs/policies.md)            */
+
+struct gw_lb_hash_cookie {
+    struct gw_pos pos;
+    const char *name;
+};
+
+struct gw_lb_consistent_hash {
+    struct gw_pos pos;
+    int key;                          /* enum gw_hash_key */
+    const char *header;               /* key Header */
+    struct gw_lb_hash_cookie *cookie; /* key Cookie */
+};
+
+struct gw_lb_slow_start {
+    struct gw_pos pos;
+    int64_t window_ms; /* > 0 */
+};
+
+struct gw_loadbalancerpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Services (sectionName: a port's name). */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+        int type;                                      /* enum gw_lb_type, default RoundRobin */
+        struct gw_lb_consistent_hash *consistent_hash; /* type ConsistentHash only */
+        struct gw_lb_slow_start *slow_start;           /* RoundRobin, LeastRequest; NULL: none */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
 /* Core Kubernetes kinds                                                    */
 
 struct gw_service_port {
@@ -1039,6 +1102,9 @@ GW_STORE_GETTER(gw_store_ratelimitpolicy, gw_ratelimitpolicy, GW_KIND_RATELIMITP
 GW_STORE_GETTER(gw_store_healthcheckpolicy, gw_healthcheckpolicy, GW_KIND_HEALTHCHECKPOLICY)
 GW_STORE_GETTER(gw_store_clienttrafficpolicy, gw_clienttrafficpolicy, GW_KIND_CLIENTTRAFFICPOLICY)
 GW_STORE_GETTER(gw_store_sourceaddresspolicy, gw_sourceaddresspolicy, GW_KIND_SOURCEADDRESSPOLICY)
+GW_STORE_GETTER(gw_store_circuitbreakerpolicy, gw_circuitbreakerpolicy,
+                GW_KIND_CIRCUITBREAKERPOLICY)
+GW_STORE_GETTER(gw_store_loadbalancerpolicy, gw_loadbalancerpolicy, GW_KIND_LOADBALANCERPOLICY)
 GW_STORE_GETTER(gw_store_service, gw_service, GW_KIND_SERVICE)
 GW_STORE_GETTER(gw_store_endpointslice, gw_endpointslice, GW_KIND_ENDPOINTSLICE)
 GW_STORE_GETTER(gw_store_secret, gw_secret, GW_KIND_SECRET)

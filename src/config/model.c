@@ -36,6 +36,10 @@ static const struct kind_info kinds[GW_KIND__COUNT] = {
                                      true},
     [GW_KIND_SOURCEADDRESSPOLICY] = {"SourceAddressPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1",
                                      true},
+    [GW_KIND_CIRCUITBREAKERPOLICY] = {"CircuitBreakerPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1",
+                                      true},
+    [GW_KIND_LOADBALANCERPOLICY] = {"LoadBalancerPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1",
+                                    true},
     [GW_KIND_SERVICE] = {"Service", "", true},
     [GW_KIND_ENDPOINTSLICE] = {"EndpointSlice", "discovery.k8s.io", true},
     [GW_KIND_SECRET] = {"Secret", "", true},
@@ -87,6 +91,16 @@ gw_policy_target_refs(const struct gw_meta *m, size_t *n)
     }
     case GW_KIND_HEALTHCHECKPOLICY: {
         const struct gw_healthcheckpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_CIRCUITBREAKERPOLICY: {
+        const struct gw_circuitbreakerpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_LOADBALANCERPOLICY: {
+        const struct gw_loadbalancerpolicy *p = (const void *)m;
         *n = p->spec.target_refs.n;
         return p->spec.target_refs.v;
     }
@@ -146,6 +160,8 @@ static const char *const auth_protocols[] = {"HTTP", "GRPC", NULL};
 static const char *const address_families[] = {"IPv4", "IPv6", "FQDN", NULL};
 static const char *const ratelimit_keys[] = {"Route", "ClientAddress", "Header", NULL};
 static const char *const healthcheck_types[] = {"HTTP", "TCP", "GRPC", NULL};
+static const char *const lb_types[] = {"RoundRobin", "LeastRequest", "ConsistentHash", NULL};
+static const char *const hash_keys[] = {"Header", "Cookie", "SourceIP", NULL};
 
 static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_PATH_MATCH] = path_match,
@@ -165,6 +181,8 @@ static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_ADDRESS_FAMILY] = address_families,
     [GW_ENUM_RATELIMIT_KEY] = ratelimit_keys,
     [GW_ENUM_HEALTHCHECK_TYPE] = healthcheck_types,
+    [GW_ENUM_LB_TYPE] = lb_types,
+    [GW_ENUM_HASH_KEY] = hash_keys,
 };
 
 const char *const *

@@ -82,6 +82,34 @@ backend(struct gw_buf *b, int d, const char *what, const struct gw_ir_backend *b
         }
         gw_buf_append_cstr(b, "\n");
     }
+    if (be->circuit) {
+        const struct gw_ir_circuit *c = be->circuit;
+        const uint32_t lim[] = {c->max_connections, c->max_requests, c->max_retries};
+        const uint32_t none[] = {0, 0, UINT32_MAX};
+        static const char *const names[] = {"connections", "requests", "retries"};
+        ind(b, d + 1);
+        gw_buf_appendf(b, "circuit %s", c->policy);
+        for (size_t i = 0; i < 3; i++) {
+            if (lim[i] == none[i])
+                gw_buf_appendf(b, " %s=-", names[i]);
+            else
+                gw_buf_appendf(b, " %s=%u", names[i], lim[i]);
+        }
+        gw_buf_append_cstr(b, "\n");
+    }
+    if (be->lb) {
+        static const char *const types[] = {"round-robin", "least-request", "consistent-hash"};
+        static const char *const keys[] = {"header", "cookie", "source-ip"};
+        const struct gw_ir_lb *l = be->lb;
+        ind(b, d + 1);
+        gw_buf_appendf(b, "lb %s %s", l->policy, types[l->type]);
+        if (l->type == GW_IR_LB_CONSISTENT_HASH)
+            gw_buf_appendf(b, " key=%s%s%s", keys[l->key], l->name ? ":" : "",
+                           l->name ? l->name : "");
+        if (l->slow_start_ms)
+            gw_buf_appendf(b, " slow-start=%lldms", (long long)l->slow_start_ms);
+        gw_buf_append_cstr(b, "\n");
+    }
     if (be->request_headers)
         header_mod(b, d + 1, "request", be->request_headers);
     if (be->response_headers)

@@ -123,6 +123,31 @@ struct gw_ir_healthcheck {
 };
 
 /*
+ * A CircuitBreakerPolicy as it applies to the endpoints of a Service port:
+ * per endpoint (address:port), counted across workers; 0: no limit. A
+ * request over a limit is answered 503 at once.
+ */
+struct gw_ir_circuit {
+    const char *policy;       /* ns/name */
+    uint32_t max_connections; /* upstream connections open */
+    uint32_t max_requests;    /* requests in flight */
+    uint32_t max_retries;     /* retries in flight; UINT32_MAX: no limit (0 forbids retries) */
+};
+
+enum gw_ir_lb_type { GW_IR_LB_ROUND_ROBIN, GW_IR_LB_LEAST_REQUEST, GW_IR_LB_CONSISTENT_HASH };
+
+enum gw_ir_hash_key { GW_IR_HASH_HEADER, GW_IR_HASH_COOKIE, GW_IR_HASH_SOURCE_IP };
+
+/* A LoadBalancerPolicy as it applies to the endpoints of a Service port. */
+struct gw_ir_lb {
+    const char *policy; /* ns/name */
+    enum gw_ir_lb_type type;
+    enum gw_ir_hash_key key; /* CONSISTENT_HASH */
+    const char *name;        /* HEADER: lower-case header name; COOKIE: cookie name */
+    int64_t slow_start_ms;   /* 0: none */
+};
+
+/*
  * One weighted backend of a rule. A backend that did not resolve (missing
  * Service, no grant, bad kind) keeps its weight with invalid set: the
  * router answers 500 for its share, as the spec requires.
@@ -139,6 +164,8 @@ struct gw_ir_backend {
     struct gw_ir_header_mod *request_headers; /* backendRef filter, NULL if none */
     struct gw_ir_header_mod *response_headers;
     const struct gw_ir_healthcheck *health; /* NULL: no active check */
+    const struct gw_ir_circuit *circuit;    /* CircuitBreakerPolicy; NULL: none */
+    const struct gw_ir_lb *lb;              /* LoadBalancerPolicy; NULL: the proxy's default */
 };
 
 enum gw_ir_filter_type {

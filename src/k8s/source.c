@@ -354,6 +354,49 @@ is_route(enum gw_kind k)
            k == GW_KIND_TCPROUTE || k == GW_KIND_UDPROUTE;
 }
 
+static bool
+refs_service(const struct gw_backend_ref *v, size_t n, const char *rns, const char *ns,
+             const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((!v[i].group || !*v[i].group) && (!v[i].kind || !strcmp(v[i].kind, "Service")) &&
+            v[i].name && !strcmp(v[i].name, name) && !strcmp(v[i].ns ? v[i].ns : rns, ns))
+            return true;
+    return false;
+}
+
+/* Whether Service ns/name is a backend of an HTTPRoute or GRPCRoute that
+ * translate gave a status (one of ours): a Service-targeting policy of it
+ * is ours to answer. */
+static bool
+service_is_ours(struct gw_k8s_source *s, const char *ns, const char *name)
+{
+    if (!s->store || !s->status || !gw_store_service(s->store, ns, name))
+        return false;
+    size_t n;
+    const struct gw_meta *const *v = gw_store_list(s->store, GW_KIND_HTTPROUTE, &n);
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_httproute *h = (const void *)v[i];
+        if (!gw_status_find(s->status, GW_KIND_HTTPROUTE, h->meta.ns, h->meta.name))
+            continue;
+        for (size_t r = 0; r < h->spec.rules.n; r++)
+            if (refs_service(h->spec.rules.v[r].backend_refs.v, h->spec.rules.v[r].backend_refs.n,
+                             h->meta.ns, ns, name))
+                return true;
+    }
+    v = gw_store_list(s->store, GW_KIND_GRPCROUTE, &n);
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_grpcroute *g = (const void *)v[i];
+        if (!gw_status_find(s->status, GW_KIND_GRPCROUTE, g->meta.ns, g->meta.name))
+            continue;
+        for (size_t r = 0; r < g->spec.rules.n; r++)
+            if (refs_service(g->spec.rules.v[r].backend_refs.v, g->spec.rules.v[r].backend_refs.n,
+                             g->meta.ns, ns, name))
+                return true;
+    }
+    return false;
+}
+
 /* Kinds whose status is status.ancestors (GEP-713). */
 static bool
 is_policy(enum gw_kind k)
@@ -363,8 +406,8 @@ is_policy(enum gw_kind k)
 
 /* A rejected gatehouse.dev policy: Accepted=False Invalid on each of its
  * targets that is ours (a Gateway of our classes, a route translate gave a
- * status, or a Service that exists), named as the ancestor; NULL if none
- * is. */
+ * status, or a Service such a route uses), named as the ancestor; NULL if
+ * none is. */
 static const struct gw_sv *
 rejected_policy(struct gw_k8s_source *s, struct gw_sv_pool *p, const struct gw_k8s_obj *o,
                 const char *msg)
@@ -378,15 +421,13 @@ rejected_policy(struct gw_k8s_source *s, struct gw_sv_pool *p, const struct gw_k
         const char *group = sv_str(r, "group"), *k = sv_str(r, "kind"), *name = sv_str(r, "name");
         if (!group || !k || !name)
             continue;
-        bool svc = !group[0] && !strcmp(k, "Service");
+        bool svc = !*group && !strcmp(k, "Service");
         if (!svc && strcmp(group, GW_GROUP_GATEWAY) != 0)
             continue;
         enum gw_kind kind;
         bool ours;
         if (svc)
-            /* A Service (HealthCheckPolicy): named itself, when it is
-             * there; which Gateways use it is translate's to say. */
-            ours = gw_k8s_cache_get(s->cache, GW_KIND_SERVICE, o->ns, name) != NULL;
+            ours = service_is_ours(s, o->ns, name);
         else if (!strcmp(k, "Gateway"))
             ours = gateway_is_ours(s, o->ns, name);
         else

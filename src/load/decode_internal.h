@@ -130,7 +130,8 @@ bool d_fmt_ok(enum fmt f, const char *s, size_t len);
 /* Roots of every kind (decode_schema.c). */
 extern const struct schema d_gatewayclass, d_gateway, d_listenerset, d_httproute, d_grpcroute,
     d_tlsroute, d_tcproute, d_udproute, d_referencegrant, d_backendtlspolicy, d_ratelimitpolicy,
-    d_healthcheckpolicy, d_service, d_endpointslice, d_secret, d_configmap, d_namespace, d_metadata;
+    d_healthcheckpolicy, d_circuitbreakerpolicy, d_loadbalancerpolicy, d_service, d_endpointslice,
+    d_secret, d_configmap, d_namespace, d_metadata;
 extern const struct schema d_clienttrafficpolicy;
 extern const struct schema d_sourceaddresspolicy;
 

@@ -1874,6 +1874,147 @@ const struct schema d_sourceaddresspolicy = {
     "SourceAddressPolicy", sizeof(struct gw_sourceaddresspolicy), sap_fields, NULL};
 
 /* ------------------------------------------------------------------------ */
+/* gatehouse.dev/v1alpha1: CircuitBreakerPolicy and LoadBalancerPolicy,      */
+/* both targeting a Service or one of its ports (sectionName: its name).     */
+
+/* The targetRefs rules of a Service-targeting policy of kind `what`. */
+static void
+check_service_refs(struct dctx *c, const struct gw_node *node, const char *msg,
+                   const struct gw_policy_target_ref *v, size_t n)
+{
+    const struct gw_node *list = d_get(node, "targetRefs");
+    for (size_t i = 0; i < n; i++) {
+        if (!streq(v[i].group, "") || !streq(v[i].kind, "Service")) {
+            d_cel(c, list, ".targetRefs", "array", msg);
+            return;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (streq(v[i].name, v[j].name) && nstreq(v[i].section_name, v[j].section_name)) {
+                d_cel(c, list, ".targetRefs", "array",
+                      "sectionName must be unique when targetRefs includes 2 or more references "
+                      "to the same target");
+                return;
+            }
+        }
+    }
+}
+
+static void
+check_cbp_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_circuitbreakerpolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_circuitbreakerpolicy, spec));
+    check_service_refs(c, node,
+                       "a CircuitBreakerPolicy targets a Service (group \"\", kind Service)",
+                       p->spec.target_refs.v, p->spec.target_refs.n);
+    if (p->spec.max_connections < 0 && p->spec.max_requests < 0 && p->spec.max_retries < 0)
+        d_cel(c, node, "", "object",
+              "at least one of maxConnections, maxRequests and maxRetries must be set");
+}
+
+static const struct field cbp_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_circuitbreakerpolicy, target_refs), .flags = F_REQ,
+      .sub = &target_ref, .min_items = 1, .max_items = 16),
+    F("maxConnections", T_INT, SPEC(gw_circuitbreakerpolicy, max_connections), .min = 1,
+      .max = 1000000),
+    F("maxRequests", T_INT, SPEC(gw_circuitbreakerpolicy, max_requests), .min = 1, .max = 1000000),
+    F("maxRetries", T_INT, SPEC(gw_circuitbreakerpolicy, max_retries), .min = 0, .max = 1000000),
+    END,
+};
+static const struct schema cbp_spec = {"CircuitBreakerPolicySpec",
+                                       SPEC_SIZE(gw_circuitbreakerpolicy), cbp_spec_fields,
+                                       check_cbp_spec};
+
+static const struct field cbp_fields[] = {
+    ROOT_FIELDS(gw_circuitbreakerpolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_circuitbreakerpolicy, spec), .flags = F_REQ, .sub = &cbp_spec),
+    END,
+};
+const struct schema d_circuitbreakerpolicy = {
+    "CircuitBreakerPolicy", sizeof(struct gw_circuitbreakerpolicy), cbp_fields, NULL};
+
+static const struct field lb_cookie_fields[] = {
+    F("name", T_STR, OFF(gw_lb_hash_cookie, name), .flags = F_REQ, .fmt = FMT_HEADER_NAME),
+    END,
+};
+static const struct schema lb_cookie = {"ConsistentHashCookie", sizeof(struct gw_lb_hash_cookie),
+                                        lb_cookie_fields, NULL};
+
+static void
+check_consistent_hash(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_lb_consistent_hash *h = obj;
+    if (h->key == GW_HASH_HEADER && !h->header)
+        d_cel(c, node, "", "object", "header must be set when key is Header");
+    if (h->key != GW_HASH_HEADER && h->header)
+        d_cel(c, node, "", "object", "header may be set only when key is Header");
+    if (h->key == GW_HASH_COOKIE && !h->cookie)
+        d_cel(c, node, "", "object", "cookie must be set when key is Cookie");
+    if (h->key != GW_HASH_COOKIE && h->cookie)
+        d_cel(c, node, "", "object", "cookie may be set only when key is Cookie");
+}
+
+static const struct field lb_hash_fields[] = {
+    F("key", T_ENUM, OFF(gw_lb_consistent_hash, key), .flags = F_REQ, .enum_id = GW_ENUM_HASH_KEY),
+    F("header", T_STR, OFF(gw_lb_consistent_hash, header), .fmt = FMT_HEADER_NAME),
+    F("cookie", T_OBJ, OFF(gw_lb_consistent_hash, cookie), .sub = &lb_cookie),
+    END,
+};
+static const struct schema lb_hash = {"ConsistentHash", sizeof(struct gw_lb_consistent_hash),
+                                      lb_hash_fields, check_consistent_hash};
+
+static void
+check_slow_start(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_lb_slow_start *s = obj;
+    if (s->window_ms == 0)
+        d_cel(c, node, ".window", "string", "window must be longer than 0s");
+}
+
+static const struct field lb_slow_fields[] = {
+    F("window", T_DURATION, OFF(gw_lb_slow_start, window_ms), .flags = F_REQ),
+    END,
+};
+static const struct schema lb_slow = {"SlowStart", sizeof(struct gw_lb_slow_start), lb_slow_fields,
+                                      check_slow_start};
+
+static void
+check_lbp_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_loadbalancerpolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_loadbalancerpolicy, spec));
+    check_service_refs(c, node, "a LoadBalancerPolicy targets a Service (group \"\", kind Service)",
+                       p->spec.target_refs.v, p->spec.target_refs.n);
+    bool hash = p->spec.type == GW_LB_CONSISTENT_HASH;
+    if (hash && !p->spec.consistent_hash)
+        d_cel(c, node, "", "object", "consistentHash must be set when type is ConsistentHash");
+    if (!hash && p->spec.consistent_hash)
+        d_cel(c, node, "", "object", "consistentHash may be set only when type is ConsistentHash");
+    if (hash && p->spec.slow_start)
+        d_cel(c, node, "", "object", "slowStart applies to RoundRobin and LeastRequest only");
+}
+
+static const struct field lbp_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_loadbalancerpolicy, target_refs), .flags = F_REQ,
+      .sub = &target_ref, .min_items = 1, .max_items = 16),
+    F("type", T_ENUM, SPEC(gw_loadbalancerpolicy, type), .enum_id = GW_ENUM_LB_TYPE,
+      .def_str = "RoundRobin"),
+    F("consistentHash", T_OBJ, SPEC(gw_loadbalancerpolicy, consistent_hash), .sub = &lb_hash),
+    F("slowStart", T_OBJ, SPEC(gw_loadbalancerpolicy, slow_start), .sub = &lb_slow),
+    END,
+};
+static const struct schema lbp_spec = {"LoadBalancerPolicySpec", SPEC_SIZE(gw_loadbalancerpolicy),
+                                       lbp_spec_fields, check_lbp_spec};
+
+static const struct field lbp_fields[] = {
+    ROOT_FIELDS(gw_loadbalancerpolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_loadbalancerpolicy, spec), .flags = F_REQ, .sub = &lbp_spec),
+    END,
+};
+const struct schema d_loadbalancerpolicy = {"LoadBalancerPolicy",
+                                            sizeof(struct gw_loadbalancerpolicy), lbp_fields, NULL};
+
+/* ------------------------------------------------------------------------ */
 /* Core kinds                                                               */
 
 static void

@@ -725,14 +725,53 @@ session_head_format(struct px_dconn *d, struct px_rsp_out *ro)
     return rc;
 }
 
+/* A LoadBalancerPolicy's pick. Cold and apart, as session_backend. */
+static __attribute__((noinline, cold)) int
+pick_policy(struct px_dconn *d, const struct gw_ir_backend *b, struct px_bstate *bs,
+            struct px_hc_ep *const *hs)
+{
+    const struct px_bpol *bp = d->snap->s->bpol;
+    struct px_lb_req q = {
+        .lb = b->lb,
+        .mg = bp && b->id < bp->n ? bp->v[b->id] : NULL,
+        /* The first attempt follows the key; a retry balances as usual. */
+        .hashed = b == d->backend && d->lb_hashed && d->attempts <= 1,
+        .hash = d->lb_hash,
+        .hs = hs,
+    };
+    uint64_t rng = px_worker_rand(d->w);
+    return px_lb_pick_policy(px_bstate_eps(bs), bs->n, &q, &bs->cursor, &rng, now_ms(d));
+}
+
 static struct px_ep *
 pick_endpoint(struct px_dconn *d, const struct gw_ir_backend *b)
 {
     struct px_bstate *bs = backend_state(d, b);
     struct px_ep *const *eps = px_bstate_eps(bs);
-    int i = px_lb_pick(eps, px_hc_states(d->snap->s->hc, b), bs->n, opts(d)->lb, &bs->cursor,
-                       px_worker_rand(d->w), now_ms(d));
+    struct px_hc_ep *const *hs = px_hc_states(d->snap->s->hc, b);
+    int i = GW_LIKELY(!b->lb) ? px_lb_pick(eps, hs, bs->n, opts(d)->lb, &bs->cursor,
+                                           px_worker_rand(d->w), now_ms(d))
+                              : pick_policy(d, b, bs, hs);
     return i < 0 ? NULL : eps[i];
+}
+
+/* CircuitBreakerPolicy (and the in-flight counts LeastRequest reads):
+ * counts the attempt on ep's shared state; false after answering 503 when
+ * a limit is reached. *sh, *retry: what to give px_cb_put back. */
+static __attribute__((noinline, cold)) bool
+circuit_admit(struct px_dconn *d, const struct gw_ir_backend *b, struct px_ep *ep,
+              struct px_shep **sh, bool *retry)
+{
+    bool r = d->attempts > 1;
+    int lim = px_cb_take(ep->sh, b->circuit, r);
+    if (lim >= 0) {
+        bump(&d->w->m->cb_open[lim]);
+        error_reply(d, 503, false);
+        return false;
+    }
+    *sh = ep->sh;
+    *retry = px_cb_counts_retry(b->circuit, r);
+    return true;
 }
 
 /* Sends the whole request (replay) on u. A plain TCP connection that is
@@ -774,7 +813,19 @@ start_attempt(struct px_dconn *d)
         error_reply(d, 503, false);
         return;
     }
+    const struct gw_ir_backend *b = d->backend;
+    struct px_shep *sh = NULL;
+    bool shretry = false;
+    if (GW_UNLIKELY(b && (b->circuit || b->lb) && ep->sh) &&
+        !circuit_admit(d, b, ep, &sh, &shretry))
+        return;
     struct px_uconn *u = px_uconn_get(d->w, ep, d);
+    if (u) {
+        u->shreq = sh;
+        u->shretry = shretry;
+    } else if (sh) {
+        px_cb_put(sh, shretry);
+    }
     if (!u && d->w->up_refused) {
         /* A limit of ours (the endpoint's connections, the descriptors):
          * answered at once, the endpoint not blamed. */
@@ -1752,6 +1803,8 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     }
     d->backend = b;
     d->rmods[1] = b->response_headers;
+    d->lb_hashed = GW_UNLIKELY(b->lb != NULL) && b->lb->type == GW_IR_LB_CONSISTENT_HASH &&
+                   px_lb_key_hash(b->lb, req->headers, req->nheaders, d->peer_ip, &d->lb_hash);
 
     /* Path and Host after URLRewrite; the query is kept as received. */
     struct gw_str fpath = npath, host = req->authority;

@@ -237,10 +237,12 @@ struct px_ep {
     /* HTTP/2 sessions to this endpoint with streams in flight (up_h2.c);
      * idle ones wait in the pool above like any connection. */
     struct px_uh2 *h2;
+    struct px_shep *sh; /* the state every worker shares (bpolicy.c); NULL: none */
 };
 
 struct px_ep_table {
     struct gw_l4_ep_table base; /* of struct px_ep entries */
+    struct px_shtab *sh;        /* the proxy's shared endpoint states; NULL: none */
 };
 
 void px_ep_table_init(struct px_ep_table *t);
@@ -368,6 +370,88 @@ void px_ep_report(struct px_ep *ep, bool failed, unsigned consecutive, unsigned 
                   uint64_t now);
 
 /* ------------------------------------------------------------------------ */
+/* Backend policies: CircuitBreakerPolicy, LoadBalancerPolicy (bpolicy.c)    */
+
+/* One endpoint (address:port) as all workers share it: made the first time
+ * any snapshot or worker names it, freed with the proxy. */
+struct px_shep {
+    _Alignas(64) atomic_uint conns; /* upstream sockets open, every worker */
+    atomic_uint requests;           /* attempts in flight for policy backends */
+    atomic_uint retries;            /* of which retries, under a retry limit */
+    uint64_t first_seen_ms;         /* gw_loop_now clock; 0: there at startup */
+    uint16_t port;
+    char ip[46];
+};
+
+struct px_shtab {
+    pthread_mutex_t mu; /* inserts and finds; workers only when a px_ep is made */
+    struct px_shep **slots;
+    size_t cap, n;
+    bool started; /* the first snapshot's endpoints are registered */
+};
+
+void px_shtab_init(struct px_shtab *t);
+void px_shtab_release(struct px_shtab *t);
+/* Finds or adds ip:port. Any thread (locks). Never NULL; valid until
+ * px_shtab_release. */
+struct px_shep *px_shtab_get(struct px_shtab *t, const char *ip, uint16_t port);
+
+struct px_bpol_table {
+    const struct gw_ir_endpoint *endpoints; /* the set it was built for */
+    struct gw_route_maglev mg;
+};
+
+/* A snapshot's consistent-hash tables, by backend id (NULL: none). */
+struct px_bpol {
+    struct px_bpol_table *tables;
+    size_t ntables, tcap;
+    size_t n;
+    const struct gw_route_maglev *v[];
+};
+
+/* Registers every endpoint of ir's HTTP backends in t (the first call:
+ * as there at startup) and builds the Maglev tables of its consistent-hash
+ * backends; NULL when there is none. Control thread (publish). */
+struct px_bpol *px_bpol_new(struct px_shtab *t, const struct gw_ir *ir);
+void px_bpol_free(struct px_bpol *bp); /* NULL is fine */
+
+/* The limits of gatehouse_circuit_breaker_open_total. */
+enum px_cb_limit { PX_CB_CONNECTIONS, PX_CB_REQUESTS, PX_CB_RETRIES, PX_CB__COUNT };
+
+/* Counts an attempt (a retry if retry) in flight to sh under c's limits
+ * (c NULL: counted, never refused). -1 when admitted (undo with
+ * px_cb_put(sh, px_cb_counts_retry(c, retry))), else the enum px_cb_limit
+ * that refused it. Any worker, lock-free. */
+int px_cb_take(struct px_shep *sh, const struct gw_ir_circuit *c, bool retry);
+void px_cb_put(struct px_shep *sh, bool retry);
+bool px_cb_counts_retry(const struct gw_ir_circuit *c, bool retry);
+
+/* What a policy pick needs of the request. */
+struct px_lb_req {
+    const struct gw_ir_lb *lb;        /* NULL: round robin */
+    const struct gw_route_maglev *mg; /* consistent hash: the backend's table */
+    bool hashed;                      /* the request has the key: hash is set */
+    uint64_t hash;
+    struct px_hc_ep *const *hs; /* active health states (px_hc_states); NULL: none */
+};
+
+/*
+ * Chooses an endpoint index among n (eps in IR order) for policy q: the
+ * Maglev owner of the key's hash (an ejected owner: the next slot's), least
+ * request by power of two choices over the in-flight counts all workers
+ * share, or round robin (*cursor); the last two honour slow start. Without
+ * a key a consistent-hash backend is balanced round robin. Ejected
+ * endpoints are skipped unless every one is. *rng: the caller's random
+ * state. Pure but for reading the shared counts. -1 when n == 0.
+ */
+int px_lb_pick_policy(struct px_ep *const *eps, size_t n, const struct px_lb_req *q,
+                      uint32_t *cursor, uint64_t *rng, uint64_t now);
+/* The key hash of lb (a consistent-hash policy) for a request with headers
+ * h from peer_ip: true with *out, false when the request has no key. */
+bool px_lb_key_hash(const struct gw_ir_lb *lb, const struct gw_h1_header *h, size_t nh,
+                    const char *peer_ip, uint64_t *out);
+
+/* ------------------------------------------------------------------------ */
 /* Session persistence (session.c)                                           */
 
 #define PX_SESSION_TOKEN_LEN 50 /* base64url characters */
@@ -458,6 +542,7 @@ struct px_snap {
     struct px_sess *sess; /* session persistence keys and tags; NULL if none */
     struct px_rl *rl;     /* rate limit tables by gw_ir_ratelimit id; NULL if none */
     struct px_hc *hc;     /* health states by backend id; NULL if no check */
+    struct px_bpol *bpol; /* consistent-hash tables by backend id; NULL if none */
 };
 
 /* Drops a reference (any thread). The last one frees nothing: the snapshot
@@ -490,7 +575,8 @@ struct px_metrics {
     atomic_uint_fast64_t up_conns_total, up_reuse, up_connect_fail, retries, ejections;
     /* upstream connects not made: the endpoint's limit, the fd budget */
     atomic_uint_fast64_t up_refused_ep, up_refused_fds;
-    atomic_uint_fast64_t ratelimited; /* requests answered 429 by a RateLimitPolicy */
+    atomic_uint_fast64_t ratelimited;           /* requests answered 429 by a RateLimitPolicy */
+    atomic_uint_fast64_t cb_open[PX_CB__COUNT]; /* answered 503 by a CircuitBreakerPolicy */
     atomic_uint_fast64_t lat_bucket[PX_LAT_BUCKETS + 1];
     atomic_uint_fast64_t lat_sum_us;
     atomic_uint_fast64_t lat_count;
@@ -547,7 +633,8 @@ struct px_worker {
      * upstream connections cannot take every descriptor. */
     size_t nuconns;
     size_t max_fds;
-    bool up_refused; /* the last px_uconn_connect was refused by a limit */
+    bool up_refused;       /* the last px_uconn_connect was refused by a limit */
+    uint32_t cb_max_conns; /* px_uconn_get's backend: CircuitBreakerPolicy maxConnections */
     bool accept_paused;
     bool accept_blocked; /* out of fds: TCP listeners unwatched until accept_timer */
     unsigned accept_backoff_ms;
@@ -632,6 +719,7 @@ struct gw_proxy {
     size_t hc_count;
     struct px_hc *hc_cur;
     struct px_checker *checker;
+    struct px_shtab shtab;      /* endpoint states shared by workers (bpolicy.c) */
     struct px_metrics *metrics; /* nworkers, cache-line aligned */
     struct px_mstate *ms;       /* series bookkeeping (metrics.c) */
     /* Dead snapshots (a lock-free stack the workers push on), and the
@@ -667,6 +755,8 @@ struct px_uconn {
     bool closing;
     bool mirror;             /* detached copy: response dropped */
     bool counted;            /* counted in ep->active */
+    bool shretry;            /* shreq: a retry, counted in shreq->retries */
+    struct px_shep *shreq;   /* counted in its requests (px_cb_take) while counted */
     bool sock_counted;       /* counted in ep->nsock and w->nuconns */
     bool read_paused;        /* the client's output is full */
     bool keep;               /* mirror: response allows reuse */
@@ -767,7 +857,9 @@ struct px_dconn {
     bool stale_retry_used;
     enum gw_h1_body qbody;
     uint64_t qremain;
-    int attempts; /* attempts made */
+    int attempts;   /* attempts made */
+    bool lb_hashed; /* consistent hash: the request has the key, lb_hash */
+    uint64_t lb_hash;
     int status;
     struct px_rdecision rd;
     uint64_t rremain;

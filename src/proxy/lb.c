@@ -25,6 +25,7 @@ void
 px_ep_table_init(struct px_ep_table *t)
 {
     gw_l4_ep_table_init(&t->base, sizeof(struct px_ep));
+    t->sh = NULL;
 }
 
 void
@@ -36,7 +37,10 @@ px_ep_table_release(struct px_ep_table *t)
 struct px_ep *
 px_ep_table_get(struct px_ep_table *t, const char *ip, uint16_t port)
 {
-    return (struct px_ep *)(void *)gw_l4_ep_table_get(&t->base, ip, port);
+    struct px_ep *e = (struct px_ep *)(void *)gw_l4_ep_table_get(&t->base, ip, port);
+    if (GW_UNLIKELY(!e->sh) && t->sh)
+        e->sh = px_shtab_get(t->sh, ip, port); /* once per endpoint and worker */
+    return e;
 }
 
 void

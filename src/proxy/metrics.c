@@ -1200,6 +1200,14 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
         rc |= gw_buf_appendf(out, "gatehouse_proxy_protocol_refused_total{reason=\"%s\"} %llu\n",
                              px_edge_pp_reason_name((enum px_edge_pp_reason)i),
                              (unsigned long long)SUM(pp_refused[i]));
+    static const char *const cblim[] = {"connections", "requests", "retries"};
+    _Static_assert(GW_ARRAY_LEN(cblim) == PX_CB__COUNT, "one label per limit");
+    rc |= gw_buf_append_cstr(out, "# HELP gatehouse_circuit_breaker_open_total Requests answered "
+                                  "503 by a CircuitBreakerPolicy limit, by limit.\n"
+                                  "# TYPE gatehouse_circuit_breaker_open_total counter\n");
+    for (size_t i = 0; i < GW_ARRAY_LEN(cblim); i++)
+        rc |= gw_buf_appendf(out, "gatehouse_circuit_breaker_open_total{limit=\"%s\"} %llu\n",
+                             cblim[i], (unsigned long long)SUM(cb_open[i]));
     static const char *const h2lim[] = {"header_timeout", "oversized", "memory"};
     rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http2_streams_limited_total HTTP/2 client "
                                   "streams reset or refused for a limit, by reason.\n"

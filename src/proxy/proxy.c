@@ -91,6 +91,7 @@ gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
     GW_ASSERT(p->metrics);
     memset(p->metrics, 0, sizeof(struct px_metrics) * p->nworkers);
     px_mstate_new(p);
+    px_shtab_init(&p->shtab);
     *out = p;
     return 0;
 }
@@ -136,6 +137,7 @@ reclaim(struct gw_proxy *p)
         px_sess_free(s->sess);
         px_rl_free(s->rl);
         px_hc_unref(s->hc);
+        px_bpol_free(s->bpol);
         px_tls_free(s->tls);
         free(s->tls_errors);
         gw_router_free(s->router);
@@ -183,6 +185,7 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     s->rl = px_rl_new(&p->rl_tables, ir);
     s->hc = px_hc_new(p, ir);
     px_hc_publish(p, s->hc);
+    s->bpol = px_bpol_new(&p->shtab, ir);
     struct gw_diags diags;
     gw_diags_init(&diags);
     if (gw_router_build(ir, &diags, &s->router) < 0)
@@ -649,6 +652,7 @@ gw_proxy_start(struct gw_proxy *p)
         w->rnd = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(i + 1) * 0xbf58476d1ce4e5b9ull) ^
                  (uint64_t)time(NULL);
         px_ep_table_init(&w->eps);
+        w->eps.sh = &p->shtab;
         px_rr_table_init(&w->rr);
         px_buf_init(&w->logbuf, 1 << 20);
         rc = gw_loop_new(&w->loop);
@@ -760,6 +764,7 @@ gw_proxy_free(struct gw_proxy *p)
     reclaim(p);
     px_rl_registry_free(&p->rl_tables);
     px_hc_registry_free(p);
+    px_shtab_release(&p->shtab);
     px_mstate_free(p);
     close(p->evfd);
     free(p->metrics);

@@ -114,6 +114,18 @@ mirror_unlink(struct px_uconn *u)
     u->next = u->prev = NULL;
 }
 
+/* The end of an attempt counted by a CircuitBreakerPolicy or a
+ * LoadBalancerPolicy (px_cb_take). */
+static void
+shreq_put(struct px_uconn *u)
+{
+    if (u->shreq) {
+        px_cb_put(u->shreq, u->shretry);
+        u->shreq = NULL;
+        u->shretry = false;
+    }
+}
+
 void
 px_uconn_close(struct px_uconn *u)
 {
@@ -138,8 +150,11 @@ px_uconn_close(struct px_uconn *u)
     if (u->counted) {
         u->ep->active--;
         u->counted = false;
+        shreq_put(u);
     }
     if (u->sock_counted) {
+        if (u->ep->sh)
+            atomic_fetch_sub_explicit(&u->ep->sh->conns, 1, memory_order_relaxed);
         u->ep->nsock--;
         u->w->nuconns--;
         u->sock_counted = false;
@@ -254,6 +269,14 @@ px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg
 {
     if (!ep->base.sa_ok)
         return NULL;
+    uint32_t cb = w->cb_max_conns;
+    if (cb && ep->sh && atomic_load_explicit(&ep->sh->conns, memory_order_relaxed) >= cb) {
+        /* CircuitBreakerPolicy maxConnections, counted over every worker:
+         * refused like the limits below. */
+        bump(&w->m->cb_open[PX_CB_CONNECTIONS]);
+        w->up_refused = true;
+        return NULL;
+    }
     unsigned limit = w->p->o.max_endpoint_connections;
     if ((limit && ep->nsock >= limit) || w->nconns + w->nuconns >= w->max_fds) {
         /* A local limit, not the endpoint's failure: no ejection, no
@@ -279,6 +302,8 @@ px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg
     u->w = w;
     u->ep = ep;
     u->sock_counted = true;
+    if (ep->sh)
+        atomic_fetch_add_explicit(&ep->sh->conns, 1, memory_order_relaxed);
     ep->nsock++;
     w->nuconns++;
     px_buf_init(&u->in, PX_IN_MAX);
@@ -361,6 +386,8 @@ px_uconn_get(struct px_worker *w, struct px_ep *ep, struct px_dconn *d)
     struct px_utls_cfg *tcfg = NULL;
     bool h2 = false;
     w->up_refused = false;
+    /* Read by px_uconn_connect, on this path and the HTTP/2 one. */
+    w->cb_max_conns = b && b->circuit ? b->circuit->max_connections : 0;
     if (b) {
         /* TLS hides the appProtocol in the IR: gRPC routes still mean h2. */
         h2 = b->app == GW_IR_APP_H2C || (b->app == GW_IR_APP_TLS && d->route && d->route->grpc);
@@ -401,6 +428,7 @@ px_uconn_release(struct px_uconn *u, bool reusable)
     if (u->counted) {
         u->ep->active--;
         u->counted = false;
+        shreq_put(u);
     }
     u->d = NULL;
     if (u->st) {

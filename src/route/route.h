@@ -320,4 +320,41 @@ const struct gw_ir_backend *gw_route_backend_pick(const struct gw_ir_route *r, u
  */
 bool gw_route_mirror_sample(uint32_t num, uint32_t den, uint32_t rnd);
 
+/*
+ * Consistent hashing (LoadBalancerPolicy ConsistentHash): a Maglev lookup
+ * table over a backend's endpoints. slot[i] is the index (in the order
+ * given) of the endpoint that owns slot i; size is a prime >= 100 x the
+ * endpoints, 65537 up to 655 endpoints (a size that does not follow every
+ * change of the endpoint count is what keeps keys in place). Pure; the
+ * table is the caller's.
+ */
+struct gw_route_maglev {
+    uint32_t *slot; /* [size] (heap) */
+    uint32_t size;  /* 0: no endpoint */
+    size_t nendpoints;
+};
+
+/* The 64-bit hash of n bytes at p under seed: fixed across processes (no
+ * random seed), so keys map alike everywhere. Pure. */
+uint64_t gw_route_hash(uint64_t seed, const void *p, size_t n);
+/* The table size for n endpoints: 65537, or while that is under 100 n,
+ * the prime at or after twice the last plus one; capped (about 4 M
+ * slots). */
+uint32_t gw_route_maglev_size(size_t n);
+/* Builds m for eps[0..n) (each named "ip:port", which alone decides the
+ * endpoint's slots: the order of eps does not matter). 0, or GW_ELIMIT.
+ * O(size log size), about 2 ms at -O2: once per snapshot and endpoint set,
+ * off the loops (the proxy builds it at publish). The table is valid
+ * until gw_route_maglev_release; lookups may run anywhere. */
+int gw_route_maglev_init(struct gw_route_maglev *m, const struct gw_ir_endpoint *eps, size_t n);
+void gw_route_maglev_release(struct gw_route_maglev *m);
+
+/* The slot a key's hash falls in; the caller reads m->slot[] from there
+ * (and walks forward past endpoints it cannot use). m->size > 0. */
+static inline uint32_t
+gw_route_maglev_find(const struct gw_route_maglev *m, uint64_t h)
+{
+    return (uint32_t)(h % m->size);
+}
+
 #endif /* GW_ROUTE_H */

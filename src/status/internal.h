@@ -163,6 +163,8 @@ struct tr {
     struct tr_ctp_conflict *ctp_conflicts;
     /* sourceaddress.c: the SourceAddressPolicies */
     struct tr_att_kind *sap;
+    struct tr_att_kind *cbp; /* backendpolicy.c: the CircuitBreakerPolicies */
+    struct tr_att_kind *lbp; /* backendpolicy.c: the LoadBalancerPolicies */
 
     /* Where status value nodes come from (st->arena). */
     struct gw_sv_pool sv;
@@ -298,6 +300,14 @@ void tr_source_address_status(struct tr *t);
  * the entries joined with "," ("-" when none), in the IR arena. */
 const struct gw_net_cidr_set *tr_cidr_set(struct tr *t, const char *const *v, size_t n,
                                           const char **desc);
+/* backendpolicy.c: CircuitBreakerPolicies and LoadBalancerPolicies
+ * resolved (before tr_routes: backends are resolved there); the winners
+ * for Service port sp of svc into be (port target, else Service target);
+ * status.ancestors. */
+void tr_backend_policies(struct tr *t);
+void tr_backend_policy_apply(struct tr *t, const struct gw_service *svc,
+                             const struct gw_service_port *sp, struct gw_ir_backend *be);
+void tr_backend_policy_status(struct tr *t);
 
 /* reads.c: what the translation reads of Services (status.h). */
 void tr_read_service(struct tr *t, const char *ns, const char *name, bool whole, int64_t port,

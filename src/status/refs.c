@@ -260,6 +260,7 @@ tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_re
         }
         endpoints(t, svc, sp, be);
         be->health = tr_healthcheck_for(t, svc, sp->port);
+        tr_backend_policy_apply(t, svc, sp, be);
     }
     if (route->kind == GW_KIND_HTTPROUTE || route->kind == GW_KIND_GRPCROUTE) {
         const char *why = app_unsupported(sp->app_protocol, grpc, be->app == GW_IR_APP_TLS);

@@ -48,6 +48,7 @@ gw_status_translate_ir(const struct gw_store *store, const struct gw_status_opts
     tr_gateways(t);
     tr_policies(t);
     tr_healthchecks(t);
+    tr_backend_policies(t);
     tr_routes(t);
     tr_ratelimits(t);
     tr_client_traffic(t);
@@ -81,6 +82,7 @@ gw_status_pending_finish(struct gw_status_pending *p)
     tr_healthcheck_status(t);
     tr_client_traffic_status(t);
     tr_source_address_status(t);
+    tr_backend_policy_status(t);
     tr_gateway_status(t);
     tr_sort_items(t->st);
     tr_reads_finish(t);

@@ -50,6 +50,8 @@ RESOURCES = {
     "HealthCheckPolicy": ("/apis/gatehouse.dev/v1alpha1", "healthcheckpolicies", True),
     "ClientTrafficPolicy": ("/apis/gatehouse.dev/v1alpha1", "clienttrafficpolicies", True),
     "SourceAddressPolicy": ("/apis/gatehouse.dev/v1alpha1", "sourceaddresspolicies", True),
+    "CircuitBreakerPolicy": ("/apis/gatehouse.dev/v1alpha1", "circuitbreakerpolicies", True),
+    "LoadBalancerPolicy": ("/apis/gatehouse.dev/v1alpha1", "loadbalancerpolicies", True),
     "Service": ("/api/v1", "services", True),
     "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
     "Secret": ("/api/v1", "secrets", True),

@@ -678,3 +678,55 @@ def test_edge_policies_from_the_api(kstack):
     assert "exactly one of trustedHops and trustedCIDRs" in condition(anc, "Accepted")["message"]
     kstack.kube.delete("SourceAddressPolicy", "deny-me", NS)
     wait_for(lambda: kstack.get("/x").status == 200, what="deny lifted")
+
+
+def test_backend_policies_from_the_api(kstack):
+    """LoadBalancerPolicy and CircuitBreakerPolicy (gatehouse.dev CRDs)
+    through the API: served (a key reaches one pod on both workers), their
+    status.ancestors written back (Accepted; a second LoadBalancerPolicy on
+    the Service is Conflicted), and one the decoder rejects is Invalid."""
+    kstack.backend("web", replicas=3)
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+
+    def pol(kind, name, **spec):
+        return {"apiVersion": "gatehouse.dev/v1alpha1", "kind": kind,
+                "metadata": {"name": name, "namespace": NS},
+                "spec": dict({"targetRefs": [{"group": "", "kind": "Service", "name": "web"}]},
+                             **spec)}
+    kstack.put(pol("LoadBalancerPolicy", "lb", type="ConsistentHash",
+                   consistentHash={"key": "Header", "header": "X-User"}),
+               pol("CircuitBreakerPolicy", "cb", maxRequests=100))
+    kstack.start_k8s(workers=2)
+    kstack.served_by("/x", "web")
+
+    def reason(kind, name):
+        anc = kstack.kube.status_of(kind, name, NS).get("ancestors") or []
+        return anc and condition(anc[0], "Accepted")["reason"]
+    wait_for(lambda: reason("LoadBalancerPolicy", "lb") == "Accepted", what="lb Accepted")
+    wait_for(lambda: reason("CircuitBreakerPolicy", "cb") == "Accepted", what="cb Accepted")
+
+    def pod_of(user):
+        with H1(kstack.addr, kstack.port, timeout=5) as c:
+            r = c.request("GET", "/k", host="example.com", headers=[("X-User", user)])
+        assert r.status == 200, r
+        return r.json()["pod"]
+    owners = set()
+    for u in range(12):
+        seen = {pod_of(f"u{u}") for _ in range(3)}
+        assert len(seen) == 1, seen
+        owners |= seen
+    assert len(owners) >= 2, owners
+
+    time.sleep(1.1)  # creationTimestamp has second resolution: "second" is younger
+    kstack.put(pol("LoadBalancerPolicy", "second", type="LeastRequest"))
+    wait_for(lambda: reason("LoadBalancerPolicy", "second") == "Conflicted",
+             what="second Conflicted")
+    bad = pol("LoadBalancerPolicy", "bad", type="ConsistentHash",
+              consistentHash={"key": "Header"})
+    kstack.put(bad)
+    wait_for(lambda: reason("LoadBalancerPolicy", "bad") == "Invalid", what="bad Invalid")
+    anc = kstack.kube.status_of("LoadBalancerPolicy", "bad", NS)["ancestors"][0]
+    assert "header must be set when key is Header" in condition(anc, "Accepted")["message"]
+    assert (anc["ancestorRef"]["kind"], anc["ancestorRef"]["name"]) == ("Service", "web")
+    assert len({pod_of("u1") for _ in range(3)}) == 1  # the valid one still serves
