@@ -131,5 +131,6 @@ bool d_fmt_ok(enum fmt f, const char *s, size_t len);
 extern const struct schema d_gatewayclass, d_gateway, d_listenerset, d_httproute, d_grpcroute,
     d_tlsroute, d_tcproute, d_udproute, d_referencegrant, d_backendtlspolicy, d_ratelimitpolicy,
     d_service, d_endpointslice, d_secret, d_configmap, d_namespace, d_metadata;
+extern const struct schema d_jwtpolicy, d_basicauthpolicy, d_apikeypolicy;
 
 #endif /* GW_LOAD_DECODE_INTERNAL_H */
