@@ -237,6 +237,7 @@ route_common(struct tr *t, struct gw_ir_route *r, const struct rt *rt, size_t ru
     r->retry_attempts = -1;
     r->retry_backoff_ms = -1;
     tr_ratelimit_route(t, rt, rule, r);
+    tr_auth_route(t, rt, rule, r);
 }
 
 /* Appends the (rule, match) entries of one route. */
@@ -535,6 +536,7 @@ http_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li,
         for (size_t k = i; k < j; k++)
             vh->routes[vh->nroutes++] = ranked[v[k].key & mask]->r;
         tr_ratelimit_listener(t, li, vh->routes, vh->nroutes);
+        tr_auth_listener(t, li, vh->routes, vh->nroutes);
         i = j;
     }
     free(buf);

@@ -49,6 +49,7 @@ gw_status_translate_ir(const struct gw_store *store, const struct gw_status_opts
     tr_policies(t);
     tr_routes(t);
     tr_ratelimits(t);
+    tr_auths(t);
     tr_build_ir(t);
 
     *out_pending = p;
@@ -75,6 +76,7 @@ gw_status_pending_finish(struct gw_status_pending *p)
     tr_route_status(t);
     tr_policy_status(t);
     tr_ratelimit_status(t);
+    tr_auth_status(t);
     tr_gateway_status(t);
     tr_sort_items(t->st);
     tr_reads_finish(t);
