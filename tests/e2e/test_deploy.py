@@ -111,7 +111,10 @@ def helm_templated(helm):
 @pytest.mark.deadline(30)
 def test_kustomize_renders(kustomized):
     kinds = sorted(o["kind"] for o in kustomized)
-    assert kinds.count("CustomResourceDefinition") == 14  # 13 Gateway API, 1 gatehouse.dev
+    # 13 Gateway API, and every CRD document of gatehouse.dev's file
+    with open(os.path.join(DEPLOY, "crds", "gatehouse.dev-v1alpha1.yaml")) as f:
+        ours = [d for d in yaml.safe_load_all(f) if d and d["kind"] == "CustomResourceDefinition"]
+    assert kinds.count("CustomResourceDefinition") == 13 + len(ours)
     for kind in ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                  "RoleBinding", "Deployment", "PodDisruptionBudget", "GatewayClass",
                  "ConfigMap", "Service"):
@@ -348,7 +351,22 @@ def app_objects(listen_port):
          "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
                                   "name": "web"}],
                   "limits": [{"name": "all", "requests": 100, "interval": "1s"}]}},
+    ] + [
+        # the authentication policies: a status each (TargetNotFound: no
+        # traffic of the proof depends on them)
+        {"apiVersion": "gatehouse.dev/v1alpha1", "kind": kind,
+         "metadata": {"name": "auth", "namespace": "app"},
+         "spec": dict({"targetRefs": [{"group": "gateway.networking.k8s.io",
+                                       "kind": "HTTPRoute", "name": "none"}]}, **spec)}
+        for kind, spec in AUTH_SPECS.items()
     ]
+
+
+AUTH_SPECS = {
+    "JWTPolicy": {"providers": [{"name": "p", "jwks": {"secretRef": {"name": "s", "key": "k"}}}]},
+    "BasicAuthPolicy": {"htpasswd": {"secretRef": {"name": "s"}}},
+    "APIKeyPolicy": {"keys": {"secretRef": {"name": "s"}}},
+}
 
 
 class Outcome:
@@ -389,6 +407,10 @@ def statuses_written(kube):
     rt = [condition(p, "Accepted") for p in parents if p.get("controllerName") == CONTROLLER]
     anc = (kube.status_of("RateLimitPolicy", "web", "app") or {}).get("ancestors") or []
     pol = [condition(a, "Accepted") for a in anc if a.get("controllerName") == CONTROLLER]
+    for kind in AUTH_SPECS:
+        anc = (kube.status_of(kind, "auth", "app") or {}).get("ancestors") or []
+        if not [a for a in anc if a.get("controllerName") == CONTROLLER]:
+            return False
     return bool(gc and gc["status"] == "True" and gw and gw["status"] == "True"
                 and rt and rt[0] and rt[0]["status"] == "True"
                 and pol and pol[0] and pol[0]["status"] == "True")
