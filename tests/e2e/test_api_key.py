@@ -103,3 +103,26 @@ def test_missing_secret_is_invalid(stack):
     else:
         raise AssertionError("no status")
     assert get(stack, "/", [("X-API-Key", "x")]).status == 500
+
+
+def test_check_reports_errors_with_position(gatehouse_run, tmp_path):
+    import subprocess
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: gatehouse.dev/v1alpha1\nkind: APIKeyPolicy\n"
+        "metadata: {name: bad, namespace: default}\nspec:\n"
+        "  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]\n"
+        "  keys: {secretRef: {name: k}}\n"
+        "  from: {header: X-Key, query: key}\n"
+        "---\n"
+        "apiVersion: gatehouse.dev/v1alpha1\nkind: BasicAuthPolicy\n"
+        "metadata: {name: bad, namespace: default}\nspec:\n"
+        "  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]\n"
+        "  htpasswd: {secretRef: {name: u}}\n"
+        "  realm: 'say \"hi\"'\n")
+    p = subprocess.run([gatehouse_run, "check", "-f", str(tmp_path)], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 1, p.stdout
+    assert "p.yaml:7:9: APIKeyPolicy default/bad: spec.from" in p.stdout, p.stdout
+    assert "at most one of header and query may be set" in p.stdout, p.stdout
+    assert "p.yaml:15:10: BasicAuthPolicy default/bad: spec.realm" in p.stdout, p.stdout
+    assert "realm may not contain a double quote or a backslash" in p.stdout, p.stdout

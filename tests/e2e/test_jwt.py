@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from echoclient import H1
+from echoclient import H1, H2Client
 from gateway import (NS, backend, gatehouse_run, httproute, prefix,  # noqa: F401
                      stack)
 from jwtutil import Signer, claims, hs256_with_public_key, jwks, unsigned
@@ -206,6 +206,26 @@ def test_statuses_and_fail_closed(stack, signers):
     assert get(stack, "/api", signers[0].token()).status == 500
     assert get(stack, "/open", signers[0].token()).status == 200
     assert get(stack, "/open").status == 401
+
+
+@pytest.mark.deadline(60)
+def test_http2_clients(stack, signers):
+    """The same checks on HTTP/2 streams (prior knowledge): a token per
+    stream, claims set, the forged field gone, 401 with the field."""
+    stack.backend("svc")
+    stack.up(routes(), extra=[
+        secret("jwks", {"jwks.json": jwks(*signers)}),
+        policy("p", [target("HTTPRoute", "r")], [provider()]),
+    ])
+    c = H2Client.connect(stack.addr, stack.port)
+    ok = c.request(path="/api", authority="gw.test",
+                   headers=[("authorization", f"Bearer {signers[2].token(sub='h2')}"),
+                            ("x-user", "forged")])
+    assert ok.status == 200, ok.status
+    assert ok.json()["headers"]["X-User"] == ["h2"]
+    bad = c.request(path="/api", authority="gw.test", headers=[("x-user", "forged")])
+    assert bad.status == 401
+    assert bad.header("www-authenticate") == 'Bearer realm="gatehouse"'
 
 
 def test_check_reports_errors_with_position(gatehouse_run, tmp_path):
