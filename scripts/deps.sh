@@ -20,6 +20,8 @@ deploy="unzip python3 python3-pytest python3-yaml"
 command -v npm >/dev/null 2>&1 || deploy="$deploy npm"
 # make test also runs the benchmark's smoke run (tests/run.py)
 test="$test wrk nginx-light haproxy"
+# the authentication policy tests sign JWTs (tests/e2e/jwtutil.py)
+test="$test python3-cryptography"
 
 case "${1:-test}" in
 build) want=$build ;;

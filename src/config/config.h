@@ -52,6 +52,9 @@ enum gw_kind {
     GW_KIND_SOURCEADDRESSPOLICY,
     GW_KIND_CIRCUITBREAKERPOLICY, /* gatehouse.dev */
     GW_KIND_LOADBALANCERPOLICY,   /* gatehouse.dev */
+    GW_KIND_JWTPOLICY,            /* gatehouse.dev */
+    GW_KIND_BASICAUTHPOLICY,      /* gatehouse.dev */
+    GW_KIND_APIKEYPOLICY,         /* gatehouse.dev */
     GW_KIND_SERVICE,
     GW_KIND_ENDPOINTSLICE,
     GW_KIND_SECRET,
@@ -876,6 +879,106 @@ struct gw_loadbalancerpolicy {
 };
 
 /* ------------------------------------------------------------------------ */
+/* JWTPolicy, BasicAuthPolicy, APIKeyPolicy (gatehouse.dev/v1alpha1,       */
+/* docs/policies.md)                                                        */
+
+/* A key of a Secret or ConfigMap in the policy's own namespace. */
+struct gw_data_ref {
+    struct gw_pos pos;
+    const char *name;
+    const char *key; /* JWKS: required; htpasswd: default .htpasswd; API keys: unused */
+};
+
+struct gw_jwt_jwks {
+    struct gw_pos pos;
+    struct gw_data_ref *secret_ref; /* exactly one of the two */
+    struct gw_data_ref *configmap_ref;
+};
+
+/* Where a token is read from: a header (with a prefix to strip) or a
+ * cookie. Absent: Authorization, "Bearer ". */
+struct gw_jwt_from_header {
+    struct gw_pos pos;
+    const char *name;
+    const char *prefix; /* NULL: the whole value is the token */
+};
+
+struct gw_jwt_from {
+    struct gw_pos pos;
+    struct gw_jwt_from_header *header; /* exactly one of the two */
+    const char *cookie;
+};
+
+struct gw_jwt_claim_header {
+    struct gw_pos pos;
+    const char *claim;  /* a top-level claim or an "a.b" path */
+    const char *header; /* set to the claim's text; a client's copies are removed */
+};
+
+struct gw_jwt_provider {
+    struct gw_pos pos;
+    const char *name;   /* unique in the policy */
+    const char *issuer; /* NULL: not checked */
+    GW_LIST(const char *) audiences;
+    struct gw_jwt_jwks jwks;
+    int64_t clock_skew_ms; /* default 30s */
+    struct gw_jwt_from *from;
+    GW_LIST(struct gw_jwt_claim_header) claims_to_headers;
+};
+
+struct gw_jwtpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Gateway (sectionName: a listener) or HTTPRoute/GRPCRoute
+         * (sectionName: a rule's name). */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+        const char *realm; /* default "gatehouse" */
+        GW_LIST(struct gw_jwt_provider) providers;
+    } spec;
+};
+
+struct gw_basicauthpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+
+        struct {
+            struct gw_pos pos;
+            struct gw_data_ref *secret_ref; /* required; key default .htpasswd */
+        } htpasswd;
+
+        const char *realm;       /* default "gatehouse" */
+        const char *user_header; /* NULL: the user's name is not forwarded */
+    } spec;
+};
+
+struct gw_apikeypolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+
+        struct {
+            struct gw_pos pos;
+            struct gw_data_ref *secret_ref; /* each data key a client, its value the key */
+        } keys;
+
+        struct {
+            struct gw_pos pos;
+            const char *header; /* at most one of the two; neither: header X-API-Key */
+            const char *query;
+        } from;
+
+        const char *client_header; /* NULL: the client's name is not forwarded */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
 /* Core Kubernetes kinds                                                    */
 
 struct gw_service_port {
@@ -1105,6 +1208,9 @@ GW_STORE_GETTER(gw_store_sourceaddresspolicy, gw_sourceaddresspolicy, GW_KIND_SO
 GW_STORE_GETTER(gw_store_circuitbreakerpolicy, gw_circuitbreakerpolicy,
                 GW_KIND_CIRCUITBREAKERPOLICY)
 GW_STORE_GETTER(gw_store_loadbalancerpolicy, gw_loadbalancerpolicy, GW_KIND_LOADBALANCERPOLICY)
+GW_STORE_GETTER(gw_store_jwtpolicy, gw_jwtpolicy, GW_KIND_JWTPOLICY)
+GW_STORE_GETTER(gw_store_basicauthpolicy, gw_basicauthpolicy, GW_KIND_BASICAUTHPOLICY)
+GW_STORE_GETTER(gw_store_apikeypolicy, gw_apikeypolicy, GW_KIND_APIKEYPOLICY)
 GW_STORE_GETTER(gw_store_service, gw_service, GW_KIND_SERVICE)
 GW_STORE_GETTER(gw_store_endpointslice, gw_endpointslice, GW_KIND_ENDPOINTSLICE)
 GW_STORE_GETTER(gw_store_secret, gw_secret, GW_KIND_SECRET)

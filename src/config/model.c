@@ -40,6 +40,9 @@ static const struct kind_info kinds[GW_KIND__COUNT] = {
                                       true},
     [GW_KIND_LOADBALANCERPOLICY] = {"LoadBalancerPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1",
                                     true},
+    [GW_KIND_JWTPOLICY] = {"JWTPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
+    [GW_KIND_BASICAUTHPOLICY] = {"BasicAuthPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
+    [GW_KIND_APIKEYPOLICY] = {"APIKeyPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
     [GW_KIND_SERVICE] = {"Service", "", true},
     [GW_KIND_ENDPOINTSLICE] = {"EndpointSlice", "discovery.k8s.io", true},
     [GW_KIND_SECRET] = {"Secret", "", true},
@@ -96,6 +99,21 @@ gw_policy_target_refs(const struct gw_meta *m, size_t *n)
     }
     case GW_KIND_CIRCUITBREAKERPOLICY: {
         const struct gw_circuitbreakerpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_JWTPOLICY: {
+        const struct gw_jwtpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_BASICAUTHPOLICY: {
+        const struct gw_basicauthpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_APIKEYPOLICY: {
+        const struct gw_apikeypolicy *p = (const void *)m;
         *n = p->spec.target_refs.n;
         return p->spec.target_refs.v;
     }

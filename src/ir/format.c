@@ -227,6 +227,31 @@ route(struct gw_buf *b, int d, const struct gw_ir_route *r)
         ind(b, d + 1);
         gw_buf_appendf(b, "source-address route %s %s\n", r->acl_route->policy, r->acl_route->desc);
     }
+    if (r->jwt) {
+        ind(b, d + 1);
+        gw_buf_appendf(b, "jwt %s realm=%s", r->jwt->policy, r->jwt->realm);
+        for (size_t i = 0; i < r->jwt->nproviders; i++) {
+            const struct gw_ir_jwt_provider *p = &r->jwt->providers[i];
+            gw_buf_appendf(b, " %s(%s:%s", p->name, p->cookie ? "cookie" : "header", p->from);
+            for (size_t k = 0; k < p->nclaims; k++)
+                gw_buf_appendf(b, " %s>%s", p->claims[k].claim, p->claims[k].header);
+            gw_buf_append_cstr(b, ")");
+        }
+        gw_buf_append_cstr(b, "\n");
+    }
+    if (r->basic) {
+        ind(b, d + 1);
+        gw_buf_appendf(b, "basic %s realm=%s%s%s\n", r->basic->policy, r->basic->realm,
+                       r->basic->user_header ? " user>" : "",
+                       r->basic->user_header ? r->basic->user_header : "");
+    }
+    if (r->apikey) {
+        ind(b, d + 1);
+        gw_buf_appendf(b, "apikey %s %s:%s%s%s\n", r->apikey->policy,
+                       r->apikey->query ? "query" : "header", r->apikey->from,
+                       r->apikey->client_header ? " client>" : "",
+                       r->apikey->client_header ? r->apikey->client_header : "");
+    }
     for (size_t i = 0; i < r->nfilters; i++)
         filter(b, d + 1, &r->filters[i]);
     for (size_t i = 0; i < r->nbackends; i++)

@@ -278,6 +278,67 @@ struct gw_ir_proxy_protocol {
     int64_t timeout_ms;
 };
 
+/*
+ * Authentication policies (JWTPolicy, BasicAuthPolicy, APIKeyPolicy) as
+ * they apply to a route: the most specific target's, shared by every route
+ * entry it covers. The verifiers themselves (auth/auth.h) are opaque here:
+ * translate builds them and ties their release to the IR arena
+ * (gw_arena_on_release), so they live exactly as long as the IR. No secret
+ * is kept in the clear: key sets are public keys, htpasswd holds hashes,
+ * API keys are kept as SHA-256 digests. A policy that is Invalid (its
+ * Secret missing, say) fails closed: its targets get an object with
+ * `invalid` set and no verifier, and the proxy answers 500.
+ */
+struct gw_auth_jwt_provider;
+struct gw_auth_htpasswd;
+struct gw_auth_apikeys;
+
+struct gw_ir_claim_header {
+    const char *claim;
+    const char *header; /* lower-case */
+};
+
+struct gw_ir_jwt_provider {
+    const char *name;
+    const struct gw_auth_jwt_provider *verifier;
+    bool cookie;        /* the token is the value of cookie `from` ... */
+    const char *from;   /* ... or of header `from` (lower-case) */
+    const char *prefix; /* header: stripped first (case-insensitive); NULL: none */
+    bool bearer;        /* header Authorization without a prefix given: "Bearer " */
+    struct gw_ir_claim_header *claims;
+    size_t nclaims;
+};
+
+struct gw_ir_jwt {
+    const char *policy; /* ns/name */
+    bool invalid;       /* fail closed: 500 */
+    const char *realm;
+    struct gw_ir_jwt_provider *providers;
+    size_t nproviders;
+    /* Every claimsToHeaders header of every provider, removed from the
+     * request before any is set (lower-case). */
+    const char **strip;
+    size_t nstrip;
+};
+
+struct gw_ir_basic {
+    const char *policy; /* ns/name */
+    bool invalid;       /* fail closed: 500 */
+    const char *realm;
+    const struct gw_auth_htpasswd *users;
+    uint64_t serial;         /* process-unique: keys the workers' caches */
+    const char *user_header; /* lower-case; NULL: none */
+};
+
+struct gw_ir_apikey {
+    const char *policy; /* ns/name */
+    bool invalid;       /* fail closed: 500 */
+    const struct gw_auth_apikeys *keys;
+    bool query;                /* the key is query parameter `from` ... */
+    const char *from;          /* ... or header `from` (lower-case) */
+    const char *client_header; /* lower-case; NULL: none */
+};
+
 struct gw_ir_match_kv {
     const char *name;
     const char *value;
@@ -304,6 +365,11 @@ struct gw_ir_route {
      * listener, Gateway) that has one; shared by the target's routes. */
     struct gw_ir_ratelimit *ratelimits;
     size_t nratelimits;
+    /* Authentication, checked in this order before the rate limits; NULL:
+     * none. */
+    const struct gw_ir_jwt *jwt;
+    const struct gw_ir_basic *basic;
+    const struct gw_ir_apikey *apikey;
     /* SourceAddressPolicy: the Gateway/listener level and the route/rule
      * level (each the most specific that has one); both must allow. */
     const struct gw_ir_acl *acl_gateway, *acl_route;

@@ -134,5 +134,6 @@ extern const struct schema d_gatewayclass, d_gateway, d_listenerset, d_httproute
     d_secret, d_configmap, d_namespace, d_metadata;
 extern const struct schema d_clienttrafficpolicy;
 extern const struct schema d_sourceaddresspolicy;
+extern const struct schema d_jwtpolicy, d_basicauthpolicy, d_apikeypolicy;
 
 #endif /* GW_LOAD_DECODE_INTERNAL_H */

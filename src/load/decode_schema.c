@@ -2015,6 +2015,258 @@ const struct schema d_loadbalancerpolicy = {"LoadBalancerPolicy",
                                             sizeof(struct gw_loadbalancerpolicy), lbp_fields, NULL};
 
 /* ------------------------------------------------------------------------ */
+/* gatehouse.dev/v1alpha1: JWTPolicy, BasicAuthPolicy, APIKeyPolicy          */
+
+/* The kinds an authentication policy may target, and sectionName unique
+ * per target (the rules RateLimitPolicy has). */
+static void
+check_auth_targets(struct dctx *c, const char *kind, const struct gw_policy_target_ref *v, size_t n,
+                   const struct gw_node *node)
+{
+    const struct gw_node *list = d_get(node, "targetRefs");
+    for (size_t i = 0; i < n; i++) {
+        if (!streq(v[i].group, GW_GROUP_GATEWAY) ||
+            !(streq(v[i].kind, "Gateway") || streq(v[i].kind, "HTTPRoute") ||
+              streq(v[i].kind, "GRPCRoute"))) {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "a %s targets a Gateway, an HTTPRoute or a GRPCRoute of group "
+                     "gateway.networking.k8s.io",
+                     kind);
+            d_cel(c, list, ".targetRefs", "array", msg);
+            return;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (streq(v[i].kind, v[j].kind) && streq(v[i].name, v[j].name) &&
+                nstreq(v[i].section_name, v[j].section_name)) {
+                d_cel(c, list, ".targetRefs", "array",
+                      "sectionName must be unique when targetRefs includes 2 or more references "
+                      "to the same target");
+                return;
+            }
+    }
+}
+
+/* A realm goes into a quoted-string of WWW-Authenticate. */
+static void
+check_realm(struct dctx *c, const char *realm, const struct gw_node *node)
+{
+    if (realm && strpbrk(realm, "\"\\"))
+        d_cel(c, d_get(node, "realm"), ".realm", "string",
+              "realm may not contain a double quote or a backslash");
+}
+
+static const struct field data_ref_fields[] = {
+    F("name", T_STR, OFF(gw_data_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    F("key", T_STR, OFF(gw_data_ref, key), .flags = F_REQ, .fmt = FMT_TEXT, .min = 1, .max = 253),
+    END,
+};
+static const struct schema data_ref = {"DataKeyReference", sizeof(struct gw_data_ref),
+                                       data_ref_fields, NULL};
+
+static const struct field htpasswd_ref_fields[] = {
+    F("name", T_STR, OFF(gw_data_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    F("key", T_STR, OFF(gw_data_ref, key), .fmt = FMT_TEXT, .min = 1, .max = 253,
+      .def_str = ".htpasswd"),
+    END,
+};
+static const struct schema htpasswd_ref = {"HtpasswdSecretReference", sizeof(struct gw_data_ref),
+                                           htpasswd_ref_fields, NULL};
+
+static const struct field keys_ref_fields[] = {
+    F("name", T_STR, OFF(gw_data_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    END,
+};
+static const struct schema keys_ref = {"APIKeySecretReference", sizeof(struct gw_data_ref),
+                                       keys_ref_fields, NULL};
+
+static void
+check_jwks(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_jwt_jwks *j = obj;
+    if (!j->secret_ref == !j->configmap_ref)
+        d_cel(c, node, NULL, "object", "exactly one of secretRef and configMapRef must be set");
+}
+
+static const struct field jwks_fields[] = {
+    F("secretRef", T_OBJ, OFF(gw_jwt_jwks, secret_ref), .sub = &data_ref),
+    F("configMapRef", T_OBJ, OFF(gw_jwt_jwks, configmap_ref), .sub = &data_ref),
+    END,
+};
+static const struct schema jwks = {"JWKSSource", sizeof(struct gw_jwt_jwks), jwks_fields,
+                                   check_jwks};
+
+static const struct field jwt_from_header_fields[] = {
+    F("name", T_STR, OFF(gw_jwt_from_header, name), .flags = F_REQ, .fmt = FMT_HEADER_NAME),
+    F("prefix", T_STR, OFF(gw_jwt_from_header, prefix), .fmt = FMT_HEADER_VALUE, .max = 64),
+    END,
+};
+static const struct schema jwt_from_header = {"JWTHeaderSource", sizeof(struct gw_jwt_from_header),
+                                              jwt_from_header_fields, NULL};
+
+static void
+check_jwt_from(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_jwt_from *f = obj;
+    if (!f->header == !f->cookie)
+        d_cel(c, node, NULL, "object", "exactly one of header and cookie must be set");
+}
+
+static const struct field jwt_from_fields[] = {
+    F("header", T_OBJ, OFF(gw_jwt_from, header), .sub = &jwt_from_header),
+    F("cookie", T_STR, OFF(gw_jwt_from, cookie), .fmt = FMT_HEADER_NAME),
+    END,
+};
+static const struct schema jwt_from = {"JWTSource", sizeof(struct gw_jwt_from), jwt_from_fields,
+                                       check_jwt_from};
+
+static const struct field claim_header_fields[] = {
+    F("claim", T_STR, OFF(gw_jwt_claim_header, claim), .flags = F_REQ, .fmt = FMT_TEXT, .min = 1,
+      .max = 256),
+    F("header", T_STR, OFF(gw_jwt_claim_header, header), .flags = F_REQ, .fmt = FMT_HEADER_NAME),
+    END,
+};
+static const struct schema claim_header = {"ClaimToHeader", sizeof(struct gw_jwt_claim_header),
+                                           claim_header_fields, NULL};
+
+static const struct field jwt_provider_fields[] = {
+    F("name", T_STR, OFF(gw_jwt_provider, name), .flags = F_REQ, .fmt = FMT_SECTION_NAME),
+    F("issuer", T_STR, OFF(gw_jwt_provider, issuer), .fmt = FMT_TEXT, .min = 1, .max = 1024),
+    F("audiences", T_STRLIST, OFF(gw_jwt_provider, audiences), .fmt = FMT_TEXT, .max_items = 16),
+    F("jwks", T_STRUCT, OFF(gw_jwt_provider, jwks), .flags = F_REQ, .sub = &jwks),
+    F("clockSkew", T_DURATION, OFF(gw_jwt_provider, clock_skew_ms), .flags = F_DEF,
+      .def_int = 30000),
+    F("from", T_OBJ, OFF(gw_jwt_provider, from), .sub = &jwt_from),
+    F("claimsToHeaders", T_LIST, OFF(gw_jwt_provider, claims_to_headers), .sub = &claim_header,
+      .max_items = 16),
+    END,
+};
+static const struct schema jwt_provider = {"JWTProvider", sizeof(struct gw_jwt_provider),
+                                           jwt_provider_fields, NULL};
+
+static void
+check_jwtp_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_jwtpolicy *p = (void *)((char *)obj - offsetof(struct gw_jwtpolicy, spec));
+    check_auth_targets(c, "JWTPolicy", p->spec.target_refs.v, p->spec.target_refs.n, node);
+    check_realm(c, p->spec.realm, node);
+}
+
+static const struct field jwtp_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_jwtpolicy, target_refs), .flags = F_REQ, .sub = &target_ref,
+      .min_items = 1, .max_items = 16),
+    F("realm", T_STR, SPEC(gw_jwtpolicy, realm), .fmt = FMT_TEXT, .min = 1, .max = 128,
+      .def_str = "gatehouse"),
+    F("providers", T_LIST, SPEC(gw_jwtpolicy, providers), .flags = F_REQ | F_UNIQUE,
+      .sub = &jwt_provider, .min_items = 1, .max_items = 8, .ukey = OFF(gw_jwt_provider, name)),
+    END,
+};
+static const struct schema jwtp_spec = {"JWTPolicySpec", SPEC_SIZE(gw_jwtpolicy), jwtp_spec_fields,
+                                        check_jwtp_spec};
+
+static const struct field jwtp_fields[] = {
+    ROOT_FIELDS(gw_jwtpolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_jwtpolicy, spec), .flags = F_REQ, .sub = &jwtp_spec),
+    END,
+};
+const struct schema d_jwtpolicy = {"JWTPolicy", sizeof(struct gw_jwtpolicy), jwtp_fields, NULL};
+
+static const struct field basic_htpasswd_fields[] = {
+    F("secretRef", T_OBJ,
+      OFF(gw_basicauthpolicy, spec.htpasswd.secret_ref) - OFF(gw_basicauthpolicy, spec.htpasswd),
+      .flags = F_REQ, .sub = &htpasswd_ref),
+    END,
+};
+static const struct schema basic_htpasswd = {
+    "HtpasswdSource", sizeof(((struct gw_basicauthpolicy *)0)->spec.htpasswd),
+    basic_htpasswd_fields, NULL};
+
+static void
+check_bap_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_basicauthpolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_basicauthpolicy, spec));
+    check_auth_targets(c, "BasicAuthPolicy", p->spec.target_refs.v, p->spec.target_refs.n, node);
+    check_realm(c, p->spec.realm, node);
+}
+
+static const struct field bap_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_basicauthpolicy, target_refs), .flags = F_REQ,
+      .sub = &target_ref, .min_items = 1, .max_items = 16),
+    F("htpasswd", T_STRUCT, SPEC(gw_basicauthpolicy, htpasswd), .flags = F_REQ,
+      .sub = &basic_htpasswd),
+    F("realm", T_STR, SPEC(gw_basicauthpolicy, realm), .fmt = FMT_TEXT, .min = 1, .max = 128,
+      .def_str = "gatehouse"),
+    F("userHeader", T_STR, SPEC(gw_basicauthpolicy, user_header), .fmt = FMT_HEADER_NAME),
+    END,
+};
+static const struct schema bap_spec = {"BasicAuthPolicySpec", SPEC_SIZE(gw_basicauthpolicy),
+                                       bap_spec_fields, check_bap_spec};
+
+static const struct field bap_fields[] = {
+    ROOT_FIELDS(gw_basicauthpolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_basicauthpolicy, spec), .flags = F_REQ, .sub = &bap_spec),
+    END,
+};
+const struct schema d_basicauthpolicy = {"BasicAuthPolicy", sizeof(struct gw_basicauthpolicy),
+                                         bap_fields, NULL};
+
+static const struct field apikey_keys_fields[] = {
+    F("secretRef", T_OBJ,
+      OFF(gw_apikeypolicy, spec.keys.secret_ref) - OFF(gw_apikeypolicy, spec.keys), .flags = F_REQ,
+      .sub = &keys_ref),
+    END,
+};
+static const struct schema apikey_keys = {
+    "APIKeySource", sizeof(((struct gw_apikeypolicy *)0)->spec.keys), apikey_keys_fields, NULL};
+
+static void
+check_apikey_from(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_apikeypolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_apikeypolicy, spec.from));
+    if (p->spec.from.header && p->spec.from.query)
+        d_cel(c, node, NULL, "object", "at most one of header and query may be set");
+}
+
+static const struct field apikey_from_fields[] = {
+    F("header", T_STR, OFF(gw_apikeypolicy, spec.from.header) - OFF(gw_apikeypolicy, spec.from),
+      .fmt = FMT_HEADER_NAME),
+    F("query", T_STR, OFF(gw_apikeypolicy, spec.from.query) - OFF(gw_apikeypolicy, spec.from),
+      .fmt = FMT_TEXT, .min = 1, .max = 128),
+    END,
+};
+static const struct schema apikey_from = {"APIKeyCredentialSource",
+                                          sizeof(((struct gw_apikeypolicy *)0)->spec.from),
+                                          apikey_from_fields, check_apikey_from};
+
+static void
+check_akp_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_apikeypolicy *p = (void *)((char *)obj - offsetof(struct gw_apikeypolicy, spec));
+    check_auth_targets(c, "APIKeyPolicy", p->spec.target_refs.v, p->spec.target_refs.n, node);
+}
+
+static const struct field akp_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_apikeypolicy, target_refs), .flags = F_REQ, .sub = &target_ref,
+      .min_items = 1, .max_items = 16),
+    F("keys", T_STRUCT, SPEC(gw_apikeypolicy, keys), .flags = F_REQ, .sub = &apikey_keys),
+    F("from", T_STRUCT, SPEC(gw_apikeypolicy, from), .sub = &apikey_from),
+    F("clientHeader", T_STR, SPEC(gw_apikeypolicy, client_header), .fmt = FMT_HEADER_NAME),
+    END,
+};
+static const struct schema akp_spec = {"APIKeyPolicySpec", SPEC_SIZE(gw_apikeypolicy),
+                                       akp_spec_fields, check_akp_spec};
+
+static const struct field akp_fields[] = {
+    ROOT_FIELDS(gw_apikeypolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_apikeypolicy, spec), .flags = F_REQ, .sub = &akp_spec),
+    END,
+};
+const struct schema d_apikeypolicy = {"APIKeyPolicy", sizeof(struct gw_apikeypolicy), akp_fields,
+                                      NULL};
+
+/* ------------------------------------------------------------------------ */
 /* Core kinds                                                               */
 
 static void

@@ -1579,6 +1579,29 @@ ratelimit_pass(struct px_dconn *d, const struct gw_h1_request *req, const struct
     return true;
 }
 
+/*
+ * The route's authentication policies (auth.c). A refusal answers at once
+ * (401 with WWW-Authenticate, or 503 with Retry-After); true lets the
+ * request go on with ao to release once the upstream head is written.
+ */
+static bool
+auth_pass(struct px_dconn *d, struct gw_h1_request *req, struct gw_str query,
+          const struct gw_ir_route *r, struct px_auth_out *ao)
+{
+    int status = px_auth_check(d->w, req, query, r, ao);
+    if (!status)
+        return true;
+    static const char body401[] = "401 Unauthorized\n";
+    static const char body503[] = "503 Service Unavailable\n";
+    static const char body500[] = "500 Internal Server Error\n";
+    struct gw_str body = status == 401   ? GW_STR(body401)
+                         : status == 503 ? GW_STR(body503)
+                                         : GW_STR(body500);
+    local_reply(d, status, (struct gw_str){ao->extra.p, ao->extra.len}, body, false);
+    px_auth_out_release(ao);
+    return false;
+}
+
 /* Routing, filters and the upstream head. Returns after answering locally
  * or after starting the first attempt. */
 static void
@@ -1716,7 +1739,23 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
         local_reply(d, 403, GW_STR_NULL, (struct gw_str){body, sizeof(body) - 1}, false);
         return;
     }
+    /* Authentication before the rate limits: a limit counts only requests
+     * that got through it (docs/policies.md). */
+    struct px_auth_out *ao = NULL, ao_store;
+    if (r->jwt || r->basic || r->apikey) {
+        ao = &ao_store;
+        if (!auth_pass(d, req, query, r, ao)) {
+            px_buf_consume(&d->in, head_len);
+            return;
+        }
+        if (ao->query_set) {
+            query = ao->query;
+            has_q = query.len > 0;
+        }
+    }
     if (r->nratelimits && !ratelimit_pass(d, req, r)) {
+        if (ao)
+            px_auth_out_release(ao);
         px_buf_consume(&d->in, head_len);
         return;
     }
@@ -1842,6 +1881,8 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
         .upgrade = d->upgrade,
         .strip_expect = req->expect_continue,
         .mods = {qmod, b->request_headers},
+        .extra = ao ? ao->set : NULL,
+        .nextra = ao ? ao->nset : 0,
     };
     px_buf_consume(&d->replay, px_buf_avail(&d->replay));
     rc = px_request_head_format(&ro, &d->replay);

@@ -391,6 +391,8 @@ px_request_head_format(const struct px_req_out *r, struct px_buf *out)
             continue;
         work_push(&w, h->name, h->value);
     }
+    for (size_t i = 0; i < r->nextra; i++)
+        work_push(&w, r->extra[i].name, r->extra[i].value);
     for (size_t i = 0; i < GW_ARRAY_LEN(r->mods); i++)
         work_apply(&w, r->mods[i]);
     if (w.overflow)

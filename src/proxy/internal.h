@@ -162,6 +162,9 @@ struct px_req_out {
     bool upgrade;                           /* forward Upgrade (tunnel requested) */
     bool strip_expect;                      /* the proxy answers 100-continue itself */
     const struct gw_ir_header_mod *mods[2]; /* rule then backend; NULL skips */
+    /* auth.c: fields added before the modifiers */
+    const struct gw_h1_header *extra;
+    size_t nextra;
 };
 
 /* Writes the whole upstream request head (request line to the final CRLF)
@@ -577,6 +580,11 @@ struct px_metrics {
     atomic_uint_fast64_t up_refused_ep, up_refused_fds;
     atomic_uint_fast64_t ratelimited;           /* requests answered 429 by a RateLimitPolicy */
     atomic_uint_fast64_t cb_open[PX_CB__COUNT]; /* answered 503 by a CircuitBreakerPolicy */
+    /* auth.c: requests refused by JWTPolicy, BasicAuthPolicy, APIKeyPolicy
+     * (401), answered 503 for the worker's password-hash budget, and the
+     * worker's JWT cache counters (copied after each verification). */
+    atomic_uint_fast64_t auth_refused[3], auth_busy;
+    atomic_uint_fast64_t jwt_cache_hits, jwt_cache_misses;
     atomic_uint_fast64_t lat_bucket[PX_LAT_BUCKETS + 1];
     atomic_uint_fast64_t lat_sum_us;
     atomic_uint_fast64_t lat_count;
@@ -655,6 +663,8 @@ struct px_worker {
     struct px_metrics *m;
     struct gw_l4_worker *l4;    /* TCPRoute, UDPRoute, TLS passthrough */
     struct px_utls_cache *utls; /* backend TLS contexts (up_tls.c) */
+    /* auth.c: caches, made on first use (NULL until then) */
+    struct px_auth_worker *auth;
     /* scratch: parsed header arrays (used within one callback) */
     struct gw_h1_header hbuf[PX_MAX_HEADERS];
     struct px_buf logbuf;
@@ -700,6 +710,44 @@ bool px_rl_take(struct px_rl_table *t, const struct gw_ir_ratelimit *l, struct g
  * lines for l's verdict v, CRLF-terminated. 0 or GW_ELIMIT. */
 int px_rl_fields_format(const struct gw_ir_ratelimit *l, const struct px_rl_verdict *v,
                         struct gw_buf *out);
+
+/* ------------------------------------------------------------------------ */
+/* Authentication (auth.c): JWTPolicy, BasicAuthPolicy, APIKeyPolicy         */
+
+#define PX_AUTH_MAX_SET 24 /* header fields an accepted request gains */
+
+struct px_auth_worker;
+
+/* What the checks leave for the upstream head: fields to add (views into
+ * the IR or the buffers here) and, an API key taken out of the query, the
+ * query without it. Caller storage; an accepted request's holds nothing to
+ * release (it lives as long as the caller's frame), a refusal's extra
+ * lines are released with px_auth_out_release. */
+struct px_auth_out {
+    struct gw_h1_header set[PX_AUTH_MAX_SET];
+    size_t nset;
+    bool query_set;
+    struct gw_str query;
+    struct gw_buf extra; /* a refusal's header lines (WWW-Authenticate, Retry-After) */
+    size_t nvals;
+    char vals[4096]; /* claim values and the user name, copied */
+    char qbuf[8192];
+};
+
+/*
+ * Runs route r's JWT, then Basic, then API key check on req (whose query
+ * is `query`) on worker w. 0: go on; req's credentials and the client's
+ * copies of the headers the checks set are removed from req->headers, out
+ * says what to add. Else the status to answer (401; 503 when the
+ * worker's budget of password hashes for this second is spent; 500 when a
+ * policy is Invalid), with out->extra holding its header lines. Worker
+ * thread; out is initialised here.
+ */
+int px_auth_check(struct px_worker *w, struct gw_h1_request *req, struct gw_str query,
+                  const struct gw_ir_route *r, struct px_auth_out *out);
+void px_auth_out_release(struct px_auth_out *out);
+/* A worker's caches (NULL is fine); after its thread ended. */
+void px_auth_worker_free(struct px_auth_worker *a);
 
 struct gw_proxy {
     struct gw_proxy_opts o;

@@ -1208,6 +1208,26 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
     for (size_t i = 0; i < GW_ARRAY_LEN(cblim); i++)
         rc |= gw_buf_appendf(out, "gatehouse_circuit_breaker_open_total{limit=\"%s\"} %llu\n",
                              cblim[i], (unsigned long long)SUM(cb_open[i]));
+    rc |= gw_buf_appendf(
+        out,
+        "# HELP gatehouse_auth_refused_total Requests answered 401 by an authentication "
+        "policy, by kind.\n"
+        "# TYPE gatehouse_auth_refused_total counter\n"
+        "gatehouse_auth_refused_total{kind=\"jwt\"} %llu\n"
+        "gatehouse_auth_refused_total{kind=\"basic\"} %llu\n"
+        "gatehouse_auth_refused_total{kind=\"apikey\"} %llu\n"
+        "# HELP gatehouse_auth_busy_total Requests answered 503: the worker's password-hash "
+        "budget for the second was spent (BasicAuthPolicy).\n"
+        "# TYPE gatehouse_auth_busy_total counter\n"
+        "gatehouse_auth_busy_total %llu\n"
+        "# HELP gatehouse_jwt_cache_total JWT verifications by the workers' caches, by "
+        "result.\n"
+        "# TYPE gatehouse_jwt_cache_total counter\n"
+        "gatehouse_jwt_cache_total{result=\"hit\"} %llu\n"
+        "gatehouse_jwt_cache_total{result=\"miss\"} %llu\n",
+        (unsigned long long)SUM(auth_refused[0]), (unsigned long long)SUM(auth_refused[1]),
+        (unsigned long long)SUM(auth_refused[2]), (unsigned long long)SUM(auth_busy),
+        (unsigned long long)SUM(jwt_cache_hits), (unsigned long long)SUM(jwt_cache_misses));
     static const char *const h2lim[] = {"header_timeout", "oversized", "memory"};
     rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http2_streams_limited_total HTTP/2 client "
                                   "streams reset or refused for a limit, by reason.\n"

@@ -758,6 +758,7 @@ gw_proxy_free(struct gw_proxy *p)
         px_ep_table_release(&w->eps);
         px_rr_table_release(&w->rr);
         px_buf_release(&w->logbuf);
+        px_auth_worker_free(w->auth);
     }
     free(p->workers);
     px_snap_unref(p->snap);

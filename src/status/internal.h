@@ -165,6 +165,8 @@ struct tr {
     struct tr_att_kind *sap;
     struct tr_att_kind *cbp; /* backendpolicy.c: the CircuitBreakerPolicies */
     struct tr_att_kind *lbp; /* backendpolicy.c: the LoadBalancerPolicies */
+    /* auth.c: the JWT, BasicAuth and APIKey policies */
+    struct tr_att_kind *jwtp, *bap, *akp;
 
     /* Where status value nodes come from (st->arena). */
     struct gw_sv_pool sv;
@@ -308,6 +310,17 @@ void tr_backend_policies(struct tr *t);
 void tr_backend_policy_apply(struct tr *t, const struct gw_service *svc,
                              const struct gw_service_port *sp, struct gw_ir_backend *be);
 void tr_backend_policy_status(struct tr *t);
+/* auth.c: JWTPolicy, BasicAuthPolicy and APIKeyPolicy resolved (after
+ * tr_routes), their Secrets and ConfigMaps parsed into verifiers owned by
+ * the IR (a missing or unusable one makes the policy Invalid); the
+ * policies of route rt's rule `rule` (rule or route target) into r; those
+ * of listener li (listener or Gateway target) into the routes that have
+ * none of that kind; status.ancestors. */
+void tr_auths(struct tr *t);
+void tr_auth_route(struct tr *t, const struct rt *rt, size_t rule, struct gw_ir_route *r);
+void tr_auth_listener(struct tr *t, const struct lis *li, struct gw_ir_route *routes,
+                      size_t nroutes);
+void tr_auth_status(struct tr *t);
 
 /* reads.c: what the translation reads of Services (status.h). */
 void tr_read_service(struct tr *t, const char *ns, const char *name, bool whole, int64_t port,

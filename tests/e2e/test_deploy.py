@@ -359,7 +359,22 @@ def app_objects(listen_port):
          "metadata": {"name": "web", "namespace": "app"},
          "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "web"}],
                   "type": "TCP", "interval": "1s"}},
+    ] + [
+        # the authentication policies: a status each (TargetNotFound: no
+        # traffic of the proof depends on them)
+        {"apiVersion": "gatehouse.dev/v1alpha1", "kind": kind,
+         "metadata": {"name": "auth", "namespace": "app"},
+         "spec": dict({"targetRefs": [{"group": "gateway.networking.k8s.io",
+                                       "kind": "HTTPRoute", "name": "none"}]}, **spec)}
+        for kind, spec in AUTH_SPECS.items()
     ]
+
+
+AUTH_SPECS = {
+    "JWTPolicy": {"providers": [{"name": "p", "jwks": {"secretRef": {"name": "s", "key": "k"}}}]},
+    "BasicAuthPolicy": {"htpasswd": {"secretRef": {"name": "s"}}},
+    "APIKeyPolicy": {"keys": {"secretRef": {"name": "s"}}},
+}
 
 
 class Outcome:
@@ -402,6 +417,10 @@ def statuses_written(kube):
     pol = [condition(a, "Accepted") for a in anc if a.get("controllerName") == CONTROLLER]
     anc = (kube.status_of("HealthCheckPolicy", "web", "app") or {}).get("ancestors") or []
     hc = [condition(a, "Accepted") for a in anc if a.get("controllerName") == CONTROLLER]
+    for kind in AUTH_SPECS:
+        anc = (kube.status_of(kind, "auth", "app") or {}).get("ancestors") or []
+        if not [a for a in anc if a.get("controllerName") == CONTROLLER]:
+            return False
     return bool(gc and gc["status"] == "True" and gw and gw["status"] == "True"
                 and rt and rt[0] and rt[0]["status"] == "True"
                 and pol and pol[0] and pol[0]["status"] == "True"

@@ -730,3 +730,48 @@ def test_backend_policies_from_the_api(kstack):
     assert "header must be set when key is Header" in condition(anc, "Accepted")["message"]
     assert (anc["ancestorRef"]["kind"], anc["ancestorRef"]["name"]) == ("Service", "web")
     assert len({pod_of("u1") for _ in range(3)}) == 1  # the valid one still serves
+
+
+def test_jwtpolicy_from_the_api(kstack):
+    """A JWTPolicy and its JWKS Secret through the API: tokens checked,
+    status.ancestors written back; the Secret rotated to a new key takes
+    effect; the Secret deleted makes the policy Invalid and the route fail
+    closed (500)."""
+    import base64
+    from jwtutil import Signer, jwks
+    old, new = Signer("RS256", "k1"), Signer("EdDSA", "k2")
+    kstack.backend("web")
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+
+    def secret(*signers):
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "jwks", "namespace": NS},
+                "data": {"jwks.json": base64.b64encode(jwks(*signers).encode()).decode()}}
+    kstack.put(secret(old), {
+        "apiVersion": "gatehouse.dev/v1alpha1", "kind": "JWTPolicy",
+        "metadata": {"name": "jwt", "namespace": NS},
+        "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                 "name": "web"}],
+                 "providers": [{"name": "p", "issuer": "https://issuer.test",
+                                "jwks": {"secretRef": {"name": "jwks", "key": "jwks.json"}},
+                                "claimsToHeaders": [{"claim": "sub", "header": "X-User"}]}]}})
+    kstack.start_k8s()
+
+    def status(token=None):
+        h = [("Authorization", f"Bearer {token}")] if token else []
+        with H1(kstack.addr, kstack.port, timeout=3) as c:
+            return c.request("GET", "/x", host="example.com", headers=h).status
+
+    def reason():
+        anc = (kstack.kube.status_of("JWTPolicy", "jwt", NS) or {}).get("ancestors") or []
+        return anc and condition(anc[0], "Accepted")["reason"]
+    wait_for(lambda: reason() == "Accepted", what="JWTPolicy Accepted")
+    wait_for(lambda: status() == 401, what="401 without a token")
+    assert status(old.token()) == 200
+    t_old, t_new = old.token(), new.token()
+    kstack.put(secret(new))
+    wait_for(lambda: status(t_new) == 200, what="the rotated key served")
+    assert status(t_old) == 401
+    kstack.kube.delete("Secret", "jwks", NS)
+    wait_for(lambda: reason() == "Invalid", what="JWTPolicy Invalid")
+    assert status(t_new) == 500
