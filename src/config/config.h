@@ -88,6 +88,8 @@ enum gw_enum {
     GW_ENUM_AUTH_PROTOCOL,  /* enum gw_auth_protocol */
     GW_ENUM_ADDRESS_FAMILY, /* enum gw_address_family (EndpointSlice addressType) */
     GW_ENUM_RATELIMIT_KEY,  /* enum gw_ratelimit_key */
+    GW_ENUM_RL_SCOPE,       /* enum gw_ratelimit_scope */
+    GW_ENUM_FAILMODE,       /* enum gw_failure_mode */
     GW_ENUM__COUNT
 };
 
@@ -149,6 +151,12 @@ enum gw_ratelimit_key {
     GW_RLKEY_CLIENT_ADDRESS, /* one per client address */
     GW_RLKEY_HEADER,         /* one per value of a request header */
 };
+
+/* Where a limit's buckets live: this process, or Redis (every replica). */
+enum gw_ratelimit_scope { GW_RLSCOPE_NONE, GW_RLSCOPE_LOCAL, GW_RLSCOPE_GLOBAL };
+
+/* What a Global limit does when Redis does not answer in time. */
+enum gw_failure_mode { GW_FAILMODE_NONE, GW_FAILMODE_OPEN, GW_FAILMODE_CLOSED };
 
 enum gw_cookie_lifetime { GW_LIFETIME_NONE, GW_LIFETIME_PERMANENT, GW_LIFETIME_SESSION };
 
@@ -692,6 +700,8 @@ struct gw_ratelimit {
     int64_t requests;    /* 1.. */
     int64_t interval_ms; /* > 0 */
     int64_t burst;       /* -1: requests */
+    int scope;           /* enum gw_ratelimit_scope, default Local */
+    int failure_mode;    /* enum gw_failure_mode; NONE: unset (Open) */
 
     struct {
         struct gw_pos pos;

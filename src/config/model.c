@@ -125,6 +125,8 @@ static const char *const well_known_cas[] = {"System", NULL};
 static const char *const auth_protocols[] = {"HTTP", "GRPC", NULL};
 static const char *const address_families[] = {"IPv4", "IPv6", "FQDN", NULL};
 static const char *const ratelimit_keys[] = {"Route", "ClientAddress", "Header", NULL};
+static const char *const ratelimit_scopes[] = {"Local", "Global", NULL};
+static const char *const failure_modes[] = {"Open", "Closed", NULL};
 
 static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_PATH_MATCH] = path_match,
@@ -143,6 +145,8 @@ static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_AUTH_PROTOCOL] = auth_protocols,
     [GW_ENUM_ADDRESS_FAMILY] = address_families,
     [GW_ENUM_RATELIMIT_KEY] = ratelimit_keys,
+    [GW_ENUM_RL_SCOPE] = ratelimit_scopes,
+    [GW_ENUM_FAILMODE] = failure_modes,
 };
 
 const char *const *
