@@ -43,7 +43,9 @@ struct px_redis {
     bool freeing; /* px_redis_free: no reconnect */
     unsigned backoff_ms;
     struct gw_timer timer; /* reconnect, connect timeout, stall check */
-    size_t outstanding;    /* commands sent, replies not yet read */
+    struct gw_timer flush; /* this turn's commands, written together */
+    bool flushing;
+    size_t outstanding; /* commands sent, replies not yet read */
     uint64_t last_reply_ms;
 };
 
@@ -82,11 +84,31 @@ ev_del_read(void *p)
     set_interest(r, r->interest & ~(unsigned)GW_LOOP_READ);
 }
 
+/* hiredis asks for a writable event after each command. Connected, the
+ * commands of one loop turn are written at its end instead, in one send:
+ * no interest change (an epoll_ctl each way) and no send per request. Only
+ * a write the socket cannot take whole waits for the event. */
 static void
 ev_add_write(void *p)
 {
     struct px_redis *r = p;
+    if (r->up && !r->flushing) {
+        if (!gw_timer_is_active(&r->flush))
+            gw_timer_start(&r->flush, 0);
+        return;
+    }
     set_interest(r, r->interest | GW_LOOP_WRITE);
+}
+
+static void
+on_flush(struct gw_timer *t)
+{
+    struct px_redis *r = t->data;
+    if (!r->ac)
+        return;
+    r->flushing = true;
+    redisAsyncHandleWrite(r->ac); /* may free it (a write error) */
+    r->flushing = false;
 }
 
 static void
@@ -104,6 +126,7 @@ ev_cleanup(void *p)
     struct px_redis *r = p;
     r->interest = 0;
     gw_io_set(&r->io, 0);
+    gw_timer_stop(&r->flush);
     r->ac = NULL;
     if (r->up)
         atomic_store_explicit(&r->m->redis_up, 0, memory_order_relaxed);
@@ -236,6 +259,7 @@ px_redis_new(struct gw_loop *loop, const struct px_redis_opts *o, struct px_metr
     r->m = m;
     r->backoff_ms = BACKOFF_MIN_MS;
     gw_timer_init(loop, &r->timer, on_timer, r);
+    gw_timer_init(loop, &r->flush, on_flush, r);
     connect_now(r);
     return r;
 }
@@ -250,6 +274,7 @@ px_redis_free(struct px_redis *r)
     if (r->ac)
         redisAsyncFree(r->ac);
     gw_timer_stop(&r->timer);
+    gw_timer_stop(&r->flush);
     free(r);
 }
 
