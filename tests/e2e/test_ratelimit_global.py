@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from echoclient import H1
+from echoclient import H1, H2Client
 from gateway import (SANITIZER_MARKS, GatewayProcess, gatehouse_run, httproute,  # noqa: F401
-                     prefix, random_ports, stack)
+                     parse_responses, prefix, random_ports, stack)
 from test_ratelimit import ancestors, backend, get, policy, target
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -276,6 +276,45 @@ def test_redis_frozen_timeout_decides(stack, redis):
     while get(stack, "/closed").status != 200:
         assert time.monotonic() < deadline, "the limit never answered again"
         time.sleep(0.05)
+
+
+@pytest.mark.deadline(60)
+def test_parked_requests_pipelined_bodies_and_h2_streams(stack, redis):
+    """Parked requests resume in order: five pipelined HTTP/1.1 requests
+    (POSTs with bodies) on one connection, and five concurrent HTTP/2
+    streams on one connection, each against a bucket of 3."""
+    stack.backend("svc")
+    stack.up(two_rules(), extra=[
+        policy("po", [target("HTTPRoute", "r", "open")], [glimit("o", 3, "1m")]),
+        policy("pc", [target("HTTPRoute", "r", "closed")],
+               [glimit("c", 3, "1m", key="ClientAddress")]),
+    ], args=["--redis", redis.addr], app_protocols=True)
+    deadline = time.monotonic() + 10
+    while metric(stack.gw, "gatehouse_redis_connections") != 2:
+        assert time.monotonic() < deadline, "Redis never connected"
+        time.sleep(0.05)
+    one = (b"POST /open/x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 5\r\n\r\nhello")
+    last = one.replace(b"HTTP/1.1\r\n", b"HTTP/1.1\r\nConnection: close\r\n")
+    data, closed = stack.raw(one * 4 + last)
+    got = [r[0] for r in parse_responses(data)]
+    # A refusal of a request whose body was not read closes (as for a local
+    # limit): the fifth request is never answered.
+    assert got == [200, 200, 200, 429], got
+    assert closed
+    # GETs: all five answered, in order (another client address: a bucket
+    # of its own).
+    with H1(stack.addr, stack.port, source="127.0.0.2") as c:
+        c.send(b"GET /closed HTTP/1.1\r\nHost: gw.test\r\n\r\n" * 5)
+        got = [c.read_response().status for _ in range(5)]
+    assert got == [200, 200, 200, 429, 429], got
+    c = H2Client.connect(stack.addr, stack.port)
+    try:
+        sids = [c.send(path="/closed", authority="gw.test") for _ in range(5)]
+        got = sorted(r.status for r in c.wait(sids))
+        assert got == [200, 200, 200, 429, 429], got
+        assert c.request(path="/web", authority="gw.test").status == 200  # no limit there
+    finally:
+        c.close()
 
 
 @pytest.mark.deadline(60)
