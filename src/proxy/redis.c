@@ -45,6 +45,7 @@ struct px_redis {
     struct gw_timer timer; /* reconnect, connect timeout, stall check */
     struct gw_timer flush; /* this turn's commands, written together */
     bool flushing;
+    bool loading;       /* a SCRIPT LOAD is outstanding */
     size_t outstanding; /* commands sent, replies not yet read */
     uint64_t last_reply_ms;
 };
@@ -172,9 +173,10 @@ on_connect(const redisAsyncContext *ac, int status)
 static void
 on_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
-    (void)priv;
     struct px_redis *r = ac->data;
     const redisReply *rep = reply;
+    if (priv == r)
+        r->loading = false;
     if (!rep)
         return;
     r->outstanding--;
@@ -184,19 +186,21 @@ on_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
 }
 
 static void
-setup_commands(struct px_redis *r)
+setup_commands(struct px_redis *r, bool auth)
 {
-    if (r->o.password) {
+    if (auth && r->o.password) {
         const char *argv[] = {"AUTH", r->o.password};
         size_t lens[] = {4, strlen(r->o.password)};
         if (redisAsyncCommandArgv(r->ac, on_setup_reply, NULL, 2, argv, lens) == REDIS_OK)
             r->outstanding++;
     }
-    if (r->o.script) {
+    if (r->o.script && !r->loading) {
         const char *argv[] = {"SCRIPT", "LOAD", r->o.script};
         size_t lens[] = {6, 4, strlen(r->o.script)};
-        if (redisAsyncCommandArgv(r->ac, on_setup_reply, NULL, 3, argv, lens) == REDIS_OK)
+        if (redisAsyncCommandArgv(r->ac, on_setup_reply, r, 3, argv, lens) == REDIS_OK) {
             r->outstanding++;
+            r->loading = true; /* one at a time, however many NOSCRIPTs */
+        }
     }
 }
 
@@ -226,7 +230,8 @@ connect_now(struct px_redis *r)
     redisAsyncSetConnectCallback(ac, on_connect);
     /* The connect completes on the first writable event. */
     ev_add_write(r);
-    setup_commands(r);
+    r->loading = false;
+    setup_commands(r, true);
     gw_timer_start(&r->timer, CONNECT_MS);
 }
 
@@ -296,7 +301,7 @@ on_reply(redisAsyncContext *ac, void *reply, void *priv)
          * without them): load it again for the commands that follow. */
         if (rep->type == REDIS_REPLY_ERROR && rep->str && !strncmp(rep->str, "NOSCRIPT", 8) &&
             r->up)
-            setup_commands(r);
+            setup_commands(r, false);
     } else {
         r->up = false; /* the context is going: no command into it now */
     }

@@ -276,6 +276,13 @@ def test_redis_frozen_timeout_decides(stack, redis):
     while get(stack, "/closed").status != 200:
         assert time.monotonic() < deadline, "the limit never answered again"
         time.sleep(0.05)
+    # The script flushed: NOSCRIPT (an error: Closed refuses), the script is
+    # loaded again, and the limit answers again.
+    errors = metric(stack.gw, "gatehouse_redis_errors_total")
+    assert redis.call(b"SCRIPT FLUSH") == b"+OK"
+    got = [get(stack, "/closed").status for _ in range(6)]
+    assert got[-1] == 200 and got.count(429) <= 2, got  # one NOSCRIPT per worker at most
+    assert metric(stack.gw, "gatehouse_redis_errors_total") - errors == got.count(429)
 
 
 @pytest.mark.deadline(60)
