@@ -125,7 +125,9 @@ gw_cmd_check(int argc, char **argv)
     const char **paths = NULL;
     size_t npaths = 0, cap = 0;
     bool quiet = false, want_ir = false, yaml = false, json = false;
-    struct gw_status_opts sopts = {0};
+    /* The statuses of a gatehouse that runs with Redis: whether one is
+     * there is a matter of `run --redis`, not of the manifests. */
+    struct gw_status_opts sopts = {.global_ratelimits = true};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:qho:", opts, NULL)) != -1) {

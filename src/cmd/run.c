@@ -14,7 +14,10 @@
  * workers start (threads inherit the mask), and the watch is in place
  * before the first scan (no change is lost in between).
  */
+#include <sys/socket.h>
+
 #include <getopt.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +102,14 @@ run_usage(FILE *f)
                "      --idle-timeout D       close a keep-alive connection idle for D; an\n"
                "                             HTTP/2 one whose streams made no progress for\n"
                "                             D, whatever PINGs it sends (default 15s)\n"
+               "      --redis HOST:PORT|PATH Redis for RateLimitPolicy limits of scope Global\n"
+               "                             (a host name is resolved once, at start; a\n"
+               "                             path is a unix socket). Without it, a policy\n"
+               "                             with a Global limit is not Accepted (Invalid)\n"
+               "      --redis-password-file F  AUTH with the password in F\n"
+               "      --redis-timeout D      how long a request waits for Redis's verdict\n"
+               "                             before the limit's failureMode decides\n"
+               "                             (default 20ms)\n"
                "  -h, --help                 this text\n"
                "\n");
     /* Two literals: one would pass the 4095 bytes C11 promises. */
@@ -257,6 +268,62 @@ hook_health(void *data, struct gw_buf *out)
 /* ------------------------------------------------------------------------ */
 /* The command                                                              */
 
+/* --redis: a unix socket path (starts with '/'), or HOST:PORT ([v6]:PORT)
+ * resolved here, once: the workers connect to a numeric address and never
+ * wait for DNS. host (cap bytes) receives it. */
+static int
+redis_addr_parse(const char *v, char *host, size_t cap, struct gw_proxy_opts *o)
+{
+    if (v[0] == '/') {
+        o->redis_path = v;
+        o->redis_host = NULL;
+        return 0;
+    }
+    const char *colon = strrchr(v, ':');
+    uint64_t port;
+    if (!colon || colon == v || gw_str_to_u64(gw_str_from(colon + 1), 65535, &port) < 0 ||
+        port == 0)
+        return GW_EINVAL;
+    char name[256];
+    const char *h = v;
+    size_t n = (size_t)(colon - v);
+    if (n >= 2 && v[0] == '[' && v[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof(name))
+        return GW_EINVAL;
+    memcpy(name, h, n);
+    name[n] = '\0';
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(name, NULL, &hints, &ai) != 0 || !ai)
+        return GW_EINVAL;
+    int rc =
+        getnameinfo(ai->ai_addr, ai->ai_addrlen, host, (socklen_t)cap, NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(ai);
+    if (rc != 0)
+        return GW_EINVAL;
+    o->redis_host = host;
+    o->redis_port = (uint16_t)port;
+    o->redis_path = NULL;
+    return 0;
+}
+
+/* A secret file's first line (heap), or NULL. */
+static char *
+read_secret(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return buf[0] ? gw_xstrdup(buf) : NULL;
+}
+
 static int
 parse_format(const char *what, const char *v, bool off_ok, int *out)
 {
@@ -305,9 +372,15 @@ gw_cmd_run(int argc, char **argv)
         {"max-endpoint-connections", required_argument, NULL, 'U'},
         {"header-timeout", required_argument, NULL, 'H'},
         {"idle-timeout", required_argument, NULL, 'I'},
+        {"redis", required_argument, NULL, 'R'},
+        {"redis-password-file", required_argument, NULL, 'W'},
+        {"redis-timeout", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    char redis_host[64];
+    const char *redis_pw_file = NULL;
+    char *redis_password = NULL;
     struct run r = {.start_time = gw_clock_real()};
     const char *dir = NULL, *admin_text = "127.0.0.1:9901";
     struct gw_status_opts sopts = {0};
@@ -463,6 +536,31 @@ gw_cmd_run(int argc, char **argv)
             popts.max_endpoint_connections = (unsigned)v;
             break;
         }
+        case 'R':
+            if (redis_addr_parse(optarg, redis_host, sizeof(redis_host), &popts) < 0) {
+                fprintf(stderr,
+                        "gatehouse run: --redis must be HOST:PORT (a resolvable host) or a "
+                        "socket path, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            sopts.global_ratelimits = true;
+            break;
+        case 'W':
+            redis_pw_file = optarg;
+            break;
+        case 'O': {
+            int64_t ms;
+            if (gw_duration_parse(gw_str_from(optarg), &ms) < 0 || ms < 1 || ms > 60000) {
+                fprintf(stderr,
+                        "gatehouse run: --redis-timeout must be a duration in 1ms..60s, not "
+                        "'%s'\n",
+                        optarg);
+                return 2;
+            }
+            popts.redis_timeout_ms = (unsigned)ms;
+            break;
+        }
         case 'h':
             run_usage(stdout);
             return 0;
@@ -533,6 +631,18 @@ gw_cmd_run(int argc, char **argv)
         }
         kopts.namespaces = namespaces;
     }
+    if (redis_pw_file) {
+        if (!(popts.redis_host || popts.redis_path) ||
+            !(redis_password = read_secret(redis_pw_file))) {
+            fprintf(stderr, "gatehouse run: --redis-password-file: %s '%s'\n",
+                    popts.redis_host || popts.redis_path ? "cannot read" : "needs --redis, for",
+                    redis_pw_file);
+            free(namespaces);
+            free(nslist);
+            return 2;
+        }
+        popts.redis_password = redis_password;
+    }
     gw_log_set_json(log_format == 2);
     popts.workers = (unsigned)workers;
     popts.access_log = access == 2   ? GW_PROXY_LOG_JSON
@@ -544,6 +654,7 @@ gw_cmd_run(int argc, char **argv)
         gw_log_error("event loop: %s", gw_strerror(rc));
         free(namespaces);
         free(nslist);
+        free(redis_password);
         return 1;
     }
     gw_timer_init(r.loop, &r.poll, on_poll, &r);
@@ -644,6 +755,7 @@ out:
     gw_loop_free(r.loop);
     free(namespaces);
     free(nslist);
+    free(redis_password);
     if (status == 0)
         gw_log_info("stopped");
     return status;

@@ -99,6 +99,8 @@ enum gw_enum {
     GW_ENUM_HEALTHCHECK_TYPE, /* enum gw_healthcheck_type */
     GW_ENUM_LB_TYPE,          /* enum gw_lb_type */
     GW_ENUM_HASH_KEY,         /* enum gw_hash_key */
+    GW_ENUM_RL_SCOPE,         /* enum gw_ratelimit_scope */
+    GW_ENUM_FAILMODE,         /* enum gw_failure_mode */
     GW_ENUM__COUNT
 };
 
@@ -176,6 +178,12 @@ enum gw_healthcheck_type {
     GW_HCTYPE_TCP,  /* the connection is accepted */
     GW_HCTYPE_GRPC, /* grpc.health.v1.Health/Check answers SERVING */
 };
+
+/* Where a limit's buckets live: this process, or Redis (every replica). */
+enum gw_ratelimit_scope { GW_RLSCOPE_NONE, GW_RLSCOPE_LOCAL, GW_RLSCOPE_GLOBAL };
+
+/* What a Global limit does when Redis does not answer in time. */
+enum gw_failure_mode { GW_FAILMODE_NONE, GW_FAILMODE_OPEN, GW_FAILMODE_CLOSED };
 
 enum gw_cookie_lifetime { GW_LIFETIME_NONE, GW_LIFETIME_PERMANENT, GW_LIFETIME_SESSION };
 
@@ -719,6 +727,8 @@ struct gw_ratelimit {
     int64_t requests;    /* 1.. */
     int64_t interval_ms; /* > 0 */
     int64_t burst;       /* -1: requests */
+    int scope;           /* enum gw_ratelimit_scope, default Local */
+    int failure_mode;    /* enum gw_failure_mode; NONE: unset (Open) */
 
     struct {
         struct gw_pos pos;

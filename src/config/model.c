@@ -180,6 +180,8 @@ static const char *const ratelimit_keys[] = {"Route", "ClientAddress", "Header",
 static const char *const healthcheck_types[] = {"HTTP", "TCP", "GRPC", NULL};
 static const char *const lb_types[] = {"RoundRobin", "LeastRequest", "ConsistentHash", NULL};
 static const char *const hash_keys[] = {"Header", "Cookie", "SourceIP", NULL};
+static const char *const ratelimit_scopes[] = {"Local", "Global", NULL};
+static const char *const failure_modes[] = {"Open", "Closed", NULL};
 
 static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_PATH_MATCH] = path_match,
@@ -201,6 +203,8 @@ static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_HEALTHCHECK_TYPE] = healthcheck_types,
     [GW_ENUM_LB_TYPE] = lb_types,
     [GW_ENUM_HASH_KEY] = hash_keys,
+    [GW_ENUM_RL_SCOPE] = ratelimit_scopes,
+    [GW_ENUM_FAILMODE] = failure_modes,
 };
 
 const char *const *

@@ -214,9 +214,12 @@ route(struct gw_buf *b, int d, const struct gw_ir_route *r)
         const struct gw_ir_ratelimit *l = &r->ratelimits[i];
         static const char *const keys[] = {"route", "client", "header"};
         ind(b, d + 1);
-        gw_buf_appendf(b, "ratelimit %s/%s %u/%lldms burst=%u key=%s%s%s\n", l->policy, l->name,
+        gw_buf_appendf(b, "ratelimit %s/%s %u/%lldms burst=%u key=%s%s%s%s\n", l->policy, l->name,
                        l->requests, (long long)l->interval_ms, l->burst, keys[l->key],
-                       l->header ? ":" : "", l->header ? l->header : "");
+                       l->header ? ":" : "", l->header ? l->header : "",
+                       !l->global       ? ""
+                       : l->fail_closed ? " global fail=closed"
+                                        : " global");
     }
     if (r->acl_gateway) {
         ind(b, d + 1);

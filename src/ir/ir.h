@@ -239,6 +239,11 @@ struct gw_ir_ratelimit {
     uint32_t requests;
     uint32_t burst;
     int64_t interval_ms;
+    /* scope Global: the buckets live in Redis (every replica shares them);
+     * fail_closed: refused when Redis does not answer in time (failureMode
+     * Closed), else let through. */
+    bool global;
+    bool fail_closed;
     uint32_t id; /* dense index (gw_ir_index) in [0, nratelimit_ids) */
 };
 

@@ -1533,6 +1533,9 @@ check_ratelimit(struct dctx *c, void *obj, const struct gw_node *node)
         d_cel(c, node, ".key", "object", "header may be set only when type is Header");
     if (l->interval_ms == 0)
         d_cel(c, node, ".interval", "string", "interval must be longer than 0s");
+    if (l->failure_mode != GW_FAILMODE_NONE && l->scope != GW_RLSCOPE_GLOBAL)
+        d_cel(c, d_get(node, "failureMode"), ".failureMode", "string",
+              "failureMode may be set only when scope is Global");
 }
 
 static const struct field ratelimit_key_fields[] = {
@@ -1551,6 +1554,8 @@ static const struct field ratelimit_fields[] = {
     F("interval", T_DURATION, OFF(gw_ratelimit, interval_ms), .flags = F_REQ),
     F("burst", T_INT, OFF(gw_ratelimit, burst), .min = 1, .max = 1000000000),
     F("key", T_STRUCT, OFF(gw_ratelimit, key), .sub = &ratelimit_key),
+    F("scope", T_ENUM, OFF(gw_ratelimit, scope), .enum_id = GW_ENUM_RL_SCOPE, .def_str = "Local"),
+    F("failureMode", T_ENUM, OFF(gw_ratelimit, failure_mode), .enum_id = GW_ENUM_FAILMODE),
     END,
 };
 static const struct schema ratelimit = {"RateLimit", sizeof(struct gw_ratelimit), ratelimit_fields,

@@ -131,6 +131,8 @@ on_dclosed(struct gw_io *io)
 static void
 release_request(struct px_dconn *d)
 {
+    if (d->rlg_wait)
+        px_rlg_cancel(d);
     gw_timer_stop(&d->ttimer);
     if (d->closing || d->stream) {
         gw_timer_stop(&d->btimer);
@@ -1534,19 +1536,39 @@ cors_save(struct px_dconn *d, const struct gw_route_cors *c)
     }
 }
 
+/* A refusal of limit l: 429 at once, with RateLimit-Policy, RateLimit and
+ * Retry-After. */
+static void
+ratelimit_refuse(struct px_dconn *d, const struct gw_ir_ratelimit *l, const struct px_rl_verdict *v)
+{
+    atomic_fetch_add_explicit(&d->w->m->ratelimited, 1, memory_order_relaxed);
+    struct gw_buf extra;
+    gw_buf_init(&extra, 1024);
+    if (px_rl_fields_format(l, v, &extra) < 0)
+        gw_buf_reset(&extra);
+    static const char body[] = "429 Too Many Requests\n";
+    local_reply(d, 429, (struct gw_str){extra.p, extra.len},
+                (struct gw_str){body, sizeof(body) - 1}, false);
+    gw_buf_release(&extra);
+}
+
+enum rl_result { RL_PASS, RL_REFUSED, RL_PARKED };
+
 /*
- * The route's RateLimitPolicy limits, each a bucket to take a token from.
- * A refusal answers 429 at once, with RateLimit-Policy, RateLimit and
- * Retry-After for the limit that refused; true lets the request go on.
- * Cold and apart: routes without limits pay one test of r->nratelimits.
+ * The route's RateLimitPolicy limits, each a bucket to take a token from,
+ * from d->rl_from on (a resumed request has passed those before it). A
+ * local limit decides at once; a global one parks the request until
+ * Redis's verdict (RL_PARKED: the head stays in d->in, see
+ * px_dconn_rl_resume). Cold and apart: routes without limits pay one test
+ * of r->nratelimits.
  */
-static bool
+static enum rl_result
 ratelimit_pass(struct px_dconn *d, const struct gw_h1_request *req, const struct gw_ir_route *r)
 {
     const struct px_rl *rl = d->snap->s->rl;
-    for (size_t i = 0; rl && i < r->nratelimits; i++) {
+    for (size_t i = d->rl_from; rl && i < r->nratelimits; i++) {
         const struct gw_ir_ratelimit *l = &r->ratelimits[i];
-        if (l->id >= rl->n || !rl->tables[l->id])
+        if (l->id >= rl->n || (!l->global && !rl->tables[l->id]))
             continue;
         struct gw_str key = GW_STR_NULL;
         if (l->key == GW_IR_RL_CLIENT) {
@@ -1563,20 +1585,18 @@ ratelimit_pass(struct px_dconn *d, const struct gw_h1_request *req, const struct
                 continue; /* a request without the header is not counted */
         }
         struct px_rl_verdict v;
-        if (px_rl_take(rl->tables[l->id], l, key, &v))
+        if (l->global) {
+            if (px_rlg_check(d, l, key, (uint32_t)i, &v) > 0)
+                return RL_PARKED;
+            if (v.allowed)
+                continue;
+        } else if (px_rl_take(rl->tables[l->id], l, key, &v)) {
             continue;
-        atomic_fetch_add_explicit(&d->w->m->ratelimited, 1, memory_order_relaxed);
-        struct gw_buf extra;
-        gw_buf_init(&extra, 1024);
-        if (px_rl_fields_format(l, &v, &extra) < 0)
-            gw_buf_reset(&extra);
-        static const char body[] = "429 Too Many Requests\n";
-        local_reply(d, 429, (struct gw_str){extra.p, extra.len},
-                    (struct gw_str){body, sizeof(body) - 1}, false);
-        gw_buf_release(&extra);
-        return false;
+        }
+        ratelimit_refuse(d, l, &v);
+        return RL_REFUSED;
     }
-    return true;
+    return RL_PASS;
 }
 
 /*
@@ -1608,8 +1628,11 @@ static void
 start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
 {
     struct px_worker *w = d->w;
-    d->start_ms = now_ms(d);
-    d->served++;
+    bool resumed = d->rl_from != 0; /* again, after a global limit's verdict */
+    if (!resumed) {
+        d->start_ms = now_ms(d);
+        d->served++;
+    }
     d->status = 0;
     d->local = false;
     d->status_local_sent = false;
@@ -1659,12 +1682,13 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
 
     /* The head's views point into d->in: consume it only once the
      * upstream head is built (consuming never moves the bytes). */
-    if (!w->snap) {
+    if (!w->snap && !resumed) {
         px_buf_consume(&d->in, head_len);
         error_reply(d, 503, true);
         return;
     }
-    d->snap = px_wsnap_ref(w->snap);
+    if (!resumed) /* a resumed request keeps its snapshot: its route, its limits */
+        d->snap = px_wsnap_ref(w->snap);
     if (req->method_id == GW_H1_METHOD_CONNECT) {
         /* No tunnelling on an HTTP listener (hostile rl-connect-not-supported). */
         px_buf_consume(&d->in, head_len);
@@ -1753,11 +1777,21 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
             has_q = query.len > 0;
         }
     }
-    if (r->nratelimits && !ratelimit_pass(d, req, r)) {
-        if (ao)
+    if (r->nratelimits) {
+        /* A global limit parks the request until Redis answers; the head
+         * stays in d->in and start_request runs again (px_dconn_rl_resume):
+         * the checks above are then made again, from the caches. */
+        enum rl_result rl = ratelimit_pass(d, req, r);
+        if (rl != RL_PASS && ao)
             px_auth_out_release(ao);
-        px_buf_consume(&d->in, head_len);
-        return;
+        if (rl == RL_PARKED) {
+            d->rl_head_len = head_len;
+            return;
+        }
+        if (rl == RL_REFUSED) {
+            px_buf_consume(&d->in, head_len);
+            return;
+        }
     }
 
     /* Filters, in the order they act. */
@@ -1945,6 +1979,49 @@ head_loop(struct px_dconn *d)
     }
     d->in_head_loop = false;
     if (!d->closing)
+        d_update(d);
+}
+
+void
+px_dconn_rl_resume(struct px_dconn *d, uint32_t idx, const struct px_rl_verdict *v)
+{
+    if (d->closing || !d->route || idx >= d->route->nratelimits)
+        return;
+    /* As in head_loop: an answer given in here must not start the next
+     * pipelined request before this one's head is consumed. */
+    bool in_loop = d->in_head_loop;
+    d->in_head_loop = true;
+    if (!v->allowed) {
+        px_buf_consume(&d->in, d->rl_head_len);
+        ratelimit_refuse(d, &d->route->ratelimits[idx], v);
+    } else {
+        /* The head is parsed again where it waited (the parsed views of the
+         * first pass are gone), and the request goes on from the limit
+         * after this one, on the same snapshot and route. */
+        struct gw_h1_request req = {.headers = d->w->hbuf, .max_headers = PX_MAX_HEADERS};
+        int n;
+        if (d->stream) {
+            n = d->h2s ? px_h2_stream_request(d->h2s, &req) : GW_ECLOSED;
+        } else {
+            n = gw_h1_request_parse(px_buf_data(&d->in), px_buf_avail(&d->in), &req, &px_limits);
+            if (n >= 0 && (size_t)n != d->rl_head_len)
+                n = GW_EPARSE;
+        }
+        if (n < 0) {
+            d->in_head_loop = in_loop;
+            abort_request(d);
+            return;
+        }
+        d->rl_from = idx + 1;
+        start_request(d, &req, (size_t)n);
+        d->rl_from = 0;
+    }
+    d->in_head_loop = in_loop;
+    if (d->closing)
+        return;
+    if (d->mode == PX_D_HEAD && !in_loop && px_buf_avail(&d->in))
+        head_loop(d);
+    else
         d_update(d);
 }
 

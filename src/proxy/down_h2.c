@@ -514,9 +514,8 @@ reply_status(struct px_h2 *h, struct px_h2_stream *s, int status)
     nghttp2_submit_response(h->s, s->id, nv, 1, NULL);
 }
 
-/* The request as conn.c sees it; starts the pipeline. */
-static void
-start(struct px_h2 *h, struct px_h2_stream *s)
+int
+px_h2_stream_request(struct px_h2_stream *s, struct gw_h1_request *out)
 {
     struct gw_h1_request req = {
         .headers = s->hv,
@@ -541,6 +540,16 @@ start(struct px_h2 *h, struct px_h2_stream *s)
         /* raw DATA, chunked upstream; only this framing carries trailers */
         req.body = GW_H1_BODY_CHUNKED;
     }
+    *out = req;
+    return 0;
+}
+
+/* The request as conn.c sees it; starts the pipeline. */
+static void
+start(struct px_h2 *h, struct px_h2_stream *s)
+{
+    struct gw_h1_request req;
+    px_h2_stream_request(s, &req);
     s->d = px_dconn_stream_new(h->c, s);
     s->d->in_end = s->in_end; /* trailers without DATA: the body is over */
     px_dconn_stream_start(s->d, &req);

@@ -585,6 +585,12 @@ struct px_metrics {
      * worker's JWT cache counters (copied after each verification). */
     atomic_uint_fast64_t auth_refused[3], auth_busy;
     atomic_uint_fast64_t jwt_cache_hits, jwt_cache_misses;
+    /* Global limits (ratelimit_global.c, redis.c): Redis's verdicts, the
+     * requests let through or refused by failureMode, error replies and
+     * lost connections, waits past the timeout, connections made, and
+     * whether this worker's connection is up (a gauge). */
+    atomic_uint_fast64_t rlg_allowed, rlg_refused, rlg_fail_open, rlg_fail_closed;
+    atomic_uint_fast64_t redis_errors, redis_timeouts, redis_connects, redis_up;
     atomic_uint_fast64_t lat_bucket[PX_LAT_BUCKETS + 1];
     atomic_uint_fast64_t lat_sum_us;
     atomic_uint_fast64_t lat_count;
@@ -668,6 +674,7 @@ struct px_worker {
     /* scratch: parsed header arrays (used within one callback) */
     struct gw_h1_header hbuf[PX_MAX_HEADERS];
     struct px_buf logbuf;
+    struct px_rlg *rlg; /* global rate limits; NULL without Redis */
     /* HTTP/2 from clients (down_h2.c): decoded header bytes its streams
      * hold, whether malloc_trim is due once they are mostly freed, the last
      * trim and the end of the window trims may run in (ms). */
@@ -748,6 +755,60 @@ int px_auth_check(struct px_worker *w, struct gw_h1_request *req, struct gw_str 
 void px_auth_out_release(struct px_auth_out *out);
 /* A worker's caches (NULL is fine); after its thread ended. */
 void px_auth_worker_free(struct px_auth_worker *a);
+
+/* ------------------------------------------------------------------------ */
+/* Redis (redis.c): one asynchronous hiredis connection on a worker's loop,  */
+/* reconnecting on its own                                                   */
+
+struct px_redis;
+struct redisReply;
+
+/* A command's reply (NULL: the connection went before it came). Runs in
+ * the worker's loop; may send commands. */
+typedef void (*px_redis_reply_fn)(void *data, const struct redisReply *reply);
+
+struct px_redis_opts {
+    const char *host; /* numeric address, or NULL with path */
+    uint16_t port;
+    const char *path;     /* a unix socket */
+    const char *password; /* AUTH on each connection; NULL: none */
+    const char *script;   /* SCRIPT LOAD on each connection; NULL: none */
+    px_redis_reply_fn on_reply;
+};
+
+/* Starts connecting on loop (the worker's thread, or before it runs). The
+ * strings of o must outlive the connection. Never fails: a connection that
+ * cannot be made is retried with backoff. */
+struct px_redis *px_redis_new(struct gw_loop *loop, const struct px_redis_opts *o,
+                              struct px_metrics *m);
+/* Closes the connection: every outstanding command's reply comes back
+ * NULL, at once. NULL is fine. */
+void px_redis_free(struct px_redis *r);
+/* Connected (commands are sent at once, not queued behind a connect). */
+bool px_redis_is_up(const struct px_redis *r);
+/* Queues one command (argv, lens: its words), its reply to go to on_reply
+ * with data. 0, or GW_ECLOSED when the connection is not up. */
+int px_redis_command(struct px_redis *r, void *data, int argc, const char **argv,
+                     const size_t *lens);
+
+/* ------------------------------------------------------------------------ */
+/* Global rate limits (ratelimit_global.c)                                   */
+
+struct px_rlg;
+struct px_rlg_wait;
+
+/* The worker's global limiter, its Redis connection started (w->loop). */
+struct px_rlg *px_rlg_new(struct px_worker *w);
+/* After every request is gone. NULL is fine. */
+void px_rlg_free(struct px_rlg *g);
+/* Limit l (global, index idx of d->route's) for key: 1 when d is parked
+ * (d->rlg_wait set; px_dconn_rl_resume follows, from the loop, with the
+ * verdict), 0 when decided at once into *v (Redis away or behind: by
+ * l->fail_closed). */
+int px_rlg_check(struct px_dconn *d, const struct gw_ir_ratelimit *l, struct gw_str key,
+                 uint32_t idx, struct px_rl_verdict *v);
+/* d's request goes before its verdict: the reply will be dropped. */
+void px_rlg_cancel(struct px_dconn *d);
 
 struct gw_proxy {
     struct gw_proxy_opts o;
@@ -959,6 +1020,12 @@ struct px_dconn {
      * h2s on the per-stream px_dconn (no socket of its own) that runs one
      * request through the same pipeline as an HTTP/1.1 request. */
     struct px_h2_stream *h2s;
+    /* A request parked on a global rate limit (ratelimit_global.c): its
+     * wait, its head's length in d->in (kept unconsumed, parsed again on
+     * resume), and while it resumes, the first limit left to check. */
+    struct px_rlg_wait *rlg_wait;
+    size_t rl_head_len;
+    uint32_t rl_from;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1007,6 +1074,9 @@ void px_dconn_drain(struct px_dconn *d);
 struct px_dconn *px_dconn_stream_new(struct px_dconn *c, struct px_h2_stream *s);
 /* Runs req (views valid for the call) through the request pipeline. */
 void px_dconn_stream_start(struct px_dconn *d, struct gw_h1_request *req);
+/* ratelimit_global.c: the verdict of d's limit idx; the request goes on
+ * with the limits after it, or is refused. */
+void px_dconn_rl_resume(struct px_dconn *d, uint32_t idx, const struct px_rl_verdict *v);
 /* Request body bytes were appended to d->in, or in_end was set. */
 void px_dconn_stream_input(struct px_dconn *d);
 /* The codec took bytes from d->out: the pipeline may produce more. */
@@ -1040,6 +1110,9 @@ void px_h2_stream_out(struct px_dconn *d);
 void px_h2_stream_update(struct px_dconn *d);
 void px_h2_stream_trailer(struct px_dconn *d, struct gw_str name, struct gw_str value);
 void px_h2_stream_detach(struct px_dconn *d);
+/* The request of stream s as conn.c sees it (views into s, valid while it
+ * lives), for a request that starts again after a wait. 0. */
+int px_h2_stream_request(struct px_h2_stream *s, struct gw_h1_request *out);
 /* The request trailers of stream d so far, "name: value\r\n" lines (empty
  * when none, or d is detached); valid until the stream's next input. */
 struct gw_str px_h2_stream_req_trailers(const struct px_dconn *d);

@@ -1228,6 +1228,36 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
         (unsigned long long)SUM(auth_refused[0]), (unsigned long long)SUM(auth_refused[1]),
         (unsigned long long)SUM(auth_refused[2]), (unsigned long long)SUM(auth_busy),
         (unsigned long long)SUM(jwt_cache_hits), (unsigned long long)SUM(jwt_cache_misses));
+    rc |= gw_buf_appendf(
+        out,
+        "# HELP gatehouse_ratelimit_global_total Requests checked against a global "
+        "RateLimitPolicy limit, by verdict: Redis allowed or refused them, or Redis was away or "
+        "late and the limit's failureMode let them through (fail_open) or refused them "
+        "(fail_closed).\n"
+        "# TYPE gatehouse_ratelimit_global_total counter\n"
+        "gatehouse_ratelimit_global_total{verdict=\"allowed\"} %llu\n"
+        "gatehouse_ratelimit_global_total{verdict=\"refused\"} %llu\n"
+        "gatehouse_ratelimit_global_total{verdict=\"fail_open\"} %llu\n"
+        "gatehouse_ratelimit_global_total{verdict=\"fail_closed\"} %llu\n"
+        "# HELP gatehouse_redis_errors_total Redis error replies, failed connects and lost "
+        "connections.\n"
+        "# TYPE gatehouse_redis_errors_total counter\n"
+        "gatehouse_redis_errors_total %llu\n"
+        "# HELP gatehouse_redis_timeouts_total Global limit checks Redis did not answer within "
+        "--redis-timeout.\n"
+        "# TYPE gatehouse_redis_timeouts_total counter\n"
+        "gatehouse_redis_timeouts_total %llu\n"
+        "# HELP gatehouse_redis_connects_total Redis connections made (one per worker, again "
+        "after each loss).\n"
+        "# TYPE gatehouse_redis_connects_total counter\n"
+        "gatehouse_redis_connects_total %llu\n"
+        "# HELP gatehouse_redis_connections Workers whose Redis connection is up.\n"
+        "# TYPE gatehouse_redis_connections gauge\n"
+        "gatehouse_redis_connections %llu\n",
+        (unsigned long long)SUM(rlg_allowed), (unsigned long long)SUM(rlg_refused),
+        (unsigned long long)SUM(rlg_fail_open), (unsigned long long)SUM(rlg_fail_closed),
+        (unsigned long long)SUM(redis_errors), (unsigned long long)SUM(redis_timeouts),
+        (unsigned long long)SUM(redis_connects), (unsigned long long)SUM(redis_up));
     static const char *const h2lim[] = {"header_timeout", "oversized", "memory"};
     rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http2_streams_limited_total HTTP/2 client "
                                   "streams reset or refused for a limit, by reason.\n"

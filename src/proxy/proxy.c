@@ -567,6 +567,8 @@ worker_main(void *arg)
         gw_io_close(&l->io, listener_free);
     }
     close_pools(w);
+    px_rlg_free(w->rlg); /* after the requests: none waits on it now */
+    w->rlg = NULL;
     gw_l4_worker_free(w->l4); /* resets what is left; pins drop in gw_loop_free */
     w->l4 = NULL;
     gw_io_close(&w->evio, NULL);
@@ -669,6 +671,8 @@ gw_proxy_start(struct gw_proxy *p)
         gw_timer_init(w->loop, &w->accept_timer, on_accept_timer, w);
         gw_timer_init(w->loop, &w->bind_timer, on_bind_timer, w);
         w->l4 = l4_worker_new(w, budget);
+        if (p->o.redis_host || p->o.redis_path)
+            w->rlg = px_rlg_new(w);
         /* First snapshot adopted on this thread, before the loop runs, so
          * port errors are known when start returns. */
         adopt(w);
@@ -749,6 +753,7 @@ gw_proxy_free(struct gw_proxy *p)
                 gw_io_close(&l->io, listener_free);
             }
             gw_io_close(&w->evio, NULL);
+            px_rlg_free(w->rlg);
             gw_l4_worker_free(w->l4);
             px_wsnap_unref(w->snap);
             gw_loop_free(w->loop);

@@ -68,6 +68,17 @@ struct gw_proxy_opts {
                                           before routing, so routes and upstreams see
                                           the merged path (gw_route_path_merge_slashes);
                                           default off: forwarded as received */
+    /* Redis for RateLimitPolicy limits of scope Global: a numeric host and
+     * port, or a unix socket path (NULL both: no Redis, global limits are
+     * not served); the AUTH password (NULL: none); how long a request
+     * waits for Redis's verdict before the limit's failureMode decides
+     * (0: 20 ms). One connection per worker. The strings must outlive the
+     * proxy. */
+    const char *redis_host;
+    uint16_t redis_port;
+    const char *redis_path;
+    const char *redis_password;
+    unsigned redis_timeout_ms;
 };
 
 /* Defaults: workers 0 (one per CPU), WRR, no access log; header 10 s,

@@ -109,8 +109,8 @@ px_rl_new(struct px_rl_table **registry, const struct gw_ir *ir)
                     const struct gw_ir_route *rt = &l->vhosts[v].routes[r];
                     for (size_t k = 0; k < rt->nratelimits; k++) {
                         const struct gw_ir_ratelimit *x = &rt->ratelimits[k];
-                        if (rl->tables[x->id])
-                            continue;
+                        if (rl->tables[x->id] || x->global)
+                            continue; /* global: the bucket is in Redis */
                         struct px_rl_table *t = *registry;
                         bool keyed = x->key != GW_IR_RL_ROUTE;
                         while (t && (strcmp(t->key_id, x->key_id) || (t->mask != 0) != keyed))

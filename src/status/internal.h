@@ -142,6 +142,7 @@ struct tr {
 
     /* Address pool (network order, 16 bytes; v4 mapped in the last 4). */
     uint16_t port_base; /* opts.gateway_port_base */
+    bool global_rl;     /* opts.global_ratelimits */
     bool pool;
     bool pool_v4;
     unsigned char pool_net[16];

@@ -21,6 +21,20 @@ tr_ratelimits(struct tr *t)
         return;
     t->rlp = gw_arena_alloc(&t->tmp, sizeof(*t->rlp));
     tr_attach_collect(t, GW_KIND_RATELIMITPOLICY, t->rlp);
+    if (t->global_rl)
+        return;
+    /* A Global limit without Redis would silently become per replica: the
+     * policy is refused instead, and says why. */
+    for (size_t i = 0; i < t->rlp->n; i++) {
+        struct tr_att_policy *q = &t->rlp->v[i];
+        const struct gw_ratelimitpolicy *p = (const void *)q->m;
+        for (size_t k = 0; k < p->spec.limits.n && !q->invalid; k++)
+            if (p->spec.limits.v[k].scope == GW_RLSCOPE_GLOBAL)
+                q->invalid = tr_printf(t,
+                                       "limit %s has scope Global, but this gatehouse runs "
+                                       "without Redis (gatehouse run --redis)",
+                                       p->spec.limits.v[k].name);
+    }
 }
 
 static struct gw_ir_ratelimit *
@@ -56,6 +70,8 @@ target_ir(struct tr *t, struct tr_att_target *x, size_t *n)
         o->requests = (uint32_t)l->requests;
         o->burst = (uint32_t)(l->burst > 0 ? l->burst : l->requests);
         o->interval_ms = l->interval_ms;
+        o->global = l->scope == GW_RLSCOPE_GLOBAL;
+        o->fail_closed = o->global && l->failure_mode == GW_FAILMODE_CLOSED;
         o->id = UINT32_MAX;
     }
     x->ir = v;

@@ -115,6 +115,9 @@ struct gw_status_opts {
      * Service already has is kept, so every replica and every translate
      * binds the same port. */
     uint16_t gateway_port_base;
+    /* A Redis is configured (gatehouse run --redis): RateLimitPolicy limits
+     * with scope Global are served. false: a policy with one is Invalid. */
+    bool global_ratelimits;
 };
 
 /* A listener port of a Gateway and the port gatehouse binds for it. */

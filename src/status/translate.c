@@ -33,6 +33,7 @@ gw_status_translate_ir(const struct gw_store *store, const struct gw_status_opts
     t->controller = opts && opts->controller_name ? opts->controller_name : GW_CONTROLLER_NAME;
     t->ltt = opts && opts->transition_time ? opts->transition_time : "1970-01-01T00:00:00Z";
     t->port_base = opts ? opts->gateway_port_base : 0;
+    t->global_rl = opts && opts->global_ratelimits;
     if (opts && opts->address_pool && tr_pool_parse(t, opts->address_pool) < 0) {
         free(p);
         return GW_EINVAL;

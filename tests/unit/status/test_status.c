@@ -438,6 +438,60 @@ test_generated_service_reads(void)
     gw_store_release(&store);
 }
 
+/* A Global limit is served only when a Redis is configured; without one
+ * the policy is Invalid (and not served as a local limit either). */
+static void
+test_global_ratelimit(void)
+{
+    static const char *const yaml =
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: gh}\n"
+        "spec: {controllerName: my.example/ctl}\n---\n"
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+        "metadata: {name: gw, namespace: ns}\n"
+        "spec:\n  gatewayClassName: gh\n  listeners: [{name: http, port: 80, protocol: "
+        "HTTP}]\n---\n"
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+        "metadata: {name: r, namespace: ns}\n"
+        "spec:\n  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: s, port: 80}]}]\n"
+        "---\napiVersion: gatehouse.dev/v1alpha1\nkind: RateLimitPolicy\n"
+        "metadata: {name: p, namespace: ns}\nspec:\n"
+        "  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]\n"
+        "  limits:\n  - {name: loc, requests: 9, interval: 1s}\n"
+        "  - {name: glob, requests: 5, interval: 1s, scope: Global, failureMode: Closed}\n";
+    for (int redis = 0; redis < 2; redis++) {
+        struct gw_store store;
+        decode_text(yaml, &store);
+        struct gw_status_opts opts = {.controller_name = "my.example/ctl",
+                                      .global_ratelimits = redis};
+        struct gw_status *st = NULL;
+        struct gw_ir *ir = NULL;
+        is_int(gw_status_translate(&store, &opts, &st, &ir), 0, "translate (redis %d)", redis);
+        const struct gw_status_item *it =
+            st ? gw_status_find(st, GW_KIND_RATELIMITPOLICY, "ns", "p") : NULL;
+        const struct gw_sv *anc = it ? gw_sv_get(it->status, "ancestors") : NULL;
+        const struct gw_sv *a0 = anc ? anc->child : NULL;
+        const char *reason = NULL;
+        const char *status = a0 ? cond(gw_sv_get(a0, "conditions"), "Accepted", &reason) : NULL;
+        is_str(status, redis ? "True" : "False", "Accepted (redis %d)", redis);
+        is_str(reason, redis ? "Accepted" : "Invalid", "reason (redis %d)", redis);
+        const struct gw_ir_route *rt = NULL;
+        if (ir && ir->nports && ir->ports[0].nlisteners && ir->ports[0].listeners[0].nvhosts &&
+            ir->ports[0].listeners[0].vhosts[0].nroutes)
+            rt = &ir->ports[0].listeners[0].vhosts[0].routes[0];
+        ok(rt != NULL, "a route is served (redis %d)", redis);
+        if (rt && redis) {
+            ok(rt->nratelimits == 2 && !rt->ratelimits[0].global && rt->ratelimits[1].global &&
+                   rt->ratelimits[1].fail_closed && !rt->ratelimits[0].fail_closed,
+               "both limits, the second global and closed");
+        } else if (rt) {
+            is_int((int)rt->nratelimits, 0, "an Invalid policy limits nothing");
+        }
+        gw_status_free(st);
+        gw_ir_unref(ir);
+        gw_store_release(&store);
+    }
+}
+
 int
 main(void)
 {
@@ -449,5 +503,6 @@ main(void)
     test_ir_refs();
     test_translate_facts();
     test_generated_service_reads();
+    test_global_ratelimit();
     return done_testing();
 }
