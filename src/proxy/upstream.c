@@ -269,14 +269,6 @@ px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg
 {
     if (!ep->base.sa_ok)
         return NULL;
-    uint32_t cb = w->cb_max_conns;
-    if (cb && ep->sh && atomic_load_explicit(&ep->sh->conns, memory_order_relaxed) >= cb) {
-        /* CircuitBreakerPolicy maxConnections, counted over every worker:
-         * refused like the limits below. */
-        bump(&w->m->cb_open[PX_CB_CONNECTIONS]);
-        w->up_refused = true;
-        return NULL;
-    }
     unsigned limit = w->p->o.max_endpoint_connections;
     if ((limit && ep->nsock >= limit) || w->nconns + w->nuconns >= w->max_fds) {
         /* A local limit, not the endpoint's failure: no ejection, no
@@ -285,9 +277,27 @@ px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg
         w->up_refused = true;
         return NULL;
     }
+    /* CircuitBreakerPolicy maxConnections: each worker may hold its share
+     * of the limit (max / workers, the remainder to the first ones, at
+     * least one), so that the sum never passes it (unless the limit is
+     * below the worker count) and a worker can always reuse what it holds:
+     * connections pooled by another worker would otherwise block it.
+     * Refused like the limits above. */
+    uint32_t cb = w->cb_max_conns;
+    if (cb) {
+        unsigned n = w->p->nworkers ? w->p->nworkers : 1;
+        unsigned share = cb / n + (w->id < cb % n ? 1u : 0u);
+        if (ep->nsock >= (share ? share : 1u)) {
+            bump(&w->m->cb_open[PX_CB_CONNECTIONS]);
+            w->up_refused = true;
+            return NULL;
+        }
+    }
+    if (ep->sh)
+        atomic_fetch_add_explicit(&ep->sh->conns, 1, memory_order_relaxed);
     int fd = socket(ep->base.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return NULL;
+        goto uncount;
     gw_sock_set_nodelay(fd);
     int rc;
     do {
@@ -296,14 +306,12 @@ px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg
     if (rc < 0 && errno != EINPROGRESS) {
         close(fd);
         bump(&w->m->up_connect_fail);
-        return NULL;
+        goto uncount;
     }
     struct px_uconn *u = gw_xcalloc(1, sizeof(*u));
     u->w = w;
     u->ep = ep;
-    u->sock_counted = true;
-    if (ep->sh)
-        atomic_fetch_add_explicit(&ep->sh->conns, 1, memory_order_relaxed);
+    u->sock_counted = true; /* ep->sh->conns counted above */
     ep->nsock++;
     w->nuconns++;
     px_buf_init(&u->in, PX_IN_MAX);
@@ -323,6 +331,10 @@ px_uconn_connect(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg
         gw_io_own(&u->io); /* plain HTTP/1.1: the loop may do its I/O */
     bump(&w->m->up_conns_total);
     return u;
+uncount:
+    if (ep->sh)
+        atomic_fetch_sub_explicit(&ep->sh->conns, 1, memory_order_relaxed);
+    return NULL;
 }
 
 struct px_uconn *
