@@ -322,7 +322,9 @@ def render(res, outrel):
         w("The same catch-all route and traffic as scenario 1, with a gatehouse.dev policy on the "
           "Gateway whose limit is never reached, against none, alternating within each pass: "
           "ratelimit-route is one token bucket for every request, ratelimit-client one per client "
-          "address (a hashed key).")
+          "address (a hashed key), lb-hash a LoadBalancerPolicy hashing the client address "
+          "(Maglev), ratelimit-global a limit whose bucket is in Redis (a redis-server on "
+          "loopback: one round trip per request; its figure is the cost, not held to the 5% bar).")
         w("")
         w("| policy | req/s | req/s per pass | p99 ms | CPU µs/req | CPU/req vs none | bad |")
         w("|---|---|---|---|---|---|---|")
@@ -333,7 +335,7 @@ def render(res, outrel):
             cpu = med(rr, "cpu_us_req")
             w(f"| {var} | {f_rps(med(rr, 'rps'))} | {passes(rr)} | {f_ms(med(rr, 'p99_us'))} | "
               f"{f_us(cpu)} | {f_x(cpu, b_cpu)} | {sum(r['bad'] for r in rr)} |")
-            if var != "none" and cpu and b_cpu:
+            if var not in ("none", "ratelimit-global") and cpu and b_cpu:
                 bar.append((f"9: {var} adds under 5% CPU/req", f"{cpu / b_cpu:.3f}x "
                             f"({f_us(cpu)} vs {f_us(b_cpu)} µs)", cpu <= 1.05 * b_cpu))
         w("")

@@ -617,12 +617,47 @@ def scenario_routes(ctx, rep, res):
 
 # Scenario 9: what a gatehouse.dev policy adds per request (its limit is
 # never reached), against the same gatehouse without it, alternating.
-POLICIES = ("ratelimit-route", "ratelimit-client")
+POLICIES = ("ratelimit-route", "ratelimit-client", "lb-hash", "ratelimit-global")
+
+
+def start_redis(ctx):
+    """A redis-server for the global limit (scenario 9), or None."""
+    if not shutil.which("redis-server"):
+        log("  redis-server missing: ratelimit-global is skipped")
+        return None
+    d = os.path.join(ctx.out, "redis")
+    os.makedirs(d, exist_ok=True)
+    port = ADMIN_PORT + 2
+    proc = start_session(["timeout", "3600", "redis-server", "--port", str(port), "--bind", H,
+                          "--save", "", "--appendonly", "no", "--dir", d],
+                         os.path.join(d, "redis.log"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((H, port), timeout=0.5).close()
+            return proc, f"{H}:{port}"
+        except OSError:
+            time.sleep(0.05)
+    stop_session(proc)
+    log("  redis-server did not start: ratelimit-global is skipped")
+    return None
 
 
 def scenario_policies(ctx, rep, res):
     gh = ctx.contestants[0]
+    redis = start_redis(ctx)
+    try:
+        policies_runs(ctx, rep, res, gh, redis[1] if redis else None)
+    finally:
+        if redis:
+            stop_session(redis[0])
+
+
+def policies_runs(ctx, rep, res, gh, redis):
     for pol in ("",) + POLICIES:
+        if pol == "ratelimit-global" and not redis:
+            continue
+        os.environ["BENCH_REDIS"] = redis if pol == "ratelimit-global" else ""
         name = pol or "none"
         try:
             sid = gh.start(f"policy-{name}", 1, policy=pol)

@@ -6,8 +6,10 @@
 # upstream, and one HTTPRoute per route (each with exactly one rule).
 #   gatehouse.sh name | supports FEATURE | prepare DIR | run DIR
 # Extra environment: BENCH_GATEHOUSE (the binary), BENCH_ADMIN_PORT,
-# BENCH_POLICY (scenario 9: ratelimit-route, ratelimit-client: a
-# RateLimitPolicy on the Gateway whose limit is never reached).
+# BENCH_POLICY (scenario 9: ratelimit-route, ratelimit-client,
+# ratelimit-global: a RateLimitPolicy on the Gateway whose limit is never
+# reached; lb-hash: a LoadBalancerPolicy hashing the client address),
+# BENCH_REDIS (HOST:PORT for --redis).
 # Route modes: none (catch-all), path (/rNNNNN/ PathPrefix), host (exact
 # hostname), hostpath (lines "hostpath HOST PATH": hostname + PathPrefix).
 set -euo pipefail
@@ -84,13 +86,19 @@ CONF
   limits: [{name: all, requests: 1000000000, interval: 1s}]" > "$dir/cfg/policy.yaml" ;;
     ratelimit-client) policy RateLimitPolicy "$gw_target
   limits: [{name: client, requests: 1000000000, interval: 1s, key: {type: ClientAddress}}]" > "$dir/cfg/policy.yaml" ;;
+    ratelimit-global) policy RateLimitPolicy "$gw_target
+  limits: [{name: all, requests: 1000000000, interval: 1s, scope: Global}]" > "$dir/cfg/policy.yaml" ;;
+    lb-hash) policy LoadBalancerPolicy "  targetRefs: [{group: \"\", kind: Service, name: up}]
+  type: ConsistentHash
+  consistentHash: {key: SourceIP}" > "$dir/cfg/policy.yaml" ;;
     *) echo "unknown BENCH_POLICY=$BENCH_POLICY" >&2; exit 2 ;;
     esac
     ;;
 run)
     dir=${2:?dir}
     exec "$bin" run -f "$dir/cfg" --workers "$BENCH_WORKERS" \
-        --admin "$BENCH_LISTEN_HOST:${BENCH_ADMIN_PORT:-18901}"
+        --admin "$BENCH_LISTEN_HOST:${BENCH_ADMIN_PORT:-18901}" \
+        ${BENCH_REDIS:+--redis "$BENCH_REDIS"}
     ;;
 *)
     echo "unknown verb $verb" >&2; exit 2 ;;
