@@ -60,6 +60,7 @@ enum gw_kind {
     GW_KIND_SECRET,
     GW_KIND_CONFIGMAP,
     GW_KIND_NAMESPACE,
+    GW_KIND_EXTAUTHPOLICY, /* gatehouse.dev */
     GW_KIND__COUNT
 };
 
@@ -989,6 +990,37 @@ struct gw_apikeypolicy {
 };
 
 /* ------------------------------------------------------------------------ */
+/* ExtAuthPolicy (gatehouse.dev/v1alpha1, docs/policies.md)                 */
+
+struct gw_extauth_body {
+    struct gw_pos pos;
+    int64_t max_bytes; /* 1..32768 */
+};
+
+struct gw_extauthpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Gateway (sectionName: a listener) or HTTPRoute/GRPCRoute
+         * (sectionName: a rule's name). */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+
+        struct {
+            struct gw_pos pos;
+            struct gw_backend_ref backend_ref; /* a Service port */
+            const char *path_prefix;           /* default "": the request's path as is */
+            GW_LIST(const char *) headers_to_auth;
+            GW_LIST(const char *) headers_from_auth;
+            struct gw_extauth_body *include_body; /* NULL: no body */
+        } http;
+
+        int64_t timeout_ms; /* default 200ms */
+        int failure_mode;   /* enum gw_failure_mode; NONE means Closed */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
 /* Core Kubernetes kinds                                                    */
 
 struct gw_service_port {
@@ -1226,6 +1258,7 @@ GW_STORE_GETTER(gw_store_endpointslice, gw_endpointslice, GW_KIND_ENDPOINTSLICE)
 GW_STORE_GETTER(gw_store_secret, gw_secret, GW_KIND_SECRET)
 GW_STORE_GETTER(gw_store_configmap, gw_configmap, GW_KIND_CONFIGMAP)
 GW_STORE_GETTER(gw_store_namespace, gw_namespace, GW_KIND_NAMESPACE)
+GW_STORE_GETTER(gw_store_extauthpolicy, gw_extauthpolicy, GW_KIND_EXTAUTHPOLICY)
 #undef GW_STORE_GETTER
 
 /* TLSRoute, TCPRoute and UDPRoute share struct gw_l4route. */

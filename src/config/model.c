@@ -48,6 +48,7 @@ static const struct kind_info kinds[GW_KIND__COUNT] = {
     [GW_KIND_SECRET] = {"Secret", "", true},
     [GW_KIND_CONFIGMAP] = {"ConfigMap", "", true},
     [GW_KIND_NAMESPACE] = {"Namespace", "", false},
+    [GW_KIND_EXTAUTHPOLICY] = {"ExtAuthPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
 };
 
 const char *
@@ -114,6 +115,11 @@ gw_policy_target_refs(const struct gw_meta *m, size_t *n)
     }
     case GW_KIND_APIKEYPOLICY: {
         const struct gw_apikeypolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_EXTAUTHPOLICY: {
+        const struct gw_extauthpolicy *p = (const void *)m;
         *n = p->spec.target_refs.n;
         return p->spec.target_refs.v;
     }

@@ -248,6 +248,15 @@ route(struct gw_buf *b, int d, const struct gw_ir_route *r)
                        r->basic->user_header ? " user>" : "",
                        r->basic->user_header ? r->basic->user_header : "");
     }
+    if (r->extauth) {
+        ind(b, d + 1);
+        gw_buf_appendf(b, "extauth %s %s%s timeout=%ums body=%u%s\n", r->extauth->policy,
+                       r->extauth->backend ? r->extauth->backend->name : "-",
+                       r->extauth->path_prefix, r->extauth->timeout_ms, r->extauth->max_body,
+                       r->extauth->invalid     ? " invalid"
+                       : r->extauth->fail_open ? " open"
+                                               : "");
+    }
     if (r->apikey) {
         ind(b, d + 1);
         gw_buf_appendf(b, "apikey %s %s:%s%s%s\n", r->apikey->policy,

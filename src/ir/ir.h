@@ -344,6 +344,27 @@ struct gw_ir_apikey {
     const char *client_header; /* lower-case; NULL: none */
 };
 
+/*
+ * ExtAuthPolicy as it applies to a route: the most specific target's,
+ * shared by every route entry it covers. The authorization service is a
+ * resolved Service port (endpoints, BackendTLSPolicy) asked over HTTP/1.1.
+ * A policy whose Service does not resolve is Invalid and fails closed
+ * (`invalid`: the proxy answers 500).
+ */
+struct gw_ir_extauth {
+    const char *policy; /* ns/name */
+    bool invalid;
+    const struct gw_ir_backend *backend;
+    const char *path_prefix; /* "" when none */
+    const char **to_auth;    /* lower-case; besides method, path and Host */
+    size_t nto_auth;
+    const char **from_auth; /* lower-case; a client's copies are always removed */
+    size_t nfrom_auth;
+    uint32_t max_body; /* includeBody.maxBytes; 0: no body */
+    uint32_t timeout_ms;
+    bool fail_open;
+};
+
 struct gw_ir_match_kv {
     const char *name;
     const char *value;
@@ -375,6 +396,8 @@ struct gw_ir_route {
     const struct gw_ir_jwt *jwt;
     const struct gw_ir_basic *basic;
     const struct gw_ir_apikey *apikey;
+    /* ExtAuthPolicy, asked before the authentication policies; NULL: none. */
+    const struct gw_ir_extauth *extauth;
     /* SourceAddressPolicy: the Gateway/listener level and the route/rule
      * level (each the most specific that has one); both must allow. */
     const struct gw_ir_acl *acl_gateway, *acl_route;

@@ -993,6 +993,7 @@ static const struct kind_desc kind_descs[] = {
     {"Secret", GW_KIND_SECRET, "", {"v1"}, &d_secret},
     {"ConfigMap", GW_KIND_CONFIGMAP, "", {"v1"}, &d_configmap},
     {"Namespace", GW_KIND_NAMESPACE, "", {"v1"}, &d_namespace},
+    {"ExtAuthPolicy", GW_KIND_EXTAUTHPOLICY, GW_GROUP_GATEHOUSE, {"v1alpha1"}, &d_extauthpolicy},
 };
 
 /* Standard Kubernetes kinds that appear next to Gateway API objects and that

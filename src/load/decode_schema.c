@@ -2272,6 +2272,78 @@ const struct schema d_apikeypolicy = {"APIKeyPolicy", sizeof(struct gw_apikeypol
                                       NULL};
 
 /* ------------------------------------------------------------------------ */
+/* ExtAuthPolicy                                                            */
+
+#define EAP(m) (OFF(gw_extauthpolicy, spec.http.m) - OFF(gw_extauthpolicy, spec.http))
+
+static const struct field eap_body_fields[] = {
+    F("maxBytes", T_INT, OFF(gw_extauth_body, max_bytes), .flags = F_REQ, .min = 1, .max = 32768),
+    END,
+};
+static const struct schema eap_body = {"ExtAuthBody", sizeof(struct gw_extauth_body),
+                                       eap_body_fields, NULL};
+
+/* The path prefix starts with "/" and does not end with one (the
+ * request's path, which starts with one, follows it). */
+static void
+check_eap_http(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_extauthpolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_extauthpolicy, spec.http));
+    const char *pp = p->spec.http.path_prefix;
+    if (pp && (pp[0] != '/' || pp[strlen(pp) - 1] == '/' || strpbrk(pp, "?# ")))
+        d_cel(c, d_get(node, "pathPrefix"), ".pathPrefix", "string",
+              "pathPrefix starts with /, does not end with /, and holds no ?, # or space");
+    const struct gw_backend_ref *b = &p->spec.http.backend_ref;
+    if (b->kind && !streq(b->kind, "Service"))
+        d_cel(c, d_get(node, "backendRef"), ".backendRef", "object",
+              "backendRef must name a Service");
+}
+
+static const struct field eap_http_fields[] = {
+    F("backendRef", T_STRUCT, EAP(backend_ref), .flags = F_REQ, .sub = &backend_obj),
+    F("pathPrefix", T_STR, EAP(path_prefix), .fmt = FMT_PATH, .min = 1, .max = 256),
+    F("headersToAuth", T_STRLIST, EAP(headers_to_auth), .flags = F_UNIQUE, .fmt = FMT_HEADER_NAME,
+      .max_items = 32),
+    F("headersFromAuth", T_STRLIST, EAP(headers_from_auth), .flags = F_UNIQUE,
+      .fmt = FMT_HEADER_NAME, .max_items = 32),
+    F("includeBody", T_OBJ, EAP(include_body), .sub = &eap_body),
+    END,
+};
+static const struct schema eap_http = {"ExtAuthHTTPService",
+                                       sizeof(((struct gw_extauthpolicy *)0)->spec.http),
+                                       eap_http_fields, check_eap_http};
+
+static void
+check_eap_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_extauthpolicy *p = (void *)((char *)obj - offsetof(struct gw_extauthpolicy, spec));
+    check_auth_targets(c, "ExtAuthPolicy", p->spec.target_refs.v, p->spec.target_refs.n, node);
+    if (p->spec.timeout_ms == 0 || p->spec.timeout_ms > 60000)
+        d_cel(c, d_get(node, "timeout"), ".timeout", "string",
+              "timeout must be longer than 0s and at most 60s");
+}
+
+static const struct field eap_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_extauthpolicy, target_refs), .flags = F_REQ, .sub = &target_ref,
+      .min_items = 1, .max_items = 16),
+    F("http", T_STRUCT, SPEC(gw_extauthpolicy, http), .flags = F_REQ, .sub = &eap_http),
+    F("timeout", T_DURATION, SPEC(gw_extauthpolicy, timeout_ms)),
+    F("failureMode", T_ENUM, SPEC(gw_extauthpolicy, failure_mode), .enum_id = GW_ENUM_FAILMODE),
+    END,
+};
+static const struct schema eap_spec = {"ExtAuthPolicySpec", SPEC_SIZE(gw_extauthpolicy),
+                                       eap_spec_fields, check_eap_spec};
+
+static const struct field eap_fields[] = {
+    ROOT_FIELDS(gw_extauthpolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_extauthpolicy, spec), .flags = F_REQ, .sub = &eap_spec),
+    END,
+};
+const struct schema d_extauthpolicy = {"ExtAuthPolicy", sizeof(struct gw_extauthpolicy), eap_fields,
+                                       NULL};
+
+/* ------------------------------------------------------------------------ */
 /* Core kinds                                                               */
 
 static void

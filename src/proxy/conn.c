@@ -107,6 +107,7 @@ on_dclosed(struct gw_io *io)
         px_buf_release(&d->out);
         px_buf_release(&d->replay);
         px_buf_release(&d->cors);
+        px_buf_release(&d->ea_set);
         free(d);
         return;
     }
@@ -123,6 +124,7 @@ on_dclosed(struct gw_io *io)
     px_buf_release(&d->out);
     px_buf_release(&d->replay);
     px_buf_release(&d->cors);
+    px_buf_release(&d->ea_set);
     px_tls_release(d);
     free(d);
     px_worker_conn_closed(w);
@@ -133,6 +135,9 @@ release_request(struct px_dconn *d)
 {
     if (d->rlg_wait)
         px_rlg_cancel(d);
+    if (d->ea_call)
+        px_ea_cancel(d);
+    d->ea_passed = false;
     gw_timer_stop(&d->ttimer);
     if (d->closing || d->stream) {
         gw_timer_stop(&d->btimer);
@@ -1622,13 +1627,59 @@ auth_pass(struct px_dconn *d, struct gw_h1_request *req, struct gw_str query,
     return false;
 }
 
+/* A request the ExtAuthPolicy check did not let through: the service's
+ * own answer, or the gateway's (503 failureMode Closed, 500 Invalid, 413
+ * body over includeBody.maxBytes). */
+static void
+extauth_refuse(struct px_dconn *d, const struct px_ea_verdict *v)
+{
+    switch (v->outcome) {
+    case PX_EA_DENY:
+        local_reply(d, v->status, v->fields, v->body, false);
+        return;
+    case PX_EA_TOO_LARGE:
+        local_reply(d, 413, GW_STR_NULL, GW_STR("413 Content Too Large\n"), true);
+        return;
+    case PX_EA_INVALID:
+        local_reply(d, 500, GW_STR_NULL, GW_STR("500 Internal Server Error\n"), false);
+        return;
+    default:
+        local_reply(d, 503, GW_STR_NULL, GW_STR("503 Service Unavailable\n"), false);
+        return;
+    }
+}
+
+/* The fields the authorization service's answer had for the upstream
+ * request (d->ea_set), as views into it. */
+static size_t
+extauth_fields(struct px_dconn *d, struct gw_h1_header *out, size_t max)
+{
+    size_t n = 0;
+    const char *p = px_buf_data(&d->ea_set), *end = p + px_buf_avail(&d->ea_set);
+    while (p < end && n < max) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (!eol || !colon || colon > eol)
+            break;
+        const char *v = colon + 1;
+        while (v < eol && (*v == ' ' || *v == '\t'))
+            v++;
+        out[n].name = (struct gw_str){p, (size_t)(colon - p)};
+        out[n].value = (struct gw_str){v, (size_t)(eol - v)};
+        n++;
+        p = eol + 2;
+    }
+    return n;
+}
+
 /* Routing, filters and the upstream head. Returns after answering locally
  * or after starting the first attempt. */
 static void
 start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
 {
     struct px_worker *w = d->w;
-    bool resumed = d->rl_from != 0; /* again, after a global limit's verdict */
+    /* again, after a global limit's or an ExtAuthPolicy's verdict */
+    bool resumed = d->rl_from != 0 || d->ea_passed;
     if (!resumed) {
         d->start_ms = now_ms(d);
         d->served++;
@@ -1762,6 +1813,20 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
         px_buf_consume(&d->in, head_len);
         local_reply(d, 403, GW_STR_NULL, (struct gw_str){body, sizeof(body) - 1}, false);
         return;
+    }
+    /* ExtAuthPolicy first: the request is parked until its service
+     * answers (px_dconn_ea_resume), and comes back here with ea_passed. */
+    if (r->extauth && !d->ea_passed) {
+        struct px_ea_verdict v;
+        if (px_ea_start(d, req, head_len, r->extauth, &v) > 0) {
+            d->rl_head_len = head_len;
+            return;
+        }
+        if (v.outcome != PX_EA_ALLOW) {
+            px_buf_consume(&d->in, head_len);
+            extauth_refuse(d, &v);
+            return;
+        }
     }
     /* Authentication before the rate limits: a limit counts only requests
      * that got through it (docs/policies.md). */
@@ -1906,6 +1971,8 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     }
     d->upgrade = (req->connection & GW_H1_CONN_UPGRADE) && req->upgrade.len &&
                  !gw_h1_list_has(req->upgrade, GW_STR("h2c")) && d->minor >= 1;
+    struct gw_h1_header eah[32];
+    size_t neah = d->ea_passed ? extauth_fields(d, eah, GW_ARRAY_LEN(eah)) : 0;
     struct px_req_out ro = {
         .req = req,
         .path = {lbuf, ln},
@@ -1917,6 +1984,10 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
         .mods = {qmod, b->request_headers},
         .extra = ao ? ao->set : NULL,
         .nextra = ao ? ao->nset : 0,
+        .drop = r->extauth ? r->extauth->from_auth : NULL,
+        .ndrop = r->extauth ? r->extauth->nfrom_auth : 0,
+        .extra2 = eah,
+        .nextra2 = neah,
     };
     px_buf_consume(&d->replay, px_buf_avail(&d->replay));
     rc = px_request_head_format(&ro, &d->replay);
@@ -1979,6 +2050,48 @@ head_loop(struct px_dconn *d)
     }
     d->in_head_loop = false;
     if (!d->closing)
+        d_update(d);
+}
+
+void
+px_dconn_ea_resume(struct px_dconn *d, const struct px_ea_verdict *v)
+{
+    if (d->closing || !d->route || !d->route->extauth)
+        return;
+    bool in_loop = d->in_head_loop;
+    d->in_head_loop = true;
+    if (v->outcome != PX_EA_ALLOW) {
+        px_buf_consume(&d->in, d->rl_head_len);
+        extauth_refuse(d, v);
+    } else {
+        if (!d->ea_set.max)
+            px_buf_init(&d->ea_set, 16384);
+        px_buf_consume(&d->ea_set, px_buf_avail(&d->ea_set));
+        if (px_buf_append_str(&d->ea_set, v->fields) < 0)
+            px_buf_consume(&d->ea_set, px_buf_avail(&d->ea_set));
+        struct gw_h1_request req = {.headers = d->w->hbuf, .max_headers = PX_MAX_HEADERS};
+        int n;
+        if (d->stream) {
+            n = d->h2s ? px_h2_stream_request(d->h2s, &req) : GW_ECLOSED;
+        } else {
+            n = gw_h1_request_parse(px_buf_data(&d->in), px_buf_avail(&d->in), &req, &px_limits);
+            if (n >= 0 && (size_t)n != d->rl_head_len)
+                n = GW_EPARSE;
+        }
+        if (n < 0) {
+            d->in_head_loop = in_loop;
+            abort_request(d);
+            return;
+        }
+        d->ea_passed = true;
+        start_request(d, &req, (size_t)n);
+    }
+    d->in_head_loop = in_loop;
+    if (d->closing)
+        return;
+    if (d->mode == PX_D_HEAD && !in_loop && px_buf_avail(&d->in))
+        head_loop(d);
+    else
         d_update(d);
 }
 
@@ -2113,6 +2226,11 @@ d_read(struct px_dconn *d)
         head_loop(d);
         return;
     case PX_D_PROXY:
+        if (GW_UNLIKELY(d->ea_call != NULL)) {
+            px_ea_input(d);
+            if (d->closing)
+                return;
+        }
         if (!d->req_done && d->u && !d->in_backoff)
             pump_request_body(d);
         else
@@ -2289,6 +2407,11 @@ px_dconn_stream_input(struct px_dconn *d)
 {
     if (d->closing || d->mode != PX_D_PROXY)
         return;
+    if (GW_UNLIKELY(d->ea_call != NULL)) {
+        px_ea_input(d);
+        if (d->closing)
+            return;
+    }
     if (!d->req_done && d->u && !d->in_backoff)
         pump_request_body(d);
     else

@@ -389,10 +389,17 @@ px_request_head_format(const struct px_req_out *r, struct px_buf *out)
         }
         if (other_conn && listed_in_connection(q->headers, q->nheaders, h->name))
             continue;
+        bool dropped = false;
+        for (size_t x = 0; x < r->ndrop && !dropped; x++)
+            dropped = gw_str_caseeq(h->name, gw_str_from(r->drop[x]));
+        if (dropped)
+            continue;
         work_push(&w, h->name, h->value);
     }
     for (size_t i = 0; i < r->nextra; i++)
         work_push(&w, r->extra[i].name, r->extra[i].value);
+    for (size_t i = 0; i < r->nextra2; i++)
+        work_push(&w, r->extra2[i].name, r->extra2[i].value);
     for (size_t i = 0; i < GW_ARRAY_LEN(r->mods); i++)
         work_apply(&w, r->mods[i]);
     if (w.overflow)
@@ -597,6 +604,24 @@ px_response_head_format(const struct px_rsp_out *r, struct px_buf *out)
     return 0;
 }
 
+/* Whether header lines `extra` hold a Content-Type field. */
+static bool
+has_content_type(struct gw_str extra)
+{
+    static const char name[] = "content-type:";
+    size_t n = sizeof(name) - 1;
+    for (size_t i = 0; i + n <= extra.len; i++) {
+        if (i && extra.p[i - 1] != '\n')
+            continue;
+        size_t k = 0;
+        while (k < n && (extra.p[i + k] | 0x20) == name[k])
+            k++;
+        if (k == n)
+            return true;
+    }
+    return false;
+}
+
 int
 px_local_response_format(struct px_buf *out, int status, struct gw_str extra, struct gw_str body,
                          bool close, bool head_only)
@@ -614,7 +639,8 @@ px_local_response_format(struct px_buf *out, int status, struct gw_str extra, st
         rc |= px_buf_append_lit(out, "Content-Length: ");
         rc |= px_buf_append_u64(out, body.len);
         rc |= px_buf_append(out, "\r\n", 2);
-        if (body.len)
+        /* extra may carry its own (an authorization service's answer) */
+        if (body.len && !has_content_type(extra))
             rc |= px_buf_append_lit(out, "Content-Type: text/plain\r\n");
     }
     if (close)

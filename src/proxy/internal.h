@@ -165,6 +165,12 @@ struct px_req_out {
     /* auth.c: fields added before the modifiers */
     const struct gw_h1_header *extra;
     size_t nextra;
+    /* extauth.c: the client's fields of these names are left out (ASCII
+     * case ignored), and extra2 added after extra. */
+    const char *const *drop;
+    size_t ndrop;
+    const struct gw_h1_header *extra2;
+    size_t nextra2;
 };
 
 /* Writes the whole upstream request head (request line to the final CRLF)
@@ -591,6 +597,10 @@ struct px_metrics {
      * whether this worker's connection is up (a gauge). */
     atomic_uint_fast64_t rlg_allowed, rlg_refused, rlg_fail_open, rlg_fail_closed;
     atomic_uint_fast64_t redis_errors, redis_timeouts, redis_connects, redis_up;
+    /* ExtAuthPolicy (extauth.c): answers that allowed or denied, calls that
+     * failed (connection, unreadable answer) or timed out, and requests
+     * let through by failureMode Open. */
+    atomic_uint_fast64_t ea_allowed, ea_denied, ea_error, ea_timeout, ea_fail_open;
     atomic_uint_fast64_t lat_bucket[PX_LAT_BUCKETS + 1];
     atomic_uint_fast64_t lat_sum_us;
     atomic_uint_fast64_t lat_count;
@@ -675,6 +685,7 @@ struct px_worker {
     struct gw_h1_header hbuf[PX_MAX_HEADERS];
     struct px_buf logbuf;
     struct px_rlg *rlg; /* global rate limits; NULL without Redis */
+    uint32_t ea_cursor; /* extauth.c: round robin over authorization endpoints */
     /* HTTP/2 from clients (down_h2.c): decoded header bytes its streams
      * hold, whether malloc_trim is due once they are mostly freed, the last
      * trim and the end of the window trims may run in (ms). */
@@ -810,6 +821,42 @@ int px_rlg_check(struct px_dconn *d, const struct gw_ir_ratelimit *l, struct gw_
 /* d's request goes before its verdict: the reply will be dropped. */
 void px_rlg_cancel(struct px_dconn *d);
 
+/* ------------------------------------------------------------------------ */
+/* ExtAuthPolicy (extauth.c)                                                 */
+
+struct px_ea_call;
+
+enum px_ea_outcome {
+    PX_EA_ALLOW,     /* through (2xx, or failureMode Open) */
+    PX_EA_DENY,      /* the service's answer goes to the client */
+    PX_EA_FAIL,      /* failureMode Closed: 503 */
+    PX_EA_INVALID,   /* the policy is Invalid: 500 */
+    PX_EA_TOO_LARGE, /* includeBody: the body is over maxBytes: 413 */
+};
+
+struct px_ea_verdict {
+    enum px_ea_outcome outcome;
+    int status;           /* DENY: the service's */
+    struct gw_str fields; /* "Name: value\r\n" lines: ALLOW: headersFromAuth; DENY: to the client */
+    struct gw_str body;   /* DENY */
+};
+
+/* Starts d's check against e for req (head_len bytes of head in d->in, or
+ * d a stream): 1 when parked (d->ea_call set; px_dconn_ea_resume follows
+ * from the loop with the views of the verdict valid for that call), 0
+ * when decided at once into *v. Loop thread. */
+int px_ea_start(struct px_dconn *d, const struct gw_h1_request *req, size_t head_len,
+                const struct gw_ir_extauth *e, struct px_ea_verdict *v);
+/* Request body bytes arrived while d is parked (includeBody). */
+void px_ea_input(struct px_dconn *d);
+/* d's request goes before its verdict: the call is dropped. */
+void px_ea_cancel(struct px_dconn *d);
+/* upstream.c: events on, the failure of, or the close of a check's
+ * connection. */
+void px_ea_io(struct px_uconn *u, unsigned events);
+void px_ea_failed(struct px_uconn *u);
+void px_ea_detach(struct px_uconn *u);
+
 struct gw_proxy {
     struct gw_proxy_opts o;
     pthread_mutex_t mu; /* snapshot handover and port errors only */
@@ -890,9 +937,10 @@ struct px_uconn {
     struct gw_defer defer;    /* events raised outside the socket's own */
     unsigned defer_ev;        /* GW_LOOP_* to hand over when defer runs */
     bool defer_armed;
-    bool free_pending; /* freed by the defer, which still references it */
-    bool failed;       /* TLS failed: every read and write fails (EPROTO) */
-    char backend[96];  /* the backend it was opened for, for log lines */
+    bool free_pending;     /* freed by the defer, which still references it */
+    bool failed;           /* TLS failed: every read and write fails (EPROTO) */
+    char backend[96];      /* the backend it was opened for, for log lines */
+    struct px_ea_call *ea; /* an ExtAuthPolicy check owns it (extauth.c) */
 };
 
 /* The proxy's progress on one request. */
@@ -1026,6 +1074,13 @@ struct px_dconn {
     struct px_rlg_wait *rlg_wait;
     size_t rl_head_len;
     uint32_t rl_from;
+    /* ExtAuthPolicy (extauth.c): the check in flight (the request parked
+     * as for a global limit, rl_head_len its head), whether the request
+     * passed it (a resumed request is not checked again), and the fields
+     * the answer had for the upstream request ("Name: value\r\n" lines). */
+    struct px_ea_call *ea_call;
+    bool ea_passed;
+    struct px_buf ea_set;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1074,6 +1129,9 @@ void px_dconn_drain(struct px_dconn *d);
 struct px_dconn *px_dconn_stream_new(struct px_dconn *c, struct px_h2_stream *s);
 /* Runs req (views valid for the call) through the request pipeline. */
 void px_dconn_stream_start(struct px_dconn *d, struct gw_h1_request *req);
+/* extauth.c: the verdict of d's ExtAuthPolicy check; the request goes on
+ * (its checks after ExtAuth), or is answered. */
+void px_dconn_ea_resume(struct px_dconn *d, const struct px_ea_verdict *v);
 /* ratelimit_global.c: the verdict of d's limit idx; the request goes on
  * with the limits after it, or is refused. */
 void px_dconn_rl_resume(struct px_dconn *d, uint32_t idx, const struct px_rl_verdict *v);

@@ -1258,6 +1258,20 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
         (unsigned long long)SUM(rlg_fail_open), (unsigned long long)SUM(rlg_fail_closed),
         (unsigned long long)SUM(redis_errors), (unsigned long long)SUM(redis_timeouts),
         (unsigned long long)SUM(redis_connects), (unsigned long long)SUM(redis_up));
+    rc |= gw_buf_appendf(
+        out,
+        "# HELP gatehouse_extauth_total Requests put to an ExtAuthPolicy's authorization "
+        "service, by outcome: its answer allowed or denied them, the call failed or timed out; "
+        "fail_open counts the failed or timed out ones failureMode Open let through.\n"
+        "# TYPE gatehouse_extauth_total counter\n"
+        "gatehouse_extauth_total{outcome=\"allowed\"} %llu\n"
+        "gatehouse_extauth_total{outcome=\"denied\"} %llu\n"
+        "gatehouse_extauth_total{outcome=\"error\"} %llu\n"
+        "gatehouse_extauth_total{outcome=\"timeout\"} %llu\n"
+        "gatehouse_extauth_total{outcome=\"fail_open\"} %llu\n",
+        (unsigned long long)SUM(ea_allowed), (unsigned long long)SUM(ea_denied),
+        (unsigned long long)SUM(ea_error), (unsigned long long)SUM(ea_timeout),
+        (unsigned long long)SUM(ea_fail_open));
     static const char *const h2lim[] = {"header_timeout", "oversized", "memory"};
     rc |= gw_buf_append_cstr(out, "# HELP gatehouse_http2_streams_limited_total HTTP/2 client "
                                   "streams reset or refused for a limit, by reason.\n"

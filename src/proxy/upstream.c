@@ -136,6 +136,7 @@ px_uconn_close(struct px_uconn *u)
         return;
     }
     u->closing = true;
+    px_ea_detach(u);
     gw_timer_stop(&u->timer);
     if (u->h2)
         px_uh2_carrier_release(u);
@@ -171,6 +172,11 @@ on_utimer(struct gw_timer *t)
     if (u->state == PX_U_CONNECTING && u->h2) {
         bump(&u->w->m->up_connect_fail);
         px_uh2_carrier_failed(u, GW_ETIMEDOUT);
+        return;
+    }
+    if (u->state == PX_U_CONNECTING && u->ea) {
+        bump(&u->w->m->up_connect_fail);
+        px_ea_failed(u);
         return;
     }
     if (u->state == PX_U_CONNECTING && !u->mirror && u->d) {
@@ -601,6 +607,10 @@ connect_failed(struct px_uconn *u, int err)
         px_uh2_carrier_failed(u, err);
         return;
     }
+    if (u->ea) {
+        px_ea_failed(u);
+        return;
+    }
     if (u->mirror || !u->d) {
         px_uconn_close(u);
         return;
@@ -689,6 +699,10 @@ on_uio(struct gw_io *io, unsigned events)
     }
     if (u->mirror) {
         mirror_io(u, events);
+        return;
+    }
+    if (u->ea) {
+        px_ea_io(u, events);
         return;
     }
     if (!u->d) {

@@ -168,6 +168,7 @@ struct tr {
     struct tr_att_kind *lbp; /* backendpolicy.c: the LoadBalancerPolicies */
     /* auth.c: the JWT, BasicAuth and APIKey policies */
     struct tr_att_kind *jwtp, *bap, *akp;
+    struct tr_att_kind *eap; /* extauth.c: the ExtAuthPolicies */
 
     /* Where status value nodes come from (st->arena). */
     struct gw_sv_pool sv;
@@ -322,6 +323,16 @@ void tr_auth_route(struct tr *t, const struct rt *rt, size_t rule, struct gw_ir_
 void tr_auth_listener(struct tr *t, const struct lis *li, struct gw_ir_route *routes,
                       size_t nroutes);
 void tr_auth_status(struct tr *t);
+/* extauth.c: ExtAuthPolicies resolved (after tr_routes), their Services
+ * resolved like backendRefs (a cross-namespace one needs a ReferenceGrant
+ * from gatehouse.dev ExtAuthPolicy; one that does not resolve makes the
+ * policy Invalid, failing closed); the policy of rule `rule` of rt into r,
+ * that of listener li into the routes that have none; status.ancestors. */
+void tr_extauths(struct tr *t);
+void tr_extauth_route(struct tr *t, const struct rt *rt, size_t rule, struct gw_ir_route *r);
+void tr_extauth_listener(struct tr *t, const struct lis *li, struct gw_ir_route *routes,
+                         size_t nroutes);
+void tr_extauth_status(struct tr *t);
 
 /* reads.c: what the translation reads of Services (status.h). */
 void tr_read_service(struct tr *t, const char *ns, const char *name, bool whole, int64_t port,

@@ -217,8 +217,9 @@ tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_re
                          *group ? "." : "", group);
         return "InvalidKind";
     }
-    if (strcmp(ns, route->ns) && !tr_grant_allows(t, GW_GROUP_GATEWAY, gw_kind_name(route->kind),
-                                                  route->ns, "", "Service", ns, ref->name)) {
+    if (strcmp(ns, route->ns) &&
+        !tr_grant_allows(t, gw_kind_group(route->kind), gw_kind_name(route->kind), route->ns, "",
+                         "Service", ns, ref->name)) {
         out->name = backend_name(t, ns, ref);
         *msg = tr_printf(t, "backendRef %s/%s: no ReferenceGrant in namespace %s allows it", ns,
                          ref->name, ns);

@@ -55,6 +55,7 @@ gw_status_translate_ir(const struct gw_store *store, const struct gw_status_opts
     tr_client_traffic(t);
     tr_source_addresses(t);
     tr_auths(t);
+    tr_extauths(t);
     tr_build_ir(t);
 
     *out_pending = p;
@@ -86,6 +87,7 @@ gw_status_pending_finish(struct gw_status_pending *p)
     tr_source_address_status(t);
     tr_backend_policy_status(t);
     tr_auth_status(t);
+    tr_extauth_status(t);
     tr_gateway_status(t);
     tr_sort_items(t->st);
     tr_reads_finish(t);

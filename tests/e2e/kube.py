@@ -61,6 +61,7 @@ RESOURCES = {
     "ConfigMap": ("/api/v1", "configmaps", True),
     "Namespace": ("/api/v1", "namespaces", False),
     "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
+    "ExtAuthPolicy": ("/apis/gatehouse.dev/v1alpha1", "extauthpolicies", True),
 }
 
 
