@@ -66,6 +66,7 @@ static const char *const plurals[GW_KIND__COUNT] = {
     [GW_KIND_SECRET] = "secrets",
     [GW_KIND_CONFIGMAP] = "configmaps",
     [GW_KIND_NAMESPACE] = "namespaces",
+    [GW_KIND_XBACKEND] = "xbackends",
 };
 
 const char *

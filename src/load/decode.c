@@ -993,6 +993,7 @@ static const struct kind_desc kind_descs[] = {
     {"Secret", GW_KIND_SECRET, "", {"v1"}, &d_secret},
     {"ConfigMap", GW_KIND_CONFIGMAP, "", {"v1"}, &d_configmap},
     {"Namespace", GW_KIND_NAMESPACE, "", {"v1"}, &d_namespace},
+    {"XBackend", GW_KIND_XBACKEND, GW_GROUP_GATEWAY_X, {"v1alpha1"}, &d_xbackend},
 };
 
 /* Standard Kubernetes kinds that appear next to Gateway API objects and that
