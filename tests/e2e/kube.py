@@ -61,6 +61,7 @@ RESOURCES = {
     "ConfigMap": ("/api/v1", "configmaps", True),
     "Namespace": ("/api/v1", "namespaces", False),
     "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
+    "XBackend": ("/apis/gateway.networking.x-k8s.io/v1alpha1", "xbackends", True),
 }
 
 
