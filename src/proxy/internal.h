@@ -400,10 +400,10 @@ struct px_dns_name {
     atomic_uint_fast64_t ok, nxdomain, failed; /* resolutions by result */
     /* p->dns_mu */
     unsigned refs; /* views (struct px_dns) naming it */
-    bool busy;     /* a query is out */
-    uint64_t due;  /* when to resolve (the resolver's loop clock) */
     struct px_dns_name *next;
-    /* the resolver thread's */
+    /* the resolver thread's (busy and due read under p->dns_mu too) */
+    bool busy;    /* a query is out */
+    uint64_t due; /* when to resolve (the resolver's loop clock); 0: at once */
     struct px_resolver *resolver;
     unsigned backoff_ms;
     bool failing;
