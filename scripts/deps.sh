@@ -7,6 +7,8 @@ set -eu
 
 build="gcc pkg-config meson ninja-build libyaml-dev libssl-dev libnghttp2-dev libpcre2-dev
        liburing-dev libcurl4-openssl-dev libcrypt-dev libhiredis-dev"
+# XBackend hostnames are resolved through c-ares (src/proxy/dns.c)
+build="$build libc-ares-dev"
 test="$build clang clang-format libclang-rt-14-dev git openssl curl nghttp2-client python3
       python3-pytest python3-httpx python3-h2 python3-grpcio python3-protobuf python3-websockets redis-server"
 bench="$build python3 wrk nginx-light haproxy nghttp2-client redis-server"

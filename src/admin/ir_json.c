@@ -193,6 +193,8 @@ backend(struct jw *w, const char *k, const struct gw_ir_backend *be)
         num(w, "caBytes", (long long)be->tls->ca_len);
         boolean(w, "systemCA", be->tls->system_ca);
         strs(w, "subjectAltNames", be->tls->sans, be->tls->nsans);
+        if (be->tls->client_cert)
+            str(w, "clientCertificate", be->tls->client_cert->secret);
         end(w, "}");
     }
     if (be->health)
@@ -205,6 +207,10 @@ backend(struct jw *w, const char *k, const struct gw_ir_backend *be)
         end(w, "}");
     }
     end(w, "]");
+    if (be->dns_host) {
+        str(w, "dnsHost", be->dns_host);
+        num(w, "dnsPort", be->dns_port);
+    }
     if (be->request_headers)
         header_mod(w, "requestHeaders", be->request_headers);
     if (be->response_headers)

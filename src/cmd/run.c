@@ -14,6 +14,7 @@
  * workers start (threads inherit the mask), and the watch is in place
  * before the first scan (no change is lost in between).
  */
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <getopt.h>
@@ -110,6 +111,12 @@ run_usage(FILE *f)
                "      --redis-timeout D      how long a request waits for Redis's verdict\n"
                "                             before the limit's failureMode decides\n"
                "                             (default 20ms)\n"
+               "      --dns-server A[,A...]  DNS servers (IP or IP:PORT, [IPv6]:PORT) that\n"
+               "                             resolve XBackend hostnames (default: the\n"
+               "                             nameservers of /etc/resolv.conf)\n"
+               "      --dns-min-ttl D        re-resolve an XBackend hostname no sooner than D\n"
+               "                             after an answer, whatever its TTL (default 1s)\n"
+               "      --dns-max-ttl D        and no later than D (default 5m)\n"
                "  -h, --help                 this text\n"
                "\n");
     /* Two literals: one would pass the 4095 bytes C11 promises. */
@@ -268,6 +275,47 @@ hook_health(void *data, struct gw_buf *out)
 /* ------------------------------------------------------------------------ */
 /* The command                                                              */
 
+/* Long options without a short one. */
+enum { OPT_DNS_SERVER = 256, OPT_DNS_MIN_TTL, OPT_DNS_MAX_TTL };
+
+/* --dns-server: comma-separated IP, IP:PORT or [IPv6]:PORT (what
+ * ares_set_servers_ports_csv takes), checked here for a clear message. */
+static bool
+dns_servers_ok(const char *v)
+{
+    char item[80];
+    while (*v) {
+        size_t n = strcspn(v, ",");
+        if (n == 0 || n >= sizeof(item))
+            return false;
+        memcpy(item, v, n);
+        item[n] = '\0';
+        v += n + (v[n] == ',');
+        char *host = item, *port = NULL;
+        if (*host == '[') {
+            char *end = strchr(host, ']');
+            if (!end || (end[1] && end[1] != ':'))
+                return false;
+            *end = '\0';
+            host++;
+            port = end[1] ? end + 2 : NULL;
+        } else if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':')) {
+            port = strchr(host, ':');
+            *port++ = '\0';
+        }
+        unsigned char buf[16];
+        if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
+            return false;
+        if (port) {
+            char *end;
+            unsigned long p = strtoul(port, &end, 10);
+            if (!*port || *end || p < 1 || p > 65535)
+                return false;
+        }
+    }
+    return true;
+}
+
 /* --redis: a unix socket path (starts with '/'), or HOST:PORT ([v6]:PORT)
  * resolved here, once: the workers connect to a numeric address and never
  * wait for DNS. host (cap bytes) receives it. */
@@ -375,6 +423,9 @@ gw_cmd_run(int argc, char **argv)
         {"redis", required_argument, NULL, 'R'},
         {"redis-password-file", required_argument, NULL, 'W'},
         {"redis-timeout", required_argument, NULL, 'O'},
+        {"dns-server", required_argument, NULL, OPT_DNS_SERVER},
+        {"dns-min-ttl", required_argument, NULL, OPT_DNS_MIN_TTL},
+        {"dns-max-ttl", required_argument, NULL, OPT_DNS_MAX_TTL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -559,6 +610,30 @@ gw_cmd_run(int argc, char **argv)
                 return 2;
             }
             popts.redis_timeout_ms = (unsigned)ms;
+            break;
+        }
+        case OPT_DNS_SERVER:
+            if (!dns_servers_ok(optarg)) {
+                fprintf(stderr,
+                        "gatehouse run: --dns-server must be IP, IP:PORT or [IPv6]:PORT "
+                        "(comma-separated), not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            popts.dns_servers = optarg;
+            break;
+        case OPT_DNS_MIN_TTL:
+        case OPT_DNS_MAX_TTL: {
+            int64_t ms;
+            if (gw_duration_parse(gw_str_from(optarg), &ms) < 0 || ms < 100 || ms > 86400000) {
+                fprintf(stderr, "gatehouse run: --%s must be a duration in 100ms..24h, not '%s'\n",
+                        c == OPT_DNS_MIN_TTL ? "dns-min-ttl" : "dns-max-ttl", optarg);
+                return 2;
+            }
+            if (c == OPT_DNS_MIN_TTL)
+                popts.dns_ttl_min_ms = (unsigned)ms;
+            else
+                popts.dns_ttl_max_ms = (unsigned)ms;
             break;
         }
         case 'h':

@@ -31,6 +31,8 @@
 #define GW_GROUP_GATEWAY "gateway.networking.k8s.io"
 /* gatehouse's own policy kinds (GEP-713 attachment), version v1alpha1. */
 #define GW_GROUP_GATEHOUSE "gatehouse.dev"
+/* Experimental kinds (XBackend). */
+#define GW_GROUP_GATEWAY_X "gateway.networking.x-k8s.io"
 
 /* ------------------------------------------------------------------------ */
 /* Kinds                                                                    */
@@ -61,6 +63,7 @@ enum gw_kind {
     GW_KIND_CONFIGMAP,
     GW_KIND_NAMESPACE,
     GW_KIND_EXTAUTHPOLICY, /* gatehouse.dev */
+    GW_KIND_XBACKEND, /* gateway.networking.x-k8s.io/v1alpha1 */
     GW_KIND__COUNT
 };
 
@@ -102,6 +105,9 @@ enum gw_enum {
     GW_ENUM_HASH_KEY,         /* enum gw_hash_key */
     GW_ENUM_RL_SCOPE,         /* enum gw_ratelimit_scope */
     GW_ENUM_FAILMODE,         /* enum gw_failure_mode */
+    GW_ENUM_XB_TYPE,          /* enum gw_xbackend_type */
+    GW_ENUM_XB_PROTOCOL,      /* enum gw_xbackend_protocol */
+    GW_ENUM_XB_TLS_MODE,      /* enum gw_xbackend_tls_mode */
     GW_ENUM__COUNT
 };
 
@@ -719,6 +725,67 @@ struct gw_backendtlspolicy {
 };
 
 /* ------------------------------------------------------------------------ */
+/* XBackend (gateway.networking.x-k8s.io/v1alpha1, docs/external-backends.md) */
+
+enum gw_xbackend_type { GW_XBT_NONE, GW_XBT_EXTERNAL_HOSTNAME };
+
+enum gw_xbackend_protocol {
+    GW_XBP_NONE,
+    GW_XBP_TCP,
+    GW_XBP_HTTP,
+    GW_XBP_HTTP2,
+    GW_XBP_HTTP11,
+    GW_XBP_H2C,
+    GW_XBP_MCP,
+};
+
+enum gw_xbackend_tls_mode {
+    GW_XTLS_UNSET,
+    GW_XTLS_NONE,
+    GW_XTLS_SERVER_ONLY,
+    GW_XTLS_CLIENT_AND_SERVER,
+};
+
+struct gw_xbackend_validation {
+    struct gw_pos pos;
+    GW_LIST(struct gw_object_ref) ca_certificate_refs;
+    int well_known_ca_certificates; /* enum gw_well_known_ca */
+    const char *hostname;
+    GW_LIST(struct gw_san) subject_alt_names;
+};
+
+struct gw_xbackend_tls {
+    struct gw_pos pos;
+    int mode;                                     /* enum gw_xbackend_tls_mode */
+    struct gw_object_ref *client_certificate_ref; /* NULL if absent */
+    struct gw_xbackend_validation *validation;    /* NULL if absent */
+};
+
+struct gw_xbackend_external {
+    struct gw_pos pos;
+    const char *hostname; /* an FQDN */
+};
+
+struct gw_xbackend_port {
+    struct gw_pos pos;
+    const char *name; /* NULL if absent */
+    int64_t port;
+};
+
+struct gw_xbackend {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        int type;                                       /* enum gw_xbackend_type */
+        struct gw_xbackend_external *external_hostname; /* NULL if absent */
+        struct gw_xbackend_port port;
+        int protocol;                /* enum gw_xbackend_protocol; NONE: from the route */
+        struct gw_xbackend_tls *tls; /* NULL if absent */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
 /* RateLimitPolicy (gatehouse.dev/v1alpha1, docs/policies.md)               */
 
 /* One token bucket: `requests` per `interval`, holding up to `burst`. */
@@ -1259,6 +1326,7 @@ GW_STORE_GETTER(gw_store_secret, gw_secret, GW_KIND_SECRET)
 GW_STORE_GETTER(gw_store_configmap, gw_configmap, GW_KIND_CONFIGMAP)
 GW_STORE_GETTER(gw_store_namespace, gw_namespace, GW_KIND_NAMESPACE)
 GW_STORE_GETTER(gw_store_extauthpolicy, gw_extauthpolicy, GW_KIND_EXTAUTHPOLICY)
+GW_STORE_GETTER(gw_store_xbackend, gw_xbackend, GW_KIND_XBACKEND)
 #undef GW_STORE_GETTER
 
 /* TLSRoute, TCPRoute and UDPRoute share struct gw_l4route. */

@@ -49,6 +49,7 @@ static const struct kind_info kinds[GW_KIND__COUNT] = {
     [GW_KIND_CONFIGMAP] = {"ConfigMap", "", true},
     [GW_KIND_NAMESPACE] = {"Namespace", "", false},
     [GW_KIND_EXTAUTHPOLICY] = {"ExtAuthPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
+    [GW_KIND_XBACKEND] = {"XBackend", GW_GROUP_GATEWAY_X, true, "v1alpha1", false},
 };
 
 const char *
@@ -188,6 +189,10 @@ static const char *const lb_types[] = {"RoundRobin", "LeastRequest", "Consistent
 static const char *const hash_keys[] = {"Header", "Cookie", "SourceIP", NULL};
 static const char *const ratelimit_scopes[] = {"Local", "Global", NULL};
 static const char *const failure_modes[] = {"Open", "Closed", NULL};
+static const char *const xbackend_types[] = {"ExternalHostname", NULL};
+static const char *const xbackend_protocols[] = {"TCP", "HTTP", "HTTP2", "HTTP11",
+                                                 "H2C", "MCP",  NULL};
+static const char *const xbackend_tls_modes[] = {"None", "ServerOnly", "ClientAndServer", NULL};
 
 static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_PATH_MATCH] = path_match,
@@ -211,6 +216,9 @@ static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_HASH_KEY] = hash_keys,
     [GW_ENUM_RL_SCOPE] = ratelimit_scopes,
     [GW_ENUM_FAILMODE] = failure_modes,
+    [GW_ENUM_XB_TYPE] = xbackend_types,
+    [GW_ENUM_XB_PROTOCOL] = xbackend_protocols,
+    [GW_ENUM_XB_TLS_MODE] = xbackend_tls_modes,
 };
 
 const char *const *

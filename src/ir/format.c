@@ -63,6 +63,8 @@ backend(struct gw_buf *b, int d, const char *what, const struct gw_ir_backend *b
                        be->tls->system_ca ? "system+" : "", be->tls->ca_len);
         for (size_t i = 0; i < be->tls->nsans; i++)
             gw_buf_appendf(b, " san=%s", be->tls->sans[i]);
+        if (be->tls->client_cert)
+            gw_buf_appendf(b, " client-cert=%s", be->tls->client_cert->secret);
         gw_buf_append_cstr(b, "\n");
     }
     if (be->health) {
@@ -117,6 +119,10 @@ backend(struct gw_buf *b, int d, const char *what, const struct gw_ir_backend *b
     for (size_t i = 0; i < be->nendpoints; i++) {
         ind(b, d + 1);
         gw_buf_appendf(b, "endpoint %s:%u\n", be->endpoints[i].ip, be->endpoints[i].port);
+    }
+    if (be->dns_host) {
+        ind(b, d + 1);
+        gw_buf_appendf(b, "dns %s:%u\n", be->dns_host, be->dns_port);
     }
 }
 

@@ -69,6 +69,9 @@ struct gw_ir_backend_tls {
     bool system_ca;
     const char **sans; /* "DNS:x" / "URI:y"; empty: check the SNI */
     size_t nsans;
+    /* XBackend tls.mode ClientAndServer: the certificate presented; NULL:
+     * the Gateway's spec.tls.backend one (gw_ir_port), if any. */
+    const struct gw_ir_cert *client_cert;
 };
 
 struct gw_ir_endpoint {
@@ -166,6 +169,11 @@ struct gw_ir_backend {
     const struct gw_ir_healthcheck *health; /* NULL: no active check */
     const struct gw_ir_circuit *circuit;    /* CircuitBreakerPolicy; NULL: none */
     const struct gw_ir_lb *lb;              /* LoadBalancerPolicy; NULL: the proxy's default */
+    /* An XBackend (docs/external-backends.md): the FQDN the data plane
+     * resolves (A and AAAA) into the endpoints, every address at dns_port;
+     * endpoints stays empty in the IR. NULL: endpoints are the endpoints. */
+    const char *dns_host;
+    uint16_t dns_port;
 };
 
 enum gw_ir_filter_type {

@@ -67,6 +67,7 @@ static const char *const plurals[GW_KIND__COUNT] = {
     [GW_KIND_CONFIGMAP] = "configmaps",
     [GW_KIND_NAMESPACE] = "namespaces",
     [GW_KIND_EXTAUTHPOLICY] = "extauthpolicies",
+    [GW_KIND_XBACKEND] = "xbackends",
 };
 
 const char *

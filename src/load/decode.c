@@ -994,6 +994,7 @@ static const struct kind_desc kind_descs[] = {
     {"ConfigMap", GW_KIND_CONFIGMAP, "", {"v1"}, &d_configmap},
     {"Namespace", GW_KIND_NAMESPACE, "", {"v1"}, &d_namespace},
     {"ExtAuthPolicy", GW_KIND_EXTAUTHPOLICY, GW_GROUP_GATEHOUSE, {"v1alpha1"}, &d_extauthpolicy},
+    {"XBackend", GW_KIND_XBACKEND, GW_GROUP_GATEWAY_X, {"v1alpha1"}, &d_xbackend},
 };
 
 /* Standard Kubernetes kinds that appear next to Gateway API objects and that

@@ -136,5 +136,6 @@ extern const struct schema d_clienttrafficpolicy;
 extern const struct schema d_sourceaddresspolicy;
 extern const struct schema d_jwtpolicy, d_basicauthpolicy, d_apikeypolicy;
 extern const struct schema d_extauthpolicy;
+extern const struct schema d_xbackend;
 
 #endif /* GW_LOAD_DECODE_INTERNAL_H */

@@ -2603,3 +2603,121 @@ static const struct field namespace_fields[] = {
 };
 const struct schema d_namespace = {"Namespace", sizeof(struct gw_namespace), namespace_fields,
                                    NULL};
+
+/* ------------------------------------------------------------------------ */
+/* XBackend (gateway.networking.x-k8s.io/v1alpha1)                          */
+
+static void
+check_xb_validation(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_xbackend_validation *v = obj;
+    bool refs = v->ca_certificate_refs.n > 0;
+    bool wk = v->well_known_ca_certificates != GW_WKCA_NONE;
+    if (refs && wk)
+        d_cel(c, node, NULL, "object",
+              "must not contain both CACertificateRefs and WellKnownCACertificates");
+    if (!refs && !wk)
+        d_cel(c, node, NULL, "object",
+              "must specify either CACertificateRefs or WellKnownCACertificates");
+}
+
+static const struct field xb_validation_fields[] = {
+    F("caCertificateRefs", T_LIST, OFF(gw_xbackend_validation, ca_certificate_refs),
+      .sub = &local_ref, .max_items = 8),
+    F("wellKnownCACertificates", T_ENUM, OFF(gw_xbackend_validation, well_known_ca_certificates),
+      .enum_id = GW_ENUM_WELL_KNOWN_CA),
+    F("hostname", T_STR, OFF(gw_xbackend_validation, hostname), .flags = F_REQ,
+      .fmt = FMT_PRECISE_HOSTNAME),
+    F("subjectAltNames", T_LIST, OFF(gw_xbackend_validation, subject_alt_names), .sub = &san,
+      .max_items = 5),
+    END,
+};
+static const struct schema xb_validation = {"BackendTLSValidation",
+                                            sizeof(struct gw_xbackend_validation),
+                                            xb_validation_fields, check_xb_validation};
+
+static void
+check_xb_tls(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_xbackend_tls *t = obj;
+    bool cs = t->mode == GW_XTLS_CLIENT_AND_SERVER;
+    if (cs != (t->client_certificate_ref != NULL))
+        d_cel(c, node, NULL, "object",
+              "clientCertificateRef must be set if and only if mode is ClientAndServer");
+}
+
+static const struct field xb_tls_fields[] = {
+    F("mode", T_ENUM, OFF(gw_xbackend_tls, mode), .flags = F_REQ, .enum_id = GW_ENUM_XB_TLS_MODE),
+    F("clientCertificateRef", T_OBJ, OFF(gw_xbackend_tls, client_certificate_ref),
+      .sub = &secret_ref),
+    F("validation", T_OBJ, OFF(gw_xbackend_tls, validation), .sub = &xb_validation),
+    END,
+};
+static const struct schema xb_tls = {"BackendTLSConfig", sizeof(struct gw_xbackend_tls),
+                                     xb_tls_fields, check_xb_tls};
+
+#define XB(m) SPEC(gw_xbackend, m)
+
+static void
+check_xb_external(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_xbackend_external *e = obj;
+    static const char suffix[] = ".cluster.local";
+    size_t n = e->hostname ? strlen(e->hostname) : 0;
+    if (n >= sizeof(suffix) - 1 && !strcmp(e->hostname + n - (sizeof(suffix) - 1), suffix))
+        d_cel(c, d_get(node, "hostname"), ".hostname", "string",
+              "hostname must not be an IP address or end with .cluster.local");
+}
+
+static const struct field xb_external_fields[] = {
+    F("hostname", T_STR, OFF(gw_xbackend_external, hostname), .flags = F_REQ,
+      .fmt = FMT_PRECISE_HOSTNAME),
+    END,
+};
+static const struct schema xb_external = {"ExternalHostname", sizeof(struct gw_xbackend_external),
+                                          xb_external_fields, check_xb_external};
+
+static void
+check_xb_port(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_xbackend_port *p = obj;
+    if (p->name && *p->name && !d_fmt_ok(FMT_DNS_LABEL, p->name, strlen(p->name)))
+        d_cel(c, d_get(node, "name"), ".name", "string", "Name must be a valid DNS label");
+}
+
+static const struct field xb_port_fields[] = {
+    F("name", T_STR, OFF(gw_xbackend_port, name), .max = 63),
+    F("port", T_INT, OFF(gw_xbackend_port, port), .flags = F_REQ, .min = 1, .max = 65535),
+    END,
+};
+static const struct schema xb_port = {"BackendPort", sizeof(struct gw_xbackend_port),
+                                      xb_port_fields, check_xb_port};
+
+static void
+check_xb_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_xbackend *x = (void *)((char *)obj - offsetof(struct gw_xbackend, spec));
+    bool ext = x->spec.type == GW_XBT_EXTERNAL_HOSTNAME;
+    if (ext != (x->spec.external_hostname != NULL))
+        d_cel(c, node, NULL, "object",
+              "externalHostname must be set when type is ExternalHostname and must be unset "
+              "otherwise");
+}
+
+static const struct field xb_spec_fields[] = {
+    F("type", T_ENUM, XB(type), .flags = F_REQ, .enum_id = GW_ENUM_XB_TYPE),
+    F("externalHostname", T_OBJ, XB(external_hostname), .sub = &xb_external),
+    F("port", T_STRUCT, XB(port), .flags = F_REQ, .sub = &xb_port),
+    F("protocol", T_ENUM, XB(protocol), .enum_id = GW_ENUM_XB_PROTOCOL),
+    F("tls", T_OBJ, XB(tls), .sub = &xb_tls),
+    END,
+};
+static const struct schema xb_spec = {"BackendSpec", SPEC_SIZE(gw_xbackend), xb_spec_fields,
+                                      check_xb_spec};
+
+static const struct field xb_fields[] = {
+    ROOT_FIELDS(gw_xbackend, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_xbackend, spec), .flags = F_REQ, .sub = &xb_spec),
+    END,
+};
+const struct schema d_xbackend = {"XBackend", sizeof(struct gw_xbackend), xb_fields, NULL};

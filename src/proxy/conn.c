@@ -635,12 +635,50 @@ on_btimer(struct gw_timer *t)
     attempt_failed(d, FAIL_TIMEOUT);
 }
 
+/* An XBackend's endpoints: the resolver's answer as of now, copied when it
+ * moved (under the name's lock, off the common path). */
+static __attribute__((noinline, cold)) void
+dns_state(struct px_worker *w, struct px_bstate *bs, struct px_dns_name *dn, uint16_t port,
+          uint64_t gen)
+{
+    free(bs->eps);
+    bs->eps = NULL;
+    bs->one = NULL;
+    pthread_mutex_lock(&dn->mu);
+    bs->gen = px_bstate_dns_gen(gen, atomic_load_explicit(&dn->version, memory_order_relaxed));
+    bs->n = (uint32_t)dn->n;
+    if (bs->n > 1)
+        bs->eps = gw_xcalloc(bs->n, sizeof(*bs->eps));
+    for (size_t i = 0; i < bs->n; i++) {
+        struct px_ep *ep = px_ep_table_get(&w->eps, dn->ips[i], port);
+        if (bs->n == 1)
+            bs->one = ep;
+        else
+            bs->eps[i] = ep;
+    }
+    pthread_mutex_unlock(&dn->mu);
+    bs->cursor = 0;
+}
+
 static struct px_bstate *
 backend_state(struct px_dconn *d, const struct gw_ir_backend *b)
 {
     struct px_worker *w = d->w;
     struct px_bstate *bs = px_rr_table_slot(&w->rr, b->id);
     uint64_t gen = d->snap->s->gen;
+    if (GW_UNLIKELY(b->dns_host != NULL)) {
+        struct px_dns_name *dn = px_dns_of(d->snap->s->dns, b);
+        if (!dn) {
+            bs->n = 0;
+            bs->gen = 0;
+            return bs;
+        }
+        uint64_t want =
+            px_bstate_dns_gen(gen, atomic_load_explicit(&dn->version, memory_order_acquire));
+        if (bs->gen != want)
+            dns_state(w, bs, dn, b->dns_port, gen);
+        return bs;
+    }
     if (bs->gen != gen) {
         free(bs->eps);
         bs->eps = NULL;
@@ -954,7 +992,7 @@ static void
 start_mirror(struct px_dconn *d, struct px_worker *w, const struct gw_ir_filter *f, unsigned i)
 {
     const struct gw_ir_backend *b = f->mirror;
-    if (!b || b->invalid || !b->nendpoints ||
+    if (!b || b->invalid || !(b->nendpoints || (b->dns_host && backend_state(d, b)->n)) ||
         !gw_route_mirror_sample(f->mirror_num, f->mirror_den, (uint32_t)px_worker_rand(w)))
         return;
     struct px_ep *ep = pick_endpoint(d, b);
@@ -1934,7 +1972,7 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
         error_reply(d, 500, false);
         return;
     }
-    if (b->nendpoints == 0) {
+    if (b->nendpoints == 0 && (!b->dns_host || backend_state(d, b)->n == 0)) {
         px_buf_consume(&d->in, head_len);
         error_reply(d, 503, false);
         return;

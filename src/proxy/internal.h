@@ -272,6 +272,15 @@ struct px_bstate {
     uint32_t cursor;
 };
 
+/* What px_bstate.gen holds for an XBackend: the snapshot generation and the
+ * version of the answer its endpoints were copied from, together (the
+ * struct tiles cache lines, no room for a second word). */
+static inline uint64_t
+px_bstate_dns_gen(uint64_t gen, uint64_t version)
+{
+    return gen << 32 | (version & 0xffffffffu);
+}
+
 /* The endpoints of a filled bs (n of them). */
 static inline struct px_ep *const *
 px_bstate_eps(const struct px_bstate *bs)
@@ -377,6 +386,62 @@ int px_lb_pick(struct px_ep *const *eps, struct px_hc_ep *const *hs, size_t n, e
 /* Outcome bookkeeping for passive ejection (gw_l4_ep_report). */
 void px_ep_report(struct px_ep *ep, bool failed, unsigned consecutive, unsigned eject_ms,
                   uint64_t now);
+
+/* ------------------------------------------------------------------------ */
+/* XBackend resolution (dns.c)                                               */
+
+#define PX_DNS_IP_LEN 46 /* INET6_ADDRSTRLEN */
+
+struct px_resolver;
+
+/* One resolved hostname, in the proxy's registry from the first snapshot
+ * naming it until gw_proxy_free. */
+struct px_dns_name {
+    char *host;
+    pthread_mutex_t mu;         /* ips and n: written by the resolver, read by workers */
+    char (*ips)[PX_DNS_IP_LEN]; /* the answer, sorted (heap); NULL when empty */
+    size_t n;
+    atomic_uint_fast64_t version;              /* bumped under mu at every change of the answer */
+    atomic_bool resolved;                      /* an answer (maybe empty) came */
+    atomic_uint_fast64_t ok, nxdomain, failed; /* resolutions by result */
+    /* p->dns_mu */
+    unsigned refs; /* views (struct px_dns) naming it */
+    struct px_dns_name *next;
+    /* the resolver thread's (busy and due read under p->dns_mu too) */
+    bool busy;    /* a query is out */
+    uint64_t due; /* when to resolve (the resolver's loop clock); 0: at once */
+    struct px_resolver *resolver;
+    unsigned backoff_ms;
+    bool failing;
+};
+
+/* A snapshot's names by IR backend id (NULL: not an XBackend). */
+struct px_dns {
+    uint32_t nb;
+    struct px_dns_name *by_backend[];
+};
+
+/* The view of ir (indexed), its names found in or added to p's registry
+ * (new ones are resolved at once); NULL when no backend of ir has a
+ * dns_host. Control thread. */
+struct px_dns *px_dns_new(struct gw_proxy *p, const struct gw_ir *ir);
+/* Control thread (reclaim). NULL is fine. */
+void px_dns_free(struct gw_proxy *p, struct px_dns *d);
+/* The resolver thread (its own gw_loop, c-ares on it): start (0, GW_EINVAL
+ * for a bad p->o.dns_servers, or GW_ENOMEM) and stop (joins it). Control
+ * thread. */
+int px_dns_start(struct gw_proxy *p);
+void px_dns_stop(struct gw_proxy *p);
+/* Frees every name (gw_proxy_free, after px_dns_stop). */
+void px_dns_registry_free(struct gw_proxy *p);
+/* gatehouse_dns_resolutions_total, gatehouse_dns_endpoints. Any thread. */
+int px_dns_metrics_format(const struct gw_proxy *p, struct gw_buf *out);
+
+static inline struct px_dns_name *
+px_dns_of(const struct px_dns *d, const struct gw_ir_backend *b)
+{
+    return d && b->id < d->nb ? d->by_backend[b->id] : NULL;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Backend policies: CircuitBreakerPolicy, LoadBalancerPolicy (bpolicy.c)    */
@@ -552,6 +617,7 @@ struct px_snap {
     struct px_rl *rl;     /* rate limit tables by gw_ir_ratelimit id; NULL if none */
     struct px_hc *hc;     /* health states by backend id; NULL if no check */
     struct px_bpol *bpol; /* consistent-hash tables by backend id; NULL if none */
+    struct px_dns *dns;   /* XBackend names by backend id (dns.c); NULL if none */
 };
 
 /* Drops a reference (any thread). The last one frees nothing: the snapshot
@@ -875,6 +941,10 @@ struct gw_proxy {
     size_t hc_count;
     struct px_hc *hc_cur;
     struct px_checker *checker;
+    /* XBackend resolution (dns.c): the names, the resolver thread. */
+    pthread_mutex_t dns_mu;
+    struct px_dns_name *dns_names;
+    struct px_resolver *resolver;
     struct px_shtab shtab;      /* endpoint states shared by workers (bpolicy.c) */
     struct px_metrics *metrics; /* nworkers, cache-line aligned */
     struct px_mstate *ms;       /* series bookkeeping (metrics.c) */

@@ -60,6 +60,8 @@ gw_proxy_opts_default(struct gw_proxy_opts *o)
         .pool_idle_ms = 60000,
         .pool_max_idle = 512,
         .tunnel_idle_timeout_ms = 3600 * 1000,
+        .dns_ttl_min_ms = GW_PROXY_DNS_TTL_MIN_MS,
+        .dns_ttl_max_ms = GW_PROXY_DNS_TTL_MAX_MS,
     };
 }
 
@@ -82,6 +84,13 @@ gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->hc_mu, NULL);
+    pthread_mutex_init(&p->dns_mu, NULL);
+    if (!p->o.dns_ttl_min_ms)
+        p->o.dns_ttl_min_ms = GW_PROXY_DNS_TTL_MIN_MS;
+    if (!p->o.dns_ttl_max_ms)
+        p->o.dns_ttl_max_ms = GW_PROXY_DNS_TTL_MAX_MS;
+    if (p->o.dns_ttl_max_ms < p->o.dns_ttl_min_ms)
+        p->o.dns_ttl_max_ms = p->o.dns_ttl_min_ms;
     gw_buf_init(&p->port_errors, 64 * 1024);
     p->nworkers = p->o.workers;
     p->workers = gw_xcalloc(p->nworkers, sizeof(*p->workers));
@@ -138,6 +147,7 @@ reclaim(struct gw_proxy *p)
         px_rl_free(s->rl);
         px_hc_unref(s->hc);
         px_bpol_free(s->bpol);
+        px_dns_free(p, s->dns);
         px_tls_free(s->tls);
         free(s->tls_errors);
         gw_router_free(s->router);
@@ -186,6 +196,7 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     s->hc = px_hc_new(p, ir);
     px_hc_publish(p, s->hc);
     s->bpol = px_bpol_new(&p->shtab, ir);
+    s->dns = px_dns_new(p, ir);
     struct gw_diags diags;
     gw_diags_init(&diags);
     if (gw_router_build(ir, &diags, &s->router) < 0)
@@ -688,6 +699,8 @@ gw_proxy_start(struct gw_proxy *p)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc == 0)
         rc = px_hc_checker_start(p);
+    if (rc == 0)
+        rc = px_dns_start(p);
     p->started = true;
     poke(p->evfd); /* gw_proxy_is_current may have turned true */
     /* A publish that raced with start is picked up now. */
@@ -725,6 +738,7 @@ gw_proxy_drain(struct gw_proxy *p)
         return;
     atomic_store(&p->draining_flag, true);
     px_hc_checker_stop(p);
+    px_dns_stop(p);
     for (unsigned i = 0; i < p->nworkers; i++)
         wake(&p->workers[i]);
     for (unsigned i = 0; i < p->nworkers; i++) {
@@ -770,6 +784,7 @@ gw_proxy_free(struct gw_proxy *p)
     reclaim(p);
     px_rl_registry_free(&p->rl_tables);
     px_hc_registry_free(p);
+    px_dns_registry_free(p);
     px_shtab_release(&p->shtab);
     px_mstate_free(p);
     close(p->evfd);
@@ -777,5 +792,6 @@ gw_proxy_free(struct gw_proxy *p)
     gw_buf_release(&p->port_errors);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->hc_mu);
+    pthread_mutex_destroy(&p->dns_mu);
     free(p);
 }

@@ -38,6 +38,10 @@ enum gw_proxy_log {
 };
 
 /* Knobs; gw_proxy_opts_default() fills the documented defaults. */
+/* The defaults of gw_proxy_opts.dns_ttl_min_ms and dns_ttl_max_ms. */
+#define GW_PROXY_DNS_TTL_MIN_MS 1000
+#define GW_PROXY_DNS_TTL_MAX_MS 300000
+
 struct gw_proxy_opts {
     unsigned workers; /* 0: number of online CPUs */
     enum gw_proxy_lb lb;
@@ -79,6 +83,13 @@ struct gw_proxy_opts {
     const char *redis_path;
     const char *redis_password;
     unsigned redis_timeout_ms;
+    /* XBackend resolution (docs/external-backends.md): the DNS servers,
+     * "HOST:PORT[,HOST:PORT...]" as c-ares's ares_set_servers_ports_csv
+     * takes them (NULL: /etc/resolv.conf), and the floor and ceiling every
+     * answer's TTL is held within (0: the defaults). The string must outlive the proxy. */
+    const char *dns_servers;
+    unsigned dns_ttl_min_ms;
+    unsigned dns_ttl_max_ms;
 };
 
 /* Defaults: workers 0 (one per CPU), WRR, no access log; header 10 s,

@@ -410,7 +410,8 @@ px_uconn_get(struct px_worker *w, struct px_ep *ep, struct px_dconn *d)
         /* TLS hides the appProtocol in the IR: gRPC routes still mean h2. */
         h2 = b->app == GW_IR_APP_H2C || (b->app == GW_IR_APP_TLS && d->route && d->route->grpc);
         if (b->tls)
-            tcfg = px_utls_cfg_get(w, d->snap->s->gen, b->tls, client_cert(d), h2);
+            tcfg = px_utls_cfg_get(w, d->snap->s->gen, b->tls,
+                                   b->tls->client_cert ? b->tls->client_cert : client_cert(d), h2);
     }
     struct px_uconn *u;
     if (h2) {

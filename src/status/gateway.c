@@ -373,9 +373,9 @@ listener_certs(struct tr *t, struct lis *li)
 
 /* A Secret with PEM tls.crt and tls.key, copied into the IR; NULL and a
  * reason (with *msg) if the reference does not resolve. */
-static struct gw_ir_cert *
-secret_cert(struct tr *t, const struct gw_meta *owner, const struct gw_object_ref *r,
-            const char *bad_reason, const char **reason, const char **msg)
+struct gw_ir_cert *
+tr_secret_cert(struct tr *t, const struct gw_meta *owner, const struct gw_object_ref *r,
+               const char *bad_reason, const char **reason, const char **msg)
 {
     const char *ns = r->ns ? r->ns : owner->ns;
     const char *group = r->group ? r->group : "";
@@ -385,8 +385,9 @@ secret_cert(struct tr *t, const struct gw_meta *owner, const struct gw_object_re
         *msg = tr_printf(t, "unsupported kind %s%s%s", kind, *group ? "." : "", group);
         return NULL;
     }
-    if (strcmp(ns, owner->ns) && !tr_grant_allows(t, GW_GROUP_GATEWAY, gw_kind_name(owner->kind),
-                                                  owner->ns, "", "Secret", ns, r->name)) {
+    if (strcmp(ns, owner->ns) &&
+        !tr_grant_allows(t, gw_kind_group(owner->kind), gw_kind_name(owner->kind), owner->ns, "",
+                         "Secret", ns, r->name)) {
         *reason = "RefNotPermitted";
         *msg = tr_printf(t, "Secret %s/%s: no ReferenceGrant allows the reference", ns, r->name);
         return NULL;
@@ -418,8 +419,8 @@ backend_client_cert(struct tr *t, struct gws *g)
     if (!tls || !tls->backend || !tls->backend->client_certificate_ref)
         return;
     const char *reason = NULL, *msg = NULL;
-    g->client_cert = secret_cert(t, &g->g->meta, tls->backend->client_certificate_ref,
-                                 "InvalidClientCertificateRef", &reason, &msg);
+    g->client_cert = tr_secret_cert(t, &g->g->meta, tls->backend->client_certificate_ref,
+                                    "InvalidClientCertificateRef", &reason, &msg);
     g->rr_reason = g->client_cert ? "ResolvedRefs" : reason;
     g->rr_msg = g->client_cert ? "all references are resolved"
                                : tr_printf(t, "spec.tls.backend.clientCertificateRef: %s", msg);

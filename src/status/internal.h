@@ -186,6 +186,7 @@ struct tr {
     /* reads.c: what was read of Services (heap). */
     struct gw_status_svcread *reads;
     size_t nreads, reads_cap;
+    struct tr_xb *xbs; /* xbackend.c: the XBackends resolved so far (t->tmp) */
 };
 
 /* session.c: the sessionPersistence verdicts of HTTP or gRPC route r
@@ -383,6 +384,16 @@ bool tr_grant_allows(struct tr *t, const char *from_group, const char *from_kind
                      const char *to_ns, const char *to_name);
 /* Resolves a backendRef of a route into out (in the IR arena). Returns NULL
  * if it resolves, else the ResolvedRefs reason (and *msg). */
+/* xbackend.c: a backendRef to an XBackend (group gateway.networking.x-k8s.io),
+ * as tr_backend. */
+const char *tr_xbackend(struct tr *t, const struct gw_meta *route, const struct gw_backend_ref *ref,
+                        bool grpc, struct gw_ir_backend *out, const char **msg);
+/* gateway.c: a Secret with PEM tls.crt and tls.key that owner references
+ * (r), copied into the IR; NULL with *reason (bad_reason, or
+ * RefNotPermitted) and *msg if it does not resolve. */
+struct gw_ir_cert *tr_secret_cert(struct tr *t, const struct gw_meta *owner,
+                                  const struct gw_object_ref *r, const char *bad_reason,
+                                  const char **reason, const char **msg);
 const char *tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_ref *ref,
                        bool grpc, struct gw_ir_backend *out, const char **msg);
 bool tr_is_pem(const unsigned char *p, size_t n);

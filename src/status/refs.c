@@ -211,6 +211,8 @@ tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_re
     const char *group = ref->group ? ref->group : "";
     const char *kind = ref->kind ? ref->kind : "Service";
 
+    if (!strcmp(group, GW_GROUP_GATEWAY_X) && !strcmp(kind, "XBackend"))
+        return tr_xbackend(t, route, ref, grpc, out, msg);
     if (*group || strcmp(kind, "Service")) {
         out->name = backend_name(t, ns, ref);
         *msg = tr_printf(t, "backendRef %s/%s: unsupported kind %s%s%s", ns, ref->name, kind,

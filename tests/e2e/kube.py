@@ -62,6 +62,7 @@ RESOURCES = {
     "Namespace": ("/api/v1", "namespaces", False),
     "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
     "ExtAuthPolicy": ("/apis/gatehouse.dev/v1alpha1", "extauthpolicies", True),
+    "XBackend": ("/apis/gateway.networking.x-k8s.io/v1alpha1", "xbackends", True),
 }
 
 

@@ -775,3 +775,50 @@ def test_jwtpolicy_from_the_api(kstack):
     kstack.kube.delete("Secret", "jwks", NS)
     wait_for(lambda: reason() == "Invalid", what="JWTPolicy Invalid")
     assert status(t_new) == 500
+
+
+@pytest.mark.deadline(90)
+def test_xbackend_from_the_api(kstack):
+    """An XBackend (gateway.networking.x-k8s.io/v1alpha1) through the API:
+    its hostname resolved by the proxy (--dns-server: a DNS server this test
+    runs) and served; ResolvedRefs True on its route; a route naming a
+    missing XBackend answers 500 with ResolvedRefs False (BackendNotFound);
+    the XBackend created later is picked up."""
+    from conftest import pick_address
+    from dnsserver import DNSServer
+    b = kstack.backend("web")
+    dns = DNSServer(pick_address())
+    try:
+        dns.set("web.example.test", 30, [b.procs[0].addr])
+        x = "gateway.networking.x-k8s.io"
+
+        def xb(name):
+            return {"apiVersion": f"{x}/v1alpha1", "kind": "XBackend",
+                    "metadata": {"name": name, "namespace": NS},
+                    "spec": {"type": "ExternalHostname",
+                             "externalHostname": {"hostname": "web.example.test"},
+                             "port": {"port": b.port}}}
+        kstack.base()
+        kstack.put(xb("ext"),
+                   httproute("ext", [{"matches": [prefix("/")],
+                                      "backendRefs": [{"group": x, "kind": "XBackend",
+                                                       "name": "ext"}]}]),
+                   httproute("late", [{"matches": [prefix("/late")],
+                                       "backendRefs": [{"group": x, "kind": "XBackend",
+                                                        "name": "later"}]}]))
+        kstack.start_k8s(args=("--dns-server", f"{dns.addr}:{dns.port}"))
+        kstack.served_by("/x", "web")
+        wait_for(lambda: condition(kstack.route_parent("ext") or {}, "ResolvedRefs"),
+                 what="the route's ResolvedRefs")
+        assert condition(kstack.route_parent("ext"), "ResolvedRefs")["status"] == "True"
+        wait_for(lambda: condition(kstack.route_parent("late") or {}, "ResolvedRefs"),
+                 what="the late route's ResolvedRefs")
+        rr = condition(kstack.route_parent("late"), "ResolvedRefs")
+        assert rr["status"] == "False" and rr["reason"] == "BackendNotFound", rr
+        assert kstack.get("/late").status == 500
+        kstack.put(xb("later"))
+        kstack.served_by("/late", "web")
+        wait_for(lambda: condition(kstack.route_parent("late"), "ResolvedRefs")["status"] == "True",
+                 what="the late route resolved")
+    finally:
+        dns.stop()
