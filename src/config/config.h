@@ -63,7 +63,7 @@ enum gw_kind {
     GW_KIND_CONFIGMAP,
     GW_KIND_NAMESPACE,
     GW_KIND_EXTAUTHPOLICY, /* gatehouse.dev */
-    GW_KIND_XBACKEND, /* gateway.networking.x-k8s.io/v1alpha1 */
+    GW_KIND_XBACKEND,      /* gateway.networking.x-k8s.io/v1alpha1 */
     GW_KIND__COUNT
 };
 

@@ -374,6 +374,7 @@ AUTH_SPECS = {
     "JWTPolicy": {"providers": [{"name": "p", "jwks": {"secretRef": {"name": "s", "key": "k"}}}]},
     "BasicAuthPolicy": {"htpasswd": {"secretRef": {"name": "s"}}},
     "APIKeyPolicy": {"keys": {"secretRef": {"name": "s"}}},
+    "ExtAuthPolicy": {"http": {"backendRef": {"name": "web", "port": 80}}},
 }
 
 

@@ -822,3 +822,47 @@ def test_xbackend_from_the_api(kstack):
                  what="the late route resolved")
     finally:
         dns.stop()
+
+
+@pytest.mark.deadline(90)
+def test_extauthpolicy_from_the_api(kstack):
+    """An ExtAuthPolicy (gatehouse.dev CRD) through the API: the
+    authorization service (a Service and EndpointSlice in the API) lets a
+    good token through with its header copied, answers the others itself;
+    status.ancestors Accepted, and Invalid while its Service is missing."""
+    from test_ext_auth import AuthServer
+    a = AuthServer()
+    try:
+        kstack.backend("web")
+        kstack.base()
+        kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+        kstack.put(*a.objects())
+
+        def eap(name, svc):
+            return {"apiVersion": "gatehouse.dev/v1alpha1", "kind": "ExtAuthPolicy",
+                    "metadata": {"name": name, "namespace": NS},
+                    "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io",
+                                             "kind": "HTTPRoute", "name": "web"}],
+                             "http": {"backendRef": {"name": svc, "port": 8080},
+                                      "headersToAuth": ["X-Token"],
+                                      "headersFromAuth": ["X-User"]}}}
+        kstack.put(eap("check", "authz"))
+        kstack.start_k8s()
+
+        def reason(name):
+            anc = kstack.kube.status_of("ExtAuthPolicy", name, NS).get("ancestors") or []
+            return anc and condition(anc[0], "Accepted")["reason"]
+        wait_for(lambda: reason("check") == "Accepted", what="check Accepted")
+
+        def get(token):
+            with H1(kstack.addr, kstack.port, timeout=5) as c:
+                return c.request("GET", "/x", host="example.com", headers=[("X-Token", token)])
+        r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(get("good")),
+                     what="a good token served")
+        assert r.json()["headers"]["X-User"] == ["alice"]
+        bad = get("bad")
+        assert bad.status == 403 and bad.header("X-Deny-Reason") == "bad token"
+        kstack.kube.delete("Service", "authz", NS)
+        wait_for(lambda: reason("check") == "Invalid", what="check Invalid without its Service")
+    finally:
+        a.close()
