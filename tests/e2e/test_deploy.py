@@ -318,7 +318,7 @@ def rule_id(rule):
 def rule_label(kind, rule):
     res = rule["resources"]
     res = res[0] if len(res) == 1 else \
-        ("9 kinds/status" if all("/" in r for r in res) else "9 kinds")
+        (f"{len(res)} kinds/status" if all("/" in r for r in res) else f"{len(res)} kinds")
     names = f" [{','.join(rule['resourceNames'])}]" if rule.get("resourceNames") else ""
     return f"{kind[0:2] if kind == 'Role' else 'CR'} {res}{names}: {','.join(rule['verbs'])}"
 
