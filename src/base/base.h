@@ -110,6 +110,16 @@ bool gw_str_has_prefix(struct gw_str s, struct gw_str prefix);
 bool gw_str_has_suffix(struct gw_str s, struct gw_str suffix);
 struct gw_str gw_str_trim(struct gw_str s); /* strips SP and HTAB both ends */
 
+/* The value of the hexadecimal digit c (either case), or -1. */
+static inline int
+gw_hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /* base64 (RFC 4648, base64.c). Flags: the URL alphabet (- _) instead of
  * + /, or either; padding required (a multiple of 4) or forbidden (else
  * optional, and then it must complete the last quantum); white space

@@ -13,18 +13,6 @@
 /* Last, so its bans cannot break the system headers above. */
 #include "base/banned.h"
 
-static int
-hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes a query component like Go's url.QueryUnescape (+ is a space); a
  * malformed escape is kept literally. */
 static struct gw_str
@@ -37,9 +25,11 @@ unescape(struct gw_str s, struct gw_arena *arena)
     for (size_t i = 0; i < s.len; i++) {
         if (s.p[i] == '+') {
             out[n++] = ' ';
-        } else if (s.p[i] == '%' && i + 2 < s.len + 0 && hexval(s.p[i + 1]) >= 0 &&
-                   hexval(s.p[i + 2]) >= 0) {
-            out[n++] = (char)(hexval(s.p[i + 1]) * 16 + hexval(s.p[i + 2]));
+        } else if (s.p[i] == '%' && i + 2 < s.len + 0 &&
+                   gw_hex_digit((unsigned char)s.p[i + 1]) >= 0 &&
+                   gw_hex_digit((unsigned char)s.p[i + 2]) >= 0) {
+            out[n++] = (char)(gw_hex_digit((unsigned char)s.p[i + 1]) * 16 +
+                              gw_hex_digit((unsigned char)s.p[i + 2]));
             i += 2;
         } else {
             out[n++] = s.p[i];

@@ -44,17 +44,6 @@ gw_h1_chunked_init(struct gw_h1_chunked *c, const struct gw_h1_limits *lim)
 }
 
 static int
-hex_value(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = h1_lower(ch);
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
-static int
 fail(struct gw_h1_chunked *c, int rc, const char *why)
 {
     c->state = CS_ERROR;
@@ -106,7 +95,7 @@ gw_h1_chunked_decode(struct gw_h1_chunked *c, const char *in, size_t len, size_t
         int v;
         switch (c->state) {
         case CS_SIZE_FIRST:
-            v = hex_value(ch);
+            v = gw_hex_digit((unsigned char)ch);
             if (v < 0)
                 return fail(c, GW_EPARSE,
                             ch == '\r' || ch == '\n' ? "empty chunk size" : "invalid chunk size");
@@ -116,7 +105,7 @@ gw_h1_chunked_decode(struct gw_h1_chunked *c, const char *in, size_t len, size_t
             p++;
             break;
         case CS_SIZE:
-            v = hex_value(ch);
+            v = gw_hex_digit((unsigned char)ch);
             if (v >= 0) {
                 if (c->digits == MAX_SIZE_DIGITS)
                     return fail(c, GW_ELIMIT, "chunk size too long");

@@ -60,13 +60,8 @@ is_digit(char c)
 static int
 digit_val(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return 99;
+    int v = gw_hex_digit((unsigned char)c);
+    return v < 0 ? 99 : v; /* above every base */
 }
 
 static char

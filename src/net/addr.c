@@ -13,18 +13,6 @@
 
 #include "base/banned.h"
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool
 gw_net_ip4_parse(const char *s, size_t n, uint8_t out[4])
 {
@@ -65,7 +53,7 @@ gw_net_ip6_parse(const char *s, size_t n, uint8_t out[16], bool v4_tail)
         size_t start = i;
         unsigned v = 0;
         int d;
-        while (i < n && i - start < 5 && (d = hexval(s[i])) >= 0) {
+        while (i < n && i - start < 5 && (d = gw_hex_digit((unsigned char)s[i])) >= 0) {
             v = (v << 4) | (unsigned)d;
             i++;
         }

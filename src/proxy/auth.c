@@ -163,18 +163,6 @@ prefix_strip(struct gw_str v, const char *prefix, struct gw_str *out)
     return true;
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s ('+' is a space, as forms send it) into buf. */
 static bool
 pct_decode(struct gw_str s, char *buf, size_t cap, struct gw_str *out)
@@ -184,8 +172,10 @@ pct_decode(struct gw_str s, char *buf, size_t cap, struct gw_str *out)
         if (n == cap)
             return false;
         char c = s.p[i];
-        if (c == '%' && i + 2 < s.len && hexval(s.p[i + 1]) >= 0 && hexval(s.p[i + 2]) >= 0) {
-            c = (char)(hexval(s.p[i + 1]) * 16 + hexval(s.p[i + 2]));
+        if (c == '%' && i + 2 < s.len && gw_hex_digit((unsigned char)s.p[i + 1]) >= 0 &&
+            gw_hex_digit((unsigned char)s.p[i + 2]) >= 0) {
+            c = (char)(gw_hex_digit((unsigned char)s.p[i + 1]) * 16 +
+                       gw_hex_digit((unsigned char)s.p[i + 2]));
             i += 2;
         } else if (c == '+') {
             c = ' ';

@@ -15,18 +15,6 @@
 /* ------------------------------------------------------------------------ */
 /* Path normalisation                                                       */
 
-static int
-hexv(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool
 is_unreserved(unsigned char c)
 {
@@ -56,7 +44,8 @@ gw_route_path_normalize(struct gw_str in, char *buf, size_t cap, struct gw_str *
         if (c == '%') {
             if (i + 2 >= in.len)
                 return GW_EPARSE;
-            int hi = hexv((unsigned char)in.p[i + 1]), lo = hexv((unsigned char)in.p[i + 2]);
+            int hi = gw_hex_digit((unsigned char)in.p[i + 1]),
+                lo = gw_hex_digit((unsigned char)in.p[i + 2]);
             if (hi < 0 || lo < 0)
                 return GW_EPARSE;
             unsigned char d = (unsigned char)(hi * 16 + lo);

@@ -449,25 +449,14 @@ route_regex_match(const pcre2_code *re, struct gw_str s, struct route_budget *b)
     }
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes one byte of a query component at p[*i] (a malformed escape is
  * taken literally). */
 static char
 pct_next(const char *p, size_t n, size_t *i)
 {
     if (p[*i] == '%' && *i + 2 < n) {
-        int hi = hexval(p[*i + 1]), lo = hexval(p[*i + 2]);
+        int hi = gw_hex_digit((unsigned char)p[*i + 1]),
+            lo = gw_hex_digit((unsigned char)p[*i + 2]);
         if (hi >= 0 && lo >= 0) {
             *i += 3;
             return (char)(hi * 16 + lo);
