@@ -31,6 +31,8 @@
 #define GW_GROUP_GATEWAY "gateway.networking.k8s.io"
 /* gatehouse's own policy kinds (GEP-713 attachment), version v1alpha1. */
 #define GW_GROUP_GATEHOUSE "gatehouse.dev"
+/* The Gateway API's experimental kinds of their own group (v1alpha1). */
+#define GW_GROUP_GATEWAY_X "gateway.networking.x-k8s.io"
 
 /* ------------------------------------------------------------------------ */
 /* Kinds                                                                    */
@@ -55,6 +57,8 @@ enum gw_kind {
     GW_KIND_JWTPOLICY,            /* gatehouse.dev */
     GW_KIND_BASICAUTHPOLICY,      /* gatehouse.dev */
     GW_KIND_APIKEYPOLICY,         /* gatehouse.dev */
+    /* gateway.networking.x-k8s.io */
+    GW_KIND_XBACKENDTRAFFICPOLICY,
     GW_KIND_SERVICE,
     GW_KIND_ENDPOINTSLICE,
     GW_KIND_SECRET,
@@ -989,6 +993,40 @@ struct gw_apikeypolicy {
 };
 
 /* ------------------------------------------------------------------------ */
+/* XBackendTrafficPolicy (gateway.networking.x-k8s.io/v1alpha1, GEP-1731 and */
+/* GEP-1619, docs/policies.md)                                               */
+
+struct gw_retry_budget {
+    struct gw_pos pos;
+    int64_t percent;     /* 0..100, default 20 */
+    int64_t interval_ms; /* 1s..1h, default 10s */
+};
+
+struct gw_retry_rate {
+    struct gw_pos pos;
+    int64_t count;       /* 1..1000000, default 10 */
+    int64_t interval_ms; /* (0, 1h], default 1s */
+};
+
+struct gw_retry_constraint {
+    struct gw_pos pos;
+    struct gw_retry_budget *budget;       /* NULL: the defaults */
+    struct gw_retry_rate *min_retry_rate; /* NULL: the defaults */
+};
+
+struct gw_xbackendtrafficpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Services (no sectionName in this kind). */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+        struct gw_retry_constraint *retry_constraint;       /* NULL: no budget */
+        struct gw_session_persistence *session_persistence; /* NULL: none */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
 /* Core Kubernetes kinds                                                    */
 
 struct gw_service_port {
@@ -1221,6 +1259,8 @@ GW_STORE_GETTER(gw_store_loadbalancerpolicy, gw_loadbalancerpolicy, GW_KIND_LOAD
 GW_STORE_GETTER(gw_store_jwtpolicy, gw_jwtpolicy, GW_KIND_JWTPOLICY)
 GW_STORE_GETTER(gw_store_basicauthpolicy, gw_basicauthpolicy, GW_KIND_BASICAUTHPOLICY)
 GW_STORE_GETTER(gw_store_apikeypolicy, gw_apikeypolicy, GW_KIND_APIKEYPOLICY)
+GW_STORE_GETTER(gw_store_xbackendtrafficpolicy, gw_xbackendtrafficpolicy,
+                GW_KIND_XBACKENDTRAFFICPOLICY)
 GW_STORE_GETTER(gw_store_service, gw_service, GW_KIND_SERVICE)
 GW_STORE_GETTER(gw_store_endpointslice, gw_endpointslice, GW_KIND_ENDPOINTSLICE)
 GW_STORE_GETTER(gw_store_secret, gw_secret, GW_KIND_SECRET)

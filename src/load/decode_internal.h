@@ -135,5 +135,6 @@ extern const struct schema d_gatewayclass, d_gateway, d_listenerset, d_httproute
 extern const struct schema d_clienttrafficpolicy;
 extern const struct schema d_sourceaddresspolicy;
 extern const struct schema d_jwtpolicy, d_basicauthpolicy, d_apikeypolicy;
+extern const struct schema d_xbackendtrafficpolicy;
 
 #endif /* GW_LOAD_DECODE_INTERNAL_H */
