@@ -2338,8 +2338,17 @@ static const struct field xsession_fields[] = {
     F("cookieConfig", T_OBJ, OFF(gw_session_persistence, cookie_config), .sub = &cookie),
     END,
 };
+
+static void
+check_xsession(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_session_persistence *s = obj;
+    s->idle_timeout_ms = -1; /* absent: not in the schema */
+    check_session(c, obj, node);
+}
+
 static const struct schema xsession = {"SessionPersistence", sizeof(struct gw_session_persistence),
-                                       xsession_fields, check_session};
+                                       xsession_fields, check_xsession};
 
 static void
 check_xbtp_spec(struct dctx *c, void *obj, const struct gw_node *node)
