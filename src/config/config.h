@@ -62,8 +62,9 @@ enum gw_kind {
     GW_KIND_SECRET,
     GW_KIND_CONFIGMAP,
     GW_KIND_NAMESPACE,
-    GW_KIND_EXTAUTHPOLICY, /* gatehouse.dev */
-    GW_KIND_XBACKEND,      /* gateway.networking.x-k8s.io/v1alpha1 */
+    GW_KIND_EXTAUTHPOLICY,         /* gatehouse.dev */
+    GW_KIND_XBACKEND,              /* gateway.networking.x-k8s.io/v1alpha1 */
+    GW_KIND_XBACKENDTRAFFICPOLICY, /* gateway.networking.x-k8s.io/v1alpha1 */
     GW_KIND__COUNT
 };
 
@@ -1088,6 +1089,40 @@ struct gw_extauthpolicy {
 };
 
 /* ------------------------------------------------------------------------ */
+/* XBackendTrafficPolicy (gateway.networking.x-k8s.io/v1alpha1, GEP-1731 and */
+/* GEP-1619, docs/policies.md)                                               */
+
+struct gw_retry_budget {
+    struct gw_pos pos;
+    int64_t percent;     /* 0..100, default 20 */
+    int64_t interval_ms; /* 1s..1h, default 10s */
+};
+
+struct gw_retry_rate {
+    struct gw_pos pos;
+    int64_t count;       /* 1..1000000, default 10 */
+    int64_t interval_ms; /* (0, 1h], default 1s */
+};
+
+struct gw_retry_constraint {
+    struct gw_pos pos;
+    struct gw_retry_budget *budget;       /* NULL: the defaults */
+    struct gw_retry_rate *min_retry_rate; /* NULL: the defaults */
+};
+
+struct gw_xbackendtrafficpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Services (no sectionName in this kind). */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+        struct gw_retry_constraint *retry_constraint;       /* NULL: no budget */
+        struct gw_session_persistence *session_persistence; /* NULL: none */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
 /* Core Kubernetes kinds                                                    */
 
 struct gw_service_port {
@@ -1317,6 +1352,8 @@ GW_STORE_GETTER(gw_store_sourceaddresspolicy, gw_sourceaddresspolicy, GW_KIND_SO
 GW_STORE_GETTER(gw_store_circuitbreakerpolicy, gw_circuitbreakerpolicy,
                 GW_KIND_CIRCUITBREAKERPOLICY)
 GW_STORE_GETTER(gw_store_loadbalancerpolicy, gw_loadbalancerpolicy, GW_KIND_LOADBALANCERPOLICY)
+GW_STORE_GETTER(gw_store_xbackendtrafficpolicy, gw_xbackendtrafficpolicy,
+                GW_KIND_XBACKENDTRAFFICPOLICY)
 GW_STORE_GETTER(gw_store_jwtpolicy, gw_jwtpolicy, GW_KIND_JWTPOLICY)
 GW_STORE_GETTER(gw_store_basicauthpolicy, gw_basicauthpolicy, GW_KIND_BASICAUTHPOLICY)
 GW_STORE_GETTER(gw_store_apikeypolicy, gw_apikeypolicy, GW_KIND_APIKEYPOLICY)

@@ -43,6 +43,8 @@ static const struct kind_info kinds[GW_KIND__COUNT] = {
     [GW_KIND_JWTPOLICY] = {"JWTPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
     [GW_KIND_BASICAUTHPOLICY] = {"BasicAuthPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
     [GW_KIND_APIKEYPOLICY] = {"APIKeyPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
+    [GW_KIND_XBACKENDTRAFFICPOLICY] = {"XBackendTrafficPolicy", GW_GROUP_GATEWAY_X, true,
+                                       "v1alpha1", true},
     [GW_KIND_SERVICE] = {"Service", "", true},
     [GW_KIND_ENDPOINTSLICE] = {"EndpointSlice", "discovery.k8s.io", true},
     [GW_KIND_SECRET] = {"Secret", "", true},
@@ -126,6 +128,11 @@ gw_policy_target_refs(const struct gw_meta *m, size_t *n)
     }
     case GW_KIND_LOADBALANCERPOLICY: {
         const struct gw_loadbalancerpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
+    case GW_KIND_XBACKENDTRAFFICPOLICY: {
+        const struct gw_xbackendtrafficpolicy *p = (const void *)m;
         *n = p->spec.target_refs.n;
         return p->spec.target_refs.v;
     }

@@ -112,6 +112,13 @@ backend(struct gw_buf *b, int d, const char *what, const struct gw_ir_backend *b
             gw_buf_appendf(b, " slow-start=%lldms", (long long)l->slow_start_ms);
         gw_buf_append_cstr(b, "\n");
     }
+    if (be->retry_budget) {
+        const struct gw_ir_retry_budget *r = be->retry_budget;
+        ind(b, d + 1);
+        gw_buf_appendf(b, "retry-budget %s percent=%u interval=%llums min=%u/%llums\n", r->policy,
+                       r->percent, (unsigned long long)r->interval_ms, r->min_count,
+                       (unsigned long long)r->min_interval_ms);
+    }
     if (be->request_headers)
         header_mod(b, d + 1, "request", be->request_headers);
     if (be->response_headers)

@@ -137,6 +137,21 @@ struct gw_ir_circuit {
     uint32_t max_retries;     /* retries in flight; UINT32_MAX: no limit (0 forbids retries) */
 };
 
+/*
+ * An XBackendTrafficPolicy's retryConstraint (GEP-1731) for the backends of
+ * a Service: a retry is made while the retries of the last interval_ms stay
+ * under percent of the requests of that interval, or while those of the
+ * last min_interval_ms stay under min_count. Counted across workers in a
+ * table the data plane keeps by key_id across snapshots.
+ */
+struct gw_ir_retry_budget {
+    const char *policy; /* ns/name */
+    const char *key_id; /* names the policy and the Service: the counts' table */
+    uint32_t percent;   /* 0..100 */
+    uint32_t min_count; /* >= 1 */
+    uint64_t interval_ms, min_interval_ms;
+};
+
 enum gw_ir_lb_type { GW_IR_LB_ROUND_ROBIN, GW_IR_LB_LEAST_REQUEST, GW_IR_LB_CONSISTENT_HASH };
 
 enum gw_ir_hash_key { GW_IR_HASH_HEADER, GW_IR_HASH_COOKIE, GW_IR_HASH_SOURCE_IP };
@@ -174,6 +189,8 @@ struct gw_ir_backend {
      * endpoints stays empty in the IR. NULL: endpoints are the endpoints. */
     const char *dns_host;
     uint16_t dns_port;
+    /* XBackendTrafficPolicy retryConstraint; NULL: retries unbudgeted. */
+    const struct gw_ir_retry_budget *retry_budget;
 };
 
 enum gw_ir_filter_type {

@@ -61,6 +61,7 @@ static const char *const plurals[GW_KIND__COUNT] = {
     [GW_KIND_JWTPOLICY] = "jwtpolicies",
     [GW_KIND_BASICAUTHPOLICY] = "basicauthpolicies",
     [GW_KIND_APIKEYPOLICY] = "apikeypolicies",
+    [GW_KIND_XBACKENDTRAFFICPOLICY] = "xbackendtrafficpolicies",
     [GW_KIND_SERVICE] = "services",
     [GW_KIND_ENDPOINTSLICE] = "endpointslices",
     [GW_KIND_SECRET] = "secrets",

@@ -404,7 +404,7 @@ is_policy(enum gw_kind k)
     return gw_kind_is_policy(k);
 }
 
-/* A rejected gatehouse.dev policy: Accepted=False Invalid on each of its
+/* A rejected gatehouse.dev (or x-k8s.io) policy: Accepted=False Invalid on each of its
  * targets that is ours (a Gateway of our classes, a route translate gave a
  * status, or a Service such a route uses), named as the ancestor; NULL if
  * none is. */
@@ -473,6 +473,9 @@ rejected_desired(struct gw_k8s_source *s, struct gw_sv_pool *p, enum gw_kind kin
         return st;
     }
     if (is_policy(kind) && strcmp(gw_kind_group(kind), GW_GROUP_GATEHOUSE) == 0)
+        return rejected_policy(s, p, o, msg);
+    /* The Gateway API's experimental policies (XBackendTrafficPolicy): the same. */
+    if (is_policy(kind) && strcmp(gw_kind_group(kind), GW_GROUP_GATEWAY_X) == 0)
         return rejected_policy(s, p, o, msg);
     if (!is_route(kind))
         return NULL;

@@ -2344,6 +2344,128 @@ const struct schema d_extauthpolicy = {"ExtAuthPolicy", sizeof(struct gw_extauth
                                        NULL};
 
 /* ------------------------------------------------------------------------ */
+/* gateway.networking.x-k8s.io/v1alpha1: XBackendTrafficPolicy (GEP-1731's  */
+/* retry budget and GEP-1619's sessionPersistence for a Service).           */
+
+static const struct field policy_ref_fields[] = {
+    F("group", T_STR, OFF(gw_policy_target_ref, group), .flags = F_REQ, .fmt = FMT_GROUP),
+    F("kind", T_STR, OFF(gw_policy_target_ref, kind), .flags = F_REQ, .fmt = FMT_KIND),
+    F("name", T_STR, OFF(gw_policy_target_ref, name), .flags = F_REQ, .fmt = FMT_OBJECT_NAME),
+    END,
+};
+static const struct schema policy_ref = {
+    "LocalPolicyTargetReference", sizeof(struct gw_policy_target_ref), policy_ref_fields, NULL};
+
+static void
+check_budget(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_retry_budget *b = obj;
+    if (b->interval_ms >= 0 && (b->interval_ms < 1000 || b->interval_ms > 3600000))
+        d_cel(c, d_get(node, "interval"), ".interval", "string",
+              "interval cannot be greater than one hour or less than one second");
+}
+
+static const struct field budget_fields[] = {
+    F("interval", T_DURATION, OFF(gw_retry_budget, interval_ms), .flags = F_DEF, .def_int = 10000),
+    F("percent", T_INT, OFF(gw_retry_budget, percent), .flags = F_DEF, .def_int = 20, .min = 0,
+      .max = 100),
+    END,
+};
+static const struct schema budget = {"BudgetDetails", sizeof(struct gw_retry_budget), budget_fields,
+                                     check_budget};
+
+static void
+check_retry_rate(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_retry_rate *r = obj;
+    if (r->interval_ms == 0 || r->interval_ms > 3600000)
+        d_cel(c, d_get(node, "interval"), ".interval", "string",
+              "interval cannot be greater than one hour");
+}
+
+static const struct field retry_rate_fields[] = {
+    F("count", T_INT, OFF(gw_retry_rate, count), .min = 1, .max = 1000000),
+    F("interval", T_DURATION, OFF(gw_retry_rate, interval_ms)),
+    END,
+};
+static const struct schema retry_rate = {"RequestRate", sizeof(struct gw_retry_rate),
+                                         retry_rate_fields, check_retry_rate};
+
+static const struct field retry_constraint_fields[] = {
+    F("budget", T_OBJ, OFF(gw_retry_constraint, budget), .flags = F_DEF, .sub = &budget),
+    F("minRetryRate", T_OBJ, OFF(gw_retry_constraint, min_retry_rate), .flags = F_DEF,
+      .sub = &retry_rate),
+    END,
+};
+static const struct schema retry_constraint = {
+    "RetryConstraint", sizeof(struct gw_retry_constraint), retry_constraint_fields, NULL};
+
+/* The rule's SessionPersistence less idleTimeout, which this kind's CRD
+ * does not have. */
+static const struct field xsession_fields[] = {
+    F("sessionName", T_STR, OFF(gw_session_persistence, session_name), .fmt = FMT_TEXT, .max = 128),
+    F("absoluteTimeout", T_DURATION, OFF(gw_session_persistence, absolute_timeout_ms)),
+    F("type", T_ENUM, OFF(gw_session_persistence, type), .flags = F_DEF,
+      .enum_id = GW_ENUM_SESSION_TYPE, .def_str = "Cookie"),
+    F("cookieConfig", T_OBJ, OFF(gw_session_persistence, cookie_config), .sub = &cookie),
+    END,
+};
+
+static void
+check_xsession(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_session_persistence *s = obj;
+    s->idle_timeout_ms = -1; /* absent: not in the schema */
+    check_session(c, obj, node);
+}
+
+static const struct schema xsession = {"SessionPersistence", sizeof(struct gw_session_persistence),
+                                       xsession_fields, check_xsession};
+
+static void
+check_xbtp_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_xbackendtrafficpolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_xbackendtrafficpolicy, spec));
+    /* x-kubernetes-list-type map keyed by group, kind and name. */
+    const struct gw_policy_target_ref *v = p->spec.target_refs.v;
+    for (size_t i = 0; i < p->spec.target_refs.n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (streq(v[i].group, v[j].group) && streq(v[i].kind, v[j].kind) &&
+                streq(v[i].name, v[j].name)) {
+                size_t save = d_push(c, "targetRefs");
+                d_push_index(c, i);
+                d_err(c, d_item(d_get(node, "targetRefs"), i), NULL,
+                      "Duplicate value: {\"group\":\"%s\",\"kind\":\"%s\",\"name\":\"%s\"}",
+                      v[i].group ? v[i].group : "", v[i].kind ? v[i].kind : "",
+                      v[i].name ? v[i].name : "");
+                d_pop(c, save);
+                return;
+            }
+}
+
+static const struct field xbtp_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_xbackendtrafficpolicy, target_refs), .flags = F_REQ,
+      .sub = &policy_ref, .min_items = 1, .max_items = 16),
+    F("retryConstraint", T_OBJ, SPEC(gw_xbackendtrafficpolicy, retry_constraint),
+      .sub = &retry_constraint),
+    F("sessionPersistence", T_OBJ, SPEC(gw_xbackendtrafficpolicy, session_persistence),
+      .sub = &xsession),
+    END,
+};
+static const struct schema xbtp_spec = {"BackendTrafficPolicySpec",
+                                        SPEC_SIZE(gw_xbackendtrafficpolicy), xbtp_spec_fields,
+                                        check_xbtp_spec};
+
+static const struct field xbtp_fields[] = {
+    ROOT_FIELDS(gw_xbackendtrafficpolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_xbackendtrafficpolicy, spec), .flags = F_REQ, .sub = &xbtp_spec),
+    END,
+};
+const struct schema d_xbackendtrafficpolicy = {
+    "XBackendTrafficPolicy", sizeof(struct gw_xbackendtrafficpolicy), xbtp_fields, NULL};
+
+/* ------------------------------------------------------------------------ */
 /* Core kinds                                                               */
 
 static void

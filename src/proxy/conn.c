@@ -559,11 +559,38 @@ is_idempotent(enum gw_h1_method m)
     }
 }
 
+/* XBackendTrafficPolicy: whether the backend's retry budget lets this
+ * retry be made (and counts it); a refusal is counted, and the caller
+ * answers as if no attempt were left. */
+static __attribute__((noinline, cold)) bool
+budget_admit(const struct px_dconn *d)
+{
+    const struct px_rb *rb = d->snap->s->rb;
+    const struct gw_ir_backend *b = d->backend;
+    if (!rb || !b || b->id >= rb->n || !rb->v[b->id] || !b->retry_budget)
+        return true;
+    if (px_rb_retry_take(rb->v[b->id], b->retry_budget))
+        return true;
+    bump(&d->w->m->rb_refused);
+    return false;
+}
+
+/* A request to a backend under a retry budget: what its percent is of. */
+static __attribute__((noinline, cold)) void
+budget_request(const struct px_dconn *d, const struct gw_ir_backend *b)
+{
+    const struct px_rb *rb = d->snap->s->rb;
+    if (rb && b->id < rb->n && rb->v[b->id])
+        px_rb_request(rb->v[b->id], b->retry_budget);
+}
+
+/* Whether the route's retry policy makes another attempt; true commits to
+ * it (schedule_retry follows): a retry budget counts it. */
 static bool
 route_retry_left(const struct px_dconn *d)
 {
     return d->route && d->route->retry_attempts > 0 && d->attempts <= d->route->retry_attempts &&
-           d->replay_ok;
+           d->replay_ok && (GW_LIKELY(!d->backend || !d->backend->retry_budget) || budget_admit(d));
 }
 
 static void
@@ -2048,6 +2075,8 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     }
     if (r->request_timeout_ms > 0)
         gw_timer_start(&d->ttimer, (uint64_t)r->request_timeout_ms);
+    if (GW_UNLIKELY(b->retry_budget))
+        budget_request(d, b);
     start_attempt(d);
 }
 

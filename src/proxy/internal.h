@@ -618,6 +618,7 @@ struct px_snap {
     struct px_hc *hc;     /* health states by backend id; NULL if no check */
     struct px_bpol *bpol; /* consistent-hash tables by backend id; NULL if none */
     struct px_dns *dns;   /* XBackend names by backend id (dns.c); NULL if none */
+    struct px_rb *rb;     /* retry budget tables by backend id; NULL if none */
 };
 
 /* Drops a reference (any thread). The last one frees nothing: the snapshot
@@ -673,6 +674,7 @@ struct px_metrics {
     atomic_uint_fast64_t h2_limited[3]; /* enum px_h2_limit */
     atomic_uint_fast64_t sa_refused[4]; /* SourceAddressPolicy: enum px_edge_proto */
     atomic_uint_fast64_t pp_refused[4]; /* PROXY protocol: enum px_edge_pp_reason */
+    atomic_uint_fast64_t rb_refused;    /* retries not made: an XBackendTrafficPolicy budget */
 };
 
 /* Why down_h2.c ended an HTTP/2 stream for a limit. */
@@ -759,6 +761,33 @@ struct px_worker {
     bool h2_trim;
     uint64_t h2_trim_at, h2_trim_until;
 };
+
+/* ------------------------------------------------------------------------ */
+/* Retry budgets: XBackendTrafficPolicy retryConstraint (retrybudget.c)      */
+
+struct px_rb_table;
+
+/* A snapshot's budget tables, by backend id (NULL: none for it). */
+struct px_rb {
+    struct px_rb_table **registry; /* the proxy's, where tables outlive snapshots */
+    size_t n;
+    bool any;
+    struct px_rb_table *v[];
+};
+
+/* The tables of ir's budgets, reusing registry's by key_id and adding new
+ * ones to it; NULL if no backend of ir has a budget. Control thread
+ * (publish); ir must be indexed. */
+struct px_rb *px_rb_new(struct px_rb_table **registry, const struct gw_ir *ir);
+/* Drops rb's tables; one no snapshot names any more is freed. Control
+ * thread (reclaim). NULL is fine. */
+void px_rb_free(struct px_rb *rb);
+void px_rb_registry_free(struct px_rb_table **registry);
+/* Counts a request (its first attempt) against t. Any worker, lock-free. */
+void px_rb_request(struct px_rb_table *t, const struct gw_ir_retry_budget *b);
+/* Whether budget b lets one more retry be made now; counted if so. Any
+ * worker, lock-free. */
+bool px_rb_retry_take(struct px_rb_table *t, const struct gw_ir_retry_budget *b);
 
 /* ------------------------------------------------------------------------ */
 /* Local rate limits (ratelimit.c)                                           */
@@ -934,6 +963,7 @@ struct gw_proxy {
     atomic_bool draining_flag;
     struct gw_buf port_errors;
     struct px_rl_table *rl_tables; /* rate limit buckets, by key_id (control thread) */
+    struct px_rb_table *rb_tables; /* retry budgets, by key_id (control thread) */
     /* Active health checks (health.c): the states by backend and endpoint,
      * the view the checker works on, the checker thread. */
     pthread_mutex_t hc_mu;

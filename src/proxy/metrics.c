@@ -1208,6 +1208,12 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
     for (size_t i = 0; i < GW_ARRAY_LEN(cblim); i++)
         rc |= gw_buf_appendf(out, "gatehouse_circuit_breaker_open_total{limit=\"%s\"} %llu\n",
                              cblim[i], (unsigned long long)SUM(cb_open[i]));
+    rc |= gw_buf_appendf(out,
+                         "# HELP gatehouse_retry_budget_refused_total Retries not made: an "
+                         "XBackendTrafficPolicy retry budget was spent.\n"
+                         "# TYPE gatehouse_retry_budget_refused_total counter\n"
+                         "gatehouse_retry_budget_refused_total %llu\n",
+                         (unsigned long long)SUM(rb_refused));
     rc |= gw_buf_appendf(
         out,
         "# HELP gatehouse_auth_refused_total Requests answered 401 by an authentication "

@@ -148,6 +148,7 @@ reclaim(struct gw_proxy *p)
         px_hc_unref(s->hc);
         px_bpol_free(s->bpol);
         px_dns_free(p, s->dns);
+        px_rb_free(s->rb);
         px_tls_free(s->tls);
         free(s->tls_errors);
         gw_router_free(s->router);
@@ -197,6 +198,7 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     px_hc_publish(p, s->hc);
     s->bpol = px_bpol_new(&p->shtab, ir);
     s->dns = px_dns_new(p, ir);
+    s->rb = px_rb_new(&p->rb_tables, ir);
     struct gw_diags diags;
     gw_diags_init(&diags);
     if (gw_router_build(ir, &diags, &s->router) < 0)
@@ -783,6 +785,7 @@ gw_proxy_free(struct gw_proxy *p)
     px_snap_unref(p->snap);
     reclaim(p);
     px_rl_registry_free(&p->rl_tables);
+    px_rb_registry_free(&p->rb_tables);
     px_hc_registry_free(p);
     px_dns_registry_free(p);
     px_shtab_release(&p->shtab);

@@ -26,6 +26,7 @@ tr_backend_policies(struct tr *t)
         t->lbp = gw_arena_alloc(&t->tmp, sizeof(*t->lbp));
         tr_attach_collect(t, GW_KIND_LOADBALANCERPOLICY, t->lbp);
     }
+    tr_xbtp_collect(t);
 }
 
 static struct tr_att_target *
@@ -99,6 +100,7 @@ tr_backend_policy_apply(struct tr *t, const struct gw_service *svc,
         be->circuit = circuit_ir(t, x);
     if (t->lbp && (x = winner(t->lbp, svc, sp->port)))
         be->lb = lb_ir(t, x);
+    tr_xbtp_apply(t, svc, be);
 }
 
 void
@@ -108,4 +110,5 @@ tr_backend_policy_status(struct tr *t)
         tr_attach_status(t, t->cbp);
     if (t->lbp)
         tr_attach_status(t, t->lbp);
+    tr_xbtp_status(t);
 }

@@ -166,6 +166,8 @@ struct tr {
     struct tr_att_kind *sap;
     struct tr_att_kind *cbp; /* backendpolicy.c: the CircuitBreakerPolicies */
     struct tr_att_kind *lbp; /* backendpolicy.c: the LoadBalancerPolicies */
+    /* backendtraffic.c: the XBackendTrafficPolicies */
+    struct tr_att_kind *xbtp;
     /* auth.c: the JWT, BasicAuth and APIKey policies */
     struct tr_att_kind *jwtp, *bap, *akp;
     struct tr_att_kind *eap; /* extauth.c: the ExtAuthPolicies */
@@ -262,6 +264,18 @@ struct tr_att_target *tr_attach_winner(struct tr_att_kind *k, const struct tr_at
 void tr_attach_status(struct tr *t, const struct tr_att_kind *k);
 /* policy.c: whether route r has a backendRef to Service ns/svc. */
 bool tr_route_uses_service(const struct rt *r, const char *ns, const char *svc);
+
+/* backendtraffic.c: XBackendTrafficPolicy. Collects them (before tr_routes),
+ * gives be the retry budget of Service svc's winner, finds the
+ * sessionPersistence a rule without its own takes from the Service of a
+ * backendRef (NULL: none; *policy: whose), writes status. */
+void tr_xbtp_collect(struct tr *t);
+void tr_xbtp_apply(struct tr *t, const struct gw_service *svc, struct gw_ir_backend *be);
+const struct gw_session_persistence *tr_xbtp_session(struct tr *t, const struct rt *r, size_t rule,
+                                                     const struct gw_meta **policy);
+void tr_xbtp_status(struct tr *t);
+/* session.c: why sp cannot be served as written; NULL if it can. */
+const char *tr_session_unsupported(struct tr *t, const struct gw_session_persistence *sp);
 
 /* ratelimit.c: RateLimitPolicies resolved against the Gateways and routes
  * (after tr_routes); the limits of route rt's rule `rule` (rule or route

@@ -178,6 +178,8 @@ api_version(enum gw_kind k)
 {
     if (!strcmp(gw_kind_group(k), GW_GROUP_GATEHOUSE))
         return GW_GROUP_GATEHOUSE "/v1alpha1"; /* every gatehouse.dev kind */
+    if (!strcmp(gw_kind_group(k), GW_GROUP_GATEWAY_X))
+        return GW_GROUP_GATEWAY_X "/v1alpha1"; /* XBackendTrafficPolicy */
     switch (k) {
     case GW_KIND_TCPROUTE:
     case GW_KIND_UDPROUTE:

@@ -10,7 +10,8 @@
  * (given, or one made from the rule's identity, as the GEP asks), the
  * cookie Path (the match's path, a regex's longest literal prefix ending
  * before a '/'), the timeouts, and the key id the proxy derives the rule's
- * signing key from.
+ * signing key from. A rule without its own takes the one of its Service's
+ * XBackendTrafficPolicy (backendtraffic.c), served the same way.
  */
 #include <string.h>
 
@@ -103,6 +104,12 @@ unsupported(struct tr *t, const struct gw_session_persistence *sp)
     return NULL;
 }
 
+const char *
+tr_session_unsupported(struct tr *t, const struct gw_session_persistence *sp)
+{
+    return unsupported(t, sp);
+}
+
 /* "1h", "90s", "250ms": what a duration was, short. */
 static const char *
 dur(struct tr *t, int64_t ms)
@@ -124,7 +131,9 @@ tr_session_route(struct tr *t, struct rt *r)
     size_t nbad = 0;
     for (size_t i = 0; i < n && i < 64; i++) {
         const struct gw_session_persistence *sp = rule_session(r, i);
-        if (!sp)
+        /* The rule's own wins over its Service's XBackendTrafficPolicy. */
+        const struct gw_meta *from = NULL;
+        if (!sp && !(sp = tr_xbtp_session(t, r, i, &from)))
             continue;
         const char *why = unsupported(t, sp);
         if (why) {
@@ -142,6 +151,8 @@ tr_session_route(struct tr *t, struct rt *r)
             gw_buf_appendf(&note, " (%s)", permanent ? "Permanent, Max-Age" : "Session");
         gw_buf_appendf(&note, " absoluteTimeout %s idleTimeout %s", dur(t, sp->absolute_timeout_ms),
                        dur(t, sp->idle_timeout_ms));
+        if (from)
+            gw_buf_appendf(&note, " from XBackendTrafficPolicy %s/%s", from->ns, from->name);
     }
     if (note.len)
         r->sp_note = tr_printf(t, "sessionPersistence served: %.*s", (int)note.len, note.p);
@@ -199,6 +210,8 @@ tr_session_ir(struct tr *t, const struct rt *r, size_t rule, enum gw_ir_path_typ
               const char *path)
 {
     const struct gw_session_persistence *sp = rule_session(r, rule);
+    if (!sp)
+        sp = tr_xbtp_session(t, r, rule, NULL);
     if (!sp)
         return NULL;
     struct gw_ir_session *s = gw_arena_alloc(&t->ir->arena, sizeof(*s));

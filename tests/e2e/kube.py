@@ -55,6 +55,8 @@ RESOURCES = {
     "JWTPolicy": ("/apis/gatehouse.dev/v1alpha1", "jwtpolicies", True),
     "BasicAuthPolicy": ("/apis/gatehouse.dev/v1alpha1", "basicauthpolicies", True),
     "APIKeyPolicy": ("/apis/gatehouse.dev/v1alpha1", "apikeypolicies", True),
+    "XBackendTrafficPolicy": ("/apis/gateway.networking.x-k8s.io/v1alpha1",
+                              "xbackendtrafficpolicies", True),
     "Service": ("/api/v1", "services", True),
     "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
     "Secret": ("/api/v1", "secrets", True),

@@ -359,6 +359,10 @@ def app_objects(listen_port):
          "metadata": {"name": "web", "namespace": "app"},
          "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "web"}],
                   "type": "TCP", "interval": "1s"}},
+        {"apiVersion": "gateway.networking.x-k8s.io/v1alpha1", "kind": "XBackendTrafficPolicy",
+         "metadata": {"name": "web", "namespace": "app"},
+         "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "web"}],
+                  "retryConstraint": {"budget": {"percent": 20}}}},
     ] + [
         # the authentication policies: a status each (TargetNotFound: no
         # traffic of the proof depends on them)
@@ -418,6 +422,8 @@ def statuses_written(kube):
     pol = [condition(a, "Accepted") for a in anc if a.get("controllerName") == CONTROLLER]
     anc = (kube.status_of("HealthCheckPolicy", "web", "app") or {}).get("ancestors") or []
     hc = [condition(a, "Accepted") for a in anc if a.get("controllerName") == CONTROLLER]
+    anc = (kube.status_of("XBackendTrafficPolicy", "web", "app") or {}).get("ancestors") or []
+    xb = [condition(a, "Accepted") for a in anc if a.get("controllerName") == CONTROLLER]
     for kind in AUTH_SPECS:
         anc = (kube.status_of(kind, "auth", "app") or {}).get("ancestors") or []
         if not [a for a in anc if a.get("controllerName") == CONTROLLER]:
@@ -425,7 +431,8 @@ def statuses_written(kube):
     return bool(gc and gc["status"] == "True" and gw and gw["status"] == "True"
                 and rt and rt[0] and rt[0]["status"] == "True"
                 and pol and pol[0] and pol[0]["status"] == "True"
-                and hc and hc[0] and hc[0]["status"] == "True")
+                and hc and hc[0] and hc[0]["status"] == "True"
+                and xb and xb[0] and xb[0]["status"] == "True")
 
 
 def prove(binary, workdir, rendered, drop=None, budget=RULE_WINDOW):

@@ -869,3 +869,59 @@ def test_extauthpolicy_from_the_api(kstack):
         wait_for(lambda: reason("check") == "Invalid", what="check Invalid without its Service")
     finally:
         a.close()
+
+
+def test_xbackendtrafficpolicy_from_the_api(kstack):
+    """An XBackendTrafficPolicy (the Gateway API's experimental CRD, group
+    gateway.networking.x-k8s.io) through the API: its sessionPersistence is
+    served to a rule without its own, its status.ancestors written back
+    (Accepted; a younger policy on the same Service is Conflicted; a missing
+    Service is TargetNotFound), a delete lifts it, and one the decoder
+    rejects (a CEL rule the double does not run) is Invalid."""
+    kstack.backend("web", replicas=2)
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+
+    def xbtp(name, svc="web", **spec):
+        return {"apiVersion": "gateway.networking.x-k8s.io/v1alpha1",
+                "kind": "XBackendTrafficPolicy",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": dict({"targetRefs": [{"group": "", "kind": "Service", "name": svc}]},
+                             **spec)}
+    kstack.put(xbtp("first", sessionPersistence={"sessionName": "xsp"},
+                    retryConstraint={"budget": {"percent": 10}}),
+               xbtp("nope", svc="nope", retryConstraint={}))
+    kstack.start_k8s()
+    kstack.served_by("/x", "web")
+
+    def reason(name):
+        anc = (kstack.kube.status_of("XBackendTrafficPolicy", name, NS) or {}).get(
+            "ancestors") or []
+        return anc and condition(anc[0], "Accepted")["reason"]
+    wait_for(lambda: reason("first") == "Accepted", what="first Accepted")
+    wait_for(lambda: reason("nope") == "TargetNotFound", what="nope TargetNotFound")
+
+    def sticky_cookie():
+        r = kstack.get("/x")
+        for v in r.header_all("set-cookie"):
+            if v.startswith("xsp="):
+                return v.split(";", 1)[0]
+        return None
+    wait_for(lambda: sticky_cookie() is not None, what="the policy's session cookie")
+    c = sticky_cookie()
+    with H1(kstack.addr, kstack.port, timeout=3) as h:
+        pods = {h.request("GET", "/x", host="example.com", headers=[("Cookie", c)]).json()["pod"]
+                for _ in range(20)}
+    assert len(pods) == 1, pods
+    time.sleep(1.1)  # creationTimestamp has second resolution: "second" is younger
+    kstack.put(xbtp("second", retryConstraint={}))
+    wait_for(lambda: reason("second") == "Conflicted", what="second Conflicted")
+    kstack.kube.delete("XBackendTrafficPolicy", "first", NS)
+    wait_for(lambda: reason("second") == "Accepted", what="second Accepted")
+    wait_for(lambda: sticky_cookie() is None, what="the session lifted")
+    bad = xbtp("bad", sessionPersistence={"type": "Header", "cookieConfig": {
+        "lifetimeType": "Session"}})
+    kstack.put(bad)
+    wait_for(lambda: reason("bad") == "Invalid", what="bad Invalid")
+    anc = kstack.kube.status_of("XBackendTrafficPolicy", "bad", NS)["ancestors"][0]
+    assert "cookieConfig can only be set with type Cookie" in condition(anc, "Accepted")["message"]
