@@ -560,10 +560,11 @@ is_idempotent(enum gw_h1_method m)
 }
 
 /* XBackendTrafficPolicy: whether the backend's retry budget lets this
- * retry be made (and counts it); a refusal is counted, and the caller
- * answers as if no attempt were left. */
+ * retry be made (and counts it); a refusal is counted and marked: the
+ * client then gets 503, as the spec has it ("additional retries to the
+ * backend MUST return a 503 response to the client"). */
 static __attribute__((noinline, cold)) bool
-budget_admit(const struct px_dconn *d)
+budget_admit(struct px_dconn *d)
 {
     const struct px_rb *rb = d->snap->s->rb;
     const struct gw_ir_backend *b = d->backend;
@@ -572,6 +573,7 @@ budget_admit(const struct px_dconn *d)
     if (px_rb_retry_take(rb->v[b->id], b->retry_budget))
         return true;
     bump(&d->w->m->rb_refused);
+    d->budget_refused = true;
     return false;
 }
 
@@ -587,7 +589,7 @@ budget_request(const struct px_dconn *d, const struct gw_ir_backend *b)
 /* Whether the route's retry policy makes another attempt; true commits to
  * it (schedule_retry follows): a retry budget counts it. */
 static bool
-route_retry_left(const struct px_dconn *d)
+route_retry_left(struct px_dconn *d)
 {
     return d->route && d->route->retry_attempts > 0 && d->attempts <= d->route->retry_attempts &&
            d->replay_ok && (GW_LIKELY(!d->backend || !d->backend->retry_budget) || budget_admit(d));
@@ -635,7 +637,10 @@ attempt_failed(struct px_dconn *d, enum fail_kind kind)
         schedule_retry(d);
         return;
     }
-    int status = kind == FAIL_TIMEOUT ? 504 : kind == FAIL_CONNECT ? 503 : 502;
+    int status = d->budget_refused      ? 503
+                 : kind == FAIL_TIMEOUT ? 504
+                 : kind == FAIL_CONNECT ? 503
+                                        : 502;
     error_reply(d, status, false);
 }
 
@@ -1344,11 +1349,15 @@ response_head(struct px_dconn *d)
         px_ep_report(u->ep, res.status >= 500, opts(d)->eject_consecutive, opts(d)->eject_ms,
                      now_ms(d));
         observe_latency(d, u);
-        if (d->route && retry_code(d->route, res.status) && route_retry_left(d)) {
+        if (d->route && retry_code(d->route, res.status) &&
+            (route_retry_left(d) || d->budget_refused)) {
             px_uconn_close(u);
             d->u = NULL;
             gw_timer_stop(&d->btimer);
-            schedule_retry(d);
+            if (d->budget_refused)
+                error_reply(d, 503, false); /* the retry budget's answer */
+            else
+                schedule_retry(d);
             return;
         }
         bool keep = d->keep_alive && !d->w->draining && !d->read_eof;
@@ -1756,6 +1765,7 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     d->rsp_started = d->rsp_done = false;
     d->attempts = 0;
     d->stale_retry_used = false;
+    d->budget_refused = false;
     d->sent_continue = false;
     d->upgrade = false;
     d->rmods[0] = d->rmods[1] = NULL;

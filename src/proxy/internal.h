@@ -1112,6 +1112,7 @@ struct px_dconn {
     bool rsp_started; /* some response byte went to the client */
     bool rsp_done;
     bool stale_retry_used;
+    bool budget_refused; /* a retry the backend's retry budget refused: 503 */
     enum gw_h1_body qbody;
     uint64_t qremain;
     int attempts;   /* attempts made */
