@@ -34,6 +34,7 @@
 #include "proxy/proxy.h"
 #include "source/source.h"
 #include "status/status.h"
+#include "trace/trace.h"
 
 #include "base/banned.h"
 
@@ -118,6 +119,16 @@ run_usage(FILE *f)
                "                             after an answer, whatever its TTL (default 1s)\n"
                "      --dns-max-ttl D        and no later than D (default 5m)\n"
                "  -h, --help                 this text\n"
+               "\n");
+    fprintf(f, "Tracing (W3C Trace Context, OTLP/HTTP JSON; off without an endpoint):\n"
+               "      --otlp-endpoint URL    the collector, http://HOST[:PORT][/PATH]\n"
+               "                             (default path /v1/traces; no https)\n"
+               "      --trace-sample-ratio R the share of new traces sampled, 0..1 (default\n"
+               "                             0); a request's sampled parent is followed\n"
+               "      --service-name NAME    service.name of the spans (default gatehouse)\n"
+               "      --otlp-batch N         spans per export batch, 1..1024 (default 512)\n"
+               "      --otlp-interval D      the longest a span waits for its batch\n"
+               "                             (default 1s)\n"
                "\n");
     /* Two literals: one would pass the 4095 bytes C11 promises. */
     fprintf(f, "Kubernetes mode:\n"
@@ -278,6 +289,14 @@ hook_health(void *data, struct gw_buf *out)
 /* Long options without a short one. */
 enum { OPT_DNS_SERVER = 256, OPT_DNS_MIN_TTL, OPT_DNS_MAX_TTL };
 
+enum {
+    OPT_OTLP_ENDPOINT = 300,
+    OPT_TRACE_RATIO,
+    OPT_SERVICE_NAME,
+    OPT_OTLP_BATCH,
+    OPT_OTLP_INTERVAL
+};
+
 /* --dns-server: comma-separated IP, IP:PORT or [IPv6]:PORT (what
  * ares_set_servers_ports_csv takes), checked here for a clear message. */
 static bool
@@ -426,6 +445,11 @@ gw_cmd_run(int argc, char **argv)
         {"dns-server", required_argument, NULL, OPT_DNS_SERVER},
         {"dns-min-ttl", required_argument, NULL, OPT_DNS_MIN_TTL},
         {"dns-max-ttl", required_argument, NULL, OPT_DNS_MAX_TTL},
+        {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
+        {"trace-sample-ratio", required_argument, NULL, OPT_TRACE_RATIO},
+        {"service-name", required_argument, NULL, OPT_SERVICE_NAME},
+        {"otlp-batch", required_argument, NULL, OPT_OTLP_BATCH},
+        {"otlp-interval", required_argument, NULL, OPT_OTLP_INTERVAL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -634,6 +658,58 @@ gw_cmd_run(int argc, char **argv)
                 popts.dns_ttl_min_ms = (unsigned)ms;
             else
                 popts.dns_ttl_max_ms = (unsigned)ms;
+            break;
+        }
+        case OPT_OTLP_ENDPOINT: {
+            char h[256], path[256];
+            uint16_t port;
+            if (gw_trace_endpoint_parse(optarg, h, sizeof(h), &port, path, sizeof(path)) < 0) {
+                fprintf(stderr,
+                        "gatehouse run: --otlp-endpoint must be http://HOST[:PORT][/PATH], not "
+                        "'%s'\n",
+                        optarg);
+                return 2;
+            }
+            popts.otlp_endpoint = optarg;
+            break;
+        }
+        case OPT_TRACE_RATIO: {
+            char *end = NULL;
+            double v = strtod(optarg, &end);
+            if (!end || *end || end == optarg || !(v >= 0 && v <= 1)) {
+                fprintf(stderr,
+                        "gatehouse run: --trace-sample-ratio must be a number in 0..1, not "
+                        "'%s'\n",
+                        optarg);
+                return 2;
+            }
+            popts.trace_sample_ratio = v;
+            break;
+        }
+        case OPT_SERVICE_NAME:
+            popts.service_name = optarg;
+            break;
+        case OPT_OTLP_BATCH: {
+            uint64_t v;
+            if (gw_str_to_u64(gw_str_from(optarg), 1024, &v) < 0 || v == 0) {
+                fprintf(stderr,
+                        "gatehouse run: --otlp-batch must be a number in 1..1024, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            popts.otlp_batch = (unsigned)v;
+            break;
+        }
+        case OPT_OTLP_INTERVAL: {
+            int64_t ms;
+            if (gw_duration_parse(gw_str_from(optarg), &ms) < 0 || ms < 10 || ms > 60000) {
+                fprintf(stderr,
+                        "gatehouse run: --otlp-interval must be a duration in 10ms..60s, not "
+                        "'%s'\n",
+                        optarg);
+                return 2;
+            }
+            popts.otlp_interval_ms = (unsigned)ms;
             break;
         }
         case 'h':

@@ -108,6 +108,7 @@ on_dclosed(struct gw_io *io)
         px_buf_release(&d->replay);
         px_buf_release(&d->cors);
         px_buf_release(&d->ea_set);
+        px_trace_dconn_free(d);
         free(d);
         return;
     }
@@ -126,6 +127,7 @@ on_dclosed(struct gw_io *io)
     px_buf_release(&d->cors);
     px_buf_release(&d->ea_set);
     px_tls_release(d);
+    px_trace_dconn_free(d);
     free(d);
     px_worker_conn_closed(w);
 }
@@ -433,6 +435,7 @@ abort_request(struct px_dconn *d)
     }
     if (!d->status)
         d->status = 502;
+    px_trace_abort(d);
     px_access_log(d);
     /* A reset, so the client sees the truncation at once instead of
      * reading what is still queued and then a clean EOF. */
@@ -1757,6 +1760,8 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     if (!resumed) {
         d->start_ms = now_ms(d);
         d->served++;
+        if (GW_UNLIKELY(w->tw != NULL))
+            px_trace_start(d, req);
     }
     d->status = 0;
     d->local = false;
@@ -2048,6 +2053,8 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
                  !gw_h1_list_has(req->upgrade, GW_STR("h2c")) && d->minor >= 1;
     struct gw_h1_header eah[32];
     size_t neah = d->ea_passed ? extauth_fields(d, eah, GW_ARRAY_LEN(eah)) : 0;
+    char tfields[PX_TRACE_FIELDS_MAX];
+    size_t ntf = GW_UNLIKELY(w->tw != NULL) ? px_trace_fields(d, tfields, sizeof(tfields)) : 0;
     struct px_req_out ro = {
         .req = req,
         .path = {lbuf, ln},
@@ -2063,6 +2070,7 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
         .ndrop = r->extauth ? r->extauth->nfrom_auth : 0,
         .extra2 = eah,
         .nextra2 = neah,
+        .trace = {tfields, ntf},
     };
     px_buf_consume(&d->replay, px_buf_avail(&d->replay));
     rc = px_request_head_format(&ro, &d->replay);

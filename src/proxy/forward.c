@@ -368,6 +368,14 @@ is_xff(const struct gw_h1_header *h)
     return h->name.len == 15 && LOWER_EQ(h->name, "x-forwarded-for") && h->value.len > 0;
 }
 
+/* The client's Trace Context fields: replaced by ours when tracing is on. */
+static bool
+is_trace_field(struct gw_str n)
+{
+    return (n.len == 11 && LOWER_EQ(n, "traceparent")) ||
+           (n.len == 10 && LOWER_EQ(n, "tracestate"));
+}
+
 int
 px_request_head_format(const struct px_req_out *r, struct px_buf *out)
 {
@@ -388,6 +396,8 @@ px_request_head_format(const struct px_req_out *r, struct px_buf *out)
             continue;
         }
         if (other_conn && listed_in_connection(q->headers, q->nheaders, h->name))
+            continue;
+        if (GW_UNLIKELY(r->trace.len) && is_trace_field(h->name))
             continue;
         bool dropped = false;
         for (size_t x = 0; x < r->ndrop && !dropped; x++)
@@ -417,7 +427,8 @@ px_request_head_format(const struct px_req_out *r, struct px_buf *out)
     size_t cl_len = q->body == GW_H1_BODY_LENGTH ? u64_len(q->content_length) : 0;
 
     size_t n = q->method.len + 1 + path.len + sizeof(" HTTP/1.1\r\nHost: ") - 1 + r->host.len + 2 +
-               fields_len(&w) + sizeof("X-Forwarded-For: ") - 1 + r->client_ip.len + proto.len + 2;
+               fields_len(&w) + sizeof("X-Forwarded-For: ") - 1 + r->client_ip.len + proto.len + 2 +
+               r->trace.len;
     if (first_xff != SIZE_MAX)
         for (size_t i = first_xff; i < q->nheaders; i++)
             if (is_xff(&q->headers[i]))
@@ -454,6 +465,7 @@ px_request_head_format(const struct px_req_out *r, struct px_buf *out)
     }
     o = PUT_STR(o, r->client_ip);
     o = PUT_STR(o, proto);
+    o = PUT_STR(o, r->trace);
     if (q->host.len) {
         o = PUT_LIT(o, "X-Forwarded-Host: ");
         o = PUT_STR(o, q->host);

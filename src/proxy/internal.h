@@ -171,6 +171,9 @@ struct px_req_out {
     size_t ndrop;
     const struct gw_h1_header *extra2;
     size_t nextra2;
+    /* trace.c: "traceparent: ...\r\n[tracestate: ...\r\n]" replacing the
+     * client's; empty when tracing is off (the client's go as they are) */
+    struct gw_str trace;
 };
 
 /* Writes the whole upstream request head (request line to the final CRLF)
@@ -760,6 +763,7 @@ struct px_worker {
     size_t h2_held;
     bool h2_trim;
     uint64_t h2_trim_at, h2_trim_until;
+    struct px_tw *tw; /* trace.c: NULL when tracing is off */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -977,6 +981,7 @@ struct gw_proxy {
     struct px_resolver *resolver;
     struct px_shtab shtab;      /* endpoint states shared by workers (bpolicy.c) */
     struct px_metrics *metrics; /* nworkers, cache-line aligned */
+    struct px_tracer *tracer;   /* trace.c: NULL when tracing is off */
     struct px_mstate *ms;       /* series bookkeeping (metrics.c) */
     /* Dead snapshots (a lock-free stack the workers push on), and the
      * eventfd poked when one is pushed or every worker serves the latest
@@ -1156,6 +1161,7 @@ struct px_dconn {
     size_t origin_len;
     char origin[256]; /* CORS: the request's Origin */
     char logm[16], logp[256], logh[128];
+    struct px_dtrace *tr; /* trace.c: made by the first traced request */
 
     /* Downstream TLS (down_tls.c): ssl above. */
     bool hs;                            /* handshake in progress */
@@ -1443,5 +1449,45 @@ void px_uh2_carrier_failed(struct px_uconn *c, int err);
 void px_uh2_carrier_release(struct px_uconn *c);
 /* The carrier's memory goes: frees the session. */
 void px_uh2_carrier_free(struct px_uconn *c);
+
+/* ------------------------------------------------------------------------ */
+/* Tracing (trace.c)                                                         */
+
+struct px_tracer;
+struct px_tw;
+struct px_dtrace;
+
+/* The room px_trace_fields needs at most. */
+#define PX_TRACE_FIELDS_MAX 640
+
+/* Makes p->tracer from p->o (p->o.otlp_endpoint set): per-worker queues
+ * and id generators. 0, or GW_EINVAL (a bad endpoint). Control thread. */
+int px_tracer_new(struct gw_proxy *p);
+/* Worker i's tracing state (owned by the tracer); NULL when off. */
+struct px_tw *px_tracer_worker(struct gw_proxy *p, unsigned i);
+/* Starts the exporter thread (no-op when off). 0 or a negative errno. */
+int px_tracer_start(struct gw_proxy *p);
+/* Stops it after one last batch (after the workers stopped). */
+void px_tracer_stop(struct gw_proxy *p);
+void px_tracer_free(struct gw_proxy *p);
+/* The tracing counters in the Prometheus text format (zeros when off). */
+int px_tracer_metrics_format(const struct gw_proxy *p, struct gw_buf *out);
+
+/* The request starts (d->w->tw set): reads traceparent and tracestate,
+ * makes the server span's ids and sampling decision, and, when sampled,
+ * copies what the span needs from req (its views die with the head).
+ * Worker thread. */
+void px_trace_start(struct px_dconn *d, const struct gw_h1_request *req);
+/* The traceparent (and tracestate) fields for the upstream head, each
+ * ending CRLF, written to out: their length (0 if cap is too small). */
+size_t px_trace_fields(const struct px_dconn *d, char *out, size_t cap);
+/* The response was cut (error.type "aborted"). */
+void px_trace_abort(struct px_dconn *d);
+/* The request ended (d->tr set; a no-op unless it is being traced): a
+ * sampled span goes to the worker's queue, or is dropped and counted when
+ * the queue is full. Never blocks. */
+void px_trace_finish(struct px_dconn *d);
+/* Frees d->tr (when the connection or stream is freed). */
+void px_trace_dconn_free(struct px_dconn *d);
 
 #endif /* GW_PROXY_INTERNAL_H */

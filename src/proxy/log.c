@@ -108,6 +108,8 @@ json_field(struct px_buf *b, const char *name, const char *v)
 void
 px_access_log(struct px_dconn *d)
 {
+    if (GW_UNLIKELY(d->tr != NULL))
+        px_trace_finish(d);
     enum gw_proxy_log mode = d->w->p->o.access_log;
     if (mode == GW_PROXY_LOG_OFF)
         return;

@@ -1155,6 +1155,7 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
                          (unsigned long long)gw_route_regex_giveups());
     rc |= ports_format(p, out);
     rc |= l4_format(ms, out);
+    rc |= px_tracer_metrics_format(p, out);
     pthread_mutex_unlock(&ms->mu);
     rc |= gw_buf_appendf(
         out,

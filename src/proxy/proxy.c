@@ -101,6 +101,10 @@ gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
     memset(p->metrics, 0, sizeof(struct px_metrics) * p->nworkers);
     px_mstate_new(p);
     px_shtab_init(&p->shtab);
+    if (p->o.otlp_endpoint && px_tracer_new(p) < 0) {
+        gw_proxy_free(p);
+        return GW_EINVAL;
+    }
     *out = p;
     return 0;
 }
@@ -664,6 +668,7 @@ gw_proxy_start(struct gw_proxy *p)
         w->max_conns = budget;
         w->max_fds = GW_MAX(max_fds, budget);
         w->m = &p->metrics[i];
+        w->tw = px_tracer_worker(p, i);
         w->rnd = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(i + 1) * 0xbf58476d1ce4e5b9ull) ^
                  (uint64_t)time(NULL);
         px_ep_table_init(&w->eps);
@@ -703,6 +708,8 @@ gw_proxy_start(struct gw_proxy *p)
         rc = px_hc_checker_start(p);
     if (rc == 0)
         rc = px_dns_start(p);
+    if (rc == 0)
+        rc = px_tracer_start(p);
     p->started = true;
     poke(p->evfd); /* gw_proxy_is_current may have turned true */
     /* A publish that raced with start is picked up now. */
@@ -750,6 +757,7 @@ gw_proxy_drain(struct gw_proxy *p)
             w->started = false;
         }
     }
+    px_tracer_stop(p); /* after the workers: their last spans go out */
 }
 
 void
@@ -790,6 +798,7 @@ gw_proxy_free(struct gw_proxy *p)
     px_dns_registry_free(p);
     px_shtab_release(&p->shtab);
     px_mstate_free(p);
+    px_tracer_free(p);
     close(p->evfd);
     free(p->metrics);
     gw_buf_release(&p->port_errors);

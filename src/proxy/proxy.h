@@ -90,6 +90,17 @@ struct gw_proxy_opts {
     const char *dns_servers;
     unsigned dns_ttl_min_ms;
     unsigned dns_ttl_max_ms;
+    /* Tracing (docs/observability.md): the OTLP/HTTP collector,
+     * "http://host:port/v1/traces" (NULL: tracing off, no header touched);
+     * the head sampling ratio of new traces (0..1; a parent's flag is
+     * followed); service.name (NULL: "gatehouse"); spans per batch (0: 512)
+     * and the longest a span waits for its batch (0: 1000 ms). The strings
+     * must outlive the proxy. */
+    const char *otlp_endpoint;
+    double trace_sample_ratio;
+    const char *service_name;
+    unsigned otlp_batch;
+    unsigned otlp_interval_ms;
 };
 
 /* Defaults: workers 0 (one per CPU), WRR, no access log; header 10 s,
