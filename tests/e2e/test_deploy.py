@@ -375,6 +375,8 @@ AUTH_SPECS = {
     "BasicAuthPolicy": {"htpasswd": {"secretRef": {"name": "s"}}},
     "APIKeyPolicy": {"keys": {"secretRef": {"name": "s"}}},
     "ExtAuthPolicy": {"http": {"backendRef": {"name": "web", "port": 80}}},
+    # not an authentication policy: here for the proof of its RBAC rules
+    "CompressionPolicy": {"encodings": [{"name": "gzip"}]},
 }
 
 
