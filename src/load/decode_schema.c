@@ -2756,9 +2756,8 @@ media_range_ok(const char *s)
     const char *slash = strchr(s, '/');
     if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/'))
         return false;
-    if (streq(slash + 1, "*"))
-        return true;
-    for (const char *p = s; *p; p++)
+    bool star = streq(slash + 1, "*");
+    for (const char *p = s; *p && !(star && p == slash); p++)
         if (p != slash && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                             (*p >= '0' && *p <= '9') || strchr("!#$&-^_.+", *p)))
             return false;
@@ -2781,7 +2780,8 @@ check_cmp_spec(struct dctx *c, void *obj, const struct gw_node *node)
             }
     const struct gw_node *types = d_get(node, "contentTypes");
     for (size_t i = 0; i < p->spec.content_types.n; i++) {
-        if (media_range_ok(p->spec.content_types.v[i]))
+        /* (shorter ones have their error already) */
+        if (strlen(p->spec.content_types.v[i]) < 3 || media_range_ok(p->spec.content_types.v[i]))
             continue;
         char sub[48];
         snprintf(sub, sizeof(sub), ".contentTypes[%zu]", i);
