@@ -80,6 +80,8 @@ class Origin:
                 elif p == "/text":
                     self._send(200, "text/plain; charset=utf-8", TEXT,
                                [("ETag", '"v1"'), ("Vary", "Origin")])
+                elif p == "/vary2":
+                    self._send(200, "text/css", TEXT, [("Vary", "Origin"), ("Vary", "Cookie")])
                 elif p == "/weak":
                     self._send(200, "text/html", TEXT, [("ETag", 'W/"v2"'),
                                                          ("Vary", "Accept-Encoding")])
@@ -243,6 +245,21 @@ def test_what_is_left_alone(stack, origin):
     r = get(stack, "/weak", "br")
     assert r.header("Content-Encoding") == "br" and brotli.decompress(r.body) == TEXT
     assert r.header("ETag") == 'W/"v2"' and r.header("Vary") == "Accept-Encoding", r.headers
+    # two Vary lines become one, with Accept-Encoding added
+    r = get(stack, "/vary2", "gzip")
+    assert r.header_all("Vary") == ["Origin, Cookie, Accept-Encoding"], r.headers
+    # an HTTP/1.0 client reads no chunks: its answer goes as it is
+    s = socket.create_connection((stack.addr, stack.port), timeout=10)
+    s.sendall(b"GET /text HTTP/1.0\r\nHost: gw.test\r\nAccept-Encoding: gzip\r\n\r\n")
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"content-encoding" not in head.lower() and body == TEXT, head
     # zstd is not offered by this policy
     assert get(stack, "/text", "zstd").header("Content-Encoding") is None
     for path, headers, status in [
@@ -301,6 +318,30 @@ def test_streamed_progressively(stack, origin):
     # the rest decodes too (chunk framing parsed again from a clean copy)
     r = get(stack, "/chunked", "gzip")
     assert gzip.decompress(r.body) == TEXT
+    # the same over HTTP/2: DATA before the origin has finished
+    origin.go.clear()
+    origin.stream_done.clear()
+    c = H2Client.connect(stack.addr, stack.port)
+    try:
+        sid = c.send(path="/stream", authority="gw.test", headers=[("accept-encoding", "gzip")])
+        deadline = time.monotonic() + 10
+
+        def decoded():  # what the DATA so far decodes to (each read flushed)
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(c.streams[sid]["data"])
+        while len(decoded()) < len(TEXT):
+            assert time.monotonic() < deadline, "no DATA before the origin finished"
+            c.sock.settimeout(deadline - time.monotonic())
+            data = c.sock.recv(65536)
+            assert data
+            c._events(c.conn.receive_data(data))
+            c.flush()
+        assert dict(c.streams[sid]["headers"])["content-encoding"] == "gzip"
+        assert not origin.stream_done.is_set()
+        origin.go.set()
+        r = c.wait([sid])[0]
+        assert gzip.decompress(r.body) == TEXT + TEXT * 50
+    finally:
+        c.close()
 
 
 @pytest.mark.deadline(90)
