@@ -9,6 +9,8 @@ build="gcc pkg-config meson ninja-build libyaml-dev libssl-dev libnghttp2-dev li
        liburing-dev libcurl4-openssl-dev libcrypt-dev libhiredis-dev"
 # XBackend hostnames are resolved through c-ares (src/proxy/dns.c)
 build="$build libc-ares-dev"
+# CompressionPolicy codes responses with zlib, brotli and zstd (src/proxy/compress.c)
+build="$build zlib1g-dev libbrotli-dev libzstd-dev"
 test="$build clang clang-format libclang-rt-14-dev git openssl curl nghttp2-client python3
       python3-pytest python3-httpx python3-h2 python3-grpcio python3-protobuf python3-websockets redis-server"
 bench="$build python3 wrk nginx-light haproxy nghttp2-client redis-server"
@@ -24,6 +26,8 @@ command -v npm >/dev/null 2>&1 || deploy="$deploy npm"
 test="$test wrk nginx-light haproxy"
 # the authentication policy tests sign JWTs (tests/e2e/jwtutil.py)
 test="$test python3-cryptography"
+# the compression tests decode br and zstd (tests/e2e/test_compression.py)
+test="$test python3-brotli python3-zstandard"
 
 case "${1:-test}" in
 build) want=$build ;;

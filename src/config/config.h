@@ -65,6 +65,7 @@ enum gw_kind {
     GW_KIND_EXTAUTHPOLICY,         /* gatehouse.dev */
     GW_KIND_XBACKEND,              /* gateway.networking.x-k8s.io/v1alpha1 */
     GW_KIND_XBACKENDTRAFFICPOLICY, /* gateway.networking.x-k8s.io/v1alpha1 */
+    GW_KIND_COMPRESSIONPOLICY,     /* gatehouse.dev */
     GW_KIND__COUNT
 };
 
@@ -109,6 +110,7 @@ enum gw_enum {
     GW_ENUM_XB_TYPE,          /* enum gw_xbackend_type */
     GW_ENUM_XB_PROTOCOL,      /* enum gw_xbackend_protocol */
     GW_ENUM_XB_TLS_MODE,      /* enum gw_xbackend_tls_mode */
+    GW_ENUM_COMPRESSION,      /* enum gw_compression */
     GW_ENUM__COUNT
 };
 
@@ -192,6 +194,14 @@ enum gw_ratelimit_scope { GW_RLSCOPE_NONE, GW_RLSCOPE_LOCAL, GW_RLSCOPE_GLOBAL }
 
 /* What a Global limit does when Redis does not answer in time. */
 enum gw_failure_mode { GW_FAILMODE_NONE, GW_FAILMODE_OPEN, GW_FAILMODE_CLOSED };
+
+/* Content codings of CompressionPolicy, spelled as in Accept-Encoding. */
+enum gw_compression {
+    GW_COMPRESSION_NONE,
+    GW_COMPRESSION_GZIP,
+    GW_COMPRESSION_BR,
+    GW_COMPRESSION_ZSTD
+};
 
 enum gw_cookie_lifetime { GW_LIFETIME_NONE, GW_LIFETIME_PERMANENT, GW_LIFETIME_SESSION };
 
@@ -1123,6 +1133,33 @@ struct gw_xbackendtrafficpolicy {
 };
 
 /* ------------------------------------------------------------------------ */
+/* CompressionPolicy (gatehouse.dev/v1alpha1, docs/policies.md)             */
+
+/* One content coding the policy offers, and its level. */
+struct gw_compression_encoding {
+    struct gw_pos pos;
+    int name;      /* enum gw_compression */
+    int64_t level; /* -1: the coding's default (gzip 1, br 4, zstd 3) */
+};
+
+struct gw_compressionpolicy {
+    struct gw_meta meta;
+
+    struct {
+        struct gw_pos pos;
+        /* Gateway (sectionName: a listener) or HTTPRoute/GRPCRoute
+         * (sectionName: a rule's name). */
+        GW_LIST(struct gw_policy_target_ref) target_refs;
+        /* The server's preference order; empty: zstd, br, gzip. */
+        GW_LIST(struct gw_compression_encoding) encodings;
+        /* Media types ("application/json") or a type and a star (text, slash, star); empty:
+         * the default list (docs/policies.md). */
+        GW_LIST(const char *) content_types;
+        int64_t min_size; /* bytes; -1: 1024 */
+    } spec;
+};
+
+/* ------------------------------------------------------------------------ */
 /* Core Kubernetes kinds                                                    */
 
 struct gw_service_port {
@@ -1364,6 +1401,7 @@ GW_STORE_GETTER(gw_store_configmap, gw_configmap, GW_KIND_CONFIGMAP)
 GW_STORE_GETTER(gw_store_namespace, gw_namespace, GW_KIND_NAMESPACE)
 GW_STORE_GETTER(gw_store_extauthpolicy, gw_extauthpolicy, GW_KIND_EXTAUTHPOLICY)
 GW_STORE_GETTER(gw_store_xbackend, gw_xbackend, GW_KIND_XBACKEND)
+GW_STORE_GETTER(gw_store_compressionpolicy, gw_compressionpolicy, GW_KIND_COMPRESSIONPOLICY)
 #undef GW_STORE_GETTER
 
 /* TLSRoute, TCPRoute and UDPRoute share struct gw_l4route. */

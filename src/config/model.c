@@ -52,6 +52,7 @@ static const struct kind_info kinds[GW_KIND__COUNT] = {
     [GW_KIND_NAMESPACE] = {"Namespace", "", false},
     [GW_KIND_EXTAUTHPOLICY] = {"ExtAuthPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
     [GW_KIND_XBACKEND] = {"XBackend", GW_GROUP_GATEWAY_X, true, "v1alpha1", false},
+    [GW_KIND_COMPRESSIONPOLICY] = {"CompressionPolicy", GW_GROUP_GATEHOUSE, true, "v1alpha1", true},
 };
 
 const char *
@@ -136,6 +137,11 @@ gw_policy_target_refs(const struct gw_meta *m, size_t *n)
         *n = p->spec.target_refs.n;
         return p->spec.target_refs.v;
     }
+    case GW_KIND_COMPRESSIONPOLICY: {
+        const struct gw_compressionpolicy *p = (const void *)m;
+        *n = p->spec.target_refs.n;
+        return p->spec.target_refs.v;
+    }
     default:
         *n = 0;
         return NULL;
@@ -200,6 +206,7 @@ static const char *const xbackend_types[] = {"ExternalHostname", NULL};
 static const char *const xbackend_protocols[] = {"TCP", "HTTP", "HTTP2", "HTTP11",
                                                  "H2C", "MCP",  NULL};
 static const char *const xbackend_tls_modes[] = {"None", "ServerOnly", "ClientAndServer", NULL};
+static const char *const compressions[] = {"gzip", "br", "zstd", NULL};
 
 static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_PATH_MATCH] = path_match,
@@ -226,6 +233,7 @@ static const char *const *const enum_tables[GW_ENUM__COUNT] = {
     [GW_ENUM_XB_TYPE] = xbackend_types,
     [GW_ENUM_XB_PROTOCOL] = xbackend_protocols,
     [GW_ENUM_XB_TLS_MODE] = xbackend_tls_modes,
+    [GW_ENUM_COMPRESSION] = compressions,
 };
 
 const char *const *

@@ -318,4 +318,34 @@ enum gw_h1_method gw_h1_method_from(struct gw_str s);
  * Static storage. */
 const char *gw_h1_status_reason(int status);
 
+/*
+ * Accept-Encoding (RFC 9110 §12.5.3) as far as gatehouse produces codings.
+ * q holds each coding's weight in thousandths (0..1000), -1 when the field
+ * did not list it. Caller storage; no allocation.
+ */
+enum gw_h1_coding {
+    GW_H1_CODING_IDENTITY,
+    GW_H1_CODING_GZIP, /* also x-gzip */
+    GW_H1_CODING_BR,
+    GW_H1_CODING_ZSTD,
+    GW_H1_CODING_ANY, /* "*" */
+    GW_H1_CODING__COUNT
+};
+
+struct gw_h1_accept {
+    short q[GW_H1_CODING__COUNT];
+};
+
+/* Sets every weight to "not listed" (a request without the field). */
+void gw_h1_accept_init(struct gw_h1_accept *a);
+/* Adds one Accept-Encoding field value (call once per field line). Returns
+ * 0, or GW_EINVAL when an element is malformed (a bad qvalue or name): that
+ * element is ignored, the others are kept. Unknown codings are ignored. Safe
+ * in a loop callback. */
+int gw_h1_accept_encoding_parse(struct gw_str value, struct gw_h1_accept *a);
+/* The weight (0..1000) of coding c: its own, else that of "*", else 0;
+ * identity is 1000 unless refused (identity;q=0, or *;q=0 without it).
+ * c must not be GW_H1_CODING_ANY (0 is returned). */
+int gw_h1_accept_weight(const struct gw_h1_accept *a, enum gw_h1_coding c);
+
 #endif /* GW_H1_H */

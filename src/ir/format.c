@@ -270,6 +270,18 @@ route(struct gw_buf *b, int d, const struct gw_ir_route *r)
                        : r->extauth->fail_open ? " open"
                                                : "");
     }
+    if (r->compress) {
+        static const char *const names[] = {"-", "gzip", "br", "zstd"};
+        ind(b, d + 1);
+        gw_buf_appendf(b, "compress %s", r->compress->policy);
+        for (size_t i = 0; i < r->compress->norder; i++)
+            gw_buf_appendf(b, "%s%s:%d", i ? "," : " ", names[r->compress->order[i] & 3],
+                           r->compress->level[r->compress->order[i] & 3]);
+        gw_buf_appendf(b, " min=%llu types=", (unsigned long long)r->compress->min_size);
+        for (size_t i = 0; i < r->compress->ntypes; i++)
+            gw_buf_appendf(b, "%s%s", i ? "," : "", r->compress->types[i]);
+        gw_buf_append_cstr(b, "\n");
+    }
     if (r->apikey) {
         ind(b, d + 1);
         gw_buf_appendf(b, "apikey %s %s:%s%s%s\n", r->apikey->policy,

@@ -390,6 +390,23 @@ struct gw_ir_extauth {
     bool fail_open;
 };
 
+/*
+ * A CompressionPolicy as it applies to a route (docs/policies.md): the
+ * codings in the server's order, each with its level, the content types
+ * and the minimum size. Shared by every route entry of the policy's target.
+ */
+enum gw_ir_coding { GW_IR_CODING_NONE, GW_IR_CODING_GZIP, GW_IR_CODING_BR, GW_IR_CODING_ZSTD };
+
+struct gw_ir_compress {
+    const char *policy; /* ns/name */
+    uint8_t order[3];   /* enum gw_ir_coding, preferred first */
+    uint8_t norder;     /* 1..3 */
+    int8_t level[4];    /* by enum gw_ir_coding */
+    const char **types; /* lower case; a prefix when it ends in '/' */
+    size_t ntypes;
+    uint64_t min_size; /* a Content-Length below it is sent as is */
+};
+
 struct gw_ir_match_kv {
     const char *name;
     const char *value;
@@ -423,6 +440,8 @@ struct gw_ir_route {
     const struct gw_ir_apikey *apikey;
     /* ExtAuthPolicy, asked before the authentication policies; NULL: none. */
     const struct gw_ir_extauth *extauth;
+    /* CompressionPolicy of the most specific target; NULL: none. */
+    const struct gw_ir_compress *compress;
     /* SourceAddressPolicy: the Gateway/listener level and the route/rule
      * level (each the most specific that has one); both must allow. */
     const struct gw_ir_acl *acl_gateway, *acl_route;

@@ -69,6 +69,7 @@ static const char *const plurals[GW_KIND__COUNT] = {
     [GW_KIND_NAMESPACE] = "namespaces",
     [GW_KIND_EXTAUTHPOLICY] = "extauthpolicies",
     [GW_KIND_XBACKEND] = "xbackends",
+    [GW_KIND_COMPRESSIONPOLICY] = "compressionpolicies",
 };
 
 const char *

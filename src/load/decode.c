@@ -1000,6 +1000,11 @@ static const struct kind_desc kind_descs[] = {
     {"Namespace", GW_KIND_NAMESPACE, "", {"v1"}, &d_namespace},
     {"ExtAuthPolicy", GW_KIND_EXTAUTHPOLICY, GW_GROUP_GATEHOUSE, {"v1alpha1"}, &d_extauthpolicy},
     {"XBackend", GW_KIND_XBACKEND, GW_GROUP_GATEWAY_X, {"v1alpha1"}, &d_xbackend},
+    {"CompressionPolicy",
+     GW_KIND_COMPRESSIONPOLICY,
+     GW_GROUP_GATEHOUSE,
+     {"v1alpha1"},
+     &d_compressionpolicy},
 };
 
 /* Standard Kubernetes kinds that appear next to Gateway API objects and that

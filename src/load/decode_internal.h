@@ -138,5 +138,6 @@ extern const struct schema d_jwtpolicy, d_basicauthpolicy, d_apikeypolicy;
 extern const struct schema d_extauthpolicy;
 extern const struct schema d_xbackend;
 extern const struct schema d_xbackendtrafficpolicy;
+extern const struct schema d_compressionpolicy;
 
 #endif /* GW_LOAD_DECODE_INTERNAL_H */

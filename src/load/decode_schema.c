@@ -2843,3 +2843,92 @@ static const struct field xb_fields[] = {
     END,
 };
 const struct schema d_xbackend = {"XBackend", sizeof(struct gw_xbackend), xb_fields, NULL};
+
+/* ------------------------------------------------------------------------ */
+/* gatehouse.dev/v1alpha1: CompressionPolicy                                */
+
+/* Each coding's own level range: gzip (zlib) 1..9, br 0..11, zstd 1..19. */
+static void
+check_cmp_encoding(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_compression_encoding *e = obj;
+    static const int64_t lo[] = {0, 1, 0, 1}, hi[] = {0, 9, 11, 19};
+    if (e->level < 0 || e->name <= GW_COMPRESSION_NONE || e->name > GW_COMPRESSION_ZSTD)
+        return;
+    if (e->level < lo[e->name] || e->level > hi[e->name])
+        d_cel(c, d_get(node, "level"), ".level", "integer",
+              "level must be 1-9 for gzip, 0-11 for br and 1-19 for zstd");
+}
+
+static const struct field cmp_encoding_fields[] = {
+    F("name", T_ENUM, OFF(gw_compression_encoding, name), .flags = F_REQ,
+      .enum_id = GW_ENUM_COMPRESSION),
+    F("level", T_INT, OFF(gw_compression_encoding, level), .min = 0, .max = 19),
+    END,
+};
+static const struct schema cmp_encoding = {"CompressionEncoding",
+                                           sizeof(struct gw_compression_encoding),
+                                           cmp_encoding_fields, check_cmp_encoding};
+
+/* A content type is type/subtype, or a type, a slash and a star; in token
+ * characters. */
+static bool
+media_range_ok(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/'))
+        return false;
+    bool star = streq(slash + 1, "*");
+    for (const char *p = s; *p && !(star && p == slash); p++)
+        if (p != slash && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                            (*p >= '0' && *p <= '9') || strchr("!#$&-^_.+", *p)))
+            return false;
+    return true;
+}
+
+static void
+check_cmp_spec(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    struct gw_compressionpolicy *p =
+        (void *)((char *)obj - offsetof(struct gw_compressionpolicy, spec));
+    check_auth_targets(c, "CompressionPolicy", p->spec.target_refs.v, p->spec.target_refs.n, node);
+    for (size_t i = 0; i < p->spec.encodings.n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (p->spec.encodings.v[i].name == p->spec.encodings.v[j].name) {
+                d_cel(c, d_get(node, "encodings"), ".encodings", "array",
+                      "each encoding may be named once");
+                i = p->spec.encodings.n;
+                break;
+            }
+    const struct gw_node *types = d_get(node, "contentTypes");
+    for (size_t i = 0; i < p->spec.content_types.n; i++) {
+        /* (shorter ones have their error already) */
+        if (strlen(p->spec.content_types.v[i]) < 3 || media_range_ok(p->spec.content_types.v[i]))
+            continue;
+        char sub[48];
+        snprintf(sub, sizeof(sub), ".contentTypes[%zu]", i);
+        d_cel(c, types && i < types->n ? types->u.items[i] : types, sub, "string",
+              "a content type is type/subtype or type/*");
+    }
+}
+
+static const struct field cmp_spec_fields[] = {
+    F("targetRefs", T_LIST, SPEC(gw_compressionpolicy, target_refs), .flags = F_REQ,
+      .sub = &target_ref, .min_items = 1, .max_items = 16),
+    F("encodings", T_LIST, SPEC(gw_compressionpolicy, encodings), .sub = &cmp_encoding,
+      .min_items = 1, .max_items = 3),
+    F("contentTypes", T_STRLIST, SPEC(gw_compressionpolicy, content_types), .flags = F_UNIQUE,
+      .fmt = FMT_TEXT, .min = 3, .max = 128, .min_items = 1, .max_items = 32),
+    F("minSize", T_INT, SPEC(gw_compressionpolicy, min_size), .min = 0, .max = 1073741824),
+    END,
+};
+static const struct schema cmp_spec = {"CompressionPolicySpec", SPEC_SIZE(gw_compressionpolicy),
+                                       cmp_spec_fields, check_cmp_spec};
+
+static const struct field cmp_fields[] = {
+    ROOT_FIELDS(gw_compressionpolicy, &d_metadata),
+    F("spec", T_STRUCT, OFF(gw_compressionpolicy, spec), .flags = F_REQ, .sub = &cmp_spec),
+    END,
+};
+const struct schema d_compressionpolicy = {"CompressionPolicy", sizeof(struct gw_compressionpolicy),
+                                           cmp_fields, NULL};

@@ -155,6 +155,10 @@ release_request(struct px_dconn *d)
         if (d->mirrors[i])
             px_uconn_close(d->mirrors[i]); /* clears the slot */
     }
+    if (GW_UNLIKELY(d->zip)) {
+        px_zip_free(d->zip);
+        d->zip = NULL;
+    }
     px_wsnap_unref(d->snap);
     d->snap = NULL;
     d->route = NULL;
@@ -1193,9 +1197,44 @@ out_chunk(struct px_dconn *d, struct gw_str data)
 }
 
 static void
+zip_emit(void *ctx, const char *p, size_t n)
+{
+    out_chunk(ctx, (struct gw_str){p, n});
+}
+
+/* The end of a coded body: the encoder's tail, then the last chunk. */
+static int
+zip_end(struct px_dconn *d)
+{
+    int rc = px_zip_write(d->zip, NULL, 0, true, zip_emit, d);
+    if (!d->stream)
+        px_buf_append_lit(&d->out, GW_H1_CHUNK_LAST);
+    return rc;
+}
+
+/* A coded response (compress.c) in place of the plain head: the encoder,
+ * its fields, and chunks (or DATA on a stream) instead of Content-Length.
+ * d->rd keeps the upstream's framing, which pump_zipped reads. */
+static __attribute__((noinline, cold)) void
+zip_head(struct px_dconn *d, const struct gw_h1_response *res, struct px_rsp_out *ro)
+{
+    d->zip = px_zip_response(d->route->compress, d->zcoding, res);
+    if (!d->zip)
+        return;
+    ro->mods[2] = px_zip_mod(d->zip);
+    ro->d.frame = PX_RF_RECHUNK;
+}
+
+static void pump_zipped(struct px_dconn *d);
+
+static void
 pump_response(struct px_dconn *d)
 {
     struct px_uconn *u = d->u;
+    if (GW_UNLIKELY(d->zip)) {
+        pump_zipped(d);
+        return;
+    }
     d->pumping = true;
     for (;;) {
         if (d->closing || d->u != u)
@@ -1267,6 +1306,107 @@ pump_response(struct px_dconn *d)
             d->bytes_out += GW_MIN(len, room);
             px_buf_consume(&u->in, GW_MIN(len, room));
             continue;
+        case PX_RF_TUNNEL:
+            goto done;
+        }
+    }
+wait:
+    d->pumping = false;
+    d_flush(d);
+    if (!d->closing && d->u == u)
+        px_uconn_update(u);
+    return;
+done:
+    d->pumping = false;
+    if (!d->closing)
+        d_flush(d);
+}
+
+/* pump_response for a coded body: the upstream's framing read as there,
+ * each read coded and flushed at once (so the client sees bytes as the
+ * upstream sends them), the output framed by out_chunk. */
+static __attribute__((noinline)) void
+pump_zipped(struct px_dconn *d)
+{
+    struct px_uconn *u = d->u;
+    d->pumping = true;
+    for (;;) {
+        if (d->closing || d->u != u)
+            goto done;
+        if (px_buf_avail(&d->out) >= PX_HIGH) {
+            d_flush(d);
+            if (d->closing)
+                goto done;
+            if (px_buf_avail(&d->out) >= PX_HIGH) {
+                u->read_paused = true;
+                break;
+            }
+        }
+        size_t len = px_buf_avail(&u->in);
+        const char *p = px_buf_data(&u->in);
+        size_t room = PX_HIGH;
+        switch (d->rd.frame) {
+        case PX_RF_LENGTH: {
+            size_t n = (size_t)GW_MIN((uint64_t)GW_MIN(len, room), d->rremain);
+            if (n == 0 && d->rremain)
+                goto wait;
+            bool last = n == d->rremain;
+            if (px_zip_write(d->zip, p, n, false, zip_emit, d) < 0) {
+                abort_request(d);
+                goto done;
+            }
+            px_buf_consume(&u->in, n);
+            d->rremain -= n;
+            if (last) {
+                if (zip_end(d) < 0) {
+                    abort_request(d);
+                    goto done;
+                }
+                response_complete(d);
+                goto done;
+            }
+            continue;
+        }
+        case PX_RF_CHUNKED: {
+            if (len == 0)
+                goto wait;
+            size_t used = 0;
+            struct gw_str data = GW_STR_NULL;
+            int r = gw_h1_chunked_decode(&d->rch, p, GW_MIN(len, room), &used, &data);
+            if (data.len && px_zip_write(d->zip, data.p, data.len, false, zip_emit, d) < 0) {
+                abort_request(d);
+                goto done;
+            }
+            if (r == GW_H1_CHUNKED_TRAILER && d->stream)
+                px_h2_stream_trailer(d, d->rch.trailer.name, d->rch.trailer.value);
+            px_buf_consume(&u->in, used);
+            if (r == GW_H1_CHUNKED_DONE) {
+                if (zip_end(d) < 0) {
+                    abort_request(d);
+                    goto done;
+                }
+                response_complete(d);
+                goto done;
+            }
+            if (r == GW_EAGAIN)
+                goto wait;
+            if (r < 0) {
+                abort_request(d);
+                goto done;
+            }
+            continue;
+        }
+        case PX_RF_RECHUNK:
+        case PX_RF_CLOSE:
+            if (len == 0)
+                goto wait;
+            if (px_zip_write(d->zip, p, GW_MIN(len, room), false, zip_emit, d) < 0) {
+                abort_request(d);
+                goto done;
+            }
+            px_buf_consume(&u->in, GW_MIN(len, room));
+            continue;
+        case PX_RF_NONE:
         case PX_RF_TUNNEL:
             goto done;
         }
@@ -1374,11 +1514,15 @@ response_head(struct px_dconn *d)
             .mods = {d->rmods[0], d->rmods[1]},
             .extra = {px_buf_data(&d->cors), px_buf_avail(&d->cors)},
         };
+        if (GW_UNLIKELY(d->zcoding))
+            zip_head(d, &res, &ro);
         size_t before = px_buf_avail(&d->out);
         int frc = d->route && d->route->session ? session_head_format(d, &ro)
                                                 : px_response_head_format(&ro, &d->out);
         if (frc < 0) {
             d->out.len = d->out.off + before;
+            px_zip_free(d->zip);
+            d->zip = NULL;
             attempt_failed(d, FAIL_PROTO);
             return;
         }
@@ -1420,8 +1564,14 @@ upstream_eof(struct px_dconn *d)
             d->u_eof = true;
             return;
         }
-        if (d->rd.frame == PX_RF_RECHUNK && !d->stream)
+        if (GW_UNLIKELY(d->zip)) {
+            if (zip_end(d) < 0) {
+                abort_request(d);
+                return;
+            }
+        } else if (d->rd.frame == PX_RF_RECHUNK && !d->stream) {
             px_buf_append_lit(&d->out, GW_H1_CHUNK_LAST);
+        }
         d->u_reusable = false;
         response_complete(d);
         return;
@@ -1774,6 +1924,7 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     d->sent_continue = false;
     d->upgrade = false;
     d->rmods[0] = d->rmods[1] = NULL;
+    d->zcoding = 0;
     d->route = NULL;
     d->listener = NULL;
     d->iport = NULL;
@@ -1885,6 +2036,9 @@ start_request(struct px_dconn *d, struct gw_h1_request *req, size_t head_len)
     }
     const struct gw_ir_route *r = m.route;
     d->route = r;
+    /* HTTP/1.0 clients read no chunks: their responses go as they are. */
+    if (GW_UNLIKELY(r->compress) && (d->minor >= 1 || d->stream) && !r->grpc)
+        d->zcoding = px_zip_request(r->compress, req);
     d->listener = m.listener;
     px_edge_client(d, m.listener, req);
     if ((r->acl_gateway || r->acl_route) && !px_edge_allowed(d, r)) {

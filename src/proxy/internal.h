@@ -209,10 +209,34 @@ struct px_rsp_out {
     const struct gw_h1_response *res;
     struct px_rdecision d;
     int client_minor;
-    const struct gw_ir_header_mod *mods[2]; /* rule then backend */
+    const struct gw_ir_header_mod *mods[3]; /* rule, backend, then compression */
     /* Extra fields appended verbatim (CORS), each "Name: value\r\n". */
     struct gw_str extra;
 };
+
+/* compress.c: CompressionPolicy (docs/policies.md). */
+struct px_zip;
+typedef void (*px_zip_emit_fn)(void *ctx, const char *p, size_t n);
+/* The coding (enum gw_ir_coding) policy c picks for req's response from its
+ * Accept-Encoding fields (client weights first, c's order among equals);
+ * 0 for none, a HEAD or a request with Range. Pure. */
+int px_zip_request(const struct gw_ir_compress *c, const struct gw_h1_request *req);
+/* Whether response head res gets coded with coding (from px_zip_request):
+ * its status, Content-Encoding, Content-Range, Cache-Control no-transform,
+ * Content-Type and size. Yes: a new encoder (heap, px_zip_free) whose
+ * px_zip_mod sets Content-Encoding, the merged Vary and a weak ETag (views
+ * into res are copied); no: NULL. */
+struct px_zip *px_zip_response(const struct gw_ir_compress *c, int coding,
+                               const struct gw_h1_response *res);
+/* The head fields that change; owned by z. */
+const struct gw_ir_header_mod *px_zip_mod(const struct px_zip *z);
+/* Codes p[0..n) and flushes (last: ends the coded stream), handing each
+ * piece of output to emit (pieces of at most 16 KiB; zero-length ones
+ * possible). 0 or GW_EINVAL. Runs in loop callbacks. */
+int px_zip_write(struct px_zip *z, const char *p, size_t n, bool last, px_zip_emit_fn emit,
+                 void *ctx);
+/* NULL is fine. */
+void px_zip_free(struct px_zip *z);
 
 /* Writes the client response head. Fields holding CR, LF or NUL are left out
  * and an extra block that is not well-formed "Name: value\r\n" lines is
@@ -1126,6 +1150,10 @@ struct px_dconn {
     int status;
     struct px_rdecision rd;
     uint64_t rremain;
+    /* CompressionPolicy: the coding the request accepts (enum gw_ir_coding,
+     * 0: none) and, once the response is being coded, its encoder. */
+    int zcoding;
+    struct px_zip *zip;
     uint64_t start_ms;
     uint64_t bytes_out;
     uint16_t port;

@@ -240,6 +240,7 @@ route_common(struct tr *t, struct gw_ir_route *r, const struct rt *rt, size_t ru
     tr_source_address_route(t, rt, rule, r);
     tr_auth_route(t, rt, rule, r);
     tr_extauth_route(t, rt, rule, r);
+    tr_compression_route(t, rt, rule, r);
 }
 
 /* Appends the (rule, match) entries of one route. */
@@ -542,6 +543,7 @@ http_listener(struct tr *t, struct gw_ir_listener *out, const struct lis *li,
             vh->routes[k].acl_gateway = out->acl;
         tr_auth_listener(t, li, vh->routes, vh->nroutes);
         tr_extauth_listener(t, li, vh->routes, vh->nroutes);
+        tr_compression_listener(t, li, vh->routes, vh->nroutes);
         i = j;
     }
     free(buf);

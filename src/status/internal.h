@@ -171,6 +171,7 @@ struct tr {
     /* auth.c: the JWT, BasicAuth and APIKey policies */
     struct tr_att_kind *jwtp, *bap, *akp;
     struct tr_att_kind *eap; /* extauth.c: the ExtAuthPolicies */
+    struct tr_att_kind *cmp; /* compress.c: the CompressionPolicies */
 
     /* Where status value nodes come from (st->arena). */
     struct gw_sv_pool sv;
@@ -348,6 +349,16 @@ void tr_extauth_route(struct tr *t, const struct rt *rt, size_t rule, struct gw_
 void tr_extauth_listener(struct tr *t, const struct lis *li, struct gw_ir_route *routes,
                          size_t nroutes);
 void tr_extauth_status(struct tr *t);
+
+/* compress.c: CompressionPolicies resolved (after tr_routes); the policy
+ * of rule `rule` of rt into r (rule, else route target), that of listener
+ * li (listener, else Gateway target) into the routes that have none;
+ * status.ancestors. */
+void tr_compressions(struct tr *t);
+void tr_compression_route(struct tr *t, const struct rt *rt, size_t rule, struct gw_ir_route *r);
+void tr_compression_listener(struct tr *t, const struct lis *li, struct gw_ir_route *routes,
+                             size_t nroutes);
+void tr_compression_status(struct tr *t);
 
 /* reads.c: what the translation reads of Services (status.h). */
 void tr_read_service(struct tr *t, const char *ns, const char *name, bool whole, int64_t port,

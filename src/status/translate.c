@@ -56,6 +56,7 @@ gw_status_translate_ir(const struct gw_store *store, const struct gw_status_opts
     tr_source_addresses(t);
     tr_auths(t);
     tr_extauths(t);
+    tr_compressions(t);
     tr_build_ir(t);
 
     *out_pending = p;
@@ -88,6 +89,7 @@ gw_status_pending_finish(struct gw_status_pending *p)
     tr_backend_policy_status(t);
     tr_auth_status(t);
     tr_extauth_status(t);
+    tr_compression_status(t);
     tr_gateway_status(t);
     tr_sort_items(t->st);
     tr_reads_finish(t);

@@ -65,6 +65,7 @@ RESOURCES = {
     "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
     "ExtAuthPolicy": ("/apis/gatehouse.dev/v1alpha1", "extauthpolicies", True),
     "XBackend": ("/apis/gateway.networking.x-k8s.io/v1alpha1", "xbackends", True),
+    "CompressionPolicy": ("/apis/gatehouse.dev/v1alpha1", "compressionpolicies", True),
 }
 
 

@@ -925,3 +925,40 @@ def test_xbackendtrafficpolicy_from_the_api(kstack):
     wait_for(lambda: reason("bad") == "Invalid", what="bad Invalid")
     anc = kstack.kube.status_of("XBackendTrafficPolicy", "bad", NS)["ancestors"][0]
     assert "cookieConfig can only be set with type Cookie" in condition(anc, "Accepted")["message"]
+
+
+@pytest.mark.deadline(90)
+def test_compressionpolicy_from_the_api(kstack):
+    """A CompressionPolicy (gatehouse.dev CRD) through the API: the echo's
+    JSON comes back br-coded to a client that accepts br, status.ancestors
+    Accepted; once the policy is deleted, plain again."""
+    import json
+
+    import brotli
+    kstack.backend("web")
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+    kstack.put({"apiVersion": "gatehouse.dev/v1alpha1", "kind": "CompressionPolicy",
+                "metadata": {"name": "zip", "namespace": NS},
+                "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io",
+                                         "kind": "HTTPRoute", "name": "web"}],
+                         "encodings": [{"name": "br", "level": 5}], "minSize": 10}})
+    kstack.start_k8s()
+
+    def reason():
+        anc = kstack.kube.status_of("CompressionPolicy", "zip", NS).get("ancestors") or []
+        return anc and condition(anc[0], "Accepted")["reason"]
+    wait_for(lambda: reason() == "Accepted", what="zip Accepted")
+
+    def get():
+        with H1(kstack.addr, kstack.port, timeout=5) as c:
+            return c.request("GET", "/x", host="example.com",
+                             headers=[("Accept-Encoding", "gzip, br")])
+    r = wait_for(lambda: (lambda r: r if r.header("Content-Encoding") == "br" else None)(get()),
+                 what="a br-coded answer")
+    assert json.loads(brotli.decompress(r.body))["path"] == "/x"
+    assert "Accept-Encoding" in r.header("Vary")
+    kstack.kube.delete("CompressionPolicy", "zip", NS)
+    r = wait_for(lambda: (lambda r: r if r.header("Content-Encoding") is None else None)(get()),
+                 what="plain once the policy is gone")
+    assert r.json()["path"] == "/x"

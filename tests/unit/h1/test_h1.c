@@ -715,6 +715,49 @@ test_classes(void)
     ok(good, "word-wide compare agrees with the byte-wise one on field bytes");
 }
 
+/* Accept-Encoding weights: qvalues, identity, "*" and malformed elements. */
+static void
+test_accept_encoding(void)
+{
+    static const struct {
+        const char *v;
+        int rc;
+        int w[4]; /* identity, gzip, br, zstd */
+    } t[] = {
+        {"", 0, {1000, 0, 0, 0}},
+        {"gzip, deflate, br, zstd", 0, {1000, 1000, 1000, 1000}},
+        {"br;q=1.0, gzip;q=0.8, *;q=0.1", 0, {100, 800, 1000, 100}},
+        {"X-GZIP;Q=0.005", 0, {1000, 5, 0, 0}},
+        {"gzip;q=0", 0, {1000, 0, 0, 0}},
+        {"identity;q=0, *;q=0", 0, {0, 0, 0, 0}},
+        {"*;q=0", 0, {0, 0, 0, 0}},
+        {"*", 0, {1000, 1000, 1000, 1000}},
+        {"zstd ; foo=bar ; q=0.5", 0, {1000, 0, 0, 500}},
+        {"gzip;q=1.001, br", GW_EINVAL, {1000, 0, 1000, 0}},
+        {"gzip;q=0.1234, zstd;q=2", GW_EINVAL, {1000, 0, 0, 0}},
+        {"gzip;q=.5", GW_EINVAL, {1000, 0, 0, 0}},
+        {"g zip, br;q=0.3", GW_EINVAL, {1000, 0, 300, 0}},
+    };
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(t); i++) {
+        struct gw_h1_accept a;
+        gw_h1_accept_init(&a);
+        int rc = gw_h1_accept_encoding_parse(gw_str_from(t[i].v), &a);
+        is_int(rc, t[i].rc, "accept-encoding '%s': rc", t[i].v);
+        for (int c = 0; c < 4; c++)
+            is_int(gw_h1_accept_weight(&a, (enum gw_h1_coding)c), t[i].w[c],
+                   "accept-encoding '%s': weight of coding %d", t[i].v, c);
+    }
+    struct gw_h1_accept a;
+    gw_h1_accept_init(&a);
+    gw_h1_accept_encoding_parse(GW_STR("gzip;q=0.2"), &a);
+    gw_h1_accept_encoding_parse(GW_STR("br"), &a);
+    ok(gw_h1_accept_weight(&a, GW_H1_CODING_GZIP) == 200 &&
+           gw_h1_accept_weight(&a, GW_H1_CODING_BR) == 1000,
+       "accept-encoding: two field lines add up");
+    is_int(gw_h1_accept_weight(&a, GW_H1_CODING_ANY), 0, "accept-encoding: no weight for *");
+}
+
 int
 main(void)
 {
@@ -726,5 +769,6 @@ main(void)
     test_response_table();
     test_chunked();
     test_utils();
+    test_accept_encoding();
     return done_testing();
 }
