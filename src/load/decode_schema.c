@@ -1561,6 +1561,34 @@ static const struct field ratelimit_fields[] = {
 static const struct schema ratelimit = {"RateLimit", sizeof(struct gw_ratelimit), ratelimit_fields,
                                         check_ratelimit};
 
+/* The targetRefs rules every gatehouse.dev kind has: each of group `group`
+ * and a kind among kinds (NULL ended), msg saying which otherwise; no
+ * target (kind, name, sectionName) named twice. */
+static void
+check_policy_targets(struct dctx *c, const struct gw_node *node,
+                     const struct gw_policy_target_ref *v, size_t n, const char *group,
+                     const char *const *kinds, const char *msg)
+{
+    const struct gw_node *list = d_get(node, "targetRefs");
+    for (size_t i = 0; i < n; i++) {
+        bool ok = false;
+        for (size_t k = 0; kinds[k] && !ok; k++)
+            ok = streq(v[i].kind, kinds[k]);
+        if (!ok || !streq(v[i].group, group)) {
+            d_cel(c, list, ".targetRefs", "array", msg);
+            return;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (streq(v[i].kind, v[j].kind) && streq(v[i].name, v[j].name) &&
+                nstreq(v[i].section_name, v[j].section_name)) {
+                d_cel(c, list, ".targetRefs", "array",
+                      "sectionName must be unique when targetRefs includes 2 or more references "
+                      "to the same target");
+                return;
+            }
+    }
+}
+
 /* The targetRefs rules BackendTLSPolicy's CRD has, and the kinds a
  * RateLimitPolicy may target. */
 static void
@@ -1568,29 +1596,11 @@ check_rlp_spec(struct dctx *c, void *obj, const struct gw_node *node)
 {
     struct gw_ratelimitpolicy *p =
         (void *)((char *)obj - offsetof(struct gw_ratelimitpolicy, spec));
-    const struct gw_policy_target_ref *v = p->spec.target_refs.v;
-    size_t n = p->spec.target_refs.n;
-    const struct gw_node *list = d_get(node, "targetRefs");
-    for (size_t i = 0; i < n; i++) {
-        bool gw = streq(v[i].group, GW_GROUP_GATEWAY);
-        if (!gw || !(streq(v[i].kind, "Gateway") || streq(v[i].kind, "HTTPRoute") ||
-                     streq(v[i].kind, "GRPCRoute"))) {
-            d_cel(c, list, ".targetRefs", "array",
-                  "a RateLimitPolicy targets a Gateway, an HTTPRoute or a GRPCRoute of group "
-                  "gateway.networking.k8s.io");
-            return;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (!streq(v[i].kind, v[j].kind) || !streq(v[i].name, v[j].name))
-                continue;
-            if (nstreq(v[i].section_name, v[j].section_name)) {
-                d_cel(c, list, ".targetRefs", "array",
-                      "sectionName must be unique when targetRefs includes 2 or more references "
-                      "to the same target");
-                return;
-            }
-        }
-    }
+    static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
+    check_policy_targets(
+        c, node, p->spec.target_refs.v, p->spec.target_refs.n, GW_GROUP_GATEWAY, kinds,
+        "a RateLimitPolicy targets a Gateway, an HTTPRoute or a GRPCRoute of group "
+        "gateway.networking.k8s.io");
 }
 
 static const struct field rlp_spec_fields[] = {
@@ -1745,33 +1755,6 @@ check_cidrs(struct dctx *c, const struct gw_node *node, const char *field, const
     }
 }
 
-/* targetRefs: group gateway.networking.k8s.io, a kind among kinds (NULL
- * ended), and no target named twice. */
-static void
-check_policy_targets(struct dctx *c, const struct gw_node *node,
-                     const struct gw_policy_target_ref *v, size_t n, const char *const *kinds,
-                     const char *msg)
-{
-    const struct gw_node *list = d_get(node, "targetRefs");
-    for (size_t i = 0; i < n; i++) {
-        bool ok = false;
-        for (size_t k = 0; kinds[k] && !ok; k++)
-            ok = streq(v[i].kind, kinds[k]);
-        if (!ok || !streq(v[i].group, GW_GROUP_GATEWAY)) {
-            d_cel(c, list, ".targetRefs", "array", msg);
-            return;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (streq(v[i].kind, v[j].kind) && streq(v[i].name, v[j].name) &&
-                nstreq(v[i].section_name, v[j].section_name)) {
-                d_cel(c, list, ".targetRefs", "array",
-                      "sectionName must be unique when targetRefs includes 2 or more references "
-                      "to the same target");
-                return;
-            }
-    }
-}
-
 static void
 check_ctp_pp(struct dctx *c, void *obj, const struct gw_node *node)
 {
@@ -1824,7 +1807,8 @@ check_ctp_spec(struct dctx *c, void *obj, const struct gw_node *node)
     struct gw_clienttrafficpolicy *p =
         (void *)((char *)obj - offsetof(struct gw_clienttrafficpolicy, spec));
     static const char *const kinds[] = {"Gateway", NULL};
-    check_policy_targets(c, node, p->spec.target_refs.v, p->spec.target_refs.n, kinds,
+    check_policy_targets(c, node, p->spec.target_refs.v, p->spec.target_refs.n, GW_GROUP_GATEWAY,
+                         kinds,
                          "a ClientTrafficPolicy targets a Gateway (sectionName: one listener) of "
                          "group gateway.networking.k8s.io");
 }
@@ -1853,7 +1837,8 @@ check_sap_spec(struct dctx *c, void *obj, const struct gw_node *node)
     struct gw_sourceaddresspolicy *p =
         (void *)((char *)obj - offsetof(struct gw_sourceaddresspolicy, spec));
     static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
-    check_policy_targets(c, node, p->spec.target_refs.v, p->spec.target_refs.n, kinds,
+    check_policy_targets(c, node, p->spec.target_refs.v, p->spec.target_refs.n, GW_GROUP_GATEWAY,
+                         kinds,
                          "a SourceAddressPolicy targets a Gateway, an HTTPRoute or a GRPCRoute of "
                          "group gateway.networking.k8s.io");
     check_cidrs(c, node, "allow", p->spec.allow.v, p->spec.allow.n);
@@ -1882,26 +1867,13 @@ const struct schema d_sourceaddresspolicy = {
 /* gatehouse.dev/v1alpha1: CircuitBreakerPolicy and LoadBalancerPolicy,      */
 /* both targeting a Service or one of its ports (sectionName: its name).     */
 
-/* The targetRefs rules of a Service-targeting policy of kind `what`. */
+/* The targetRefs rules of a Service-targeting policy (msg: what it targets). */
 static void
 check_service_refs(struct dctx *c, const struct gw_node *node, const char *msg,
                    const struct gw_policy_target_ref *v, size_t n)
 {
-    const struct gw_node *list = d_get(node, "targetRefs");
-    for (size_t i = 0; i < n; i++) {
-        if (!streq(v[i].group, "") || !streq(v[i].kind, "Service")) {
-            d_cel(c, list, ".targetRefs", "array", msg);
-            return;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (streq(v[i].name, v[j].name) && nstreq(v[i].section_name, v[j].section_name)) {
-                d_cel(c, list, ".targetRefs", "array",
-                      "sectionName must be unique when targetRefs includes 2 or more references "
-                      "to the same target");
-                return;
-            }
-        }
-    }
+    static const char *const kinds[] = {"Service", NULL};
+    check_policy_targets(c, node, v, n, "", kinds, msg);
 }
 
 static void
@@ -2028,28 +2000,13 @@ static void
 check_auth_targets(struct dctx *c, const char *kind, const struct gw_policy_target_ref *v, size_t n,
                    const struct gw_node *node)
 {
-    const struct gw_node *list = d_get(node, "targetRefs");
-    for (size_t i = 0; i < n; i++) {
-        if (!streq(v[i].group, GW_GROUP_GATEWAY) ||
-            !(streq(v[i].kind, "Gateway") || streq(v[i].kind, "HTTPRoute") ||
-              streq(v[i].kind, "GRPCRoute"))) {
-            char msg[160];
-            snprintf(msg, sizeof(msg),
-                     "a %s targets a Gateway, an HTTPRoute or a GRPCRoute of group "
-                     "gateway.networking.k8s.io",
-                     kind);
-            d_cel(c, list, ".targetRefs", "array", msg);
-            return;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (streq(v[i].kind, v[j].kind) && streq(v[i].name, v[j].name) &&
-                nstreq(v[i].section_name, v[j].section_name)) {
-                d_cel(c, list, ".targetRefs", "array",
-                      "sectionName must be unique when targetRefs includes 2 or more references "
-                      "to the same target");
-                return;
-            }
-    }
+    static const char *const kinds[] = {"Gateway", "HTTPRoute", "GRPCRoute", NULL};
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "a %s targets a Gateway, an HTTPRoute or a GRPCRoute of group "
+             "gateway.networking.k8s.io",
+             kind);
+    check_policy_targets(c, node, v, n, GW_GROUP_GATEWAY, kinds, msg);
 }
 
 /* A realm goes into a quoted-string of WWW-Authenticate. */
