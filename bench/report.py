@@ -193,7 +193,7 @@ def render(res, outrel):
       "verdict**: bench-only programs (bench/floor/) that pair each client connection with one "
       "upstream connection and copy bytes both ways unparsed, with epoll (one recv + one send per "
       "side and request, like gatehouse) and with io_uring (one io_uring_enter per loop turn); "
-      "they show the kernel's floor for this traffic.")
+      "they show the kernel's floor for this traffic, measured in the first pass only.")
     w("")
     w("| workers | conns | contestant | req/s | req/s per pass | p50 ms | p99 ms | CPU µs/req "
       "| user / sys µs/req | req/s vs gatehouse | CPU/req vs gatehouse | vs ceiling "
