@@ -77,6 +77,9 @@ struct gw_auth_keyset *gw_auth_keyset_ref(struct gw_auth_keyset *ks);
 void gw_auth_keyset_unref(struct gw_auth_keyset *ks);
 /* Number of usable keys in the set. */
 size_t gw_auth_keyset_count(const struct gw_auth_keyset *ks);
+/* The set's process-unique serial (never 0): two parses of the same
+ * document are two serials, so a cache keyed by it never mixes them. */
+uint64_t gw_auth_keyset_serial(const struct gw_auth_keyset *ks);
 
 /* ======================================================================== */
 /* JWT verification                                                         */
@@ -100,7 +103,9 @@ const char *gw_auth_jwt_status_name(enum gw_auth_jwt_status s);
 /* What a provider checks. Every pointer is borrowed by
  * gw_auth_jwt_provider_new, which copies what it keeps. */
 struct gw_auth_jwt_config {
-    struct gw_auth_keyset *keys;  /* required; the provider takes a reference */
+    /* the provider takes a reference; NULL: a provider whose keys change
+     * (a remote JWKS), given with each verification (_verify_keys) */
+    struct gw_auth_keyset *keys;
     const char *issuer;           /* exact match of "iss"; NULL: not checked */
     const char *const *audiences; /* "aud" must name one of them ... */
     size_t n_audiences;           /* ... 0: "aud" is not checked */
@@ -163,6 +168,13 @@ void gw_auth_jwt_result_release(struct gw_auth_jwt_result *r);
 enum gw_auth_jwt_status gw_auth_jwt_verify(const struct gw_auth_jwt_provider *p,
                                            struct gw_str token, int64_t now,
                                            struct gw_auth_jwt_result *r);
+/* The same with keys instead of p's own (p was made without keys, or the
+ * caller overrides them). keys NULL: p's own; with neither, a token that
+ * gets as far as the signature is UNKNOWN_KEY, reason "keys unavailable". */
+enum gw_auth_jwt_status gw_auth_jwt_verify_keys(const struct gw_auth_jwt_provider *p,
+                                                const struct gw_auth_keyset *keys,
+                                                struct gw_str token, int64_t now,
+                                                struct gw_auth_jwt_result *r);
 
 /*
  * The token of an Authorization field value "Bearer <token>" (scheme
@@ -189,7 +201,8 @@ void gw_auth_cache_free(struct gw_auth_cache *c); /* NULL is a no-op */
 
 /*
  * gw_auth_jwt_verify through the cache: entries are keyed by SHA-256 of
- * the provider's serial and the token, compared in full. A success is
+ * the provider's serial, the key set's serial and the token, compared in
+ * full (a new key set never sees the outcomes of the one it replaced). A success is
  * served until the token's exp (never past it, skew notwithstanding) or
  * max_ttl_s, a failure for fail_ttl_s; the claims are shared with the
  * entry (r holds its own reference). 4-way set associative, LRU within a
@@ -199,6 +212,12 @@ enum gw_auth_jwt_status gw_auth_cache_verify(struct gw_auth_cache *c,
                                              const struct gw_auth_jwt_provider *p,
                                              struct gw_str token, int64_t now,
                                              struct gw_auth_jwt_result *r);
+/* gw_auth_jwt_verify_keys through the cache (keys NULL: p's own). */
+enum gw_auth_jwt_status gw_auth_cache_verify_keys(struct gw_auth_cache *c,
+                                                  const struct gw_auth_jwt_provider *p,
+                                                  const struct gw_auth_keyset *keys,
+                                                  struct gw_str token, int64_t now,
+                                                  struct gw_auth_jwt_result *r);
 
 struct gw_auth_cache_stats {
     uint64_t hits, misses, evictions;

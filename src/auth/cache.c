@@ -5,11 +5,12 @@
  * for P-384) is worth remembering. Sets of 4 entries chosen by the digest,
  * LRU within a set: bounded, no allocation per lookup, no rehashing.
  *
- * An entry is keyed by SHA-256 of the provider's serial and the token, and
- * the whole digest is compared, so a hit is the same token under the same
- * provider. A success is never served at or past the token's exp (the
- * skew only ever widens a fresh check) nor before its nbf minus the skew
- * (a clock that went back), and at most max_ttl_s after it was checked.
+ * An entry is keyed by SHA-256 of the provider's serial, the key set's
+ * serial and the token, and the whole digest is compared, so a hit is the
+ * same token under the same provider and the same keys: a key removed from
+ * a refreshed remote set takes its successes with it. A success is never served at or past the
+ * token's exp (the skew only ever widens a fresh check) nor before its nbf minus the skew (a clock
+ * that went back), and at most max_ttl_s after it was checked.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -83,11 +84,14 @@ gw_auth_cache_stats_get(const struct gw_auth_cache *c, struct gw_auth_cache_stat
 }
 
 static void
-digest(const struct gw_auth_cache *c, uint64_t serial, struct gw_str token, uint8_t out[32])
+digest(const struct gw_auth_cache *c, uint64_t serial, uint64_t ks_serial, struct gw_str token,
+       uint8_t out[32])
 {
-    uint8_t s[8];
-    for (int i = 0; i < 8; i++)
+    uint8_t s[16];
+    for (int i = 0; i < 8; i++) {
         s[i] = (uint8_t)(serial >> (8 * i));
+        s[8 + i] = (uint8_t)(ks_serial >> (8 * i));
+    }
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned len = 0;
     GW_ASSERT(md && EVP_DigestInit_ex2(md, c->sha256, NULL) == 1 &&
@@ -120,10 +124,21 @@ enum gw_auth_jwt_status
 gw_auth_cache_verify(struct gw_auth_cache *c, const struct gw_auth_jwt_provider *p,
                      struct gw_str token, int64_t now, struct gw_auth_jwt_result *r)
 {
+    return gw_auth_cache_verify_keys(c, p, NULL, token, now, r);
+}
+
+enum gw_auth_jwt_status
+gw_auth_cache_verify_keys(struct gw_auth_cache *c, const struct gw_auth_jwt_provider *p,
+                          const struct gw_auth_keyset *keys, struct gw_str token, int64_t now,
+                          struct gw_auth_jwt_result *r)
+{
+    if (!keys)
+        keys = p->keys;
     if (token.len == 0 || token.len > GW_AUTH_JWT_MAX_BYTES)
-        return gw_auth_jwt_verify(p, token, now, r); /* cheap, not worth a slot */
+        return gw_auth_jwt_verify_keys(p, keys, token, now, r); /* cheap, not worth a slot */
     uint8_t d[32];
-    digest(c, p->serial, token, d);
+    /* Serial 0 (no keys yet) is a set of its own: "keys unavailable". */
+    digest(c, p->serial, keys ? keys->serial : 0, token, d);
     uint64_t h = 0;
     memcpy(&h, d, sizeof(h));
     struct entry *set = &c->e[(h % c->sets) * WAYS];
@@ -148,7 +163,7 @@ gw_auth_cache_verify(struct gw_auth_cache *c, const struct gw_auth_jwt_provider 
     }
     c->stats.misses++;
     int64_t nbf = INT64_MIN;
-    enum gw_auth_jwt_status st = auth_jwt_verify(p, token, now, r, &nbf);
+    enum gw_auth_jwt_status st = auth_jwt_verify(p, keys, token, now, r, &nbf);
     int64_t until;
     if (st == GW_AUTH_JWT_OK) {
         if (__builtin_add_overflow(now, c->max_ttl, &until))

@@ -70,6 +70,7 @@ struct auth_key {
 
 struct gw_auth_keyset {
     atomic_uint refs;
+    uint64_t serial; /* process-unique: keys cache entries with the provider's */
     struct auth_key *keys;
     size_t n;
 };
@@ -84,7 +85,7 @@ bool auth_key_verify(const struct auth_key *k, enum auth_alg alg, const uint8_t 
 
 struct gw_auth_jwt_provider {
     uint64_t serial;
-    struct gw_auth_keyset *keys;
+    struct gw_auth_keyset *keys; /* NULL: given with each verification */
     char *issuer;
     char **audiences;
     size_t n_audiences;
@@ -106,9 +107,10 @@ struct gw_auth_claims {
 /* The flattened claims of a payload object (one heap block). */
 struct gw_auth_claims *auth_claims_build(const struct gw_node *payload);
 
-/* gw_auth_jwt_verify, also giving the token's nbf (INT64_MIN if none) on
- * OK, for the cache. */
-enum gw_auth_jwt_status auth_jwt_verify(const struct gw_auth_jwt_provider *p, struct gw_str token,
+/* gw_auth_jwt_verify_keys, also giving the token's nbf (INT64_MIN if
+ * none) on OK, for the cache; ks is the set to use (may be NULL). */
+enum gw_auth_jwt_status auth_jwt_verify(const struct gw_auth_jwt_provider *p,
+                                        const struct gw_auth_keyset *ks, struct gw_str token,
                                         int64_t now, struct gw_auth_jwt_result *r, int64_t *nbf);
 
 /* A number claim as whole seconds (fractions floored). 0 or GW_EINVAL. */

@@ -55,10 +55,10 @@ static atomic_uint_fast64_t next_serial = 1;
 struct gw_auth_jwt_provider *
 gw_auth_jwt_provider_new(const struct gw_auth_jwt_config *cfg)
 {
-    GW_ASSERT(cfg->keys && cfg->clock_skew_s >= 0);
+    GW_ASSERT(cfg->clock_skew_s >= 0);
     struct gw_auth_jwt_provider *p = gw_xcalloc(1, sizeof(*p));
     p->serial = atomic_fetch_add_explicit(&next_serial, 1, memory_order_relaxed);
-    p->keys = gw_auth_keyset_ref(cfg->keys);
+    p->keys = cfg->keys ? gw_auth_keyset_ref(cfg->keys) : NULL;
     p->issuer = cfg->issuer ? gw_xstrdup(cfg->issuer) : NULL;
     p->n_audiences = cfg->n_audiences;
     p->audiences = gw_xcalloc(cfg->n_audiences + 1, sizeof(*p->audiences));
@@ -192,13 +192,15 @@ check_claims(const struct gw_auth_jwt_provider *p, const struct gw_node *pl, int
 
 /* The signature step: which keys may verify, and does one. */
 static enum gw_auth_jwt_status
-check_signature(const struct gw_auth_jwt_provider *p, enum auth_alg alg, const struct gw_node *kid,
+check_signature(const struct gw_auth_keyset *ks, enum auth_alg alg, const struct gw_node *kid,
                 struct gw_str input, const uint8_t *sig, size_t sig_len,
                 struct gw_auth_jwt_result *r)
 {
+    if (!ks)
+        return fail(r, GW_AUTH_JWT_UNKNOWN_KEY, "keys unavailable");
     size_t tried = 0;
-    for (size_t i = 0; i < p->keys->n; i++) {
-        const struct auth_key *k = &p->keys->keys[i];
+    for (size_t i = 0; i < ks->n; i++) {
+        const struct auth_key *k = &ks->keys[i];
         /* A token's kid selects keys with that kid, or without any (a PEM
          * key); a key's alg, when named, is the only one it verifies. */
         if (kid && k->kid && strcmp(kid->text, k->kid) != 0)
@@ -216,8 +218,8 @@ check_signature(const struct gw_auth_jwt_provider *p, enum auth_alg alg, const s
 
 /* The whole check; *nbf is the token's nbf (INT64_MIN if none) on OK. */
 enum gw_auth_jwt_status
-auth_jwt_verify(const struct gw_auth_jwt_provider *p, struct gw_str token, int64_t now,
-                struct gw_auth_jwt_result *r, int64_t *nbf)
+auth_jwt_verify(const struct gw_auth_jwt_provider *p, const struct gw_auth_keyset *ks,
+                struct gw_str token, int64_t now, struct gw_auth_jwt_result *r, int64_t *nbf)
 {
     memset(r, 0, sizeof(*r));
     r->reason = "ok";
@@ -296,7 +298,8 @@ auth_jwt_verify(const struct gw_auth_jwt_provider *p, struct gw_str token, int64
         goto out;
     }
     struct gw_str input = {token.p, (size_t)(d2 - token.p)};
-    st = check_signature(p, (enum auth_alg)a, kid, input, dec[2], (size_t)len[2], r);
+    st =
+        check_signature(ks ? ks : p->keys, (enum auth_alg)a, kid, input, dec[2], (size_t)len[2], r);
     if (st != GW_AUTH_JWT_OK)
         goto out;
 
@@ -322,7 +325,15 @@ gw_auth_jwt_verify(const struct gw_auth_jwt_provider *p, struct gw_str token, in
                    struct gw_auth_jwt_result *r)
 {
     int64_t nbf;
-    return auth_jwt_verify(p, token, now, r, &nbf);
+    return auth_jwt_verify(p, NULL, token, now, r, &nbf);
+}
+
+enum gw_auth_jwt_status
+gw_auth_jwt_verify_keys(const struct gw_auth_jwt_provider *p, const struct gw_auth_keyset *keys,
+                        struct gw_str token, int64_t now, struct gw_auth_jwt_result *r)
+{
+    int64_t nbf;
+    return auth_jwt_verify(p, keys, token, now, r, &nbf);
 }
 
 /* RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /

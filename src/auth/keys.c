@@ -148,11 +148,14 @@ out:
 #define RSA_MIN_BITS 2048
 #define RSA_MAX_BITS 16384
 
+static atomic_uint_fast64_t next_keyset_serial = 1;
+
 static struct gw_auth_keyset *
 keyset_new(void)
 {
     struct gw_auth_keyset *ks = gw_xcalloc(1, sizeof(*ks));
     atomic_init(&ks->refs, 1);
+    ks->serial = atomic_fetch_add_explicit(&next_keyset_serial, 1, memory_order_relaxed);
     return ks;
 }
 
@@ -185,6 +188,12 @@ size_t
 gw_auth_keyset_count(const struct gw_auth_keyset *ks)
 {
     return ks->n;
+}
+
+uint64_t
+gw_auth_keyset_serial(const struct gw_auth_keyset *ks)
+{
+    return ks->serial;
 }
 
 /* One JWK being read: where to report, and the reason it was skipped. */

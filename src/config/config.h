@@ -978,10 +978,23 @@ struct gw_data_ref {
     const char *key; /* JWKS: required; htpasswd: default .htpasswd; API keys: unused */
 };
 
+/* A JWK Set fetched over HTTPS and refreshed (the proxy's fetcher thread,
+ * src/proxy/jwks.c). */
+struct gw_jwt_remote {
+    struct gw_pos pos;
+    const char *uri;             /* https://host[:port]/path; no userinfo, no fragment */
+    int64_t refresh_interval_ms; /* default 5m; 10s..24h */
+    int64_t timeout_ms;          /* default 5s; 1s..60s */
+    /* ConfigMaps (key ca.crt) of the policy's namespace; none: the system
+     * trust store. */
+    GW_LIST(struct gw_object_ref) ca_certificate_refs;
+};
+
 struct gw_jwt_jwks {
     struct gw_pos pos;
-    struct gw_data_ref *secret_ref; /* exactly one of the two */
+    struct gw_data_ref *secret_ref; /* exactly one of the three */
     struct gw_data_ref *configmap_ref;
+    struct gw_jwt_remote *remote;
 };
 
 /* Where a token is read from: a header (with a prefix to strip) or a

@@ -249,6 +249,8 @@ route(struct gw_buf *b, int d, const struct gw_ir_route *r)
         for (size_t i = 0; i < r->jwt->nproviders; i++) {
             const struct gw_ir_jwt_provider *p = &r->jwt->providers[i];
             gw_buf_appendf(b, " %s(%s:%s", p->name, p->cookie ? "cookie" : "header", p->from);
+            if (p->remote)
+                gw_buf_appendf(b, " jwks=%s", p->remote->uri);
             for (size_t k = 0; k < p->nclaims; k++)
                 gw_buf_appendf(b, " %s>%s", p->claims[k].claim, p->claims[k].header);
             gw_buf_append_cstr(b, ")");

@@ -328,11 +328,24 @@ struct gw_ir_claim_header {
     const char *header; /* lower-case */
 };
 
+/* A JWK Set the data plane fetches over HTTPS and refreshes (its fetcher
+ * thread, proxy/jwks.c): the provider's verifier then has no keys of its
+ * own and is given the last good set with each verification. */
+struct gw_ir_jwks_remote {
+    uint32_t id;                 /* index in gw_ir.jwks_remotes */
+    const char *policy;          /* ns/name, for logs */
+    const char *uri;             /* https://... */
+    const unsigned char *ca_pem; /* caCertificateRefs' bundle; NULL: the system trust store */
+    size_t ca_len;
+    int64_t refresh_ms, timeout_ms;
+};
+
 struct gw_ir_jwt_provider {
     const char *name;
     const struct gw_auth_jwt_provider *verifier;
-    bool cookie;        /* the token is the value of cookie `from` ... */
-    const char *from;   /* ... or of header `from` (lower-case) */
+    const struct gw_ir_jwks_remote *remote; /* NULL: the verifier's own keys */
+    bool cookie;                            /* the token is the value of cookie `from` ... */
+    const char *from;                       /* ... or of header `from` (lower-case) */
     const char *prefix; /* header: stripped first (case-insensitive); NULL: none */
     bool bearer;        /* header Authorization without a prefix given: "Bearer " */
     struct gw_ir_claim_header *claims;
@@ -534,6 +547,9 @@ struct gw_ir {
     struct gw_ir_port *ports; /* sorted by address, port, udp */
     size_t nports;
     struct gw_ir_owned_set *owned_sets; /* gw_ir_cidr_set_new's, freed with the IR */
+    /* Every remote JWKS of the JWT providers (translate numbers them). */
+    const struct gw_ir_jwks_remote **jwks_remotes;
+    size_t njwks_remotes;
 };
 
 /* A new, empty IR with one reference (heap). The builder (translate) fills

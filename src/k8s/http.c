@@ -29,11 +29,11 @@
 #include <openssl/x509_vfy.h>
 
 #include "k8s/internal.h"
-#include "k8s/libcurl.h"
+#include "libcurl/libcurl.h"
 
 #include "base/banned.h"
 
-#define LC gw_k8s_libcurl
+#define LC gw_libcurl
 
 #define DEFAULT_MAX_BODY   ((size_t)64 << 20)
 #define TOKEN_MAX_BYTES    ((size_t)64 << 10)
@@ -733,7 +733,7 @@ gw_k8s_http_new(struct gw_loop *loop, const struct gw_k8s_config *cfg, struct gw
     if (!cfg->server)
         return GW_EINVAL;
     const char *why;
-    int rc = gw_k8s_libcurl_load(&why);
+    int rc = gw_libcurl_load(&why);
     if (rc < 0) {
         gw_log_error("k8s: the API client needs libcurl: %s", why);
         return rc;
@@ -851,4 +851,20 @@ gw_k8s_http_free(struct gw_k8s_http *h)
         return;
     }
     really_free(h);
+}
+
+int
+gw_k8s_client_describe(char *out, size_t cap)
+{
+    const char *err;
+    int rc = gw_libcurl_load(&err);
+    if (rc < 0) {
+        snprintf(out, cap, "unavailable (%s)", err);
+        return rc;
+    }
+    const curl_version_info_data *vi = gw_libcurl.version_info(CURLVERSION_NOW);
+    snprintf(out, cap, "libcurl %s (%s%s)", vi && vi->version ? vi->version : "?",
+             vi && vi->ssl_version ? vi->ssl_version : "no TLS",
+             vi && (vi->features & CURL_VERSION_HTTP2) ? ", HTTP/2" : "");
+    return 0;
 }

@@ -2042,17 +2042,80 @@ static const struct field keys_ref_fields[] = {
 static const struct schema keys_ref = {"APIKeySecretReference", sizeof(struct gw_data_ref),
                                        keys_ref_fields, NULL};
 
+/* The remote JWKS URI: https only, a host, no userinfo, no fragment, no
+ * whitespace or control character (what the fetcher sends is what the
+ * policy says). */
+static const char *
+jwks_uri_problem(const char *u)
+{
+    static const char scheme[] = "https://";
+    if (strncmp(u, scheme, sizeof(scheme) - 1) != 0)
+        return "uri must start with https://";
+    for (const char *q = u; *q; q++) {
+        if ((unsigned char)*q <= ' ' || *q == 0x7f)
+            return "uri must not contain spaces or control characters";
+        if (strchr("\"\\<>^`{|}", *q))
+            return "uri must not contain \" \\ < > ^ ` { | } (RFC 3986: percent-encode them)";
+    }
+    const char *host = u + sizeof(scheme) - 1;
+    size_t alen = strcspn(host, "/?#");
+    if (memchr(host, '@', alen))
+        return "uri must not contain userinfo (user:password@)";
+    if (strchr(u, '#'))
+        return "uri must not contain a fragment";
+    size_t hlen = host[0] == '[' ? alen : strcspn(host, ":/?#");
+    if (hlen == 0 || (host[0] == '[' && !memchr(host, ']', alen)))
+        return "uri must name a host";
+    if (host[0] != '[' && host[hlen] == ':') {
+        const char *port = host + hlen + 1;
+        size_t plen = alen - hlen - 1;
+        if (plen == 0 || plen > 5 || strspn(port, "0123456789") < plen)
+            return "uri has a bad port";
+    }
+    return NULL;
+}
+
+static void
+check_jwks_remote(struct dctx *c, void *obj, const struct gw_node *node)
+{
+    const struct gw_jwt_remote *r = obj;
+    const char *why = r->uri ? jwks_uri_problem(r->uri) : NULL;
+    if (why)
+        d_cel(c, d_get(node, "uri"), ".uri", "string", why);
+    if (r->refresh_interval_ms < 10000 || r->refresh_interval_ms > 86400000)
+        d_cel(c, d_get(node, "refreshInterval"), ".refreshInterval", "string",
+              "refreshInterval must be at least 10s and at most 24h");
+    if (r->timeout_ms < 1000 || r->timeout_ms > 60000)
+        d_cel(c, d_get(node, "timeout"), ".timeout", "string",
+              "timeout must be at least 1s and at most 60s");
+}
+
+static const struct field jwks_remote_fields[] = {
+    F("uri", T_STR, OFF(gw_jwt_remote, uri), .flags = F_REQ, .fmt = FMT_TEXT, .min = 9,
+      .max = 2048),
+    F("refreshInterval", T_DURATION, OFF(gw_jwt_remote, refresh_interval_ms), .flags = F_DEF,
+      .def_int = 300000),
+    F("timeout", T_DURATION, OFF(gw_jwt_remote, timeout_ms), .flags = F_DEF, .def_int = 5000),
+    F("caCertificateRefs", T_LIST, OFF(gw_jwt_remote, ca_certificate_refs), .sub = &local_ref,
+      .max_items = 8),
+    END,
+};
+static const struct schema jwks_remote = {"RemoteJWKS", sizeof(struct gw_jwt_remote),
+                                          jwks_remote_fields, check_jwks_remote};
+
 static void
 check_jwks(struct dctx *c, void *obj, const struct gw_node *node)
 {
     const struct gw_jwt_jwks *j = obj;
-    if (!j->secret_ref == !j->configmap_ref)
-        d_cel(c, node, NULL, "object", "exactly one of secretRef and configMapRef must be set");
+    if (!!j->secret_ref + !!j->configmap_ref + !!j->remote != 1)
+        d_cel(c, node, NULL, "object",
+              "exactly one of secretRef, configMapRef and remote must be set");
 }
 
 static const struct field jwks_fields[] = {
     F("secretRef", T_OBJ, OFF(gw_jwt_jwks, secret_ref), .sub = &data_ref),
     F("configMapRef", T_OBJ, OFF(gw_jwt_jwks, configmap_ref), .sub = &data_ref),
+    F("remote", T_OBJ, OFF(gw_jwt_jwks, remote), .sub = &jwks_remote),
     END,
 };
 static const struct schema jwks = {"JWKSSource", sizeof(struct gw_jwt_jwks), jwks_fields,

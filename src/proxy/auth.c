@@ -8,6 +8,9 @@
  *
  *  - the JWT verification cache (gw_auth_cache), so that a client's
  *    repeated token costs one signature check per worker until it expires;
+ *  - its hold on each remote JWKS source's current set (jwks.c), retaken
+ *    when the fetcher swapped it (the cache keys on the set, so a key that
+ *    left the set takes its cached successes with it);
  *  - a cache of good Basic credentials: SHA-256 of (the htpasswd set's
  *    serial, user, password) for CACHE_TTL_S, so that a client's repeated
  *    requests cost one bcrypt (tens of ms at cost 10) per worker;
@@ -46,8 +49,18 @@ struct basic_slot {
     int64_t expires; /* 0: empty */
 };
 
+/* A worker's hold on a remote JWKS source's set (jwks.c): retaken only
+ * when the source's version moved. */
+struct jwks_pin {
+    struct px_jwks_src *src;
+    uint64_t version;
+    struct gw_auth_keyset *keys; /* NULL: none fetched yet */
+};
+
 struct px_auth_worker {
     struct gw_auth_cache *jwt;
+    struct jwks_pin *pins; /* one per source this worker met; sources live as long as p */
+    size_t npins;
     int64_t budget_second;
     unsigned budget_used;
     struct basic_slot basic[CACHE_SLOTS];
@@ -59,6 +72,9 @@ px_auth_worker_free(struct px_auth_worker *a)
     if (!a)
         return;
     gw_auth_cache_free(a->jwt);
+    for (size_t i = 0; i < a->npins; i++)
+        gw_auth_keyset_unref(a->pins[i].keys);
+    free(a->pins);
     free(a);
 }
 
@@ -228,9 +244,34 @@ jwt_token(const struct gw_h1_request *req, const struct gw_ir_jwt_provider *p)
     return trim(v);
 }
 
+/* The current set of a remote JWKS source (NULL before the first good
+ * fetch): an atomic load per call, the source's mutex only when it moved. */
+static const struct gw_auth_keyset *
+remote_keys(struct px_auth_worker *a, struct px_jwks_src *src)
+{
+    struct jwks_pin *pin = NULL;
+    for (size_t i = 0; i < a->npins && !pin; i++)
+        if (a->pins[i].src == src)
+            pin = &a->pins[i];
+    if (!pin) {
+        a->pins = gw_xrealloc(a->pins, (a->npins + 1) * sizeof(*a->pins));
+        pin = &a->pins[a->npins++];
+        *pin = (struct jwks_pin){.src = src};
+    }
+    if (atomic_load_explicit(&src->version, memory_order_acquire) != pin->version) {
+        pthread_mutex_lock(&src->mu);
+        struct gw_auth_keyset *old = pin->keys;
+        pin->keys = src->keys ? gw_auth_keyset_ref(src->keys) : NULL;
+        pin->version = atomic_load_explicit(&src->version, memory_order_relaxed);
+        pthread_mutex_unlock(&src->mu);
+        gw_auth_keyset_unref(old);
+    }
+    return pin->keys;
+}
+
 static int
-jwt_check(struct px_worker *w, struct px_auth_worker *a, struct gw_h1_request *req,
-          const struct gw_ir_jwt *j, struct px_auth_out *out)
+jwt_check(struct px_worker *w, struct px_auth_worker *a, const struct px_snap *s,
+          struct gw_h1_request *req, const struct gw_ir_jwt *j, struct px_auth_out *out)
 {
     int64_t now = (int64_t)gw_clock_real();
     const char *why = NULL;
@@ -241,7 +282,17 @@ jwt_check(struct px_worker *w, struct px_auth_worker *a, struct gw_h1_request *r
         struct gw_str token = jwt_token(req, p);
         if (!token.len)
             continue;
-        enum gw_auth_jwt_status st = gw_auth_cache_verify(a->jwt, p->verifier, token, now, &res);
+        struct px_jwks_src *src = NULL;
+        const struct gw_auth_keyset *keys = NULL;
+        if (p->remote && s->jwks && p->remote->id < s->jwks->n) {
+            src = s->jwks->by_id[p->remote->id];
+            keys = remote_keys(a, src);
+        }
+        enum gw_auth_jwt_status st =
+            gw_auth_cache_verify_keys(a->jwt, p->verifier, keys, token, now, &res);
+        if (st == GW_AUTH_JWT_UNKNOWN_KEY && keys)
+            px_jwks_want(w->p, src); /* a rotation, maybe: fetch early (with no set
+                                        yet, the fetcher is retrying already) */
         if (st == GW_AUTH_JWT_OK) {
             ok = p;
             break;
@@ -409,8 +460,8 @@ apikey_check(struct px_worker *w, struct gw_h1_request *req, struct gw_str query
 /* ------------------------------------------------------------------------ */
 
 int
-px_auth_check(struct px_worker *w, struct gw_h1_request *req, struct gw_str query,
-              const struct gw_ir_route *r, struct px_auth_out *out)
+px_auth_check(struct px_worker *w, const struct px_snap *s, struct gw_h1_request *req,
+              struct gw_str query, const struct gw_ir_route *r, struct px_auth_out *out)
 {
     out->nset = 0;
     out->nvals = 0;
@@ -423,7 +474,7 @@ px_auth_check(struct px_worker *w, struct gw_h1_request *req, struct gw_str quer
     struct px_auth_worker *a = worker_state(w);
     int rc = 0;
     if (r->jwt)
-        rc = jwt_check(w, a, req, r->jwt, out);
+        rc = jwt_check(w, a, s, req, r->jwt, out);
     if (!rc && r->basic)
         rc = basic_check(w, a, req, r->basic, out);
     if (!rc && r->apikey)

@@ -1840,7 +1840,7 @@ static bool
 auth_pass(struct px_dconn *d, struct gw_h1_request *req, struct gw_str query,
           const struct gw_ir_route *r, struct px_auth_out *ao)
 {
-    int status = px_auth_check(d->w, req, query, r, ao);
+    int status = px_auth_check(d->w, d->snap->s, req, query, r, ao);
     if (!status)
         return true;
     static const char body401[] = "401 Unauthorized\n";

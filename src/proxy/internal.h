@@ -646,6 +646,7 @@ struct px_snap {
     struct px_bpol *bpol; /* consistent-hash tables by backend id; NULL if none */
     struct px_dns *dns;   /* XBackend names by backend id (dns.c); NULL if none */
     struct px_rb *rb;     /* retry budget tables by backend id; NULL if none */
+    struct px_jwks *jwks; /* remote JWKS sources by id (jwks.c); NULL if none */
 };
 
 /* Drops a reference (any thread). The last one frees nothing: the snapshot
@@ -877,18 +878,76 @@ struct px_auth_out {
 
 /*
  * Runs route r's JWT, then Basic, then API key check on req (whose query
- * is `query`) on worker w. 0: go on; req's credentials and the client's
+ * is `query`) on worker w, r being of snapshot s. 0: go on; req's credentials and the client's
  * copies of the headers the checks set are removed from req->headers, out
  * says what to add. Else the status to answer (401; 503 when the
  * worker's budget of password hashes for this second is spent; 500 when a
  * policy is Invalid), with out->extra holding its header lines. Worker
  * thread; out is initialised here.
  */
-int px_auth_check(struct px_worker *w, struct gw_h1_request *req, struct gw_str query,
-                  const struct gw_ir_route *r, struct px_auth_out *out);
+int px_auth_check(struct px_worker *w, const struct px_snap *s, struct gw_h1_request *req,
+                  struct gw_str query, const struct gw_ir_route *r, struct px_auth_out *out);
 void px_auth_out_release(struct px_auth_out *out);
 /* A worker's caches (NULL is fine); after its thread ended. */
 void px_auth_worker_free(struct px_auth_worker *a);
+
+/* ------------------------------------------------------------------------ */
+/* Remote JWKS (jwks.c)                                                      */
+
+struct px_fetcher;
+struct gw_auth_keyset;
+
+/* One fetched JWK Set (a distinct URI, CA bundle, refresh interval and
+ * timeout), in the proxy's registry from the first snapshot naming it
+ * until gw_proxy_free. */
+struct px_jwks_src {
+    char *uri, *policy; /* policy: the first one naming it, for logs */
+    unsigned char *ca;  /* PEM bundle; NULL: the system trust store */
+    size_t ca_len;
+    int64_t refresh_ms, timeout_ms;
+    pthread_mutex_t mu;              /* keys: swapped by the fetcher, ref'd by workers */
+    struct gw_auth_keyset *keys;     /* the last good set; NULL before the first */
+    atomic_uint_fast64_t version;    /* bumped (under mu) at every new set */
+    atomic_bool want;                /* a worker met an unknown kid: fetch early */
+    atomic_uint_fast64_t fetches[4]; /* ok, error, http, invalid (jwks.c) */
+    atomic_int_fast64_t last_ok_s;   /* wall clock of the last good fetch; 0: never */
+    /* p->jwks_mu */
+    unsigned refs; /* views (struct px_jwks) naming it */
+    struct px_jwks_src *next;
+    /* the fetcher thread's */
+    void *easy; /* CURL *, while a fetch is out */
+    struct gw_buf body;
+    char *last; /* the last good document: an unchanged one keeps its set */
+    size_t last_len;
+    char errbuf[256]; /* CURLOPT_ERRORBUFFER (CURL_ERROR_SIZE) */
+    bool too_big, failing;
+    uint64_t due, early_at, logged_at; /* ms, monotonic */
+    unsigned backoff_ms;
+};
+
+/* A snapshot's sources by gw_ir_jwks_remote.id. */
+struct px_jwks {
+    uint32_t n;
+    struct px_jwks_src *by_id[];
+};
+
+/* The view of ir's remote JWKS (found in or added to p's registry, new
+ * ones fetched at once); NULL when ir has none. Control thread. */
+struct px_jwks *px_jwks_new(struct gw_proxy *p, const struct gw_ir *ir);
+void px_jwks_free(struct gw_proxy *p, struct px_jwks *v); /* control thread; NULL is fine */
+/* The fetcher thread: allowed from start (started then, or by the first
+ * px_jwks_new that has a source, so libcurl is only loaded when a policy
+ * needs it) to stop (joins it). Control thread. */
+void px_jwks_start(struct gw_proxy *p);
+void px_jwks_stop(struct gw_proxy *p);
+void px_jwks_registry_free(struct gw_proxy *p); /* gw_proxy_free, after stop */
+/* gatehouse_jwks_*. Any thread. */
+int px_jwks_metrics_format(const struct gw_proxy *p, struct gw_buf *out);
+/* Worker: a worker met a token whose key its set lacks; the fetcher
+ * fetches again at most once per PX_JWKS_EARLY_MS. */
+void px_jwks_want(struct gw_proxy *p, struct px_jwks_src *src);
+
+#define PX_JWKS_EARLY_MS 10000
 
 /* ------------------------------------------------------------------------ */
 /* Redis (redis.c): one asynchronous hiredis connection on a worker's loop,  */
@@ -1003,6 +1062,11 @@ struct gw_proxy {
     pthread_mutex_t dns_mu;
     struct px_dns_name *dns_names;
     struct px_resolver *resolver;
+    /* Remote JWKS (jwks.c): the sources, the fetcher thread. */
+    pthread_mutex_t jwks_mu;
+    struct px_jwks_src *jwks_srcs;
+    struct px_fetcher *fetcher;
+    bool jwks_allowed;          /* between px_jwks_start and px_jwks_stop */
     struct px_shtab shtab;      /* endpoint states shared by workers (bpolicy.c) */
     struct px_metrics *metrics; /* nworkers, cache-line aligned */
     struct px_tracer *tracer;   /* trace.c: NULL when tracing is off */

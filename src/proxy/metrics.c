@@ -1314,5 +1314,6 @@ gw_proxy_metrics_format(const struct gw_proxy *p, struct gw_buf *out)
                          (unsigned long long)cum);
     rc |= px_hc_metrics_format(p, out);
     rc |= px_dns_metrics_format(p, out);
+    rc |= px_jwks_metrics_format(p, out);
     return rc ? GW_ELIMIT : 0;
 }

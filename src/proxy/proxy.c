@@ -85,6 +85,7 @@ gw_proxy_new(const struct gw_proxy_opts *opts, struct gw_proxy **out)
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->hc_mu, NULL);
     pthread_mutex_init(&p->dns_mu, NULL);
+    pthread_mutex_init(&p->jwks_mu, NULL);
     if (!p->o.dns_ttl_min_ms)
         p->o.dns_ttl_min_ms = GW_PROXY_DNS_TTL_MIN_MS;
     if (!p->o.dns_ttl_max_ms)
@@ -152,6 +153,7 @@ reclaim(struct gw_proxy *p)
         px_hc_unref(s->hc);
         px_bpol_free(s->bpol);
         px_dns_free(p, s->dns);
+        px_jwks_free(p, s->jwks);
         px_rb_free(s->rb);
         px_tls_free(s->tls);
         free(s->tls_errors);
@@ -202,6 +204,7 @@ gw_proxy_publish(struct gw_proxy *p, struct gw_ir *ir)
     px_hc_publish(p, s->hc);
     s->bpol = px_bpol_new(&p->shtab, ir);
     s->dns = px_dns_new(p, ir);
+    s->jwks = px_jwks_new(p, ir);
     s->rb = px_rb_new(&p->rb_tables, ir);
     struct gw_diags diags;
     gw_diags_init(&diags);
@@ -709,6 +712,8 @@ gw_proxy_start(struct gw_proxy *p)
     if (rc == 0)
         rc = px_dns_start(p);
     if (rc == 0)
+        px_jwks_start(p);
+    if (rc == 0)
         rc = px_tracer_start(p);
     p->started = true;
     poke(p->evfd); /* gw_proxy_is_current may have turned true */
@@ -748,6 +753,7 @@ gw_proxy_drain(struct gw_proxy *p)
     atomic_store(&p->draining_flag, true);
     px_hc_checker_stop(p);
     px_dns_stop(p);
+    px_jwks_stop(p);
     for (unsigned i = 0; i < p->nworkers; i++)
         wake(&p->workers[i]);
     for (unsigned i = 0; i < p->nworkers; i++) {
@@ -796,6 +802,7 @@ gw_proxy_free(struct gw_proxy *p)
     px_rb_registry_free(&p->rb_tables);
     px_hc_registry_free(p);
     px_dns_registry_free(p);
+    px_jwks_registry_free(p);
     px_shtab_release(&p->shtab);
     px_mstate_free(p);
     px_tracer_free(p);
@@ -805,5 +812,6 @@ gw_proxy_free(struct gw_proxy *p)
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->hc_mu);
     pthread_mutex_destroy(&p->dns_mu);
+    pthread_mutex_destroy(&p->jwks_mu);
     free(p);
 }

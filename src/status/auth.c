@@ -6,7 +6,8 @@
  * (rule, route, listener, Gateway), so a JWTPolicy on a route and a
  * BasicAuthPolicy on its Gateway both apply. The Secrets and ConfigMaps a
  * policy names (its own namespace only) are parsed here, once per
- * translation, into the verifiers of auth/: a reference that is missing,
+ * translation, into the verifiers of auth/ (a remote JWKS is only
+ * described: the data plane fetches it, proxy/jwks.c): a reference that is missing,
  * a key that is absent, or data that yields nothing usable makes the
  * policy Accepted=False, Invalid, with the reason. Unlike other policies
  * an invalid authentication policy still takes its targets (GEP-713
@@ -117,6 +118,84 @@ is_pem(const struct gw_bytes *b)
 /* ------------------------------------------------------------------------ */
 /* Compiling one policy                                                     */
 
+/* jwks.remote: the IR's description for the data plane's fetcher (numbered
+ * by remote_register); NULL with *why when a CA reference does not resolve. */
+static struct gw_ir_jwks_remote *
+remote_jwks(struct tr *t, const struct gw_jwtpolicy *p, const struct gw_jwt_provider *src,
+            const char **why)
+{
+    const struct gw_jwt_remote *r = src->jwks.remote;
+    struct gw_arena *a = &t->ir->arena;
+    struct gw_buf ca;
+    gw_buf_init(&ca, 16 * 1024 * 1024);
+    const char *bad = tr_ca_bundle(t, p->meta.ns, r->ca_certificate_refs.v,
+                                   r->ca_certificate_refs.n, "jwks.remote.caCertificateRefs", &ca);
+    if (bad) {
+        *why = tr_printf(t, "provider %s: %s", src->name, bad);
+        gw_buf_release(&ca);
+        return NULL;
+    }
+    struct gw_ir_jwks_remote *o = gw_arena_alloc(a, sizeof(*o));
+    o->policy = TR_CAT(a, p->meta.ns, "/", p->meta.name);
+    o->uri = gw_arena_strdup(a, r->uri);
+    if (ca.len) {
+        o->ca_pem = gw_arena_memdup(a, ca.p, ca.len);
+        o->ca_len = ca.len;
+    }
+    gw_buf_release(&ca);
+    o->refresh_ms = r->refresh_interval_ms;
+    o->timeout_ms = r->timeout_ms;
+    return o;
+}
+
+/* Adds o to ir->jwks_remotes, once its policy compiled: an Invalid policy's
+ * URIs are not fetched. */
+static void
+remote_register(struct gw_ir *ir, struct gw_ir_jwks_remote *o)
+{
+    o->id = (uint32_t)ir->njwks_remotes;
+    const struct gw_ir_jwks_remote **v =
+        gw_arena_alloc(&ir->arena, (ir->njwks_remotes + 1) * sizeof(*v));
+    if (ir->njwks_remotes)
+        memcpy(v, ir->jwks_remotes, ir->njwks_remotes * sizeof(*v));
+    v[ir->njwks_remotes++] = o;
+    ir->jwks_remotes = v;
+}
+
+/* The key set of a Secret or ConfigMap provider, or NULL with *why. */
+static struct gw_auth_keyset *
+local_jwks(struct tr *t, const char *ns, const struct gw_jwt_provider *src, const char **why)
+{
+    bool secret = src->jwks.secret_ref != NULL;
+    const struct gw_data_ref *ref = secret ? src->jwks.secret_ref : src->jwks.configmap_ref;
+    if (!ref) {
+        *why = tr_printf(t, "provider %s: no jwks", src->name);
+        return NULL;
+    }
+    const char *miss = NULL;
+    const struct gw_bytes *b = data_get(t, ns, ref, secret, ref->key, &miss);
+    if (!b) {
+        *why = tr_printf(t, "provider %s: %s", src->name, miss);
+        return NULL;
+    }
+    const char *label =
+        tr_printf(t, "%s %s/%s key %s", secret ? "Secret" : "ConfigMap", ns, ref->name, ref->key);
+    struct gw_diags d;
+    gw_diags_init(&d);
+    struct gw_auth_keyset *ks = NULL;
+    int rc = is_pem(b) ? gw_auth_keyset_parse_pem((const char *)b->data, b->len, label, &ks, &d)
+                       : gw_auth_keyset_parse_jwks((const char *)b->data, b->len, label, &ks, &d);
+    if (rc < 0 || gw_auth_keyset_count(ks) == 0) {
+        *why = rc < 0 ? tr_printf(t, "provider %s: %s", src->name, diag_msg(t, &d, label))
+                      : tr_printf(t, "provider %s: %s holds no usable key", src->name, label);
+        gw_diags_release(&d);
+        gw_auth_keyset_unref(ks);
+        return NULL;
+    }
+    gw_diags_release(&d);
+    return ks;
+}
+
 static struct gw_ir_jwt *
 compile_jwt(struct tr *t, const struct gw_jwtpolicy *p, const char **why)
 {
@@ -131,38 +210,21 @@ compile_jwt(struct tr *t, const struct gw_jwtpolicy *p, const char **why)
     for (size_t i = 0; i < p->spec.providers.n; i++)
         nstrip += p->spec.providers.v[i].claims_to_headers.n;
     j->strip = gw_arena_alloc(a, (nstrip + 1) * sizeof(*j->strip));
+    struct gw_ir_jwks_remote **remotes =
+        gw_arena_alloc(&t->tmp, (p->spec.providers.n + 1) * sizeof(*remotes));
     for (size_t i = 0; i < p->spec.providers.n; i++) {
         const struct gw_jwt_provider *src = &p->spec.providers.v[i];
         struct gw_ir_jwt_provider *o = &j->providers[i];
         o->name = gw_arena_strdup(a, src->name);
-        bool secret = src->jwks.secret_ref != NULL;
-        const struct gw_data_ref *ref = secret ? src->jwks.secret_ref : src->jwks.configmap_ref;
-        if (!ref) {
-            *why = tr_printf(t, "provider %s: no jwks", src->name);
-            return NULL;
-        }
-        const char *miss = NULL;
-        const struct gw_bytes *b = data_get(t, ns, ref, secret, ref->key, &miss);
-        if (!b) {
-            *why = tr_printf(t, "provider %s: %s", src->name, miss);
-            return NULL;
-        }
-        const char *label = tr_printf(t, "%s %s/%s key %s", secret ? "Secret" : "ConfigMap", ns,
-                                      ref->name, ref->key);
-        struct gw_diags d;
-        gw_diags_init(&d);
         struct gw_auth_keyset *ks = NULL;
-        int rc = is_pem(b)
-                     ? gw_auth_keyset_parse_pem((const char *)b->data, b->len, label, &ks, &d)
-                     : gw_auth_keyset_parse_jwks((const char *)b->data, b->len, label, &ks, &d);
-        if (rc < 0 || gw_auth_keyset_count(ks) == 0) {
-            *why = rc < 0 ? tr_printf(t, "provider %s: %s", src->name, diag_msg(t, &d, label))
-                          : tr_printf(t, "provider %s: %s holds no usable key", src->name, label);
-            gw_diags_release(&d);
-            gw_auth_keyset_unref(ks);
+        if (src->jwks.remote) {
+            /* The keys come from the data plane's fetcher, at run time. */
+            if (!(remotes[i] = remote_jwks(t, p, src, why)))
+                return NULL;
+            o->remote = remotes[i];
+        } else if (!(ks = local_jwks(t, ns, src, why))) {
             return NULL;
         }
-        gw_diags_release(&d);
         const char **auds = gw_arena_alloc(&t->tmp, (src->audiences.n + 1) * sizeof(*auds));
         for (size_t k = 0; k < src->audiences.n; k++)
             auds[k] = src->audiences.v[k];
@@ -200,6 +262,9 @@ compile_jwt(struct tr *t, const struct gw_jwtpolicy *p, const char **why)
                 j->strip[j->nstrip++] = o->claims[k].header;
         }
     }
+    for (size_t i = 0; i < p->spec.providers.n; i++)
+        if (remotes[i])
+            remote_register(t->ir, remotes[i]);
     return j;
 }
 

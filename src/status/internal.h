@@ -422,6 +422,10 @@ struct gw_ir_cert *tr_secret_cert(struct tr *t, const struct gw_meta *owner,
 const char *tr_backend(struct tr *t, const struct gw_meta *route, const struct gw_backend_ref *ref,
                        bool grpc, struct gw_ir_backend *out, const char **msg);
 bool tr_is_pem(const unsigned char *p, size_t n);
+/* refs.c: the ca.crt (PEM) of ConfigMaps refs[0..n) of namespace ns,
+ * appended to ca; NULL, or why not (named "field[i]: ..."). */
+const char *tr_ca_bundle(struct tr *t, const char *ns, const struct gw_object_ref *refs, size_t n,
+                         const char *field, struct gw_buf *ca);
 
 /* hostname.c */
 /* Intersection of listener hostname lh (NULL: any) and route hostname rh

@@ -58,6 +58,28 @@ tr_is_pem(const unsigned char *p, size_t n)
     return b && memmem(b, n - (size_t)(b - s), end, sizeof(end) - 1);
 }
 
+const char *
+tr_ca_bundle(struct tr *t, const char *ns, const struct gw_object_ref *refs, size_t n,
+             const char *field, struct gw_buf *ca)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_object_ref *r = &refs[i];
+        const char *group = r->group ? r->group : "";
+        if (*group || !r->kind || strcmp(r->kind, "ConfigMap"))
+            return tr_printf(t, "%s[%zu]: kind %s%s%s is not supported", field, i,
+                             r->kind ? r->kind : "", *group ? "." : "", group);
+        const struct gw_configmap *cm = gw_store_configmap(t->store, ns, r->name);
+        const struct gw_bytes *crt = cm ? gw_bytes_get(cm->data.v, cm->data.n, "ca.crt") : NULL;
+        if (!crt || !tr_is_pem(crt->data, crt->len))
+            return tr_printf(t, "%s[%zu]: ConfigMap %s/%s %s", field, i, ns, r->name,
+                             cm ? "has no PEM ca.crt" : "not found");
+        gw_buf_append(ca, crt->data, crt->len);
+        if (crt->len && crt->data[crt->len - 1] != '\n')
+            gw_buf_append_char(ca, '\n');
+    }
+    return NULL;
+}
+
 static enum gw_ir_app_proto
 app_proto(const char *ap, bool grpc)
 {

@@ -26,31 +26,6 @@ struct tr_xb {
     struct tr_xb *next;
 };
 
-/* tls.validation.caCertificateRefs: ConfigMaps of the XBackend's namespace
- * with a PEM ca.crt, concatenated into ca; NULL or why not. */
-static const char *
-ca_bundle(struct tr *t, const struct gw_xbackend *xb, const struct gw_xbackend_validation *v,
-          struct gw_buf *ca)
-{
-    for (size_t i = 0; i < v->ca_certificate_refs.n; i++) {
-        const struct gw_object_ref *r = &v->ca_certificate_refs.v[i];
-        const char *group = r->group ? r->group : "";
-        if (*group || !r->kind || strcmp(r->kind, "ConfigMap"))
-            return tr_printf(t,
-                             "tls.validation.caCertificateRefs[%zu]: kind %s%s%s is not supported",
-                             i, r->kind ? r->kind : "", *group ? "." : "", group);
-        const struct gw_configmap *cm = gw_store_configmap(t->store, xb->meta.ns, r->name);
-        const struct gw_bytes *crt = cm ? gw_bytes_get(cm->data.v, cm->data.n, "ca.crt") : NULL;
-        if (!crt || !tr_is_pem(crt->data, crt->len))
-            return tr_printf(t, "tls.validation.caCertificateRefs[%zu]: ConfigMap %s/%s %s", i,
-                             xb->meta.ns, r->name, cm ? "has no PEM ca.crt" : "not found");
-        gw_buf_append(ca, crt->data, crt->len);
-        if (crt->len && crt->data[crt->len - 1] != '\n')
-            gw_buf_append_char(ca, '\n');
-    }
-    return NULL;
-}
-
 /* The IR TLS settings of xb's tls (mode ServerOnly or ClientAndServer), or
  * NULL with *msg. Without a validation block the system CAs check the
  * certificate against the external hostname, which is also the SNI. */
@@ -68,7 +43,8 @@ tls_settings(struct tr *t, const struct gw_xbackend *xb, const char **msg)
     if (v) {
         struct gw_buf ca;
         gw_buf_init(&ca, 16 * 1024 * 1024);
-        *msg = ca_bundle(t, xb, v, &ca);
+        *msg = tr_ca_bundle(t, xb->meta.ns, v->ca_certificate_refs.v, v->ca_certificate_refs.n,
+                            "tls.validation.caCertificateRefs", &ca);
         if (!*msg && ca.len) {
             tls->ca_pem = gw_arena_memdup(&t->ir->arena, ca.p, ca.len);
             tls->ca_len = ca.len;

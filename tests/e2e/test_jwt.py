@@ -243,5 +243,5 @@ def test_check_reports_errors_with_position(gatehouse_run, tmp_path):
     assert "p.yaml:5:15: JWTPolicy default/bad: spec.targetRefs" in out, out
     assert "a JWTPolicy targets a Gateway, an HTTPRoute or a GRPCRoute" in out, out
     assert "p.yaml:9:7: JWTPolicy default/bad: spec.providers[0].jwks" in out, out
-    assert "exactly one of secretRef and configMapRef must be set" in out, out
+    assert "exactly one of secretRef, configMapRef and remote must be set" in out, out
     assert "spec.providers[0].from.header.name" in out, out

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libcurl, loaded when the Kubernetes source starts, not when gatehouse
- * does. Debian's libcurl brings two dozen libraries with it (GnuTLS,
+ * libcurl, loaded when the Kubernetes source or the first remote JWKS
+ * needs it, not when gatehouse starts. Debian's libcurl brings two dozen libraries with it (GnuTLS,
  * Kerberos, LDAP, SSH, RTMP...), whose pages and constructors cost every
  * process about 3.3 MB of RSS: the standalone mode, which never talks to
- * an API server, does not load them. The calls the client makes go
- * through gw_k8s_libcurl, filled from the library's symbols.
+ * an API server, does not load them unless a JWTPolicy fetches its keys.
+ * The calls go through gw_libcurl, filled from the library's symbols.
  */
-#include "k8s/libcurl.h"
+#include "libcurl/libcurl.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -16,14 +16,13 @@
 #include <stdlib.h>
 
 #include "base/base.h"
-#include "k8s/k8s.h"
 
 #include "base/banned.h"
 
 /* The soname of libcurl 7 and 8 alike (CURL's ABI is stable since 7.16). */
 #define LIBCURL_SONAME "libcurl.so.4"
 
-struct gw_k8s_libcurl gw_k8s_libcurl;
+struct gw_libcurl gw_libcurl;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char load_error[512];
@@ -36,7 +35,7 @@ static char load_error[512];
             return;                                                                             \
         }                                                                                       \
         /* POSIX: a data pointer from dlsym converts to a function pointer. */                  \
-        *(void **)(void *)&gw_k8s_libcurl.field = p_;                                           \
+        *(void **)(void *)&gw_libcurl.field = p_;                                               \
     } while (0)
 
 static void
@@ -64,36 +63,23 @@ load(void)
     SYM(multi_info_read, "curl_multi_info_read");
     SYM(multi_strerror, "curl_multi_strerror");
     SYM(multi_cleanup, "curl_multi_cleanup");
+    SYM(multi_perform, "curl_multi_perform");
+    SYM(multi_poll, "curl_multi_poll");
+    SYM(multi_wakeup, "curl_multi_wakeup");
     SYM(slist_append, "curl_slist_append");
     SYM(slist_free_all, "curl_slist_free_all");
     /* Once per process, before any other call (curl's rule). */
-    if (gw_k8s_libcurl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (gw_libcurl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(load_error, sizeof(load_error), "curl_global_init failed");
         return;
     }
-    gw_k8s_libcurl.loaded = true;
+    gw_libcurl.loaded = true;
 }
 
 int
-gw_k8s_libcurl_load(const char **err)
+gw_libcurl_load(const char **err)
 {
     pthread_once(&once, load);
-    *err = gw_k8s_libcurl.loaded ? NULL : load_error;
-    return gw_k8s_libcurl.loaded ? 0 : -ELIBACC;
-}
-
-int
-gw_k8s_client_describe(char *out, size_t cap)
-{
-    const char *err;
-    int rc = gw_k8s_libcurl_load(&err);
-    if (rc < 0) {
-        snprintf(out, cap, "unavailable (%s)", err);
-        return rc;
-    }
-    const curl_version_info_data *vi = gw_k8s_libcurl.version_info(CURLVERSION_NOW);
-    snprintf(out, cap, "libcurl %s (%s%s)", vi && vi->version ? vi->version : "?",
-             vi && vi->ssl_version ? vi->ssl_version : "no TLS",
-             vi && (vi->features & CURL_VERSION_HTTP2) ? ", HTTP/2" : "");
-    return 0;
+    *err = gw_libcurl.loaded ? NULL : load_error;
+    return gw_libcurl.loaded ? 0 : -ELIBACC;
 }

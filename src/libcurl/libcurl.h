@@ -1,22 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * k8s: libcurl as the API client (http.c) calls it, loaded on first use
- * (libcurl.c). Private to those two files: the rest of the module does not
- * see curl.
+ * libcurl: the library, loaded on first use (libcurl.c) by its users, the
+ * Kubernetes API client (k8s/http.c) and the remote JWKS fetcher
+ * (proxy/jwks.c). Debian's libcurl brings two dozen libraries with it, so
+ * a process that needs neither never maps it. Depends on base only.
  */
-#ifndef GW_K8S_LIBCURL_H
-#define GW_K8S_LIBCURL_H
+#ifndef GW_LIBCURL_H
+#define GW_LIBCURL_H
 
 #include <curl/curl.h>
 #include <stdbool.h>
 
 /*
- * libcurl, loaded on first use (libcurl.c): its functions, once
- * gw_k8s_libcurl_load returned 0. gw_k8s_libcurl_load loads and initialises
- * it once per process (thread-safe); on failure it returns -ELIBACC and
- * *err says why (static storage).
+ * libcurl's functions, once gw_libcurl_load returned 0. gw_libcurl_load
+ * loads and initialises it once per process (thread-safe, any thread but
+ * not while another thread makes curl calls for the first time); on
+ * failure it returns -ELIBACC and *err says why (static storage).
  */
-struct gw_k8s_libcurl {
+struct gw_libcurl {
     bool loaded;
     CURLcode (*global_init)(long flags);
     curl_version_info_data *(*version_info)(CURLversion);
@@ -34,10 +35,13 @@ struct gw_k8s_libcurl {
     CURLMsg *(*multi_info_read)(CURLM *, int *);
     const char *(*multi_strerror)(CURLMcode);
     CURLMcode (*multi_cleanup)(CURLM *);
+    CURLMcode (*multi_perform)(CURLM *, int *);
+    CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned, int, int *);
+    CURLMcode (*multi_wakeup)(CURLM *);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
 };
-extern struct gw_k8s_libcurl gw_k8s_libcurl;
-int gw_k8s_libcurl_load(const char **err);
+extern struct gw_libcurl gw_libcurl;
+int gw_libcurl_load(const char **err);
 
 #endif
