@@ -781,6 +781,55 @@ def test_jwtpolicy_from_the_api(kstack):
 
 
 @pytest.mark.deadline(90)
+def test_jwtpolicy_remote_jwks_from_the_api(kstack, tls_files):
+    """A JWTPolicy whose JWKS is fetched over HTTPS (jwks.remote), its CA in
+    a ConfigMap, all through the API: 401 "keys unavailable" while the JWKS
+    server is down, tokens verified once it answers; the CA ConfigMap
+    deleted makes the policy Invalid."""
+    from jwtutil import Signer, jwks
+    from test_jwt_remote import JwksServer
+    signer = Signer("ES256", "k1")
+    srv = JwksServer(tls_files)
+    srv.doc = jwks(signer)
+    kstack.backend("web")
+    kstack.base()
+    kstack.put(httproute("web", [{"matches": [prefix("/")], "backendRefs": [backend("web")]}]))
+    kstack.put({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "jwks-ca", "namespace": NS},
+                "data": {"ca.crt": tls_files.pem(tls_files.ca)}}, {
+        "apiVersion": "gatehouse.dev/v1alpha1", "kind": "JWTPolicy",
+        "metadata": {"name": "jwt", "namespace": NS},
+        "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                 "name": "web"}],
+                 "providers": [{"name": "p", "issuer": "https://issuer.test", "jwks": {"remote": {
+                     "uri": srv.uri, "timeout": "1s", "refreshInterval": "10s",
+                     "caCertificateRefs": [{"group": "", "kind": "ConfigMap",
+                                            "name": "jwks-ca"}]}}}]}})
+    kstack.start_k8s()
+
+    def get(token):
+        with H1(kstack.addr, kstack.port, timeout=3) as c:
+            r = c.request("GET", "/x", host="example.com",
+                          headers=[("Authorization", f"Bearer {token}")])
+            return r.status, r.header("WWW-Authenticate") or ""
+
+    def reason():
+        anc = (kstack.kube.status_of("JWTPolicy", "jwt", NS) or {}).get("ancestors") or []
+        return anc and condition(anc[0], "Accepted")["reason"]
+    try:
+        wait_for(lambda: reason() == "Accepted", what="JWTPolicy Accepted")
+        st, www = get(signer.token())
+        assert st == 401 and "keys unavailable" in www, (st, www)
+        srv.start()
+        wait_for(lambda: get(signer.token())[0] == 200, 20, what="served with fetched keys")
+        kstack.kube.delete("ConfigMap", "jwks-ca", NS)
+        wait_for(lambda: reason() == "Invalid", what="JWTPolicy Invalid")
+        assert get(signer.token())[0] == 500
+    finally:
+        srv.stop()
+
+
+@pytest.mark.deadline(90)
 def test_xbackend_from_the_api(kstack):
     """An XBackend (gateway.networking.x-k8s.io/v1alpha1) through the API:
     its hostname resolved by the proxy (--dns-server: a DNS server this test
