@@ -12,6 +12,8 @@ import json
 import statistics
 import sys
 
+import s_edge  # scenario 10 (bench/s_edge.py)
+
 
 def med(rows, key):
     v = [r[key] for r in rows if r.get(key) is not None]
@@ -339,6 +341,8 @@ def render(res, outrel):
                 bar.append((f"9: {var} adds under 5% CPU/req", f"{cpu / b_cpu:.3f}x "
                             f"({f_us(cpu)} vs {f_us(b_cpu)} µs)", cpu <= 1.05 * b_cpu))
         w("")
+
+    bar += s_edge.render(res, w, smoke)
 
     # ---------------------------------------------------------------- 4-7
     other = {r["case"]: r for r in res["other"]}

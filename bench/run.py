@@ -44,6 +44,8 @@ import threading
 import time
 import urllib.request
 
+import s_edge  # scenario 10 (bench/s_edge.py)
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 H = "127.0.0.1"
@@ -1155,7 +1157,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--report", default=None, help="markdown report (default bench/RESULTS.md; "
                     "smoke: OUT/report.md)")
-    ap.add_argument("--only", default="proxy,routes,policies,churn,propagation,memory,kube")
+    ap.add_argument("--only", default="proxy,routes,policies,edge,churn,propagation,memory,kube")
     ap.add_argument("--floor-build", default=os.path.join(ROOT, "build-release"),
                     help="meson build directory to build and run the floor proxies from "
                     "(default build-release)")
@@ -1189,6 +1191,7 @@ def main():
     ctx.kube_settle_s = 0.5 if smoke else 2.0
     ctx.kube_ready_limit = 10.0 if smoke else 15.0
     ctx.kube_status_limit = 10.0 if smoke else 30.0
+    ctx.edge_duration, ctx.edge_warmup = min(ctx.duration, 5.0), min(ctx.warmup, 1.0)  # 10
     ctx.floor_build = None if a.no_floor else os.path.abspath(a.floor_build)
     ctx.floor_dir = None
     ctx.gatehouse = os.path.abspath(env("GATEHOUSE", os.path.join(ROOT, "build-release/src/cmd/gatehouse")))
@@ -1244,6 +1247,9 @@ def main():
             if "policies" in only:
                 log(f"pass {rep}/{ctx.repeat}: scenario 9 (policy cost)")
                 scenario_policies(ctx, rep, results["runs"])
+        if "edge" in only:
+            log("scenario 10: edge checks (JWT, source address) and gzip")
+            s_edge.run(ctx, results)
         if "churn" in only:
             log("scenario 4: route churn under traffic")
             scenario_churn(ctx, results["other"])
