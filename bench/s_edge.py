@@ -117,12 +117,8 @@ def fetch(port, path, headers=(), src=None, host="bench.test", timeout=5.0):
         req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
         req += "".join(f"{h}\r\n" for h in headers) + "\r\n"
         s.sendall(req.encode())
-        data = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
+        with s.makefile("rb") as f:
+            data = f.read()  # to the close
     finally:
         s.close()
     head, _, body = data.partition(b"\r\n\r\n")
@@ -288,37 +284,24 @@ def haproxy_gzip(d):
 # ------------------------------------------------------------------ upstream
 
 def start_zip_upstream(ctx, port, body):
+    """The bench's upstream nginx again (run.py's configuration of it, read
+    back from OUT/upstream/), on port, with PAGE to serve as text/html."""
     R = _h()
+    up = os.path.join(ctx.out, "upstream")
     d = os.path.join(ctx.out, "edge-upstream")
-    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
     os.makedirs(os.path.join(d, "www"), exist_ok=True)
     with open(os.path.join(d, "www", PAGE.lstrip("/")), "wb") as f:
         f.write(body)
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    with open(os.path.join(up, "nginx.conf")) as f:
+        text = f.read().replace(up + "/", d + "/")
     with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(f"""worker_processes {ctx.upstream_workers};
-worker_rlimit_nofile {ctx.nofile};
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections {ctx.nofile // 2}; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    keepalive_requests 1000000000;
-    keepalive_timeout 300s;
-    types {{ }}
-    default_type text/html;
-    open_file_cache max=16;
-    server {{
-        listen {R.H}:{port} reuseport backlog=4096;
-        root {d}/www;
-        location = / {{ return 200 "ok"; }}
-    }}
-}}
-""")
+        f.write(text)
+    patch_file(os.path.join(d, "nginx.conf"), f"listen {R.H}:{R.UP_PORT} ", f"listen {R.H}:{port} ")
+    patch_file(os.path.join(d, "nginx.conf"), "    default_type text/plain;\n",
+               "    types { }\n    default_type text/html;\n    open_file_cache max=16;\n")
+    patch_file(os.path.join(d, "nginx.conf"), "        location / {",
+               f"        root {d}/www;\n        location = / {{")
     if not R.wait_ports_free(port):
         raise RuntimeError(f"port {port} busy")
     p = R.start_session(["nginx", "-p", d + "/", "-c", d + "/nginx.conf", "-g", "daemon off;"],
