@@ -234,10 +234,11 @@ jwt_token(const struct gw_h1_request *req, const struct gw_ir_jwt_provider *p)
         return GW_STR_NULL;
     if (p->bearer) {
         /* "Bearer x" with anything odd in x is still a token that is not
-         * valid, not a missing one. */
-        if (!gw_auth_bearer_parse(v, &t) && !prefix_strip(v, "Bearer ", &t))
-            return GW_STR_NULL;
-        return t;
+         * valid, not a missing one: so x is not scanned for RFC 6750's
+         * b64token syntax here (gw_auth_bearer_parse), which cost a third
+         * of a cached check; the signature check refuses what is not
+         * base64url. */
+        return prefix_strip(v, "Bearer ", &t) ? t : GW_STR_NULL;
     }
     if (p->prefix)
         return prefix_strip(v, p->prefix, &t) ? t : GW_STR_NULL;
