@@ -150,13 +150,33 @@ merge_vary(struct px_zip *z, const struct gw_h1_response *res)
     return true;
 }
 
-static int
-encoder_init(struct px_zip *z, int coding, int level)
+/* deflate's window and hash sized to a body of known length `len` (< 0:
+ * unknown): halved, with the hash, while the body fits in half the window.
+ * Each step halves what deflateInit2 allocates and clears (a 64 KiB hash at
+ * memLevel 8), most of the setup cost of a small response; the window still
+ * holds the whole body, so the coded bytes are as small. */
+static void
+gzip_sizes(int64_t len, int *wbits, int *memlevel)
 {
+    *wbits = 15;
+    *memlevel = 8;
+    while (len >= 0 && *wbits > 9 && len <= (int64_t)1 << (*wbits - 1)) {
+        (*wbits)--;
+        if (*memlevel > 1)
+            (*memlevel)--;
+    }
+}
+
+static int
+encoder_init(struct px_zip *z, int coding, int level, int64_t len)
+{
+    int wbits, memlevel;
     switch (coding) {
     case GW_IR_CODING_GZIP:
         memset(&z->u.z, 0, sizeof(z->u.z));
-        return deflateInit2(&z->u.z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK
+        gzip_sizes(len, &wbits, &memlevel);
+        return deflateInit2(&z->u.z, level, Z_DEFLATED, wbits + 16, memlevel, Z_DEFAULT_STRATEGY) ==
+                       Z_OK
                    ? 0
                    : GW_ENOMEM;
     case GW_IR_CODING_BR:
@@ -165,6 +185,8 @@ encoder_init(struct px_zip *z, int coding, int level)
             return GW_ENOMEM;
         BrotliEncoderSetParameter(z->u.br, BROTLI_PARAM_QUALITY, (uint32_t)level);
         BrotliEncoderSetParameter(z->u.br, BROTLI_PARAM_LGWIN, ZIP_BR_LGWIN);
+        if (len >= 0 && len <= INT32_MAX)
+            BrotliEncoderSetParameter(z->u.br, BROTLI_PARAM_SIZE_HINT, (uint32_t)len);
         return 0;
     case GW_IR_CODING_ZSTD:
         z->u.zstd = ZSTD_createCCtx();
@@ -229,7 +251,8 @@ px_zip_response(const struct gw_ir_compress *c, int coding, const struct gw_h1_r
     z->mod.set = z->set;
     z->mod.nset = n;
     z->coding = coding;
-    if (encoder_init(z, coding, c->level[coding & 3]) < 0) {
+    int64_t len = res->body == GW_H1_BODY_LENGTH ? (int64_t)res->content_length : -1;
+    if (encoder_init(z, coding, c->level[coding & 3], len) < 0) {
         z->coding = 0;
         goto fail;
     }
