@@ -44,6 +44,8 @@ import threading
 import time
 import urllib.request
 
+import s_paths
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 H = "127.0.0.1"
@@ -1154,7 +1156,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--report", default=None, help="markdown report (default bench/RESULTS.md; "
                     "smoke: OUT/report.md)")
-    ap.add_argument("--only", default="proxy,routes,policies,churn,propagation,memory,kube")
+    ap.add_argument("--only", default="proxy,routes,policies,churn,propagation,memory,kube,paths")
     ap.add_argument("--floor-build", default=os.path.join(ROOT, "build-release"),
                     help="meson build directory to build and run the floor proxies from "
                     "(default build-release)")
@@ -1255,6 +1257,9 @@ def main():
         if "kube" in only:
             log("scenario 8: Kubernetes mode (API server double)")
             scenario_kube(ctx, results["other"])
+        if "paths" in only:
+            log("scenario 13: paths (gRPC, WebSocket, large bodies, L4)")
+            s_paths.run(ctx, results)
     finally:
         cleanup()
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)
