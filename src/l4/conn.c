@@ -13,7 +13,9 @@
  *   CONNECTING  non-blocking connect to an endpoint of the weighted backend,
  *               under the connect timeout; a failure reports the endpoint
  *               (passive ejection) and tries another, a few times at most
- *   SPLICE      bytes both ways through two bounded buffers: a side is read
+ *   SPLICE      bytes both ways through two bounded buffers (plain TCP:
+ *               pipes that splice(2) fills and empties, so the bytes stay in
+ *               the kernel; 64 KiB each way either way): a side is read
  *               only while the buffer towards the other side has room
  *               (backpressure), EOF becomes shutdown(SHUT_WR) on the other
  *               side once the buffer drained (half-close), both halves shut
@@ -46,6 +48,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,12 +63,20 @@
 
 enum cstate { C_HELLO, C_HANDSHAKE, C_CONNECTING, C_SPLICE, C_CLOSED };
 
-/* Bytes read from one side, waiting to be written to the other. */
+/* Bytes read from one side, waiting to be written to the other: in the
+ * buffer p, or (plain TCP, once the buffer is empty) in a pipe that
+ * splice(2) fills from one socket and empties into the other, so the bytes
+ * never cross into user space. The buffer's bytes always come first: it only
+ * takes new ones while it holds some already (a peeked ClientHello). */
 struct dir {
     char *p;
     size_t off, len;
-    bool eof;  /* the reading side sent EOF */
-    bool shut; /* the writing side's write half is shut down */
+    int pipe[2];      /* read and write ends; -1 when copying through p */
+    size_t piped;     /* bytes in the pipe */
+    bool pipe_wait;   /* a splice into the pipe found it full (or the socket
+                       * empty) while it held bytes: read again once some left */
+    bool eof;         /* the reading side sent EOF */
+    bool shut;        /* the writing side's write half is shut down */
 };
 
 /* One side's socket. */
@@ -103,10 +114,21 @@ struct l4_conn {
 static void on_side(struct gw_io *io, unsigned events);
 
 static void
+dir_unpipe(struct dir *d)
+{
+    for (int i = 0; i < 2; i++)
+        if (d->pipe[i] >= 0)
+            close(d->pipe[i]);
+    d->pipe[0] = d->pipe[1] = -1;
+}
+
+static void
 conn_free(void *p)
 {
     struct l4_conn *c = p;
     SSL_free(c->ssl); /* its socket BIOs do not own the fd */
+    dir_unpipe(&c->c2u);
+    dir_unpipe(&c->u2c);
     free(c->c2u.p);
     free(c->u2c.p);
     if (c->unref)
@@ -292,11 +314,81 @@ side_shut(struct l4_conn *c, bool client)
  * client is read, the upstream written). Returns 1 when some byte moved (or
  * a half was shut), 0 when nothing could, <0 on an error (either side).
  */
+static bool
+dir_splices(const struct dir *d)
+{
+    return d->pipe[0] >= 0 && d->len == d->off;
+}
+
+/* Bytes read and not yet written. */
+static size_t
+dir_pending(const struct dir *d)
+{
+    return d->len - d->off + d->piped;
+}
+
+/* Whether the reading side may be read now (room in the buffer or pipe). */
+static bool
+dir_can_read(const struct dir *d)
+{
+    if (d->eof)
+        return false;
+    if (dir_splices(d))
+        return d->piped < L4_BUF && !d->pipe_wait;
+    return d->len < L4_BUF || d->off > 0;
+}
+
+/* dir_move's splice(2) half: socket -> pipe -> socket. Same returns. */
+static int
+dir_splice(struct l4_conn *c, struct dir *d, bool from_client)
+{
+    int progress = 0;
+    int in = side_fd(from_client ? c->cs : c->u), out = side_fd(from_client ? c->u : c->cs);
+    if (!d->eof && d->piped < L4_BUF && !d->pipe_wait) {
+        ssize_t n = splice(in, NULL, d->pipe[1], NULL, L4_BUF - d->piped,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            d->piped += (size_t)n;
+            progress = 1;
+            if (from_client)
+                l4_count(&c->m->bytes_in, (uint64_t)n);
+        } else if (n == 0) {
+            d->eof = true;
+            progress = 1;
+        } else if (errno == EAGAIN) {
+            /* The socket is drained, or the pipe has no slot left (each
+             * holds a segment, which may be small): with bytes in the pipe,
+             * wait for the write side to take some before reading again,
+             * or a readable socket and a full pipe would spin. */
+            d->pipe_wait = d->piped > 0;
+        } else if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    if (d->piped > 0) {
+        ssize_t n = splice(d->pipe[0], NULL, out, NULL, d->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            d->piped -= (size_t)n;
+            d->pipe_wait = false;
+            progress = 1;
+            if (!from_client)
+                l4_count(&c->m->bytes_out, (uint64_t)n);
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            return -errno;
+        }
+    }
+    return progress;
+}
+
 static int
 dir_move(struct l4_conn *c, struct dir *d, bool from_client)
 {
     int progress = 0;
-    if (!d->eof) {
+    if (dir_splices(d)) {
+        progress = dir_splice(c, d, from_client);
+        if (progress < 0)
+            return progress;
+    } else if (!d->eof) {
         size_t room = dir_room(d);
         if (room > 0) {
             ssize_t n = side_recv(c, from_client, d->p + d->len, room);
@@ -324,7 +416,7 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client)
             return -errno;
         }
     }
-    if (d->eof && d->off == d->len && !d->shut) {
+    if (d->eof && dir_pending(d) == 0 && !d->shut) {
         /* half-close: the other side sees our EOF, and may still answer */
         int rc = side_shut(c, !from_client);
         if (rc < 0 && rc != GW_EAGAIN)
@@ -342,13 +434,13 @@ update_interest(struct l4_conn *c)
 {
     unsigned ci = 0, ui = 0;
     unsigned rd = c->ssl ? c->rd_want : GW_LOOP_READ, wr = c->ssl ? c->wr_want : GW_LOOP_WRITE;
-    if (!c->c2u.eof && (c->c2u.len < L4_BUF || c->c2u.off > 0))
+    if (dir_can_read(&c->c2u))
         ci |= rd;
-    if (c->u2c.len > c->u2c.off || (c->u2c.eof && !c->u2c.shut))
+    if (dir_pending(&c->u2c) || (c->u2c.eof && !c->u2c.shut))
         ci |= wr; /* data, or a close_notify waiting for room */
-    if (!c->u2c.eof && (c->u2c.len < L4_BUF || c->u2c.off > 0))
+    if (dir_can_read(&c->u2c))
         ui |= GW_LOOP_READ;
-    if (c->c2u.len > c->c2u.off)
+    if (dir_pending(&c->c2u))
         ui |= GW_LOOP_WRITE;
     side_watch(c->cs, ci);
     side_watch(c->u, ui);
@@ -442,7 +534,13 @@ connected(struct l4_conn *c)
     gw_l4_ep_report(c->ep, false, w->o.eject_consecutive, w->o.eject_ms, now);
     gw_sock_set_nodelay(c->u->io.fd);
     c->st = C_SPLICE;
-    c->u2c.p = gw_xmalloc(L4_BUF);
+    /* Plain bytes both ways go through pipes (splice); terminated TLS, or
+     * no file descriptors to spare, copies through buffers. */
+    if (!c->ssl && pipe2(c->c2u.pipe, O_NONBLOCK | O_CLOEXEC) == 0 &&
+        pipe2(c->u2c.pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+        dir_unpipe(&c->c2u);
+    if (c->u2c.pipe[0] < 0)
+        c->u2c.p = gw_xmalloc(L4_BUF);
     c->last = now;
     gw_timer_start(&c->timer, w->o.idle_timeout_ms);
     pump(c);
@@ -687,6 +785,7 @@ gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const ch
     w->conns = c;
     w->nconns++;
     c->c2u.p = gw_xmalloc(L4_BUF);
+    c->c2u.pipe[0] = c->c2u.pipe[1] = c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
     c->cs = side_new(c, fd, true);
     gw_timer_init(w->loop, &c->timer, on_timer, c);
     gw_timer_init(w->loop, &c->kick, on_kick, c);
