@@ -1263,6 +1263,23 @@ pump_response(struct px_dconn *d)
             size_t n = (size_t)GW_MIN((uint64_t)GW_MIN(len, room), d->rremain);
             if (n == 0)
                 goto wait;
+            if (!d->stream && !d->h2 && !px_buf_avail(&d->out)) {
+                /* Nothing queued: straight from the upstream's buffer (one
+                 * copy less per body byte); what the socket refuses is
+                 * queued below as usual. */
+                ssize_t w = d_send(d, p, n);
+                if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                    px_dconn_close(d);
+                    goto done;
+                }
+                if (w > 0) {
+                    px_buf_consume(&u->in, (size_t)w);
+                    d->rremain -= (uint64_t)w;
+                    d->bytes_out += (uint64_t)w;
+                    d->sent_in_window += (size_t)w;
+                    continue;
+                }
+            }
             px_buf_append(&d->out, p, n);
             px_buf_consume(&u->in, n);
             d->rremain -= n;
