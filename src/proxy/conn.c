@@ -970,9 +970,19 @@ emit_body(struct px_dconn *d, const char *p, size_t n)
 {
     if (n == 0)
         return;
-    px_buf_append(&d->u->out, p, n); /* bounded by the PX_HIGH check */
     if (d->replay_ok && px_buf_append(&d->replay, p, n) < 0)
         d->replay_ok = false;
+    struct px_uconn *u = d->u;
+    size_t sent = 0;
+    if (!u->ssl && !u->st && !u->h2 && !u->failed && !u->closing && u->state == PX_U_ACTIVE &&
+        px_buf_avail(&u->out) == 0) {
+        /* as send_replay: straight to the socket, only the rest queued (an
+         * error is left for the flush that follows to report) */
+        ssize_t w = px_uconn_send_span(u, p, n);
+        sent = w > 0 ? (size_t)w : 0;
+    }
+    if (sent < n)
+        px_buf_append(&u->out, p + sent, n - sent); /* bounded by the PX_HIGH check */
     for (unsigned i = 0; i < PX_MAX_MIRRORS; i++) {
         /* a mirror that cannot keep up is dropped, never slowing the request */
         if (d->mirrors[i] && px_buf_append(&d->mirrors[i]->out, p, n) < 0)
