@@ -42,8 +42,8 @@ struct stream {
     size_t off, len; /* of the response body (into g_body) */
 };
 
-static char *g_body;       /* n_max messages, back to back */
-static size_t g_msg;       /* one message with its 5-byte prefix */
+static char *g_body; /* n_max messages, back to back */
+static size_t g_msg; /* one message with its 5-byte prefix */
 static int g_stream_n = 10;
 static int g_ep;
 

@@ -21,11 +21,11 @@
  *       `conns C secs S errors E`.
  */
 #include <netinet/in.h>
-#include <pthread.h>
 #include <sys/socket.h>
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -136,7 +136,9 @@ static void *
 udp_sink(void *arg)
 {
     int fd = (int)(intptr_t)arg;
+
     enum { B = 64 };
+
     static char bufs[B][2048];
     struct mmsghdr m[B];
     struct iovec iov[B];
@@ -161,7 +163,9 @@ static void *
 udp_sender(void *arg)
 {
     (void)arg;
+
     enum { B = 16 };
+
     int *fds = lg_xmalloc(sizeof(int) * (size_t)g_n);
     for (int i = 0; i < g_n; i++) {
         fds[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -268,7 +272,8 @@ main(int argc, char **argv)
     pthread_t *ts = lg_xmalloc(sizeof(pthread_t) * (size_t)(n + 1));
     int nt = 0;
     if (!strcmp(mode, "tcp") && sink) {
-        pthread_create(&ts[nt++], NULL, tcp_accepter, (void *)(intptr_t)lg_listen(sink, SOCK_STREAM));
+        pthread_create(&ts[nt++], NULL, tcp_accepter,
+                       (void *)(intptr_t)lg_listen(sink, SOCK_STREAM));
         for (int i = 0; i < n; i++)
             pthread_create(&ts[nt++], NULL, tcp_sender, NULL);
     } else if (!strcmp(mode, "udp") && sink) {
@@ -296,11 +301,14 @@ main(int argc, char **argv)
     double took = lg_now() - t0;
     atomic_store(&g_stop, true);
     if (!strcmp(mode, "tcp"))
-        printf("bytes %ld secs %.3f errors %ld\n", atomic_load(&g_count), took, atomic_load(&g_errors));
+        printf("bytes %ld secs %.3f errors %ld\n", atomic_load(&g_count), took,
+               atomic_load(&g_errors));
     else if (!strcmp(mode, "udp"))
-        printf("datagrams %ld sent %ld secs %.3f\n", atomic_load(&g_count), atomic_load(&g_sent), took);
+        printf("datagrams %ld sent %ld secs %.3f\n", atomic_load(&g_count), atomic_load(&g_sent),
+               took);
     else
-        printf("conns %ld secs %.3f errors %ld\n", atomic_load(&g_count), took, atomic_load(&g_errors));
+        printf("conns %ld secs %.3f errors %ld\n", atomic_load(&g_count), took,
+               atomic_load(&g_errors));
     fflush(stdout);
     _exit(0); /* senders may sit in a blocking call */
 usage:

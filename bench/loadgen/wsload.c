@@ -274,10 +274,11 @@ client(const char *at, int conns, double secs, double warm)
     if (lg_addr(at, &a) < 0)
         return 2;
     char req[512];
-    int rn = snprintf(req, sizeof req,
-                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                      g_path, g_host);
+    int rn =
+        snprintf(req, sizeof req,
+                 "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 g_path, g_host);
     int opened = 0;
     /* connect in batches so the listener backlog and accept rate keep up */
     for (int i = 0; i < conns; i++) {

@@ -71,12 +71,12 @@ enum cstate { C_HELLO, C_HANDSHAKE, C_CONNECTING, C_SPLICE, C_CLOSED };
 struct dir {
     char *p;
     size_t off, len;
-    int pipe[2];      /* read and write ends; -1 when copying through p */
-    size_t piped;     /* bytes in the pipe */
-    bool pipe_wait;   /* a splice into the pipe found it full (or the socket
-                       * empty) while it held bytes: read again once some left */
-    bool eof;         /* the reading side sent EOF */
-    bool shut;        /* the writing side's write half is shut down */
+    int pipe[2];    /* read and write ends; -1 when copying through p */
+    size_t piped;   /* bytes in the pipe */
+    bool pipe_wait; /* a splice into the pipe found it full (or the socket
+                     * empty) while it held bytes: read again once some left */
+    bool eof;       /* the reading side sent EOF */
+    bool shut;      /* the writing side's write half is shut down */
 };
 
 /* One side's socket. */
@@ -366,7 +366,8 @@ dir_splice(struct l4_conn *c, struct dir *d, bool from_client)
         }
     }
     if (d->piped > 0) {
-        ssize_t n = splice(d->pipe[0], NULL, out, NULL, d->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t n =
+            splice(d->pipe[0], NULL, out, NULL, d->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
             d->piped -= (size_t)n;
             d->pipe_wait = false;

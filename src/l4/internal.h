@@ -23,7 +23,7 @@
 #define L4_BATCH     64          /* datagrams or accepts per callback */
 #define L4_DGRAM_MAX 65536
 #define L4_MMSG      16 /* datagrams per recvmmsg (scratch: L4_MMSG x L4_DGRAM_MAX) */
-#define L4_ATTEMPTS  3 /* connect attempts (endpoints) per TCP connection */
+#define L4_ATTEMPTS  3  /* connect attempts (endpoints) per TCP connection */
 #define L4_CURSORS   256
 #define L4_BUCKETS   4096 /* UDP session hash buckets */
 #define L4_SWEEP_MS  1000 /* how often UDP reply sockets are checked */

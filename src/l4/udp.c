@@ -419,8 +419,7 @@ forward_in(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const char
         /* An earlier datagram met a closed port, and this one was not
          * sent: it goes through a fresh session (a new choice, or the
          * same endpoint if it is back), once. */
-        gw_l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms,
-                        gw_loop_now(w->loop));
+        gw_l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms, gw_loop_now(w->loop));
         l4_count(&s->m->connect_failures, 1);
         sess_close(s);
         if (again || w->draining)
