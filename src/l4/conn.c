@@ -64,19 +64,22 @@
 enum cstate { C_HELLO, C_HANDSHAKE, C_CONNECTING, C_SPLICE, C_CLOSED };
 
 /* Bytes read from one side, waiting to be written to the other: in the
- * buffer p, or (plain TCP, once the buffer is empty) in a pipe that
+ * buffer p, or (plain TCP, once L4_BUF bytes went through the buffer, so a
+ * short exchange such as a TLS handshake costs no pipe) in a pipe that
  * splice(2) fills from one socket and empties into the other, so the bytes
- * never cross into user space. The buffer's bytes always come first: it only
- * takes new ones while it holds some already (a peeked ClientHello). */
+ * never cross into user space. The buffer's bytes always come first: once
+ * there is a pipe, the buffer only takes new ones while it holds some. */
 struct dir {
     char *p;
     size_t off, len;
-    int pipe[2];    /* read and write ends; -1 when copying through p */
-    size_t piped;   /* bytes in the pipe */
-    bool pipe_wait; /* a splice into the pipe found it full (or the socket
-                     * empty) while it held bytes: read again once some left */
-    bool eof;       /* the reading side sent EOF */
-    bool shut;      /* the writing side's write half is shut down */
+    int pipe[2];     /* read and write ends; -1 when copying through p */
+    size_t piped;    /* bytes in the pipe */
+    size_t copied;   /* bytes through p, until it is L4_BUF */
+    bool pipe_tried; /* a pipe was made (or could not be) */
+    bool pipe_wait;  /* a splice into the pipe found it full (or the socket
+                      * empty) while it held bytes: read again once some left */
+    bool eof;        /* the reading side sent EOF */
+    bool shut;       /* the writing side's write half is shut down */
 };
 
 /* One side's socket. */
@@ -311,8 +314,12 @@ side_shut(struct l4_conn *c, bool client)
 
 /*
  * Moves what it can from one side through d to the other (from_client: the
- * client is read, the upstream written). Returns 1 when some byte moved (or
- * a half was shut), 0 when nothing could, <0 on an error (either side).
+ * client is read, the upstream written). The reading side is read only
+ * while *rd: it is cleared when a read finds the socket drained (a short
+ * read or EAGAIN: its next readiness event says when there is more, so the
+ * rounds of one pump do not each pay a recv that fails) and set when a
+ * write makes room that held reading back. Returns 1 when some byte moved
+ * (or a half was shut), 0 when nothing could, <0 on an error (either side).
  */
 static bool
 dir_splices(const struct dir *d)
@@ -340,13 +347,15 @@ dir_can_read(const struct dir *d)
 
 /* dir_move's splice(2) half: socket -> pipe -> socket. Same returns. */
 static int
-dir_splice(struct l4_conn *c, struct dir *d, bool from_client)
+dir_splice(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
 {
     int progress = 0;
     int in = side_fd(from_client ? c->cs : c->u), out = side_fd(from_client ? c->u : c->cs);
-    if (!d->eof && d->piped < L4_BUF && !d->pipe_wait) {
-        ssize_t n = splice(in, NULL, d->pipe[1], NULL, L4_BUF - d->piped,
-                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (*rd && !d->eof && d->piped < L4_BUF && !d->pipe_wait) {
+        size_t want = L4_BUF - d->piped;
+        ssize_t n = splice(in, NULL, d->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0 || (size_t)n < want)
+            *rd = false; /* drained (or the pipe is): the next event says more */
         if (n > 0) {
             d->piped += (size_t)n;
             progress = 1;
@@ -369,6 +378,8 @@ dir_splice(struct l4_conn *c, struct dir *d, bool from_client)
         ssize_t n =
             splice(d->pipe[0], NULL, out, NULL, d->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
+            if (!dir_can_read(d))
+                *rd = true; /* reading was held back for room: there is some now */
             d->piped -= (size_t)n;
             d->pipe_wait = false;
             progress = 1;
@@ -382,22 +393,35 @@ dir_splice(struct l4_conn *c, struct dir *d, bool from_client)
 }
 
 static int
-dir_move(struct l4_conn *c, struct dir *d, bool from_client)
+dir_move(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
 {
     int progress = 0;
     if (dir_splices(d)) {
-        progress = dir_splice(c, d, from_client);
+        free(d->p); /* drained, and never needed again */
+        d->p = NULL;
+        progress = dir_splice(c, d, from_client, rd);
         if (progress < 0)
             return progress;
-    } else if (!d->eof) {
+    } else if (*rd && !d->eof) {
         size_t room = dir_room(d);
         if (room > 0) {
             ssize_t n = side_recv(c, from_client, d->p + d->len, room);
+            /* (terminated TLS: OpenSSL may hold more than one record gave) */
+            if ((n < 0 || (size_t)n < room) && !(from_client && c->ssl))
+                *rd = false;
             if (n > 0) {
                 d->len += (size_t)n;
                 progress = 1;
                 if (from_client)
                     l4_count(&c->m->bytes_in, (uint64_t)n);
+                d->copied += (size_t)n;
+                if (d->copied >= L4_BUF && !d->pipe_tried && !c->ssl) {
+                    /* a bulk transfer: splice from now on (or keep copying
+                     * when no file descriptors are left) */
+                    d->pipe_tried = true;
+                    if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+                        d->pipe[0] = d->pipe[1] = -1;
+                }
             } else if (n == 0) {
                 d->eof = true;
                 progress = 1;
@@ -409,6 +433,8 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client)
     if (d->len > d->off) {
         ssize_t n = side_send(c, !from_client, d->p + d->off, d->len - d->off);
         if (n > 0) {
+            if (!dir_can_read(d))
+                *rd = true; /* reading was held back for room: there is some now */
             d->off += (size_t)n;
             progress = 1;
             if (!from_client)
@@ -447,15 +473,17 @@ update_interest(struct l4_conn *c)
     side_watch(c->u, ui);
 }
 
+/* Moves bytes both ways; rc / ru: whether the client / upstream may have
+ * bytes to read (its readiness event, or not known). */
 static void
-pump(struct l4_conn *c)
+pump(struct l4_conn *c, bool rc, bool ru)
 {
     bool moved = false;
     /* A few rounds at most, so one busy connection cannot starve the loop;
      * level-triggered epoll brings us back for the rest. */
     for (int round = 0; round < 8; round++) {
-        int a = dir_move(c, &c->c2u, true);
-        int b = a < 0 ? 0 : dir_move(c, &c->u2c, false);
+        int a = dir_move(c, &c->c2u, true, &rc);
+        int b = a < 0 ? 0 : dir_move(c, &c->u2c, false, &ru);
         if (a < 0 || b < 0) {
             conn_close(c, true);
             return;
@@ -490,7 +518,7 @@ on_kick(struct gw_timer *t)
 {
     struct l4_conn *c = t->data;
     if (c->st == C_SPLICE)
-        pump(c);
+        pump(c, true, true);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -535,16 +563,10 @@ connected(struct l4_conn *c)
     gw_l4_ep_report(c->ep, false, w->o.eject_consecutive, w->o.eject_ms, now);
     gw_sock_set_nodelay(c->u->io.fd);
     c->st = C_SPLICE;
-    /* Plain bytes both ways go through pipes (splice); terminated TLS, or
-     * no file descriptors to spare, copies through buffers. */
-    if (!c->ssl && pipe2(c->c2u.pipe, O_NONBLOCK | O_CLOEXEC) == 0 &&
-        pipe2(c->u2c.pipe, O_NONBLOCK | O_CLOEXEC) < 0)
-        dir_unpipe(&c->c2u);
-    if (c->u2c.pipe[0] < 0)
-        c->u2c.p = gw_xmalloc(L4_BUF);
+    c->u2c.p = gw_xmalloc(L4_BUF);
     c->last = now;
     gw_timer_start(&c->timer, w->o.idle_timeout_ms);
-    pump(c);
+    pump(c, true, true);
 }
 
 static void
@@ -567,7 +589,7 @@ on_up(struct l4_conn *c, int fd, unsigned events)
         conn_close(c, true);
         return;
     }
-    pump(c);
+    pump(c, false, events & (GW_LOOP_READ | GW_LOOP_ERROR));
 }
 
 static void
@@ -735,7 +757,8 @@ on_client(struct l4_conn *c, int fd, unsigned events)
         handshake(c);
         return;
     case C_SPLICE:
-        pump(c);
+        /* terminated TLS: a write event may be the one OpenSSL's read waits for */
+        pump(c, c->ssl || (events & (GW_LOOP_READ | GW_LOOP_ERROR)), false);
         return;
     case C_CONNECTING:
     case C_CLOSED:
