@@ -94,16 +94,9 @@ def tls_files(d):
     return crt, key
 
 
-def start_upstreams(ctx, lg, s):
-    """nginx (1 MiB file, upload sink, TLS) + grpcup + two wsload echoes, each
-    in its own session; returns their Popens."""
-    d = os.path.join(ctx.out, "paths", "upstream")
-    os.makedirs(os.path.join(d, "www"), exist_ok=True)
-    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
-    with open(os.path.join(d, "www", "big"), "wb") as f:
-        f.write(b"b" * MIB)
-    crt, key = tls_files(d)
-    R.write_file(os.path.join(d, "nginx.conf"), f"""worker_processes 2;
+def nginx_head(ctx, d, workers):
+    """An nginx.conf's start, up to inside `http {` (files under d)."""
+    return f"""worker_processes {workers};
 worker_rlimit_nofile {ctx.nofile};
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
@@ -116,7 +109,19 @@ http {{
     uwsgi_temp_path {d}/tmp/uwsgi;
     scgi_temp_path {d}/tmp/scgi;
     keepalive_requests 1000000000;
-    keepalive_timeout 300s;
+    keepalive_timeout 300s;"""
+
+
+def start_upstreams(ctx, lg, s):
+    """nginx (1 MiB file, upload sink, TLS) + grpcup + two wsload echoes, each
+    in its own session; returns their Popens."""
+    d = os.path.join(ctx.out, "paths", "upstream")
+    os.makedirs(os.path.join(d, "www"), exist_ok=True)
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    with open(os.path.join(d, "www", "big"), "wb") as f:
+        f.write(b"b" * MIB)
+    crt, key = tls_files(d)
+    R.write_file(os.path.join(d, "nginx.conf"), nginx_head(ctx, d, 2) + f"""
     default_type application/octet-stream;
     sendfile on;
     server {{
@@ -231,21 +236,8 @@ spec:
 
 def nginx_config(ctx, d):
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
-    R.write_file(os.path.join(d, "nginx.conf"), f"""load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-worker_processes 1;
-worker_rlimit_nofile {ctx.nofile};
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections {ctx.nofile // 2}; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    keepalive_requests 1000000000;
-    keepalive_timeout 300s;
+    R.write_file(os.path.join(d, "nginx.conf"), "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n"
+                 + nginx_head(ctx, d, 1) + f"""
     http2_max_requests 1000000000;
     upstream big {{ server {H}:{UP_BIG}; keepalive 64; keepalive_requests 1000000000; }}
     upstream grpcb {{ server {H}:{UP_GRPC}; keepalive 64; keepalive_requests 1000000000; }}

@@ -213,7 +213,7 @@ accept_all(int lfd)
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        lg_nodelay(fd);
+        floor_nodelay(fd);
         struct conn *c = calloc(1, sizeof *c);
         if (c == NULL)
             abort();
@@ -275,7 +275,7 @@ main(int argc, char **argv)
         memset(m + 7, 'x', (size_t)size);
     }
     signal(SIGPIPE, SIG_IGN);
-    lg_spawn(workers);
+    floor_spawn(&(struct floor_opts){.workers = workers});
     int lfd = lg_listen(listen_at, SOCK_STREAM);
     g_ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};

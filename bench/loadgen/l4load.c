@@ -205,7 +205,7 @@ tls_client(void *arg)
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct linger lin = {1, 0}; /* reset: no TIME_WAIT pile-up here */
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lin, sizeof lin);
-        lg_nodelay(fd);
+        floor_nodelay(fd);
         struct timeval tv = {3, 0};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         SSL *s = NULL;
@@ -265,7 +265,7 @@ main(int argc, char **argv)
             goto usage;
         }
     }
-    if (proxy == NULL || lg_addr(proxy, &g_proxy) < 0 || g_n < 1 || g_size < 1 || g_size > 1400)
+    if (proxy == NULL || floor_addr(proxy, &g_proxy) < 0 || g_n < 1 || g_size < 1 || g_size > 1400)
         goto usage;
     signal(SIGPIPE, SIG_IGN);
     int n = g_n;

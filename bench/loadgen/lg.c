@@ -2,14 +2,9 @@
 /* Sockets, workers and clocks of the scenario 13 load generators (lg.h). */
 #include "lg.h"
 
-#include <arpa/inet.h>
-#include <netinet/tcp.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,29 +12,10 @@
 #include <unistd.h>
 
 int
-lg_addr(const char *s, struct sockaddr_in *out)
-{
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof host)
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || port <= 0 || port > 65535)
-        return -1;
-    memset(out, 0, sizeof *out);
-    out->sin_family = AF_INET;
-    out->sin_port = htons((uint16_t)port);
-    return inet_pton(AF_INET, host, &out->sin_addr) == 1 ? 0 : -1;
-}
-
-int
 lg_listen(const char *hostport, int type)
 {
     struct sockaddr_in a;
-    if (lg_addr(hostport, &a) < 0) {
+    if (floor_addr(hostport, &a) < 0) {
         fprintf(stderr, "bad address %s\n", hostport);
         exit(2);
     }
@@ -65,36 +41,8 @@ lg_connect(const struct sockaddr_in *a)
         close(fd);
         return -1;
     }
-    lg_nodelay(fd);
+    floor_nodelay(fd);
     return fd;
-}
-
-void
-lg_nodelay(int fd)
-{
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-void
-lg_spawn(int n)
-{
-    if (n <= 1)
-        return;
-    for (int i = 0; i < n; i++) {
-        pid_t p = fork();
-        if (p < 0) {
-            perror("fork");
-            exit(1);
-        }
-        if (p == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGTERM);
-            return;
-        }
-    }
-    while (wait(NULL) > 0 || errno == EINTR)
-        ;
-    exit(0);
 }
 
 double

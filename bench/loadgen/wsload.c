@@ -97,6 +97,20 @@ frame_len(const unsigned char *p, size_t n, size_t *hdr, size_t *plen)
     return h + len;
 }
 
+/* Appends what the socket has to c->buf: 1 when some came, 0 when none
+ * (EAGAIN), -1 on EOF or an error. */
+static int
+fill(struct conn *c)
+{
+    ssize_t n = recv(c->fd, c->buf + c->in, BUF - c->in, 0);
+    if (n == 0)
+        return -1;
+    if (n < 0)
+        return errno == EAGAIN ? 0 : -1;
+    c->in += (size_t)n;
+    return 1;
+}
+
 /* ---------------------------------------------------------------- server */
 
 static int
@@ -170,12 +184,9 @@ static int
 server_io(struct conn *c)
 {
     for (;;) {
-        ssize_t n = recv(c->fd, c->buf + c->in, BUF - c->in, 0);
-        if (n == 0)
-            return -1;
-        if (n < 0)
-            return errno == EAGAIN ? 0 : -1;
-        c->in += (size_t)n;
+        int r = fill(c);
+        if (r <= 0)
+            return r;
         if (!c->open && server_upgrade(c) < 0)
             return -1;
         if (c->open && server_frames(c) < 0)
@@ -196,7 +207,7 @@ serve(const char *at)
             if (c == NULL) {
                 int fd;
                 while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-                    lg_nodelay(fd);
+                    floor_nodelay(fd);
                     c = calloc(1, sizeof *c);
                     if (c == NULL)
                         abort();
@@ -233,12 +244,9 @@ static int
 client_io(struct conn *c, int *opened)
 {
     for (;;) {
-        ssize_t n = recv(c->fd, c->buf + c->in, BUF - c->in, 0);
-        if (n == 0)
-            return -1;
-        if (n < 0)
-            return errno == EAGAIN ? 0 : -1;
-        c->in += (size_t)n;
+        int r = fill(c);
+        if (r <= 0)
+            return r;
         size_t off = 0;
         if (!c->open) {
             char *end = memmem(c->buf, c->in, "\r\n\r\n", 4);
@@ -271,7 +279,7 @@ static int
 client(const char *at, int conns, double secs, double warm)
 {
     struct sockaddr_in a;
-    if (lg_addr(at, &a) < 0)
+    if (floor_addr(at, &a) < 0)
         return 2;
     char req[512];
     int rn =
