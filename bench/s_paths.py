@@ -71,9 +71,13 @@ def settings(smoke):
 # ------------------------------------------------------------------ build, upstreams
 
 def build(ctx):
-    """Builds the loadgen targets in ctx.floor_build (or build-release);
+    """Builds the loadgen targets in ctx.floor_build, else in the build
+    directory of the gatehouse under test (GATEHOUSE=BUILD/src/cmd/gatehouse,
+    as tests/run.py's smoke run passes with --no-floor), else build-release;
     returns their directory."""
-    b = ctx.floor_build or os.path.join(R.ROOT, "build-release")
+    own = os.path.dirname(os.path.dirname(os.path.dirname(ctx.gatehouse)))
+    b = ctx.floor_build or (own if os.path.exists(os.path.join(own, "build.ninja"))
+                            else os.path.join(R.ROOT, "build-release"))
     argv = ["ninja", "-C", b] + [f"bench/loadgen/{t}" for t in LOADGEN]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     if r.returncode != 0 and "unknown target" in r.stderr:
