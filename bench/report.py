@@ -13,6 +13,7 @@ import statistics
 import sys
 
 import s_edge  # scenario 10 (bench/s_edge.py)
+import s_paths
 
 
 def med(rows, key):
@@ -395,6 +396,8 @@ def render(res, outrel):
     ku = other.get("kube")
     if ku:
         bar += kube_section(w, ku, smoke)
+
+    bar += s_paths.render(res, w, smoke)
 
     # ---------------------------------------------------------------- bar
     w("## The bar")

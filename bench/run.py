@@ -45,6 +45,7 @@ import time
 import urllib.request
 
 import s_edge  # scenario 10 (bench/s_edge.py)
+import s_paths
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -1157,7 +1158,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--report", default=None, help="markdown report (default bench/RESULTS.md; "
                     "smoke: OUT/report.md)")
-    ap.add_argument("--only", default="proxy,routes,policies,edge,churn,propagation,memory,kube")
+    ap.add_argument("--only", default="proxy,routes,policies,edge,churn,propagation,memory,kube,paths")
     ap.add_argument("--floor-build", default=os.path.join(ROOT, "build-release"),
                     help="meson build directory to build and run the floor proxies from "
                     "(default build-release)")
@@ -1262,6 +1263,9 @@ def main():
         if "kube" in only:
             log("scenario 8: Kubernetes mode (API server double)")
             scenario_kube(ctx, results["other"])
+        if "paths" in only:
+            log("scenario 13: paths (gRPC, WebSocket, large bodies, L4)")
+            s_paths.run(ctx, results)
     finally:
         cleanup()
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)

@@ -27,8 +27,8 @@ usage(const char *name)
     exit(2);
 }
 
-static int
-parse_addr(const char *s, struct sockaddr_in *out)
+int
+floor_addr(const char *s, struct sockaddr_in *out)
 {
     char host[64];
     const char *colon = strrchr(s, ':');
@@ -71,7 +71,7 @@ floor_opts_parse(struct floor_opts *o, int argc, char **argv, const char *name)
         }
     }
     if (o->listen == NULL || o->upstream == NULL || o->workers < 1 || o->workers > 64 ||
-        parse_addr(o->upstream, &o->up) != 0)
+        floor_addr(o->upstream, &o->up) != 0)
         usage(name);
     signal(SIGPIPE, SIG_IGN);
 }
@@ -87,7 +87,7 @@ int
 floor_listen(const struct floor_opts *o)
 {
     struct sockaddr_in a;
-    if (parse_addr(o->listen, &a) != 0) {
+    if (floor_addr(o->listen, &a) != 0) {
         fprintf(stderr, "bad listen address %s\n", o->listen);
         exit(2);
     }

@@ -20,6 +20,10 @@ struct floor_opts {
     struct sockaddr_in up;
 };
 
+/* Parses "HOST:PORT" (IPv4) into *out; 0, or -1 when malformed. (bench/loadgen
+ * uses it too.) */
+int floor_addr(const char *s, struct sockaddr_in *out);
+
 /* Parses argv into *o (exits with usage on error); `name` is for messages. */
 void floor_opts_parse(struct floor_opts *o, int argc, char **argv, const char *name);
 

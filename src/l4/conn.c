@@ -13,7 +13,9 @@
  *   CONNECTING  non-blocking connect to an endpoint of the weighted backend,
  *               under the connect timeout; a failure reports the endpoint
  *               (passive ejection) and tries another, a few times at most
- *   SPLICE      bytes both ways through two bounded buffers: a side is read
+ *   SPLICE      bytes both ways through two bounded buffers (plain TCP:
+ *               pipes that splice(2) fills and empties, so the bytes stay in
+ *               the kernel; 64 KiB each way either way): a side is read
  *               only while the buffer towards the other side has room
  *               (backpressure), EOF becomes shutdown(SHUT_WR) on the other
  *               side once the buffer drained (half-close), both halves shut
@@ -46,6 +48,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,12 +63,23 @@
 
 enum cstate { C_HELLO, C_HANDSHAKE, C_CONNECTING, C_SPLICE, C_CLOSED };
 
-/* Bytes read from one side, waiting to be written to the other. */
+/* Bytes read from one side, waiting to be written to the other: in the
+ * buffer p, or (plain TCP, once L4_BUF bytes went through the buffer, so a
+ * short exchange such as a TLS handshake costs no pipe) in a pipe that
+ * splice(2) fills from one socket and empties into the other, so the bytes
+ * never cross into user space. The buffer's bytes always come first: once
+ * there is a pipe, the buffer only takes new ones while it holds some. */
 struct dir {
     char *p;
     size_t off, len;
-    bool eof;  /* the reading side sent EOF */
-    bool shut; /* the writing side's write half is shut down */
+    int pipe[2];     /* read and write ends; -1 when copying through p */
+    size_t piped;    /* bytes in the pipe */
+    size_t copied;   /* bytes through p, until it is L4_BUF */
+    bool pipe_tried; /* a pipe was made (or could not be) */
+    bool pipe_wait;  /* a splice into the pipe found it full (or the socket
+                      * empty) while it held bytes: read again once some left */
+    bool eof;        /* the reading side sent EOF */
+    bool shut;       /* the writing side's write half is shut down */
 };
 
 /* One side's socket. */
@@ -103,10 +117,21 @@ struct l4_conn {
 static void on_side(struct gw_io *io, unsigned events);
 
 static void
+dir_unpipe(struct dir *d)
+{
+    for (int i = 0; i < 2; i++)
+        if (d->pipe[i] >= 0)
+            close(d->pipe[i]);
+    d->pipe[0] = d->pipe[1] = -1;
+}
+
+static void
 conn_free(void *p)
 {
     struct l4_conn *c = p;
     SSL_free(c->ssl); /* its socket BIOs do not own the fd */
+    dir_unpipe(&c->c2u);
+    dir_unpipe(&c->u2c);
     free(c->c2u.p);
     free(c->u2c.p);
     if (c->unref)
@@ -289,22 +314,114 @@ side_shut(struct l4_conn *c, bool client)
 
 /*
  * Moves what it can from one side through d to the other (from_client: the
- * client is read, the upstream written). Returns 1 when some byte moved (or
- * a half was shut), 0 when nothing could, <0 on an error (either side).
+ * client is read, the upstream written). The reading side is read only
+ * while *rd: it is cleared when a read finds the socket drained (a short
+ * read or EAGAIN: its next readiness event says when there is more, so the
+ * rounds of one pump do not each pay a recv that fails) and set when a
+ * write makes room that held reading back. Returns 1 when some byte moved
+ * (or a half was shut), 0 when nothing could, <0 on an error (either side).
  */
+static bool
+dir_splices(const struct dir *d)
+{
+    return d->pipe[0] >= 0 && d->len == d->off;
+}
+
+/* Bytes read and not yet written. */
+static size_t
+dir_pending(const struct dir *d)
+{
+    return d->len - d->off + d->piped;
+}
+
+/* Whether the reading side may be read now (room in the buffer or pipe). */
+static bool
+dir_can_read(const struct dir *d)
+{
+    if (d->eof)
+        return false;
+    if (dir_splices(d))
+        return d->piped < L4_BUF && !d->pipe_wait;
+    return d->len < L4_BUF || d->off > 0;
+}
+
+/* dir_move's splice(2) half: socket -> pipe -> socket. Same returns. */
 static int
-dir_move(struct l4_conn *c, struct dir *d, bool from_client)
+dir_splice(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
 {
     int progress = 0;
-    if (!d->eof) {
+    int in = side_fd(from_client ? c->cs : c->u), out = side_fd(from_client ? c->u : c->cs);
+    if (*rd && !d->eof && d->piped < L4_BUF && !d->pipe_wait) {
+        size_t want = L4_BUF - d->piped;
+        ssize_t n = splice(in, NULL, d->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0 || (size_t)n < want)
+            *rd = false; /* drained (or the pipe is): the next event says more */
+        if (n > 0) {
+            d->piped += (size_t)n;
+            progress = 1;
+            if (from_client)
+                l4_count(&c->m->bytes_in, (uint64_t)n);
+        } else if (n == 0) {
+            d->eof = true;
+            progress = 1;
+        } else if (errno == EAGAIN) {
+            /* The socket is drained, or the pipe has no slot left (each
+             * holds a segment, which may be small): with bytes in the pipe,
+             * wait for the write side to take some before reading again,
+             * or a readable socket and a full pipe would spin. */
+            d->pipe_wait = d->piped > 0;
+        } else if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    if (d->piped > 0) {
+        ssize_t n =
+            splice(d->pipe[0], NULL, out, NULL, d->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            if (!dir_can_read(d))
+                *rd = true; /* reading was held back for room: there is some now */
+            d->piped -= (size_t)n;
+            d->pipe_wait = false;
+            progress = 1;
+            if (!from_client)
+                l4_count(&c->m->bytes_out, (uint64_t)n);
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            return -errno;
+        }
+    }
+    return progress;
+}
+
+static int
+dir_move(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
+{
+    int progress = 0;
+    if (dir_splices(d)) {
+        free(d->p); /* drained, and never needed again */
+        d->p = NULL;
+        progress = dir_splice(c, d, from_client, rd);
+        if (progress < 0)
+            return progress;
+    } else if (*rd && !d->eof) {
         size_t room = dir_room(d);
         if (room > 0) {
             ssize_t n = side_recv(c, from_client, d->p + d->len, room);
+            /* (terminated TLS: OpenSSL may hold more than one record gave) */
+            if ((n < 0 || (size_t)n < room) && !(from_client && c->ssl))
+                *rd = false;
             if (n > 0) {
                 d->len += (size_t)n;
                 progress = 1;
                 if (from_client)
                     l4_count(&c->m->bytes_in, (uint64_t)n);
+                d->copied += (size_t)n;
+                if (d->copied >= L4_BUF && !d->pipe_tried && !c->ssl) {
+                    /* a bulk transfer: splice from now on (or keep copying
+                     * when no file descriptors are left) */
+                    d->pipe_tried = true;
+                    if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+                        d->pipe[0] = d->pipe[1] = -1;
+                }
             } else if (n == 0) {
                 d->eof = true;
                 progress = 1;
@@ -316,6 +433,8 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client)
     if (d->len > d->off) {
         ssize_t n = side_send(c, !from_client, d->p + d->off, d->len - d->off);
         if (n > 0) {
+            if (!dir_can_read(d))
+                *rd = true; /* reading was held back for room: there is some now */
             d->off += (size_t)n;
             progress = 1;
             if (!from_client)
@@ -324,7 +443,7 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client)
             return -errno;
         }
     }
-    if (d->eof && d->off == d->len && !d->shut) {
+    if (d->eof && dir_pending(d) == 0 && !d->shut) {
         /* half-close: the other side sees our EOF, and may still answer */
         int rc = side_shut(c, !from_client);
         if (rc < 0 && rc != GW_EAGAIN)
@@ -342,27 +461,29 @@ update_interest(struct l4_conn *c)
 {
     unsigned ci = 0, ui = 0;
     unsigned rd = c->ssl ? c->rd_want : GW_LOOP_READ, wr = c->ssl ? c->wr_want : GW_LOOP_WRITE;
-    if (!c->c2u.eof && (c->c2u.len < L4_BUF || c->c2u.off > 0))
+    if (dir_can_read(&c->c2u))
         ci |= rd;
-    if (c->u2c.len > c->u2c.off || (c->u2c.eof && !c->u2c.shut))
+    if (dir_pending(&c->u2c) || (c->u2c.eof && !c->u2c.shut))
         ci |= wr; /* data, or a close_notify waiting for room */
-    if (!c->u2c.eof && (c->u2c.len < L4_BUF || c->u2c.off > 0))
+    if (dir_can_read(&c->u2c))
         ui |= GW_LOOP_READ;
-    if (c->c2u.len > c->c2u.off)
+    if (dir_pending(&c->c2u))
         ui |= GW_LOOP_WRITE;
     side_watch(c->cs, ci);
     side_watch(c->u, ui);
 }
 
+/* Moves bytes both ways; rc / ru: whether the client / upstream may have
+ * bytes to read (its readiness event, or not known). */
 static void
-pump(struct l4_conn *c)
+pump(struct l4_conn *c, bool rc, bool ru)
 {
     bool moved = false;
     /* A few rounds at most, so one busy connection cannot starve the loop;
      * level-triggered epoll brings us back for the rest. */
     for (int round = 0; round < 8; round++) {
-        int a = dir_move(c, &c->c2u, true);
-        int b = a < 0 ? 0 : dir_move(c, &c->u2c, false);
+        int a = dir_move(c, &c->c2u, true, &rc);
+        int b = a < 0 ? 0 : dir_move(c, &c->u2c, false, &ru);
         if (a < 0 || b < 0) {
             conn_close(c, true);
             return;
@@ -397,7 +518,7 @@ on_kick(struct gw_timer *t)
 {
     struct l4_conn *c = t->data;
     if (c->st == C_SPLICE)
-        pump(c);
+        pump(c, true, true);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -445,7 +566,7 @@ connected(struct l4_conn *c)
     c->u2c.p = gw_xmalloc(L4_BUF);
     c->last = now;
     gw_timer_start(&c->timer, w->o.idle_timeout_ms);
-    pump(c);
+    pump(c, true, true);
 }
 
 static void
@@ -468,7 +589,7 @@ on_up(struct l4_conn *c, int fd, unsigned events)
         conn_close(c, true);
         return;
     }
-    pump(c);
+    pump(c, false, events & (GW_LOOP_READ | GW_LOOP_ERROR));
 }
 
 static void
@@ -636,7 +757,8 @@ on_client(struct l4_conn *c, int fd, unsigned events)
         handshake(c);
         return;
     case C_SPLICE:
-        pump(c);
+        /* terminated TLS: a write event may be the one OpenSSL's read waits for */
+        pump(c, c->ssl || (events & (GW_LOOP_READ | GW_LOOP_ERROR)), false);
         return;
     case C_CONNECTING:
     case C_CLOSED:
@@ -687,6 +809,7 @@ gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const ch
     w->conns = c;
     w->nconns++;
     c->c2u.p = gw_xmalloc(L4_BUF);
+    c->c2u.pipe[0] = c->c2u.pipe[1] = c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
     c->cs = side_new(c, fd, true);
     gw_timer_init(w->loop, &c->timer, on_timer, c);
     gw_timer_init(w->loop, &c->kick, on_kick, c);

@@ -22,7 +22,8 @@
 #define L4_BUF       (64 * 1024) /* per direction of a TCP connection */
 #define L4_BATCH     64          /* datagrams or accepts per callback */
 #define L4_DGRAM_MAX 65536
-#define L4_ATTEMPTS  3 /* connect attempts (endpoints) per TCP connection */
+#define L4_MMSG      16 /* datagrams per recvmmsg (scratch: L4_MMSG x L4_DGRAM_MAX) */
+#define L4_ATTEMPTS  3  /* connect attempts (endpoints) per TCP connection */
 #define L4_CURSORS   256
 #define L4_BUCKETS   4096 /* UDP session hash buckets */
 #define L4_SWEEP_MS  1000 /* how often UDP reply sockets are checked */
@@ -68,7 +69,7 @@ struct gw_l4_worker {
     size_t nsess;
     struct l4_rsock *rsocks;        /* UDP reply sockets, one per listening socket */
     struct gw_timer sweep;          /* checks them while there are any */
-    uint8_t *dgram;                 /* L4_DGRAM_MAX scratch */
+    uint8_t *dgram;                 /* L4_MMSG x L4_DGRAM_MAX scratch */
     struct gw_l4_counters mscratch; /* counts nobody reads (no o.counters) */
 };
 

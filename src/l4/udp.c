@@ -373,73 +373,99 @@ sess_new(struct gw_l4_worker *w, void *pin, const struct gw_ir_port *pt, size_t 
     return s;
 }
 
+/* One datagram from a client (peer, plen) to its session's upstream,
+ * opening the session first if needed; *pt is looked up once per callback
+ * (*looked). */
+static void
+forward_in(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const char *address,
+           uint16_t port, int fd, const struct sockaddr_storage *peer, socklen_t plen,
+           const uint8_t *p, size_t n, const struct gw_ir_port **pt, bool *looked)
+{
+    if (plen > sizeof(*peer))
+        return;
+    size_t bucket = sess_hash(address, port, peer, plen);
+    struct l4_sess *s = sess_find(w, bucket, address, port, peer, plen);
+    if (!s) {
+        if (w->draining)
+            return;
+        if (!*looked) {
+            *pt = l4_port_find(ir, address, port, true);
+            *looked = true;
+        }
+        s = sess_new(w, pin, *pt, bucket, address, port, fd, peer, plen);
+        if (!s)
+            return; /* no usable backend: dropped */
+    } else {
+        touch(s);
+        if (s->rs->lfd != fd) {
+            /* The client's datagrams come through another listening
+             * socket now (the listener was replaced): reply from it,
+             * and let the old one go. */
+            struct l4_rsock *rs = rsock_get(w, fd);
+            if (rs) {
+                rsock_unref(w, s->rs);
+                s->rs = rs;
+            }
+        }
+    }
+    for (bool again = false;; again = true) {
+        if (send(s->io.fd, p, n, MSG_DONTWAIT) >= 0) {
+            l4_count(&s->m->dgrams_in, 1);
+            l4_count(&s->m->bytes_in, (uint64_t)n);
+            break;
+        }
+        if (errno != ECONNREFUSED)
+            break;
+        /* An earlier datagram met a closed port, and this one was not
+         * sent: it goes through a fresh session (a new choice, or the
+         * same endpoint if it is back), once. */
+        gw_l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms, gw_loop_now(w->loop));
+        l4_count(&s->m->connect_failures, 1);
+        sess_close(s);
+        if (again || w->draining)
+            break;
+        if (!*looked) {
+            *pt = l4_port_find(ir, address, port, true);
+            *looked = true;
+        }
+        s = sess_new(w, pin, *pt, bucket, address, port, fd, peer, plen);
+        if (!s)
+            break;
+    }
+}
+
 void
 gw_l4_udp_input(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const char *address,
                 uint16_t port, int fd)
 {
     const struct gw_ir_port *pt = NULL;
     bool looked = false;
-    for (int i = 0; i < L4_BATCH; i++) {
-        struct sockaddr_storage peer;
-        memset(&peer, 0, sizeof(peer));
-        socklen_t plen = sizeof(peer);
-        ssize_t n = recvfrom(fd, w->dgram, L4_DGRAM_MAX, 0, (struct sockaddr *)&peer, &plen);
-        if (n < 0) {
+    /* recvmmsg: one syscall for up to L4_MMSG datagrams, each into its own
+     * L4_DGRAM_MAX slot of the scratch (untouched pages cost no memory) */
+    struct mmsghdr mm[L4_MMSG];
+    struct iovec iov[L4_MMSG];
+    struct sockaddr_storage peers[L4_MMSG];
+    for (int got = 0; got < L4_BATCH;) {
+        unsigned want = (unsigned)GW_MIN(L4_MMSG, L4_BATCH - got);
+        memset(peers, 0, sizeof(peers[0]) * want); /* sessions hash the bytes */
+        for (unsigned i = 0; i < want; i++) {
+            iov[i] = (struct iovec){w->dgram + (size_t)i * L4_DGRAM_MAX, L4_DGRAM_MAX};
+            mm[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &peers[i],
+                                                 .msg_namelen = sizeof(peers[i]),
+                                                 .msg_iov = &iov[i],
+                                                 .msg_iovlen = 1}};
+        }
+        int k = recvmmsg(fd, mm, want, MSG_DONTWAIT, NULL);
+        if (k < 0) {
             if (errno == EINTR)
                 continue;
             return; /* EAGAIN, or an error the socket reports once */
         }
-        if (plen > sizeof(peer))
-            continue;
-        size_t bucket = sess_hash(address, port, &peer, plen);
-        struct l4_sess *s = sess_find(w, bucket, address, port, &peer, plen);
-        if (!s) {
-            if (w->draining)
-                continue;
-            if (!looked) {
-                pt = l4_port_find(ir, address, port, true);
-                looked = true;
-            }
-            s = sess_new(w, pin, pt, bucket, address, port, fd, &peer, plen);
-            if (!s)
-                continue; /* no usable backend: dropped */
-        } else {
-            touch(s);
-            if (s->rs->lfd != fd) {
-                /* The client's datagrams come through another listening
-                 * socket now (the listener was replaced): reply from it,
-                 * and let the old one go. */
-                struct l4_rsock *rs = rsock_get(w, fd);
-                if (rs) {
-                    rsock_unref(w, s->rs);
-                    s->rs = rs;
-                }
-            }
-        }
-        for (bool again = false;; again = true) {
-            if (send(s->io.fd, w->dgram, (size_t)n, MSG_DONTWAIT) >= 0) {
-                l4_count(&s->m->dgrams_in, 1);
-                l4_count(&s->m->bytes_in, (uint64_t)n);
-                break;
-            }
-            if (errno != ECONNREFUSED)
-                break;
-            /* An earlier datagram met a closed port, and this one was not
-             * sent: it goes through a fresh session (a new choice, or the
-             * same endpoint if it is back), once. */
-            gw_l4_ep_report(s->ep, true, w->o.eject_consecutive, w->o.eject_ms,
-                            gw_loop_now(w->loop));
-            l4_count(&s->m->connect_failures, 1);
-            sess_close(s);
-            if (again || w->draining)
-                break;
-            if (!looked) {
-                pt = l4_port_find(ir, address, port, true);
-                looked = true;
-            }
-            s = sess_new(w, pin, pt, bucket, address, port, fd, &peer, plen);
-            if (!s)
-                break;
-        }
+        for (int i = 0; i < k; i++)
+            forward_in(w, pin, ir, address, port, fd, &peers[i], mm[i].msg_hdr.msg_namelen,
+                       iov[i].iov_base, mm[i].msg_len, &pt, &looked);
+        got += k;
+        if ((unsigned)k < want)
+            return; /* drained */
     }
 }

@@ -45,7 +45,7 @@ gw_l4_worker_new(struct gw_loop *loop, const struct gw_l4_opts *o)
         w->rnd = 1;
     w->buckets = gw_xcalloc(L4_BUCKETS, sizeof(*w->buckets));
     gw_timer_init(loop, &w->sweep, l4_rsock_sweep, w);
-    w->dgram = gw_xmalloc(L4_DGRAM_MAX);
+    w->dgram = gw_xmalloc((size_t)L4_MMSG * L4_DGRAM_MAX);
     return w;
 }
 

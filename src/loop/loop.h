@@ -242,5 +242,8 @@ int gw_sock_local_port(int fd);
 int gw_sock_set_nodelay(int fd);
 /* Makes the next close() send a RST instead of a FIN (SO_LINGER 0). */
 int gw_sock_set_reset_on_close(int fd);
+/* Asks for a receive buffer of bytes (SO_RCVBUF: the kernel doubles it and
+ * caps it at net.core.rmem_max); 0 or a negated errno. */
+int gw_sock_set_rcvbuf(int fd, int bytes);
 
 #endif /* GW_LOOP_H */

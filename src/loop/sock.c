@@ -161,6 +161,14 @@ gw_sock_set_nodelay(int fd)
 }
 
 int
+gw_sock_set_rcvbuf(int fd, int bytes)
+{
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) < 0)
+        return -errno;
+    return 0;
+}
+
+int
 gw_sock_set_reset_on_close(int fd)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};

@@ -970,9 +970,19 @@ emit_body(struct px_dconn *d, const char *p, size_t n)
 {
     if (n == 0)
         return;
-    px_buf_append(&d->u->out, p, n); /* bounded by the PX_HIGH check */
     if (d->replay_ok && px_buf_append(&d->replay, p, n) < 0)
         d->replay_ok = false;
+    struct px_uconn *u = d->u;
+    size_t sent = 0;
+    if (!u->ssl && !u->st && !u->h2 && !u->failed && !u->closing && u->state == PX_U_ACTIVE &&
+        px_buf_avail(&u->out) == 0) {
+        /* as send_replay: straight to the socket, only the rest queued (an
+         * error is left for the flush that follows to report) */
+        ssize_t w = px_uconn_send_span(u, p, n);
+        sent = w > 0 ? (size_t)w : 0;
+    }
+    if (sent < n)
+        px_buf_append(&u->out, p + sent, n - sent); /* bounded by the PX_HIGH check */
     for (unsigned i = 0; i < PX_MAX_MIRRORS; i++) {
         /* a mirror that cannot keep up is dropped, never slowing the request */
         if (d->mirrors[i] && px_buf_append(&d->mirrors[i]->out, p, n) < 0)
@@ -1263,6 +1273,23 @@ pump_response(struct px_dconn *d)
             size_t n = (size_t)GW_MIN((uint64_t)GW_MIN(len, room), d->rremain);
             if (n == 0)
                 goto wait;
+            if (!d->stream && !d->h2 && !px_buf_avail(&d->out)) {
+                /* Nothing queued: straight from the upstream's buffer (one
+                 * copy less per body byte); what the socket refuses is
+                 * queued below as usual. */
+                ssize_t w = d_send(d, p, n);
+                if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                    px_dconn_close(d);
+                    goto done;
+                }
+                if (w > 0) {
+                    px_buf_consume(&u->in, (size_t)w);
+                    d->rremain -= (uint64_t)w;
+                    d->bytes_out += (uint64_t)w;
+                    d->sent_in_window += (size_t)w;
+                    continue;
+                }
+            }
             px_buf_append(&d->out, p, n);
             px_buf_consume(&u->in, n);
             d->rremain -= n;

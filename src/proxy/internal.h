@@ -90,8 +90,9 @@ px_buf_commit(struct px_buf *b, size_t n)
 #define PX_READ_CHUNK  16384
 #define PX_IN_MAX      (80 * 1024) /* a 64 KiB head plus slack */
 #define PX_OUT_MAX     (256 * 1024)
-#define PX_HIGH        (64 * 1024) /* stop reading the other side above this */
-#define PX_REPLAY_MAX  (64 * 1024) /* request bytes kept for a retry */
+#define PX_HIGH        (64 * 1024)       /* stop reading the other side above this */
+#define PX_UDP_RCVBUF  (2 * 1024 * 1024) /* UDP listening sockets (the kernel doubles it) */
+#define PX_REPLAY_MAX  (64 * 1024)       /* request bytes kept for a retry */
 #define PX_MAX_HEADERS 100
 #define PX_WORK_MAX    256 /* headers after filters */
 #define PX_LINGER_MS   2000

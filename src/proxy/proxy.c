@@ -404,6 +404,11 @@ reconcile(struct px_worker *w, const struct gw_ir *ir)
             gw_buf_appendf(&errs, "%s:%u: %s\n", addr, pt->port, gw_strerror(fd));
             continue;
         }
+        /* A UDP port has no backpressure: what arrives while the worker is
+         * busy or descheduled waits in this buffer or is dropped (208 KiB by
+         * default holds a few hundred small datagrams). */
+        if (pt->udp)
+            gw_sock_set_rcvbuf(fd, PX_UDP_RCVBUF);
         if (w->bind_backoff_ms && w->id == 0)
             gw_log_info("listener: %s:%u bound", addr, pt->port);
         l = gw_xcalloc(1, sizeof(*l));
