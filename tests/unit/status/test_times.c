@@ -250,23 +250,26 @@ translate(int i, const char *yaml, const char *ltt)
     return st;
 }
 
+/* A GatewayClass of ours and Gateway ns/gw, up to its listeners. */
+#define CLASS_AND_GATEWAY                              \
+    "apiVersion: gateway.networking.k8s.io/v1\n"       \
+    "kind: GatewayClass\n"                             \
+    "metadata: {name: gc}\n"                           \
+    "spec: {controllerName: " GW_CONTROLLER_NAME "}\n" \
+    "---\n"                                            \
+    "apiVersion: gateway.networking.k8s.io/v1\n"       \
+    "kind: Gateway\n"                                  \
+    "metadata: {name: gw, namespace: ns}\n"            \
+    "spec:\n"                                          \
+    "  gatewayClassName: gc\n"
+
 static void
 test_stamp_status(void)
 {
-    const char *base = "apiVersion: gateway.networking.k8s.io/v1\n"
-                       "kind: GatewayClass\n"
-                       "metadata: {name: gc}\n"
-                       "spec: {controllerName: " GW_CONTROLLER_NAME "}\n"
-                       "---\n"
-                       "apiVersion: gateway.networking.k8s.io/v1\n"
-                       "kind: Gateway\n"
-                       "metadata: {name: gw, namespace: ns}\n"
-                       "spec:\n"
-                       "  gatewayClassName: gc\n"
-                       "  listeners:\n"
-                       "  - name: http\n"
-                       "    port: 80\n"
-                       "    protocol: HTTP\n";
+    const char *base = CLASS_AND_GATEWAY "  listeners:\n"
+                                         "  - name: http\n"
+                                         "    port: 80\n"
+                                         "    protocol: HTTP\n";
     struct gw_status *s1 = translate(0, base, NULL);
     gw_status_stamp_times(s1, NULL, OLD);
     const struct gw_status_item *gc = gw_status_find(s1, GW_KIND_GATEWAYCLASS, NULL, "gc");
@@ -305,27 +308,17 @@ test_stamp_status(void)
 static void
 test_stamp_shared(void)
 {
-    const char *cfg = "apiVersion: gateway.networking.k8s.io/v1\n"
-                      "kind: GatewayClass\n"
-                      "metadata: {name: gc}\n"
-                      "spec: {controllerName: " GW_CONTROLLER_NAME "}\n"
-                      "---\n"
-                      "apiVersion: gateway.networking.k8s.io/v1\n"
-                      "kind: Gateway\n"
-                      "metadata: {name: gw, namespace: ns}\n"
-                      "spec:\n"
-                      "  gatewayClassName: gc\n"
-                      "  listeners: [{name: http, port: 80, protocol: HTTP}]\n"
-                      "---\n"
-                      "apiVersion: gateway.networking.k8s.io/v1\n"
-                      "kind: HTTPRoute\n"
-                      "metadata: {name: a, namespace: ns}\n"
-                      "spec: {parentRefs: [{name: gw}]}\n"
-                      "---\n"
-                      "apiVersion: gateway.networking.k8s.io/v1\n"
-                      "kind: HTTPRoute\n"
-                      "metadata: {name: b, namespace: ns}\n"
-                      "spec: {parentRefs: [{name: gw}]}\n";
+    const char *cfg = CLASS_AND_GATEWAY "  listeners: [{name: http, port: 80, protocol: HTTP}]\n"
+                                        "---\n"
+                                        "apiVersion: gateway.networking.k8s.io/v1\n"
+                                        "kind: HTTPRoute\n"
+                                        "metadata: {name: a, namespace: ns}\n"
+                                        "spec: {parentRefs: [{name: gw}]}\n"
+                                        "---\n"
+                                        "apiVersion: gateway.networking.k8s.io/v1\n"
+                                        "kind: HTTPRoute\n"
+                                        "metadata: {name: b, namespace: ns}\n"
+                                        "spec: {parentRefs: [{name: gw}]}\n";
     const struct gw_sv *ca[2], *cb[2];
     struct gw_status *st[2];
     for (int i = 0; i < 2; i++) {
