@@ -14,6 +14,7 @@ import sys
 
 import s_edge  # scenario 10 (bench/s_edge.py)
 import s_paths
+import s_scale
 
 
 def med(rows, key):
@@ -398,6 +399,7 @@ def render(res, outrel):
         bar += kube_section(w, ku, smoke)
 
     bar += s_paths.render(res, w, smoke)
+    bar += s_scale.render(res, w, smoke)
 
     # ---------------------------------------------------------------- bar
     w("## The bar")

@@ -46,6 +46,7 @@ import urllib.request
 
 import s_edge  # scenario 10 (bench/s_edge.py)
 import s_paths
+import s_scale
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -1158,7 +1159,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--report", default=None, help="markdown report (default bench/RESULTS.md; "
                     "smoke: OUT/report.md)")
-    ap.add_argument("--only", default="proxy,routes,policies,edge,churn,propagation,memory,kube,paths")
+    ap.add_argument("--only", default="proxy,routes,policies,edge,churn,propagation,memory,kube,paths,scale")
     ap.add_argument("--floor-build", default=os.path.join(ROOT, "build-release"),
                     help="meson build directory to build and run the floor proxies from "
                     "(default build-release)")
@@ -1193,6 +1194,13 @@ def main():
     ctx.kube_ready_limit = 10.0 if smoke else 15.0
     ctx.kube_status_limit = 10.0 if smoke else 30.0
     ctx.edge_duration, ctx.edge_warmup = min(ctx.duration, 5.0), min(ctx.warmup, 1.0)  # 10
+    # scenario 14 (bench/s_scale.py)
+    ctx.scale_hosts = 100 if smoke else 10000
+    ctx.scale_mixed_hosts, ctx.scale_mixed_paths = (20, 5) if smoke else (10000, 10)
+    ctx.scale_gateways, ctx.scale_listeners = (10, 10) if smoke else (1000, 10)
+    ctx.scale_starts, ctx.scale_passes = (1, 1) if smoke else (3, 3)
+    ctx.scale_wrk_s, ctx.scale_wrk_warmup = (1.0, 0.0) if smoke else (3.0, 1.0)
+    ctx.scale_per_file = 1000
     ctx.floor_build = None if a.no_floor else os.path.abspath(a.floor_build)
     ctx.floor_dir = None
     ctx.gatehouse = os.path.abspath(env("GATEHOUSE", os.path.join(ROOT, "build-release/src/cmd/gatehouse")))
@@ -1266,6 +1274,9 @@ def main():
         if "paths" in only:
             log("scenario 13: paths (gRPC, WebSocket, large bodies, L4)")
             s_paths.run(ctx, results)
+        if "scale" in only:
+            log("scenario 14: route and Gateway scale")
+            s_scale.run(ctx, results)
     finally:
         cleanup()
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)

@@ -14,6 +14,9 @@
 
 #define PATH_MAX_LEN 4096
 #define MSG_MAX_LEN  8192
+/* Fields of a schema decode_obj finds in one pass over the map (more: one
+ * lookup each). */
+#define DECODE_FIELDS_MAX 64
 
 /* ------------------------------------------------------------------------ */
 /* Diagnostics and paths                                                    */
@@ -883,6 +886,16 @@ decode_obj(struct dctx *c, const struct schema *sc, const struct gw_node *node, 
            struct gw_pos fallback)
 {
     *(struct gw_pos *)obj = stored_pos(c, node ? node->pos : fallback);
+    /* The value of each field, found in the one pass that looks for
+     * unknown fields (keys are unique within a map), rather than a scan
+     * of the map per field. */
+    const struct gw_node *vals[DECODE_FIELDS_MAX];
+    size_t nf = 0;
+    while (sc->fields[nf].name)
+        nf++;
+    bool found = nf <= DECODE_FIELDS_MAX;
+    if (found)
+        memset(vals, 0, nf * sizeof(*vals));
     if (node) {
         for (size_t i = 0; i < node->n; i++) {
             const struct gw_node_pair *p = &node->u.pairs[i];
@@ -893,11 +906,15 @@ decode_obj(struct dctx *c, const struct schema *sc, const struct gw_node *node, 
                 size_t save = d_push(c, p->key);
                 err_at(c, p->key_pos, NULL, "unknown field \"%s\"", p->key);
                 d_pop(c, save);
+            } else if (found) {
+                vals[f - sc->fields] = p->value; /* the last one wins, as in d_get */
             }
         }
     }
     for (const struct field *f = sc->fields; f->name; f++) {
-        const struct gw_node *v = d_get(node, f->name);
+        const struct gw_node *v = found ? vals[f - sc->fields] : d_get(node, f->name);
+        if (v && v->type == GW_NODE_NULL)
+            v = NULL;
         size_t save = d_push(c, f->name);
         void *dst = (char *)obj + f->off;
         if (v)

@@ -118,10 +118,54 @@ file_decode(struct gw_source_file *f, const struct gw_docs *docs)
     }
 }
 
+int
+source_file_parse(const char *path, const char *data, size_t len, int read_err,
+                  struct gw_docs **out, struct gw_diags *diags)
+{
+    *out = NULL;
+    if (read_err < 0) {
+        gw_diags_add(diags, GW_SEV_ERROR, (struct gw_pos){path, 0, 0}, NULL, NULL, NULL, NULL,
+                     "cannot read: %s", gw_strerror(read_err));
+        return read_err;
+    }
+    struct gw_docs *docs = gw_xmalloc(sizeof(*docs));
+    gw_docs_init(docs);
+    /* Most files are small: a 64 KiB first chunk for each of thousands
+     * of files would be most of the memory. */
+    gw_arena_init(&docs->arena, GW_MIN(GW_MAX(len * 4, (size_t)4096), (size_t)64 * 1024));
+    int rc;
+    if (len > docs->limits.max_file_bytes) {
+        gw_diags_add(diags, GW_SEV_ERROR, (struct gw_pos){path, 0, 0}, NULL, NULL, NULL, NULL,
+                     "file is larger than the limit of %zu bytes", docs->limits.max_file_bytes);
+        rc = GW_ELIMIT;
+    } else if (is_json(path)) {
+        rc = gw_docs_add_json(docs, path, data ? data : "", len, diags);
+    } else {
+        rc = gw_docs_add_yaml(docs, path, data ? data : "", len, diags);
+    }
+    if (rc < 0) {
+        gw_docs_release(docs);
+        free(docs);
+        return rc;
+    }
+    *out = docs;
+    return rc;
+}
+
+void
+source_parsed_release(struct source_parsed *pre)
+{
+    if (pre->docs) {
+        gw_docs_release(pre->docs);
+        free(pre->docs);
+        pre->docs = NULL;
+    }
+    gw_diags_release(&pre->diags);
+}
+
 enum gw_source_update
-gw_source_files_update(struct gw_source_files *fs, const char *path,
-                       const struct gw_source_stamp *stamp, const char *data, size_t len,
-                       int read_err)
+source_files_take(struct gw_source_files *fs, const char *path, const struct gw_source_stamp *stamp,
+                  const char *data, size_t len, int read_err, struct source_parsed *pre)
 {
     bool found;
     size_t i = lookup(fs, path, &found);
@@ -144,32 +188,23 @@ gw_source_files_update(struct gw_source_files *fs, const char *path,
         bool was_failing = f->errors.n > 0 || f->stale;
         gw_diags_release(&f->errors);
         f->stale = false;
+        if (pre)
+            source_parsed_release(pre);
         return was_failing ? GW_SOURCE_PARSED : GW_SOURCE_SAME;
     }
     gw_diags_release(&f->errors);
 
     struct gw_diags diags;
     gw_diags_init(&diags);
-    int rc = read_err;
     struct gw_docs *docs = NULL;
-    if (rc >= 0) {
-        docs = gw_xmalloc(sizeof(*docs));
-        gw_docs_init(docs);
-        /* Most files are small: a 64 KiB first chunk for each of thousands
-         * of files would be most of the memory. */
-        gw_arena_init(&docs->arena, GW_MIN(GW_MAX(len * 4, (size_t)4096), (size_t)64 * 1024));
-        if (len > docs->limits.max_file_bytes) {
-            gw_diags_add(&diags, GW_SEV_ERROR, (struct gw_pos){path, 0, 0}, NULL, NULL, NULL, NULL,
-                         "file is larger than the limit of %zu bytes", docs->limits.max_file_bytes);
-            rc = GW_ELIMIT;
-        } else if (is_json(path)) {
-            rc = gw_docs_add_json(docs, path, data ? data : "", len, &diags);
-        } else {
-            rc = gw_docs_add_yaml(docs, path, data ? data : "", len, &diags);
-        }
+    int rc;
+    if (pre) {
+        rc = pre->rc;
+        docs = pre->docs;
+        pre->docs = NULL;
+        gw_diags_move(&diags, &pre->diags);
     } else {
-        gw_diags_add(&diags, GW_SEV_ERROR, (struct gw_pos){path, 0, 0}, NULL, NULL, NULL, NULL,
-                     "cannot read: %s", gw_strerror(read_err));
+        rc = source_file_parse(path, data, len, read_err, &docs, &diags);
     }
 
     if (rc >= 0) {
@@ -187,16 +222,20 @@ gw_source_files_update(struct gw_source_files *fs, const char *path,
         gw_diags_release(&diags);
         return GW_SOURCE_PARSED;
     }
-    if (docs) {
-        gw_docs_release(docs);
-        free(docs);
-    }
     if (diags.errors == 0)
         gw_diags_add(&diags, GW_SEV_ERROR, (struct gw_pos){path, 0, 0}, NULL, NULL, NULL, NULL,
                      "%s", gw_strerror(rc));
     gw_diags_move(&f->errors, &diags);
     f->stale = f->good;
     return f->good ? GW_SOURCE_KEPT : GW_SOURCE_FAILED;
+}
+
+enum gw_source_update
+gw_source_files_update(struct gw_source_files *fs, const char *path,
+                       const struct gw_source_stamp *stamp, const char *data, size_t len,
+                       int read_err)
+{
+    return source_files_take(fs, path, stamp, data, len, read_err, NULL);
 }
 
 bool

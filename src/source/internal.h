@@ -55,6 +55,28 @@ struct gw_source {
     size_t nwatches, watches_cap;
 };
 
+/* A file's version parsed ahead of source_files_take (sync.c parses new
+ * files on a helper thread while it decodes the ones before). */
+struct source_parsed {
+    int rc;               /* of source_file_parse */
+    struct gw_docs *docs; /* heap; NULL if rc < 0 */
+    struct gw_diags diags;
+};
+
+/* Parses data[0..len) of path (JSON for *.json, else YAML; read_err < 0:
+ * the read failed, data ignored) into *out (heap, gw_docs_release + free;
+ * NULL on failure), adding problems to diags. Returns 0 or a negative
+ * GW_E*. Touches nothing shared: any thread may call it. */
+int source_file_parse(const char *path, const char *data, size_t len, int read_err,
+                      struct gw_docs **out, struct gw_diags *diags);
+/* Frees what pre holds. */
+void source_parsed_release(struct source_parsed *pre);
+/* gw_source_files_update, with the new version already parsed (pre, whose
+ * contents it takes; NULL: parsed here). */
+enum gw_source_update source_files_take(struct gw_source_files *fs, const char *path,
+                                        const struct gw_source_stamp *stamp, const char *data,
+                                        size_t len, int read_err, struct source_parsed *pre);
+
 /* Appends a copy of g to dst. */
 void source_diag_copy(struct gw_diags *dst, const struct gw_diag *g);
 

@@ -36,6 +36,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -270,6 +271,117 @@ out:
     return 0;
 }
 
+/*
+ * Files new to the state (all of them at start-up) are read and parsed by a
+ * helper thread, in path order, while the loop of source_sync decodes the
+ * ones before: parsing (libyaml and the document tree) and decoding each
+ * take about half of a load, so on two cores a big directory loads in about
+ * the time of its parsing. Only the parse runs there: the documents are
+ * freed once decoded, and the decoded objects, which stay, come from this
+ * thread's heap. Files changed later are few and parsed in place.
+ */
+#define PREFETCH_MIN 2 /* new files below which no thread is started */
+
+struct pre_file {
+    const char *path; /* borrowed from the walk */
+    int rc;           /* of read_file */
+    char *buf;
+    size_t len;
+    struct gw_source_stamp stamp;
+    struct source_parsed parsed;
+};
+
+struct prefetch {
+    struct pre_file *v;
+    size_t n, next;   /* next: the loop's position in v */
+    size_t ready;     /* entries parsed (under mu) */
+    size_t max_bytes; /* read_file's bound */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool running;
+};
+
+static void *
+prefetch_run(void *arg)
+{
+    struct prefetch *pf = arg;
+    for (size_t i = 0; i < pf->n; i++) {
+        struct pre_file *e = &pf->v[i];
+        memset(&e->stamp, 0, sizeof(e->stamp));
+        e->rc = read_file(e->path, pf->max_bytes, &e->buf, &e->len, &e->stamp);
+        gw_diags_init(&e->parsed.diags);
+        if (e->rc != -ENOENT)
+            e->parsed.rc = source_file_parse(e->path, e->buf, e->len, e->rc, &e->parsed.docs,
+                                             &e->parsed.diags);
+        pthread_mutex_lock(&pf->mu);
+        pf->ready = i + 1;
+        pthread_cond_signal(&pf->cv);
+        pthread_mutex_unlock(&pf->mu);
+    }
+    return NULL;
+}
+
+/* Starts the helper on the paths (sorted, as w's) that fs does not know,
+ * if there are enough of them. */
+static void
+prefetch_start(struct prefetch *pf, struct gw_source_files *fs, char **paths, size_t n,
+               size_t max_bytes)
+{
+    memset(pf, 0, sizeof(*pf));
+    size_t fresh = 0;
+    for (size_t i = 0; i < n; i++)
+        fresh += !gw_source_files_find(fs, paths[i]);
+    if (fresh < PREFETCH_MIN)
+        return;
+    pf->v = gw_xcalloc(fresh, sizeof(*pf->v));
+    for (size_t i = 0; i < n; i++)
+        if (!gw_source_files_find(fs, paths[i]))
+            pf->v[pf->n++].path = paths[i];
+    pf->max_bytes = max_bytes;
+    pthread_mutex_init(&pf->mu, NULL);
+    pthread_cond_init(&pf->cv, NULL);
+    if (pthread_create(&pf->thread, NULL, prefetch_run, pf) != 0) {
+        pthread_mutex_destroy(&pf->mu);
+        pthread_cond_destroy(&pf->cv);
+        free(pf->v);
+        memset(pf, 0, sizeof(*pf));
+        return;
+    }
+    pf->running = true;
+}
+
+/* The helper's entry for path if it is the next one, waiting until it is
+ * parsed; NULL if path is not one of its files. */
+static struct pre_file *
+prefetch_take(struct prefetch *pf, const char *path)
+{
+    if (!pf->running || pf->next == pf->n || strcmp(pf->v[pf->next].path, path) != 0)
+        return NULL;
+    size_t i = pf->next++;
+    pthread_mutex_lock(&pf->mu);
+    while (pf->ready <= i)
+        pthread_cond_wait(&pf->cv, &pf->mu);
+    pthread_mutex_unlock(&pf->mu);
+    return &pf->v[i];
+}
+
+/* Waits for the helper and frees what the loop did not take. */
+static void
+prefetch_finish(struct prefetch *pf)
+{
+    if (!pf->running)
+        return;
+    pthread_join(pf->thread, NULL);
+    for (size_t i = pf->next; i < pf->n; i++) {
+        free(pf->v[i].buf);
+        source_parsed_release(&pf->v[i].parsed);
+    }
+    pthread_mutex_destroy(&pf->mu);
+    pthread_cond_destroy(&pf->cv);
+    free(pf->v);
+}
+
 static bool
 under_failed(const struct walk *w, const char *path)
 {
@@ -332,9 +444,12 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
         stats->removed++;
     }
 
+    struct prefetch pf;
+    prefetch_start(&pf, fs, w.paths, w.n, lim.max_file_bytes);
     for (size_t i = 0; i < w.n; i++) {
         const char *path = w.paths[i];
         struct gw_source_file *f = gw_source_files_find(fs, path);
+        struct pre_file *pre = f ? NULL : prefetch_take(&pf, path);
         struct gw_source_stamp stamp;
         struct stat fst;
         if (f && stat(path, &fst) == 0) {
@@ -344,10 +459,21 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
         }
         char *buf = NULL;
         size_t len = 0;
-        memset(&stamp, 0, sizeof(stamp));
-        int rc = read_file(path, lim.max_file_bytes, &buf, &len, &stamp);
+        int rc;
+        if (pre) {
+            rc = pre->rc;
+            buf = pre->buf;
+            len = pre->len;
+            stamp = pre->stamp;
+            pre->buf = NULL;
+        } else {
+            memset(&stamp, 0, sizeof(stamp));
+            rc = read_file(path, lim.max_file_bytes, &buf, &len, &stamp);
+        }
         if (rc == -ENOENT) {
             /* Gone between the walk and now; the next event reloads. */
+            if (pre)
+                source_parsed_release(&pre->parsed);
             if (f && gw_source_files_remove(fs, path))
                 stats->removed++;
             continue;
@@ -400,7 +526,8 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
             stamp.mtime_ns = -1;
         }
         stats->read++;
-        enum gw_source_update u = gw_source_files_update(fs, path, &stamp, buf, len, rc);
+        enum gw_source_update u =
+            source_files_take(fs, path, &stamp, buf, len, rc, pre ? &pre->parsed : NULL);
         if (u == GW_SOURCE_SAME)
             stats->same++;
         else if (u != GW_SOURCE_PARSED)
@@ -408,6 +535,7 @@ source_sync(struct gw_source_files *fs, const char *dir, struct gw_diags *diags,
         free(buf);
     }
 
+    prefetch_finish(&pf);
     if (future)
         stats->racy_until_ns = 0;
     stats->racy_until_ns = GW_MAX(stats->racy_until_ns, held_until_ns);

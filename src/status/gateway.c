@@ -816,7 +816,20 @@ map_ports(struct tr *t)
     }
 }
 
-/* Two Gateways cannot both bind one address:port: the older keeps it. */
+/* Two Gateways cannot both bind one address:port: the older keeps it.
+ * Whether two Gateways share an address is asked once per pair (not per
+ * listener): with 1,000 Gateways of 10 listeners that was most of it. */
+static bool
+share_address(const struct gws *a, const struct gws *b)
+{
+    for (size_t x = 0; x < a->naddrs; x++)
+        for (size_t y = 0; y < b->naddrs; y++)
+            if (!strcmp(a->addrs[x], b->addrs[y]) || !strcmp(a->addrs[x], "0.0.0.0") ||
+                !strcmp(b->addrs[y], "0.0.0.0"))
+                return true;
+    return false;
+}
+
 static void
 port_unavailable(struct tr *t)
 {
@@ -824,23 +837,13 @@ port_unavailable(struct tr *t)
         struct gws *a = &t->gws[g];
         if (!a->accepted)
             continue; /* it binds nothing */
-        for (size_t i = 0; i < a->nlis; i++) {
-            struct lis *li = &a->lis[i];
-            if (!li->accepted)
+        for (size_t h = 0; h < g; h++) {
+            struct gws *b = &t->gws[h];
+            if (!b->accepted || !share_address(a, b))
                 continue;
-            for (size_t h = 0; h < g && li->accepted; h++) {
-                struct gws *b = &t->gws[h];
-                bool shared = false;
-                if (!b->accepted)
-                    continue;
-                for (size_t x = 0; x < a->naddrs; x++)
-                    for (size_t y = 0; y < b->naddrs; y++)
-                        if (!strcmp(a->addrs[x], b->addrs[y]) || !strcmp(a->addrs[x], "0.0.0.0") ||
-                            !strcmp(b->addrs[y], "0.0.0.0"))
-                            shared = true;
-                if (!shared)
-                    continue;
-                for (size_t j = 0; j < b->nlis; j++) {
+            for (size_t i = 0; i < a->nlis; i++) {
+                struct lis *li = &a->lis[i];
+                for (size_t j = 0; li->accepted && j < b->nlis; j++) {
                     struct lis *lj = &b->lis[j];
                     if (lj->accepted && lj->bind_port == li->bind_port &&
                         (lj->l->proto == GW_PROTO_UDP) == (li->l->proto == GW_PROTO_UDP)) {
@@ -850,7 +853,6 @@ port_unavailable(struct tr *t)
                             tr_printf(t, "port %lld is in use by Gateway %s/%s",
                                       (long long)li->l->port, b->g->meta.ns, b->g->meta.name);
                         li->kinds = 0;
-                        break;
                     }
                 }
             }
@@ -1030,13 +1032,26 @@ listener_status(struct tr *t, struct gw_sv *arr, const struct lis *li, int64_t g
     static const enum gw_kind order[] = {GW_KIND_HTTPROUTE, GW_KIND_GRPCROUTE, GW_KIND_TLSROUTE,
                                          GW_KIND_TCPROUTE, GW_KIND_UDPROUTE};
 
-    if (li->accepted)
+    /* Listeners with the same kinds share the items (as tr_cond shares
+     * conditions): thousands of listeners have one or two sets. */
+    unsigned bits = 0;
+    for (size_t i = 0; li->accepted && i < GW_ARRAY_LEN(order); i++)
+        if (li->kinds & KBIT(order[i]))
+            bits |= 1u << i;
+    const struct gw_sv *memo = t->kinds_memo[bits];
+    if (memo) {
+        kinds->child = memo->child;
+        kinds->last = memo->last;
+        kinds->n = memo->n;
+    } else {
         for (size_t i = 0; i < GW_ARRAY_LEN(order); i++)
-            if (li->kinds & KBIT(order[i])) {
+            if (bits & (1u << i)) {
                 struct gw_sv *k = gw_sv_add_obj(&t->sv, kinds, NULL);
                 gw_sv_add_str(&t->sv, k, "group", GW_GROUP_GATEWAY);
                 gw_sv_add_str(&t->sv, k, "kind", gw_kind_name(order[i]));
             }
+        t->kinds_memo[bits] = kinds;
+    }
     gw_sv_add_int(&t->sv, o, "attachedRoutes", li->attached);
     struct gw_sv *c = gw_sv_add_arr(&t->sv, o, "conditions");
     if (li->accepted)

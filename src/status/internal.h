@@ -183,6 +183,9 @@ struct tr {
         bool status;
         const struct gw_sv *c;
     } conds[1 << TR_COND_MEMO_BITS];
+    /* gateway.c: a listener's supportedKinds by its kinds bitmask (KBIT of
+     * the route kinds), to share their members; NULL: not made yet. */
+    const struct gw_sv *kinds_memo[32];
     /* refs.c: resolved backends by Service port (heap, open addressing). */
     struct bcache *bcache;
     size_t nbcache, bcache_cap;

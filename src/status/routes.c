@@ -120,8 +120,10 @@ resolve(struct tr *t, struct rt *r)
                 filters = rule->filters.v;
                 nfilters = rule->filters.n;
             }
+            /* Exactly nrefs: one more was 120 bytes of IR per rule (with
+             * 100,000 one-backend rules, 22 MB of PSS with the reserve). */
             r->rule_backends[i] =
-                gw_arena_alloc(&t->ir->arena, (nrefs + 1) * sizeof(struct gw_ir_backend));
+                gw_arena_alloc(&t->ir->arena, nrefs * sizeof(struct gw_ir_backend));
             r->rule_nbackends[i] = nrefs;
             for (size_t k = 0; k < nrefs; k++) {
                 check_ref(t, r, &refs[k], grpc, &r->rule_backends[i][k]);
@@ -138,8 +140,8 @@ resolve(struct tr *t, struct rt *r)
     r->rule_nbackends = gw_arena_alloc(&t->tmp, (nrules + 1) * sizeof(size_t));
     for (size_t i = 0; i < nrules; i++) {
         const struct gw_l4_rule *rule = &l4->spec.rules.v[i];
-        r->rule_backends[i] = gw_arena_alloc(&t->ir->arena, (rule->backend_refs.n + 1) *
-                                                                sizeof(struct gw_ir_backend));
+        r->rule_backends[i] =
+            gw_arena_alloc(&t->ir->arena, rule->backend_refs.n * sizeof(struct gw_ir_backend));
         r->rule_nbackends[i] = rule->backend_refs.n;
         for (size_t k = 0; k < rule->backend_refs.n; k++)
             check_ref(t, r, &rule->backend_refs.v[k], false, &r->rule_backends[i][k]);

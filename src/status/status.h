@@ -253,7 +253,9 @@ struct gw_sv *gw_status_times_carry(struct gw_sv_pool *p, const struct gw_sv *de
 /*
  * gw_status_times_carry for every item of st against the item of the same
  * kind/ns/name in prev (NULL: none): each item's status is replaced by its
- * stamped copy, allocated in st's arena (the old tree stays there, unused).
+ * stamped copy, allocated in st's arena (the old tree stays there, unused;
+ * stamped conditions equal in members and time share their members). With
+ * no prev every condition takes now, written in place without a copy.
  * prev is only read and may be freed afterwards. Pure.
  */
 void gw_status_stamp_times(struct gw_status *st, const struct gw_status *prev, const char *now);

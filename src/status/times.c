@@ -8,6 +8,7 @@
  * Pure; the desired tree is copied, never written, because translate
  * shares equal condition subtrees between items.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,10 +31,40 @@ gw_status_time_format(int64_t epoch_s, char *out)
     return out;
 }
 
+/* Stamped conditions made, to share: translate shares one member list
+ * between equal conditions, and a copy stamped with the same time can be
+ * shared the same way (trees are never changed once made). Direct-mapped,
+ * keyed by the desired condition's member list and the time's pointer. */
+#define CARRY_MEMO_BITS 10
+#define CARRY_TIMES     4
+
+struct carry_memo {
+    const struct gw_sv *from; /* the desired condition's first member */
+    const char *time;
+    struct gw_sv *to; /* the stamped condition whose members are shared */
+};
+
 struct carry {
     struct gw_sv_pool *p;
     const char *now; /* in p's arena */
+    /* Earlier times copied into p's arena, so that equal times are one
+     * pointer (most conditions carry one of a few times). */
+    const char *times[CARRY_TIMES];
+    size_t ntimes;
+    struct carry_memo *memo; /* 1 << CARRY_MEMO_BITS entries, or NULL */
 };
+
+static const char *
+carry_time(struct carry *k, const char *t)
+{
+    for (size_t i = 0; i < k->ntimes; i++)
+        if (!strcmp(k->times[i], t))
+            return k->times[i];
+    const char *c = gw_arena_strdup(k->p->arena, t);
+    if (k->ntimes < CARRY_TIMES)
+        k->times[k->ntimes++] = c;
+    return c;
+}
 
 static const char *
 str_of(const struct gw_sv *obj, const char *key)
@@ -115,10 +146,23 @@ copy_conditions(struct carry *k, const struct gw_sv *d, const struct gw_sv *prev
                     continue;
                 const char *pt_time = str_of(pc, "lastTransitionTime");
                 if (pt_time && gw_sv_equal(gw_sv_get(cond, "status"), gw_sv_get(pc, "status")))
-                    time = gw_arena_strdup(k->p->arena, pt_time);
+                    time = carry_time(k, pt_time);
                 break;
             }
         struct gw_sv *c = gw_sv_new(k->p, GW_SV_OBJ);
+        struct carry_memo *memo = NULL;
+        if (k->memo && cond->child) {
+            uint64_t h = ((uint64_t)(uintptr_t)cond->child * 31 + (uint64_t)(uintptr_t)time) *
+                         0x9E3779B97F4A7C15ull;
+            memo = &k->memo[h >> (64 - CARRY_MEMO_BITS)];
+            if (memo->to && memo->from == cond->child && memo->time == time) {
+                c->child = memo->to->child;
+                c->last = memo->to->last;
+                c->n = memo->to->n;
+                gw_sv_add(out, NULL, c);
+                continue;
+            }
+        }
         bool stamped = false;
         for (const struct gw_sv *m = cond->child; m; m = m->next) {
             if (!strcmp(m->key, "lastTransitionTime")) {
@@ -129,6 +173,8 @@ copy_conditions(struct carry *k, const struct gw_sv *d, const struct gw_sv *prev
         }
         if (!stamped)
             gw_sv_add_str(k->p, c, "lastTransitionTime", time);
+        if (memo)
+            *memo = (struct carry_memo){cond->child, time, c};
         gw_sv_add(out, NULL, c);
     }
     return out;
@@ -182,12 +228,52 @@ gw_status_times_carry(struct gw_sv_pool *p, const struct gw_sv *desired, const s
     return copy_obj(&k, desired, prev && prev->type == GW_SV_OBJ ? prev : NULL);
 }
 
+/* With no earlier status every condition takes now: it is written in
+ * place (what copy_obj would copy, walked the same way), shared member
+ * lists included, since every condition sharing them takes the same time.
+ * false if some condition has no lastTransitionTime member to write (the
+ * caller copies then; what was written already is what the copy writes). */
+static bool
+stamp_obj(struct gw_sv *d, const char *now)
+{
+    if (d->type != GW_SV_OBJ)
+        return true;
+    for (struct gw_sv *m = d->child; m; m = m->next) {
+        if (m->type != GW_SV_ARR)
+            continue;
+        if (!strcmp(m->key, "conditions")) {
+            for (struct gw_sv *cond = m->child; cond; cond = cond->next) {
+                if (cond->type != GW_SV_OBJ)
+                    continue;
+                struct gw_sv *t = (struct gw_sv *)gw_sv_get(cond, "lastTransitionTime");
+                if (!t)
+                    return false;
+                t->type = GW_SV_STR;
+                t->s = now;
+            }
+        } else if (!strcmp(m->key, "listeners") || !strcmp(m->key, "parents") ||
+                   !strcmp(m->key, "ancestors")) {
+            for (struct gw_sv *item = m->child; item; item = item->next)
+                if (!stamp_obj(item, now))
+                    return false;
+        }
+    }
+    return true;
+}
+
 void
 gw_status_stamp_times(struct gw_status *st, const struct gw_status *prev, const char *now)
 {
+    const char *at = gw_arena_strdup(&st->arena, now);
+    bool in_place = !prev;
+    for (size_t i = 0; i < st->n && in_place; i++)
+        in_place = !st->items[i].status || stamp_obj(st->items[i].status, at);
+    if (in_place)
+        return;
     struct gw_sv_pool pool;
     gw_sv_pool_init(&pool, &st->arena);
-    struct carry k = {.p = &pool, .now = gw_arena_strdup(&st->arena, now)};
+    struct carry k = {.p = &pool, .now = at};
+    k.memo = gw_xcalloc((size_t)1 << CARRY_MEMO_BITS, sizeof(*k.memo));
     for (size_t i = 0; i < st->n; i++) {
         struct gw_status_item *it = &st->items[i];
         const struct gw_status_item *old =
@@ -196,4 +282,5 @@ gw_status_stamp_times(struct gw_status *st, const struct gw_status *prev, const 
         if (it->status)
             it->status = copy_obj(&k, it->status, ps && ps->type == GW_SV_OBJ ? ps : NULL);
     }
+    free(k.memo);
 }

@@ -609,6 +609,69 @@ test_sync_empty_hold(void)
     gw_source_files_release(&fs);
 }
 
+/* A first load of many files: the new ones are parsed on a helper thread
+ * while the loop decodes those before; the result is what parsing them in
+ * order gives, broken files and all. */
+static void
+test_sync_many(void)
+{
+    snprintf(tmp, sizeof(tmp), "/tmp/gw-source-many-%d", (int)getpid());
+    mkdir(tmp, 0700);
+
+    enum { N = 24 };
+
+    for (int i = 0; i < N; i++) {
+        char rel[32], *text;
+        snprintf(rel, sizeof(rel), "f%02d.%s", i, i % 5 == 4 ? "json" : "yaml");
+        if (i == 7)
+            text = gw_xasprintf("%s", broken);
+        else if (i % 5 == 4)
+            text = gw_xasprintf("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":"
+                                "{\"name\":\"s%d\"},\"spec\":{\"ports\":[{\"port\":80}]}}",
+                                i);
+        else
+            text = gw_xasprintf("apiVersion: v1\nkind: Service\nmetadata: {name: s%d}\n"
+                                "spec: {ports: [{port: 80}]}\n",
+                                i);
+        put(rel, text);
+        free(text);
+    }
+    struct gw_source_files fs;
+    gw_source_files_init(&fs);
+    struct gw_diags d;
+    gw_diags_init(&d);
+    struct source_sync_stats st;
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
+    is_int((long long)st.files, N, "every file found");
+    is_int((long long)st.read, N, "every file read");
+    is_int((long long)st.failed, 1, "the broken one failed");
+    size_t errors;
+    is_int((long long)decode_count(&fs, &errors), N - 1, "the others decode");
+    is_int((long long)errors, 1, "one error, the broken file's");
+    const struct gw_source_file *f7 = NULL;
+    for (size_t i = 0; i < fs.n; i++)
+        if (strstr(fs.v[i].path, "/f07.yaml"))
+            f7 = &fs.v[i];
+    ok(f7 && !f7->good && f7->errors.errors == 1 && f7->errors.v[0].pos.line > 0,
+       "the broken file's error says where");
+    /* Files added later are parsed in place: one new file. */
+    put("g.yaml", svc_a);
+    usleep(50 * 1000);
+    source_sync(&fs, tmp, &d, NULL, NULL, NULL, &st);
+    is_int((long long)decode_count(&fs, &errors), N, "the new file decodes too");
+    for (int i = 0; i < N; i++) {
+        char *p = gw_xasprintf("%s/f%02d.%s", tmp, i, i % 5 == 4 ? "json" : "yaml");
+        unlink(p);
+        free(p);
+    }
+    char *p = gw_xasprintf("%s/g.yaml", tmp);
+    unlink(p);
+    free(p);
+    rmdir(tmp);
+    gw_diags_release(&d);
+    gw_source_files_release(&fs);
+}
+
 int
 main(void)
 {
@@ -618,5 +681,6 @@ main(void)
     test_writes();
     test_sync();
     test_sync_empty_hold();
+    test_sync_many();
     return done_testing();
 }

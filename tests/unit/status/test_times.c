@@ -250,23 +250,26 @@ translate(int i, const char *yaml, const char *ltt)
     return st;
 }
 
+/* A GatewayClass of ours and Gateway ns/gw, up to its listeners. */
+#define CLASS_AND_GATEWAY                              \
+    "apiVersion: gateway.networking.k8s.io/v1\n"       \
+    "kind: GatewayClass\n"                             \
+    "metadata: {name: gc}\n"                           \
+    "spec: {controllerName: " GW_CONTROLLER_NAME "}\n" \
+    "---\n"                                            \
+    "apiVersion: gateway.networking.k8s.io/v1\n"       \
+    "kind: Gateway\n"                                  \
+    "metadata: {name: gw, namespace: ns}\n"            \
+    "spec:\n"                                          \
+    "  gatewayClassName: gc\n"
+
 static void
 test_stamp_status(void)
 {
-    const char *base = "apiVersion: gateway.networking.k8s.io/v1\n"
-                       "kind: GatewayClass\n"
-                       "metadata: {name: gc}\n"
-                       "spec: {controllerName: " GW_CONTROLLER_NAME "}\n"
-                       "---\n"
-                       "apiVersion: gateway.networking.k8s.io/v1\n"
-                       "kind: Gateway\n"
-                       "metadata: {name: gw, namespace: ns}\n"
-                       "spec:\n"
-                       "  gatewayClassName: gc\n"
-                       "  listeners:\n"
-                       "  - name: http\n"
-                       "    port: 80\n"
-                       "    protocol: HTTP\n";
+    const char *base = CLASS_AND_GATEWAY "  listeners:\n"
+                                         "  - name: http\n"
+                                         "    port: 80\n"
+                                         "    protocol: HTTP\n";
     struct gw_status *s1 = translate(0, base, NULL);
     gw_status_stamp_times(s1, NULL, OLD);
     const struct gw_status_item *gc = gw_status_find(s1, GW_KIND_GATEWAYCLASS, NULL, "gc");
@@ -299,6 +302,47 @@ test_stamp_status(void)
     }
 }
 
+/* Routes whose conditions are equal share their members (tr_cond), before
+ * stamping and after: in place with no earlier status, through the copy's
+ * memo with one (times equal as strings, not as pointers). */
+static void
+test_stamp_shared(void)
+{
+    const char *cfg = CLASS_AND_GATEWAY "  listeners: [{name: http, port: 80, protocol: HTTP}]\n"
+                                        "---\n"
+                                        "apiVersion: gateway.networking.k8s.io/v1\n"
+                                        "kind: HTTPRoute\n"
+                                        "metadata: {name: a, namespace: ns}\n"
+                                        "spec: {parentRefs: [{name: gw}]}\n"
+                                        "---\n"
+                                        "apiVersion: gateway.networking.k8s.io/v1\n"
+                                        "kind: HTTPRoute\n"
+                                        "metadata: {name: b, namespace: ns}\n"
+                                        "spec: {parentRefs: [{name: gw}]}\n";
+    const struct gw_sv *ca[2], *cb[2];
+    struct gw_status *st[2];
+    for (int i = 0; i < 2; i++) {
+        st[i] = translate(i, cfg, NULL);
+        gw_status_stamp_times(st[i], i ? st[0] : NULL, i ? NOW : OLD);
+        const struct gw_status_item *a = gw_status_find(st[i], GW_KIND_HTTPROUTE, "ns", "a");
+        const struct gw_status_item *b = gw_status_find(st[i], GW_KIND_HTTPROUTE, "ns", "b");
+        GW_ASSERT(a && b && a->status && b->status);
+        ca[i] = gw_sv_get(gw_sv_get(a->status, "parents")->child, "conditions")->child;
+        cb[i] = gw_sv_get(gw_sv_get(b->status, "parents")->child, "conditions")->child;
+        is_str(gw_sv_get(ca[i], "lastTransitionTime")->s, OLD,
+               i ? "reload: unchanged condition keeps its time" : "first: now");
+        is_str(gw_sv_get(cb[i], "lastTransitionTime")->s, OLD, "the other route's too");
+        ok(ca[i] != cb[i] && ca[i]->child == cb[i]->child, "equal conditions share members");
+        ok(!strstr(json(a->status), P), "no placeholder left");
+    }
+    gw_status_free(st[0]);
+    gw_status_free(st[1]);
+    for (int i = 0; i < 2; i++) {
+        gw_store_release(&stores[i]);
+        gw_docs_release(&docs_kept[i]);
+    }
+}
+
 static void
 test_format(void)
 {
@@ -317,6 +361,7 @@ main(void)
     test_parents();
     test_shared();
     test_stamp_status();
+    test_stamp_shared();
     test_format();
     gw_arena_release(&arena);
     return done_testing();
