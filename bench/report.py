@@ -12,6 +12,8 @@ import json
 import statistics
 import sys
 
+import s_h2tls
+
 
 def med(rows, key):
     v = [r[key] for r in rows if r.get(key) is not None]
@@ -391,6 +393,8 @@ def render(res, outrel):
     ku = other.get("kube")
     if ku:
         bar += kube_section(w, ku, smoke)
+
+    bar += s_h2tls.render(res, w, smoke)
 
     # ---------------------------------------------------------------- bar
     w("## The bar")

@@ -44,6 +44,8 @@ import threading
 import time
 import urllib.request
 
+import s_h2tls
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 H = "127.0.0.1"
@@ -1154,7 +1156,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--report", default=None, help="markdown report (default bench/RESULTS.md; "
                     "smoke: OUT/report.md)")
-    ap.add_argument("--only", default="proxy,routes,policies,churn,propagation,memory,kube")
+    ap.add_argument("--only", default="proxy,routes,policies,churn,propagation,memory,kube,h2tls,handshake")
     ap.add_argument("--floor-build", default=os.path.join(ROOT, "build-release"),
                     help="meson build directory to build and run the floor proxies from "
                     "(default build-release)")
@@ -1189,6 +1191,7 @@ def main():
     ctx.kube_ready_limit = 10.0 if smoke else 15.0
     ctx.kube_status_limit = 10.0 if smoke else 30.0
     ctx.floor_build = None if a.no_floor else os.path.abspath(a.floor_build)
+    ctx.h2tls = s_h2tls.settings(smoke, env)  # scenarios 11-12
     ctx.floor_dir = None
     ctx.gatehouse = os.path.abspath(env("GATEHOUSE", os.path.join(ROOT, "build-release/src/cmd/gatehouse")))
     stamp = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
@@ -1255,6 +1258,7 @@ def main():
         if "kube" in only:
             log("scenario 8: Kubernetes mode (API server double)")
             scenario_kube(ctx, results["other"])
+        s_h2tls.run(ctx, results, only)
     finally:
         cleanup()
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)
