@@ -18,11 +18,11 @@
  * counts complete exchanges (handshake, request, 2xx response) finished
  * within the duration.
  */
-#include <sys/epoll.h>
-#include <sys/socket.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -362,8 +362,7 @@ main(int argc, char **argv)
         pthread_join(th[i], NULL);
     free(th);
     SSL_CTX_free(ctx);
-    printf("handshakes %llu resumed %llu errors %llu seconds %.3f\n",
-           (unsigned long long)n_done, (unsigned long long)n_resumed,
-           (unsigned long long)n_errors, o.seconds);
+    printf("handshakes %llu resumed %llu errors %llu seconds %.3f\n", (unsigned long long)n_done,
+           (unsigned long long)n_resumed, (unsigned long long)n_errors, o.seconds);
     return 0;
 }
