@@ -57,8 +57,7 @@ def settings(smoke, env):
         hs_duration=float(env("HS_DURATION", "1" if smoke else "3")),
         hs_warmup=float(env("HS_WARMUP", "0" if smoke else "1")),
         hs_conns=32, hs_threads=2,
-        hs_variants=[list(x) for x in (HS_ALL if not smoke else
-                                       (("1.3", "ecdsa", False), ("1.3", "ecdsa", True)))])
+        hs_variants=[list(x) for x in (HS_ALL if not smoke else (("1.3", "ecdsa", True),))])
 
 
 # ------------------------------------------------------------------ setup
