@@ -15,6 +15,7 @@ import sys
 import s_edge  # scenario 10 (bench/s_edge.py)
 import s_paths
 import s_scale
+import s_h2tls
 
 
 def med(rows, key):
@@ -400,6 +401,7 @@ def render(res, outrel):
 
     bar += s_paths.render(res, w, smoke)
     bar += s_scale.render(res, w, smoke)
+    bar += s_h2tls.render(res, w, smoke)
 
     # ---------------------------------------------------------------- bar
     w("## The bar")

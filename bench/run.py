@@ -47,6 +47,7 @@ import urllib.request
 import s_edge  # scenario 10 (bench/s_edge.py)
 import s_paths
 import s_scale
+import s_h2tls
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -1159,7 +1160,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--report", default=None, help="markdown report (default bench/RESULTS.md; "
                     "smoke: OUT/report.md)")
-    ap.add_argument("--only", default="proxy,routes,policies,edge,churn,propagation,memory,kube,paths,scale")
+    ap.add_argument("--only", default="proxy,routes,policies,edge,churn,propagation,memory,kube,h2tls,handshake,paths,scale")
     ap.add_argument("--floor-build", default=os.path.join(ROOT, "build-release"),
                     help="meson build directory to build and run the floor proxies from "
                     "(default build-release)")
@@ -1202,6 +1203,7 @@ def main():
     ctx.scale_wrk_s, ctx.scale_wrk_warmup = (1.0, 0.0) if smoke else (3.0, 1.0)
     ctx.scale_per_file = 1000
     ctx.floor_build = None if a.no_floor else os.path.abspath(a.floor_build)
+    ctx.h2tls = s_h2tls.settings(smoke, env)  # scenarios 11-12
     ctx.floor_dir = None
     ctx.gatehouse = os.path.abspath(env("GATEHOUSE", os.path.join(ROOT, "build-release/src/cmd/gatehouse")))
     stamp = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
@@ -1277,6 +1279,7 @@ def main():
         if "scale" in only:
             log("scenario 14: route and Gateway scale")
             s_scale.run(ctx, results)
+        s_h2tls.run(ctx, results, only)
     finally:
         cleanup()
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)

@@ -13,7 +13,7 @@ build="$build libc-ares-dev"
 build="$build zlib1g-dev libbrotli-dev libzstd-dev"
 test="$build clang clang-format libclang-rt-14-dev git openssl curl nghttp2-client python3
       python3-pytest python3-httpx python3-h2 python3-grpcio python3-protobuf python3-websockets redis-server"
-bench="$build python3 wrk nginx-light haproxy nghttp2-client redis-server"
+bench="$build python3 wrk nginx-light haproxy nghttp2-client openssl redis-server"
 # scenario 13 (bench/s_paths.py): nginx stream (TCP/UDP) as a contestant
 bench="$bench libnginx-mod-stream"
 # make image (scripts/image.sh): the OCI image, built offline FROM scratch

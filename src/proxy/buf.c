@@ -3,8 +3,13 @@
  * proxy buffers: a byte queue consumed from the front (the socket writes or
  * the parser eats), appended at the back. Memory is allocated on first use
  * and kept for the connection's life, so requests after the first on a
- * keep-alive connection allocate nothing.
+ * keep-alive connection allocate nothing. Buffers that live for one request
+ * (an h2 stream's, an upstream request's) take their first block from a
+ * small per-thread cache: a 4 KiB malloc and free are a few hundred
+ * instructions each, and malloc's thread cache stops at 1 KiB.
  */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +24,45 @@ px_buf_init(struct px_buf *b, size_t max)
     *b = (struct px_buf){.max = max};
 }
 
+#define BUF_FIRST  4096 /* the first block of every buffer */
+#define BUF_CACHED 512  /* first blocks kept per thread (2 MiB) */
+
+static _Thread_local struct {
+    void *p[BUF_CACHED];
+    size_t n;
+    bool keyed; /* the key's destructor frees it when the thread ends */
+} cache;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void
+cache_drain(void *unused)
+{
+    (void)unused;
+    while (cache.n)
+        free(cache.p[--cache.n]);
+}
+
+static void
+cache_key_new(void)
+{
+    GW_ASSERT(pthread_key_create(&cache_key, cache_drain) == 0);
+}
+
 void
 px_buf_release(struct px_buf *b)
 {
-    free(b->p);
+    if (b->p && b->cap == BUF_FIRST && cache.n < BUF_CACHED) {
+        if (!cache.keyed) {
+            pthread_once(&cache_once, cache_key_new);
+            pthread_setspecific(cache_key, &cache);
+            cache.keyed = true;
+        }
+        cache.p[cache.n++] = b->p;
+    } else {
+        free(b->p);
+    }
     *b = (struct px_buf){.max = b->max};
 }
 
@@ -42,12 +82,15 @@ px_buf_reserve(struct px_buf *b, size_t want)
     if (need > b->max)
         need = b->max;
     if (need > b->cap) {
-        size_t ncap = b->cap ? b->cap : 4096;
+        size_t ncap = b->cap ? b->cap : BUF_FIRST;
         while (ncap < need)
             ncap *= 2;
         if (ncap > b->max)
             ncap = b->max;
-        b->p = gw_xrealloc(b->p, ncap);
+        if (!b->p && ncap == BUF_FIRST && cache.n)
+            b->p = cache.p[--cache.n];
+        else
+            b->p = gw_xrealloc(b->p, ncap);
         b->cap = ncap;
     }
     return b->cap - b->len;

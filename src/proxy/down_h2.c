@@ -70,6 +70,8 @@
 #define H2_TRIM_BELOW     ((size_t)1024 * 1024)
 #define H2_TRIM_WINDOW_MS 10000 /* trims, at most one a second, after that */
 #define H2_OVERSIZED      2     /* over-limit header blocks on a connection: GOAWAY */
+#define H2_SMALL_FIELDS   16    /* request fields kept in the stream itself */
+#define H2_SMALL_HEAD     2048  /* response heads lower-cased on the stack */
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -79,8 +81,9 @@ struct px_h2_stream {
     int32_t id;
     struct px_dconn *d; /* the request, once started */
     struct gw_arena arena;
-    struct gw_h1_header *hv; /* regular fields */
+    struct gw_h1_header *hv; /* regular fields: hv_small, or the heap past it */
     size_t nh, cap;
+    struct gw_h1_header hv_small[H2_SMALL_FIELDS];
     struct gw_str method, scheme, authority, path, host;
     size_t hdr_bytes;         /* decoded request header list */
     size_t tr_bytes;          /* decoded trailer section */
@@ -300,7 +303,8 @@ stream_free(struct px_h2_stream *s)
     px_buf_release(&s->trailers);
     px_buf_release(&s->cookie);
     px_buf_release(&s->qtrailers);
-    free(s->hv);
+    if (s->hv != s->hv_small)
+        free(s->hv);
     free(s);
     if (charged)
         maybe_trim(w);
@@ -309,10 +313,7 @@ stream_free(struct px_h2_stream *s)
 static struct gw_str
 dup_str(struct px_h2_stream *s, const uint8_t *p, size_t n)
 {
-    char *c = gw_arena_alloc(&s->arena, n + 1);
-    memcpy(c, p, n);
-    c[n] = 0;
-    return (struct gw_str){c, n};
+    return (struct gw_str){gw_arena_strndup(&s->arena, (const char *)p, n), n};
 }
 
 /* ------------------------------------------------------------------------ */
@@ -405,7 +406,8 @@ submit_head(struct px_h2 *h, struct px_h2_stream *s)
             (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
         /* Field names in lower case: a copy, since the head is still in
          * d->out (nghttp2 copies them again). */
-        char *lower = gw_xmalloc((size_t)n + 1);
+        char small[H2_SMALL_HEAD];
+        char *lower = (size_t)n < sizeof(small) ? small : gw_xmalloc((size_t)n + 1);
         size_t off = 0;
         for (size_t i = 0; i < res.nheaders; i++) {
             const struct gw_h1_header *f = &res.headers[i];
@@ -424,7 +426,8 @@ submit_head(struct px_h2 *h, struct px_h2_stream *s)
         if (!body)
             s->finished = true;
         nghttp2_submit_response(h->s, s->id, nv, nn, body ? &dp : NULL);
-        free(lower);
+        if (lower != small)
+            free(lower);
         progress(h);
         s->submitted = true;
         return;
@@ -580,8 +583,18 @@ push_field(struct px_h2_stream *s, struct gw_str name, struct gw_str value)
     if (s->nh == s->cap) {
         if (s->cap >= PX_MAX_HEADERS)
             return false;
-        s->cap = s->cap ? s->cap * 2 : 16;
-        s->hv = gw_xrealloc(s->hv, s->cap * sizeof(*s->hv));
+        if (!s->hv) {
+            s->hv = s->hv_small;
+            s->cap = H2_SMALL_FIELDS;
+        } else {
+            size_t cap = s->cap * 2;
+            struct gw_h1_header *hv = gw_xmalloc(cap * sizeof(*hv));
+            memcpy(hv, s->hv, s->nh * sizeof(*hv));
+            if (s->hv != s->hv_small)
+                free(s->hv);
+            s->hv = hv;
+            s->cap = cap;
+        }
     }
     s->hv[s->nh++] = (struct gw_h1_header){name, value};
     return true;
