@@ -49,8 +49,8 @@ gw_loop_backend(const struct gw_loop *loop)
     return loop->ur ? GW_LOOP_URING : GW_LOOP_EPOLL;
 }
 
-int
-gw_loop_new(struct gw_loop **out)
+static int
+loop_new(struct gw_loop **out, enum gw_loop_backend backend)
 {
     struct gw_loop *loop = gw_xcalloc(1, sizeof(*loop));
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -62,10 +62,22 @@ gw_loop_new(struct gw_loop **out)
     loop->now_ms = clock_ms();
     loop->free_node = UINT32_MAX;
     /* No io_uring (old kernel, seccomp): epoll does the same job. */
-    if (default_backend == GW_LOOP_URING)
+    if (backend == GW_LOOP_URING)
         (void)gw_loop__uring_new(loop);
     *out = loop;
     return 0;
+}
+
+int
+gw_loop_new(struct gw_loop **out)
+{
+    return loop_new(out, default_backend);
+}
+
+int
+gw_loop_new_epoll(struct gw_loop **out)
+{
+    return loop_new(out, GW_LOOP_EPOLL);
 }
 
 void

@@ -43,6 +43,11 @@ enum gw_loop_backend {
 /* Creates a loop (epoll instance, timer heap, clock). *out is the caller's;
  * free it with gw_loop_free. 0 or a negated errno. */
 int gw_loop_new(struct gw_loop **out);
+/* gw_loop_new with the epoll backend whatever the default: for loops of
+ * little traffic (the resolver, the health checker), which an io_uring
+ * loop's provided buffers (2 MiB, touched at creation) would cost more
+ * than they serve. */
+int gw_loop_new_epoll(struct gw_loop **out);
 /* Process-wide: the backend loops created from now on use (default
  * GW_LOOP_EPOLL). Call before creating loops; not thread-safe. */
 void gw_loop_backend_set_default(enum gw_loop_backend b);

@@ -421,7 +421,7 @@ px_dns_start(struct gw_proxy *p)
     struct px_resolver *r = gw_xcalloc(1, sizeof(*r));
     r->p = p;
     r->evfd = -1;
-    int rc = gw_loop_new(&r->loop);
+    int rc = gw_loop_new_epoll(&r->loop);
     if (rc < 0)
         goto fail;
     struct ares_options ao = {

@@ -797,7 +797,7 @@ px_hc_checker_start(struct gw_proxy *p)
     c->evfd = -1;
     atomic_init(&c->stop, false);
     c->rnd = 0x2545f4914f6cdd1dull ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c;
-    int rc = gw_loop_new(&c->loop);
+    int rc = gw_loop_new_epoll(&c->loop);
     if (rc < 0) {
         free(c);
         return rc;
