@@ -272,7 +272,7 @@ def _start(R, ctx, name, w, certs):
     os.makedirs(d, exist_ok=True)
     p, pe, pr = _ports(R)
     if not R.wait_ports_free(p, pe, pr, R.ADMIN_PORT):
-        R.log(f"  h2tls: ports {p}, {pe}, {pr} busy")
+        R.log(f"  h2tls: ports {p}, {pe}, {pr} or {R.ADMIN_PORT} busy")
         return None
     if name == "gatehouse":
         try:

@@ -212,7 +212,8 @@ def run_bench_smoke(build):
     env = dict(os.environ)
     env["GATEHOUSE"] = os.path.abspath(os.path.join(build, "src", "cmd", "gatehouse"))
     env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
-    env.setdefault("BENCH_PORT_BASE", str(free_port_run(3)))
+    # the scenarios use BENCH_PORT_BASE..+29 (bench/README.md): all free now
+    env.setdefault("BENCH_PORT_BASE", str(free_port_run(30)))
     with tempfile.TemporaryDirectory() as tmp:
         try:
             proc = subprocess.run([sys.executable, script, "--smoke", "--no-floor", "--out", tmp],
@@ -223,6 +224,11 @@ def run_bench_smoke(build):
         tail = proc.stdout.strip().splitlines()[-15:]
         if proc.returncode != 0:
             sys.stdout.write("\n".join(tail) + "\n")
+            # which scenario failed and why (the report's "Failed" lines)
+            rep = os.path.join(tmp, "report.md")
+            if os.path.exists(rep):
+                with open(rep) as f:
+                    sys.stdout.write("".join(ln for ln in f if "ailed" in ln))
             return 0, 1, [f"bench smoke exited {proc.returncode}"]
         print("bench smoke: ok" + (f" ({tail[-1].strip()})" if tail else ""))
         return 1, 0, []

@@ -97,6 +97,37 @@ opts(const struct px_dconn *d)
 /* ------------------------------------------------------------------------ */
 /* Lifetime                                                                  */
 
+/* Stream px_dconns a worker keeps for reuse. None in sanitizer builds,
+ * where a freed one must stay poisoned for use-after-free to show. */
+#if defined(__SANITIZE_ADDRESS__)
+#define STREAM_CACHE_MAX 0u
+#else
+#define STREAM_CACHE_MAX 64u
+#endif
+
+static struct px_dconn *
+stream_alloc(struct px_worker *w)
+{
+    struct px_dconn *d = w->stream_cache;
+    if (!d)
+        return gw_xcalloc(1, sizeof(*d));
+    w->stream_cache = d->next;
+    w->nstream_cache--;
+    memset(d, 0, sizeof(*d));
+    return d;
+}
+
+void
+px_dconn_cache_free(struct px_worker *w)
+{
+    while (w->stream_cache) {
+        struct px_dconn *d = w->stream_cache;
+        w->stream_cache = d->next;
+        free(d);
+    }
+    w->nstream_cache = 0;
+}
+
 static void
 on_dclosed(struct gw_io *io)
 {
@@ -109,7 +140,13 @@ on_dclosed(struct gw_io *io)
         px_buf_release(&d->cors);
         px_buf_release(&d->ea_set);
         px_trace_dconn_free(d);
-        free(d);
+        if (w->nstream_cache < STREAM_CACHE_MAX) {
+            d->next = w->stream_cache;
+            w->stream_cache = d;
+            w->nstream_cache++;
+        } else {
+            free(d);
+        }
         return;
     }
     px_h2_free(d);
@@ -2637,7 +2674,7 @@ struct px_dconn *
 px_dconn_stream_new(struct px_dconn *c, struct px_h2_stream *s)
 {
     struct px_worker *w = c->w;
-    struct px_dconn *d = gw_xcalloc(1, sizeof(*d));
+    struct px_dconn *d = stream_alloc(w);
     d->w = w;
     d->stream = true;
     d->h2s = s;

@@ -749,6 +749,11 @@ struct px_worker {
     struct px_dconn *conns;
     size_t nconns;
     size_t max_conns;
+    /* HTTP/2 streams' px_dconn, kept for the next stream (px_dconn_stream_new):
+     * a stream per request made their calloc and free a visible share of an
+     * h2 or gRPC request. Linked through next; freed by px_dconn_cache_free. */
+    struct px_dconn *stream_cache;
+    unsigned nstream_cache;
     /* Upstream sockets, counted with the clients against max_fds (the
      * worker's share of RLIMIT_NOFILE): a client fanning out to many
      * upstream connections cannot take every descriptor. */
@@ -1327,6 +1332,8 @@ void px_dconn_drain(struct px_dconn *d);
 /* A px_dconn for stream s of the h2 connection c (address, peer, TLS and
  * SNI copied from c). Freed through px_dconn_close. */
 struct px_dconn *px_dconn_stream_new(struct px_dconn *c, struct px_h2_stream *s);
+/* Frees the worker's cached stream px_dconns (its loop is gone). */
+void px_dconn_cache_free(struct px_worker *w);
 /* Runs req (views valid for the call) through the request pipeline. */
 void px_dconn_stream_start(struct px_dconn *d, struct gw_h1_request *req);
 /* extauth.c: the verdict of d's ExtAuthPolicy check; the request goes on

@@ -799,6 +799,7 @@ gw_proxy_free(struct gw_proxy *p)
         px_rr_table_release(&w->rr);
         px_buf_release(&w->logbuf);
         px_auth_worker_free(w->auth);
+        px_dconn_cache_free(w);
     }
     free(p->workers);
     px_snap_unref(p->snap);
