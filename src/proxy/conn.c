@@ -100,10 +100,11 @@ opts(const struct px_dconn *d)
 /* Stream px_dconns a worker keeps for reuse. None in sanitizer builds,
  * where a freed one must stay poisoned for use-after-free to show. */
 #if defined(__SANITIZE_ADDRESS__)
-#define STREAM_CACHE_MAX 0u
+#define STREAM_CACHE 0
 #else
-#define STREAM_CACHE_MAX 64u
+#define STREAM_CACHE 1
 #endif
+#define STREAM_CACHE_MAX 64u
 
 static struct px_dconn *
 stream_alloc(struct px_worker *w)
@@ -140,7 +141,7 @@ on_dclosed(struct gw_io *io)
         px_buf_release(&d->cors);
         px_buf_release(&d->ea_set);
         px_trace_dconn_free(d);
-        if (w->nstream_cache < STREAM_CACHE_MAX) {
+        if (STREAM_CACHE && w->nstream_cache < STREAM_CACHE_MAX) {
             d->next = w->stream_cache;
             w->stream_cache = d;
             w->nstream_cache++;
