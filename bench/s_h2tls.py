@@ -49,13 +49,13 @@ def _R():
 def settings(smoke, env):
     """The scenario's sizes (run.py main: ctx.h2tls)."""
     return dict(
-        duration=float(env("H2TLS_DURATION", "1" if smoke else "5")),
+        duration=float(env("H2TLS_DURATION", "1" if smoke else "4")),
         warmup=float(env("H2TLS_WARMUP", "0" if smoke else "1")),
         repeat=int(env("H2TLS_REPEAT", "1" if smoke else "2")),
         workers=[1] if smoke else [1, 2],
         conns=50, streams=10, threads=2,
-        hs_duration=float(env("HS_DURATION", "1" if smoke else "3")),
-        hs_warmup=float(env("HS_WARMUP", "0" if smoke else "1")),
+        hs_duration=float(env("HS_DURATION", "1" if smoke else "2")),
+        hs_warmup=float(env("HS_WARMUP", "0" if smoke else "0.5")),
         hs_conns=32, hs_threads=2,
         hs_variants=[list(x) for x in (HS_ALL if not smoke else (("1.3", "ecdsa", True),))])
 

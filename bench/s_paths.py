@@ -58,7 +58,7 @@ def settings(smoke):
     return dict(
         duration=int(env("PATHS_DURATION", "1" if smoke else "3")),  # whole seconds: wrk, h2load
         warmup=int(env("PATHS_WARMUP", "0" if smoke else "1")),
-        repeat=int(env("PATHS_REPEAT", "1" if smoke else "3")),
+        repeat=int(env("PATHS_REPEAT", "1" if smoke else "2")),
         grpc_conns=10 if smoke else 50, grpc_streams=10, stream_msgs=10,
         ws_conns=50 if smoke else 1000, ws_bytes=32,
         big_conns=4 if smoke else 16,
