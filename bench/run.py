@@ -397,15 +397,14 @@ class Contestant:
 
 # ------------------------------------------------------------------ upstream
 
-def start_upstream(ctx):
-    d = os.path.join(ctx.out, "upstream")
-    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
-    with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(f"""worker_processes {ctx.upstream_workers};
+def nginx_head(ctx, d, workers, conns=None):
+    """An nginx.conf's start, up to inside `http {` (files under d): what
+    every nginx of the bench shares (the upstream, scenarios 11-13)."""
+    return f"""worker_processes {workers};
 worker_rlimit_nofile {ctx.nofile};
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
-events {{ worker_connections {ctx.nofile // 2}; }}
+events {{ worker_connections {conns or ctx.nofile // 2}; }}
 http {{
     access_log off;
     client_body_temp_path {d}/tmp/body;
@@ -414,7 +413,14 @@ http {{
     uwsgi_temp_path {d}/tmp/uwsgi;
     scgi_temp_path {d}/tmp/scgi;
     keepalive_requests 1000000000;
-    keepalive_timeout 300s;
+    keepalive_timeout 300s;"""
+
+
+def start_upstream(ctx):
+    d = os.path.join(ctx.out, "upstream")
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(nginx_head(ctx, d, ctx.upstream_workers) + f"""
     default_type text/plain;
     server {{
         listen {H}:{UP_PORT} reuseport backlog=4096;

@@ -118,20 +118,7 @@ def _nginx_cfg(R, ctx, d, w, certs):
         return (f"    server {{ listen {H}:{port} ssl http2 reuseport backlog=4096; "
                 f"ssl_certificate {crt}; ssl_certificate_key {key}; "
                 f"location / {{ proxy_pass http://up; }} }}\n")
-    conf = f"""worker_processes {w};
-worker_rlimit_nofile {ctx.nofile};
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections {ctx.nofile // 2}; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    keepalive_requests 1000000000;
-    keepalive_timeout 300s;
+    conf = R.nginx_head(ctx, d, w) + f"""
     http2_max_requests 1000000000;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:SSL:10m;
