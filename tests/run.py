@@ -215,6 +215,9 @@ def run_bench_smoke(build):
     # the scenarios use BENCH_PORT_BASE..+29 (bench/README.md): all free now
     env.setdefault("BENCH_PORT_BASE", str(free_port_run(30)))
     with tempfile.TemporaryDirectory() as tmp:
+        # readable by the nginx workers the scenarios start (as root they
+        # drop to another user, which must reach the files they serve)
+        os.chmod(tmp, 0o755)
         try:
             proc = subprocess.run([sys.executable, script, "--smoke", "--no-floor", "--out", tmp],
                                   env=env, cwd=ROOT, timeout=600, stdout=subprocess.PIPE,
