@@ -229,6 +229,38 @@ def backend_of(resp):
     return j["pod"].rsplit("-", 2)[0]
 
 
+# ---------------------------------------------------------------- metrics
+
+METRIC_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_value(text, series, total=False, **labels):
+    """A sample's value from Prometheus exposition text, or None if there is
+    none. series is a metric name, or a whole series written out
+    ('name{k="v"}', matched exactly); labels= keeps the samples of that name
+    whose labels include these. total=True sums every sample that matches
+    (all label sets of a name; 0 when none) instead of taking the first."""
+    found = 0.0 if total else None
+    for ln in text.splitlines():
+        if not ln or ln.startswith("#"):
+            continue
+        key, value = ln.rsplit(" ", 1)
+        if "{" in series:
+            if key != series:
+                continue
+        else:
+            name, _, rest = key.partition("{")
+            if name != series:
+                continue
+            have = dict(METRIC_LABEL.findall(rest))
+            if any(have.get(k) != str(v) for k, v in labels.items()):
+                continue
+        if not total:
+            return float(value)
+        found += float(value)
+    return found
+
+
 # ---------------------------------------------------------------- gateway
 
 class GatewayProcess:
@@ -290,6 +322,12 @@ class GatewayProcess:
                 raise AssertionError(f"/readyz not 200 within {timeout} s (last: {last}); "
                                      f"stderr: {self.stderr()[-3000:]}")
             time.sleep(0.05)
+
+    def metric(self, series, total=False, **labels):
+        """metric_value() of this process's /metrics."""
+        status, body, _ = self.admin("/metrics")
+        assert status == 200, f"/metrics answered {status}"
+        return metric_value(body.decode(), series, total=total, **labels)
 
     def status_json(self):
         status, body, _ = self.admin("/status")

@@ -109,15 +109,6 @@ def retry_routes():
     ])]
 
 
-def metric(gw, name):
-    status, body, _ = gw.admin("/metrics")
-    assert status == 200
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in /metrics")
-
-
 def up_busy(st, *policies):
     busy = Busy()
     st.backends["busy"] = busy
@@ -161,19 +152,19 @@ def test_budget_stops_a_retry_storm(stack):
     pol = xbtp("budget", retryConstraint={"budget": {"percent": 20, "interval": "10s"},
                                            "minRetryRate": {"count": 1, "interval": "1h"}})
     busy = up_busy(stack, pol)
-    r0, f0 = metric(stack.gw, RETRIES), metric(stack.gw, REFUSED)
+    r0, f0 = stack.gw.metric(RETRIES), stack.gw.metric(REFUSED)
 
     hammer(stack, "/free/x", n)
     free = busy.count("free")
     assert free == 4 * n, free  # no policy: every request costs four attempts
-    r1 = metric(stack.gw, RETRIES)
+    r1 = stack.gw.metric(RETRIES)
     assert r1 - r0 == 3 * n
-    assert metric(stack.gw, REFUSED) == f0
+    assert stack.gw.metric(REFUSED) == f0
 
     got = hammer(stack, "/busy/x", n, bodies_ok=(b"busy\n", GATEHOUSE_503))
     seen = busy.count("busy")
-    retries = metric(stack.gw, RETRIES) - r1
-    refused = metric(stack.gw, REFUSED) - f0
+    retries = stack.gw.metric(RETRIES) - r1
+    refused = stack.gw.metric(REFUSED) - f0
     print(f"\n{n} requests: {free} attempts without the budget, {seen} with it "
           f"({retries:.0f} retries made, {refused:.0f} refused)")
     assert seen == n + retries
@@ -190,13 +181,13 @@ def test_budget_stops_a_retry_storm(stack):
 def test_budget_allows_every_retry_at_low_load(stack):
     pol = xbtp("budget", retryConstraint={"minRetryRate": {"count": 100, "interval": "10s"}})
     busy = up_busy(stack, pol)
-    f0 = metric(stack.gw, REFUSED)
+    f0 = stack.gw.metric(REFUSED)
     with H1(stack.addr, stack.port, timeout=10) as c:
         for _ in range(10):
             r = c.request("GET", "/busy/low", host="gw.test")
             assert r.status == 503 and r.body == b"busy\n"
     assert busy.count("busy") == 40  # 1 + 3 retries each: 30 retries < 100 per 10 s
-    assert metric(stack.gw, REFUSED) == f0
+    assert stack.gw.metric(REFUSED) == f0
 
 
 @pytest.mark.deadline(60)

@@ -98,15 +98,6 @@ def policy(name, svc="slow", **limits):
                          **limits)}
 
 
-def metric(gw, name):
-    status, body, _ = gw.admin("/metrics")
-    assert status == 200
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in /metrics")
-
-
 async def one(addr, port, path, results):
     t0 = time.monotonic()
     try:
@@ -158,10 +149,10 @@ def test_max_requests_under_500_concurrent(stack):
     # The excess answered at once, never waiting for the slow backend.
     assert max(refused) < 2.0, sorted(refused)[-5:]
     assert slow.served == len(ok)
-    assert metric(stack.gw, OPEN + '{limit="requests"}') == len(refused)
-    assert metric(stack.gw, OPEN + '{limit="connections"}') == 0
+    assert stack.gw.metric(OPEN + '{limit="requests"}') == len(refused)
+    assert stack.gw.metric(OPEN + '{limit="connections"}') == 0
     # Not an endpoint failure: nothing ejected; all served again after.
-    assert metric(stack.gw, "gatehouse_upstream_ejections_total") == 0
+    assert stack.gw.metric("gatehouse_upstream_ejections_total") == 0
     slow.reset()
     again = burst(stack, "/y?d=0.5", 50)
     assert [s for s, _ in again] == [200] * 50
@@ -176,7 +167,7 @@ def test_max_connections(stack):
     assert statuses.count(200) + statuses.count(503) == 40, statuses
     assert slow.connections <= 5 and slow.peak <= 5, (slow.connections, slow.peak)
     assert 5 <= statuses.count(200) <= 10
-    assert metric(stack.gw, OPEN + '{limit="connections"}') == statuses.count(503)
+    assert stack.gw.metric(OPEN + '{limit="connections"}') == statuses.count(503)
     with H1(stack.addr, stack.port, timeout=10) as c:
         for _ in range(10):
             assert c.request("GET", "/after", host="gw.test").status == 200
@@ -206,7 +197,7 @@ def test_max_retries(stack):
     with H1(stack.addr, stack.port, timeout=10) as c:
         assert c.request("GET", "/fail", host="gw.test").status == 503
     assert slow.served == 1
-    assert metric(stack.gw, OPEN + '{limit="retries"}') == 1
+    assert stack.gw.metric(OPEN + '{limit="retries"}') == 1
     stack.write("base.yaml", [o for o in stack.base_objects()])  # the policy removed
     deadline = time.monotonic() + 10
     while True:

@@ -118,16 +118,8 @@ def log_clients(st, marker, n, timeout=5.0):
         time.sleep(0.05)
 
 
-def metric(st, name):
-    text = st.gw.admin("/metrics")[1].decode()
-    for ln in text.splitlines():
-        if ln.startswith(name + " "):
-            return int(ln.split()[-1])
-    raise AssertionError(f"no {name} in /metrics")
-
-
 def refused(st, reason):
-    return metric(st, f'gatehouse_proxy_protocol_refused_total{{reason="{reason}"}}')
+    return st.gw.metric("gatehouse_proxy_protocol_refused_total", reason=reason)
 
 
 def ancestors(st, kind, name):

@@ -134,17 +134,9 @@ def wait_status(st, token, want, within=15.0):
             return r
         if time.monotonic() > deadline:
             raise AssertionError(f"still {r.status} ({r.header('WWW-Authenticate')}), not {want};"
-                                 f" {metric(st, 'gatehouse_jwks_fetches_total', result='ok')} ok"
+                                 f" {st.gw.metric('gatehouse_jwks_fetches_total', result='ok')} ok"
                                  f" stderr: {st.gw.stderr()[-3000:]}")
         time.sleep(0.2)
-
-
-def metric(st, name, **labels):
-    text = st.gw.admin("/metrics")[1].decode()
-    for ln in text.splitlines():
-        if ln.startswith(name + "{") and all(f'{k}="{v}"' in ln for k, v in labels.items()):
-            return float(ln.split()[-1])
-    return None
 
 
 @pytest.mark.deadline(90)
@@ -155,9 +147,9 @@ def test_fetched_keys_rotation_and_hostile_tokens(stack, server):
     up(stack, server)
     r = wait_status(stack, a.token({"sub": "alice"}), 200)
     assert r.json()["headers"]["X-User"] == ["alice"]
-    assert metric(stack, "gatehouse_jwks_keys", uri=server.uri) == 1
-    assert metric(stack, "gatehouse_jwks_fetches_total", result="ok") >= 1
-    assert metric(stack, "gatehouse_jwks_last_success_timestamp_seconds") > time.time() - 60
+    assert stack.gw.metric("gatehouse_jwks_keys", uri=server.uri) == 1
+    assert stack.gw.metric("gatehouse_jwks_fetches_total", result="ok") >= 1
+    assert stack.gw.metric("gatehouse_jwks_last_success_timestamp_seconds") > time.time() - 60
 
     now = int(time.time())
     bad = {
@@ -182,7 +174,7 @@ def test_fetched_keys_rotation_and_hostile_tokens(stack, server):
     r = get(stack, old)
     assert r.status == 401, r.status
     assert "no key fits" in r.header("WWW-Authenticate")
-    assert metric(stack, "gatehouse_jwks_keys", uri=server.uri) == 1
+    assert stack.gw.metric("gatehouse_jwks_keys", uri=server.uri) == 1
 
     # Garbage, then an oversized body: the last good set (b) stays.
     for mode in ("garbage", "big", "500"):
@@ -197,8 +189,8 @@ def test_fetched_keys_rotation_and_hostile_tokens(stack, server):
         assert server.hits > before, mode
         time.sleep(0.5)
         assert get(stack, b.token()).status == 200, mode
-    assert metric(stack, "gatehouse_jwks_fetches_total", result="invalid") >= 2
-    assert metric(stack, "gatehouse_jwks_fetches_total", result="http") >= 1
+    assert stack.gw.metric("gatehouse_jwks_fetches_total", result="invalid") >= 2
+    assert stack.gw.metric("gatehouse_jwks_fetches_total", result="http") >= 1
     err = stack.gw.stderr()
     assert "JWTPolicy ns1/remote" in err or "JWTPolicy" in err
     assert server.uri in err and "fetch failed" in err
@@ -215,11 +207,11 @@ def test_endpoint_down_at_start_then_up(stack, server):
     w = r.header("WWW-Authenticate")
     assert 'error_description="keys unavailable"' in w, w
     assert get(stack, None).status == 401
-    assert metric(stack, "gatehouse_jwks_keys", uri=server.uri) == 0
+    assert stack.gw.metric("gatehouse_jwks_keys", uri=server.uri) == 0
     time.sleep(1.5)
     server.start()
     wait_status(stack, tok, 200, within=20)
-    assert metric(stack, "gatehouse_jwks_fetches_total", result="error") >= 1
+    assert stack.gw.metric("gatehouse_jwks_fetches_total", result="error") >= 1
     assert "no keys yet" in stack.gw.stderr()
 
 
@@ -238,7 +230,7 @@ def test_slow_endpoint_never_stalls_requests(stack, server):
         assert r.status == 401, r.status
         worst = max(worst, r.elapsed)
     assert worst < 0.5, worst
-    assert metric(stack, "gatehouse_jwks_fetches_total", result="error") >= 1
+    assert stack.gw.metric("gatehouse_jwks_fetches_total", result="error") >= 1
     server.mode = "ok"
     wait_status(stack, tok, 200, within=20)
 
@@ -257,7 +249,7 @@ def test_untrusted_certificate_is_refused(stack, server):
     assert "certificate" in err.lower(), err[-2000:]
     r = get(stack, a.token())
     assert r.status == 401 and "keys unavailable" in r.header("WWW-Authenticate")
-    assert metric(stack, "gatehouse_jwks_fetches_total", result="ok") == 0
+    assert stack.gw.metric("gatehouse_jwks_fetches_total", result="ok") == 0
 
 
 @pytest.mark.deadline(30)

@@ -6,7 +6,6 @@ Three replicas hold one limit together; Redis killed (or frozen) mid-test
 makes failureMode Open serve and Closed refuse at once, and the limit is
 back when Redis is; without --redis the policy is Invalid."""
 import os
-import re
 import shutil
 import signal
 import socket
@@ -104,14 +103,6 @@ def two_rules():
     ])]
 
 
-def metric(gw, name, label=None):
-    text = gw.admin("/metrics")[1].decode()
-    pat = re.escape(name) + (r"\{" + re.escape(label) + r"\}" if label else "") + r" (\d+)"
-    m = re.search(pat, text)
-    assert m, f"{name} {label} not in /metrics"
-    return int(m.group(1))
-
-
 def timed(st, path):
     t0 = time.monotonic()
     r = get(st, path)
@@ -140,7 +131,7 @@ def test_three_replicas_hold_100_per_second(stack, redis):
         replicas = [stack.gw] + others
         for g in replicas:  # every worker of every replica has its connection
             deadline = time.monotonic() + 10
-            while metric(g, "gatehouse_redis_connections") != 2:
+            while g.metric("gatehouse_redis_connections") != 2:
                 assert time.monotonic() < deadline, "Redis never connected"
                 time.sleep(0.05)
         stop = threading.Event()
@@ -175,14 +166,14 @@ def test_three_replicas_hold_100_per_second(stack, redis):
         ok = sum(c[0] for c in counts)
         refused = sum(c[1] for c in counts)
         want = 100 * took
-        per = [metric(g, "gatehouse_ratelimit_global_total", 'verdict="allowed"')
+        per = [g.metric("gatehouse_ratelimit_global_total", verdict="allowed")
                for g in replicas]
         print(f"global limit: {ok} let through in {took:.2f} s (want {want:.0f}), "
               f"{refused} refused; allowed per replica {per}")
         assert refused > ok, "the clients did not ask for more than the limit"
         assert abs(ok - want) <= 0.05 * want, (ok, want)
         assert all(n > 0 for n in per), per  # every replica served and took from Redis
-        late = [metric(g, "gatehouse_redis_timeouts_total") for g in replicas]
+        late = [g.metric("gatehouse_redis_timeouts_total") for g in replicas]
         print(f"Redis late (> 250 ms) per replica: {late}")
         assert sum(late) <= 0.01 * (ok + refused), late
     finally:
@@ -201,7 +192,7 @@ def test_redis_killed_open_serves_closed_refuses_then_back(stack, redis):
                [glimit("c", 3, "1m", failure="Closed")]),
     ], args=["--redis", redis.addr, "--redis-timeout", "50ms"])
     deadline = time.monotonic() + 10
-    while metric(stack.gw, "gatehouse_redis_connections") != 2:
+    while stack.gw.metric("gatehouse_redis_connections") != 2:
         assert time.monotonic() < deadline, "Redis never connected"
         time.sleep(0.05)
     for path in ("/open", "/closed"):
@@ -224,13 +215,13 @@ def test_redis_killed_open_serves_closed_refuses_then_back(stack, redis):
         worst = max(worst, took)
     print(f"Redis away: slowest answer {worst * 1000:.1f} ms")
     assert worst < 0.5, worst
-    assert metric(stack.gw, "gatehouse_ratelimit_global_total", 'verdict="fail_open"') >= 10
-    assert metric(stack.gw, "gatehouse_ratelimit_global_total", 'verdict="fail_closed"') >= 10
-    assert metric(stack.gw, "gatehouse_redis_errors_total") >= 1
+    assert stack.gw.metric("gatehouse_ratelimit_global_total", verdict="fail_open") >= 10
+    assert stack.gw.metric("gatehouse_ratelimit_global_total", verdict="fail_closed") >= 10
+    assert stack.gw.metric("gatehouse_redis_errors_total") >= 1
 
     t0 = time.monotonic()
     redis.start()  # same port, empty: fresh buckets
-    while metric(stack.gw, "gatehouse_redis_connections") != 2:
+    while stack.gw.metric("gatehouse_redis_connections") != 2:
         assert time.monotonic() - t0 < 10, "never reconnected"
         time.sleep(0.02)
     print(f"reconnected {time.monotonic() - t0:.2f} s after Redis was back")
@@ -251,7 +242,7 @@ def test_redis_frozen_timeout_decides(stack, redis):
                [glimit("c", 1000, "1m", failure="Closed")]),
     ], args=["--redis", redis.addr, "--redis-timeout", "50ms"])
     deadline = time.monotonic() + 10
-    while metric(stack.gw, "gatehouse_redis_connections") != 2:
+    while stack.gw.metric("gatehouse_redis_connections") != 2:
         assert time.monotonic() < deadline, "Redis never connected"
         time.sleep(0.05)
     assert get(stack, "/open").status == 200
@@ -269,7 +260,7 @@ def test_redis_frozen_timeout_decides(stack, redis):
         print(f"Redis frozen: answers in {min(took) * 1000:.0f}..{max(took) * 1000:.0f} ms")
         assert min(took) >= 0.045, took  # it did wait for Redis
         assert max(took) < 0.5, took
-        assert metric(stack.gw, "gatehouse_redis_timeouts_total") >= 10
+        assert stack.gw.metric("gatehouse_redis_timeouts_total") >= 10
     finally:
         redis.proc.send_signal(signal.SIGCONT)
     deadline = time.monotonic() + 10
@@ -278,11 +269,11 @@ def test_redis_frozen_timeout_decides(stack, redis):
         time.sleep(0.05)
     # The script flushed: NOSCRIPT (an error: Closed refuses), the script is
     # loaded again, and the limit answers again.
-    errors = metric(stack.gw, "gatehouse_redis_errors_total")
+    errors = stack.gw.metric("gatehouse_redis_errors_total")
     assert redis.call(b"SCRIPT FLUSH") == b"+OK"
     got = [get(stack, "/closed").status for _ in range(6)]
     assert got[-1] == 200 and got.count(429) <= 2, got  # one NOSCRIPT per worker at most
-    assert metric(stack.gw, "gatehouse_redis_errors_total") - errors == got.count(429)
+    assert stack.gw.metric("gatehouse_redis_errors_total") - errors == got.count(429)
 
 
 @pytest.mark.deadline(60)
@@ -297,7 +288,7 @@ def test_parked_requests_pipelined_bodies_and_h2_streams(stack, redis):
                [glimit("c", 3, "1m", key="ClientAddress")]),
     ], args=["--redis", redis.addr], app_protocols=True)
     deadline = time.monotonic() + 10
-    while metric(stack.gw, "gatehouse_redis_connections") != 2:
+    while stack.gw.metric("gatehouse_redis_connections") != 2:
         assert time.monotonic() < deadline, "Redis never connected"
         time.sleep(0.05)
     one = (b"POST /open/x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 5\r\n\r\nhello")
