@@ -48,3 +48,24 @@ gw_k8s_backoff_reset(struct gw_k8s_backoff *b)
 {
     b->cur_ms = b->base_ms;
 }
+
+double
+gw_k8s_rand01(uint64_t *state)
+{
+    /* xorshift64*: jitter only, no need for more. */
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return (double)((x * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
+}
+
+uint64_t
+gw_k8s_rand_seed(uint64_t salt)
+{
+    /* Spread the salt's bits (time, pid, an address); never 0, which
+     * xorshift would keep forever. */
+    uint64_t x = (salt ^ (salt >> 31)) * 0x9e3779b97f4a7c15ull;
+    return x ? x : 0x9e3779b97f4a7c15ull;
+}

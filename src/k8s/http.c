@@ -548,7 +548,9 @@ req_setup(struct gw_k8s_http *h, struct gw_k8s_req *r, const struct gw_k8s_req_o
     r->url = gw_xasprintf("%s%s", c->server, o->path ? o->path : "/");
 
     struct curl_slist *hd = NULL;
-    hd = LC.slist_append(hd, "Accept: application/json");
+    char *accept = gw_xasprintf("Accept: %s", o->accept ? o->accept : "application/json");
+    hd = LC.slist_append(hd, accept);
+    free(accept);
     hd = LC.slist_append(hd, "Expect:");
     if (h->token) {
         char *a = gw_xasprintf("Authorization: Bearer %s", h->token);

@@ -8,7 +8,9 @@
  *   http.c       the API client: libcurl multi-socket on a gw_loop
  *   frame.c      watch-stream framing: bytes -> one JSON event at a time
  *   backoff.c    exponential backoff with jitter, Retry-After (pure)
- *   reflector.c  discovery, paged list, watch, resume, 410 relist, per kind
+ *   discovery.c  which version serves a kind: one round per API group
+ *   reflector.c  paged list, watch, resume, 410 relist, per kind
+ *   crds.c       which kinds' CRDs are installed: a CRD watch, else polling
  *   cache.c      the objects the reflectors hold, decoded once; a store
  *   statusdoc.c  desired status vs the object's: merge, carry times, diff
  *   writer.c     status writes: coalesced, rate-limited, 409 re-read
@@ -109,6 +111,7 @@ struct gw_k8s_req_opts {
     gw_k8s_data_fn on_data; /* NULL: the body is buffered for done */
     gw_k8s_done_fn on_done; /* required */
     void *data;
+    const char *accept;  /* the Accept header's value; NULL: application/json */
     uint64_t timeout_ms; /* whole request; 0: none (a watch) */
     size_t max_body;     /* buffered body limit; 0: 64 MiB */
 };
@@ -190,15 +193,65 @@ void gw_k8s_backoff_init(struct gw_k8s_backoff *b, uint64_t base_ms, uint64_t ma
 uint64_t gw_k8s_backoff_next(struct gw_k8s_backoff *b, double rand, int64_t retry_after_s);
 void gw_k8s_backoff_reset(struct gw_k8s_backoff *b);
 
+/* Jitter: a number in [0,1) from *state (xorshift64*; not for secrets). */
+double gw_k8s_rand01(uint64_t *state);
+/* A non-zero state for gw_k8s_rand01 from salt (time, pid, an address). */
+uint64_t gw_k8s_rand_seed(uint64_t salt);
+
+/* ======================================================================== */
+/* discovery.c: which version serves a resource                             */
+
+struct gw_k8s_discovery;
+struct gw_k8s_lookup;
+
+/* A lookup's answer: version (borrowed for the call) serves the plural,
+ * namespaced or not; version NULL: its group serves no such resource (the
+ * group is absent, or none of its versions lists it: its CRD is not
+ * installed, or not yet Established). */
+typedef void (*gw_k8s_found_fn)(void *data, const char *version, bool namespaced);
+
+struct gw_k8s_discovery *gw_k8s_discovery_new(struct gw_k8s_http *http, struct gw_loop *loop);
+/* Drops every lookup (no callbacks) and frees. */
+void gw_k8s_discovery_free(struct gw_k8s_discovery *d);
+/*
+ * Which version of group ("": core, /api/v1 only) serves plural (copied).
+ * Answered by a round of requests sent after this call, never from a
+ * cache or a round already in flight, so a CRD installed before it is
+ * seen; and shared: every lookup of the group made before its round's
+ * first request goes out (a round starts on a later loop turn) is
+ * answered by that round: GET /apis/G, then /apis/G/V in preference order
+ * until each plural is found or no version is left. A 404 means absent;
+ * any other failure repeats the round after a backoff (500 ms doubling to
+ * 30 s, one warning each) while the lookups wait. fn runs once, from a
+ * loop callback; the handle is valid until then or until cancelled.
+ */
+struct gw_k8s_lookup *gw_k8s_discovery_lookup(struct gw_k8s_discovery *d, const char *group,
+                                              const char *plural, gw_k8s_found_fn fn, void *data);
+/* Drops a lookup not yet answered (no callback); NULL: nothing. */
+void gw_k8s_lookup_cancel(struct gw_k8s_lookup *l);
+
+struct gw_k8s_discovery_stats {
+    uint64_t rounds, requests, errors;
+};
+const struct gw_k8s_discovery_stats *gw_k8s_discovery_stats(const struct gw_k8s_discovery *d);
+
 /* ======================================================================== */
 /* reflector.c: one kind, listed then watched                               */
 
 /* The API resource of a kind, found by discovery. */
 struct gw_k8s_resource {
-    enum gw_kind kind;
+    enum gw_kind kind;  /* GW_KIND__COUNT: a resource outside the model (gw_k8s_api) */
     const char *group;  /* "" core; static storage */
     char *version;      /* served version (discovery); heap; NULL: not installed */
     const char *plural; /* "httproutes"; static */
+    bool namespaced;
+};
+
+/* A resource outside the configuration model, at a fixed version (no
+ * discovery): apiextensions.k8s.io/v1 customresourcedefinitions. Static. */
+struct gw_k8s_api {
+    const char *group, *version, *plural;
+    const char *name; /* for logs: "CustomResourceDefinition" */
     bool namespaced;
 };
 
@@ -215,13 +268,28 @@ enum gw_k8s_event {
  * LIST_BEGIN/END. */
 typedef void (*gw_k8s_event_fn)(void *data, enum gw_kind kind, enum gw_k8s_event ev,
                                 const struct gw_node *obj);
+/* A list or watch was answered 403 Forbidden or 404 Not Found (resp,
+ * borrowed for the call). */
+typedef void (*gw_k8s_refused_fn)(void *data, const struct gw_k8s_resp *resp);
 
 struct gw_k8s_reflector;
 
 struct gw_k8s_reflector_opts {
     struct gw_k8s_http *http;
     struct gw_loop *loop;
+    struct gw_k8s_discovery *discovery; /* finds kind's version; required unless api */
     enum gw_kind kind;
+    /* Instead of kind: a resource outside the model, listed and watched
+     * the same way (its events carry kind GW_KIND__COUNT). */
+    const struct gw_k8s_api *api;
+    /* Lists and watches ask for PartialObjectMetadata: objects carry their
+     * metadata only (a metadata-only informer; the CRDs' schemas are
+     * megabytes). */
+    bool metadata_only;
+    /* Called instead of retrying when a list or watch is refused (403 or
+     * 404): the reflector stops (gw_k8s_reflector_start starts it again).
+     * NULL: retried like any other failure. It must not free r. */
+    gw_k8s_refused_fn on_refused;
     const char *const *namespaces; /* NULL-terminated; NULL: all */
     size_t page_size;              /* list limit; 0: 500 */
     gw_k8s_event_fn on_event;
@@ -229,14 +297,16 @@ struct gw_k8s_reflector_opts {
 };
 
 /*
- * Discovery, then list (limit/continue pages, from one consistent
- * snapshot; a 410 on a continue restarts the list), then watch from the
- * list's resourceVersion with allowWatchBookmarks=true; the last
- * resourceVersion seen (bookmarks included) resumes a watch that ended or
- * broke; 410 Gone (status or ERROR event) relists; other errors back off
- * (gw_k8s_backoff, Retry-After honoured). A kind whose CRD is not served
- * is skipped with one warning and looked for again every 30 s. Never
- * hot-loops: every retry path goes through the backoff.
+ * Discovery (gw_k8s_discovery, shared by the kinds of a group), then list
+ * (limit/continue pages, from one consistent snapshot; a 410 on a continue
+ * restarts the list), then watch from the list's resourceVersion with
+ * allowWatchBookmarks=true; the last resourceVersion seen (bookmarks
+ * included) resumes a watch that ended or broke; 410 Gone (status or ERROR
+ * event) relists; other errors back off (gw_k8s_backoff, Retry-After
+ * honoured). A kind whose CRD is not served is skipped (one debug line)
+ * until gw_k8s_reflector_recheck says to look again: it costs no request
+ * while absent. Never hot-loops: every retry path goes through the
+ * backoff.
  * A list's items are delivered page by page as the pages arrive (one page
  * in memory at a time), between LIST_BEGIN and LIST_END; a list that
  * starts over opens with a new LIST_BEGIN, and only a LIST_END says which
@@ -245,6 +315,23 @@ struct gw_k8s_reflector_opts {
 int gw_k8s_reflector_new(const struct gw_k8s_reflector_opts *o, struct gw_k8s_reflector **out);
 void gw_k8s_reflector_start(struct gw_k8s_reflector *r);
 void gw_k8s_reflector_free(struct gw_k8s_reflector *r);
+
+/* What is known of a kind's CRD, for gw_k8s_reflector_recheck. */
+enum gw_k8s_recheck {
+    GW_K8S_RECHECK_POLL,    /* nothing: a poll (no CRD watch); an absent kind looks again */
+    GW_K8S_RECHECK_PRESENT, /* it exists (a list saw it; its status changed): an absent kind
+                             * looks again, and once more 1 s later if still absent (its
+                             * discovery may lag its Established condition) */
+    GW_K8S_RECHECK_CHANGED, /* created, or its spec changed (served versions): as PRESENT,
+                             * and a kind listed or watched starts over from discovery */
+    GW_K8S_RECHECK_GONE,    /* deleted: a kind not absent starts over (and finds it absent) */
+};
+
+/* Its CRD changed (or a poll): look again as how says. Not for an api
+ * reflector, nor before start (nothing happens). */
+void gw_k8s_reflector_recheck(struct gw_k8s_reflector *r, enum gw_k8s_recheck how);
+/* Whether discovery found the kind absent (and it waits for a recheck). */
+bool gw_k8s_reflector_is_absent(const struct gw_k8s_reflector *r);
 /* The first list completed (or the kind is known not to be installed). It
  * is already true when that first LIST_END is delivered (an absent kind
  * delivers an empty LIST_BEGIN/LIST_END too). */
@@ -264,6 +351,40 @@ const char *gw_k8s_reflector_version(const struct gw_k8s_reflector *r);
 
 /* Static facts about a kind: API group, plural, namespaced. */
 const char *gw_k8s_kind_plural(enum gw_kind kind);
+
+/* ======================================================================== */
+/* crds.c: which kinds' CRDs are installed                                  */
+
+struct gw_k8s_crds;
+
+struct gw_k8s_crds_opts {
+    struct gw_k8s_http *http;
+    struct gw_loop *loop;
+    /* kind's CRD appeared, changed or went (how: what to do about it). */
+    void (*on_change)(void *data, enum gw_kind kind, enum gw_k8s_recheck how);
+    /* The CRDs cannot be watched: time to poll (every absent kind looks
+     * again: GW_K8S_RECHECK_POLL). */
+    void (*on_poll)(void *data);
+    void *data;
+};
+
+/*
+ * Lists and watches apiextensions.k8s.io/v1 customresourcedefinitions
+ * (metadata only, through a gw_k8s_reflector) and tells on_change of the
+ * CRDs of our kinds: the first list's as PRESENT, then CHANGED when one is
+ * created or its spec (generation) moves, PRESENT when only its status or
+ * metadata does (it may just have become Established), GONE when deleted
+ * (or missing from a relist). If the list or watch is refused (403, 404),
+ * it warns once and calls on_poll 30 s later, then at intervals doubling to
+ * 5 min, for ever. Callbacks come from loop callbacks, never from start.
+ */
+int gw_k8s_crds_new(const struct gw_k8s_crds_opts *o, struct gw_k8s_crds **out);
+void gw_k8s_crds_start(struct gw_k8s_crds *c);
+void gw_k8s_crds_free(struct gw_k8s_crds *c);
+/* The CRDs could not be watched: absent kinds are polled for. */
+bool gw_k8s_crds_is_polling(const struct gw_k8s_crds *c);
+/* The first list of the CRDs is in. */
+bool gw_k8s_crds_is_synced(const struct gw_k8s_crds *c);
 
 /* ======================================================================== */
 /* statusdoc.c: what to write                                               */

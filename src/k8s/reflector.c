@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The reflector of one kind, client-go's semantics on our loop: discovery
- * (which version of the kind's group serves its plural), a paged list
- * delivered whole (LIST_BEGIN, every item as ADDED, LIST_END), then a watch
- * from the list's resourceVersion, resumed from the last resourceVersion
- * seen (bookmarks included) whenever it ends or breaks. 410 Gone relists.
+ * (which version of the kind's group serves its plural: gw_k8s_discovery,
+ * one round for the group's kinds), a paged list delivered whole
+ * (LIST_BEGIN, every item as ADDED, LIST_END), then a watch from the list's
+ * resourceVersion, resumed from the last resourceVersion seen (bookmarks
+ * included) whenever it ends or breaks. 410 Gone relists.
+ *
+ * A kind discovery does not find (its CRD is not installed) waits, at no
+ * cost, for gw_k8s_reflector_recheck: crds.c calls it when the CRD appears
+ * (or polls where CRDs cannot be watched).
  *
  * Namespaces: with a namespace list and a namespaced kind, each namespace
  * is listed (one after the other) and watched (one watch each) on its own,
@@ -30,7 +35,7 @@
 
 #define BACKOFF_BASE_MS   500
 #define BACKOFF_MAX_MS    30000
-#define ABSENT_RETRY_MS   30000
+#define LOOK_AGAIN_MS     1000
 #define REQUEST_TIMEOUT   (120 * 1000)
 #define WATCH_MIN_S       300
 #define WATCH_MAX_S       600
@@ -120,20 +125,26 @@ struct gw_k8s_reflector {
     struct watch *w; /* one per namespace, or one for all */
     size_t nw;
 
+    struct gw_k8s_discovery *discovery; /* NULL: api */
+    const char *name;                   /* of the kind, for logs */
+    const char *accept;                 /* of lists and watches; NULL: JSON */
+    gw_k8s_refused_fn on_refused;
+
     enum phase phase;
-    struct gw_k8s_req *req; /* discovery or list */
+    struct gw_k8s_lookup *lookup; /* discovery */
+    struct gw_k8s_req *req;       /* list */
     struct gw_timer timer;
     step_fn after; /* what timer runs */
     struct gw_k8s_backoff backoff;
-
-    char **cand; /* discovery: versions to try, preferred first */
-    size_t ncand, icand;
+    /* An absent answer looks again once, LOOK_AGAIN_MS later: the CRD was
+     * seen, so discovery may only lag behind it. */
+    bool look_again;
 
     struct gw_docs list; /* the pages so far */
     size_t list_ns;      /* the namespace being listed (index into w) */
     char *cont;          /* continue token of the next page */
 
-    bool synced, listed, warned_absent;
+    bool synced, listed, warned_absent, fixed;
     bool list_open; /* LIST_BEGIN delivered, LIST_END not yet */
     struct gw_k8s_reflector_stats stats;
     uint64_t rng;
@@ -145,19 +156,13 @@ struct gw_k8s_reflector {
 static double
 rand01(struct gw_k8s_reflector *r)
 {
-    /* xorshift64*: jitter only, no need for more. */
-    uint64_t x = r->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->rng = x;
-    return (double)((x * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
+    return gw_k8s_rand01(&r->rng);
 }
 
 static const char *
 kind_name(const struct gw_k8s_reflector *r)
 {
-    return gw_kind_name(r->res.kind);
+    return r->name;
 }
 
 static const char *
@@ -220,9 +225,17 @@ get(struct gw_k8s_reflector *r, const char *path, gw_k8s_done_fn done, void *dat
         .path = path,
         .on_done = done,
         .data = data,
+        .accept = r->accept,
         .timeout_ms = REQUEST_TIMEOUT,
     };
     return gw_k8s_http_request(r->http, &o);
+}
+
+/* A 403 or 404 that the owner wants to hear of instead of a retry. */
+static bool
+is_refused(const struct gw_k8s_reflector *r, const struct gw_k8s_resp *resp)
+{
+    return r->on_refused && resp->err == 0 && (resp->code == 403 || resp->code == 404);
 }
 
 /* Parses a response body into docs; the root, or NULL (a warning logged). */
@@ -311,6 +324,8 @@ watch_stop(struct watch *w)
 static void
 stop_all(struct gw_k8s_reflector *r)
 {
+    gw_k8s_lookup_cancel(r->lookup);
+    r->lookup = NULL;
     if (r->req) {
         gw_k8s_req_cancel(r->req);
         r->req = NULL;
@@ -332,6 +347,17 @@ retry(struct gw_k8s_reflector *r, step_fn fn, const char *what, const struct gw_
     later(r, fn, delay);
 }
 
+/* The owner hears of a 403/404 and decides; the reflector stops. */
+static void
+refused(struct gw_k8s_reflector *r, const char *what, const struct gw_k8s_resp *resp)
+{
+    stop_all(r);
+    r->stats.errors++;
+    gw_log_debug("k8s: %s: %s refused: HTTP %ld", kind_name(r), what, resp->code);
+    r->phase = PHASE_IDLE;
+    r->on_refused(r->data, resp);
+}
+
 static void
 emit(struct gw_k8s_reflector *r, enum gw_k8s_event ev, const struct gw_node *obj)
 {
@@ -344,38 +370,16 @@ emit(struct gw_k8s_reflector *r, enum gw_k8s_event ev, const struct gw_node *obj
 /* Discovery                                                                */
 
 static void
-cand_clear(struct gw_k8s_reflector *r)
-{
-    for (size_t i = 0; i < r->ncand; i++)
-        free(r->cand[i]);
-    free(r->cand);
-    r->cand = NULL;
-    r->ncand = r->icand = 0;
-}
-
-static void
-cand_add(struct gw_k8s_reflector *r, const char *v)
-{
-    if (!v || !*v)
-        return;
-    for (size_t i = 0; i < r->ncand; i++)
-        if (strcmp(r->cand[i], v) == 0)
-            return;
-    r->cand = gw_xrealloc(r->cand, (r->ncand + 1) * sizeof(*r->cand));
-    r->cand[r->ncand++] = gw_xstrdup(v);
-}
-
-static void
 absent(struct gw_k8s_reflector *r)
 {
     stop_all(r);
-    cand_clear(r);
-    if (!r->warned_absent) {
-        gw_log_warn("k8s: %s: %s%s%s is not served by the API server; looking again every %d s",
-                    kind_name(r), r->res.plural, r->res.group[0] ? "." : "", r->res.group,
-                    ABSENT_RETRY_MS / 1000);
-        r->warned_absent = true;
-    }
+    if (r->stats.installed)
+        gw_log_info("k8s: %s: %s%s%s is no longer served (its CRD was removed)", kind_name(r),
+                    r->res.plural, r->res.group[0] ? "." : "", r->res.group);
+    else if (!r->warned_absent)
+        gw_log_debug("k8s: %s: %s%s%s is not served by the API server", kind_name(r), r->res.plural,
+                     r->res.group[0] ? "." : "", r->res.group);
+    r->warned_absent = true;
     free(r->res.version);
     r->res.version = NULL;
     r->stats.installed = false;
@@ -390,133 +394,46 @@ absent(struct gw_k8s_reflector *r)
         emit(r, GW_K8S_LIST_BEGIN, NULL);
         emit(r, GW_K8S_LIST_END, NULL);
     }
-    later(r, discover_start, ABSENT_RETRY_MS);
-}
-
-static void try_version(struct gw_k8s_reflector *r);
-
-static void
-next_version(struct gw_k8s_reflector *r)
-{
-    r->icand++;
-    if (r->icand < r->ncand)
-        try_version(r);
-    else
-        absent(r);
-}
-
-/* A discovery answer's document, parsed into docs; NULL once the answer is
- * dealt with: a 404 goes to on_404, any other failure retries discovery. */
-static const struct gw_node *
-discovery_body(struct gw_k8s_reflector *r, const struct gw_k8s_resp *resp, struct gw_docs *docs,
-               void (*on_404)(struct gw_k8s_reflector *))
-{
-    r->req = NULL;
-    if (resp->err == 0 && resp->code == 404) {
-        on_404(r);
-        return NULL;
+    if (r->look_again) {
+        r->look_again = false;
+        later(r, discover_start, LOOK_AGAIN_MS);
     }
-    const struct gw_node *root =
-        is_2xx(resp) ? parse_body(r, docs, "discovery", resp->body, resp->len) : NULL;
-    if (!root)
-        retry(r, discover_start, "discovery", resp);
-    return root;
 }
 
 static void
-on_version(void *data, const struct gw_k8s_resp *resp)
+on_found(void *data, const char *version, bool namespaced)
 {
     struct gw_k8s_reflector *r = data;
-    struct gw_docs docs;
-    gw_docs_init(&docs);
-    const struct gw_node *root = discovery_body(r, resp, &docs, next_version);
-    if (!root) {
-        gw_docs_release(&docs);
+    r->lookup = NULL;
+    if (!version) {
+        absent(r);
         return;
     }
-    const struct gw_node *list = gw_node_get(root, "resources");
-    const struct gw_node *found = NULL;
-    for (size_t i = 0; list && list->type == GW_NODE_LIST && i < list->n; i++) {
-        const char *name = node_str(gw_node_get(list->u.items[i], "name"));
-        if (name && strcmp(name, r->res.plural) == 0) {
-            found = list->u.items[i];
-            break;
-        }
-    }
-    if (!found) {
-        gw_docs_release(&docs);
-        next_version(r);
-        return;
-    }
-    const struct gw_node *ns = gw_node_get(found, "namespaced");
-    r->res.namespaced =
-        ns && ns->type == GW_NODE_BOOL ? ns->v.b : gw_kind_is_namespaced(r->res.kind);
-    gw_docs_release(&docs);
-    set_str(&r->res.version, r->cand[r->icand]);
-    cand_clear(r);
+    r->res.namespaced = namespaced;
+    set_str(&r->res.version, version);
     if (r->warned_absent)
-        gw_log_info("k8s: %s: now served (%s)", kind_name(r), r->res.version);
+        gw_log_info("k8s: %s: now served (%s%s%s/%s)", kind_name(r), r->res.plural,
+                    r->res.group[0] ? "." : "", r->res.group, r->res.version);
     else
         gw_log_debug("k8s: %s: served as %s%s%s/%s", kind_name(r), r->res.plural,
                      r->res.group[0] ? "." : "", r->res.group, r->res.version);
     r->warned_absent = false;
+    r->look_again = false;
     r->stats.installed = true;
     list_start(r);
-}
-
-static void
-try_version(struct gw_k8s_reflector *r)
-{
-    struct gw_buf path;
-    gw_buf_init(&path, 4096);
-    if (r->res.group[0])
-        gw_buf_appendf(&path, "/apis/%s/%s", r->res.group, r->cand[r->icand]);
-    else
-        gw_buf_appendf(&path, "/api/%s", r->cand[r->icand]);
-    r->req = get(r, path.p, on_version, r);
-    gw_buf_release(&path);
-}
-
-static void
-on_group(void *data, const struct gw_k8s_resp *resp)
-{
-    struct gw_k8s_reflector *r = data;
-    struct gw_docs docs;
-    gw_docs_init(&docs);
-    const struct gw_node *root = discovery_body(r, resp, &docs, absent);
-    if (!root) {
-        gw_docs_release(&docs);
-        return;
-    }
-    cand_clear(r);
-    cand_add(r, node_str(gw_node_get(gw_node_get(root, "preferredVersion"), "version")));
-    const struct gw_node *vs = gw_node_get(root, "versions");
-    for (size_t i = 0; vs && vs->type == GW_NODE_LIST && i < vs->n; i++)
-        cand_add(r, node_str(gw_node_get(vs->u.items[i], "version")));
-    gw_docs_release(&docs);
-    if (r->ncand == 0) {
-        absent(r);
-        return;
-    }
-    try_version(r);
 }
 
 static void
 discover_start(struct gw_k8s_reflector *r)
 {
     stop_all(r);
-    cand_clear(r);
-    r->phase = PHASE_DISCOVER;
-    if (r->res.group[0] == '\0') {
-        cand_add(r, "v1");
-        try_version(r);
+    if (r->fixed) {
+        r->stats.installed = true;
+        list_start(r);
         return;
     }
-    struct gw_buf path;
-    gw_buf_init(&path, 4096);
-    gw_buf_appendf(&path, "/apis/%s", r->res.group);
-    r->req = get(r, path.p, on_group, r);
-    gw_buf_release(&path);
+    r->phase = PHASE_DISCOVER;
+    r->lookup = gw_k8s_discovery_lookup(r->discovery, r->res.group, r->res.plural, on_found, r);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -583,6 +500,10 @@ on_list(void *data, const struct gw_k8s_resp *resp)
 {
     struct gw_k8s_reflector *r = data;
     r->req = NULL;
+    if (is_refused(r, resp)) {
+        refused(r, "list", resp);
+        return;
+    }
     if (resp->err == 0 && resp->code == 410) {
         /* The continue token's snapshot expired: start over. */
         gw_log_info("k8s: %s: list snapshot expired, listing again", kind_name(r));
@@ -785,6 +706,10 @@ on_watch_done(void *data, const struct gw_k8s_resp *resp)
         watch_retry(w, NULL);
         return;
     }
+    if (is_refused(r, resp)) {
+        refused(r, "watch", resp);
+        return;
+    }
     if (resp->err == 0 && resp->code == 404) {
         retry(r, discover_start, "watch", resp);
         return;
@@ -830,6 +755,7 @@ watch_start(struct watch *w)
         .on_data = on_watch_data,
         .on_done = on_watch_done,
         .data = w,
+        .accept = r->accept,
         .timeout_ms = (uint64_t)(timeout + WATCH_SLACK_S) * 1000,
     };
     r->stats.watches++;
@@ -844,15 +770,33 @@ int
 gw_k8s_reflector_new(const struct gw_k8s_reflector_opts *o, struct gw_k8s_reflector **out)
 {
     *out = NULL;
-    if (!o || !o->http || !o->loop || !o->on_event || (unsigned)o->kind >= GW_KIND__COUNT)
+    if (!o || !o->http || !o->loop || !o->on_event ||
+        (!o->api && (!o->discovery || (unsigned)o->kind >= GW_KIND__COUNT)))
         return GW_EINVAL;
     struct gw_k8s_reflector *r = gw_xcalloc(1, sizeof(*r));
     r->http = o->http;
     r->loop = o->loop;
-    r->res.kind = o->kind;
-    r->res.group = gw_kind_group(o->kind);
-    r->res.plural = plurals[o->kind];
-    r->res.namespaced = gw_kind_is_namespaced(o->kind);
+    r->discovery = o->discovery;
+    r->on_refused = o->on_refused;
+    if (o->metadata_only)
+        r->accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
+                    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,"
+                    "application/json";
+    if (o->api) {
+        r->fixed = true;
+        r->name = o->api->name;
+        r->res.kind = GW_KIND__COUNT;
+        r->res.group = o->api->group;
+        r->res.version = gw_xstrdup(o->api->version);
+        r->res.plural = o->api->plural;
+        r->res.namespaced = o->api->namespaced;
+    } else {
+        r->name = gw_kind_name(o->kind);
+        r->res.kind = o->kind;
+        r->res.group = gw_kind_group(o->kind);
+        r->res.plural = plurals[o->kind];
+        r->res.namespaced = gw_kind_is_namespaced(o->kind);
+    }
     r->page_size = o->page_size ? o->page_size : DEFAULT_PAGE_SIZE;
     r->on_event = o->on_event;
     r->data = o->data;
@@ -872,10 +816,8 @@ gw_k8s_reflector_new(const struct gw_k8s_reflector_opts *o, struct gw_k8s_reflec
     gw_timer_init(r->loop, &r->timer, on_timer, r);
     gw_k8s_backoff_init(&r->backoff, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
     gw_docs_init(&r->list);
-    r->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)r ^
-             ((uint64_t)o->kind << 40);
-    if (r->rng == 0)
-        r->rng = 0x9e3779b97f4a7c15ull;
+    r->rng = gw_k8s_rand_seed(((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
+                              (uint64_t)(uintptr_t)r ^ ((uint64_t)o->kind << 40));
     r->stats.installed = false;
     *out = r;
     return 0;
@@ -900,7 +842,6 @@ gw_k8s_reflector_free(struct gw_k8s_reflector *r)
         free(r->w[i].rv);
     }
     free(r->w);
-    cand_clear(r);
     gw_docs_release(&r->list);
     free(r->cont);
     free(r->res.version);
@@ -911,6 +852,43 @@ bool
 gw_k8s_reflector_is_synced(const struct gw_k8s_reflector *r)
 {
     return r->synced;
+}
+
+void
+gw_k8s_reflector_recheck(struct gw_k8s_reflector *r, enum gw_k8s_recheck how)
+{
+    if (r->fixed || r->phase == PHASE_IDLE)
+        return;
+    switch (r->phase) {
+    case PHASE_ABSENT:
+        if (how == GW_K8S_RECHECK_GONE)
+            return;
+        r->look_again = how != GW_K8S_RECHECK_POLL;
+        discover_start(r);
+        return;
+    case PHASE_DISCOVER:
+        /* The answer in flight may be from before the change. */
+        if (how == GW_K8S_RECHECK_GONE) {
+            r->look_again = false;
+            discover_start(r);
+        } else if (how != GW_K8S_RECHECK_POLL) {
+            r->look_again = true;
+        }
+        return;
+    default:
+        /* Listing or watching (or waiting to retry either). */
+        if (how == GW_K8S_RECHECK_CHANGED || how == GW_K8S_RECHECK_GONE) {
+            r->look_again = how == GW_K8S_RECHECK_CHANGED;
+            discover_start(r);
+        }
+        return;
+    }
+}
+
+bool
+gw_k8s_reflector_is_absent(const struct gw_k8s_reflector *r)
+{
+    return r->phase == PHASE_ABSENT;
 }
 
 const char *

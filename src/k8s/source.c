@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The Kubernetes source: reflectors (one per kind) feed the cache; a change
+ * The Kubernetes source: reflectors (one per kind, discovery shared per API
+ * group, started again when crds.c sees their CRD change) feed the cache; a change
  * to anything translate reads arms the debounce; a translate builds a fresh
  * store from the cache's parts, publishes the IR first and keeps the
  * statuses; then, when this replica leads, every status that differs from
@@ -34,7 +35,9 @@ struct gw_k8s_source {
     struct gw_loop *loop;
     struct gw_k8s_config cfg;
     struct gw_k8s_http *http;
+    struct gw_k8s_discovery *discovery;
     struct gw_k8s_reflector *refl[GW_KIND__COUNT];
+    struct gw_k8s_crds *crds;
     struct gw_k8s_cache *cache;
     struct gw_k8s_writer *writer;
     struct gw_k8s_lease *lease;
@@ -178,8 +181,10 @@ gw_k8s_source_free(struct gw_k8s_source *s)
         gw_timer_stop(&s->timer);
         gw_timer_stop(&s->settle);
     }
+    gw_k8s_crds_free(s->crds);
     for (int k = 0; k < GW_KIND__COUNT; k++)
         gw_k8s_reflector_free(s->refl[k]);
+    gw_k8s_discovery_free(s->discovery);
     gw_k8s_writer_free(s->writer);
     gw_k8s_services_free(s->services);
     /* A leader releases the Lease (the next replica need not wait it out):
@@ -828,6 +833,46 @@ service_addresses_changed(struct gw_k8s_source *s, const char *ns, const char *n
     }
 }
 
+static bool
+is_absent(const struct gw_k8s_source *s, int k)
+{
+    return s->refl[k] && gw_k8s_reflector_is_absent(s->refl[k]);
+}
+
+/* Once, at the first sync: the kinds not served, by API group, and how
+ * they will be noticed. */
+static void
+log_absent(const struct gw_k8s_source *s)
+{
+    struct gw_buf b;
+    gw_buf_init(&b, 4096);
+    bool done[GW_KIND__COUNT] = {0};
+    size_t n = 0;
+    for (int k = 0; k < GW_KIND__COUNT; k++) {
+        if (done[k] || !is_absent(s, k))
+            continue;
+        const char *group = gw_kind_group((enum gw_kind)k);
+        gw_buf_appendf(&b, "%s%s: ", n ? "; " : "", group[0] ? group : "core");
+        const char *sep = "";
+        for (int j = k; j < GW_KIND__COUNT; j++) {
+            if (done[j] || !is_absent(s, j) || strcmp(gw_kind_group((enum gw_kind)j), group))
+                continue;
+            gw_buf_appendf(&b, "%s%s", sep, gw_kind_name((enum gw_kind)j));
+            sep = ", ";
+            done[j] = true;
+            n++;
+        }
+    }
+    if (n)
+        gw_log_warn("kubernetes: %zu kind%s not served by the API server (no "
+                    "CustomResourceDefinition installed): %s; %s",
+                    n, n == 1 ? "" : "s", b.p,
+                    gw_k8s_crds_is_polling(s->crds)
+                        ? "polling discovery for them (CRDs cannot be watched)"
+                        : "each starts as soon as its CRD is installed (CRDs are watched)");
+    gw_buf_release(&b);
+}
+
 static void
 on_event(void *data, enum gw_kind kind, enum gw_k8s_event ev, const struct gw_node *obj)
 {
@@ -861,6 +906,7 @@ on_event(void *data, enum gw_kind kind, enum gw_k8s_event ev, const struct gw_no
         for (int k = 0; k < GW_KIND__COUNT; k++)
             n += gw_k8s_cache_count(s->cache, (enum gw_kind)k);
         gw_log_info("kubernetes: every kind listed (%zu objects)", n);
+        log_absent(s);
         arm(s);
     }
 }
@@ -890,6 +936,26 @@ services_again(void *data)
     struct gw_k8s_source *s = data;
     if (s->leader && s->translated)
         gw_k8s_services_sync(s->services, s->store, s->status);
+}
+
+/* crds.c: a kind's CRD appeared, changed or went. */
+static void
+on_crd(void *data, enum gw_kind kind, enum gw_k8s_recheck how)
+{
+    struct gw_k8s_source *s = data;
+    if (s->refl[kind])
+        gw_k8s_reflector_recheck(s->refl[kind], how);
+}
+
+/* crds.c cannot watch the CRDs: every absent kind looks again (their
+ * lookups share one discovery round per group). */
+static void
+on_crd_poll(void *data)
+{
+    struct gw_k8s_source *s = data;
+    for (int k = 0; k < GW_KIND__COUNT; k++)
+        if (s->refl[k])
+            gw_k8s_reflector_recheck(s->refl[k], GW_K8S_RECHECK_POLL);
 }
 
 static const char *
@@ -931,10 +997,12 @@ gw_k8s_source_start(struct gw_k8s_source *s)
         if ((rc = gw_k8s_services_new(&so, &s->services)) < 0)
             return rc;
     }
+    s->discovery = gw_k8s_discovery_new(s->http, s->loop);
     for (int k = 0; k < GW_KIND__COUNT; k++) {
         struct gw_k8s_reflector_opts ro = {
             .http = s->http,
             .loop = s->loop,
+            .discovery = s->discovery,
             .kind = (enum gw_kind)k,
             .namespaces = gw_kind_is_namespaced((enum gw_kind)k) ? s->opts.namespaces : NULL,
             .on_event = on_event,
@@ -943,8 +1011,18 @@ gw_k8s_source_start(struct gw_k8s_source *s)
         if ((rc = gw_k8s_reflector_new(&ro, &s->refl[k])) < 0)
             return rc;
     }
+    struct gw_k8s_crds_opts co = {
+        .http = s->http,
+        .loop = s->loop,
+        .on_change = on_crd,
+        .on_poll = on_crd_poll,
+        .data = s,
+    };
+    if ((rc = gw_k8s_crds_new(&co, &s->crds)) < 0)
+        return rc;
     for (int k = 0; k < GW_KIND__COUNT; k++)
         gw_k8s_reflector_start(s->refl[k]);
+    gw_k8s_crds_start(s->crds);
     if (s->opts.no_leader_elect) {
         on_leader(s, true);
     } else {

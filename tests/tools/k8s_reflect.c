@@ -108,16 +108,19 @@ main(int argc, char **argv)
     }
     struct gw_loop *loop = NULL;
     struct gw_k8s_http *http = NULL;
+    struct gw_k8s_discovery *disc = NULL;
     struct gw_k8s_reflector *r[GW_KIND__COUNT] = {0};
     if ((rc = gw_loop_new(&loop)) < 0 || (rc = gw_loop_stop_on_signals(loop)) < 0 ||
         (rc = gw_k8s_http_new(loop, &cfg, &http)) < 0) {
         fprintf(stderr, "k8s_reflect: %s\n", gw_strerror(rc));
         goto out;
     }
+    disc = gw_k8s_discovery_new(http, loop);
     for (size_t i = 0; i < nk; i++) {
         struct gw_k8s_reflector_opts o = {
             .http = http,
             .loop = loop,
+            .discovery = disc,
             .kind = kinds[i],
             .namespaces = nns ? ns : NULL,
             .page_size = (size_t)page,
@@ -146,6 +149,7 @@ main(int argc, char **argv)
 out:
     for (size_t i = 0; i < nk; i++)
         gw_k8s_reflector_free(r[i]);
+    gw_k8s_discovery_free(disc);
     gw_k8s_http_free(http);
     if (loop)
         gw_loop_free(loop);
