@@ -12,7 +12,10 @@
   enforces RBAC, `gatehouse run --kubernetes` with the ServiceAccount's
   in-cluster token, a GatewayClass/Gateway/HTTPRoute/Service/EndpointSlice
   created as admin: statuses written, the Gateway's Service applied (and
-  deleted once the Gateway moves to another class), /readyz 200, no 403. Then each rule
+  deleted once the Gateway moves to another class), /readyz 200, no 403; one
+  policy CRD (LATE_KIND) is installed only once gatehouse is ready, and its
+  policy must get a status within the window (without the CRD watch it would
+  wait for a poll, 30 s later). Then each rule
   removed in turn (one double and one gatehouse per rule, a few at a time):
   the test fails if removing a rule breaks nothing ("no rule without a
   reason"), and prints per rule what broke.
@@ -34,7 +37,7 @@ import pytest
 import yaml
 
 from gateway import GatewayProcess, base_env, free_port, gatehouse_run  # noqa: F401
-from kube import KubeDouble, condition, have_double
+from kube import CRDS, OWN_CRDS, KubeDouble, condition, have_double
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -60,6 +63,9 @@ PENDING = {
         "the double checks only patch"),
 }
 PROOF_PARALLEL = int(os.environ.get("GW_DEPLOY_PARALLEL", "4"))
+# The gatehouse.dev kind whose CRD the proof installs only after gatehouse is
+# ready: picked up at once through the CRD watch, or by a poll 30 s later.
+LATE_KIND = "CompressionPolicy"
 # seconds a run with a rule removed watches gatehouse (one with every rule
 # stops as soon as everything happened: ~3 s)
 RULE_WINDOW = float(os.environ.get("GW_DEPLOY_RULE_WINDOW", "8"))
@@ -393,11 +399,13 @@ class Outcome:
         self.reread = False       # the object read again after the injected 409
         self.applied = False      # the Gateway's Service applied (server-side)
         self.deleted = False      # ... and deleted once the Gateway left our class
+        self.late = False         # the policy of the CRD installed after the start has a status
         self.problems = []        # exit status, sanitizer reports
         self.took = 0.0
 
     def settled(self):
-        return self.ready and self.statuses and self.leader and self.reread and self.applied
+        return self.ready and self.statuses and self.leader and self.reread and self.applied \
+            and self.late
 
     def complete(self):
         return self.settled() and self.deleted
@@ -408,6 +416,7 @@ class Outcome:
                            (self.leader, "Lease not held+renewed"),
                            (self.reread, "no re-read after 409"),
                            (self.applied, "no Gateway Service"),
+                           (self.late, f"{LATE_KIND} CRD installed after the start not picked up"),
                            # (the deletion is tried only once the rest happened)
                            (self.deleted or not self.settled(), "Gateway Service not deleted")):
             if not flag:
@@ -427,6 +436,8 @@ def statuses_written(kube):
     anc = (kube.status_of("XBackendTrafficPolicy", "web", "app") or {}).get("ancestors") or []
     xb = [condition(a, "Accepted") for a in anc if a.get("controllerName") == CONTROLLER]
     for kind in AUTH_SPECS:
+        if kind == LATE_KIND:
+            continue
         anc = (kube.status_of(kind, "auth", "app") or {}).get("ancestors") or []
         if not [a for a in anc if a.get("controllerName") == CONTROLLER]:
             return False
@@ -452,14 +463,23 @@ def prove(binary, workdir, rendered, drop=None, budget=RULE_WINDOW):
     listen = free_port()
     man_rbac = os.path.join(workdir, "rbac.yaml")
     man_app = os.path.join(workdir, "app.yaml")
+    man_crds = os.path.join(workdir, "crds.yaml")
     with open(man_rbac, "w") as f:
         yaml.safe_dump_all(rbac, f)
+    app = app_objects(listen)
+    late_obj = next(o for o in app if o["kind"] == LATE_KIND)
     with open(man_app, "w") as f:
-        yaml.safe_dump_all(app_objects(listen), f)
+        yaml.safe_dump_all([o for o in app if o is not late_obj], f)
+    with open(OWN_CRDS) as f:
+        own = docs(f.read())
+    late_crd = next(d for d in own if d["spec"]["names"]["kind"] == LATE_KIND)
+    with open(man_crds, "w") as f:
+        yaml.safe_dump_all([d for d in own if d is not late_crd], f)
     sa_dir = os.path.join(workdir, "sa")
     res = Outcome()
     t0 = time.monotonic()
-    kube = KubeDouble(workdir, crds=True, args=[
+    kube = KubeDouble(workdir, crds=False, args=[
+        "--manifest", CRDS, "--manifest", man_crds,
         "--authorization-mode", "RBAC", "--manifest", man_rbac, "--manifest", man_app,
         "--sa-token", f"{NS}/gatehouse={SA_TOKEN}", "--incluster-dir", sa_dir,
         "--incluster-sa", f"{NS}/gatehouse"])
@@ -478,7 +498,7 @@ def prove(binary, workdir, rendered, drop=None, budget=RULE_WINDOW):
         # until everything happened, else for `budget` seconds: long enough for
         # the first statuses and a Lease renewal (2 s) with room for a loaded host
         deadline = time.monotonic() + budget
-        switched = False
+        switched = late_installed = False
         while time.monotonic() < deadline:
             entries = kube.control("GET", "log")["requests"]
             mine = [e for e in entries if e.get("user") == SA_USER]
@@ -498,6 +518,15 @@ def prove(binary, workdir, rendered, drop=None, budget=RULE_WINDOW):
                     res.ready = gw.admin("/readyz", timeout=1.0)[0] == 200
                 except (OSError, EOFError, AssertionError):
                     pass
+            if res.ready and not late_installed:
+                # every kind listed, LATE_KIND found absent: now its CRD comes
+                kube.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                             late_crd)
+                kube.create(late_obj)
+                late_installed = True
+            if late_installed and not res.late:
+                anc = (kube.status_of(LATE_KIND, "auth", "app") or {}).get("ancestors") or []
+                res.late = any(a.get("controllerName") == CONTROLLER for a in anc)
             res.statuses = res.statuses or statuses_written(kube)
             if res.settled() and not switched:
                 # the Gateway leaves our class: gatehouse deletes its Service
