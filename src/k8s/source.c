@@ -1131,6 +1131,14 @@ gw_k8s_source_metrics_format(const struct gw_k8s_source *s, struct gw_buf *out)
             rc = gw_buf_appendf(out, "gatehouse_kube_kind_installed{kind=\"%s\"} %d\n",
                                 gw_kind_name((enum gw_kind)k), st->installed ? 1 : 0);
     }
+    if (rc == 0 && s->crds)
+        rc = gw_buf_appendf(out,
+                            "# HELP gatehouse_kube_crds_watched Whether CustomResourceDefinitions "
+                            "are watched (0: forbidden or absent; kinds not installed are polled "
+                            "for).\n"
+                            "# TYPE gatehouse_kube_crds_watched gauge\n"
+                            "gatehouse_kube_crds_watched %d\n",
+                            gw_k8s_crds_is_polling(s->crds) ? 0 : 1);
     const struct gw_k8s_http_stats *hs = s->http ? gw_k8s_http_stats(s->http) : NULL;
     if (rc == 0)
         rc = gw_buf_append_cstr(out, "# HELP gatehouse_kube_requests_total API requests that "

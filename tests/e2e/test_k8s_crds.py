@@ -108,6 +108,7 @@ def test_absent_policy_crds_cost_nothing_and_start_when_installed(kstack):
     assert "CRDs are watched" in line, line
     m = gw.metrics()
     assert m['gatehouse_kube_kind_installed{kind="RateLimitPolicy"}'] == 0
+    assert m["gatehouse_kube_crds_watched"] == 1
 
     # Steady state, absent kinds included: no request but watches and the Lease.
     time.sleep(1)
@@ -194,6 +195,12 @@ def test_crds_forbidden_falls_back_to_polling(gatehouse_run, tmp_path):
         denied = [e for e in s.kube.control("GET", "log")["requests"] if e["code"] == 403]
         assert {e["resource"] for e in denied} == {"customresourcedefinitions"}, denied
         assert len(denied) == 1, denied   # refused once, not retried
+        m = {}
+        for ln in gw.admin("/metrics")[1].decode().splitlines():
+            if ln and not ln.startswith("#"):
+                k, _, v = ln.rpartition(" ")
+                m[k] = float(v)
+        assert m["gatehouse_kube_crds_watched"] == 0
 
         # A CRD installed now: found by the poll (30 s after the refusal,
         # +10% jitter at most), not before the poll and not much after.
