@@ -6,7 +6,8 @@ and watches"), against the API server double:
   API group, not once per kind; an absent kind costs no request at all in
   steady state (a window longer than the old 30 s re-discovery); a policy
   CRD installed later is picked up at once (its policy served within 2 s),
-  deleting the CRD lifts the policy, installing it again brings it back;
+  deleting the CRD lifts the policy, installing it again brings it back; a
+  410 on the CRD watch relists the CRDs and restarts nothing;
 * without list/watch on CRDs (RBAC without that rule: 403), one warning,
   and a CRD installed later is found by the discovery poll (30 s).
 
@@ -144,6 +145,19 @@ def test_absent_policy_crds_cost_nothing_and_start_when_installed(kstack):
     wait_for(lambda: limited(kstack), timeout=10, every=0.02, what="the limit back")
     took = time.monotonic() - t0
     assert took < 2.0, f"the policy took {took:.2f} s after its CRD was installed again"
+
+    # The CRD watch resumed past the history (410): it lists again, finds
+    # the same CRDs, and starts nothing over (no discovery).
+    kube.control("POST", "compact")
+    kube.control("DELETE", "requests")
+    kube.control("POST", "watches/drop")
+    wait_for(lambda: any(k.startswith("list customresourcedefinitions") for k in counts(kube)),
+             what="the CRDs listed again")
+    time.sleep(1)
+    by = counts(kube)
+    assert not [k for k in by if k.startswith("get /api")], by
+    assert sum(v for k, v in by.items() if k.startswith("list customresourcedefinitions")) == 1
+    assert limited(kstack)
 
 
 def rbac_without_crd_rule():
