@@ -211,3 +211,9 @@ gw_k8s_crds_is_polling(const struct gw_k8s_crds *c)
 {
     return c->polling;
 }
+
+bool
+gw_k8s_crds_is_synced(const struct gw_k8s_crds *c)
+{
+    return gw_k8s_reflector_is_synced(c->refl);
+}

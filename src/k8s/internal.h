@@ -383,6 +383,8 @@ void gw_k8s_crds_start(struct gw_k8s_crds *c);
 void gw_k8s_crds_free(struct gw_k8s_crds *c);
 /* The CRDs could not be watched: absent kinds are polled for. */
 bool gw_k8s_crds_is_polling(const struct gw_k8s_crds *c);
+/* The first list of the CRDs is in (they are watched). */
+bool gw_k8s_crds_is_synced(const struct gw_k8s_crds *c);
 
 /* ======================================================================== */
 /* statusdoc.c: what to write                                               */

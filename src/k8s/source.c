@@ -869,7 +869,9 @@ log_absent(const struct gw_k8s_source *s)
                     n, n == 1 ? "" : "s", b.p,
                     gw_k8s_crds_is_polling(s->crds)
                         ? "polling discovery for them (CRDs cannot be watched)"
-                        : "each starts as soon as its CRD is installed (CRDs are watched)");
+                    : gw_k8s_crds_is_synced(s->crds)
+                        ? "each starts as soon as its CRD is installed (CRDs are watched)"
+                        : "each starts as soon as its CRD is installed (CRDs are being listed)");
     gw_buf_release(&b);
 }
 
