@@ -18,7 +18,10 @@ resumption (the client offers its previous session; every contestant
 issues tickets, TLS 1.2 included, so TLS 1.2 resumes by ticket; gatehouse
 has no session-id cache). The proxy's CPU (utime+stime of its session,
 run.py's session_cpu_s) over each measured run, per request or per
-handshake, is the primary figure.
+handshake, is the primary figure. Scenario 12 adds two floors, not
+judged: tls-floor (bench/loadgen/tlsfloor, libssl alone with gatehouse's
+TLS settings, one pass) and the public-key operations priced at
+`openssl speed`'s figures.
 """
 import base64
 import os
@@ -34,6 +37,9 @@ CASE11_LABEL = {"h2c": "h2c (prior knowledge)", "h2tls": "h2 over TLS (ALPN h2)"
 # (TLS version, certificate, resumption)
 HS_ALL = tuple((v, c, r) for v in ("1.3", "1.2") for c in ("ecdsa", "rsa") for r in (False, True))
 CONTESTANTS = ("gatehouse", "nginx", "haproxy")
+# Scenario 12's reference row: libssl alone, with gatehouse's TLS settings
+# (bench/loadgen/tlsfloor), one pass, not judged.
+FLOOR = "tls-floor"
 
 
 def _R():
@@ -56,7 +62,7 @@ def settings(smoke, env):
         conns=50, streams=10, threads=2,
         hs_duration=float(env("HS_DURATION", "1" if smoke else "2")),
         hs_warmup=float(env("HS_WARMUP", "0" if smoke else "0.5")),
-        hs_conns=32, hs_threads=2,
+        hs_conns=32, hs_threads=2, hs_speed=not smoke,
         hs_variants=[list(x) for x in (HS_ALL if not smoke else (("1.3", "ecdsa", True),))])
 
 
@@ -284,7 +290,7 @@ def _build_tlsload(R, ctx):
     if not os.path.exists(os.path.join(build, "build.ninja")):
         R.log(f"handshake: no {build}/build.ninja; scenario 12 skipped")
         return None
-    argv = ["ninja", "-C", build, "bench/loadgen/tlsload"]
+    argv = ["ninja", "-C", build, "bench/loadgen/tlsload", "bench/loadgen/tlsfloor"]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     if r.returncode != 0 and "unknown target" in r.stderr:
         subprocess.run(["meson", "setup", "--reconfigure", build], capture_output=True, timeout=600)
@@ -294,6 +300,63 @@ def _build_tlsload(R, ctx):
               f"{r.stderr[-2000:]}")
         return None
     return os.path.join(build, "bench", "loadgen", "tlsload")
+
+
+def _crypto_floor():
+    """openssl speed's figures (µs per operation) for the public-key work
+    of the server side of a handshake: {"x25519", "ecdsa", "rsa"}; {} if
+    openssl speed fails."""
+    try:
+        out = subprocess.run(["openssl", "speed", "-seconds", "1", "-mr", "rsa2048", "ecdsap256",
+                              "ecdhx25519"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    us = {}
+    for key, rx in (("rsa", r"^\+F2:\d+:2048:([\d.]+):"), ("ecdsa", r"^\+F4:\d+:256:([\d.]+):"),
+                    ("x25519", r"^\+F5:\d+:253:([\d.]+):")):
+        m = re.search(rx, out, re.M)
+        if m and float(m.group(1)) > 0:
+            us[key] = 1e6 / float(m.group(1))
+    return us
+
+
+def crypto_floor_us(v, speed):
+    """The public-key operations of the server side of handshake variant v
+    priced at openssl speed's figures: an X25519 key generation and
+    derivation (each priced as one ecdhx25519 operation) in every handshake
+    but a TLS 1.2 resumption, plus a signature in a full handshake."""
+    ver, cert, resume = v
+    if ver == "1.2" and resume:
+        return 0.0
+    if "x25519" not in speed or (not resume and cert not in speed):
+        return None
+    return 2 * speed["x25519"] + (0 if resume else speed[cert])
+
+
+def _start_floor(R, ctx, certs):
+    """The libssl floor (bench/loadgen/tlsfloor) on the two TLS ports, or
+    None when it is not built or does not answer."""
+    _, pe, pr = _ports(R)
+    build = ctx.floor_build or os.path.join(R.ROOT, "build-release")
+    binary = os.path.join(build, "bench", "loadgen", "tlsfloor")
+    if not os.path.exists(binary) or not R.wait_ports_free(pe, pr):
+        return None
+    d = os.path.join(ctx.out, "h2tls", FLOOR)
+    os.makedirs(d, exist_ok=True)
+    argv = ["timeout", "3600", binary]
+    for port, kind in ((pe, "ecdsa"), (pr, "rsa")):
+        argv += [f"{R.H}:{port}", certs[kind][0], certs[kind][1]]
+    proc = R.start_session(argv, os.path.join(d, "server.log"))
+    tlsload = os.path.join(build, "bench", "loadgen", "tlsload")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10 and proc.poll() is None:
+        if all(_tlsload(tlsload, port, ("1.3", "", False), 1, 1, 0.1)["handshakes"]
+               for port in (pe, pr)):
+            return proc
+        time.sleep(0.1)
+    R.log(f"  handshake: {FLOOR} did not answer (see {d})")
+    R.stop_session(proc)
+    return None
 
 
 def hs_tag(v):
@@ -316,6 +379,8 @@ def run(ctx, results, only):
         return
     certs = _certs(os.path.join(ctx.out, "h2tls", "certs"))
     tlsload = _build_tlsload(R, ctx) if do12 else None
+    if do12 and st["hs_speed"]:
+        results["settings"]["handshake_speed_us"] = _crypto_floor()
     results["versions"]["h2load"] = subprocess.run(["h2load", "--version"], capture_output=True,
                                                    text=True).stdout.strip()
     results["settings"]["h2tls"] = st
@@ -333,6 +398,13 @@ def run(ctx, results, only):
                         _run11(R, ctx, st, results, rep, name, w, proc.pid)
                     if do12 and w == 1 and tlsload:
                         _run12(R, ctx, st, results, rep, name, proc.pid, tlsload)
+                finally:
+                    R.stop_session(proc)
+        if do12 and tlsload and rep == 1:
+            proc = _start_floor(R, ctx, certs)
+            if proc is not None:
+                try:
+                    _run12(R, ctx, st, results, rep, FLOOR, proc.pid, tlsload)
                 finally:
                     R.stop_session(proc)
 
@@ -465,11 +537,13 @@ def render(res, w, smoke):
         w("| TLS | certificate | session | contestant | handshakes/s | per pass | resumed "
           "| CPU µs/handshake | handshakes/s vs gatehouse | CPU vs gatehouse | CPUs busy | errors |")
         w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        speed = res["settings"].get("handshake_speed_us") or {}
+        floors = []
         for v in st["hs_variants"]:
             ver, cert, resume = v
             tag = hs_tag(tuple(v))
             figs = {}
-            for px in CONTESTANTS:
+            for px in CONTESTANTS + (FLOOR,):
                 rr = rows(case="handshake", variant=tag, proxy=px)
                 if not rr:
                     continue
@@ -480,7 +554,8 @@ def render(res, w, smoke):
                                 passes=" / ".join(f"{r['hps'] / 1000:.2f}" for r in rr if r.get("hps")))
             g = figs.get("gatehouse")
             for px, f in figs.items():
-                w(f"| {ver} | {cert} | {'resumed' if resume else 'full'} | {px} | "
+                label = f"*{px}* (libssl alone)" if px == FLOOR else px
+                w(f"| {ver} | {cert} | {'resumed' if resume else 'full'} | {label} | "
                   f"{rp.f_rps(f['hps'])} | {f['passes']} | {rp.pct_s(f['resumed'])} | "
                   f"{rp.f_us(f['cpu'])} | {rp.f_x(f['hps'], g and g['hps'])} | "
                   f"{rp.f_x(f['cpu'], g and g['cpu'])} | {rp.pct_s(f['busy'])} | {f['err']} |")
@@ -489,6 +564,9 @@ def render(res, w, smoke):
                 continue
             ln, low = min(others, key=lambda x: x[1]["cpu"])
             bn, best = max(others, key=lambda x: x[1]["hps"] or 0)
+            fl = figs.get(FLOOR)
+            floors.append((v, g["cpu"], low["cpu"] / 1.2, fl and fl["cpu"],
+                           crypto_floor_us(tuple(v), speed)))
             ok = g["cpu"] <= low["cpu"] / 1.2
             if resume:
                 ok = ok and (g["resumed"] or 0) >= 90
@@ -499,4 +577,33 @@ def render(res, w, smoke):
                         f"µs); handshakes/s {rp.f_x(g['hps'], best['hps'])} of {bn}"
                         + (f"; {rp.pct_s(g['resumed'])} resumed" if resume else ""), ok))
         w("")
+        _render_floors(w, rp, floors, speed)
     return bar
+
+
+def _render_floors(w, rp, floors, speed):
+    """Scenario 12's floors beside each bar: the public-key operations
+    alone, and libssl alone (the tls-floor row)."""
+    if not floors:
+        return
+    w(f"**Floors.** *{FLOOR}* (bench/loadgen/tlsfloor, one pass, not judged) is libssl alone: "
+      "one thread terminating TLS with gatehouse's TLS settings (same suites, tickets only, one "
+      "ticket per handshake, read-ahead) and answering `200 ok` itself, without routing nor "
+      "upstream: the part of a handshake's CPU that belongs to libssl with these settings, "
+      "which a proxy on this libssl pays too. The "
+      "public-key floor prices the server's public-key operations at `openssl speed`'s figures "
+      "from this run"
+      + (f" (X25519 {speed['x25519']:.1f} µs per key generation or derivation"
+         + (f", ECDSA P-256 sign {speed['ecdsa']:.1f} µs" if "ecdsa" in speed else "")
+         + (f", RSA-2048 sign {speed['rsa']:.1f} µs" if "rsa" in speed else "") + ")"
+         if "x25519" in speed else "")
+      + ": two X25519 operations in every handshake but a TLS 1.2 resumption, plus a signature "
+      "in a full one.")
+    w("")
+    w("| TLS | certificate | session | public-key floor µs | libssl floor CPU µs/handshake "
+      "| bar: 0.83x the lower of nginx/HAProxy µs | gatehouse µs | gatehouse vs libssl floor |")
+    w("|---|---|---|---|---|---|---|---|")
+    for (ver, cert, resume), g, bar_us, fl, cf in floors:
+        w(f"| {ver} | {cert} | {'resumed' if resume else 'full'} | {rp.f_us(cf)} | {rp.f_us(fl)} "
+          f"| {rp.f_us(bar_us)} | {rp.f_us(g)} | {rp.f_x(g, fl)} |")
+    w("")
