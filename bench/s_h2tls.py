@@ -18,7 +18,13 @@ resumption (the client offers its previous session; every contestant
 issues tickets, TLS 1.2 included, so TLS 1.2 resumes by ticket; gatehouse
 has no session-id cache). The proxy's CPU (utime+stime of its session,
 run.py's session_cpu_s) over each measured run, per request or per
-handshake, is the primary figure.
+handshake, is the primary figure. Scenario 12 adds two floors, not
+judged: tls-floor (bench/loadgen/tlsfloor, libssl alone with gatehouse's
+TLS settings, one pass) and the public-key operations priced at
+`openssl speed`'s figures. Scenario 12 runs its contestants at once, each
+on its own ports (OFF12), and measures them in short interleaved slices:
+run one after the other, a contestant's CPU per handshake moved by 50%
+from pass to pass with the machine's load, more than the bar's margin.
 """
 import base64
 import os
@@ -34,6 +40,12 @@ CASE11_LABEL = {"h2c": "h2c (prior knowledge)", "h2tls": "h2 over TLS (ALPN h2)"
 # (TLS version, certificate, resumption)
 HS_ALL = tuple((v, c, r) for v in ("1.3", "1.2") for c in ("ecdsa", "rsa") for r in (False, True))
 CONTESTANTS = ("gatehouse", "nginx", "haproxy")
+# Scenario 12's reference row: libssl alone, with gatehouse's TLS settings
+# (bench/loadgen/tlsfloor), one pass, not judged.
+FLOOR = "tls-floor"
+# Scenario 12 runs every contestant at once, each on its own ports
+# (_ports(R, off)): all within BENCH_PORT_BASE..+99.
+OFF12 = {"gatehouse": 0, "nginx": 20, "haproxy": 40, FLOOR: 60}
 
 
 def _R():
@@ -56,14 +68,16 @@ def settings(smoke, env):
         conns=50, streams=10, threads=2,
         hs_duration=float(env("HS_DURATION", "1" if smoke else "2")),
         hs_warmup=float(env("HS_WARMUP", "0" if smoke else "0.5")),
-        hs_conns=32, hs_threads=2,
+        hs_conns=32, hs_threads=2, hs_speed=not smoke, hs_rounds=1 if smoke else 4,
         hs_variants=[list(x) for x in (HS_ALL if not smoke else (("1.3", "ecdsa", True),))])
 
 
 # ------------------------------------------------------------------ setup
 
-def _ports(R):
-    return R.HTTP_PORT, R.HTTP_PORT + 10, R.HTTP_PORT + 11
+def _ports(R, off=0):
+    """(h2c, TLS ECDSA, TLS RSA) ports of a contestant placed off ports up
+    (scenario 12 runs them all at once: OFF12)."""
+    return R.HTTP_PORT + off, R.HTTP_PORT + 10 + off, R.HTTP_PORT + 11 + off
 
 
 def _certs(d):
@@ -108,8 +122,8 @@ def _gatehouse_cfg(R, d, certs):
     return cfg
 
 
-def _nginx_cfg(R, ctx, d, w, certs):
-    p, pe, pr = _ports(R)
+def _nginx_cfg(R, ctx, d, w, certs, off=0):
+    p, pe, pr = _ports(R, off)
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
     H = R.H
 
@@ -141,8 +155,8 @@ def _nginx_cfg(R, ctx, d, w, certs):
     return ["nginx", "-p", d + "/", "-c", path, "-g", "daemon off;"]
 
 
-def _haproxy_cfg(R, ctx, d, w, certs):
-    p, pe, pr = _ports(R)
+def _haproxy_cfg(R, ctx, d, w, certs, off=0):
+    p, pe, pr = _ports(R, off)
     H = R.H
     conf = f"""global
     nbthread {w}
@@ -217,10 +231,10 @@ def _tlsload(binary, port, variant, conns, threads, duration, rawpath=None):
             f.write(out)
     m = re.search(r"handshakes (\d+) resumed (\d+) errors (\d+) seconds ([\d.]+)", out)
     if not m:
-        return {"handshakes": 0, "resumed": 0, "errors": 0, "hps": None}
+        return {"handshakes": 0, "resumed": 0, "errors": 0, "seconds": 0.0, "hps": None}
     n, res, err, s = int(m.group(1)), int(m.group(2)), int(m.group(3)), float(m.group(4))
     hps = n / s if s and n else None
-    return {"handshakes": n, "resumed": res, "errors": err, "hps": hps, "rps": hps}
+    return {"handshakes": n, "resumed": res, "errors": err, "seconds": s, "hps": hps, "rps": hps}
 
 
 def _cpu_run(R, sid, fn):
@@ -253,13 +267,15 @@ def _ready(R, proc, urls, limit=30.0):
     return not left
 
 
-def _start(R, ctx, name, w, certs):
-    """Starts contestant name with w workers; returns its Popen or None."""
+def _start(R, ctx, name, w, certs, off=0):
+    """Starts contestant name with w workers on its ports (_ports(R, off);
+    gatehouse: off 0 and the admin port); returns its Popen or None."""
     d = os.path.join(ctx.out, "h2tls", f"{name}-w{w}")
     os.makedirs(d, exist_ok=True)
-    p, pe, pr = _ports(R)
-    if not R.wait_ports_free(p, pe, pr, R.ADMIN_PORT):
-        R.log(f"  h2tls: ports {p}, {pe}, {pr} or {R.ADMIN_PORT} busy")
+    p, pe, pr = _ports(R, off)
+    ports = (p, pe, pr) + ((R.ADMIN_PORT,) if name == "gatehouse" else ())
+    if not R.wait_ports_free(*ports):
+        R.log(f"  h2tls: one of ports {', '.join(map(str, ports))} busy")
         return None
     if name == "gatehouse":
         try:
@@ -268,7 +284,7 @@ def _start(R, ctx, name, w, certs):
             R.log(f"  h2tls: {e}")
             return None
     else:
-        argv = (_nginx_cfg if name == "nginx" else _haproxy_cfg)(R, ctx, d, w, certs)
+        argv = (_nginx_cfg if name == "nginx" else _haproxy_cfg)(R, ctx, d, w, certs, off)
         proc = R.start_session(["timeout", "3600"] + argv, os.path.join(d, "server.log"))
     urls = [(f"http://{R.H}:{p}/", False), (f"https://{R.H}:{pe}/", False),
             (f"https://{R.H}:{pe}/", True), (f"https://{R.H}:{pr}/", False)]
@@ -284,7 +300,7 @@ def _build_tlsload(R, ctx):
     if not os.path.exists(os.path.join(build, "build.ninja")):
         R.log(f"handshake: no {build}/build.ninja; scenario 12 skipped")
         return None
-    argv = ["ninja", "-C", build, "bench/loadgen/tlsload"]
+    argv = ["ninja", "-C", build, "bench/loadgen/tlsload", "bench/loadgen/tlsfloor"]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     if r.returncode != 0 and "unknown target" in r.stderr:
         subprocess.run(["meson", "setup", "--reconfigure", build], capture_output=True, timeout=600)
@@ -294,6 +310,63 @@ def _build_tlsload(R, ctx):
               f"{r.stderr[-2000:]}")
         return None
     return os.path.join(build, "bench", "loadgen", "tlsload")
+
+
+def _crypto_floor():
+    """openssl speed's figures (µs per operation) for the public-key work
+    of the server side of a handshake: {"x25519", "ecdsa", "rsa"}; {} if
+    openssl speed fails."""
+    try:
+        out = subprocess.run(["openssl", "speed", "-seconds", "1", "-mr", "rsa2048", "ecdsap256",
+                              "ecdhx25519"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    us = {}
+    for key, rx in (("rsa", r"^\+F2:\d+:2048:([\d.]+):"), ("ecdsa", r"^\+F4:\d+:256:([\d.]+):"),
+                    ("x25519", r"^\+F5:\d+:253:([\d.]+):")):
+        m = re.search(rx, out, re.M)
+        if m and float(m.group(1)) > 0:
+            us[key] = 1e6 / float(m.group(1))
+    return us
+
+
+def crypto_floor_us(v, speed):
+    """The public-key operations of the server side of handshake variant v
+    priced at openssl speed's figures: an X25519 key generation and
+    derivation (each priced as one ecdhx25519 operation) in every handshake
+    but a TLS 1.2 resumption, plus a signature in a full handshake."""
+    ver, cert, resume = v
+    if ver == "1.2" and resume:
+        return 0.0
+    if "x25519" not in speed or (not resume and cert not in speed):
+        return None
+    return 2 * speed["x25519"] + (0 if resume else speed[cert])
+
+
+def _start_floor(R, ctx, certs):
+    """The libssl floor (bench/loadgen/tlsfloor) on its two TLS ports, or
+    None when it is not built or does not answer."""
+    _, pe, pr = _ports(R, OFF12[FLOOR])
+    build = ctx.floor_build or os.path.join(R.ROOT, "build-release")
+    binary = os.path.join(build, "bench", "loadgen", "tlsfloor")
+    if not os.path.exists(binary) or not R.wait_ports_free(pe, pr):
+        return None
+    d = os.path.join(ctx.out, "h2tls", FLOOR)
+    os.makedirs(d, exist_ok=True)
+    argv = ["timeout", "3600", binary]
+    for port, kind in ((pe, "ecdsa"), (pr, "rsa")):
+        argv += [f"{R.H}:{port}", certs[kind][0], certs[kind][1]]
+    proc = R.start_session(argv, os.path.join(d, "server.log"))
+    tlsload = os.path.join(build, "bench", "loadgen", "tlsload")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10 and proc.poll() is None:
+        if all(_tlsload(tlsload, port, ("1.3", "", False), 1, 1, 0.1)["handshakes"]
+               for port in (pe, pr)):
+            return proc
+        time.sleep(0.1)
+    R.log(f"  handshake: {FLOOR} did not answer (see {d})")
+    R.stop_session(proc)
+    return None
 
 
 def hs_tag(v):
@@ -316,25 +389,24 @@ def run(ctx, results, only):
         return
     certs = _certs(os.path.join(ctx.out, "h2tls", "certs"))
     tlsload = _build_tlsload(R, ctx) if do12 else None
+    if do12 and st["hs_speed"]:
+        results["settings"]["handshake_speed_us"] = _crypto_floor()
     results["versions"]["h2load"] = subprocess.run(["h2load", "--version"], capture_output=True,
                                                    text=True).stdout.strip()
     results["settings"]["h2tls"] = st
-    p, pe, pr = _ports(R)
-    workers = st["workers"] if do11 else [1]
     for rep in range(1, st["repeat"] + 1):
         R.log(f"pass {rep}/{st['repeat']}: scenarios 11-12 (HTTP/2, TLS, handshakes)")
-        for w in workers:
+        for w in (st["workers"] if do11 else []):
             for name in CONTESTANTS:
                 proc = _start(R, ctx, name, w, certs)
                 if proc is None:
                     continue
                 try:
-                    if do11:
-                        _run11(R, ctx, st, results, rep, name, w, proc.pid)
-                    if do12 and w == 1 and tlsload:
-                        _run12(R, ctx, st, results, rep, name, proc.pid, tlsload)
+                    _run11(R, ctx, st, results, rep, name, w, proc.pid)
                 finally:
                     R.stop_session(proc)
+        if do12 and tlsload:
+            _pass12(R, ctx, st, results, rep, certs, tlsload)
 
 
 def _run11(R, ctx, st, results, rep, name, w, sid):
@@ -360,24 +432,66 @@ def _run11(R, ctx, st, results, rep, name, w, sid):
                                     workers=w, conns=st["conns"]))
 
 
-def _run12(R, ctx, st, results, rep, name, sid, tlsload):
-    _, pe, pr = _ports(R)
+def _pass12(R, ctx, st, results, rep, certs, tlsload):
+    """One pass of scenario 12: every contestant at once on its own ports
+    (tls-floor in the first pass only), measured in interleaved slices."""
+    procs = {}
+    try:
+        for name in CONTESTANTS:
+            proc = _start(R, ctx, name, 1, certs, OFF12[name])
+            if proc is not None:
+                procs[name] = proc
+        if rep == 1:
+            proc = _start_floor(R, ctx, certs)
+            if proc is not None:
+                procs[FLOOR] = proc
+        _run12(R, ctx, st, results, rep, procs, tlsload)
+    finally:
+        for proc in procs.values():
+            R.stop_session(proc)
+
+
+def _run12(R, ctx, st, results, rep, procs, tlsload):
+    """Per variant: a warm-up per contestant, then hs_rounds rounds of one
+    slice each (hs_duration / hs_rounds seconds), the order rotated each
+    round, so that every contestant sees about the same load; a pass's
+    figures sum its slices."""
+    names = list(procs)
+    k = max(1, st["hs_rounds"])
     for v in st["hs_variants"]:
         v = tuple(v)
-        port = pe if v[1] == "ecdsa" else pr
-        tag = f"{rep}-hs-{hs_tag(v)}-{name}"
+
+        def port(name):
+            _, pe, pr = _ports(R, OFF12[name])
+            return pe if v[1] == "ecdsa" else pr
         if st["hs_warmup"] > 0:
-            _tlsload(tlsload, port, v, st["hs_conns"], st["hs_threads"], st["hs_warmup"])
-        r = _cpu_run(R, sid, lambda: _tlsload(tlsload, port, v, st["hs_conns"], st["hs_threads"],
-                                              st["hs_duration"],
-                                              os.path.join(ctx.raw, tag + ".txt")))
-        n = r["handshakes"]
-        r["cpu_us_hs"] = r["cpu_s"] * 1e6 / n if n else None
-        R.log(f"  {tag}: {r['hps'] or 0:.0f} handshakes/s resumed={r['resumed']} "
-              f"errors={r['errors']} cpu/handshake={r['cpu_us_hs'] and round(r['cpu_us_hs'], 1)}us "
-              f"busy={r['busy_pct']}%")
-        results["runs"].append(dict(r, rep=rep, case="handshake", variant=hs_tag(v), proxy=name,
-                                    workers=1, conns=st["hs_conns"]))
+            for name in names:
+                _tlsload(tlsload, port(name), v, st["hs_conns"], st["hs_threads"], st["hs_warmup"])
+        acc = {name: [] for name in names}
+        for rnd in range(k):
+            for name in names[rnd % len(names):] + names[:rnd % len(names)]:
+                tag = f"{rep}-hs-{hs_tag(v)}-{name}-s{rnd + 1}"
+                acc[name].append(_cpu_run(R, procs[name].pid, lambda: _tlsload(
+                    tlsload, port(name), v, st["hs_conns"], st["hs_threads"], st["hs_duration"] / k,
+                    os.path.join(ctx.raw, tag + ".txt"))))
+        for name in names:
+            sl = acc[name]
+            r = {key: sum(x[key] for x in sl) for key in
+                 ("handshakes", "resumed", "errors", "seconds", "cpu_s", "cpu_user_s", "cpu_sys_s")}
+            n = r["handshakes"]
+            r["hps"] = r["rps"] = n / r["seconds"] if n and r["seconds"] else None
+            r["busy_pct"] = round(sum(x["busy_pct"] for x in sl) / len(sl), 1)
+            r["cpu_us_hs"] = r["cpu_s"] * 1e6 / n if n else None
+            r["slices"] = len(sl)
+            # Each slice's tlsload starts every connection slot with a full
+            # handshake: it has no session yet to offer.
+            r["offered"] = sum(max(0, x["handshakes"] - st["hs_conns"]) for x in sl)
+            R.log(f"  {rep}-hs-{hs_tag(v)}-{name}: {r['hps'] or 0:.0f} handshakes/s "
+                  f"resumed={r['resumed']} errors={r['errors']} "
+                  f"cpu/handshake={r['cpu_us_hs'] and round(r['cpu_us_hs'], 1)}us "
+                  f"busy={r['busy_pct']}% ({len(sl)} slices)")
+            results["runs"].append(dict(r, rep=rep, case="handshake", variant=hs_tag(v),
+                                        proxy=name, workers=1, conns=st["hs_conns"]))
 
 
 # ------------------------------------------------------------------ report
@@ -453,34 +567,38 @@ def render(res, w, smoke):
           "flight): each connects, completes the handshake, sends `GET /` over HTTP/1.1, reads the "
           "response and closes (close_notify, then a reset). \"resumed\": the client offers the "
           "session of its previous connection; every contestant issues session tickets (TLS 1.3 "
-          "tickets; TLS 1.2 resumes by ticket too) and the share of handshakes the server resumed "
-          "is shown. Same contestants, listeners and certificates as scenario 11. "
-          f"{st['hs_duration']:g} s per measured run after a {st['hs_warmup']:g} s warm-up, "
-          f"{st['repeat']} passes, medians. CPU µs/handshake = the proxy's utime+stime over the "
-          "run / exchanges completed (handshake, request and response; the upstream request rides "
-          "a keep-alive connection). The bar (handshakes/s >= 1.2x at the same CPU) is judged as "
+          "tickets; TLS 1.2 resumes by ticket too) and the share of the handshakes offering a "
+          "session (all but each connection's first in a slice) that the server resumed is shown. Same contestants, listeners and certificates as scenario 11, but all running "
+          "at once, each on its own ports, so that they are measured interleaved: per variant a "
+          f"{st['hs_warmup']:g} s warm-up each, then {st.get('hs_rounds', 1)} rounds of one "
+          f"{st['hs_duration'] / st.get('hs_rounds', 1):g} s slice each, the order rotated each "
+          f"round; a pass sums its slices; {st['repeat']} passes, medians. CPU µs/handshake = the "
+          "proxy's utime+stime over its slices / exchanges completed (handshake, request and "
+          "response; the upstream request rides a keep-alive connection). The bar (handshakes/s >= 1.2x at the same CPU) is judged as "
           "CPU µs/handshake <= 1/1.2 (0.83x) the lower of nginx/HAProxy; handshakes/s are shown "
           "beside it.")
         w("")
         w("| TLS | certificate | session | contestant | handshakes/s | per pass | resumed "
           "| CPU µs/handshake | handshakes/s vs gatehouse | CPU vs gatehouse | CPUs busy | errors |")
         w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        speed = res["settings"].get("handshake_speed_us") or {}
+        floors = []
         for v in st["hs_variants"]:
             ver, cert, resume = v
             tag = hs_tag(tuple(v))
             figs = {}
-            for px in CONTESTANTS:
+            for px in CONTESTANTS + (FLOOR,):
                 rr = rows(case="handshake", variant=tag, proxy=px)
                 if not rr:
                     continue
-                n = sum(r["handshakes"] for r in rr)
                 figs[px] = dict(hps=rp.med(rr, "hps"), cpu=rp.med(rr, "cpu_us_hs"),
                                 busy=rp.med(rr, "busy_pct"), err=sum(r["errors"] for r in rr),
-                                resumed=(100.0 * sum(r["resumed"] for r in rr) / n) if n else None,
+                                resumed=_resumed_pct(rr),
                                 passes=" / ".join(f"{r['hps'] / 1000:.2f}" for r in rr if r.get("hps")))
             g = figs.get("gatehouse")
             for px, f in figs.items():
-                w(f"| {ver} | {cert} | {'resumed' if resume else 'full'} | {px} | "
+                label = f"*{px}* (libssl alone)" if px == FLOOR else px
+                w(f"| {ver} | {cert} | {'resumed' if resume else 'full'} | {label} | "
                   f"{rp.f_rps(f['hps'])} | {f['passes']} | {rp.pct_s(f['resumed'])} | "
                   f"{rp.f_us(f['cpu'])} | {rp.f_x(f['hps'], g and g['hps'])} | "
                   f"{rp.f_x(f['cpu'], g and g['cpu'])} | {rp.pct_s(f['busy'])} | {f['err']} |")
@@ -489,6 +607,9 @@ def render(res, w, smoke):
                 continue
             ln, low = min(others, key=lambda x: x[1]["cpu"])
             bn, best = max(others, key=lambda x: x[1]["hps"] or 0)
+            fl = figs.get(FLOOR)
+            floors.append((v, g["cpu"], low["cpu"] / 1.2, fl and fl["cpu"],
+                           crypto_floor_us(tuple(v), speed)))
             ok = g["cpu"] <= low["cpu"] / 1.2
             if resume:
                 ok = ok and (g["resumed"] or 0) >= 90
@@ -499,4 +620,40 @@ def render(res, w, smoke):
                         f"µs); handshakes/s {rp.f_x(g['hps'], best['hps'])} of {bn}"
                         + (f"; {rp.pct_s(g['resumed'])} resumed" if resume else ""), ok))
         w("")
+        _render_floors(w, rp, floors, speed)
     return bar
+
+
+def _resumed_pct(rr):
+    """The share of handshakes that offered a session (rows with
+    "offered") which the server resumed, else of all handshakes."""
+    n = sum(r.get("offered", r["handshakes"]) for r in rr)
+    return 100.0 * min(n, sum(r["resumed"] for r in rr)) / n if n else None
+
+
+def _render_floors(w, rp, floors, speed):
+    """Scenario 12's floors beside each bar: the public-key operations
+    alone, and libssl alone (the tls-floor row)."""
+    if not floors:
+        return
+    w(f"**Floors.** *{FLOOR}* (bench/loadgen/tlsfloor, one pass, not judged) is libssl alone: "
+      "one thread terminating TLS with gatehouse's TLS settings (same suites, tickets only, one "
+      "ticket per handshake, read-ahead) and answering `200 ok` itself, without routing nor "
+      "upstream: the part of a handshake's CPU that belongs to libssl with these settings, "
+      "which a proxy on this libssl pays too. The "
+      "public-key floor prices the server's public-key operations at `openssl speed`'s figures "
+      "from this run"
+      + (f" (X25519 {speed['x25519']:.1f} µs per key generation or derivation"
+         + (f", ECDSA P-256 sign {speed['ecdsa']:.1f} µs" if "ecdsa" in speed else "")
+         + (f", RSA-2048 sign {speed['rsa']:.1f} µs" if "rsa" in speed else "") + ")"
+         if "x25519" in speed else "")
+      + ": two X25519 operations in every handshake but a TLS 1.2 resumption, plus a signature "
+      "in a full one.")
+    w("")
+    w("| TLS | certificate | session | public-key floor µs | libssl floor CPU µs/handshake "
+      "| bar: 0.83x the lower of nginx/HAProxy µs | gatehouse µs | gatehouse vs libssl floor |")
+    w("|---|---|---|---|---|---|---|---|")
+    for (ver, cert, resume), g, bar_us, fl, cf in floors:
+        w(f"| {ver} | {cert} | {'resumed' if resume else 'full'} | {rp.f_us(cf)} | {rp.f_us(fl)} "
+          f"| {rp.f_us(bar_us)} | {rp.f_us(g)} | {rp.f_x(g, fl)} |")
+    w("")

@@ -224,6 +224,8 @@ ctx_new(const struct gw_ir_port *pt, const struct gw_ir_listener *l, const struc
         ssl_error(errs, pt, l, "SSL_CTX_new", "");
         return NULL;
     }
+    /* bench/loadgen/tlsfloor.c (scenario 12's libssl floor) repeats the
+     * settings below: a change here belongs there too. */
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
