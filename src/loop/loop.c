@@ -273,8 +273,21 @@ gw_io_is_closing(const struct gw_io *io)
 void
 gw_io_own(struct gw_io *io)
 {
-    if (io->loop->ur && !io->uio && !io->closing)
+    if (io->uio)
+        gw_loop__uring_reown(io);
+    else if (io->loop->ur && !io->closing)
         gw_loop__uring_own(io);
+}
+
+int
+gw_io_disown(struct gw_io *io)
+{
+    if (!io->uio)
+        return 0;
+    int r = gw_loop__uring_disown(io);
+    if (r < 0)
+        return r;
+    return gw_io_set(io, (unsigned)r);
 }
 
 bool
