@@ -48,7 +48,6 @@
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,14 +71,13 @@ enum cstate { C_HELLO, C_HANDSHAKE, C_CONNECTING, C_SPLICE, C_CLOSED };
 struct dir {
     char *p;
     size_t off, len;
-    int pipe[2];     /* read and write ends; -1 when copying through p */
-    size_t piped;    /* bytes in the pipe */
-    size_t copied;   /* bytes through p, until it is L4_BUF */
-    bool pipe_tried; /* a pipe was made (or could not be) */
-    bool pipe_wait;  /* a splice into the pipe found it full (or the socket
-                      * empty) while it held bytes: read again once some left */
-    bool eof;        /* the reading side sent EOF */
-    bool shut;       /* the writing side's write half is shut down */
+    struct gw_pipe pipe; /* not open while copying through p */
+    size_t copied;       /* bytes through p, until it is L4_BUF */
+    bool pipe_tried;     /* a pipe was made (or could not be) */
+    bool pipe_wait;      /* a splice into the pipe found it full (or the socket
+                          * empty) while it held bytes: read again once some left */
+    bool eof;            /* the reading side sent EOF */
+    bool shut;           /* the writing side's write half is shut down */
 };
 
 /* One side's socket. */
@@ -117,21 +115,12 @@ struct l4_conn {
 static void on_side(struct gw_io *io, unsigned events);
 
 static void
-dir_unpipe(struct dir *d)
-{
-    for (int i = 0; i < 2; i++)
-        if (d->pipe[i] >= 0)
-            close(d->pipe[i]);
-    d->pipe[0] = d->pipe[1] = -1;
-}
-
-static void
 conn_free(void *p)
 {
     struct l4_conn *c = p;
     SSL_free(c->ssl); /* its socket BIOs do not own the fd */
-    dir_unpipe(&c->c2u);
-    dir_unpipe(&c->u2c);
+    gw_pipe_release(&c->c2u.pipe);
+    gw_pipe_release(&c->u2c.pipe);
     free(c->c2u.p);
     free(c->u2c.p);
     if (c->unref)
@@ -324,14 +313,14 @@ side_shut(struct l4_conn *c, bool client)
 static bool
 dir_splices(const struct dir *d)
 {
-    return d->pipe[0] >= 0 && d->len == d->off;
+    return gw_pipe_is_open(&d->pipe) && d->len == d->off;
 }
 
 /* Bytes read and not yet written. */
 static size_t
 dir_pending(const struct dir *d)
 {
-    return d->len - d->off + d->piped;
+    return d->len - d->off + d->pipe.len;
 }
 
 /* Whether the reading side may be read now (room in the buffer or pipe). */
@@ -341,7 +330,7 @@ dir_can_read(const struct dir *d)
     if (d->eof)
         return false;
     if (dir_splices(d))
-        return d->piped < L4_BUF && !d->pipe_wait;
+        return d->pipe.len < L4_BUF && !d->pipe_wait;
     return d->len < L4_BUF || d->off > 0;
 }
 
@@ -351,13 +340,12 @@ dir_splice(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
 {
     int progress = 0;
     int in = side_fd(from_client ? c->cs : c->u), out = side_fd(from_client ? c->u : c->cs);
-    if (*rd && !d->eof && d->piped < L4_BUF && !d->pipe_wait) {
-        size_t want = L4_BUF - d->piped;
-        ssize_t n = splice(in, NULL, d->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (*rd && !d->eof && d->pipe.len < L4_BUF && !d->pipe_wait) {
+        size_t want = L4_BUF - d->pipe.len;
+        ssize_t n = gw_pipe_fill(&d->pipe, in, want);
         if (n < 0 || (size_t)n < want)
             *rd = false; /* drained (or the pipe is): the next event says more */
         if (n > 0) {
-            d->piped += (size_t)n;
             progress = 1;
             if (from_client)
                 l4_count(&c->m->bytes_in, (uint64_t)n);
@@ -369,18 +357,17 @@ dir_splice(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
              * holds a segment, which may be small): with bytes in the pipe,
              * wait for the write side to take some before reading again,
              * or a readable socket and a full pipe would spin. */
-            d->pipe_wait = d->piped > 0;
+            d->pipe_wait = d->pipe.len > 0;
         } else if (errno != EINTR) {
             return -errno;
         }
     }
-    if (d->piped > 0) {
-        ssize_t n =
-            splice(d->pipe[0], NULL, out, NULL, d->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (d->pipe.len > 0) {
+        bool held = !dir_can_read(d);
+        ssize_t n = gw_pipe_drain(&d->pipe, out, d->pipe.len);
         if (n > 0) {
-            if (!dir_can_read(d))
+            if (held)
                 *rd = true; /* reading was held back for room: there is some now */
-            d->piped -= (size_t)n;
             d->pipe_wait = false;
             progress = 1;
             if (!from_client)
@@ -419,8 +406,7 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
                     /* a bulk transfer: splice from now on (or keep copying
                      * when no file descriptors are left) */
                     d->pipe_tried = true;
-                    if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
-                        d->pipe[0] = d->pipe[1] = -1;
+                    gw_pipe_open(&d->pipe);
                 }
             } else if (n == 0) {
                 d->eof = true;
@@ -809,7 +795,8 @@ gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const ch
     w->conns = c;
     w->nconns++;
     c->c2u.p = gw_xmalloc(L4_BUF);
-    c->c2u.pipe[0] = c->c2u.pipe[1] = c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
+    gw_pipe_init(&c->c2u.pipe);
+    gw_pipe_init(&c->u2c.pipe);
     c->cs = side_new(c, fd, true);
     gw_timer_init(w->loop, &c->timer, on_timer, c);
     gw_timer_init(w->loop, &c->kick, on_kick, c);
