@@ -85,6 +85,7 @@ struct side {
     struct gw_io io;
     struct l4_conn *c;
     bool client;
+    bool dead; /* reset by its peer: a reset close needs no SO_LINGER */
 };
 
 struct l4_conn {
@@ -107,6 +108,10 @@ struct l4_conn {
     unsigned wr_want;     /* likewise SSL_write and SSL_shutdown */
     struct gw_timer kick; /* plaintext buffered in OpenSSL, no event */
     enum cstate st;
+    /* The client may have bytes we have not read: its reads found no end,
+     * or it had an event while the upstream connected. (Else the first
+     * pump does not try a read that would only say EAGAIN.) */
+    bool c_unread;
     unsigned attempts;
     uint64_t last; /* last byte moved, for the idle timeout */
     struct dir c2u, u2c;
@@ -151,7 +156,7 @@ side_close(struct side **sp, bool reset)
     if (!s)
         return;
     *sp = NULL;
-    if (reset && s->io.fd >= 0)
+    if (reset && s->io.fd >= 0 && !s->dead)
         gw_sock_set_reset_on_close(s->io.fd);
     gw_io_close(&s->io, side_free);
 }
@@ -160,6 +165,17 @@ static int
 side_fd(const struct side *s)
 {
     return s ? s->io.fd : -1;
+}
+
+/* An I/O error on the client's (client) or the upstream's socket, as
+ * dir_move returns it: a socket its peer reset is marked dead. */
+static int
+side_error(struct l4_conn *c, bool client, int err)
+{
+    struct side *s = client ? c->cs : c->u;
+    if (s && (err == ECONNRESET || err == EPIPE))
+        s->dead = true;
+    return -err;
 }
 
 /* Sets s's interest (none: unregistered, so a hung-up socket waiting
@@ -359,7 +375,7 @@ dir_splice(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
              * or a readable socket and a full pipe would spin. */
             d->pipe_wait = d->pipe.len > 0;
         } else if (errno != EINTR) {
-            return -errno;
+            return side_error(c, from_client, errno);
         }
     }
     if (d->pipe.len > 0) {
@@ -373,7 +389,7 @@ dir_splice(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
             if (!from_client)
                 l4_count(&c->m->bytes_out, (uint64_t)n);
         } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            return -errno;
+            return side_error(c, !from_client, errno);
         }
     }
     return progress;
@@ -412,7 +428,7 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
                 d->eof = true;
                 progress = 1;
             } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                return -errno;
+                return side_error(c, from_client, errno);
             }
         }
     }
@@ -426,7 +442,7 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
             if (!from_client)
                 l4_count(&c->m->bytes_out, (uint64_t)n);
         } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            return -errno;
+            return side_error(c, !from_client, errno);
         }
     }
     if (d->eof && dir_pending(d) == 0 && !d->shut) {
@@ -552,14 +568,17 @@ connected(struct l4_conn *c)
     c->u2c.p = gw_xmalloc(L4_BUF);
     c->last = now;
     gw_timer_start(&c->timer, w->o.idle_timeout_ms);
-    pump(c, true, true);
+    /* The upstream has said nothing yet (it is read once its event comes). */
+    pump(c, c->ssl || c->c_unread, false);
 }
 
 static void
 on_up(struct l4_conn *c, int fd, unsigned events)
 {
     if (c->st == C_CONNECTING) {
-        if (so_error(fd)) {
+        /* A failed connect reports an error; a writable socket without one
+         * is connected (no SO_ERROR query for that). */
+        if ((events & GW_LOOP_ERROR) && so_error(fd)) {
             struct gw_l4_worker *w = c->w;
             gw_l4_ep_report(c->ep, true, w->o.eject_consecutive, w->o.eject_ms,
                             gw_loop_now(w->loop));
@@ -571,10 +590,8 @@ on_up(struct l4_conn *c, int fd, unsigned events)
         connected(c);
         return;
     }
-    if ((events & GW_LOOP_ERROR) && so_error(fd)) {
-        conn_close(c, true);
-        return;
-    }
+    /* An error (a reset) shows on the read or write that pump tries: no
+     * SO_ERROR query first. */
     pump(c, false, events & (GW_LOOP_READ | GW_LOOP_ERROR));
 }
 
@@ -602,7 +619,10 @@ connect_next(struct l4_conn *c)
         if (errno == EINPROGRESS) {
             c->st = C_CONNECTING;
             side_watch(c->u, GW_LOOP_WRITE);
-            side_watch(c->cs, 0); /* the client waits: its bytes stay in the kernel */
+            /* The client waits, its bytes in the kernel; its watch is only
+             * dropped if it says something meanwhile (on_client), which a
+             * TLS client waiting for the ServerHello does not: no
+             * epoll_ctl either way for it while connecting. */
             gw_timer_start(&c->timer, w->o.connect_timeout_ms);
             return;
         }
@@ -707,7 +727,8 @@ static void
 hello_read(struct l4_conn *c)
 {
     struct dir *d = &c->c2u;
-    ssize_t n = recv(c->cs->io.fd, d->p + d->len, GW_L4_HELLO_MAX - d->len, 0);
+    size_t want = GW_L4_HELLO_MAX - d->len;
+    ssize_t n = recv(c->cs->io.fd, d->p + d->len, want, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
@@ -715,6 +736,7 @@ hello_read(struct l4_conn *c)
         return;
     }
     d->len += (size_t)n;
+    c->c_unread = (size_t)n == want; /* a short read drained the socket */
     char sni[GW_L4_SNI_MAX + 1];
     int rc = gw_l4_sni_parse((const uint8_t *)d->p, d->len, sni, sizeof(sni));
     if (rc == GW_EAGAIN && d->len < GW_L4_HELLO_MAX)
@@ -731,10 +753,9 @@ hello_read(struct l4_conn *c)
 static void
 on_client(struct l4_conn *c, int fd, unsigned events)
 {
-    if ((events & GW_LOOP_ERROR) && so_error(fd)) {
-        conn_close(c, true);
-        return;
-    }
+    (void)fd;
+    /* An error shows on the read or write that follows (hello_read, the
+     * handshake, pump): no SO_ERROR query first. */
     switch (c->st) {
     case C_HELLO:
         hello_read(c);
@@ -747,6 +768,9 @@ on_client(struct l4_conn *c, int fd, unsigned events)
         pump(c, c->ssl || (events & (GW_LOOP_READ | GW_LOOP_ERROR)), false);
         return;
     case C_CONNECTING:
+        side_watch(c->cs, 0); /* read once the upstream is connected */
+        c->c_unread = true;
+        return;
     case C_CLOSED:
         return;
     }
@@ -800,7 +824,8 @@ gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const ch
     c->cs = side_new(c, fd, true);
     gw_timer_init(w->loop, &c->timer, on_timer, c);
     gw_timer_init(w->loop, &c->kick, on_kick, c);
-    gw_sock_set_nodelay(fd);
+    /* (TCP_NODELAY comes from the listener: gw_sock_listen) */
+    c->c_unread = true;
     c->pt = pt;
     if (port_is_tls(pt)) {
         c->st = C_HELLO;

@@ -252,8 +252,11 @@ gw_io_close(struct gw_io *io, gw_close_fn close_cb)
     if (io->uio) /* the loop closes the fd once its sends are out */
         gw_loop__uring_close(io);
     /* close() drops the epoll registration with the last reference to the
-     * file; an explicit DEL also covers fds shared with a child. */
-    if (io->registered)
+     * file, which is the fd's when the loop never owned it (nothing here
+     * forks or dups a watched fd): no DEL then, a syscall per connection.
+     * A file the ring owned once may outlive the fd (an operation or the
+     * registered file table still holding it): deleted explicitly. */
+    if (io->registered && io->was_owned)
         epoll_ctl(io->loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     io->registered = false;
     io->interest = 0;
@@ -273,10 +276,12 @@ gw_io_is_closing(const struct gw_io *io)
 void
 gw_io_own(struct gw_io *io)
 {
-    if (io->uio)
+    if (io->uio) {
         gw_loop__uring_reown(io);
-    else if (io->loop->ur && !io->closing)
+    } else if (io->loop->ur && !io->closing) {
+        io->was_owned = true;
         gw_loop__uring_own(io);
+    }
 }
 
 int

@@ -112,6 +112,7 @@ struct gw_io {
     unsigned interest;  /* GW_LOOP_READ | GW_LOOP_WRITE as registered */
     bool registered;    /* in the epoll set: interest is not 0 */
     bool closing;
+    bool was_owned; /* gw_io_own ran once: the ring may still reference the file */
 };
 
 /* Prepares io for fd (which the caller makes non-blocking). Nothing is
@@ -260,8 +261,9 @@ int gw_loop_stop_on_signals(struct gw_loop *loop);
 /* Sockets                                                                  */
 
 /* Opens a non-blocking, close-on-exec socket of type SOCK_STREAM (then
- * listening, backlog 1024) or SOCK_DGRAM, bound to addr:port with
- * SO_REUSEADDR and SO_REUSEPORT. addr is a numeric IPv4 or IPv6 address
+ * listening, backlog 1024, with TCP_NODELAY, which the connections it
+ * accepts inherit) or SOCK_DGRAM, bound to addr:port with SO_REUSEADDR and
+ * SO_REUSEPORT. addr is a numeric IPv4 or IPv6 address
  * ("::1" or "[::1]"); NULL or "" means every address: a dual-stack "::"
  * socket, or 0.0.0.0 where IPv6 is unavailable. Returns the fd or a
  * negated errno (GW_EINVAL for an unparsable address). */

@@ -2960,7 +2960,7 @@ px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
     gw_timer_init(w->loop, &d->btimer, on_btimer, d);
     gw_timer_init(w->loop, &d->ktimer, on_ktimer, d);
     gw_io_init(w->loop, &d->io, fd, on_dio, d);
-    gw_sock_set_nodelay(fd);
+    /* (TCP_NODELAY comes from the listener: gw_sock_listen) */
     d->mode = PX_D_HEAD;
     if (d->tls && px_tls_accept(d) < 0) {
         /* No usable certificate on this port: nothing to say to the peer. */
