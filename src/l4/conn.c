@@ -140,6 +140,9 @@ side_new(struct l4_conn *c, int fd, bool client)
     s->c = c;
     s->client = client;
     gw_io_init(c->w->loop, &s->io, fd, on_side, s);
+    /* from accept (or the PROXY pre-phase's dup, its original closed) or
+     * socket(): nothing else refers to the socket */
+    s->io.unshared = true;
     return s;
 }
 

@@ -252,11 +252,10 @@ gw_io_close(struct gw_io *io, gw_close_fn close_cb)
     if (io->uio) /* the loop closes the fd once its sends are out */
         gw_loop__uring_close(io);
     /* close() drops the epoll registration with the last reference to the
-     * file, which is the fd's when the loop never owned it (nothing here
-     * forks or dups a watched fd): no DEL then, a syscall per connection.
-     * A file the ring owned once may outlive the fd (an operation or the
-     * registered file table still holding it): deleted explicitly. */
-    if (io->registered && io->was_owned)
+     * file; an explicit DEL also covers a file that outlives the fd (a dup,
+     * a child, an io_uring operation or file table slot of an fd the ring
+     * owned once), unless the owner says there is none (unshared). */
+    if (io->registered && (!io->unshared || io->was_owned))
         epoll_ctl(io->loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     io->registered = false;
     io->interest = 0;

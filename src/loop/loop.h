@@ -103,6 +103,10 @@ struct gw_io {
     /* public */
     int fd;
     void *data;
+    /* The owner's promise that no other descriptor refers to fd's file (no
+     * dup, no fork): close() alone then drops its epoll registration, and
+     * gw_io_close spares the EPOLL_CTL_DEL (a syscall per connection). */
+    bool unshared;
     /* private */
     struct gw_loop *loop;
     gw_io_fn cb;
@@ -112,7 +116,7 @@ struct gw_io {
     unsigned interest;  /* GW_LOOP_READ | GW_LOOP_WRITE as registered */
     bool registered;    /* in the epoll set: interest is not 0 */
     bool closing;
-    bool was_owned; /* gw_io_own ran once: the ring may still reference the file */
+    bool was_owned; /* gw_io_own ran once: the ring may hold the file too */
 };
 
 /* Prepares io for fd (which the caller makes non-blocking). Nothing is
