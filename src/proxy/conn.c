@@ -1393,66 +1393,95 @@ px_dconn_splice_up_interest(const struct px_dconn *d, unsigned ev)
     return ev;
 }
 
+/* What splice_move ended on. */
+enum spm { SPM_WAIT, SPM_DONE, SPM_EOF, SPM_RERR, SPM_WERR };
+
+/*
+ * Moves what it can (a few rounds, so one body cannot starve the loop) of
+ * *remain bytes from socket in through d's pipe to socket out; *got and
+ * *put count the bytes that went into and out of the pipe. SPM_DONE once
+ * *remain and the pipe are empty, SPM_EOF when in ended first, SPM_RERR /
+ * SPM_WERR (errno set) for an error reading in / writing out, else
+ * SPM_WAIT (the next event of either side says when to go on).
+ */
+static enum spm
+splice_move(struct px_dconn *d, int in, int out, uint64_t *remain, size_t *got, size_t *put)
+{
+    struct gw_pipe *p = d->pipe;
+    *got = *put = 0;
+    for (int round = 0; round < 16; round++) {
+        bool moved = false;
+        if (p->len) {
+            ssize_t n = gw_pipe_drain(p, out, p->len);
+            if (n > 0) {
+                *put += (size_t)n;
+                d->spl_full = false;
+                moved = true;
+            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                return SPM_WERR;
+            }
+        }
+        if (*remain == 0 && p->len == 0)
+            return SPM_DONE;
+        if (*remain && !d->spl_full && p->len < PX_HIGH) {
+            ssize_t n = gw_pipe_fill(p, in, (size_t)GW_MIN(*remain, (uint64_t)(PX_HIGH - p->len)));
+            if (n > 0) {
+                *remain -= (uint64_t)n;
+                *got += (size_t)n;
+                moved = true;
+            } else if (n == 0) {
+                return SPM_EOF;
+            } else if (errno == EAGAIN) {
+                /* drained, or the pipe has no slot left (each holds a
+                 * segment): filled again after a drain, or it would spin */
+                d->spl_full = p->len > 0;
+            } else if (errno != EINTR) {
+                return SPM_RERR;
+            }
+        }
+        if (!moved)
+            break;
+    }
+    return SPM_WAIT;
+}
+
 /* Moves what it can of the request body: client -> pipe -> upstream. */
 static void
 req_splice(struct px_dconn *d)
 {
     struct px_uconn *u = d->u;
-    struct gw_pipe *p = d->pipe;
     if (!u) {
         splice_end(d, false);
         d_update(d);
         return;
     }
-    bool got = false;
-    /* A few rounds at most, so one body cannot starve the loop. */
-    for (int round = 0; round < 16; round++) {
-        bool moved = false;
-        if (p->len) {
-            ssize_t n = gw_pipe_drain(p, u->io.fd, p->len);
-            if (n > 0) {
-                d->spl_full = false;
-                moved = true;
-            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                if (!u->got_bytes) {
-                    attempt_failed(d, FAIL_IO);
-                    return;
-                }
-                /* The upstream answered and stopped reading: the rest of
-                 * the body is read and dropped by the buffered path. */
-                splice_end(d, true);
-                pump_request_body(d);
-                return;
-            }
-        }
-        if (d->qremain == 0 && p->len == 0) {
-            splice_end(d, true);
-            request_body_done(d);
-            px_uconn_update(u);
-            d_update(d);
+    size_t got, put;
+    switch (splice_move(d, d->io.fd, u->io.fd, &d->qremain, &got, &put)) {
+    case SPM_WERR:
+        if (!u->got_bytes) {
+            attempt_failed(d, FAIL_IO);
             return;
         }
-        if (d->qremain && !d->spl_full && p->len < PX_HIGH) {
-            size_t want = (size_t)GW_MIN(d->qremain, (uint64_t)(PX_HIGH - p->len));
-            ssize_t n = gw_pipe_fill(p, d->io.fd, want);
-            if (n > 0) {
-                d->qremain -= (uint64_t)n;
-                got = moved = true;
-            } else if (n == 0) {
-                splice_end(d, true);
-                client_eof(d); /* mid-body: the request is cut */
-                return;
-            } else if (errno == EAGAIN) {
-                /* drained, or the pipe has no slot left (each holds a
-                 * segment): read again after a drain, or it would spin */
-                d->spl_full = p->len > 0;
-            } else if (errno != EINTR) {
-                px_dconn_close(d);
-                return;
-            }
-        }
-        if (!moved)
-            break;
+        /* The upstream answered and stopped reading: the rest of the body
+         * is read and dropped by the buffered path. */
+        splice_end(d, true);
+        pump_request_body(d);
+        return;
+    case SPM_DONE:
+        splice_end(d, true);
+        request_body_done(d);
+        px_uconn_update(u);
+        d_update(d);
+        return;
+    case SPM_EOF:
+        splice_end(d, true);
+        client_eof(d); /* mid-body: the request is cut */
+        return;
+    case SPM_RERR:
+        px_dconn_close(d);
+        return;
+    case SPM_WAIT:
+        break;
     }
     if (got)
         body_timer(d);
@@ -1465,60 +1494,39 @@ static void
 rsp_splice(struct px_dconn *d)
 {
     struct px_uconn *u = d->u;
-    struct gw_pipe *p = d->pipe;
     if (!u) {
         splice_end(d, false);
         d_update(d);
         return;
     }
-    bool got = false;
-    for (int round = 0; round < 16; round++) {
-        bool moved = false;
-        if (p->len) {
-            ssize_t n = gw_pipe_drain(p, d->io.fd, p->len);
-            if (n > 0) {
-                d->bytes_out += (uint64_t)n;
-                d->sent_in_window += (size_t)n;
-                d->spl_full = false;
-                moved = true;
-            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                px_dconn_close(d); /* the client went (as d_flush) */
-                return;
-            }
-        }
-        if (d->rremain == 0 && p->len == 0) {
-            gw_timer_stop(&d->wtimer);
-            d->sent_in_window = 0;
-            splice_end(d, true);
-            response_complete(d);
-            return;
-        }
-        if (d->rremain && !d->spl_full && p->len < PX_HIGH) {
-            size_t want = (size_t)GW_MIN(d->rremain, (uint64_t)(PX_HIGH - p->len));
-            ssize_t n = gw_pipe_fill(p, u->io.fd, want);
-            if (n > 0) {
-                d->rremain -= (uint64_t)n;
-                got = moved = true;
-            } else if (n == 0) {
-                abort_request(d); /* the upstream closed mid-body: truncated */
-                return;
-            } else if (errno == EAGAIN) {
-                d->spl_full = p->len > 0;
-            } else if (errno != EINTR) {
-                abort_request(d);
-                return;
-            }
-        }
-        if (!moved)
-            break;
+    size_t got, put;
+    enum spm r = splice_move(d, u->io.fd, d->io.fd, &d->rremain, &got, &put);
+    d->bytes_out += put;
+    d->sent_in_window += put;
+    switch (r) {
+    case SPM_WERR:
+        px_dconn_close(d); /* the client went (as d_flush) */
+        return;
+    case SPM_DONE:
+        gw_timer_stop(&d->wtimer);
+        d->sent_in_window = 0;
+        splice_end(d, true);
+        response_complete(d);
+        return;
+    case SPM_EOF: /* the upstream closed mid-body: truncated */
+    case SPM_RERR:
+        abort_request(d);
+        return;
+    case SPM_WAIT:
+        break;
     }
     if (got)
         gw_timer_start(&d->btimer, opts(d)->response_timeout_ms);
     /* Send progress: the pipe's bytes count as queued output (on_wtimer). */
-    if (p->len && !gw_timer_is_active(&d->wtimer)) {
+    if (d->pipe->len && !gw_timer_is_active(&d->wtimer)) {
         d->sent_in_window = 0;
         gw_timer_start(&d->wtimer, opts(d)->send_timeout_ms);
-    } else if (!p->len) {
+    } else if (!d->pipe->len) {
         gw_timer_stop(&d->wtimer);
         d->sent_in_window = 0;
     }
