@@ -683,8 +683,8 @@ def render(res, w, smoke):
         for n in FLOORS:
             fr, fc = get(case, n), get(case, n, 1)
             if g(case) and fr:
-                out.append(f"{g(case) / fr:.2f}x of {n} ({f_rate(case, fr)} {UNIT[case][0]}, "
-                           f"{f_cpu(case, fc)})")
+                unit = "" if case in ("big-get", "big-post") else " " + UNIT[case][0]  # f_rate has it
+                out.append(f"{g(case) / fr:.2f}x of {n} ({f_rate(case, fr)}{unit}, {f_cpu(case, fc)})")
         return ("; non-HTTP floor: " + ", ".join(out)) if out else ""
     for case in ("grpc-unary", "grpc-stream"):
         others = [(n, get(case, n)) for n in ("nginx", "haproxy") if get(case, n)]

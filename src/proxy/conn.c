@@ -1445,16 +1445,24 @@ splice_move(struct px_dconn *d, int in, int out, uint64_t *remain, size_t *got, 
     return SPM_WAIT;
 }
 
+/* False (splicing ended) when the attempt went meanwhile. */
+static bool
+splice_has_upstream(struct px_dconn *d)
+{
+    if (d->u)
+        return true;
+    splice_end(d, false);
+    d_update(d);
+    return false;
+}
+
 /* Moves what it can of the request body: client -> pipe -> upstream. */
 static void
 req_splice(struct px_dconn *d)
 {
-    struct px_uconn *u = d->u;
-    if (!u) {
-        splice_end(d, false);
-        d_update(d);
+    if (!splice_has_upstream(d))
         return;
-    }
+    struct px_uconn *u = d->u;
     size_t got, put;
     switch (splice_move(d, d->io.fd, u->io.fd, &d->qremain, &got, &put)) {
     case SPM_WERR:
@@ -1493,12 +1501,9 @@ req_splice(struct px_dconn *d)
 static void
 rsp_splice(struct px_dconn *d)
 {
-    struct px_uconn *u = d->u;
-    if (!u) {
-        splice_end(d, false);
-        d_update(d);
+    if (!splice_has_upstream(d))
         return;
-    }
+    struct px_uconn *u = d->u;
     size_t got, put;
     enum spm r = splice_move(d, u->io.fd, d->io.fd, &d->rremain, &got, &put);
     d->bytes_out += put;
