@@ -153,9 +153,9 @@ bool gw_io_is_owned(const struct gw_io *io);
  * back later. On an io_uring loop GW_EAGAIN while received bytes wait to be
  * read (gw_io_recv them), sends are queued or the loop's receive is being
  * cancelled: no new receive is armed meanwhile, and once all that is done
- * the owner gets an event of its interest, to call again. gw_io_own ends a
- * disown that is still waiting. The socket's error (negated errno) when one
- * was seen. */
+ * the owner gets an event (READ and WRITE, whatever its interest), to call
+ * again. gw_io_own ends a disown that is still waiting. The socket's error
+ * (negated errno) when one was seen. */
 int gw_io_disown(struct gw_io *io);
 /* recv(2) alike: the bytes read (> 0), 0 at EOF, or -1 with errno
  * (EAGAIN when nothing waits; the socket's error otherwise). */

@@ -405,26 +405,28 @@ queued(const struct gw_uio *u)
     return u->fly_len - u->fly_off + u->q_len;
 }
 
-/* The events the owner would see now. Errors are reported with any
- * interest, with READ so that a read finds them (as epoll's ERR/HUP). */
-/* Nothing in flight, held or queued: the owner may take the socket back. */
+/* Nothing in flight, held or queued: the owner may take the socket back
+ * (an EOF seen stays in the socket: its plain reads say it again). */
 static bool
 uio_is_idle(const struct gw_uio *u)
 {
-    return !u->hcount && !u->eof && !queued(u) && !u->sending && !u->recv_armed && !u->poll_armed &&
+    return !u->hcount && !queued(u) && !u->sending && !u->recv_armed && !u->poll_armed &&
            !u->shut_pending;
 }
 
+/* The events the owner would see now. Errors are reported with any
+ * interest, with READ so that a read finds them (as epoll's ERR/HUP). */
 static unsigned
 uio_events(const struct gw_uio *u)
 {
     unsigned interest = u->io->interest, e = 0;
+    /* idle while disowning: the call gw_io_disown's GW_EAGAIN promised */
+    if (u->disowning && !u->rerr && !u->serr && uio_is_idle(u))
+        return GW_LOOP_READ | GW_LOOP_WRITE;
     if (interest == 0) /* unwatched: not even errors (as gw_io_set says) */
         return 0;
     if (u->rerr || u->serr)
         return GW_LOOP_ERROR | GW_LOOP_READ | (interest & GW_LOOP_WRITE);
-    if (u->disowning && uio_is_idle(u))
-        return interest; /* the call that gw_io_disown's GW_EAGAIN promised */
     if ((interest & GW_LOOP_READ) && (u->nheld || u->eof))
         e |= GW_LOOP_READ;
     if ((interest & GW_LOOP_WRITE) && queued(u) < SENDQ_MAX)

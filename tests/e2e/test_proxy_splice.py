@@ -177,3 +177,20 @@ def test_upstream_closes_mid_response(gw):
         s.close()
     r = gw.request("/big?n=100000")
     assert r.status == 200 and r.body == pattern(100000)
+
+
+@pytest.mark.deadline(60)
+def test_client_half_closed_after_request_gets_whole_response(gw):
+    # The client's socket has nothing left to say (EOF read), which must not
+    # keep the response from being spliced to it.
+    n = 6 * MIB + 1
+    s = socket.create_connection((gw.addr, gw.port), timeout=10)
+    try:
+        s.sendall(build_request("GET", f"/big?n={n}", "gw.test"))
+        s.shutdown(socket.SHUT_WR)
+        buf, closed = read_until_close(s, 20)
+    finally:
+        s.close()
+    head, _, body = buf.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:100]
+    assert len(body) == n and body == pattern(n)
