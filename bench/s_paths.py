@@ -44,13 +44,15 @@ CASES = {
     "grpc-unary": ("gatehouse", "nginx", "haproxy"),
     "grpc-stream": ("gatehouse", "nginx", "haproxy"),
     "ws": ("gatehouse", "nginx", "haproxy"),
-    "big-get": ("gatehouse", "nginx", "haproxy", "direct"),
-    "big-post": ("gatehouse", "nginx", "haproxy", "direct"),
+    "big-get": ("gatehouse", "nginx", "haproxy", "direct", "floor-epoll", "floor-uring"),
+    "big-post": ("gatehouse", "nginx", "haproxy", "direct", "floor-epoll", "floor-uring"),
     "slow": ("gatehouse", "nginx", "haproxy"),
     "tcp": ("gatehouse", "haproxy"),
     "udp": ("gatehouse", "nginx"),
-    "tls": ("gatehouse", "haproxy"),
+    "tls": ("gatehouse", "haproxy", "floor-epoll", "floor-uring"),
 }
+# run.py's non-HTTP lower bounds (bench/floor/): rows for reference, never the verdict
+FLOORS = ("floor-epoll", "floor-uring")
 
 
 def settings(smoke):
@@ -64,7 +66,10 @@ def settings(smoke):
         big_conns=4 if smoke else 16,
         slow_conns=20 if smoke else 200, slow_rate=10 * 1024, slow_s=0.5 if smoke else 3.0,
         tcp_conns=2, udp_sockets=4, udp_bytes=64, tls_threads=4,
-        contestants=("gatehouse",) if smoke else ("gatehouse", "nginx", "haproxy"),
+        contestants=tuple(x for x in env("PATHS_CONTESTANTS", "").split(",") if x)
+        or (("gatehouse",) if smoke else ("gatehouse", "nginx", "haproxy")),
+        # PATHS_CASES=big-get,tls: only those (a focused measurement; not for the report)
+        cases=tuple(x for x in env("PATHS_CASES", "").split(",") if x) or tuple(CASES),
     )
 
 
@@ -135,21 +140,27 @@ def start_upstreams(ctx, lg, s):
 """)
     if not R.wait_ports_free(UP_BIG, UP_TLS, UP_GRPC, UP_WS):
         raise RuntimeError("scenario 13: upstream ports busy")
-    ps = [R.start_session(["nginx", "-p", d + "/", "-c", d + "/nginx.conf", "-g", "daemon off;"],
-                          os.path.join(d, "nginx.log")),
-          R.start_session([os.path.join(lg, "grpcup"), "-l", f"{H}:{UP_GRPC}", "-w", "2",
-                           "-n", str(s["stream_msgs"])], os.path.join(d, "grpcup.log"))]
-    for i in range(2):  # two echo processes behind one SO_REUSEPORT port
-        ps.append(R.start_session([os.path.join(lg, "wsload"), "-e", f"{H}:{UP_WS}"],
-                                  os.path.join(d, f"wsecho{i}.log")))
-    if R.wait_status(UP_BIG, "/big", 200, 10, proc=ps[0]) is None:
-        raise RuntimeError("scenario 13: upstream nginx did not start")
-    for port in (UP_GRPC, UP_WS, UP_TLS):
-        t0 = time.monotonic()
-        while not R.port_busy(port):
-            if time.monotonic() - t0 > 10:
-                raise RuntimeError(f"scenario 13: upstream on {port} did not start")
-            time.sleep(0.05)
+    ps = []
+    try:  # on failure stop what did start: later scenarios would find its ports busy
+        ps.append(R.start_session(["nginx", "-p", d + "/", "-c", d + "/nginx.conf", "-g",
+                                   "daemon off;"], os.path.join(d, "nginx.log")))
+        ps.append(R.start_session([os.path.join(lg, "grpcup"), "-l", f"{H}:{UP_GRPC}", "-w", "2",
+                                   "-n", str(s["stream_msgs"])], os.path.join(d, "grpcup.log")))
+        for i in range(2):  # two echo processes behind one SO_REUSEPORT port
+            ps.append(R.start_session([os.path.join(lg, "wsload"), "-e", f"{H}:{UP_WS}"],
+                                      os.path.join(d, f"wsecho{i}.log")))
+        if R.wait_status(UP_BIG, "/big", 200, 10, proc=ps[0]) is None:
+            raise RuntimeError("scenario 13: upstream nginx did not start")
+        for port in (UP_GRPC, UP_WS, UP_TLS):
+            t0 = time.monotonic()
+            while not R.port_busy(port):
+                if time.monotonic() - t0 > 10:
+                    raise RuntimeError(f"scenario 13: upstream on {port} did not start")
+                time.sleep(0.05)
+    except BaseException:
+        for p in ps:
+            R.stop_session(p)
+        raise
     return ps
 
 
@@ -322,7 +333,15 @@ def start(ctx, name, tag):
     ports = (P, PX_GRPC, PX_TCP, PX_TLS, R.ADMIN_PORT)
     if not R.wait_ports_free(*ports):
         raise RuntimeError("scenario 13: contestant ports busy")
-    if name == "gatehouse":
+    if name in FLOORS:
+        # one session, two copiers: the HTTP port to the file/upload nginx, the TLS port
+        # to its TLS server (a floor pairs each client connection with an upstream one)
+        b = os.path.join(ctx.floor_dir, name)
+        p = R.start_session(["timeout", "3600", "sh", "-c",
+                             f'"$0" -l {H}:{PX_TLS} -u {H}:{UP_TLS} -w 1 & '
+                             f'exec "$0" -l {H}:{P} -u {H}:{UP_BIG} -w 1', b],
+                            os.path.join(d, "server.log"))
+    elif name == "gatehouse":
         gw_config(os.path.join(d, "cfg"))
         p, _ = R.gw_start(ctx, f"paths-{tag}", os.path.join(d, "cfg"))
     else:
@@ -515,6 +534,8 @@ def run(ctx, results):
     ups = []
     try:
         lg = build(ctx)
+        # the floors run.py built for scenarios 1-2, else built here (none with --no-floor)
+        floors = tuple(c.name for c in (getattr(ctx, "floors", None) or R.build_floors(ctx)))
         os.makedirs(os.path.join(ctx.out, "paths"), exist_ok=True)
         ups = start_upstreams(ctx, lg, s)
         UPSTREAM[:] = ups[:1]
@@ -522,8 +543,9 @@ def run(ctx, results):
                                                      text=True).stdout.strip()
         for rep in range(1, s["repeat"] + 1):
             R.log(f"scenario 13 (paths): pass {rep}/{s['repeat']}")
-            for name in s["contestants"] + ("direct",):
-                cases = [c for c, who in CASES.items() if name in who]
+            # the floors are a reference, not the verdict: first pass only, like scenarios 1-2
+            for name in s["contestants"] + (floors if rep == 1 else ()) + ("direct",):
+                cases = [c for c, who in CASES.items() if name in who and c in s["cases"]]
                 p = None if name == "direct" else start(ctx, name, f"p{rep}")
                 try:
                     # slow readers first, on a fresh process: growth over its idle RSS
@@ -607,7 +629,11 @@ def render(res, w, smoke):
       f"counted at the sink); UDP l4load, one thread blasting {s['udp_bytes']}-byte datagrams from "
       f"{s['udp_sockets']} source ports (sendmmsg), datagrams counted at the sink; TLS passthrough "
       f"l4load, {s['tls_threads']} threads each: connect, full TLS 1.3 handshake (P-256 "
-      "certificate, no resumption) with the upstream nginx through the proxy, close.")
+      "certificate, no resumption) with the upstream nginx through the proxy, close. "
+      "*floor-epoll* and *floor-uring* are **not HTTP proxies and not part of the verdict**: "
+      "run.py's bench/floor/ programs (first pass only) that pair each client connection with "
+      "one upstream connection and copy bytes both ways unparsed (16 KiB buffers); the verdict "
+      "lines give gatehouse's ratio to them, what this machine allows any proxy in the path.")
     w("")
     w("| path | contestant | rate | CPU | passes (rate) | errors |")
     w("|---|---|---|---|---|---|")
@@ -639,7 +665,8 @@ def render(res, w, smoke):
                 continue
             figs[(case, name)] = (rate, c)
             bad = sum(r.get("bad", 0) for r in rr)
-            w(f"| {TITLE[case]} ({UNIT[case][0]}) | {name} | {f_rate(case, rate)} | "
+            label = f"*{name}* (non-HTTP floor)" if name in FLOORS else name
+            w(f"| {TITLE[case]} ({UNIT[case][0]}) | {label} | {f_rate(case, rate)} | "
               f"{f_cpu(case, c if name != 'direct' else None)} | "
               f"{' / '.join(f_rate(case, r['rate']) for r in rr)} | {bad} |")
     w("")
@@ -648,6 +675,17 @@ def render(res, w, smoke):
         return figs.get((case, name), (None, None))[i]
 
     g = lambda case: get(case, "gatehouse")  # noqa: E731
+
+    def vs_floors(case):
+        """"; x of floor-epoll (rate, CPU), ..." for the floors that ran: what the
+        machine allows a proxy that copies bytes without looking at them."""
+        out = []
+        for n in FLOORS:
+            fr, fc = get(case, n), get(case, n, 1)
+            if g(case) and fr:
+                unit = "" if case in ("big-get", "big-post") else " " + UNIT[case][0]  # f_rate has it
+                out.append(f"{g(case) / fr:.2f}x of {n} ({f_rate(case, fr)}{unit}, {f_cpu(case, fc)})")
+        return ("; non-HTTP floor: " + ", ".join(out)) if out else ""
     for case in ("grpc-unary", "grpc-stream"):
         others = [(n, get(case, n)) for n in ("nginx", "haproxy") if get(case, n)]
         if g(case) and others:
@@ -682,7 +720,9 @@ def render(res, w, smoke):
                  f"direct, client+upstream+gatehouse {tot_g:.0f} µs through it ({tot_g / tot_d:.2f}x)"
                  if tot_d and tot_g and busy else "")
         bar.append((f"13: {TITLE[case]} >= 0.95x the upstream served directly",
-                    f"{g(case) / d:.2f}x ({g(case):.0f} vs {d:.0f} MiB/s{bound})" if g(case) and d else "-",
+                    f"{g(case) / d:.2f}x ({g(case):.0f} vs {d:.0f} MiB/s, gatehouse "
+                    f"{f_cpu(case, get(case, 'gatehouse', 1))}{bound}){vs_floors(case)}"
+                    if g(case) and d else "-",
                     (g(case) >= 0.95 * d) if g(case) and d else None))
     sl = [r for r in rows if r["case"] == "slow" and r["name"] == "gatehouse" and "kb_per_conn" in r]
     if sl:
@@ -702,5 +742,6 @@ def render(res, w, smoke):
         bar.append((f"13: {TITLE[case]} >= 1.0x {what}",
                     f"{gr / rr:.2f}x ({f_rate(case, gr)} vs {f_rate(case, rr)} {UNIT[case][0]}; CPU "
                     f"{f_cpu(case, get(case, 'gatehouse', 1))} vs {f_cpu(case, get(case, rival, 1))})"
+                    + (vs_floors(case) if case == "tls" else "")
                     if gr and rr else "-", (gr >= rr) if gr and rr else None))
     return bar

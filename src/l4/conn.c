@@ -48,7 +48,6 @@
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,14 +71,13 @@ enum cstate { C_HELLO, C_HANDSHAKE, C_CONNECTING, C_SPLICE, C_CLOSED };
 struct dir {
     char *p;
     size_t off, len;
-    int pipe[2];     /* read and write ends; -1 when copying through p */
-    size_t piped;    /* bytes in the pipe */
-    size_t copied;   /* bytes through p, until it is L4_BUF */
-    bool pipe_tried; /* a pipe was made (or could not be) */
-    bool pipe_wait;  /* a splice into the pipe found it full (or the socket
-                      * empty) while it held bytes: read again once some left */
-    bool eof;        /* the reading side sent EOF */
-    bool shut;       /* the writing side's write half is shut down */
+    struct gw_pipe pipe; /* not open while copying through p */
+    size_t copied;       /* bytes through p, until it is L4_BUF */
+    bool pipe_tried;     /* a pipe was made (or could not be) */
+    bool pipe_wait;      /* a splice into the pipe found it full (or the socket
+                          * empty) while it held bytes: read again once some left */
+    bool eof;            /* the reading side sent EOF */
+    bool shut;           /* the writing side's write half is shut down */
 };
 
 /* One side's socket. */
@@ -87,6 +85,7 @@ struct side {
     struct gw_io io;
     struct l4_conn *c;
     bool client;
+    bool dead; /* reset by its peer: a reset close needs no SO_LINGER */
 };
 
 struct l4_conn {
@@ -109,6 +108,10 @@ struct l4_conn {
     unsigned wr_want;     /* likewise SSL_write and SSL_shutdown */
     struct gw_timer kick; /* plaintext buffered in OpenSSL, no event */
     enum cstate st;
+    /* The client may have bytes we have not read: its reads found no end,
+     * or it had an event while the upstream connected. (Else the first
+     * pump does not try a read that would only say EAGAIN.) */
+    bool c_unread;
     unsigned attempts;
     uint64_t last; /* last byte moved, for the idle timeout */
     struct dir c2u, u2c;
@@ -117,21 +120,12 @@ struct l4_conn {
 static void on_side(struct gw_io *io, unsigned events);
 
 static void
-dir_unpipe(struct dir *d)
-{
-    for (int i = 0; i < 2; i++)
-        if (d->pipe[i] >= 0)
-            close(d->pipe[i]);
-    d->pipe[0] = d->pipe[1] = -1;
-}
-
-static void
 conn_free(void *p)
 {
     struct l4_conn *c = p;
     SSL_free(c->ssl); /* its socket BIOs do not own the fd */
-    dir_unpipe(&c->c2u);
-    dir_unpipe(&c->u2c);
+    gw_pipe_release(&c->c2u.pipe);
+    gw_pipe_release(&c->u2c.pipe);
     free(c->c2u.p);
     free(c->u2c.p);
     if (c->unref)
@@ -146,6 +140,9 @@ side_new(struct l4_conn *c, int fd, bool client)
     s->c = c;
     s->client = client;
     gw_io_init(c->w->loop, &s->io, fd, on_side, s);
+    /* from accept (or the PROXY pre-phase's dup, its original closed) or
+     * socket(): nothing else refers to the socket */
+    s->io.unshared = true;
     return s;
 }
 
@@ -162,7 +159,7 @@ side_close(struct side **sp, bool reset)
     if (!s)
         return;
     *sp = NULL;
-    if (reset && s->io.fd >= 0)
+    if (reset && s->io.fd >= 0 && !s->dead)
         gw_sock_set_reset_on_close(s->io.fd);
     gw_io_close(&s->io, side_free);
 }
@@ -171,6 +168,17 @@ static int
 side_fd(const struct side *s)
 {
     return s ? s->io.fd : -1;
+}
+
+/* An I/O error on the client's (client) or the upstream's socket, as
+ * dir_move returns it: a socket its peer reset is marked dead. */
+static int
+side_error(struct l4_conn *c, bool client, int err)
+{
+    struct side *s = client ? c->cs : c->u;
+    if (s && (err == ECONNRESET || err == EPIPE))
+        s->dead = true;
+    return -err;
 }
 
 /* Sets s's interest (none: unregistered, so a hung-up socket waiting
@@ -324,14 +332,14 @@ side_shut(struct l4_conn *c, bool client)
 static bool
 dir_splices(const struct dir *d)
 {
-    return d->pipe[0] >= 0 && d->len == d->off;
+    return gw_pipe_is_open(&d->pipe) && d->len == d->off;
 }
 
 /* Bytes read and not yet written. */
 static size_t
 dir_pending(const struct dir *d)
 {
-    return d->len - d->off + d->piped;
+    return d->len - d->off + d->pipe.len;
 }
 
 /* Whether the reading side may be read now (room in the buffer or pipe). */
@@ -341,7 +349,7 @@ dir_can_read(const struct dir *d)
     if (d->eof)
         return false;
     if (dir_splices(d))
-        return d->piped < L4_BUF && !d->pipe_wait;
+        return d->pipe.len < L4_BUF && !d->pipe_wait;
     return d->len < L4_BUF || d->off > 0;
 }
 
@@ -351,13 +359,12 @@ dir_splice(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
 {
     int progress = 0;
     int in = side_fd(from_client ? c->cs : c->u), out = side_fd(from_client ? c->u : c->cs);
-    if (*rd && !d->eof && d->piped < L4_BUF && !d->pipe_wait) {
-        size_t want = L4_BUF - d->piped;
-        ssize_t n = splice(in, NULL, d->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (*rd && !d->eof && d->pipe.len < L4_BUF && !d->pipe_wait) {
+        size_t want = L4_BUF - d->pipe.len;
+        ssize_t n = gw_pipe_fill(&d->pipe, in, want);
         if (n < 0 || (size_t)n < want)
             *rd = false; /* drained (or the pipe is): the next event says more */
         if (n > 0) {
-            d->piped += (size_t)n;
             progress = 1;
             if (from_client)
                 l4_count(&c->m->bytes_in, (uint64_t)n);
@@ -369,24 +376,23 @@ dir_splice(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
              * holds a segment, which may be small): with bytes in the pipe,
              * wait for the write side to take some before reading again,
              * or a readable socket and a full pipe would spin. */
-            d->pipe_wait = d->piped > 0;
+            d->pipe_wait = d->pipe.len > 0;
         } else if (errno != EINTR) {
-            return -errno;
+            return side_error(c, from_client, errno);
         }
     }
-    if (d->piped > 0) {
-        ssize_t n =
-            splice(d->pipe[0], NULL, out, NULL, d->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (d->pipe.len > 0) {
+        bool held = !dir_can_read(d);
+        ssize_t n = gw_pipe_drain(&d->pipe, out, d->pipe.len);
         if (n > 0) {
-            if (!dir_can_read(d))
+            if (held)
                 *rd = true; /* reading was held back for room: there is some now */
-            d->piped -= (size_t)n;
             d->pipe_wait = false;
             progress = 1;
             if (!from_client)
                 l4_count(&c->m->bytes_out, (uint64_t)n);
         } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            return -errno;
+            return side_error(c, !from_client, errno);
         }
     }
     return progress;
@@ -419,14 +425,13 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
                     /* a bulk transfer: splice from now on (or keep copying
                      * when no file descriptors are left) */
                     d->pipe_tried = true;
-                    if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
-                        d->pipe[0] = d->pipe[1] = -1;
+                    gw_pipe_open(&d->pipe);
                 }
             } else if (n == 0) {
                 d->eof = true;
                 progress = 1;
             } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                return -errno;
+                return side_error(c, from_client, errno);
             }
         }
     }
@@ -440,7 +445,7 @@ dir_move(struct l4_conn *c, struct dir *d, bool from_client, bool *rd)
             if (!from_client)
                 l4_count(&c->m->bytes_out, (uint64_t)n);
         } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            return -errno;
+            return side_error(c, !from_client, errno);
         }
     }
     if (d->eof && dir_pending(d) == 0 && !d->shut) {
@@ -566,14 +571,17 @@ connected(struct l4_conn *c)
     c->u2c.p = gw_xmalloc(L4_BUF);
     c->last = now;
     gw_timer_start(&c->timer, w->o.idle_timeout_ms);
-    pump(c, true, true);
+    /* The upstream has said nothing yet (it is read once its event comes). */
+    pump(c, c->ssl || c->c_unread, false);
 }
 
 static void
 on_up(struct l4_conn *c, int fd, unsigned events)
 {
     if (c->st == C_CONNECTING) {
-        if (so_error(fd)) {
+        /* A failed connect reports an error; a writable socket without one
+         * is connected (no SO_ERROR query for that). */
+        if ((events & GW_LOOP_ERROR) && so_error(fd)) {
             struct gw_l4_worker *w = c->w;
             gw_l4_ep_report(c->ep, true, w->o.eject_consecutive, w->o.eject_ms,
                             gw_loop_now(w->loop));
@@ -585,10 +593,8 @@ on_up(struct l4_conn *c, int fd, unsigned events)
         connected(c);
         return;
     }
-    if ((events & GW_LOOP_ERROR) && so_error(fd)) {
-        conn_close(c, true);
-        return;
-    }
+    /* An error (a reset) shows on the read or write that pump tries: no
+     * SO_ERROR query first. */
     pump(c, false, events & (GW_LOOP_READ | GW_LOOP_ERROR));
 }
 
@@ -616,7 +622,10 @@ connect_next(struct l4_conn *c)
         if (errno == EINPROGRESS) {
             c->st = C_CONNECTING;
             side_watch(c->u, GW_LOOP_WRITE);
-            side_watch(c->cs, 0); /* the client waits: its bytes stay in the kernel */
+            /* The client waits, its bytes in the kernel; its watch is only
+             * dropped if it says something meanwhile (on_client), which a
+             * TLS client waiting for the ServerHello does not: no
+             * epoll_ctl either way for it while connecting. */
             gw_timer_start(&c->timer, w->o.connect_timeout_ms);
             return;
         }
@@ -721,7 +730,8 @@ static void
 hello_read(struct l4_conn *c)
 {
     struct dir *d = &c->c2u;
-    ssize_t n = recv(c->cs->io.fd, d->p + d->len, GW_L4_HELLO_MAX - d->len, 0);
+    size_t want = GW_L4_HELLO_MAX - d->len;
+    ssize_t n = recv(c->cs->io.fd, d->p + d->len, want, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
@@ -729,6 +739,7 @@ hello_read(struct l4_conn *c)
         return;
     }
     d->len += (size_t)n;
+    c->c_unread = (size_t)n == want; /* a short read drained the socket */
     char sni[GW_L4_SNI_MAX + 1];
     int rc = gw_l4_sni_parse((const uint8_t *)d->p, d->len, sni, sizeof(sni));
     if (rc == GW_EAGAIN && d->len < GW_L4_HELLO_MAX)
@@ -745,10 +756,9 @@ hello_read(struct l4_conn *c)
 static void
 on_client(struct l4_conn *c, int fd, unsigned events)
 {
-    if ((events & GW_LOOP_ERROR) && so_error(fd)) {
-        conn_close(c, true);
-        return;
-    }
+    (void)fd;
+    /* An error shows on the read or write that follows (hello_read, the
+     * handshake, pump): no SO_ERROR query first. */
     switch (c->st) {
     case C_HELLO:
         hello_read(c);
@@ -761,6 +771,9 @@ on_client(struct l4_conn *c, int fd, unsigned events)
         pump(c, c->ssl || (events & (GW_LOOP_READ | GW_LOOP_ERROR)), false);
         return;
     case C_CONNECTING:
+        side_watch(c->cs, 0); /* read once the upstream is connected */
+        c->c_unread = true;
+        return;
     case C_CLOSED:
         return;
     }
@@ -809,11 +822,13 @@ gw_l4_accept(struct gw_l4_worker *w, void *pin, const struct gw_ir *ir, const ch
     w->conns = c;
     w->nconns++;
     c->c2u.p = gw_xmalloc(L4_BUF);
-    c->c2u.pipe[0] = c->c2u.pipe[1] = c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
+    gw_pipe_init(&c->c2u.pipe);
+    gw_pipe_init(&c->u2c.pipe);
     c->cs = side_new(c, fd, true);
     gw_timer_init(w->loop, &c->timer, on_timer, c);
     gw_timer_init(w->loop, &c->kick, on_kick, c);
-    gw_sock_set_nodelay(fd);
+    /* (TCP_NODELAY comes from the listener: gw_sock_listen) */
+    c->c_unread = true;
     c->pt = pt;
     if (port_is_tls(pt)) {
         c->st = C_HELLO;

@@ -61,6 +61,12 @@ void gw_loop__uring_free(struct gw_loop *loop);
 int gw_loop__uring_run(struct gw_loop *loop);
 void gw_loop__uring_own(struct gw_io *io);
 void gw_loop__uring_set(struct gw_io *io, unsigned events);
+/* gw_io_disown's io_uring half: the interest io had (>= 0) once the uio let
+ * go of the socket (io is then unowned and unregistered), GW_EAGAIN while
+ * bytes or operations are outstanding, or the socket's negated error. */
+int gw_loop__uring_disown(struct gw_io *io);
+/* Ends a disown that did not complete: the recv is armed again. */
+void gw_loop__uring_reown(struct gw_io *io);
 void gw_loop__uring_close(struct gw_io *io);
 ssize_t gw_loop__uring_recv(struct gw_io *io, void *buf, size_t n);
 ssize_t gw_loop__uring_send(struct gw_io *io, const void *buf, size_t n);

@@ -252,8 +252,10 @@ gw_io_close(struct gw_io *io, gw_close_fn close_cb)
     if (io->uio) /* the loop closes the fd once its sends are out */
         gw_loop__uring_close(io);
     /* close() drops the epoll registration with the last reference to the
-     * file; an explicit DEL also covers fds shared with a child. */
-    if (io->registered)
+     * file; an explicit DEL also covers a file that outlives the fd (a dup,
+     * a child, an io_uring operation or file table slot of an fd the ring
+     * owned once), unless the owner says there is none (unshared). */
+    if (io->registered && (!io->unshared || io->was_owned))
         epoll_ctl(io->loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     io->registered = false;
     io->interest = 0;
@@ -273,8 +275,23 @@ gw_io_is_closing(const struct gw_io *io)
 void
 gw_io_own(struct gw_io *io)
 {
-    if (io->loop->ur && !io->uio && !io->closing)
+    if (io->uio) {
+        gw_loop__uring_reown(io);
+    } else if (io->loop->ur && !io->closing) {
+        io->was_owned = true;
         gw_loop__uring_own(io);
+    }
+}
+
+int
+gw_io_disown(struct gw_io *io)
+{
+    if (!io->uio)
+        return 0;
+    int r = gw_loop__uring_disown(io);
+    if (r < 0)
+        return r;
+    return gw_io_set(io, (unsigned)r);
 }
 
 bool

@@ -103,6 +103,10 @@ struct gw_io {
     /* public */
     int fd;
     void *data;
+    /* The owner's promise that no other descriptor refers to fd's file (no
+     * dup, no fork): close() alone then drops its epoll registration, and
+     * gw_io_close spares the EPOLL_CTL_DEL (a syscall per connection). */
+    bool unshared;
     /* private */
     struct gw_loop *loop;
     gw_io_fn cb;
@@ -112,6 +116,7 @@ struct gw_io {
     unsigned interest;  /* GW_LOOP_READ | GW_LOOP_WRITE as registered */
     bool registered;    /* in the epoll set: interest is not 0 */
     bool closing;
+    bool was_owned; /* gw_io_own ran once: the ring may hold the file too */
 };
 
 /* Prepares io for fd (which the caller makes non-blocking). Nothing is
@@ -137,9 +142,21 @@ bool gw_io_is_closing(const struct gw_io *io);
  * meaning (level-triggered): READ while received bytes, the EOF or an error
  * wait to be read, WRITE while gw_io_send would take bytes.
  * gw_io_own may be called at any time after gw_io_init (the interest
- * carries over); it is a no-op on an epoll loop or when already owned. */
+ * carries over); it is a no-op on an epoll loop or when already owned
+ * (but for ending a gw_io_disown that waits). */
 void gw_io_own(struct gw_io *io);
 bool gw_io_is_owned(const struct gw_io *io);
+/* Takes an owned socket back from the loop, for I/O the loop does not do
+ * (splice(2)): 0 once io is unowned (at once on an epoll loop, or when not
+ * owned), its interest kept and watched by readiness as any other fd; then
+ * plain recv/send/splice on io->fd are the owner's, and gw_io_own gives it
+ * back later. On an io_uring loop GW_EAGAIN while received bytes wait to be
+ * read (gw_io_recv them), sends are queued or the loop's receive is being
+ * cancelled: no new receive is armed meanwhile, and once all that is done
+ * the owner gets an event (READ and WRITE, whatever its interest), to call
+ * again. gw_io_own ends a disown that is still waiting. The socket's error
+ * (negated errno) when one was seen. */
+int gw_io_disown(struct gw_io *io);
 /* recv(2) alike: the bytes read (> 0), 0 at EOF, or -1 with errno
  * (EAGAIN when nothing waits; the socket's error otherwise). */
 ssize_t gw_io_recv(struct gw_io *io, void *buf, size_t n);
@@ -150,6 +167,37 @@ ssize_t gw_io_recv(struct gw_io *io, void *buf, size_t n);
 ssize_t gw_io_send(struct gw_io *io, const void *buf, size_t n);
 /* shutdown(SHUT_WR) once every byte taken by gw_io_send is out. */
 void gw_io_shutdown_write(struct gw_io *io);
+
+/* ------------------------------------------------------------------------ */
+/* Pipes for splice(2) (pipe.c): bytes from one socket to another without   */
+/* crossing into user space                                                  */
+
+struct gw_pipe {
+    int fd[2];  /* read and write ends; -1 when not open */
+    size_t len; /* bytes in the pipe */
+};
+
+/* Prepares p, not open. Never fails. */
+void gw_pipe_init(struct gw_pipe *p);
+/* Opens p (non-blocking, close-on-exec) unless it is open: 0, or a negated
+ * errno (EMFILE...). */
+int gw_pipe_open(struct gw_pipe *p);
+/* Closes p (bytes in it are lost) and leaves it as gw_pipe_init does. */
+void gw_pipe_release(struct gw_pipe *p);
+
+static inline bool
+gw_pipe_is_open(const struct gw_pipe *p)
+{
+    return p->fd[0] >= 0;
+}
+
+/* splice(2) alike, non-blocking, from socket fd (not owned: see
+ * gw_io_disown) into open pipe p, at most n bytes: the bytes moved (> 0,
+ * added to p->len), 0 at the socket's EOF, or -1 with errno (EAGAIN: the
+ * socket is drained or the pipe full). */
+ssize_t gw_pipe_fill(struct gw_pipe *p, int fd, size_t n);
+/* Likewise from p to socket fd, at most n bytes (and p->len). */
+ssize_t gw_pipe_drain(struct gw_pipe *p, int fd, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Timers: one-shot, millisecond resolution against the cached clock.       */
@@ -217,8 +265,9 @@ int gw_loop_stop_on_signals(struct gw_loop *loop);
 /* Sockets                                                                  */
 
 /* Opens a non-blocking, close-on-exec socket of type SOCK_STREAM (then
- * listening, backlog 1024) or SOCK_DGRAM, bound to addr:port with
- * SO_REUSEADDR and SO_REUSEPORT. addr is a numeric IPv4 or IPv6 address
+ * listening, backlog 1024, with TCP_NODELAY, which the connections it
+ * accepts inherit) or SOCK_DGRAM, bound to addr:port with SO_REUSEADDR and
+ * SO_REUSEPORT. addr is a numeric IPv4 or IPv6 address
  * ("::1" or "[::1]"); NULL or "" means every address: a dual-stack "::"
  * socket, or 0.0.0.0 where IPv6 is unavailable. Returns the fd or a
  * negated errno (GW_EINVAL for an unparsable address). */

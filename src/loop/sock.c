@@ -64,7 +64,10 @@ open_bound(const struct sockaddr_storage *ss, socklen_t len, int type, bool dual
         goto fail;
     if (bind(fd, (const struct sockaddr *)ss, len) < 0)
         goto fail;
-    if (type == SOCK_STREAM && listen(fd, 1024) < 0)
+    /* Accepted connections inherit TCP_NODELAY from their listener: one
+     * setsockopt here instead of one per connection. */
+    if (type == SOCK_STREAM &&
+        (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 || listen(fd, 1024) < 0))
         goto fail;
     return fd;
 fail:

@@ -102,6 +102,7 @@ struct gw_uio {
     int rerr, serr;
     bool fixed; /* fd is in the registered file table, at slot fd */
     bool eof, recv_armed, recv_cancelled, poll_armed;
+    bool disowning; /* gw_io_disown asked: no recv re-armed, the owner told when idle */
     bool sending, shut_pending, close_pending;
     bool on_pending, on_dirty;
     struct gw_uio *next_pending, *next_dirty;
@@ -404,12 +405,24 @@ queued(const struct gw_uio *u)
     return u->fly_len - u->fly_off + u->q_len;
 }
 
+/* Nothing in flight, held or queued: the owner may take the socket back
+ * (an EOF seen stays in the socket: its plain reads say it again). */
+static bool
+uio_is_idle(const struct gw_uio *u)
+{
+    return !u->hcount && !queued(u) && !u->sending && !u->recv_armed && !u->poll_armed &&
+           !u->shut_pending;
+}
+
 /* The events the owner would see now. Errors are reported with any
  * interest, with READ so that a read finds them (as epoll's ERR/HUP). */
 static unsigned
 uio_events(const struct gw_uio *u)
 {
     unsigned interest = u->io->interest, e = 0;
+    /* idle while disowning: the call gw_io_disown's GW_EAGAIN promised */
+    if (u->disowning && !u->rerr && !u->serr && uio_is_idle(u))
+        return GW_LOOP_READ | GW_LOOP_WRITE;
     if (interest == 0) /* unwatched: not even errors (as gw_io_set says) */
         return 0;
     if (u->rerr || u->serr)
@@ -431,7 +444,7 @@ static bool
 wants_recv(const struct gw_uio *u)
 {
     return u->io && u->fd >= 0 && !u->recv_armed && !u->poll_armed && !u->eof && !u->rerr &&
-           !held_full(u);
+           !u->disowning && !held_full(u);
 }
 
 static void
@@ -639,6 +652,8 @@ on_recv(struct gw_uio *u, int res, unsigned flags)
     }
     if (!more)
         mark_dirty(u); /* re-armed there if still wanted */
+    if (!more && u->disowning && u->io)
+        mark_pending(u);
 }
 
 static void
@@ -648,6 +663,8 @@ on_poll(struct gw_uio *u)
     u->nops--;
     u->poll_armed = false;
     mark_dirty(u);
+    if (u->disowning && u->io)
+        mark_pending(u);
 }
 
 static void
@@ -670,7 +687,7 @@ on_send(struct gw_uio *u, int res)
     } else {
         u->fly_off += (size_t)res;
     }
-    if (was_full && queued(u) < SENDQ_MAX)
+    if ((was_full && queued(u) < SENDQ_MAX) || (u->disowning && u->io))
         mark_pending(u);
     mark_dirty(u);
 }
@@ -843,6 +860,48 @@ gw_loop__uring_own(struct gw_io *io)
     mark_dirty(u);
     if (uio_events(u))
         mark_pending(u);
+}
+
+void
+gw_loop__uring_reown(struct gw_io *io)
+{
+    struct gw_uio *u = io->uio;
+    if (!u->disowning)
+        return;
+    u->disowning = false;
+    mark_dirty(u); /* the recv is armed again there */
+}
+
+int
+gw_loop__uring_disown(struct gw_io *io)
+{
+    struct gw_uio *u = io->uio;
+    struct gw_uring *ur = u->loop->ur;
+    if (u->rerr || u->serr)
+        return -(u->rerr ? u->rerr : u->serr);
+    if (!u->disowning) {
+        u->disowning = true;
+        if (u->recv_armed && !u->recv_cancelled) {
+            cancel(ur, u, OP_RECV);
+            u->recv_cancelled = true;
+        }
+        if (u->poll_armed)
+            cancel(ur, u, OP_POLL);
+    }
+    if (!uio_is_idle(u))
+        return GW_EAGAIN;
+    /* Idle: the uio lets go of the socket (not closing it) and is freed by
+     * the flush, as a closed one is; the caller registers io with epoll. */
+    unsigned interest = io->interest;
+    fixed_remove(ur, u);
+    gw_timer_stop(&u->drain);
+    u->io = NULL;
+    u->fd = -1;
+    io->uio = NULL;
+    io->interest = 0;
+    io->registered = false;
+    mark_dirty(u);
+    return (int)interest;
 }
 
 void

@@ -42,6 +42,17 @@ static void pump_request_body(struct px_dconn *d);
 static void pump_response(struct px_dconn *d);
 static void tunnel_pump(struct px_dconn *d);
 static void on_dio(struct gw_io *io, unsigned events);
+static bool splice_try(struct px_dconn *d);
+static void splice_end(struct px_dconn *d, bool own_u);
+static bool splice_begin(struct px_dconn *d, enum px_splice mode);
+static bool splice_ok(const struct px_dconn *d, enum px_splice mode);
+static void req_splice(struct px_dconn *d);
+static void rsp_splice(struct px_dconn *d);
+static void client_eof(struct px_dconn *d);
+
+/* Bodies shorter than this are copied through the buffers (see "Bodies
+ * spliced"). */
+#define PX_SPLICE_MIN (64 * 1024)
 
 static inline void
 bump(atomic_uint_fast64_t *c)
@@ -166,6 +177,10 @@ on_dclosed(struct gw_io *io)
     px_buf_release(&d->ea_set);
     px_tls_release(d);
     px_trace_dconn_free(d);
+    if (d->pipe) {
+        gw_pipe_release(d->pipe);
+        free(d->pipe);
+    }
     free(d);
     px_worker_conn_closed(w);
 }
@@ -173,6 +188,7 @@ on_dclosed(struct gw_io *io)
 static void
 release_request(struct px_dconn *d)
 {
+    splice_end(d, true);
     if (d->rlg_wait)
         px_rlg_cancel(d);
     if (d->ea_call)
@@ -293,6 +309,15 @@ d_update(struct px_dconn *d)
         case PX_D_PROXY:
             if (!d->req_done ? in < PX_HIGH : in < PX_IN_MAX)
                 ev |= GW_LOOP_READ;
+            if (GW_UNLIKELY(d->spl == PX_SPL_REQ)) {
+                /* the body comes through the pipe, while it has room */
+                ev &= ~(unsigned)GW_LOOP_READ;
+                if (d->qremain && !d->spl_full && d->pipe->len < PX_HIGH)
+                    ev |= GW_LOOP_READ;
+            } else if (GW_UNLIKELY(d->spl_want == PX_SPL_REQ) && !gw_io_is_owned(&d->io) && d->u &&
+                       gw_io_is_owned(&d->u->io)) {
+                ev &= ~(unsigned)GW_LOOP_READ; /* the rest waits for the upstream's socket */
+            }
             break;
         case PX_D_TUNNEL:
             if (in < PX_HIGH)
@@ -303,7 +328,7 @@ d_update(struct px_dconn *d)
             break;
         }
     }
-    if (px_buf_avail(&d->out))
+    if (px_buf_avail(&d->out) || (GW_UNLIKELY(d->spl == PX_SPL_RSP) && d->pipe->len))
         ev |= GW_LOOP_WRITE;
     if (d->ssl && (ev & GW_LOOP_READ)) {
         /* A read that needs a write first; plaintext OpenSSL holds that no
@@ -333,6 +358,10 @@ d_flush(struct px_dconn *d)
         }
         if (!d->closing)
             after_flush(d);
+        return;
+    }
+    if (GW_UNLIKELY(d->spl == PX_SPL_RSP)) {
+        rsp_splice(d); /* d->out is empty while the body goes through the pipe */
         return;
     }
     while (px_buf_avail(&d->out)) {
@@ -373,6 +402,8 @@ d_flush(struct px_dconn *d)
 static void
 after_flush(struct px_dconn *d)
 {
+    if (GW_UNLIKELY(d->spl_want) && splice_try(d))
+        return;
     if (d->stream && px_buf_avail(&d->out) == 0)
         gw_timer_stop(&d->wtimer);
     if (d->mode == PX_D_PROXY && d->u && d->u->read_paused && !d->pumping &&
@@ -548,7 +579,8 @@ on_wtimer(struct gw_timer *t)
     /* A client that takes less than PX_MIN_SEND bytes per send timeout
      * (stopped reading, or reads a trickle: hostile
      * slow-read-large-response) is cut; the upstream with it. */
-    if (d->sent_in_window >= PX_MIN_SEND && px_buf_avail(&d->out)) {
+    if (d->sent_in_window >= PX_MIN_SEND &&
+        (px_buf_avail(&d->out) || (d->spl == PX_SPL_RSP && d->pipe->len))) {
         d->sent_in_window = 0;
         gw_timer_start(&d->wtimer, opts(d)->send_timeout_ms);
         return;
@@ -660,6 +692,7 @@ attempt_failed(struct px_dconn *d, enum fail_kind kind)
 {
     struct px_uconn *u = d->u;
     bool reused = u && u->reused, got = u && u->got_bytes;
+    splice_end(d, false);
     if (u) {
         px_ep_report(u->ep, true, opts(d)->eject_consecutive, opts(d)->eject_ms, now_ms(d));
         px_uconn_close(u);
@@ -1119,6 +1152,10 @@ request_body_done(struct px_dconn *d)
 static void
 pump_request_body(struct px_dconn *d)
 {
+    if (GW_UNLIKELY(d->spl == PX_SPL_REQ)) {
+        req_splice(d);
+        return;
+    }
     struct px_uconn *u = d->u;
     bool progressed = false;
     while (!d->req_done && u && px_buf_avail(&u->out) < PX_HIGH) {
@@ -1149,8 +1186,13 @@ pump_request_body(struct px_dconn *d)
         if (d->qbody == GW_H1_BODY_LENGTH) {
             size_t n = (size_t)GW_MIN((uint64_t)len, d->qremain);
             n = GW_MIN(n, (size_t)PX_HIGH);
-            if (n == 0)
+            if (n == 0) {
+                /* (flushed first: the head and what was read with it) */
+                if (GW_UNLIKELY(d->qremain >= PX_SPLICE_MIN) && splice_ok(d, PX_SPL_REQ) &&
+                    splice_begin(d, PX_SPL_REQ))
+                    return;
                 break;
+            }
             emit_body(d, p, n);
             px_buf_consume(&d->in, n);
             d->qremain -= n;
@@ -1207,6 +1249,8 @@ pump_request_body(struct px_dconn *d)
             /* the upstream stopped reading but answered: keep the answer */
             px_buf_consume(&u->out, px_buf_avail(&u->out));
         }
+        if (GW_UNLIKELY(d->spl_want) && splice_try(d))
+            return; /* the buffers in between are empty now */
         px_uconn_update(u);
     }
     d_update(d);
@@ -1224,6 +1268,275 @@ response_complete(struct px_dconn *d)
     d->u = NULL;
     px_uconn_release(u, reusable);
     end_request(d, d->rd.client_close || !d->keep_alive || !d->req_done);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Bodies spliced                                                            */
+/*
+ * A Content-Length body with at least PX_SPLICE_MIN bytes to go, between
+ * plaintext HTTP/1.1 sockets on both sides, that nothing reads or changes
+ * (no compression, mirror, authorization call, HTTP/2 or TLS), goes socket
+ * -> pipe -> socket with splice(2): its bytes never reach user space, where
+ * copying them through the buffers is most of what a large body costs the
+ * proxy. A request body spliced gives up its replay (a retry), as one past
+ * PX_REPLAY_MAX does anyway. The pipe holds at most PX_HIGH bytes, as the
+ * buffers would: the same backpressure (a side is read only while the pipe
+ * has room) and the same timers (body, response, send progress).
+ *
+ * Everything in between comes first: the buffered bytes (the head, what was
+ * read with it) are passed on before the pipe takes over. On an io_uring
+ * loop the sockets are then taken back from the loop (gw_io_disown), which
+ * may take a turn or more (sends it still queues, bytes it received, which
+ * the buffered path reads meanwhile): spl_want says so, and each event of
+ * either side tries again. They go back to the loop when the body ends; the
+ * pipe stays with the connection for its next large body.
+ */
+
+/* Ends splicing or the wait for it: the sockets go back to the loop (the
+ * upstream's unless !own_u: it is about to close), a pipe still holding
+ * bytes is closed (they are abandoned). */
+static void
+splice_end(struct px_dconn *d, bool own_u)
+{
+    if (!d->spl && !d->spl_want)
+        return;
+    d->spl = d->spl_want = PX_SPL_NONE;
+    d->spl_full = false;
+    if (d->pipe && d->pipe->len)
+        gw_pipe_release(d->pipe);
+    if (!d->closing)
+        gw_io_own(&d->io);
+    if (own_u && d->u && !d->u->closing)
+        gw_io_own(&d->u->io);
+}
+
+/* Whether the current body (mode) may be spliced. */
+static bool
+splice_ok(const struct px_dconn *d, enum px_splice mode)
+{
+    const struct px_uconn *u = d->u;
+    if (!u || d->closing || d->mode != PX_D_PROXY || d->ssl || d->h2 || d->stream || d->zip ||
+        u->ssl || u->h2 || u->st || u->failed || u->closing || u->state != PX_U_ACTIVE)
+        return false;
+    if (mode == PX_SPL_RSP)
+        return d->rsp_started && d->rd.frame == PX_RF_LENGTH && d->req_done &&
+               d->rremain >= PX_SPLICE_MIN;
+    if (d->qbody != GW_H1_BODY_LENGTH || d->req_done || d->rsp_started || d->ea_call ||
+        d->qremain < PX_SPLICE_MIN)
+        return false;
+    for (unsigned i = 0; i < PX_MAX_MIRRORS; i++)
+        if (d->mirrors[i])
+            return false; /* a mirror is fed the body from the buffers */
+    return true;
+}
+
+/* Starts splicing d->spl_want once the sockets are the proxy's own and the
+ * buffers in between are empty: true when it runs (a first round ran),
+ * false to go on copying meanwhile. */
+static bool
+splice_try(struct px_dconn *d)
+{
+    enum px_splice mode = (enum px_splice)d->spl_want;
+    if (!splice_ok(d, mode)) {
+        splice_end(d, true);
+        return false;
+    }
+    if (!d->pipe) {
+        d->pipe = gw_xmalloc(sizeof(*d->pipe));
+        gw_pipe_init(d->pipe);
+    }
+    if (gw_pipe_open(d->pipe) < 0) { /* out of descriptors: copy */
+        splice_end(d, true);
+        return false;
+    }
+    int a = gw_io_disown(&d->io), b = gw_io_disown(&d->u->io);
+    if ((a < 0 && a != GW_EAGAIN) || (b < 0 && b != GW_EAGAIN)) {
+        splice_end(d, true); /* the socket's error shows on the buffered path */
+        return false;
+    }
+    bool flushed = mode == PX_SPL_RSP ? !px_buf_avail(&d->u->in) && !px_buf_avail(&d->out)
+                                      : !px_buf_avail(&d->in) && !px_buf_avail(&d->u->out);
+    if (a || b || !flushed)
+        return false;
+    d->spl = (uint8_t)mode;
+    d->spl_want = PX_SPL_NONE;
+    d->spl_full = false;
+    if (mode == PX_SPL_REQ) {
+        d->replay_ok = false;
+        req_splice(d);
+    } else {
+        rsp_splice(d);
+    }
+    return true;
+}
+
+static bool
+splice_begin(struct px_dconn *d, enum px_splice mode)
+{
+    d->spl_want = (uint8_t)mode;
+    return splice_try(d);
+}
+
+unsigned
+px_dconn_splice_up_interest(const struct px_dconn *d, unsigned ev)
+{
+    if (d->spl == PX_SPL_RSP) {
+        ev &= ~(unsigned)GW_LOOP_READ;
+        if (d->rremain && !d->spl_full && d->pipe->len < PX_HIGH)
+            ev |= GW_LOOP_READ;
+    } else if (d->spl == PX_SPL_REQ) {
+        if (d->pipe->len)
+            ev |= GW_LOOP_WRITE;
+    } else if (d->spl_want == PX_SPL_RSP && !gw_io_is_owned(&d->u->io) && gw_io_is_owned(&d->io)) {
+        ev &= ~(unsigned)GW_LOOP_READ; /* the rest waits for the client's socket */
+    }
+    return ev;
+}
+
+/* What splice_move ended on. */
+enum spm { SPM_WAIT, SPM_DONE, SPM_EOF, SPM_RERR, SPM_WERR };
+
+/*
+ * Moves what it can (a few rounds, so one body cannot starve the loop) of
+ * *remain bytes from socket in through d's pipe to socket out; *got and
+ * *put count the bytes that went into and out of the pipe. SPM_DONE once
+ * *remain and the pipe are empty, SPM_EOF when in ended first, SPM_RERR /
+ * SPM_WERR (errno set) for an error reading in / writing out, else
+ * SPM_WAIT (the next event of either side says when to go on).
+ */
+static enum spm
+splice_move(struct px_dconn *d, int in, int out, uint64_t *remain, size_t *got, size_t *put)
+{
+    struct gw_pipe *p = d->pipe;
+    *got = *put = 0;
+    for (int round = 0; round < 16; round++) {
+        bool moved = false;
+        if (p->len) {
+            ssize_t n = gw_pipe_drain(p, out, p->len);
+            if (n > 0) {
+                *put += (size_t)n;
+                d->spl_full = false;
+                moved = true;
+            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                return SPM_WERR;
+            }
+        }
+        if (*remain == 0 && p->len == 0)
+            return SPM_DONE;
+        if (*remain && !d->spl_full && p->len < PX_HIGH) {
+            ssize_t n = gw_pipe_fill(p, in, (size_t)GW_MIN(*remain, (uint64_t)(PX_HIGH - p->len)));
+            if (n > 0) {
+                *remain -= (uint64_t)n;
+                *got += (size_t)n;
+                moved = true;
+            } else if (n == 0) {
+                return SPM_EOF;
+            } else if (errno == EAGAIN) {
+                /* drained, or the pipe has no slot left (each holds a
+                 * segment): filled again after a drain, or it would spin */
+                d->spl_full = p->len > 0;
+            } else if (errno != EINTR) {
+                return SPM_RERR;
+            }
+        }
+        if (!moved)
+            break;
+    }
+    return SPM_WAIT;
+}
+
+/* False (splicing ended) when the attempt went meanwhile. */
+static bool
+splice_has_upstream(struct px_dconn *d)
+{
+    if (d->u)
+        return true;
+    splice_end(d, false);
+    d_update(d);
+    return false;
+}
+
+/* Moves what it can of the request body: client -> pipe -> upstream. */
+static void
+req_splice(struct px_dconn *d)
+{
+    if (!splice_has_upstream(d))
+        return;
+    struct px_uconn *u = d->u;
+    size_t got, put;
+    switch (splice_move(d, d->io.fd, u->io.fd, &d->qremain, &got, &put)) {
+    case SPM_WERR:
+        if (!u->got_bytes) {
+            attempt_failed(d, FAIL_IO);
+            return;
+        }
+        /* The upstream answered and stopped reading: the rest of the body
+         * is read and dropped by the buffered path. */
+        splice_end(d, true);
+        pump_request_body(d);
+        return;
+    case SPM_DONE:
+        splice_end(d, true);
+        request_body_done(d);
+        px_uconn_update(u);
+        d_update(d);
+        return;
+    case SPM_EOF:
+        splice_end(d, true);
+        client_eof(d); /* mid-body: the request is cut */
+        return;
+    case SPM_RERR:
+        px_dconn_close(d);
+        return;
+    case SPM_WAIT:
+        break;
+    }
+    if (got)
+        body_timer(d);
+    d_update(d);
+    px_uconn_update(u);
+}
+
+/* Moves what it can of the response body: upstream -> pipe -> client. */
+static void
+rsp_splice(struct px_dconn *d)
+{
+    if (!splice_has_upstream(d))
+        return;
+    struct px_uconn *u = d->u;
+    size_t got, put;
+    enum spm r = splice_move(d, u->io.fd, d->io.fd, &d->rremain, &got, &put);
+    d->bytes_out += put;
+    d->sent_in_window += put;
+    switch (r) {
+    case SPM_WERR:
+        px_dconn_close(d); /* the client went (as d_flush) */
+        return;
+    case SPM_DONE:
+        gw_timer_stop(&d->wtimer);
+        d->sent_in_window = 0;
+        splice_end(d, true);
+        response_complete(d);
+        return;
+    case SPM_EOF: /* the upstream closed mid-body: truncated */
+    case SPM_RERR:
+        abort_request(d);
+        return;
+    case SPM_WAIT:
+        break;
+    }
+    if (got)
+        gw_timer_start(&d->btimer, opts(d)->response_timeout_ms);
+    /* Send progress: the pipe's bytes count as queued output (on_wtimer). */
+    if (d->pipe->len && !gw_timer_is_active(&d->wtimer)) {
+        d->sent_in_window = 0;
+        gw_timer_start(&d->wtimer, opts(d)->send_timeout_ms);
+    } else if (!d->pipe->len) {
+        gw_timer_stop(&d->wtimer);
+        d->sent_in_window = 0;
+    }
+    d_update(d);
+    px_uconn_update(u);
 }
 
 static void
@@ -1309,8 +1622,15 @@ pump_response(struct px_dconn *d)
                 goto done;
             }
             size_t n = (size_t)GW_MIN((uint64_t)GW_MIN(len, room), d->rremain);
-            if (n == 0)
+            if (n == 0) {
+                if (d->rremain >= PX_SPLICE_MIN && splice_ok(d, PX_SPL_RSP)) {
+                    d->pumping = false;
+                    if (splice_begin(d, PX_SPL_RSP))
+                        return;
+                    d->pumping = true;
+                }
                 goto wait;
+            }
             if (!d->stream && !d->h2 && !px_buf_avail(&d->out)) {
                 /* Nothing queued: straight from the upstream's buffer (one
                  * copy less per body byte); what the socket refuses is
@@ -1649,6 +1969,12 @@ void
 px_dconn_on_upstream(struct px_dconn *d, unsigned events)
 {
     struct px_uconn *u = d->u;
+    if (GW_UNLIKELY(d->spl_want) && splice_try(d))
+        return;
+    if (GW_UNLIKELY(d->spl == PX_SPL_RSP)) {
+        rsp_splice(d);
+        return;
+    }
     if (d->mode == PX_D_TUNNEL) {
         if (events & GW_LOOP_READ) {
             if (px_buf_reserve(&u->in, PX_READ_CHUNK) > 0) {
@@ -2475,6 +2801,10 @@ client_eof(struct px_dconn *d)
 static void
 d_read(struct px_dconn *d)
 {
+    if (GW_UNLIKELY(d->spl == PX_SPL_REQ)) {
+        req_splice(d); /* the body's bytes go to the pipe, not to d->in */
+        return;
+    }
     if (d->mode == PX_D_LINGER) {
         char sink[4096];
         ssize_t n = d_recv(d, sink, sizeof(sink));
@@ -2585,6 +2915,8 @@ on_dio(struct gw_io *io, unsigned events)
         handshake(d);
         return;
     }
+    if (GW_UNLIKELY(d->spl_want) && splice_try(d))
+        return;
     if (d->ssl && d->tls_want == GW_LOOP_WRITE && (events & GW_LOOP_WRITE))
         events |= GW_LOOP_READ; /* the read that waited on the socket */
     if (events & GW_LOOP_WRITE) {
@@ -2641,7 +2973,7 @@ px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
     gw_timer_init(w->loop, &d->btimer, on_btimer, d);
     gw_timer_init(w->loop, &d->ktimer, on_ktimer, d);
     gw_io_init(w->loop, &d->io, fd, on_dio, d);
-    gw_sock_set_nodelay(fd);
+    /* (TCP_NODELAY comes from the listener: gw_sock_listen) */
     d->mode = PX_D_HEAD;
     if (d->tls && px_tls_accept(d) < 0) {
         /* No usable certificate on this port: nothing to say to the peer. */

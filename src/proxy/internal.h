@@ -1142,6 +1142,9 @@ struct px_uconn {
     struct px_ea_call *ea; /* an ExtAuthPolicy check owns it (extauth.c) */
 };
 
+/* A body spliced socket -> pipe -> socket (conn.c, "Bodies spliced"). */
+enum px_splice { PX_SPL_NONE, PX_SPL_REQ, PX_SPL_RSP };
+
 /* The proxy's progress on one request. */
 enum px_dmode {
     PX_D_HEAD,   /* reading a request head */
@@ -1220,6 +1223,12 @@ struct px_dconn {
     int status;
     struct px_rdecision rd;
     uint64_t rremain;
+    /* A body spliced (enum px_splice): the one being spliced, the one
+     * waiting for the loop to hand the sockets back (gw_io_disown), and
+     * whether the last fill of the pipe found it full (or the socket
+     * drained) with bytes in it: filled again only after a drain. */
+    uint8_t spl, spl_want;
+    bool spl_full;
     /* CompressionPolicy: the coding the request accepts (enum gw_ir_coding,
      * 0: none) and, once the response is being coded, its encoder. */
     int zcoding;
@@ -1260,6 +1269,7 @@ struct px_dconn {
     char origin[256]; /* CORS: the request's Origin */
     char logm[16], logp[256], logh[128];
     struct px_dtrace *tr; /* trace.c: made by the first traced request */
+    struct gw_pipe *pipe; /* made by the first spliced body, kept for the next ones */
 
     /* Downstream TLS (down_tls.c): ssl above. */
     bool hs;                            /* handshake in progress */
@@ -1441,6 +1451,9 @@ ssize_t px_uconn_send_span(struct px_uconn *u, const char *p, size_t n);
  * partial), <0 error. */
 int px_uconn_flush(struct px_uconn *u);
 void px_uconn_update(struct px_uconn *u);
+/* The interest ev (what px_uconn_update would set) of d's upstream
+ * socket while d splices a body or waits to (conn.c). */
+unsigned px_dconn_splice_up_interest(const struct px_dconn *d, unsigned ev);
 /* A detached mirror connection carrying req (head+body so far). */
 struct px_uconn *px_mirror_start(struct px_worker *w, struct px_ep *ep);
 void px_mirror_finish_request(struct px_uconn *u);

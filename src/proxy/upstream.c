@@ -210,6 +210,8 @@ px_uconn_update(struct px_uconn *u)
             ev |= GW_LOOP_WRITE;
         if (!u->read_paused && px_buf_avail(&u->in) < PX_IN_MAX)
             ev |= GW_LOOP_READ;
+        if (GW_UNLIKELY(u->d && (u->d->spl | u->d->spl_want)))
+            ev = px_dconn_splice_up_interest(u->d, ev);
         if (u->ssl && u->tls_want)
             ev |= u->tls_want; /* a read that needs a write, or the reverse */
         if (u->ssl && (ev & GW_LOOP_READ) && px_utls_has_pending(u))

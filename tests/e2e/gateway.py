@@ -928,6 +928,18 @@ RESPONSE_TRAILERS = [("x-checksum", "abc123"), ("x-count", "3"), ("content-lengt
                      ("host", "evil.test"), ("trailer", "x-checksum")]
 
 
+def rss_bytes(pid):
+    """The resident set size of process pid, bytes (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for ln in f:
+                if ln.startswith("VmRSS:"):
+                    return int(ln.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def pattern(n):
     block = bytes(range(256)) * 64
     reps = n // len(block) + 1
