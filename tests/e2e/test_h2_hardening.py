@@ -22,7 +22,8 @@ import uuid
 import pytest
 
 from echoclient import H1
-from gateway import backend, gatehouse_run, httproute, prefix, running_stack  # noqa: F401
+from gateway import (backend, gatehouse_run, httproute, prefix, rss_bytes,  # noqa: F401
+                     running_stack)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST, SETTINGS, PING, GOAWAY, CONTINUATION = 0, 1, 3, 4, 6, 7, 9
@@ -125,14 +126,6 @@ class Conn:
 
     def close(self):
         self.sock.close()
-
-
-def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for ln in f:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1]) * 1024
-    return 0
 
 
 def cpu_s(pid):
@@ -241,7 +234,7 @@ def amplified_streams(c, nstreams, refs=15, first=1):
 @pytest.mark.deadline(60)
 def test_held_header_bytes_are_capped(gw):
     pid = gw.gw.proc.pid
-    rss0 = rss(pid)
+    rss0 = rss_bytes(pid)
     m0 = limited(gw, "memory")
     conns = [Conn(gw) for _ in range(20)]
     try:
@@ -252,7 +245,7 @@ def test_held_header_bytes_are_capped(gw):
         time.sleep(0.3)
         for c in conns:
             c.poll(0.05)
-        grown = rss(pid) - rss0
+        grown = rss_bytes(pid) - rss0
         refused = sum(1 for c in conns for v in c.resets.values() if v == "REFUSED_STREAM")
         lat = bystander(gw)
         print(f"held headers: {refused} refused, RSS +{grown >> 20} MiB, bystander {lat:.3f} s")

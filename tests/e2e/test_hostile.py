@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from gateway import (backend, gatehouse_run, httproute, parse_responses, prefix,  # noqa: F401
-                     read_until_close, running_stack)
+                     read_until_close, rss_bytes, running_stack)
 
 HOSTILE = os.environ.get("GW_HOSTILE", "/work/shared/hostile/requests.yaml")
 STRICT = os.environ.get("GW_E2E_HOSTILE_STRICT") == "1"
@@ -240,14 +240,6 @@ def _limit(name, default):
     return float(v)
 
 
-def _rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for ln in f:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1]) * 1024
-    return 0
-
-
 def _timing_case(case_id):
     for c in TIMING:
         if c["id"] == case_id:
@@ -385,7 +377,7 @@ def test_timing_slow_read_large_response(gw):
     case = _timing_case("slow-read-large-response")
     limit = _limit("request_timeout_s", 30) + GRACE
     pid = gw.gw.proc.pid
-    rss0 = _rss(pid)
+    rss0 = rss_bytes(pid)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.settimeout(5)
@@ -414,7 +406,7 @@ def test_timing_slow_read_large_response(gw):
             if info[0] != 1:
                 closed = True
                 break
-            peak = max(peak, _rss(pid))
+            peak = max(peak, rss_bytes(pid))
             time.sleep(1.0)
     finally:
         s.close()
@@ -743,7 +735,7 @@ def test_hostile_h2(gw, h2_supported, case):
     exp = case["expect"]
     rec = gw.backends["rec"]
     pid = gw.gw.proc.pid
-    rss0 = _rss(pid)
+    rss0 = rss_bytes(pid)
     m = rec.mark()
     run = H2Run(gw, case)
     t0 = time.monotonic()
@@ -760,7 +752,7 @@ def test_hostile_h2(gw, h2_supported, case):
     finally:
         run.sock.close()
     took = time.monotonic() - t0
-    rss_growth = _rss(pid) - rss0
+    rss_growth = rss_bytes(pid) - rss0
     time.sleep(0.1)
     reqs, bad, _ = rec.since(m)
     problems = []
