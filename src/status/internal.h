@@ -183,6 +183,13 @@ struct tr {
         bool status;
         const struct gw_sv *c;
     } conds[1 << TR_COND_MEMO_BITS];
+
+    /* routes.c: recent parentRef objects of route statuses, to share
+     * their members (most routes name the same few parents). */
+    struct tr_pref_memo {
+        const struct gw_parent_ref *p;
+        const struct gw_sv *pr;
+    } prefs[1 << TR_COND_MEMO_BITS];
     /* gateway.c: a listener's supportedKinds by its kinds bitmask (KBIT of
      * the route kinds), to share their members; NULL: not made yet. */
     const struct gw_sv *kinds_memo[32];

@@ -252,14 +252,40 @@ shadow_msg(struct tr *t, const struct rt *r)
                      gw_kind_name(w->kind), w->ns, w->name);
 }
 
-/* The status entry of one parentRef of ours. Returns whether the entry is
- * Accepted. */
-static bool
-parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, struct gw_sv *entry)
+static uint64_t
+pref_hash_str(uint64_t h, const char *s)
 {
-    const struct gw_parent_ref *p = rp->p;
-    int64_t gen = r->m->generation;
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (h ^ 0xff) * 0x100000001b3ull;
+}
+
+static bool
+pref_same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The parentRef object of a status entry: its members are those of the
+ * last one made for an equal reference when the memo has it (10,000 routes
+ * of one Gateway: one set of members instead of 10,000, 2.5 MB). */
+static void
+parent_ref_sv(struct tr *t, const struct gw_parent_ref *p, struct gw_sv *entry)
+{
     struct gw_sv *pr = gw_sv_add_obj(&t->sv, entry, "parentRef");
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)(p->port + 1);
+    h = pref_hash_str(pref_hash_str(pref_hash_str(h, p->group), p->kind), p->ns);
+    h = pref_hash_str(pref_hash_str(h, p->name), p->section_name);
+    struct tr_pref_memo *m = &t->prefs[(h * 0x9E3779B97F4A7C15ull) >> (64 - TR_COND_MEMO_BITS)];
+    const struct gw_parent_ref *q = m->p;
+    if (q && q->port == p->port && pref_same_str(q->group, p->group) &&
+        pref_same_str(q->kind, p->kind) && pref_same_str(q->ns, p->ns) &&
+        pref_same_str(q->name, p->name) && pref_same_str(q->section_name, p->section_name)) {
+        pr->child = m->pr->child;
+        pr->last = m->pr->last;
+        pr->n = m->pr->n;
+        return;
+    }
     gw_sv_add_str(&t->sv, pr, "group", p->group ? p->group : GW_GROUP_GATEWAY);
     gw_sv_add_str(&t->sv, pr, "kind", p->kind ? p->kind : "Gateway");
     if (p->ns)
@@ -269,6 +295,17 @@ parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, stru
         gw_sv_add_str(&t->sv, pr, "sectionName", p->section_name);
     if (p->port >= 0)
         gw_sv_add_int(&t->sv, pr, "port", p->port);
+    *m = (struct tr_pref_memo){p, pr};
+}
+
+/* The status entry of one parentRef of ours. Returns whether the entry is
+ * Accepted. */
+static bool
+parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, struct gw_sv *entry)
+{
+    const struct gw_parent_ref *p = rp->p;
+    int64_t gen = r->m->generation;
+    parent_ref_sv(t, p, entry);
     gw_sv_add_str(&t->sv, entry, "controllerName", t->controller);
     struct gw_sv *c = gw_sv_add_arr(&t->sv, entry, "conditions");
     if (rp->unsupported) {
