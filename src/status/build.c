@@ -104,7 +104,8 @@ filters(struct tr *t, struct gw_ir_route *r, const struct gw_meta *m,
             r->nbackends = 0;
             return;
         }
-    r->filters = gw_arena_alloc(&t->ir->arena, (n + 1) * sizeof(*r->filters));
+    /* None: no array (an empty one was 200 bytes of IR per rule). */
+    r->filters = n ? gw_arena_alloc(&t->ir->arena, n * sizeof(*r->filters)) : NULL;
     for (size_t i = 0; i < n; i++) {
         const struct gw_http_filter *in = &v[i];
         struct gw_ir_filter *f = &r->filters[r->nfilters];
@@ -201,7 +202,9 @@ backend_filters(struct tr *t, struct gw_ir_backend *be, const struct gw_backend_
 static struct gw_ir_match_kv *
 kvs(struct tr *t, const struct gw_value_match *v, size_t n)
 {
-    struct gw_ir_match_kv *o = gw_arena_alloc(&t->ir->arena, (n + 1) * sizeof(*o));
+    if (!n)
+        return NULL;
+    struct gw_ir_match_kv *o = gw_arena_alloc(&t->ir->arena, n * sizeof(*o));
     for (size_t i = 0; i < n; i++)
         o[i] =
             (struct gw_ir_match_kv){DUP(v[i].name), DUP(v[i].value), v[i].type == GW_MATCH_REGEX};
