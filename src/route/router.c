@@ -229,6 +229,22 @@ vhost_compile(struct gw_router *r, struct gw_diags *diags, const struct gw_ir_vh
     }
 }
 
+/* The trie nodes rt's path can add below its vhost's root, at most (what
+ * vhost_compile inserts: an Exact path's segments, a PathPrefix's without
+ * one trailing '/'; a regex none). */
+static size_t
+path_segments(const struct gw_ir_route *rt)
+{
+    if (rt->path_type == GW_IR_PATH_REGEX || !rt->path)
+        return 0;
+    size_t n = strlen(rt->path), segs = 0;
+    if (rt->path_type != GW_IR_PATH_EXACT && n && rt->path[n - 1] == '/')
+        n--;
+    for (size_t i = 0; i < n; i++)
+        segs += rt->path[i] == '/';
+    return segs;
+}
+
 int
 gw_router_build(const struct gw_ir *ir, struct gw_diags *diags, struct gw_router **out)
 {
@@ -238,19 +254,22 @@ gw_router_build(const struct gw_ir *ir, struct gw_diags *diags, struct gw_router
     gw_arena_init(&r->arena, 64 * 1024);
     route_htab_init(&r->children);
 
-    /* Presized for a node or two per route (most paths have a segment or
-     * two): no rehash and no node array regrowth while compiling. */
-    size_t nroutes = 0, nvhosts = 0;
+    /* Presized for at most a node per path segment, a root per vhost: no
+     * rehash and no node array regrowth while compiling, and nothing for
+     * catch-all routes (10,000 hostnames with "/": 1.4 MB less than a
+     * node and a slot per route). */
+    size_t nsegs = 0, nvhosts = 0;
     for (size_t pi = 0; pi < ir->nports; pi++)
         for (size_t li = 0; li < ir->ports[pi].nlisteners; li++) {
             const struct gw_ir_listener *il = &ir->ports[pi].listeners[li];
             nvhosts += il->nvhosts;
             for (size_t vi = 0; vi < il->nvhosts; vi++)
-                nroutes += il->vhosts[vi].nroutes;
+                for (size_t i = 0; i < il->vhosts[vi].nroutes; i++)
+                    nsegs += path_segments(&il->vhosts[vi].routes[i]);
         }
-    route_htab_reserve(&r->children, nroutes);
-    if (nvhosts + nroutes)
-        r->nodes = gw_xgrow(r->nodes, &r->capnodes, nvhosts + nroutes, sizeof(*r->nodes));
+    route_htab_reserve(&r->children, nsegs);
+    if (nvhosts + nsegs)
+        r->nodes = gw_xgrow(r->nodes, &r->capnodes, nvhosts + nsegs, sizeof(*r->nodes));
 
     r->nports = ir->nports;
     r->ports = ir->nports ? gw_arena_alloc(&r->arena, ir->nports * sizeof(*r->ports)) : NULL;

@@ -61,10 +61,11 @@ struct gw_source_file {
     bool good;                    /* a version is in force (none yet: false) */
     struct gw_diags errors;       /* why the last version read is not in force; empty if it is */
     bool stale;                   /* the version in force is older than the file's current one */
-    /* The version in force: its bytes, and its objects, decoded once when it
-     * was read (the document tree is not kept): a reload adds them to the
-     * new store as they are. */
-    char *bytes; /* heap */
+    /* The version in force: its length and a 64-bit hash of its bytes (to
+     * know it when it is read again; the bytes are not kept), and its
+     * objects, decoded once when it was read (the document tree is not
+     * kept): a reload adds them to the new store as they are. */
+    uint64_t hash;
     size_t nbytes;
     struct gw_store_part *part;    /* the objects (one reference) */
     struct gw_source_object *objs; /* heap, in document order */

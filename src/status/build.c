@@ -104,7 +104,8 @@ filters(struct tr *t, struct gw_ir_route *r, const struct gw_meta *m,
             r->nbackends = 0;
             return;
         }
-    r->filters = gw_arena_alloc(&t->ir->arena, (n + 1) * sizeof(*r->filters));
+    /* None: no array (an empty one was 200 bytes of IR per rule). */
+    r->filters = n ? gw_arena_alloc(&t->ir->arena, n * sizeof(*r->filters)) : NULL;
     for (size_t i = 0; i < n; i++) {
         const struct gw_http_filter *in = &v[i];
         struct gw_ir_filter *f = &r->filters[r->nfilters];
@@ -201,7 +202,9 @@ backend_filters(struct tr *t, struct gw_ir_backend *be, const struct gw_backend_
 static struct gw_ir_match_kv *
 kvs(struct tr *t, const struct gw_value_match *v, size_t n)
 {
-    struct gw_ir_match_kv *o = gw_arena_alloc(&t->ir->arena, (n + 1) * sizeof(*o));
+    if (!n)
+        return NULL;
+    struct gw_ir_match_kv *o = gw_arena_alloc(&t->ir->arena, n * sizeof(*o));
     for (size_t i = 0; i < n; i++)
         o[i] =
             (struct gw_ir_match_kv){DUP(v[i].name), DUP(v[i].value), v[i].type == GW_MATCH_REGEX};
@@ -362,7 +365,7 @@ route_compile(struct tr *t, struct rt *rt)
     compile_entries(t, rt, &tv, &tn, &tc);
     for (size_t i = 0; i < tn; i++)
         tv[i].plen = tv[i].r.path_type == GW_IR_PATH_EXACT ? 0 : strlen(tv[i].r.path);
-    rt->tmpl = tn ? gw_arena_memdup(&t->tmp, tv, tn * sizeof(*tv)) : NULL;
+    rt->tmpl = tn ? gw_arena_memdup(&t->scratch, tv, tn * sizeof(*tv)) : NULL;
     rt->ntmpl = tn;
     rt->compiled = true;
     free(tv);
@@ -771,6 +774,7 @@ rank_entries(struct tr *t, const struct pacc *ports, size_t np, size_t *out_n)
 void
 tr_build_ir(struct tr *t)
 {
+    gw_arena_init(&t->scratch, 64 * 1024);
     gateways(t);
     route_order(t);
     struct pacc *ports = NULL;
@@ -848,4 +852,10 @@ tr_build_ir(struct tr *t)
     }
     free(ranked);
     free(ports);
+    /* The entries are in the IR now: their templates go before the IR is
+     * published and the statuses made (10,000 routes: 2.8 MB less at the
+     * peak of a reload, which the heap reserve doubles). */
+    for (size_t i = 0; i < t->nrts; i++)
+        t->rts[i]->tmpl = NULL;
+    gw_arena_release(&t->scratch);
 }

@@ -98,7 +98,8 @@ struct rt {
     struct gw_ir_backend **rule_backends;
     size_t *rule_nbackends;
     /* Its compiled (rule, match) entries (build.c), made once and copied
-     * into every vhost the route serves. */
+     * into every vhost the route serves; in t->scratch, NULL once the IR
+     * is built. */
     void *tmpl;
     size_t ntmpl;
     bool compiled;
@@ -138,7 +139,8 @@ struct tr {
     const char *ltt;
     struct gw_status *st;
     struct gw_ir *ir;
-    struct gw_arena tmp; /* working state, released at the end */
+    struct gw_arena tmp;     /* working state, released at the end */
+    struct gw_arena scratch; /* build.c: route entry templates, released when the IR is built */
 
     /* Address pool (network order, 16 bytes; v4 mapped in the last 4). */
     uint16_t port_base; /* opts.gateway_port_base */
@@ -183,6 +185,16 @@ struct tr {
         bool status;
         const struct gw_sv *c;
     } conds[1 << TR_COND_MEMO_BITS];
+
+    /* routes.c: recent parentRef objects of route statuses, to share
+     * their members (most routes name the same few parents). */
+    struct tr_pref_memo {
+        const struct gw_parent_ref *p;
+        const struct gw_sv *pr;
+    } prefs[1 << TR_COND_MEMO_BITS];
+    /* routes.c: recent parents[] entries, to share their members (equal
+     * parentRef, controller and conditions: most routes of a Gateway). */
+    const struct gw_sv *entries[1 << TR_COND_MEMO_BITS];
     /* gateway.c: a listener's supportedKinds by its kinds bitmask (KBIT of
      * the route kinds), to share their members; NULL: not made yet. */
     const struct gw_sv *kinds_memo[32];

@@ -252,14 +252,40 @@ shadow_msg(struct tr *t, const struct rt *r)
                      gw_kind_name(w->kind), w->ns, w->name);
 }
 
-/* The status entry of one parentRef of ours. Returns whether the entry is
- * Accepted. */
-static bool
-parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, struct gw_sv *entry)
+static uint64_t
+pref_hash_str(uint64_t h, const char *s)
 {
-    const struct gw_parent_ref *p = rp->p;
-    int64_t gen = r->m->generation;
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (h ^ 0xff) * 0x100000001b3ull;
+}
+
+static bool
+pref_same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The parentRef object of a status entry: its members are those of the
+ * last one made for an equal reference when the memo has it (10,000 routes
+ * of one Gateway: one set of members instead of 10,000, 2.5 MB). */
+static void
+parent_ref_sv(struct tr *t, const struct gw_parent_ref *p, struct gw_sv *entry)
+{
     struct gw_sv *pr = gw_sv_add_obj(&t->sv, entry, "parentRef");
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)(p->port + 1);
+    h = pref_hash_str(pref_hash_str(pref_hash_str(h, p->group), p->kind), p->ns);
+    h = pref_hash_str(pref_hash_str(h, p->name), p->section_name);
+    struct tr_pref_memo *m = &t->prefs[(h * 0x9E3779B97F4A7C15ull) >> (64 - TR_COND_MEMO_BITS)];
+    const struct gw_parent_ref *q = m->p;
+    if (q && q->port == p->port && pref_same_str(q->group, p->group) &&
+        pref_same_str(q->kind, p->kind) && pref_same_str(q->ns, p->ns) &&
+        pref_same_str(q->name, p->name) && pref_same_str(q->section_name, p->section_name)) {
+        pr->child = m->pr->child;
+        pr->last = m->pr->last;
+        pr->n = m->pr->n;
+        return;
+    }
     gw_sv_add_str(&t->sv, pr, "group", p->group ? p->group : GW_GROUP_GATEWAY);
     gw_sv_add_str(&t->sv, pr, "kind", p->kind ? p->kind : "Gateway");
     if (p->ns)
@@ -269,6 +295,17 @@ parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, stru
         gw_sv_add_str(&t->sv, pr, "sectionName", p->section_name);
     if (p->port >= 0)
         gw_sv_add_int(&t->sv, pr, "port", p->port);
+    *m = (struct tr_pref_memo){p, pr};
+}
+
+/* The status entry of one parentRef of ours. Returns whether the entry is
+ * Accepted. */
+static bool
+parent_status(struct tr *t, const struct rt *r, const struct rt_parent *rp, struct gw_sv *entry)
+{
+    const struct gw_parent_ref *p = rp->p;
+    int64_t gen = r->m->generation;
+    parent_ref_sv(t, p, entry);
     gw_sv_add_str(&t->sv, entry, "controllerName", t->controller);
     struct gw_sv *c = gw_sv_add_arr(&t->sv, entry, "conditions");
     if (rp->unsupported) {
@@ -372,6 +409,70 @@ tr_routes(struct tr *t)
     }
 }
 
+/* Whether entries a and b have the same members: scalars equal, the
+ * parentRef's members and each condition's members the same nodes (the
+ * memos of parent_ref_sv and tr_cond share them, so a match means both
+ * memos were hit and made nothing new). */
+static bool
+entry_same(const struct gw_sv *a, const struct gw_sv *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (const struct gw_sv *x = a->child, *y = b->child; x && y; x = x->next, y = y->next) {
+        if (x->type != y->type || x->n != y->n || strcmp(x->key, y->key))
+            return false;
+        if (x->type == GW_SV_STR   ? !pref_same_str(x->s, y->s)
+            : x->type == GW_SV_OBJ ? x->child != y->child
+            : x->type != GW_SV_ARR ? x->i != y->i
+                                   : false)
+            return false;
+        if (x->type != GW_SV_ARR)
+            continue;
+        for (const struct gw_sv *u = x->child, *w = y->child; u && w; u = u->next, w = w->next)
+            if (u->type != GW_SV_OBJ || w->type != GW_SV_OBJ || u->child != w->child)
+                return false;
+    }
+    return true;
+}
+
+static uint64_t
+entry_hash(const struct gw_sv *e)
+{
+    uint64_t h = e->n;
+    for (const struct gw_sv *x = e->child; x; x = x->next) {
+        if (x->type == GW_SV_ARR)
+            for (const struct gw_sv *u = x->child; u; u = u->next)
+                h = h * 31 + (uint64_t)(uintptr_t)u->child;
+        else
+            h = h * 31 +
+                (x->type == GW_SV_STR ? (uint64_t)(uintptr_t)x->s : (uint64_t)(uintptr_t)x->child);
+    }
+    return h * 0x9E3779B97F4A7C15ull;
+}
+
+/* Entry e, just made from mark (the node pool before its members), takes
+ * the members of an equal entry made before when the memo has one: the
+ * nodes made for it go back to the pool (zeroed, as new nodes are) when
+ * they are the last ones of the pool's block. 10,000 accepted routes of
+ * one Gateway: 2.4 MB of status less. */
+static void
+entry_share(struct tr *t, struct gw_sv *e, const struct gw_sv_pool *mark)
+{
+    const struct gw_sv **m = &t->entries[entry_hash(e) >> (64 - TR_COND_MEMO_BITS)];
+    if (!*m || !entry_same(*m, e)) {
+        *m = e;
+        return;
+    }
+    size_t made = mark->left >= t->sv.left ? mark->left - t->sv.left : 0;
+    if (made && t->sv.next == mark->next + made) {
+        memset(mark->next, 0, made * sizeof(*mark->next));
+        t->sv = *mark;
+    }
+    e->child = (*m)->child;
+    e->last = (*m)->last;
+    e->n = (*m)->n;
+}
+
 void
 tr_route_status(struct tr *t)
 {
@@ -379,10 +480,13 @@ tr_route_status(struct tr *t)
         const struct rt *r = t->rts[i];
         struct gw_status_item *it = tr_item(t, r->m);
         struct gw_sv *parents = gw_sv_add_arr(&t->sv, it->status, "parents");
-        for (size_t k = 0; k < r->nparents; k++)
-            if (!parent_status(t, r, &r->parents[k], gw_sv_add_obj(&t->sv, parents, NULL)) ||
-                !r->resolved)
+        for (size_t k = 0; k < r->nparents; k++) {
+            struct gw_sv *entry = gw_sv_add_obj(&t->sv, parents, NULL);
+            struct gw_sv_pool mark = t->sv;
+            if (!parent_status(t, r, &r->parents[k], entry) || !r->resolved)
                 it->not_ready = true;
+            entry_share(t, entry, &mark);
+        }
         if (it->not_ready)
             t->st->routes_not_ready++;
     }

@@ -29,14 +29,19 @@
 enum gw_sv_type { GW_SV_NULL, GW_SV_BOOL, GW_SV_INT, GW_SV_STR, GW_SV_ARR, GW_SV_OBJ };
 
 /* One value. Object members and array items are a linked list of children
- * (key set for object members), in insertion order. */
+ * (key set for object members), in insertion order. 48 bytes: a status
+ * tree is most of a route's status memory (s and i share their storage:
+ * read the one of the node's type). */
 struct gw_sv {
     enum gw_sv_type type;
+    uint32_t n;      /* children */
     const char *key; /* member name inside an object */
-    const char *s;   /* STR */
-    int64_t i;       /* INT, BOOL */
+
+    union {
+        const char *s; /* STR */
+        int64_t i;     /* INT, BOOL */
+    };
     struct gw_sv *child, *last, *next;
-    size_t n;
 };
 
 /* Where nodes come from: an arena, in blocks of GW_SV_BLOCK nodes (one arena
@@ -245,7 +250,9 @@ char *gw_status_time_format(int64_t epoch_s, char *out);
  * parents[] by parentRef (group, kind, namespace, name, sectionName, port)
  * and controllerName; ancestors[] by ancestorRef and controllerName.
  * desired is never written (its subtrees may be shared). The copy's nodes
- * are p's; its keys and strings are desired's (borrowed: desired's arena
+ * are p's down to each condition and each item of those lists; below
+ * other members (a parentRef's fields, addresses...) it shares desired's
+ * nodes, and its keys and strings are desired's (borrowed: desired's arena
  * must outlive it) except the times, copied into p's arena. Pure.
  */
 struct gw_sv *gw_status_times_carry(struct gw_sv_pool *p, const struct gw_sv *desired,

@@ -116,15 +116,21 @@ same_place(const char *list, const struct gw_sv *d, const struct gw_sv *c)
 
 static struct gw_sv *copy_obj(struct carry *k, const struct gw_sv *d, const struct gw_sv *prev);
 
-/* A plain copy of d's nodes (strings borrowed). */
+/* A copy of node d that shares d's members (trees are never changed once
+ * made, and the copy lives in the same arena): nothing under it has a
+ * time to stamp. A deep copy doubled every changed status's parentRefs
+ * and the like (10,000 routes: 2.5 MB). */
 static struct gw_sv *
 copy_plain(struct carry *k, const struct gw_sv *d)
 {
     struct gw_sv *c = gw_sv_new(k->p, d->type);
-    c->s = d->s;
-    c->i = d->i;
-    for (const struct gw_sv *x = d->child; x; x = x->next)
-        gw_sv_add(c, x->key, copy_plain(k, x));
+    if (d->type == GW_SV_STR)
+        c->s = d->s;
+    else
+        c->i = d->i;
+    c->child = d->child;
+    c->last = d->last;
+    c->n = d->n;
     return c;
 }
 

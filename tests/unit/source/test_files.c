@@ -141,7 +141,9 @@ test_decode_cache(void)
     upd(&fs, "d/b.yaml", svc_b);
     upd(&fs, "d/c.yaml", dup_a); /* a again (duplicate), an invalid one, z */
 
-    /* What a fresh decode of every file says, in order. */
+    /* What a fresh decode of every file says, in order (the files' texts:
+     * the source keeps only their hashes). */
+    const char *texts[] = {svc_a, svc_b, dup_a};
     struct gw_store want;
     struct gw_diags wd;
     gw_store_init(&want);
@@ -150,7 +152,7 @@ test_decode_cache(void)
     for (size_t i = 0; i < fs.n; i++) {
         struct gw_docs docs;
         gw_docs_init(&docs);
-        gw_docs_add_yaml(&docs, fs.v[i].path, fs.v[i].bytes, fs.v[i].nbytes, &wd);
+        gw_docs_add_yaml(&docs, fs.v[i].path, texts[i], strlen(texts[i]), &wd);
         want_rejected += gw_decode_docs(&docs, &want, &wd);
         gw_docs_release(&docs);
     }
@@ -672,11 +674,51 @@ test_sync_many(void)
     gw_source_files_release(&fs);
 }
 
+/* The version in force is known again by its length and hash (its bytes
+ * are not kept): every edit of the same length is a new version, wherever
+ * the byte changed (the 8-byte words and the tail), and so are two words
+ * swapped; the same bytes from a new buffer are not. */
+static void
+test_same_by_hash(void)
+{
+    struct gw_source_files fs;
+    gw_source_files_init(&fs);
+    /* 60 bytes: seven words and a tail of four */
+    char a[] = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {}\n";
+    size_t n = strlen(a);
+    is_int(upd(&fs, "d/a.yaml", a), GW_SOURCE_PARSED, "first version PARSED");
+    char *copy = strdup(a);
+    is_int(upd(&fs, "d/a.yaml", copy), GW_SOURCE_SAME, "the same bytes from another buffer: SAME");
+    free(copy);
+    int missed = 0;
+    for (size_t i = 0; i < n; i++) {
+        char b[sizeof(a)];
+        memcpy(b, a, sizeof(a));
+        /* any change must be seen, whether it parses or not */
+        b[i] ^= 0x01;
+        enum gw_source_update u = upd(&fs, "d/a.yaml", b);
+        missed += u == GW_SOURCE_SAME;
+        /* back to the version in force (a failed parse kept it: PARSED;
+         * a good one replaced it: PARSED) */
+        upd(&fs, "d/a.yaml", a);
+    }
+    is_int(missed, 0, "a one-byte change at any of the 60 positions is a new version");
+    char sw[sizeof(a)];
+    memcpy(sw, a, sizeof(a));
+    memcpy(sw, a + 8, 8);
+    memcpy(sw + 8, a, 8);
+    ok(upd(&fs, "d/a.yaml", sw) != GW_SOURCE_SAME, "two 8-byte words swapped: a new version");
+    is_int(upd(&fs, "d/a.yaml", a), GW_SOURCE_PARSED, "back to the first version");
+    is_int(upd(&fs, "d/a.yaml", a), GW_SOURCE_SAME, "read again: SAME");
+    gw_source_files_release(&fs);
+}
+
 int
 main(void)
 {
     test_last_good();
     test_decode_cache();
+    test_same_by_hash();
     test_debounce();
     test_writes();
     test_sync();
