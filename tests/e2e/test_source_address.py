@@ -16,7 +16,7 @@ import pytest
 from echoclient import H1
 from gateway import (NS, backend, gatehouse_run, gateway_obj, httproute, listener,  # noqa: F401
                      prefix, stack, tls_wrap)
-from test_client_address import ancestors, metric, sap, target
+from test_client_address import ancestors, sap, target
 from test_l4 import echo_session, ports_on, ref, start_echo, tcproute, tlsroute
 
 
@@ -46,7 +46,7 @@ def wait_get(st, path, source, want, addr=None, timeout=10.0):
 
 
 def refused(st, proto):
-    return metric(st, f'gatehouse_source_address_refused_total{{protocol="{proto}"}}')
+    return st.gw.metric("gatehouse_source_address_refused_total", protocol=proto)
 
 
 def v6_ok():
