@@ -5,8 +5,12 @@
  * top (jitter: the delay is cur * (1 + jitter * rand), jitter 1.0 unless
  * the caller changes it), so replicas that failed together do not retry together. A
  * Retry-After the server sent is a floor. Pure: the caller supplies the
- * random number and the clock.
+ * random number (gw_k8s_rand01, whose seed alone reads the clock and the
+ * pid) and the clock.
  */
+#include <time.h>
+#include <unistd.h>
+
 #include "k8s/internal.h"
 
 #include "base/banned.h"
@@ -62,10 +66,10 @@ gw_k8s_rand01(uint64_t *state)
 }
 
 uint64_t
-gw_k8s_rand_seed(uint64_t salt)
+gw_k8s_rand_seed(const void *owner, uint64_t salt)
 {
-    /* Spread the salt's bits (time, pid, an address); never 0, which
-     * xorshift would keep forever. */
+    salt ^= ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)owner;
+    /* Spread the bits; never 0, which xorshift would keep forever. */
     uint64_t x = (salt ^ (salt >> 31)) * 0x9e3779b97f4a7c15ull;
     return x ? x : 0x9e3779b97f4a7c15ull;
 }

@@ -14,8 +14,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "k8s/internal.h"
 
@@ -184,8 +182,7 @@ gw_k8s_crds_new(const struct gw_k8s_crds_opts *o, struct gw_k8s_crds **out)
     gw_timer_init(o->loop, &c->poll, on_poll, c);
     gw_k8s_backoff_init(&c->poll_backoff, POLL_BASE_MS, POLL_MAX_MS);
     c->poll_backoff.jitter = 0.1;
-    c->rng = gw_k8s_rand_seed(((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
-                              (uint64_t)(uintptr_t)c);
+    c->rng = gw_k8s_rand_seed(c, 0);
     *out = c;
     return 0;
 }

@@ -14,8 +14,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "k8s/internal.h"
 
@@ -325,8 +323,7 @@ gw_k8s_discovery_new(struct gw_k8s_http *http, struct gw_loop *loop)
     struct gw_k8s_discovery *d = gw_xcalloc(1, sizeof(*d));
     d->http = http;
     d->loop = loop;
-    d->rng = gw_k8s_rand_seed(((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
-                              (uint64_t)(uintptr_t)d);
+    d->rng = gw_k8s_rand_seed(d, 0);
     return d;
 }
 

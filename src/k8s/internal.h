@@ -195,8 +195,9 @@ void gw_k8s_backoff_reset(struct gw_k8s_backoff *b);
 
 /* Jitter: a number in [0,1) from *state (xorshift64*; not for secrets). */
 double gw_k8s_rand01(uint64_t *state);
-/* A non-zero state for gw_k8s_rand01 from salt (time, pid, an address). */
-uint64_t gw_k8s_rand_seed(uint64_t salt);
+/* A non-zero state for gw_k8s_rand01 from the time, the pid, the owner's
+ * address and salt (so that owners made at once differ). */
+uint64_t gw_k8s_rand_seed(const void *owner, uint64_t salt);
 
 /* ======================================================================== */
 /* discovery.c: which version serves a resource                             */

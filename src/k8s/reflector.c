@@ -26,8 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "k8s/internal.h"
 
@@ -816,8 +814,7 @@ gw_k8s_reflector_new(const struct gw_k8s_reflector_opts *o, struct gw_k8s_reflec
     gw_timer_init(r->loop, &r->timer, on_timer, r);
     gw_k8s_backoff_init(&r->backoff, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
     gw_docs_init(&r->list);
-    r->rng = gw_k8s_rand_seed(((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
-                              (uint64_t)(uintptr_t)r ^ ((uint64_t)o->kind << 40));
+    r->rng = gw_k8s_rand_seed(r, (uint64_t)o->kind << 40);
     r->stats.installed = false;
     *out = r;
     return 0;

@@ -86,16 +86,6 @@ hash_of(enum gw_kind kind, const char *ns, const char *name)
     return gw_k8s_fnv(h, name, strlen(name));
 }
 
-static double
-next_rand(struct gw_k8s_writer *w)
-{
-    /* xorshift64*: jitter only, no need for more. */
-    w->rng ^= w->rng >> 12;
-    w->rng ^= w->rng << 25;
-    w->rng ^= w->rng >> 27;
-    return (double)((w->rng * 2685821657736338717ull) >> 11) / 9007199254740992.0;
-}
-
 static struct wentry *
 find(struct gw_k8s_writer *w, enum gw_kind kind, const char *ns, const char *name, uint64_t h)
 {
@@ -305,7 +295,7 @@ static void
 retry_later(struct wentry *e, int64_t retry_after_s)
 {
     struct gw_k8s_writer *w = e->w;
-    uint64_t delay = gw_k8s_backoff_next(&e->bo, next_rand(w), retry_after_s);
+    uint64_t delay = gw_k8s_backoff_next(&e->bo, gw_k8s_rand01(&w->rng), retry_after_s);
     e->due = gw_loop_now(w->o.loop) + delay;
     enqueue(e);
     kick(w, 0);
@@ -464,7 +454,7 @@ gw_k8s_writer_new(const struct gw_k8s_writer_opts *o, struct gw_k8s_writer **out
     w->buckets = gw_xcalloc(w->nbuckets, sizeof(*w->buckets));
     w->tokens = o->burst > 0 ? o->burst : 100;
     w->refill_at = gw_loop_now(o->loop);
-    w->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)w ^ w->refill_at;
+    w->rng = gw_k8s_rand_seed(w, w->refill_at);
     gw_timer_init(o->loop, &w->timer, on_timer, w);
     *out = w;
     return 0;
