@@ -1040,9 +1040,7 @@ listener_status(struct tr *t, struct gw_sv *arr, const struct lis *li, int64_t g
             bits |= 1u << i;
     const struct gw_sv *memo = t->kinds_memo[bits];
     if (memo) {
-        kinds->child = memo->child;
-        kinds->last = memo->last;
-        kinds->n = memo->n;
+        gw_sv_share(kinds, memo);
     } else {
         for (size_t i = 0; i < GW_ARRAY_LEN(order); i++)
             if (bits & (1u << i)) {

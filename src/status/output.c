@@ -93,9 +93,7 @@ tr_cond(struct tr *t, struct gw_sv *arr, const char *type, bool status, const ch
     struct tr_cond_memo *m = &t->conds[h >> (64 - TR_COND_MEMO_BITS)];
     if (m->c && m->type == type && m->status == status && m->reason == reason && m->msg == msg &&
         m->generation == generation) {
-        c->child = m->c->child;
-        c->last = m->c->last;
-        c->n = m->c->n;
+        gw_sv_share(c, m->c);
         return;
     }
     gw_sv_add_str(&t->sv, c, "type", type);

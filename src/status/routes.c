@@ -281,9 +281,7 @@ parent_ref_sv(struct tr *t, const struct gw_parent_ref *p, struct gw_sv *entry)
     if (q && q->port == p->port && pref_same_str(q->group, p->group) &&
         pref_same_str(q->kind, p->kind) && pref_same_str(q->ns, p->ns) &&
         pref_same_str(q->name, p->name) && pref_same_str(q->section_name, p->section_name)) {
-        pr->child = m->pr->child;
-        pr->last = m->pr->last;
-        pr->n = m->pr->n;
+        gw_sv_share(pr, m->pr);
         return;
     }
     gw_sv_add_str(&t->sv, pr, "group", p->group ? p->group : GW_GROUP_GATEWAY);
@@ -468,9 +466,7 @@ entry_share(struct tr *t, struct gw_sv *e, const struct gw_sv_pool *mark)
         memset(mark->next, 0, made * sizeof(*mark->next));
         t->sv = *mark;
     }
-    e->child = (*m)->child;
-    e->last = (*m)->last;
-    e->n = (*m)->n;
+    gw_sv_share(e, *m);
 }
 
 void

@@ -71,6 +71,9 @@ struct gw_sv *gw_sv_add_str(struct gw_sv_pool *p, struct gw_sv *obj, const char 
 struct gw_sv *gw_sv_add_int(struct gw_sv_pool *p, struct gw_sv *obj, const char *key, int64_t v);
 struct gw_sv *gw_sv_add_obj(struct gw_sv_pool *p, struct gw_sv *parent, const char *key);
 struct gw_sv *gw_sv_add_arr(struct gw_sv_pool *p, struct gw_sv *parent, const char *key);
+/* Container to takes the members (or items) of from, shared, not copied:
+ * status trees are never changed once made. */
+void gw_sv_share(struct gw_sv *to, const struct gw_sv *from);
 /* Member key of obj, NULL if absent. */
 const struct gw_sv *gw_sv_get(const struct gw_sv *obj, const char *key);
 

@@ -128,9 +128,7 @@ copy_plain(struct carry *k, const struct gw_sv *d)
         c->s = d->s;
     else
         c->i = d->i;
-    c->child = d->child;
-    c->last = d->last;
-    c->n = d->n;
+    gw_sv_share(c, d);
     return c;
 }
 
@@ -162,9 +160,7 @@ copy_conditions(struct carry *k, const struct gw_sv *d, const struct gw_sv *prev
                          0x9E3779B97F4A7C15ull;
             memo = &k->memo[h >> (64 - CARRY_MEMO_BITS)];
             if (memo->to && memo->from == cond->child && memo->time == time) {
-                c->child = memo->to->child;
-                c->last = memo->to->last;
-                c->n = memo->to->n;
+                gw_sv_share(c, memo->to);
                 gw_sv_add(out, NULL, c);
                 continue;
             }

@@ -76,6 +76,14 @@ gw_sv_add_arr(struct gw_sv_pool *p, struct gw_sv *parent, const char *key)
     return gw_sv_add(parent, key, gw_sv_new(p, GW_SV_ARR));
 }
 
+void
+gw_sv_share(struct gw_sv *to, const struct gw_sv *from)
+{
+    to->child = from->child;
+    to->last = from->last;
+    to->n = from->n;
+}
+
 const struct gw_sv *
 gw_sv_get(const struct gw_sv *obj, const char *key)
 {
