@@ -1205,8 +1205,8 @@ def main():
     ctx.scale_hosts = 100 if smoke else 10000
     ctx.scale_mixed_hosts, ctx.scale_mixed_paths = (20, 5) if smoke else (10000, 10)
     ctx.scale_gateways, ctx.scale_listeners = (10, 10) if smoke else (1000, 10)
-    ctx.scale_starts, ctx.scale_passes = (1, 1) if smoke else (3, 3)
-    ctx.scale_wrk_s, ctx.scale_wrk_warmup = (1.0, 0.0) if smoke else (3.0, 1.0)
+    ctx.scale_starts, ctx.scale_passes = (1, 1) if smoke else (3, 10)
+    ctx.scale_wrk_s, ctx.scale_wrk_warmup = (1.0, 0.0) if smoke else (1.0, 1.0)
     ctx.scale_per_file = 1000
     ctx.floor_build = None if a.no_floor else os.path.abspath(a.floor_build)
     ctx.h2tls = s_h2tls.settings(smoke, env)  # scenarios 11-12
