@@ -32,7 +32,7 @@ RELEASE_BIN = os.path.join(ROOT, "build-release", "src", "cmd", "gatehouse")
 SCRIPT = os.path.join(ROOT, "scripts", "image.sh")
 MB = 1000 * 1000
 MAX_ARCHIVE = 15 * MB        # the image as pulled (compressed)
-MAX_UNCOMPRESSED = 25 * MB   # a regression guard: 20.6 MB with Debian 12's libraries
+MAX_UNCOMPRESSED = 25 * MB   # a regression guard: 22.8 MB with Debian 12's libraries (10.1 MB of them libcurl and what only it links)
 
 
 def _buildah(store, *args, timeout=60):
