@@ -49,6 +49,8 @@ static bool splice_ok(const struct px_dconn *d, enum px_splice mode);
 static void req_splice(struct px_dconn *d);
 static void rsp_splice(struct px_dconn *d);
 static void client_eof(struct px_dconn *d);
+static bool early_finish(struct px_dconn *d);
+static void early_abandon(struct px_dconn *d);
 
 /* Bodies shorter than this are copied through the buffers (see "Bodies
  * spliced"). */
@@ -189,6 +191,7 @@ static void
 release_request(struct px_dconn *d)
 {
     splice_end(d, true);
+    d->rsp_early = false;
     if (d->rlg_wait)
         px_rlg_cancel(d);
     if (d->ea_call)
@@ -1246,11 +1249,17 @@ pump_request_body(struct px_dconn *d)
                 attempt_failed(d, FAIL_IO);
                 return;
             }
+            if (d->rsp_early) {
+                early_abandon(d);
+                return;
+            }
             /* the upstream stopped reading but answered: keep the answer */
             px_buf_consume(&u->out, px_buf_avail(&u->out));
         }
         if (GW_UNLIKELY(d->spl_want) && splice_try(d))
             return; /* the buffers in between are empty now */
+        if (GW_UNLIKELY(d->rsp_early) && early_finish(d))
+            return;
         px_uconn_update(u);
     }
     d_update(d);
@@ -1263,11 +1272,89 @@ static void
 response_complete(struct px_dconn *d)
 {
     struct px_uconn *u = d->u;
+    if (GW_UNLIKELY(!d->req_done) && !d->rd.client_close && !d->stream) {
+        /* An early answer the upstream said it keeps the connection
+         * after: the body goes on (see "Early responses"). */
+        d->rsp_early = true;
+        u->read_paused = false;
+        gw_timer_stop(&d->btimer);
+        return;
+    }
     bool reusable =
         d->u_reusable && d->req_done && px_buf_avail(&u->in) == 0 && px_buf_avail(&u->out) == 0;
     d->u = NULL;
     px_uconn_release(u, reusable);
     end_request(d, d->rd.client_close || !d->keep_alive || !d->req_done);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Early responses                                                           */
+/*
+ * An upstream may answer before it has read the whole request body (nginx's
+ * `return`, an error it decided on from the head). As its client, the proxy
+ * stops sending the body only when the answer says the connection closes
+ * (RFC 9112 §9.6); otherwise the upstream goes on reading it, and so does
+ * the proxy: the body keeps flowing (buffered or spliced) after the
+ * response is out, and the request ends when it is through, both
+ * connections kept. Ending it at the response instead would leave the
+ * rest of the body on the client connection, to be read as the next
+ * request, so the proxy would have to close it (§9.3), and the upstream
+ * connection with it: two new connections per such request. When the
+ * upstream goes meanwhile (EOF, an error, bytes no request asked for) the
+ * client connection closes after the response, as it does when the
+ * upstream's answer says close or the body has no length it can finish.
+ */
+
+/* Whether the answer (just decided into d->rd) to a request whose body is
+ * still coming lets that body go on: a connection the upstream keeps, a
+ * response whose end is framed, an HTTP/1.1 client connection (a stream's
+ * body ends with the stream, as before). */
+static bool
+early_may_continue(const struct px_dconn *d, const struct gw_h1_response *res)
+{
+    return !d->stream && res->keep_alive && !d->rd.client_close &&
+           (d->rd.frame == PX_RF_NONE || d->rd.frame == PX_RF_LENGTH ||
+            d->rd.frame == PX_RF_CHUNKED);
+}
+
+/* Ends an early-answered request once the body is all out to the upstream:
+ * true when it ended (d may be in its next request, or closing). */
+static bool
+early_finish(struct px_dconn *d)
+{
+    struct px_uconn *u = d->u;
+    if (!d->req_done || !u || px_buf_avail(&u->out))
+        return false;
+    d->rsp_early = false;
+    response_complete(d);
+    return true;
+}
+
+/* The upstream went while the body still came: the response is complete,
+ * the rest of the body has nowhere to go, so both connections close (the
+ * client's after its response, lingering). */
+static void
+early_abandon(struct px_dconn *d)
+{
+    d->rsp_early = false;
+    d->u_reusable = false;
+    d->rd.client_close = true;
+    response_complete(d);
+}
+
+/* The upstream's socket is readable after its complete answer: anything
+ * but "nothing yet" means it is done with this connection. */
+static void
+early_upstream_read(struct px_dconn *d)
+{
+    struct px_uconn *u = d->u;
+    char b[1];
+    ssize_t n = px_uconn_recv(u, b, sizeof(b));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        px_uconn_update(u);
+        return;
+    }
+    early_abandon(d);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1321,8 +1408,10 @@ splice_ok(const struct px_dconn *d, enum px_splice mode)
     if (mode == PX_SPL_RSP)
         return d->rsp_started && d->rd.frame == PX_RF_LENGTH && d->req_done &&
                d->rremain >= PX_SPLICE_MIN;
-    if (d->qbody != GW_H1_BODY_LENGTH || d->req_done || d->rsp_started || d->ea_call ||
-        d->qremain < PX_SPLICE_MIN)
+    /* (a response in progress reads and writes the sockets too; a complete
+     * early one is out of the way) */
+    if (d->qbody != GW_H1_BODY_LENGTH || d->req_done || (d->rsp_started && !d->rsp_early) ||
+        d->ea_call || d->qremain < PX_SPLICE_MIN)
         return false;
     for (unsigned i = 0; i < PX_MAX_MIRRORS; i++)
         if (d->mirrors[i])
@@ -1470,6 +1559,10 @@ req_splice(struct px_dconn *d)
             attempt_failed(d, FAIL_IO);
             return;
         }
+        if (d->rsp_early) {
+            early_abandon(d);
+            return;
+        }
         /* The upstream answered and stopped reading: the rest of the body
          * is read and dropped by the buffered path. */
         splice_end(d, true);
@@ -1478,6 +1571,8 @@ req_splice(struct px_dconn *d)
     case SPM_DONE:
         splice_end(d, true);
         request_body_done(d);
+        if (GW_UNLIKELY(d->rsp_early) && early_finish(d))
+            return;
         px_uconn_update(u);
         d_update(d);
         return;
@@ -1890,7 +1985,7 @@ response_head(struct px_dconn *d)
         }
         bool keep = d->keep_alive && !d->w->draining && !d->read_eof;
         d->rd = px_response_decide(&res, d->minor, keep);
-        if (!d->req_done)
+        if (!d->req_done && !early_may_continue(d, &res))
             d->rd.client_close = true;
         struct px_rsp_out ro = {
             .res = &res,
@@ -1998,13 +2093,23 @@ px_dconn_on_upstream(struct px_dconn *d, unsigned events)
                 attempt_failed(d, FAIL_IO);
                 return;
             }
+            if (d->rsp_early) {
+                early_abandon(d);
+                return;
+            }
             px_buf_consume(&u->out, px_buf_avail(&u->out));
         }
         if (!d->req_done) {
             pump_request_body(d);
             if (d->closing || d->u != u)
                 return;
+        } else if (GW_UNLIKELY(d->rsp_early) && early_finish(d)) {
+            return;
         }
+    }
+    if (GW_UNLIKELY(d->rsp_early) && (events & GW_LOOP_READ)) {
+        early_upstream_read(d);
+        return;
     }
     if ((events & GW_LOOP_READ) && !u->read_paused) {
         if (d->u_eof) {
