@@ -55,6 +55,8 @@ static void early_abandon(struct px_dconn *d);
 /* Bodies shorter than this are copied through the buffers (see "Bodies
  * spliced"). */
 #define PX_SPLICE_MIN (64 * 1024)
+/* The capacity asked for a body's pipe (see "Bodies spliced"). */
+#define PX_PIPE_SIZE (256 * 1024)
 
 static inline void
 bump(atomic_uint_fast64_t *c)
@@ -315,7 +317,7 @@ d_update(struct px_dconn *d)
             if (GW_UNLIKELY(d->spl == PX_SPL_REQ)) {
                 /* the body comes through the pipe, while it has room */
                 ev &= ~(unsigned)GW_LOOP_READ;
-                if (d->qremain && !d->spl_full && d->pipe->len < PX_HIGH)
+                if (d->qremain && !d->spl_full && d->pipe->len < d->pipe->cap)
                     ev |= GW_LOOP_READ;
             } else if (GW_UNLIKELY(d->spl_want == PX_SPL_REQ) && !gw_io_is_owned(&d->io) && d->u &&
                        gw_io_is_owned(&d->u->io)) {
@@ -1366,9 +1368,13 @@ early_upstream_read(struct px_dconn *d)
  * -> pipe -> socket with splice(2): its bytes never reach user space, where
  * copying them through the buffers is most of what a large body costs the
  * proxy. A request body spliced gives up its replay (a retry), as one past
- * PX_REPLAY_MAX does anyway. The pipe holds at most PX_HIGH bytes, as the
- * buffers would: the same backpressure (a side is read only while the pipe
- * has room) and the same timers (body, response, send progress).
+ * PX_REPLAY_MAX does anyway. The pipe holds at most PX_PIPE_SIZE bytes
+ * (its capacity: the kernel's default when it refuses more), a few times
+ * what the buffers would, for a few times fewer splice calls and wakeups
+ * per body: kernel memory, page references to the sockets' buffers, in a
+ * pipe only a connection passing a large body has. The same backpressure
+ * (a side is read only while the pipe has room) and the same timers (body,
+ * response, send progress).
  *
  * Everything in between comes first: the buffered bytes (the head, what was
  * read with it) are passed on before the pipe takes over. On an io_uring
@@ -1434,9 +1440,12 @@ splice_try(struct px_dconn *d)
         d->pipe = gw_xmalloc(sizeof(*d->pipe));
         gw_pipe_init(d->pipe);
     }
-    if (gw_pipe_open(d->pipe) < 0) { /* out of descriptors: copy */
-        splice_end(d, true);
-        return false;
+    if (!gw_pipe_is_open(d->pipe)) {
+        if (gw_pipe_open(d->pipe) < 0) { /* out of descriptors: copy */
+            splice_end(d, true);
+            return false;
+        }
+        gw_pipe_resize(d->pipe, PX_PIPE_SIZE); /* (refused: the default) */
     }
     int a = gw_io_disown(&d->io), b = gw_io_disown(&d->u->io);
     if ((a < 0 && a != GW_EAGAIN) || (b < 0 && b != GW_EAGAIN)) {
@@ -1471,7 +1480,7 @@ px_dconn_splice_up_interest(const struct px_dconn *d, unsigned ev)
 {
     if (d->spl == PX_SPL_RSP) {
         ev &= ~(unsigned)GW_LOOP_READ;
-        if (d->rremain && !d->spl_full && d->pipe->len < PX_HIGH)
+        if (d->rremain && !d->spl_full && d->pipe->len < d->pipe->cap)
             ev |= GW_LOOP_READ;
     } else if (d->spl == PX_SPL_REQ) {
         if (d->pipe->len)
@@ -1512,8 +1521,8 @@ splice_move(struct px_dconn *d, int in, int out, uint64_t *remain, size_t *got, 
         }
         if (*remain == 0 && p->len == 0)
             return SPM_DONE;
-        if (*remain && !d->spl_full && p->len < PX_HIGH) {
-            ssize_t n = gw_pipe_fill(p, in, (size_t)GW_MIN(*remain, (uint64_t)(PX_HIGH - p->len)));
+        if (*remain && !d->spl_full && p->len < p->cap) {
+            ssize_t n = gw_pipe_fill(p, in, (size_t)GW_MIN(*remain, (uint64_t)(p->cap - p->len)));
             if (n > 0) {
                 *remain -= (uint64_t)n;
                 *got += (size_t)n;
