@@ -175,6 +175,7 @@ void gw_io_shutdown_write(struct gw_io *io);
 struct gw_pipe {
     int fd[2];  /* read and write ends; -1 when not open */
     size_t len; /* bytes in the pipe */
+    size_t cap; /* its capacity (F_GETPIPE_SZ) while open */
 };
 
 /* Prepares p, not open. Never fails. */
@@ -182,6 +183,11 @@ void gw_pipe_init(struct gw_pipe *p);
 /* Opens p (non-blocking, close-on-exec) unless it is open: 0, or a negated
  * errno (EMFILE...). */
 int gw_pipe_open(struct gw_pipe *p);
+/* Asks the kernel for a capacity of n bytes for open p (F_SETPIPE_SZ,
+ * rounded up to a power of two pages): p->cap is what it has afterwards,
+ * the old one when refused (past the user's pipe limit: EPERM). Only an
+ * empty pipe shrinks. 0 or a negated errno. */
+int gw_pipe_resize(struct gw_pipe *p, size_t n);
 /* Closes p (bytes in it are lost) and leaves it as gw_pipe_init does. */
 void gw_pipe_release(struct gw_pipe *p);
 

@@ -19,7 +19,7 @@ void
 gw_pipe_init(struct gw_pipe *p)
 {
     p->fd[0] = p->fd[1] = -1;
-    p->len = 0;
+    p->len = p->cap = 0;
 }
 
 int
@@ -32,6 +32,20 @@ gw_pipe_open(struct gw_pipe *p)
         p->fd[0] = p->fd[1] = -1;
         return -errno;
     }
+    int c = fcntl(p->fd[1], F_GETPIPE_SZ);
+    p->cap = c > 0 ? (size_t)c : 4096;
+    return 0;
+}
+
+int
+gw_pipe_resize(struct gw_pipe *p, size_t n)
+{
+    if (n > INT32_MAX)
+        return GW_EINVAL;
+    int c = fcntl(p->fd[1], F_SETPIPE_SZ, (int)n);
+    if (c < 0)
+        return -errno;
+    p->cap = (size_t)c;
     return 0;
 }
 

@@ -49,10 +49,14 @@ static bool splice_ok(const struct px_dconn *d, enum px_splice mode);
 static void req_splice(struct px_dconn *d);
 static void rsp_splice(struct px_dconn *d);
 static void client_eof(struct px_dconn *d);
+static bool early_finish(struct px_dconn *d);
+static void early_abandon(struct px_dconn *d);
 
 /* Bodies shorter than this are copied through the buffers (see "Bodies
  * spliced"). */
 #define PX_SPLICE_MIN (64 * 1024)
+/* The capacity asked for a body's pipe (see "Bodies spliced"). */
+#define PX_PIPE_SIZE (256 * 1024)
 
 static inline void
 bump(atomic_uint_fast64_t *c)
@@ -189,6 +193,7 @@ static void
 release_request(struct px_dconn *d)
 {
     splice_end(d, true);
+    d->rsp_early = false;
     if (d->rlg_wait)
         px_rlg_cancel(d);
     if (d->ea_call)
@@ -312,7 +317,7 @@ d_update(struct px_dconn *d)
             if (GW_UNLIKELY(d->spl == PX_SPL_REQ)) {
                 /* the body comes through the pipe, while it has room */
                 ev &= ~(unsigned)GW_LOOP_READ;
-                if (d->qremain && !d->spl_full && d->pipe->len < PX_HIGH)
+                if (d->qremain && !d->spl_full && d->pipe->len < d->pipe->cap)
                     ev |= GW_LOOP_READ;
             } else if (GW_UNLIKELY(d->spl_want == PX_SPL_REQ) && !gw_io_is_owned(&d->io) && d->u &&
                        gw_io_is_owned(&d->u->io)) {
@@ -1246,11 +1251,17 @@ pump_request_body(struct px_dconn *d)
                 attempt_failed(d, FAIL_IO);
                 return;
             }
+            if (d->rsp_early) {
+                early_abandon(d);
+                return;
+            }
             /* the upstream stopped reading but answered: keep the answer */
             px_buf_consume(&u->out, px_buf_avail(&u->out));
         }
         if (GW_UNLIKELY(d->spl_want) && splice_try(d))
             return; /* the buffers in between are empty now */
+        if (GW_UNLIKELY(d->rsp_early) && early_finish(d))
+            return;
         px_uconn_update(u);
     }
     d_update(d);
@@ -1263,11 +1274,89 @@ static void
 response_complete(struct px_dconn *d)
 {
     struct px_uconn *u = d->u;
+    if (GW_UNLIKELY(!d->req_done) && !d->rd.client_close && !d->stream) {
+        /* An early answer the upstream said it keeps the connection
+         * after: the body goes on (see "Early responses"). */
+        d->rsp_early = true;
+        u->read_paused = false;
+        gw_timer_stop(&d->btimer);
+        return;
+    }
     bool reusable =
         d->u_reusable && d->req_done && px_buf_avail(&u->in) == 0 && px_buf_avail(&u->out) == 0;
     d->u = NULL;
     px_uconn_release(u, reusable);
     end_request(d, d->rd.client_close || !d->keep_alive || !d->req_done);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Early responses                                                           */
+/*
+ * An upstream may answer before it has read the whole request body (nginx's
+ * `return`, an error it decided on from the head). As its client, the proxy
+ * stops sending the body only when the answer says the connection closes
+ * (RFC 9112 §9.6); otherwise the upstream goes on reading it, and so does
+ * the proxy: the body keeps flowing (buffered or spliced) after the
+ * response is out, and the request ends when it is through, both
+ * connections kept. Ending it at the response instead would leave the
+ * rest of the body on the client connection, to be read as the next
+ * request, so the proxy would have to close it (§9.3), and the upstream
+ * connection with it: two new connections per such request. When the
+ * upstream goes meanwhile (EOF, an error, bytes no request asked for) the
+ * client connection closes after the response, as it does when the
+ * upstream's answer says close or the body has no length it can finish.
+ */
+
+/* Whether the answer (just decided into d->rd) to a request whose body is
+ * still coming lets that body go on: a connection the upstream keeps, a
+ * response whose end is framed, an HTTP/1.1 client connection (a stream's
+ * body ends with the stream, as before). */
+static bool
+early_may_continue(const struct px_dconn *d, const struct gw_h1_response *res)
+{
+    return !d->stream && res->keep_alive && !d->rd.client_close &&
+           (d->rd.frame == PX_RF_NONE || d->rd.frame == PX_RF_LENGTH ||
+            d->rd.frame == PX_RF_CHUNKED);
+}
+
+/* Ends an early-answered request once the body is all out to the upstream:
+ * true when it ended (d may be in its next request, or closing). */
+static bool
+early_finish(struct px_dconn *d)
+{
+    struct px_uconn *u = d->u;
+    if (!d->req_done || !u || px_buf_avail(&u->out))
+        return false;
+    d->rsp_early = false;
+    response_complete(d);
+    return true;
+}
+
+/* The upstream went while the body still came: the response is complete,
+ * the rest of the body has nowhere to go, so both connections close (the
+ * client's after its response, lingering). */
+static void
+early_abandon(struct px_dconn *d)
+{
+    d->rsp_early = false;
+    d->u_reusable = false;
+    d->rd.client_close = true;
+    response_complete(d);
+}
+
+/* The upstream's socket is readable after its complete answer: anything
+ * but "nothing yet" means it is done with this connection. */
+static void
+early_upstream_read(struct px_dconn *d)
+{
+    struct px_uconn *u = d->u;
+    char b[1];
+    ssize_t n = px_uconn_recv(u, b, sizeof(b));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        px_uconn_update(u);
+        return;
+    }
+    early_abandon(d);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1279,9 +1368,13 @@ response_complete(struct px_dconn *d)
  * -> pipe -> socket with splice(2): its bytes never reach user space, where
  * copying them through the buffers is most of what a large body costs the
  * proxy. A request body spliced gives up its replay (a retry), as one past
- * PX_REPLAY_MAX does anyway. The pipe holds at most PX_HIGH bytes, as the
- * buffers would: the same backpressure (a side is read only while the pipe
- * has room) and the same timers (body, response, send progress).
+ * PX_REPLAY_MAX does anyway. The pipe holds at most PX_PIPE_SIZE bytes
+ * (its capacity: the kernel's default when it refuses more), a few times
+ * what the buffers would, for a few times fewer splice calls and wakeups
+ * per body: kernel memory, page references to the sockets' buffers, in a
+ * pipe only a connection passing a large body has. The same backpressure
+ * (a side is read only while the pipe has room) and the same timers (body,
+ * response, send progress).
  *
  * Everything in between comes first: the buffered bytes (the head, what was
  * read with it) are passed on before the pipe takes over. On an io_uring
@@ -1321,8 +1414,10 @@ splice_ok(const struct px_dconn *d, enum px_splice mode)
     if (mode == PX_SPL_RSP)
         return d->rsp_started && d->rd.frame == PX_RF_LENGTH && d->req_done &&
                d->rremain >= PX_SPLICE_MIN;
-    if (d->qbody != GW_H1_BODY_LENGTH || d->req_done || d->rsp_started || d->ea_call ||
-        d->qremain < PX_SPLICE_MIN)
+    /* (a response in progress reads and writes the sockets too; a complete
+     * early one is out of the way) */
+    if (d->qbody != GW_H1_BODY_LENGTH || d->req_done || (d->rsp_started && !d->rsp_early) ||
+        d->ea_call || d->qremain < PX_SPLICE_MIN)
         return false;
     for (unsigned i = 0; i < PX_MAX_MIRRORS; i++)
         if (d->mirrors[i])
@@ -1345,9 +1440,12 @@ splice_try(struct px_dconn *d)
         d->pipe = gw_xmalloc(sizeof(*d->pipe));
         gw_pipe_init(d->pipe);
     }
-    if (gw_pipe_open(d->pipe) < 0) { /* out of descriptors: copy */
-        splice_end(d, true);
-        return false;
+    if (!gw_pipe_is_open(d->pipe)) {
+        if (gw_pipe_open(d->pipe) < 0) { /* out of descriptors: copy */
+            splice_end(d, true);
+            return false;
+        }
+        gw_pipe_resize(d->pipe, PX_PIPE_SIZE); /* (refused: the default) */
     }
     int a = gw_io_disown(&d->io), b = gw_io_disown(&d->u->io);
     if ((a < 0 && a != GW_EAGAIN) || (b < 0 && b != GW_EAGAIN)) {
@@ -1382,7 +1480,7 @@ px_dconn_splice_up_interest(const struct px_dconn *d, unsigned ev)
 {
     if (d->spl == PX_SPL_RSP) {
         ev &= ~(unsigned)GW_LOOP_READ;
-        if (d->rremain && !d->spl_full && d->pipe->len < PX_HIGH)
+        if (d->rremain && !d->spl_full && d->pipe->len < d->pipe->cap)
             ev |= GW_LOOP_READ;
     } else if (d->spl == PX_SPL_REQ) {
         if (d->pipe->len)
@@ -1423,8 +1521,8 @@ splice_move(struct px_dconn *d, int in, int out, uint64_t *remain, size_t *got, 
         }
         if (*remain == 0 && p->len == 0)
             return SPM_DONE;
-        if (*remain && !d->spl_full && p->len < PX_HIGH) {
-            ssize_t n = gw_pipe_fill(p, in, (size_t)GW_MIN(*remain, (uint64_t)(PX_HIGH - p->len)));
+        if (*remain && !d->spl_full && p->len < p->cap) {
+            ssize_t n = gw_pipe_fill(p, in, (size_t)GW_MIN(*remain, (uint64_t)(p->cap - p->len)));
             if (n > 0) {
                 *remain -= (uint64_t)n;
                 *got += (size_t)n;
@@ -1470,6 +1568,10 @@ req_splice(struct px_dconn *d)
             attempt_failed(d, FAIL_IO);
             return;
         }
+        if (d->rsp_early) {
+            early_abandon(d);
+            return;
+        }
         /* The upstream answered and stopped reading: the rest of the body
          * is read and dropped by the buffered path. */
         splice_end(d, true);
@@ -1478,6 +1580,8 @@ req_splice(struct px_dconn *d)
     case SPM_DONE:
         splice_end(d, true);
         request_body_done(d);
+        if (GW_UNLIKELY(d->rsp_early) && early_finish(d))
+            return;
         px_uconn_update(u);
         d_update(d);
         return;
@@ -1890,7 +1994,7 @@ response_head(struct px_dconn *d)
         }
         bool keep = d->keep_alive && !d->w->draining && !d->read_eof;
         d->rd = px_response_decide(&res, d->minor, keep);
-        if (!d->req_done)
+        if (!d->req_done && !early_may_continue(d, &res))
             d->rd.client_close = true;
         struct px_rsp_out ro = {
             .res = &res,
@@ -1998,13 +2102,23 @@ px_dconn_on_upstream(struct px_dconn *d, unsigned events)
                 attempt_failed(d, FAIL_IO);
                 return;
             }
+            if (d->rsp_early) {
+                early_abandon(d);
+                return;
+            }
             px_buf_consume(&u->out, px_buf_avail(&u->out));
         }
         if (!d->req_done) {
             pump_request_body(d);
             if (d->closing || d->u != u)
                 return;
+        } else if (GW_UNLIKELY(d->rsp_early) && early_finish(d)) {
+            return;
         }
+    }
+    if (GW_UNLIKELY(d->rsp_early) && (events & GW_LOOP_READ)) {
+        early_upstream_read(d);
+        return;
     }
     if ((events & GW_LOOP_READ) && !u->read_paused) {
         if (d->u_eof) {

@@ -1213,6 +1213,11 @@ struct px_dconn {
     bool replay_ok;   /* replay holds the whole upstream request so far */
     bool rsp_started; /* some response byte went to the client */
     bool rsp_done;
+    /* The response is complete and the upstream keeps reading while the
+     * rest of the request body goes to it (an early answer, RFC 9112
+     * §9.3): the request ends once the body is through, both connections
+     * kept (see "Early responses"). */
+    bool rsp_early;
     bool stale_retry_used;
     bool budget_refused; /* a retry the backend's retry budget refused: 503 */
     enum gw_h1_body qbody;

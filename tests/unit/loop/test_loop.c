@@ -679,6 +679,40 @@ test_io_short_read_then_fin(void)
     gw_loop_free(loop);
 }
 
+/* gw_pipe_resize: the capacity asked for, what gw_pipe_open reports, the
+ * default kept when refused, and bytes through the larger pipe. */
+static void
+test_pipe_resize(void)
+{
+    struct gw_pipe p;
+    gw_pipe_init(&p);
+    ok(!gw_pipe_is_open(&p) && p.cap == 0, "a pipe not open has no capacity");
+    ok(gw_pipe_open(&p) == 0 && p.cap > 0, "gw_pipe_open reports the capacity");
+    size_t def = p.cap;
+    int rc = gw_pipe_resize(&p, 256 * 1024);
+    ok(rc == 0 && p.cap >= 256 * 1024, "resized to %zu", p.cap);
+    ok(gw_pipe_resize(&p, (size_t)1 << 40) < 0 && p.cap >= 256 * 1024,
+       "a refused size keeps the capacity");
+    int sv[2];
+    ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0, "socketpair");
+    static char buf[128 * 1024];
+    memset(buf, 'x', sizeof(buf));
+    ssize_t w = write(sv[0], buf, sizeof(buf));
+    ssize_t got = 0;
+    while (w > 0 && got < w) {
+        ssize_t n = gw_pipe_fill(&p, sv[1], p.cap - p.len);
+        if (n <= 0)
+            break;
+        got += n;
+    }
+    ok(got == w && p.len == (size_t)w && (size_t)w > def,
+       "%zd bytes in the pipe, more than its default %zu", got, def);
+    close(sv[0]);
+    close(sv[1]);
+    gw_pipe_release(&p);
+    ok(!gw_pipe_is_open(&p) && p.len == 0 && p.cap == 0, "released");
+}
+
 int
 main(void)
 {
@@ -700,5 +734,6 @@ main(void)
     test_defer();
     test_signals();
     test_sock();
+    test_pipe_resize();
     return done_testing();
 }
