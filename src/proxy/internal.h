@@ -754,6 +754,10 @@ struct px_worker {
      * h2 or gRPC request. Linked through next; freed by px_dconn_cache_free. */
     struct px_dconn *stream_cache;
     unsigned nstream_cache;
+    /* Virtual upstream streams (up_h2.c's px_uconn and stream block), kept
+     * likewise; linked through next, freed by px_uh2_cache_free. */
+    struct px_uconn *uh2_cache;
+    unsigned nuh2_cache;
     /* Upstream sockets, counted with the clients against max_fds (the
      * worker's share of RLIMIT_NOFILE): a client fanning out to many
      * upstream connections cannot take every descriptor. */
@@ -1562,6 +1566,11 @@ void px_uh2_carrier_failed(struct px_uconn *c, int err);
 void px_uh2_carrier_release(struct px_uconn *c);
 /* The carrier's memory goes: frees the session. */
 void px_uh2_carrier_free(struct px_uconn *c);
+/* The memory of virtual stream u (from px_uh2_stream_open, closed, its
+ * buffers released) goes back to its worker's cache or to the heap. */
+void px_uh2_stream_free(struct px_uconn *u);
+/* Frees the worker's cached stream blocks (the worker is ending). */
+void px_uh2_cache_free(struct px_worker *w);
 
 /* ------------------------------------------------------------------------ */
 /* Tracing (trace.c)                                                         */

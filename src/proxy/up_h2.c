@@ -36,7 +36,6 @@
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -390,6 +389,38 @@ end_body(struct px_uh2_stream *st)
     st->rsp_end = true;
 }
 
+/* "HTTP/1.1 NNN Reason\r\n" for status (100..999) into out (cap >= 16;
+ * a reason too long for it is cut); its length. Once per response: no
+ * snprintf, whose setup alone costs a thousand instructions. */
+static size_t
+status_line(char *out, size_t cap, int status)
+{
+    static const char pre[] = "HTTP/1.1 ";
+    const char *reason = gw_h1_status_reason(status);
+    size_t n = sizeof(pre) - 1, rl = strlen(reason);
+    memcpy(out, pre, n);
+    out[n++] = (char)('0' + status / 100 % 10);
+    out[n++] = (char)('0' + status / 10 % 10);
+    out[n++] = (char)('0' + status % 10);
+    out[n++] = ' ';
+    rl = GW_MIN(rl, cap - n - 2);
+    memcpy(out + n, reason, rl);
+    n += rl;
+    out[n++] = '\r';
+    out[n++] = '\n';
+    return n;
+}
+
+/* Copies the NUL-terminated name (NULL: "-") into dst[cap], cut to fit. */
+static void
+name_copy(char *dst, size_t cap, const char *name)
+{
+    const char *src = name ? name : "-";
+    size_t n = GW_MIN(strlen(src), cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 /* A complete header block: the response head, or the trailers. */
 static int
 header_block(struct px_uh2_stream *st, bool end_stream)
@@ -406,10 +437,9 @@ header_block(struct px_uh2_stream *st, bool end_stream)
             return 0;
         }
         char line[64];
-        int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", st->status,
-                         gw_h1_status_reason(st->status));
+        size_t n = status_line(line, sizeof(line), st->status);
         bool no_body = st->head_method || st->status == 204 || st->status == 304;
-        int rc = px_buf_append(rx, line, (size_t)n);
+        int rc = px_buf_append(rx, line, n);
         rc |= px_buf_append(rx, px_buf_data(&st->hdr), px_buf_avail(&st->hdr));
         if (!no_body && !st->has_cl) {
             if (end_stream) {
@@ -650,6 +680,57 @@ find_session(struct px_ep *ep, const struct px_utls_cfg *tcfg)
     return NULL;
 }
 
+/* A virtual stream's px_uconn and its stream: one block, kept by the
+ * worker for the next request (none in sanitizer builds, where a freed one
+ * must stay poisoned for use-after-free to show). */
+struct uh2_block {
+    struct px_uconn u; /* first: the block's address */
+    struct px_uh2_stream st;
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BLOCK_CACHE 0
+#else
+#define BLOCK_CACHE 1
+#endif
+#define BLOCK_CACHE_MAX 1024u
+
+static struct px_uconn *
+block_alloc(struct px_worker *w)
+{
+    struct px_uconn *u = w->uh2_cache;
+    if (!u)
+        return gw_xcalloc(1, sizeof(struct uh2_block));
+    w->uh2_cache = u->next;
+    w->nuh2_cache--;
+    memset(u, 0, sizeof(struct uh2_block));
+    return u;
+}
+
+void
+px_uh2_stream_free(struct px_uconn *u)
+{
+    struct px_worker *w = u->w;
+    if (BLOCK_CACHE && w->nuh2_cache < BLOCK_CACHE_MAX) {
+        u->next = w->uh2_cache;
+        w->uh2_cache = u;
+        w->nuh2_cache++;
+    } else {
+        free(u);
+    }
+}
+
+void
+px_uh2_cache_free(struct px_worker *w)
+{
+    while (w->uh2_cache) {
+        struct px_uconn *u = w->uh2_cache;
+        w->uh2_cache = u->next;
+        free(u);
+    }
+    w->nuh2_cache = 0;
+}
+
 struct px_uconn *
 px_uh2_stream_open(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg,
                    const char *backend)
@@ -668,12 +749,12 @@ px_uh2_stream_open(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tc
                 px_utls_cfg_unref(tcfg);
                 return NULL;
             }
-            snprintf(c->backend, sizeof(c->backend), "%s", backend ? backend : "-");
+            name_copy(c->backend, sizeof(c->backend), backend);
             s = session_new(c);
         }
         list(s);
     }
-    struct px_uconn *u = gw_xcalloc(1, sizeof(*u));
+    struct px_uconn *u = block_alloc(w);
     u->w = w;
     u->ep = ep;
     u->io.fd = -1;
@@ -682,8 +763,8 @@ px_uh2_stream_open(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tc
     px_buf_init(&u->in, PX_IN_MAX);
     px_buf_init(&u->out, PX_OUT_MAX);
     gw_timer_init(w->loop, &u->timer, NULL, u);
-    snprintf(u->backend, sizeof(u->backend), "%s", backend ? backend : "-");
-    struct px_uh2_stream *st = gw_xcalloc(1, sizeof(*st));
+    name_copy(u->backend, sizeof(u->backend), backend);
+    struct px_uh2_stream *st = &((struct uh2_block *)u)->st;
     st->u = u;
     st->s = s;
     px_buf_init(&st->tx, TX_MAX);
