@@ -256,39 +256,119 @@ static _Thread_local char scratch_names[SCRATCH_NAMES];
         (uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE \
     }
 
-/* Parses the request head conn.c wrote into u->out and submits it. 0,
+#define HEAD_MAX (128 * 1024)
+
+/* One line of p[0..n) ending in LF: its length without the line end (CR
+ * too), *next past it; false when no LF is there yet. */
+static bool
+next_line(const char *p, size_t n, size_t *len, size_t *next)
+{
+    const char *lf = memchr(p, '\n', n);
+    if (!lf)
+        return false;
+    size_t l = (size_t)(lf - p);
+    *next = l + 1;
+    *len = l && p[l - 1] == '\r' ? l - 1 : l;
+    return true;
+}
+
+static struct gw_str
+trim(const char *p, size_t n)
+{
+    while (n && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    return (struct gw_str){p, n};
+}
+
+/* Splits the request head conn.c wrote into u->out. It is
+ * px_request_head_format's own output ("METHOD target HTTP/1.1", then
+ * "Name: value" lines, fields holding CR, LF or NUL already left out), so
+ * it is split, not validated again: gw_h1_request_parse did the client's
+ * head once, and cost ~2,000 instructions a gRPC call here. Fills method,
+ * target and the fields of q (q->headers, at most q->max_headers); the
+ * head's length, GW_EAGAIN (not all there), GW_ELIMIT (past HEAD_MAX or
+ * the fields) or GW_EPROTO (not a request line). */
+static int
+head_split(const char *p, size_t n, struct gw_h1_request *q)
+{
+    size_t len, next, at;
+    n = GW_MIN(n, (size_t)HEAD_MAX);
+    if (!next_line(p, n, &len, &next))
+        return n == HEAD_MAX ? GW_ELIMIT : GW_EAGAIN;
+    const char *sp1 = memchr(p, ' ', len);
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - p)) : NULL;
+    if (!sp1 || !sp2 || sp1 == p || sp2 == sp1 + 1)
+        return GW_EPROTO;
+    q->method = (struct gw_str){p, (size_t)(sp1 - p)};
+    q->target = (struct gw_str){sp1 + 1, (size_t)(sp2 - sp1 - 1)};
+    q->nheaders = 0;
+    for (at = next;; at += next) {
+        if (!next_line(p + at, n - at, &len, &next))
+            return n == HEAD_MAX ? GW_ELIMIT : GW_EAGAIN;
+        if (len == 0)
+            return (int)(at + next);
+        const char *f = p + at, *colon = memchr(f, ':', len);
+        if (!colon || colon == f)
+            return GW_EPROTO;
+        if (q->nheaders == q->max_headers)
+            return GW_ELIMIT;
+        q->headers[q->nheaders++] = (struct gw_h1_header){
+            {f, (size_t)(colon - f)}, trim(colon + 1, len - (size_t)(colon + 1 - f))};
+    }
+}
+
+static bool
+u64_parse(struct gw_str s, uint64_t *v)
+{
+    uint64_t x = 0;
+    if (!s.len || s.len > 19)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.p[i] < '0' || s.p[i] > '9')
+            return false;
+        x = x * 10 + (uint64_t)(s.p[i] - '0');
+    }
+    *v = x;
+    return true;
+}
+
+/* Splits the request head conn.c wrote into u->out and submits it. 0,
  * GW_EAGAIN (head incomplete) or an error. */
 static int
 submit(struct px_uh2_stream *st)
 {
-    static const struct gw_h1_limits lim = {
-        .max_request_line = 32 * 1024,
-        .max_head_bytes = 128 * 1024,
-        .max_header_count = SCRATCH_HEADERS,
-        .max_body = 0,
-        .max_chunk_ext = 4096,
-        .max_trailer_bytes = 8192,
-        .max_empty_lines = 0,
-        .allow_underscore_names = true,
-    };
     struct px_uconn *u = st->u;
     struct px_uh2 *s = st->s;
     struct gw_h1_request req = {.headers = scratch_h, .max_headers = SCRATCH_HEADERS};
-    int n = gw_h1_request_parse(px_buf_data(&u->out), px_buf_avail(&u->out), &req, &lim);
+    int n = head_split(px_buf_data(&u->out), px_buf_avail(&u->out), &req);
     if (n < 0)
         return n;
     nghttp2_nv *nv = scratch_nv;
-    size_t nn = 0, used = 0;
-    struct gw_str scheme = s->tls ? GW_STR("https") : GW_STR("http");
-    nv[nn++] = (nghttp2_nv)NV(":method", req.method.p, 7, req.method.len);
-    nv[nn++] = (nghttp2_nv)NV(":scheme", scheme.p, 7, scheme.len);
-    nv[nn++] = (nghttp2_nv)NV(":authority", req.host.p, 10, req.host.len);
-    nv[nn++] = (nghttp2_nv)NV(":path", req.target.p, 5, req.target.len);
+    size_t nn = 4, used = 0;
+    struct gw_str scheme = s->tls ? GW_STR("https") : GW_STR("http"), host = GW_STR_NULL;
+    enum gw_h1_body body = GW_H1_BODY_NONE;
+    uint64_t cl = 0;
     bool grpc = false;
     for (size_t i = 0; i < req.nheaders; i++) {
         struct gw_str name = req.headers[i].name, value = req.headers[i].value;
-        if (px_field_class(name) & (PX_FIELD_HOP | PX_FIELD_HOST))
+        unsigned cls = px_field_class(name);
+        if (cls & PX_FIELD_HOST) {
+            host = value;
             continue;
+        }
+        if (cls & PX_FIELD_HOP) {
+            /* the formatter's framing: "Transfer-Encoding: chunked" */
+            if (name.len == 17 && gw_str_caseeq(name, GW_STR("transfer-encoding")))
+                body = GW_H1_BODY_CHUNKED;
+            continue;
+        }
+        if (cls & PX_FIELD_LENGTH) {
+            if (!u64_parse(value, &cl))
+                return GW_EPROTO;
+            body = GW_H1_BODY_LENGTH;
+        }
         if (used + name.len > sizeof(scratch_names))
             return GW_ELIMIT;
         char *low = scratch_names + used;
@@ -299,15 +379,18 @@ submit(struct px_uh2_stream *st)
             grpc = true;
         nv[nn++] = (nghttp2_nv)NV(low, value.p, name.len, value.len);
     }
+    nv[0] = (nghttp2_nv)NV(":method", req.method.p, 7, req.method.len);
+    nv[1] = (nghttp2_nv)NV(":scheme", scheme.p, 7, scheme.len);
+    nv[2] = (nghttp2_nv)NV(":authority", host.p, 10, host.len);
+    nv[3] = (nghttp2_nv)NV(":path", req.target.p, 5, req.target.len);
     if (grpc)
         nv[nn++] = (nghttp2_nv)NV("te", "trailers", 2, 8);
-    st->head_method = req.method_id == GW_H1_METHOD_HEAD;
-    st->qbody = req.body;
-    st->qremain = req.body == GW_H1_BODY_LENGTH ? req.content_length : 0;
-    if (req.body == GW_H1_BODY_CHUNKED)
+    st->head_method = req.method.len == 4 && !memcmp(req.method.p, "HEAD", 4);
+    st->qbody = body;
+    st->qremain = body == GW_H1_BODY_LENGTH ? cl : 0;
+    if (body == GW_H1_BODY_CHUNKED)
         gw_h1_chunked_init(&st->qch, NULL);
-    st->tx_eof =
-        req.body == GW_H1_BODY_NONE || (req.body == GW_H1_BODY_LENGTH && req.content_length == 0);
+    st->tx_eof = body == GW_H1_BODY_NONE || (body == GW_H1_BODY_LENGTH && cl == 0);
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
     int32_t id = nghttp2_submit_request(s->ng, NULL, nv, nn, st->tx_eof ? NULL : &prd, st);
     if (id < 0)
