@@ -153,6 +153,19 @@ const char *px_wire_what_name(enum px_wire_what what);
 /* Their sum. */
 uint64_t px_wire_refused_total(void);
 
+/* Splits a head the formatters here wrote (px_request_head_format,
+ * px_response_head_format, px_local_response_format: a first line, then
+ * "Name: value" lines, CRLF line ends, fields holding CR, LF or NUL
+ * already left out) for the HTTP/2 codecs that turn it into HEADERS: our
+ * own output, so split, not validated again as gw_h1_*_parse would. Looks
+ * at most at p[0..max). *line: the first line without its end; hv[0..*nh):
+ * views into p (values without surrounding spaces and tabs), at most maxh.
+ * The head's length (through the empty line), GW_EAGAIN (not all there),
+ * GW_ELIMIT (past max or maxh) or GW_EPROTO (a field line without a name
+ * and colon). Pure. */
+int px_head_split(const char *p, size_t n, size_t max, struct gw_str *line,
+                  struct gw_h1_header *hv, size_t maxh, size_t *nh);
+
 /* The request head sent upstream. */
 struct px_req_out {
     const struct gw_h1_request *req;        /* the client's parsed head */

@@ -256,69 +256,6 @@ static _Thread_local char scratch_names[SCRATCH_NAMES];
         (uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE \
     }
 
-#define HEAD_MAX (128 * 1024)
-
-/* One line of p[0..n) ending in LF: its length without the line end (CR
- * too), *next past it; false when no LF is there yet. */
-static bool
-next_line(const char *p, size_t n, size_t *len, size_t *next)
-{
-    const char *lf = memchr(p, '\n', n);
-    if (!lf)
-        return false;
-    size_t l = (size_t)(lf - p);
-    *next = l + 1;
-    *len = l && p[l - 1] == '\r' ? l - 1 : l;
-    return true;
-}
-
-static struct gw_str
-trim(const char *p, size_t n)
-{
-    while (n && (*p == ' ' || *p == '\t'))
-        p++, n--;
-    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-        n--;
-    return (struct gw_str){p, n};
-}
-
-/* Splits the request head conn.c wrote into u->out. It is
- * px_request_head_format's own output ("METHOD target HTTP/1.1", then
- * "Name: value" lines, fields holding CR, LF or NUL already left out), so
- * it is split, not validated again: gw_h1_request_parse did the client's
- * head once, and cost ~2,000 instructions a gRPC call here. Fills method,
- * target and the fields of q (q->headers, at most q->max_headers); the
- * head's length, GW_EAGAIN (not all there), GW_ELIMIT (past HEAD_MAX or
- * the fields) or GW_EPROTO (not a request line). */
-static int
-head_split(const char *p, size_t n, struct gw_h1_request *q)
-{
-    size_t len, next, at;
-    n = GW_MIN(n, (size_t)HEAD_MAX);
-    if (!next_line(p, n, &len, &next))
-        return n == HEAD_MAX ? GW_ELIMIT : GW_EAGAIN;
-    const char *sp1 = memchr(p, ' ', len);
-    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - p)) : NULL;
-    if (!sp1 || !sp2 || sp1 == p || sp2 == sp1 + 1)
-        return GW_EPROTO;
-    q->method = (struct gw_str){p, (size_t)(sp1 - p)};
-    q->target = (struct gw_str){sp1 + 1, (size_t)(sp2 - sp1 - 1)};
-    q->nheaders = 0;
-    for (at = next;; at += next) {
-        if (!next_line(p + at, n - at, &len, &next))
-            return n == HEAD_MAX ? GW_ELIMIT : GW_EAGAIN;
-        if (len == 0)
-            return (int)(at + next);
-        const char *f = p + at, *colon = memchr(f, ':', len);
-        if (!colon || colon == f)
-            return GW_EPROTO;
-        if (q->nheaders == q->max_headers)
-            return GW_ELIMIT;
-        q->headers[q->nheaders++] = (struct gw_h1_header){
-            {f, (size_t)(colon - f)}, trim(colon + 1, len - (size_t)(colon + 1 - f))};
-    }
-}
-
 static bool
 u64_parse(struct gw_str s, uint64_t *v)
 {
@@ -341,10 +278,21 @@ submit(struct px_uh2_stream *st)
 {
     struct px_uconn *u = st->u;
     struct px_uh2 *s = st->s;
+    /* px_request_head_format's own output: split, not validated again
+     * (gw_h1_request_parse did the client's head once, and cost ~2,000
+     * instructions a gRPC call here). */
     struct gw_h1_request req = {.headers = scratch_h, .max_headers = SCRATCH_HEADERS};
-    int n = head_split(px_buf_data(&u->out), px_buf_avail(&u->out), &req);
+    struct gw_str line;
+    int n = px_head_split(px_buf_data(&u->out), px_buf_avail(&u->out), 128 * 1024, &line,
+                          scratch_h, SCRATCH_HEADERS, &req.nheaders);
     if (n < 0)
         return n;
+    const char *sp1 = memchr(line.p, ' ', line.len);
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', line.len - (size_t)(sp1 + 1 - line.p)) : NULL;
+    if (!sp1 || !sp2 || sp1 == line.p || sp2 == sp1 + 1)
+        return GW_EPROTO;
+    req.method = (struct gw_str){line.p, (size_t)(sp1 - line.p)};
+    req.target = (struct gw_str){sp1 + 1, (size_t)(sp2 - sp1 - 1)};
     nghttp2_nv *nv = scratch_nv;
     size_t nn = 4, used = 0;
     struct gw_str scheme = s->tls ? GW_STR("https") : GW_STR("http"), host = GW_STR_NULL;
