@@ -112,7 +112,7 @@ mem_free(void *p, void *ud)
         return;
     struct hdr *h = (struct hdr *)p - 1;
     size_t k = h->klass;
-    if (k == BIG || kept.n[k] >= CLASS_KEEP) {
+    if (k == BIG || kept.n[k] + 1 > CLASS_KEEP) { /* (not >=: CLASS_KEEP may be 0) */
         free(h);
         return;
     }

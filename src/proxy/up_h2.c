@@ -283,8 +283,8 @@ submit(struct px_uh2_stream *st)
      * instructions a gRPC call here). */
     struct gw_h1_request req = {.headers = scratch_h, .max_headers = SCRATCH_HEADERS};
     struct gw_str line;
-    int n = px_head_split(px_buf_data(&u->out), px_buf_avail(&u->out), 128 * 1024, &line,
-                          scratch_h, SCRATCH_HEADERS, &req.nheaders);
+    int n = px_head_split(px_buf_data(&u->out), px_buf_avail(&u->out), 128 * 1024, &line, scratch_h,
+                          SCRATCH_HEADERS, &req.nheaders);
     if (n < 0)
         return n;
     const char *sp1 = memchr(line.p, ' ', line.len);
@@ -712,54 +712,24 @@ find_session(struct px_ep *ep, const struct px_utls_cfg *tcfg)
 }
 
 /* A virtual stream's px_uconn and its stream: one block, kept by the
- * worker for the next request (none in sanitizer builds, where a freed one
- * must stay poisoned for use-after-free to show). */
+ * worker for the next request. */
 struct uh2_block {
     struct px_uconn u; /* first: the block's address */
     struct px_uh2_stream st;
 };
 
-#if defined(__SANITIZE_ADDRESS__)
-#define BLOCK_CACHE 0
-#else
-#define BLOCK_CACHE 1
-#endif
 #define BLOCK_CACHE_MAX 1024u
-
-static struct px_uconn *
-block_alloc(struct px_worker *w)
-{
-    struct px_uconn *u = w->uh2_cache;
-    if (!u)
-        return gw_xcalloc(1, sizeof(struct uh2_block));
-    w->uh2_cache = u->next;
-    w->nuh2_cache--;
-    memset(u, 0, sizeof(struct uh2_block));
-    return u;
-}
 
 void
 px_uh2_stream_free(struct px_uconn *u)
 {
-    struct px_worker *w = u->w;
-    if (BLOCK_CACHE && w->nuh2_cache < BLOCK_CACHE_MAX) {
-        u->next = w->uh2_cache;
-        w->uh2_cache = u;
-        w->nuh2_cache++;
-    } else {
-        free(u);
-    }
+    px_freelist_put(&u->w->uh2_cache, u, BLOCK_CACHE_MAX);
 }
 
 void
 px_uh2_cache_free(struct px_worker *w)
 {
-    while (w->uh2_cache) {
-        struct px_uconn *u = w->uh2_cache;
-        w->uh2_cache = u->next;
-        free(u);
-    }
-    w->nuh2_cache = 0;
+    px_freelist_clear(&w->uh2_cache);
 }
 
 struct px_uconn *
@@ -785,7 +755,7 @@ px_uh2_stream_open(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tc
         }
         list(s);
     }
-    struct px_uconn *u = block_alloc(w);
+    struct px_uconn *u = px_freelist_take(&w->uh2_cache, sizeof(struct uh2_block));
     u->w = w;
     u->ep = ep;
     u->io.fd = -1;
