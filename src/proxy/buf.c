@@ -25,7 +25,7 @@ px_buf_init(struct px_buf *b, size_t max)
 }
 
 #define BUF_FIRST  4096 /* the first block of every buffer */
-#define BUF_CACHED 512  /* first blocks kept per thread (2 MiB) */
+#define BUF_CACHED 2048 /* first blocks kept per thread (8 MiB) */
 
 static _Thread_local struct {
     void *p[BUF_CACHED];

@@ -378,6 +378,23 @@ read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length, uin
     return (ssize_t)n;
 }
 
+/* The status of an "HTTP/1.1 NNN Reason" line; 0 if it is not one. */
+static int
+status_of(struct gw_str line)
+{
+    static const char pre[] = "HTTP/1.";
+    if (line.len < 12 || memcmp(line.p, pre, sizeof(pre) - 1) != 0 || line.p[8] != ' ' ||
+        (line.len > 12 && line.p[12] != ' '))
+        return 0;
+    int v = 0;
+    for (size_t i = 9; i < 12; i++) {
+        if (line.p[i] < '0' || line.p[i] > '9')
+            return 0;
+        v = v * 10 + (line.p[i] - '0');
+    }
+    return v;
+}
+
 /* Submits the response head once d->out holds it. */
 static void
 submit_head(struct px_h2 *h, struct px_h2_stream *s)
@@ -385,12 +402,15 @@ submit_head(struct px_h2 *h, struct px_h2_stream *s)
     struct px_dconn *d = s->d;
     static const struct gw_h1_limits lim = GW_H1_LIMITS_INIT;
     for (;;) {
+        /* conn.c's formatters wrote it: split, not parsed again. */
         struct gw_h1_response res = {.headers = d->w->hbuf, .max_headers = PX_MAX_HEADERS};
-        int n = gw_h1_response_parse(px_buf_data(&d->out), px_buf_avail(&d->out), &res, &lim,
-                                     d->method);
+        struct gw_str line;
+        int n = px_head_split(px_buf_data(&d->out), px_buf_avail(&d->out), lim.max_head_bytes,
+                              &line, res.headers, res.max_headers, &res.nheaders);
         if (n == GW_EAGAIN)
             return;
-        if (n < 0) {
+        res.status = n > 0 ? status_of(line) : 0;
+        if (n < 0 || res.status < 100) {
             nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
             return;
         }
@@ -600,14 +620,16 @@ push_field(struct px_h2_stream *s, struct gw_str name, struct gw_str value)
     return true;
 }
 
+/* CR, LF or NUL in p[0..n) (a word at a time: every field of every
+ * request goes through it); in a path, also space, controls and DEL. */
 static bool
 bad_bytes(const uint8_t *p, size_t n, bool path)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (c == '\r' || c == '\n' || c == 0 || (path && (c <= ' ' || c == 0x7f)))
+    if (px_wire_is_unsafe((struct gw_str){(const char *)p, n}))
+        return true;
+    for (size_t i = 0; path && i < n; i++)
+        if (p[i] <= ' ' || p[i] == 0x7f)
             return true;
-    }
     return false;
 }
 

@@ -489,6 +489,56 @@ px_request_head_format(const struct px_req_out *r, struct px_buf *out)
     return 0;
 }
 
+/* One line of p[0..n) ending in LF: its length without the line end (CR
+ * too), *next past it; false when no LF is there yet. */
+static bool
+next_line(const char *p, size_t n, size_t *len, size_t *next)
+{
+    const char *lf = memchr(p, '\n', n);
+    if (!lf)
+        return false;
+    size_t l = (size_t)(lf - p);
+    *next = l + 1;
+    *len = l && p[l - 1] == '\r' ? l - 1 : l;
+    return true;
+}
+
+static struct gw_str
+trim_ows(const char *p, size_t n)
+{
+    while (n && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    return (struct gw_str){p, n};
+}
+
+int
+px_head_split(const char *p, size_t n, size_t max, struct gw_str *line, struct gw_h1_header *hv,
+              size_t maxh, size_t *nh)
+{
+    size_t len, next, at;
+    bool capped = n >= max;
+    n = GW_MIN(n, max);
+    *nh = 0;
+    if (!next_line(p, n, &len, &next))
+        return capped ? GW_ELIMIT : GW_EAGAIN;
+    *line = (struct gw_str){p, len};
+    for (at = next;; at += next) {
+        if (!next_line(p + at, n - at, &len, &next))
+            return capped ? GW_ELIMIT : GW_EAGAIN;
+        if (len == 0)
+            return at + next > INT32_MAX ? GW_ELIMIT : (int)(at + next);
+        const char *f = p + at, *colon = memchr(f, ':', len);
+        if (!colon || colon == f)
+            return GW_EPROTO;
+        if (*nh == maxh)
+            return GW_ELIMIT;
+        hv[(*nh)++] = (struct gw_h1_header){{f, (size_t)(colon - f)},
+                                            trim_ows(colon + 1, len - (size_t)(colon + 1 - f))};
+    }
+}
+
 struct px_rdecision
 px_response_decide(const struct gw_h1_response *res, int client_minor, bool client_keep_alive)
 {

@@ -16,6 +16,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "base/base.h"
 #include "h1/h1.h"
@@ -79,6 +81,62 @@ static inline void
 px_buf_commit(struct px_buf *b, size_t n)
 {
     b->len += n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A worker's freed blocks of one kind and size, kept for the next request   */
+/* (stream px_dconns, virtual upstream streams): linked through their first  */
+/* bytes. None are kept in sanitizer builds, where a freed block must stay   */
+/* poisoned for use-after-free to show.                                      */
+
+struct px_freelist {
+    void *head;
+    unsigned n;
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PX_FREELIST_KEEP 0
+#else
+#define PX_FREELIST_KEEP 1
+#endif
+
+/* A zeroed block of size bytes: a kept one, or a new one. */
+static inline void *
+px_freelist_take(struct px_freelist *f, size_t size)
+{
+    void *p = f->head;
+    if (!p)
+        return gw_xcalloc(1, size);
+    memcpy(&f->head, p, sizeof(void *));
+    f->n--;
+    memset(p, 0, size);
+    return p;
+}
+
+/* Keeps p (from px_freelist_take, done with) while fewer than max are kept,
+ * else frees it. */
+static inline void
+px_freelist_put(struct px_freelist *f, void *p, unsigned max)
+{
+    if (!PX_FREELIST_KEEP || f->n >= max) {
+        free(p);
+        return;
+    }
+    memcpy(p, &f->head, sizeof(void *));
+    f->head = p;
+    f->n++;
+}
+
+/* Frees every kept block. */
+static inline void
+px_freelist_clear(struct px_freelist *f)
+{
+    while (f->head) {
+        void *p = f->head;
+        memcpy(&f->head, p, sizeof(void *));
+        free(p);
+    }
+    f->n = 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -152,6 +210,19 @@ uint64_t px_wire_refused(enum px_wire_what what);
 const char *px_wire_what_name(enum px_wire_what what);
 /* Their sum. */
 uint64_t px_wire_refused_total(void);
+
+/* Splits a head the formatters here wrote (px_request_head_format,
+ * px_response_head_format, px_local_response_format: a first line, then
+ * "Name: value" lines, CRLF line ends, fields holding CR, LF or NUL
+ * already left out) for the HTTP/2 codecs that turn it into HEADERS: our
+ * own output, so split, not validated again as gw_h1_*_parse would. Looks
+ * at most at p[0..max). *line: the first line without its end; hv[0..*nh):
+ * views into p (values without surrounding spaces and tabs), at most maxh.
+ * The head's length (through the empty line), GW_EAGAIN (not all there),
+ * GW_ELIMIT (past max or maxh) or GW_EPROTO (a field line without a name
+ * and colon). Pure. */
+int px_head_split(const char *p, size_t n, size_t max, struct gw_str *line, struct gw_h1_header *hv,
+                  size_t maxh, size_t *nh);
 
 /* The request head sent upstream. */
 struct px_req_out {
@@ -751,9 +822,11 @@ struct px_worker {
     size_t max_conns;
     /* HTTP/2 streams' px_dconn, kept for the next stream (px_dconn_stream_new):
      * a stream per request made their calloc and free a visible share of an
-     * h2 or gRPC request. Linked through next; freed by px_dconn_cache_free. */
-    struct px_dconn *stream_cache;
-    unsigned nstream_cache;
+     * h2 or gRPC request. Freed by px_dconn_cache_free. */
+    struct px_freelist stream_cache;
+    /* Virtual upstream streams (up_h2.c's px_uconn and stream block), kept
+     * likewise; freed by px_uh2_cache_free. */
+    struct px_freelist uh2_cache;
     /* Upstream sockets, counted with the clients against max_fds (the
      * worker's share of RLIMIT_NOFILE): a client fanning out to many
      * upstream connections cannot take every descriptor. */
@@ -1567,6 +1640,11 @@ void px_uh2_carrier_failed(struct px_uconn *c, int err);
 void px_uh2_carrier_release(struct px_uconn *c);
 /* The carrier's memory goes: frees the session. */
 void px_uh2_carrier_free(struct px_uconn *c);
+/* The memory of virtual stream u (from px_uh2_stream_open, closed, its
+ * buffers released) goes back to its worker's cache or to the heap. */
+void px_uh2_stream_free(struct px_uconn *u);
+/* Frees the worker's cached stream blocks (the worker is ending). */
+void px_uh2_cache_free(struct px_worker *w);
 
 /* ------------------------------------------------------------------------ */
 /* Tracing (trace.c)                                                         */

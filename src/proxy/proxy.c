@@ -800,6 +800,7 @@ gw_proxy_free(struct gw_proxy *p)
         px_buf_release(&w->logbuf);
         px_auth_worker_free(w->auth);
         px_dconn_cache_free(w);
+        px_uh2_cache_free(w);
     }
     free(p->workers);
     px_snap_unref(p->snap);

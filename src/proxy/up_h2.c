@@ -36,7 +36,6 @@
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,39 +256,67 @@ static _Thread_local char scratch_names[SCRATCH_NAMES];
         (uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE \
     }
 
-/* Parses the request head conn.c wrote into u->out and submits it. 0,
+static bool
+u64_parse(struct gw_str s, uint64_t *v)
+{
+    uint64_t x = 0;
+    if (!s.len || s.len > 19)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.p[i] < '0' || s.p[i] > '9')
+            return false;
+        x = x * 10 + (uint64_t)(s.p[i] - '0');
+    }
+    *v = x;
+    return true;
+}
+
+/* Splits the request head conn.c wrote into u->out and submits it. 0,
  * GW_EAGAIN (head incomplete) or an error. */
 static int
 submit(struct px_uh2_stream *st)
 {
-    static const struct gw_h1_limits lim = {
-        .max_request_line = 32 * 1024,
-        .max_head_bytes = 128 * 1024,
-        .max_header_count = SCRATCH_HEADERS,
-        .max_body = 0,
-        .max_chunk_ext = 4096,
-        .max_trailer_bytes = 8192,
-        .max_empty_lines = 0,
-        .allow_underscore_names = true,
-    };
     struct px_uconn *u = st->u;
     struct px_uh2 *s = st->s;
+    /* px_request_head_format's own output: split, not validated again
+     * (gw_h1_request_parse did the client's head once, and cost ~2,000
+     * instructions a gRPC call here). */
     struct gw_h1_request req = {.headers = scratch_h, .max_headers = SCRATCH_HEADERS};
-    int n = gw_h1_request_parse(px_buf_data(&u->out), px_buf_avail(&u->out), &req, &lim);
+    struct gw_str line;
+    int n = px_head_split(px_buf_data(&u->out), px_buf_avail(&u->out), 128 * 1024, &line, scratch_h,
+                          SCRATCH_HEADERS, &req.nheaders);
     if (n < 0)
         return n;
+    const char *sp1 = memchr(line.p, ' ', line.len);
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', line.len - (size_t)(sp1 + 1 - line.p)) : NULL;
+    if (!sp1 || !sp2 || sp1 == line.p || sp2 == sp1 + 1)
+        return GW_EPROTO;
+    req.method = (struct gw_str){line.p, (size_t)(sp1 - line.p)};
+    req.target = (struct gw_str){sp1 + 1, (size_t)(sp2 - sp1 - 1)};
     nghttp2_nv *nv = scratch_nv;
-    size_t nn = 0, used = 0;
-    struct gw_str scheme = s->tls ? GW_STR("https") : GW_STR("http");
-    nv[nn++] = (nghttp2_nv)NV(":method", req.method.p, 7, req.method.len);
-    nv[nn++] = (nghttp2_nv)NV(":scheme", scheme.p, 7, scheme.len);
-    nv[nn++] = (nghttp2_nv)NV(":authority", req.host.p, 10, req.host.len);
-    nv[nn++] = (nghttp2_nv)NV(":path", req.target.p, 5, req.target.len);
+    size_t nn = 4, used = 0;
+    struct gw_str scheme = s->tls ? GW_STR("https") : GW_STR("http"), host = GW_STR_NULL;
+    enum gw_h1_body body = GW_H1_BODY_NONE;
+    uint64_t cl = 0;
     bool grpc = false;
     for (size_t i = 0; i < req.nheaders; i++) {
         struct gw_str name = req.headers[i].name, value = req.headers[i].value;
-        if (px_field_class(name) & (PX_FIELD_HOP | PX_FIELD_HOST))
+        unsigned cls = px_field_class(name);
+        if (cls & PX_FIELD_HOST) {
+            host = value;
             continue;
+        }
+        if (cls & PX_FIELD_HOP) {
+            /* the formatter's framing: "Transfer-Encoding: chunked" */
+            if (name.len == 17 && gw_str_caseeq(name, GW_STR("transfer-encoding")))
+                body = GW_H1_BODY_CHUNKED;
+            continue;
+        }
+        if (cls & PX_FIELD_LENGTH) {
+            if (!u64_parse(value, &cl))
+                return GW_EPROTO;
+            body = GW_H1_BODY_LENGTH;
+        }
         if (used + name.len > sizeof(scratch_names))
             return GW_ELIMIT;
         char *low = scratch_names + used;
@@ -300,15 +327,18 @@ submit(struct px_uh2_stream *st)
             grpc = true;
         nv[nn++] = (nghttp2_nv)NV(low, value.p, name.len, value.len);
     }
+    nv[0] = (nghttp2_nv)NV(":method", req.method.p, 7, req.method.len);
+    nv[1] = (nghttp2_nv)NV(":scheme", scheme.p, 7, scheme.len);
+    nv[2] = (nghttp2_nv)NV(":authority", host.p, 10, host.len);
+    nv[3] = (nghttp2_nv)NV(":path", req.target.p, 5, req.target.len);
     if (grpc)
         nv[nn++] = (nghttp2_nv)NV("te", "trailers", 2, 8);
-    st->head_method = req.method_id == GW_H1_METHOD_HEAD;
-    st->qbody = req.body;
-    st->qremain = req.body == GW_H1_BODY_LENGTH ? req.content_length : 0;
-    if (req.body == GW_H1_BODY_CHUNKED)
+    st->head_method = req.method.len == 4 && !memcmp(req.method.p, "HEAD", 4);
+    st->qbody = body;
+    st->qremain = body == GW_H1_BODY_LENGTH ? cl : 0;
+    if (body == GW_H1_BODY_CHUNKED)
         gw_h1_chunked_init(&st->qch, NULL);
-    st->tx_eof =
-        req.body == GW_H1_BODY_NONE || (req.body == GW_H1_BODY_LENGTH && req.content_length == 0);
+    st->tx_eof = body == GW_H1_BODY_NONE || (body == GW_H1_BODY_LENGTH && cl == 0);
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
     int32_t id = nghttp2_submit_request(s->ng, NULL, nv, nn, st->tx_eof ? NULL : &prd, st);
     if (id < 0)
@@ -390,6 +420,38 @@ end_body(struct px_uh2_stream *st)
     st->rsp_end = true;
 }
 
+/* "HTTP/1.1 NNN Reason\r\n" for status (100..999) into out (cap >= 16;
+ * a reason too long for it is cut); its length. Once per response: no
+ * snprintf, whose setup alone costs a thousand instructions. */
+static size_t
+status_line(char *out, size_t cap, int status)
+{
+    static const char pre[] = "HTTP/1.1 ";
+    const char *reason = gw_h1_status_reason(status);
+    size_t n = sizeof(pre) - 1, rl = strlen(reason);
+    memcpy(out, pre, n);
+    out[n++] = (char)('0' + status / 100 % 10);
+    out[n++] = (char)('0' + status / 10 % 10);
+    out[n++] = (char)('0' + status % 10);
+    out[n++] = ' ';
+    rl = GW_MIN(rl, cap - n - 2);
+    memcpy(out + n, reason, rl);
+    n += rl;
+    out[n++] = '\r';
+    out[n++] = '\n';
+    return n;
+}
+
+/* Copies the NUL-terminated name (NULL: "-") into dst[cap], cut to fit. */
+static void
+name_copy(char *dst, size_t cap, const char *name)
+{
+    const char *src = name ? name : "-";
+    size_t n = GW_MIN(strlen(src), cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 /* A complete header block: the response head, or the trailers. */
 static int
 header_block(struct px_uh2_stream *st, bool end_stream)
@@ -406,10 +468,9 @@ header_block(struct px_uh2_stream *st, bool end_stream)
             return 0;
         }
         char line[64];
-        int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", st->status,
-                         gw_h1_status_reason(st->status));
+        size_t n = status_line(line, sizeof(line), st->status);
         bool no_body = st->head_method || st->status == 204 || st->status == 304;
-        int rc = px_buf_append(rx, line, (size_t)n);
+        int rc = px_buf_append(rx, line, n);
         rc |= px_buf_append(rx, px_buf_data(&st->hdr), px_buf_avail(&st->hdr));
         if (!no_body && !st->has_cl) {
             if (end_stream) {
@@ -650,6 +711,27 @@ find_session(struct px_ep *ep, const struct px_utls_cfg *tcfg)
     return NULL;
 }
 
+/* A virtual stream's px_uconn and its stream: one block, kept by the
+ * worker for the next request. */
+struct uh2_block {
+    struct px_uconn u; /* first: the block's address */
+    struct px_uh2_stream st;
+};
+
+#define BLOCK_CACHE_MAX 1024u
+
+void
+px_uh2_stream_free(struct px_uconn *u)
+{
+    px_freelist_put(&u->w->uh2_cache, u, BLOCK_CACHE_MAX);
+}
+
+void
+px_uh2_cache_free(struct px_worker *w)
+{
+    px_freelist_clear(&w->uh2_cache);
+}
+
 struct px_uconn *
 px_uh2_stream_open(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tcfg,
                    const char *backend)
@@ -668,12 +750,12 @@ px_uh2_stream_open(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tc
                 px_utls_cfg_unref(tcfg);
                 return NULL;
             }
-            snprintf(c->backend, sizeof(c->backend), "%s", backend ? backend : "-");
+            name_copy(c->backend, sizeof(c->backend), backend);
             s = session_new(c);
         }
         list(s);
     }
-    struct px_uconn *u = gw_xcalloc(1, sizeof(*u));
+    struct px_uconn *u = px_freelist_take(&w->uh2_cache, sizeof(struct uh2_block));
     u->w = w;
     u->ep = ep;
     u->io.fd = -1;
@@ -682,8 +764,8 @@ px_uh2_stream_open(struct px_worker *w, struct px_ep *ep, struct px_utls_cfg *tc
     px_buf_init(&u->in, PX_IN_MAX);
     px_buf_init(&u->out, PX_OUT_MAX);
     gw_timer_init(w->loop, &u->timer, NULL, u);
-    snprintf(u->backend, sizeof(u->backend), "%s", backend ? backend : "-");
-    struct px_uh2_stream *st = gw_xcalloc(1, sizeof(*st));
+    name_copy(u->backend, sizeof(u->backend), backend);
+    struct px_uh2_stream *st = &((struct uh2_block *)u)->st;
     st->u = u;
     st->s = s;
     px_buf_init(&st->tx, TX_MAX);

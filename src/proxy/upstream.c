@@ -41,10 +41,12 @@ uconn_free(struct px_uconn *u)
 {
     if (u->h2)
         px_uh2_carrier_free(u);
-    free(u->st);
     px_buf_release(&u->in);
     px_buf_release(&u->out);
-    free(u);
+    if (u->st)
+        px_uh2_stream_free(u); /* u and its stream are one block */
+    else
+        free(u);
 }
 
 static void

@@ -329,9 +329,53 @@ test_wire_response(void)
     px_buf_release(&b);
 }
 
+/* px_head_split reads back what the formatters wrote, and refuses what
+ * they never write. */
+static void
+test_head_split(void)
+{
+    struct gw_h1_request req;
+    const char *raw = "POST /a?x=1 HTTP/1.1\r\nHost: h.test\r\nUser-Agent: t \r\n"
+                      "Content-Length: 5\r\n\r\nhello";
+    ok(parse_req(raw, &req) > 0, "parsed");
+    struct px_buf b;
+    px_buf_init(&b, 65536);
+    struct px_req_out ro = {.req = &req,
+                            .path = GW_STR("/a?x=1"),
+                            .host = GW_STR("up.test"),
+                            .client_ip = GW_STR("10.0.0.9")};
+    is_int(px_request_head_format(&ro, &b), 0, "formatted");
+    size_t len = px_buf_avail(&b);
+    px_buf_append(&b, "hello", 5);
+    struct gw_h1_header hv[8];
+    struct gw_str line;
+    size_t nh = 0;
+    int n = px_head_split(px_buf_data(&b), px_buf_avail(&b), 65536, &line, hv, 8, &nh);
+    is_int(n, (long long)len, "split: the head's length, the body left");
+    ok(gw_str_eq(line, GW_STR("POST /a?x=1 HTTP/1.1")), "split: the request line");
+    is_int((long long)nh, 6, "split: every field");
+    ok(gw_str_eq(hv[0].name, GW_STR("Host")) && gw_str_eq(hv[0].value, GW_STR("up.test")),
+       "split: Host first");
+    ok(gw_str_eq(hv[1].name, GW_STR("User-Agent")) && gw_str_eq(hv[1].value, GW_STR("t")),
+       "split: value trimmed");
+    ok(gw_str_eq(hv[5].name, GW_STR("Content-Length")) && gw_str_eq(hv[5].value, GW_STR("5")),
+       "split: framing last");
+    is_int(px_head_split(px_buf_data(&b), len - 1, 65536, &line, hv, 8, &nh), GW_EAGAIN,
+           "split: a head not all there");
+    is_int(px_head_split(px_buf_data(&b), len, 16, &line, hv, 8, &nh), GW_ELIMIT,
+           "split: past max");
+    is_int(px_head_split(px_buf_data(&b), len, 65536, &line, hv, 2, &nh), GW_ELIMIT,
+           "split: past the fields");
+    const char *bad = "HTTP/1.1 200 OK\r\nno colon\r\n\r\n";
+    is_int(px_head_split(bad, strlen(bad), 65536, &line, hv, 8, &nh), GW_EPROTO,
+           "split: a field line without a colon");
+    px_buf_release(&b);
+}
+
 int
 main(void)
 {
+    test_head_split();
     test_request_basic();
     test_request_mods();
     test_request_upgrade();
