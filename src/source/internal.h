@@ -39,7 +39,7 @@ struct gw_source {
     struct gw_loop *loop;
     struct gw_io inotify_io, sighup_io;
     int inotify_fd;
-    bool has_sighup, watch_warned, force, reserved;
+    bool has_sighup, watch_warned, force, settled;
     struct gw_timer timer;
     struct gw_timer racy_timer; /* reads racily-clean files again (sync.c) */
     struct gw_source_debounce debounce;

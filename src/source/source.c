@@ -218,20 +218,17 @@ log_diags(const struct gw_source *s, const struct gw_diags *d)
 }
 
 /*
- * The heap reserve. A reload builds the new snapshot while the old one is
- * still served, so the first change after start-up needs as much fresh
- * memory again as the first load allocated up to its publish: thousands of
- * first-touch page faults (~2 us each here), which doubled that change's
- * time to publish. Later reloads reuse what the previous snapshot freed,
- * provided malloc keeps it: blocks up to 4 MiB come from the heap (not
- * mmap, whose every block is faulted in again) and the free top of the
- * heap is not trimmed below twice the reserve. Once watching, after the first load, the reserve is
- * faulted in and freed to the heap; it costs RSS what the first change
- * would have taken anyway (and only that: not the files' decoded objects,
- * which a change keeps, nor the statuses, made after the publish).
+ * The heap reserve (gw_source_reserve_heap, which the Kubernetes source
+ * uses). The directory source takes none: after its first load it gives the
+ * free heap back (malloc_trim) and only sets malloc's policy (blocks up to
+ * 4 MiB from the heap, the free top kept up to 4 MiB), so later reloads
+ * reuse what the previous snapshot freed. A reserve of twice what the load
+ * allocated between the sync and the publish saved the first change after
+ * start-up some 1,800 first-touch page faults at 5,000 routes, but it stayed
+ * in the PSS for ever: 19 MiB of the 41 at 10,000 host routes, 64 of the
+ * 244 MiB at 100,000 routes (issue 18: PSS < 30 MB and < 150 MB there); one
+ * times that amount saved only a sixth of those faults.
  */
-/* At 64 MiB (some 25,000 routes) a reload's translate takes hundreds of ms
- * anyway, and a bigger reserve costs what it holds in RSS for ever. */
 #define RESERVE_MAX       (64u << 20)
 #define RESERVE_BLOCK     (256u << 10)
 #define RESERVE_MMAP_FROM (4u << 20)
@@ -255,16 +252,6 @@ gw_source_reserve_heap(size_t bytes)
     for (size_t i = n; i-- > 0;)
         free(v[i]);
     free(v);
-}
-
-/* Bytes malloc has handed out, mmapped blocks included: a load's big
- * blocks are mmapped (the threshold is raised only after it) and come from
- * the heap in the next reload. */
-static size_t
-heap_in_use(void)
-{
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
 }
 
 /* Files read just after they were modified are read once more when their
@@ -292,7 +279,7 @@ int
 gw_source_reload(struct gw_source *s)
 {
     uint64_t t0 = gw_clock_mono_us();
-    bool reserve = s->loop && !s->reserved;
+    bool settle = s->loop && !s->settled;
     if (s->force) {
         /* SIGHUP: forget every stamp so every file is read again. */
         for (size_t i = 0; i < s->files.n; i++)
@@ -321,7 +308,6 @@ gw_source_reload(struct gw_source *s)
     struct gw_diags diags;
     gw_diags_init(&diags);
     gw_diags_move(&diags, &walk);
-    size_t heap_sync = reserve ? heap_in_use() : 0;
     gw_source_files_decode(&s->files, store, &diags);
     uint64_t t_decode = gw_clock_mono_us();
 
@@ -329,7 +315,6 @@ gw_source_reload(struct gw_source *s)
     struct gw_ir *ir = NULL;
     int rc = gw_status_translate_ir(store, s->opts.status, &pending, &ir);
     uint64_t t1 = gw_clock_mono_us();
-    size_t heap_translated = reserve ? heap_in_use() : 0;
     s->last_duration_us = t1 - t0;
     s->last_time = gw_clock_real();
     if (rc < 0) {
@@ -376,18 +361,12 @@ gw_source_reload(struct gw_source *s)
         free(old_store);
     }
     gw_diags_release(&old_diags);
-    if (reserve) {
-        /* What this load allocated from the end of the sync to the
-         * publish (the store's index, the IR, the pending statuses) is
-         * what a change allocates again before traffic sees it; the
-         * files' decoded objects are kept (a change decodes only its
-         * file) and the statuses are made after the publish. Twice that:
-         * the free heap is in pieces, and with just the amount the first
-         * change's translate still grew the heap by half of it (5,000
-         * routes: translate 9 -> 45 ms under load). */
-        size_t need = heap_translated > heap_sync ? heap_translated - heap_sync : 0;
-        gw_source_reserve_heap(2 * need);
-        s->reserved = true;
+    if (settle) {
+        /* The load's garbage (its parse trees on the helper thread's
+         * arena, the translation's scratch) goes back to the kernel. */
+        malloc_trim(0);
+        gw_source_reserve_heap(0);
+        s->settled = true;
     }
     log_diags(s, &s->diags);
     arm_racy(s, stats.racy_until_ns);

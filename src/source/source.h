@@ -259,13 +259,14 @@ int gw_source_watch(struct gw_source *s, struct gw_loop *loop);
 int gw_source_reload(struct gw_source *s);
 
 /*
- * The heap reserve every source takes after its first configuration: a
- * change builds the new snapshot while the old one serves, so the first
- * change needs as much fresh memory again, and first-touch page faults
- * (about 2 us each) would double its time to publish. Faults bytes in and
+ * A heap reserve (the Kubernetes source's, after its first configuration;
+ * the directory source passes 0, for malloc's policy only): a change
+ * builds the new snapshot while the old one serves, so the first change
+ * needs as much fresh memory again, and first-touch page faults (about
+ * 2 us each under load) slow its publish. Faults bytes in and
  * frees them to malloc, which is told to keep them (blocks up to 4 MiB
  * from the heap, the heap top not trimmed below twice the reserve). At
- * most 256 MiB. Not thread-safe: the control thread, once.
+ * most 64 MiB. Not thread-safe: the control thread, once.
  */
 void gw_source_reserve_heap(size_t bytes);
 
