@@ -1194,7 +1194,7 @@ def main():
     ctx = Ctx()
     env = os.environ.get
     smoke = a.smoke
-    ctx.duration = float(env("DURATION", "1" if smoke else "8"))
+    ctx.duration = float(env("DURATION", "1" if smoke else "7"))
     ctx.warmup = float(env("WARMUP", "0" if smoke else "1"))
     ctx.repeat = int(env("REPEAT", "1" if smoke else "3"))
     ctx.conns = [int(x) for x in env("CONNS", "50" if smoke else "50 256").split()]

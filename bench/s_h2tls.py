@@ -28,6 +28,7 @@ per handshake moved by 50% from pass to pass with the machine's load,
 more than a bar's margin.
 """
 import base64
+import contextlib
 import os
 import re
 import shutil
@@ -397,19 +398,32 @@ def run(ctx, results, only):
                 _pass12(R, ctx, st, results, rep, certs, tlsload)
 
 
-def _pass11(R, ctx, st, results, rep, w, certs):
-    """One pass of scenario 11 at w workers: every contestant at once on
-    its own ports, measured in interleaved slices."""
+@contextlib.contextmanager
+def _running(R, ctx, w, certs, floor=False):
+    """Every contestant at once, each on its own ports (OFF) with w
+    workers, and tls-floor if floor: {name: Popen} of those that answered;
+    all stopped after the with-block."""
     procs = {}
     try:
         for name in CONTESTANTS:
             proc = _start(R, ctx, name, w, certs, OFF[name])
             if proc is not None:
                 procs[name] = proc
-        _run11(R, ctx, st, results, rep, w, procs)
+        if floor:
+            proc = _start_floor(R, ctx, certs)
+            if proc is not None:
+                procs[FLOOR] = proc
+        yield procs
     finally:
         for proc in procs.values():
             R.stop_session(proc)
+
+
+def _pass11(R, ctx, st, results, rep, w, certs):
+    """One pass of scenario 11 at w workers: every contestant at once on
+    its own ports, measured in interleaved slices."""
+    with _running(R, ctx, w, certs) as procs:
+        _run11(R, ctx, st, results, rep, w, procs)
 
 
 def _run11(R, ctx, st, results, rep, w, procs):
@@ -462,20 +476,8 @@ def _run11(R, ctx, st, results, rep, w, procs):
 def _pass12(R, ctx, st, results, rep, certs, tlsload):
     """One pass of scenario 12: every contestant at once on its own ports
     (tls-floor in the first pass only), measured in interleaved slices."""
-    procs = {}
-    try:
-        for name in CONTESTANTS:
-            proc = _start(R, ctx, name, 1, certs, OFF[name])
-            if proc is not None:
-                procs[name] = proc
-        if rep == 1:
-            proc = _start_floor(R, ctx, certs)
-            if proc is not None:
-                procs[FLOOR] = proc
+    with _running(R, ctx, 1, certs, floor=rep == 1) as procs:
         _run12(R, ctx, st, results, rep, procs, tlsload)
-    finally:
-        for proc in procs.values():
-            R.stop_session(proc)
 
 
 def _run12(R, ctx, st, results, rep, procs, tlsload):
