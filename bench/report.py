@@ -161,6 +161,11 @@ def kube_section(w, k, smoke):
     return bar
 
 
+def _scenario_order(kv):
+    """"1-2", "3", ..., "14" in number order."""
+    return int(kv[0].split("-")[0]) if kv[0].split("-")[0].isdigit() else 99
+
+
 def render(res, outrel):
     m, s, v, smoke = res["machine"], res["settings"], res["versions"], res.get("smoke")
     runs = res["runs"]
@@ -174,10 +179,16 @@ def render(res, outrel):
     w(f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, kernel {m['kernel']}; "
       f"load average at start {' '.join(m['loadavg'])} (the machine is shared: expect noise)")
     w(f"- **Date**: {m['date']}; whole run {res.get('elapsed_s', '?')} s; raw output in `{outrel}/`")
+    if res.get("durations"):
+        w("- **Duration per scenario**: " + ", ".join(
+            f"{k} {x:.0f} s" for k, x in sorted(res["durations"].items(), key=_scenario_order))
+          + " (wall time, set-up included; the rest is start-up and the report)")
     w(f"- **Software**: {'; '.join(f'{k}: {x}' for k, x in v.items())}; upstream nginx "
       f"`return 200 \"ok\"` with {s['upstream_workers']} workers, shared by every run")
     w(f"- **Method**: wrk 2 threads, keep-alive, {s['duration']:g} s per measured run after a "
-      f"{s['warmup']:g} s discarded warm-up; {s['repeat']} passes, contestants alternating "
+      f"{s['warmup']:g} s discarded warm-up (scenarios 1-2: before the first connection count on "
+      "each freshly started server; the next count finds it warm); "
+      f"{s['repeat']} passes, contestants alternating "
       "(gatehouse, nginx, HAProxy, the floors, then direct) within each pass; every figure is the **median "
       "over the passes**. CPU µs/req = the proxy's utime+stime (all its processes and threads, "
       "from /proc) over the run / requests completed: the primary figure on this noisy machine.")

@@ -28,6 +28,7 @@ a run does not collide with another). --smoke shrinks everything to a few
 seconds; --report FILE keeps a partial run out of bench/RESULTS.md.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -76,6 +77,18 @@ def log(msg):
     if LOGF:
         LOGF.write(line + "\n")
         LOGF.flush()
+
+
+@contextlib.contextmanager
+def timed(results, key):
+    """Adds the wall time of the with-block to results["durations"][key]
+    (seconds; the report lists each scenario's)."""
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        d = results.setdefault("durations", {})
+        d[key] = round(d.get(key, 0.0) + time.monotonic() - t0, 1)
 
 
 # ------------------------------------------------------------------ processes
@@ -573,12 +586,15 @@ def scenario_proxy(ctx, rep, res):
             except Exception as e:  # noqa: BLE001 - logged, the row stays empty
                 log(f"  {c.name} w{w}: {e}")
                 continue
-            for n in ctx.conns:
-                r = measure(ctx, f"{rep}-h1-{c.name}-w{w}-c{n}", f"http://{H}:{HTTP_PORT}/", n, sid)
+            for i, n in enumerate(ctx.conns):
+                # the first run warms the fresh server up; the next ones find it warm
+                r = measure(ctx, f"{rep}-h1-{c.name}-w{w}-c{n}", f"http://{H}:{HTTP_PORT}/", n, sid,
+                            warmup=ctx.warmup if i == 0 else 0)
                 res.append(dict(r, rep=rep, case="h1", proxy=c.name, workers=w, conns=n))
             c.stop()
-    for n in ctx.conns:
-        r = measure(ctx, f"{rep}-h1-direct-c{n}", f"http://{H}:{UP_PORT}/", n, None)
+    for i, n in enumerate(ctx.conns):
+        r = measure(ctx, f"{rep}-h1-direct-c{n}", f"http://{H}:{UP_PORT}/", n, None,
+                    warmup=ctx.warmup if i == 0 else 0)
         res.append(dict(r, rep=rep, case="h1", proxy="direct", workers=0, conns=n))
 
 
@@ -1178,8 +1194,8 @@ def main():
     ctx = Ctx()
     env = os.environ.get
     smoke = a.smoke
-    ctx.duration = float(env("DURATION", "1" if smoke else "8"))
-    ctx.warmup = float(env("WARMUP", "0" if smoke else "2"))
+    ctx.duration = float(env("DURATION", "1" if smoke else "7"))
+    ctx.warmup = float(env("WARMUP", "0" if smoke else "1"))
     ctx.repeat = int(env("REPEAT", "1" if smoke else "3"))
     ctx.conns = [int(x) for x in env("CONNS", "50" if smoke else "50 256").split()]
     ctx.workers = [int(x) for x in env("WORKERS", "1" if smoke else "1 2").split()]
@@ -1257,35 +1273,45 @@ def main():
         for rep in range(1, ctx.repeat + 1):
             if "proxy" in only:
                 log(f"pass {rep}/{ctx.repeat}: scenarios 1-2 (small response)")
-                scenario_proxy(ctx, rep, results["runs"])
+                with timed(results, "1-2"):
+                    scenario_proxy(ctx, rep, results["runs"])
             if "routes" in only:
                 log(f"pass {rep}/{ctx.repeat}: scenario 3 (route count)")
-                scenario_routes(ctx, rep, results["runs"])
+                with timed(results, "3"):
+                    scenario_routes(ctx, rep, results["runs"])
             if "policies" in only:
                 log(f"pass {rep}/{ctx.repeat}: scenario 9 (policy cost)")
-                scenario_policies(ctx, rep, results["runs"])
+                with timed(results, "9"):
+                    scenario_policies(ctx, rep, results["runs"])
         if "edge" in only:
             log("scenario 10: edge checks (JWT, source address) and gzip")
-            s_edge.run(ctx, results)
+            with timed(results, "10"):
+                s_edge.run(ctx, results)
         if "churn" in only:
             log("scenario 4: route churn under traffic")
-            scenario_churn(ctx, results["other"])
+            with timed(results, "4"):
+                scenario_churn(ctx, results["other"])
         if "propagation" in only:
             log("scenario 5: propagation")
-            scenario_propagation(ctx, results["other"])
+            with timed(results, "5"):
+                scenario_propagation(ctx, results["other"])
         if "memory" in only:
             log("scenarios 6-7: memory and start-up")
-            scenario_memory_startup(ctx, results["other"])
+            with timed(results, "6-7"):
+                scenario_memory_startup(ctx, results["other"])
         if "kube" in only:
             log("scenario 8: Kubernetes mode (API server double)")
-            scenario_kube(ctx, results["other"])
+            with timed(results, "8"):
+                scenario_kube(ctx, results["other"])
         if "paths" in only:
             log("scenario 13: paths (gRPC, WebSocket, large bodies, L4)")
-            s_paths.run(ctx, results)
+            with timed(results, "13"):
+                s_paths.run(ctx, results)
         if "scale" in only:
             log("scenario 14: route and Gateway scale")
-            s_scale.run(ctx, results)
-        s_h2tls.run(ctx, results, only)
+            with timed(results, "14"):
+                s_scale.run(ctx, results)
+        s_h2tls.run(ctx, results, only)  # times 11 and 12 itself
     finally:
         cleanup()
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)
@@ -1296,7 +1322,9 @@ def main():
     md = rp.render(results, os.path.relpath(ctx.out, ROOT))
     with open(report, "w") as f:
         f.write(md)
-    log(f"bench: done in {results['elapsed_s']} s; report {report}")
+    log(f"bench: done in {results['elapsed_s']} s ("
+        + ", ".join(f"{k}: {v:g} s" for k, v in results.get("durations", {}).items())
+        + f"); report {report}")
     failed = [r["case"] for r in results["other"] if r.get("error")]
     if failed:
         log(f"bench: scenario {', '.join(failed)} failed (see the report and run.log)")

@@ -44,6 +44,8 @@ import time
 import types
 import urllib.request
 
+import slices
+
 ISSUER, AUDIENCE = "https://idp.bench.test/", "bench"
 IP_ALLOW = ["127.0.0.0/8"]
 IP_DENY = ["10.0.0.0/8", "192.168.0.0/16", "203.0.113.0/24", "127.0.0.2/32", "127.1.0.0/16"]
@@ -329,17 +331,20 @@ def interleave(ctx, rep, res, case, rows):
     R = _h()
     sl = types.SimpleNamespace(**vars(ctx))
     sl.duration, sl.warmup = EDGE_SLICE_S, 0
-    for row in rows:
+    def warm(row):
         if ctx.edge_warmup > 0:
             R.wrk(f"http://{R.H}:{row.port}{row.path}", ctx.route_conns, ctx.edge_warmup,
                   extra=row.extra)
-    for k in range(ctx.edge_slices):
-        for row in rows[k % len(rows):] + rows[:k % len(rows)]:
-            tag = f"{rep}-edge-{row.proxy}-{row.variant}-s{k + 1}"
-            r = R.measure(sl, tag, f"http://{R.H}:{row.port}{row.path}", ctx.route_conns,
-                          row.proc.pid, extra=row.extra)
-            r["wire_bytes"] = wire_bytes(os.path.join(ctx.raw, tag + ".txt"))
-            row.slices.append(r)
+
+    def one(row, k):
+        tag = f"{rep}-edge-{row.proxy}-{row.variant}-s{k + 1}"
+        r = R.measure(sl, tag, f"http://{R.H}:{row.port}{row.path}", ctx.route_conns,
+                      row.proc.pid, extra=row.extra)
+        r["wire_bytes"] = wire_bytes(os.path.join(ctx.raw, tag + ".txt"))
+        return r
+    acc = slices.interleave(rows, ctx.edge_slices, one, warm)
+    for row in rows:
+        row.slices.extend(acc[row])
     out = []
     for row in rows:
         s = row.slices

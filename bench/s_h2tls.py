@@ -21,18 +21,22 @@ run.py's session_cpu_s) over each measured run, per request or per
 handshake, is the primary figure. Scenario 12 adds two floors, not
 judged: tls-floor (bench/loadgen/tlsfloor, libssl alone with gatehouse's
 TLS settings, one pass) and the public-key operations priced at
-`openssl speed`'s figures. Scenario 12 runs its contestants at once, each
-on its own ports (OFF12), and measures them in short interleaved slices:
-run one after the other, a contestant's CPU per handshake moved by 50%
-from pass to pass with the machine's load, more than the bar's margin.
+`openssl speed`'s figures. Both scenarios run their contestants at once,
+each on its own ports (OFF), and measure them in short interleaved slices
+(bench/slices.py): run one after the other, a contestant's req/s or CPU
+per handshake moved by 50% from pass to pass with the machine's load,
+more than a bar's margin.
 """
 import base64
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+
+import slices
 
 CASES11 = ("h2c", "h2tls", "h1tls")
 CASE11_LABEL = {"h2c": "h2c (prior knowledge)", "h2tls": "h2 over TLS (ALPN h2)",
@@ -43,9 +47,9 @@ CONTESTANTS = ("gatehouse", "nginx", "haproxy")
 # Scenario 12's reference row: libssl alone, with gatehouse's TLS settings
 # (bench/loadgen/tlsfloor), one pass, not judged.
 FLOOR = "tls-floor"
-# Scenario 12 runs every contestant at once, each on its own ports
+# Scenarios 11 and 12 run every contestant at once, each on its own ports
 # (_ports(R, off)): all within BENCH_PORT_BASE..+99.
-OFF12 = {"gatehouse": 0, "nginx": 20, "haproxy": 40, FLOOR: 60}
+OFF = {"gatehouse": 0, "nginx": 20, "haproxy": 40, FLOOR: 60}
 
 
 def _R():
@@ -61,7 +65,10 @@ def _R():
 def settings(smoke, env):
     """The scenario's sizes (run.py main: ctx.h2tls)."""
     return dict(
-        duration=float(env("H2TLS_DURATION", "1" if smoke else "4")),
+        # 11: per pass, duration s per contestant in `rounds` slices of
+        # duration / rounds s (whole seconds: h2load -D)
+        duration=float(env("H2TLS_DURATION", "1" if smoke else "3")),
+        rounds=int(env("H2TLS_ROUNDS", "1" if smoke else "3")),
         warmup=float(env("H2TLS_WARMUP", "0" if smoke else "1")),
         repeat=int(env("H2TLS_REPEAT", "1" if smoke else "2")),
         workers=[1] if smoke else [1, 2],
@@ -76,7 +83,7 @@ def settings(smoke, env):
 
 def _ports(R, off=0):
     """(h2c, TLS ECDSA, TLS RSA) ports of a contestant placed off ports up
-    (scenario 12 runs them all at once: OFF12)."""
+    (scenarios 11 and 12 run them all at once: OFF)."""
     return R.HTTP_PORT + off, R.HTTP_PORT + 10 + off, R.HTTP_PORT + 11 + off
 
 
@@ -237,19 +244,6 @@ def _tlsload(binary, port, variant, conns, threads, duration, rawpath=None):
     return {"handshakes": n, "resumed": res, "errors": err, "seconds": s, "hps": hps, "rps": hps}
 
 
-def _cpu_run(R, sid, fn):
-    """fn() with the CPU (utime, stime) of session sid over it."""
-    c0 = R.session_cpu_split(sid)
-    b0 = R.busy_ticks()
-    r = fn()
-    b1 = R.busy_ticks()
-    c1 = R.session_cpu_split(sid)
-    r["cpu_s"], r["cpu_user_s"], r["cpu_sys_s"] = (c1[0] + c1[1]) - (c0[0] + c0[1]), \
-        c1[0] - c0[0], c1[1] - c0[1]
-    r["busy_pct"] = round(100.0 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1]), 1)
-    return r
-
-
 def _ready(R, proc, urls, limit=30.0):
     """Polls until each h2load URL answers 5 requests with 2xx."""
     t0 = time.monotonic()
@@ -346,7 +340,7 @@ def crypto_floor_us(v, speed):
 def _start_floor(R, ctx, certs):
     """The libssl floor (bench/loadgen/tlsfloor) on its two TLS ports, or
     None when it is not built or does not answer."""
-    _, pe, pr = _ports(R, OFF12[FLOOR])
+    _, pe, pr = _ports(R, OFF[FLOOR])
     build = ctx.floor_build or os.path.join(R.ROOT, "build-release")
     binary = os.path.join(build, "bench", "loadgen", "tlsfloor")
     if not os.path.exists(binary) or not R.wait_ports_free(pe, pr):
@@ -397,58 +391,93 @@ def run(ctx, results, only):
     for rep in range(1, st["repeat"] + 1):
         R.log(f"pass {rep}/{st['repeat']}: scenarios 11-12 (HTTP/2, TLS, handshakes)")
         for w in (st["workers"] if do11 else []):
-            for name in CONTESTANTS:
-                proc = _start(R, ctx, name, w, certs)
-                if proc is None:
-                    continue
-                try:
-                    _run11(R, ctx, st, results, rep, name, w, proc.pid)
-                finally:
-                    R.stop_session(proc)
+            with R.timed(results, "11"):
+                _pass11(R, ctx, st, results, rep, w, certs)
         if do12 and tlsload:
-            _pass12(R, ctx, st, results, rep, certs, tlsload)
+            with R.timed(results, "12"):
+                _pass12(R, ctx, st, results, rep, certs, tlsload)
 
 
-def _run11(R, ctx, st, results, rep, name, w, sid):
-    p, pe, _ = _ports(R)
-    for case in CASES11:
-        url = f"http://{R.H}:{p}/" if case == "h2c" else f"https://{R.H}:{pe}/"
-        h1 = case == "h1tls"
-        tag = f"{rep}-{case}-{name}-w{w}"
+@contextlib.contextmanager
+def _running(R, ctx, w, certs, floor=False):
+    """Every contestant at once, each on its own ports (OFF) with w
+    workers, and tls-floor if floor: {name: Popen} of those that answered;
+    all stopped after the with-block."""
+    procs = {}
+    try:
+        for name in CONTESTANTS:
+            proc = _start(R, ctx, name, w, certs, OFF[name])
+            if proc is not None:
+                procs[name] = proc
+        if floor:
+            proc = _start_floor(R, ctx, certs)
+            if proc is not None:
+                procs[FLOOR] = proc
+        yield procs
+    finally:
+        for proc in procs.values():
+            R.stop_session(proc)
+
+
+def _pass11(R, ctx, st, results, rep, w, certs):
+    """One pass of scenario 11 at w workers: every contestant at once on
+    its own ports, measured in interleaved slices."""
+    with _running(R, ctx, w, certs) as procs:
+        _run11(R, ctx, st, results, rep, w, procs)
+
+
+def _run11(R, ctx, st, results, rep, w, procs):
+    """One pass of scenario 11 at w workers, every contestant running (procs,
+    each on its own ports): a warm-up each (h2c; every slice opens its own
+    connections and TLS sessions, so later cases need none), then per case
+    st["rounds"] rounds of one slice each (st["duration"] / rounds s), the
+    order rotated each round; a pass's figures sum its slices."""
+    names = list(procs)
+    k = max(1, st["rounds"])
+    sl_s = st["duration"] / k
+
+    def url(name, case):
+        p, pe, _ = _ports(R, OFF[name])
+        return f"http://{R.H}:{p}/" if case == "h2c" else f"https://{R.H}:{pe}/"
+
+    def warm(name):
         if st["warmup"] > 0:
-            _h2load(url, st["conns"], st["streams"], st["threads"], st["warmup"], h1)
-        r = _cpu_run(R, sid, lambda: _h2load(url, st["conns"], st["streams"], st["threads"],
-                                             st["duration"], h1,
-                                             os.path.join(ctx.raw, tag + ".txt")))
-        n = r["requests"]
-        r["cpu_us_req"] = r["cpu_s"] * 1e6 / n if n else None
-        r["user_us_req"] = r["cpu_user_s"] * 1e6 / n if n else None
-        r["sys_us_req"] = r["cpu_sys_s"] * 1e6 / n if n else None
-        R.log(f"  {tag}: {r['rps'] or 0:.0f} req/s mean={r['mean_us']}us bad={r['bad']} "
-              f"cpu/req={r['cpu_us_req'] and round(r['cpu_us_req'], 2)}us "
-              f"(user {r['user_us_req'] and round(r['user_us_req'], 2)} "
-              f"sys {r['sys_us_req'] and round(r['sys_us_req'], 2)}) busy={r['busy_pct']}%")
-        results["runs"].append(dict(r, rep=rep, case="h2tls", variant=case, proxy=name,
-                                    workers=w, conns=st["conns"]))
+            _h2load(url(name, "h2c"), st["conns"], st["streams"], st["threads"], st["warmup"])
+    for i, case in enumerate(CASES11):
+        h1 = case == "h1tls"
+
+        def one(name, rnd):
+            tag = f"{rep}-{case}-{name}-w{w}-s{rnd + 1}"
+            return slices.cpu_run(R, procs[name].pid, lambda: _h2load(
+                url(name, case), st["conns"], st["streams"], st["threads"], sl_s, h1,
+                os.path.join(ctx.raw, tag + ".txt")))
+        acc = slices.interleave(names, k, one, warm if i == 0 else None)
+        for name in names:
+            sl = acc[name]
+            r = slices.summed(sl, ("requests", "bad", "cpu_s", "cpu_user_s", "cpu_sys_s"))
+            n = r["requests"] or 0
+            secs = sum(x["requests"] / x["rps"] for x in sl if x["rps"])
+            r["rps"] = n / secs if n and secs else None
+            r["slice_rps"] = [x["rps"] and round(x["rps"]) for x in sl]
+            r["mean_us"] = slices.median(x["mean_us"] for x in sl)
+            r["max_us"] = max((x["max_us"] for x in sl if x["max_us"] is not None), default=None)
+            r["cpu_us_req"] = r["cpu_s"] * 1e6 / n if n and r["cpu_s"] is not None else None
+            r["user_us_req"] = r["cpu_user_s"] * 1e6 / n if n and r["cpu_s"] is not None else None
+            r["sys_us_req"] = r["cpu_sys_s"] * 1e6 / n if n and r["cpu_s"] is not None else None
+            R.log(f"  {rep}-{case}-{name}-w{w}: {r['rps'] or 0:.0f} req/s mean={r['mean_us']}us "
+                  f"bad={r['bad']} cpu/req={r['cpu_us_req'] and round(r['cpu_us_req'], 2)}us "
+                  f"(user {r['user_us_req'] and round(r['user_us_req'], 2)} "
+                  f"sys {r['sys_us_req'] and round(r['sys_us_req'], 2)}) busy={r['busy_pct']}% "
+                  f"slices {r['slice_rps']}")
+            results["runs"].append(dict(r, rep=rep, case="h2tls", variant=case, proxy=name,
+                                        workers=w, conns=st["conns"]))
 
 
 def _pass12(R, ctx, st, results, rep, certs, tlsload):
     """One pass of scenario 12: every contestant at once on its own ports
     (tls-floor in the first pass only), measured in interleaved slices."""
-    procs = {}
-    try:
-        for name in CONTESTANTS:
-            proc = _start(R, ctx, name, 1, certs, OFF12[name])
-            if proc is not None:
-                procs[name] = proc
-        if rep == 1:
-            proc = _start_floor(R, ctx, certs)
-            if proc is not None:
-                procs[FLOOR] = proc
+    with _running(R, ctx, 1, certs, floor=rep == 1) as procs:
         _run12(R, ctx, st, results, rep, procs, tlsload)
-    finally:
-        for proc in procs.values():
-            R.stop_session(proc)
 
 
 def _run12(R, ctx, st, results, rep, procs, tlsload):
@@ -462,27 +491,25 @@ def _run12(R, ctx, st, results, rep, procs, tlsload):
         v = tuple(v)
 
         def port(name):
-            _, pe, pr = _ports(R, OFF12[name])
+            _, pe, pr = _ports(R, OFF[name])
             return pe if v[1] == "ecdsa" else pr
-        if st["hs_warmup"] > 0:
-            for name in names:
+        def warm(name):
+            if st["hs_warmup"] > 0:
                 _tlsload(tlsload, port(name), v, st["hs_conns"], st["hs_threads"], st["hs_warmup"])
-        acc = {name: [] for name in names}
-        for rnd in range(k):
-            for name in names[rnd % len(names):] + names[:rnd % len(names)]:
-                tag = f"{rep}-hs-{hs_tag(v)}-{name}-s{rnd + 1}"
-                acc[name].append(_cpu_run(R, procs[name].pid, lambda: _tlsload(
-                    tlsload, port(name), v, st["hs_conns"], st["hs_threads"], st["hs_duration"] / k,
-                    os.path.join(ctx.raw, tag + ".txt"))))
+
+        def one(name, rnd):
+            tag = f"{rep}-hs-{hs_tag(v)}-{name}-s{rnd + 1}"
+            return slices.cpu_run(R, procs[name].pid, lambda: _tlsload(
+                tlsload, port(name), v, st["hs_conns"], st["hs_threads"], st["hs_duration"] / k,
+                os.path.join(ctx.raw, tag + ".txt")))
+        acc = slices.interleave(names, k, one, warm)
         for name in names:
             sl = acc[name]
-            r = {key: sum(x[key] for x in sl) for key in
-                 ("handshakes", "resumed", "errors", "seconds", "cpu_s", "cpu_user_s", "cpu_sys_s")}
+            r = slices.summed(sl, ("handshakes", "resumed", "errors", "seconds", "cpu_s",
+                                   "cpu_user_s", "cpu_sys_s"))
             n = r["handshakes"]
             r["hps"] = r["rps"] = n / r["seconds"] if n and r["seconds"] else None
-            r["busy_pct"] = round(sum(x["busy_pct"] for x in sl) / len(sl), 1)
             r["cpu_us_hs"] = r["cpu_s"] * 1e6 / n if n else None
-            r["slices"] = len(sl)
             # Each slice's tlsload starts every connection slot with a full
             # handshake: it has no session yet to offer.
             r["offered"] = sum(max(0, x["handshakes"] - st["hs_conns"]) for x in sl)
@@ -518,11 +545,16 @@ def render(res, w, smoke):
           "a time per connection for HTTP/1.1 over TLS (keep-alive); TLS with an ECDSA P-256 "
           "certificate made for the run. nginx: `listen ... http2` / `ssl http2`, keep-alive "
           "upstream pool, `ssl_session_cache`; HAProxy: `proto h2` / `ssl crt ... alpn "
-          "h2,http/1.1`, `http-reuse always`, `nbthread` = workers. "
-          f"{st['duration']:g} s per measured run after a {st['warmup']:g} s warm-up, "
+          "h2,http/1.1`, `http-reuse always`, `nbthread` = workers. The three contestants run "
+          "at once, each on its own ports, and are measured interleaved (like scenario 12): per "
+          f"worker count a {st['warmup']:g} s warm-up each, then per downstream "
+          f"{st.get('rounds', 1)} rounds of one {st['duration'] / st.get('rounds', 1):g} s slice "
+          "each, the order rotated each round (every slice opens its own connections and TLS "
+          f"sessions); a pass sums its slices ({st['duration']:g} s per contestant); "
           f"{st['repeat']} passes, medians. h2load gives no percentiles: mean is its mean time "
-          "per request. CPU µs/req = the proxy's utime+stime over the run / requests that "
-          "succeeded.")
+          "per request (the median of the slices'). CPU µs/req = the proxy's utime+stime over its "
+          "slices / requests that succeeded. \"req/s per pass\": thousands, then the range of "
+          "the slices.")
         w("")
         w("| workers | downstream | contestant | req/s | req/s per pass | mean ms | CPU µs/req "
           "| user / sys µs/req | req/s vs gatehouse | CPU/req vs gatehouse | CPUs busy | bad |")
@@ -537,7 +569,8 @@ def render(res, w, smoke):
                     figs[px] = dict(rps=rp.med(rr, "rps"), cpu=rp.med(rr, "cpu_us_req"),
                                     mean=rp.med(rr, "mean_us"), usr=rp.med(rr, "user_us_req"),
                                     sys=rp.med(rr, "sys_us_req"), busy=rp.med(rr, "busy_pct"),
-                                    bad=sum(r["bad"] for r in rr), passes=rp.passes(rr))
+                                    bad=sum(r["bad"] or 0 for r in rr),
+                                    passes=_passes(rp, rr))
                 g = figs.get("gatehouse")
                 for px, f in figs.items():
                     w(f"| {wk} | {CASE11_LABEL[case]} | {px} | {rp.f_rps(f['rps'])} | {f['passes']} "
@@ -622,6 +655,13 @@ def render(res, w, smoke):
         w("")
         _render_floors(w, rp, floors, speed)
     return bar
+
+
+def _passes(rp, rr):
+    """Per-pass req/s (thousands), then the range of the slices'."""
+    sp = slices.spread([x for r in rr for x in r.get("slice_rps") or []],
+                       lambda x: f"{x / 1000:.1f}")
+    return rp.passes(rr) + (f" (slices {sp})" if sp else "")
 
 
 def _resumed_pct(rr):

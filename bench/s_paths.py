@@ -7,8 +7,11 @@ connections. 1 worker each; the load generators and upstreams are in
 bench/loadgen/ (built here with ninja, like bench/floor). bench/README.md
 describes the method; run.py calls run(), report.py calls render().
 
-Ports: the contestant's HTTP/1.1 listener is run.py's HTTP_PORT; everything
-else sits at HTTP_PORT+10.. +29 (so BENCH_PORT_BASE keeps it in base..+99).
+Ports: gatehouse's HTTP/1.1 listener is run.py's HTTP_PORT, its others and
+the upstreams sit at HTTP_PORT+10.. +23; nginx, HAProxy and the floors run
+at the same time on their own (PORTS: HTTP_PORT+30.. +63), so that every
+case measures them in interleaved slices (bench/slices.py). All within
+base..+99 of BENCH_PORT_BASE.
 """
 import importlib
 import os
@@ -20,9 +23,12 @@ import subprocess
 import sys
 import time
 
+import slices
+
 R = None  # bench/run.py's module, bound by _bind() (run.py imports this module first)
 H = "127.0.0.1"
 P = UP_GRPC = UP_WS = UP_BIG = UP_TLS = SINK_TCP = SINK_UDP = PX_TCP = PX_UDP = PX_TLS = PX_GRPC = 0
+PORTS = {}  # name -> {"http", "tcp", "udp", "tls", "grpc"}: where it listens
 
 
 def _bind():
@@ -34,6 +40,12 @@ def _bind():
     H, P = R.H, R.HTTP_PORT
     UP_GRPC, UP_WS, UP_BIG, UP_TLS, SINK_TCP, SINK_UDP = (P + 10 + i for i in range(6))
     PX_TCP, PX_UDP, PX_TLS, PX_GRPC = P + 20, P + 21, P + 22, P + 23
+    PORTS.clear()
+    PORTS["gatehouse"] = dict(http=P, tcp=PX_TCP, udp=PX_UDP, tls=PX_TLS, grpc=PX_GRPC)
+    for name, off in (("nginx", 30), ("haproxy", 40), ("floor-epoll", 50), ("floor-uring", 60)):
+        PORTS[name] = dict(http=P + off, tcp=P + off + 1, udp=P + off + 2, tls=P + off + 3,
+                           grpc=P + off + 4)
+    PORTS["direct"] = dict(http=UP_BIG)
 MIB = 1 << 20
 SNI = "tls.bench.test"
 LOADGEN = ("grpcup", "wsload", "l4load")
@@ -58,9 +70,17 @@ FLOORS = ("floor-epoll", "floor-uring")
 def settings(smoke):
     env = os.environ.get
     return dict(
-        duration=int(env("PATHS_DURATION", "1" if smoke else "3")),  # whole seconds: wrk, h2load
+        # per pass and contestant, duration s measured in `rounds` interleaved slices of
+        # duration / rounds s (whole seconds: wrk, h2load); the floors (first pass only)
+        # in the first floor_rounds rounds
+        duration=int(env("PATHS_DURATION", "1" if smoke else "6")),
+        rounds=int(env("PATHS_ROUNDS", "1" if smoke else "3")),
+        floor_rounds=1 if smoke else 2,
+        # a warm-up per contestant and case before its first slice; the loadgens that
+        # warm up in-process (wsload, l4load) then open each later slice with slice_warm s
         warmup=int(env("PATHS_WARMUP", "0" if smoke else "1")),
-        repeat=int(env("PATHS_REPEAT", "1" if smoke else "2")),
+        slice_warm=0 if smoke else 0.25,
+        repeat=int(env("PATHS_REPEAT", "1")),
         grpc_conns=10 if smoke else 50, grpc_streams=10, stream_msgs=10,
         ws_conns=50 if smoke else 1000, ws_bytes=32,
         big_conns=4 if smoke else 16,
@@ -237,6 +257,7 @@ spec:
 
 
 def nginx_config(ctx, d):
+    pt = PORTS["nginx"]
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
     R.write_file(os.path.join(d, "nginx.conf"), "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n"
                  + nginx_head(ctx, d, 1) + f"""
@@ -245,7 +266,7 @@ def nginx_config(ctx, d):
     upstream grpcb {{ server {H}:{UP_GRPC}; keepalive 64; keepalive_requests 1000000000; }}
     upstream ws {{ server {H}:{UP_WS}; }}
     server {{
-        listen {H}:{P} reuseport backlog=4096;
+        listen {H}:{pt["http"]} reuseport backlog=4096;
         client_max_body_size 2m;
         location /ws {{
             proxy_pass http://ws;
@@ -261,19 +282,20 @@ def nginx_config(ctx, d):
         }}
     }}
     server {{
-        listen {H}:{PX_GRPC} http2 reuseport backlog=4096;
+        listen {H}:{pt["grpc"]} http2 reuseport backlog=4096;
         location / {{ grpc_pass grpc://grpcb; }}
     }}
 }}
 stream {{
-    server {{ listen {H}:{PX_TCP} reuseport backlog=4096; proxy_pass {H}:{SINK_TCP}; }}
-    server {{ listen {H}:{PX_UDP} udp reuseport; proxy_pass {H}:{SINK_UDP}; proxy_timeout 60s; }}
+    server {{ listen {H}:{pt["tcp"]} reuseport backlog=4096; proxy_pass {H}:{SINK_TCP}; }}
+    server {{ listen {H}:{pt["udp"]} udp reuseport; proxy_pass {H}:{SINK_UDP}; proxy_timeout 60s; }}
 }}
 """)
     return ["nginx", "-p", d + "/", "-c", d + "/nginx.conf", "-g", "daemon off;"]
 
 
 def haproxy_config(ctx, d):
+    pt = PORTS["haproxy"]
     os.makedirs(d, exist_ok=True)
     R.write_file(os.path.join(d, "haproxy.cfg"), f"""global
     nbthread 1
@@ -288,20 +310,20 @@ defaults
     timeout http-keep-alive 300s
 frontend http
     mode http
-    bind {H}:{P}
+    bind {H}:{pt["http"]}
     use_backend ws if {{ path_beg /ws }}
     default_backend big
 frontend grpc
     mode http
-    bind {H}:{PX_GRPC} proto h2
+    bind {H}:{pt["grpc"]} proto h2
     default_backend grpcb
 frontend tcp
     mode tcp
-    bind {H}:{PX_TCP}
+    bind {H}:{pt["tcp"]}
     default_backend tcpb
 frontend tls
     mode tcp
-    bind {H}:{PX_TLS}
+    bind {H}:{pt["tls"]}
     tcp-request inspect-delay 5s
     tcp-request content accept if {{ req.ssl_hello_type 1 }}
     use_backend tlsb if {{ req.ssl_sni -i {SNI} }}
@@ -330,7 +352,9 @@ def start(ctx, name, tag):
     d = os.path.join(ctx.out, "paths", name, tag)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
-    ports = (P, PX_GRPC, PX_TCP, PX_TLS, R.ADMIN_PORT)
+    pt = PORTS[name]
+    ports = (pt["http"], pt["grpc"], pt["tcp"], pt["tls"]) + \
+        ((R.ADMIN_PORT,) if name == "gatehouse" else ())
     if not R.wait_ports_free(*ports):
         raise RuntimeError("scenario 13: contestant ports busy")
     if name in FLOORS:
@@ -338,8 +362,8 @@ def start(ctx, name, tag):
         # to its TLS server (a floor pairs each client connection with an upstream one)
         b = os.path.join(ctx.floor_dir, name)
         p = R.start_session(["timeout", "3600", "sh", "-c",
-                             f'"$0" -l {H}:{PX_TLS} -u {H}:{UP_TLS} -w 1 & '
-                             f'exec "$0" -l {H}:{P} -u {H}:{UP_BIG} -w 1', b],
+                             f'"$0" -l {H}:{pt["tls"]} -u {H}:{UP_TLS} -w 1 & '
+                             f'exec "$0" -l {H}:{pt["http"]} -u {H}:{UP_BIG} -w 1', b],
                             os.path.join(d, "server.log"))
     elif name == "gatehouse":
         gw_config(os.path.join(d, "cfg"))
@@ -347,7 +371,7 @@ def start(ctx, name, tag):
     else:
         argv = nginx_config(ctx, d) if name == "nginx" else haproxy_config(ctx, d)
         p = R.start_session(["timeout", "3600"] + argv, os.path.join(d, "server.log"))
-    if R.wait_status(P, "/", 200, 30, proc=p) is None:
+    if R.wait_status(pt["http"], "/", 200, 30, proc=p) is None:
         R.stop_session(p)
         raise RuntimeError(f"scenario 13: {name} did not answer 200 (see {d})")
     return p
@@ -386,22 +410,53 @@ def timed_lines(argv, sid, limit, rawpath):
     return (res[-1] if res else ""), (c1 - c0 if c0 is not None and c1 is not None else None)
 
 
-def h2load(ctx, s, sid, url, rawpath):
+def grpc_argv(ctx, s, name, case, d):
+    """h2load's argv for d s of gRPC case (grpc-unary, grpc-stream) to name."""
     body = os.path.join(ctx.out, "paths", "grpc-body.bin")
     if not os.path.exists(body):
         with open(body, "wb") as f:  # gRPC prefix + protobuf field 1 = "hello"
             f.write(b"\x00\x00\x00\x00\x07\x0a\x05hello")
+    meth = "Unary" if case == "grpc-unary" else "Stream"
+    return ["h2load", "-t", "2", "-c", str(s["grpc_conns"]), "-m", str(s["grpc_streams"]),
+            "-D", f"{d:g}", "-d", body, "-H", "content-type: application/grpc",
+            "-H", "te: trailers", f"http://{H}:{PORTS[name]['grpc']}/bench.Bench/{meth}"]
 
-    def argv(d):
-        return ["h2load", "-t", "2", "-c", str(s["grpc_conns"]), "-m", str(s["grpc_streams"]),
-                "-D", f"{d:g}", "-d", body, "-H", "content-type: application/grpc",
-                "-H", "te: trailers", url]
-    if s["warmup"] > 0:
-        subprocess.run(argv(s["warmup"]), capture_output=True, timeout=s["warmup"] + 30)
+
+def big_args(ctx, name, case):
+    """(url, wrk keyword arguments) of case big-get or big-post to name."""
+    kw = {}
+    if case == "big-post":
+        lua = os.path.join(ctx.out, "paths", "post1m.lua")
+        if not os.path.exists(lua):
+            R.write_file(lua, 'wrk.method = "POST"\nwrk.body = string.rep("p", 1048576)\n'
+                         'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+        kw["script"] = lua
+    path = "/up" if case == "big-post" else "/big"
+    return f"http://{H}:{PORTS[name]['http']}{path}", kw
+
+
+# the loadgens that warm up in-process (-W, outside their measured window)
+INPROC = ("ws", "tcp", "udp", "tls")
+
+
+def warm_up(ctx, s, name, case):
+    """A discarded s["warmup"] s run of an h2load or wrk case against name
+    (the INPROC cases warm up in their loadgen's first slice instead)."""
+    if s["warmup"] <= 0 or case in INPROC:
+        return
+    if case in ("grpc-unary", "grpc-stream"):
+        subprocess.run(grpc_argv(ctx, s, name, case, s["warmup"]), capture_output=True,
+                       timeout=s["warmup"] + 30)
+    else:
+        url, kw = big_args(ctx, name, case)
+        R.wrk(url, s["big_conns"], s["warmup"], **kw)
+
+
+def h2load(ctx, s, sid, name, case, dur, rawpath):
     c0 = cpu(sid)
     t0 = time.monotonic()
-    r = subprocess.run(argv(s["duration"]), capture_output=True, text=True,
-                       timeout=s["duration"] + 30)
+    r = subprocess.run(grpc_argv(ctx, s, name, case, dur), capture_output=True, text=True,
+                       timeout=dur + 30)
     out = r.stdout + r.stderr
     wall = time.monotonic() - t0
     c = cpu(sid) - c0
@@ -413,8 +468,7 @@ def h2load(ctx, s, sid, url, rawpath):
     m = re.search(r"status codes: (\d+) 2xx", out)
     if m and int(m.group(1)) < ok:
         bad += ok - int(m.group(1))
-    secs = s["duration"]
-    return dict(rate=ok / secs, units=ok, cpu_s=c, bad=bad, wall_s=round(wall, 2))
+    return dict(rate=ok / dur, units=ok, secs=dur, cpu_s=c, bad=bad, wall_s=round(wall, 2))
 
 
 def slow_readers(s, sid, port):
@@ -453,68 +507,60 @@ def slow_readers(s, sid, port):
                 kb_per_conn=(max(peak, r1) - r0) / n, read_kib_s=got / 1024 / s["slow_s"] / n)
 
 
-def one(ctx, s, lg, name, case, sid, tag):
-    """One measured run of `case` against contestant `name` (session sid,
-    None for direct); returns a row."""
+def one(ctx, s, lg, name, case, sid, tag, dur, warm=0):
+    """One measured run (a slice) of `case` against contestant `name`
+    (session sid, None for direct), dur s after the loadgen's own warm-up
+    of warm s (INPROC cases; the others: warm_up()); returns a row."""
     raw = os.path.join(ctx.raw, f"paths-{case}-{name}-{tag}.txt")
-    dur, warm = s["duration"], s["warmup"]
+    pt = PORTS[name]
     row = dict(case=case, name=name, tag=tag)
     if case in ("grpc-unary", "grpc-stream"):
-        meth = "Unary" if case == "grpc-unary" else "Stream"
-        row.update(h2load(ctx, s, sid, f"http://{H}:{PX_GRPC}/bench.Bench/{meth}", raw))
+        row.update(h2load(ctx, s, sid, name, case, dur, raw))
     elif case in ("big-get", "big-post"):
         pctx = type("C", (), dict(vars(ctx)))()
-        pctx.duration, pctx.warmup = dur, warm
+        pctx.duration, pctx.warmup = dur, 0
         pctx.up = UPSTREAM[0]  # measure() reads the upstream's CPU over the run
-        port = UP_BIG if name == "direct" else P
-        kw = {}
-        if case == "big-post":
-            lua = os.path.join(ctx.out, "paths", "post1m.lua")
-            R.write_file(lua, 'wrk.method = "POST"\nwrk.body = string.rep("p", 1048576)\n'
-                         'wrk.headers["Content-Type"] = "application/octet-stream"\n')
-            kw["script"] = lua
-        path = "/up" if case == "big-post" else "/big"
-        r = R.measure(pctx, f"paths-{case}-{name}-{tag}", f"http://{H}:{port}{path}",
-                      s["big_conns"], sid, **kw)
-        # measure() counts the warm-up in neither; its cpu_s is the run's own
+        url, kw = big_args(ctx, name, case)
+        r = R.measure(pctx, f"paths-{case}-{name}-{tag}", url, s["big_conns"], sid, **kw)
         row.update(rate=r["rps"] or 0, units=r["requests"], cpu_s=r["cpu_s"], bad=r["bad"],
+                   secs=r["requests"] / r["rps"] if r["rps"] else None,
                    p99_us=r["p99_us"], up_us=r["upstream_us_req"], client_us=r["client_us_req"],
                    busy_pct=r["busy_pct"])
     elif case == "ws":
-        line, c = timed_lines([os.path.join(lg, "wsload"), "-c", f"{H}:{P}", "-n", str(s["ws_conns"]),
+        line, c = timed_lines([os.path.join(lg, "wsload"), "-c", f"{H}:{pt['http']}", "-n", str(s["ws_conns"]),
                                "-d", f"{dur:g}", "-W", f"{warm:g}", "-s", str(s["ws_bytes"])],
                               sid, dur + warm + 60, raw)
         m = re.match(r"open (\d+) messages (\d+) secs ([\d.]+) errors (\d+)", line)
         if m:
             row.update(rate=int(m.group(2)) / float(m.group(3)), units=int(m.group(2)), cpu_s=c,
-                       open=int(m.group(1)), bad=int(m.group(4)))
+                       secs=float(m.group(3)), open=int(m.group(1)), bad=int(m.group(4)))
     elif case == "tcp":
-        line, c = timed_lines([os.path.join(lg, "l4load"), "tcp", "-c", f"{H}:{PX_TCP}",
+        line, c = timed_lines([os.path.join(lg, "l4load"), "tcp", "-c", f"{H}:{pt['tcp']}",
                                "-u", f"{H}:{SINK_TCP}", "-n", str(s["tcp_conns"]), "-d", f"{dur:g}",
                                "-W", f"{warm:g}"], sid, dur + warm + 30, raw)
         m = re.match(r"bytes (\d+) secs ([\d.]+) errors (\d+)", line)
         if m:
             row.update(rate=int(m.group(1)) / float(m.group(2)), units=int(m.group(1)), cpu_s=c,
-                       bad=int(m.group(3)))
+                       secs=float(m.group(2)), bad=int(m.group(3)))
     elif case == "udp":
-        line, c = timed_lines([os.path.join(lg, "l4load"), "udp", "-c", f"{H}:{PX_UDP}",
+        line, c = timed_lines([os.path.join(lg, "l4load"), "udp", "-c", f"{H}:{pt['udp']}",
                                "-u", f"{H}:{SINK_UDP}", "-n", str(s["udp_sockets"]),
                                "-s", str(s["udp_bytes"]), "-d", f"{dur:g}", "-W", f"{warm:g}"],
                               sid, dur + warm + 30, raw)
         m = re.match(r"datagrams (\d+) sent (\d+) secs ([\d.]+)", line)
         if m:
             row.update(rate=int(m.group(1)) / float(m.group(3)), units=int(m.group(1)), cpu_s=c,
-                       sent=int(m.group(2)), bad=0)
+                       secs=float(m.group(3)), sent=int(m.group(2)), bad=0)
     elif case == "tls":
-        line, c = timed_lines([os.path.join(lg, "l4load"), "tls", "-c", f"{H}:{PX_TLS}",
+        line, c = timed_lines([os.path.join(lg, "l4load"), "tls", "-c", f"{H}:{pt['tls']}",
                                "-n", str(s["tls_threads"]), "-S", SNI, "-d", f"{dur:g}",
                                "-W", f"{warm:g}"], sid, dur + warm + 30, raw)
         m = re.match(r"conns (\d+) secs ([\d.]+) errors (\d+)", line)
         if m:
             row.update(rate=int(m.group(1)) / float(m.group(2)), units=int(m.group(1)), cpu_s=c,
-                       bad=int(m.group(3)))
+                       secs=float(m.group(2)), bad=int(m.group(3)))
     elif case == "slow":
-        row.update(slow_readers(s, sid, P))
+        row.update(slow_readers(s, sid, pt["http"]))
     if row.get("units") and row.get("cpu_s") is not None:
         row["cpu_us"] = row["cpu_s"] * 1e6 / row["units"]
     R.log(f"  paths {case} {name}: " + ", ".join(
@@ -523,10 +569,77 @@ def one(ctx, s, lg, name, case, sid, tag):
     return row
 
 
+def summed(case, name, tag, sl):
+    """One row from the slices sl of a contestant in a pass: rate = units
+    over the measured seconds, CPU per unit over its slices."""
+    ok = [x for x in sl if x.get("units") and x.get("secs")]
+    row = dict(case=case, name=name, tag=tag, slices=len(sl),
+               slice_rate=[x.get("rate") for x in sl])
+    if not ok:
+        row["error"] = "; ".join(x["error"] for x in sl if x.get("error")) or "no figures"
+        return row
+    row.update(slices.summed(ok, ("units", "secs", "bad")))
+    n = row["units"]
+    row["rate"] = n / row["secs"]
+    cs = [x.get("cpu_s") for x in ok]
+    row["cpu_s"] = None if None in cs else sum(cs)
+    if row["cpu_s"] is not None:
+        row["cpu_us"] = row["cpu_s"] * 1e6 / n
+    for key in ("up_us", "client_us"):  # per unit: weighted by the slices' units
+        v = [(x.get(key), x["units"]) for x in ok]
+        if all(a is not None for a, _ in v):
+            row[key] = sum(a * q for a, q in v) / n
+    row["p99_us"] = slices.median(x.get("p99_us") for x in ok)
+    row["open"] = min((x["open"] for x in ok if "open" in x), default=None)
+    row["slice_rate"] = [x.get("rate") and round(x["rate"], 1) for x in sl]
+    R.log(f"  paths {case} {name} {tag}: rate={row['rate']:.4g} cpu_us="
+          f"{row.get('cpu_us') and round(row['cpu_us'], 2)} over {len(ok)} slices "
+          f"{row['slice_rate']}")
+    return row
+
+
+def cases_pass(ctx, s, lg, entry, rep, procs, floors):
+    """One pass of scenario 13 over the running contestants procs
+    ({name: Popen}, direct: None): slow readers first, on the fresh
+    processes (growth over their idle RSS), one after the other; then per
+    case a warm-up each, then s["rounds"] rounds of one slice each, the order
+    rotated each round (the floors sit out after s["floor_rounds"])."""
+    tag = f"p{rep}"
+    k = max(1, s["rounds"])
+    dur = s["duration"] / k
+    for name in procs:
+        if name in CASES["slow"] and "slow" in s["cases"]:
+            try:
+                entry["rows"].append(one(ctx, s, lg, name, "slow", procs[name].pid, tag, 0))
+            except Exception as e:  # one failed case must not hide the others
+                R.log(f"  paths slow {name}: failed: {e}")
+                entry["rows"].append(dict(case="slow", name=name, tag=tag, error=str(e)))
+    for case in (c for c in CASES if c != "slow" and c in s["cases"]):
+        names = [n for n in procs if n in CASES[case]]
+        if not names:
+            continue
+
+        def slice_(name, rnd, case=case):
+            p = procs[name]
+            warm = (s["warmup"] if rnd == 0 else s["slice_warm"]) if case in INPROC else 0
+            try:
+                return one(ctx, s, lg, name, case, p.pid if p else None, f"{tag}-s{rnd + 1}",
+                           dur, warm)
+            except Exception as e:  # one failed slice must not hide the others
+                R.log(f"  paths {case} {name} slice {rnd + 1}: failed: {e}")
+                return dict(case=case, name=name, error=str(e))
+        acc = slices.interleave(names, k, slice_,
+                                warm=lambda name, case=case: warm_up(ctx, s, name, case),
+                                take=lambda name, rnd: name not in floors or rnd < s["floor_rounds"])
+        for name in names:
+            entry["rows"].append(summed(case, name, tag, acc[name]))
+
+
 def run(ctx, results):
-    """Scenario 13: every pass starts each contestant once and runs its
-    cases (alternating contestants), then the direct rows; appends one
-    `paths` entry to results["other"]."""
+    """Scenario 13: every pass starts each contestant (and in the first
+    the floors) at once, each on its own ports, and measures every case in
+    interleaved slices, direct among them (cases_pass); appends one `paths`
+    entry to results["other"]."""
     _bind()
     s = settings(results.get("smoke"))
     entry = dict(case="paths", settings=s, rows=[], versions={})
@@ -543,21 +656,20 @@ def run(ctx, results):
                                                      text=True).stdout.strip()
         for rep in range(1, s["repeat"] + 1):
             R.log(f"scenario 13 (paths): pass {rep}/{s['repeat']}")
-            # the floors are a reference, not the verdict: first pass only, like scenarios 1-2
-            for name in s["contestants"] + (floors if rep == 1 else ()) + ("direct",):
-                cases = [c for c, who in CASES.items() if name in who and c in s["cases"]]
-                p = None if name == "direct" else start(ctx, name, f"p{rep}")
-                try:
-                    # slow readers first, on a fresh process: growth over its idle RSS
-                    for case in sorted(cases, key=lambda c: c != "slow"):
-                        try:
-                            entry["rows"].append(one(ctx, s, lg, name, case, p.pid if p else None,
-                                                     f"p{rep}"))
-                        except Exception as e:  # one failed case must not hide the others
-                            R.log(f"  paths {case} {name}: failed: {e}")
-                            entry["rows"].append(dict(case=case, name=name, tag=f"p{rep}",
-                                                      error=str(e)))
-                finally:
+            procs = {}
+            try:
+                # the floors are a reference, not the verdict: first pass only, like scenarios 1-2
+                for name in s["contestants"] + (floors if rep == 1 else ()):
+                    try:
+                        procs[name] = start(ctx, name, f"p{rep}")
+                    except Exception as e:
+                        R.log(f"  paths {name}: {e}")
+                        entry["rows"].append(dict(case="start", name=name, tag=f"p{rep}",
+                                                  error=str(e)))
+                procs["direct"] = None
+                cases_pass(ctx, s, lg, entry, rep, procs, floors)
+            finally:
+                for p in procs.values():
                     R.stop_session(p)
     except Exception as e:
         R.log(f"scenario 13 failed: {e}")
@@ -613,10 +725,19 @@ def render(res, w, smoke):
     if e.get("error"):
         w(f"**Failed**: {e['error']}")
         w("")
-    w(f"Each contestant runs with 1 worker and one configuration holding every path; {s['repeat']} "
-      f"passes of {s['duration']:g} s measured runs after a {s['warmup']:g} s warm-up, figures are "
-      "medians over the passes; CPU is the proxy's utime+stime over the measured window divided by "
-      "the units completed. Load: gRPC h2load (2 threads, "
+    k = max(1, s.get("rounds", 1))
+    w(f"Each contestant runs with 1 worker and one configuration holding every path; all of them "
+      "(and in the first pass the floors) run at once, each on its own ports, and each case measures "
+      f"them interleaved: a {s['warmup']:g} s warm-up each (wsload and l4load warm up in their first "
+      f"slice, and open each later one with {s.get('slice_warm', 0):g} s), then {k} rounds of one "
+      f"{s['duration'] / k:g} s slice each (direct among them for the 1 MiB bodies; the floors in "
+      f"the first {s.get('floor_rounds', k)}), the order rotated each round, so that the slices a "
+      f"ratio compares were taken seconds apart; a pass sums its slices ({s['duration']:g} s per "
+      f"contestant), {s['repeat']} pass{'es, figures are medians over the passes' if s['repeat'] > 1 else ''}"
+      "; the slow readers run first, one contestant after the other, on the fresh processes. "
+      "CPU is the proxy's utime+stime over the measured windows divided by the units completed; "
+      "\"passes (rate)\" gives each pass's rate, then the range of the slices'. "
+      "Load: gRPC h2load (2 threads, "
       f"{s['grpc_conns']} connections x {s['grpc_streams']} streams, a 12-byte gRPC request, "
       "`content-type: application/grpc`, `te: trailers`) to bench/loadgen/grpcup (h2c, 2 workers, "
       f"one 23-byte message or {s['stream_msgs']}, then grpc-status 0 trailers); WebSocket "
@@ -635,7 +756,7 @@ def render(res, w, smoke):
       "one upstream connection and copy bytes both ways unparsed (16 KiB buffers); the verdict "
       "lines give gatehouse's ratio to them, what this machine allows any proxy in the path.")
     w("")
-    w("| path | contestant | rate | CPU | passes (rate) | errors |")
+    w("| path | contestant | rate | CPU | passes (rate; slices) | errors |")
     w("|---|---|---|---|---|---|")
 
     def fig(case, name):
@@ -657,6 +778,11 @@ def render(res, w, smoke):
             return f"{x * 1e9 / 1e3:.0f} ms/GB"
         return f"{x:.1f} {UNIT[case][1]}".replace("µs/MiB", "µs/MiB")
 
+    def slice_spread(case, rr):
+        sp = slices.spread([x for r in rr for x in r.get("slice_rate") or []],
+                           lambda x: f_rate(case, x).replace(" MiB/s", ""))
+        return f" ({sp})" if sp else ""
+
     figs = {}
     for case in UNIT:
         for name in CASES[case]:
@@ -668,7 +794,7 @@ def render(res, w, smoke):
             label = f"*{name}* (non-HTTP floor)" if name in FLOORS else name
             w(f"| {TITLE[case]} ({UNIT[case][0]}) | {label} | {f_rate(case, rate)} | "
               f"{f_cpu(case, c if name != 'direct' else None)} | "
-              f"{' / '.join(f_rate(case, r['rate']) for r in rr)} | {bad} |")
+              f"{' / '.join(f_rate(case, r['rate']) for r in rr)}{slice_spread(case, rr)} | {bad} |")
     w("")
 
     def get(case, name, i=0):
