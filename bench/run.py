@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -794,10 +795,15 @@ def scenario_propagation(ctx, res):
 
 
 def pct(v, p):
+    """The p-th percentile of v by nearest rank: the ceil(p/100 * n)-th
+    smallest value (p99 of 100 samples is the 99th, not the largest; the
+    largest is reported as max). Round-half-to-even had made the rank of an
+    integer p*n/100 one too high for odd products and right for even ones."""
     if not v:
         return None
     v = sorted(v)
-    return round(v[min(len(v) - 1, max(0, int(round(len(v) * p / 100.0 + 0.5)) - 1))], 2)
+    rank = math.ceil(len(v) * p / 100.0 - 1e-9)
+    return round(v[min(len(v), max(1, rank)) - 1], 2)
 
 
 def scenario_memory_startup(ctx, res):
