@@ -256,21 +256,6 @@ static _Thread_local char scratch_names[SCRATCH_NAMES];
         (uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE \
     }
 
-static bool
-u64_parse(struct gw_str s, uint64_t *v)
-{
-    uint64_t x = 0;
-    if (!s.len || s.len > 19)
-        return false;
-    for (size_t i = 0; i < s.len; i++) {
-        if (s.p[i] < '0' || s.p[i] > '9')
-            return false;
-        x = x * 10 + (uint64_t)(s.p[i] - '0');
-    }
-    *v = x;
-    return true;
-}
-
 /* Splits the request head conn.c wrote into u->out and submits it. 0,
  * GW_EAGAIN (head incomplete) or an error. */
 static int
@@ -313,7 +298,7 @@ submit(struct px_uh2_stream *st)
             continue;
         }
         if (cls & PX_FIELD_LENGTH) {
-            if (!u64_parse(value, &cl))
+            if (gw_str_to_u64(value, UINT64_MAX, &cl) < 0)
                 return GW_EPROTO;
             body = GW_H1_BODY_LENGTH;
         }
