@@ -32,6 +32,8 @@ import statistics
 import sys
 import time
 
+import slices
+
 R = None  # bench/run.py, the running driver (see _driver)
 
 
@@ -228,41 +230,46 @@ def anchors(ctx, n):
 
 def first_last(ctx, cfg, hosts, paths):
     """With the mixed config: wrk to the first route and to the last in
-    short interleaved slices (ctx.scale_passes each, ctx.scale_wrk_s long,
-    which goes first alternating), after one warm-up of each: the two are
-    measured moments apart, so the machine's drifting load falls on both
-    alike (3 long passes each had put 8% between two routes that cost the
-    same 7,604 instructions per request under callgrind)."""
+    short interleaved slices (bench/slices.py: ctx.scale_passes rounds,
+    ctx.scale_wrk_s each, the order rotated each round), after one warm-up
+    of each: the two are measured moments apart, so the machine's drifting
+    load falls on both alike (3 long passes each had put 8% between two
+    routes that cost the same 7,604 instructions per request under
+    callgrind)."""
     sub = copy.copy(ctx)
     sub.duration, sub.warmup = ctx.scale_wrk_s, 0
     p, _ = R.gw_start(ctx, "scale-mixed-traffic", cfg, 1)
-    runs = []
+    targets = {"first": (host_name(0), "/p0/x"),
+               "last": (host_name(hosts - 1), f"/p{paths - 1}/x")}
+
+    def warm(var):
+        host, path = targets[var]
+        if R.wait_status(R.HTTP_PORT, path, 200, 5, host=host) is None:
+            raise RuntimeError(f"{host}{path} not served")
+        if ctx.scale_wrk_warmup > 0:
+            R.wrk(f"http://{R.H}:{R.HTTP_PORT}{path}", ctx.route_conns, ctx.scale_wrk_warmup,
+                  extra=[f"Host: {host}"])
+
+    def measure(var, rnd):
+        host, path = targets[var]
+        r = R.measure(sub, f"{rnd + 1}-scale-{var}", f"http://{R.H}:{R.HTTP_PORT}{path}",
+                      ctx.route_conns, p.pid, extra=[f"Host: {host}"])
+        # wrk's own measuring time (the wall time adds its start-up)
+        return dict(r, rep=rnd + 1, variant=var, secs=r["requests"] / r["rps"] if r["rps"] else 0)
+
     try:
-        targets = (("first", host_name(0), "/p0/x"),
-                   ("last", host_name(hosts - 1), f"/p{paths - 1}/x"))
-        for _, host, path in targets:
-            if R.wait_status(R.HTTP_PORT, path, 200, 5, host=host) is None:
-                raise RuntimeError(f"{host}{path} not served")
-            if ctx.scale_wrk_warmup > 0:
-                R.wrk(f"http://{R.H}:{R.HTTP_PORT}{path}", ctx.route_conns,
-                      ctx.scale_wrk_warmup, extra=[f"Host: {host}"])
-        for rep in range(1, ctx.scale_passes + 1):
-            for var, host, path in targets if rep % 2 else targets[::-1]:
-                r = R.measure(sub, f"{rep}-scale-{var}", f"http://{R.H}:{R.HTTP_PORT}{path}",
-                              ctx.route_conns, p.pid, extra=[f"Host: {host}"])
-                runs.append(dict(r, rep=rep, variant=var))
+        acc = slices.interleave(list(targets), ctx.scale_passes, measure, warm=warm)
     finally:
         R.stop_session(p)
-    return runs
+    return [r for var in targets for r in acc[var]]
 
 
 def pooled(runs):
     """req/s and CPU µs/req of a variant's slices taken together: the
     requests, wrk's time and CPU summed over them."""
-    n = sum(x["requests"] for x in runs)
-    wall = sum(x["requests"] / x["rps"] for x in runs if x["rps"])
-    cpu = sum(x["cpu_s"] or 0 for x in runs)
-    return dict(rps=n / wall if wall else 0, cpu=cpu * 1e6 / n if n else 0)
+    t = slices.summed(runs, ("requests", "secs", "cpu_s"))
+    n = t["requests"] or 0
+    return dict(rps=n / t["secs"] if t["secs"] else 0, cpu=(t["cpu_s"] or 0) * 1e6 / n if n else 0)
 
 
 def run(ctx, results):
@@ -348,7 +355,7 @@ def render(res, w, smoke):
       "for the last name, config writing included). **Mixed**: "
       f"{sc['mixed_hosts'] * sc['mixed_paths']:,} HTTPRoutes, {sc['mixed_hosts']:,} hostnames x "
       f"{sc['mixed_paths']} PathPrefix rules `/pN/`, one rule each; then wrk (50 connections, "
-      "interleaved 1-s slices, which goes first alternating) to the first route and to the "
+      "interleaved 1-s slices, the order rotated each round) to the first route and to the "
       "last, after a warm-up of each; requests, time and CPU summed over each route's slices. "
       f"**Gateways**: {sc['gateways']:,} Gateways, each on an address of its own (127.2.x.y), "
       f"{sc['listeners']} HTTP listeners each (2 ports x {sc['listeners'] // 2} hostnames), one "
