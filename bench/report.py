@@ -13,6 +13,7 @@ import statistics
 import sys
 
 import s_edge  # scenario 10 (bench/s_edge.py)
+import slices
 import s_paths
 import s_scale
 import s_h2tls
@@ -291,7 +292,10 @@ def render(res, outrel):
       "PathPrefix rules, one rule per route), every request to the first rule or every request "
       f"to the last. Then {s['spread_routes']:,} PathPrefix routes `/rNNNNN/` with requests spread "
       "evenly over all of them (lua/spread.lua), against the same traffic through a catch-all "
-      "route; HAProxy uses one `map_beg` lookup (its indexed form), nginx `location` prefixes.")
+      "route; HAProxy uses one `map_beg` lookup (its indexed form), nginx `location` prefixes. "
+      "The first and the last rule, and each contestant's catch-all and spread configs (run "
+      "at once), are measured in interleaved slices (rotated each round, after a warm-up of "
+      "each), pooled: requests, time and CPU summed over the slices.")
     w("")
     w("| contestant | routes | req/s | req/s per pass | p50 ms | p99 ms | CPU µs/req | req/s vs baseline "
       "| CPU/req vs baseline | bad |")
@@ -303,15 +307,25 @@ def render(res, outrel):
                                ("gatehouse", "catch-all", ("catch-all", sp)),
                                ("nginx", "catch-all", ("catch-all", sp)),
                                ("haproxy", "catch-all", ("catch-all", sp))):
-        b = rows(case="routes", proxy=px, variant=base)
         for var in variants:
             rr = rows(case="routes", proxy=px, variant=var)
-            f = dict(rps=med(rr, "rps"), cpu=med(rr, "cpu_us_req"))
-            fig3[(px, var)] = f
-            w(f"| {px} | {var} | {f_rps(f['rps'])} | "
-              f"{passes(rr)} | "
+            fig3[(px, var)] = dict(rps=med(rr, "rps"), cpu=med(rr, "cpu_us_req"),
+                                   per=passes(rr))
+            if rr and all(r.get("secs") for r in rr):
+                # interleaved slices (run.scenario_spread): pooled, their range shown
+                t = slices.summed(rr, ("requests", "secs", "cpu_s"))
+                n = t["requests"] or 0
+                fig3[(px, var)].update(
+                    rps=n / t["secs"] if t["secs"] else None,
+                    cpu=t["cpu_s"] * 1e6 / n if n and t["cpu_s"] is not None else None,
+                    per=" ".join(x for x in (f"{len(rr)} slices", slices.spread(
+                        [r["rps"] for r in rr], lambda x: f"{x / 1000:.1f}")) if x))
+        for var in variants:
+            rr = rows(case="routes", proxy=px, variant=var)
+            f, b = fig3[(px, var)], fig3[(px, base)]
+            w(f"| {px} | {var} | {f_rps(f['rps'])} | {f['per']} | "
               f"{f_ms(med(rr, 'p50_us'))} | {f_ms(med(rr, 'p99_us'))} | {f_us(f['cpu'])} | "
-              f"{f_x(f['rps'], med(b, 'rps'))} | {f_x(f['cpu'], med(b, 'cpu_us_req'))} | "
+              f"{f_x(f['rps'], b['rps'])} | {f_x(f['cpu'], b['cpu'])} | "
               f"{sum(r['bad'] for r in rr)} |")
     d = rows(case="routes", proxy="direct")
     w(f"| direct (ceiling) | {sp} | {f_rps(med(d, 'rps'))} | - | {f_ms(med(d, 'p50_us'))} | "

@@ -29,6 +29,7 @@ seconds; --report FILE keeps a partial run out of bench/RESULTS.md.
 """
 import argparse
 import contextlib
+import copy
 import datetime
 import json
 import math
@@ -47,6 +48,7 @@ import time
 import urllib.request
 
 import s_edge  # scenario 10 (bench/s_edge.py)
+import slices
 import s_paths
 import s_scale
 import s_h2tls
@@ -363,19 +365,22 @@ def measure(ctx, tag, url, conns, sid, **kw):
 # ------------------------------------------------------------------ contestants
 
 class Contestant:
-    def __init__(self, ctx, name):
+    def __init__(self, ctx, name, port=None, admin=None):
+        """port, admin: where it listens (HTTP_PORT, ADMIN_PORT unless given:
+        two of one contestant can run at once)."""
         self.ctx, self.name = ctx, name
+        self.port, self.admin = port or HTTP_PORT, admin or ADMIN_PORT
         self.hook = os.path.join(BENCH, "contestants", name + ".sh")
         self.proc = None
 
     def env(self, workers, mode, routes_file, policy=""):
         e = dict(os.environ)
         e["BENCH_POLICY"] = policy
-        e.update(BENCH_LISTEN_HOST=H, BENCH_HTTP_PORT=str(HTTP_PORT), BENCH_UPSTREAM_HOST=H,
+        e.update(BENCH_LISTEN_HOST=H, BENCH_HTTP_PORT=str(self.port), BENCH_UPSTREAM_HOST=H,
                  BENCH_UPSTREAM_PORT=str(UP_PORT), BENCH_WORKERS=str(workers),
                  BENCH_ROUTE_MODE=mode, BENCH_ROUTES_FILE=routes_file or "",
                  BENCH_NOFILE=str(self.ctx.nofile), BENCH_GATEHOUSE=self.ctx.gatehouse,
-                 BENCH_ADMIN_PORT=str(ADMIN_PORT), BENCH_FLOOR_DIR=self.ctx.floor_dir or "")
+                 BENCH_ADMIN_PORT=str(self.admin), BENCH_FLOOR_DIR=self.ctx.floor_dir or "")
         return e
 
     def version(self):
@@ -393,13 +398,13 @@ class Contestant:
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
         e = self.env(workers, mode, routes_file, policy)
-        if not wait_ports_free(HTTP_PORT, ADMIN_PORT):
+        if not wait_ports_free(self.port, self.admin):
             raise RuntimeError("contestant ports busy")
         subprocess.run([self.hook, "prepare", d], env=e, check=True, timeout=120,
                        stdout=subprocess.DEVNULL)
         self.proc = start_session(["timeout", "3600", self.hook, "run", d],
                                   os.path.join(d, "server.log"), env=e)
-        if wait_status(HTTP_PORT, probe[0], 200, 60, probe[1], self.proc) is None:
+        if wait_status(self.port, probe[0], 200, 60, probe[1], self.proc) is None:
             self.stop()
             raise RuntimeError(f"{self.name} {tag} did not answer 200 (see {d}/server.log)")
         return self.proc.pid
@@ -599,49 +604,99 @@ def scenario_proxy(ctx, rep, res):
         res.append(dict(r, rep=rep, case="h1", proxy="direct", workers=0, conns=n))
 
 
-def scenario_routes(ctx, rep, res):
-    """Scenario 3: gatehouse with ctx.big_routes host+path rules, first vs
-    last rule; then every contestant with ctx.spread_routes path routes
-    (spread.lua) against its catch-all, same traffic; direct for reference."""
-    lua = os.path.join(BENCH, "lua", "spread.lua")
-    n_big, n_sp, conns = ctx.big_routes, ctx.spread_routes, ctx.route_conns
+def scenario_routes(ctx, res):
+    """Scenario 3's first half: gatehouse with ctx.big_routes host+path
+    rules, the first rule against the last, in ctx.route_rounds
+    interleaved slices of ctx.route_slice_s each after a warm-up of each
+    (bench/slices.py)."""
+    n_big, conns = ctx.big_routes, ctx.route_conns
     gh = ctx.contestants[0]
+    sub = copy.copy(ctx)
+    sub.duration, sub.warmup = ctx.route_slice_s, 0
+    last_host = f"h{(n_big - 1) // 10:05d}.bench.test"
+    targets = {f"first-of-{n_big}": ("h00000.bench.test", "/p0/x"),
+               f"last-of-{n_big}": (last_host, f"/p{(n_big - 1) % 10}/x")}
     try:
         sid = gh.start(f"routes-hostpath-{n_big}", 1, "hostpath", routes_file(ctx, "hostpath", n_big),
                        probe=("/p0/x", "h00000.bench.test"))
-        last_host = f"h{(n_big - 1) // 10:05d}.bench.test"
-        for var, host, path in (("first", "h00000.bench.test", "/p0/x"),
-                                ("last", last_host, f"/p{(n_big - 1) % 10}/x")):
-            r = measure(ctx, f"{rep}-routes-gatehouse-{var}", f"http://{H}:{HTTP_PORT}{path}",
+
+        def warm(var):
+            host, path = targets[var]
+            if ctx.warmup > 0:
+                wrk(f"http://{H}:{HTTP_PORT}{path}", conns, ctx.warmup, extra=[f"Host: {host}"])
+
+        def one(var, rnd):
+            host, path = targets[var]
+            r = measure(sub, f"{rnd + 1}-routes-gatehouse-{var}", f"http://{H}:{HTTP_PORT}{path}",
                         conns, sid, extra=[f"Host: {host}"])
-            res.append(dict(r, rep=rep, case="routes", proxy="gatehouse", variant=f"{var}-of-{n_big}",
-                            workers=1, conns=conns))
+            return dict(r, rep=rnd + 1, case="routes", proxy="gatehouse", variant=var, workers=1,
+                        conns=conns, secs=r["requests"] / r["rps"] if r["rps"] else 0)
+        acc = slices.interleave(list(targets), ctx.route_rounds, one, warm=warm)
+        for var in targets:
+            res.extend(acc[var])
         if wait_status(HTTP_PORT, "/p0/x", 404, 2, host="nomatch.bench.test") is None:
             log("  gatehouse: an unmatched host did not get 404")
-        gh.stop()
     except Exception as e:  # noqa: BLE001
         log(f"  gatehouse routes-hostpath: {e}")
-        gh.stop()
+    finally:
+        if gh.proc is not None:
+            gh.stop()
+
+
+# Scenario 3's second half: each contestant's catch-all and its spread
+# routes run at once (the spread one on SPREAD_OFFSET above the ports) and
+# are measured in interleaved slices (bench/slices.py), so that both see
+# the same machine: measured in passes one after the other, the first pass
+# had put 6% between two configs that cost the same per request.
+SPREAD_OFFSET = 80
+
+
+def scenario_spread(ctx, res):
+    """Every contestant with ctx.spread_routes path routes (spread.lua)
+    against its catch-all, same traffic, in ctx.route_rounds rounds of
+    ctx.route_slice_s slices each after a warm-up; direct for reference."""
+    lua = os.path.join(BENCH, "lua", "spread.lua")
+    n_sp, conns = ctx.spread_routes, ctx.route_conns
+    sub = copy.copy(ctx)
+    sub.duration, sub.warmup = ctx.route_slice_s, 0
+    sp = f"spread-{n_sp}"
     for c in ctx.contestants:
-        for var, mode in (("catch-all", "none"), (f"spread-{n_sp}", "path")):
-            try:
-                sid = c.start(f"routes-{var}", 1, mode,
-                              routes_file(ctx, "path", n_sp) if mode == "path" else None,
-                              probe=("/r00000/x", "bench.test"))
-            except Exception as e:  # noqa: BLE001
-                log(f"  {c.name} {var}: {e}")
-                continue
-            if mode == "path" and wait_status(HTTP_PORT, "/nomatch/x", 404, 2) is None:
+        pair = {"catch-all": Contestant(ctx, c.name),
+                sp: Contestant(ctx, c.name, HTTP_PORT + SPREAD_OFFSET, ADMIN_PORT + SPREAD_OFFSET)}
+        sids = {}
+        try:
+            for var, cc in pair.items():
+                path = var != "catch-all"
+                sids[var] = cc.start(f"routes-{var}", 1, "path" if path else "none",
+                                     routes_file(ctx, "path", n_sp) if path else None,
+                                     probe=("/r00000/x", "bench.test"))
+            if wait_status(pair[sp].port, "/nomatch/x", 404, 2) is None:
                 log(f"  {c.name}: an unmatched path did not get 404")
-            r = measure(ctx, f"{rep}-routes-{c.name}-{var}", f"http://{H}:{HTTP_PORT}/", conns, sid,
-                        script=lua, sargs=("path", str(n_sp)))
-            res.append(dict(r, rep=rep, case="routes", proxy=c.name, variant=var, workers=1,
-                            conns=conns))
-            c.stop()
-    r = measure(ctx, f"{rep}-routes-direct", f"http://{H}:{UP_PORT}/", conns, None, script=lua,
+
+            def url(var):
+                return f"http://{H}:{pair[var].port}/"
+
+            def warm(var):
+                if ctx.warmup > 0:
+                    wrk(url(var), conns, ctx.warmup, script=lua, sargs=("path", str(n_sp)))
+
+            def one(var, rnd):
+                r = measure(sub, f"{rnd + 1}-routes-{c.name}-{var}", url(var), conns, sids[var],
+                            script=lua, sargs=("path", str(n_sp)))
+                return dict(r, rep=rnd + 1, case="routes", proxy=c.name, variant=var, workers=1,
+                            conns=conns, secs=r["requests"] / r["rps"] if r["rps"] else 0)
+            acc = slices.interleave(list(pair), ctx.route_rounds, one, warm=warm)
+            for var in pair:
+                res.extend(acc[var])
+        except Exception as e:  # noqa: BLE001 - logged, the rows stay empty
+            log(f"  {c.name} spread: {e}")
+        finally:
+            for cc in pair.values():
+                if cc.proc is not None:
+                    cc.stop()
+    r = measure(ctx, "routes-direct", f"http://{H}:{UP_PORT}/", conns, None, script=lua,
                 sargs=("path", str(n_sp)))
-    res.append(dict(r, rep=rep, case="routes", proxy="direct", variant=f"spread-{n_sp}", workers=0,
-                    conns=conns))
+    res.append(dict(r, rep=1, case="routes", proxy="direct", variant=sp, workers=0, conns=conns))
 
 
 # Scenario 9: what a gatehouse.dev policy adds per request (its limit is
@@ -1209,6 +1264,7 @@ def main():
     ctx.route_conns = 50
     ctx.big_routes = 100 if smoke else 10000
     ctx.spread_routes = 100 if smoke else 1000
+    ctx.route_rounds, ctx.route_slice_s = (1, 1.0) if smoke else (10, 1.0)  # wrk: whole seconds
     ctx.churn_changes = 20 if smoke else 1000
     ctx.churn_seconds = 1.0 if smoke else 10.0
     ctx.prop_routes = 200 if smoke else 5000
@@ -1281,14 +1337,16 @@ def main():
                 log(f"pass {rep}/{ctx.repeat}: scenarios 1-2 (small response)")
                 with timed(results, "1-2"):
                     scenario_proxy(ctx, rep, results["runs"])
-            if "routes" in only:
-                log(f"pass {rep}/{ctx.repeat}: scenario 3 (route count)")
-                with timed(results, "3"):
-                    scenario_routes(ctx, rep, results["runs"])
             if "policies" in only:
                 log(f"pass {rep}/{ctx.repeat}: scenario 9 (policy cost)")
                 with timed(results, "9"):
                     scenario_policies(ctx, rep, results["runs"])
+        if "routes" in only:
+            log("scenario 3 (route count): first vs last rule, spread routes vs catch-all, "
+                "interleaved")
+            with timed(results, "3"):
+                scenario_routes(ctx, results["runs"])
+                scenario_spread(ctx, results["runs"])
         if "edge" in only:
             log("scenario 10: edge checks (JWT, source address) and gzip")
             with timed(results, "10"):
