@@ -216,12 +216,14 @@ def test_ratio_zero_propagates_and_follows_parent(stack, coll):
 @pytest.mark.deadline(60)
 def test_batches_arrive_within_interval(stack, coll):
     up(stack, coll.url, 1.0, "--otlp-batch", "512")
-    t0 = time.monotonic()
     for i in range(5):
         get(stack, f"/b{i}")
-    sp = coll.wait_span(lambda s: attrs(s).get("url.path") == "/b4", timeout=3)
+    t_last = time.monotonic()  # /b4 answered: its span is queued by now
+    sp = coll.wait_span(lambda s: attrs(s).get("url.path") == "/b4", timeout=5)
     assert sp, coll.spans
-    assert sp["_at"] - t0 < 0.2 + 1.0, sp["_at"] - t0
+    # a batch short of --otlp-batch goes out at the next 200 ms tick, not when
+    # 512 spans have gathered; the margin is for a loaded CI machine (ASan)
+    assert sp["_at"] - t_last < 0.2 + 1.3, sp["_at"] - t_last
     paths = {attrs(s)["url.path"] for s in coll.spans}
     assert {f"/b{i}" for i in range(5)} <= paths
     assert len(coll.posts) <= 5
