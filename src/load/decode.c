@@ -1087,6 +1087,22 @@ api_version_ok(const struct kind_desc *kd, const char *av)
     return false;
 }
 
+/* The apiVersions most manifests write: an object with one of them points
+ * at the constant instead of a copy (100,000 routes: ~3 MB less). */
+static const char *const common_api_versions[] = {
+    GW_GROUP_GATEWAY "/v1", "v1", "discovery.k8s.io/v1", GW_GROUP_GATEHOUSE "/v1alpha1",
+    GW_GROUP_GATEWAY "/v1beta1",
+};
+
+static const char *
+api_version_keep(struct gw_arena *a, const char *av)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(common_api_versions); i++)
+        if (strcmp(common_api_versions[i], av) == 0)
+            return common_api_versions[i];
+    return gw_arena_strdup(a, av);
+}
+
 static void
 bad_api_version(struct dctx *c, const struct kind_desc *kd, const struct gw_node *v)
 {
@@ -1186,7 +1202,7 @@ gw_decode_object(const struct gw_doc *doc, struct gw_arena *a, const char *file,
     d_object(&c, kd->schema, root, m);
     m->pos = stored_pos(&c, root->pos);
     m->kind = kd->model;
-    m->api_version = gw_arena_strdup(c.a, av->text);
+    m->api_version = api_version_keep(c.a, av->text);
     if (!namespaced)
         m->ns = NULL;
     else if (!m->ns)
