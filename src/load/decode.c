@@ -1090,7 +1090,7 @@ api_version_ok(const struct kind_desc *kd, const char *av)
 /* The apiVersions most manifests write: an object with one of them points
  * at the constant instead of a copy (100,000 routes: ~3 MB less). */
 static const char *const common_api_versions[] = {
-    GW_GROUP_GATEWAY "/v1", "v1", "discovery.k8s.io/v1", GW_GROUP_GATEHOUSE "/v1alpha1",
+    GW_GROUP_GATEWAY "/v1",      "v1", "discovery.k8s.io/v1", GW_GROUP_GATEHOUSE "/v1alpha1",
     GW_GROUP_GATEWAY "/v1beta1",
 };
 
