@@ -506,10 +506,24 @@ struct anylist {
     size_t n;
 };
 
+/* Strings longer than this are seldom repeated (certificates, CEL). */
+#define SHARED_STR_MAX 256
+
 static const char *
 arena_str(struct dctx *c, const struct gw_node *v)
 {
-    return gw_arena_strndup(c->a, v->text ? v->text : "", v->text ? v->len : 0);
+    const char *text = v->text ? v->text : "";
+    size_t len = v->text ? v->len : 0;
+    if (!c->strs || len > SHARED_STR_MAX)
+        return gw_arena_strndup(c->a, text, len);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * 0x100000001b3ull;
+    const char **slot = &c->strs->slot[(h ^ (h >> 29)) & (GW_DECODE_STRS - 1)];
+    if (*slot && memcmp(*slot, text, len) == 0 && (*slot)[len] == '\0')
+        return *slot;
+    *slot = gw_arena_strndup(c->a, text, len);
+    return *slot;
 }
 
 static struct gw_pos
@@ -1147,12 +1161,20 @@ int
 gw_decode_object(const struct gw_doc *doc, struct gw_arena *a, const char *file,
                  struct gw_meta **out, struct gw_diags *diags)
 {
+    return gw_decode_object_strs(doc, a, file, NULL, out, diags);
+}
+
+int
+gw_decode_object_strs(const struct gw_doc *doc, struct gw_arena *a, const char *file,
+                      struct gw_decode_strs *strs, struct gw_meta **out, struct gw_diags *diags)
+{
     *out = NULL;
     const struct gw_node *root = doc->root;
     if (!root || root->type == GW_NODE_NULL)
         return 0;
     struct dctx c = {
         .a = a,
+        .strs = strs,
         .diags = diags,
         .file = file,
         .root_pos = root->pos,
