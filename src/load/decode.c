@@ -519,11 +519,12 @@ arena_str(struct dctx *c, const struct gw_node *v)
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)text[i]) * 0x100000001b3ull;
-    const char **slot = &c->strs->slot[(h ^ (h >> 29)) & (GW_DECODE_STRS - 1)];
-    if (*slot && memcmp(*slot, text, len) == 0 && (*slot)[len] == '\0')
-        return *slot;
-    *slot = gw_arena_strndup(c->a, text, len);
-    return *slot;
+    struct gw_decode_str *slot = &c->strs->slot[(h ^ (h >> 29)) & (GW_DECODE_STRS - 1)];
+    if (slot->s && slot->len == len && memcmp(slot->s, text, len) == 0)
+        return slot->s;
+    slot->s = gw_arena_strndup(c->a, text, len);
+    slot->len = len;
+    return slot->s;
 }
 
 static struct gw_pos

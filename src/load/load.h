@@ -169,8 +169,13 @@ int gw_decode_object(const struct gw_doc *doc, struct gw_arena *a, const char *f
  * that arena only. */
 #define GW_DECODE_STRS 256
 
+struct gw_decode_str {
+    const char *s; /* in the arena; NULL: empty slot */
+    size_t len;
+};
+
 struct gw_decode_strs {
-    const char *slot[GW_DECODE_STRS];
+    struct gw_decode_str slot[GW_DECODE_STRS];
 };
 
 /* gw_decode_object taking its strings from strs (NULL: a copy each). */
