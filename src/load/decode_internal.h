@@ -92,7 +92,8 @@ struct schema {
 
 /* The state of decoding one object. */
 struct dctx {
-    struct gw_arena *a; /* the object's */
+    struct gw_arena *a;          /* the object's */
+    struct gw_decode_strs *strs; /* strings shared in a, NULL: none */
     struct gw_diags *diags;
     const char *file; /* lives as long as the object (interned in its arena) */
     const char *kind; /* for diagnostics */

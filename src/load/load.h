@@ -160,6 +160,28 @@ int gw_decode_doc(const struct gw_doc *doc, struct gw_store *store, struct gw_di
  */
 int gw_decode_object(const struct gw_doc *doc, struct gw_arena *a, const char *file,
                      struct gw_meta **out, struct gw_diags *diags);
+
+/* Recent strings decoded into one arena, by a hash of their bytes: objects
+ * decoded one after the other into the same arena (a file's) then share
+ * equal strings (namespaces, hostnames, parent and backend names) instead
+ * of a copy each. Caller storage, zeroed before the first object; it points
+ * into the arena, so it lives no longer than the arena, and is used with
+ * that arena only. */
+#define GW_DECODE_STRS 256
+
+struct gw_decode_str {
+    const char *s; /* in the arena; NULL: empty slot */
+    size_t len;
+};
+
+struct gw_decode_strs {
+    struct gw_decode_str slot[GW_DECODE_STRS];
+};
+
+/* gw_decode_object taking its strings from strs (NULL: a copy each). */
+int gw_decode_object_strs(const struct gw_doc *doc, struct gw_arena *a, const char *file,
+                          struct gw_decode_strs *strs, struct gw_meta **out,
+                          struct gw_diags *diags);
 /* Adds obj (from gw_decode_object) to store, which borrows it; a duplicate
  * kind/ns/name is reported as gw_decode_doc reports it. 0 or GW_EEXISTS. */
 int gw_decode_add(struct gw_store *store, struct gw_meta *obj, struct gw_diags *diags);

@@ -110,13 +110,12 @@ struct route_kv {
 };
 
 struct route_cond {
-    const struct gw_ir_route *ir;
     pcre2_code *path_re; /* REGEX paths */
-    bool broken;         /* a pattern or path did not compile: never holds */
     struct gw_str method;
-    bool has_method;
     struct route_kv *headers, *query;
-    size_t nheaders, nquery;
+    uint32_t nheaders, nquery;
+    bool broken; /* a pattern or path did not compile: never holds */
+    bool has_method;
 };
 
 /* A list value with this bit set is a route without conditions (no
@@ -153,7 +152,9 @@ struct route_node {
 
 struct route_vhost {
     const struct gw_ir_vhost *ir;
-    struct route_cond *conds; /* one per ir->routes[i] */
+    /* One per ir->routes[i]; NULL (nconds 0) when no route of the vhost
+     * has a condition (every list item is ROUTE_ALWAYS then). */
+    struct route_cond *conds;
     size_t nconds;
     uint32_t root;           /* trie node */
     struct route_list regex; /* REGEX path routes, ascending */

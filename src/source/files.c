@@ -136,6 +136,7 @@ file_decode(struct gw_source_file *f, const struct gw_docs *docs)
         GW_MIN(GW_MAX(gw_arena_total(&docs->arena) / 2, (size_t)4096), (size_t)64 * 1024));
     struct gw_arena *a = &f->part->arena;
     const char *file = NULL;
+    struct gw_decode_strs strs = {0};
     for (size_t i = 0; i < docs->n; i++) {
         const struct gw_doc *doc = &docs->v[i];
         if (!doc->root)
@@ -145,7 +146,7 @@ file_decode(struct gw_source_file *f, const struct gw_docs *docs)
         if (!file || strcmp(file, name) != 0)
             file = gw_arena_strdup(a, name);
         struct gw_meta *m = NULL;
-        if (gw_decode_object(doc, a, file, &m, &f->decoded) != 0) {
+        if (gw_decode_object_strs(doc, a, file, &strs, &m, &f->decoded) != 0) {
             f->rejected++;
         } else if (m) {
             f->objs = gw_xgrow(f->objs, &f->objs_cap, f->nobjs + 1, sizeof(*f->objs));

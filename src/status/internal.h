@@ -195,6 +195,9 @@ struct tr {
     /* routes.c: recent parents[] entries, to share their members (equal
      * parentRef, controller and conditions: most routes of a Gateway). */
     const struct gw_sv *entries[1 << TR_COND_MEMO_BITS];
+    /* routes.c: recent whole route statuses (parents[] of shared entries),
+     * for the items of routes whose status is the same. */
+    const struct gw_sv *statuses[1 << TR_COND_MEMO_BITS];
     /* gateway.c: a listener's supportedKinds by its kinds bitmask (KBIT of
      * the route kinds), to share their members; NULL: not made yet. */
     const struct gw_sv *kinds_memo[32];

@@ -276,13 +276,26 @@ gw_status_stamp_times(struct gw_status *st, const struct gw_status *prev, const 
     gw_sv_pool_init(&pool, &st->arena);
     struct carry k = {.p = &pool, .now = at};
     k.memo = gw_xcalloc((size_t)1 << CARRY_MEMO_BITS, sizeof(*k.memo));
+    /* Items sharing one status (routes of one Gateway) whose previous
+     * statuses are shared too get one copy, shared as well. */
+    const struct gw_sv *last_d = NULL, *last_p = NULL;
+    struct gw_sv *last_c = NULL;
     for (size_t i = 0; i < st->n; i++) {
         struct gw_status_item *it = &st->items[i];
         const struct gw_status_item *old =
             prev ? gw_status_find(prev, it->kind, it->ns, it->name) : NULL;
         const struct gw_sv *ps = old ? old->status : NULL;
-        if (it->status)
-            it->status = copy_obj(&k, it->status, ps && ps->type == GW_SV_OBJ ? ps : NULL);
+        if (ps && ps->type != GW_SV_OBJ)
+            ps = NULL;
+        if (!it->status)
+            continue;
+        if (last_c && it->status == last_d && ps == last_p) {
+            it->status = last_c;
+            continue;
+        }
+        last_d = it->status;
+        last_p = ps;
+        it->status = last_c = copy_obj(&k, it->status, ps);
     }
     free(k.memo);
 }

@@ -562,6 +562,54 @@ test_control_chars(void)
     gw_buf_release(&msg);
 }
 
+/* Objects decoded into one arena with one gw_decode_strs share equal
+ * strings; without it each has its own copy; apiVersion is a constant. */
+static void
+test_shared_strings(void)
+{
+    static const char yaml[] = "apiVersion: gateway.networking.k8s.io/v1\n"
+                               "kind: HTTPRoute\n"
+                               "metadata: {name: a, namespace: ns}\n"
+                               "spec: {parentRefs: [{name: gw}], hostnames: [x.test]}\n"
+                               "---\n"
+                               "apiVersion: gateway.networking.k8s.io/v1\n"
+                               "kind: HTTPRoute\n"
+                               "metadata: {name: b, namespace: ns}\n"
+                               "spec: {parentRefs: [{name: gw}], hostnames: [y.test]}\n";
+    struct gw_docs docs;
+    gw_docs_init(&docs);
+    struct gw_diags diags;
+    gw_diags_init(&diags);
+    GW_ASSERT(gw_docs_add_yaml(&docs, "s.yaml", yaml, strlen(yaml), &diags) == 0 && docs.n == 2);
+    for (int shared = 0; shared < 2; shared++) {
+        struct gw_arena a;
+        gw_arena_init(&a, 0);
+        struct gw_decode_strs strs = {0};
+        struct gw_httproute *r[2];
+        for (int i = 0; i < 2; i++) {
+            struct gw_meta *m = NULL;
+            int rc =
+                gw_decode_object_strs(&docs.v[i], &a, "s.yaml", shared ? &strs : NULL, &m, &diags);
+            GW_ASSERT(rc == 0 && m && m->kind == GW_KIND_HTTPROUTE);
+            r[i] = (struct gw_httproute *)(void *)m;
+        }
+        is_str(r[1]->meta.ns, "ns", "namespace");
+        is_str(r[1]->spec.parent_refs.v[0].name, "gw", "parent name");
+        is_str(r[0]->spec.hostnames.v[0], "x.test", "hostname");
+        is_str(r[1]->spec.hostnames.v[0], "y.test", "other hostname");
+        is_str(r[1]->meta.name, "b", "name");
+        ok((r[0]->meta.ns == r[1]->meta.ns) == (shared == 1),
+           shared ? "shared: one namespace string" : "not shared: a copy each");
+        ok((r[0]->spec.parent_refs.v[0].name == r[1]->spec.parent_refs.v[0].name) == (shared == 1),
+           "parent names likewise");
+        ok(r[0]->meta.api_version == r[1]->meta.api_version, "apiVersion: the constant");
+        gw_arena_release(&a);
+    }
+    is_int((long long)diags.n, 0, "no diagnostics");
+    gw_diags_release(&diags);
+    gw_docs_release(&docs);
+}
+
 int
 main(void)
 {
@@ -570,5 +618,6 @@ main(void)
     test_conformance();
     test_invalid();
     test_control_chars();
+    test_shared_strings();
     return done_testing();
 }

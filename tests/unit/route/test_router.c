@@ -62,6 +62,37 @@ build(struct gw_ir *ir, struct gw_diags *d)
     GW_ASSERT(gw_router_build(ir, d, &R) == 0);
 }
 
+/* Vhosts whose routes have no conditions keep no table of them (router.c):
+ * such a vhost beside one with conditions, a route with a path that does
+ * not compile in it (in no list), a wildcard vhost with conditions. */
+static void
+test_plain_vhosts(void)
+{
+    struct gw_ir *ir = gw_ir_new();
+    P = b_port(ir, 80);
+    struct gw_ir_listener *l = b_listener(ir, P, "http", NULL, GW_IR_HTTP);
+    struct gw_ir_vhost *v = b_vhost(ir, l, "plain.test", 4);
+    b_route(ir, v, "bad", PREFIX, "nope", NULL);
+    b_route(ir, v, "p-ab", EXACT, "/a/b", NULL);
+    b_route(ir, v, "p-a", PREFIX, "/a", NULL);
+    b_route(ir, v, "p-root", PREFIX, "/", NULL);
+    v = b_vhost(ir, l, "cond.test", 4);
+    struct gw_ir_route *r = b_route(ir, v, "c-h", PREFIX, "/a", NULL);
+    b_header(ir, r, "x-a", "1", false);
+    b_route(ir, v, "c-a", PREFIX, "/a", NULL);
+    b_route(ir, v, "c-get", PREFIX, "/", "GET");
+    build(ir, NULL);
+    is_str(M("GET", "plain.test", "/a/x", NULL), "p-a", "plain vhost: prefix");
+    is_str(M("GET", "plain.test", "/a/b", NULL), "p-ab", "plain vhost: exact");
+    is_str(M("GET", "plain.test", "/nope", NULL), "p-root", "plain vhost: the bad path in no list");
+    is_str(M("GET", "cond.test", "/a/x", "x-a: 1", NULL), "c-h", "conditions still checked");
+    is_str(M("GET", "cond.test", "/a/x", NULL), "c-a", "and skipped when they fail");
+    is_str(M("PUT", "cond.test", "/b", NULL), "no route", "method condition fails: no route");
+    gw_router_free(R);
+    R = NULL;
+    gw_ir_unref(ir);
+}
+
 static void
 test_precedence(void)
 {
@@ -541,6 +572,7 @@ test_random(void)
 int
 main(void)
 {
+    test_plain_vhosts();
     test_precedence();
     test_prefix_edges();
     test_hosts();

@@ -302,9 +302,9 @@ test_stamp_status(void)
     }
 }
 
-/* Routes whose conditions are equal share their members (tr_cond; equal
- * parents[] entries share theirs), before stamping and after: in place with no earlier status,
- * through the copy's memo with one (times equal as strings, not as pointers). */
+/* Routes whose statuses are equal share one status tree (routes.c), before
+ * stamping and after: stamped in place with no earlier status, copied once
+ * for all of them with one; a route with another status has its own. */
 static void
 test_stamp_shared(void)
 {
@@ -318,7 +318,12 @@ test_stamp_shared(void)
                                         "apiVersion: gateway.networking.k8s.io/v1\n"
                                         "kind: HTTPRoute\n"
                                         "metadata: {name: b, namespace: ns}\n"
-                                        "spec: {parentRefs: [{name: gw}]}\n";
+                                        "spec: {parentRefs: [{name: gw}]}\n"
+                                        "---\n"
+                                        "apiVersion: gateway.networking.k8s.io/v1\n"
+                                        "kind: HTTPRoute\n"
+                                        "metadata: {name: c, namespace: ns}\n"
+                                        "spec: {parentRefs: [{name: gw, sectionName: nope}]}\n";
     const struct gw_sv *ca[2], *cb[2];
     struct gw_status *st[2];
     for (int i = 0; i < 2; i++) {
@@ -326,17 +331,19 @@ test_stamp_shared(void)
         gw_status_stamp_times(st[i], i ? st[0] : NULL, i ? NOW : OLD);
         const struct gw_status_item *a = gw_status_find(st[i], GW_KIND_HTTPROUTE, "ns", "a");
         const struct gw_status_item *b = gw_status_find(st[i], GW_KIND_HTTPROUTE, "ns", "b");
-        GW_ASSERT(a && b && a->status && b->status);
+        const struct gw_status_item *c = gw_status_find(st[i], GW_KIND_HTTPROUTE, "ns", "c");
+        GW_ASSERT(a && b && c && a->status && b->status && c->status);
         ca[i] = gw_sv_get(gw_sv_get(a->status, "parents")->child, "conditions")->child;
         cb[i] = gw_sv_get(gw_sv_get(b->status, "parents")->child, "conditions")->child;
         is_str(gw_sv_get(ca[i], "lastTransitionTime")->s, OLD,
                i ? "reload: unchanged condition keeps its time" : "first: now");
         is_str(gw_sv_get(cb[i], "lastTransitionTime")->s, OLD, "the other route's too");
-        /* Translate shares the members of equal parents[] entries too
-         * (routes.c); the stamped copy makes each entry's own. */
-        ok(ca[i]->child == cb[i]->child && (i ? ca[i] != cb[i] : ca[i] == cb[i]),
-           "equal conditions share members");
-        ok(!strstr(json(a->status), P), "no placeholder left");
+        ok(a->status == b->status, i ? "reload: one stamped copy, shared" : "one tree, shared");
+        ok(ca[i] == cb[i], "so are their conditions");
+        ok(c->status != a->status, "another status is not shared");
+        const struct gw_sv *cc = gw_sv_get(gw_sv_get(c->status, "parents")->child, "conditions");
+        is_str(gw_sv_get(cc->child, "lastTransitionTime")->s, OLD, "and is stamped");
+        ok(!strstr(json(a->status), P) && !strstr(json(c->status), P), "no placeholder left");
     }
     gw_status_free(st[0]);
     gw_status_free(st[1]);
