@@ -41,8 +41,8 @@ struct gw_source {
     int inotify_fd;
     bool has_sighup, watch_warned, force, settled;
     /* What the first load's snapshot took (store, IR, statuses, proxy
-     * tables); until warm, a change populates twice that much heap before
-     * it translates (gw_source_prewarm_heap). */
+     * tables); the first change populates twice that much heap before it
+     * translates (gw_source_prewarm_heap); warm: it has. */
     size_t snapshot_bytes;
     bool warm;
     struct gw_timer timer;

@@ -237,9 +237,8 @@ log_diags(const struct gw_source *s, const struct gw_diags *d)
 #define RESERVE_MAX       (64u << 20)
 #define RESERVE_BLOCK     (256u << 10)
 #define RESERVE_MMAP_FROM (4u << 20)
-/* A change that faulted fewer pages than this (while translating, after
- * the prewarm) found its memory there: the next ones need no prewarm. */
-#define PREWARM_DONE_FAULTS 64
+/* A reload that faulted fewer pages than this found its memory there. */
+#define TOPUP_FAULTS 16
 
 void
 gw_source_reserve_heap(size_t bytes)
@@ -374,12 +373,12 @@ gw_source_reload(struct gw_source *s)
      * statuses, proxy tables). A change builds its snapshot beside the old
      * one, with scratch on top: after the trim the first ones took some
      * 2.5 times that in fresh pages at 5,000 routes (2,500 faults, then
-     * 900). Until a change no longer faults, twice it is populated first. */
+     * 900): the first change populates twice it first. */
     size_t heap0 = settle ? mallinfo2().uordblks : 0;
     bool prewarm = s->settled && !s->warm;
     if (prewarm)
         gw_source_prewarm_heap(2 * s->snapshot_bytes);
-    uint64_t faults0 = prewarm ? minor_faults() : 0;
+    uint64_t faults0 = minor_faults();
     uint64_t t_warm = gw_clock_mono_us();
 
     struct gw_store *store = gw_xmalloc(sizeof(*store));
@@ -413,13 +412,7 @@ gw_source_reload(struct gw_source *s)
     if (s->publish)
         s->publish(s->publish_data, ir);
     uint64_t t2 = gw_clock_mono_us();
-    uint64_t faults = prewarm ? minor_faults() - faults0 : 0;
-    if (prewarm && faults < PREWARM_DONE_FAULTS) {
-        /* From now on each change reuses what the one before freed: the
-         * heap top is trimmed again above 4 MiB, as before the prewarm. */
-        s->warm = true;
-        mallopt(M_TRIM_THRESHOLD, (int)RESERVE_MMAP_FROM);
-    }
+    uint64_t faults = minor_faults() - faults0;
     struct gw_status *st = gw_status_pending_finish(pending);
     /* Translate has no clock: conditions unchanged since the last reload
      * keep their lastTransitionTime, the others take this reload's time. */
@@ -447,6 +440,16 @@ gw_source_reload(struct gw_source *s)
         free(old_store);
     }
     gw_diags_release(&old_diags);
+    if (s->settled) {
+        /* What this reload had to fault in (its heap grew: the
+         * configuration did), the next one may need again beyond what this
+         * one freed: twice that is touched now, after the publish and the
+         * statuses, so that the next change finds it ready. */
+        uint64_t grown = minor_faults() - faults0;
+        s->warm = true;
+        if (grown >= TOPUP_FAULTS)
+            gw_source_reserve_heap(GW_MIN(2 * (size_t)grown * 4096, 2 * s->snapshot_bytes));
+    }
     if (settle) {
         /* The load's garbage (its parse trees on the helper thread's
          * arena, the translation's scratch) goes back to the kernel. */
