@@ -232,20 +232,35 @@ log_diags(const struct gw_source *s, const struct gw_diags *d)
  * in the PSS for ever: 19 MiB of the 41 at 10,000 host routes, 64 of the
  * 244 MiB at 100,000 routes (issue 18: PSS < 30 MB and < 150 MB there); one
  * times that amount saved only a sixth of those faults. Instead, the first
- * changes populate their fresh memory in one call (gw_source_prewarm_heap).
+ * change populates its fresh memory in one call (gw_source_prewarm_heap),
+ * and after each change (past its publish) the memory it had to fault in is
+ * touched again, twice over, for the next one (gw_source_reserve_heap): the
+ * memory comes when changes need it, not at start-up.
  */
 #define RESERVE_MAX       (64u << 20)
 #define RESERVE_BLOCK     (256u << 10)
 #define RESERVE_MMAP_FROM (4u << 20)
 /* A reload that faulted fewer pages than this found its memory there. */
 #define TOPUP_FAULTS 16
+#define PAGE_BYTES   4096u
+
+/* Malloc's policy: blocks up to 4 MiB from the heap, and its free top kept
+ * up to twice the largest reserve yet (never less: a smaller top-up after a
+ * bigger one would have the next free give the bigger one back). */
+static void
+heap_policy(size_t bytes)
+{
+    static size_t trim_from = RESERVE_MMAP_FROM;
+    trim_from = GW_MAX(trim_from, 2 * bytes);
+    mallopt(M_MMAP_THRESHOLD, (int)RESERVE_MMAP_FROM);
+    mallopt(M_TRIM_THRESHOLD, (int)trim_from);
+}
 
 void
 gw_source_reserve_heap(size_t bytes)
 {
     bytes = GW_MIN(bytes, (size_t)RESERVE_MAX);
-    mallopt(M_MMAP_THRESHOLD, (int)RESERVE_MMAP_FROM);
-    mallopt(M_TRIM_THRESHOLD, (int)GW_MAX(2 * bytes, (size_t)RESERVE_MMAP_FROM));
+    heap_policy(bytes);
     size_t n = bytes / RESERVE_BLOCK;
     if (!n)
         return;
@@ -294,8 +309,7 @@ void
 gw_source_prewarm_heap(size_t bytes)
 {
     bytes = GW_MIN(bytes, (size_t)RESERVE_MAX);
-    mallopt(M_MMAP_THRESHOLD, (int)RESERVE_MMAP_FROM);
-    mallopt(M_TRIM_THRESHOLD, (int)GW_MAX(2 * bytes, (size_t)RESERVE_MMAP_FROM));
+    heap_policy(bytes);
     /* Blocks malloc takes from its free holes first, then from the top:
      * only their headers are touched here. */
     size_t n = bytes / RESERVE_BLOCK;
@@ -448,7 +462,7 @@ gw_source_reload(struct gw_source *s)
         uint64_t grown = minor_faults() - faults0;
         s->warm = true;
         if (grown >= TOPUP_FAULTS)
-            gw_source_reserve_heap(GW_MIN(2 * (size_t)grown * 4096, 2 * s->snapshot_bytes));
+            gw_source_reserve_heap(GW_MIN(2 * (size_t)grown * PAGE_BYTES, 2 * s->snapshot_bytes));
     }
     if (settle) {
         /* The load's garbage (its parse trees on the helper thread's

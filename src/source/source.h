@@ -260,13 +260,15 @@ int gw_source_reload(struct gw_source *s);
 
 /*
  * A heap reserve (the Kubernetes source's, after its first configuration;
- * the directory source passes 0, for malloc's policy only): a change
+ * the directory source's after each change, for the next one, and 0 after
+ * its first load, for malloc's policy only): a change
  * builds the new snapshot while the old one serves, so the first change
  * needs as much fresh memory again, and first-touch page faults (about
  * 2 us each under load) slow its publish. Faults bytes in and
  * frees them to malloc, which is told to keep them (blocks up to 4 MiB
- * from the heap, the heap top not trimmed below twice the reserve). At
- * most 64 MiB. Not thread-safe: the control thread, once.
+ * from the heap, the heap top not trimmed below twice the largest reserve
+ * yet). At
+ * most 64 MiB. Not thread-safe: the control thread only.
  */
 void gw_source_reserve_heap(size_t bytes);
 
