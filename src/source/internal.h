@@ -40,6 +40,11 @@ struct gw_source {
     struct gw_io inotify_io, sighup_io;
     int inotify_fd;
     bool has_sighup, watch_warned, force, settled;
+    /* What the first load's snapshot took (store, IR, statuses, proxy
+     * tables); the first change populates twice that much heap before it
+     * translates (gw_source_prewarm_heap); warm: it has. */
+    size_t snapshot_bytes;
+    bool warm;
     struct gw_timer timer;
     struct gw_timer racy_timer; /* reads racily-clean files again (sync.c) */
     struct gw_source_debounce debounce;

@@ -260,15 +260,31 @@ int gw_source_reload(struct gw_source *s);
 
 /*
  * A heap reserve (the Kubernetes source's, after its first configuration;
- * the directory source passes 0, for malloc's policy only): a change
+ * the directory source's after each change, for the next one, and 0 after
+ * its first load, for malloc's policy only): a change
  * builds the new snapshot while the old one serves, so the first change
  * needs as much fresh memory again, and first-touch page faults (about
  * 2 us each under load) slow its publish. Faults bytes in and
  * frees them to malloc, which is told to keep them (blocks up to 4 MiB
- * from the heap, the heap top not trimmed below twice the reserve). At
- * most 64 MiB. Not thread-safe: the control thread, once.
+ * from the heap, the heap top not trimmed below twice the largest reserve
+ * yet). At
+ * most 64 MiB. Not thread-safe: the control thread only.
  */
 void gw_source_reserve_heap(size_t bytes);
+
+/*
+ * What a change costs in fresh memory, paid in one system call: makes sure
+ * the heap has bytes free beyond what is in use (growing its top, kept from
+ * now on: the heap top is not trimmed below twice bytes) and populates
+ * every page of it at once (MADV_POPULATE_WRITE). Faulting the pages one at
+ * a time as the translation first touches them cost about twice as much in
+ * the benchmark's VM (some 12 us a page; the first access after the
+ * populate still costs the hypervisor's half). Called on the control
+ * thread before a change is translated, only while the reloads still fault
+ * (the directory source after start-up: the memory is taken when a change
+ * needs it, not at start).
+ */
+void gw_source_prewarm_heap(size_t bytes);
 
 /* Reloads done, whatever their outcome. */
 uint64_t gw_source_reloads(const struct gw_source *s);
