@@ -438,32 +438,33 @@ servername_cb(SSL *ssl, int *alert, void *arg)
 static BIO_METHOD *io_method;
 static pthread_once_t io_method_once = PTHREAD_ONCE_INIT;
 
+/* gw_io_recv / gw_io_send's result as a BIO's: EAGAIN asks for a retry of
+ * the read or write (flag). */
+static int
+bio_io_result(BIO *b, ssize_t r, int flag)
+{
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            BIO_set_flags(b, BIO_FLAGS_SHOULD_RETRY | flag);
+        return -1;
+    }
+    if (r == 0 && flag == BIO_FLAGS_READ)
+        BIO_set_flags(b, BIO_FLAGS_IN_EOF); /* BIO_eof, as a socket BIO says */
+    return (int)r;
+}
+
 static int
 bio_io_write(BIO *b, const char *buf, int n)
 {
     BIO_clear_retry_flags(b);
-    ssize_t r = gw_io_send(BIO_get_data(b), buf, (size_t)n);
-    if (r < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            BIO_set_retry_write(b);
-        return -1;
-    }
-    return (int)r;
+    return bio_io_result(b, gw_io_send(BIO_get_data(b), buf, (size_t)n), BIO_FLAGS_WRITE);
 }
 
 static int
 bio_io_read(BIO *b, char *buf, int n)
 {
     BIO_clear_retry_flags(b);
-    ssize_t r = gw_io_recv(BIO_get_data(b), buf, (size_t)n);
-    if (r < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            BIO_set_retry_read(b);
-        return -1;
-    }
-    if (r == 0)
-        BIO_set_flags(b, BIO_FLAGS_IN_EOF); /* BIO_eof, as a socket BIO says */
-    return (int)r;
+    return bio_io_result(b, gw_io_recv(BIO_get_data(b), buf, (size_t)n), BIO_FLAGS_READ);
 }
 
 static long
