@@ -3069,8 +3069,7 @@ px_dconn_accept(struct px_worker *w, struct px_listener *l, int fd,
         free(d);
         return;
     }
-    if (!d->tls)
-        gw_io_own(&d->io); /* plaintext: the loop may do its I/O (io_uring) */
+    gw_io_own(&d->io); /* the loop may do its I/O (io_uring); TLS too (its BIO) */
     d->next = w->conns;
     if (d->next)
         d->next->prev = d;

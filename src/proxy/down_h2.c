@@ -72,6 +72,7 @@
 #define H2_OVERSIZED      2     /* over-limit header blocks on a connection: GOAWAY */
 #define H2_SMALL_FIELDS   16    /* request fields kept in the stream itself */
 #define H2_SMALL_HEAD     2048  /* response heads lower-cased on the stack */
+#define H2_TLS_KEEP_MS    1000  /* TLS record buffers kept this long after the last stream moved */
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -1047,6 +1048,20 @@ px_h2_input(struct px_dconn *c)
     }
 }
 
+/* A TLS connection with streams keeps OpenSSL's record buffers (freeing
+ * and allocating them around every read and write that empties them costs
+ * more than the records' crypto); px_h2_timeout gives them back once no
+ * stream moved for H2_TLS_KEEP_MS, so an idle connection holds none. */
+static void
+keep_tls_buffers(struct px_h2 *h)
+{
+    struct px_dconn *c = h->c;
+    px_tls_keep_buffers(c, true);
+    uint64_t due = gw_loop_now(c->w->loop) + H2_TLS_KEEP_MS;
+    if (!gw_timer_is_active(&c->rtimer) || c->rtimer.due > due)
+        gw_timer_start(&c->rtimer, H2_TLS_KEEP_MS);
+}
+
 /* nghttp2 -> c->out, then the socket; streams whose output drained get to
  * produce more. */
 static void
@@ -1090,8 +1105,11 @@ flush(struct px_h2 *h)
     if (c->closing)
         return;
     finish_if_done(h);
-    if (!c->closing)
+    if (!c->closing) {
+        if (GW_UNLIKELY(c->ssl && !c->tls_keep) && h->streams)
+            keep_tls_buffers(h);
         px_dconn_flush(c);
+    }
 }
 
 void
@@ -1150,6 +1168,12 @@ px_h2_timeout(struct px_dconn *c)
     unsigned idle = c->w->p->o.idle_timeout_ms;
     uint64_t due = UINT64_MAX;
     reap_slow_streams(h, now, &due);
+    if (c->tls_keep) {
+        if (!h->streams && h->progress_at + H2_TLS_KEEP_MS <= now)
+            px_tls_keep_buffers(c, false);
+        else
+            due = GW_MIN(due, GW_MAX(h->progress_at, now) + H2_TLS_KEEP_MS);
+    }
     /* Idle: no stream moved for the idle timeout; control frames do not
      * count. Streams waiting on an upstream keep the connection (their own
      * timers bound them); streams stuck behind a closed flow-control window

@@ -10,7 +10,8 @@
  * the snapshot stays safe). A listener whose PEM does not load is left
  * out and reported; the connection that selects it fails its handshake.
  *
- * Per connection: OpenSSL drives the non-blocking socket itself. The
+ * Per connection: OpenSSL moves its records through the loop's owned I/O
+ * (a BIO over gw_io_recv / gw_io_send: batched on io_uring). The
  * server name callback picks the listener the way the router does (most
  * specific hostname; no SNI or an unknown one: the listener without
  * hostname, else a handshake failure) and switches the connection to that
@@ -24,6 +25,7 @@
  * finds them by listener through px_l4_tls_ctx.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,6 +426,82 @@ servername_cb(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The connection's bytes                                                   */
+
+/* OpenSSL reads and writes the connection through the loop's owned I/O
+ * (gw_io_recv / gw_io_send on d->io), not the socket: on an io_uring loop
+ * its records then go out with the turn's other sends in one
+ * io_uring_enter and come from the receive the loop keeps armed, instead
+ * of a read, a write and a poll of their own per record batch. On an epoll
+ * loop these are the plain recv and send a socket BIO would make. */
+static BIO_METHOD *io_method;
+static pthread_once_t io_method_once = PTHREAD_ONCE_INIT;
+
+/* gw_io_recv / gw_io_send's result as a BIO's: EAGAIN asks for a retry of
+ * the read or write (flag). */
+static int
+bio_io_result(BIO *b, ssize_t r, int flag)
+{
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            BIO_set_flags(b, BIO_FLAGS_SHOULD_RETRY | flag);
+        return -1;
+    }
+    if (r == 0 && flag == BIO_FLAGS_READ)
+        BIO_set_flags(b, BIO_FLAGS_IN_EOF); /* BIO_eof, as a socket BIO says */
+    return (int)r;
+}
+
+static int
+bio_io_write(BIO *b, const char *buf, int n)
+{
+    BIO_clear_retry_flags(b);
+    return bio_io_result(b, gw_io_send(BIO_get_data(b), buf, (size_t)n), BIO_FLAGS_WRITE);
+}
+
+static int
+bio_io_read(BIO *b, char *buf, int n)
+{
+    BIO_clear_retry_flags(b);
+    return bio_io_result(b, gw_io_recv(BIO_get_data(b), buf, (size_t)n), BIO_FLAGS_READ);
+}
+
+static long
+bio_io_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1; /* gw_io_send took the bytes */
+    case BIO_CTRL_EOF:
+        return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+    default:
+        return 0;
+    }
+}
+
+static int
+bio_io_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void
+io_method_new(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "gatehouse io");
+    if (m &&
+        (BIO_meth_set_write(m, bio_io_write) != 1 || BIO_meth_set_read(m, bio_io_read) != 1 ||
+         BIO_meth_set_ctrl(m, bio_io_ctrl) != 1 || BIO_meth_set_create(m, bio_io_create) != 1)) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    io_method = m;
+}
+
 int
 px_tls_accept(struct px_dconn *d)
 {
@@ -439,13 +517,19 @@ px_tls_accept(struct px_dconn *d)
     }
     if (!tp || !tp->initial)
         return GW_ETLS;
+    pthread_once(&io_method_once, io_method_new);
+    if (!io_method)
+        return GW_ETLS;
     SSL *ssl = SSL_new(tp->initial);
     if (!ssl)
         return GW_ETLS;
-    if (SSL_set_fd(ssl, d->io.fd) != 1) {
+    BIO *bio = BIO_new(io_method);
+    if (!bio) {
         SSL_free(ssl);
         return GW_ETLS;
     }
+    BIO_set_data(bio, &d->io);
+    SSL_set_bio(ssl, bio, bio); /* ssl owns bio */
     SSL_set_accept_state(ssl);
     SSL_set_app_data(ssl, d);
     d->ssl = ssl;
@@ -549,6 +633,23 @@ px_tls_has_pending(const struct px_dconn *d)
      * comes; a timer would spin). */
     return d->ssl && !d->hs &&
            (SSL_pending(d->ssl) > 0 || (SSL_has_pending(d->ssl) && d->tls_want != GW_LOOP_READ));
+}
+
+void
+px_tls_keep_buffers(struct px_dconn *d, bool keep)
+{
+    /* SSL_MODE_RELEASE_BUFFERS frees and allocates both record buffers
+     * (17 KiB each, past malloc's caches) around every read that empties
+     * the socket and every write: per loop turn on a busy connection. */
+    if (!d->ssl || d->hs || d->tls_keep == keep)
+        return;
+    d->tls_keep = keep;
+    if (keep) {
+        SSL_clear_mode(d->ssl, SSL_MODE_RELEASE_BUFFERS);
+    } else {
+        SSL_set_mode(d->ssl, SSL_MODE_RELEASE_BUFFERS);
+        SSL_free_buffers(d->ssl); /* refused while a record is partial: freed once empty */
+    }
 }
 
 void

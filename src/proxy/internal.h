@@ -1353,6 +1353,7 @@ struct px_dconn {
     bool hs;                            /* handshake in progress */
     bool alpn_h2;                       /* ALPN chose h2 */
     unsigned tls_want;                  /* GW_LOOP_* OpenSSL waits for */
+    bool tls_keep;                      /* OpenSSL keeps its buffers (px_tls_keep_buffers) */
     struct px_wsnap *hs_snap;           /* pinned during the handshake */
     const struct px_tls_port *tls_port; /* during the handshake */
     struct gw_timer ktimer;             /* TLS: plaintext buffered in OpenSSL */
@@ -1490,6 +1491,10 @@ int px_tls_handshake(struct px_dconn *d);
 ssize_t px_tls_recv(struct px_dconn *d, void *buf, size_t n);
 ssize_t px_tls_send(struct px_dconn *d, const void *buf, size_t n);
 bool px_tls_has_pending(const struct px_dconn *d);
+/* keep: OpenSSL keeps its record buffers (about 34 KiB) between reads and
+ * writes, for a busy connection; else (the default) it frees them now if
+ * they are empty and whenever they empty (an idle connection's memory). */
+void px_tls_keep_buffers(struct px_dconn *d, bool keep);
 void px_tls_shutdown(struct px_dconn *d);
 void px_tls_release(struct px_dconn *d);
 

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import ssl
+import time
 
 import pytest
 
@@ -181,6 +182,30 @@ def test_h2_large_response_flow_control(h2gw):
     try:
         r = c.request(path="/?size=2000000", authority="h2.example.com")
         assert r.status == 200
+    finally:
+        c.close()
+
+
+def test_h2_tls_idle_then_busy(h2gw):
+    """OpenSSL's record buffers are kept while streams run and given back a
+    second after the last one moved (down_h2.c H2_TLS_KEEP_MS): the same
+    connection serves on after that, and a large response goes through the
+    loop's send queue (its EAGAIN reaches OpenSSL through the BIO)."""
+    c = _h2(h2gw, True)
+    try:
+        r = c.request(path="/first", authority="h2.example.com", scheme="https")
+        assert r.status == 200 and r.json()["path"] == "/first"
+        time.sleep(1.6)
+        # 40 echoes of an 8 KB field: over 300 KB at once, past the send queue
+        big = "x" * 8000
+        sids = [c.send(path=f"/s{i}", authority="h2.example.com", scheme="https",
+                       headers=[("x-big", big)]) for i in range(40)]
+        rs = c.wait(sids)
+        assert [r.json()["path"] for r in rs] == [f"/s{i}" for i in range(40)]
+        assert all(r.json()["headers"]["X-Big"] == [big] for r in rs)
+        time.sleep(1.6)
+        r = c.request(path="/last", authority="h2.example.com", scheme="https")
+        assert r.status == 200 and r.json()["path"] == "/last"
     finally:
         c.close()
 
