@@ -297,7 +297,7 @@ def render(res, outrel):
       "at once), are measured in interleaved slices (rotated each round, after a warm-up of "
       "each), pooled: requests, time and CPU summed over the slices.")
     w("")
-    w("| contestant | routes | req/s | req/s per pass | p50 ms | p99 ms | CPU µs/req | req/s vs baseline "
+    w("| contestant | routes | req/s | req/s per slice | p50 ms | p99 ms | CPU µs/req | req/s vs baseline "
       "| CPU/req vs baseline | bad |")
     w("|---|---|---|---|---|---|---|---|---|---|")
     sp = f"spread-{s['spread_routes']}"
@@ -308,18 +308,11 @@ def render(res, outrel):
                                ("nginx", "catch-all", ("catch-all", sp)),
                                ("haproxy", "catch-all", ("catch-all", sp))):
         for var in variants:
+            # interleaved slices (run.scenario_routes, scenario_spread): pooled, their range shown
             rr = rows(case="routes", proxy=px, variant=var)
-            fig3[(px, var)] = dict(rps=med(rr, "rps"), cpu=med(rr, "cpu_us_req"),
-                                   per=passes(rr))
-            if rr and all(r.get("secs") for r in rr):
-                # interleaved slices (run.scenario_spread): pooled, their range shown
-                t = slices.summed(rr, ("requests", "secs", "cpu_s"))
-                n = t["requests"] or 0
-                fig3[(px, var)].update(
-                    rps=n / t["secs"] if t["secs"] else None,
-                    cpu=t["cpu_s"] * 1e6 / n if n and t["cpu_s"] is not None else None,
-                    per=" ".join(x for x in (f"{len(rr)} slices", slices.spread(
-                        [r["rps"] for r in rr], lambda x: f"{x / 1000:.1f}")) if x))
+            fig3[(px, var)] = dict(slices.pooled(rr) if rr else dict(rps=None, cpu=None),
+                                   per=" ".join(x for x in (f"{len(rr)} slices", slices.spread(
+                                       [r["rps"] for r in rr], lambda x: f"{x / 1000:.1f}")) if x))
         for var in variants:
             rr = rows(case="routes", proxy=px, variant=var)
             f, b = fig3[(px, var)], fig3[(px, base)]

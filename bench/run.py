@@ -339,6 +339,9 @@ def measure(ctx, tag, url, conns, sid, **kw):
     t0 = time.monotonic()
     r = wrk(url, conns, ctx.duration, rawpath=os.path.join(ctx.raw, tag + ".txt"), **kw)
     r["wall_s"] = time.monotonic() - t0
+    # wrk's own measuring time (the wall time adds its start-up): what
+    # slices.pooled sums over interleaved slices
+    r["secs"] = r["requests"] / r["rps"] if r["rps"] else 0
     b1 = busy_ticks()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     c1 = session_cpu_split(sid) if sid else (0.0, 0.0)
@@ -630,7 +633,7 @@ def scenario_routes(ctx, res):
             r = measure(sub, f"{rnd + 1}-routes-gatehouse-{var}", f"http://{H}:{HTTP_PORT}{path}",
                         conns, sid, extra=[f"Host: {host}"])
             return dict(r, rep=rnd + 1, case="routes", proxy="gatehouse", variant=var, workers=1,
-                        conns=conns, secs=r["requests"] / r["rps"] if r["rps"] else 0)
+                        conns=conns)
         acc = slices.interleave(list(targets), ctx.route_rounds, one, warm=warm)
         for var in targets:
             res.extend(acc[var])
@@ -684,7 +687,7 @@ def scenario_spread(ctx, res):
                 r = measure(sub, f"{rnd + 1}-routes-{c.name}-{var}", url(var), conns, sids[var],
                             script=lua, sargs=("path", str(n_sp)))
                 return dict(r, rep=rnd + 1, case="routes", proxy=c.name, variant=var, workers=1,
-                            conns=conns, secs=r["requests"] / r["rps"] if r["rps"] else 0)
+                            conns=conns)
             acc = slices.interleave(list(pair), ctx.route_rounds, one, warm=warm)
             for var in pair:
                 res.extend(acc[var])

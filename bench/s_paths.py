@@ -523,7 +523,7 @@ def one(ctx, s, lg, name, case, sid, tag, dur, warm=0):
         url, kw = big_args(ctx, name, case)
         r = R.measure(pctx, f"paths-{case}-{name}-{tag}", url, s["big_conns"], sid, **kw)
         row.update(rate=r["rps"] or 0, units=r["requests"], cpu_s=r["cpu_s"], bad=r["bad"],
-                   secs=r["requests"] / r["rps"] if r["rps"] else None,
+                   secs=r["secs"],
                    p99_us=r["p99_us"], up_us=r["upstream_us_req"], client_us=r["client_us_req"],
                    busy_pct=r["busy_pct"])
     elif case == "ws":

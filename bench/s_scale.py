@@ -254,22 +254,13 @@ def first_last(ctx, cfg, hosts, paths):
         host, path = targets[var]
         r = R.measure(sub, f"{rnd + 1}-scale-{var}", f"http://{R.H}:{R.HTTP_PORT}{path}",
                       ctx.route_conns, p.pid, extra=[f"Host: {host}"])
-        # wrk's own measuring time (the wall time adds its start-up)
-        return dict(r, rep=rnd + 1, variant=var, secs=r["requests"] / r["rps"] if r["rps"] else 0)
+        return dict(r, rep=rnd + 1, variant=var)
 
     try:
         acc = slices.interleave(list(targets), ctx.scale_passes, measure, warm=warm)
     finally:
         R.stop_session(p)
     return [r for var in targets for r in acc[var]]
-
-
-def pooled(runs):
-    """req/s and CPU µs/req of a variant's slices taken together: the
-    requests, wrk's time and CPU summed over them."""
-    t = slices.summed(runs, ("requests", "secs", "cpu_s"))
-    n = t["requests"] or 0
-    return dict(rps=n / t["secs"] if t["secs"] else 0, cpu=(t["cpu_s"] or 0) * 1e6 / n if n else 0)
 
 
 def run(ctx, results):
@@ -387,7 +378,7 @@ def render(res, w, smoke):
         w("|---|---|---|---|---|---|---|")
         for var in ("first", "last"):
             rr = [x for x in runs if x["variant"] == var]
-            fl[var] = pooled(rr)
+            fl[var] = slices.pooled(rr)
             per = " / ".join(f"{(x['rps'] or 0) / 1e3:.1f}" for x in rr)
             w(f"| {var} of {sc['mixed_hosts'] * sc['mixed_paths']:,} | {fl[var]['rps'] / 1e3:.1f}k | "
               f"{per} | {statistics.median(x['p50_us'] or 0 for x in rr) / 1e3:.2f} | "

@@ -62,6 +62,15 @@ def summed(sl, keys):
     return r
 
 
+def pooled(runs):
+    """req/s and CPU µs/req of a contestant's wrk slices (bench/run.py's
+    measure) taken together: the requests, wrk's time and CPU summed over
+    them (0 where there is nothing to divide)."""
+    t = summed(runs, ("requests", "secs", "cpu_s"))
+    n = t["requests"] or 0
+    return dict(rps=n / t["secs"] if t["secs"] else 0, cpu=(t["cpu_s"] or 0) * 1e6 / n if n else 0)
+
+
 def spread(values, fmt):
     """"min-max" of the slices' figures, formatted by fmt; "" for fewer
     than two."""
