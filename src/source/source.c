@@ -232,10 +232,11 @@ log_diags(const struct gw_source *s, const struct gw_diags *d)
  * in the PSS for ever: 19 MiB of the 41 at 10,000 host routes, 64 of the
  * 244 MiB at 100,000 routes (issue 18: PSS < 30 MB and < 150 MB there); one
  * times that amount saved only a sixth of those faults. Instead, the first
- * change populates its fresh memory in one call (gw_source_prewarm_heap),
- * and after each change (past its publish) the memory it had to fault in is
- * touched again, twice over, for the next one (gw_source_reserve_heap): the
- * memory comes when changes need it, not at start-up.
+ * change populates its fresh memory in one call (gw_source_prewarm_heap)
+ * and then touches twice the snapshot for the second; after each later
+ * change (past its publish) the memory it had to fault in is touched again,
+ * twice over, for the next one (gw_source_reserve_heap): the memory comes
+ * when changes need it, not at start-up.
  */
 #define RESERVE_MAX       (64u << 20)
 #define RESERVE_BLOCK     (256u << 10)

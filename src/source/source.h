@@ -260,15 +260,14 @@ int gw_source_reload(struct gw_source *s);
 
 /*
  * A heap reserve (the Kubernetes source's, after its first configuration;
- * the directory source's after each change, for the next one, and 0 after
- * its first load, for malloc's policy only): a change
- * builds the new snapshot while the old one serves, so the first change
- * needs as much fresh memory again, and first-touch page faults (about
- * 2 us each under load) slow its publish. Faults bytes in and
- * frees them to malloc, which is told to keep them (blocks up to 4 MiB
- * from the heap, the heap top not trimmed below twice the largest reserve
- * yet). At
- * most 64 MiB. Not thread-safe: the control thread only.
+ * the directory source's after a change, for the next one, and 0 after its
+ * first load, for malloc's policy only): a change builds the new snapshot
+ * while the old one serves, so the first change needs as much fresh memory
+ * again, and first-touch page faults (12-21 us each in the benchmark's VM)
+ * slow its publish. Faults bytes in and frees them to malloc, which is told
+ * to keep them (blocks up to 4 MiB from the heap, the heap top not trimmed
+ * below twice the largest reserve yet). At most 64 MiB. Not thread-safe:
+ * the control thread only.
  */
 void gw_source_reserve_heap(size_t bytes);
 
@@ -280,9 +279,8 @@ void gw_source_reserve_heap(size_t bytes);
  * a time as the translation first touches them cost about twice as much in
  * the benchmark's VM (some 12 us a page; the first access after the
  * populate still costs the hypervisor's half). Called on the control
- * thread before a change is translated, only while the reloads still fault
- * (the directory source after start-up: the memory is taken when a change
- * needs it, not at start).
+ * thread before the directory source's first change after start-up is
+ * translated (the memory is taken when a change needs it, not at start).
  */
 void gw_source_prewarm_heap(size_t bytes);
 
